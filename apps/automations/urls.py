@@ -1,0 +1,3 @@
+"""Non-API pages of this app (admin custom pages, customer-facing pages)."""
+
+urlpatterns: list = []

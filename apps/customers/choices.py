@@ -1,0 +1,26 @@
+from django.db import models
+
+
+class CustomerState(models.TextChoices):
+    REGISTERED = "registered", "Registered"
+    ACTIVATED = "activated", "Activated"
+    DISABLED = "disabled", "Disabled"
+
+
+class OrderChannel(models.TextChoices):
+    ONLINE = "online", "Online"
+    POS = "pos", "Point of sale"
+
+
+class OrderStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    PAID = "paid", "Paid"
+    FULFILLED = "fulfilled", "Fulfilled"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+    REFUNDED = "refunded", "Refunded"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class DomainEventStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSED = "processed", "Processed"

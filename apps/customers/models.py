@@ -1,0 +1,329 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .choices import CustomerState, DomainEventStatus, OrderChannel, OrderStatus
+
+MONEY = {"max_digits": 14, "decimal_places": 2, "default": Decimal("0.00")}
+
+
+class Customer(models.Model):
+    """A shopper known to the platform, with summary figures kept current by the order services."""
+
+    external_id = models.CharField(max_length=128, null=True, blank=True)
+    email = models.EmailField(blank=True, db_index=True)
+    phone = models.CharField(max_length=32, blank=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    preferred_currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217")
+    birthday = models.DateField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=CustomerState.choices, default=CustomerState.REGISTERED)
+    accepts_marketing = models.BooleanField(default=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    attributes = models.JSONField(default=dict, blank=True, help_text="Free-form custom metadata")
+    # Summary figures, updated in the same transaction as every order write so that audiences over
+    # millions of customers never scan the orders table.
+    orders_count = models.PositiveIntegerField(default=0)
+    total_spent = models.DecimalField(**MONEY)
+    refunded_total = models.DecimalField(**MONEY)
+    first_order_at = models.DateTimeField(null=True, blank=True)
+    last_order_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=Q(external_id__isnull=False), name="customer_external_id_uniq"
+            ),
+            models.CheckConstraint(condition=Q(total_spent__gte=0), name="customer_total_spent_gte_0"),
+        ]
+        indexes = [
+            models.Index(fields=["country"]),
+            models.Index(fields=["last_order_at"]),
+            models.Index(fields=["total_spent"]),
+            models.Index(fields=["orders_count"]),
+            models.Index(fields=["state"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email or self.external_id or f"Customer #{self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Product(models.Model):
+    """A sellable product; its tags live in tagging.ProductTag."""
+
+    external_id = models.CharField(max_length=128, null=True, blank=True)
+    title = models.CharField(max_length=255)
+    sku = models.CharField(max_length=64, blank=True)
+    price = models.DecimalField(**MONEY)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=Q(external_id__isnull=False), name="product_external_id_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Order(models.Model):
+    """A placed order (online or point of sale) as reported by the source system."""
+
+    external_id = models.CharField(max_length=128, null=True, blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    currency = models.CharField(max_length=3)
+    subtotal = models.DecimalField(**MONEY)
+    discount_total = models.DecimalField(**MONEY)
+    shipping_total = models.DecimalField(**MONEY)
+    tax_total = models.DecimalField(**MONEY)
+    total = models.DecimalField(**MONEY)
+    refunded_total = models.DecimalField(**MONEY)
+    channel = models.CharField(max_length=16, choices=OrderChannel.choices, default=OrderChannel.ONLINE)
+    shipping_country = models.CharField(max_length=2, blank=True)
+    status = models.CharField(max_length=24, choices=OrderStatus.choices, default=OrderStatus.PAID)
+    store = models.ForeignKey("Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
+    placed_at = models.DateTimeField(default=timezone.now, help_text="Creation time in the source system")
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=Q(external_id__isnull=False), name="order_external_id_uniq"
+            ),
+            models.CheckConstraint(condition=Q(total__gte=0), name="order_total_gte_0"),
+            models.CheckConstraint(condition=Q(refunded_total__lte=models.F("total")), name="order_refund_lte_total"),
+        ]
+        indexes = [models.Index(fields=["customer", "placed_at"]), models.Index(fields=["placed_at"])]
+
+    def __str__(self) -> str:
+        return self.external_id or f"Order #{self.pk}"
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == OrderStatus.CANCELLED
+
+    @property
+    def refundable_amount(self) -> Decimal:
+        return self.total - self.refunded_total
+
+
+class OrderLine(models.Model):
+    """One line of an order; the title is kept as sold even if the product is renamed later."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="order_lines")
+    title = models.CharField(max_length=255)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_price = models.DecimalField(**MONEY)
+    total = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_gte_1")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.title}"
+
+
+class Refund(models.Model):
+    """Money returned on an order; the order's and the customer's refunded totals include it."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="refunds")
+    external_id = models.CharField(max_length=128, null=True, blank=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=Q(external_id__isnull=False), name="refund_external_id_uniq"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.amount} on {self.order}"
+
+
+class DraftOrder(models.Model):
+    """A quote or draft order created by staff or the storefront, not yet paid."""
+
+    external_id = models.CharField(max_length=128, null=True, blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="draft_orders")
+    currency = models.CharField(max_length=3)
+    total = models.DecimalField(**MONEY)
+    lines = models.JSONField(default=list, blank=True, help_text="[{product_id, title, quantity, unit_price}]")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=Q(external_id__isnull=False), name="draft_order_external_id_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id or f"Draft #{self.pk}"
+
+
+class Cart(models.Model):
+    """An (abandoned) checkout; `abandoned_at` set means the storefront reported it abandoned."""
+
+    external_id = models.CharField(max_length=128, null=True, blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="carts")
+    currency = models.CharField(max_length=3)
+    total = models.DecimalField(**MONEY)
+    lines = models.JSONField(default=list, blank=True, help_text="[{product_id, title, quantity, unit_price}]")
+    checkout_url = models.URLField(blank=True)
+    abandoned_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    recovered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=Q(external_id__isnull=False), name="cart_external_id_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id or f"Cart #{self.pk}"
+
+    @property
+    def recovered(self) -> bool:
+        return self.recovered_at is not None
+
+
+class CustomerEvent(models.Model):
+    """A custom event reported by an integrator (newsletter signup, review posted, social like...)."""
+
+    external_id = models.CharField(max_length=128, null=True, blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(max_length=100)
+    properties = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=Q(external_id__isnull=False), name="customer_event_external_id_uniq"
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "name", "occurred_at"]), models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.customer_id})"
+
+
+class Store(models.Model):
+    """A physical store; a location ping within `radius_m` of it counts as near the store."""
+
+    name = models.CharField(max_length=200)
+    code = models.SlugField(max_length=64, unique=True)
+    address = models.CharField(max_length=255, blank=True)
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    radius_m = models.PositiveIntegerField(default=200)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(latitude__gte=-90, latitude__lte=90), name="store_latitude_range"),
+            models.CheckConstraint(condition=Q(longitude__gte=-180, longitude__lte=180), name="store_longitude_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DomainEvent(models.Model):
+    """
+    The outbox: one row per trigger-worthy write, inserted in the same transaction as the write.
+
+    The domain signal is sent after commit with this row; the automation engine marks it processed.
+    A periodic sweep re-enqueues rows still pending, so a crash between commit and enqueue loses nothing.
+    """
+
+    name = models.CharField(max_length=64, help_text="Trigger name, e.g. order.created")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="domain_events"
+    )
+    payload = models.JSONField(default=dict, blank=True)
+    # What caused this write: "api", "admin", "workflow_run:<id>", ... — used by the loop guard.
+    cause = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=DomainEventStatus.choices, default=DomainEventStatus.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="domain_event_pending_idx"),
+            models.Index(fields=["customer", "-created_at"], name="domain_event_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.pk}"
+
+
+class ApiToken(models.Model):
+    """An integrator's API token; only its SHA-256 digest is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12, help_text="First characters, to recognise a token")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST carrying an Idempotency-Key, replayed for later identical requests."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=255)
+    request_digest = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_uniq")]
+
+    def __str__(self) -> str:
+        return self.key

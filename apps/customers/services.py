@@ -1,0 +1,533 @@
+"""Write services of the data plane. Every write goes through here, under `transaction.atomic`."""
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, F, Max, Min, Sum
+from django.db.models.functions import Coalesce, Greatest, Least
+from django.utils import timezone
+
+from . import signals
+from .choices import CustomerState, OrderStatus
+from .models import Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
+from .outbox import domain_event_emit
+
+CUSTOMER_FIELDS = (
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "country",
+    "preferred_currency",
+    "birthday",
+    "accepts_marketing",
+    "attributes",
+)
+
+
+def _normalise_customer_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - set(CUSTOMER_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown customer field."))
+    clean = dict(fields)
+    if clean.get("country"):
+        clean["country"] = clean["country"].upper()
+    if clean.get("preferred_currency"):
+        clean["preferred_currency"] = clean["preferred_currency"].upper()
+    if clean.get("email"):
+        clean["email"] = clean["email"].strip().lower()
+    return clean
+
+
+@transaction.atomic
+def customer_create(*, external_id: str | None = None, cause: str = "", **fields: Any) -> Customer:
+    """Register a customer; sends `customer_registered`."""
+    customer = Customer(external_id=external_id or None, **_normalise_customer_fields(fields))
+    customer.full_clean(validate_unique=False, validate_constraints=False)
+    customer.save()
+    domain_event_emit(
+        signal=signals.customer_registered,
+        name="customer.registered",
+        customer=customer,
+        payload={"customer_id": customer.pk},
+        cause=cause,
+        sender=Customer,
+    )
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, **fields: Any) -> Customer:
+    """Change a customer's profile fields (not state or consent, which have their own services)."""
+    for name, value in _normalise_customer_fields(fields).items():
+        setattr(customer, name, value)
+    customer.full_clean(validate_unique=False, validate_constraints=False)
+    customer.save()
+    return customer
+
+
+@transaction.atomic
+def customer_upsert(*, external_id: str, cause: str = "", **fields: Any) -> tuple[Customer, bool]:
+    """Find the customer by integrator id and update it, or register it. Returns (customer, created)."""
+    customer = Customer.objects.select_for_update().filter(external_id=external_id).first()
+    if customer is None:
+        return customer_create(external_id=external_id, cause=cause, **fields), True
+    if fields:
+        customer_update(customer=customer, **fields)
+    return customer, False
+
+
+@transaction.atomic
+def customer_activate(*, customer: Customer, cause: str = "") -> Customer:
+    """Mark a registered customer activated (e.g. confirmed e-mail); sends `customer_activated` once."""
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.state == CustomerState.DISABLED:
+        raise ValidationError({"state": "A disabled customer cannot be activated."})
+    if customer.state == CustomerState.ACTIVATED:
+        return customer
+    customer.state = CustomerState.ACTIVATED
+    customer.save(update_fields=["state", "updated_at"])
+    domain_event_emit(
+        signal=signals.customer_activated,
+        name="customer.activated",
+        customer=customer,
+        payload={"customer_id": customer.pk},
+        cause=cause,
+        sender=Customer,
+    )
+    return customer
+
+
+@transaction.atomic
+def customer_unsubscribe(*, customer: Customer, at: datetime | None = None, cause: str = "") -> Customer:
+    """Withdraw marketing consent; sends `customer_unsubscribed` once."""
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if not customer.accepts_marketing and customer.unsubscribed_at:
+        return customer
+    customer.accepts_marketing = False
+    customer.unsubscribed_at = at or timezone.now()
+    customer.save(update_fields=["accepts_marketing", "unsubscribed_at", "updated_at"])
+    domain_event_emit(
+        signal=signals.customer_unsubscribed,
+        name="customer.unsubscribed",
+        customer=customer,
+        payload={"customer_id": customer.pk},
+        cause=cause,
+        sender=Customer,
+    )
+    return customer
+
+
+@transaction.atomic
+def product_upsert(*, external_id: str | None, title: str, price: Decimal = Decimal("0"), sku: str = "") -> Product:
+    """Create a product or update the one with this integrator id."""
+    if external_id:
+        product, _ = Product.objects.update_or_create(
+            external_id=external_id, defaults={"title": title, "price": price, "sku": sku}
+        )
+        return product
+    return Product.objects.create(title=title, price=price, sku=sku)
+
+
+@dataclass(frozen=True)
+class LineInput:
+    """One order line as given by the caller."""
+
+    title: str
+    quantity: int
+    unit_price: Decimal
+    product: Product | None = None
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+@transaction.atomic
+def order_create(
+    *,
+    customer: Customer,
+    currency: str,
+    lines: Iterable[LineInput],
+    external_id: str | None = None,
+    channel: str = "online",
+    shipping_country: str = "",
+    discount_total: Decimal | int | str = 0,
+    shipping_total: Decimal | int | str = 0,
+    tax_total: Decimal | int | str = 0,
+    total: Decimal | int | str | None = None,
+    placed_at: datetime | None = None,
+    store: Store | None = None,
+    cause: str = "",
+) -> tuple[Order, bool]:
+    """
+    Record an order, update the customer's summary figures, and send `order_created` plus one
+    `product_purchased` per distinct product. Re-sending an existing `external_id` returns the stored
+    order unchanged: (order, False).
+    """
+    if external_id:
+        existing = Order.objects.filter(external_id=external_id).first()
+        if existing is not None:
+            return existing, False
+    lines = list(lines)
+    if not lines:
+        raise ValidationError({"lines": "An order needs at least one line."})
+    subtotal = sum((_money(line.unit_price) * line.quantity for line in lines), Decimal("0.00"))
+    discount, shipping, tax = _money(discount_total), _money(shipping_total), _money(tax_total)
+    order_total = _money(total) if total is not None else subtotal - discount + shipping + tax
+    if order_total < 0:
+        raise ValidationError({"total": "The order total cannot be negative."})
+    placed_at = placed_at or timezone.now()
+    order = Order.objects.create(
+        external_id=external_id or None,
+        customer=customer,
+        currency=currency.upper(),
+        subtotal=subtotal,
+        discount_total=discount,
+        shipping_total=shipping,
+        tax_total=tax,
+        total=order_total,
+        channel=channel,
+        shipping_country=(shipping_country or "").upper(),
+        status=OrderStatus.PAID,
+        store=store,
+        placed_at=placed_at,
+    )
+    order_lines = OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            product=line.product,
+            title=line.title,
+            quantity=line.quantity,
+            unit_price=_money(line.unit_price),
+            total=_money(line.unit_price) * line.quantity,
+        )
+        for line in lines
+    )
+    Customer.objects.filter(pk=customer.pk).update(
+        orders_count=F("orders_count") + 1,
+        total_spent=F("total_spent") + order_total,
+        first_order_at=Least(Coalesce(F("first_order_at"), placed_at), placed_at),
+        last_order_at=Greatest(Coalesce(F("last_order_at"), placed_at), placed_at),
+        updated_at=timezone.now(),
+    )
+    customer.refresh_from_db(fields=["orders_count", "total_spent", "first_order_at", "last_order_at"])
+    domain_event_emit(
+        signal=signals.order_created,
+        name="order.created",
+        customer=customer,
+        payload={"order_id": order.pk},
+        cause=cause,
+        sender=Order,
+        order=order,
+    )
+    seen_products: set[int] = set()
+    for line in order_lines:
+        if line.product_id is None or line.product_id in seen_products:
+            continue
+        seen_products.add(line.product_id)
+        domain_event_emit(
+            signal=signals.product_purchased,
+            name="product.purchased",
+            customer=customer,
+            payload={"order_id": order.pk, "line_id": line.pk, "product_id": line.product_id},
+            cause=cause,
+            sender=Order,
+            order=order,
+            line=line,
+            product=line.product,
+        )
+    return order, True
+
+
+def _customer_recompute_order_times(customer_id: int) -> None:
+    times = Order.objects.filter(customer_id=customer_id).exclude(status=OrderStatus.CANCELLED)
+    bounds = times.aggregate(first=Min("placed_at"), last=Max("placed_at"))
+    Customer.objects.filter(pk=customer_id).update(first_order_at=bounds["first"], last_order_at=bounds["last"])
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, at: datetime | None = None, cause: str = "") -> Order:
+    """Cancel an order: it no longer counts in the customer's figures. Sends `order_cancelled` once."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.status == OrderStatus.CANCELLED:
+        return order
+    order.status = OrderStatus.CANCELLED
+    order.cancelled_at = at or timezone.now()
+    order.save(update_fields=["status", "cancelled_at", "updated_at"])
+    Customer.objects.filter(pk=order.customer_id).update(
+        orders_count=F("orders_count") - 1,
+        total_spent=F("total_spent") - (order.total - order.refunded_total),
+        updated_at=timezone.now(),
+    )
+    _customer_recompute_order_times(order.customer_id)
+    domain_event_emit(
+        signal=signals.order_cancelled,
+        name="order.cancelled",
+        customer=order.customer,
+        payload={"order_id": order.pk},
+        cause=cause,
+        sender=Order,
+        order=order,
+    )
+    return order
+
+
+@transaction.atomic
+def refund_create(
+    *,
+    order: Order,
+    amount: Decimal | int | str,
+    reason: str = "",
+    external_id: str | None = None,
+    at: datetime | None = None,
+    cause: str = "",
+) -> tuple[Refund, bool]:
+    """
+    Refund part or all of an order. The refund lowers the customer's net total spent. Sends
+    `order_refunded`. Re-sending an existing refund `external_id` returns it: (refund, False).
+    """
+    if external_id:
+        existing = Refund.objects.filter(external_id=external_id).first()
+        if existing is not None:
+            return existing, False
+    amount = _money(amount)
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if amount <= 0:
+        raise ValidationError({"amount": "The refund amount must be positive."})
+    if order.status == OrderStatus.CANCELLED:
+        raise ValidationError({"order": "A cancelled order cannot be refunded."})
+    if amount > order.refundable_amount:
+        raise ValidationError({"amount": f"At most {order.refundable_amount} can still be refunded."})
+    refund = Refund.objects.create(
+        order=order, amount=amount, reason=reason, external_id=external_id or None, created_at=at or timezone.now()
+    )
+    order.refunded_total += amount
+    order.status = OrderStatus.REFUNDED if order.refunded_total == order.total else OrderStatus.PARTIALLY_REFUNDED
+    order.save(update_fields=["refunded_total", "status", "updated_at"])
+    Customer.objects.filter(pk=order.customer_id).update(
+        refunded_total=F("refunded_total") + amount,
+        total_spent=F("total_spent") - amount,
+        updated_at=timezone.now(),
+    )
+    domain_event_emit(
+        signal=signals.order_refunded,
+        name="order.refunded",
+        customer=order.customer,
+        payload={"order_id": order.pk, "refund_id": refund.pk, "amount": str(amount)},
+        cause=cause,
+        sender=Order,
+        order=order,
+        refund=refund,
+    )
+    return refund, True
+
+
+@transaction.atomic
+def draft_order_create(
+    *,
+    customer: Customer,
+    currency: str,
+    lines: list[dict[str, Any]],
+    total: Decimal | int | str | None = None,
+    external_id: str | None = None,
+    cause: str = "",
+) -> tuple[DraftOrder, bool]:
+    """Record a draft order; sends `draft_order_created`. Existing `external_id` → (draft, False)."""
+    if external_id:
+        existing = DraftOrder.objects.filter(external_id=external_id).first()
+        if existing is not None:
+            return existing, False
+    computed = sum((_money(line["unit_price"]) * int(line["quantity"]) for line in lines), Decimal("0.00"))
+    draft = DraftOrder.objects.create(
+        customer=customer,
+        currency=currency.upper(),
+        lines=lines,
+        total=_money(total) if total is not None else computed,
+        external_id=external_id or None,
+    )
+    domain_event_emit(
+        signal=signals.draft_order_created,
+        name="draft_order.created",
+        customer=customer,
+        payload={"draft_order_id": draft.pk},
+        cause=cause,
+        sender=DraftOrder,
+        draft_order=draft,
+    )
+    return draft, True
+
+
+@transaction.atomic
+def cart_upsert(
+    *,
+    customer: Customer,
+    currency: str,
+    lines: list[dict[str, Any]],
+    external_id: str | None = None,
+    total: Decimal | int | str | None = None,
+    checkout_url: str = "",
+    abandoned_at: datetime | None = None,
+    recovered_at: datetime | None = None,
+    cause: str = "",
+) -> tuple[Cart, bool]:
+    """
+    Create or update a checkout. Sends `cart_abandoned` whenever an abandoned, unrecovered cart is
+    written with new content (the "abandoned cart updated" trigger). Returns (cart, created).
+    """
+    computed = sum((_money(line["unit_price"]) * int(line["quantity"]) for line in lines), Decimal("0.00"))
+    values = {
+        "customer": customer,
+        "currency": currency.upper(),
+        "lines": lines,
+        "total": _money(total) if total is not None else computed,
+        "checkout_url": checkout_url,
+        "abandoned_at": abandoned_at,
+        "recovered_at": recovered_at,
+    }
+    cart = Cart.objects.select_for_update().filter(external_id=external_id).first() if external_id else None
+    created = cart is None
+    before = None if created else (cart.lines, cart.abandoned_at, cart.recovered_at)
+    if created:
+        cart = Cart.objects.create(external_id=external_id or None, **values)
+    else:
+        for name, value in values.items():
+            setattr(cart, name, value)
+        cart.save()
+    after = (cart.lines, cart.abandoned_at, cart.recovered_at)
+    if cart.abandoned_at and not cart.recovered_at and before != after:
+        domain_event_emit(
+            signal=signals.cart_abandoned,
+            name="cart.abandoned",
+            customer=customer,
+            payload={"cart_id": cart.pk},
+            cause=cause,
+            sender=Cart,
+            cart=cart,
+        )
+    return cart, created
+
+
+@transaction.atomic
+def custom_event_record(
+    *,
+    customer: Customer,
+    name: str,
+    properties: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+    external_id: str | None = None,
+    cause: str = "",
+) -> tuple[CustomerEvent, bool]:
+    """Record a custom event (newsletter signup, review posted...); sends `custom_event_received`."""
+    if external_id:
+        existing = CustomerEvent.objects.filter(external_id=external_id).first()
+        if existing is not None:
+            return existing, False
+    custom_event = CustomerEvent.objects.create(
+        customer=customer,
+        name=name.strip(),
+        properties=properties or {},
+        occurred_at=occurred_at or timezone.now(),
+        external_id=external_id or None,
+    )
+    domain_event_emit(
+        signal=signals.custom_event_received,
+        name="event.custom",
+        customer=customer,
+        payload={"custom_event_id": custom_event.pk, "event_name": custom_event.name},
+        cause=cause,
+        sender=CustomerEvent,
+        custom_event=custom_event,
+    )
+    return custom_event, True
+
+
+EARTH_RADIUS_M = 6_371_000.0
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+@dataclass(frozen=True)
+class StoreMatch:
+    store: Store
+    distance_m: float
+
+
+@transaction.atomic
+def location_report(*, customer: Customer, latitude: float, longitude: float, cause: str = "") -> list[StoreMatch]:
+    """
+    Handle a geolocation ping: find the active stores whose radius contains the point and send
+    `customer_location_reported` for each. Returns the matches, nearest first.
+    """
+    if not (-90 <= latitude <= 90) or not (-180 <= longitude <= 180):
+        raise ValidationError({"latitude": "Coordinates are out of range."})
+    # A bounding box on indexed columns narrows the candidates before the exact distance check
+    # (5 km is larger than any store radius we accept).
+    lat_delta = 0.05
+    lon_delta = 0.05 / max(math.cos(math.radians(latitude)), 0.01)
+    candidates = Store.objects.filter(
+        is_active=True,
+        latitude__range=(latitude - lat_delta, latitude + lat_delta),
+        longitude__range=(longitude - lon_delta, longitude + lon_delta),
+    )
+    matches = sorted(
+        (
+            StoreMatch(store, d)
+            for store in candidates
+            if (d := distance_m(latitude, longitude, store.latitude, store.longitude)) <= store.radius_m
+        ),
+        key=lambda match: match.distance_m,
+    )
+    for match in matches:
+        domain_event_emit(
+            signal=signals.customer_location_reported,
+            name="customer.near_store",
+            customer=customer,
+            payload={
+                "store_id": match.store.pk,
+                "latitude": latitude,
+                "longitude": longitude,
+                "distance_m": round(match.distance_m, 1),
+            },
+            cause=cause,
+            sender=Store,
+            store=match.store,
+            latitude=latitude,
+            longitude=longitude,
+            distance_m=match.distance_m,
+        )
+    return matches
+
+
+def customer_summary_recompute(*, customer: Customer) -> Customer:
+    """Rebuild a customer's summary figures from their orders (repair tool; the services keep them current)."""
+    orders = Order.objects.filter(customer=customer).exclude(status=OrderStatus.CANCELLED)
+    figures = orders.aggregate(
+        count=Count("pk"),
+        gross=Coalesce(Sum("total"), Decimal("0")),
+        refunded=Coalesce(Sum("refunded_total"), Decimal("0")),
+        first=Min("placed_at"),
+        last=Max("placed_at"),
+    )
+    all_refunds = Order.objects.filter(customer=customer).aggregate(total=Coalesce(Sum("refunded_total"), Decimal("0")))
+    Customer.objects.filter(pk=customer.pk).update(
+        orders_count=figures["count"],
+        total_spent=figures["gross"] - figures["refunded"],
+        refunded_total=all_refunds["total"],
+        first_order_at=figures["first"],
+        last_order_at=figures["last"],
+    )
+    customer.refresh_from_db()
+    return customer

@@ -1,0 +1,3 @@
+"""The customer cockpit (reached by signed link)."""
+
+urlpatterns: list = []

@@ -1,0 +1,8 @@
+from django.db import models
+
+
+class TagSource(models.TextChoices):
+    MANUAL = "manual", "Manual (admin)"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+    WORKFLOW = "workflow", "Workflow"

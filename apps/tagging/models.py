@@ -1,0 +1,78 @@
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from apps.customers.models import Customer, Product
+
+from .choices import TagSource
+
+
+class Tag(models.Model):
+    """A label for customers and products; names are unique regardless of case."""
+
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="tag_name_ci_uniq")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerTag(models.Model):
+    """A tag on a customer, with where it came from (a workflow run, the API, an import, a person)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="customer_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="customer_tags")
+    source = models.CharField(max_length=16, choices=TagSource.choices, default=TagSource.MANUAL)
+    source_ref = models.CharField(max_length=64, blank=True, help_text="e.g. workflow_run:42, bulk_run:7")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-added_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["customer", "tag"], name="customer_tag_uniq")]
+        indexes = [models.Index(fields=["tag", "customer"], name="customer_tag_by_tag_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.tag} on {self.customer_id}"
+
+
+class ProductTag(models.Model):
+    """A tag on a product (e.g. Kids & Baby), usable in conditions and copied to buyers by workflows."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="product_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="product_tags")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "tag"], name="product_tag_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.tag} on {self.product_id}"
+
+
+class TagAudit(models.Model):
+    """Every tag change with who/what made it, so a marketer can ask why a customer carries a tag."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tag_audits")
+    tag_name = models.CharField(max_length=100)
+    action = models.CharField(max_length=8, choices=[("added", "Added"), ("removed", "Removed")])
+    source = models.CharField(max_length=16, choices=TagSource.choices)
+    source_ref = models.CharField(max_length=64, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["customer", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.tag_name}"
