@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("apps.loyalty.api.urls")),
     path("", include("apps.campaigns.api.urls")),
     path("", include("apps.automations.api.urls")),
+    path("", include("apps.automations.api.gallery_urls")),
 ]
 
 urlpatterns = [
