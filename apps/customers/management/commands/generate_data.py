@@ -1,0 +1,512 @@
+"""
+Realistic synthetic customers, orders, order lines and refunds, fast enough for 1M customers / 10M orders.
+
+PostgreSQL: rows are streamed with `COPY ... FROM STDIN` (psycopg 3) in batches, with primary keys reserved
+from the tables' sequences up front; the customers' summary figures are then computed set-based with one
+`UPDATE ... FROM (aggregate)`. SQLite: the same rows go through `bulk_create` in batches, then the same
+UPDATE ... FROM (SQLite >= 3.33).
+
+The data is historical: no outbox events are written and no workflow runs, exactly like an import.
+"""
+
+import random
+import time
+from array import array
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.customers.choices import CustomerState, OrderChannel, OrderStatus
+from apps.customers.models import Customer, Order, OrderLine, Product, Refund
+
+FIRST_NAMES = [
+    "Anna",
+    "Ben",
+    "Chloe",
+    "David",
+    "Emma",
+    "Felix",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Liam",
+    "Mia",
+    "Noah",
+    "Olga",
+    "Paul",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Xavier",
+    "Yara",
+    "Zoe",
+    "Linh",
+    "Minh",
+    "Hoa",
+    "Wei",
+    "Li",
+    "Yan",
+    "Ivan",
+    "Olga",
+    "Sergei",
+    "Marta",
+    "Lukas",
+    "Sofia",
+    "Mateo",
+    "Aisha",
+]
+LAST_NAMES = [
+    "Smith",
+    "Müller",
+    "Nguyen",
+    "Tran",
+    "Le",
+    "Wang",
+    "Zhang",
+    "Ivanov",
+    "Petrova",
+    "Garcia",
+    "Rossi",
+    "Dubois",
+    "Kowalski",
+    "Jensen",
+    "Silva",
+    "Kim",
+    "Park",
+    "Novak",
+    "Horvat",
+    "Schmidt",
+    "Brown",
+    "Wilson",
+    "Taylor",
+    "Martin",
+    "Lopez",
+    "Sato",
+    "Suzuki",
+    "Cohen",
+    "Haddad",
+    "Okafor",
+]
+# country, currency, weight
+COUNTRIES = (
+    ("US", "USD", 30),
+    ("DE", "EUR", 12),
+    ("FR", "EUR", 8),
+    ("GB", "GBP", 8),
+    ("VN", "VND", 10),
+    ("CN", "CNY", 8),
+    ("RU", "RUB", 5),
+    ("CA", "CAD", 6),
+    ("JP", "JPY", 5),
+    ("AU", "AUD", 4),
+    ("NL", "EUR", 4),
+)
+EMAIL_DOMAINS = ("example.com", "mail.example.org", "shop.example.net", "staff.example.com")
+# A catalogue with a few titles that exercise whole-word matching ("Women", "Ladies", "for her" match;
+# "Mother's Day card" and "Hermes" do not).
+PRODUCT_TITLES = (
+    "Women's Running Shoes",
+    "Ladies Handbag",
+    "Female Fit Yoga Mat",
+    "Gift Box for Her",
+    "Mother's Day Card",
+    "Hermes Style Scarf",
+    "Men's Leather Wallet",
+    "Kids Rain Jacket",
+    "Baby Stroller",
+    "Baby Bottle Set",
+    "Wireless Earbuds",
+    "4K Television",
+    "Smartphone Case",
+    "USB-C Charger",
+    "Laptop Stand",
+    "Coffee Beans 1kg",
+    "Green Tea",
+    "Dark Chocolate",
+    "Cotton T-Shirt",
+    "Denim Jeans",
+    "Winter Coat",
+    "Desk Lamp",
+    "Garden Hose",
+    "Board Game",
+    "Puzzle 1000 pieces",
+    "Notebook A5",
+    "Fountain Pen",
+    "Water Bottle",
+    "Backpack",
+    "Sunglasses",
+)
+
+
+def _weighted_table(pairs: tuple[tuple[Any, ...], ...]) -> list[tuple[Any, ...]]:
+    table: list[tuple[Any, ...]] = []
+    for *values, weight in pairs:
+        table.extend([tuple(values)] * weight)
+    return table
+
+
+NULL = "\\N"  # COPY text format
+
+
+def _ts(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+class Command(BaseCommand):
+    help = "Generate realistic synthetic customers and orders (COPY on PostgreSQL) for benchmarks and demos."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--customers", type=int, required=True)
+        parser.add_argument("--orders", type=int, required=True)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--days", type=int, default=365, help="Orders are spread over the last N days.")
+        parser.add_argument("--batch", type=int, default=100_000, help="Rows per COPY / bulk_create batch.")
+
+    def handle(self, *args, customers: int, orders: int, seed: int, days: int, batch: int, **options):
+        if customers < 1 or orders < 0 or days < 1 or batch < 1:
+            raise CommandError("--customers must be >= 1, --orders >= 0, --days >= 1, --batch >= 1.")
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.days = days
+        self.batch = batch
+        self.now = timezone.now().timestamp()
+        self.postgres = connection.vendor == "postgresql"
+        if Customer.objects.filter(external_id=f"gen{seed}-c0").exists():
+            raise CommandError(f"Data for --seed {seed} already exists; pass another --seed.")
+        started = time.monotonic()
+
+        with transaction.atomic():
+            if self.postgres:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            step = time.monotonic()
+            self.products = self._products()
+            self._report("products", len(self.products), step)
+
+            step = time.monotonic()
+            first_customer_id = self._customers(customers)
+            self._report("customers", customers, step)
+
+            step = time.monotonic()
+            line_count, refund_count = self._orders(orders, first_customer_id, customers)
+            self._report("orders", orders, step, extra=f"{line_count} lines, {refund_count} refunds")
+
+            step = time.monotonic()
+            updated = self._summaries(first_customer_id, first_customer_id + customers - 1)
+            self._report("summary figures", updated, step)
+        if self.postgres:
+            step = time.monotonic()
+            with connection.cursor() as cursor:
+                for table in ("customers_customer", "customers_order", "customers_orderline", "customers_refund"):
+                    cursor.execute(f"ANALYZE {table}")
+            self._report("analyze", 4, step)
+        self.stdout.write(self.style.SUCCESS(f"done in {time.monotonic() - started:.1f}s"))
+
+    # --- steps ---------------------------------------------------------------------------------------
+
+    def _report(self, what: str, count: int, since: float, extra: str = "") -> None:
+        elapsed = time.monotonic() - since
+        rate = count / elapsed if elapsed > 0 else 0
+        suffix = f" ({extra})" if extra else ""
+        self.stdout.write(f"{what}: {count} rows in {elapsed:.2f}s, {rate:,.0f}/s{suffix}")
+
+    def _products(self) -> list[tuple[int, str, Decimal]]:
+        """The catalogue (small): created once per seed, reused by later runs with the same seed."""
+        rows = []
+        for index, title in enumerate(PRODUCT_TITLES):
+            external_id = f"gen{self.seed}-p{index}"
+            price = Decimal(self.rng.choice((5, 9, 15, 19, 25, 39, 49, 79, 99, 149, 299, 499))) + Decimal("0.99")
+            product, _ = Product.objects.get_or_create(
+                external_id=external_id, defaults={"title": title, "price": price, "sku": f"SKU-{seed_sku(index)}"}
+            )
+            rows.append((product.pk, product.title, product.price))
+        return rows
+
+    def _reserve_ids(self, model: type, count: int) -> int:
+        """Reserve `count` consecutive primary keys from the table's sequence; returns the first."""
+        table = model._meta.db_table
+        with connection.cursor() as cursor:
+            # Held until commit: nobody else inserts into the table while the range is being claimed.
+            cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            sequence = cursor.fetchone()[0]
+            # Table and sequence names come from model meta and the catalog, never from input.
+            reserve = f"SELECT setval(%s, GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), (SELECT last_value FROM {sequence})) + %s)"  # noqa: S608, E501
+            cursor.execute(reserve, [sequence, count])
+            last = cursor.fetchone()[0]
+        return last - count + 1
+
+    def _copy(self, model: type, columns: list[str], lines: list[str]) -> None:
+        table = model._meta.db_table
+        with connection.cursor() as cursor:
+            raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
+            with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                copy.write("".join(lines))
+
+    def _customers(self, count: int) -> int:
+        rng = self.rng
+        countries = _weighted_table(COUNTRIES)
+        now = self.now
+        span = self.days * 2 * 86400
+        self.customer_created = array("d")
+        columns = [
+            "id",
+            "external_id",
+            "email",
+            "phone",
+            "first_name",
+            "last_name",
+            "country",
+            "preferred_currency",
+            "birthday",
+            "state",
+            "accepts_marketing",
+            "unsubscribed_at",
+            "attributes",
+            "orders_count",
+            "total_spent",
+            "refunded_total",
+            "first_order_at",
+            "last_order_at",
+            "created_at",
+            "updated_at",
+        ]
+        first_id = self._reserve_ids(Customer, count) if self.postgres else None
+        now_text = _ts(now)
+        done = 0
+        self.sqlite_customer_ids: list[int] = []
+        while done < count:
+            size = min(self.batch, count - done)
+            rows: list[str] = []
+            objects: list[Customer] = []
+            for offset in range(size):
+                index = done + offset
+                country, currency = rng.choice(countries)
+                first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+                created = now - rng.random() * span
+                self.customer_created.append(created)
+                birthday = None
+                if rng.random() < 0.7:
+                    birthday = date(rng.randint(1950, 2007), 1, 1) + timedelta(days=rng.randrange(366))
+                state = CustomerState.ACTIVATED if rng.random() < 0.6 else CustomerState.REGISTERED
+                unsubscribed = now - rng.random() * 86400 * 90 if rng.random() < 0.05 else None
+                email = f"{first.lower()}.{index}.s{self.seed}@{rng.choice(EMAIL_DOMAINS)}"
+                external_id = f"gen{self.seed}-c{index}"
+                phone = f"+1555{index % 10_000_000:07d}"
+                if self.postgres:
+                    rows.append(
+                        f"{first_id + index}\t{external_id}\t{email}\t{phone}\t{first}\t{last}\t{country}\t"
+                        f"{currency}\t{birthday.isoformat() if birthday else NULL}\t{state}\t"
+                        f"{'f' if unsubscribed else 't'}\t{_ts(unsubscribed) if unsubscribed else NULL}\t{{}}\t"
+                        f"0\t0.00\t0.00\t{NULL}\t{NULL}\t{_ts(created)}\t{now_text}\n"
+                    )
+                else:
+                    objects.append(
+                        Customer(
+                            external_id=external_id,
+                            email=email,
+                            phone=phone,
+                            first_name=first,
+                            last_name=last,
+                            country=country,
+                            preferred_currency=currency,
+                            birthday=birthday,
+                            state=state,
+                            accepts_marketing=unsubscribed is None,
+                            unsubscribed_at=datetime.fromtimestamp(unsubscribed, UTC) if unsubscribed else None,
+                            created_at=datetime.fromtimestamp(created, UTC),
+                        )
+                    )
+            if self.postgres:
+                self._copy(Customer, columns, rows)
+            else:
+                self.sqlite_customer_ids.extend(row.pk for row in Customer.objects.bulk_create(objects))
+            done += size
+        return first_id if self.postgres else self.sqlite_customer_ids[0]
+
+    def _orders(self, count: int, first_customer_id: int, customers: int) -> tuple[int, int]:
+        if count == 0:
+            return 0, 0
+        rng = self.rng
+        now = self.now
+        window_start = now - self.days * 86400
+        products = self.products
+        currencies = _weighted_table(COUNTRIES)
+        order_columns = [
+            "id",
+            "external_id",
+            "customer_id",
+            "currency",
+            "subtotal",
+            "discount_total",
+            "shipping_total",
+            "tax_total",
+            "total",
+            "refunded_total",
+            "channel",
+            "shipping_country",
+            "status",
+            "store_id",
+            "placed_at",
+            "cancelled_at",
+            "created_at",
+            "updated_at",
+        ]
+        line_columns = ["order_id", "product_id", "title", "quantity", "unit_price", "total"]
+        refund_columns = ["order_id", "external_id", "amount", "reason", "created_at"]
+        first_order_id = self._reserve_ids(Order, count) if self.postgres else None
+        line_total = refund_total = 0
+        done = 0
+        while done < count:
+            size = min(self.batch, count - done)
+            order_rows: list[str] = []
+            line_rows: list[str] = []
+            refund_rows: list[str] = []
+            order_objects: list[Order] = []
+            line_specs: list[list[tuple[int, str, int, Decimal]]] = []
+            refund_specs: list[tuple[Decimal, float] | None] = []
+            for offset in range(size):
+                index = done + offset
+                # Skewed: a loyal tenth of the customers places 40% of the orders; some never order.
+                if rng.random() < 0.4:
+                    customer_index = rng.randrange(max(1, customers // 10))
+                else:
+                    customer_index = rng.randrange(customers)
+                created = self.customer_created[customer_index]
+                start = max(created, window_start)
+                placed = start + rng.random() * (now - start)
+                country, currency = rng.choice(currencies) if rng.random() < 0.1 else (None, None)
+                if country is None:
+                    # Most orders use the currency of the customer's country; a few pay in another one.
+                    country, currency = COUNTRIES[customer_index % len(COUNTRIES)][:2]
+                channel = OrderChannel.POS if rng.random() < 0.2 else OrderChannel.ONLINE
+                lines = []
+                subtotal = Decimal("0.00")
+                for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
+                    product_id, title, price = rng.choice(products)
+                    quantity = rng.choice((1, 1, 1, 2, 3))
+                    lines.append((product_id, title, quantity, price))
+                    subtotal += price * quantity
+                total = subtotal
+                roll = rng.random()
+                status, cancelled, refunded, refund = OrderStatus.PAID, None, Decimal("0.00"), None
+                if roll < 0.02:
+                    status, cancelled = OrderStatus.CANCELLED, min(placed + 3600, now)
+                elif roll < 0.04:
+                    status, refunded = OrderStatus.REFUNDED, total
+                elif roll < 0.06:
+                    status, refunded = OrderStatus.PARTIALLY_REFUNDED, (total / 2).quantize(Decimal("0.01"))
+                if refunded:
+                    refund = (refunded, min(placed + 86400 * 3, now))
+                elif status == OrderStatus.PAID and placed < now - 86400 * 14:
+                    status = OrderStatus.FULFILLED
+                external_id = f"gen{self.seed}-o{index}"
+                customer_id = (first_customer_id + customer_index) if self.postgres else None
+                if self.postgres:
+                    order_id = first_order_id + index
+                    placed_text = _ts(placed)
+                    order_rows.append(
+                        f"{order_id}\t{external_id}\t{customer_id}\t{currency}\t{subtotal}\t0.00\t0.00\t0.00\t"
+                        f"{total}\t{refunded}\t{channel}\t{country}\t{status}\t{NULL}\t{placed_text}\t"
+                        f"{_ts(cancelled) if cancelled else NULL}\t{placed_text}\t{placed_text}\n"
+                    )
+                    for product_id, title, quantity, price in lines:
+                        line_rows.append(
+                            f"{order_id}\t{product_id}\t{title}\t{quantity}\t{price}\t{price * quantity}\n"
+                        )
+                    if refund:
+                        refund_rows.append(f"{order_id}\t{NULL}\t{refund[0]}\tgenerated\t{_ts(refund[1])}\n")
+                else:
+                    order_objects.append(
+                        Order(
+                            external_id=external_id,
+                            customer_id=self.sqlite_customer_ids[customer_index],
+                            currency=currency,
+                            subtotal=subtotal,
+                            total=total,
+                            refunded_total=refunded,
+                            channel=channel,
+                            shipping_country=country,
+                            status=status,
+                            placed_at=datetime.fromtimestamp(placed, UTC),
+                            cancelled_at=datetime.fromtimestamp(cancelled, UTC) if cancelled else None,
+                        )
+                    )
+                    line_specs.append(lines)
+                    refund_specs.append(refund)
+                line_total += len(lines)
+                refund_total += 1 if refund else 0
+            if self.postgres:
+                self._copy(Order, order_columns, order_rows)
+                self._copy(OrderLine, line_columns, line_rows)
+                if refund_rows:
+                    self._copy(Refund, refund_columns, refund_rows)
+            else:
+                saved = Order.objects.bulk_create(order_objects)
+                OrderLine.objects.bulk_create(
+                    OrderLine(
+                        order_id=order.pk,
+                        product_id=product_id,
+                        title=title,
+                        quantity=quantity,
+                        unit_price=price,
+                        total=price * quantity,
+                    )
+                    for order, lines in zip(saved, line_specs, strict=True)
+                    for product_id, title, quantity, price in lines
+                )
+                Refund.objects.bulk_create(
+                    Refund(
+                        order_id=order.pk,
+                        amount=refund[0],
+                        reason="generated",
+                        created_at=datetime.fromtimestamp(refund[1], UTC),
+                    )
+                    for order, refund in zip(saved, refund_specs, strict=True)
+                    if refund
+                )
+            done += size
+            if self.postgres and done < count:
+                self.stdout.write(f"  orders: {done}/{count}")
+        return line_total, refund_total
+
+    def _summaries(self, first_id: int, last_id: int) -> int:
+        """Customer summary figures from their orders, set-based (the same rules as the order services)."""
+        sql = """
+            UPDATE customers_customer
+               SET orders_count = agg.orders_count,
+                   total_spent = agg.total_spent,
+                   refunded_total = agg.refunded_total,
+                   first_order_at = agg.first_order_at,
+                   last_order_at = agg.last_order_at
+              FROM (
+                    SELECT customer_id,
+                           SUM(CASE WHEN status <> %s THEN 1 ELSE 0 END) AS orders_count,
+                           SUM(CASE WHEN status <> %s THEN total - refunded_total ELSE 0 END) AS total_spent,
+                           SUM(refunded_total) AS refunded_total,
+                           MIN(CASE WHEN status <> %s THEN placed_at END) AS first_order_at,
+                           MAX(CASE WHEN status <> %s THEN placed_at END) AS last_order_at
+                      FROM customers_order
+                     WHERE customer_id BETWEEN %s AND %s
+                  GROUP BY customer_id
+                   ) AS agg
+             WHERE customers_customer.id = agg.customer_id
+        """
+        cancelled = OrderStatus.CANCELLED.value
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [cancelled, cancelled, cancelled, cancelled, first_id, last_id])
+            return cursor.rowcount
+
+
+def seed_sku(index: int) -> str:
+    return f"{index:05d}"
