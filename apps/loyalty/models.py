@@ -1,0 +1,388 @@
+"""Loyalty: programs, members, the points ledger (lots, allocations, entries), rules, tiers, rewards, referrals."""
+
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.customers.models import Customer, Order, Product
+
+from .choices import (
+    EntryKind,
+    ExpiryPolicy,
+    FulfilmentStatus,
+    LotStatus,
+    RedemptionStatus,
+    ReferralStatus,
+    ReturnPolicy,
+    RewardKind,
+    Rounding,
+    RuleKind,
+    SourceType,
+    TierBasis,
+    TierDowngrade,
+    TierWindow,
+)
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: codes are typed by staff
+
+
+def code_generate(length: int = 10) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+class Program(models.Model):
+    """A loyalty program: how points are earned, when they activate and expire, and how refunds take them back."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=64, unique=True)
+    is_active = models.BooleanField(default=True)
+    auto_enroll = models.BooleanField(default=True, help_text="Join customers automatically on their first order")
+    currency = models.CharField(max_length=3, default="USD")
+    points_per_unit = models.DecimalField(
+        max_digits=10, decimal_places=4, default=Decimal("1"), help_text="Base points per currency unit spent"
+    )
+    rounding = models.CharField(max_length=8, choices=Rounding.choices, default=Rounding.DOWN)
+    earn_after_discounts = models.BooleanField(default=True)
+    earn_on_shipping = models.BooleanField(default=False)
+    min_order_total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    pending_days = models.PositiveIntegerField(default=0, help_text="Earned points stay pending this many days")
+    expiry_policy = models.CharField(max_length=24, choices=ExpiryPolicy.choices, default=ExpiryPolicy.NEVER)
+    expiry_days = models.PositiveIntegerField(default=365, help_text="N for 'days after activation' / 'inactivity'")
+    expiry_notice_days = models.PositiveIntegerField(
+        default=3, help_text="Fire loyalty.points_expiring this many days before points expire"
+    )
+    return_policy = models.CharField(max_length=16, choices=ReturnPolicy.choices, default=ReturnPolicy.FROM_BALANCE)
+    tier_basis = models.CharField(max_length=16, choices=TierBasis.choices, default=TierBasis.POINTS_EARNED)
+    tier_window = models.CharField(max_length=16, choices=TierWindow.choices, default=TierWindow.LIFETIME)
+    tier_window_days = models.PositiveIntegerField(default=365)
+    tier_downgrade = models.CharField(max_length=16, choices=TierDowngrade.choices, default=TierDowngrade.NEVER)
+    tier_grace_days = models.PositiveIntegerField(default=30)
+    referrer_bonus = models.PositiveIntegerField(default=0)
+    referee_bonus = models.PositiveIntegerField(default=0)
+    referral_cap = models.PositiveIntegerField(null=True, blank=True, help_text="Max rewarded referrals per referrer")
+    referral_requires_purchase = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_per_unit__gte=0), name="program_points_per_unit_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tier(models.Model):
+    """A membership level reached at `threshold` (points earned or amount spent, per the program's window)."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="tiers")
+    name = models.CharField(max_length=64)
+    rank = models.PositiveSmallIntegerField(help_text="Higher rank = better tier")
+    threshold = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    multiplier = models.DecimalField(max_digits=6, decimal_places=3, default=Decimal("1"))
+    expiry_days_override = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Points earned in this tier expire after this many days instead"
+    )
+    description = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["program", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "rank"], name="tier_program_rank_uniq"),
+            models.UniqueConstraint(fields=["program", "name"], name="tier_program_name_uniq"),
+            models.CheckConstraint(condition=Q(multiplier__gte=0), name="tier_multiplier_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A customer's membership of a program: referral code, tier (with an optional manual floor)."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="memberships")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="loyalty_memberships")
+    joined_at = models.DateTimeField(default=timezone.now)
+    referral_code = models.CharField(max_length=16, unique=True, default=code_generate)
+    referred_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referred_members"
+    )
+    tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    tier_floor = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Manually assigned minimum"
+    )
+    tier_since = models.DateTimeField(null=True, blank=True)
+    tier_hold_until = models.DateTimeField(
+        null=True, blank=True, help_text="The current tier is kept until then even if no longer qualified"
+    )
+    last_activity_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-pk"]
+        constraints = [models.UniqueConstraint(fields=["program", "customer"], name="membership_program_customer_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.customer} in {self.program}"
+
+
+class Balance(models.Model):
+    """
+    The member's figures, kept in step with the ledger in the same transaction (never recomputed on read).
+
+    `active` can be spent; `debt` is what a refund could not take back under the allow-negative policy
+    (the displayed balance is active - debt; new points pay the debt first).
+    """
+
+    membership = models.OneToOneField(Membership, on_delete=models.CASCADE, primary_key=True, related_name="balance")
+    active = models.IntegerField(default=0)
+    pending = models.IntegerField(default=0)
+    debt = models.IntegerField(default=0)
+    expiring_soon = models.IntegerField(default=0)
+    lifetime_earned = models.IntegerField(default=0)
+    lifetime_spent = models.IntegerField(default=0)
+    lifetime_expired = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(active__gte=0), name="balance_active_gte_0"),
+            models.CheckConstraint(condition=Q(pending__gte=0), name="balance_pending_gte_0"),
+            models.CheckConstraint(condition=Q(debt__gte=0), name="balance_debt_gte_0"),
+            models.CheckConstraint(condition=Q(expiring_soon__gte=0), name="balance_expiring_gte_0"),
+            models.CheckConstraint(condition=Q(lifetime_spent__gte=0), name="balance_lifetime_spent_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.active} pts ({self.pending} pending)"
+
+    @property
+    def available(self) -> int:
+        return self.active - self.debt
+
+
+class EarningRule(models.Model):
+    """How extra points are earned: per amount, fixed per custom event, product-tag multiplier, time-boxed bonus."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="rules")
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=24, choices=RuleKind.choices)
+    is_active = models.BooleanField(default=True)
+    points = models.DecimalField(
+        max_digits=10, decimal_places=4, default=Decimal("0"), help_text="per_amount: points per unit; event: points"
+    )
+    multiplier = models.DecimalField(max_digits=6, decimal_places=3, default=Decimal("1"))
+    event_name = models.CharField(max_length=100, blank=True)
+    product_tag = models.CharField(max_length=100, blank=True)
+    conditions = models.JSONField(default=dict, blank=True, help_text="Shared condition language")
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    cap_per_day = models.PositiveIntegerField(null=True, blank=True, help_text="Per customer")
+    cap_per_week = models.PositiveIntegerField(null=True, blank=True, help_text="Per customer")
+    cap_per_month = models.PositiveIntegerField(null=True, blank=True, help_text="Per customer")
+    cap_total = models.PositiveIntegerField(null=True, blank=True, help_text="For the rule, all customers")
+    awarded_total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["program", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(cap_total__isnull=True) | Q(awarded_total__lte=F("cap_total")), name="rule_cap_total"
+            ),
+            models.CheckConstraint(condition=Q(multiplier__gte=0), name="rule_multiplier_gte_0"),
+            models.CheckConstraint(
+                condition=~Q(kind=RuleKind.FIXED_EVENT) | ~Q(event_name=""), name="rule_event_needs_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def is_live(self, at) -> bool:
+        return (
+            self.is_active
+            and (self.starts_at is None or self.starts_at <= at)
+            and (self.ends_at is None or at < self.ends_at)
+        )
+
+
+class PointLot(models.Model):
+    """
+    One earning. `remaining` is what is still pending/spendable; spending draws from lots soonest-expiring
+    first and records an allocation, so every later reversal returns points to the lot they came from.
+    `source_key` is unique: replaying the same order/event never earns twice.
+    """
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="lots")
+    amount = models.PositiveIntegerField()
+    remaining = models.PositiveIntegerField()
+    reversed_amount = models.PositiveIntegerField(default=0, help_text="Taken back by refunds/cancellations")
+    status = models.CharField(max_length=12, choices=LotStatus.choices, default=LotStatus.PENDING)
+    source_type = models.CharField(max_length=12, choices=SourceType.choices)
+    source_key = models.CharField(max_length=128, unique=True)
+    rule = models.ForeignKey(EarningRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="lots")
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.CharField(max_length=255, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cause = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    activates_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    expiry_notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="lot_amount_gt_0"),
+            models.CheckConstraint(condition=Q(remaining__lte=F("amount")), name="lot_remaining_lte_amount"),
+            models.CheckConstraint(condition=Q(reversed_amount__lte=F("amount")), name="lot_reversed_lte_amount"),
+        ]
+        indexes = [
+            models.Index(fields=["membership", "status", "expires_at"], name="lot_fefo_idx"),
+            models.Index(fields=["status", "activates_at"], name="lot_activation_idx"),
+            models.Index(fields=["status", "expires_at"], name="lot_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} pts ({self.status}) {self.source_key}"
+
+
+class LedgerEntry(models.Model):
+    """An audited, signed movement of points: what changed, by how much, who/what caused it and why."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="entries")
+    kind = models.CharField(max_length=12, choices=EntryKind.choices)
+    active_delta = models.IntegerField(default=0)
+    pending_delta = models.IntegerField(default=0)
+    debt_delta = models.IntegerField(default=0)
+    active_after = models.IntegerField(help_text="Active balance after this entry")
+    lot = models.ForeignKey(PointLot, null=True, blank=True, on_delete=models.SET_NULL, related_name="entries")
+    redemption = models.ForeignKey(
+        "Redemption", null=True, blank=True, on_delete=models.SET_NULL, related_name="entries"
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cause = models.CharField(max_length=64, blank=True, help_text="api, admin, workflow_run:42, order:7 ...")
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["membership", "-created_at"], name="entry_member_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.active_delta:+d}/{self.pending_delta:+d}"
+
+
+class PointAllocation(models.Model):
+    """How many points of one spend (a debit entry) came from which lot; `returned` of them given back."""
+
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.CASCADE, related_name="allocations")
+    lot = models.ForeignKey(PointLot, on_delete=models.CASCADE, related_name="allocations")
+    amount = models.PositiveIntegerField()
+    returned = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_amount_gt_0"),
+            models.CheckConstraint(condition=Q(returned__lte=F("amount")), name="allocation_returned_lte_amount"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} from lot {self.lot_id}"
+
+
+class Reward(models.Model):
+    """Something points buy: a discount, free shipping, gift card, cash back, product or material prize."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="rewards")
+    name = models.CharField(max_length=120)
+    description = models.CharField(max_length=255, blank=True)
+    kind = models.CharField(max_length=24, choices=RewardKind.choices)
+    value = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    points_cost = models.PositiveIntegerField()
+    stock = models.PositiveIntegerField(null=True, blank=True, help_text="Remaining; empty = unlimited")
+    per_customer_limit = models.PositiveIntegerField(null=True, blank=True)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    code_valid_days = models.PositiveIntegerField(default=30, help_text="Issued codes expire after this many days")
+    tiers = models.ManyToManyField(Tier, blank=True, related_name="rewards", help_text="Empty = every tier")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["program", "points_cost", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_cost__gt=0), name="reward_points_cost_gt_0"),
+            models.CheckConstraint(condition=Q(stock__isnull=True) | Q(stock__gte=0), name="reward_stock_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def needs_fulfilment(self) -> bool:
+        return self.kind in (RewardKind.FREE_PRODUCT, RewardKind.MATERIAL_PRIZE)
+
+
+class Redemption(models.Model):
+    """A reward bought with points: a single-use code (also shown as a QR code for in-store use)."""
+
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="redemptions")
+    code = models.CharField(max_length=16, unique=True, default=code_generate)
+    status = models.CharField(max_length=12, choices=RedemptionStatus.choices, default=RedemptionStatus.ISSUED)
+    points_spent = models.PositiveIntegerField()
+    fulfilment_status = models.CharField(
+        max_length=12, choices=FulfilmentStatus.choices, default=FulfilmentStatus.NOT_APPLICABLE
+    )
+    issued_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    used_channel = models.CharField(max_length=16, blank=True, help_text="online / store")
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
+    cause = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-pk"]
+        indexes = [models.Index(fields=["membership", "reward", "status"], name="redemption_limit_idx")]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def qr_payload(self) -> str:
+        return f"LOYALTY:{self.code}"
+
+
+class Referral(models.Model):
+    """A referee who registered with a member's referral code; bonuses are lots keyed by this row."""
+
+    referrer = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="referrals_made")
+    referee = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="loyalty_referral")
+    status = models.CharField(max_length=12, choices=ReferralStatus.choices, default=ReferralStatus.REGISTERED)
+    referrer_bonus = models.PositiveIntegerField(default=0)
+    referee_bonus = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    rewarded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.referrer} → {self.referee}"

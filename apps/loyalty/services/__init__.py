@@ -1,0 +1,52 @@
+"""Write services of the loyalty app (see each module); import from here."""
+
+from .earning import event_points_earn, order_points_earn, order_points_plan, order_points_reverse
+from .jobs import points_activate_due, points_expire_due, points_expiring_notify
+from .ledger import (
+    member_join,
+    membership_for,
+    points_award,
+    points_deduct,
+    points_earn,
+    program_default,
+)
+from .referrals import referral_qualify, referral_register, referral_reward
+from .rewards import (
+    redemption_find,
+    redemption_fulfilment_set,
+    redemption_rollback,
+    redemption_use,
+    reward_redeem,
+    reward_validate,
+    rewards_available,
+)
+from .tiers import tier_recalculate, tier_set, tiers_recalculate_all
+
+__all__ = [
+    "event_points_earn",
+    "member_join",
+    "membership_for",
+    "order_points_earn",
+    "order_points_plan",
+    "order_points_reverse",
+    "points_activate_due",
+    "points_award",
+    "points_deduct",
+    "points_earn",
+    "points_expire_due",
+    "points_expiring_notify",
+    "program_default",
+    "redemption_find",
+    "redemption_fulfilment_set",
+    "redemption_rollback",
+    "redemption_use",
+    "referral_qualify",
+    "referral_register",
+    "referral_reward",
+    "reward_redeem",
+    "reward_validate",
+    "rewards_available",
+    "tier_recalculate",
+    "tier_set",
+    "tiers_recalculate_all",
+]

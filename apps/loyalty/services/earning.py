@@ -1,0 +1,252 @@
+"""
+Earning from orders and custom events, and taking points back on refunds and cancellations.
+
+Every lot is keyed by its source ("order:<id>:base", "order:<id>:rule:<id>", "event:<id>:rule:<id>"),
+so replaying the same event is a no-op.
+"""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from apps.customers.choices import OrderStatus
+from apps.customers.models import CustomerEvent, Order
+from apps.tagging.models import ProductTag
+
+from ..choices import LotStatus, RuleKind, SourceType
+from ..models import EarningRule, Membership, PointLot, Program
+from ..targeting import condition_matches
+from .ledger import (
+    MemberLedger,
+    balance_lock,
+    lot_create,
+    lot_take_back,
+    lots_lock,
+    member_expire_due,
+    member_join,
+    membership_for,
+    points_round,
+    program_default,
+)
+
+
+def order_earn_base(order: Order, program: Program) -> Decimal:
+    """The amount points are earned on: subtotal, after discounts and with shipping per the program."""
+    base = order.subtotal
+    if program.earn_after_discounts:
+        base -= order.discount_total
+    if program.earn_on_shipping:
+        base += order.shipping_total
+    return max(base, Decimal("0"))
+
+
+def _period_starts(at: datetime) -> dict[str, datetime]:
+    local = timezone.localtime(at)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "cap_per_day": day,
+        "cap_per_week": day - timedelta(days=day.weekday()),
+        "cap_per_month": day.replace(day=1),
+    }
+
+
+def rule_cap_clip(rule: EarningRule, membership: Membership, points: int, at: datetime) -> int:
+    """Clip `points` to the rule's caps (the caller holds the member's Balance lock; the rule row is locked here)."""
+    for cap_field, start in _period_starts(at).items():
+        cap = getattr(rule, cap_field)
+        if cap is None:
+            continue
+        earned = (
+            PointLot.objects.filter(rule=rule, membership=membership, created_at__gte=start).aggregate(
+                total=Sum(F("amount") - F("reversed_amount"))
+            )["total"]
+            or 0
+        )
+        points = min(points, max(cap - earned, 0))
+    if rule.cap_total is not None and points > 0:
+        locked = EarningRule.objects.select_for_update().get(pk=rule.pk)
+        points = min(points, max(locked.cap_total - locked.awarded_total, 0))
+    if points > 0:
+        EarningRule.objects.filter(pk=rule.pk).update(awarded_total=F("awarded_total") + points)
+    return points
+
+
+def _live_rules(program: Program, kinds: list[str], at: datetime) -> list[EarningRule]:
+    rules = EarningRule.objects.filter(program=program, kind__in=kinds, is_active=True).order_by("pk")
+    return [rule for rule in rules if rule.is_live(at)]
+
+
+def _context(membership: Membership, at: datetime, **objects: Any) -> dict[str, Any]:
+    return {
+        "customer": membership.customer,
+        "membership": membership,
+        "tier": membership.tier.name if membership.tier else "",
+        "at": at,
+        **objects,
+    }
+
+
+def order_points_plan(order: Order, membership: Membership, at: datetime) -> list[tuple[str, EarningRule | None, int]]:
+    """What an order earns, before caps: [(source key, rule, points)]."""
+    program = membership.program
+    if order.total < program.min_order_total:
+        return []
+    base_amount = order_earn_base(order, program)
+    tier_multiplier = membership.tier.multiplier if membership.tier else Decimal("1")
+    base_points = points_round(base_amount * program.points_per_unit * tier_multiplier, program.rounding)
+    plan: list[tuple[str, EarningRule | None, int]] = [(f"order:{order.pk}:base", None, base_points)]
+    context = _context(membership, at, order=order)
+    kinds = [RuleKind.PER_AMOUNT, RuleKind.PRODUCT_TAG_MULTIPLIER, RuleKind.TIME_BONUS]
+    for rule in _live_rules(program, kinds, at):
+        if not condition_matches(rule.conditions, context=context):
+            continue
+        if rule.kind == RuleKind.PER_AMOUNT:
+            points = points_round(base_amount * rule.points * tier_multiplier, program.rounding)
+        elif rule.kind == RuleKind.PRODUCT_TAG_MULTIPLIER:
+            tagged = set(
+                ProductTag.objects.filter(
+                    product__order_lines__order=order, tag__name__iexact=rule.product_tag
+                ).values_list("product_id", flat=True)
+            )
+            tagged_amount = sum((line.total for line in order.lines.all() if line.product_id in tagged), Decimal(0))
+            extra = tagged_amount * program.points_per_unit * (rule.multiplier - 1) * tier_multiplier
+            points = points_round(extra, program.rounding)
+        else:  # time-boxed bonus: a multiplier on the base points while the rule is live
+            points = points_round(Decimal(base_points) * (rule.multiplier - 1), program.rounding)
+        plan.append((f"order:{order.pk}:rule:{rule.pk}", rule, points))
+    return plan
+
+
+@transaction.atomic
+def order_points_earn(*, order: Order, at: datetime | None = None, cause: str = "") -> list[PointLot]:
+    """Earn the points of an order (auto-enrolling the customer if the program says so). Replays are no-ops."""
+    at = at or timezone.now()
+    program = program_default()
+    order = Order.objects.select_related("customer").get(pk=order.pk)
+    if program is None or order.status == OrderStatus.CANCELLED:
+        return []
+    membership = membership_for(order.customer, program)
+    if membership is None:
+        if not program.auto_enroll:
+            return []
+        membership, _ = member_join(customer=order.customer, program=program, at=at, cause=cause)
+    balance = balance_lock(membership.pk)
+    membership = Membership.objects.select_related("program", "tier", "customer").get(pk=membership.pk)
+    done = set(PointLot.objects.filter(order=order).values_list("source_key", flat=True))
+    ledger = MemberLedger(balance=balance, at=at, cause=cause or f"order:{order.pk}")
+    lots = []
+    for source_key, rule, points in order_points_plan(order, membership, at):
+        if source_key in done or points <= 0:
+            continue
+        if rule is not None:
+            points = rule_cap_clip(rule, membership, points, at)
+            if points <= 0:
+                continue
+        reason = f"Order {order}" if rule is None else f"Order {order}: {rule.name}"
+        lots.append(
+            lot_create(
+                ledger,
+                membership=membership,
+                amount=points,
+                source_type=SourceType.ORDER if rule is None else SourceType.RULE,
+                source_key=source_key,
+                reason=reason,
+                rule=rule,
+                order=order,
+            )
+        )
+    Membership.objects.filter(pk=membership.pk).update(last_activity_at=at)
+    ledger.flush()
+    return lots
+
+
+@transaction.atomic
+def order_points_reverse(*, order: Order, at: datetime | None = None, cause: str = "") -> int:
+    """
+    Take back the points earned on the refunded (or, when cancelled, the whole) part of an order, per
+    the return policy, from the order's own lots first. Cumulative and idempotent: each lot's target
+    is `amount x refunded / total` (rounded down), minus what was already taken back. Returns points taken.
+    """
+    at = at or timezone.now()
+    order = Order.objects.get(pk=order.pk)
+    membership_ids = list(PointLot.objects.filter(order=order).values_list("membership_id", flat=True).distinct())
+    if not membership_ids:
+        return 0
+    membership = Membership.objects.select_related("program").get(pk=membership_ids[0])
+    balance = balance_lock(membership.pk)
+    ledger = MemberLedger(balance=balance, at=at, cause=cause or f"order:{order.pk}")
+    member_expire_due(ledger)
+    lots = lots_lock(Q(order=order))
+    cancelled = order.status == OrderStatus.CANCELLED
+    taken = 0
+    for lot in lots:
+        if cancelled or order.total <= 0:
+            target = lot.amount
+        else:
+            target = int(
+                (Decimal(lot.amount) * order.refunded_total / order.total).to_integral_value(rounding="ROUND_DOWN")
+            )
+        reason = f"Order {order} cancelled" if cancelled else f"Refund on order {order}"
+        taken += lot_take_back(
+            ledger, lot, target - lot.reversed_amount, policy=membership.program.return_policy, reason=reason
+        )
+    ledger.flush()
+    return taken
+
+
+@transaction.atomic
+def event_points_earn(*, custom_event: CustomerEvent, at: datetime | None = None, cause: str = "") -> list[PointLot]:
+    """Fixed points for a named custom event (newsletter signup, review...), per matching rule, capped."""
+    at = at or timezone.now()
+    program = program_default()
+    if program is None:
+        return []
+    rules = [r for r in _live_rules(program, [RuleKind.FIXED_EVENT], at) if r.event_name == custom_event.name]
+    if not rules:
+        return []
+    membership = membership_for(custom_event.customer, program)
+    if membership is None:
+        if not program.auto_enroll:
+            return []
+        membership, _ = member_join(customer=custom_event.customer, program=program, at=at, cause=cause)
+    balance = balance_lock(membership.pk)
+    membership = Membership.objects.select_related("program", "tier", "customer").get(pk=membership.pk)
+    done = set(
+        PointLot.objects.filter(source_key__startswith=f"event:{custom_event.pk}:").values_list("source_key", flat=True)
+    )
+    context = _context(membership, at, event=custom_event)
+    ledger = MemberLedger(balance=balance, at=at, cause=cause or f"event:{custom_event.pk}")
+    lots = []
+    for rule in rules:
+        source_key = f"event:{custom_event.pk}:rule:{rule.pk}"
+        if source_key in done or not condition_matches(rule.conditions, context=context):
+            continue
+        points = rule_cap_clip(rule, membership, points_round(rule.points, program.rounding), at)
+        if points <= 0:
+            continue
+        lots.append(
+            lot_create(
+                ledger,
+                membership=membership,
+                amount=points,
+                source_type=SourceType.EVENT,
+                source_key=source_key,
+                reason=f"{custom_event.name}: {rule.name}",
+                rule=rule,
+            )
+        )
+    Membership.objects.filter(pk=membership.pk).update(last_activity_at=at)
+    ledger.flush()
+    return lots
+
+
+def lots_pending_summary(membership: Membership) -> list[dict[str, Any]]:
+    return list(
+        PointLot.objects.filter(membership=membership, status=LotStatus.PENDING, remaining__gt=0)
+        .order_by("activates_at")
+        .values("remaining", "activates_at")
+    )

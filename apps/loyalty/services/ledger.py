@@ -1,0 +1,494 @@
+"""
+The points ledger: lots, spends with FEFO allocations, reversals, and the balance row kept in step.
+
+Locking: every write to a member's points first locks that member's Balance row; where several members
+are involved their Balance rows are locked in pk order. The global order is
+Balance (by pk) → EarningRule → PointLot (by pk) → Reward, so two writers can never wait on each other
+in a cycle. Counters are moved with F() expressions in the same transaction as the ledger rows.
+"""
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from apps.customers.models import Customer, Order
+from apps.customers.outbox import domain_event_emit
+from loyalty_site.lib.api.errors import DomainError
+
+from .. import signals
+from ..choices import EntryKind, ExpiryPolicy, LotStatus, ReturnPolicy, Rounding, SourceType
+from ..models import Balance, EarningRule, LedgerEntry, Membership, PointAllocation, PointLot, Program, Tier
+
+ROUNDING_MODES = {Rounding.DOWN: ROUND_DOWN, Rounding.NEAREST: ROUND_HALF_UP, Rounding.UP: ROUND_CEILING}
+
+
+def points_round(value: Decimal, rounding: str) -> int:
+    return int(Decimal(value).quantize(Decimal(1), rounding=ROUNDING_MODES[Rounding(rounding)]))
+
+
+def program_default() -> Program | None:
+    """The program events earn in: the oldest active one."""
+    return Program.objects.filter(is_active=True).order_by("pk").first()
+
+
+def _month_start(at: datetime) -> datetime:
+    local = timezone.localtime(at)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def expiry_for(*, program: Program, tier: Tier | None, activates_at: datetime) -> datetime | None:
+    """When points activated at `activates_at` expire; None = never (or only through inactivity)."""
+    if tier is not None and tier.expiry_days_override:
+        return activates_at + timedelta(days=tier.expiry_days_override)
+    policy = program.expiry_policy
+    if policy == ExpiryPolicy.DAYS_AFTER_ACTIVATION:
+        return activates_at + timedelta(days=program.expiry_days)
+    if policy == ExpiryPolicy.END_OF_MONTH:
+        start = _month_start(activates_at)
+        days = calendar.monthrange(start.year, start.month)[1]
+        return start + timedelta(days=days)
+    if policy == ExpiryPolicy.END_OF_YEAR:
+        local = timezone.localtime(activates_at)
+        return local.replace(year=local.year + 1, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    return None
+
+
+# --- the in-transaction ledger writer ---------------------------------------------------------------
+
+
+@dataclass
+class MemberLedger:
+    """
+    Collects one member's entries while their Balance row is locked, then writes entries and counters
+    together. `balance` holds the locked values, so `active_after` on each entry is exact.
+    """
+
+    balance: Balance
+    at: datetime
+    actor: Any = None
+    cause: str = ""
+    entries: list[LedgerEntry] = field(default_factory=list)
+    allocations: list[tuple[LedgerEntry, PointAllocation]] = field(default_factory=list)
+    deltas: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("active", "pending", "debt", "lifetime_earned", "lifetime_spent", "lifetime_expired"), 0
+        )
+    )
+
+    def move(self, **deltas: int) -> None:
+        for name, value in deltas.items():
+            self.deltas[name] += value
+            setattr(self.balance, name, getattr(self.balance, name) + value)
+
+    def entry(
+        self,
+        kind: str,
+        *,
+        active: int = 0,
+        pending: int = 0,
+        debt: int = 0,
+        lot: PointLot | None = None,
+        redemption: Any = None,
+        reason: str = "",
+        idempotency_key: str | None = None,
+    ) -> LedgerEntry:
+        self.move(active=active, pending=pending, debt=debt)
+        entry = LedgerEntry(
+            membership_id=self.balance.membership_id,
+            kind=kind,
+            active_delta=active,
+            pending_delta=pending,
+            debt_delta=debt,
+            active_after=self.balance.active,
+            lot=lot,
+            redemption=redemption,
+            reason=reason[:255],
+            actor=self.actor,
+            cause=self.cause[:64],
+            idempotency_key=idempotency_key,
+            created_at=self.at,
+        )
+        self.entries.append(entry)
+        return entry
+
+    def allocate(self, entry: LedgerEntry, lot: PointLot, amount: int) -> None:
+        self.allocations.append((entry, PointAllocation(lot=lot, amount=amount)))
+
+    def flush(self, *, refresh_expiring: bool = True) -> None:
+        """Write entries and allocations, and move the counters with F() in one UPDATE."""
+        LedgerEntry.objects.bulk_create(self.entries)
+        if self.allocations:
+            for entry, allocation in self.allocations:
+                allocation.entry_id = entry.pk
+            PointAllocation.objects.bulk_create([allocation for _, allocation in self.allocations])
+        changes = {name: F(name) + value for name, value in self.deltas.items() if value}
+        if refresh_expiring:
+            self.balance.expiring_soon = _expiring_soon(self.balance.membership_id, self.at)
+            changes["expiring_soon"] = self.balance.expiring_soon
+        Balance.objects.filter(pk=self.balance.pk).update(**changes, updated_at=self.at)
+        self.entries, self.allocations = [], []
+        self.deltas = dict.fromkeys(self.deltas, 0)
+
+
+def _expiring_soon(membership_id: int, at: datetime) -> int:
+    notice = Membership.objects.filter(pk=membership_id).values_list("program__expiry_notice_days", flat=True).first()
+    horizon = at + timedelta(days=notice or 0)
+    total = PointLot.objects.filter(
+        membership_id=membership_id,
+        status=LotStatus.ACTIVE,
+        remaining__gt=0,
+        expires_at__gt=at,
+        expires_at__lte=horizon,
+    ).aggregate(total=Sum("remaining"))["total"]
+    return total or 0
+
+
+def balance_lock(membership_id: int) -> Balance:
+    return Balance.objects.select_for_update().get(pk=membership_id)
+
+
+def balances_lock(membership_ids: list[int]) -> dict[int, Balance]:
+    rows = Balance.objects.filter(pk__in=membership_ids).order_by("pk").select_for_update()
+    return {balance.pk: balance for balance in rows}
+
+
+def lots_lock(query: Q) -> list[PointLot]:
+    return list(PointLot.objects.filter(query).order_by("pk").select_for_update())
+
+
+def fefo_key(lot: PointLot) -> tuple:
+    """Soonest-expiring first; never-expiring last; then oldest."""
+    far = datetime.max.replace(tzinfo=timezone.get_current_timezone())
+    return (lot.expires_at or far, lot.activates_at, lot.pk)
+
+
+# --- membership ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def member_join(
+    *,
+    customer: Customer,
+    program: Program | None = None,
+    referred_by: Membership | None = None,
+    at: datetime | None = None,
+    cause: str = "",
+) -> tuple[Membership, bool]:
+    """Enrol a customer (idempotent): creates the membership and its balance, sends `member_joined` once."""
+    program = program or program_default()
+    if program is None:
+        raise DomainError("No active loyalty program.", path="program", code="no_program")
+    at = at or timezone.now()
+    entry_tier = program.tiers.filter(threshold__lte=0).order_by("-rank").first()
+    membership, created = Membership.objects.get_or_create(
+        program=program,
+        customer=customer,
+        defaults={
+            "joined_at": at,
+            "referred_by": referred_by,
+            "tier": entry_tier,
+            "tier_since": at if entry_tier else None,
+            "last_activity_at": at,
+        },
+    )
+    if created:
+        Balance.objects.create(membership=membership, updated_at=at)
+        domain_event_emit(
+            signal=signals.member_joined,
+            name="member.joined",
+            customer=customer,
+            payload={"membership_id": membership.pk, "program_id": program.pk},
+            cause=cause,
+            sender=Membership,
+            membership=membership,
+        )
+    return membership, created
+
+
+def membership_for(customer: Customer, program: Program | None = None) -> Membership | None:
+    program = program or program_default()
+    if program is None:
+        return None
+    return Membership.objects.select_related("program", "tier").filter(program=program, customer=customer).first()
+
+
+# --- lots ---------------------------------------------------------------------------------------------
+
+
+def lot_create(
+    ledger: MemberLedger,
+    *,
+    membership: Membership,
+    amount: int,
+    source_type: str,
+    source_key: str,
+    reason: str = "",
+    rule: EarningRule | None = None,
+    order: Order | None = None,
+    pending_days: int | None = None,
+) -> PointLot:
+    """Create a lot inside a transaction holding the member's Balance lock (callers check the source key)."""
+    program = membership.program
+    days = program.pending_days if pending_days is None else pending_days
+    activates_at = ledger.at + timedelta(days=days)
+    lot = PointLot.objects.create(
+        membership=membership,
+        amount=amount,
+        remaining=amount,
+        status=LotStatus.PENDING if days > 0 else LotStatus.ACTIVE,
+        source_type=source_type,
+        source_key=source_key,
+        rule=rule,
+        order=order,
+        reason=reason[:255],
+        actor=ledger.actor,
+        cause=ledger.cause[:64],
+        created_at=ledger.at,
+        activates_at=activates_at,
+        expires_at=expiry_for(program=program, tier=membership.tier, activates_at=activates_at),
+    )
+    ledger.move(lifetime_earned=amount)
+    if lot.status == LotStatus.PENDING:
+        ledger.entry(EntryKind.EARN, pending=amount, lot=lot, reason=reason)
+    else:
+        ledger.entry(EntryKind.EARN, active=amount, lot=lot, reason=reason)
+        debt_settle(ledger, lot)
+        lot.save(update_fields=["remaining", "status"])
+    return lot
+
+
+def debt_settle(ledger: MemberLedger, lot: PointLot) -> None:
+    """New active points pay off a debt left by a refund first (so debt > 0 implies active == 0)."""
+    settle = min(ledger.balance.debt, lot.remaining)
+    if settle <= 0 or lot.status != LotStatus.ACTIVE:
+        return
+    lot.remaining -= settle
+    if lot.remaining == 0:
+        lot.status = LotStatus.SPENT
+    ledger.entry(EntryKind.DEBT, active=-settle, debt=-settle, lot=lot, reason="Pays off earlier negative balance")
+
+
+@transaction.atomic
+def points_earn(
+    *,
+    membership: Membership,
+    amount: int,
+    source_type: str,
+    source_key: str,
+    reason: str = "",
+    pending_days: int | None = None,
+    actor: Any = None,
+    cause: str = "",
+    at: datetime | None = None,
+) -> tuple[PointLot, bool]:
+    """Earn `amount` points as one lot; a second call with the same `source_key` returns (lot, False)."""
+    if amount <= 0:
+        raise DomainError("Points must be positive.", path="points", code="invalid_points")
+    at = at or timezone.now()
+    existing = PointLot.objects.filter(source_key=source_key).first()
+    if existing is not None:
+        return existing, False
+    balance = balance_lock(membership.pk)
+    existing = PointLot.objects.filter(source_key=source_key).first()  # re-read under the lock
+    if existing is not None:
+        return existing, False
+    membership = Membership.objects.select_related("program", "tier").get(pk=membership.pk)
+    ledger = MemberLedger(balance=balance, at=at, actor=actor, cause=cause)
+    try:
+        with transaction.atomic():
+            lot = lot_create(
+                ledger,
+                membership=membership,
+                amount=amount,
+                source_type=source_type,
+                source_key=source_key,
+                reason=reason,
+                pending_days=pending_days,
+            )
+    except IntegrityError:
+        return PointLot.objects.get(source_key=source_key), False
+    Membership.objects.filter(pk=membership.pk).update(last_activity_at=at)
+    ledger.flush()
+    return lot, True
+
+
+def points_award(
+    *,
+    membership: Membership,
+    points: int,
+    reason: str,
+    source_type: str = SourceType.ADMIN,
+    key: str | None = None,
+    actor: Any = None,
+    cause: str = "",
+    at: datetime | None = None,
+) -> tuple[PointLot, bool]:
+    """A manual award (admin, API, workflow): active at once, reason required, audited."""
+    if not reason.strip():
+        raise DomainError("A reason is required.", path="reason", code="reason_required")
+    import uuid
+
+    source_key = f"{source_type}:{key}" if key else f"{source_type}:{uuid.uuid4().hex}"
+    return points_earn(
+        membership=membership,
+        amount=points,
+        source_type=source_type,
+        source_key=source_key[:128],
+        reason=reason,
+        pending_days=0,
+        actor=actor,
+        cause=cause or source_type,
+        at=at,
+    )
+
+
+def member_expire_due(ledger: MemberLedger) -> None:
+    """Expire this member's lots that are past due before spending, so expired points are never spent."""
+    lots = lots_lock(Q(membership_id=ledger.balance.membership_id, status=LotStatus.ACTIVE, expires_at__lte=ledger.at))
+    for lot in lots:
+        lot_expire(ledger, lot)
+    if lots:
+        PointLot.objects.bulk_update(lots, ["remaining", "status"])
+
+
+def lot_expire(ledger: MemberLedger, lot: PointLot) -> None:
+    if lot.remaining:
+        ledger.entry(EntryKind.EXPIRE, active=-lot.remaining, lot=lot, reason="Points expired")
+        ledger.move(lifetime_expired=lot.remaining)
+    lot.remaining = 0
+    lot.status = LotStatus.EXPIRED
+
+
+def allocate_fefo(ledger: MemberLedger, entry: LedgerEntry, points: int, *, exclude_lot: int | None = None) -> None:
+    """Draw `points` from active lots, soonest-expiring first, recording one allocation per lot."""
+    lots = lots_lock(Q(membership_id=ledger.balance.membership_id, status=LotStatus.ACTIVE, remaining__gt=0))
+    lots.sort(key=fefo_key)
+    left = points
+    touched = []
+    for lot in lots:
+        if left == 0:
+            break
+        if lot.pk == exclude_lot:
+            continue
+        take = min(lot.remaining, left)
+        lot.remaining -= take
+        if lot.remaining == 0:
+            lot.status = LotStatus.SPENT
+        left -= take
+        ledger.allocate(entry, lot, take)
+        touched.append(lot)
+    if left:
+        raise DomainError("Not enough points.", path="points", code="insufficient_points")
+    PointLot.objects.bulk_update(touched, ["remaining", "status"])
+
+
+def spend(ledger: MemberLedger, *, points: int, reason: str, redemption: Any = None, key: str | None = None):
+    """Spend inside a locked ledger (the caller holds the Balance lock)."""
+    if points <= 0:
+        raise DomainError("Points must be positive.", path="points", code="invalid_points")
+    member_expire_due(ledger)
+    if points > ledger.balance.active:
+        raise DomainError(
+            f"Not enough points: {ledger.balance.active} available, {points} needed.",
+            path="points",
+            code="insufficient_points",
+        )
+    entry = ledger.entry(EntryKind.SPEND, active=-points, redemption=redemption, reason=reason, idempotency_key=key)
+    ledger.move(lifetime_spent=points)
+    allocate_fefo(ledger, entry, points)
+    return entry
+
+
+@transaction.atomic
+def points_deduct(
+    *,
+    membership: Membership,
+    points: int,
+    reason: str,
+    key: str | None = None,
+    actor: Any = None,
+    cause: str = "",
+    at: datetime | None = None,
+) -> LedgerEntry:
+    """Take points off the balance (admin/API/workflow), FEFO, audited; never below zero."""
+    if not reason.strip():
+        raise DomainError("A reason is required.", path="reason", code="reason_required")
+    if key:
+        existing = LedgerEntry.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            return existing
+    balance = balance_lock(membership.pk)
+    if key and (existing := LedgerEntry.objects.filter(idempotency_key=key).first()) is not None:
+        return existing
+    ledger = MemberLedger(balance=balance, at=at or timezone.now(), actor=actor, cause=cause)
+    entry = spend(ledger, points=points, reason=reason, key=key)
+    ledger.flush()
+    return entry
+
+
+def spend_reverse(ledger: MemberLedger, entry: LedgerEntry, *, reason: str, redemption: Any = None) -> int:
+    """Return every point of a spend to the lot it came from; points whose lot has expired expire again."""
+    allocations = list(
+        PointAllocation.objects.filter(entry=entry, returned__lt=F("amount")).order_by("pk").select_for_update()
+    )
+    lots = {lot.pk: lot for lot in lots_lock(Q(pk__in=[a.lot_id for a in allocations]))}
+    total = 0
+    for allocation in allocations:
+        lot = lots[allocation.lot_id]
+        give = allocation.amount - allocation.returned
+        allocation.returned = allocation.amount
+        lot.remaining += give
+        total += give
+        ledger.entry(EntryKind.ROLLBACK, active=give, lot=lot, redemption=redemption, reason=reason)
+        if lot.expires_at is not None and lot.expires_at <= ledger.at:
+            lot_expire(ledger, lot)
+        else:
+            lot.status = LotStatus.ACTIVE
+            debt_settle(ledger, lot)
+    ledger.move(lifetime_spent=-total)
+    PointAllocation.objects.bulk_update(allocations, ["returned"])
+    PointLot.objects.bulk_update(list(lots.values()), ["remaining", "status"])
+    return total
+
+
+def lot_take_back(ledger: MemberLedger, lot: PointLot, points: int, *, policy: str, reason: str) -> int:
+    """
+    Take back `points` earned by `lot` (refund/cancel), per the program's return policy. Returns the
+    points actually recorded as taken back (what the lot's `reversed_amount` grows by).
+    """
+    if points <= 0:
+        return 0
+    if policy == ReturnPolicy.PENDING_ONLY and lot.status != LotStatus.PENDING:
+        return 0
+    from_lot = min(points, lot.remaining)
+    if from_lot:
+        lot.remaining -= from_lot
+        if lot.status == LotStatus.PENDING:
+            ledger.entry(EntryKind.REVERSE, pending=-from_lot, lot=lot, reason=reason)
+            if lot.remaining == 0:
+                lot.status = LotStatus.CANCELLED
+        else:
+            ledger.entry(EntryKind.REVERSE, active=-from_lot, lot=lot, reason=reason)
+            if lot.remaining == 0:
+                lot.status = LotStatus.SPENT
+    leftover = points - from_lot
+    if leftover and policy in (ReturnPolicy.FROM_BALANCE, ReturnPolicy.ALLOW_NEGATIVE):
+        lot.save(update_fields=["remaining", "status"])
+        take = min(leftover, ledger.balance.active)
+        if take:
+            entry = ledger.entry(EntryKind.REVERSE, active=-take, lot=lot, reason=f"{reason} (from other points)")
+            allocate_fefo(ledger, entry, take, exclude_lot=lot.pk)
+            lot.refresh_from_db(fields=["remaining", "status"])
+        leftover -= take
+        if leftover and policy == ReturnPolicy.ALLOW_NEGATIVE:
+            ledger.entry(EntryKind.DEBT, debt=leftover, lot=lot, reason=f"{reason} (negative balance)")
+    lot.reversed_amount += points
+    ledger.move(lifetime_earned=-points)
+    lot.save(update_fields=["remaining", "status", "reversed_amount"])
+    return points

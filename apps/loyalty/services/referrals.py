@@ -1,0 +1,107 @@
+"""Referrals: a referee registers with a member's code; both get a bonus (now or on the first purchase)."""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.customers.models import Customer
+from apps.customers.outbox import domain_event_emit
+from loyalty_site.lib.api.errors import ConflictError, DomainError
+
+from .. import signals
+from ..choices import ReferralStatus, SourceType
+from ..models import Membership, PointLot, Referral
+from .ledger import MemberLedger, balances_lock, lot_create, member_join
+
+
+@transaction.atomic
+def referral_register(*, referee: Customer, code: str, at: datetime | None = None, cause: str = "") -> Referral:
+    """Record that `referee` registered with `code`; refuses self-referral and a second referral."""
+    at = at or timezone.now()
+    referrer = (
+        Membership.objects.select_related("program", "customer").filter(referral_code=code.strip().upper()).first()
+    )
+    if referrer is None:
+        raise DomainError("Unknown referral code.", path="code", code="unknown_referral_code")
+    same_email = referrer.customer.email and referrer.customer.email.lower() == (referee.email or "").lower()
+    if referrer.customer_id == referee.pk or same_email:
+        raise DomainError("You cannot refer yourself.", path="code", code="self_referral")
+    if Referral.objects.filter(referee=referee).exists():
+        raise ConflictError("This customer was already referred.", path="referee", code="already_referred")
+    membership, _ = member_join(customer=referee, program=referrer.program, referred_by=referrer, at=at, cause=cause)
+    if membership.referred_by_id is None:
+        Membership.objects.filter(pk=membership.pk).update(referred_by=referrer)
+    referral = Referral.objects.create(referrer=referrer, referee=referee, created_at=at)
+    domain_event_emit(
+        signal=signals.referral_registered,
+        name="referral.registered",
+        customer=referrer.customer,
+        payload={
+            "referral_id": referral.pk,
+            "referrer_customer_id": referrer.customer_id,
+            "referee_customer_id": referee.pk,
+        },
+        cause=cause,
+        sender=Referral,
+        referral=referral,
+        membership=membership,
+    )
+    if not referrer.program.referral_requires_purchase:
+        referral_reward(referral=referral, at=at, cause=cause)
+        referral.refresh_from_db()
+    return referral
+
+
+@transaction.atomic
+def referral_reward(*, referral: Referral, at: datetime | None = None, cause: str = "") -> Referral:
+    """Give the referrer and referee their bonuses once (lots keyed by the referral), within the referrer's cap."""
+    at = at or timezone.now()
+    referrer = Membership.objects.select_related("program", "tier").get(pk=referral.referrer_id)
+    referee = Membership.objects.select_related("program", "tier").get(
+        program=referrer.program, customer_id=referral.referee_id
+    )
+    balances = balances_lock(sorted([referrer.pk, referee.pk]))  # both rows, in pk order
+    referral = Referral.objects.select_for_update().get(pk=referral.pk)
+    if referral.status != ReferralStatus.REGISTERED:
+        return referral
+    program = referrer.program
+    rewarded = Referral.objects.filter(referrer=referrer, status=ReferralStatus.REWARDED).count()
+    if program.referral_cap is not None and rewarded >= program.referral_cap:
+        Referral.objects.filter(pk=referral.pk).update(status=ReferralStatus.CAPPED)
+        referral.status = ReferralStatus.CAPPED
+        return referral
+    for membership, points, role in (
+        (referrer, program.referrer_bonus, "referrer"),
+        (referee, program.referee_bonus, "referee"),
+    ):
+        source_key = f"referral:{referral.pk}:{role}"
+        if points <= 0 or PointLot.objects.filter(source_key=source_key).exists():
+            continue
+        ledger = MemberLedger(balance=balances[membership.pk], at=at, cause=cause or f"referral:{referral.pk}")
+        lot_create(
+            ledger,
+            membership=membership,
+            amount=points,
+            source_type=SourceType.REFERRAL,
+            source_key=source_key,
+            reason="Referral bonus" if role == "referrer" else "Welcome bonus (referred by a friend)",
+            pending_days=0,
+        )
+        ledger.flush()
+    Referral.objects.filter(pk=referral.pk).update(
+        status=ReferralStatus.REWARDED,
+        referrer_bonus=program.referrer_bonus,
+        referee_bonus=program.referee_bonus,
+        rewarded_at=at,
+    )
+    referral.refresh_from_db()
+    return referral
+
+
+def referral_qualify(*, customer: Customer, at: datetime | None = None, cause: str = "") -> Referral | None:
+    """Called after an order is earned: a referral waiting for the first purchase is rewarded now."""
+    referral = Referral.objects.filter(referee=customer, status=ReferralStatus.REGISTERED).first()
+    if referral is None:
+        return None
+    return referral_reward(referral=referral, at=at, cause=cause)

@@ -1,0 +1,178 @@
+"""
+Tiers: the qualifying tier from points earned or amount spent over the program's window, the
+downgrade policy (never / at period end / after a grace period), and a manual floor.
+
+Semantics of "at period end": a tier qualified for in calendar year Y is kept through Y+1 (the
+previous year's figure counts too); for a rolling window the tier is kept for one window length
+after it was reached; for lifetime windows the figure only falls through refunds, which apply at once.
+"""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from apps.customers.choices import OrderStatus
+from apps.customers.models import Order
+from apps.customers.outbox import domain_event_emit
+
+from .. import signals
+from ..choices import SourceType, TierBasis, TierDowngrade, TierWindow
+from ..models import Membership, PointLot, Program, Tier
+from .ledger import balance_lock
+
+EARNING_SOURCES = [SourceType.ORDER, SourceType.RULE, SourceType.EVENT, SourceType.REFERRAL]
+
+
+def _year_start(at: datetime, years_back: int = 0) -> datetime:
+    local = timezone.localtime(at)
+    return local.replace(year=local.year - years_back, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def tier_metric(membership: Membership, start: datetime | None, end: datetime) -> Decimal:
+    program = membership.program
+    if program.tier_basis == TierBasis.AMOUNT_SPENT:
+        orders = Order.objects.filter(customer_id=membership.customer_id, placed_at__lt=end).exclude(
+            status=OrderStatus.CANCELLED
+        )
+        if start is not None:
+            orders = orders.filter(placed_at__gte=start)
+        total = orders.aggregate(total=Sum(F("total") - F("refunded_total")))["total"]
+    else:
+        lots = PointLot.objects.filter(membership=membership, source_type__in=EARNING_SOURCES, created_at__lt=end)
+        if start is not None:
+            lots = lots.filter(created_at__gte=start)
+        total = lots.aggregate(total=Sum(F("amount") - F("reversed_amount")))["total"]
+    return Decimal(total or 0)
+
+
+def tier_for(tiers: list[Tier], metric: Decimal) -> Tier | None:
+    """The highest-ranked tier whose threshold the metric reaches (tiers sorted by rank)."""
+    best = None
+    for tier in tiers:
+        if metric >= tier.threshold:
+            best = tier
+    return best
+
+
+def _rank(tier: Tier | None) -> int:
+    return -1 if tier is None else tier.rank
+
+
+def tier_qualifying(membership: Membership, at: datetime, tiers: list[Tier]) -> tuple[Tier | None, Decimal]:
+    program = membership.program
+    end = at + timedelta(microseconds=1)
+    if program.tier_window == TierWindow.LIFETIME:
+        metric = tier_metric(membership, None, end)
+        return tier_for(tiers, metric), metric
+    if program.tier_window == TierWindow.ROLLING_DAYS:
+        metric = tier_metric(membership, at - timedelta(days=program.tier_window_days), end)
+        return tier_for(tiers, metric), metric
+    metric = tier_metric(membership, _year_start(at), end)
+    qualifying = tier_for(tiers, metric)
+    if program.tier_downgrade == TierDowngrade.PERIOD_END:
+        previous = tier_for(tiers, tier_metric(membership, _year_start(at, 1), _year_start(at)))
+        if _rank(previous) > _rank(qualifying):
+            qualifying = previous
+    return qualifying, metric
+
+
+def _decide(membership: Membership, qualifying: Tier | None, at: datetime) -> tuple[Tier | None, datetime | None]:
+    """Apply the downgrade policy: (tier to hold, hold_until)."""
+    program: Program = membership.program
+    current = membership.tier
+    if _rank(qualifying) >= _rank(current):
+        return qualifying, None
+    policy = program.tier_downgrade
+    if policy == TierDowngrade.NEVER:
+        return current, None
+    if policy == TierDowngrade.GRACE_DAYS:
+        hold = membership.tier_hold_until or at + timedelta(days=program.tier_grace_days)
+        return (current, hold) if at < hold else (qualifying, None)
+    if program.tier_window == TierWindow.ROLLING_DAYS and membership.tier_since is not None:
+        hold = membership.tier_since + timedelta(days=program.tier_window_days)
+        return (current, hold) if at < hold else (qualifying, None)
+    return qualifying, None
+
+
+@transaction.atomic
+def tier_recalculate(
+    *, membership: Membership, at: datetime | None = None, cause: str = "", tiers: list[Tier] | None = None
+) -> Membership:
+    """Recompute one member's tier; sends `tier_changed` when it changes."""
+    at = at or timezone.now()
+    balance_lock(membership.pk)  # one member's writes are serialised on their Balance row
+    membership = Membership.objects.select_related("program", "tier", "tier_floor", "customer").get(pk=membership.pk)
+    tiers = tiers if tiers is not None else list(Tier.objects.filter(program=membership.program).order_by("rank"))
+    qualifying, _ = tier_qualifying(membership, at, tiers)
+    target, hold_until = _decide(membership, qualifying, at)
+    if membership.tier_floor is not None and _rank(membership.tier_floor) > _rank(target):
+        target, hold_until = membership.tier_floor, None
+    return _tier_apply(membership, target, hold_until, at=at, cause=cause)
+
+
+def _tier_apply(
+    membership: Membership, target: Tier | None, hold_until: datetime | None, *, at: datetime, cause: str
+) -> Membership:
+    old = membership.tier
+    changed = _rank(old) != _rank(target)
+    fields: dict[str, Any] = {"tier_hold_until": hold_until}
+    if changed:
+        fields.update(tier=target, tier_since=at)
+    Membership.objects.filter(pk=membership.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(membership, name, value)
+    if changed:
+        domain_event_emit(
+            signal=signals.tier_changed,
+            name="loyalty.tier_changed",
+            customer=membership.customer,
+            payload={
+                "membership_id": membership.pk,
+                "old_tier": old.name if old else None,
+                "new_tier": target.name if target else None,
+                "direction": "up" if _rank(target) > _rank(old) else "down",
+            },
+            cause=cause,
+            sender=Membership,
+            membership=membership,
+            old_tier=old,
+            new_tier=target,
+        )
+    return membership
+
+
+@transaction.atomic
+def tier_set(*, membership: Membership, tier: Tier | None, actor: Any = None, cause: str = "") -> Membership:
+    """Assign a tier manually: it becomes the member's floor (kept whatever the figures say) and current tier."""
+    balance_lock(membership.pk)
+    membership = Membership.objects.select_related("program", "tier", "customer").get(pk=membership.pk)
+    if tier is not None and tier.program_id != membership.program_id:
+        from loyalty_site.lib.api.errors import DomainError
+
+        raise DomainError("The tier belongs to another program.", path="tier", code="wrong_program")
+    Membership.objects.filter(pk=membership.pk).update(tier_floor=tier)
+    membership.tier_floor = tier
+    if tier is None:
+        return tier_recalculate(membership=membership, cause=cause)
+    return _tier_apply(membership, tier, None, at=timezone.now(), cause=cause or "manual")
+
+
+def tiers_recalculate_all(*, at: datetime | None = None) -> int:
+    """The periodic recalculation: every member of every active program; returns how many tiers changed."""
+    at = at or timezone.now()
+    changed = 0
+    for program in Program.objects.filter(is_active=True):
+        tiers = list(Tier.objects.filter(program=program).order_by("rank"))
+        if not tiers:
+            continue
+        ids = Membership.objects.filter(program=program).order_by("pk").values_list("pk", "tier_id")
+        for membership_id, tier_id in ids.iterator():
+            membership = tier_recalculate(
+                membership=Membership(pk=membership_id), at=at, cause="tier_recalculation", tiers=tiers
+            )
+            changed += membership.tier_id != tier_id
+    return changed
