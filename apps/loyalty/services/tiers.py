@@ -20,11 +20,9 @@ from apps.customers.models import Order
 from apps.customers.outbox import domain_event_emit
 
 from .. import signals
-from ..choices import SourceType, TierBasis, TierDowngrade, TierWindow
+from ..choices import TierBasis, TierDowngrade, TierWindow
 from ..models import Membership, PointLot, Program, Tier
 from .ledger import balance_lock
-
-EARNING_SOURCES = [SourceType.ORDER, SourceType.RULE, SourceType.EVENT, SourceType.REFERRAL]
 
 
 def _year_start(at: datetime, years_back: int = 0) -> datetime:
@@ -42,7 +40,7 @@ def tier_metric(membership: Membership, start: datetime | None, end: datetime) -
             orders = orders.filter(placed_at__gte=start)
         total = orders.aggregate(total=Sum(F("total") - F("refunded_total")))["total"]
     else:
-        lots = PointLot.objects.filter(membership=membership, source_type__in=EARNING_SOURCES, created_at__lt=end)
+        lots = PointLot.objects.filter(membership=membership, created_at__lt=end)
         if start is not None:
             lots = lots.filter(created_at__gte=start)
         total = lots.aggregate(total=Sum(F("amount") - F("reversed_amount")))["total"]

@@ -1,0 +1,120 @@
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from apps.customers.models import DomainEvent
+from apps.loyalty import services
+from apps.loyalty.models import Membership, Tier
+from tests.factories import CustomerFactory
+from tests.loyalty.conftest import program_make
+
+pytestmark = pytest.mark.django_db
+
+
+def _tiers(program):
+    return [
+        Tier.objects.create(program=program, name="Bronze", rank=1, threshold=Decimal("0")),
+        Tier.objects.create(
+            program=program, name="Silver", rank=2, threshold=Decimal("500"), multiplier=Decimal("1.5")
+        ),
+        Tier.objects.create(program=program, name="Gold", rank=3, threshold=Decimal("1000"), multiplier=Decimal("2")),
+    ]
+
+
+def _tier_name(membership):
+    return Membership.objects.select_related("tier").get(pk=membership.pk).tier.name
+
+
+def test_calendar_year_tier_is_kept_through_the_next_year_then_downgraded_at_period_end():
+    program = program_make(tier_window="calendar_year", tier_downgrade="period_end")
+    _tiers(program)
+    with time_machine.travel(datetime(2026, 6, 1, tzinfo=UTC), tick=False):
+        membership, _ = services.member_join(customer=CustomerFactory(), program=program)
+        services.points_award(membership=membership, points=1000, reason="big spender", key="k1")
+        services.tier_recalculate(membership=membership)
+    assert _tier_name(membership) == "Gold"
+
+    services.tier_recalculate(membership=membership, at=datetime(2027, 12, 31, 23, 59, tzinfo=UTC))
+    assert _tier_name(membership) == "Gold"
+
+    services.tier_recalculate(membership=membership, at=datetime(2028, 1, 1, 0, 0, tzinfo=UTC))
+    assert _tier_name(membership) == "Bronze"
+    changes = DomainEvent.objects.filter(name="loyalty.tier_changed").order_by("pk")
+    assert [(e.payload["old_tier"], e.payload["new_tier"], e.payload["direction"]) for e in changes] == [
+        ("Bronze", "Gold", "up"),
+        ("Gold", "Bronze", "down"),
+    ]
+
+
+def test_rolling_window_with_grace_days_downgrades_only_after_the_grace_period():
+    program = program_make(
+        tier_window="rolling_days", tier_window_days=30, tier_downgrade="grace_days", tier_grace_days=7
+    )
+    _tiers(program)
+    start = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    membership, _ = services.member_join(customer=CustomerFactory(), program=program, at=start)
+    services.points_award(membership=membership, points=600, reason="x", key="k1", at=start)
+    services.tier_recalculate(membership=membership, at=start)
+    assert _tier_name(membership) == "Silver"
+
+    # Day 30 exactly: the lot is still inside the 30-day window; one second later it has left it.
+    services.tier_recalculate(membership=membership, at=start + timedelta(days=30))
+    assert _tier_name(membership) == "Silver"
+    out_of_window = start + timedelta(days=30, seconds=1)
+    services.tier_recalculate(membership=membership, at=out_of_window)
+    membership.refresh_from_db()
+    assert (membership.tier.name, membership.tier_hold_until) == ("Silver", out_of_window + timedelta(days=7))
+
+    services.tier_recalculate(membership=membership, at=out_of_window + timedelta(days=7) - timedelta(seconds=1))
+    assert _tier_name(membership) == "Silver"
+    services.tier_recalculate(membership=membership, at=out_of_window + timedelta(days=7))
+    assert _tier_name(membership) == "Bronze"
+
+
+def test_downgrade_never_keeps_the_tier_and_a_manual_floor_wins():
+    program = program_make(tier_window="rolling_days", tier_window_days=10, tier_downgrade="never")
+    bronze, silver, gold = _tiers(program)
+    at = datetime(2026, 1, 10, tzinfo=UTC)
+    membership, _ = services.member_join(customer=CustomerFactory(), program=program, at=at)
+    services.points_award(membership=membership, points=500, reason="x", key="k", at=at)
+    services.tier_recalculate(membership=membership, at=at)
+    services.tier_recalculate(membership=membership, at=at + timedelta(days=60))
+    assert _tier_name(membership) == "Silver"
+
+    services.tier_set(membership=membership, tier=gold)
+    services.tier_recalculate(membership=membership, at=at + timedelta(days=61))
+    assert _tier_name(membership) == "Gold"
+
+
+def test_tier_multiplier_applies_to_order_earning():
+    from tests.factories import make_order
+
+    program = program_make()
+    bronze, silver, gold = _tiers(program)
+    customer = CustomerFactory()
+    membership, _ = services.member_join(customer=customer, program=program)
+    services.tier_set(membership=membership, tier=silver)
+
+    order = make_order(customer, total="101.00")
+    lots = services.order_points_earn(order=order)
+
+    assert [lot.amount for lot in lots] == [151]  # 101 x 1.5 rounded down
+
+
+def test_recalculate_all_upgrades_by_amount_spent_and_is_idempotent():
+    from tests.factories import make_order
+
+    program = program_make(tier_basis="amount_spent")
+    _tiers(program)
+    rich, poor = CustomerFactory(), CustomerFactory()
+    for customer in (rich, poor):
+        services.member_join(customer=customer, program=program)
+    make_order(rich, total="1200.00")
+    make_order(poor, total="20.00")
+
+    assert services.tiers_recalculate_all() == 1
+    assert services.tiers_recalculate_all() == 0
+    tiers = dict(Membership.objects.values_list("customer_id", "tier__name"))
+    assert tiers == {rich.pk: "Gold", poor.pk: "Bronze"}
