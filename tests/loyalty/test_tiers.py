@@ -75,7 +75,7 @@ def test_rolling_window_with_grace_days_downgrades_only_after_the_grace_period()
 
 def test_downgrade_never_keeps_the_tier_and_a_manual_floor_wins():
     program = program_make(tier_window="rolling_days", tier_window_days=10, tier_downgrade="never")
-    bronze, silver, gold = _tiers(program)
+    _bronze, _silver, gold = _tiers(program)
     at = datetime(2026, 1, 10, tzinfo=UTC)
     membership, _ = services.member_join(customer=CustomerFactory(), program=program, at=at)
     services.points_award(membership=membership, points=500, reason="x", key="k", at=at)
@@ -92,7 +92,7 @@ def test_tier_multiplier_applies_to_order_earning():
     from tests.factories import make_order
 
     program = program_make()
-    bronze, silver, gold = _tiers(program)
+    _bronze, silver, _gold = _tiers(program)
     customer = CustomerFactory()
     membership, _ = services.member_join(customer=customer, program=program)
     services.tier_set(membership=membership, tier=silver)
