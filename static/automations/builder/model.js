@@ -1,0 +1,361 @@
+// The builder's model: a workflow definition (DESIGN.md "Workflow definition") turned into cards and back.
+//
+// Cards carry a `uid` the page uses to find them (errors, trace, focus); everything the builder does not
+// edit itself is kept in `extra` so a definition always round-trips unchanged through the builder.
+// Pure functions only: no DOM here, so the module runs in node and in the browser alike.
+
+let uidCounter = 0;
+export function nextUid(prefix = "n") {
+  uidCounter += 1;
+  return `${prefix}${uidCounter}`;
+}
+
+const GROUP_KEYS = ["all", "any"];
+export const QUANTIFIERS = ["any", "all", "none"];
+export const NO_VALUE_OPS = ["is_set", "is_not_set"];
+
+function isObject(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function clone(value) {
+  return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+}
+
+function rest(source, known) {
+  const extra = {};
+  for (const [key, value] of Object.entries(source)) {
+    if (!known.includes(key)) extra[key] = clone(value);
+  }
+  return extra;
+}
+
+// --- Conditions ---------------------------------------------------------------------------------
+
+export function conditionToNode(condition) {
+  if (!isObject(condition)) return { uid: nextUid("c"), kind: "raw", raw: clone(condition) };
+  const keys = Object.keys(condition);
+  for (const mode of GROUP_KEYS) {
+    if (keys.length === 1 && keys[0] === mode && Array.isArray(condition[mode])) {
+      return { uid: nextUid("c"), kind: "group", mode, children: condition[mode].map(conditionToNode) };
+    }
+  }
+  if (keys.length === 1 && keys[0] === "not") {
+    return { uid: nextUid("c"), kind: "not", child: conditionToNode(condition.not) };
+  }
+  if (typeof condition.field === "string") {
+    const node = {
+      uid: nextUid("c"),
+      kind: "rule",
+      field: condition.field,
+      op: condition.op ?? "",
+      hasValue: Object.prototype.hasOwnProperty.call(condition, "value"),
+      value: clone(condition.value),
+      window: isObject(condition.window) ? clone(condition.window) : null,
+      hasWindow: Object.prototype.hasOwnProperty.call(condition, "window"),
+      where: Object.prototype.hasOwnProperty.call(condition, "where") ? conditionToNode(condition.where) : null,
+      extra: rest(condition, ["field", "op", "value", "window", "where"]),
+    };
+    if (node.hasWindow && !isObject(condition.window)) node.extra.window = clone(condition.window);
+    return node;
+  }
+  return { uid: nextUid("c"), kind: "raw", raw: clone(condition) };
+}
+
+export function nodeToCondition(node) {
+  switch (node.kind) {
+    case "group":
+      return { [node.mode]: node.children.map(nodeToCondition) };
+    case "not":
+      return { not: nodeToCondition(node.child) };
+    case "rule": {
+      const condition = { field: node.field };
+      if (node.window) condition.window = clone(node.window);
+      condition.op = node.op;
+      if (node.hasValue) condition.value = clone(node.value);
+      if (node.where) condition.where = nodeToCondition(node.where);
+      return Object.assign(condition, clone(node.extra));
+    }
+    default:
+      return clone(node.raw);
+  }
+}
+
+export function newRule(field = "", op = "", value = undefined) {
+  return {
+    uid: nextUid("c"), kind: "rule", field, op, hasValue: value !== undefined, value,
+    window: null, hasWindow: false, where: null, extra: {},
+  };
+}
+
+export function newGroup(mode = "all", children = []) {
+  return { uid: nextUid("c"), kind: "group", mode, children };
+}
+
+// --- Steps --------------------------------------------------------------------------------------
+
+export function stepToCard(step) {
+  if (!isObject(step)) return { uid: nextUid("s"), kind: "raw", raw: clone(step) };
+  if (Object.prototype.hasOwnProperty.call(step, "if")) {
+    return {
+      uid: nextUid("s"),
+      kind: "condition",
+      id: step.id,
+      condition: conditionToNode(step.if),
+      then: (Array.isArray(step.then) ? step.then : []).map(stepToCard),
+      else: (Array.isArray(step.else) ? step.else : []).map(stepToCard),
+      hasThen: Array.isArray(step.then),
+      hasElse: Array.isArray(step.else),
+      extra: rest(step, ["id", "if", "then", "else"]),
+      hasId: Object.prototype.hasOwnProperty.call(step, "id"),
+    };
+  }
+  if (typeof step.action === "string") {
+    return {
+      uid: nextUid("s"),
+      kind: "action",
+      id: step.id,
+      action: step.action,
+      params: isObject(step.params) ? clone(step.params) : {},
+      hasParams: Object.prototype.hasOwnProperty.call(step, "params"),
+      extra: rest(step, ["id", "action", "params"]),
+      hasId: Object.prototype.hasOwnProperty.call(step, "id"),
+    };
+  }
+  if (Object.prototype.hasOwnProperty.call(step, "wait")) {
+    return {
+      uid: nextUid("s"),
+      kind: "wait",
+      id: step.id,
+      wait: clone(step.wait),
+      extra: rest(step, ["id", "wait"]),
+      hasId: Object.prototype.hasOwnProperty.call(step, "id"),
+    };
+  }
+  return { uid: nextUid("s"), kind: "raw", raw: clone(step) };
+}
+
+export function cardToStep(card) {
+  const step = {};
+  if (card.kind === "raw") return clone(card.raw);
+  if (card.hasId || card.id !== undefined) step.id = card.id;
+  if (card.kind === "condition") {
+    step.if = nodeToCondition(card.condition);
+    if (card.hasThen || card.then.length) step.then = card.then.map(cardToStep);
+    if (card.hasElse || card.else.length) step.else = card.else.map(cardToStep);
+  } else if (card.kind === "action") {
+    step.action = card.action;
+    if (card.hasParams || Object.keys(card.params).length) step.params = clone(card.params);
+  } else if (card.kind === "wait") {
+    step.wait = clone(card.wait);
+  }
+  return Object.assign(step, clone(card.extra));
+}
+
+// --- Definition ---------------------------------------------------------------------------------
+
+export function definitionToModel(definition) {
+  const source = isObject(definition) ? definition : {};
+  const trigger = isObject(source.trigger) ? source.trigger : {};
+  return {
+    schema: source.schema,
+    hasSchema: Object.prototype.hasOwnProperty.call(source, "schema"),
+    trigger: {
+      event: trigger.event ?? "",
+      where: Object.prototype.hasOwnProperty.call(trigger, "where") ? conditionToNode(trigger.where) : null,
+      extra: rest(trigger, ["event", "where"]),
+    },
+    hasTrigger: Object.prototype.hasOwnProperty.call(source, "trigger"),
+    steps: (Array.isArray(source.steps) ? source.steps : []).map(stepToCard),
+    hasSteps: Array.isArray(source.steps),
+    extra: rest(source, ["schema", "trigger", "steps"]),
+  };
+}
+
+export function modelToDefinition(model) {
+  const definition = {};
+  if (model.hasSchema || model.schema !== undefined) definition.schema = model.schema ?? 1;
+  if (model.hasTrigger || model.trigger.event || model.trigger.where) {
+    definition.trigger = { event: model.trigger.event };
+    if (model.trigger.where) definition.trigger.where = nodeToCondition(model.trigger.where);
+    Object.assign(definition.trigger, clone(model.trigger.extra));
+  }
+  if (model.hasSteps || model.steps.length) definition.steps = model.steps.map(cardToStep);
+  return Object.assign(definition, clone(model.extra));
+}
+
+export function emptyModel(event = "") {
+  return definitionToModel({ schema: 1, trigger: { event }, steps: [] });
+}
+
+// --- Walking the cards ----------------------------------------------------------------------------
+
+// Every list of cards with where it lives: [{list, path, parent, branch}], depth first, in display order.
+export function cardLists(model) {
+  const lists = [];
+  function walk(list, path, parent, branch) {
+    lists.push({ list, path, parent, branch });
+    list.forEach((card, index) => {
+      if (card.kind === "condition") {
+        walk(card.then, `${path}[${index}].then`, card, "then");
+        walk(card.else, `${path}[${index}].else`, card, "else");
+      }
+    });
+  }
+  walk(model.steps, "steps", null, null);
+  return lists;
+}
+
+export function findCard(model, uid) {
+  for (const entry of cardLists(model)) {
+    const index = entry.list.findIndex((card) => card.uid === uid);
+    if (index >= 0) return { ...entry, index, card: entry.list[index] };
+  }
+  return null;
+}
+
+export function cardById(model, stepId) {
+  for (const entry of cardLists(model)) {
+    const card = entry.list.find((candidate) => candidate.id === stepId);
+    if (card) return card;
+  }
+  return null;
+}
+
+export function allStepIds(model) {
+  const ids = new Set();
+  for (const entry of cardLists(model)) for (const card of entry.list) if (card.id) ids.add(card.id);
+  return ids;
+}
+
+export function newStepId(model) {
+  const ids = allStepIds(model);
+  let number = ids.size + 1;
+  while (ids.has(`s${number}`)) number += 1;
+  return `s${number}`;
+}
+
+// Map an API error path ("steps[0].then[1].params.tags[0]", "trigger.where.all[1].value") to the card it
+// belongs to: {target: "trigger" | "settings" | <card uid>, rest: "params.tags[0]", conditionUid?}.
+const SEGMENT = /^([A-Za-z_][\w-]*)|^\[(\d+)\]|^\.([A-Za-z_][\w-]*)/;
+
+export function parsePath(path) {
+  const parts = [];
+  let remaining = String(path || "");
+  while (remaining.length) {
+    const match = remaining.match(SEGMENT);
+    if (!match) {
+      parts.push(remaining);
+      break;
+    }
+    if (match[2] !== undefined) parts.push(Number(match[2]));
+    else parts.push(match[1] ?? match[3]);
+    remaining = remaining.slice(match[0].length);
+  }
+  return parts;
+}
+
+function conditionNodeAt(node, parts) {
+  // Follow all[1].not.any[0].where ... as far as the node tree goes; returns the deepest node reached.
+  let current = node;
+  let index = 0;
+  while (current && index < parts.length) {
+    const part = parts[index];
+    if (current.kind === "group" && part === current.mode && typeof parts[index + 1] === "number") {
+      const child = current.children[parts[index + 1]];
+      if (!child) break;
+      current = child;
+      index += 2;
+    } else if (current.kind === "not" && part === "not") {
+      current = current.child;
+      index += 1;
+    } else if (current.kind === "rule" && part === "where" && current.where) {
+      current = current.where;
+      index += 1;
+    } else {
+      break;
+    }
+  }
+  return { node: current, rest: parts.slice(index) };
+}
+
+function joinParts(parts) {
+  return parts.map((part, i) => (typeof part === "number" ? `[${part}]` : i ? `.${part}` : part)).join("");
+}
+
+export function locatePath(model, path) {
+  const parts = parsePath(path);
+  if (parts[0] === "definition") parts.shift();
+  if (parts[0] === "trigger") {
+    if (parts[1] === "where" && model.trigger.where) {
+      const found = conditionNodeAt(model.trigger.where, parts.slice(2));
+      return { target: "trigger", conditionUid: found.node?.uid, rest: joinParts(found.rest) };
+    }
+    return { target: "trigger", rest: joinParts(parts.slice(1)) };
+  }
+  if (parts[0] !== "steps") return { target: "settings", rest: joinParts(parts) };
+  let list = model.steps;
+  let card = null;
+  let index = 1;
+  while (index < parts.length && typeof parts[index] === "number") {
+    const next = list[parts[index]];
+    if (!next) break;
+    card = next;
+    index += 1;
+    const branch = parts[index];
+    if (card.kind === "condition" && (branch === "then" || branch === "else") && typeof parts[index + 1] === "number") {
+      list = card[branch];
+      index += 1;
+      continue;
+    }
+    break;
+  }
+  if (!card) return { target: "steps", rest: joinParts(parts.slice(1)) };
+  const remaining = parts.slice(index);
+  if (card.kind === "condition" && remaining[0] === "if") {
+    const found = conditionNodeAt(card.condition, remaining.slice(1));
+    return { target: card.uid, conditionUid: found.node?.uid, rest: joinParts(found.rest) };
+  }
+  return { target: card.uid, rest: joinParts(remaining) };
+}
+
+// --- Editing --------------------------------------------------------------------------------------
+
+export function insertCard(model, list, index, card) {
+  if (!card.id) card.id = newStepId(model);
+  card.hasId = true;
+  list.splice(index, 0, card);
+  return card;
+}
+
+export function removeCard(model, uid) {
+  const found = findCard(model, uid);
+  if (found) found.list.splice(found.index, 1);
+  return found?.card ?? null;
+}
+
+export function moveCard(model, uid, delta) {
+  const found = findCard(model, uid);
+  if (!found) return false;
+  const target = found.index + delta;
+  if (target < 0 || target >= found.list.length) return false;
+  const [card] = found.list.splice(found.index, 1);
+  found.list.splice(target, 0, card);
+  return true;
+}
+
+export function newActionCard(action, params = {}) {
+  return { uid: nextUid("s"), kind: "action", id: undefined, action, params, hasParams: true, extra: {}, hasId: true };
+}
+
+export function newConditionCard(condition = null) {
+  return {
+    uid: nextUid("s"), kind: "condition", id: undefined,
+    condition: condition ?? newGroup("all", [newRule()]),
+    then: [], else: [], hasThen: true, hasElse: true, extra: {}, hasId: true,
+  };
+}
+
+export function newWaitCard(wait = { days: 1 }) {
+  return { uid: nextUid("s"), kind: "wait", id: undefined, wait, extra: {}, hasId: true };
+}

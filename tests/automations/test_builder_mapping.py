@@ -1,0 +1,150 @@
+"""The builder's JSON <-> cards mapping (static/automations/builder/model.js), run in node."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from apps.automations.gallery import template_list
+
+MODEL_JS = Path(settings.BASE_DIR) / "static" / "automations" / "builder" / "model.js"
+
+HARNESS = """
+import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+const { definitionToModel, modelToDefinition, locatePath } = await import(pathToFileURL(process.argv[2]).href);
+const input = JSON.parse(readFileSync(0, "utf8"));
+const output = input.definitions.map((definition) => modelToDefinition(definitionToModel(definition)));
+const located = (input.paths || []).map(([index, path]) => {
+  const model = definitionToModel(input.definitions[index]);
+  const found = locatePath(model, path);
+  let stepId = null;
+  const walk = (list) => list.forEach((card) => {
+    if (card.uid === found.target) stepId = card.id;
+    if (card.kind === "condition") { walk(card.then); walk(card.else); }
+  });
+  walk(model.steps);
+  return {target: stepId ?? found.target, rest: found.rest, condition: Boolean(found.conditionUid)};
+});
+process.stdout.write(JSON.stringify({output, located}));
+"""
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+
+def run_mapping(tmp_path, definitions, paths=()):
+    harness = tmp_path / "harness.mjs"
+    harness.write_text(HARNESS)
+    completed = subprocess.run(
+        ["node", str(harness), str(MODEL_JS)],
+        input=json.dumps({"definitions": definitions, "paths": list(paths)}),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return json.loads(completed.stdout)
+
+
+DESIGN_EXAMPLE = {
+    "schema": 1,
+    "trigger": {"event": "order.created", "where": {"field": "order.channel", "op": "eq", "value": "pos"}},
+    "steps": [
+        {
+            "id": "s1",
+            "if": {"field": "customer.orders_count", "op": "eq", "value": 1},
+            "then": [{"id": "s2", "action": "customer.add_tags", "params": {"tags": ["First-time buyer"]}}],
+            "else": [
+                {
+                    "id": "s3",
+                    "action": "customer.add_tags",
+                    "params": {"tags": ["Repeat buyer", "{{ order.currency }} buyer"]},
+                }
+            ],
+        },
+        {"id": "s4", "wait": {"days": 3}},
+        {"id": "s5", "action": "loyalty.award_points", "params": {"points": 50, "reason": "Welcome back"}},
+    ],
+}
+
+CONDITION_EXAMPLE = {
+    "schema": 1,
+    "trigger": {"event": "customer.bulk_activity"},
+    "steps": [
+        {
+            "id": "s1",
+            "if": {
+                "all": [
+                    {"field": "customer.orders_count", "window": {"days": 30}, "op": "eq", "value": 0},
+                    {"field": "customer.total_spent", "op": "gt", "value": 500},
+                    {"not": {"field": "customer.tags", "op": "contains", "value": "Staff"}},
+                    {
+                        "field": "order.lines",
+                        "op": "any",
+                        "where": {"field": "line.title", "op": "contains_any", "value": ["women", "her"]},
+                    },
+                    {"any": [{"field": "customer.email", "op": "is_set"}, {"not": {"all": []}}]},
+                    {"field": "customer.last_order_at", "op": "lt", "value": {"days_ago": 30}},
+                    {"field": "customer.created_at", "op": "gte", "value": "2026-01-01"},
+                    {"field": "customer.country", "op": "in", "value": ["DE", "FR"]},
+                    {"field": "customer.email", "op": "eq", "value": None},
+                ]
+            },
+            "then": [],
+        },
+        {
+            "id": "s2",
+            "if": {"field": "customer.tags", "op": "none", "where": {"field": "tag.name", "op": "eq", "value": "x"}},
+            "else": [],
+        },
+        {"id": "s3", "wait": {"until": {"time": "09:00", "weekday": 1}}, "note": "kept"},
+        {"id": "s4", "action": "notify.webhook"},
+    ],
+    "x-builder": {"kept": True},
+}
+
+
+def test_every_gallery_template_round_trips_unchanged(tmp_path):
+    # given every template of the gallery with its default params
+    definitions = [spec.build()["definition"] for spec in template_list()]
+    assert len(definitions) >= 16
+    definitions = json.loads(json.dumps(definitions, default=str))
+    # when each goes definition -> cards -> definition
+    result = run_mapping(tmp_path, definitions)
+    # then nothing changed
+    assert result["output"] == definitions
+
+
+def test_design_examples_and_every_condition_shape_round_trip_unchanged(tmp_path):
+    definitions = [DESIGN_EXAMPLE, CONDITION_EXAMPLE, {"schema": 1, "trigger": {"event": "x"}, "steps": []}, {}]
+    result = run_mapping(tmp_path, definitions)
+    assert result["output"] == definitions
+
+
+def test_error_paths_map_to_the_card_they_belong_to(tmp_path):
+    paths = [
+        [0, "steps[0].then[0].params.tags[0]"],
+        [0, "steps[0].else[0].params.tags[1]"],
+        [0, "steps[2].params.points"],
+        [0, "steps[0].if.value"],
+        [0, "trigger.where.value"],
+        [0, "trigger.event"],
+        [1, "steps[0].if.all[3].where.value"],
+        [1, "steps[9].action"],
+        [0, "name"],
+    ]
+    result = run_mapping(tmp_path, [DESIGN_EXAMPLE, CONDITION_EXAMPLE], paths)
+    assert result["located"] == [
+        {"target": "s2", "rest": "params.tags[0]", "condition": False},
+        {"target": "s3", "rest": "params.tags[1]", "condition": False},
+        {"target": "s5", "rest": "params.points", "condition": False},
+        {"target": "s1", "rest": "value", "condition": True},
+        {"target": "trigger", "rest": "value", "condition": True},
+        {"target": "trigger", "rest": "event", "condition": False},
+        {"target": "s1", "rest": "value", "condition": True},
+        {"target": "steps", "rest": "[9].action", "condition": False},
+        {"target": "settings", "rest": "name", "condition": False},
+    ]
