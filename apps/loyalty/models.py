@@ -357,6 +357,7 @@ class Redemption(models.Model):
     used_channel = models.CharField(max_length=16, blank=True, help_text="online / store")
     rolled_back_at = models.DateTimeField(null=True, blank=True)
     cause = models.CharField(max_length=64, blank=True)
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["-issued_at", "-pk"]

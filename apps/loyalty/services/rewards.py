@@ -65,7 +65,13 @@ def reward_validate(*, membership: Membership, reward: Reward, at: datetime | No
 
 @transaction.atomic
 def reward_redeem(
-    *, membership: Membership, reward: Reward, actor: Any = None, cause: str = "", at: datetime | None = None
+    *,
+    membership: Membership,
+    reward: Reward,
+    key: str | None = None,
+    actor: Any = None,
+    cause: str = "",
+    at: datetime | None = None,
 ) -> Redemption:
     """
     Spend the reward's points (FEFO) and issue a single-use code. Locks: the member's Balance, their lots,
@@ -73,6 +79,8 @@ def reward_redeem(
     """
     at = at or timezone.now()
     balance = balance_lock(membership.pk)
+    if key and (existing := Redemption.objects.filter(idempotency_key=key, membership=membership).first()):
+        return existing  # the same request replayed: no second spend
     membership = Membership.objects.select_related("program", "tier").get(pk=membership.pk)
     reward = Reward.objects.get(pk=reward.pk)
     reward_check(membership=membership, reward=reward, at=at)
@@ -84,6 +92,7 @@ def reward_redeem(
         issued_at=at,
         expires_at=at + timedelta(days=reward.code_valid_days) if reward.code_valid_days else None,
         cause=cause[:64],
+        idempotency_key=key or None,
     )
     for _attempt in range(5):
         redemption.code = code_generate()
@@ -92,7 +101,10 @@ def reward_redeem(
                 redemption.save()
             break
         except IntegrityError:
-            continue
+            if key and Redemption.objects.filter(idempotency_key=key).exists():
+                raise ConflictError("This idempotency key was used for another member.", path="key") from None
+    else:
+        raise ConflictError("Could not issue a unique code; try again.", path="code", code="code_collision")
     ledger = MemberLedger(balance=balance, at=at, actor=actor, cause=cause)
     spend(ledger, points=reward.points_cost, reason=f"Redeemed {reward.name}", redemption=redemption)
     if reward.stock is not None:

@@ -1,0 +1,175 @@
+from rest_framework import serializers
+
+from ..models import (
+    Balance,
+    EarningRule,
+    LedgerEntry,
+    Membership,
+    Program,
+    Redemption,
+    Referral,
+    Reward,
+    Tier,
+)
+
+
+class ProgramSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Program
+        fields = "__all__"
+        read_only_fields = ["created_at"]
+
+
+class TierSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tier
+        fields = "__all__"
+
+
+class EarningRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EarningRule
+        fields = "__all__"
+        read_only_fields = ["awarded_total", "created_at"]
+
+
+class RewardSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Reward
+        fields = "__all__"
+        read_only_fields = ["created_at"]
+
+
+class TierBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tier
+        fields = ["id", "name", "rank", "threshold", "multiplier"]
+
+
+class BalanceSerializer(serializers.ModelSerializer):
+    available = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Balance
+        fields = [
+            "active",
+            "pending",
+            "debt",
+            "available",
+            "expiring_soon",
+            "lifetime_earned",
+            "lifetime_spent",
+            "lifetime_expired",
+            "updated_at",
+        ]
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    customer_id = serializers.IntegerField(read_only=True)
+    program = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    tier = TierBriefSerializer(read_only=True)
+    tier_floor = TierBriefSerializer(read_only=True)
+    balance = BalanceSerializer(read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = [
+            "id",
+            "customer_id",
+            "program",
+            "joined_at",
+            "referral_code",
+            "tier",
+            "tier_floor",
+            "tier_since",
+            "tier_hold_until",
+            "balance",
+        ]
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    actor = serializers.StringRelatedField()
+    source_key = serializers.CharField(source="lot.source_key", default=None, read_only=True)
+
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "id",
+            "kind",
+            "active_delta",
+            "pending_delta",
+            "debt_delta",
+            "active_after",
+            "lot",
+            "source_key",
+            "redemption",
+            "reason",
+            "actor",
+            "cause",
+            "created_at",
+        ]
+
+
+class RedemptionSerializer(serializers.ModelSerializer):
+    reward_name = serializers.CharField(source="reward.name", read_only=True)
+    customer_id = serializers.IntegerField(source="membership.customer_id", read_only=True)
+    qr_payload = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Redemption
+        fields = [
+            "id",
+            "code",
+            "qr_payload",
+            "reward",
+            "reward_name",
+            "customer_id",
+            "status",
+            "points_spent",
+            "fulfilment_status",
+            "issued_at",
+            "expires_at",
+            "used_at",
+            "used_channel",
+            "rolled_back_at",
+        ]
+
+
+class ReferralSerializer(serializers.ModelSerializer):
+    referrer_customer_id = serializers.IntegerField(source="referrer.customer_id", read_only=True)
+
+    class Meta:
+        model = Referral
+        fields = [
+            "id",
+            "referrer_customer_id",
+            "referee",
+            "status",
+            "referrer_bonus",
+            "referee_bonus",
+            "created_at",
+            "rewarded_at",
+        ]
+
+
+class PointsChangeSerializer(serializers.Serializer):
+    points = serializers.IntegerField(min_value=1)
+    reason = serializers.CharField(max_length=255)
+
+
+class RewardChoiceSerializer(serializers.Serializer):
+    reward = serializers.PrimaryKeyRelatedField(queryset=Reward.objects.all())
+
+
+class CodeSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=64)
+    channel = serializers.ChoiceField(choices=["online", "store"], default="online")
+
+
+class RollbackSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=255, default="Rolled back")
+
+
+class ReferralRegisterSerializer(serializers.Serializer):
+    referee = serializers.IntegerField(help_text="Customer id of the referred customer")
+    code = serializers.CharField(max_length=16)

@@ -1,0 +1,225 @@
+"""Loyalty API: staff CRUD for the program set-up, per-customer operations for integrators."""
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.customers.models import Customer
+from loyalty_site.lib.api.errors import DomainError
+
+from .. import selectors, services
+from ..models import EarningRule, Membership, Program, Redemption, Referral, Reward, Tier
+from . import serializers as s
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    return f"{request.user.pk}:{key}"[:120] if key else None
+
+
+def _cause(request: Request) -> str:
+    return f"api:{request.user.pk}"
+
+
+class StaffCrudViewSet(viewsets.ModelViewSet):
+    permission_classes = [permissions.IsAdminUser]
+
+
+class ProgramViewSet(StaffCrudViewSet):
+    queryset = Program.objects.order_by("pk")
+    serializer_class = s.ProgramSerializer
+
+
+class TierViewSet(StaffCrudViewSet):
+    queryset = Tier.objects.select_related("program").order_by("program_id", "rank")
+    serializer_class = s.TierSerializer
+    filterset_fields = ["program"]
+
+
+class EarningRuleViewSet(StaffCrudViewSet):
+    queryset = EarningRule.objects.order_by("program_id", "pk")
+    serializer_class = s.EarningRuleSerializer
+    filterset_fields = ["program", "kind", "is_active"]
+
+
+class RewardViewSet(StaffCrudViewSet):
+    queryset = Reward.objects.prefetch_related("tiers").order_by("program_id", "points_cost", "pk")
+    serializer_class = s.RewardSerializer
+    filterset_fields = ["program", "kind", "is_active"]
+
+
+class LoyaltyCustomerViewSet(viewsets.ViewSet):
+    """`/loyalty/customers/<customer id>/`: a customer's membership, balance, ledger, rewards, operations."""
+
+    lookup_value_regex = r"\d+"
+
+    def _membership(self, pk: str, *, join: bool = False) -> Membership:
+        membership = selectors.membership_get(customer_id=int(pk))
+        if membership is None:
+            customer = get_object_or_404(Customer, pk=pk)
+            if not join:
+                raise DomainError("This customer is not a member.", path="customer", code="not_a_member")
+            membership, _ = services.member_join(customer=customer, cause=_cause(self.request))
+            membership = selectors.membership_get(customer_id=int(pk))
+        return membership
+
+    @extend_schema(responses=s.MembershipSerializer)
+    def retrieve(self, request: Request, pk: str) -> Response:
+        membership = self._membership(pk)
+        data = s.MembershipSerializer(membership).data
+        progress = selectors.tier_progress(membership=membership)
+        data["next_tier"] = s.TierBriefSerializer(progress.next_tier).data if progress.next_tier else None
+        data["tier_progress"] = {
+            "metric": str(progress.metric),
+            "remaining": str(progress.remaining),
+            "percent": progress.percent,
+        }
+        return Response(data)
+
+    @extend_schema(request=None, responses=s.MembershipSerializer)
+    @action(detail=True, methods=["post"])
+    def join(self, request: Request, pk: str) -> Response:
+        membership = self._membership(pk, join=True)
+        return Response(s.MembershipSerializer(membership).data, status=201)
+
+    @extend_schema(responses=s.LedgerEntrySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def ledger(self, request: Request, pk: str) -> Response:
+        membership = self._membership(pk)
+        paginator = self.paginator
+        page = paginator.paginate_queryset(selectors.ledger_entries(membership=membership), request, view=self)
+        return paginator.get_paginated_response(s.LedgerEntrySerializer(page, many=True).data)
+
+    @extend_schema(responses=s.RewardSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def rewards(self, request: Request, pk: str) -> Response:
+        membership = self._membership(pk)
+        rewards = services.rewards_available(membership=membership).prefetch_related("tiers")
+        return Response(s.RewardSerializer(rewards, many=True).data)
+
+    @extend_schema(request=s.PointsChangeSerializer, responses=s.MembershipSerializer)
+    @action(detail=True, methods=["post"])
+    def award(self, request: Request, pk: str) -> Response:
+        membership = self._membership(pk, join=True)
+        body = self._valid(s.PointsChangeSerializer)
+        services.points_award(
+            membership=membership,
+            points=body["points"],
+            reason=body["reason"],
+            source_type="api",
+            key=_idempotency_key(request),
+            actor=request.user,
+            cause=_cause(request),
+        )
+        return Response(s.MembershipSerializer(selectors.membership_get(customer_id=int(pk))).data, status=201)
+
+    @extend_schema(request=s.PointsChangeSerializer, responses=s.MembershipSerializer)
+    @action(detail=True, methods=["post"])
+    def deduct(self, request: Request, pk: str) -> Response:
+        membership = self._membership(pk)
+        body = self._valid(s.PointsChangeSerializer)
+        services.points_deduct(
+            membership=membership,
+            points=body["points"],
+            reason=body["reason"],
+            key=_idempotency_key(request),
+            actor=request.user,
+            cause=_cause(request),
+        )
+        return Response(s.MembershipSerializer(selectors.membership_get(customer_id=int(pk))).data, status=201)
+
+    @extend_schema(request=s.RewardChoiceSerializer, responses={200: None})
+    @action(detail=True, methods=["post"])
+    def validate(self, request: Request, pk: str) -> Response:
+        membership = self._membership(pk)
+        body = self._valid(s.RewardChoiceSerializer)
+        services.reward_validate(membership=membership, reward=body["reward"])
+        return Response({"valid": True, "points_cost": body["reward"].points_cost})
+
+    @extend_schema(request=s.RewardChoiceSerializer, responses=s.RedemptionSerializer)
+    @action(detail=True, methods=["post"])
+    def redeem(self, request: Request, pk: str) -> Response:
+        membership = self._membership(pk)
+        body = self._valid(s.RewardChoiceSerializer)
+        redemption = services.reward_redeem(
+            membership=membership,
+            reward=body["reward"],
+            key=_idempotency_key(request),
+            actor=request.user,
+            cause=_cause(request),
+        )
+        return Response(s.RedemptionSerializer(redemption).data, status=201)
+
+    @extend_schema(responses=s.ReferralSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def referrals(self, request: Request, pk: str) -> Response:
+        membership = self._membership(pk)
+        return Response(s.ReferralSerializer(selectors.referrals_of(membership=membership), many=True).data)
+
+    def _valid(self, serializer_class: Any) -> dict[str, Any]:
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @property
+    def paginator(self):
+        if not hasattr(self, "_paginator"):
+            from loyalty_site.lib.api.pagination import StandardPagination
+
+            self._paginator = StandardPagination()
+        return self._paginator
+
+
+class RedemptionViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Redemption.objects.select_related("reward", "membership").order_by("-issued_at", "-pk")
+    serializer_class = s.RedemptionSerializer
+    filterset_fields = ["status", "reward"]
+
+    @extend_schema(request=s.CodeSerializer, responses=s.RedemptionSerializer)
+    @action(detail=False, methods=["post"])
+    def use(self, request: Request) -> Response:
+        body = s.CodeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        redemption = services.redemption_use(
+            code=body.validated_data["code"], actor=request.user, channel=body.validated_data["channel"]
+        )
+        return Response(s.RedemptionSerializer(redemption).data)
+
+    @extend_schema(request=s.CodeSerializer, responses=s.RedemptionSerializer)
+    @action(detail=False, methods=["post"])
+    def check(self, request: Request) -> Response:
+        body = s.CodeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response(s.RedemptionSerializer(services.redemption_find(body.validated_data["code"])).data)
+
+    @extend_schema(request=s.RollbackSerializer, responses=s.RedemptionSerializer)
+    @action(detail=True, methods=["post"])
+    def rollback(self, request: Request, pk: str) -> Response:
+        body = s.RollbackSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        redemption = services.redemption_rollback(
+            redemption=self.get_object(),
+            reason=body.validated_data["reason"],
+            actor=request.user,
+            cause=_cause(request),
+        )
+        return Response(s.RedemptionSerializer(redemption).data)
+
+
+class ReferralViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Referral.objects.select_related("referrer").order_by("-created_at", "-pk")
+    serializer_class = s.ReferralSerializer
+    filterset_fields = ["status"]
+
+    @extend_schema(request=s.ReferralRegisterSerializer, responses=s.ReferralSerializer)
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = s.ReferralRegisterSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        referee = get_object_or_404(Customer, pk=body.validated_data["referee"])
+        referral = services.referral_register(referee=referee, code=body.validated_data["code"], cause=_cause(request))
+        return Response(s.ReferralSerializer(referral).data, status=201)
