@@ -1,5 +1,12 @@
-from rest_framework.routers import DefaultRouter
+from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-router = DefaultRouter(trailing_slash=True)
+from .gallery import WorkflowRunNowView, WorkflowTemplateViewSet
 
-urlpatterns = router.urls
+router = SimpleRouter(trailing_slash=True)
+router.register("workflow-templates", WorkflowTemplateViewSet, basename="workflow-template")
+
+urlpatterns = [
+    path("workflows/<int:pk>/run/", WorkflowRunNowView.as_view(), name="workflow-run-now"),
+    *router.urls,
+]

@@ -1,0 +1,117 @@
+"""API for the template gallery (list, show, install) and for starting a bulk run now."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.automations import bulk, gallery
+
+
+class TemplateParamSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    type = serializers.CharField()
+    default = serializers.JSONField()
+    help = serializers.CharField()
+
+
+class WorkflowTemplateSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    trigger = serializers.CharField()
+    category = serializers.CharField()
+    params = TemplateParamSerializer(many=True)
+
+
+class WorkflowTemplateDetailSerializer(WorkflowTemplateSerializer):
+    preview = serializers.JSONField(help_text="The definition and settings built from the default params.")
+
+
+class TemplateInstallInputSerializer(serializers.Serializer):
+    params = serializers.DictField(required=False, default=dict)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class InstalledWorkflowSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    trigger = serializers.CharField()
+    definition = serializers.JSONField()
+
+
+def workflow_payload(workflow) -> dict:
+    return {
+        "id": workflow.pk,
+        "name": workflow.name,
+        "status": workflow.status,
+        "trigger": getattr(workflow, "trigger", "") or workflow.definition.get("trigger", {}).get("event", ""),
+        "definition": workflow.definition,
+        "schedule_cron": getattr(workflow, "schedule_cron", ""),
+        "audience": getattr(workflow, "audience", None),
+    }
+
+
+class WorkflowTemplateViewSet(viewsets.ViewSet):
+    """Ready-made, parameterised workflows; installing one creates an ordinary draft workflow."""
+
+    lookup_field = "key"
+    lookup_value_regex = "[a-z0-9_]+"
+
+    @extend_schema(responses=WorkflowTemplateSerializer(many=True))
+    def list(self, request: Request) -> Response:
+        items = [spec.as_dict() for spec in gallery.template_list()]
+        return Response({"count": len(items), "next": None, "previous": None, "results": items})
+
+    @extend_schema(responses=WorkflowTemplateDetailSerializer)
+    def retrieve(self, request: Request, key: str) -> Response:
+        spec = gallery.TEMPLATES.get(key)
+        if spec is None:
+            return Response(
+                {"error": "not_found", "message": f"Unknown template {key!r}.", "errors": []},
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        return Response({**spec.as_dict(), "preview": spec.build({})})
+
+    @extend_schema(request=TemplateInstallInputSerializer, responses={201: InstalledWorkflowSerializer})
+    @action(detail=True, methods=["post"])
+    def install(self, request: Request, key: str) -> Response:
+        if key not in gallery.TEMPLATES:
+            return Response(
+                {"error": "not_found", "message": f"Unknown template {key!r}.", "errors": []},
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        payload = TemplateInstallInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        workflow = gallery.template_install(
+            key=key,
+            params=payload.validated_data.get("params") or {},
+            user=request.user,
+            name=payload.validated_data.get("name") or None,
+        )
+        return Response(workflow_payload(workflow), status=status.HTTP_201_CREATED)
+
+
+class BulkRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    workflow = serializers.IntegerField()
+    status = serializers.CharField()
+    slot = serializers.CharField(allow_null=True)
+    progress = serializers.JSONField()
+
+
+class WorkflowRunNowView(APIView):
+    """POST /api/v1/workflows/<id>/run/: start a bulk run of a bulk-activity workflow now."""
+
+    @extend_schema(request=None, responses={202: BulkRunSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        from apps.automations.models import Workflow
+
+        workflow = get_object_or_404(Workflow, pk=pk)
+        run = bulk.bulk_run_start(workflow=workflow, user=request.user)
+        return Response(bulk.bulk_run_payload(run), status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,590 @@
+"""
+Bulk customer activity: scheduled (cron) and "run now" runs of a workflow over an audience of customers,
+evaluated set-based in SQL, plus the daily `customer.birthday` trigger built on the same machinery.
+
+How a bulk run works:
+
+1. `bulk_run_start` (run now) or `bulk_schedules_tick` (a schedule slot fell due) creates one WorkflowRun
+   of kind "bulk" pinned to the workflow's active version. The (workflow, slot) pair is unique, so a slot
+   runs once however many clusters tick at the same moment; the workflow row is locked while checking that
+   no other bulk run of it is still going (no overlap), and missed slots are not replayed: the next slot
+   is always computed from now.
+2. The customers' primary-key range is cut into chunks; one django-q2 task per chunk runs in parallel.
+3. A chunk evaluates the audience and every if/then/else with `condition_compile` (one query each) and
+   applies actions to the matched ids in set-based statements: tags are inserted with ONE
+   `INSERT ... SELECT ... ON CONFLICT DO NOTHING` per chunk and action, audited with one more statement.
+   Nothing loops over customers one query at a time.
+4. The chunk's counts are merged into the run's progress under a row lock in the same transaction as its
+   effects, together with the chunk's number: a chunk re-delivered after a worker crash is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from croniter import croniter
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, Min, Q, QuerySet
+from django.utils import timezone
+
+from apps.customers.models import Customer, DomainEvent
+from apps.tagging.choices import TagSource
+from apps.tagging.models import CustomerTag, Tag, TagAudit
+from apps.tagging.services import tag_names_clean, tags_get_or_create
+
+logger = logging.getLogger(__name__)
+
+BULK_TRIGGER = "customer.bulk_activity"
+BIRTHDAY_TRIGGER = "customer.birthday"
+CHUNK_SIZE = 5_000
+# A run whose chunks made no progress for this long gets its missing chunks re-enqueued by the tick.
+STALL_AFTER = timedelta(minutes=10)
+
+
+class BulkRunError(Exception):
+    """A bulk run cannot start (wrong trigger, not active, another run still going)."""
+
+
+# --- Engine adapters (the engine owns the models; this is everything bulk needs from them) -----------
+
+
+def _models():
+    from apps.automations import models
+
+    return models
+
+
+def _run_model():
+    return _models().WorkflowRun
+
+
+def _workflow_model():
+    return _models().Workflow
+
+
+def _active_version(workflow):
+    """The version a new run is pinned to."""
+    version = getattr(workflow, "active_version", None)
+    if version is None:
+        version = workflow.versions.order_by("-number").first()
+    return version
+
+
+def _version_definition(version, workflow) -> dict[str, Any]:
+    if version is not None:
+        return version.definition
+    return workflow.definition
+
+
+def _enqueue(func_path: str, *args: Any) -> None:
+    from apps.automations import tasks
+
+    tasks.enqueue(func_path, *args)
+
+
+# --- Conditions ----------------------------------------------------------------------------------------
+
+
+def _compile(condition: dict[str, Any] | None, *, now: datetime) -> Q:
+    from apps.automations.conditions import condition_compile
+
+    if not condition:
+        return Q()
+    return condition_compile(condition, now=now)
+
+
+def birthday_q(today: date) -> Q:
+    """Customers whose birthday is `today`; in a non-leap year Feb 29 birthdays are celebrated on Feb 28."""
+    q = Q(birthday__month=today.month, birthday__day=today.day)
+    if today.month == 2 and today.day == 28 and not _is_leap(today.year):
+        q |= Q(birthday__month=2, birthday__day=29)
+    return q
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+# --- Progress ------------------------------------------------------------------------------------------
+
+
+def _empty_progress(chunks: int) -> dict[str, Any]:
+    return {
+        "chunks_total": chunks,
+        "chunks_done": 0,
+        "done_chunks": [],
+        "matched": 0,
+        "processed": 0,
+        "branches": {},
+        "actions": {},
+        "errors": 0,
+        "error_messages": [],
+    }
+
+
+def _merge_counts(progress: dict[str, Any], counts: dict[str, Any]) -> None:
+    progress["matched"] += counts["matched"]
+    progress["processed"] += counts["processed"]
+    progress["errors"] += counts["errors"]
+    progress["error_messages"] = (progress["error_messages"] + counts["error_messages"])[:20]
+    for step_id, branch in counts["branches"].items():
+        target = progress["branches"].setdefault(step_id, {"then": 0, "else": 0})
+        target["then"] += branch["then"]
+        target["else"] += branch["else"]
+    for step_id, count in counts["actions"].items():
+        progress["actions"][step_id] = progress["actions"].get(step_id, 0) + count
+
+
+def bulk_run_payload(run) -> dict[str, Any]:
+    progress = dict(run.progress or {})
+    progress.pop("done_chunks", None)
+    return {
+        "id": run.pk,
+        "workflow": run.workflow_id,
+        "status": run.status,
+        "slot": run.slot,
+        "progress": progress,
+    }
+
+
+# --- Starting runs ----------------------------------------------------------------------------------------
+
+
+def _chunk_bounds(base: QuerySet) -> list[tuple[int, int]]:
+    bounds = base.aggregate(low=Min("pk"), high=Max("pk"))
+    if bounds["low"] is None:
+        return []
+    return [
+        (low, min(low + CHUNK_SIZE, bounds["high"] + 1)) for low in range(bounds["low"], bounds["high"] + 1, CHUNK_SIZE)
+    ]
+
+
+def _no_overlap(workflow) -> bool:
+    """True when no bulk run of `workflow` is still queued or running (call with the workflow row locked)."""
+    Run = _run_model()
+    return not Run.objects.filter(workflow=workflow, kind=Run.Kind.BULK, status__in=_live_statuses()).exists()
+
+
+def _live_statuses() -> list[str]:
+    Status = _run_model().Status
+    return [value for value in ("queued", "pending", "running") if value in Status.values]
+
+
+def _create_run(*, workflow, slot: str, user=None, audience_extra: dict[str, Any] | None = None, enqueue: bool = True):
+    """Create the run row and enqueue its chunks after commit. Caller holds the workflow row lock."""
+    Run = _run_model()
+    version = _active_version(workflow)
+    now = timezone.now()
+    chunks = _chunk_bounds(Customer.objects.all())
+    progress = _empty_progress(len(chunks))
+    progress["chunks"] = chunks
+    progress["as_of"] = now.isoformat()
+    if audience_extra:
+        progress.update(audience_extra)
+    fields: dict[str, Any] = {
+        "workflow": workflow,
+        "version": version,
+        "kind": Run.Kind.BULK,
+        "slot": slot,
+        "status": "running" if chunks else "succeeded",
+        "progress": progress,
+        "started_at": now,
+    }
+    if not chunks:
+        fields["finished_at"] = now
+    if user is not None and user.is_authenticated and hasattr(Run, "started_by"):
+        fields["started_by"] = user
+    run = Run.objects.create(**fields)
+    for index in range(len(chunks) if enqueue else 0):
+        transaction.on_commit(lambda index=index: _enqueue("apps.automations.bulk.bulk_chunk_task", run.pk, index))
+    return run
+
+
+@transaction.atomic
+def bulk_run_start(*, workflow, user=None, enqueue: bool = True):
+    """
+    Run now: start a bulk run of an active bulk-activity workflow. Refused (ConflictError) while another
+    bulk run of the same workflow is still going.
+    """
+    from loyalty_site.lib.api.errors import ConflictError, DomainError
+
+    Workflow = _workflow_model()
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    if _workflow_trigger(workflow) != BULK_TRIGGER:
+        raise DomainError("Only a bulk customer activity workflow can be run over its audience.", path="trigger")
+    if workflow.status != "active":
+        raise DomainError("Activate the workflow before running it.", path="status")
+    if not _no_overlap(workflow):
+        raise ConflictError("A bulk run of this workflow is still going.")
+    slot = f"manual:{timezone.now().strftime('%Y%m%dT%H%M%S.%f')}"
+    return _create_run(workflow=workflow, slot=slot, user=user, enqueue=enqueue)
+
+
+def _workflow_trigger(workflow) -> str:
+    trigger = getattr(workflow, "trigger", "")
+    if trigger:
+        return trigger
+    version = _active_version(workflow)
+    return _version_definition(version, workflow).get("trigger", {}).get("event", "")
+
+
+def next_slot_after(cron: str, moment: datetime) -> datetime:
+    return croniter(cron, moment).get_next(datetime)
+
+
+def bulk_schedules_tick(*, now: datetime | None = None) -> list[int]:
+    """
+    Periodic: start the bulk runs whose schedule slot fell due. A slot that is due while the previous
+    run is still going is recorded as skipped; missed slots are not replayed (the next slot is computed
+    from now). Returns the ids of the runs created. Also re-enqueues stalled chunks.
+    """
+    now = now or timezone.now()
+    Workflow = _workflow_model()
+    created: list[int] = []
+    due = Workflow.objects.filter(status="active", next_run_at__lte=now).exclude(schedule_cron="")
+    for workflow_id in due.values_list("pk", flat=True):
+        run_id = _tick_one(workflow_id, now)
+        if run_id is not None:
+            created.append(run_id)
+    # Active scheduled workflows that never got a next_run_at (activated before a schedule was set).
+    for workflow in Workflow.objects.filter(status="active", next_run_at__isnull=True).exclude(schedule_cron=""):
+        if _workflow_trigger(workflow) == BULK_TRIGGER:
+            Workflow.objects.filter(pk=workflow.pk, next_run_at__isnull=True).update(
+                next_run_at=next_slot_after(workflow.schedule_cron, now)
+            )
+    bulk_stalled_resume(now=now)
+    return created
+
+
+def _tick_one(workflow_id: int, now: datetime) -> int | None:
+    Workflow = _workflow_model()
+    Run = _run_model()
+    try:
+        with transaction.atomic():
+            workflow = Workflow.objects.select_for_update().get(pk=workflow_id)
+            if workflow.status != "active" or workflow.next_run_at is None or workflow.next_run_at > now:
+                return None  # another cluster took this slot meanwhile
+            if _workflow_trigger(workflow) != BULK_TRIGGER:
+                return None
+            slot_at = workflow.next_run_at
+            slot = f"cron:{slot_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M')}"
+            workflow.next_run_at = next_slot_after(workflow.schedule_cron, now)
+            workflow.save(update_fields=["next_run_at"])
+            if Run.objects.filter(workflow=workflow, slot=slot).exists():
+                return None
+            if not _no_overlap(workflow):
+                Run.objects.create(
+                    workflow=workflow,
+                    version=_active_version(workflow),
+                    kind=Run.Kind.BULK,
+                    slot=slot,
+                    status="skipped",
+                    progress={**_empty_progress(0), "skipped": "the previous run was still going"},
+                    started_at=now,
+                    finished_at=now,
+                )
+                return None
+            return _create_run(workflow=workflow, slot=slot).pk
+    except IntegrityError:
+        # The unique (workflow, slot) key: another cluster created this slot's run first.
+        return None
+
+
+def bulk_stalled_resume(*, now: datetime | None = None) -> int:
+    """Re-enqueue the missing chunks of runs that made no progress for a while (a lost enqueue)."""
+    now = now or timezone.now()
+    Run = _run_model()
+    stalled = Run.objects.filter(kind=Run.Kind.BULK, status="running", updated_at__lt=now - STALL_AFTER)
+    count = 0
+    for run in stalled:
+        done = set(run.progress.get("done_chunks", []))
+        for index in range(run.progress.get("chunks_total", 0)):
+            if index not in done:
+                _enqueue("apps.automations.bulk.bulk_chunk_task", run.pk, index)
+                count += 1
+        Run.objects.filter(pk=run.pk).update(updated_at=now)
+    return count
+
+
+# --- Processing a chunk --------------------------------------------------------------------------------
+
+
+def bulk_chunk_task(run_id: int, index: int) -> None:
+    """django-q2 task: process chunk `index` of bulk run `run_id`; safe to run twice."""
+    bulk_chunk_process(run_id=run_id, index=index)
+
+
+def bulk_chunk_process(*, run_id: int, index: int) -> dict[str, Any] | None:
+    Run = _run_model()
+    run = Run.objects.select_related("workflow", "version").get(pk=run_id)
+    if run.status != "running" or index in run.progress.get("done_chunks", []):
+        return None
+    low, high = run.progress["chunks"][index]
+    as_of = datetime.fromisoformat(run.progress["as_of"])
+    definition = _version_definition(run.version, run.workflow)
+    try:
+        with transaction.atomic():
+            counts = _process(run, definition, low, high, as_of)
+            if not _progress_commit(run_id, index, counts):
+                transaction.set_rollback(True)  # another worker committed this chunk first
+                return None
+    except Exception as error:  # a bad chunk is counted, the others still run
+        logger.exception("bulk run %s chunk %s failed", run_id, index)
+        counts = _zero_counts()
+        counts["errors"] = 1
+        counts["error_messages"] = [f"chunk {index} ({low}-{high}): {error}"[:500]]
+        with transaction.atomic():
+            _progress_commit(run_id, index, counts)
+    return counts
+
+
+def _zero_counts() -> dict[str, Any]:
+    return {"matched": 0, "processed": 0, "errors": 0, "error_messages": [], "branches": {}, "actions": {}}
+
+
+def _progress_commit(run_id: int, index: int, counts: dict[str, Any]) -> bool:
+    """Merge the chunk's counts into the run under a row lock; False if the chunk was already done."""
+    Run = _run_model()
+    run = Run.objects.select_for_update().get(pk=run_id)
+    progress = run.progress
+    if index in progress["done_chunks"]:
+        return False
+    progress["done_chunks"].append(index)
+    progress["chunks_done"] += 1
+    _merge_counts(progress, counts)
+    fields = ["progress", "updated_at"] if hasattr(run, "updated_at") else ["progress"]
+    if progress["chunks_done"] >= progress["chunks_total"]:
+        run.status = "failed" if progress["errors"] and progress["errors"] >= progress["chunks_total"] else "succeeded"
+        run.finished_at = timezone.now()
+        fields += ["status", "finished_at"]
+    run.save(update_fields=fields)
+    return True
+
+
+def _process(run, definition: dict[str, Any], low: int, high: int, as_of: datetime) -> dict[str, Any]:
+    counts = _zero_counts()
+    base = Customer.objects.filter(pk__gte=low, pk__lt=high)
+    audience = _run_audience(run, definition, as_of)
+    ids = list(base.filter(audience).order_by().values_list("pk", flat=True))
+    counts["matched"] = len(ids)
+    if ids:
+        _steps(definition.get("steps", []), ids, run, counts, as_of)
+    counts["processed"] = len(ids)
+    return counts
+
+
+def _run_audience(run, definition: dict[str, Any], as_of: datetime) -> Q:
+    q = Q()
+    if run.progress.get("birthday"):
+        q &= birthday_q(date.fromisoformat(run.progress["birthday"]))
+    audience = getattr(run.workflow, "audience", None)
+    if audience:
+        q &= _compile(audience, now=as_of)
+    where = definition.get("trigger", {}).get("where")
+    if where:
+        q &= _compile(where, now=as_of)
+    return q
+
+
+def _steps(steps: Iterable[dict[str, Any]], ids: list[int], run, counts: dict[str, Any], as_of: datetime) -> None:
+    for step in steps:
+        if not ids:
+            return
+        if "if" in step:
+            matched = set(
+                Customer.objects.filter(pk__in=ids).filter(_compile(step["if"], now=as_of)).values_list("pk", flat=True)
+            )
+            then_ids = [pk for pk in ids if pk in matched]
+            else_ids = [pk for pk in ids if pk not in matched]
+            branch = counts["branches"].setdefault(step["id"], {"then": 0, "else": 0})
+            branch["then"] += len(then_ids)
+            branch["else"] += len(else_ids)
+            _steps(step.get("then", []), then_ids, run, counts, as_of)
+            _steps(step.get("else", []), else_ids, run, counts, as_of)
+        elif "action" in step:
+            affected = _apply_action(step, ids, run)
+            counts["actions"][step["id"]] = counts["actions"].get(step["id"], 0) + affected
+        elif "wait" in step:
+            raise BulkRunError(f"{step['id']}: a bulk run cannot wait; use an event-triggered workflow.")
+
+
+def _apply_action(step: dict[str, Any], ids: list[int], run) -> int:
+    name = step["action"]
+    params = step.get("params", {})
+    source_ref = f"bulk_run:{run.pk}"
+    if name == "customer.add_tags":
+        return bulk_tags_add(customer_ids=ids, names=params.get("tags", []), source_ref=source_ref)
+    if name == "customer.remove_tags":
+        return bulk_tags_remove(customer_ids=ids, names=params.get("tags", []), source_ref=source_ref)
+    return _apply_registered_action(name, params, ids, run)
+
+
+def _apply_registered_action(name: str, params: dict[str, Any], ids: list[int], run) -> int:
+    """Actions other than tags: the engine's set-based hook if the action offers one."""
+    from apps.automations import registry
+
+    spec = registry.action_get(name)
+    bulk_handler = getattr(spec, "bulk_handler", None)
+    if bulk_handler is None:
+        raise BulkRunError(f"The action {name} cannot run in a bulk run.")
+    return bulk_handler(customer_ids=ids, params=params, source_ref=f"bulk_run:{run.pk}")
+
+
+# --- Set-based tag writes ------------------------------------------------------------------------------
+
+
+def _ids_subquery(customer_ids: list[int]) -> tuple[str, list[Any]]:
+    sql, params = Customer.objects.filter(pk__in=customer_ids).order_by().values("pk").query.sql_with_params()
+    return sql, list(params)
+
+
+def bulk_tags_add(
+    *, customer_ids: list[int], names: Iterable[str], source_ref: str, actor_id: int | None = None
+) -> int:
+    """
+    Add tags to many customers in ONE insert per call (tags already present are ignored), plus one
+    audit insert and, when some workflow listens to `customer.tag_added`, one outbox insert. Returns
+    the number of customer-tags actually added. Dynamic parameters are not rendered in bulk.
+    """
+    tags = tags_get_or_create(names=tag_names_clean(names))
+    if not tags or not customer_ids:
+        return 0
+    stamp = timezone.now()
+    ids_sql, ids_params = _ids_subquery(customer_ids)
+    tag_ids = [tag.pk for tag in tags]
+    tag_marks = ", ".join(["%s"] * len(tag_ids))
+    ct, tag_table, audit = CustomerTag._meta.db_table, Tag._meta.db_table, TagAudit._meta.db_table
+    source = TagSource.WORKFLOW.value
+    with connection.cursor() as cursor:
+        # `WHERE 1 = 1` keeps SQLite's parser from reading ON CONFLICT as a join constraint.
+        cursor.execute(
+            f"INSERT INTO {ct} (customer_id, tag_id, source, source_ref, added_by_id, added_at) "  # noqa: S608
+            f"SELECT c.id, t.id, %s, %s, %s, %s FROM ({ids_sql}) AS c, {tag_table} AS t "
+            f"WHERE t.id IN ({tag_marks}) ON CONFLICT (customer_id, tag_id) DO NOTHING",
+            [source, source_ref[:64], actor_id, stamp, *ids_params, *tag_ids],
+        )
+        added = cursor.rowcount
+        if added:
+            cursor.execute(
+                f"INSERT INTO {audit} (customer_id, tag_name, action, source, source_ref, actor_id, created_at) "  # noqa: S608
+                f"SELECT ct.customer_id, t.name, 'added', %s, %s, %s, %s FROM {ct} AS ct "
+                f"JOIN {tag_table} AS t ON t.id = ct.tag_id "
+                f"WHERE ct.source_ref = %s AND ct.added_at = %s AND ct.tag_id IN ({tag_marks}) "
+                f"AND ct.customer_id IN ({ids_sql})",
+                [source, source_ref[:64], actor_id, stamp, source_ref[:64], stamp, *tag_ids, *ids_params],
+            )
+            if _tag_added_listened():
+                _tag_added_events(ct, tag_table, ids_sql, ids_params, tag_ids, tag_marks, source_ref, stamp)
+    return added
+
+
+def _tag_added_listened() -> bool:
+    Workflow = _workflow_model()
+    return Workflow.objects.filter(status="active", trigger="customer.tag_added").exists()
+
+
+def _tag_added_events(ct, tag_table, ids_sql, ids_params, tag_ids, tag_marks, source_ref, stamp) -> None:
+    """Outbox rows for the new tags, left pending for the engine's sweep (no per-customer signal)."""
+    events = DomainEvent._meta.db_table
+    if connection.vendor == "postgresql":
+        payload = (
+            "json_build_object('customer_id', ct.customer_id, 'tag', t.name, 'source', ct.source, "
+            "'source_ref', ct.source_ref)"
+        )
+    else:
+        payload = (
+            "json_object('customer_id', ct.customer_id, 'tag', t.name, 'source', ct.source, "
+            "'source_ref', ct.source_ref)"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {events} (name, customer_id, payload, cause, status, created_at) "  # noqa: S608
+            f"SELECT 'customer.tag_added', ct.customer_id, {payload}, %s, 'pending', %s FROM {ct} AS ct "
+            f"JOIN {tag_table} AS t ON t.id = ct.tag_id "
+            f"WHERE ct.source_ref = %s AND ct.added_at = %s AND ct.tag_id IN ({tag_marks}) "
+            f"AND ct.customer_id IN ({ids_sql})",
+            [source_ref[:64], stamp, source_ref[:64], stamp, *tag_ids, *ids_params],
+        )
+
+
+def bulk_tags_remove(*, customer_ids: list[int], names: Iterable[str], source_ref: str) -> int:
+    """Remove tags from many customers: one audit insert and one delete. Returns the rows removed."""
+    lowered = [name.lower() for name in tag_names_clean(names)]
+    if not lowered or not customer_ids:
+        return 0
+    from django.db.models.functions import Lower
+
+    tag_ids = list(Tag.objects.annotate(lname=Lower("name")).filter(lname__in=lowered).values_list("pk", flat=True))
+    if not tag_ids:
+        return 0
+    rows = CustomerTag.objects.filter(customer_id__in=customer_ids, tag_id__in=tag_ids)
+    stamp = timezone.now()
+    ids_sql, ids_params = _ids_subquery(customer_ids)
+    tag_marks = ", ".join(["%s"] * len(tag_ids))
+    ct, tag_table, audit = CustomerTag._meta.db_table, Tag._meta.db_table, TagAudit._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {audit} (customer_id, tag_name, action, source, source_ref, actor_id, created_at) "  # noqa: S608
+            f"SELECT ct.customer_id, t.name, 'removed', %s, %s, NULL, %s FROM {ct} AS ct "
+            f"JOIN {tag_table} AS t ON t.id = ct.tag_id WHERE ct.tag_id IN ({tag_marks}) "
+            f"AND ct.customer_id IN ({ids_sql})",
+            [TagSource.WORKFLOW.value, source_ref[:64], stamp, *tag_ids, *ids_params],
+        )
+    removed, _ = rows.delete()
+    return removed
+
+
+# --- Birthday ------------------------------------------------------------------------------------------
+
+
+def birthday_events_emit(*, today: date | None = None) -> int:
+    """
+    Daily: one `customer.birthday` outbox event per customer whose birthday is today, inserted with ONE
+    `INSERT ... SELECT` (set-based) and only when some active workflow listens to birthdays. The events
+    then take the engine's normal run path (conditions, waits, run limits, any action). The cause
+    `birthday:<date>` makes a second tick on the same day a no-op.
+    """
+    today = today or timezone.localdate()
+    Workflow = _workflow_model()
+    if not Workflow.objects.filter(status="active", trigger=BIRTHDAY_TRIGGER).exists():
+        return 0
+    cause = f"birthday:{today.isoformat()}"
+    customers = Customer.objects.filter(birthday_q(today)).exclude(
+        pk__in=DomainEvent.objects.filter(name=BIRTHDAY_TRIGGER, cause=cause).values("customer_id")
+    )
+    sql, params = customers.order_by().values("pk").query.sql_with_params()
+    events = DomainEvent._meta.db_table
+    if connection.vendor == "postgresql":
+        payload = "json_build_object('customer_id', c.id, 'date', %s::text)"
+    else:
+        payload = "json_object('customer_id', c.id, 'date', %s)"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {events} (name, customer_id, payload, cause, status, created_at) "  # noqa: S608
+            f"SELECT %s, c.id, {payload}, %s, 'pending', %s FROM ({sql}) AS c",
+            [BIRTHDAY_TRIGGER, today.isoformat(), cause, timezone.now(), *params],
+        )
+        emitted = cursor.rowcount
+    if emitted:
+        _outbox_sweep()
+    return emitted
+
+
+def _outbox_sweep() -> None:
+    """Hand the pending events to the engine now instead of waiting for its periodic sweep."""
+    from apps.automations import tasks
+
+    sweep = getattr(tasks, "outbox_sweep", None)
+    if sweep is not None:
+        sweep()
+
+
+def bulk_schedules_tick_task() -> None:
+    bulk_schedules_tick()
+
+
+def birthday_tick_task() -> None:
+    birthday_events_emit()

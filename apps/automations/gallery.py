@@ -1,0 +1,572 @@
+"""
+The template gallery: ready-made, parameterised workflows (the 16 "add customer tag" templates of the seed
+plus two reminders). Installing a template builds an ordinary draft workflow through `workflow_create`;
+nothing about an installed workflow remembers that it came from the gallery except its name and the
+`template` key kept in its settings.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from apps.tagging.services import MAX_TAG_LENGTH
+
+ParamValue = Any
+Definition = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TemplateParam:
+    """One editable value of a template: a tag name, a threshold, a window, a list of words..."""
+
+    name: str
+    label: str
+    type: str  # tag | tags | money | int | days | string | strings | cron | currency
+    default: ParamValue
+    help: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        default = str(self.default) if isinstance(self.default, Decimal) else self.default
+        return {"name": self.name, "label": self.label, "type": self.type, "default": default, "help": self.help}
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    """A gallery entry: what it does, which trigger it listens to, its params and how to build it."""
+
+    key: str
+    name: str
+    description: str
+    trigger: str
+    category: str
+    params: list[TemplateParam]
+    builder: Callable[[dict[str, ParamValue]], dict[str, Any]] = field(repr=False)
+
+    def defaults(self) -> dict[str, ParamValue]:
+        return {param.name: param.default for param in self.params}
+
+    def clean_params(self, raw: dict[str, Any] | None) -> dict[str, ParamValue]:
+        """Defaults overlaid with `raw`, each value coerced to its type; errors name `params.<name>`."""
+        raw = dict(raw or {})
+        errors: dict[str, str] = {}
+        known = {param.name for param in self.params}
+        for name in raw:
+            if name not in known:
+                errors[f"params.{name}"] = f"Unknown parameter; this template takes: {', '.join(sorted(known))}."
+        clean: dict[str, ParamValue] = {}
+        for param in self.params:
+            value = raw.get(param.name, param.default)
+            try:
+                clean[param.name] = _coerce(param, value)
+            except ValueError as error:
+                errors[f"params.{param.name}"] = str(error)
+        if errors:
+            raise ValidationError(errors)
+        return clean
+
+    def build(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """{"definition": {...}, "settings": {...}} for the cleaned params."""
+        return self.builder(self.clean_params(params))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "name": self.name,
+            "description": self.description,
+            "trigger": self.trigger,
+            "category": self.category,
+            "params": [param.as_dict() for param in self.params],
+        }
+
+
+def _coerce(param: TemplateParam, value: Any) -> ParamValue:
+    kind = param.type
+    if kind in {"tag", "string", "cron", "currency"}:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("Enter a non-empty text.")
+        value = " ".join(value.split())
+        if kind == "tag" and len(value) > MAX_TAG_LENGTH:
+            raise ValueError(f"A tag name has at most {MAX_TAG_LENGTH} characters.")
+        if kind == "currency":
+            if len(value) != 3 or not value.isalpha():
+                raise ValueError("Enter a three-letter ISO 4217 currency code.")
+            value = value.upper()
+        if kind == "cron":
+            from croniter import croniter
+
+            if not croniter.is_valid(value):
+                raise ValueError("Enter a valid cron expression, e.g. '0 3 * * *'.")
+        return value
+    if kind in {"tags", "strings"}:
+        if not isinstance(value, list | tuple) or not value:
+            raise ValueError("Enter a non-empty list.")
+        items = []
+        for item in value:
+            if not isinstance(item, str) or not item.strip():
+                raise ValueError("Every item must be a non-empty text.")
+            item = " ".join(item.split())
+            if kind == "tags" and len(item) > MAX_TAG_LENGTH:
+                raise ValueError(f"A tag name has at most {MAX_TAG_LENGTH} characters.")
+            items.append(item)
+        return items
+    if kind == "money":
+        if isinstance(value, bool):
+            raise ValueError("Enter an amount.")
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError("Enter an amount.") from None
+        if not amount.is_finite() or amount < 0:
+            raise ValueError("Enter an amount of 0 or more.")
+        return amount.quantize(Decimal("0.01"))
+    if kind in {"int", "days"}:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError("Enter a whole number.")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError("Enter a whole number.") from None
+        low, high = (1, 365) if kind == "days" else (1, 1_000_000)
+        if not low <= number <= high:
+            raise ValueError(f"Enter a number between {low} and {high}.")
+        return number
+    raise ValueError(f"Unsupported parameter type {kind!r}.")  # pragma: no cover - a programming error
+
+
+# --- Building blocks ---------------------------------------------------------------------------------
+
+
+def add_tags(step_id: str, tags: list[str]) -> dict[str, Any]:
+    return {"id": step_id, "action": "customer.add_tags", "params": {"tags": list(tags)}}
+
+
+def remove_tags(step_id: str, tags: list[str]) -> dict[str, Any]:
+    return {"id": step_id, "action": "customer.remove_tags", "params": {"tags": list(tags)}}
+
+
+def money(value: Decimal) -> str:
+    # Thresholds travel as strings so JSON keeps them exact.
+    return str(value)
+
+
+def definition(trigger: str, steps: list[dict[str, Any]], where: dict[str, Any] | None = None) -> Definition:
+    trigger_block: dict[str, Any] = {"event": trigger}
+    if where is not None:
+        trigger_block["where"] = where
+    return {"schema": 1, "trigger": trigger_block, "steps": steps}
+
+
+def simple(definition_: Definition, **settings: Any) -> dict[str, Any]:
+    return {"definition": definition_, "settings": settings}
+
+
+def tag_param(default: str, label: str = "Tag") -> TemplateParam:
+    return TemplateParam("tag", label, "tag", default)
+
+
+# --- The templates -----------------------------------------------------------------------------------
+
+TEMPLATES: dict[str, TemplateSpec] = {}
+
+
+def template(
+    key: str, name: str, description: str, trigger: str, category: str, params: list[TemplateParam]
+) -> Callable[[Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]]:
+    def register(builder: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        if key in TEMPLATES:
+            raise ValueError(f"Template {key!r} is declared twice.")
+        TEMPLATES[key] = TemplateSpec(key, name, description, trigger, category, params, builder)
+        return builder
+
+    return register
+
+
+@template(
+    "unsubscribed",
+    "Tag unsubscribed customers",
+    "When a customer unsubscribes, tag them [Unsubscribed] to follow retention campaigns.",
+    "customer.unsubscribed",
+    "Lifecycle",
+    [tag_param("Unsubscribed")],
+)
+def _unsubscribed(p: dict[str, Any]) -> dict[str, Any]:
+    return simple(definition("customer.unsubscribed", [add_tags("s1", [p["tag"]])]))
+
+
+@template(
+    "offline_customer",
+    "Tag offline customers",
+    "Customers who buy through a retail / point-of-sale channel get [Offline customer].",
+    "order.created",
+    "Orders",
+    [tag_param("Offline customer"), TemplateParam("channel", "Channel", "string", "pos", "online or pos")],
+)
+def _offline(p: dict[str, Any]) -> dict[str, Any]:
+    where = {"field": "order.channel", "op": "eq", "value": p["channel"]}
+    return simple(definition("order.created", [add_tags("s1", [p["tag"]])], where=where))
+
+
+@template(
+    "refunded_customer",
+    "Tag refunded customers",
+    "When an order is refunded, tag the customer [Refunded customer] to follow risk.",
+    "order.refunded",
+    "Orders",
+    [tag_param("Refunded customer")],
+)
+def _refunded(p: dict[str, Any]) -> dict[str, Any]:
+    return simple(definition("order.refunded", [add_tags("s1", [p["tag"]])]))
+
+
+@template(
+    "registered",
+    "Tag registered customers",
+    "Tag customers on registration to tell members from visitors.",
+    "customer.registered",
+    "Lifecycle",
+    [tag_param("Registered")],
+)
+def _registered(p: dict[str, Any]) -> dict[str, Any]:
+    return simple(definition("customer.registered", [add_tags("s1", [p["tag"]])]))
+
+
+@template(
+    "product_tag_sync",
+    "Sync product tags to customer tags",
+    "When a customer buys a product carrying one of these tags, the customer gets the same tag.",
+    "order.created",
+    "Products",
+    [TemplateParam("product_tags", "Product tags to copy", "tags", ["Kids & Baby", "Electronics"])],
+)
+def _product_tag_sync(p: dict[str, Any]) -> dict[str, Any]:
+    steps = []
+    for index, tag in enumerate(p["product_tags"], start=1):
+        bought = {
+            "field": "order.lines",
+            "op": "any",
+            "where": {"field": "line.product.tags", "op": "contains", "value": tag},
+        }
+        steps.append({"id": f"s{index}", "if": bought, "then": [add_tags(f"s{index}a", [tag])], "else": []})
+    return simple(definition("order.created", steps))
+
+
+def inactive_high_value_audience(days: int, spend: Decimal) -> dict[str, Any]:
+    return {
+        "all": [
+            {"field": "customer.last_order_at", "op": "lt", "value": {"days_ago": days}},
+            {"field": "customer.total_spent", "op": "gte", "value": money(spend)},
+        ]
+    }
+
+
+@template(
+    "inactive_high_value",
+    "Tag inactive high-value customers",
+    "Daily: customers with no order in the last 30 days who spent at least $500 in total.",
+    "customer.bulk_activity",
+    "Value",
+    [
+        tag_param("Inactive high-value customer"),
+        TemplateParam("days", "No order for (days)", "days", 30),
+        TemplateParam("min_spent", "Total spent at least", "money", Decimal("500")),
+        TemplateParam("schedule", "Schedule (cron, UTC)", "cron", "0 3 * * *"),
+    ],
+)
+def _inactive_high_value(p: dict[str, Any]) -> dict[str, Any]:
+    return simple(
+        definition("customer.bulk_activity", [add_tags("s1", [p["tag"]])]),
+        schedule_cron=p["schedule"],
+        audience=inactive_high_value_audience(p["days"], p["min_spent"]),
+    )
+
+
+@template(
+    "currency",
+    "Tag by payment currency",
+    "Each order tags the customer with the currency they paid in, e.g. [Pays in EUR].",
+    "order.created",
+    "Orders",
+    [TemplateParam("tag_template", "Tag (with {{ order.currency }})", "tag", "Pays in {{ order.currency }}")],
+)
+def _currency(p: dict[str, Any]) -> dict[str, Any]:
+    return simple(definition("order.created", [add_tags("s1", [p["tag_template"]])]))
+
+
+@template(
+    "active_high_value",
+    "Tag active high-value customers",
+    "At least 3 orders and $800 spent in the last 30 days, checked on every order.",
+    "order.created",
+    "Value",
+    [
+        tag_param("Active high-value customer"),
+        TemplateParam("min_orders", "Orders at least", "int", 3),
+        TemplateParam("min_spent", "Spent at least", "money", Decimal("800")),
+        TemplateParam("days", "Within (days)", "days", 30),
+    ],
+)
+def _active_high_value(p: dict[str, Any]) -> dict[str, Any]:
+    window = {"days": p["days"]}
+    condition = {
+        "all": [
+            {"field": "customer.orders_count", "window": window, "op": "gte", "value": p["min_orders"]},
+            {"field": "customer.total_spent", "window": window, "op": "gte", "value": money(p["min_spent"])},
+        ]
+    }
+    return simple(
+        definition("order.created", [{"id": "s1", "if": condition, "then": [add_tags("s2", [p["tag"]])], "else": []}])
+    )
+
+
+@template(
+    "country",
+    "Tag by shipping country",
+    "Each order tags the customer with its shipping country, e.g. [Ships to DE].",
+    "order.created",
+    "Orders",
+    [
+        TemplateParam(
+            "tag_template", "Tag (with {{ order.shipping_country }})", "tag", "Ships to {{ order.shipping_country }}"
+        )
+    ],
+)
+def _country(p: dict[str, Any]) -> dict[str, Any]:
+    where = {"field": "order.shipping_country", "op": "is_set"}
+    return simple(definition("order.created", [add_tags("s1", [p["tag_template"]])], where=where))
+
+
+@template(
+    "gender_keywords",
+    "Tag by gender keywords in purchases",
+    'Buying a product whose name contains "women", "female", "ladies" or "her" (whole words) tags [female].',
+    "order.created",
+    "Products",
+    [tag_param("female"), TemplateParam("words", "Whole words", "strings", ["women", "female", "ladies", "her"])],
+)
+def _gender_keywords(p: dict[str, Any]) -> dict[str, Any]:
+    where = {
+        "field": "order.lines",
+        "op": "any",
+        "where": {"field": "line.title", "op": "contains_words_any", "value": p["words"]},
+    }
+    return simple(definition("order.created", [add_tags("s1", [p["tag"]])], where=where))
+
+
+@template(
+    "spend_tiers",
+    "Spend tiers",
+    "Daily: [High value] / [Mid value] / [Low value] by total spend; a customer holds exactly one tier tag.",
+    "customer.bulk_activity",
+    "Value",
+    [
+        TemplateParam("high_tag", "High tier tag", "tag", "High value"),
+        TemplateParam("high_min", "High tier from", "money", Decimal("1000")),
+        TemplateParam("mid_tag", "Mid tier tag", "tag", "Mid value"),
+        TemplateParam("mid_min", "Mid tier from", "money", Decimal("300")),
+        TemplateParam("low_tag", "Low tier tag", "tag", "Low value"),
+        TemplateParam("schedule", "Schedule (cron, UTC)", "cron", "0 4 * * *"),
+    ],
+)
+def _spend_tiers(p: dict[str, Any]) -> dict[str, Any]:
+    if p["mid_min"] >= p["high_min"]:
+        raise ValidationError({"params.mid_min": "The mid tier must start below the high tier."})
+    high, mid, low = p["high_tag"], p["mid_tag"], p["low_tag"]
+    steps = [
+        {
+            "id": "s1",
+            "if": {"field": "customer.total_spent", "op": "gte", "value": money(p["high_min"])},
+            "then": [add_tags("s2", [high]), remove_tags("s3", [mid, low])],
+            "else": [
+                {
+                    "id": "s4",
+                    "if": {"field": "customer.total_spent", "op": "gte", "value": money(p["mid_min"])},
+                    "then": [add_tags("s5", [mid]), remove_tags("s6", [high, low])],
+                    "else": [add_tags("s7", [low]), remove_tags("s8", [high, mid])],
+                }
+            ],
+        }
+    ]
+    return simple(
+        definition("customer.bulk_activity", steps),
+        schedule_cron=p["schedule"],
+        audience={"field": "customer.orders_count", "op": "gte", "value": 1},
+    )
+
+
+@template(
+    "first_time_buyer",
+    "Tag first-time buyers",
+    "After a customer's first order, tag them [First-time buyer].",
+    "order.created",
+    "Lifecycle",
+    [tag_param("First-time buyer")],
+)
+def _first_time_buyer(p: dict[str, Any]) -> dict[str, Any]:
+    where = {"field": "customer.orders_count", "op": "eq", "value": 1}
+    return simple(definition("order.created", [add_tags("s1", [p["tag"]])], where=where))
+
+
+@template(
+    "staff",
+    "Tag staff accounts",
+    "Customers registering with an e-mail address at the staff domain are tagged [Staff].",
+    "customer.registered",
+    "Lifecycle",
+    [tag_param("Staff"), TemplateParam("domain", "E-mail domain", "string", "@staff.example.com")],
+)
+def _staff(p: dict[str, Any]) -> dict[str, Any]:
+    domain = p["domain"].lower()
+    if not domain.startswith("@"):
+        domain = "@" + domain
+    where = {"field": "customer.email", "op": "ends_with", "value": domain}
+    return simple(definition("customer.registered", [add_tags("s1", [p["tag"]])], where=where))
+
+
+@template(
+    "high_value",
+    "Tag high-value customers",
+    "When a customer's order count and total spend pass the thresholds, tag them [High-value customer].",
+    "order.created",
+    "Value",
+    [
+        tag_param("High-value customer"),
+        TemplateParam("min_orders", "Orders at least", "int", 5),
+        TemplateParam("min_spent", "Total spent at least", "money", Decimal("1000")),
+    ],
+)
+def _high_value(p: dict[str, Any]) -> dict[str, Any]:
+    where = {
+        "all": [
+            {"field": "customer.orders_count", "op": "gte", "value": p["min_orders"]},
+            {"field": "customer.total_spent", "op": "gte", "value": money(p["min_spent"])},
+        ]
+    }
+    return simple(definition("order.created", [add_tags("s1", [p["tag"]])], where=where))
+
+
+@template(
+    "repeat_buyer",
+    "Tag repeat buyers",
+    "On every order: at least N orders within the window tags [Repeat buyer]; fewer removes it.",
+    "order.created",
+    "Lifecycle",
+    [
+        tag_param("Repeat buyer"),
+        TemplateParam("min_orders", "Orders at least", "int", 2),
+        TemplateParam("days", "Within (days)", "days", 90),
+    ],
+)
+def _repeat_buyer(p: dict[str, Any]) -> dict[str, Any]:
+    condition = {"field": "customer.orders_count", "window": {"days": p["days"]}, "op": "gte", "value": p["min_orders"]}
+    steps = [
+        {"id": "s1", "if": condition, "then": [add_tags("s2", [p["tag"]])], "else": [remove_tags("s3", [p["tag"]])]}
+    ]
+    return simple(definition("order.created", steps))
+
+
+@template(
+    "abandoned_cart_products",
+    "Tag abandoned carts holding specific products",
+    "When an abandoned cart holds one of these products (by name, whole words), tag the customer.",
+    "cart.abandoned",
+    "Products",
+    [
+        tag_param("Abandoned Electronics"),
+        TemplateParam("products", "Product names", "strings", ["Television", "Earbuds"]),
+    ],
+)
+def _abandoned_cart(p: dict[str, Any]) -> dict[str, Any]:
+    where = {
+        "field": "cart.lines",
+        "op": "any",
+        "where": {"field": "line.title", "op": "contains_words_any", "value": p["products"]},
+    }
+    return simple(definition("cart.abandoned", [add_tags("s1", [p["tag"]])], where=where))
+
+
+@template(
+    "planned_visit_reminder",
+    "Planned-visit reminder",
+    "N days after an order, e-mail the customer if they have not ordered again since.",
+    "order.created",
+    "Reminders",
+    [
+        TemplateParam("days", "Remind after (days)", "days", 30),
+        TemplateParam("subject", "E-mail subject", "string", "We miss you, {{ customer.first_name }}"),
+        TemplateParam(
+            "body", "E-mail text", "string", "It has been a while since your last visit. Come and see what is new!"
+        ),
+        tag_param("Reminded", "Tag reminded customers"),
+    ],
+)
+def _planned_visit(p: dict[str, Any]) -> dict[str, Any]:
+    # After the wait the condition sees fresh data: any newer order moves last_order_at inside the window.
+    not_again = {"field": "customer.last_order_at", "op": "lte", "value": {"days_ago": p["days"]}}
+    steps = [
+        {"id": "s1", "wait": {"days": p["days"]}},
+        {
+            "id": "s2",
+            "if": not_again,
+            "then": [
+                {"id": "s3", "action": "notify.email", "params": {"subject": p["subject"], "body": p["body"]}},
+                add_tags("s4", [p["tag"]]),
+            ],
+            "else": [],
+        },
+    ]
+    return simple(definition("order.created", steps))
+
+
+@template(
+    "near_store",
+    "Notify customers near a store",
+    "When a customer's location ping falls inside a store's radius, send them a message.",
+    "customer.near_store",
+    "Reminders",
+    [
+        TemplateParam("subject", "E-mail subject", "string", "You are near {{ store.name }}"),
+        TemplateParam("body", "E-mail text", "string", "Drop by {{ store.name }} today and show your loyalty QR code."),
+        tag_param("Visited near store", "Tag notified customers"),
+    ],
+)
+def _near_store(p: dict[str, Any]) -> dict[str, Any]:
+    steps = [
+        {"id": "s1", "action": "notify.email", "params": {"subject": p["subject"], "body": p["body"]}},
+        add_tags("s2", [p["tag"]]),
+    ]
+    return simple(definition("customer.near_store", steps))
+
+
+# --- Selectors and services --------------------------------------------------------------------------
+
+
+def template_list() -> list[TemplateSpec]:
+    return list(TEMPLATES.values())
+
+
+def template_get(key: str) -> TemplateSpec:
+    try:
+        return TEMPLATES[key]
+    except KeyError:
+        raise ValidationError({"key": f"Unknown template {key!r}."}) from None
+
+
+def template_install(*, key: str, params: dict[str, Any] | None, user: Any, name: str | None = None) -> Any:
+    """
+    Install a template as an ordinary DRAFT workflow (through the engine's `workflow_create`, which
+    validates the definition against the catalog and registries). Param errors name `params.<name>`.
+    """
+    from apps.automations.services import workflow_create
+
+    spec = template_get(key)
+    built = spec.build(params)
+    settings = dict(built["settings"])
+    return workflow_create(
+        name=(name or spec.name).strip()[:200],
+        definition=built["definition"],
+        user=user,
+        **settings,
+    )
