@@ -1,3 +1,11 @@
-"""The customer cockpit (reached by signed link)."""
+"""The customer cockpit (reached by signed link), mounted at /me/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("r/<str:code>/", views.referral_landing, name="loyalty-referral-landing"),
+    path("<str:token>/", views.cockpit, name="loyalty-cockpit"),
+    path("<str:token>/redeem/<int:reward_id>/", views.cockpit_redeem, name="loyalty-cockpit-redeem"),
+]

@@ -1,3 +1,9 @@
-"""Non-API pages of this app (admin custom pages, customer-facing pages)."""
+"""Non-API pages of this app (admin custom pages), mounted at /admin/loyalty/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("scan/", views.staff_scan, name="loyalty-staff-scan"),
+]

@@ -1,0 +1,337 @@
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from loyalty_site.lib.api.errors import DomainError
+
+from . import services
+from .choices import FulfilmentStatus
+from .cockpit import cockpit_path
+from .forms import AdjustForm
+from .models import (
+    Balance,
+    EarningRule,
+    LedgerEntry,
+    Membership,
+    PointAllocation,
+    PointLot,
+    Program,
+    Redemption,
+    Referral,
+    Reward,
+    Tier,
+)
+
+
+class TierInline(admin.TabularInline):
+    model = Tier
+    extra = 0
+
+
+@admin.register(Program)
+class ProgramAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "is_active", "currency", "points_per_unit", "pending_days", "expiry_policy"]
+    list_filter = ["is_active", "expiry_policy", "return_policy"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [TierInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "is_active", "auto_enroll", "currency"]}),
+        (
+            "Earning",
+            {"fields": ["points_per_unit", "rounding", "earn_after_discounts", "earn_on_shipping", "min_order_total"]},
+        ),
+        ("Pending and expiry", {"fields": ["pending_days", "expiry_policy", "expiry_days", "expiry_notice_days"]}),
+        ("Refunds", {"fields": ["return_policy"]}),
+        ("Tiers", {"fields": ["tier_basis", "tier_window", "tier_window_days", "tier_downgrade", "tier_grace_days"]}),
+        ("Referrals", {"fields": ["referrer_bonus", "referee_bonus", "referral_cap", "referral_requires_purchase"]}),
+    ]
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = ["name", "program", "rank", "threshold", "multiplier", "expiry_days_override"]
+    list_filter = ["program"]
+    search_fields = ["name"]
+
+
+@admin.register(EarningRule)
+class EarningRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "program",
+        "kind",
+        "is_active",
+        "points",
+        "multiplier",
+        "starts_at",
+        "ends_at",
+        "awarded_total",
+    ]
+    list_filter = ["program", "kind", "is_active"]
+    search_fields = ["name", "event_name", "product_tag"]
+    readonly_fields = ["awarded_total"]
+
+
+class BalanceInline(admin.StackedInline):
+    model = Balance
+    can_delete = False
+    readonly_fields = [
+        "active",
+        "pending",
+        "debt",
+        "expiring_soon",
+        "lifetime_earned",
+        "lifetime_spent",
+        "lifetime_expired",
+        "updated_at",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class LedgerEntryInline(admin.TabularInline):
+    """The member's ledger, newest first: every movement with its reason, source, actor and cause."""
+
+    model = LedgerEntry
+    fk_name = "membership"
+    extra = 0
+    can_delete = False
+    ordering = ["-created_at", "-pk"]
+    fields = [
+        "created_at",
+        "kind",
+        "active_delta",
+        "pending_delta",
+        "debt_delta",
+        "active_after",
+        "source",
+        "reason",
+        "actor",
+        "cause",
+    ]
+    readonly_fields = fields
+    max_num = 0
+
+    @admin.display(description="Source")
+    def source(self, entry: LedgerEntry) -> str:
+        return entry.lot.source_key if entry.lot_id else (entry.redemption.code if entry.redemption_id else "")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("lot", "actor", "redemption")
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["customer", "program", "tier", "active_points", "pending_points", "joined_at"]
+    list_filter = ["program", "tier"]
+    search_fields = ["customer__email", "customer__external_id", "referral_code"]
+    raw_id_fields = ["customer", "referred_by"]
+    list_select_related = ["customer", "program", "tier", "balance"]
+    readonly_fields = ["why_this_balance", "cockpit_link", "tier_since", "tier_hold_until", "last_activity_at"]
+    inlines = [BalanceInline, LedgerEntryInline]
+    actions = ["recalculate_tiers"]
+
+    @admin.display(description="Active", ordering="balance__active")
+    def active_points(self, membership: Membership) -> int:
+        return membership.balance.active
+
+    @admin.display(description="Pending", ordering="balance__pending")
+    def pending_points(self, membership: Membership) -> int:
+        return membership.balance.pending
+
+    @admin.display(description="Why do I have this balance?")
+    def why_this_balance(self, membership: Membership) -> str:
+        if not membership.pk:
+            return "-"
+        lots = PointLot.objects.filter(membership=membership, remaining__gt=0).order_by("expires_at", "pk")
+        rows = format_html_join(
+            "",
+            "<li>{} pts {} from <code>{}</code> ({}){}</li>",
+            (
+                (
+                    lot.remaining,
+                    lot.get_status_display().lower(),
+                    lot.source_key,
+                    lot.reason or lot.get_source_type_display(),
+                    f", expires {lot.expires_at:%Y-%m-%d}" if lot.expires_at else "",
+                )
+                for lot in lots
+            ),
+        )
+        adjust = reverse("admin:loyalty_membership_adjust", args=[membership.pk])
+        return format_html('<ul style="margin:0">{}</ul><p><a href="{}">Award or deduct points…</a></p>', rows, adjust)
+
+    @admin.display(description="Customer cockpit")
+    def cockpit_link(self, membership: Membership) -> str:
+        if not membership.pk:
+            return "-"
+        return format_html('<a href="{}" target="_blank">Open the signed cockpit link</a>', cockpit_path(membership))
+
+    @admin.action(description="Recalculate tiers")
+    def recalculate_tiers(self, request, queryset):
+        changed = 0
+        for membership in queryset.only("pk", "tier_id"):
+            before = membership.tier_id
+            changed += services.tier_recalculate(membership=membership, cause="admin").tier_id != before
+        self.message_user(request, f"{changed} tier(s) changed.")
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/adjust/", self.admin_site.admin_view(self.adjust_view), name="loyalty_membership_adjust"),
+            *super().get_urls(),
+        ]
+
+    def adjust_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Award or deduct points by hand; the reason and the staff user are recorded on the ledger entry."""
+        membership = get_object_or_404(Membership.objects.select_related("customer", "balance"), pk=pk)
+        form = AdjustForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            points, reason = form.cleaned_data["points"], form.cleaned_data["reason"]
+            try:
+                if points > 0:
+                    services.points_award(membership=membership, points=points, reason=reason, actor=request.user)
+                else:
+                    services.points_deduct(membership=membership, points=-points, reason=reason, actor=request.user)
+            except DomainError as error:
+                form.add_error("points", error.message)
+            else:
+                messages.success(request, f"{points:+d} points for {membership.customer}.")
+                return redirect("admin:loyalty_membership_change", pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Adjust points: {membership.customer}",
+            "form": form,
+            "membership": membership,
+            "opts": self.model._meta,
+        }
+        return render(request, "loyalty/admin_adjust.html", context)
+
+
+class AllocationInline(admin.TabularInline):
+    model = PointAllocation
+    fk_name = "lot"
+    extra = 0
+    can_delete = False
+    readonly_fields = ["entry", "amount", "returned"]
+    max_num = 0
+
+
+@admin.register(PointLot)
+class PointLotAdmin(admin.ModelAdmin):
+    list_display = ["source_key", "membership", "amount", "remaining", "status", "activates_at", "expires_at"]
+    list_filter = ["status", "source_type"]
+    search_fields = ["source_key", "membership__customer__email"]
+    list_select_related = ["membership__customer", "membership__program"]
+    inlines = [AllocationInline]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # lots change only through the ledger services
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "membership",
+        "kind",
+        "active_delta",
+        "pending_delta",
+        "active_after",
+        "reason",
+        "actor",
+        "cause",
+    ]
+    list_filter = ["kind"]
+    search_fields = ["reason", "cause", "membership__customer__email"]
+    list_select_related = ["membership__customer", "membership__program", "actor"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Reward)
+class RewardAdmin(admin.ModelAdmin):
+    list_display = ["name", "program", "kind", "points_cost", "stock", "per_customer_limit", "is_active", "redeemed"]
+    list_filter = ["program", "kind", "is_active"]
+    search_fields = ["name"]
+    filter_horizontal = ["tiers"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(redeemed_count=Count("redemptions"))
+
+    @admin.display(description="Redemptions", ordering="redeemed_count")
+    def redeemed(self, reward: Reward) -> int:
+        return reward.redeemed_count
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "reward",
+        "membership",
+        "status",
+        "points_spent",
+        "fulfilment_status",
+        "issued_at",
+        "used_at",
+    ]
+    list_filter = ["status", "fulfilment_status", "reward"]
+    search_fields = ["code", "membership__customer__email"]
+    list_select_related = ["reward", "membership__customer", "membership__program"]
+    readonly_fields = [f.name for f in Redemption._meta.fields if f.name != "fulfilment_status"]
+    actions = ["rollback", "mark_shipped", "mark_delivered"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Roll back (return points and stock)")
+    def rollback(self, request, queryset):
+        done = 0
+        for redemption in queryset:
+            try:
+                services.redemption_rollback(
+                    redemption=redemption, reason="Rolled back in admin", actor=request.user, cause="admin"
+                )
+                done += 1
+            except DomainError as error:
+                self.message_user(request, f"{redemption.code}: {error.message}", level=messages.WARNING)
+        self.message_user(request, f"{done} redemption(s) rolled back.")
+
+    @admin.action(description="Mark shipped")
+    def mark_shipped(self, request, queryset):
+        count = queryset.exclude(fulfilment_status=FulfilmentStatus.NOT_APPLICABLE).update(
+            fulfilment_status=FulfilmentStatus.SHIPPED
+        )
+        self.message_user(request, f"{count} marked shipped.")
+
+    @admin.action(description="Mark delivered")
+    def mark_delivered(self, request, queryset):
+        count = queryset.exclude(fulfilment_status=FulfilmentStatus.NOT_APPLICABLE).update(
+            fulfilment_status=FulfilmentStatus.DELIVERED
+        )
+        self.message_user(request, f"{count} marked delivered.")
+
+
+@admin.register(Referral)
+class ReferralAdmin(admin.ModelAdmin):
+    list_display = ["referrer", "referee", "status", "referrer_bonus", "referee_bonus", "created_at", "rewarded_at"]
+    list_filter = ["status"]
+    search_fields = ["referee__email", "referrer__customer__email", "referrer__referral_code"]
+    list_select_related = ["referrer__customer", "referrer__program", "referee"]
+    readonly_fields = ["referrer", "referee", "status", "referrer_bonus", "referee_bonus", "created_at", "rewarded_at"]

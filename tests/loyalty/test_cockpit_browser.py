@@ -1,0 +1,53 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from apps.loyalty import services
+from apps.loyalty.cockpit import cockpit_path
+from apps.loyalty.models import Balance, Redemption, Reward, Tier
+from tests.factories import CustomerFactory
+from tests.loyalty.conftest import program_make
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_customer_sees_balance_pending_expiry_tier_and_redeems_with_a_qr_code(live_server, page, screenshot):
+    program = program_make(
+        name="Coffee Club", expiry_policy="days_after_activation", expiry_days=2, referrer_bonus=100, referee_bonus=50
+    )
+    Tier.objects.create(program=program, name="Bronze", rank=1, threshold=Decimal("0"))
+    Tier.objects.create(program=program, name="Silver", rank=2, threshold=Decimal("500"))
+    membership, _ = services.member_join(customer=CustomerFactory(first_name="Ada"), program=program)
+    services.points_award(membership=membership, points=300, reason="Welcome")
+    services.points_earn(
+        membership=membership, amount=40, source_type="order", source_key="order:test:base", pending_days=14
+    )
+    services.points_expiring_notify()
+    Reward.objects.create(program=program, name="Free espresso", kind="free_product", points_cost=120)
+    Reward.objects.create(program=program, name="Grinder", kind="material_prize", points_cost=5000)
+
+    page.goto(live_server.url + cockpit_path(membership))
+
+    assert page.get_by_test_id("balance").inner_text() == "300"
+    assert page.get_by_test_id("pending").inner_text() == "40"
+    activates = (timezone.now() + timedelta(days=14)).strftime("%-d %b %Y")
+    assert page.get_by_test_id("pending-lot").inner_text() == f"40 on {activates}"
+    assert page.get_by_test_id("expiring").inner_text() == "300"
+    assert page.get_by_test_id("tier").inner_text() == "Bronze"
+    assert page.get_by_test_id("tier-progress").inner_text() == "160 more points to Silver"
+    assert membership.referral_code in page.get_by_test_id("referral-link").input_value()
+    assert page.get_by_role("button", name="Redeem for 5000 pts").is_disabled()
+    screenshot("loyalty-cockpit")
+
+    page.get_by_role("button", name="Redeem for 120 pts").click()
+
+    redemption = Redemption.objects.get()
+    assert redemption.code in page.get_by_test_id("message").inner_text()
+    assert page.get_by_test_id("balance").inner_text() == "180"
+    code_card = page.get_by_test_id("code")
+    assert code_card.locator("svg").count() == 1
+    assert redemption.code in code_card.inner_text()
+    assert Balance.objects.get(pk=membership.pk).active == 180
+    screenshot("loyalty-cockpit-redeemed")
