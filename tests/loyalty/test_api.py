@@ -70,6 +70,7 @@ def test_validate_redeem_use_and_rollback_through_the_api(api, member):
     assert valid.json() == {"valid": True, "points_cost": 80}
     assert redeemed.status_code == 201
     assert replay.json()["code"] == redeemed.json()["code"]
+    assert replay["Idempotent-Replayed"] == "true"
     assert Redemption.objects.count() == 1
     assert refused.status_code == 400
     assert refused.json()["error"] == "insufficient_points"

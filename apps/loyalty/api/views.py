@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from apps.customers.models import Customer
 from loyalty_site.lib.api.errors import DomainError
+from loyalty_site.lib.api.idempotency import IdempotentMixin
 
 from .. import selectors, services
 from ..models import EarningRule, Membership, Program, Redemption, Referral, Reward, Tier
@@ -26,7 +27,7 @@ def _cause(request: Request) -> str:
     return f"api:{request.user.pk}"
 
 
-class StaffCrudViewSet(viewsets.ModelViewSet):
+class StaffCrudViewSet(IdempotentMixin, viewsets.ModelViewSet):
     permission_classes = [permissions.IsAdminUser]
 
 
@@ -53,7 +54,7 @@ class RewardViewSet(StaffCrudViewSet):
     filterset_fields = ["program", "kind", "is_active"]
 
 
-class LoyaltyCustomerViewSet(viewsets.ViewSet):
+class LoyaltyCustomerViewSet(IdempotentMixin, viewsets.ViewSet):
     """`/loyalty/customers/<customer id>/`: a customer's membership, balance, ledger, rewards, operations."""
 
     lookup_value_regex = r"\d+"
@@ -175,7 +176,7 @@ class LoyaltyCustomerViewSet(viewsets.ViewSet):
         return self._paginator
 
 
-class RedemptionViewSet(viewsets.ReadOnlyModelViewSet):
+class RedemptionViewSet(IdempotentMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Redemption.objects.select_related("reward", "membership").order_by("-issued_at", "-pk")
     serializer_class = s.RedemptionSerializer
     filterset_fields = ["status", "reward"]
@@ -211,7 +212,7 @@ class RedemptionViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(s.RedemptionSerializer(redemption).data)
 
 
-class ReferralViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class ReferralViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Referral.objects.select_related("referrer").order_by("-created_at", "-pk")
     serializer_class = s.ReferralSerializer
     filterset_fields = ["status"]
