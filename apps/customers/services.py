@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from . import signals
 from .choices import CustomerState, OrderStatus
-from .models import Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
+from .models import ApiToken, Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
 from .outbox import domain_event_emit
 
 CUSTOMER_FIELDS = (
@@ -84,6 +84,57 @@ def customer_upsert(*, external_id: str, cause: str = "", **fields: Any) -> tupl
 
 
 @transaction.atomic
+def customer_delete(*, customer: Customer) -> None:
+    """Delete a customer who has no orders (orders are history and keep their customer)."""
+    from loyalty_site.lib.api.errors import ConflictError
+
+    if Order.objects.filter(customer=customer).exists():
+        raise ConflictError("A customer with orders cannot be deleted.", path="id", code="customer_has_orders")
+    customer.delete()
+
+
+@transaction.atomic
+def customer_resolve(
+    *,
+    customer_id: int | None = None,
+    customer_external_id: str | None = None,
+    customer_fields: dict[str, Any] | None = None,
+    cause: str = "",
+) -> Customer:
+    """
+    The customer an ingested record belongs to: by primary key, by integrator id, or an embedded
+    customer object (with `external_id`) that is upserted. Exactly one of the three must be given.
+    """
+    given = [
+        name
+        for name, value in (
+            ("customer_id", customer_id),
+            ("customer_external_id", customer_external_id),
+            ("customer", customer_fields),
+        )
+        if value not in (None, "")
+    ]
+    if len(given) != 1:
+        raise ValidationError({"customer": "Give exactly one of customer, customer_external_id, customer_id."})
+    if customer_fields:
+        fields = dict(customer_fields)
+        external_id = fields.pop("external_id", None)
+        if not external_id:
+            raise ValidationError({"customer.external_id": "An embedded customer needs an external_id."})
+        customer, _ = customer_upsert(external_id=external_id, cause=cause, **fields)
+        return customer
+    if customer_id is not None:
+        customer = Customer.objects.filter(pk=customer_id).first()
+        if customer is None:
+            raise ValidationError({"customer_id": f"No customer with id {customer_id}."})
+        return customer
+    customer = Customer.objects.filter(external_id=customer_external_id).first()
+    if customer is None:
+        raise ValidationError({"customer_external_id": f"No customer with external id {customer_external_id!r}."})
+    return customer
+
+
+@transaction.atomic
 def customer_activate(*, customer: Customer, cause: str = "") -> Customer:
     """Mark a registered customer activated (e.g. confirmed e-mail); sends `customer_activated` once."""
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
@@ -133,6 +184,35 @@ def product_upsert(*, external_id: str | None, title: str, price: Decimal = Deci
         )
         return product
     return Product.objects.create(title=title, price=price, sku=sku)
+
+
+@transaction.atomic
+def store_upsert(
+    *,
+    code: str,
+    name: str,
+    latitude: float,
+    longitude: float,
+    radius_m: int = 200,
+    address: str = "",
+    is_active: bool = True,
+) -> tuple[Store, bool]:
+    """Create the store with this code or update it. Returns (store, created)."""
+    store = Store.objects.select_for_update().filter(code=code).first()
+    created = store is None
+    store = store or Store(code=code)
+    for field, value in (
+        ("name", name),
+        ("latitude", latitude),
+        ("longitude", longitude),
+        ("radius_m", radius_m),
+        ("address", address),
+        ("is_active", is_active),
+    ):
+        setattr(store, field, value)
+    store.full_clean(validate_unique=False, validate_constraints=False)
+    store.save()
+    return store, created
 
 
 @dataclass(frozen=True)
@@ -531,3 +611,22 @@ def customer_summary_recompute(*, customer: Customer) -> Customer:
     )
     customer.refresh_from_db()
     return customer
+
+
+@transaction.atomic
+def api_token_create(*, user: Any, name: str = "") -> tuple[ApiToken, str]:
+    """Create an API token; returns (row, raw token). Only the digest is stored: the raw token is shown once."""
+    from loyalty_site.lib.api.authentication import token_digest, token_generate
+
+    raw = token_generate()
+    token = ApiToken.objects.create(user=user, name=name[:100], prefix=raw[:12], digest=token_digest(raw))
+    return token, raw
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken) -> ApiToken:
+    """Revoke a token; requests carrying it are refused from now on."""
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token

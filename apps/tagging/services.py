@@ -142,6 +142,18 @@ def tags_remove(
 
 
 @transaction.atomic
+def tag_create(*, name: str, description: str = "") -> tuple[Tag, bool]:
+    """Create a tag, or return the existing one with this name (case-insensitive). Returns (tag, created)."""
+    names = tag_names_clean([name])
+    if not names:
+        raise ValidationError({"name": "A tag needs a name."})
+    existing = Tag.objects.annotate(lname=Lower("name")).filter(lname=names[0].lower()).first()
+    if existing is not None:
+        return existing, False
+    return Tag.objects.create(name=names[0], description=description), True
+
+
+@transaction.atomic
 def product_tags_set(*, product: Product, names: Iterable[str]) -> list[Tag]:
     """Make the product's tags exactly `names`."""
     tags = tags_get_or_create(names=names)

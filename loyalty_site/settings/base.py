@@ -121,6 +121,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"OrderChannelEnum": "apps.customers.choices.OrderChannel"},
 }
 
 # django-q2. `timeout` must stay below `retry` or a slow task is re-delivered while still running;

@@ -1,5 +1,15 @@
 from rest_framework.routers import DefaultRouter
 
+from . import views
+
 router = DefaultRouter(trailing_slash=True)
+router.register("customers", views.CustomerViewSet, basename="customer")
+router.register("orders", views.OrderViewSet, basename="order")
+router.register("draft-orders", views.DraftOrderViewSet, basename="draft-order")
+router.register("carts", views.CartViewSet, basename="cart")
+router.register("events", views.CustomerEventViewSet, basename="event")
+router.register("locations", views.LocationViewSet, basename="location")
+router.register("stores", views.StoreViewSet, basename="store")
+router.register("batch", views.BatchViewSet, basename="batch")
 
 urlpatterns = router.urls

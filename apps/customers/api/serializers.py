@@ -1,0 +1,350 @@
+"""
+Input and output serializers of the data-plane API. Input serializers only validate shape; the
+services do the writes. Output serializers read prefetched relations only (see `selectors.py`).
+"""
+
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import serializers
+
+from ..choices import OrderChannel
+from ..models import Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
+
+MAX_LINES = 500
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+# --- Output --------------------------------------------------------------------------------------
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    tags = serializers.SerializerMethodField(help_text="Tag names, alphabetical")
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "external_id",
+            "email",
+            "phone",
+            "first_name",
+            "last_name",
+            "country",
+            "preferred_currency",
+            "birthday",
+            "state",
+            "accepts_marketing",
+            "unsubscribed_at",
+            "attributes",
+            "tags",
+            "orders_count",
+            "total_spent",
+            "refunded_total",
+            "first_order_at",
+            "last_order_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_tags(self, customer: Customer) -> list[str]:
+        return sorted(row.tag.name for row in customer.customer_tags.all())
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    tags = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Product
+        fields = ["id", "external_id", "title", "sku", "price", "tags", "created_at", "updated_at"]
+        read_only_fields = fields
+
+    def get_tags(self, product: Product) -> list[str]:
+        return sorted(row.tag.name for row in product.product_tags.all())
+
+
+class OrderLineSerializer(serializers.ModelSerializer):
+    product_external_id = serializers.CharField(source="product.external_id", default=None, read_only=True)
+
+    class Meta:
+        model = OrderLine
+        fields = ["id", "product_id", "product_external_id", "title", "quantity", "unit_price", "total"]
+        read_only_fields = fields
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Refund
+        fields = ["id", "external_id", "order_id", "amount", "reason", "created_at"]
+        read_only_fields = fields
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)
+    store_code = serializers.CharField(source="store.code", default=None, read_only=True)
+    lines = OrderLineSerializer(many=True, read_only=True)
+    refunds = RefundSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "external_id",
+            "customer_id",
+            "customer_external_id",
+            "currency",
+            "subtotal",
+            "discount_total",
+            "shipping_total",
+            "tax_total",
+            "total",
+            "refunded_total",
+            "channel",
+            "shipping_country",
+            "status",
+            "store_code",
+            "placed_at",
+            "cancelled_at",
+            "lines",
+            "refunds",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class DraftOrderSerializer(serializers.ModelSerializer):
+    customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)
+
+    class Meta:
+        model = DraftOrder
+        fields = [
+            "id",
+            "external_id",
+            "customer_id",
+            "customer_external_id",
+            "currency",
+            "total",
+            "lines",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class CartSerializer(serializers.ModelSerializer):
+    customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)
+
+    class Meta:
+        model = Cart
+        fields = [
+            "id",
+            "external_id",
+            "customer_id",
+            "customer_external_id",
+            "currency",
+            "total",
+            "lines",
+            "checkout_url",
+            "abandoned_at",
+            "recovered_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class CustomerEventSerializer(serializers.ModelSerializer):
+    customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)
+
+    class Meta:
+        model = CustomerEvent
+        fields = ["id", "external_id", "customer_id", "customer_external_id", "name", "properties", "occurred_at"]
+        read_only_fields = fields
+
+
+class StoreSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Store
+        fields = ["id", "code", "name", "address", "latitude", "longitude", "radius_m", "is_active"]
+
+
+# --- Input ---------------------------------------------------------------------------------------
+
+
+class CustomerInputSerializer(serializers.Serializer):
+    """Profile fields accepted on create/update (and embedded in orders, carts, events)."""
+
+    external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    country = serializers.CharField(max_length=2, min_length=2, required=False, allow_blank=True)
+    preferred_currency = serializers.CharField(max_length=3, min_length=3, required=False, allow_blank=True)
+    birthday = serializers.DateField(required=False, allow_null=True)
+    accepts_marketing = serializers.BooleanField(required=False)
+    attributes = serializers.JSONField(required=False)
+
+    def validate_attributes(self, value: Any) -> dict:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return value
+
+
+class EmbeddedCustomerSerializer(CustomerInputSerializer):
+    external_id = serializers.CharField(max_length=128)
+
+
+class CustomerReferenceSerializer(serializers.Serializer):
+    """Exactly one of: an embedded `customer` (upserted by external_id), `customer_external_id`, `customer_id`."""
+
+    customer = EmbeddedCustomerSerializer(required=False)
+    customer_external_id = serializers.CharField(max_length=128, required=False)
+    customer_id = serializers.IntegerField(required=False, min_value=1)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        given = [name for name in ("customer", "customer_external_id", "customer_id") if attrs.get(name) is not None]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                {"customer": "Give exactly one of customer, customer_external_id, customer_id."}
+            )
+        if "customer_id" in attrs and not Customer.objects.filter(pk=attrs["customer_id"]).exists():
+            raise serializers.ValidationError({"customer_id": f"No customer with id {attrs['customer_id']}."})
+        if (
+            "customer_external_id" in attrs
+            and not Customer.objects.filter(external_id=attrs["customer_external_id"]).exists()
+        ):
+            raise serializers.ValidationError(
+                {"customer_external_id": f"No customer with external id {attrs['customer_external_id']!r}."}
+            )
+        return attrs
+
+    def customer_kwargs(self) -> dict[str, Any]:
+        """Arguments for `customer_resolve`."""
+        data = self.validated_data
+        return {
+            "customer_id": data.get("customer_id"),
+            "customer_external_id": data.get("customer_external_id"),
+            "customer_fields": dict(data["customer"]) if data.get("customer") else None,
+        }
+
+
+class LineInputSerializer(serializers.Serializer):
+    """An order/cart line; the product may be referenced by `product_external_id` or `product_id`."""
+
+    product_external_id = serializers.CharField(max_length=128, required=False)
+    product_id = serializers.IntegerField(required=False, min_value=1)
+    title = serializers.CharField(max_length=255, required=False)
+    quantity = serializers.IntegerField(min_value=1, max_value=100_000)
+    unit_price = serializers.DecimalField(min_value=Decimal("0"), **MONEY)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        product = None
+        if attrs.get("product_external_id"):
+            product = Product.objects.filter(external_id=attrs["product_external_id"]).first()
+            if product is None:
+                raise serializers.ValidationError({"product_external_id": "No product with this external id."})
+        elif attrs.get("product_id"):
+            product = Product.objects.filter(pk=attrs["product_id"]).first()
+            if product is None:
+                raise serializers.ValidationError({"product_id": "No product with this id."})
+        if not attrs.get("title"):
+            if product is None:
+                raise serializers.ValidationError({"title": "A line without a product needs a title."})
+            attrs["title"] = product.title
+        attrs["product"] = product
+        return attrs
+
+
+def lines_as_json(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validated lines in the JSON form stored on drafts and carts."""
+    return [
+        {
+            "product_id": line["product"].pk if line.get("product") else None,
+            "title": line["title"],
+            "quantity": line["quantity"],
+            "unit_price": str(line["unit_price"]),
+        }
+        for line in lines
+    ]
+
+
+class OrderCreateSerializer(CustomerReferenceSerializer):
+    external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
+    currency = serializers.CharField(min_length=3, max_length=3)
+    channel = serializers.ChoiceField(choices=OrderChannel.choices, default=OrderChannel.ONLINE)
+    shipping_country = serializers.CharField(max_length=2, required=False, allow_blank=True, default="")
+    store_code = serializers.SlugField(max_length=64, required=False)
+    discount_total = serializers.DecimalField(min_value=Decimal("0"), default=Decimal("0"), **MONEY)
+    shipping_total = serializers.DecimalField(min_value=Decimal("0"), default=Decimal("0"), **MONEY)
+    tax_total = serializers.DecimalField(min_value=Decimal("0"), default=Decimal("0"), **MONEY)
+    total = serializers.DecimalField(min_value=Decimal("0"), required=False, **MONEY)
+    placed_at = serializers.DateTimeField(required=False, help_text="Creation time in the source system")
+    lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if attrs.get("store_code"):
+            store = Store.objects.filter(code=attrs["store_code"]).first()
+            if store is None:
+                raise serializers.ValidationError({"store_code": "No store with this code."})
+            attrs["store"] = store
+        return attrs
+
+
+class DraftOrderCreateSerializer(CustomerReferenceSerializer):
+    external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
+    currency = serializers.CharField(min_length=3, max_length=3)
+    total = serializers.DecimalField(min_value=Decimal("0"), required=False, **MONEY)
+    lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
+
+
+class CartUpsertSerializer(CustomerReferenceSerializer):
+    external_id = serializers.CharField(max_length=128, help_text="The cart is upserted by this id")
+    currency = serializers.CharField(min_length=3, max_length=3)
+    total = serializers.DecimalField(min_value=Decimal("0"), required=False, **MONEY)
+    lines = LineInputSerializer(many=True, max_length=MAX_LINES)
+    checkout_url = serializers.URLField(required=False, allow_blank=True, default="")
+    abandoned_at = serializers.DateTimeField(required=False, allow_null=True)
+    recovered_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class CustomEventCreateSerializer(CustomerReferenceSerializer):
+    external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
+    name = serializers.CharField(max_length=100)
+    properties = serializers.JSONField(required=False)
+    occurred_at = serializers.DateTimeField(required=False)
+
+    def validate_properties(self, value: Any) -> dict:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return value
+
+
+class LocationPingSerializer(CustomerReferenceSerializer):
+    latitude = serializers.FloatField(min_value=-90, max_value=90)
+    longitude = serializers.FloatField(min_value=-180, max_value=180)
+
+
+class StoreMatchSerializer(serializers.Serializer):
+    store = StoreSerializer()
+    distance_m = serializers.FloatField()
+
+
+class LocationResultSerializer(serializers.Serializer):
+    matches = StoreMatchSerializer(many=True)
+
+
+class RefundCreateSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
+    amount = serializers.DecimalField(min_value=Decimal("0.01"), **MONEY)
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    created_at = serializers.DateTimeField(required=False)
+
+
+class ProductInputSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
+    title = serializers.CharField(max_length=255)
+    sku = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    price = serializers.DecimalField(min_value=Decimal("0"), default=Decimal("0"), **MONEY)

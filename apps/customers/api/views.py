@@ -1,0 +1,453 @@
+"""Data-plane API for integrators: customers, orders, draft orders, carts, events, locations, stores, batches."""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from loyalty_site.lib.api.errors import flatten_errors
+from loyalty_site.lib.api.idempotency import IdempotentMixin
+
+from .. import selectors, services
+from ..filters import (
+    CartFilterSet,
+    CustomerEventFilterSet,
+    CustomerFilterSet,
+    DraftOrderFilterSet,
+    OrderFilterSet,
+    StoreFilterSet,
+)
+from ..models import Customer
+from . import ingest
+from .serializers import (
+    CartSerializer,
+    CartUpsertSerializer,
+    CustomerEventSerializer,
+    CustomerInputSerializer,
+    CustomerSerializer,
+    CustomEventCreateSerializer,
+    DraftOrderCreateSerializer,
+    DraftOrderSerializer,
+    LocationPingSerializer,
+    LocationResultSerializer,
+    OrderCreateSerializer,
+    OrderSerializer,
+    RefundCreateSerializer,
+    RefundSerializer,
+    StoreSerializer,
+)
+
+CAUSE = ingest.CAUSE
+BATCH_MAX_ITEMS = 1000
+
+ORDER_EXAMPLE = {
+    "external_id": "shop-10042",
+    "customer": {"external_id": "c-981", "email": "ana@example.com", "first_name": "Ana", "country": "PT"},
+    "currency": "EUR",
+    "channel": "online",
+    "shipping_country": "PT",
+    "placed_at": "2026-03-01T10:15:00Z",
+    "lines": [
+        {"product_external_id": "sku-teddy", "quantity": 2, "unit_price": "19.90"},
+        {"title": "Gift wrap", "quantity": 1, "unit_price": "2.50"},
+    ],
+}
+EVENT_EXAMPLE = {
+    "external_id": "evt-7781",
+    "customer_external_id": "c-981",
+    "name": "review_posted",
+    "properties": {"rating": 5, "product": "sku-teddy"},
+    "occurred_at": "2026-03-03T08:00:00Z",
+}
+
+
+def _created_or_existing(created: bool) -> int:
+    return status.HTTP_201_CREATED if created else status.HTTP_200_OK
+
+
+def _reference(serializer: serializers.Serializer) -> dict[str, Any]:
+    return serializer.customer_kwargs()
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request=CustomerInputSerializer,
+        responses={201: CustomerSerializer, 200: CustomerSerializer},
+        description="Register a customer. With an `external_id` that already exists, the customer is updated (200).",
+        examples=[
+            OpenApiExample(
+                "Customer",
+                value={"external_id": "c-981", "email": "ana@example.com", "first_name": "Ana", "country": "PT"},
+                request_only=True,
+            )
+        ],
+    ),
+    update=extend_schema(request=CustomerInputSerializer),
+    partial_update=extend_schema(request=CustomerInputSerializer),
+)
+class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
+    """Customers. Filter with `?external_id=`, `?email=`, `?tag=`, `?country=`, `?state=`."""
+
+    serializer_class = CustomerSerializer
+    filterset_class = CustomerFilterSet
+
+    def get_queryset(self):
+        return selectors.customer_list()
+
+    def _read(self, customer: Customer, code: int = status.HTTP_200_OK) -> Response:
+        return Response(CustomerSerializer(self.get_queryset().get(pk=customer.pk)).data, status=code)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = CustomerInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        external_id = fields.pop("external_id", None)
+        if external_id:
+            customer, created = services.customer_upsert(external_id=external_id, cause=CAUSE, **fields)
+        else:
+            customer, created = services.customer_create(cause=CAUSE, **fields), True
+        return self._read(customer, _created_or_existing(created))
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        customer = self.get_object()
+        serializer = CustomerInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        if "external_id" in fields and fields["external_id"] != customer.external_id:
+            raise serializers.ValidationError({"external_id": "The external id of a customer cannot change."})
+        fields.pop("external_id", None)
+        services.customer_update(customer=customer, **fields)
+        return self._read(customer)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.customer_delete(customer=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses=CustomerSerializer)
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: str | None = None) -> Response:
+        """Mark the customer activated (sends `customer.activated` once)."""
+        return self._read(services.customer_activate(customer=self.get_object(), cause=CAUSE))
+
+    @extend_schema(request=None, responses=CustomerSerializer)
+    @action(detail=True, methods=["post"])
+    def unsubscribe(self, request: Request, pk: str | None = None) -> Response:
+        """Withdraw marketing consent (sends `customer.unsubscribed` once)."""
+        return self._read(services.customer_unsubscribe(customer=self.get_object(), cause=CAUSE))
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request=OrderCreateSerializer,
+        responses={201: OrderSerializer, 200: OrderSerializer},
+        description=(
+            "Record an order with its lines. The customer is EITHER embedded (upserted by its `external_id`) OR "
+            "referenced by `customer_external_id` / `customer_id`. Lines may reference products by "
+            "`product_external_id`. Re-sending an existing `external_id` returns the stored order (200)."
+        ),
+        examples=[OpenApiExample("Online order, embedded customer", value=ORDER_EXAMPLE, request_only=True)],
+    )
+)
+class OrderViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Orders with their lines and refunds."""
+
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilterSet
+
+    def get_queryset(self):
+        return selectors.order_list()
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order, created = ingest.order_ingest(data=serializer.validated_data, customer_ref=_reference(serializer))
+        return Response(OrderSerializer(selectors.order_get(pk=order.pk)).data, status=_created_or_existing(created))
+
+    @extend_schema(request=None, responses=OrderSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel the order; it stops counting in the customer's figures."""
+        order = services.order_cancel(order=self.get_object(), cause=CAUSE)
+        return Response(OrderSerializer(selectors.order_get(pk=order.pk)).data)
+
+    @extend_schema(
+        methods=["POST"],
+        request=RefundCreateSerializer,
+        responses={201: RefundSerializer, 200: RefundSerializer},
+        description="Refund part of the order. Re-sending an existing refund `external_id` returns it (200).",
+        examples=[
+            OpenApiExample(
+                "Partial refund",
+                value={"external_id": "rf-1", "amount": "19.90", "reason": "damaged"},
+                request_only=True,
+            )
+        ],
+    )
+    @extend_schema(methods=["GET"], responses=RefundSerializer(many=True))
+    @action(detail=True, methods=["get", "post"])
+    def refunds(self, request: Request, pk: str | None = None) -> Response:
+        """List the order's refunds, or record a new one."""
+        order = self.get_object()
+        if request.method == "GET":
+            return Response(RefundSerializer(order.refunds.all(), many=True).data)
+        serializer = RefundCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        refund, created = services.refund_create(
+            order=order,
+            amount=data["amount"],
+            reason=data["reason"],
+            external_id=data.get("external_id"),
+            at=data.get("created_at"),
+            cause=CAUSE,
+        )
+        return Response(RefundSerializer(refund).data, status=_created_or_existing(created))
+
+
+@extend_schema_view(create=extend_schema(request=DraftOrderCreateSerializer, responses={201: DraftOrderSerializer}))
+class DraftOrderViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Draft orders (quotes not yet paid)."""
+
+    serializer_class = DraftOrderSerializer
+    filterset_class = DraftOrderFilterSet
+
+    def get_queryset(self):
+        return selectors.draft_order_list()
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = DraftOrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        draft, created = ingest.draft_order_ingest(data=serializer.validated_data, customer_ref=_reference(serializer))
+        return Response(DraftOrderSerializer(draft).data, status=_created_or_existing(created))
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request=CartUpsertSerializer,
+        responses={201: CartSerializer, 200: CartSerializer},
+        description="Create or update a checkout by `external_id`. Set `abandoned_at` when the checkout is abandoned.",
+        examples=[
+            OpenApiExample(
+                "Abandoned cart",
+                value={
+                    "external_id": "chk-55",
+                    "customer_external_id": "c-981",
+                    "currency": "EUR",
+                    "lines": [{"product_external_id": "sku-teddy", "quantity": 1, "unit_price": "19.90"}],
+                    "checkout_url": "https://shop.example.com/checkout/chk-55",
+                    "abandoned_at": "2026-03-02T18:00:00Z",
+                },
+                request_only=True,
+            )
+        ],
+    )
+)
+class CartViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Checkouts / abandoned carts, upserted by external_id."""
+
+    serializer_class = CartSerializer
+    filterset_class = CartFilterSet
+
+    def get_queryset(self):
+        return selectors.cart_list()
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = CartUpsertSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        cart, created = ingest.cart_ingest(data=serializer.validated_data, customer_ref=_reference(serializer))
+        return Response(CartSerializer(cart).data, status=_created_or_existing(created))
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request=CustomEventCreateSerializer,
+        responses={201: CustomerEventSerializer, 200: CustomerEventSerializer},
+        description="Record a custom event. Re-sending an existing `external_id` returns the stored event (200).",
+        examples=[OpenApiExample("Review posted", value=EVENT_EXAMPLE, request_only=True)],
+    )
+)
+class CustomerEventViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Custom events (newsletter signup, review posted, ...)."""
+
+    serializer_class = CustomerEventSerializer
+    filterset_class = CustomerEventFilterSet
+
+    def get_queryset(self):
+        return selectors.custom_event_list()
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = CustomEventCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        event, created = ingest.custom_event_ingest(data=serializer.validated_data, customer_ref=_reference(serializer))
+        return Response(CustomerEventSerializer(event).data, status=_created_or_existing(created))
+
+
+class LocationViewSet(IdempotentMixin, viewsets.GenericViewSet):
+    """Geolocation pings: the response lists the active stores whose radius contains the point."""
+
+    serializer_class = LocationPingSerializer
+    pagination_class = None
+    filter_backends: list = []
+
+    @extend_schema(
+        request=LocationPingSerializer,
+        responses=LocationResultSerializer,
+        examples=[
+            OpenApiExample(
+                "Ping near a store",
+                value={"customer_external_id": "c-981", "latitude": 38.7223, "longitude": -9.1393},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Matches",
+                value={"matches": [{"store": {"id": 1, "code": "lisbon", "name": "Lisbon"}, "distance_m": 42.1}]},
+                response_only=True,
+            ),
+        ],
+    )
+    def create(self, request: Request) -> Response:
+        serializer = LocationPingSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        with transaction.atomic():
+            customer = services.customer_resolve(**_reference(serializer), cause=CAUSE)
+            matches = services.location_report(
+                customer=customer, latitude=data["latitude"], longitude=data["longitude"], cause=CAUSE
+            )
+        body = {
+            "matches": [{"store": StoreSerializer(m.store).data, "distance_m": round(m.distance_m, 1)} for m in matches]
+        }
+        return Response(body, status=status.HTTP_200_OK)
+
+
+class StoreViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Physical stores used by the near-store check; POST upserts by `code`."""
+
+    serializer_class = StoreSerializer
+    filterset_class = StoreFilterSet
+
+    def get_queryset(self):
+        return selectors.store_list()
+
+    @extend_schema(responses={201: StoreSerializer, 200: StoreSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = StoreSerializer(data=request.data)
+        # `code` is unique on the model; here an existing code means "update that store".
+        serializer.fields["code"].validators = []
+        serializer.is_valid(raise_exception=True)
+        store, created = services.store_upsert(**serializer.validated_data)
+        return Response(StoreSerializer(store).data, status=_created_or_existing(created))
+
+
+# --- Batch ---------------------------------------------------------------------------------------
+
+BatchResultSerializer = inline_serializer(
+    name="BatchResult",
+    fields={
+        "created": serializers.IntegerField(),
+        "existing": serializers.IntegerField(),
+        "failed": serializers.IntegerField(),
+        "results": inline_serializer(
+            name="BatchItemResult",
+            fields={
+                "index": serializers.IntegerField(),
+                "status": serializers.ChoiceField(choices=["created", "existing", "error"]),
+                "id": serializers.IntegerField(allow_null=True),
+                "external_id": serializers.CharField(allow_null=True),
+                "errors": serializers.ListField(child=serializers.DictField()),
+            },
+            many=True,
+        ),
+    },
+)
+
+
+def _django_errors(error: DjangoValidationError) -> Any:
+    if hasattr(error, "error_dict"):
+        return {key: [m for e in errors for m in e.messages] for key, errors in error.error_dict.items()}
+    return error.messages
+
+
+def batch_run(
+    items: Any, *, serializer_class: type[serializers.Serializer], ingest_one: Callable[..., tuple[Any, bool]]
+) -> dict[str, Any]:
+    """Validate and write each item on its own (one savepoint each); report per-item results with paths."""
+    if not isinstance(items, list):
+        raise serializers.ValidationError({"items": "Expected a list of items."})
+    if not items:
+        raise serializers.ValidationError({"items": "Give at least one item."})
+    if len(items) > BATCH_MAX_ITEMS:
+        raise serializers.ValidationError({"items": f"At most {BATCH_MAX_ITEMS} items per request."})
+    results = []
+    counts = {"created": 0, "existing": 0, "failed": 0}
+    for index, item in enumerate(items):
+        prefix = f"items[{index}]"
+        serializer = serializer_class(data=item)
+        errors: Any = None
+        if serializer.is_valid():
+            try:
+                row, created = ingest_one(data=serializer.validated_data, customer_ref=_reference(serializer))
+            except DjangoValidationError as error:
+                errors = _django_errors(error)
+        else:
+            errors = serializer.errors
+        if errors is not None:
+            counts["failed"] += 1
+            results.append(
+                {
+                    "index": index,
+                    "status": "error",
+                    "id": None,
+                    "external_id": item.get("external_id") if isinstance(item, dict) else None,
+                    "errors": flatten_errors(errors, prefix),
+                }
+            )
+            continue
+        outcome = "created" if created else "existing"
+        counts[outcome] += 1
+        results.append({"index": index, "status": outcome, "id": row.pk, "external_id": row.external_id, "errors": []})
+    return {**counts, "results": results}
+
+
+class BatchViewSet(IdempotentMixin, viewsets.GenericViewSet):
+    """Bulk ingestion for backfills: up to 1,000 orders or events per request, each item written atomically."""
+
+    pagination_class = None
+    filter_backends: list = []
+    serializer_class = OrderCreateSerializer
+
+    @extend_schema(
+        request=inline_serializer(name="OrderBatch", fields={"items": OrderCreateSerializer(many=True)}),
+        responses=BatchResultSerializer,
+        examples=[OpenApiExample("Two orders", value={"items": [ORDER_EXAMPLE]}, request_only=True)],
+        description=(
+            "Good items are written, bad ones reported with paths like `items[3].lines[0].unit_price`. "
+            "Items with an existing `external_id` are reported as `existing` and not written again."
+        ),
+    )
+    @action(detail=False, methods=["post"])
+    def orders(self, request: Request) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        return Response(
+            batch_run(body.get("items"), serializer_class=OrderCreateSerializer, ingest_one=ingest.order_ingest)
+        )
+
+    @extend_schema(
+        request=inline_serializer(name="EventBatch", fields={"items": CustomEventCreateSerializer(many=True)}),
+        responses=BatchResultSerializer,
+        examples=[OpenApiExample("Events", value={"items": [EVENT_EXAMPLE]}, request_only=True)],
+    )
+    @action(detail=False, methods=["post"])
+    def events(self, request: Request) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        return Response(
+            batch_run(
+                body.get("items"), serializer_class=CustomEventCreateSerializer, ingest_one=ingest.custom_event_ingest
+            )
+        )

@@ -1,0 +1,15 @@
+"""drf-spectacular extensions for the shared API plumbing (imported by the customers app at start-up)."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "loyalty_site.lib.api.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token from `python manage.py create_api_token <username>`.",
+        }
