@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.automations import bulk, gallery
+from loyalty_site.lib.api.idempotency import IdempotentMixin
 
 
 class TemplateParamSerializer(serializers.Serializer):
@@ -57,7 +58,7 @@ def workflow_payload(workflow) -> dict:
     }
 
 
-class WorkflowTemplateViewSet(viewsets.ViewSet):
+class WorkflowTemplateViewSet(IdempotentMixin, viewsets.ViewSet):
     """Ready-made, parameterised workflows; installing one creates an ordinary draft workflow."""
 
     lookup_field = "key"
@@ -105,7 +106,7 @@ class BulkRunSerializer(serializers.Serializer):
     progress = serializers.JSONField()
 
 
-class WorkflowRunNowView(APIView):
+class WorkflowRunNowView(IdempotentMixin, APIView):
     """POST /api/v1/workflows/<id>/run/: start a bulk run of a bulk-activity workflow now."""
 
     @extend_schema(request=None, responses={202: BulkRunSerializer})

@@ -1,0 +1,186 @@
+"""
+Bulk audience and bulk tagging benchmark (PostgreSQL). Not a test: prints figures and ratios.
+
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/bulk"
+    .venv/bin/python manage.py migrate
+    .venv/bin/python manage.py generate_data --customers 100000 --orders 1000000 --seed 1
+    .venv/bin/python benchmarks/bench_bulk.py                   # measure on whatever data is there
+    # or let the script generate it first:
+    .venv/bin/python benchmarks/bench_bulk.py --generate --customers 1000000 --orders 10000000
+
+Measured, on the same data in one run:
+  1. the audience "no order in the last 30 days and total spent >= $500" compiled by the condition compiler
+     vs (a) a hand-written SQL query giving the same answer and (b) a per-customer ORM loop over a 20k sample,
+     scaled up to all customers;
+  2. tagging 100k matches the way a bulk run does (chunks of 5,000: one INSERT ... SELECT ... ON CONFLICT
+     per chunk + its audit insert) vs one plain INSERT ... SELECT of the same rows.
+Every write is rolled back, so the script can be re-run on the same data.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.dev")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from apps.automations import bulk  # noqa: E402
+from apps.automations.gallery import inactive_high_value_audience  # noqa: E402
+from apps.customers.choices import OrderStatus  # noqa: E402
+from apps.customers.models import Customer, Order  # noqa: E402
+from apps.tagging.models import CustomerTag, Tag  # noqa: E402
+
+DAYS = 30
+MIN_SPENT = Decimal("500")
+
+
+def best_of(repeats: int, func):
+    """(best seconds, median seconds, result of the last call)."""
+    timings, result = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = func()
+        timings.append(time.perf_counter() - started)
+    return min(timings), statistics.median(timings), result
+
+
+def compiled_audience(now):
+    from apps.automations.conditions import condition_compile
+
+    condition = inactive_high_value_audience(DAYS, MIN_SPENT)
+    return Customer.objects.filter(condition_compile(condition, now=now)).order_by()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--generate", action="store_true", help="Run generate_data first.")
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sample", type=int, default=20_000, help="Customers in the ORM-loop sample.")
+    parser.add_argument("--tag-rows", type=int, default=100_000, help="Matches to tag.")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    if connection.vendor != "postgresql":
+        sys.exit("bench_bulk.py measures PostgreSQL: set DATABASE_URL=postgres://...")
+    if args.generate:
+        call_command("generate_data", customers=args.customers, orders=args.orders, seed=args.seed)
+
+    total_customers = Customer.objects.count()
+    total_orders = Order.objects.count()
+    print(f"data: {total_customers:,} customers, {total_orders:,} orders")
+    now = timezone.now()
+    cutoff = now - timedelta(days=DAYS)
+
+    # 1. The audience ------------------------------------------------------------------------------------
+    queryset = compiled_audience(now)
+    compiled_sql = str(queryset.values("pk").query)
+    print(f"\ncompiled SQL: {compiled_sql}")
+
+    def run_compiled():
+        return list(compiled_audience(now).values_list("pk", flat=True))
+
+    hand_sql = "SELECT id FROM customers_customer WHERE last_order_at < %s AND total_spent >= %s"
+
+    def run_hand():
+        with connection.cursor() as cursor:
+            cursor.execute(hand_sql, [cutoff, MIN_SPENT])
+            return [row[0] for row in cursor.fetchall()]
+
+    run_compiled()  # warm the cache for both
+    hand_best, hand_median, hand_ids = best_of(args.repeats, run_hand)
+    comp_best, comp_median, comp_ids = best_of(args.repeats, run_compiled)
+    assert sorted(hand_ids) == sorted(comp_ids), "the compiled audience and the hand-written SQL disagree"
+    print(f"audience size: {len(comp_ids):,}")
+    print(f"compiled audience : best {comp_best * 1000:9.1f} ms  median {comp_median * 1000:9.1f} ms")
+    print(f"hand-written SQL  : best {hand_best * 1000:9.1f} ms  median {hand_median * 1000:9.1f} ms")
+    print(f"ratio compiled / hand-written: {comp_best / hand_best:.2f}x  (target <= 1.5x)")
+
+    # (b) the per-customer ORM loop on a sample, scaled up.
+    sample = list(Customer.objects.order_by("pk")[: args.sample])
+
+    def run_loop():
+        matched = []
+        for customer in sample:
+            recent = (
+                Order.objects.filter(customer=customer, placed_at__gte=cutoff)
+                .exclude(status=OrderStatus.CANCELLED)
+                .exists()
+            )
+            if not recent and customer.total_spent >= MIN_SPENT and customer.last_order_at is not None:
+                matched.append(customer.pk)
+        return matched
+
+    loop_seconds, _, loop_ids = best_of(1, run_loop)
+    sample_ids = {customer.pk for customer in sample}
+    assert sorted(loop_ids) == sorted(pk for pk in comp_ids if pk in sample_ids), "the ORM loop disagrees"
+    scaled = loop_seconds * total_customers / max(1, len(sample))
+    print(
+        f"ORM loop          : {loop_seconds:.2f} s for {len(sample):,} customers, "
+        f"scaled to {total_customers:,}: {scaled:.1f} s"
+    )
+    print(f"speed-up compiled vs loop: {scaled / comp_best:,.0f}x  (target >= 100x)")
+
+    # 2. Tagging 100k matches ----------------------------------------------------------------------------
+    targets = sorted(comp_ids)[: args.tag_rows]
+    if len(targets) < args.tag_rows:
+        targets = list(Customer.objects.order_by("pk").values_list("pk", flat=True)[: args.tag_rows])
+    print(f"\ntagging {len(targets):,} customers")
+    tag_name = "Bench inactive high-value"
+    with transaction.atomic():
+        tag = Tag.objects.create(name=tag_name)
+        low, high = targets[0], targets[-1]
+
+        def run_plain():
+            with transaction.atomic(), connection.cursor() as cursor:
+                started = time.perf_counter()
+                cursor.execute(
+                    "INSERT INTO tagging_customertag (customer_id, tag_id, source, source_ref, added_by_id, added_at) "
+                    "SELECT id, %s, 'workflow', 'bench', NULL, now() FROM customers_customer "
+                    "WHERE id = ANY(%s)",
+                    [tag.pk, targets],
+                )
+                elapsed = time.perf_counter() - started
+                assert cursor.rowcount == len(targets)
+                transaction.set_rollback(True)
+            return elapsed
+
+        def run_bulk():
+            with transaction.atomic():
+                started = time.perf_counter()
+                added = 0
+                for start in range(0, len(targets), bulk.CHUNK_SIZE):
+                    added += bulk.bulk_tags_add(
+                        customer_ids=targets[start : start + bulk.CHUNK_SIZE], names=[tag_name], source_ref="bulk_run:0"
+                    )
+                elapsed = time.perf_counter() - started
+                assert added == len(targets)
+                assert CustomerTag.objects.filter(tag=tag, customer_id__gte=low, customer_id__lte=high).count() == added
+                transaction.set_rollback(True)
+            return elapsed
+
+        plain = min(run_plain() for _ in range(args.repeats))
+        bulk_seconds = min(run_bulk() for _ in range(args.repeats))
+        transaction.set_rollback(True)
+    print(f"plain INSERT ... SELECT         : {plain * 1000:9.1f} ms")
+    print(f"bulk_tags_add (chunks + audit)  : {bulk_seconds * 1000:9.1f} ms")
+    print(f"ratio bulk / plain: {bulk_seconds / plain:.2f}x  (target <= 3x)")
+
+
+if __name__ == "__main__":
+    main()
