@@ -33,4 +33,9 @@ def condition_matches(condition: dict[str, Any] | None, *, context: dict[str, An
     if _evaluator is None:
         logger.warning("loyalty: no condition evaluator installed; rule conditions do not match")
         return False
-    return bool(_evaluator(condition, context))
+    try:
+        return bool(_evaluator(condition, context))
+    except Exception:
+        # A broken rule must not stop the order's base earning: it simply does not match, loudly.
+        logger.exception("loyalty: rule condition could not be evaluated: %r", condition)
+        return False

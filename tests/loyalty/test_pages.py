@@ -85,3 +85,23 @@ def test_admin_pages_render_and_adjust_records_the_staff_user(client, member):
     entry = LedgerEntry.objects.filter(kind="spend").get()
     assert (entry.active_delta, entry.reason, entry.actor_id) == (-20, "Broken mug", user.pk)
     assert Balance.objects.get(pk=member.pk).active == 100
+
+
+def test_demo_load_is_idempotent():
+    import io
+
+    from apps.loyalty import demo
+    from apps.loyalty.models import EarningRule, Program, Tier
+
+    demo.load(stdout=io.StringIO())
+    out = io.StringIO()
+    demo.load(stdout=out)
+
+    assert (Program.objects.count(), Tier.objects.count(), EarningRule.objects.count(), Reward.objects.count()) == (
+        1,
+        3,
+        7,
+        6,
+    )
+    assert "Kept program Rewards Club" in out.getvalue()
+    assert list(Reward.objects.get(name="Gold lounge coffee").tiers.values_list("name", flat=True)) == ["Gold"]

@@ -1,0 +1,105 @@
+"""Demo data for `manage.py load_demo`: a program skeleton (tiers, earning rules, rewards). Idempotent."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TextIO
+
+from django.db import transaction
+
+from .models import EarningRule, Program, Reward, Tier
+
+TIERS = [
+    ("Bronze", 1, "0", "1", None),
+    ("Silver", 2, "500", "1.25", None),
+    ("Gold", 3, "1500", "1.5", 730),
+]
+
+RULES = [
+    {
+        "name": "Newsletter signup",
+        "kind": "fixed_event",
+        "event_name": "newsletter_signup",
+        "points": "50",
+        "cap_per_month": 50,
+    },
+    {"name": "Review posted", "kind": "fixed_event", "event_name": "review_posted", "points": "20", "cap_per_week": 60},
+    {"name": "Social like", "kind": "fixed_event", "event_name": "social_like", "points": "2", "cap_per_day": 10},
+    {"name": "Birthday", "kind": "fixed_event", "event_name": "birthday", "points": "100", "cap_per_month": 100},
+    {"name": "Kids & Baby x2", "kind": "product_tag_multiplier", "product_tag": "Kids & Baby", "multiplier": "2"},
+    {
+        "name": "Double points on Mondays for Germany",
+        "kind": "time_bonus",
+        "multiplier": "2",
+        "conditions": {
+            "all": [
+                {"field": "customer.country", "op": "eq", "value": "DE"},
+                {"field": "loyalty.weekday", "op": "eq", "value": 1},
+            ]
+        },
+    },
+    {
+        "name": "Christmas triple points",
+        "kind": "time_bonus",
+        "multiplier": "3",
+        "starts_at": datetime(2026, 12, 20, tzinfo=UTC),
+        "ends_at": datetime(2026, 12, 27, tzinfo=UTC),
+        "cap_total": 500_000,
+    },
+]
+
+REWARDS = [
+    {"name": "5 off your next order", "kind": "fixed_discount", "value": "5", "points_cost": 500},
+    {"name": "10% off", "kind": "percentage_discount", "value": "10", "points_cost": 900},
+    {"name": "Free shipping", "kind": "free_shipping", "points_cost": 300},
+    {"name": "25 gift card", "kind": "gift_card", "value": "25", "points_cost": 2500},
+    {"name": "Tote bag", "kind": "material_prize", "points_cost": 1200, "stock": 100, "per_customer_limit": 1},
+    {"name": "Gold lounge coffee", "kind": "free_product", "points_cost": 200, "tiers": ["Gold"]},
+]
+
+
+@transaction.atomic
+def load(*, stdout: TextIO) -> None:
+    program, created = Program.objects.get_or_create(
+        slug="rewards-club",
+        defaults={
+            "name": "Rewards Club",
+            "currency": "USD",
+            "points_per_unit": Decimal("1"),
+            "pending_days": 14,
+            "expiry_policy": "days_after_activation",
+            "expiry_days": 365,
+            "expiry_notice_days": 3,
+            "return_policy": "from_balance",
+            "tier_basis": "points_earned",
+            "tier_window": "calendar_year",
+            "tier_downgrade": "period_end",
+            "referrer_bonus": 200,
+            "referee_bonus": 100,
+            "referral_cap": 20,
+        },
+    )
+    tiers = {}
+    for name, rank, threshold, multiplier, expiry in TIERS:
+        tiers[name], _ = Tier.objects.get_or_create(
+            program=program,
+            name=name,
+            defaults={
+                "rank": rank,
+                "threshold": Decimal(threshold),
+                "multiplier": Decimal(multiplier),
+                "expiry_days_override": expiry,
+            },
+        )
+    for spec in RULES:
+        spec = dict(spec)
+        EarningRule.objects.get_or_create(program=program, name=spec.pop("name"), defaults=spec)
+    for spec in REWARDS:
+        spec = dict(spec)
+        tier_names = spec.pop("tiers", [])
+        reward, made = Reward.objects.get_or_create(program=program, name=spec.pop("name"), defaults=spec)
+        if made and tier_names:
+            reward.tiers.set([tiers[name] for name in tier_names])
+    verb = "Created" if created else "Kept"
+    stdout.write(
+        f"loyalty: {verb} program {program.name} ({len(TIERS)} tiers, {len(RULES)} rules, {len(REWARDS)} rewards)\n"
+    )
