@@ -134,12 +134,10 @@ def main() -> int:
         def pct(p: float) -> float:
             return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
 
-        print(
-            f"clients={args.clients} attempts/client={args.attempts} stock={args.stock} pool={args.pool} cpus={os.cpu_count()}"
-        )
-        print(
-            f"attempts={len(latencies)} succeeded={outcomes['ok']} out_of_stock={outcomes['out_of_stock']} other={outcomes['other']}"
-        )
+        setup = f"clients={args.clients} attempts/client={args.attempts} stock={args.stock} pool={args.pool}"
+        print(f"{setup} cpus={os.cpu_count()}")
+        counts = " ".join(f"{name}={value}" for name, value in outcomes.items())
+        print(f"attempts={len(latencies)} {counts}")
         print(f"wall={wall:.2f}s  redemptions/s={outcomes['ok'] / wall:.1f}  attempts/s={len(latencies) / wall:.1f}")
         print(
             f"latency ms: p50={statistics.median(ordered) * 1000:.1f} p95={pct(0.95):.1f} p99={pct(0.99):.1f} "
