@@ -1,0 +1,184 @@
+"""The JSON the builder page boots from: the catalog, triggers and actions as the front-end needs them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+
+from apps.customers.models import Product
+from apps.tagging.models import Tag
+
+# Which object a test run needs besides the customer, by trigger scope.
+SUBJECT_BY_SCOPE = {"order": "order", "cart": "cart", "draft_order": "draft order", "event": "event"}
+
+SETTINGS_SCHEMA: list[dict[str, Any]] = [
+    {"name": "active_from", "label": "Active from", "type": "datetime", "help": "Empty: from activation."},
+    {"name": "active_until", "label": "Active until", "type": "datetime", "help": "Empty: no end."},
+    {
+        "name": "max_runs_per_customer",
+        "label": "Max runs per customer",
+        "type": "int",
+        "help": "Empty: unlimited. 1 = only once per customer.",
+        "placeholder": "unlimited",
+    },
+    {
+        "name": "max_runs_period_days",
+        "label": "… per period of (days)",
+        "type": "int",
+        "help": "Empty: the limit counts for ever.",
+        "placeholder": "ever",
+    },
+    {
+        "name": "min_interval_minutes",
+        "label": "Minimum time between runs (minutes)",
+        "type": "int",
+        "help": "For the same customer.",
+        "placeholder": "none",
+    },
+    {
+        "name": "schedule_cron",
+        "label": "Schedule (cron, UTC)",
+        "type": "text",
+        "help": "e.g. 0 3 * * * = every day at 03:00. Empty: run it by hand only.",
+        "placeholder": "0 3 * * *",
+        "bulk_only": True,
+    },
+    {"name": "audience", "label": "Audience", "type": "condition", "bulk_only": True},
+]
+SETTING_NAMES = [setting["name"] for setting in SETTINGS_SCHEMA]
+
+BULK_TRIGGERS = {"customer.bulk_activity"}
+
+PARAM_TYPES = {
+    "text": "string",
+    "text_list": "strings",
+    "number": "decimal",
+    "integer": "integer",
+    "boolean": "boolean",
+    "choice": "string",
+    "json": "json",
+    "url": "string",
+    "email": "string",
+}
+
+
+def _choices(raw: Any) -> list[dict[str, str]]:
+    choices = []
+    for choice in raw or ():
+        if isinstance(choice, list | tuple):
+            choices.append({"value": str(choice[0]), "label": str(choice[1] if len(choice) > 1 else choice[0])})
+        elif isinstance(choice, dict):
+            choices.append({"value": str(choice.get("value")), "label": str(choice.get("label", choice.get("value")))})
+        else:
+            choices.append({"value": str(choice), "label": str(choice)})
+    return choices
+
+
+def field_payload(spec: Any) -> dict[str, Any]:
+    scope = getattr(spec, "scope", None) or spec.name.split(".")[0]
+    return {
+        "name": spec.name,
+        "label": spec.label,
+        "type": spec.type,
+        "group": scope.replace("_", " ").capitalize(),
+        "scope": scope,
+        "ops": list(getattr(spec, "operators", ()) or ()),
+        "windowable": bool(getattr(spec, "supports_window", False)),
+        "item": getattr(spec, "item_scope", None),
+        "item_label": (getattr(spec, "item_scope", None) or "item").replace("_", " "),
+        "picker": getattr(spec, "suggest", None),
+        "choices": _choices(getattr(spec, "choices", ())),
+        "description": getattr(spec, "description", ""),
+        "audience": getattr(spec, "compile", None) is not None,
+    }
+
+
+def trigger_payload(spec: Any) -> dict[str, Any]:
+    scopes = list(getattr(spec, "scopes", ()) or ("customer",))
+    subject = next((SUBJECT_BY_SCOPE[scope] for scope in scopes if scope in SUBJECT_BY_SCOPE), None)
+    return {
+        "name": spec.name,
+        "label": spec.label,
+        "description": getattr(spec, "description", ""),
+        "group": getattr(spec, "group", "") or "Other",
+        "objects": scopes,
+        "subject": subject,
+        "bulk": spec.name in BULK_TRIGGERS,
+    }
+
+
+def param_payload(spec: Any) -> dict[str, Any]:
+    kind = getattr(spec, "type", "text")
+    name = spec.name
+    return {
+        "name": name,
+        "label": getattr(spec, "label", "") or name.replace("_", " ").capitalize(),
+        "type": "tags" if kind == "text_list" and "tag" in name else PARAM_TYPES.get(kind, "string"),
+        "input": kind,
+        "required": bool(getattr(spec, "required", False)),
+        "help": getattr(spec, "help", ""),
+        "choices": _choices(getattr(spec, "choices", ())),
+        "dynamic": bool(getattr(spec, "dynamic", kind in {"text", "text_list"})),
+        "default": getattr(spec, "default", None),
+    }
+
+
+def action_payload(spec: Any) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "label": spec.label,
+        "description": getattr(spec, "description", ""),
+        "group": getattr(spec, "group", "") or spec.name.split(".")[0].capitalize(),
+        "params": [param_payload(param) for param in getattr(spec, "params", ())],
+    }
+
+
+def catalog_payload() -> dict[str, Any]:
+    from apps.automations.catalog import fields_all
+    from apps.automations.registry import actions_all, triggers_all
+
+    return {
+        "fields": [field_payload(spec) for spec in fields_all()],
+        "triggers": [trigger_payload(spec) for spec in triggers_all()],
+        "actions": [action_payload(spec) for spec in actions_all()],
+    }
+
+
+def suggestions_payload() -> dict[str, list]:
+    from apps.customers.models import Customer, Order
+
+    # Bounded lists for the pickers; free text stays possible for anything not listed.
+    return {
+        "tags": list(Tag.objects.order_by("name").values_list("name", flat=True)[:500]),
+        "products": list(Product.objects.order_by("title").values_list("title", flat=True).distinct()[:300]),
+        "currencies": sorted(
+            {code for code in Order.objects.values_list("currency", flat=True).distinct()[:50] if code}
+            | {"USD", "EUR", "GBP", "VND", "CNY", "RUB", "JPY"}
+        ),
+        "countries": sorted(
+            {code for code in Customer.objects.values_list("country", flat=True).distinct()[:300] if code}
+            | {"US", "GB", "DE", "FR", "VN", "CN", "RU", "JP"}
+        ),
+        "event_names": [],
+    }
+
+
+def workflow_settings(workflow: Any) -> dict[str, Any]:
+    values = {}
+    for name in SETTING_NAMES:
+        value = getattr(workflow, name, None)
+        values[name] = value.isoformat() if hasattr(value, "isoformat") else value
+    return values
+
+
+def urls_payload() -> dict[str, str]:
+    return {
+        "save_new": reverse("automations:builder_save_new"),
+        "activate": reverse("automations:builder_activate", args=[0]),
+        "pause": reverse("automations:builder_pause", args=[0]),
+        "run": reverse("automations:builder_run_now", args=[0]),
+        "test": reverse("automations:builder_test"),
+        "customers": reverse("automations:customer_search"),
+        "subjects": reverse("automations:test_subjects"),
+    }

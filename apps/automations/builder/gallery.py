@@ -1,0 +1,105 @@
+"""The template gallery page: cards describing each template; install with edited params opens the builder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.automations import gallery
+from apps.automations.builder import boot as boot_data
+from apps.automations.builder import engine
+from apps.automations.builder.views import CHANGE, VIEW, can, page_context
+
+
+def _steps_summary(definition: dict[str, Any], actions: dict[str, str]) -> list[str]:
+    """Plain-language lines for what a template does ("If … then Add tags: High value")."""
+    lines: list[str] = []
+
+    def describe(steps: list[dict[str, Any]], prefix: str) -> None:
+        for step in steps:
+            if "action" in step:
+                params = step.get("params") or {}
+                shown = ", ".join(
+                    ", ".join(value) if isinstance(value, list) else str(value)
+                    for value in params.values()
+                    if isinstance(value, str | list)
+                )
+                lines.append(f"{prefix}{actions.get(step['action'], step['action'])}{': ' + shown if shown else ''}")
+            elif "wait" in step:
+                wait = step["wait"]
+                lines.append(f"{prefix}Wait " + " ".join(f"{value} {key}" for key, value in wait.items()))
+            elif "if" in step:
+                lines.append(f"{prefix}If a condition holds…")
+                describe(step.get("then") or [], prefix + "then: ")
+                describe(step.get("else") or [], prefix + "otherwise: ")
+
+    describe(definition.get("steps") or [], "")
+    return lines
+
+
+@can(VIEW)
+def gallery_page(request: HttpRequest) -> HttpResponse:
+    catalog = boot_data.catalog_payload()
+    triggers = {spec["name"]: spec["label"] for spec in catalog["triggers"]}
+    actions = {spec["name"]: spec["label"] for spec in catalog["actions"]}
+    cards = []
+    for spec in gallery.template_list():
+        built = spec.build()
+        cards.append(
+            {
+                "spec": spec,
+                "trigger_label": triggers.get(spec.trigger, spec.trigger),
+                "does": _steps_summary(built["definition"], actions),
+                "params": [
+                    {
+                        **param.as_dict(),
+                        "input_value": ", ".join(param.default) if isinstance(param.default, list) else param.default,
+                    }
+                    for param in spec.params
+                ],
+            }
+        )
+    categories = sorted({card["spec"].category for card in cards})
+    return render(
+        request,
+        "automations/builder/gallery.html",
+        page_context(
+            request,
+            title="Template gallery",
+            section="gallery",
+            cards=cards,
+            categories=categories,
+            can_change=request.user.has_perm(CHANGE),
+        ),
+    )
+
+
+@can(CHANGE)
+@require_POST
+def gallery_install(request: HttpRequest, key: str) -> HttpResponse:
+    spec = gallery.TEMPLATES.get(key)
+    if spec is None:
+        raise Http404("Unknown template")
+    params: dict[str, Any] = {}
+    for param in spec.params:
+        raw = request.POST.get(f"param-{param.name}")
+        if raw is None:
+            continue
+        params[param.name] = (
+            [item.strip() for item in raw.split(",") if item.strip()] if param.type in {"tags", "strings"} else raw
+        )
+    try:
+        workflow = engine.install_template(
+            key=key, params=params, name=request.POST.get("name", "").strip(), user=request.user
+        )
+    except ValidationError as error:
+        for item in engine.error_list(error):
+            messages.error(request, f"{spec.name}: {item['path'] + ': ' if item['path'] else ''}{item['message']}")
+        return redirect("automations:gallery")
+    messages.success(request, f"“{workflow.name}” installed as a draft. Review it, then activate.")
+    return redirect("automations:builder", pk=workflow.pk)

@@ -1,0 +1,132 @@
+"""Run history (global and per workflow), the run page with its steps, and replay of dead runs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.views.decorators.http import require_POST
+
+from apps.automations.builder import engine
+from apps.automations.builder.views import CHANGE, VIEW, can, page_context
+
+RUN_STATUSES = ["pending", "running", "waiting", "succeeded", "skipped", "failed", "dead"]
+STEP_COLOURS = {
+    "succeeded": "is-green",
+    "failed": "is-red",
+    "dead": "is-red",
+    "skipped": "is-grey",
+    "waiting": "is-amber",
+    "running": "is-amber",
+    "pending": "is-grey",
+}
+
+
+def _day_bound(value: str, *, end: bool) -> datetime | None:
+    day = parse_date(value or "")
+    if day is None:
+        return None
+    return timezone.make_aware(datetime.combine(day, time.max if end else time.min))
+
+
+@can(VIEW)
+def run_list(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    Run = engine.models().WorkflowRun
+    workflow = get_object_or_404(engine.models().Workflow, pk=pk) if pk else None
+    runs = Run.objects.select_related("workflow", "customer", "version", "trigger_event").order_by("-created_at", "-pk")
+    if workflow:
+        runs = runs.filter(workflow=workflow)
+    status = request.GET.get("status", "")
+    customer = request.GET.get("customer", "").strip()
+    since = _day_bound(request.GET.get("since", ""), end=False)
+    until = _day_bound(request.GET.get("until", ""), end=True)
+    if status in RUN_STATUSES:
+        runs = runs.filter(status=status)
+    if customer:
+        runs = (
+            runs.filter(customer_id=int(customer))
+            if customer.isdigit()
+            else runs.filter(customer__email__icontains=customer)
+        )
+    if since:
+        runs = runs.filter(created_at__gte=since)
+    if until:
+        runs = runs.filter(created_at__lte=until)
+    page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    filters = request.GET.copy()
+    filters.pop("page", None)
+    return render(
+        request,
+        "automations/builder/run_list.html",
+        page_context(
+            request,
+            title=f"Runs of {workflow.name}" if workflow else "Run history",
+            section="runs",
+            workflow=workflow,
+            page_obj=page,
+            statuses=RUN_STATUSES,
+            status=status,
+            customer=customer,
+            since=request.GET.get("since", ""),
+            until=request.GET.get("until", ""),
+            querystring=filters.urlencode(),
+        ),
+    )
+
+
+def _pretty(value: Any) -> str:
+    if value in (None, "", {}, []):
+        return ""
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+@can(VIEW)
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(
+        engine.models().WorkflowRun.objects.select_related("workflow", "customer", "version", "trigger_event"), pk=pk
+    )
+    steps = [
+        {
+            "step": step,
+            "colour": STEP_COLOURS.get(step.status, "is-grey"),
+            "inputs": _pretty(getattr(step, "inputs", None)),
+            "outcome": _pretty(getattr(step, "outcome", None)),
+        }
+        for step in run.steps.order_by("pk")
+    ]
+    return render(
+        request,
+        "automations/builder/run_detail.html",
+        page_context(
+            request,
+            title=f"Run #{run.pk}",
+            section="runs",
+            run=run,
+            steps=steps,
+            colour=STEP_COLOURS.get(run.status, "is-grey"),
+            progress=_pretty(getattr(run, "progress", None)),
+            context_json=_pretty(getattr(run, "context", None)),
+            can_replay=run.status == "dead" and request.user.has_perm(CHANGE),
+        ),
+    )
+
+
+@can(CHANGE)
+@require_POST
+def run_replay(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(engine.models().WorkflowRun, pk=pk)
+    try:
+        engine.replay(run=run, user=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(item["message"] for item in engine.error_list(error)))
+    else:
+        messages.success(request, f"Run #{run.pk} is queued again.")
+    return redirect("automations:run_detail", pk=run.pk)

@@ -1,0 +1,423 @@
+"""
+Builder pages: the workflow list, the builder itself and its JSON endpoints (save, activate, pause, run now,
+test run, customer autocomplete, test subjects), and versions.
+
+Every write calls an engine service; validation errors come back as {path: message} and are returned to the
+page as the API's `{"errors": [{"path", "message"}]}` shape so the builder can show them on their cards.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Max, Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from apps.automations.builder import boot as boot_data
+from apps.automations.builder import engine
+from apps.customers.models import Cart, Customer, CustomerEvent, DraftOrder, Order
+
+VIEW = "automations.view_workflow"
+CHANGE = "automations.change_workflow"
+
+
+def page_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    from django.contrib import admin
+
+    return {**admin.site.each_context(request), **extra}
+
+
+def can(perm: str):
+    def decorate(view):
+        return staff_member_required(permission_required(perm, raise_exception=True)(view))
+
+    return decorate
+
+
+def error_response(error: Exception, status: int = 400) -> JsonResponse:
+    return JsonResponse(
+        {"error": "invalid", "message": "Please fix the errors.", "errors": engine.error_list(error)}, status=status
+    )
+
+
+# --- Workflow list -------------------------------------------------------------------------------
+
+
+@can(VIEW)
+def workflow_list(request: HttpRequest) -> HttpResponse:
+    Workflow = engine.models().Workflow
+    since = timezone.now() - timedelta(days=7)
+    runs = engine.RUNS_RELATED_NAME
+    workflows = Workflow.objects.annotate(
+        runs_succeeded=Count(runs, filter=Q(**{f"{runs}__created_at__gte": since, f"{runs}__status": "succeeded"})),
+        runs_skipped=Count(runs, filter=Q(**{f"{runs}__created_at__gte": since, f"{runs}__status": "skipped"})),
+        runs_failed=Count(
+            runs, filter=Q(**{f"{runs}__created_at__gte": since, f"{runs}__status__in": ["failed", "dead"]})
+        ),
+        last_run_at=Max(f"{runs}__created_at"),
+    ).select_related("current_version")
+    query = request.GET.get("q", "").strip()
+    status = request.GET.get("status", "")
+    trigger = request.GET.get("trigger", "")
+    if query:
+        workflows = workflows.filter(Q(name__icontains=query) | Q(description__icontains=query))
+    if status:
+        workflows = workflows.filter(status=status)
+    if trigger:
+        workflows = workflows.filter(trigger=trigger)
+    workflows = workflows.order_by("-updated_at", "-pk")
+    page = Paginator(workflows, 50).get_page(request.GET.get("page"))
+    triggers = {spec["name"]: spec for spec in boot_data.catalog_payload()["triggers"]}
+    rows = [
+        {"workflow": workflow, "trigger": triggers.get(workflow.trigger, {"label": workflow.trigger})}
+        for workflow in page
+    ]
+    return render(
+        request,
+        "automations/builder/workflow_list.html",
+        page_context(
+            request,
+            title="Workflows",
+            section="workflows",
+            rows=rows,
+            page_obj=page,
+            query=query,
+            status=status,
+            trigger=trigger,
+            statuses=["draft", "active", "paused"],
+            triggers=sorted(triggers.values(), key=lambda spec: spec["label"]),
+            can_change=request.user.has_perm(CHANGE),
+        ),
+    )
+
+
+@can(CHANGE)
+@require_POST
+def workflow_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+    try:
+        if workflow.status == "active":
+            engine.pause(workflow=workflow, user=request.user)
+            messages.success(request, f"“{workflow.name}” is paused.")
+        else:
+            engine.activate(workflow=workflow, user=request.user)
+            messages.success(request, f"“{workflow.name}” is active.")
+    except ValidationError as error:
+        messages.error(request, f"“{workflow.name}”: " + " ".join(e["message"] for e in engine.error_list(error)))
+    return redirect(request.POST.get("next") or reverse("automations:workflow_list"))
+
+
+# --- Builder -------------------------------------------------------------------------------------
+
+
+def builder_boot(
+    request: HttpRequest, workflow: Any | None, *, definition=None, settings=None, read_only=False
+) -> dict:
+    catalog = boot_data.catalog_payload()
+    urls = boot_data.urls_payload()
+    urls["save"] = reverse("automations:builder_save", args=[workflow.pk]) if workflow else urls["save_new"]
+    trigger = request.GET.get("trigger", "")
+    if workflow is None:
+        data = {
+            "id": None,
+            "name": "",
+            "description": "",
+            "status": "draft",
+            "version": None,
+            "definition": {"schema": 1, "trigger": {"event": trigger}, "steps": []},
+            "settings": dict.fromkeys(boot_data.SETTING_NAMES),
+            "waiting_runs": 0,
+        }
+    else:
+        data = engine.workflow_payload(workflow)
+    if definition is not None:
+        data["definition"] = definition
+    if settings is not None:
+        data["settings"] = settings
+    return {
+        "workflow": data,
+        "catalog": catalog,
+        "suggestions": {**boot_data.suggestions_payload(), "event_names": _event_names()},
+        "settings_schema": boot_data.SETTINGS_SCHEMA,
+        "urls": urls,
+        "can_change": request.user.has_perm(CHANGE) and not read_only,
+        "read_only": read_only,
+    }
+
+
+def _event_names() -> list[str]:
+    return list(CustomerEvent.objects.order_by("name").values_list("name", flat=True).distinct()[:200])
+
+
+@can(VIEW)
+def builder_new(request: HttpRequest) -> HttpResponse:
+    boot = builder_boot(request, None)
+    return render(
+        request,
+        "automations/builder/builder.html",
+        page_context(request, title="New workflow", section="workflows", boot=boot),
+    )
+
+
+@can(VIEW)
+def builder_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+    boot = builder_boot(request, workflow)
+    return render(
+        request,
+        "automations/builder/builder.html",
+        page_context(request, title=workflow.name, section="workflows", boot=boot, workflow_id=workflow.pk),
+    )
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        raise ValidationError({"": "The request body is not JSON."}) from None
+    if not isinstance(body, dict):
+        raise ValidationError({"": "Expected a JSON object."})
+    return body
+
+
+def _save_fields(body: dict[str, Any]) -> dict[str, Any]:
+    settings = body.get("settings") or {}
+    fields: dict[str, Any] = {
+        "name": str(body.get("name") or "").strip(),
+        "description": str(body.get("description") or ""),
+        "definition": body.get("definition") or {},
+    }
+    for name in boot_data.SETTING_NAMES:
+        if name in settings:
+            value = settings[name]
+            fields[name] = None if value == "" else value
+    if fields.get("schedule_cron") is None and "schedule_cron" in fields:
+        fields["schedule_cron"] = ""
+    return fields
+
+
+@can(CHANGE)
+@require_POST
+def builder_save(request: HttpRequest, pk: int | None = None) -> JsonResponse:
+    try:
+        fields = _save_fields(_json_body(request))
+        if pk is None:
+            workflow = engine.create(user=request.user, **fields)
+            message = f"Draft “{workflow.name}” created."
+        else:
+            workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+            workflow = engine.update(workflow=workflow, user=request.user, **fields)
+            message = (
+                "Saved."
+                if workflow.status != "active"
+                else "Saved. Activate to publish these changes as a new version."
+            )
+    except ValidationError as error:
+        return error_response(error)
+    payload = {"workflow": engine.workflow_payload(workflow), "message": message}
+    if pk is None:
+        payload["redirect"] = reverse("automations:builder", args=[workflow.pk])
+    return JsonResponse(payload)
+
+
+@can(CHANGE)
+@require_POST
+def builder_activate(request: HttpRequest, pk: int) -> JsonResponse:
+    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+    try:
+        workflow = engine.activate(workflow=workflow, user=request.user)
+    except ValidationError as error:
+        return error_response(error)
+    version = engine.workflow_payload(workflow)["version"]
+    return JsonResponse(
+        {"workflow": engine.workflow_payload(workflow), "message": f"Active — version {version} is live."}
+    )
+
+
+@can(CHANGE)
+@require_POST
+def builder_pause(request: HttpRequest, pk: int) -> JsonResponse:
+    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+    try:
+        workflow = engine.pause(workflow=workflow, user=request.user)
+    except ValidationError as error:
+        return error_response(error)
+    return JsonResponse(
+        {
+            "workflow": engine.workflow_payload(workflow),
+            "message": "Paused. Waiting runs are held until you activate it again.",
+        }
+    )
+
+
+@can(CHANGE)
+@require_POST
+def builder_run_now(request: HttpRequest, pk: int) -> JsonResponse:
+    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+    try:
+        run = engine.run_now(workflow=workflow, user=request.user)
+    except ValidationError as error:
+        return error_response(error)
+    return JsonResponse(
+        {
+            "workflow": engine.workflow_payload(workflow),
+            "message": f"Bulk run #{run.pk} started.",
+            "redirect": reverse("automations:run_detail", args=[run.pk]),
+        }
+    )
+
+
+@can(VIEW)
+@require_POST
+def builder_test(request: HttpRequest) -> JsonResponse:
+    try:
+        body = _json_body(request)
+        customer = Customer.objects.filter(pk=body.get("customer")).first()
+        if customer is None:
+            raise ValidationError({"customer": "Choose a customer to test with."})
+        trace = engine.test(
+            definition=body.get("definition") or {},
+            settings=body.get("settings") or {},
+            customer=customer,
+            subject=body.get("subject") or None,
+        )
+    except ValidationError as error:
+        return error_response(error)
+    return JsonResponse(trace)
+
+
+@can(VIEW)
+def customer_search(request: HttpRequest) -> JsonResponse:
+    term = request.GET.get("q", "").strip()
+    customers = Customer.objects.all()
+    if term.isdigit():
+        customers = customers.filter(Q(pk=int(term)) | Q(external_id=term) | Q(phone__contains=term))
+    elif term:
+        for word in term.split()[:4]:
+            customers = customers.filter(
+                Q(email__icontains=word)
+                | Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(external_id=word)
+            )
+    results = [
+        {"id": customer.pk, "label": _customer_label(customer)}
+        for customer in customers.order_by("-last_order_at", "-pk")[:10]
+    ]
+    return JsonResponse({"results": results})
+
+
+def _customer_label(customer: Customer) -> str:
+    name = f"{customer.first_name} {customer.last_name}".strip()
+    parts = [name or None, customer.email or None, f"#{customer.pk}"]
+    return " · ".join(part for part in parts if part)
+
+
+@can(VIEW)
+def test_subjects(request: HttpRequest) -> JsonResponse:
+    customer = get_object_or_404(Customer, pk=request.GET.get("customer") or 0)
+    trigger = request.GET.get("trigger", "")
+    spec = next((item for item in boot_data.catalog_payload()["triggers"] if item["name"] == trigger), None)
+    subject = spec["subject"] if spec else None
+    results: list[dict[str, Any]] = []
+    if subject == "order":
+        for order in Order.objects.filter(customer=customer).order_by("-placed_at", "-pk")[:10]:
+            label = f"Order #{order.pk} · {order.total} {order.currency} · {order.channel} · {order.placed_at:%Y-%m-%d}"
+            results.append({"id": order.pk, "label": label})
+    elif subject == "cart":
+        for cart in Cart.objects.filter(customer=customer).order_by("-updated_at", "-pk")[:10]:
+            results.append(
+                {"id": cart.pk, "label": f"Cart #{cart.pk} · {cart.total} {cart.currency} · {len(cart.lines)} lines"}
+            )
+    elif subject == "draft order":
+        for draft in DraftOrder.objects.filter(customer=customer).order_by("-created_at", "-pk")[:10]:
+            results.append({"id": draft.pk, "label": f"Draft order #{draft.pk} · {draft.total} {draft.currency}"})
+    elif subject == "event":
+        for event in CustomerEvent.objects.filter(customer=customer).order_by("-occurred_at", "-pk")[:10]:
+            results.append({"id": event.pk, "label": f"{event.name} · {event.occurred_at:%Y-%m-%d %H:%M}"})
+    return JsonResponse({"subject": subject, "results": results})
+
+
+# --- Versions ------------------------------------------------------------------------------------
+
+
+@can(VIEW)
+def version_list(request: HttpRequest, pk: int) -> HttpResponse:
+    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+    versions = (
+        engine.models()
+        .WorkflowVersion.objects.filter(workflow=workflow)
+        .select_related("created_by")
+        .order_by("-number")
+    )
+    return render(
+        request,
+        "automations/builder/version_list.html",
+        page_context(
+            request,
+            title=f"Versions of {workflow.name}",
+            section="workflows",
+            workflow=workflow,
+            versions=versions,
+            waiting=engine.waiting_by_version(workflow),
+            can_change=request.user.has_perm(CHANGE),
+        ),
+    )
+
+
+@can(VIEW)
+def version_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+    version = get_object_or_404(engine.models().WorkflowVersion, workflow=workflow, number=number)
+    boot = builder_boot(
+        request,
+        workflow,
+        definition=version.definition,
+        settings=engine.version_settings(version),
+        read_only=True,
+    )
+    boot["workflow"]["status"] = f"version {version.number}"
+    boot["read_only_reason"] = (
+        f"You are looking at version {version.number} (read-only), frozen "
+        f"{timezone.localtime(version.created_at):%Y-%m-%d %H:%M} by {version.created_by or 'the system'}."
+    )
+    return render(
+        request,
+        "automations/builder/builder.html",
+        page_context(
+            request,
+            title=workflow.name,
+            section="workflows",
+            boot=boot,
+            workflow_id=workflow.pk,
+            version_label=f"Version {version.number}",
+            restore_url=reverse("automations:version_restore", args=[workflow.pk, version.number]),
+        ),
+    )
+
+
+@can(CHANGE)
+@require_POST
+def version_restore(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+    version = get_object_or_404(engine.models().WorkflowVersion, workflow=workflow, number=number)
+    fields = {"definition": version.definition, **engine.version_settings(version)}
+    fields = {key: value for key, value in fields.items() if key in {"definition", *boot_data.SETTING_NAMES}}
+    try:
+        engine.update(workflow=workflow, user=request.user, **fields)
+    except ValidationError as error:
+        messages.error(request, "Could not restore: " + " ".join(e["message"] for e in engine.error_list(error)))
+        return redirect("automations:versions", pk=workflow.pk)
+    messages.success(request, f"Version {version.number} restored as the current draft. Activate it to publish.")
+    return redirect("automations:builder", pk=workflow.pk)

@@ -1,0 +1,69 @@
+"""
+"Why didn't it fire?" on the customer's admin page: their recent trigger events and, for each, every
+workflow listening to that trigger with its run outcome or the reason there is no run.
+
+An inclusion tag so the customers app's templates can show it without the customers app importing
+automations in Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.db.models import Q
+
+register = template.Library()
+
+RECENT_EVENTS = 15
+
+
+def _no_run_reason(workflow: Any, event: Any) -> str:
+    if event.status != "processed":
+        return "Event not processed yet (queued)."
+    if workflow.created_at and workflow.created_at > event.created_at:
+        return "Workflow created after this event."
+    if workflow.status != "active":
+        return f"Workflow was not active ({workflow.status})."
+    return "No run: the workflow was not active when the event was processed."
+
+
+def why_rows(customer: Any, limit: int = RECENT_EVENTS) -> list[dict[str, Any]]:
+    from apps.automations.models import Workflow, WorkflowRun
+    from apps.customers.models import DomainEvent
+
+    events = list(DomainEvent.objects.filter(customer=customer).order_by("-created_at", "-pk")[:limit])
+    if not events:
+        return []
+    names = {event.name for event in events}
+    workflows = list(Workflow.objects.filter(trigger__in=names).order_by("name", "pk"))
+    runs = WorkflowRun.objects.filter(trigger_event__in=events).filter(Q(customer=customer) | Q(customer__isnull=True))
+    by_key = {(run.workflow_id, run.trigger_event_id): run for run in runs.order_by("pk")}
+    rows = []
+    for event in events:
+        outcomes = []
+        for workflow in workflows:
+            if workflow.trigger != event.name:
+                continue
+            run = by_key.get((workflow.pk, event.pk))
+            outcomes.append(
+                {
+                    "workflow": workflow,
+                    "run": run,
+                    "status": run.status if run else "no run",
+                    "reason": (run.skip_reason or run.error or "") if run else _no_run_reason(workflow, event),
+                }
+            )
+        rows.append({"event": event, "outcomes": outcomes})
+    return rows
+
+
+@register.inclusion_tag("automations/why_not_fired.html", takes_context=True)
+def why_not_fired(context: dict[str, Any], customer: Any) -> dict[str, Any]:
+    request = context.get("request")
+    allowed = bool(request and request.user.has_perm("automations.view_workflow"))
+    return {
+        "rows": why_rows(customer) if allowed and customer is not None else [],
+        "allowed": allowed,
+        "customer": customer,
+    }
