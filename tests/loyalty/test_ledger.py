@@ -228,3 +228,60 @@ def test_points_expiring_is_announced_once_per_lot(program):
     event = DomainEvent.objects.get(name="loyalty.points_expiring")
     assert (event.customer_id, event.payload["points"]) == (membership.customer_id, 80)
     assert Balance.objects.get(pk=membership.pk).expiring_soon == 80
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("end_of_month", datetime(2026, 4, 1, tzinfo=UTC)),
+        ("end_of_year", datetime(2027, 1, 1, tzinfo=UTC)),
+        ("days_after_activation", datetime(2026, 3, 12, 12, tzinfo=UTC)),
+        ("never", None),
+        ("inactivity", None),
+    ],
+)
+def test_expiry_date_follows_the_program_policy(program, policy, expected):
+    program.expiry_policy = policy
+    program.expiry_days = 10
+    program.save()
+    lot = _award(_member(program), 10, "k", at=T0)
+    assert lot.expires_at == expected
+
+
+def test_inactivity_expires_everything_after_n_quiet_days(program):
+    program.expiry_policy = "inactivity"
+    program.expiry_days = 90
+    program.save()
+    quiet, busy = _member(program), _member(program)
+    _award(quiet, 50, "q", at=T0)
+    _award(busy, 50, "b1", at=T0)
+    _award(busy, 5, "b2", at=T0 + timedelta(days=60))
+
+    assert services.points_expire_due(at=T0 + timedelta(days=89)) == 0
+    assert services.points_expire_due(at=T0 + timedelta(days=90)) == 1
+
+    assert assert_ledger_consistent(quiet).active == 0
+    assert assert_ledger_consistent(busy).active == 55
+
+
+def test_management_commands_run_the_jobs_and_report_counts(program):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    program.pending_days = 1
+    program.save()
+    with time_machine.travel(T0, tick=False):
+        services.points_earn(membership=_member(program), amount=10, source_type="api", source_key="api:x")
+    outputs = []
+    with time_machine.travel(T0 + timedelta(days=2), tick=False):
+        for command in ("loyalty_activate_pending", "loyalty_expire_points", "loyalty_recalculate_tiers"):
+            out = StringIO()
+            call_command(command, stdout=out)
+            outputs.append(out.getvalue().strip())
+
+    assert outputs == [
+        "Activated 1 lot(s).",
+        "Sent 0 expiry reminder(s); expired 0 lot(s).",
+        "0 tier change(s).",
+    ]

@@ -118,3 +118,31 @@ def test_recalculate_all_upgrades_by_amount_spent_and_is_idempotent():
     assert services.tiers_recalculate_all() == 0
     tiers = dict(Membership.objects.values_list("customer_id", "tier__name"))
     assert tiers == {rich.pk: "Gold", poor.pk: "Bronze"}
+
+
+def test_recalculate_all_follows_calendar_years_at_period_end_in_one_scan(django_assert_max_num_queries):
+    program = program_make(tier_window="calendar_year", tier_downgrade="period_end")
+    _tiers(program)
+    stays, drops = CustomerFactory(), CustomerFactory()
+    members = {}
+    for customer, points_2026 in ((stays, 1000), (drops, 600)):
+        membership, _ = services.member_join(customer=customer, program=program, at=datetime(2026, 2, 1, tzinfo=UTC))
+        services.points_award(
+            membership=membership,
+            points=points_2026,
+            reason="2026",
+            key=f"y26-{customer.pk}",
+            at=datetime(2026, 2, 1, tzinfo=UTC),
+        )
+        members[customer.pk] = membership
+    services.points_award(
+        membership=members[stays.pk], points=1000, reason="2027", key="y27", at=datetime(2027, 3, 1, tzinfo=UTC)
+    )
+
+    assert services.tiers_recalculate_all(at=datetime(2026, 12, 31, tzinfo=UTC)) == 2
+    with django_assert_max_num_queries(4):  # programs, tiers, one annotated scan: nobody needs a change
+        assert services.tiers_recalculate_all(at=datetime(2027, 6, 1, tzinfo=UTC)) == 0
+    assert services.tiers_recalculate_all(at=datetime(2028, 1, 1, tzinfo=UTC)) == 1
+
+    tiers = dict(Membership.objects.values_list("customer_id", "tier__name"))
+    assert tiers == {stays.pk: "Gold", drops.pk: "Bronze"}

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import DecimalField, F, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from apps.customers.choices import OrderStatus
@@ -159,18 +159,66 @@ def tier_set(*, membership: Membership, tier: Tier | None, actor: Any = None, ca
     return _tier_apply(membership, tier, None, at=timezone.now(), cause=cause or "manual")
 
 
+def _metric_annotation(program: Program, start: datetime | None, end: datetime) -> Subquery:
+    """The tier figure of every member as one correlated subquery (so the scan is one SQL statement)."""
+    if program.tier_basis == TierBasis.AMOUNT_SPENT:
+        rows = Order.objects.filter(customer_id=OuterRef("customer_id"), placed_at__lt=end).exclude(
+            status=OrderStatus.CANCELLED
+        )
+        if start is not None:
+            rows = rows.filter(placed_at__gte=start)
+        rows = rows.values("customer_id").annotate(total=Sum(F("total") - F("refunded_total"))).values("total")
+        return Subquery(rows, output_field=DecimalField(max_digits=16, decimal_places=2))
+    lots = PointLot.objects.filter(membership_id=OuterRef("pk"), created_at__lt=end)
+    if start is not None:
+        lots = lots.filter(created_at__gte=start)
+    lots = lots.values("membership_id").annotate(total=Sum(F("amount") - F("reversed_amount"))).values("total")
+    return Subquery(lots, output_field=DecimalField(max_digits=16, decimal_places=2))
+
+
 def tiers_recalculate_all(*, at: datetime | None = None) -> int:
-    """The periodic recalculation: every member of every active program; returns how many tiers changed."""
+    """
+    The periodic recalculation. One annotated scan per program computes every member's figure in SQL;
+    only members whose qualifying tier differs from their current one, or who are inside a hold, are
+    then recalculated (and locked) one by one. Returns how many tiers changed.
+    """
     at = at or timezone.now()
     changed = 0
     for program in Program.objects.filter(is_active=True):
         tiers = list(Tier.objects.filter(program=program).order_by("rank"))
         if not tiers:
             continue
-        ids = Membership.objects.filter(program=program).order_by("pk").values_list("pk", "tier_id")
-        for membership_id, tier_id in ids.iterator():
-            membership = tier_recalculate(
-                membership=Membership(pk=membership_id), at=at, cause="tier_recalculation", tiers=tiers
+        end = at + timedelta(microseconds=1)
+        start = None
+        if program.tier_window == TierWindow.ROLLING_DAYS:
+            start = at - timedelta(days=program.tier_window_days)
+        elif program.tier_window == TierWindow.CALENDAR_YEAR:
+            start = _year_start(at)
+        members = Membership.objects.filter(program=program).annotate(metric=_metric_annotation(program, start, end))
+        if program.tier_window == TierWindow.CALENDAR_YEAR and program.tier_downgrade == TierDowngrade.PERIOD_END:
+            members = members.annotate(previous=_metric_annotation(program, _year_start(at, 1), _year_start(at)))
+        ranks = {tier.pk: tier.rank for tier in tiers}
+        for row in members.order_by("pk").values("pk", "tier_id", "tier_floor_id", "tier_hold_until", *_extra(members)):
+            qualifying = tier_for(tiers, Decimal(row["metric"] or 0))
+            if "previous" in row:
+                previous = tier_for(tiers, Decimal(row["previous"] or 0))
+                if _rank(previous) > _rank(qualifying):
+                    qualifying = previous
+            current_rank = ranks.get(row["tier_id"], -1)
+            floor_rank = ranks.get(row["tier_floor_id"], -1)
+            settled = (
+                _rank(qualifying) == current_rank
+                or (current_rank == floor_rank and _rank(qualifying) < floor_rank)
+                or (program.tier_downgrade == TierDowngrade.NEVER and _rank(qualifying) < current_rank)
             )
-            changed += membership.tier_id != tier_id
+            if settled and row["tier_hold_until"] is None:
+                continue
+            membership = tier_recalculate(
+                membership=Membership(pk=row["pk"]), at=at, cause="tier_recalculation", tiers=tiers
+            )
+            changed += membership.tier_id != row["tier_id"]
     return changed
+
+
+def _extra(members) -> list[str]:
+    return ["metric", "previous"] if "previous" in members.query.annotations else ["metric"]
