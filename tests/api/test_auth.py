@@ -1,0 +1,71 @@
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from apps.customers.models import ApiToken
+from apps.customers.services import api_token_revoke
+from loyalty_site.lib.api.authentication import token_digest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_valid_bearer_token_authenticates_and_records_its_last_use(bearer):
+    client, token = bearer
+
+    with time_machine.travel(datetime(2026, 5, 1, 12, 0, tzinfo=UTC), tick=False):
+        response = client.get("/api/v1/customers/")
+
+    assert response.status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at == datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def test_a_revoked_token_is_refused_with_401_json(bearer):
+    client, token = bearer
+    api_token_revoke(token=token)
+
+    response = client.get("/api/v1/customers/")
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "authentication_failed", "message": "Invalid or revoked token.", "errors": []}
+
+
+def test_a_missing_token_is_refused_with_401(db):
+    response = APIClient().get("/api/v1/orders/")
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_a_malformed_header_is_refused(db):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer two parts")
+
+    assert client.get("/api/v1/orders/").status_code == 401
+
+
+def test_create_api_token_prints_the_token_on_its_last_line_and_stores_only_its_digest(capsys):
+    call_command("create_api_token", "shop", "--create-user", "--name", "shop backend")
+
+    raw = capsys.readouterr().out.strip().splitlines()[-1]
+    token = ApiToken.objects.get()
+    assert raw.startswith("lsk_")
+    assert token.digest == token_digest(raw)
+    assert raw not in (token.digest, token.prefix)
+    assert (token.name, token.user.username, token.user.has_usable_password()) == ("shop backend", "shop", False)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/v1/tags/").status_code == 200
+
+
+def test_create_api_token_for_an_unknown_user_without_create_user_fails_and_writes_nothing():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--create-user"):
+        call_command("create_api_token", "nobody")
+
+    assert ApiToken.objects.count() == 0
