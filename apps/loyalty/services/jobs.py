@@ -148,15 +148,28 @@ def points_expiring_notify(*, at: datetime | None = None) -> int:
                 )
                 sent += 1
             PointLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(expiry_notified_at=at)
-            soon = (
-                PointLot.objects.filter(window, membership_id=OuterRef("pk"))
-                .values("membership_id")
-                .annotate(total=Sum("remaining"))
-                .values("total")
-            )
-            Balance.objects.filter(membership__program=program).update(
-                expiring_soon=Coalesce(Subquery(soon, output_field=IntegerField()), 0)
-            )
+        # Refreshed after the lots' transaction, in chunks whose Balance rows are locked in pk order, so this
+        # never holds lot locks while waiting for a balance (the order every other writer uses is the reverse).
+        soon = (
+            PointLot.objects.filter(window, membership_id=OuterRef("pk"))
+            .values("membership_id")
+            .annotate(total=Sum("remaining"))
+            .values("total")
+        )
+        member_ids = list(
+            Balance.objects.filter(membership__program=program).order_by("pk").values_list("pk", flat=True)
+        )
+        for index in range(0, len(member_ids), BATCH * 2):
+            with transaction.atomic():
+                chunk = list(
+                    Balance.objects.filter(pk__in=member_ids[index : index + BATCH * 2])
+                    .order_by("pk")
+                    .select_for_update()
+                    .values_list("pk", flat=True)
+                )
+                Balance.objects.filter(pk__in=chunk).update(
+                    expiring_soon=Coalesce(Subquery(soon, output_field=IntegerField()), 0)
+                )
     return sent
 
 
