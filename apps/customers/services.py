@@ -210,7 +210,7 @@ def store_upsert(
         ("is_active", is_active),
     ):
         setattr(store, field, value)
-    store.full_clean(validate_unique=False, validate_constraints=False)
+    store.full_clean(validate_unique=False)
     store.save()
     return store, created
 

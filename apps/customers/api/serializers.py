@@ -166,6 +166,11 @@ class StoreSerializer(serializers.ModelSerializer):
     class Meta:
         model = Store
         fields = ["id", "code", "name", "address", "latitude", "longitude", "radius_m", "is_active"]
+        extra_kwargs = {
+            "latitude": {"min_value": -90, "max_value": 90},
+            "longitude": {"min_value": -180, "max_value": 180},
+            "radius_m": {"min_value": 1, "max_value": 5000},
+        }
 
 
 # --- Input ---------------------------------------------------------------------------------------
