@@ -62,7 +62,12 @@ def _run_model():
 
 
 def _workflow_model():
-    return _models().Workflow
+    from django.apps import apps
+
+    try:
+        return apps.get_model("automations", "Workflow")
+    except LookupError:  # the engine's models are not installed (yet)
+        return None
 
 
 def _active_version(workflow):
@@ -457,13 +462,14 @@ def bulk_tags_add(
     tag_ids = [tag.pk for tag in tags]
     tag_marks = ", ".join(["%s"] * len(tag_ids))
     ct, tag_table, audit = CustomerTag._meta.db_table, Tag._meta.db_table, TagAudit._meta.db_table
+    customers = Customer._meta.db_table
     source = TagSource.WORKFLOW.value
     with connection.cursor() as cursor:
-        # `WHERE 1 = 1` keeps SQLite's parser from reading ON CONFLICT as a join constraint.
+        # The WHERE clause also keeps SQLite's parser from reading ON CONFLICT as a join constraint.
         cursor.execute(
             f"INSERT INTO {ct} (customer_id, tag_id, source, source_ref, added_by_id, added_at) "  # noqa: S608
-            f"SELECT c.id, t.id, %s, %s, %s, %s FROM ({ids_sql}) AS c, {tag_table} AS t "
-            f"WHERE t.id IN ({tag_marks}) ON CONFLICT (customer_id, tag_id) DO NOTHING",
+            f"SELECT c.id, t.id, %s, %s, %s, %s FROM {customers} AS c, {tag_table} AS t "
+            f"WHERE c.id IN ({ids_sql}) AND t.id IN ({tag_marks}) ON CONFLICT (customer_id, tag_id) DO NOTHING",
             [source, source_ref[:64], actor_id, stamp, *ids_params, *tag_ids],
         )
         added = cursor.rowcount
@@ -483,6 +489,8 @@ def bulk_tags_add(
 
 def _tag_added_listened() -> bool:
     Workflow = _workflow_model()
+    if Workflow is None:
+        return False
     return Workflow.objects.filter(status="active", trigger="customer.tag_added").exists()
 
 
@@ -564,7 +572,7 @@ def birthday_events_emit(*, today: date | None = None) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {events} (name, customer_id, payload, cause, status, created_at) "  # noqa: S608
-            f"SELECT %s, c.id, {payload}, %s, 'pending', %s FROM ({sql}) AS c",
+            f"SELECT %s, c.id, {payload}, %s, 'pending', %s FROM {Customer._meta.db_table} AS c WHERE c.id IN ({sql})",
             [BIRTHDAY_TRIGGER, today.isoformat(), cause, timezone.now(), *params],
         )
         emitted = cursor.rowcount
