@@ -1,0 +1,145 @@
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from apps.customers.models import Customer
+from apps.loyalty import automation, services
+from apps.loyalty.models import Balance, LedgerEntry, PointLot, Tier
+from loyalty_site.lib.api.errors import DomainError
+from tests.factories import CustomerFactory
+from tests.loyalty.conftest import program_make
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def _context(customer, **extra):
+    return SimpleNamespace(customer=customer, now=T0, run=SimpleNamespace(pk=42), extra=dict(extra))
+
+
+def test_award_action_is_idempotent_per_effect_key_and_records_the_run():
+    program_make()
+    customer = CustomerFactory()
+
+    first = automation.run_award_points(_context(customer), {"points": 50, "reason": "Welcome back"}, "run42:s5")
+    again = automation.run_award_points(_context(customer), {"points": 50, "reason": "Welcome back"}, "run42:s5")
+
+    assert (first["created"], again["created"], again["balance"]) == (True, False, 50)
+    lot = PointLot.objects.get()
+    assert (lot.source_type, lot.source_key, lot.cause, lot.reason) == (
+        "workflow",
+        "workflow:run42:s5",
+        "workflow_run:42",
+        "Welcome back",
+    )
+
+
+def test_deduct_action_refuses_an_overdraw_and_set_tier_sets_a_floor():
+    program = program_make()
+    gold = Tier.objects.create(program=program, name="Gold", rank=3, threshold=1000)
+    customer = CustomerFactory()
+    automation.run_award_points(_context(customer), {"points": 30, "reason": "seed"}, "k1")
+
+    outcome = automation.run_deduct_points(_context(customer), {"points": 20, "reason": "fee"}, "k2")
+    replay = automation.run_deduct_points(_context(customer), {"points": 20, "reason": "fee"}, "k2")
+    with pytest.raises(DomainError) as error:
+        automation.run_deduct_points(_context(customer), {"points": 11, "reason": "fee"}, "k3")
+    tier = automation.run_set_tier(_context(customer), {"tier": "gold"}, "k4")
+
+    assert (outcome["balance"], replay["entry_id"]) == (10, outcome["entry_id"])
+    assert error.value.code == "insufficient_points"
+    assert LedgerEntry.objects.filter(kind="spend").count() == 1
+    assert tier == {"old_tier": None, "new_tier": "Gold"}
+    membership = services.membership_for(customer)
+    assert (membership.tier_id, membership.tier_floor_id) == (gold.pk, gold.pk)
+
+
+def test_fields_read_in_memory_and_compile_to_sql_agree():
+    program = program_make(expiry_policy="days_after_activation", expiry_days=10)
+    Tier.objects.create(program=program, name="Silver", rank=2, threshold=0)
+    rich, poor, outsider = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    for customer, points in ((rich, 300), (poor, 20)):
+        membership, _ = services.member_join(customer=customer, program=program, at=T0)
+        services.points_award(membership=membership, points=points, reason="x", key=f"k{customer.pk}", at=T0)
+    services.points_earn(
+        membership=services.membership_for(rich), amount=7, source_type="api", source_key="p", pending_days=5, at=T0
+    )
+    now = T0 + timedelta(days=8)
+
+    rows = Customer.objects.annotate(
+        balance=automation.compile_balance(),
+        pending=automation.compile_pending(),
+        tier=automation.compile_tier(),
+        lifetime=automation.compile_lifetime(),
+        expiring=automation.compile_points_expiring(window={"days": 3}, now=now),
+    ).order_by("pk")
+    in_sql = {row.pk: (row.balance, row.pending, row.tier, row.lifetime, row.expiring) for row in rows}
+    in_memory = {
+        customer.pk: (
+            automation.read_balance(_context(customer)),
+            automation.read_pending(_context(customer)),
+            automation.read_tier(_context(customer)),
+            automation.read_lifetime(_context(customer)),
+            automation.read_points_expiring(SimpleNamespace(customer=customer, now=now, extra={}), window={"days": 3}),
+        )
+        for customer in (rich, poor, outsider)
+    }
+
+    assert (
+        in_sql
+        == in_memory
+        == {
+            rich.pk: (300, 7, "Silver", 307, 300),
+            poor.pk: (20, 0, "Silver", 20, 20),
+            outsider.pk: (0, 0, "", 0, 0),
+        }
+    )
+    assert Balance.objects.count() == 2
+
+
+def test_weekday_field_reads_the_evaluation_day():
+    monday = SimpleNamespace(customer=None, now=datetime(2026, 3, 2, 10, tzinfo=UTC), extra={})
+    assert automation.read_weekday(monday) == 1
+
+
+def test_the_four_templates_are_in_the_gallery_and_build_valid_shapes():
+    from apps.automations import gallery
+
+    specs = automation.loyalty_templates(gallery)
+    built = {key: spec.build({}) for key, spec in specs.items()}
+    assert list(specs) == automation.TEMPLATE_KEYS
+    assert {spec.trigger for spec in specs.values()} == {
+        "referral.registered",
+        "loyalty.points_expiring",
+        "member.joined",
+        "loyalty.tier_changed",
+    }
+
+    assert built["loyalty_referral_bonus"]["definition"]["steps"] == [
+        {"id": "s1", "action": "loyalty.award_points", "params": {"points": 100, "reason": "Referral bonus"}}
+    ]
+    assert built["loyalty_points_expiring_reminder"]["definition"]["trigger"] == {
+        "event": "loyalty.points_expiring",
+        "where": {"field": "loyalty.points_expiring", "window": {"days": 3}, "op": "gt", "value": 0},
+    }
+    assert built["loyalty_days_after_joining"]["definition"]["steps"][0] == {"id": "s1", "wait": {"days": 5}}
+    assert built["loyalty_tier_welcome"]["definition"]["trigger"]["where"] == {
+        "field": "loyalty.tier",
+        "op": "eq",
+        "value": "Gold",
+    }
+
+
+def test_templates_register_adds_them_to_the_gallery_once(monkeypatch):
+    from apps.automations import gallery
+
+    monkeypatch.setattr(gallery, "TEMPLATES", dict(gallery.TEMPLATES))
+    assert automation.templates_register() == automation.TEMPLATE_KEYS
+    assert automation.templates_register() == []
+    assert gallery.template_get("loyalty_tier_welcome").build({"tier": "Silver"})["definition"]["steps"][1] == {
+        "id": "s2",
+        "action": "loyalty.award_points",
+        "params": {"points": 200, "reason": "Welcome to Silver"},
+    }
