@@ -134,13 +134,26 @@ def action_payload(spec: Any) -> dict[str, Any]:
     }
 
 
+def triggers_payload() -> list[dict[str, Any]]:
+    from apps.automations.registry import triggers_all
+
+    return [trigger_payload(spec) for spec in triggers_all()]
+
+
+def trigger_lookup(name: str) -> dict[str, Any] | None:
+    from apps.automations.registry import trigger_get
+
+    spec = trigger_get(name)
+    return trigger_payload(spec) if spec else None
+
+
 def catalog_payload() -> dict[str, Any]:
     from apps.automations.catalog import fields_all
-    from apps.automations.registry import actions_all, triggers_all
+    from apps.automations.registry import actions_all
 
     return {
         "fields": [field_payload(spec) for spec in fields_all()],
-        "triggers": [trigger_payload(spec) for spec in triggers_all()],
+        "triggers": triggers_payload(),
         "actions": [action_payload(spec) for spec in actions_all()],
     }
 

@@ -78,7 +78,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
         workflows = workflows.filter(trigger=trigger)
     workflows = workflows.order_by("-updated_at", "-pk")
     page = Paginator(workflows, 50).get_page(request.GET.get("page"))
-    triggers = {spec["name"]: spec for spec in boot_data.catalog_payload()["triggers"]}
+    triggers = {spec["name"]: spec for spec in boot_data.triggers_payload()}
     rows = [
         {"workflow": workflow, "trigger": triggers.get(workflow.trigger, {"label": workflow.trigger})}
         for workflow in page
@@ -328,7 +328,7 @@ def _customer_label(customer: Customer) -> str:
 def test_subjects(request: HttpRequest) -> JsonResponse:
     customer = get_object_or_404(Customer, pk=request.GET.get("customer") or 0)
     trigger = request.GET.get("trigger", "")
-    spec = next((item for item in boot_data.catalog_payload()["triggers"] if item["name"] == trigger), None)
+    spec = boot_data.trigger_lookup(trigger)
     subject = spec["subject"] if spec else None
     results: list[dict[str, Any]] = []
     if subject == "order":

@@ -4,7 +4,7 @@ import { api, errorList, h, option, readJsonScript } from "./dom.js";
 import { conditionEditor, describeCondition } from "./conditions.js";
 import { choiceInput, listEditor, numberInput, textWithParams } from "./inputs.js";
 import {
-  cardToStep, definitionToModel, findCard, insertCard, locatePath, modelToDefinition, moveCard,
+  cardToStep, conditionToNode, definitionToModel, nodeToCondition, findCard, insertCard, locatePath, modelToDefinition, moveCard,
   newActionCard, newConditionCard, newGroup, newRule, newWaitCard, removeCard,
 } from "./model.js";
 
@@ -28,6 +28,10 @@ const FIELDS = new Map(boot.catalog.fields.map((field) => [field.name, field]));
 const ACTIONS = new Map(boot.catalog.actions.map((action) => [action.name, action]));
 const TRIGGERS = new Map(boot.catalog.triggers.map((trigger) => [trigger.name, trigger]));
 
+function scopeOf(field) {
+  return field.scope || field.name.split(".")[0];
+}
+
 function triggerInfo() {
   return TRIGGERS.get(state.model.trigger.event) || null;
 }
@@ -36,9 +40,9 @@ function triggerInfo() {
 const ctx = {
   field: (name) => FIELDS.get(name) || null,
   fieldsInScope(scope) {
-    if (scope) return boot.catalog.fields.filter((field) => field.name.startsWith(`${scope}.`));
+    if (scope) return boot.catalog.fields.filter((field) => scopeOf(field) === scope);
     const objects = new Set(triggerInfo()?.objects || ["customer"]);
-    return boot.catalog.fields.filter((field) => objects.has(field.name.split(".")[0]));
+    return boot.catalog.fields.filter((field) => objects.has(scopeOf(field)));
   },
   choicesFor(field) {
     if (!field) return [];
@@ -48,7 +52,7 @@ const ctx = {
   },
   dynamicParams() {
     const objects = new Set(triggerInfo()?.objects || ["customer"]);
-    return boot.catalog.fields.filter((field) => field.dynamic !== false && objects.has(field.name.split(".")[0]) && !field.item);
+    return boot.catalog.fields.filter((field) => field.dynamic !== false && objects.has(scopeOf(field)) && field.type !== "list");
   },
   changed(structural = false, focusId = null) {
     markDirty();
@@ -237,27 +241,57 @@ const WAIT_UNITS = [["minutes", "minutes"], ["hours", "hours"], ["days", "days"]
 function waitSummary(wait) {
   if (!wait || typeof wait !== "object") return "";
   const parts = WAIT_UNITS.filter(([key]) => wait[key]).map(([key, label]) => `${wait[key]} ${label}`);
-  if (wait.until) parts.push(`until ${typeof wait.until === "object" ? Object.values(wait.until).join(" ") : wait.until}`);
+  if (wait.until_time) parts.push(`until ${wait.until_time}${wait.weekdays?.length ? ` on ${wait.weekdays.map((d) => WEEKDAYS[d]).join(", ")}` : ""}`);
   return parts.length ? `Wait ${parts.join(" ")}` : "Wait";
 }
 
+const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
 function waitBody(card) {
   const wait = card.wait || {};
-  const simpleKeys = Object.keys(wait);
-  const simple = simpleKeys.length === 1 && WAIT_UNITS.some(([key]) => key === simpleKeys[0]);
-  if (!simple) return h("pre", { class: "wf-raw" }, JSON.stringify(wait));
-  const unit = simpleKeys[0];
-  const amount = h("input", { id: `${card.uid}-amount`, type: "number", min: "1", step: "1", class: "wf-num", value: String(wait[unit]), "aria-label": "Wait for", dataset: { path: `wait.${unit}` }, disabled: state.readOnly || undefined });
-  const unitSelect = h("select", { id: `${card.uid}-unit`, "aria-label": "Unit", disabled: state.readOnly || undefined }, WAIT_UNITS.map(([key, label]) => option(key, label, key === unit)));
-  const sync = () => {
-    card.wait = { [unitSelect.value]: amount.value === "" ? null : Number(amount.value) };
+  const keys = Object.keys(wait);
+  const duration = keys.length === 1 && WAIT_UNITS.some(([key]) => key === keys[0]);
+  const untilTime = keys.length && keys.every((key) => key === "until_time" || key === "weekdays");
+  if (!duration && !untilTime) return h("pre", { class: "wf-raw" }, JSON.stringify(wait));
+  const disabled = state.readOnly || undefined;
+  const mode = h("select", { id: `${card.uid}-mode`, "aria-label": "Wait kind", disabled },
+    option("duration", "for a duration", duration), option("until", "until a time of day", untilTime));
+  mode.addEventListener("change", () => {
+    card.wait = mode.value === "duration" ? { days: 1 } : { until_time: "09:00" };
     markDirty();
-    refreshSummaries();
-  };
-  amount.addEventListener("input", sync);
-  unitSelect.addEventListener("change", sync);
-  return h("div", { class: "wf-row" }, h("label", { for: amount.id }, "Wait for"), amount, unitSelect,
-    h("span", { class: "wf-muted" }, "then continue; conditions after a wait see fresh data."));
+    render(`${card.uid}-mode`);
+  });
+  if (duration) {
+    const unit = keys[0];
+    const amount = h("input", { id: `${card.uid}-amount`, type: "number", min: "1", step: "1", class: "wf-num", value: String(wait[unit] ?? ""), "aria-label": "Wait for", dataset: { path: `wait.${unit}` }, disabled });
+    const unitSelect = h("select", { id: `${card.uid}-unit`, "aria-label": "Unit", disabled }, WAIT_UNITS.map(([key, label]) => option(key, label, key === unit)));
+    const sync = () => {
+      card.wait = { [unitSelect.value]: amount.value === "" ? null : Number(amount.value) };
+      markDirty();
+      refreshSummaries();
+    };
+    amount.addEventListener("input", sync);
+    unitSelect.addEventListener("change", sync);
+    return h("div", { class: "wf-row" }, h("label", { for: amount.id }, "Wait"), mode, amount, unitSelect,
+      h("span", { class: "wf-muted" }, "then continue; conditions after a wait see fresh data."));
+  }
+  const time = h("input", { id: `${card.uid}-time`, type: "time", value: wait.until_time || "", "aria-label": "Time of day", dataset: { path: "wait.until_time" }, disabled });
+  time.addEventListener("input", () => { card.wait.until_time = time.value; markDirty(); refreshSummaries(); });
+  const days = new Set(wait.weekdays || []);
+  const boxes = WEEKDAYS.map((label, index) => {
+    const box = h("input", { type: "checkbox", id: `${card.uid}-wd${index}`, checked: days.has(index) || undefined, disabled });
+    box.addEventListener("change", () => {
+      if (box.checked) days.add(index); else days.delete(index);
+      if (days.size) card.wait.weekdays = [...days].sort(); else delete card.wait.weekdays;
+      markDirty();
+      refreshSummaries();
+    });
+    return h("label", { class: "wf-weekday", for: box.id }, box, label);
+  });
+  return h("div", {},
+    h("div", { class: "wf-row" }, h("label", { for: mode.id }, "Wait"), mode, time),
+    h("div", { class: "wf-row", role: "group", "aria-label": "On weekdays" }, h("span", { class: "wf-label" }, "on"), boxes,
+      h("span", { class: "wf-muted" }, "none ticked: any day")));
 }
 
 function actionBody(card) {
@@ -365,10 +399,52 @@ function triggerCard() {
     h("div", { class: "wf-card-body" },
       h("div", { class: "wf-row" }, h("label", { for: select.id }, "When"), select),
       info?.description ? h("p", { class: "wf-help" }, info.description) : null,
-      filter));
+      trigger.event ? filter : triggerChoices()));
+}
+
+// With no trigger chosen yet: every trigger as a described button, grouped.
+function triggerChoices() {
+  if (state.readOnly) return null;
+  return h("div", { class: "wf-trigger-choices", role: "group", "aria-label": "Choose a trigger" },
+    groupBy(boot.catalog.triggers, "group").map(([group, triggers]) => [
+      h("p", { class: "wf-trigger-group" }, group),
+      triggers.map((item) => h("button", {
+        type: "button", class: "wf-trigger-choice", dataset: { trigger: item.name },
+        onclick: () => { state.model.trigger.event = item.name; markDirty(); render("wf-trigger-event"); },
+      }, h("strong", {}, item.label), item.description ? h("span", {}, item.description) : null)),
+    ]));
 }
 
 // --- Side panel: settings and test run ----------------------------------------------------------
+
+// Condition-valued settings (the bulk audience) keep one node tree across renders so focus survives.
+const settingNodes = {};
+function settingNode(name) {
+  const value = state.settings[name];
+  if (!value) return null;
+  if (!settingNodes[name]) settingNodes[name] = conditionToNode(value);
+  return settingNodes[name];
+}
+
+function audienceEditor(setting, id) {
+  const node = settingNode(setting.name);
+  const store = () => { state.settings[setting.name] = settingNodes[setting.name] ? nodeToCondition(settingNodes[setting.name]) : null; };
+  if (!node) {
+    return h("div", {}, h("p", { class: "wf-muted" }, "All customers."), state.readOnly ? null : h("button", {
+      type: "button", class: "wf-link", id,
+      onclick: () => { settingNodes[setting.name] = newGroup("all", [newRule()]); store(); markDirty(); render(`${settingNodes[setting.name].children[0].uid}-field`); },
+    }, "+ Limit the audience"));
+  }
+  if (state.readOnly) return h("p", { class: "wf-readonly-text" }, describeCondition(node, ctx));
+  const audienceCtx = {
+    ...ctx,
+    fieldsInScope: (scope) => (scope ? ctx.fieldsInScope(scope) : boot.catalog.fields.filter((field) => field.scope === "customer" && field.audience !== false)),
+    changed: (structural, focusId) => { store(); ctx.changed(structural, focusId); },
+  };
+  return h("div", { class: "wf-audience" },
+    conditionEditor(node, audienceCtx, { onReplace: (replacement) => { settingNodes[setting.name] = replacement; store(); markDirty(); render(); } }),
+    h("button", { type: "button", class: "wf-link", onclick: () => { delete settingNodes[setting.name]; store(); markDirty(); render(); } }, "Use all customers"));
+}
 
 function settingsPanel() {
   const rows = [];
@@ -387,15 +463,7 @@ function settingsPanel() {
     const set = (next) => { state.settings[setting.name] = next === "" ? null : next; markDirty(); };
     let input;
     if (setting.type === "condition") {
-      const node = value ? definitionToModel({ trigger: { event: "x", where: value } }).trigger.where : null;
-      input = node ? h("div", {},
-        conditionEditor(node, { ...ctx, fieldsInScope: () => boot.catalog.fields.filter((field) => field.name.startsWith("customer.")), changed: (structural, focusId) => { state.settings[setting.name] = modelToDefinition({ trigger: { event: "x", where: node, extra: {} }, steps: [], extra: {} }).trigger.where; ctx.changed(structural, focusId); } }),
-        state.readOnly ? null : h("button", { type: "button", class: "wf-link", onclick: () => { state.settings[setting.name] = null; markDirty(); render(); } }, "All customers"))
-        : h("div", {}, h("p", { class: "wf-muted" }, "All customers"), state.readOnly ? null : h("button", {
-          type: "button", class: "wf-link", id, onclick: () => { state.settings[setting.name] = { all: [{ field: "", op: "" }] }; markDirty(); render(); },
-        }, "+ Limit the audience"));
-      // Keep the condition node stable across renders.
-      if (node) state.settings[setting.name] = modelToDefinition({ trigger: { event: "x", where: node, extra: {} }, steps: [], extra: {} }).trigger.where;
+      input = audienceEditor(setting, id);
     } else if (setting.choices) {
       input = choiceInput({ id, label: setting.label, value: value ?? "", choices: setting.choices, onChange: (v) => set(v ?? null), path: setting.name });
     } else {
