@@ -1,5 +1,7 @@
 """Every registered admin (of every app) loads: changelist, add page, and the change page of one row."""
 
+from io import StringIO
+
 import pytest
 from django.contrib import admin
 from django.core.management import call_command
@@ -10,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def demo_data(db):
-    call_command("load_demo", "--no-admin", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("load_demo", "--no-admin", stdout=StringIO())
 
 
 def test_every_admin_changelist_add_and_change_page_loads(admin_client, demo_data):
@@ -47,9 +49,7 @@ def _superuser_request():
     return request
 
 
-def test_customer_changelist_query_count_does_not_grow_with_rows(
-    admin_client, demo_data, django_assert_max_num_queries
-):
+def test_customer_changelist_query_count_is_capped(admin_client, demo_data, django_assert_max_num_queries):
     url = reverse("admin:customers_customer_changelist")
     with django_assert_max_num_queries(12):
         response = admin_client.get(url)
@@ -58,7 +58,7 @@ def test_customer_changelist_query_count_does_not_grow_with_rows(
     assert b"anna.schmidt@example.com" in response.content
 
 
-def test_order_changelist_query_count_does_not_grow_with_rows(admin_client, demo_data, django_assert_max_num_queries):
+def test_order_changelist_query_count_is_capped(admin_client, demo_data, django_assert_max_num_queries):
     with django_assert_max_num_queries(14):
         response = admin_client.get(reverse("admin:customers_order_changelist"))
 
