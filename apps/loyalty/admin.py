@@ -22,6 +22,7 @@ from .models import (
     Redemption,
     Referral,
     Reward,
+    RewardTierPrice,
     Tier,
 )
 
@@ -264,8 +265,14 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         return False
 
 
+class RewardTierPriceInline(admin.TabularInline):
+    model = RewardTierPrice
+    extra = 0
+
+
 @admin.register(Reward)
 class RewardAdmin(admin.ModelAdmin):
+    inlines = [RewardTierPriceInline]
     list_display = ["name", "program", "kind", "points_cost", "stock", "per_customer_limit", "is_active", "redeemed"]
     list_filter = ["program", "kind", "is_active"]
     search_fields = ["name"]

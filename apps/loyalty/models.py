@@ -49,6 +49,9 @@ class Program(models.Model):
     earn_after_discounts = models.BooleanField(default=True)
     earn_on_shipping = models.BooleanField(default=False)
     min_order_total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    excluded_product_tags = models.JSONField(
+        default=list, blank=True, help_text="Lines whose product carries one of these tags earn nothing"
+    )
     pending_days = models.PositiveIntegerField(default=0, help_text="Earned points stay pending this many days")
     expiry_policy = models.CharField(max_length=24, choices=ExpiryPolicy.choices, default=ExpiryPolicy.NEVER)
     expiry_days = models.PositiveIntegerField(default=365, help_text="N for 'days after activation' / 'inactivity'")
@@ -335,6 +338,23 @@ class Reward(models.Model):
     @property
     def needs_fulfilment(self) -> bool:
         return self.kind in (RewardKind.FREE_PRODUCT, RewardKind.MATERIAL_PRIZE)
+
+
+class RewardTierPrice(models.Model):
+    """A tier-specific points price for a reward (e.g. Gold members pay less)."""
+
+    reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="tier_prices")
+    tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="reward_prices")
+    points_cost = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reward", "tier"], name="reward_tier_price_uniq"),
+            models.CheckConstraint(condition=Q(points_cost__gt=0), name="reward_tier_price_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reward} for {self.tier}: {self.points_cost}"
 
 
 class Redemption(models.Model):

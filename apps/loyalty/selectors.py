@@ -77,5 +77,20 @@ def tier_progress(*, membership: Membership, at: datetime | None = None) -> Tier
     return TierProgress(membership.tier, next_tier, metric, remaining, percent)
 
 
+def rewards_priced(*, membership: Membership, at: datetime | None = None) -> list:
+    """Available rewards with `member_price` set: the member's tier price where there is one (3 queries)."""
+    from django.db.models import Prefetch
+
+    from .models import RewardTierPrice
+    from .services.rewards import rewards_available
+
+    prices = Prefetch("tier_prices", queryset=RewardTierPrice.objects.filter(tier_id=membership.tier_id))
+    rewards = list(rewards_available(membership=membership, at=at).prefetch_related(prices, "tiers"))
+    for reward in rewards:
+        tier_prices = list(reward.tier_prices.all())
+        reward.member_price = tier_prices[0].points_cost if tier_prices else reward.points_cost
+    return rewards
+
+
 def balance_of(membership: Membership) -> Balance:
     return Balance.objects.get(pk=membership.pk)

@@ -42,7 +42,7 @@ def cockpit(request: HttpRequest, token: str) -> HttpResponse:
         "pending_lots": selectors.lots_pending(membership=membership)[:10],
         "expiring_lots": selectors.lots_expiring(membership=membership, at=now)[:10],
         "progress": selectors.tier_progress(membership=membership, at=now),
-        "rewards": services.rewards_available(membership=membership, at=now),
+        "rewards": selectors.rewards_priced(membership=membership, at=now),
         "redemptions": redemptions,
         "referral_link": request.build_absolute_uri(f"/me/r/{membership.referral_code}/"),
         "token": token,

@@ -134,3 +134,25 @@ def test_referral_registration_through_the_api(api):
     assert created.json()["status"] == "rewarded"
     assert self_ref.json()["error"] == "self_referral"
     assert [row["referee"] for row in listed.json()] == [referee.pk]
+
+
+def test_available_rewards_show_the_member_price_with_pinned_queries(api, member, django_assert_num_queries):
+    from apps.loyalty.models import RewardTierPrice, Tier
+
+    gold = Tier.objects.create(program=member.program, name="Gold", rank=2, threshold=0)
+    services.tier_set(membership=member, tier=gold)
+    cheap = Reward.objects.create(program=member.program, name="Mug", kind="material_prize", points_cost=100)
+    RewardTierPrice.objects.create(reward=cheap, tier=gold, points_cost=70)
+    for index in range(3):
+        Reward.objects.create(program=member.program, name=f"R{index}", kind="free_shipping", points_cost=200 + index)
+
+    # program, membership, rewards, the member's tier prices, tier targeting: no query per reward
+    with django_assert_num_queries(5):
+        response = api.get(f"/api/v1/loyalty/customers/{member.customer_id}/rewards/")
+
+    assert [(row["name"], row["member_price"]) for row in response.json()] == [
+        ("Mug", 70),
+        ("R0", 200),
+        ("R1", 201),
+        ("R2", 202),
+    ]

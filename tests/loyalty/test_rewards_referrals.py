@@ -134,3 +134,18 @@ def test_signals_enqueue_earning_through_the_task(settings, django_capture_on_co
 
     membership = services.membership_for(customer, program)
     assert Balance.objects.get(pk=membership.pk).active == 60
+
+
+def test_a_tier_price_applies_to_members_of_that_tier(program):
+    from apps.loyalty.models import RewardTierPrice
+
+    gold = Tier.objects.create(program=program, name="Gold", rank=2, threshold=1000)
+    reward = Reward.objects.create(program=program, name="Mug", kind="material_prize", points_cost=100)
+    RewardTierPrice.objects.create(reward=reward, tier=gold, points_cost=60)
+    regular, vip = _member(program, 100), _member(program, 100)
+    services.tier_set(membership=vip, tier=gold)
+
+    paid = [services.reward_redeem(membership=m, reward=reward).points_spent for m in (regular, vip)]
+
+    assert paid == [100, 60]
+    assert [Balance.objects.get(pk=m.pk).active for m in (regular, vip)] == [0, 40]

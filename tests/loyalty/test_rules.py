@@ -134,3 +134,22 @@ def test_earn_base_excludes_discounts_and_shipping_and_respects_minimum():
     assert [lot.amount for lot in services.order_points_earn(order=order)] == [43]  # (100 - 15) x 0.5 = 42.5 → 43
     assert services.order_points_earn(order=small) == []
     assert program.pk
+
+
+def test_lines_with_excluded_product_tags_earn_nothing_and_discounts_are_spread():
+    from apps.customers.services import LineInput
+
+    program_make(excluded_product_tags=["Gift Card"])
+    gift, shirt = ProductFactory(title="Gift card"), ProductFactory(title="Shirt")
+    tagging_services.product_tags_set(product=gift, names=["gift card"])
+    order, _ = customer_services.order_create(
+        customer=CustomerFactory(),
+        currency="USD",
+        lines=[
+            LineInput(title="Gift card", quantity=1, unit_price=Decimal("50"), product=gift),
+            LineInput(title="Shirt", quantity=1, unit_price=Decimal("50"), product=shirt),
+        ],
+        discount_total="10",
+    )
+
+    assert [lot.amount for lot in services.order_points_earn(order=order)] == [45]  # 50 - 10 x 50/100

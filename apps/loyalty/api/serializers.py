@@ -9,6 +9,7 @@ from ..models import (
     Redemption,
     Referral,
     Reward,
+    RewardTierPrice,
     Tier,
 )
 
@@ -33,11 +34,23 @@ class EarningRuleSerializer(serializers.ModelSerializer):
         read_only_fields = ["awarded_total", "created_at"]
 
 
+class RewardTierPriceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RewardTierPrice
+        fields = ["tier", "points_cost"]
+
+
 class RewardSerializer(serializers.ModelSerializer):
+    tier_prices = RewardTierPriceSerializer(many=True, read_only=True)
+
     class Meta:
         model = Reward
         fields = "__all__"
         read_only_fields = ["created_at"]
+
+
+class MemberRewardSerializer(RewardSerializer):
+    member_price = serializers.IntegerField(read_only=True, help_text="What this member pays (tier price)")
 
 
 class TierBriefSerializer(serializers.ModelSerializer):

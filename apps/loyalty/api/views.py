@@ -49,7 +49,7 @@ class EarningRuleViewSet(StaffCrudViewSet):
 
 
 class RewardViewSet(StaffCrudViewSet):
-    queryset = Reward.objects.prefetch_related("tiers").order_by("program_id", "points_cost", "pk")
+    queryset = Reward.objects.prefetch_related("tiers", "tier_prices").order_by("program_id", "points_cost", "pk")
     serializer_class = s.RewardSerializer
     filterset_fields = ["program", "kind", "is_active"]
 
@@ -96,12 +96,12 @@ class LoyaltyCustomerViewSet(IdempotentMixin, viewsets.ViewSet):
         page = paginator.paginate_queryset(selectors.ledger_entries(membership=membership), request, view=self)
         return paginator.get_paginated_response(s.LedgerEntrySerializer(page, many=True).data)
 
-    @extend_schema(responses=s.RewardSerializer(many=True))
+    @extend_schema(responses=s.MemberRewardSerializer(many=True))
     @action(detail=True, methods=["get"])
     def rewards(self, request: Request, pk: str) -> Response:
         membership = self._membership(pk)
-        rewards = services.rewards_available(membership=membership).prefetch_related("tiers")
-        return Response(s.RewardSerializer(rewards, many=True).data)
+        rewards = selectors.rewards_priced(membership=membership)
+        return Response(s.MemberRewardSerializer(rewards, many=True).data)
 
     @extend_schema(request=s.PointsChangeSerializer, responses=s.MembershipSerializer)
     @action(detail=True, methods=["post"])
@@ -140,7 +140,8 @@ class LoyaltyCustomerViewSet(IdempotentMixin, viewsets.ViewSet):
         membership = self._membership(pk)
         body = self._valid(s.RewardChoiceSerializer)
         services.reward_validate(membership=membership, reward=body["reward"])
-        return Response({"valid": True, "points_cost": body["reward"].points_cost})
+        price = services.reward_price(membership=membership, reward=body["reward"])
+        return Response({"valid": True, "points_cost": price})
 
     @extend_schema(request=s.RewardChoiceSerializer, responses=s.RedemptionSerializer)
     @action(detail=True, methods=["post"])

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Q, Sum
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.customers.choices import OrderStatus
@@ -35,10 +36,23 @@ from .ledger import (
 
 
 def order_earn_base(order: Order, program: Program) -> Decimal:
-    """The amount points are earned on: subtotal, after discounts and with shipping per the program."""
-    base = order.subtotal
-    if program.earn_after_discounts:
-        base -= order.discount_total
+    """
+    The amount points are earned on: the subtotal without lines of excluded product tags, after
+    discounts (spread over the lines in proportion) and with shipping, per the program.
+    """
+    subtotal = order.subtotal
+    eligible = subtotal
+    if program.excluded_product_tags:
+        names = [str(name).lower() for name in program.excluded_product_tags]
+        excluded = set(
+            ProductTag.objects.annotate(tag_name=Lower("tag__name"))
+            .filter(product__order_lines__order=order, tag_name__in=names)
+            .values_list("product_id", flat=True)
+        )
+        eligible -= sum((line.total for line in order.lines.all() if line.product_id in excluded), Decimal(0))
+    base = eligible
+    if program.earn_after_discounts and subtotal > 0:
+        base -= order.discount_total * eligible / subtotal
     if program.earn_on_shipping:
         base += order.shipping_total
     return max(base, Decimal("0"))

@@ -10,7 +10,7 @@ from django.utils import timezone
 from loyalty_site.lib.api.errors import ConflictError, DomainError
 
 from ..choices import FulfilmentStatus, RedemptionStatus
-from ..models import LedgerEntry, Membership, Redemption, Reward, code_generate
+from ..models import LedgerEntry, Membership, Redemption, Reward, RewardTierPrice, code_generate
 from .ledger import MemberLedger, balance_lock, spend, spend_reverse
 
 LIVE_REDEMPTIONS = [RedemptionStatus.ISSUED, RedemptionStatus.USED]
@@ -30,6 +30,17 @@ def rewards_available(*, membership: Membership, at: datetime | None = None) -> 
     return rewards.filter(tier_filter).distinct().order_by("points_cost", "pk")
 
 
+def reward_price(*, membership: Membership, reward: Reward) -> int:
+    """The points the member pays: the tier's price when the reward has one, else the list price."""
+    if membership.tier_id:
+        price = RewardTierPrice.objects.filter(reward=reward, tier_id=membership.tier_id).values_list(
+            "points_cost", flat=True
+        )
+        for points_cost in price:
+            return points_cost
+    return reward.points_cost
+
+
 def reward_check(*, membership: Membership, reward: Reward, at: datetime, active_points: int | None = None) -> None:
     """Raise a DomainError naming why `membership` cannot redeem `reward` now."""
     if reward.program_id != membership.program_id or not reward.is_active:
@@ -47,9 +58,10 @@ def reward_check(*, membership: Membership, reward: Reward, at: datetime, active
         used = Redemption.objects.filter(membership=membership, reward=reward, status__in=LIVE_REDEMPTIONS).count()
         if used >= reward.per_customer_limit:
             raise DomainError("You have reached the limit for this reward.", path="reward", code="limit_reached")
-    if active_points is not None and active_points < reward.points_cost:
+    cost = reward_price(membership=membership, reward=reward)
+    if active_points is not None and active_points < cost:
         raise DomainError(
-            f"Not enough points: {active_points} available, {reward.points_cost} needed.",
+            f"Not enough points: {active_points} available, {cost} needed.",
             path="points",
             code="insufficient_points",
         )
@@ -84,10 +96,11 @@ def reward_redeem(
     membership = Membership.objects.select_related("program", "tier").get(pk=membership.pk)
     reward = Reward.objects.get(pk=reward.pk)
     reward_check(membership=membership, reward=reward, at=at)
+    cost = reward_price(membership=membership, reward=reward)
     redemption = Redemption(
         reward=reward,
         membership=membership,
-        points_spent=reward.points_cost,
+        points_spent=cost,
         fulfilment_status=FulfilmentStatus.PENDING if reward.needs_fulfilment else FulfilmentStatus.NOT_APPLICABLE,
         issued_at=at,
         expires_at=at + timedelta(days=reward.code_valid_days) if reward.code_valid_days else None,
@@ -106,7 +119,7 @@ def reward_redeem(
     else:
         raise ConflictError("Could not issue a unique code; try again.", path="code", code="code_collision")
     ledger = MemberLedger(balance=balance, at=at, actor=actor, cause=cause)
-    spend(ledger, points=reward.points_cost, reason=f"Redeemed {reward.name}", redemption=redemption)
+    spend(ledger, points=cost, reason=f"Redeemed {reward.name}", redemption=redemption)
     if reward.stock is not None:
         taken = Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1)
         if not taken:
