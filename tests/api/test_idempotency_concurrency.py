@@ -1,0 +1,51 @@
+import threading
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from apps.customers.api import views
+from apps.customers.models import Customer, IdempotencyRecord, Order
+from tests.factories import CustomerFactory, UserFactory
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_first_requests_with_one_key_produce_one_effect(monkeypatch):
+    user = UserFactory(username="integrator")
+    customer = CustomerFactory()
+    body = {
+        "customer_id": customer.pk,
+        "currency": "EUR",
+        "lines": [{"title": "Mug", "quantity": 1, "unit_price": "5"}],
+    }
+    both_inside = threading.Barrier(2, timeout=10)
+    original = views.ingest.order_ingest
+
+    def order_ingest_when_both_are_inside(**kwargs):
+        both_inside.wait()  # both requests have passed the replay check and hold no record yet
+        return original(**kwargs)
+
+    monkeypatch.setattr(views.ingest, "order_ingest", order_ingest_when_both_are_inside)
+    statuses: list[int] = []
+
+    def post() -> None:
+        client = APIClient()
+        client.force_authenticate(user)
+        try:
+            statuses.append(
+                client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="same").status_code
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(statuses) == [201, 409]
+    assert Order.objects.count() == 1
+    assert Customer.objects.get(pk=customer.pk).orders_count == 1
+    assert IdempotencyRecord.objects.count() == 1
