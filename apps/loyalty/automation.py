@@ -217,13 +217,35 @@ FIELDS: list[dict[str, Any]] = [
 
 
 def _cause(context: Any) -> str:
+    """The engine passes `cause` ("workflow_run:<id>") and `run_id` in the context's `extra`."""
+    extra = getattr(context, "extra", None)
+    if isinstance(extra, dict):
+        if extra.get("cause"):
+            return str(extra["cause"])
+        if extra.get("run_id"):
+            return f"workflow_run:{extra['run_id']}"
     run = getattr(context, "run", None)
     if run is not None and getattr(run, "pk", None):
         return f"workflow_run:{run.pk}"
-    extra = getattr(context, "extra", None)
-    if isinstance(extra, dict) and extra.get("run_id"):
-        return f"workflow_run:{extra['run_id']}"
     return "workflow"
+
+
+def _refusing(run: Any) -> Any:
+    """Turn a business refusal (not enough points, unknown tier) into the engine's permanent ActionRefused."""
+    from loyalty_site.lib.api.errors import DomainError
+
+    def wrapped(context: Any, params: dict[str, Any], effect_key: str) -> dict[str, Any]:
+        try:
+            return run(context, params, effect_key)
+        except DomainError as error:
+            registry = _optional("apps.automations.registry")
+            if registry is None or not hasattr(registry, "ActionRefused"):
+                raise
+            raise registry.ActionRefused(error.message) from error
+
+    wrapped.__name__ = getattr(run, "__name__", "run")
+    wrapped.__doc__ = run.__doc__
+    return wrapped
 
 
 def _action_membership(context: Any) -> Membership:
@@ -352,7 +374,8 @@ def _register_triggers_and_actions(registry: Any) -> None:
             label="Award loyalty points",
             description="Give the customer points (active at once), recorded with the workflow run as cause.",
             params=[points, reason],
-            run=run_award_points,
+            run=_refusing(run_award_points),
+            group="Loyalty",
         )
     )
     registry.register_action(
@@ -361,7 +384,8 @@ def _register_triggers_and_actions(registry: Any) -> None:
             label="Deduct loyalty points",
             description="Take points off the balance (soonest-expiring first); fails if the balance is too low.",
             params=[points, reason],
-            run=run_deduct_points,
+            run=_refusing(run_deduct_points),
+            group="Loyalty",
         )
     )
     registry.register_action(
@@ -370,7 +394,8 @@ def _register_triggers_and_actions(registry: Any) -> None:
             label="Set loyalty tier",
             description="Assign a tier by name; it becomes the customer's floor.",
             params=[registry.ParamSpec(name="tier", type="text", label="Tier name", required=True)],
-            run=run_set_tier,
+            run=_refusing(run_set_tier),
+            group="Loyalty",
         )
     )
 

@@ -16,7 +16,7 @@ T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
 def _context(customer, **extra):
-    return SimpleNamespace(customer=customer, now=T0, run=SimpleNamespace(pk=42), extra=dict(extra))
+    return SimpleNamespace(customer=customer, now=T0, extra={"run_id": 42, "cause": "workflow_run:42", **extra})
 
 
 def test_award_action_is_idempotent_per_effect_key_and_records_the_run():
@@ -143,3 +143,29 @@ def test_templates_register_adds_them_to_the_gallery_once(monkeypatch):
         "action": "loyalty.award_points",
         "params": {"points": 200, "reason": "Welcome to Silver"},
     }
+
+
+def test_triggers_and_actions_are_registered_with_the_engine():
+    from apps.automations import registry
+
+    triggers = {spec.name: spec for spec in registry.triggers_all()}
+    actions = {spec.name: spec for spec in registry.actions_all()}
+
+    for name in ("member.joined", "referral.registered", "loyalty.points_expiring", "loyalty.tier_changed"):
+        assert triggers[name].group == "Loyalty"
+    assert [param.name for param in actions["loyalty.award_points"].params] == ["points", "reason"]
+    assert actions["loyalty.set_tier"].group == "Loyalty"
+
+
+def test_a_refused_deduction_is_a_permanent_action_refusal_that_changes_nothing():
+    from apps.automations import registry
+
+    program_make()
+    customer = CustomerFactory()
+    action = registry.action_get("loyalty.deduct_points")
+
+    with pytest.raises(registry.ActionRefused) as error:
+        action.run(_context(customer), {"points": 5, "reason": "fee"}, "run42:s1")
+
+    assert "Not enough points" in str(error.value)
+    assert LedgerEntry.objects.count() == 0
