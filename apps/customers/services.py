@@ -630,3 +630,14 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
     return token
+
+
+def idempotency_records_prune(*, older_than_days: int = 30) -> int:
+    """Delete stored Idempotency-Key responses older than the retention; returns how many were deleted."""
+    from datetime import timedelta
+
+    from .models import IdempotencyRecord
+
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

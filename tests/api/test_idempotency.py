@@ -98,3 +98,21 @@ def test_without_a_key_every_post_is_processed(api):
 
     assert customer.events.count() == 2
     assert IdempotencyRecord.objects.count() == 0
+
+
+def test_prune_idempotency_keys_deletes_only_records_past_the_retention(api):
+    from datetime import UTC, datetime
+    from io import StringIO
+
+    import time_machine
+    from django.core.management import call_command
+
+    with time_machine.travel(datetime(2026, 1, 1, tzinfo=UTC), tick=False):
+        api.post("/api/v1/orders/", ORDER, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    with time_machine.travel(datetime(2026, 1, 25, tzinfo=UTC), tick=False):
+        api.post("/api/v1/orders/", {**ORDER, "currency": "USD"}, format="json", HTTP_IDEMPOTENCY_KEY="new")
+        out = StringIO()
+        call_command("prune_idempotency_keys", "--days", "10", stdout=out)
+
+    assert out.getvalue().strip() == "Deleted 1 idempotency record(s) older than 10 days."
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
