@@ -116,3 +116,13 @@ def test_prune_idempotency_keys_deletes_only_records_past_the_retention(api):
 
     assert out.getvalue().strip() == "Deleted 1 idempotency record(s) older than 10 days."
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_malformed_json_with_a_key_is_a_400_parse_error_and_records_nothing(api):
+    response = api.post(
+        "/api/v1/orders/", data='{"currency": ', content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-5"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "parse_error"
+    assert IdempotencyRecord.objects.count() == 0
