@@ -100,3 +100,43 @@ def test_the_same_order_event_replayed_concurrently_earns_once():
     membership = services.membership_for(customer)
     assert assert_ledger_consistent(membership).active == 250
     assert connection.vendor == "postgresql"
+
+
+def test_parallel_referrals_respect_the_referrer_cap():
+    from apps.loyalty.models import Referral
+
+    program = program_make(referrer_bonus=100, referee_bonus=10, referral_cap=3)
+    referrer, _ = services.member_join(customer=CustomerFactory(), program=program)
+    referees = [CustomerFactory() for _ in range(10)]
+
+    results = _run_parallel(10, lambda i: services.referral_register(referee=referees[i], code=referrer.referral_code))
+
+    assert [repr(r) for r in results if isinstance(r, Exception)] == []
+    statuses = sorted(Referral.objects.values_list("status", flat=True))
+    assert statuses == ["capped"] * 7 + ["rewarded"] * 3
+    assert assert_ledger_consistent(referrer).active == 300
+
+
+def test_expiry_job_running_during_spends_keeps_the_ledger_exact():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    program = program_make(expiry_policy="days_after_activation", expiry_days=30)
+    membership, _ = services.member_join(customer=CustomerFactory(), program=program)
+    old = timezone.now() - timedelta(days=31)
+    services.points_award(membership=membership, points=100, reason="old", key="old", at=old)  # already due
+    services.points_award(membership=membership, points=200, reason="new", key="new")
+
+    def work(index: int):
+        if index == 0:
+            return services.points_expire_due()
+        return services.points_deduct(membership=membership, points=30, reason=f"s{index}", key=f"s{index}")
+
+    results = _run_parallel(9, work)
+
+    assert [repr(r) for r in results if isinstance(r, Exception) and not isinstance(r, DomainError)] == []
+    spent = sum(1 for r in results if isinstance(r, LedgerEntry))
+    balance = assert_ledger_consistent(membership)
+    assert spent == 6  # the 100 due points are never spendable: 200 // 30
+    assert (balance.active, balance.lifetime_expired, balance.lifetime_spent) == (20, 100, 180)
