@@ -121,7 +121,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"OrderChannelEnum": "apps.customers.choices.OrderChannel"},
+    "ENUM_NAME_OVERRIDES": {
+        "OrderChannelEnum": "apps.customers.choices.OrderChannel",
+        "RuleKindEnum": "apps.loyalty.choices.RuleKind",
+        "RewardKindEnum": "apps.loyalty.choices.RewardKind",
+    },
 }
 
 # django-q2. `timeout` must stay below `retry` or a slow task is re-delivered while still running;
