@@ -128,3 +128,15 @@ def test_adding_a_customer_tag_in_the_admin_is_audited(admin_client):
     assert response.status_code == 302
     assert CustomerTag.objects.filter(customer=customer, tag=tag).count() == 1
     assert DomainEvent.objects.filter(name="customer.tag_added").count() == 1
+
+
+def test_customer_changelist_filters_by_tag(admin_client):
+    vip, other = CustomerFactory(email="vip@example.com"), CustomerFactory(email="other@example.com")
+    tags_add(customer=vip, names=["VIP"])
+    tag = Tag.objects.get()
+
+    response = admin_client.get(reverse(CHANGELIST), {"tag": tag.pk})
+
+    assert response.status_code == 200
+    assert b"vip@example.com" in response.content
+    assert other.email.encode() not in response.content
