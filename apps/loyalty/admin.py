@@ -74,6 +74,7 @@ class EarningRuleAdmin(admin.ModelAdmin):
     ]
     list_filter = ["program", "kind", "is_active"]
     search_fields = ["name", "event_name", "product_tag"]
+    filter_horizontal = ["tiers"]
     readonly_fields = ["awarded_total"]
 
 

@@ -182,6 +182,7 @@ class EarningRule(models.Model):
     event_name = models.CharField(max_length=100, blank=True)
     product_tag = models.CharField(max_length=100, blank=True)
     conditions = models.JSONField(default=dict, blank=True, help_text="Shared condition language")
+    tiers = models.ManyToManyField(Tier, blank=True, related_name="rules", help_text="Empty = every tier")
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     cap_per_day = models.PositiveIntegerField(null=True, blank=True, help_text="Per customer")

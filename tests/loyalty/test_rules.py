@@ -153,3 +153,29 @@ def test_lines_with_excluded_product_tags_earn_nothing_and_discounts_are_spread(
     )
 
     assert [lot.amount for lot in services.order_points_earn(order=order)] == [45]  # 50 - 10 x 50/100
+
+
+def test_a_rule_targeting_a_tier_earns_only_for_members_of_that_tier():
+    from apps.loyalty.models import Tier
+
+    program = program_make()
+    Tier.objects.create(program=program, name="Base", rank=1, threshold=0)
+    silver = Tier.objects.create(program=program, name="Silver", rank=2, threshold=500)
+    rule = EarningRule.objects.create(
+        program=program,
+        name="Silver review bonus",
+        kind="fixed_event",
+        event_name="review_posted",
+        points=Decimal("30"),
+    )
+    rule.tiers.add(silver)
+    member, outsider = CustomerFactory(), CustomerFactory()
+    membership, _ = services.member_join(customer=member, program=program)
+    services.tier_set(membership=membership, tier=silver)
+    services.member_join(customer=outsider, program=program)
+
+    for customer in (member, outsider):
+        review, _ = customer_services.custom_event_record(customer=customer, name="review_posted")
+        services.event_points_earn(custom_event=review)
+
+    assert list(PointLot.objects.values_list("membership__customer_id", "amount")) == [(member.pk, 30)]

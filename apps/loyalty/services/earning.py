@@ -89,9 +89,17 @@ def rule_cap_clip(rule: EarningRule, membership: Membership, points: int, at: da
     return points
 
 
-def _live_rules(program: Program, kinds: list[str], at: datetime) -> list[EarningRule]:
-    rules = EarningRule.objects.filter(program=program, kind__in=kinds, is_active=True).order_by("pk")
-    return [rule for rule in rules if rule.is_live(at)]
+def _live_rules(
+    program: Program, kinds: list[str], at: datetime, membership: Membership | None = None
+) -> list[EarningRule]:
+    """Active rules of these kinds inside their time box and, if they target tiers, open to the member's tier."""
+    rules = EarningRule.objects.filter(program=program, kind__in=kinds, is_active=True).prefetch_related("tiers")
+    live = []
+    for rule in rules.order_by("pk"):
+        tier_ids = {tier.pk for tier in rule.tiers.all()}
+        if rule.is_live(at) and (not tier_ids or (membership is not None and membership.tier_id in tier_ids)):
+            live.append(rule)
+    return live
 
 
 def _context(membership: Membership, at: datetime, **objects: Any) -> dict[str, Any]:
@@ -115,7 +123,7 @@ def order_points_plan(order: Order, membership: Membership, at: datetime) -> lis
     plan: list[tuple[str, EarningRule | None, int]] = [(f"order:{order.pk}:base", None, base_points)]
     context = _context(membership, at, order=order)
     kinds = [RuleKind.PER_AMOUNT, RuleKind.PRODUCT_TAG_MULTIPLIER, RuleKind.TIME_BONUS]
-    for rule in _live_rules(program, kinds, at):
+    for rule in _live_rules(program, kinds, at, membership):
         if not condition_matches(rule.conditions, context=context):
             continue
         if rule.kind == RuleKind.PER_AMOUNT:
@@ -219,8 +227,10 @@ def event_points_earn(*, custom_event: CustomerEvent, at: datetime | None = None
     program = program_default()
     if program is None:
         return []
-    rules = [r for r in _live_rules(program, [RuleKind.FIXED_EVENT], at) if r.event_name == custom_event.name]
-    if not rules:
+    candidates = EarningRule.objects.filter(
+        program=program, kind=RuleKind.FIXED_EVENT, event_name=custom_event.name, is_active=True
+    )
+    if not candidates.exists():
         return []
     membership = membership_for(custom_event.customer, program)
     if membership is None:
@@ -229,6 +239,8 @@ def event_points_earn(*, custom_event: CustomerEvent, at: datetime | None = None
         membership, _ = member_join(customer=custom_event.customer, program=program, at=at, cause=cause)
     balance = balance_lock(membership.pk)
     membership = Membership.objects.select_related("program", "tier", "customer").get(pk=membership.pk)
+    live = _live_rules(program, [RuleKind.FIXED_EVENT], at, membership)
+    rules = [rule for rule in live if rule.event_name == custom_event.name]
     done = set(
         PointLot.objects.filter(source_key__startswith=f"event:{custom_event.pk}:").values_list("source_key", flat=True)
     )
