@@ -69,3 +69,25 @@ def test_create_api_token_for_an_unknown_user_without_create_user_fails_and_writ
         call_command("create_api_token", "nobody")
 
     assert ApiToken.objects.count() == 0
+
+
+def test_writes_record_which_token_made_them(bearer, integrator):
+    from apps.customers.models import DomainEvent
+    from apps.tagging.models import CustomerTag
+
+    client, token = bearer
+
+    created = client.post("/api/v1/customers/", {"external_id": "c-1"}, format="json")
+    client.post(f"/api/v1/customers/{created.json()['id']}/add_tags/", {"tags": ["VIP"]}, format="json")
+
+    assert DomainEvent.objects.get(name="customer.registered").cause == f"api:token:{token.pk}"
+    assert DomainEvent.objects.get(name="customer.tag_added").cause == f"api:token:{token.pk}"
+    assert CustomerTag.objects.get().source_ref == f"api:token:{token.pk}"
+
+
+def test_session_writes_record_the_user(api, integrator):
+    from apps.customers.models import DomainEvent
+
+    api.post("/api/v1/customers/", {"external_id": "c-1"}, format="json")
+
+    assert DomainEvent.objects.get().cause == f"api:user:{integrator.pk}"

@@ -23,7 +23,7 @@ from ..filters import (
     OrderFilterSet,
     StoreFilterSet,
 )
-from ..models import Customer
+from ..models import ApiToken, Customer
 from . import ingest
 from .serializers import (
     CartSerializer,
@@ -43,7 +43,15 @@ from .serializers import (
     StoreSerializer,
 )
 
-CAUSE = ingest.CAUSE
+
+def api_cause(request: Request) -> str:
+    """Who made an API write, for the outbox `cause` ("why did this happen?"): the token, else the user."""
+    token = getattr(request, "auth", None)
+    if isinstance(token, ApiToken):
+        return f"api:token:{token.pk}"
+    return f"api:user:{request.user.pk}"
+
+
 BATCH_MAX_ITEMS = 1000
 
 ORDER_EXAMPLE = {
@@ -109,9 +117,9 @@ class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
         fields = dict(serializer.validated_data)
         external_id = fields.pop("external_id", None)
         if external_id:
-            customer, created = services.customer_upsert(external_id=external_id, cause=CAUSE, **fields)
+            customer, created = services.customer_upsert(external_id=external_id, cause=api_cause(request), **fields)
         else:
-            customer, created = services.customer_create(cause=CAUSE, **fields), True
+            customer, created = services.customer_create(cause=api_cause(request), **fields), True
         return self._read(customer, _created_or_existing(created))
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -133,13 +141,13 @@ class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str | None = None) -> Response:
         """Mark the customer activated (sends `customer.activated` once)."""
-        return self._read(services.customer_activate(customer=self.get_object(), cause=CAUSE))
+        return self._read(services.customer_activate(customer=self.get_object(), cause=api_cause(request)))
 
     @extend_schema(request=None, responses=CustomerSerializer)
     @action(detail=True, methods=["post"])
     def unsubscribe(self, request: Request, pk: str | None = None) -> Response:
         """Withdraw marketing consent (sends `customer.unsubscribed` once)."""
-        return self._read(services.customer_unsubscribe(customer=self.get_object(), cause=CAUSE))
+        return self._read(services.customer_unsubscribe(customer=self.get_object(), cause=api_cause(request)))
 
 
 @extend_schema_view(
@@ -166,14 +174,16 @@ class OrderViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMo
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        order, created = ingest.order_ingest(data=serializer.validated_data, customer_ref=_reference(serializer))
+        order, created = ingest.order_ingest(
+            data=serializer.validated_data, customer_ref=_reference(serializer), cause=api_cause(request)
+        )
         return Response(OrderSerializer(selectors.order_get(pk=order.pk)).data, status=_created_or_existing(created))
 
     @extend_schema(request=None, responses=OrderSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel the order; it stops counting in the customer's figures."""
-        order = services.order_cancel(order=self.get_object(), cause=CAUSE)
+        order = services.order_cancel(order=self.get_object(), cause=api_cause(request))
         return Response(OrderSerializer(selectors.order_get(pk=order.pk)).data)
 
     @extend_schema(
@@ -205,7 +215,7 @@ class OrderViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMo
             reason=data["reason"],
             external_id=data.get("external_id"),
             at=data.get("created_at"),
-            cause=CAUSE,
+            cause=api_cause(request),
         )
         return Response(RefundSerializer(refund).data, status=_created_or_existing(created))
 
@@ -223,7 +233,9 @@ class DraftOrderViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadO
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = DraftOrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        draft, created = ingest.draft_order_ingest(data=serializer.validated_data, customer_ref=_reference(serializer))
+        draft, created = ingest.draft_order_ingest(
+            data=serializer.validated_data, customer_ref=_reference(serializer), cause=api_cause(request)
+        )
         return Response(DraftOrderSerializer(draft).data, status=_created_or_existing(created))
 
 
@@ -260,7 +272,9 @@ class CartViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = CartUpsertSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        cart, created = ingest.cart_ingest(data=serializer.validated_data, customer_ref=_reference(serializer))
+        cart, created = ingest.cart_ingest(
+            data=serializer.validated_data, customer_ref=_reference(serializer), cause=api_cause(request)
+        )
         return Response(CartSerializer(cart).data, status=_created_or_existing(created))
 
 
@@ -284,7 +298,9 @@ class CustomerEventViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.Re
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = CustomEventCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        event, created = ingest.custom_event_ingest(data=serializer.validated_data, customer_ref=_reference(serializer))
+        event, created = ingest.custom_event_ingest(
+            data=serializer.validated_data, customer_ref=_reference(serializer), cause=api_cause(request)
+        )
         return Response(CustomerEventSerializer(event).data, status=_created_or_existing(created))
 
 
@@ -316,9 +332,9 @@ class LocationViewSet(IdempotentMixin, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         with transaction.atomic():
-            customer = services.customer_resolve(**_reference(serializer), cause=CAUSE)
+            customer = services.customer_resolve(**_reference(serializer), cause=api_cause(request))
             matches = services.location_report(
-                customer=customer, latitude=data["latitude"], longitude=data["longitude"], cause=CAUSE
+                customer=customer, latitude=data["latitude"], longitude=data["longitude"], cause=api_cause(request)
             )
         body = {
             "matches": [{"store": StoreSerializer(m.store).data, "distance_m": round(m.distance_m, 1)} for m in matches]
@@ -375,7 +391,11 @@ def _django_errors(error: DjangoValidationError) -> Any:
 
 
 def batch_run(
-    items: Any, *, serializer_class: type[serializers.Serializer], ingest_one: Callable[..., tuple[Any, bool]]
+    items: Any,
+    *,
+    serializer_class: type[serializers.Serializer],
+    ingest_one: Callable[..., tuple[Any, bool]],
+    cause: str,
 ) -> dict[str, Any]:
     """Validate and write each item on its own (one savepoint each); report per-item results with paths."""
     if not isinstance(items, list):
@@ -392,7 +412,9 @@ def batch_run(
         errors: Any = None
         if serializer.is_valid():
             try:
-                row, created = ingest_one(data=serializer.validated_data, customer_ref=_reference(serializer))
+                row, created = ingest_one(
+                    data=serializer.validated_data, customer_ref=_reference(serializer), cause=cause
+                )
             except DjangoValidationError as error:
                 errors = _django_errors(error)
         else:
@@ -435,7 +457,12 @@ class BatchViewSet(IdempotentMixin, viewsets.GenericViewSet):
     def orders(self, request: Request) -> Response:
         body = request.data if isinstance(request.data, dict) else {}
         return Response(
-            batch_run(body.get("items"), serializer_class=OrderCreateSerializer, ingest_one=ingest.order_ingest)
+            batch_run(
+                body.get("items"),
+                serializer_class=OrderCreateSerializer,
+                ingest_one=ingest.order_ingest,
+                cause=api_cause(request),
+            )
         )
 
     @extend_schema(
@@ -448,6 +475,9 @@ class BatchViewSet(IdempotentMixin, viewsets.GenericViewSet):
         body = request.data if isinstance(request.data, dict) else {}
         return Response(
             batch_run(
-                body.get("items"), serializer_class=CustomEventCreateSerializer, ingest_one=ingest.custom_event_ingest
+                body.get("items"),
+                serializer_class=CustomEventCreateSerializer,
+                ingest_one=ingest.custom_event_ingest,
+                cause=api_cause(request),
             )
         )

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from apps.customers import selectors as customer_selectors
 from apps.customers import services as customer_services
 from apps.customers.api.serializers import CustomerSerializer, ProductSerializer
+from apps.customers.api.views import api_cause
 from apps.customers.filters import ProductFilterSet
 from loyalty_site.lib.api.idempotency import IdempotentMixin
 
@@ -110,7 +111,11 @@ class CustomerTagActionsViewSet(IdempotentMixin, viewsets.GenericViewSet):
         serializer = TagNamesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.tags_add(
-            customer=customer, names=serializer.validated_data["tags"], source=TagSource.API, actor=request.user
+            customer=customer,
+            names=serializer.validated_data["tags"],
+            source=TagSource.API,
+            source_ref=api_cause(request),
+            actor=request.user,
         )
         return self._read(customer.pk)
 
@@ -122,6 +127,10 @@ class CustomerTagActionsViewSet(IdempotentMixin, viewsets.GenericViewSet):
         serializer = TagNamesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.tags_remove(
-            customer=customer, names=serializer.validated_data["tags"], source=TagSource.API, actor=request.user
+            customer=customer,
+            names=serializer.validated_data["tags"],
+            source=TagSource.API,
+            source_ref=api_cause(request),
+            actor=request.user,
         )
         return self._read(customer.pk)
