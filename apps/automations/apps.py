@@ -11,3 +11,7 @@ class AutomationsConfig(AppConfig):
         # Every app declares the fields, triggers and actions it offers in its own `automation.py`,
         # the way apps declare their models in `admin.py`; importing them registers them.
         autodiscover_modules("automation")
+        from . import checks  # noqa: F401  (registers the start-up checks)
+        from .signals import receivers_connect
+
+        receivers_connect()
