@@ -126,3 +126,12 @@ def test_malformed_json_with_a_key_is_a_400_parse_error_and_records_nothing(api)
     assert response.status_code == 400
     assert response.json()["error"] == "parse_error"
     assert IdempotencyRecord.objects.count() == 0
+
+
+def test_a_key_on_a_route_without_post_is_a_plain_405(api):
+    order_customer = CustomerFactory()
+
+    response = api.post(f"/api/v1/customers/{order_customer.pk}/", {}, format="json", HTTP_IDEMPOTENCY_KEY="k-6")
+
+    assert response.status_code == 405
+    assert IdempotencyRecord.objects.count() == 0

@@ -82,8 +82,8 @@ class IdempotentMixin:
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         key = request.headers.get(HEADER, "").strip()
-        if request.method != "POST" or not key:
-            return
+        if request.method != "POST" or not key or not hasattr(self, "post"):
+            return  # (no POST handler: dispatch answers 405 itself)
         if len(key) > MAX_KEY_LENGTH:
             raise DomainError(f"{HEADER} has at most {MAX_KEY_LENGTH} characters.", path=HEADER)
         from apps.customers.models import IdempotencyRecord
