@@ -49,13 +49,14 @@ def _membership(customer: Any) -> Membership | None:
 
 
 def _context_membership(context: Any) -> Membership | None:
-    cache = getattr(context, "extra", None)
-    if isinstance(cache, dict) and "loyalty_membership" in cache:
-        return cache["loyalty_membership"]
-    membership = _membership(getattr(context, "customer", None))
-    if isinstance(cache, dict):
-        cache["loyalty_membership"] = membership
-    return membership
+    """The customer's membership, read once per evaluation (the engine's context cache, else `extra`)."""
+    extra = getattr(context, "extra", None)
+    if isinstance(extra, dict) and extra.get("loyalty_membership") is not None:
+        return extra["loyalty_membership"]
+    customer = getattr(context, "customer", None)
+    if hasattr(context, "cached"):
+        return context.cached(("loyalty.membership", getattr(customer, "pk", None)), lambda: _membership(customer))
+    return _membership(customer)
 
 
 def _balance(context: Any) -> Balance | None:

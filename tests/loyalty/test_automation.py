@@ -169,3 +169,39 @@ def test_a_refused_deduction_is_a_permanent_action_refusal_that_changes_nothing(
 
     assert "Not enough points" in str(error.value)
     assert LedgerEntry.objects.count() == 0
+
+
+def test_earning_rules_use_the_engine_condition_language_when_installed():
+    pytest.importorskip("apps.automations.conditions")
+    from apps.loyalty import targeting
+    from apps.loyalty.models import EarningRule
+    from tests.factories import make_order
+
+    assert targeting.evaluator_installed()
+    program = program_make()
+    Tier.objects.create(program=program, name="Base", rank=1, threshold=0)
+    silver = Tier.objects.create(program=program, name="Silver", rank=2, threshold=500)
+    rule = EarningRule.objects.create(
+        program=program,
+        name="Silver Mondays",
+        kind="time_bonus",
+        multiplier=2,
+        conditions={
+            "all": [
+                {"field": "loyalty.tier", "op": "eq", "value": "Silver"},
+                {"field": "loyalty.weekday", "op": "eq", "value": 1},
+            ]
+        },
+    )
+    member, base = CustomerFactory(), CustomerFactory()
+    membership, _ = services.member_join(customer=member, program=program)
+    services.tier_set(membership=membership, tier=silver)
+    services.member_join(customer=base, program=program)
+    monday, tuesday = datetime(2026, 3, 2, 10, tzinfo=UTC), datetime(2026, 3, 3, 10, tzinfo=UTC)
+
+    earned = [
+        [(lot.amount, lot.rule_id) for lot in services.order_points_earn(order=make_order(customer, total="40"), at=at)]
+        for customer, at in ((member, monday), (member, tuesday), (base, monday))
+    ]
+
+    assert earned == [[(40, None), (40, rule.pk)], [(40, None)], [(40, None)]]
