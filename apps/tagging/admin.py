@@ -63,7 +63,7 @@ class CustomerTagInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 class TaggedCustomerAdmin(CustomerAdmin):
-    inlines = [CustomerTagInline, *CustomerAdmin.inlines]
+    inlines = [CustomerTagInline]
     list_filter = [*CustomerAdmin.list_filter, TagListFilter]
     actions = ["add_tag_to_customers", *CustomerAdmin.actions]
 

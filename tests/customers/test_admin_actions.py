@@ -140,3 +140,26 @@ def test_customer_changelist_filters_by_tag(admin_client):
     assert response.status_code == 200
     assert b"vip@example.com" in response.content
     assert other.email.encode() not in response.content
+
+
+def test_customer_change_page_shows_the_latest_orders_and_links_to_all(admin_client):
+    customer = CustomerFactory()
+    make_order(customer, total="12.00", external_id="o-latest")
+
+    response = admin_client.get(reverse("admin:customers_customer_change", args=[customer.pk]))
+
+    assert response.status_code == 200
+    assert b"o-latest" in response.content
+    assert f"?customer__id__exact={customer.pk}".encode() in response.content
+
+
+def test_the_all_orders_link_filters_the_order_changelist(admin_client):
+    customer, other = CustomerFactory(), CustomerFactory()
+    make_order(customer, external_id="o-mine")
+    make_order(other, external_id="o-theirs")
+
+    response = admin_client.get(reverse("admin:customers_order_changelist") + f"?customer__id__exact={customer.pk}")
+
+    assert response.status_code == 200
+    assert b"o-mine" in response.content
+    assert b"o-theirs" not in response.content
