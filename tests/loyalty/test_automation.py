@@ -205,3 +205,44 @@ def test_earning_rules_use_the_engine_condition_language_when_installed():
     ]
 
     assert earned == [[(40, None), (40, rule.pk)], [(40, None)], [(40, None)]]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"field": "loyalty.balance", "op": "gte", "value": 100},
+        {"field": "loyalty.pending", "op": "gt", "value": 0},
+        {"field": "loyalty.tier", "op": "eq", "value": "silver"},
+        {"field": "loyalty.lifetime_points", "op": "lt", "value": 50},
+        {"field": "loyalty.points_expiring", "window": {"days": 3}, "op": "gt", "value": 0},
+        {"not": {"field": "loyalty.tier", "op": "is_set"}},
+    ],
+)
+def test_audiences_and_in_memory_evaluation_agree_on_loyalty_fields(condition):
+    conditions = pytest.importorskip("apps.automations.conditions")
+    program = program_make(expiry_policy="days_after_activation", expiry_days=10)
+    Tier.objects.create(program=program, name="Silver", rank=1, threshold=0)
+    customers = [CustomerFactory() for _ in range(4)]
+    for customer, points, pending in zip(customers[:3], (300, 20, 120), (0, 7, 0), strict=True):
+        membership, _ = services.member_join(customer=customer, program=program, at=T0)
+        services.points_award(membership=membership, points=points, reason="x", key=f"k{customer.pk}", at=T0)
+        if pending:
+            services.points_earn(
+                membership=membership,
+                amount=pending,
+                source_type="api",
+                source_key=f"p{customer.pk}",
+                pending_days=5,
+                at=T0,
+            )
+    now = T0 + timedelta(days=8)
+
+    in_sql = set(conditions.audience_queryset(condition, now=now).values_list("pk", flat=True))
+    in_memory = {
+        customer.pk
+        for customer in customers
+        if conditions.condition_evaluate(condition, conditions.EvaluationContext(customer=customer, now=now)).result
+    }
+
+    assert in_sql == in_memory
+    assert in_memory  # every case selects somebody
