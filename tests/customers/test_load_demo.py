@@ -5,7 +5,17 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from apps.customers.models import Cart, Customer, CustomerEvent, DomainEvent, Order, Product, Refund, Store
+from apps.customers.models import (
+    Cart,
+    Customer,
+    CustomerEvent,
+    DomainEvent,
+    DraftOrder,
+    Order,
+    Product,
+    Refund,
+    Store,
+)
 from apps.tagging.models import CustomerTag, ProductTag
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +28,19 @@ def _load() -> str:
 
 
 def _counts() -> dict[str, int]:
-    models = [Customer, Product, Order, Refund, Cart, CustomerEvent, Store, DomainEvent, CustomerTag, ProductTag]
+    models = [
+        Customer,
+        Product,
+        Order,
+        Refund,
+        Cart,
+        DraftOrder,
+        CustomerEvent,
+        Store,
+        DomainEvent,
+        CustomerTag,
+        ProductTag,
+    ]
     return {model.__name__: model.objects.count() for model in models}
 
 
@@ -35,6 +57,7 @@ def test_load_demo_is_idempotent_and_prints_the_admin_login(monkeypatch, setting
     assert counts["Store"] == 2
     assert counts["Refund"] == 2
     assert counts["Cart"] == 3
+    assert DraftOrder.objects.count() == 1
     assert Order.objects.filter(channel="pos").count() == 3
     assert set(Customer.objects.values_list("preferred_currency", flat=True)) == {"EUR", "GBP", "USD", "JPY"}
     assert ProductTag.objects.filter(tag__name="Kids & Baby").count() == 4

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.customers import services
-from apps.customers.models import Cart, Customer, Order, Product, Refund
+from apps.customers.models import Cart, Customer, DraftOrder, Order, Product, Refund
 from apps.customers.services import LineInput
 
 CAUSE = "demo"
@@ -165,10 +165,12 @@ class Command(BaseCommand):
             customers = self._customers()
             self._orders(now, customers, products, stores)
             self._carts(now, customers, products)
+            self._drafts(customers, products)
             self._events(now, customers)
         self.stdout.write(
             f"Demo data: {Customer.objects.count()} customers, {Product.objects.count()} products, "
-            f"{Order.objects.count()} orders, {Refund.objects.count()} refunds, {Cart.objects.count()} carts."
+            f"{Order.objects.count()} orders, {Refund.objects.count()} refunds, {Cart.objects.count()} carts, "
+            f"{DraftOrder.objects.count()} draft orders."
         )
         self._app_demos()
         if not no_admin:
@@ -266,6 +268,16 @@ class Command(BaseCommand):
                 abandoned_at=now - timedelta(hours=hours_ago),
                 cause=CAUSE,
             )
+
+    def _drafts(self, customers: dict, products: dict) -> None:
+        stroller = products["demo-p-stroller"]
+        services.draft_order_create(
+            customer=customers["demo-c-08"],
+            currency="USD",
+            lines=[{"product_id": stroller.pk, "title": stroller.title, "quantity": 1, "unit_price": "383.90"}],
+            external_id="demo-d-1",
+            cause=CAUSE,
+        )
 
     def _events(self, now, customers: dict) -> None:
         for ext, customer_ext, name, days_ago, properties in EVENTS:
