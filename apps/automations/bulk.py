@@ -21,6 +21,7 @@ How a bulk run works:
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -71,17 +72,18 @@ def _workflow_model():
 
 
 def _active_version(workflow):
-    """The version a new run is pinned to."""
-    version = getattr(workflow, "active_version", None)
-    if version is None:
-        version = workflow.versions.order_by("-number").first()
-    return version
+    """The version a new run is pinned to (the last activated one)."""
+    return workflow.active_version
 
 
 def _version_definition(version, workflow) -> dict[str, Any]:
+    return version.definition if version is not None else workflow.definition
+
+
+def _version_audience(version, workflow) -> dict[str, Any] | None:
     if version is not None:
-        return version.definition
-    return workflow.definition
+        return (version.settings or {}).get("audience")
+    return workflow.audience
 
 
 def _enqueue(func_path: str, *args: Any) -> None:
@@ -175,7 +177,7 @@ def _no_overlap(workflow) -> bool:
 
 def _live_statuses() -> list[str]:
     Status = _run_model().Status
-    return [value for value in ("queued", "pending", "running") if value in Status.values]
+    return [Status.PENDING, Status.RUNNING]
 
 
 def _create_run(*, workflow, slot: str, user=None, audience_extra: dict[str, Any] | None = None, enqueue: bool = True):
@@ -200,7 +202,7 @@ def _create_run(*, workflow, slot: str, user=None, audience_extra: dict[str, Any
     }
     if not chunks:
         fields["finished_at"] = now
-    if user is not None and user.is_authenticated and hasattr(Run, "started_by"):
+    if user is not None and user.is_authenticated:
         fields["started_by"] = user
     run = Run.objects.create(**fields)
     for index in range(len(chunks) if enqueue else 0):
@@ -224,16 +226,13 @@ def bulk_run_start(*, workflow, user=None, enqueue: bool = True):
         raise DomainError("Activate the workflow before running it.", path="status")
     if not _no_overlap(workflow):
         raise ConflictError("A bulk run of this workflow is still going.")
-    slot = f"manual:{timezone.now().strftime('%Y%m%dT%H%M%S.%f')}"
+    slot = f"manual:{timezone.now().strftime('%Y%m%dT%H%M%S')}:{uuid.uuid4().hex[:8]}"
     return _create_run(workflow=workflow, slot=slot, user=user, enqueue=enqueue)
 
 
 def _workflow_trigger(workflow) -> str:
-    trigger = getattr(workflow, "trigger", "")
-    if trigger:
-        return trigger
     version = _active_version(workflow)
-    return _version_definition(version, workflow).get("trigger", {}).get("event", "")
+    return version.trigger if version is not None else workflow.trigger
 
 
 def next_slot_after(cron: str, moment: datetime) -> datetime:
@@ -274,7 +273,8 @@ def _tick_one(workflow_id: int, now: datetime) -> int | None:
                 return None  # another cluster took this slot meanwhile
             if _workflow_trigger(workflow) != BULK_TRIGGER:
                 return None
-            slot_at = workflow.next_run_at
+            # The slot is the latest one due (not the stale next_run_at of a scheduler that was down).
+            slot_at = croniter(workflow.schedule_cron, now + timedelta(seconds=1)).get_prev(datetime)
             slot = f"cron:{slot_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M')}"
             workflow.next_run_at = next_slot_after(workflow.schedule_cron, now)
             workflow.save(update_fields=["next_run_at"])
@@ -286,8 +286,9 @@ def _tick_one(workflow_id: int, now: datetime) -> int | None:
                     version=_active_version(workflow),
                     kind=Run.Kind.BULK,
                     slot=slot,
-                    status="skipped",
-                    progress={**_empty_progress(0), "skipped": "the previous run was still going"},
+                    status=Run.Status.SKIPPED,
+                    skip_reason="The previous bulk run of this workflow was still going.",
+                    progress=_empty_progress(0),
                     started_at=now,
                     finished_at=now,
                 )
@@ -360,7 +361,7 @@ def _progress_commit(run_id: int, index: int, counts: dict[str, Any]) -> bool:
     progress["done_chunks"].append(index)
     progress["chunks_done"] += 1
     _merge_counts(progress, counts)
-    fields = ["progress", "updated_at"] if hasattr(run, "updated_at") else ["progress"]
+    fields = ["progress", "updated_at"]
     if progress["chunks_done"] >= progress["chunks_total"]:
         run.status = "failed" if progress["errors"] and progress["errors"] >= progress["chunks_total"] else "succeeded"
         run.finished_at = timezone.now()
@@ -385,7 +386,7 @@ def _run_audience(run, definition: dict[str, Any], as_of: datetime) -> Q:
     q = Q()
     if run.progress.get("birthday"):
         q &= birthday_q(date.fromisoformat(run.progress["birthday"]))
-    audience = getattr(run.workflow, "audience", None)
+    audience = _version_audience(run.version, run.workflow)
     if audience:
         q &= _compile(audience, now=as_of)
     where = definition.get("trigger", {}).get("where")
@@ -569,25 +570,19 @@ def birthday_events_emit(*, today: date | None = None) -> int:
         payload = "json_build_object('customer_id', c.id, 'date', %s::text)"
     else:
         payload = "json_object('customer_id', c.id, 'date', %s)"
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {events} (name, customer_id, payload, cause, status, created_at) "  # noqa: S608
-            f"SELECT %s, c.id, {payload}, %s, 'pending', %s FROM {Customer._meta.db_table} AS c WHERE c.id IN ({sql})",
-            [BIRTHDAY_TRIGGER, today.isoformat(), cause, timezone.now(), *params],
-        )
-        emitted = cursor.rowcount
-    if emitted:
-        _outbox_sweep()
-    return emitted
-
-
-def _outbox_sweep() -> None:
-    """Hand the pending events to the engine now instead of waiting for its periodic sweep."""
-    from apps.automations import tasks
-
-    sweep = getattr(tasks, "outbox_sweep", None)
-    if sweep is not None:
-        sweep()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {events} (name, customer_id, payload, cause, status, created_at) "  # noqa: S608
+                f"SELECT %s, c.id, {payload}, %s, 'pending', %s FROM {Customer._meta.db_table} AS c "
+                f"WHERE c.id IN ({sql}) RETURNING id",
+                [BIRTHDAY_TRIGGER, today.isoformat(), cause, timezone.now(), *params],
+            )
+            event_ids = [row[0] for row in cursor.fetchall()]
+        # The engine's normal path, one task per birthday event (its periodic outbox sweep is the net).
+        for event_id in event_ids:
+            _enqueue("apps.automations.tasks.process_domain_event", event_id)
+    return len(event_ids)
 
 
 def bulk_schedules_tick_task() -> None:
@@ -596,3 +591,42 @@ def bulk_schedules_tick_task() -> None:
 
 def birthday_tick_task() -> None:
     birthday_events_emit()
+
+
+def admin_action_run_now(modeladmin, request, queryset) -> None:
+    """Admin action for the Workflow changelist: start a bulk run of each selected bulk workflow now."""
+    from django.contrib import messages
+
+    from loyalty_site.lib.api.errors import DomainError
+
+    started, refused = [], []
+    for workflow in queryset:
+        try:
+            run = bulk_run_start(workflow=workflow, user=request.user)
+            started.append(f"{workflow.name} (run #{run.pk})")
+        except DomainError as error:
+            refused.append(f"{workflow.name}: {error.message}")
+    if started:
+        modeladmin.message_user(request, f"Started {len(started)} bulk run(s): {', '.join(started)}.")
+    if refused:
+        modeladmin.message_user(request, "Not started — " + "; ".join(refused), level=messages.WARNING)
+
+
+admin_action_run_now.short_description = "Run the bulk workflow now"
+
+
+# Declared here, applied by the engine's idempotent `setup_schedules` command: (name, function path, cron).
+PERIODIC_JOBS: list[dict[str, str]] = [
+    # Every minute: start due schedule slots (one run per slot) and re-enqueue stalled chunks.
+    {
+        "name": "automations: bulk schedules",
+        "func": "apps.automations.bulk.bulk_schedules_tick_task",
+        "cron": "* * * * *",
+    },
+    # Hourly, so a scheduler that was down at midnight still sends today's birthdays; once per day per customer.
+    {"name": "automations: birthdays", "func": "apps.automations.bulk.birthday_tick_task", "cron": "5 * * * *"},
+]
+
+
+def periodic_jobs() -> list[dict[str, str]]:
+    return list(PERIODIC_JOBS)

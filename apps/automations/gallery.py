@@ -147,9 +147,9 @@ def remove_tags(step_id: str, tags: list[str]) -> dict[str, Any]:
     return {"id": step_id, "action": "customer.remove_tags", "params": {"tags": list(tags)}}
 
 
-def money(value: Decimal) -> str:
-    # Thresholds travel as strings so JSON keeps them exact.
-    return str(value)
+def money(value: Decimal) -> int | float:
+    # The condition language takes JSON numbers; a two-decimal float reads back exactly via str().
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def definition(trigger: str, steps: list[dict[str, Any]], where: dict[str, Any] | None = None) -> Definition:
@@ -541,6 +541,12 @@ def _near_store(p: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- Selectors and services --------------------------------------------------------------------------
+
+
+def template_register(spec: TemplateSpec) -> TemplateSpec:
+    """Add another app's template to the gallery (from its `automation.py`); idempotent per key."""
+    TEMPLATES.setdefault(spec.key, spec)
+    return TEMPLATES[spec.key]
 
 
 def template_list() -> list[TemplateSpec]:

@@ -30,7 +30,8 @@ SEED_TEMPLATES = [
 def test_the_gallery_ships_the_16_seed_templates_in_order_plus_two_reminders():
     keys = [spec.key for spec in gallery.template_list()]
 
-    assert keys == [*SEED_TEMPLATES, "planned_visit_reminder", "near_store"]
+    # Other apps may add theirs after these (template_register from their automation.py).
+    assert keys[:18] == [*SEED_TEMPLATES, "planned_visit_reminder", "near_store"]
 
 
 def test_every_template_builds_with_its_defaults_and_names_its_trigger():
@@ -54,7 +55,7 @@ def test_a_changed_param_lands_in_the_definition_and_the_settings():
         "audience": {
             "all": [
                 {"field": "customer.last_order_at", "op": "lt", "value": {"days_ago": 45}},
-                {"field": "customer.total_spent", "op": "gte", "value": "750.00"},
+                {"field": "customer.total_spent", "op": "gte", "value": 750},
             ]
         },
     }
