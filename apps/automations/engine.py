@@ -218,16 +218,8 @@ def _run_open(*, workflow: Workflow, event: Any, parent: WorkflowRun | None, now
     settings = version.settings or {}
     depth = parent.depth + 1 if parent else 0
     customer = event.customer
-    reason = ""
     trigger_outcome: dict[str, Any] = {}
-    max_depth = django_settings.AUTOMATIONS_MAX_CHAIN_DEPTH
-    if depth > max_depth:
-        reason = f"chain depth limit reached ({max_depth}) — started by run #{parent.pk}"
-    elif parent and parent.workflow_id == workflow.pk and parent.customer_id == event.customer_id:
-        reason = f"loop guard: triggered by this workflow's own run #{parent.pk} for the same customer"
-    else:
-        reason = _window_reason(settings, now)
-    context = None
+    reason = _window_reason(settings, now)
     if not reason:
         where = (version.definition.get("trigger") or {}).get("where")
         if where:
@@ -236,6 +228,13 @@ def _run_open(*, workflow: Workflow, event: Any, parent: WorkflowRun | None, now
             trigger_outcome = {"where": passed, "values": values}
             if not passed:
                 reason = "trigger filter is false"
+    max_depth = django_settings.AUTOMATIONS_MAX_CHAIN_DEPTH
+    if reason:
+        pass
+    elif depth > max_depth:
+        reason = f"chain depth limit reached ({max_depth}) — started by run #{parent.pk}"
+    elif parent and parent.workflow_id == workflow.pk and parent.customer_id == event.customer_id:
+        reason = f"loop guard: triggered by this workflow's own run #{parent.pk} for the same customer"
     with transaction.atomic():
         if not reason and (settings.get("max_runs_per_customer") or settings.get("min_interval_minutes")):
             # Serialise the limit check per customer so two events at once cannot both pass it.
