@@ -283,6 +283,8 @@ class DomainEvent(models.Model):
 
     class Meta:
         ordering = ["-pk"]
+        verbose_name = "trigger event (outbox)"
+        verbose_name_plural = "trigger events (outbox)"
         indexes = [
             models.Index(fields=["status", "created_at"], name="domain_event_pending_idx"),
             models.Index(fields=["customer", "-created_at"], name="domain_event_customer_idx"),
@@ -305,6 +307,7 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "API token"
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
@@ -323,6 +326,7 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = "idempotency key"
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_uniq")]
 
     def __str__(self) -> str:
