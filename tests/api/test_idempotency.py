@@ -135,3 +135,15 @@ def test_a_key_on_a_route_without_post_is_a_plain_405(api):
 
     assert response.status_code == 405
     assert IdempotencyRecord.objects.count() == 0
+
+
+def test_a_replay_with_the_same_body_in_another_key_order_is_still_a_replay(api):
+    first = api.post("/api/v1/orders/", ORDER, format="json", HTTP_IDEMPOTENCY_KEY="k-7")
+    reordered = dict(reversed(list(ORDER.items())))
+
+    second = api.post("/api/v1/orders/", reordered, format="json", HTTP_IDEMPOTENCY_KEY="k-7")
+
+    assert second.status_code == 201
+    assert second["Idempotent-Replayed"] == "true"
+    assert second.json() == first.json()
+    assert Order.objects.count() == 1
