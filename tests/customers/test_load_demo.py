@@ -47,6 +47,8 @@ def _counts() -> dict[str, int]:
 def test_load_demo_is_idempotent_and_prints_the_admin_login(monkeypatch, settings, tmp_path):
     settings.BASE_DIR = tmp_path
     monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "demo-secret-42")
+    monkeypatch.delenv("HOST", raising=False)
+    monkeypatch.delenv("PORT", raising=False)
 
     first = _load()
     counts = _counts()
@@ -71,13 +73,15 @@ def test_load_demo_is_idempotent_and_prints_the_admin_login(monkeypatch, setting
 def test_load_demo_generates_the_admin_password_once_into_a_private_file(monkeypatch, settings, tmp_path):
     settings.BASE_DIR = tmp_path
     monkeypatch.delenv("DEMO_ADMIN_PASSWORD", raising=False)
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("PORT", "9000")
 
     first = _load().splitlines()[-1]
     second = _load().splitlines()[-1]
 
     password_file = tmp_path / "var" / "admin-password.txt"
     password = password_file.read_text().strip()
-    assert first == second == f"Admin login: http://127.0.0.1:8000/admin/  user: admin  password: {password}"
+    assert first == second == f"Admin login: http://0.0.0.0:9000/admin/  user: admin  password: {password}"
     assert len(password) >= 12
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert get_user_model().objects.get(username="admin").check_password(password)

@@ -319,4 +319,6 @@ class Command(BaseCommand):
         admin_user.is_staff = admin_user.is_superuser = admin_user.is_active = True
         admin_user.set_password(password)
         admin_user.save()
-        self.stdout.write(f"Admin login: http://127.0.0.1:8000/admin/  user: admin  password: {password}")
+        # scripts/run serves on $HOST:$PORT (default 127.0.0.1:8000).
+        address = f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '8000'}"
+        self.stdout.write(f"Admin login: http://{address}/admin/  user: admin  password: {password}")
