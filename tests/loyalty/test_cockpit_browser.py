@@ -51,3 +51,32 @@ def test_customer_sees_balance_pending_expiry_tier_and_redeems_with_a_qr_code(li
     assert redemption.code in code_card.inner_text()
     assert Balance.objects.get(pk=membership.pk).active == 180
     screenshot("loyalty-cockpit-redeemed")
+
+
+def test_staff_types_a_qr_code_and_confirms_the_in_store_redemption(live_server, page, screenshot):
+    from tests.factories import UserFactory
+
+    program = program_make()
+    membership, _ = services.member_join(customer=CustomerFactory(first_name="Ada"), program=program)
+    services.points_award(membership=membership, points=100, reason="seed")
+    reward = Reward.objects.create(program=program, name="Free espresso", kind="free_product", points_cost=60)
+    redemption = services.reward_redeem(membership=membership, reward=reward)
+    staff = UserFactory(username="till")
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/loyalty/scan/")
+    page.fill("#id_username", staff.username)
+    page.fill("#id_password", "pass12345")
+    page.click("input[type=submit]")
+    page.fill("#id_code", redemption.qr_payload)
+    page.get_by_role("button", name="Check code").click()
+
+    assert page.get_by_test_id("scan-status").inner_text() == "Issued"
+    screenshot("loyalty-staff-scan")
+    page.get_by_test_id("confirm").click()
+
+    assert "Confirmed: Free espresso" in page.locator(".messagelist").inner_text()
+    redemption.refresh_from_db()
+    assert (redemption.status, redemption.used_channel, redemption.used_by_id) == ("used", "store", staff.pk)
+    assert errors == []
