@@ -1,0 +1,37 @@
+"""Reads of workflows and runs, with the joins the pages and the API need."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from .choices import RunStatus
+from .models import Workflow, WorkflowRun, WorkflowRunStep, WorkflowVersion
+
+
+def workflow_list() -> QuerySet[Workflow]:
+    return Workflow.objects.select_related("current_version", "created_by", "updated_by")
+
+
+def workflow_versions(*, workflow: Workflow) -> QuerySet[WorkflowVersion]:
+    return (
+        workflow.versions.select_related("created_by")
+        .annotate(waiting_runs=Count("runs", filter=Q(runs__status=RunStatus.WAITING)))
+        .order_by("-number")
+    )
+
+
+def waiting_runs_by_version(*, workflow: Workflow) -> dict[int, int]:
+    """How many runs of the workflow wait, by version number (shown when editing the workflow)."""
+    rows = (
+        WorkflowRun.objects.filter(workflow=workflow, status=RunStatus.WAITING)
+        .values("version__number")
+        .annotate(n=Count("pk"))
+        .order_by("version__number")
+    )
+    return {row["version__number"]: row["n"] for row in rows}
+
+
+def run_list() -> QuerySet[WorkflowRun]:
+    return WorkflowRun.objects.select_related("workflow", "version", "customer", "trigger_event").prefetch_related(
+        Prefetch("steps", queryset=WorkflowRunStep.objects.order_by("pk"))
+    )
