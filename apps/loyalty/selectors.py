@@ -94,3 +94,47 @@ def rewards_priced(*, membership: Membership, at: datetime | None = None) -> lis
 
 def balance_of(membership: Membership) -> Balance:
     return Balance.objects.get(pk=membership.pk)
+
+
+def ledger_drift(*, membership_ids: list[int] | None = None) -> list[dict]:
+    """
+    Members whose Balance row disagrees with their ledger (sum of entries) or their lots (sum of
+    remaining): an audit that should always return []. Two grouped queries, whatever the member count.
+    """
+    from django.db.models import Q, Sum
+
+    entries = LedgerEntry.objects.values("membership_id").annotate(
+        active=Sum("active_delta"), pending=Sum("pending_delta"), debt=Sum("debt_delta")
+    )
+    lots = PointLot.objects.values("membership_id").annotate(
+        active=Sum("remaining", filter=Q(status__in=[LotStatus.ACTIVE, LotStatus.SPENT])),
+        pending=Sum("remaining", filter=Q(status=LotStatus.PENDING)),
+    )
+    balances = Balance.objects.all()
+    if membership_ids is not None:
+        entries = entries.filter(membership_id__in=membership_ids)
+        lots = lots.filter(membership_id__in=membership_ids)
+        balances = balances.filter(pk__in=membership_ids)
+    by_entries = {row["membership_id"]: row for row in entries}
+    by_lots = {row["membership_id"]: row for row in lots}
+    drift = []
+    for balance in balances.order_by("pk"):
+        ledger = by_entries.get(balance.pk, {})
+        lot = by_lots.get(balance.pk, {})
+        expected = {
+            "active": ledger.get("active") or 0,
+            "pending": ledger.get("pending") or 0,
+            "debt": ledger.get("debt") or 0,
+            "lots_active": lot.get("active") or 0,
+            "lots_pending": lot.get("pending") or 0,
+        }
+        actual = {
+            "active": balance.active,
+            "pending": balance.pending,
+            "debt": balance.debt,
+            "lots_active": balance.active,
+            "lots_pending": balance.pending,
+        }
+        if expected != actual:
+            drift.append({"membership_id": balance.pk, "balance": actual, "ledger": expected})
+    return drift

@@ -54,7 +54,11 @@ def event_earn_task(custom_event_id: int) -> int:
     custom_event = CustomerEvent.objects.select_related("customer").filter(pk=custom_event_id).first()
     if custom_event is None:
         return 0
-    return sum(lot.amount for lot in services.event_points_earn(custom_event=custom_event))
+    lots = services.event_points_earn(custom_event=custom_event)
+    membership = services.membership_for(custom_event.customer)
+    if lots and membership is not None:
+        services.tier_recalculate(membership=membership, cause=f"event:{custom_event_id}")
+    return sum(lot.amount for lot in lots)
 
 
 def activate_pending_task() -> int:

@@ -285,3 +285,24 @@ def test_management_commands_run_the_jobs_and_report_counts(program):
         "Sent 0 expiry reminder(s); expired 0 lot(s).",
         "0 tier change(s).",
     ]
+
+
+def test_verify_ledger_reports_a_drifted_balance(program):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from apps.loyalty import selectors
+
+    healthy, broken = _member(program), _member(program)
+    _award(healthy, 10, "h")
+    _award(broken, 10, "b")
+    out = StringIO()
+    call_command("loyalty_verify_ledger", stdout=out)
+    assert out.getvalue().strip() == "Every balance matches its ledger."
+
+    Balance.objects.filter(pk=broken.pk).update(active=11)  # a write that bypassed the services
+
+    assert [row["membership_id"] for row in selectors.ledger_drift()] == [broken.pk]
+    with pytest.raises(CommandError, match="1 member"):
+        call_command("loyalty_verify_ledger", stdout=StringIO(), stderr=StringIO())
