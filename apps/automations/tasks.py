@@ -56,3 +56,13 @@ def runs_prune() -> int:
     from .services import runs_prune as prune
 
     return prune()
+
+
+# Declared here, applied by the idempotent `setup_schedules` command (which also collects the
+# PERIODIC_JOBS of every app's `tasks` module and of `apps.automations.bulk`).
+PERIODIC_JOBS: list[dict[str, str]] = [
+    {"name": "automations: outbox sweep", "func": "apps.automations.tasks.outbox_sweep", "cron": "* * * * *"},
+    {"name": "automations: retry due runs", "func": "apps.automations.tasks.runs_retry_due", "cron": "* * * * *"},
+    {"name": "automations: resume waiting runs", "func": "apps.automations.tasks.runs_resume_due", "cron": "* * * * *"},
+    {"name": "automations: prune old runs", "func": "apps.automations.tasks.runs_prune", "cron": "40 2 * * *"},
+]
