@@ -363,9 +363,11 @@ def _progress_commit(run_id: int, index: int, counts: dict[str, Any]) -> bool:
     _merge_counts(progress, counts)
     fields = ["progress", "updated_at"]
     if progress["chunks_done"] >= progress["chunks_total"]:
-        run.status = "failed" if progress["errors"] and progress["errors"] >= progress["chunks_total"] else "succeeded"
+        # A run with a failed chunk is failed: the other chunks' effects stay, the progress says which.
+        run.status = Run.Status.FAILED if progress["errors"] else Run.Status.SUCCEEDED
+        run.error = "; ".join(progress["error_messages"])[:2000]
         run.finished_at = timezone.now()
-        fields += ["status", "finished_at"]
+        fields += ["status", "error", "finished_at"]
     run.save(update_fields=fields)
     return True
 
@@ -411,32 +413,57 @@ def _steps(steps: Iterable[dict[str, Any]], ids: list[int], run, counts: dict[st
             _steps(step.get("then", []), then_ids, run, counts, as_of)
             _steps(step.get("else", []), else_ids, run, counts, as_of)
         elif "action" in step:
-            affected = _apply_action(step, ids, run)
+            affected = _apply_action(step, ids, run, as_of)
             counts["actions"][step["id"]] = counts["actions"].get(step["id"], 0) + affected
         elif "wait" in step:
             raise BulkRunError(f"{step['id']}: a bulk run cannot wait; use an event-triggered workflow.")
 
 
-def _apply_action(step: dict[str, Any], ids: list[int], run) -> int:
+def _apply_action(step: dict[str, Any], ids: list[int], run, as_of: datetime) -> int:
     name = step["action"]
     params = step.get("params", {})
     source_ref = f"bulk_run:{run.pk}"
-    if name == "customer.add_tags":
-        return bulk_tags_add(customer_ids=ids, names=params.get("tags", []), source_ref=source_ref)
-    if name == "customer.remove_tags":
-        return bulk_tags_remove(customer_ids=ids, names=params.get("tags", []), source_ref=source_ref)
-    return _apply_registered_action(name, params, ids, run)
+    tag_names = params.get("tags", [])
+    if name in {"customer.add_tags", "customer.remove_tags"} and not _is_dynamic(tag_names):
+        if name == "customer.add_tags":
+            return bulk_tags_add(customer_ids=ids, names=tag_names, source_ref=source_ref)
+        return bulk_tags_remove(customer_ids=ids, names=tag_names, source_ref=source_ref)
+    return _apply_per_customer(step, ids, run, as_of)
 
 
-def _apply_registered_action(name: str, params: dict[str, Any], ids: list[int], run) -> int:
-    """Actions other than tags: the engine's set-based hook if the action offers one."""
-    from apps.automations import registry
+def _is_dynamic(names: Any) -> bool:
+    items = [names] if isinstance(names, str) else list(names or [])
+    return any(isinstance(item, str) and "{{" in item for item in items)
 
-    spec = registry.action_get(name)
-    bulk_handler = getattr(spec, "bulk_handler", None)
-    if bulk_handler is None:
-        raise BulkRunError(f"The action {name} cannot run in a bulk run.")
-    return bulk_handler(customer_ids=ids, params=params, source_ref=f"bulk_run:{run.pk}")
+
+def _apply_per_customer(step: dict[str, Any], ids: list[int], run, as_of: datetime) -> int:
+    """
+    Actions without a set-based form (e-mail, points, webhooks...) and tags with dynamic parameters.
+    The customers are read in one query; dynamic tags are rendered per customer in memory and then
+    written set-based, one statement per distinct tag set; other actions run once per customer with
+    an effect key unique per (run, step, customer), inside the chunk's transaction.
+    """
+    from apps.automations import engine, registry
+
+    spec = registry.action_get(step["action"])
+    if spec is None or spec.run is None:
+        raise BulkRunError(f"{step['id']}: unknown action {step['action']!r}.")
+    cause = f"bulk_run:{run.pk}"
+    extra = {"run_id": run.pk, "cause": cause, "workflow_id": run.workflow_id, "bulk": True}
+    customers = list(Customer.objects.filter(pk__in=ids).order_by("pk"))
+    if spec.name in {"customer.add_tags", "customer.remove_tags"}:
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for customer in customers:
+            context = engine.context_build(customer=customer, now=as_of, extra=extra)
+            rendered = engine.params_render(spec, step.get("params", {}), context)
+            groups.setdefault(tuple(rendered.get("tags", [])), []).append(customer.pk)
+        write = bulk_tags_add if spec.name == "customer.add_tags" else bulk_tags_remove
+        return sum(write(customer_ids=group, names=list(names), source_ref=cause) for names, group in groups.items())
+    for customer in customers:
+        context = engine.context_build(customer=customer, now=as_of, extra=extra)
+        rendered = engine.params_render(spec, step.get("params", {}), context)
+        spec.run(context, rendered, f"br{run.pk}:{step['id']}:{customer.pk}"[:100])
+    return len(customers)
 
 
 # --- Set-based tag writes ------------------------------------------------------------------------------

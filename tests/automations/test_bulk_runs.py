@@ -292,3 +292,76 @@ def test_run_workflow_command_with_wait_processes_the_run(frozen, user):
 
     assert "succeeded: matched 3, processed 3, errors 0" in out.getvalue()
     assert "Lapsed VIP" in tags(people["cancelled_recent"])
+
+
+def test_dynamic_tags_and_per_customer_actions_in_a_bulk_run(frozen, user, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from apps.automations.services import workflow_create
+
+    people = [
+        CustomerFactory(country="US", first_name="Ann", email="ann@example.com"),
+        CustomerFactory(country="DE", first_name="Ben", email="ben@example.com"),
+        CustomerFactory(country="US", first_name="Cid", email="cid@example.com", accepts_marketing=False),
+    ]
+    workflow = workflow_create(
+        name="Country tags and hello",
+        definition={
+            "schema": 1,
+            "trigger": {"event": "customer.bulk_activity"},
+            "steps": [
+                {"id": "s1", "action": "customer.add_tags", "params": {"tags": ["From {{ customer.country }}"]}},
+                {
+                    "id": "s2",
+                    "if": {"field": "customer.accepts_marketing", "op": "eq", "value": True},
+                    "then": [
+                        {
+                            "id": "s3",
+                            "action": "notify.email",
+                            "params": {"subject": "Hi {{ customer.first_name }}", "body": "News."},
+                        }
+                    ],
+                    "else": [],
+                },
+            ],
+        },
+        user=user,
+    )
+    workflow = workflow_activate(workflow=workflow, user=user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = process_all(bulk.bulk_run_start(workflow=workflow, user=user, enqueue=False))
+
+    assert [tags(person) for person in people] == [{"From US"}, {"From DE"}, {"From US"}]
+    assert set(CustomerTag.objects.values_list("source_ref", flat=True)) == {f"bulk_run:{run.pk}"}
+    assert sorted((message.to[0], message.subject) for message in mail.outbox) == [
+        ("ann@example.com", "Hi Ann"),
+        ("ben@example.com", "Hi Ben"),
+    ]
+    assert run.progress["actions"] == {"s1": 3, "s3": 2}
+    assert run.progress["branches"] == {"s2": {"then": 2, "else": 1}}
+
+
+def test_a_failing_chunk_is_counted_and_the_other_chunks_still_run(frozen, user, monkeypatch):
+    monkeypatch.setattr(bulk, "CHUNK_SIZE", 2)
+    for customer in CustomerFactory.create_batch(4):
+        make_order(customer, total="600.00", placed_at=NOW - timedelta(days=60))
+    workflow = install("inactive_high_value", {}, user)
+    run = bulk.bulk_run_start(workflow=workflow, user=user, enqueue=False)
+    real = bulk.bulk_tags_add
+    calls = []
+
+    def flaky(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+        return real(**kwargs)
+
+    monkeypatch.setattr(bulk, "bulk_tags_add", flaky)
+    run = process_all(run)
+
+    assert run.status == "failed"
+    assert "disk full" in run.error
+    assert (run.progress["errors"], run.progress["matched"], run.progress["chunks_done"]) == (1, 2, 2)
+    assert "disk full" in run.progress["error_messages"][0]
+    assert CustomerTag.objects.count() == 2  # the failed chunk wrote nothing
