@@ -27,20 +27,23 @@ def _tier_name(membership):
     return Membership.objects.select_related("tier").get(pk=membership.pk).tier.name
 
 
+def _recalculate_at(membership, moment):
+    with time_machine.travel(moment, tick=False):
+        services.tier_recalculate(membership=membership)
+    return _tier_name(membership)
+
+
 def test_calendar_year_tier_is_kept_through_the_next_year_then_downgraded_at_period_end():
     program = program_make(tier_window="calendar_year", tier_downgrade="period_end")
     _tiers(program)
     with time_machine.travel(datetime(2026, 6, 1, tzinfo=UTC), tick=False):
         membership, _ = services.member_join(customer=CustomerFactory(), program=program)
         services.points_award(membership=membership, points=1000, reason="big spender", key="k1")
-        services.tier_recalculate(membership=membership)
-    assert _tier_name(membership) == "Gold"
+    assert _recalculate_at(membership, datetime(2026, 6, 1, tzinfo=UTC)) == "Gold"
 
-    services.tier_recalculate(membership=membership, at=datetime(2027, 12, 31, 23, 59, tzinfo=UTC))
-    assert _tier_name(membership) == "Gold"
+    assert _recalculate_at(membership, datetime(2027, 12, 31, 23, 59, 59, tzinfo=UTC)) == "Gold"
+    assert _recalculate_at(membership, datetime(2028, 1, 1, 0, 0, tzinfo=UTC)) == "Bronze"
 
-    services.tier_recalculate(membership=membership, at=datetime(2028, 1, 1, 0, 0, tzinfo=UTC))
-    assert _tier_name(membership) == "Bronze"
     changes = DomainEvent.objects.filter(name="loyalty.tier_changed").order_by("pk")
     assert [(e.payload["old_tier"], e.payload["new_tier"], e.payload["direction"]) for e in changes] == [
         ("Bronze", "Gold", "up"),
@@ -54,23 +57,33 @@ def test_rolling_window_with_grace_days_downgrades_only_after_the_grace_period()
     )
     _tiers(program)
     start = datetime(2026, 3, 1, 12, tzinfo=UTC)
-    membership, _ = services.member_join(customer=CustomerFactory(), program=program, at=start)
-    services.points_award(membership=membership, points=600, reason="x", key="k1", at=start)
-    services.tier_recalculate(membership=membership, at=start)
-    assert _tier_name(membership) == "Silver"
+    with time_machine.travel(start, tick=False):
+        membership, _ = services.member_join(customer=CustomerFactory(), program=program)
+        services.points_award(membership=membership, points=600, reason="x", key="k1")
+    assert _recalculate_at(membership, start) == "Silver"
 
     # Day 30 exactly: the lot is still inside the 30-day window; one second later it has left it.
-    services.tier_recalculate(membership=membership, at=start + timedelta(days=30))
-    assert _tier_name(membership) == "Silver"
+    assert _recalculate_at(membership, start + timedelta(days=30)) == "Silver"
     out_of_window = start + timedelta(days=30, seconds=1)
-    services.tier_recalculate(membership=membership, at=out_of_window)
+    assert _recalculate_at(membership, out_of_window) == "Silver"
     membership.refresh_from_db()
-    assert (membership.tier.name, membership.tier_hold_until) == ("Silver", out_of_window + timedelta(days=7))
+    assert membership.tier_hold_until == out_of_window + timedelta(days=7)
 
-    services.tier_recalculate(membership=membership, at=out_of_window + timedelta(days=7) - timedelta(seconds=1))
-    assert _tier_name(membership) == "Silver"
-    services.tier_recalculate(membership=membership, at=out_of_window + timedelta(days=7))
-    assert _tier_name(membership) == "Bronze"
+    assert _recalculate_at(membership, out_of_window + timedelta(days=7, seconds=-1)) == "Silver"
+    assert _recalculate_at(membership, out_of_window + timedelta(days=7)) == "Bronze"
+
+
+def test_reaching_the_threshold_upgrades_at_that_moment():
+    program = program_make(tier_window="lifetime")
+    _tiers(program)
+    day = datetime(2026, 5, 5, 9, tzinfo=UTC)
+    with time_machine.travel(day, tick=False):
+        membership, _ = services.member_join(customer=CustomerFactory(), program=program)
+        services.points_award(membership=membership, points=499, reason="almost", key="a")
+    assert _recalculate_at(membership, day) == "Bronze"
+    with time_machine.travel(day + timedelta(hours=1), tick=False):
+        services.points_award(membership=membership, points=1, reason="there", key="b")
+    assert _recalculate_at(membership, day + timedelta(hours=1)) == "Silver"
 
 
 def test_downgrade_never_keeps_the_tier_and_a_manual_floor_wins():
