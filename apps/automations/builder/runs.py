@@ -114,7 +114,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             colour=STEP_COLOURS.get(run.status, "is-grey"),
             progress=_pretty(getattr(run, "progress", None)),
             context_json=_pretty(getattr(run, "context", None)),
-            can_replay=run.status == "dead" and request.user.has_perm(CHANGE),
+            can_replay=run.status in {"dead", "failed"} and request.user.has_perm(CHANGE),
         ),
     )
 

@@ -4,7 +4,7 @@ import { api, errorList, h, option, readJsonScript } from "./dom.js";
 import { conditionEditor, describeCondition } from "./conditions.js";
 import { choiceInput, listEditor, numberInput, textWithParams } from "./inputs.js";
 import {
-  cardToStep, conditionToNode, definitionToModel, nodeToCondition, findCard, insertCard, locatePath, modelToDefinition, moveCard,
+  cardLists, cardToStep, conditionToNode, definitionToModel, nodeToCondition, findCard, insertCard, locatePath, modelToDefinition, moveCard,
   newActionCard, newConditionCard, newGroup, newRule, newWaitCard, removeCard,
 } from "./model.js";
 
@@ -38,7 +38,17 @@ function triggerInfo() {
 
 // --- Context handed to the editors ----------------------------------------------------------------
 const ctx = {
-  field: (name) => FIELDS.get(name) || null,
+  field(name) {
+    if (!name) return null;
+    if (FIELDS.has(name)) return FIELDS.get(name);
+    // Wildcard fields ("event.properties.*"): any key under the prefix.
+    const parts = name.split(".");
+    for (let cut = parts.length - 1; cut > 0; cut -= 1) {
+      const wildcard = FIELDS.get(`${parts.slice(0, cut).join(".")}.*`);
+      if (wildcard) return wildcard;
+    }
+    return null;
+  },
   fieldsInScope(scope) {
     if (scope) return boot.catalog.fields.filter((field) => scopeOf(field) === scope);
     const objects = new Set(triggerInfo()?.objects || ["customer"]);
@@ -66,13 +76,17 @@ const ctx = {
   traceFor(uid) {
     const entry = state.trace?.conditions?.[uid];
     if (!entry) return null;
+    if (entry.result === undefined) {
+      return h("div", { class: "wf-trace-inline is-value" }, `this customer: ${formatValue(entry.actual)}`);
+    }
     return h("div", { class: `wf-trace-inline ${entry.result ? "is-true" : "is-false"}` },
-      entry.result ? "✓ true" : "✗ false", entry.actual !== undefined ? ` — value: ${formatValue(entry.actual)}` : "");
+      entry.result ? "✓ true for this customer" : "✗ false for this customer", entry.actual !== undefined ? ` — value: ${formatValue(entry.actual)}` : "");
   },
 };
 
 function formatValue(value) {
   if (value === null || value === undefined) return "(empty)";
+  if (Array.isArray(value) && value.every((item) => typeof item !== "object")) return value.join(", ");
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
@@ -571,12 +585,55 @@ async function runTest() {
 }
 
 // The server's trace -> lookups by step id and by condition uid (the server echoes the JSON paths).
+function joinPath(base, key) {
+  if (!key) return base;
+  return key.startsWith("[") ? `${base}${key}` : `${base}.${key}`;
+}
+
+function ruleLabel(uid) {
+  let label = null;
+  const visit = (node) => {
+    if (!node || label) return;
+    if (node.uid === uid && node.kind === "rule") {
+      const field = ctx.field(node.field);
+      label = `${field?.label || node.field}${node.window?.days ? ` (last ${node.window.days} days)` : ""}`;
+      return;
+    }
+    if (node.kind === "group") node.children.forEach(visit);
+    if (node.kind === "not") visit(node.child);
+    if (node.kind === "rule" && node.where) visit(node.where);
+  };
+  visit(state.model.trigger.where);
+  for (const entry of cardLists(state.model)) for (const card of entry.list) if (card.kind === "condition") visit(card.condition);
+  return label;
+}
+
+function humanKey(key) {
+  return String(key).replace(/_/g, " ");
+}
+
 function indexTrace(body) {
   const trace = { steps: {}, conditions: {}, trigger: body.trigger || null, actions: body.actions || [] };
-  for (const step of body.steps || []) trace.steps[step.id] = step;
   for (const condition of body.conditions || []) {
     const found = locatePath(state.model, condition.path);
-    if (found.conditionUid) trace.conditions[found.conditionUid] = condition;
+    if (found.conditionUid) trace.conditions[found.conditionUid] = { result: condition.result };
+    for (const [key, value] of Object.entries(condition.values || {})) {
+      const inner = locatePath(state.model, joinPath(condition.path, key));
+      if (inner.conditionUid && inner.conditionUid !== found.conditionUid) {
+        trace.conditions[inner.conditionUid] = { ...(trace.conditions[inner.conditionUid] || {}), actual: value };
+      }
+    }
+  }
+  for (const step of body.steps || []) {
+    const details = (step.details || []).map(([key, value]) => {
+      if (step.kind === "condition") {
+        const found = locatePath(state.model, joinPath(`${step.path}.if`, key));
+        const label = found.conditionUid ? ruleLabel(found.conditionUid) : null;
+        return [label || humanKey(key), value];
+      }
+      return [humanKey(key), value];
+    });
+    trace.steps[step.id] = { ...step, details };
   }
   return trace;
 }
@@ -681,7 +738,7 @@ function banner() {
 function render(focusId = null) {
   const active = focusId || document.activeElement?.id || null;
   const scrollY = window.scrollY;
-  root.replaceChildren(
+  root.replaceChildren(...[
     toolbar(),
     banner(),
     h("div", { class: "wf-layout" },
@@ -690,7 +747,8 @@ function render(focusId = null) {
         h("div", { class: "wf-connector", "aria-hidden": "true" }),
         stepList(state.model.steps, "root"),
         h("div", { class: "wf-end" }, "End")),
-      h("aside", { class: "wf-side" }, settingsPanel(), state.workflow.id || boot.urls.test ? testPanel() : null)));
+      h("aside", { class: "wf-side" }, settingsPanel(), testPanel())),
+  ].filter(Boolean));
   window.scrollTo(0, scrollY);
   if (active) {
     const element = document.getElementById(active);

@@ -85,6 +85,7 @@ function groupEditor(node, ctx, { scope, onRemove, onReplace, depth }) {
     h("legend", {}, h("label", { for: id, class: "wf-visually-hidden" }, "Match"), mode,
       onRemove ? removeButton("Remove group", onRemove) : null),
     ctx.errorsFor(node.uid),
+    ctx.traceFor(node.uid),
     h("div", { class: "wf-group-children" }, children.length ? children : h("p", { class: "wf-muted" }, "No condition: always true.")),
     h("div", { class: "wf-group-add" }, addRule, addGroup, negate));
 }
@@ -108,16 +109,18 @@ function fieldSelect(node, ctx, scope) {
     groups.get(field.group).push(field);
   }
   let known = false;
+  const current = ctx.field(node.field);
   for (const [group, fields] of groups) {
     select.append(h("optgroup", { label: group }, fields.map((field) => {
-      if (field.name === node.field) known = true;
-      return option(field.name, field.label, field.name === node.field);
+      const selected = field === current;
+      if (selected) known = true;
+      return option(field.name, field.label, selected);
     })));
   }
   if (node.field && !known) select.append(option(node.field, node.field, true));
   select.addEventListener("change", () => {
     const field = ctx.field(select.value);
-    node.field = select.value;
+    node.field = select.value.endsWith(".*") ? select.value.slice(0, -1) : select.value;
     node.op = field?.ops?.[0] || "";
     node.value = undefined;
     node.hasValue = false;
@@ -155,9 +158,21 @@ function valueEditor(node, field, ctx) {
   return h("span", {}, input, choices.length ? h("datalist", { id: `${id}-options` }, choices.map((c) => option(c.value, c.label ?? c.value))) : null);
 }
 
+function wildcardKey(node, field) {
+  const prefix = field.name.slice(0, -1);
+  const id = `${node.uid}-key`;
+  const input = h("input", {
+    id, type: "text", class: "wf-key", "aria-label": `${field.label} name`, placeholder: "name",
+    value: node.field.startsWith(prefix) ? node.field.slice(prefix.length) : "", dataset: { path: "field" },
+  });
+  input.addEventListener("input", () => { node.field = prefix + input.value.trim(); });
+  return input;
+}
+
 function ruleEditor(node, ctx, { scope, onRemove, onReplace, depth }) {
   const field = ctx.field(node.field);
   const parts = [fieldSelect(node, ctx, scope)];
+  if (field?.name.endsWith(".*")) parts.push(wildcardKey(node, field));
   if (field?.windowable || node.window) {
     const id = `${node.uid}-window`;
     const input = h("input", {

@@ -90,7 +90,7 @@ export function listEditor({ id, label, values, onChange, suggestions = [], ctx,
     id, type: "text", "aria-label": `${label}: add`, list: suggestions.length ? listId : undefined,
     placeholder: placeholder || "Type and press Enter", dataset: { path: path || "" },
   });
-  const commit = () => {
+  const commit = (refocus = true) => {
     const text = input.value.replace(/,$/, "").trim();
     if (text && !items.includes(text)) {
       items.push(text);
@@ -98,7 +98,7 @@ export function listEditor({ id, label, values, onChange, suggestions = [], ctx,
     }
     input.value = "";
     draw();
-    input.focus();
+    if (refocus) input.focus();
   };
   const draw = () => {
     wrapper.querySelectorAll(".wf-chip").forEach((chip) => chip.remove());
@@ -121,7 +121,11 @@ export function listEditor({ id, label, values, onChange, suggestions = [], ctx,
       draw();
     }
   });
-  input.addEventListener("change", () => { if (input.value.trim()) commit(); });
+  // Leaving the field keeps what was typed as a chip, unless focus went to its own {X} picker.
+  input.addEventListener("blur", (event) => {
+    if (event.relatedTarget && inputWrap.contains(event.relatedTarget)) return;
+    if (input.value.trim()) commit(false);
+  });
   const inputWrap = h("span", { class: "wf-chip-input" }, input,
     allowParams && ctx ? dynamicButton(input, ctx) : null,
     suggestions.length ? h("datalist", { id: listId }, suggestions.map((s) => option(s, s))) : null);
