@@ -10,6 +10,7 @@ tag-like lists compile to `EXISTS`.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from functools import reduce
 from operator import or_
 from typing import Any
@@ -45,6 +46,10 @@ COMPARE = {
 }
 
 
+MATCH_ALL = Q(pk__isnull=False)
+MATCH_NONE = Q(pk__in=[])
+
+
 class ConditionNotCompilable(ValueError):
     """The condition uses a field that has no SQL form (e.g. `order.total` in an audience)."""
 
@@ -62,6 +67,34 @@ def compile_is_set(expr: Any, kind: str) -> Q:
     if kind in ("text", "choice"):
         return present & ~Q(Exact(expr, ""))
     return present
+
+
+# Money has two decimals (validation refuses more). SQLite keeps decimals as binary floats, so sums
+# and running totals carry noise well below half a cent: comparing against the half-cent band around
+# the value gives the exact decimal answer on SQLite and PostgreSQL alike, and stays index-friendly.
+HALF_CENT = Decimal("0.005")
+
+
+def _money_eq(expr: Any, amount: Decimal) -> Q:
+    return Q(GreaterThanOrEqual(expr, amount - HALF_CENT)) & Q(LessThan(expr, amount + HALF_CENT))
+
+
+def _money(expr: Any, op: str, value: Any) -> Q:
+    if op in ("in", "not_in"):
+        matched = _any([_money_eq(expr, to_decimal(item)) for item in value])
+        return matched if op == "in" else ~matched
+    amount = to_decimal(value)
+    if op == "eq":
+        return _money_eq(expr, amount)
+    if op == "ne":
+        return ~_money_eq(expr, amount)
+    if op == "gt":
+        return Q(GreaterThanOrEqual(expr, amount + HALF_CENT))
+    if op == "gte":
+        return Q(GreaterThanOrEqual(expr, amount - HALF_CENT))
+    if op == "lt":
+        return Q(LessThan(expr, amount - HALF_CENT))
+    return Q(LessThan(expr, amount + HALF_CENT))  # lte
 
 
 def compile_comparison(expr: Any, kind: str, op: str, value: Any, *, now: datetime) -> Q:
@@ -92,6 +125,8 @@ def compile_comparison(expr: Any, kind: str, op: str, value: Any, *, now: dateti
             return present & Q(IStartsWith(expr, value))
         if op == "ends_with":
             return present & Q(IEndsWith(expr, value))
+    elif kind == "money":
+        return present & _money(expr, op, value)
     elif kind in NUMERIC_TYPES:
         if op in ("in", "not_in"):
             matched = Q(In(expr, [to_decimal(item) for item in value]))
@@ -130,14 +165,15 @@ class _Compiler:
                 self.node(child, f"{join(path, 'all')}[{index}]", item, item_scope)
                 for index, child in enumerate(node["all"])
             ]
-            return reduce(lambda left, right: left & right, parts, Q())
+            # An empty "all" is true; Q() alone would vanish when combined with "|".
+            return reduce(lambda left, right: left & right, parts) if parts else MATCH_ALL
         if "any" in node:
             parts = [
                 self.node(child, f"{join(path, 'any')}[{index}]", item, item_scope)
                 for index, child in enumerate(node["any"])
             ]
             # An empty "any" is false; Q() alone would match everything.
-            return _any(parts) if parts else Q(pk__in=[])
+            return _any(parts) if parts else MATCH_NONE
         if "not" in node:
             return ~self.node(node["not"], join(path, "not"), item, item_scope)
         return self.leaf(node, path, item, item_scope)

@@ -35,8 +35,13 @@ def to_decimal(value: Any) -> Decimal | None:
 def number_error(value: Any, field_type: str) -> str | None:
     if isinstance(value, str) or to_decimal(value) is None:
         return f"{value!r} is not a number"
-    if field_type == "integer" and to_decimal(value) != to_decimal(value).to_integral_value():
+    number = to_decimal(value)
+    if abs(number) >= Decimal("1e15"):
+        return f"{value!r} is too large"
+    if field_type == "integer" and number != number.to_integral_value():
         return f"{value!r} is not a whole number"
+    if field_type == "money" and number != number.quantize(Decimal("0.01")):
+        return f"{value!r} has more than two decimals"
     return None
 
 
