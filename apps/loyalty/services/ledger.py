@@ -8,6 +8,7 @@ in a cycle. Counters are moved with F() expressions in the same transaction as t
 """
 
 import calendar
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal
@@ -332,8 +333,6 @@ def points_award(
     """A manual award (admin, API, workflow): active at once, reason required, audited."""
     if not reason.strip():
         raise DomainError("A reason is required.", path="reason", code="reason_required")
-    import uuid
-
     source_key = f"{source_type}:{key}" if key else f"{source_type}:{uuid.uuid4().hex}"
     return points_earn(
         membership=membership,

@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.customers.choices import OrderStatus
 from apps.customers.models import Order
 from apps.customers.outbox import domain_event_emit
+from loyalty_site.lib.api.errors import DomainError
 
 from .. import signals
 from ..choices import TierBasis, TierDowngrade, TierWindow
@@ -149,8 +150,6 @@ def tier_set(*, membership: Membership, tier: Tier | None, actor: Any = None, ca
     balance_lock(membership.pk)
     membership = Membership.objects.select_related("program", "tier", "customer").get(pk=membership.pk)
     if tier is not None and tier.program_id != membership.program_id:
-        from loyalty_site.lib.api.errors import DomainError
-
         raise DomainError("The tier belongs to another program.", path="tier", code="wrong_program")
     Membership.objects.filter(pk=membership.pk).update(tier_floor=tier)
     membership.tier_floor = tier
