@@ -250,6 +250,17 @@ def workflow_pause(*, workflow: Workflow, user: Any = None) -> Workflow:
     return workflow
 
 
+@transaction.atomic
+def workflow_delete(*, workflow: Workflow) -> None:
+    """Delete a workflow that is not active (with its versions and run history)."""
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    if workflow.status == WorkflowStatus.ACTIVE:
+        _raise([DefinitionError("status", "Pause the workflow before deleting it.")])
+    WorkflowRun.objects.filter(workflow=workflow).delete()
+    Workflow.objects.filter(pk=workflow.pk).update(current_version=None)
+    workflow.delete()
+
+
 def workflow_test(
     *,
     customer: Any,
@@ -329,6 +340,7 @@ __all__ = [
     "trigger_scopes",
     "workflow_activate",
     "workflow_create",
+    "workflow_delete",
     "workflow_pause",
     "workflow_test",
     "workflow_update",

@@ -1,5 +1,13 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-router = DefaultRouter(trailing_slash=True)
+from .views import WorkflowFieldsView, WorkflowRunViewSet, WorkflowViewSet
 
-urlpatterns = router.urls
+router = DefaultRouter(trailing_slash=True)
+router.register("workflows", WorkflowViewSet, basename="workflow")
+router.register("workflow-runs", WorkflowRunViewSet, basename="workflow-run")
+
+urlpatterns = [
+    path("workflow-fields/", WorkflowFieldsView.as_view(), name="workflow-fields"),
+    *router.urls,
+]
