@@ -61,3 +61,175 @@ def test_test_subjects_lists_the_customers_latest_orders_for_an_order_trigger(cl
     assert body["subject"] == "order"
     assert [item["id"] for item in body["results"]] == [newer.pk, older.pk]
     assert body["results"][0]["label"].startswith(f"Order #{newer.pk} · 20.00 USD · online · ")
+
+
+# --- Pages over the engine's rows ----------------------------------------------------------------
+
+TAG_DEFINITION = {
+    "schema": 1,
+    "trigger": {"event": "order.created"},
+    "steps": [{"id": "s1", "action": "customer.add_tags", "params": {"tags": ["Buyer"]}}],
+}
+
+
+def workflow_make(name="Buyers", status_active=False, user=None):
+    from apps.automations.services import workflow_activate, workflow_create
+
+    workflow = workflow_create(name=name, definition=TAG_DEFINITION, user=user)
+    return workflow_activate(workflow=workflow, user=user) if status_active else workflow
+
+
+def run_make(workflow, *, status, days_ago=0, customer=None, event=None, **fields):
+    from apps.automations.models import WorkflowRun
+
+    run = WorkflowRun.objects.create(
+        workflow=workflow,
+        version=workflow.current_version,
+        customer=customer,
+        trigger_event=event,
+        status=status,
+        **fields,
+    )
+    WorkflowRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
+    return run
+
+
+def test_workflow_list_counts_runs_of_the_last_7_days_by_outcome(client, django_assert_num_queries):
+    client.force_login(staff_with("view_workflow"))
+    buyers = workflow_make("Buyers", status_active=True)
+    quiet = workflow_make("Quiet")
+    for status, days_ago in [("succeeded", 1), ("succeeded", 6), ("skipped", 2), ("failed", 3), ("dead", 4)]:
+        run_make(buyers, status=status, days_ago=days_ago)
+    run_make(buyers, status="succeeded", days_ago=8)
+    with django_assert_num_queries(6):  # session, user, permissions x2, count, workflows
+        response = client.get("/admin/automations/builder/")
+    rows = {row["workflow"].name: row["workflow"] for row in response.context["rows"]}
+    got = {name: (w.runs_succeeded, w.runs_skipped, w.runs_failed, w.status) for name, w in rows.items()}
+    assert got == {"Buyers": (2, 1, 2, "active"), "Quiet": (0, 0, 0, "draft")}
+    assert rows["Quiet"].last_run_at is None
+    assert b'data-workflow="%d"' % quiet.pk in response.content
+
+
+def test_workflow_list_filters_by_status_and_search(client):
+    client.force_login(staff_with("view_workflow"))
+    workflow_make("Buyers", status_active=True)
+    workflow_make("Quiet buyers")
+    names = [
+        row["workflow"].name for row in client.get("/admin/automations/builder/", {"status": "draft"}).context["rows"]
+    ]
+    assert names == ["Quiet buyers"]
+    names = [row["workflow"].name for row in client.get("/admin/automations/builder/", {"q": "quiet"}).context["rows"]]
+    assert names == ["Quiet buyers"]
+
+
+def test_save_refuses_an_invalid_definition_with_paths_and_creates_nothing(client):
+    from apps.automations.models import Workflow
+
+    client.force_login(staff_with("view_workflow", "change_workflow"))
+    definition = {
+        "schema": 1,
+        "trigger": {"event": "order.created"},
+        "steps": [{"id": "s1", "action": "customer.add_tags", "params": {"tags": []}}],
+    }
+    response = client.post(
+        "/admin/automations/builder/new/save/",
+        data={"name": "", "definition": definition, "settings": {}},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    paths = sorted(error["path"] for error in response.json()["errors"])
+    assert paths == ["name", "steps[0].params.tags"]
+    assert Workflow.objects.count() == 0
+
+
+def test_save_creates_a_draft_then_activation_freezes_version_1(client):
+    from apps.automations.models import Workflow
+
+    user = staff_with("view_workflow", "change_workflow")
+    client.force_login(user)
+    response = client.post(
+        "/admin/automations/builder/new/save/",
+        data={"name": "Buyers", "definition": TAG_DEFINITION, "settings": {"max_runs_per_customer": 1}},
+        content_type="application/json",
+    )
+    workflow = Workflow.objects.get()
+    assert response.status_code == 200
+    assert response.json()["redirect"] == f"/admin/automations/builder/{workflow.pk}/"
+    assert (workflow.status, workflow.max_runs_per_customer, workflow.created_by) == ("draft", 1, user)
+    body = client.post(f"/admin/automations/builder/{workflow.pk}/activate/").json()
+    assert (body["workflow"]["status"], body["workflow"]["version"]) == ("active", 1)
+
+
+def test_run_page_colours_steps_and_replays_a_dead_run(client, monkeypatch):
+    from apps.automations import tasks
+    from apps.automations.models import WorkflowRunStep
+
+    client.force_login(staff_with("view_workflow", "change_workflow"))
+    monkeypatch.setattr(tasks, "enqueue", lambda *args, **kwargs: None)
+    workflow = workflow_make(status_active=True)
+    run = run_make(workflow, status="dead", customer=CustomerFactory(), error="Webhook answered 503", attempts=5)
+    WorkflowRunStep.objects.create(run=run, step_id="s1", path="steps[0]", kind="action", status="failed", error="503")
+    page = client.get(f"/admin/automations/runs/{run.pk}/")
+    assert page.status_code == 200
+    assert b'class="wf-run-step is-red" data-step="s1" data-status="failed"' in page.content
+    assert b"Replay this run" in page.content
+    response = client.post(f"/admin/automations/runs/{run.pk}/replay/")
+    run.refresh_from_db()
+    assert response.status_code == 302
+    assert (run.status, run.attempts, run.error) == ("pending", 0, "")
+
+
+def test_why_not_fired_lists_each_event_with_every_workflows_outcome(client):
+    from apps.customers.models import DomainEvent
+
+    client.force_login(UserFactory())
+    customer = CustomerFactory()
+    fired = workflow_make("Fired", status_active=True)
+    skipped = workflow_make("Limited", status_active=True)
+    workflow_make("Still a draft")
+    order = make_order(customer, total="10.00")
+    event = DomainEvent.objects.get(customer=customer, name="order.created")
+    DomainEvent.objects.filter(pk=event.pk).update(status="processed")
+    workflow_make("Created later")
+    run_make(fired, status="succeeded", customer=customer, event=event)
+    run_make(
+        skipped, status="skipped", customer=customer, event=event, skip_reason="Run limit reached (1 per customer)"
+    )
+    page = client.get(f"/admin/customers/customer/{customer.pk}/change/")
+    assert page.status_code == 200
+    assert b'id="why-not-fired"' in page.content
+    assert b'<tr data-event="%d">' % event.pk in page.content
+    rows = {(item["workflow"].name, item["status"], item["reason"]) for item in _why_rows(page, event.pk)}
+    assert rows == {
+        ("Fired", "succeeded", ""),
+        ("Limited", "skipped", "Run limit reached (1 per customer)"),
+        ("Still a draft", "no run", "Workflow was not active (draft)."),
+        ("Created later", "no run", "Workflow created after this event."),
+    }
+    assert order.pk
+
+
+def _why_rows(page, event_pk):
+    from apps.automations.templatetags.automations_why import why_rows
+
+    customer = page.context["original"]
+    return next(row["outcomes"] for row in why_rows(customer) if row["event"].pk == event_pk)
+
+
+def test_old_version_opens_read_only_and_restores_as_unpublished_changes(client):
+    from apps.automations.services import workflow_activate, workflow_update
+
+    client.force_login(staff_with("view_workflow", "change_workflow"))
+    workflow = workflow_make(status_active=True)
+    changed = {**TAG_DEFINITION, "steps": [{"id": "s1", "action": "customer.add_tags", "params": {"tags": ["VIP"]}}]}
+    workflow = workflow_activate(workflow=workflow_update(workflow=workflow, definition=changed))
+    assert workflow.current_version.number == 2
+    page = client.get(f"/admin/automations/builder/{workflow.pk}/versions/1/")
+    boot = page.context["boot"]
+    assert (boot["can_change"], boot["read_only"]) == (False, True)
+    assert boot["workflow"]["definition"] == TAG_DEFINITION
+    response = client.post(f"/admin/automations/builder/{workflow.pk}/versions/1/restore/")
+    workflow.refresh_from_db()
+    assert response.status_code == 302
+    assert workflow.definition == TAG_DEFINITION
+    assert (workflow.status, workflow.has_unpublished_changes, workflow.current_version.number) == ("active", True, 2)

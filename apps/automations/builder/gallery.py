@@ -13,33 +13,8 @@ from django.views.decorators.http import require_POST
 from apps.automations import gallery
 from apps.automations.builder import boot as boot_data
 from apps.automations.builder import engine
+from apps.automations.builder.describe import condition_sentence, steps_sentences
 from apps.automations.builder.views import CHANGE, VIEW, can, page_context
-
-
-def _steps_summary(definition: dict[str, Any], actions: dict[str, str]) -> list[str]:
-    """Plain-language lines for what a template does ("If … then Add tags: High value")."""
-    lines: list[str] = []
-
-    def describe(steps: list[dict[str, Any]], prefix: str) -> None:
-        for step in steps:
-            if "action" in step:
-                params = step.get("params") or {}
-                shown = ", ".join(
-                    ", ".join(value) if isinstance(value, list) else str(value)
-                    for value in params.values()
-                    if isinstance(value, str | list)
-                )
-                lines.append(f"{prefix}{actions.get(step['action'], step['action'])}{': ' + shown if shown else ''}")
-            elif "wait" in step:
-                wait = step["wait"]
-                lines.append(f"{prefix}Wait " + " ".join(f"{value} {key}" for key, value in wait.items()))
-            elif "if" in step:
-                lines.append(f"{prefix}If a condition holds…")
-                describe(step.get("then") or [], prefix + "then: ")
-                describe(step.get("else") or [], prefix + "otherwise: ")
-
-    describe(definition.get("steps") or [], "")
-    return lines
 
 
 @can(VIEW)
@@ -54,7 +29,13 @@ def gallery_page(request: HttpRequest) -> HttpResponse:
             {
                 "spec": spec,
                 "trigger_label": triggers.get(spec.trigger, spec.trigger),
-                "does": _steps_summary(built["definition"], actions),
+                "where": condition_sentence(built["definition"]["trigger"]["where"])
+                if built["definition"]["trigger"].get("where")
+                else "",
+                "audience": condition_sentence(built["settings"]["audience"])
+                if built.get("settings", {}).get("audience")
+                else "",
+                "does": steps_sentences(built["definition"].get("steps") or [], actions),
                 "params": [
                     {
                         **param.as_dict(),

@@ -1,0 +1,104 @@
+"""Plain-language sentences for conditions and steps, from the catalog's labels (gallery cards, run pages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+OP_WORDS = {
+    "eq": "is",
+    "ne": "is not",
+    "gt": "is greater than",
+    "gte": "is at least",
+    "lt": "is less than",
+    "lte": "is at most",
+    "in": "is one of",
+    "not_in": "is none of",
+    "contains": "contains",
+    "contains_any": "contains any of",
+    "contains_words_any": "contains any whole word of",
+    "starts_with": "starts with",
+    "ends_with": "ends with",
+    "is_set": "is set",
+    "is_not_set": "is not set",
+    "any": "has any item where",
+    "all": "has every item where",
+    "none": "has no item where",
+}
+DATE_OP_WORDS = {"gt": "is after", "gte": "is on or after", "lt": "is before", "lte": "is on or before"}
+
+
+def _labels() -> dict[str, Any]:
+    from apps.automations.catalog import fields_all
+
+    return {spec.name: spec for spec in fields_all()}
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, dict) and "days_ago" in value:
+        return f"{value['days_ago']} days ago"
+    if isinstance(value, dict) and "days_from_now" in value:
+        return f"in {value['days_from_now']} days"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
+def condition_sentence(condition: Any, specs: dict[str, Any] | None = None) -> str:
+    specs = specs if specs is not None else _labels()
+    if not isinstance(condition, dict):
+        return str(condition)
+    for mode, joiner in (("all", " and "), ("any", " or ")):
+        if mode in condition and isinstance(condition[mode], list):
+            parts = [condition_sentence(child, specs) for child in condition[mode]]
+            if not parts:
+                return "always" if mode == "all" else "never"
+            text = joiner.join(parts)
+            return f"({text})" if len(parts) > 1 else text
+    if "not" in condition:
+        return f"not {condition_sentence(condition['not'], specs)}"
+    name = condition.get("field", "?")
+    spec = specs.get(name) or specs.get(name.rsplit(".", 1)[0] + ".*")
+    label = spec.label if spec else name
+    if spec and name.endswith(".*") is False and spec.name.endswith(".*"):
+        label = f"{spec.label} “{name.rsplit('.', 1)[-1]}”"
+    window = condition.get("window") or {}
+    if window.get("days"):
+        label += f" in the last {window['days']} days"
+    op = condition.get("op", "")
+    words = DATE_OP_WORDS.get(op) if spec and spec.type in {"date", "datetime"} else None
+    words = words or OP_WORDS.get(op, op)
+    if "where" in condition:
+        return f"{label} {words} {condition_sentence(condition['where'], specs)}"
+    if "value" in condition:
+        return f"{label} {words} {_value(condition['value'])}"
+    return f"{label} {words}"
+
+
+def steps_sentences(steps: list[dict[str, Any]], actions: dict[str, str], prefix: str = "") -> list[str]:
+    """One line per step, nested branches prefixed ("then: …", "otherwise: …")."""
+    specs = _labels()
+    lines: list[str] = []
+
+    def walk(items: list[dict[str, Any]], lead: str) -> None:
+        for step in items:
+            if "action" in step:
+                params = step.get("params") or {}
+                shown = ", ".join(
+                    ", ".join(str(item) for item in value) if isinstance(value, list) else str(value)
+                    for value in params.values()
+                    if isinstance(value, str | list | int)
+                )
+                lines.append(f"{lead}{actions.get(step['action'], step['action'])}{': ' + shown if shown else ''}")
+            elif "wait" in step:
+                wait = step["wait"] or {}
+                if "until_time" in wait:
+                    lines.append(f"{lead}Wait until {wait['until_time']}")
+                else:
+                    lines.append(f"{lead}Wait " + " ".join(f"{value} {key}" for key, value in wait.items()))
+            elif "if" in step:
+                lines.append(f"{lead}If {condition_sentence(step['if'], specs)}")
+                walk(step.get("then") or [], lead + "then: ")
+                walk(step.get("else") or [], lead + "otherwise: ")
+
+    walk(steps, prefix)
+    return lines
