@@ -1,3 +1,4 @@
+# ruff: noqa: S608 - raw SQL here interpolates only table names from model meta; values are parameters.
 """
 Bulk customer activity: scheduled (cron) and "run now" runs of a workflow over an audience of customers,
 evaluated set-based in SQL, plus the daily `customer.birthday` trigger built on the same machinery.
@@ -474,44 +475,105 @@ def _ids_subquery(customer_ids: list[int]) -> tuple[str, list[Any]]:
     return sql, list(params)
 
 
+def _tables() -> tuple[str, str, str, str, str]:
+    return (
+        CustomerTag._meta.db_table,
+        Tag._meta.db_table,
+        TagAudit._meta.db_table,
+        Customer._meta.db_table,
+        DomainEvent._meta.db_table,
+    )
+
+
 def bulk_tags_add(
     *, customer_ids: list[int], names: Iterable[str], source_ref: str, actor_id: int | None = None
 ) -> int:
     """
-    Add tags to many customers in ONE insert per call (tags already present are ignored), plus one
-    audit insert and, when some workflow listens to `customer.tag_added`, one outbox insert. Returns
-    the number of customer-tags actually added. Dynamic parameters are not rendered in bulk.
+    Add tags to many customers at once, ignoring the ones already present; every added tag is audited
+    and, when some active workflow listens to `customer.tag_added`, gets its outbox row (left pending for
+    the engine's sweep: no per-customer signal). Returns the number of customer-tags actually added.
+    PostgreSQL: ONE statement (data-modifying CTEs). Elsewhere: one insert plus one audit insert.
+    Tag names are taken literally: dynamic parameters are rendered by the caller.
     """
     tags = tags_get_or_create(names=tag_names_clean(names))
     if not tags or not customer_ids:
         return 0
-    stamp = timezone.now()
-    ids_sql, ids_params = _ids_subquery(customer_ids)
     tag_ids = [tag.pk for tag in tags]
-    tag_marks = ", ".join(["%s"] * len(tag_ids))
-    ct, tag_table, audit = CustomerTag._meta.db_table, Tag._meta.db_table, TagAudit._meta.db_table
-    customers = Customer._meta.db_table
+    events = _tag_added_listened()
+    if connection.vendor == "postgresql":
+        return _tags_add_postgres(customer_ids, tag_ids, source_ref[:64], actor_id, events)
+    return _tags_add_portable(customer_ids, tag_ids, source_ref[:64], actor_id, events)
+
+
+def _tags_add_postgres(customer_ids, tag_ids, source_ref, actor_id, events: bool) -> int:
+    ct, tag_table, audit, customers, outbox = _tables()
+    stamp = timezone.now()
     source = TagSource.WORKFLOW.value
+    event_cte = ""
+    event_params: list[Any] = []
+    if events:
+        event_cte = (
+            f", events AS (INSERT INTO {outbox} (name, customer_id, payload, cause, status, created_at) "
+            "SELECT 'customer.tag_added', a.customer_id, json_build_object('customer_id', a.customer_id, "
+            "'tag', t.name, 'source', %s::text, 'source_ref', %s::text), %s, 'pending', %s "
+            f"FROM added AS a JOIN {tag_table} AS t ON t.id = a.tag_id RETURNING 1)"
+        )
+        event_params = [source, source_ref, source_ref, stamp]
+    sql = (
+        f"WITH added AS (INSERT INTO {ct} (customer_id, tag_id, source, source_ref, added_by_id, added_at) "
+        f"SELECT c.id, t.id, %s, %s, %s, %s FROM {customers} AS c, {tag_table} AS t "
+        "WHERE c.id = ANY(%s) AND t.id = ANY(%s) ON CONFLICT (customer_id, tag_id) DO NOTHING "
+        "RETURNING customer_id, tag_id), "
+        f"audit AS (INSERT INTO {audit} (customer_id, tag_name, action, source, source_ref, actor_id, created_at) "
+        "SELECT a.customer_id, t.name, 'added', %s, %s, %s, %s "
+        f"FROM added AS a JOIN {tag_table} AS t ON t.id = a.tag_id RETURNING 1)"
+        f"{event_cte} SELECT COUNT(*) FROM added"
+    )
+    params = [source, source_ref, actor_id, stamp, list(customer_ids), tag_ids, source, source_ref, actor_id, stamp]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + event_params)
+        return cursor.fetchone()[0]
+
+
+def _tags_add_portable(customer_ids, tag_ids, source_ref, actor_id, events: bool) -> int:
+    ct, tag_table, audit, customers, outbox = _tables()
+    stamp = timezone.now()
+    source = TagSource.WORKFLOW.value
+    ids_sql, ids_params = _ids_subquery(customer_ids)
+    tag_marks = ", ".join(["%s"] * len(tag_ids))
+    # The rows this call added: its own source_ref and timestamp, among these customers and tags.
+    added_rows = (
+        f"FROM {ct} AS ct JOIN {tag_table} AS t ON t.id = ct.tag_id "
+        f"WHERE ct.source_ref = %s AND ct.added_at = %s AND ct.tag_id IN ({tag_marks}) "
+        f"AND ct.customer_id IN ({ids_sql})"
+    )
+    added_params = [source_ref, stamp, *tag_ids, *ids_params]
     with connection.cursor() as cursor:
         # The WHERE clause also keeps SQLite's parser from reading ON CONFLICT as a join constraint.
         cursor.execute(
-            f"INSERT INTO {ct} (customer_id, tag_id, source, source_ref, added_by_id, added_at) "  # noqa: S608
+            f"INSERT INTO {ct} (customer_id, tag_id, source, source_ref, added_by_id, added_at) "
             f"SELECT c.id, t.id, %s, %s, %s, %s FROM {customers} AS c, {tag_table} AS t "
             f"WHERE c.id IN ({ids_sql}) AND t.id IN ({tag_marks}) ON CONFLICT (customer_id, tag_id) DO NOTHING",
-            [source, source_ref[:64], actor_id, stamp, *ids_params, *tag_ids],
+            [source, source_ref, actor_id, stamp, *ids_params, *tag_ids],
         )
         added = cursor.rowcount
-        if added:
-            cursor.execute(
-                f"INSERT INTO {audit} (customer_id, tag_name, action, source, source_ref, actor_id, created_at) "  # noqa: S608
-                f"SELECT ct.customer_id, t.name, 'added', %s, %s, %s, %s FROM {ct} AS ct "
-                f"JOIN {tag_table} AS t ON t.id = ct.tag_id "
-                f"WHERE ct.source_ref = %s AND ct.added_at = %s AND ct.tag_id IN ({tag_marks}) "
-                f"AND ct.customer_id IN ({ids_sql})",
-                [source, source_ref[:64], actor_id, stamp, source_ref[:64], stamp, *tag_ids, *ids_params],
+        if not added:
+            return 0
+        cursor.execute(
+            f"INSERT INTO {audit} (customer_id, tag_name, action, source, source_ref, actor_id, created_at) "
+            f"SELECT ct.customer_id, t.name, 'added', %s, %s, %s, %s {added_rows}",
+            [source, source_ref, actor_id, stamp, *added_params],
+        )
+        if events:
+            payload = (
+                "json_object('customer_id', ct.customer_id, 'tag', t.name, 'source', ct.source, "
+                "'source_ref', ct.source_ref)"
             )
-            if _tag_added_listened():
-                _tag_added_events(ct, tag_table, ids_sql, ids_params, tag_ids, tag_marks, source_ref, stamp)
+            cursor.execute(
+                f"INSERT INTO {outbox} (name, customer_id, payload, cause, status, created_at) "
+                f"SELECT 'customer.tag_added', ct.customer_id, {payload}, %s, 'pending', %s {added_rows}",
+                [source_ref, stamp, *added_params],
+            )
     return added
 
 
@@ -522,55 +584,48 @@ def _tag_added_listened() -> bool:
     return Workflow.objects.filter(status="active", trigger="customer.tag_added").exists()
 
 
-def _tag_added_events(ct, tag_table, ids_sql, ids_params, tag_ids, tag_marks, source_ref, stamp) -> None:
-    """Outbox rows for the new tags, left pending for the engine's sweep (no per-customer signal)."""
-    events = DomainEvent._meta.db_table
-    if connection.vendor == "postgresql":
-        payload = (
-            "json_build_object('customer_id', ct.customer_id, 'tag', t.name, 'source', ct.source, "
-            "'source_ref', ct.source_ref)"
-        )
-    else:
-        payload = (
-            "json_object('customer_id', ct.customer_id, 'tag', t.name, 'source', ct.source, "
-            "'source_ref', ct.source_ref)"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {events} (name, customer_id, payload, cause, status, created_at) "  # noqa: S608
-            f"SELECT 'customer.tag_added', ct.customer_id, {payload}, %s, 'pending', %s FROM {ct} AS ct "
-            f"JOIN {tag_table} AS t ON t.id = ct.tag_id "
-            f"WHERE ct.source_ref = %s AND ct.added_at = %s AND ct.tag_id IN ({tag_marks}) "
-            f"AND ct.customer_id IN ({ids_sql})",
-            [source_ref[:64], stamp, source_ref[:64], stamp, *tag_ids, *ids_params],
-        )
-
-
 def bulk_tags_remove(*, customer_ids: list[int], names: Iterable[str], source_ref: str) -> int:
-    """Remove tags from many customers: one audit insert and one delete. Returns the rows removed."""
+    """
+    Remove tags from many customers at once, auditing each removal. Returns the rows removed.
+    PostgreSQL: ONE statement (DELETE ... RETURNING feeding the audit insert). Elsewhere: audit, then delete.
+    """
+    from django.db.models.functions import Lower
+
     lowered = [name.lower() for name in tag_names_clean(names)]
     if not lowered or not customer_ids:
         return 0
-    from django.db.models.functions import Lower
-
     tag_ids = list(Tag.objects.annotate(lname=Lower("name")).filter(lname__in=lowered).values_list("pk", flat=True))
     if not tag_ids:
         return 0
-    rows = CustomerTag.objects.filter(customer_id__in=customer_ids, tag_id__in=tag_ids)
+    ct, tag_table, audit, _customers, _outbox = _tables()
     stamp = timezone.now()
-    ids_sql, ids_params = _ids_subquery(customer_ids)
-    tag_marks = ", ".join(["%s"] * len(tag_ids))
-    ct, tag_table, audit = CustomerTag._meta.db_table, Tag._meta.db_table, TagAudit._meta.db_table
+    source = TagSource.WORKFLOW.value
+    audit_columns = "(customer_id, tag_name, action, source, source_ref, actor_id, created_at)"
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH removed AS (DELETE FROM {ct} AS ct USING {tag_table} AS t WHERE t.id = ct.tag_id "
+                "AND ct.customer_id = ANY(%s) AND ct.tag_id = ANY(%s) RETURNING ct.customer_id, t.name), "
+                f"audit AS (INSERT INTO {audit} {audit_columns} "
+                "SELECT customer_id, name, 'removed', %s, %s, NULL, %s FROM removed RETURNING 1) "
+                "SELECT COUNT(*) FROM removed",
+                [list(customer_ids), tag_ids, source, source_ref[:64], stamp],
+            )
+            return cursor.fetchone()[0]
+        ids_sql, ids_params = _ids_subquery(customer_ids)
+        tag_marks = ", ".join(["%s"] * len(tag_ids))
         cursor.execute(
-            f"INSERT INTO {audit} (customer_id, tag_name, action, source, source_ref, actor_id, created_at) "  # noqa: S608
+            f"INSERT INTO {audit} {audit_columns} "
             f"SELECT ct.customer_id, t.name, 'removed', %s, %s, NULL, %s FROM {ct} AS ct "
             f"JOIN {tag_table} AS t ON t.id = ct.tag_id WHERE ct.tag_id IN ({tag_marks}) "
             f"AND ct.customer_id IN ({ids_sql})",
-            [TagSource.WORKFLOW.value, source_ref[:64], stamp, *tag_ids, *ids_params],
+            [source, source_ref[:64], stamp, *tag_ids, *ids_params],
         )
-    removed, _ = rows.delete()
-    return removed
+        cursor.execute(
+            f"DELETE FROM {ct} WHERE tag_id IN ({tag_marks}) AND customer_id IN ({ids_sql})",
+            [*tag_ids, *ids_params],
+        )
+        return cursor.rowcount
 
 
 # --- Birthday ------------------------------------------------------------------------------------------
@@ -600,7 +655,7 @@ def birthday_events_emit(*, today: date | None = None) -> int:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {events} (name, customer_id, payload, cause, status, created_at) "  # noqa: S608
+                f"INSERT INTO {events} (name, customer_id, payload, cause, status, created_at) "
                 f"SELECT %s, c.id, {payload}, %s, 'pending', %s FROM {Customer._meta.db_table} AS c "
                 f"WHERE c.id IN ({sql}) RETURNING id",
                 [BIRTHDAY_TRIGGER, today.isoformat(), cause, timezone.now(), *params],

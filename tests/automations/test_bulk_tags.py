@@ -85,3 +85,34 @@ def test_bulk_tags_remove_of_unknown_tags_writes_nothing():
 
     assert _tags_of(customer) == [("Keep", "workflow", "bulk_run:1")]
     assert TagAudit.objects.filter(action="removed").count() == 0
+
+
+def test_bulk_added_tags_reach_tag_added_workflows_through_the_outbox():
+    from apps.automations.services import workflow_activate, workflow_create
+    from apps.customers.models import DomainEvent
+
+    listener = workflow_create(
+        name="On VIP",
+        definition={
+            "schema": 1,
+            "trigger": {"event": "customer.tag_added"},
+            "steps": [{"id": "s1", "action": "customer.add_tags", "params": {"tags": ["Seen"]}}],
+        },
+    )
+    workflow_activate(workflow=listener)
+    already, fresh = CustomerFactory(), CustomerFactory()
+    bulk.bulk_tags_add(customer_ids=[already.pk], names=["VIP"], source_ref="bulk_run:1")
+    DomainEvent.objects.all().delete()
+
+    bulk.bulk_tags_add(customer_ids=[already.pk, fresh.pk], names=["VIP"], source_ref="bulk_run:2")
+
+    events = list(DomainEvent.objects.values_list("name", "customer_id", "payload", "cause", "status"))
+    assert events == [
+        (
+            "customer.tag_added",
+            fresh.pk,
+            {"customer_id": fresh.pk, "tag": "VIP", "source": "workflow", "source_ref": "bulk_run:2"},
+            "bulk_run:2",
+            "pending",
+        )
+    ]
