@@ -49,3 +49,46 @@ def test_two_concurrent_first_requests_with_one_key_produce_one_effect(monkeypat
     assert Order.objects.count() == 1
     assert Customer.objects.get(pk=customer.pk).orders_count == 1
     assert IdempotencyRecord.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_orders_with_one_new_external_id_store_one_and_answer_it_twice(monkeypatch):
+    from apps.customers.api import ingest
+
+    user = UserFactory(username="integrator")
+    customer = CustomerFactory()
+    body = {
+        "external_id": "o-race",
+        "customer_id": customer.pk,
+        "currency": "EUR",
+        "lines": [{"title": "Mug", "quantity": 1, "unit_price": "5"}],
+    }
+    both_checked = threading.Barrier(2, timeout=10)
+    original = ingest.services.order_create
+
+    def order_create_after_both_checked(**kwargs):
+        both_checked.wait()  # both requests found no stored order with this external id
+        return original(**kwargs)
+
+    monkeypatch.setattr(ingest.services, "order_create", order_create_after_both_checked)
+    answers: list[tuple[int, int]] = []
+
+    def post() -> None:
+        client = APIClient()
+        client.force_authenticate(user)
+        try:
+            response = client.post("/api/v1/orders/", body, format="json")
+            answers.append((response.status_code, response.json()["id"]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    order = Order.objects.get()
+    assert sorted(answers) == [(200, order.pk), (201, order.pk)]
+    assert Customer.objects.get(pk=customer.pk).orders_count == 1

@@ -1,11 +1,12 @@
 """
-Turn validated API payloads into service calls. Shared by the single-record endpoints and the batch
-endpoints so both behave identically (same validation, same idempotency on external ids).
+Turn validated API payloads into service calls. Shared by the single-record endpoints, the batch
+endpoints and the CSV import so all behave identically (same validation, same idempotency on external ids).
 """
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import IntegrityError, models, transaction
 
 from .. import services
 from ..models import Cart, CustomerEvent, DraftOrder, Order
@@ -13,6 +14,27 @@ from ..services import LineInput
 from .serializers import lines_as_json
 
 CAUSE = "api"
+Row = TypeVar("Row", bound=models.Model)
+
+
+def first_writer_wins(
+    model: type[Row], external_id: str | None, write: Callable[[], tuple[Row, bool]]
+) -> tuple[Row, bool]:
+    """
+    Run `write` in a savepoint unless a row with this external id is already stored. Two concurrent
+    requests with one new external id both pass that check; the unique constraint lets one insert and
+    the other answers with the stored row, exactly like a re-send, instead of failing with a 500.
+    """
+    if external_id and (existing := model.objects.filter(external_id=external_id).first()) is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return write()
+    except IntegrityError:
+        existing = model.objects.filter(external_id=external_id).first() if external_id else None
+        if existing is None:
+            raise
+        return existing, False
 
 
 def _line_inputs(lines: list[dict[str, Any]]) -> list[LineInput]:
@@ -27,77 +49,81 @@ def _line_inputs(lines: list[dict[str, Any]]) -> list[LineInput]:
 @transaction.atomic
 def order_ingest(*, data: dict[str, Any], customer_ref: dict[str, Any], cause: str = CAUSE) -> tuple[Order, bool]:
     """Resolve (or upsert) the customer and record the order. An existing external_id → (order, False), no write."""
-    if data.get("external_id"):
-        existing = Order.objects.filter(external_id=data["external_id"]).first()
-        if existing is not None:
-            return existing, False
-    customer = services.customer_resolve(**customer_ref, cause=cause)
-    return services.order_create(
-        customer=customer,
-        currency=data["currency"],
-        lines=_line_inputs(data["lines"]),
-        external_id=data.get("external_id"),
-        channel=data.get("channel", "online"),
-        shipping_country=data.get("shipping_country", ""),
-        discount_total=data.get("discount_total", 0),
-        shipping_total=data.get("shipping_total", 0),
-        tax_total=data.get("tax_total", 0),
-        total=data.get("total"),
-        placed_at=data.get("placed_at"),
-        store=data.get("store"),
-        cause=cause,
-    )
+
+    def write() -> tuple[Order, bool]:
+        return services.order_create(
+            customer=services.customer_resolve(**customer_ref, cause=cause),
+            currency=data["currency"],
+            lines=_line_inputs(data["lines"]),
+            external_id=data.get("external_id"),
+            channel=data.get("channel", "online"),
+            shipping_country=data.get("shipping_country", ""),
+            discount_total=data.get("discount_total", 0),
+            shipping_total=data.get("shipping_total", 0),
+            tax_total=data.get("tax_total", 0),
+            total=data.get("total"),
+            placed_at=data.get("placed_at"),
+            store=data.get("store"),
+            cause=cause,
+        )
+
+    return first_writer_wins(Order, data.get("external_id"), write)
 
 
 @transaction.atomic
 def draft_order_ingest(
     *, data: dict[str, Any], customer_ref: dict[str, Any], cause: str = CAUSE
 ) -> tuple[DraftOrder, bool]:
-    if data.get("external_id"):
-        existing = DraftOrder.objects.filter(external_id=data["external_id"]).first()
-        if existing is not None:
-            return existing, False
-    customer = services.customer_resolve(**customer_ref, cause=cause)
-    return services.draft_order_create(
-        customer=customer,
-        currency=data["currency"],
-        lines=lines_as_json(data["lines"]),
-        total=data.get("total"),
-        external_id=data.get("external_id"),
-        cause=cause,
-    )
+    def write() -> tuple[DraftOrder, bool]:
+        return services.draft_order_create(
+            customer=services.customer_resolve(**customer_ref, cause=cause),
+            currency=data["currency"],
+            lines=lines_as_json(data["lines"]),
+            total=data.get("total"),
+            external_id=data.get("external_id"),
+            cause=cause,
+        )
+
+    return first_writer_wins(DraftOrder, data.get("external_id"), write)
 
 
 @transaction.atomic
 def cart_ingest(*, data: dict[str, Any], customer_ref: dict[str, Any], cause: str = CAUSE) -> tuple[Cart, bool]:
-    customer = services.customer_resolve(**customer_ref, cause=cause)
-    return services.cart_upsert(
-        customer=customer,
-        currency=data["currency"],
-        lines=lines_as_json(data["lines"]),
-        external_id=data["external_id"],
-        total=data.get("total"),
-        checkout_url=data.get("checkout_url", ""),
-        abandoned_at=data.get("abandoned_at"),
-        recovered_at=data.get("recovered_at"),
-        cause=cause,
-    )
+    def write() -> tuple[Cart, bool]:
+        return services.cart_upsert(
+            customer=services.customer_resolve(**customer_ref, cause=cause),
+            currency=data["currency"],
+            lines=lines_as_json(data["lines"]),
+            external_id=data["external_id"],
+            total=data.get("total"),
+            checkout_url=data.get("checkout_url", ""),
+            abandoned_at=data.get("abandoned_at"),
+            recovered_at=data.get("recovered_at"),
+            cause=cause,
+        )
+
+    try:
+        with transaction.atomic():
+            return write()
+    except IntegrityError:
+        # A concurrent first write of this cart won the insert: apply ours as the update it now is.
+        if not Cart.objects.filter(external_id=data["external_id"]).exists():
+            raise
+        return write()
 
 
 @transaction.atomic
 def custom_event_ingest(
     *, data: dict[str, Any], customer_ref: dict[str, Any], cause: str = CAUSE
 ) -> tuple[CustomerEvent, bool]:
-    if data.get("external_id"):
-        existing = CustomerEvent.objects.filter(external_id=data["external_id"]).first()
-        if existing is not None:
-            return existing, False
-    customer = services.customer_resolve(**customer_ref, cause=cause)
-    return services.custom_event_record(
-        customer=customer,
-        name=data["name"],
-        properties=data.get("properties") or {},
-        occurred_at=data.get("occurred_at"),
-        external_id=data.get("external_id"),
-        cause=cause,
-    )
+    def write() -> tuple[CustomerEvent, bool]:
+        return services.custom_event_record(
+            customer=services.customer_resolve(**customer_ref, cause=cause),
+            name=data["name"],
+            properties=data.get("properties") or {},
+            occurred_at=data.get("occurred_at"),
+            external_id=data.get("external_id"),
+            cause=cause,
+        )
+
+    return first_writer_wins(CustomerEvent, data.get("external_id"), write)

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -23,7 +23,7 @@ from ..filters import (
     OrderFilterSet,
     StoreFilterSet,
 )
-from ..models import ApiToken, Customer
+from ..models import ApiToken, Customer, Refund
 from . import ingest
 from .serializers import (
     CartSerializer,
@@ -117,7 +117,15 @@ class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
         fields = dict(serializer.validated_data)
         external_id = fields.pop("external_id", None)
         if external_id:
-            customer, created = services.customer_upsert(external_id=external_id, cause=api_cause(request), **fields)
+            try:
+                with transaction.atomic():
+                    customer, created = services.customer_upsert(
+                        external_id=external_id, cause=api_cause(request), **fields
+                    )
+            except IntegrityError:  # a concurrent request registered this external id first: update it
+                customer, created = services.customer_upsert(
+                    external_id=external_id, cause=api_cause(request), **fields
+                )
         else:
             customer, created = services.customer_create(cause=api_cause(request), **fields), True
         return self._read(customer, _created_or_existing(created))
@@ -209,13 +217,17 @@ class OrderViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMo
         serializer = RefundCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        refund, created = services.refund_create(
-            order=order,
-            amount=data["amount"],
-            reason=data["reason"],
-            external_id=data.get("external_id"),
-            at=data.get("created_at"),
-            cause=api_cause(request),
+        refund, created = ingest.first_writer_wins(
+            Refund,
+            data.get("external_id"),
+            lambda: services.refund_create(
+                order=order,
+                amount=data["amount"],
+                reason=data["reason"],
+                external_id=data.get("external_id"),
+                at=data.get("created_at"),
+                cause=api_cause(request),
+            ),
         )
         return Response(RefundSerializer(refund).data, status=_created_or_existing(created))
 
