@@ -91,3 +91,22 @@ def test_tier_changed_workflow_filters_on_the_loyalty_tier_field(worker):
     worker(services.tier_set, membership=membership, tier=gold)
 
     assert list(PointLot.objects.values_list("reason", "amount")) == [("Welcome to Gold", 200)]
+
+
+def test_the_four_loyalty_templates_validate_against_the_engine():
+    from apps.automations import gallery
+    from apps.loyalty.automation import loyalty_templates
+
+    created = []
+    for key, spec in loyalty_templates(gallery).items():
+        built = spec.build({})
+        workflow = engine_services.workflow_create(name=spec.name, definition=built["definition"], **built["settings"])
+        workflow = engine_services.workflow_activate(workflow=workflow)
+        created.append((key, workflow.trigger))
+
+    assert created == [
+        ("loyalty_referral_bonus", "referral.registered"),
+        ("loyalty_points_expiring_reminder", "loyalty.points_expiring"),
+        ("loyalty_days_after_joining", "member.joined"),
+        ("loyalty_tier_welcome", "loyalty.tier_changed"),
+    ]
