@@ -148,3 +148,98 @@ def test_error_paths_map_to_the_card_they_belong_to(tmp_path):
         {"target": "steps", "rest": "[9].action", "condition": False},
         {"target": "settings", "rest": "name", "condition": False},
     ]
+
+
+# --- Random definitions the engine accepts ----------------------------------------------------------
+
+
+def random_value(rng, spec):
+    kind = spec.type
+    if kind == "integer":
+        return rng.randint(0, 50)
+    if kind in {"number", "money"}:
+        return rng.choice([rng.randint(0, 900), f"{rng.randint(0, 900)}.{rng.randint(0, 99):02d}"])
+    if kind == "boolean":
+        return rng.choice([True, False])
+    if kind in {"date", "datetime"}:
+        return rng.choice([{"days_ago": rng.randint(1, 90)}, "2026-01-15", {"days_from_now": rng.randint(1, 9)}])
+    if kind == "choice" and spec.choices:
+        return rng.choice(spec.choices)[0]
+    return rng.choice(["VIP", "women", "@staff.example.com", "DE", "Ünïcode ✓"])
+
+
+def random_condition(rng, scopes, specs, depth=0):
+    roll = rng.random()
+    if depth < 3 and roll < 0.25:
+        mode = rng.choice(["all", "any"])
+        return {mode: [random_condition(rng, scopes, specs, depth + 1) for _ in range(rng.randint(0, 3))]}
+    if depth < 3 and roll < 0.35:
+        return {"not": random_condition(rng, scopes, specs, depth + 1)}
+    candidates = [spec for spec in specs if spec.scope in scopes and not spec.name.endswith("*")]
+    spec = rng.choice(candidates)
+    op = rng.choice(list(spec.operators))
+    condition = {"field": spec.name}
+    if spec.supports_window and rng.random() < 0.5:
+        condition["window"] = {"days": rng.randint(1, 90)}
+    condition["op"] = op
+    if op in {"any", "all", "none"}:
+        condition["where"] = random_condition(rng, {spec.item_scope}, specs, depth + 1)
+    elif op in {"in", "not_in", "contains_any", "contains_words_any"}:
+        condition["value"] = [random_value(rng, spec) for _ in range(rng.randint(1, 3))]
+    elif op not in {"is_set", "is_not_set"}:
+        condition["value"] = random_value(rng, spec)
+    return condition
+
+
+def random_steps(rng, scopes, specs, counter, depth=0):
+    steps = []
+    for _ in range(rng.randint(0 if depth else 1, 3)):
+        counter[0] += 1
+        step_id = f"s{counter[0]}"
+        roll = rng.random()
+        if depth < 2 and roll < 0.35:
+            step = {"id": step_id, "if": random_condition(rng, scopes, specs)}
+            step["then"] = random_steps(rng, scopes, specs, counter, depth + 1)
+            if rng.random() < 0.7:
+                step["else"] = random_steps(rng, scopes, specs, counter, depth + 1)
+        elif roll < 0.5:
+            step = {
+                "id": step_id,
+                "wait": rng.choice([{"days": 3}, {"hours": 5}, {"until_time": "09:30", "weekdays": [0, 4]}]),
+            }
+        else:
+            tags = rng.choice([["VIP"], ["Pays in {{ order.currency }}", "Repeat"], ["{{ customer.country }} fan"]])
+            step = {
+                "id": step_id,
+                "action": rng.choice(["customer.add_tags", "customer.remove_tags"]),
+                "params": {"tags": tags},
+            }
+        steps.append(step)
+    return steps
+
+
+def test_random_definitions_the_engine_accepts_round_trip_unchanged(tmp_path):
+    import random
+
+    from apps.automations.catalog import fields_all
+    from apps.automations.definitions import definition_validate
+    from apps.automations.registry import triggers_all
+
+    rng = random.Random(20261122)
+    specs = fields_all()
+    triggers = triggers_all()
+    accepted = []
+    for _ in range(400):
+        trigger = rng.choice(triggers)
+        scopes = set(trigger.scopes)
+        definition = {"schema": 1, "trigger": {"event": trigger.name}}
+        if rng.random() < 0.4:
+            definition["trigger"]["where"] = random_condition(rng, scopes, specs)
+        definition["steps"] = random_steps(rng, scopes, specs, [0])
+        if not definition_validate(definition):
+            accepted.append(definition)
+    # given a few hundred definitions the engine accepts (the generator aims at valid ones)
+    assert len(accepted) >= 150, len(accepted)
+    result = run_mapping(tmp_path, accepted)
+    # then each comes back from the cards unchanged
+    assert result["output"] == accepted
