@@ -365,3 +365,24 @@ def test_a_failing_chunk_is_counted_and_the_other_chunks_still_run(frozen, user,
     assert (run.progress["errors"], run.progress["matched"], run.progress["chunks_done"]) == (1, 2, 2)
     assert "disk full" in run.progress["error_messages"][0]
     assert CustomerTag.objects.count() == 2  # the failed chunk wrote nothing
+
+
+def test_admin_action_starts_a_run_and_progress_shows_in_admin_and_api(frozen, user, api, client):
+    inactive_high_value_people()
+    workflow = install("inactive_high_value", {"tag": "Lapsed VIP"}, user)
+    client.force_login(user)
+
+    response = client.post(
+        "/admin/automations/workflow/",
+        {"action": "admin_action_run_now", "_selected_action": [workflow.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    run = WorkflowRun.objects.get(workflow=workflow)
+    assert f"run #{run.pk}" in response.content.decode()
+    process_all(run)
+    assert client.get(f"/admin/automations/workflowrun/{run.pk}/change/").status_code == 200
+    body = api.get(f"/api/v1/workflow-runs/{run.pk}/").json()
+    assert (body["kind"], body["status"], body["slot"]) == ("bulk", "succeeded", run.slot)
+    assert (body["progress"]["matched"], body["progress"]["actions"]) == (3, {"s1": 2})
