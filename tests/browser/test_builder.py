@@ -106,6 +106,9 @@ def test_marketer_builds_inactive_high_value_workflow_fixes_an_error_activates_r
     assert workflow.definition["steps"][0]["then"][0]["params"] == {"tags": ["Inactive high-value customer"]}
     page.locator("#wf-builder[data-ready]").wait_for()
     shoot(page, screenshot, "builder")
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    shoot(page, screenshot, "builder-1920")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # and activates it, then runs it now
     page.get_by_role("button", name="Activate").click()
@@ -125,6 +128,10 @@ def test_marketer_builds_inactive_high_value_workflow_fixes_an_error_activates_r
     page.goto(live_server.url + "/admin/tagging/customertag/?q=Inactive+high-value")
     assert page.locator("#result_list tbody tr").count() == 1
     assert str(lapsed_big) in page.locator("#result_list").inner_text()
+    page.goto(live_server.url + "/admin/automations/builder/")
+    listed = page.locator(f"tr[data-workflow='{workflow.pk}']")
+    assert listed.locator(".wf-counts span").all_inner_texts() == ["1", "0", "0"]
+    shoot(page, screenshot, "workflow-list")
     page.goto(live_server.url + "/admin/automations/runs/")
     run = WorkflowRun.objects.get(workflow=workflow)
     row = page.locator(f"tr[data-run='{run.pk}']")

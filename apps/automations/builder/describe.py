@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 OP_WORDS = {
@@ -102,3 +103,55 @@ def steps_sentences(steps: list[dict[str, Any]], actions: dict[str, str], prefix
 
     walk(steps, prefix)
     return lines
+
+
+_PART = re.compile(r"([A-Za-z_]+)|\[(\d+)\]")
+
+
+def condition_at(condition: Any, relative_path: str) -> Any:
+    """The sub-condition at "all[1].not.where" inside `condition` (None when the path leads nowhere)."""
+    node = condition
+    for name, index in _PART.findall(relative_path or ""):
+        try:
+            node = node[int(index)] if index else node[name]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def field_label(condition: Any, specs: dict[str, Any]) -> str | None:
+    if not isinstance(condition, dict) or "field" not in condition:
+        return None
+    spec = specs.get(condition["field"])
+    label = spec.label if spec else condition["field"]
+    window = condition.get("window") or {}
+    return f"{label} (last {window['days']} days)" if window.get("days") else label
+
+
+def step_story(step: Any, actions: dict[str, str]) -> dict[str, Any]:
+    """What a run step did, in words: {"title", "values": [(label, value)]} for the run page."""
+    specs = _labels()
+    inputs = step.inputs if isinstance(step.inputs, dict) else {}
+    outcome = step.outcome if isinstance(step.outcome, dict) else {}
+    values: list[tuple[str, Any]] = []
+    title = ""
+    if step.kind == "condition" and "condition" in inputs:
+        title = f"If {condition_sentence(inputs['condition'], specs)}"
+        for path, value in (outcome.get("values") or {}).items():
+            label = field_label(condition_at(inputs["condition"], path), specs) or path
+            values.append((label, value))
+    elif step.kind == "action":
+        name = inputs.get("action", "")
+        title = actions.get(name, name)
+        for key, value in (inputs.get("params") or {}).items():
+            values.append((key.replace("_", " "), ", ".join(map(str, value)) if isinstance(value, list) else value))
+        for key, value in outcome.items():
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+            values.append((f"→ {key.replace('_', ' ')}", shown))
+    elif step.kind == "trigger":
+        title = f"Trigger {inputs.get('event', '')}".strip()
+        if "condition" in inputs:
+            title += f", only when {condition_sentence(inputs['condition'], specs)}"
+    elif step.kind == "wait":
+        title = "Wait"
+    return {"title": title, "values": values}

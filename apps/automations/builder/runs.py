@@ -15,7 +15,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
 
+from apps.automations.builder import boot as boot_data
 from apps.automations.builder import engine
+from apps.automations.builder.describe import step_story
 from apps.automations.builder.views import CHANGE, VIEW, can, page_context
 
 RUN_STATUSES = ["pending", "running", "waiting", "succeeded", "skipped", "failed", "dead"]
@@ -93,9 +95,11 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(
         engine.models().WorkflowRun.objects.select_related("workflow", "customer", "version", "trigger_event"), pk=pk
     )
+    actions = {spec["name"]: spec["label"] for spec in boot_data.catalog_payload()["actions"]}
     steps = [
         {
             "step": step,
+            "story": step_story(step, actions),
             "colour": STEP_COLOURS.get(step.status, "is-grey"),
             "inputs": _pretty(getattr(step, "inputs", None)),
             "outcome": _pretty(getattr(step, "outcome", None)),
