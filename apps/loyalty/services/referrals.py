@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.customers.models import Customer
@@ -32,7 +32,11 @@ def referral_register(*, referee: Customer, code: str, at: datetime | None = Non
     membership, _ = member_join(customer=referee, program=referrer.program, referred_by=referrer, at=at, cause=cause)
     if membership.referred_by_id is None:
         Membership.objects.filter(pk=membership.pk).update(referred_by=referrer)
-    referral = Referral.objects.create(referrer=referrer, referee=referee, created_at=at)
+    try:
+        with transaction.atomic():
+            referral = Referral.objects.create(referrer=referrer, referee=referee, created_at=at)
+    except IntegrityError:  # a concurrent registration of the same referee won
+        raise ConflictError("This customer was already referred.", path="referee", code="already_referred") from None
     domain_event_emit(
         signal=signals.referral_registered,
         name="referral.registered",
