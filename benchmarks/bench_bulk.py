@@ -76,8 +76,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-loop", action="store_true", help="Skip the (slow) per-customer ORM loop.")
     parser.add_argument("--full-run", action="store_true", help="Also time a whole bulk run over all customers.")
-    parser.add_argument("--skip-loop", action="store_true", help="Skip the (slow) per-customer ORM loop.")
-    parser.add_argument("--full-run", action="store_true", help="Also time a whole bulk run over all customers.")
     args = parser.parse_args()
 
     if connection.vendor != "postgresql":
