@@ -386,3 +386,25 @@ def test_admin_action_starts_a_run_and_progress_shows_in_admin_and_api(frozen, u
     body = api.get(f"/api/v1/workflow-runs/{run.pk}/").json()
     assert (body["kind"], body["status"], body["slot"]) == ("bulk", "succeeded", run.slot)
     assert (body["progress"]["matched"], body["progress"]["actions"]) == (3, {"s1": 2})
+
+
+def test_chunks_whose_enqueue_was_lost_are_resumed_by_the_tick(frozen, user, worker, monkeypatch):
+    monkeypatch.setattr(bulk, "CHUNK_SIZE", 2)
+    people = inactive_high_value_people()
+    workflow = install("inactive_high_value", {"tag": "Lapsed VIP"}, user)
+    run = bulk.bulk_run_start(workflow=workflow, user=user, enqueue=False)  # the process died before enqueuing
+    bulk.bulk_chunk_process(run_id=run.pk, index=0)
+
+    frozen.move_to(NOW + timedelta(minutes=5))
+    assert worker(bulk.bulk_stalled_resume) == 0  # not stalled yet
+    frozen.move_to(NOW + timedelta(minutes=11))
+    resumed = worker(bulk.bulk_stalled_resume)
+
+    run.refresh_from_db()
+    assert resumed == run.progress["chunks_total"] - 1
+    assert (run.status, run.progress["chunks_done"], run.progress["matched"]) == ("succeeded", resumed + 1, 3)
+    assert {name for name, customer in people.items() if "Lapsed VIP" in tags(customer)} == {
+        "edge_spent",
+        "cancelled_recent",
+        "already",
+    }
