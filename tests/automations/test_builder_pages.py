@@ -233,3 +233,49 @@ def test_old_version_opens_read_only_and_restores_as_unpublished_changes(client)
     assert response.status_code == 302
     assert workflow.definition == TAG_DEFINITION
     assert (workflow.status, workflow.has_unpublished_changes, workflow.current_version.number) == ("active", True, 2)
+
+
+def test_editing_an_active_workflow_shows_the_runs_waiting_on_its_version(client):
+    client.force_login(staff_with("view_workflow", "change_workflow"))
+    workflow = workflow_make(status_active=True)
+    run_make(workflow, status="waiting", customer=CustomerFactory())
+    run_make(workflow, status="waiting", customer=CustomerFactory())
+    run_make(workflow, status="succeeded", customer=CustomerFactory())
+    boot = client.get(f"/admin/automations/builder/{workflow.pk}/").context["boot"]
+    assert (boot["workflow"]["status"], boot["workflow"]["version"], boot["workflow"]["waiting_runs"]) == (
+        "active",
+        1,
+        2,
+    )
+    assert boot["can_change"] is True
+
+
+def test_list_button_pauses_an_active_workflow_and_activates_it_again(client):
+    client.force_login(staff_with("view_workflow", "change_workflow"))
+    workflow = workflow_make(status_active=True)
+    client.post(f"/admin/automations/builder/{workflow.pk}/toggle/")
+    workflow.refresh_from_db()
+    assert workflow.status == "paused"
+    client.post(f"/admin/automations/builder/{workflow.pk}/toggle/")
+    workflow.refresh_from_db()
+    assert (workflow.status, workflow.current_version.number) == ("active", 1)
+
+
+def test_run_history_filters_by_status_customer_and_date(client):
+    client.force_login(staff_with("view_workflow"))
+    workflow = workflow_make(status_active=True)
+    ada = CustomerFactory(email="ada@example.com")
+    grace = CustomerFactory(email="grace@example.com")
+    old = run_make(workflow, status="succeeded", customer=ada, days_ago=10)
+    recent = run_make(workflow, status="succeeded", customer=ada, days_ago=1)
+    failed = run_make(workflow, status="failed", customer=grace, days_ago=1)
+
+    def listed(**params):
+        return [run.pk for run in client.get("/admin/automations/runs/", params).context["page_obj"]]
+
+    assert listed(status="failed") == [failed.pk]
+    assert listed(customer="ada@") == [recent.pk, old.pk]
+    assert listed(customer=str(grace.pk)) == [failed.pk]
+    since = (timezone.now() - timedelta(days=3)).date().isoformat()
+    assert sorted(listed(since=since)) == sorted([recent.pk, failed.pk])
+    assert listed(until=(timezone.now() - timedelta(days=5)).date().isoformat()) == [old.pk]
