@@ -14,7 +14,6 @@ import importlib
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from . import targeting
@@ -363,9 +362,13 @@ def templates_register() -> list[str]:
         return []
     added = []
     for key, spec in loyalty_templates(gallery).items():
-        if key not in gallery.TEMPLATES:
+        if key in gallery.TEMPLATES:
+            continue
+        if hasattr(gallery, "template_register"):
+            gallery.template_register(spec)
+        else:
             gallery.TEMPLATES[key] = spec
-            added.append(key)
+        added.append(key)
     return added
 
 
@@ -387,10 +390,7 @@ def register() -> None:
     registry = _optional("apps.automations.registry")
     if registry is not None:
         _register_triggers_and_actions(registry)
-    # The gallery's own test pins its exact template list, so adding ours is switched on by a setting
-    # (LOYALTY_GALLERY_TEMPLATES = True) until that test makes room for templates of other apps.
-    if getattr(settings, "LOYALTY_GALLERY_TEMPLATES", False):
-        templates_register()
+    templates_register()
 
 
 register()
