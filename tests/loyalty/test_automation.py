@@ -144,3 +144,106 @@ def test_the_templates_are_in_the_gallery_and_registering_again_adds_nothing():
         "action": "loyalty.award_points",
         "params": {"points": 200, "reason": "Welcome to Silver"},
     }
+
+
+def test_triggers_and_actions_are_registered_with_the_engine():
+    from apps.automations import registry
+
+    triggers = {spec.name: spec for spec in registry.triggers_all()}
+    actions = {spec.name: spec for spec in registry.actions_all()}
+
+    for name in ("member.joined", "referral.registered", "loyalty.points_expiring", "loyalty.tier_changed"):
+        assert triggers[name].group == "Loyalty"
+    assert [param.name for param in actions["loyalty.award_points"].params] == ["points", "reason"]
+    assert actions["loyalty.set_tier"].group == "Loyalty"
+
+
+def test_a_refused_deduction_is_a_permanent_action_refusal_that_changes_nothing():
+    from apps.automations import registry
+
+    program_make()
+    customer = CustomerFactory()
+    action = registry.action_get("loyalty.deduct_points")
+
+    with pytest.raises(registry.ActionRefused) as error:
+        action.run(_context(customer), {"points": 5, "reason": "fee"}, "run42:s1")
+
+    assert "Not enough points" in str(error.value)
+    assert LedgerEntry.objects.count() == 0
+
+
+def test_earning_rules_use_the_engine_condition_language_when_installed():
+    pytest.importorskip("apps.automations.conditions")
+    from apps.loyalty import targeting
+    from apps.loyalty.models import EarningRule
+    from tests.factories import make_order
+
+    assert targeting.evaluator_installed()
+    program = program_make()
+    Tier.objects.create(program=program, name="Base", rank=1, threshold=0)
+    silver = Tier.objects.create(program=program, name="Silver", rank=2, threshold=500)
+    rule = EarningRule.objects.create(
+        program=program,
+        name="Silver Mondays",
+        kind="time_bonus",
+        multiplier=2,
+        conditions={
+            "all": [
+                {"field": "loyalty.tier", "op": "eq", "value": "Silver"},
+                {"field": "loyalty.weekday", "op": "eq", "value": 1},
+            ]
+        },
+    )
+    member, base = CustomerFactory(), CustomerFactory()
+    membership, _ = services.member_join(customer=member, program=program)
+    services.tier_set(membership=membership, tier=silver)
+    services.member_join(customer=base, program=program)
+    monday, tuesday = datetime(2026, 3, 2, 10, tzinfo=UTC), datetime(2026, 3, 3, 10, tzinfo=UTC)
+
+    earned = [
+        [(lot.amount, lot.rule_id) for lot in services.order_points_earn(order=make_order(customer, total="40"), at=at)]
+        for customer, at in ((member, monday), (member, tuesday), (base, monday))
+    ]
+
+    assert earned == [[(40, None), (40, rule.pk)], [(40, None)], [(40, None)]]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"field": "loyalty.balance", "op": "gte", "value": 100},
+        {"field": "loyalty.pending", "op": "gt", "value": 0},
+        {"field": "loyalty.tier", "op": "eq", "value": "silver"},
+        {"field": "loyalty.lifetime_points", "op": "lt", "value": 50},
+        {"field": "loyalty.points_expiring", "window": {"days": 3}, "op": "gt", "value": 0},
+        {"not": {"field": "loyalty.tier", "op": "is_set"}},
+    ],
+)
+def test_audiences_and_in_memory_evaluation_agree_on_loyalty_fields(condition):
+    conditions = pytest.importorskip("apps.automations.conditions")
+    program = program_make(expiry_policy="days_after_activation", expiry_days=10)
+    Tier.objects.create(program=program, name="Silver", rank=1, threshold=0)
+    customers = [CustomerFactory() for _ in range(4)]
+    for customer, points, pending in zip(customers[:3], (300, 20, 120), (0, 7, 0), strict=True):
+        membership, _ = services.member_join(customer=customer, program=program, at=T0)
+        services.points_award(membership=membership, points=points, reason="x", key=f"k{customer.pk}", at=T0)
+        if pending:
+            services.points_earn(
+                membership=membership,
+                amount=pending,
+                source_type="api",
+                source_key=f"p{customer.pk}",
+                pending_days=5,
+                at=T0,
+            )
+    now = T0 + timedelta(days=8)
+
+    in_sql = set(conditions.audience_queryset(condition, now=now).values_list("pk", flat=True))
+    in_memory = {
+        customer.pk
+        for customer in customers
+        if conditions.condition_evaluate(condition, conditions.EvaluationContext(customer=customer, now=now)).result
+    }
+
+    assert in_sql == in_memory
+    assert in_memory  # every case selects somebody
