@@ -19,6 +19,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 BUILDER_URL = re.compile(r"/admin/automations/builder/\d+/$")
 RUN_URL = re.compile(r"/admin/automations/runs/\d+/$")
+# Whether the page's beforeunload handler would ask before leaving.
+LEAVING_IS_HELD = """() => {
+    const event = new Event("beforeunload", {cancelable: true});
+    window.dispatchEvent(event);
+    return event.defaultPrevented;
+}"""
 
 
 def workflow_models():
@@ -216,9 +222,12 @@ def test_marketer_builds_if_then_else_with_a_dynamic_parameter_and_sees_the_run_
     else_action.get_by_label("Action").select_option("customer.add_tags")
     else_action.get_by_label("Tags: add").type("Small order")
     else_action.get_by_label("Tags: add").press("Enter")
+    # (leaving now would warn: the changes are not saved)
+    assert page.evaluate(LEAVING_IS_HELD) is True
     page.get_by_role("button", name="Save draft").click()
     page.wait_for_url(BUILDER_URL)
     page.locator("#wf-builder[data-ready]").wait_for()
+    assert page.evaluate(LEAVING_IS_HELD) is False
     page.get_by_role("button", name="Activate").click()
     page.locator(".wf-status-active").wait_for()
     workflow = Workflow.objects.get()
