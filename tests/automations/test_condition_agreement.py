@@ -220,7 +220,9 @@ CONDITIONS = st.recursive(
     customers=st.lists(customer_strategy, min_size=1, max_size=4),
     conditions=st.lists(CONDITIONS, min_size=4, max_size=8),
 )
-def test_in_memory_and_sql_evaluators_select_the_same_customers(customers, conditions):
+def test_in_memory_and_sql_evaluators_select_the_same_customers(settings, customers, conditions):
+    # A zone with DST and an offset, so "eq a day" means a local calendar day, not a UTC one.
+    settings.TIME_ZONE = "America/New_York"
     # One data set per example, rolled back afterwards; several conditions are checked against it.
     with transaction.atomic():
         ids = [customer_build(spec).pk for spec in customers]

@@ -34,7 +34,7 @@ from django.db.models.lookups import (
 from apps.automations.catalog import QUANTIFIER_OPS, FieldSpec, field_get
 
 from .operators import words_pattern
-from .validation import join
+from .validation import condition_check, join
 from .values import NUMERIC_TYPES, day_bounds, resolve_day, resolve_instant, to_decimal
 
 COMPARE = {
@@ -223,11 +223,12 @@ class _Compiler:
 
 def condition_compile(condition: dict | None, *, now: datetime, path: str = "") -> Q:
     """
-    A validated condition as a `Q` for `Customer.objects.filter(...)`. Raises ConditionNotCompilable
-    when a field has no SQL form. `None` matches every customer.
+    A condition as a `Q` for `Customer.objects.filter(...)`. Raises ConditionInvalid when it is
+    malformed and ConditionNotCompilable when a field has no SQL form. `None` matches every customer.
     """
     if condition is None:
         return Q()
+    condition_check(condition, path=path)
     return _Compiler(now).node(condition, path)
 
 

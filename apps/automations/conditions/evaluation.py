@@ -13,7 +13,7 @@ from apps.automations.catalog import QUANTIFIER_OPS, FieldSpec, field_get
 
 from .context import Evaluation, EvaluationContext
 from .operators import words_match
-from .validation import join
+from .validation import condition_check, join
 from .values import NUMERIC_TYPES, as_text, day_bounds, resolve_day, resolve_instant, to_decimal
 
 
@@ -171,11 +171,13 @@ class _Evaluator:
 
 def condition_evaluate(condition: dict | None, context: EvaluationContext, *, path: str = "") -> Evaluation:
     """
-    Evaluate a validated condition in memory. `None` (no condition) is true. The result carries the
-    value read for each leaf, by JSON path, for run traces.
+    Evaluate a condition in memory. `None` (no condition) is true. A malformed condition raises
+    ConditionInvalid (never a half-evaluated answer). The result carries the value read for each
+    leaf, by JSON path, for run traces.
     """
     if condition is None:
         return Evaluation(result=True, values={})
+    condition_check(condition, path=path)
     evaluator = _Evaluator()
     result = evaluator.node(condition, context, path)
     return Evaluation(result=result, values=evaluator.values)

@@ -186,3 +186,19 @@ def condition_validate(
     validator = _Validator(audience=audience)
     validator.node(condition, path, frozenset(scopes), 1)
     return validator.errors
+
+
+def scopes_all() -> frozenset[str]:
+    """Every scope some field lives in: validating against it checks structure and types only."""
+    from apps.automations.catalog import fields_all
+
+    return frozenset(spec.scope for spec in fields_all())
+
+
+def condition_check(condition: Any, *, path: str = "") -> None:
+    """Raise ConditionInvalid when `condition` is malformed (the evaluators call this before running)."""
+    from .context import ConditionInvalid
+
+    errors = condition_validate(condition, path=path, scopes=scopes_all())
+    if errors:
+        raise ConditionInvalid(errors)

@@ -33,7 +33,8 @@ def to_decimal(value: Any) -> Decimal | None:
 
 
 def number_error(value: Any, field_type: str) -> str | None:
-    if isinstance(value, str) or to_decimal(value) is None:
+    # Numeric strings are accepted ("19.99" keeps money exact through JSON and form inputs).
+    if to_decimal(value) is None:
         return f"{value!r} is not a number"
     number = to_decimal(value)
     if abs(number) >= Decimal("1e15"):
