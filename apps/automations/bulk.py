@@ -1,7 +1,7 @@
 # ruff: noqa: S608 - raw SQL here interpolates only table names from model meta; values are parameters.
 """
 Bulk customer activity: scheduled (cron) and "run now" runs of a workflow over an audience of customers,
-evaluated set-based in SQL, plus the daily `customer.birthday` trigger built on the same machinery.
+evaluated set-based in SQL, plus the daily `customer.birthday` trigger (set-based event emission).
 
 How a bulk run works:
 
@@ -12,11 +12,13 @@ How a bulk run works:
    is always computed from now.
 2. The customers' primary-key range is cut into chunks; one django-q2 task per chunk runs in parallel.
 3. A chunk evaluates the audience and every if/then/else with `condition_compile` (one query each) and
-   applies actions to the matched ids in set-based statements: tags are inserted with ONE
-   `INSERT ... SELECT ... ON CONFLICT DO NOTHING` per chunk and action, audited with one more statement.
-   Nothing loops over customers one query at a time.
+   applies actions to the matched ids in set-based statements: on PostgreSQL ONE statement per chunk and
+   tag action inserts the tags (`ON CONFLICT DO NOTHING`), their audit rows and their outbox rows.
+   Nothing loops over customers one query at a time (only actions that are per-customer by nature,
+   e-mails or points, run once per matched customer).
 4. The chunk's counts are merged into the run's progress under a row lock in the same transaction as its
-   effects, together with the chunk's number: a chunk re-delivered after a worker crash is a no-op.
+   effects, together with the chunk's number: a chunk re-delivered after a worker crash is a no-op, and
+   concurrent chunks never lose each other's counts (the JSON is merged, not overwritten).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ STALL_AFTER = timedelta(minutes=10)
 
 
 class BulkRunError(Exception):
-    """A bulk run cannot start (wrong trigger, not active, another run still going)."""
+    """A step a bulk run cannot perform (a wait, an unknown action)."""
 
 
 # --- Engine adapters (the engine owns the models; this is everything bulk needs from them) -----------
@@ -181,7 +183,7 @@ def _live_statuses() -> list[str]:
     return [Status.PENDING, Status.RUNNING]
 
 
-def _create_run(*, workflow, slot: str, user=None, audience_extra: dict[str, Any] | None = None, enqueue: bool = True):
+def _create_run(*, workflow, slot: str, user=None, enqueue: bool = True):
     """Create the run row and enqueue its chunks after commit. Caller holds the workflow row lock."""
     Run = _run_model()
     version = _active_version(workflow)
@@ -190,8 +192,6 @@ def _create_run(*, workflow, slot: str, user=None, audience_extra: dict[str, Any
     progress = _empty_progress(len(chunks))
     progress["chunks"] = chunks
     progress["as_of"] = now.isoformat()
-    if audience_extra:
-        progress.update(audience_extra)
     fields: dict[str, Any] = {
         "workflow": workflow,
         "version": version,
@@ -274,10 +274,13 @@ def _tick_one(workflow_id: int, now: datetime) -> int | None:
                 return None  # another cluster took this slot meanwhile
             if _workflow_trigger(workflow) != BULK_TRIGGER:
                 return None
+            # The published schedule: an edited, not yet re-activated cron does not apply.
+            version = _active_version(workflow)
+            cron = ((version.settings or {}) if version else {}).get("schedule_cron") or workflow.schedule_cron
             # The slot is the latest one due (not the stale next_run_at of a scheduler that was down).
-            slot_at = croniter(workflow.schedule_cron, now + timedelta(seconds=1)).get_prev(datetime)
+            slot_at = croniter(cron, now + timedelta(seconds=1)).get_prev(datetime)
             slot = f"cron:{slot_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M')}"
-            workflow.next_run_at = next_slot_after(workflow.schedule_cron, now)
+            workflow.next_run_at = next_slot_after(cron, now)
             workflow.save(update_fields=["next_run_at"])
             if Run.objects.filter(workflow=workflow, slot=slot).exists():
                 return None
@@ -387,8 +390,6 @@ def _process(run, definition: dict[str, Any], low: int, high: int, as_of: dateti
 
 def _run_audience(run, definition: dict[str, Any], as_of: datetime) -> Q:
     q = Q()
-    if run.progress.get("birthday"):
-        q &= birthday_q(date.fromisoformat(run.progress["birthday"]))
     audience = _version_audience(run.version, run.workflow)
     if audience:
         q &= _compile(audience, now=as_of)
