@@ -750,9 +750,29 @@ function render(focusId = null) {
       h("aside", { class: "wf-side" }, settingsPanel(), testPanel())),
   ].filter(Boolean));
   window.scrollTo(0, scrollY);
+  markInvalidInputs();
   if (active) {
     const element = document.getElementById(active);
     if (element) element.focus({ preventScroll: Boolean(!focusId) });
+  }
+}
+
+// Point at the very input an error names ("params.tags", "value", "op"), not only at its card.
+function markInvalidInputs() {
+  for (const error of state.errors) {
+    const scope = error.conditionUid
+      ? root.querySelector(`[data-uid="${error.conditionUid}"]`)
+      : error.target === "settings" ? root : root.querySelector(`.wf-card[data-uid="${error.target}"]`);
+    if (!scope) continue;
+    const rest = error.rest || "";
+    const candidates = [...scope.querySelectorAll("[data-path]")].filter((input) => {
+      const path = input.dataset.path;
+      return path && (rest === path || rest.startsWith(`${path}[`) || rest.startsWith(`${path}.`));
+    });
+    for (const input of candidates.slice(0, 1)) {
+      input.classList.add("has-error");
+      input.setAttribute("aria-invalid", "true");
+    }
   }
 }
 

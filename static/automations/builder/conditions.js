@@ -151,7 +151,8 @@ function valueEditor(node, field, ctx) {
   if (["number", "int", "integer", "decimal", "money"].includes(type)) {
     return numberInput({ id, label, value: node.value, onChange: set, money: type === "money" || type === "decimal", path: "value" });
   }
-  if (choices.length && !field?.free_text) return choiceInput({ id, label, value: node.value, choices, onChange: set, path: "value" });
+  // Fixed choices (channel, state) are a select; picker suggestions (tags, countries...) only help typing.
+  if (field?.choices?.length) return choiceInput({ id, label, value: node.value, choices, onChange: set, path: "value" });
   const input = h("input", { id, type: "text", "aria-label": label, list: choices.length ? `${id}-options` : undefined, dataset: { path: "value" } });
   input.value = node.value ?? "";
   input.addEventListener("input", () => set(input.value === "" ? undefined : input.value));
