@@ -29,6 +29,13 @@ class WorkflowTemplateSerializer(serializers.Serializer):
     params = TemplateParamSerializer(many=True)
 
 
+class WorkflowTemplateListSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = WorkflowTemplateSerializer(many=True)
+
+
 class WorkflowTemplateDetailSerializer(WorkflowTemplateSerializer):
     preview = serializers.JSONField(help_text="The definition and settings built from the default params.")
 
@@ -64,7 +71,7 @@ class WorkflowTemplateViewSet(IdempotentMixin, viewsets.ViewSet):
     lookup_field = "key"
     lookup_value_regex = "[a-z0-9_]+"
 
-    @extend_schema(responses=WorkflowTemplateSerializer(many=True))
+    @extend_schema(responses=WorkflowTemplateListSerializer)
     def list(self, request: Request) -> Response:
         items = [spec.as_dict() for spec in gallery.template_list()]
         return Response({"count": len(items), "next": None, "previous": None, "results": items})
