@@ -4,11 +4,13 @@ The three marketer scenarios of the builder issue, in a real Chromium against th
 The worker is made deterministic: django-q2 runs enqueued tasks synchronously in the live server's process.
 """
 
+import os
 import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from apps.customers.services import api_token_create
@@ -255,4 +257,10 @@ def test_marketer_builds_if_then_else_with_a_dynamic_parameter_and_sees_the_run_
     assert "branch: then" in condition_step.inner_text()
     assert condition_step.get_attribute("class").split() == ["wf-run-step", "is-green"]
     shoot(page, screenshot, "run-page")
+
+    # and the customer's admin page says why the workflow fired
+    page.goto(f"{live_server.url}/admin/customers/customer/{customer.pk}/change/")
+    why = page.locator("#why-not-fired")
+    assert why.locator(f"li[data-workflow='{workflow.pk}']").text_content().split() == ["Order", "size:", "succeeded"]
+    why.screenshot(path=os.path.join(settings.BASE_DIR, "test-artifacts", "why-not-fired.png"))
     assert Decimal("149.00") == customer.orders.get().total
