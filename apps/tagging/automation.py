@@ -7,6 +7,7 @@
 from django.db.models import F, OuterRef
 
 from apps.automations import catalog
+from apps.customers.choices import OrderStatus
 from apps.tagging.models import CustomerTag, ProductTag
 
 
@@ -38,6 +39,29 @@ def _read_product_tags(context, **kwargs):
     return _product_tags(context, product.pk if product is not None else None)
 
 
+def _bought_product_tags(customer_id):
+    # Tags of the products on the customer's non-cancelled orders (through OrderLine.product). One
+    # filter() call, so the customer and the status apply to the same order.
+    kept = [status for status in OrderStatus.values if status != OrderStatus.CANCELLED]
+    return ProductTag.objects.filter(
+        product__order_lines__order__customer_id=customer_id, product__order_lines__order__status__in=kept
+    )
+
+
+def _read_bought_product_tags(context, **kwargs):
+    customer = context.customer
+    if customer is None or customer.pk is None:
+        return []
+    return context.cached(
+        ("customer.product_tags", customer.pk),
+        lambda: sorted(set(_bought_product_tags(customer.pk).values_list("tag__name", flat=True))),
+    )
+
+
+def _bought_product_tag_items(**kwargs):
+    return _bought_product_tags(OuterRef("pk")), F("tag__name")
+
+
 def _read_line_product_tags(context, **kwargs):
     # Order lines are OrderLine rows; cart and draft lines are dicts carrying a product_id.
     line = context.line
@@ -57,6 +81,17 @@ for _spec in (
         read=_read_customer_tags,
         items=_customer_tag_items,
         example="VIP",
+    ),
+    catalog.FieldSpec(
+        name="customer.product_tags",
+        type="tags",
+        label="Tags of products bought",
+        scope="customer",
+        suggest="tags",
+        description="Tags of the products on the customer's non-cancelled orders (e.g. bought Kids & Baby).",
+        read=_read_bought_product_tags,
+        items=_bought_product_tag_items,
+        example="Kids & Baby",
     ),
     catalog.FieldSpec(
         name="product.tags",

@@ -18,9 +18,9 @@ from apps.automations.conditions import (
     condition_validate,
 )
 from apps.customers import services
-from apps.customers.models import Customer
+from apps.customers.models import Customer, Product
 from apps.customers.services import LineInput
-from apps.tagging.services import tags_add
+from apps.tagging.services import product_tags_set, tags_add
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +50,7 @@ order_strategy = st.fixed_dictionaries(
         "seconds": SECONDS,
         "currency": st.sampled_from(CURRENCIES),
         "fate": st.sampled_from(["kept", "kept", "cancelled", "refunded_part", "refunded_all"]),
+        "product": st.sampled_from([None, 0, 1, 2]),
     }
 )
 customer_strategy = st.fixed_dictionaries(
@@ -68,7 +69,19 @@ customer_strategy = st.fixed_dictionaries(
 )
 
 
-def customer_build(spec: dict) -> Customer:
+PRODUCT_TAGS = [["Kids & Baby"], ["Toys", "VIP"], []]
+
+
+def products_build() -> list[Product]:
+    products = []
+    for index, names in enumerate(PRODUCT_TAGS):
+        product = Product.objects.create(title=f"Product {index}")
+        product_tags_set(product=product, names=names)
+        products.append(product)
+    return products
+
+
+def customer_build(spec: dict, products: list[Product]) -> Customer:
     attributes = {} if spec["zone"] is None else {"zone": spec["zone"]}
     customer = Customer.objects.create(
         email=spec["email"],
@@ -86,7 +99,14 @@ def customer_build(spec: dict) -> Customer:
         order, _ = services.order_create(
             customer=customer,
             currency=order_spec["currency"],
-            lines=[LineInput(title="Item", quantity=1, unit_price=order_spec["total"])],
+            lines=[
+                LineInput(
+                    title="Item",
+                    quantity=1,
+                    unit_price=order_spec["total"],
+                    product=None if order_spec["product"] is None else products[order_spec["product"]],
+                )
+            ],
             placed_at=NOW - timedelta(days=order_spec["days"], seconds=order_spec["seconds"]),
         )
         fate = order_spec["fate"]
@@ -199,6 +219,7 @@ LEAVES = st.one_of(
         st.one_of(st.dates(min_value=date(1960, 1, 1), max_value=date(2026, 7, 1)).map(date.isoformat), DATE_VALUES),
     ),
     tag_leaves("customer.tags", st.sampled_from([*TAGS, "vip", "STAFF", "none"])),
+    tag_leaves("customer.product_tags", st.sampled_from(["kids & baby", "TOYS", "vip", "Staff"])),
     tag_leaves("customer.currencies", st.sampled_from([*CURRENCIES, "usd", "GBP"])),
 )
 
@@ -225,7 +246,8 @@ def test_in_memory_and_sql_evaluators_select_the_same_customers(settings, custom
     settings.TIME_ZONE = "America/New_York"
     # One data set per example, rolled back afterwards; several conditions are checked against it.
     with transaction.atomic():
-        ids = [customer_build(spec).pk for spec in customers]
+        products = products_build()
+        ids = [customer_build(spec, products).pk for spec in customers]
         rows = list(Customer.objects.filter(pk__in=ids).order_by("pk"))
         for condition in conditions:
             assert condition_validate(condition, scopes=("customer",), audience=True) == [], condition

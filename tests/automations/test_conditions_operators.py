@@ -13,8 +13,8 @@ from apps.automations.conditions import (
 )
 from apps.customers import services
 from apps.customers.models import Customer
-from apps.tagging.services import tags_add
-from tests.factories import CustomerFactory, make_order
+from apps.tagging.services import product_tags_set, tags_add
+from tests.factories import CustomerFactory, ProductFactory, make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -351,3 +351,26 @@ def test_an_audience_is_one_query_whatever_the_condition(django_assert_num_queri
     with django_assert_num_queries(1):
         matched = sorted(audience_queryset(condition, now=NOW).values_list("pk", flat=True))
     assert matched == sorted([customers[0].pk, customers[1].pk])
+
+
+def test_product_tags_of_bought_products_ignore_cancelled_orders_and_other_customers():
+    buyer, canceller, stranger = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    stroller, lego = ProductFactory(title="Stroller"), ProductFactory(title="Lego")
+    product_tags_set(product=stroller, names=["Kids & Baby"])
+    product_tags_set(product=lego, names=["Toys"])
+    make_order(buyer, products=[stroller], placed_at=NOW - timedelta(days=3))
+    make_order(canceller, products=[lego], placed_at=NOW - timedelta(days=3))
+    services.order_cancel(order=make_order(canceller, products=[stroller], placed_at=NOW - timedelta(days=2)))
+    # the stroller also sits on a cancelled order of someone else: the buyer still counts
+    services.order_cancel(order=make_order(stranger, products=[stroller], placed_at=NOW - timedelta(days=1)))
+    kids = {"field": "customer.product_tags", "op": "contains", "value": "kids & baby"}
+
+    check(kids, buyer, True)
+    check(kids, canceller, False)
+    check(kids, stranger, False)
+    check({"field": "customer.product_tags", "op": "is_not_set"}, stranger, True)
+    check(
+        {"field": "customer.product_tags", "op": "all", "where": {"field": "tag.name", "op": "eq", "value": "toys"}},
+        canceller,
+        True,
+    )
