@@ -130,6 +130,9 @@ def test_marketer_builds_inactive_high_value_workflow_fixes_an_error_activates_r
     assert tags_of(recent_big) == []
     assert tags_of(exactly_500) == []
     assert page.locator("#wf-run-status").text_content() == "succeeded"
+    assert page.locator("[data-figure='matched']").inner_text() == "4"
+    assert page.locator(".wf-run-step[data-step='s1'] .wf-trace-badge").all_inner_texts() == ["then: 1", "else: 3"]
+    assert page.locator(".wf-run-step[data-step='s2'] .wf-trace-badge").all_inner_texts() == ["customers: 1"]
     shoot(page, screenshot, "run-page-bulk")
 
     # and the marketer finds the tagged customers and the run in the history

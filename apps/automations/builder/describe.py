@@ -155,3 +155,60 @@ def step_story(step: Any, actions: dict[str, str]) -> dict[str, Any]:
     elif step.kind == "wait":
         title = "Wait"
     return {"title": title, "values": values}
+
+
+def bulk_story(definition: dict[str, Any], progress: dict[str, Any], actions: dict[str, str]) -> list[dict[str, Any]]:
+    """A bulk run's per-step figures laid over its definition: one row per step, with its counts."""
+    specs = _labels()
+    branches = progress.get("branches") or {}
+    action_counts = progress.get("actions") or {}
+    rows: list[dict[str, Any]] = []
+
+    def walk(steps: list[dict[str, Any]], path: str, depth: int) -> None:
+        for index, step in enumerate(steps):
+            step_path = f"{path}[{index}]"
+            step_id = step.get("id") or step_path
+            if "if" in step:
+                counts = branches.get(step_id) or {}
+                reached = sum(counts.values())
+                rows.append(
+                    {
+                        "id": step_id,
+                        "path": step_path,
+                        "depth": depth,
+                        "kind": "condition",
+                        "title": f"If {condition_sentence(step['if'], specs)}",
+                        "figures": [("then", counts.get("then", 0)), ("else", counts.get("else", 0))],
+                        "colour": "is-green" if reached else "is-grey",
+                    }
+                )
+                walk(step.get("then") or [], f"{step_path}.then", depth + 1)
+                walk(step.get("else") or [], f"{step_path}.else", depth + 1)
+            elif "action" in step:
+                count = action_counts.get(step_id, 0)
+                rows.append(
+                    {
+                        "id": step_id,
+                        "path": step_path,
+                        "depth": depth,
+                        "kind": "action",
+                        "title": steps_sentences([step], actions)[0],
+                        "figures": [("customers", count)],
+                        "colour": "is-green" if count else "is-grey",
+                    }
+                )
+            else:
+                rows.append(
+                    {
+                        "id": step_id,
+                        "path": step_path,
+                        "depth": depth,
+                        "kind": "wait",
+                        "title": steps_sentences([step], actions)[0],
+                        "figures": [],
+                        "colour": "is-grey",
+                    }
+                )
+
+    walk(definition.get("steps") or [], "steps", 0)
+    return rows

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from apps.automations.builder import boot as boot_data
 from apps.automations.builder import engine
-from apps.automations.builder.describe import step_story
+from apps.automations.builder.describe import bulk_story, step_story
 from apps.automations.builder.views import CHANGE, VIEW, can, page_context
 
 RUN_STATUSES = ["pending", "running", "waiting", "succeeded", "skipped", "failed", "dead"]
@@ -106,6 +106,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         }
         for step in run.steps.order_by("pk")
     ]
+    progress = run.progress if isinstance(getattr(run, "progress", None), dict) else {}
+    definition = run.version.definition if run.version else run.workflow.definition
+    bulk_rows = bulk_story(definition, progress, actions) if run.kind == "bulk" else []
     return render(
         request,
         "automations/builder/run_detail.html",
@@ -116,7 +119,19 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             run=run,
             steps=steps,
             colour=STEP_COLOURS.get(run.status, "is-grey"),
-            progress=_pretty(getattr(run, "progress", None)),
+            progress=_pretty(progress),
+            figures=[
+                (label, progress.get(key))
+                for label, key in [
+                    ("Matched", "matched"),
+                    ("Processed", "processed"),
+                    ("Errors", "errors"),
+                    ("Chunks done", "chunks_done"),
+                    ("Chunks", "chunks_total"),
+                ]
+                if key in progress
+            ],
+            bulk_rows=bulk_rows,
             context_json=_pretty(getattr(run, "context", None)),
             can_replay=run.status in {"dead", "failed"} and request.user.has_perm(CHANGE),
         ),
