@@ -530,6 +530,7 @@ def _planned_visit(p: dict[str, Any]) -> dict[str, Any]:
         TemplateParam("subject", "E-mail subject", "string", "You are near {{ store.name }}"),
         TemplateParam("body", "E-mail text", "string", "Drop by {{ store.name }} today and show your loyalty QR code."),
         tag_param("Visited near store", "Tag notified customers"),
+        TemplateParam("quiet_hours", "At most one message per (hours)", "int", 24),
     ],
 )
 def _near_store(p: dict[str, Any]) -> dict[str, Any]:
@@ -537,7 +538,8 @@ def _near_store(p: dict[str, Any]) -> dict[str, Any]:
         {"id": "s1", "action": "notify.email", "params": {"subject": p["subject"], "body": p["body"]}},
         add_tags("s2", [p["tag"]]),
     ]
-    return simple(definition("customer.near_store", steps))
+    # A customer walking around the store pings many times: one message per quiet period.
+    return simple(definition("customer.near_store", steps), min_interval_minutes=p["quiet_hours"] * 60)
 
 
 # --- Selectors and services --------------------------------------------------------------------------

@@ -405,14 +405,17 @@ def test_planned_visit_reminder_only_for_customers_who_did_not_come_back(clock, 
 
 
 def test_near_store_notification(clock, feed):
-    feed.install("near_store", {"subject": "Hello from {{ store.name }}", "tag": "Walked by"})
+    feed.install("near_store", {"subject": "Hello from {{ store.name }}", "tag": "Walked by", "quiet_hours": 12})
     store = StoreFactory(name="Mitte", latitude=52.5200, longitude=13.4050, radius_m=200)
     near, far = feed.customer("c-near", email="near@example.com"), feed.customer("c-far", email="far@example.com")
 
     feed.post("/api/v1/locations/", {"customer_id": near.pk, "latitude": 52.5201, "longitude": 13.4051})
     feed.post("/api/v1/locations/", {"customer_id": far.pk, "latitude": 52.5300, "longitude": 13.4050})
+    clock.move_to(NOW + timedelta(hours=2))
+    feed.post("/api/v1/locations/", {"customer_id": near.pk, "latitude": 52.5200, "longitude": 13.4050})  # quiet
 
     assert tagged_with("Walked by") == {"c-near"}
+    assert WorkflowRun.objects.filter(customer=near, status="skipped").count() == 1  # the quiet-period ping
     assert [(message.to, message.subject) for message in mail.outbox] == [
         (["near@example.com"], f"Hello from {store.name}")
     ]
