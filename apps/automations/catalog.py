@@ -142,6 +142,11 @@ def fields_all() -> list[FieldSpec]:
     return sorted(_fields.values(), key=lambda spec: (spec.scope, spec.name))
 
 
+def scopes_all() -> frozenset[str]:
+    """Every scope some field is read from."""
+    return frozenset(spec.scope for spec in list(_fields.values()))
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value

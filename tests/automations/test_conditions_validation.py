@@ -214,3 +214,17 @@ def test_catalog_describe_lists_fields_with_operators_and_labels():
     }  # fmt: skip
     assert expected <= set(by_name)
     assert [name for name in by_name if name.startswith("customer.") and not by_name[name]["audience"]] == []
+
+
+def test_audience_refuses_outer_fields_inside_a_quantifier():
+    condition = {
+        "field": "customer.tags",
+        "op": "any",
+        "where": {
+            "all": [{"field": "tag.name", "op": "eq", "value": "vip"}, {"field": "customer.email", "op": "is_set"}]
+        },
+    }
+    assert errors(condition, path="audience", scopes=("customer",), audience=True) == [
+        'audience.where.all[1].field: "customer.email" cannot be used inside a quantifier in an audience'
+    ]
+    assert errors(condition, path="audience", scopes=("customer",)) == []

@@ -36,7 +36,7 @@ class _Validator:
     def error(self, path: str, message: str) -> None:
         self.errors.append(ConditionError(path=path, message=message))
 
-    def node(self, node: Any, path: str, scopes: frozenset[str], depth: int) -> None:
+    def node(self, node: Any, path: str, scopes: frozenset[str], depth: int, item_scope: str | None = None) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             if not self.too_big:
@@ -58,17 +58,17 @@ class _Validator:
             key = groups[0]
             child = node[key]
             if key == "not":
-                self.node(child, join(path, "not"), scopes, depth + 1)
+                self.node(child, join(path, "not"), scopes, depth + 1, item_scope)
                 return
             if not isinstance(child, list):
                 self.error(join(path, key), f'"{key}" takes a list of conditions')
                 return
             for index, item in enumerate(child):
-                self.node(item, f"{join(path, key)}[{index}]", scopes, depth + 1)
+                self.node(item, f"{join(path, key)}[{index}]", scopes, depth + 1, item_scope)
             return
-        self.leaf(node, path, scopes, depth)
+        self.leaf(node, path, scopes, depth, item_scope)
 
-    def leaf(self, node: dict, path: str, scopes: frozenset[str], depth: int) -> None:
+    def leaf(self, node: dict, path: str, scopes: frozenset[str], depth: int, item_scope: str | None) -> None:
         unknown = sorted(set(node) - LEAF_KEYS)
         for key in unknown:
             self.error(join(path, key), f'unknown key "{key}"')
@@ -86,6 +86,9 @@ class _Validator:
             return
         if self.audience and not spec.compilable:
             self.error(join(path, "field"), f'"{name}" cannot be used in an audience')
+        elif self.audience and item_scope is not None and spec.scope != item_scope:
+            # In SQL the quantifier's subquery sees its item rows only.
+            self.error(join(path, "field"), f'"{name}" cannot be used inside a quantifier in an audience')
         op = node.get("op")
         if not isinstance(op, str) or not op:
             self.error(join(path, "op"), "an operator is required")
@@ -100,7 +103,7 @@ class _Validator:
             if "where" not in node:
                 self.error(join(path, "where"), f'"{op}" needs a "where" condition over each item')
                 return
-            self.node(node["where"], join(path, "where"), scopes | {spec.item_scope}, depth + 1)
+            self.node(node["where"], join(path, "where"), scopes | {spec.item_scope}, depth + 1, spec.item_scope)
             return
         if "where" in node:
             self.error(join(path, "where"), f'"where" is only for any / all / none, not "{op}"')
@@ -190,9 +193,9 @@ def condition_validate(
 
 def scopes_all() -> frozenset[str]:
     """Every scope some field lives in: validating against it checks structure and types only."""
-    from apps.automations.catalog import fields_all
+    from apps.automations.catalog import scopes_all as catalog_scopes
 
-    return frozenset(spec.scope for spec in fields_all())
+    return catalog_scopes()
 
 
 def condition_check(condition: Any, *, path: str = "") -> None:
