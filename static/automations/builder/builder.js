@@ -729,6 +729,9 @@ function banner() {
   if (state.workflow.status === "active" && waiting) {
     items.push(h("li", { class: "warning" }, `${waiting} run${waiting === 1 ? " is" : "s are"} waiting on version ${state.workflow.version}. They finish on that version; a new version only applies to new runs.`));
   }
+  if (state.workflow.status === "active" && state.workflow.has_draft && !boot.read_only) {
+    items.push(h("li", { class: "warning" }, `Saved changes are not live yet: version ${state.workflow.version} keeps running until you activate them as a new version.`));
+  }
   if (boot.read_only_reason) items.push(h("li", { class: "info" }, boot.read_only_reason));
   return items.length ? h("ul", { class: "messagelist wf-messages" }, items) : null;
 }
