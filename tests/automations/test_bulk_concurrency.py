@@ -1,0 +1,78 @@
+"""Two clusters ticking at the same moment on PostgreSQL: one run per slot, never two."""
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.db import connection
+
+from apps.automations import bulk, gallery
+from apps.automations.models import WorkflowRun
+from apps.automations.services import workflow_activate
+from tests.factories import CustomerFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _in_thread(results: list, barrier: threading.Barrier, func) -> None:
+    try:
+        barrier.wait()
+        results.append(func())
+    finally:
+        connection.close()
+
+
+def test_two_clusters_ticking_together_create_one_run_for_the_slot():
+    CustomerFactory.create_batch(3)
+    with time_machine.travel(datetime(2026, 6, 15, 12, 0, tzinfo=UTC), tick=False):
+        workflows = [
+            workflow_activate(
+                workflow=gallery.template_install(
+                    key="inactive_high_value", params={"schedule": "0 3 * * *"}, user=None, name=f"Nightly {n}"
+                )
+            )
+            for n in range(3)
+        ]
+    results: list = []
+    barrier = threading.Barrier(4)
+    with time_machine.travel(datetime(2026, 6, 16, 3, 0, 5, tzinfo=UTC), tick=False):
+        threads = [
+            threading.Thread(target=_in_thread, args=(results, barrier, bulk.bulk_schedules_tick)) for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    created = sorted(run_id for ticked in results for run_id in ticked)
+    assert len(results) == 4
+    assert len(created) == 3
+    for workflow in workflows:
+        assert list(WorkflowRun.objects.filter(workflow=workflow).values_list("slot", flat=True)) == [
+            "cron:2026-06-16T03:00"
+        ]
+
+
+def test_run_now_twice_at_once_starts_one_run():
+    CustomerFactory.create_batch(2)
+    workflow = workflow_activate(workflow=gallery.template_install(key="inactive_high_value", params={}, user=None))
+    results: list = []
+    errors: list = []
+    barrier = threading.Barrier(2)
+
+    def start():
+        try:
+            return bulk.bulk_run_start(workflow=workflow, enqueue=False).pk
+        except Exception as error:
+            errors.append(type(error).__name__)
+            return None
+
+    threads = [threading.Thread(target=_in_thread, args=(results, barrier, start)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert WorkflowRun.objects.filter(workflow=workflow).count() == 1
+    assert errors == ["ConflictError"]
