@@ -279,3 +279,13 @@ def test_run_history_filters_by_status_customer_and_date(client):
     since = (timezone.now() - timedelta(days=3)).date().isoformat()
     assert sorted(listed(since=since)) == sorted([recent.pk, failed.pk])
     assert listed(until=(timezone.now() - timedelta(days=5)).date().isoformat()) == [old.pk]
+
+
+def test_run_history_is_one_query_for_any_number_of_runs(client, django_assert_num_queries):
+    client.force_login(staff_with("view_workflow"))
+    workflow = workflow_make(status_active=True)
+    for _ in range(5):
+        run_make(workflow, status="succeeded", customer=CustomerFactory())
+    with django_assert_num_queries(6):  # session, user, permissions x2, count, runs with workflow/customer/version
+        response = client.get("/admin/automations/runs/")
+    assert len(response.context["page_obj"]) == 5

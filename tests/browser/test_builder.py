@@ -148,6 +148,7 @@ def test_marketer_builds_inactive_high_value_workflow_fixes_an_error_activates_r
     row = page.locator(f"tr[data-run='{run.pk}']")
     assert "Inactive high-value customers" in row.inner_text()
     assert "succeeded" in row.text_content()
+    shoot(page, screenshot, "run-history")
 
 
 def test_marketer_installs_a_template_with_changed_params_and_test_runs_it_reading_the_trace(
