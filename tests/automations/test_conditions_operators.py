@@ -3,6 +3,8 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from apps.automations.conditions import (
     ConditionInvalid,
@@ -374,3 +376,15 @@ def test_product_tags_of_bought_products_ignore_cancelled_orders_and_other_custo
         canceller,
         True,
     )
+
+
+def test_relative_dates_follow_the_frozen_clock():
+    customer = CustomerFactory(created_at=NOW - timedelta(days=10))
+    joined_this_week = {"field": "customer.created_at", "op": "gte", "value": {"days_ago": 7}}
+    joined_ten_days_ago = {"field": "customer.created_at", "op": "eq", "value": {"days_ago": 10}}
+
+    with time_machine.travel(NOW - timedelta(days=4), tick=False):
+        check(joined_this_week, customer, True, now=timezone.now())
+    with time_machine.travel(NOW, tick=False):
+        check(joined_this_week, customer, False, now=timezone.now())
+        check(joined_ten_days_ago, customer, True, now=timezone.now())
