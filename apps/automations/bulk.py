@@ -31,7 +31,7 @@ from typing import Any
 
 from croniter import croniter
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.customers.models import Customer, DomainEvent
@@ -150,7 +150,8 @@ def _merge_counts(progress: dict[str, Any], counts: dict[str, Any]) -> None:
 
 def bulk_run_payload(run) -> dict[str, Any]:
     progress = dict(run.progress or {})
-    progress.pop("done_chunks", None)
+    progress.pop("done_chunks", None)  # bookkeeping, not progress
+    progress.pop("chunks", None)
     return {
         "id": run.pk,
         "workflow": run.workflow_id,
@@ -163,13 +164,25 @@ def bulk_run_payload(run) -> dict[str, Any]:
 # --- Starting runs ----------------------------------------------------------------------------------------
 
 
-def _chunk_bounds(base: QuerySet) -> list[tuple[int, int]]:
-    bounds = base.aggregate(low=Min("pk"), high=Max("pk"))
-    if bounds["low"] is None:
-        return []
-    return [
-        (low, min(low + CHUNK_SIZE, bounds["high"] + 1)) for low in range(bounds["low"], bounds["high"] + 1, CHUNK_SIZE)
-    ]
+def _chunk_bounds() -> list[tuple[int, int]]:
+    """
+    [low, high) primary-key ranges holding CHUNK_SIZE customers each (the last one fewer), found in one
+    scan of the primary-key index, so chunks stay even however sparse the ids are.
+    """
+    table = Customer._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS position FROM {table}) AS numbered "
+            "WHERE (position - 1) %% %s = 0 ORDER BY id",
+            [CHUNK_SIZE],
+        )
+        starts = [row[0] for row in cursor.fetchall()]
+        if not starts:
+            return []
+        cursor.execute(f"SELECT MAX(id) FROM {table}")
+        highest = cursor.fetchone()[0]
+    ends = [*starts[1:], highest + 1]
+    return list(zip(starts, ends, strict=True))
 
 
 def _no_overlap(workflow) -> bool:
@@ -188,7 +201,7 @@ def _create_run(*, workflow, slot: str, user=None, enqueue: bool = True):
     Run = _run_model()
     version = _active_version(workflow)
     now = timezone.now()
-    chunks = _chunk_bounds(Customer.objects.all())
+    chunks = _chunk_bounds()
     progress = _empty_progress(len(chunks))
     progress["chunks"] = chunks
     progress["as_of"] = now.isoformat()

@@ -408,3 +408,11 @@ def test_chunks_whose_enqueue_was_lost_are_resumed_by_the_tick(frozen, user, wor
         "cancelled_recent",
         "already",
     }
+
+
+def test_chunks_hold_the_same_number_of_customers_however_sparse_the_ids(frozen, user, monkeypatch):
+    monkeypatch.setattr(bulk, "CHUNK_SIZE", 2)
+    for pk in (10, 11, 5_000, 90_000, 90_001):
+        CustomerFactory(id=pk)
+
+    assert bulk._chunk_bounds() == [(10, 5_000), (5_000, 90_001), (90_001, 90_002)]
