@@ -151,6 +151,14 @@ function traceDetails(card) {
   return h("dl", { class: "wf-trace-details" }, entry.details.map(([key, value]) => [h("dt", {}, key), h("dd", {}, formatValue(value))]));
 }
 
+let dragging = null;
+
+// A condition cannot be dropped into its own branches.
+function containsList(card, list) {
+  if (card.kind !== "condition") return false;
+  return [card.then, card.else].some((branch) => branch === list || branch.some((child) => containsList(child, list)));
+}
+
 function insertMenu(list, index, where) {
   if (state.readOnly) return null;
   const id = `add-${where}-${index}`;
@@ -181,7 +189,28 @@ function insertMenu(list, index, where) {
     if (event.key === "ArrowDown") { event.preventDefault(); items[(at + 1) % items.length].focus(); }
     if (event.key === "ArrowUp") { event.preventDefault(); items[(at - 1 + items.length) % items.length].focus(); }
   });
-  return h("div", { class: "wf-insert" }, toggle, menu);
+  const zone = h("div", { class: "wf-insert" }, toggle, menu);
+  // Drag and drop: a card dropped on a "+" lands at that position (the buttons stay the keyboard way).
+  zone.addEventListener("dragover", (event) => {
+    if (!dragging) return;
+    event.preventDefault();
+    zone.classList.add("is-drop");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("is-drop"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("is-drop");
+    const found = dragging && findCard(state.model, dragging);
+    if (!found || containsList(found.card, list)) return;
+    let target = index;
+    if (found.list === list && found.index < index) target -= 1;
+    found.list.splice(found.index, 1);
+    list.splice(target, 0, found.card);
+    dragging = null;
+    markDirty();
+    render();
+  });
+  return zone;
 }
 
 function stepList(list, where) {
@@ -205,7 +234,11 @@ function stepCard(card, list, index) {
     class: `wf-card wf-card-${card.kind}${errors ? " has-errors" : ""}${state.trace?.steps?.[card.id] ? " is-traced" : ""}`,
     dataset: { uid: card.uid, step: card.id || "" }, "aria-label": `${cardTitle(card)} step ${card.id || ""}`,
   },
-  h("header", { class: "wf-card-head" },
+  h("header", {
+    class: "wf-card-head", draggable: state.readOnly ? undefined : "true", title: state.readOnly ? undefined : "Drag to move",
+    ondragstart: (event) => { dragging = card.uid; event.dataTransfer.effectAllowed = "move"; event.dataTransfer.setData("text/plain", card.uid); },
+    ondragend: () => { dragging = null; },
+  },
     h("span", { class: "wf-card-icon", "aria-hidden": "true" }, icon),
     h("span", { class: "wf-card-kind" }, card.kind === "action" ? "Action" : cardTitle(card)),
     h("span", { class: "wf-card-summary" }, summaryText(card)),
