@@ -416,3 +416,15 @@ def test_chunks_hold_the_same_number_of_customers_however_sparse_the_ids(frozen,
         CustomerFactory(id=pk)
 
     assert bulk._chunk_bounds() == [(10, 5_000), (5_000, 90_001), (90_001, 90_002)]
+
+
+def test_run_workflow_command_refuses_unknown_and_draft_workflows(frozen, user):
+    from django.core.management import CommandError, call_command
+
+    draft = gallery.template_install(key="inactive_high_value", params={}, user=user)
+
+    with pytest.raises(CommandError, match="No workflow #999999"):
+        call_command("run_workflow", "999999")
+    with pytest.raises(CommandError, match="Activate the workflow"):
+        call_command("run_workflow", str(draft.pk))
+    assert WorkflowRun.objects.count() == 0
