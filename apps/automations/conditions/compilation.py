@@ -15,7 +15,8 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.db.models import Exists, Q
+from django.db.models import Exists, Q, Value
+from django.db.models.functions import Coalesce
 from django.db.models.lookups import (
     Exact,
     GreaterThan,
@@ -62,8 +63,20 @@ def _any(parts: list[Q]) -> Q:
     return reduce(or_, parts)
 
 
+def _never_null(expr: Any) -> bool:
+    # COALESCE(subquery, <constant>) cannot be NULL: skip the guard so the subquery runs once.
+    if isinstance(expr, Coalesce):
+        last = expr.get_source_expressions()[-1]
+        return isinstance(last, Value) and last.value is not None
+    return False
+
+
+def _present(expr: Any) -> Q:
+    return MATCH_ALL if _never_null(expr) else Q(IsNull(expr, False))
+
+
 def compile_is_set(expr: Any, kind: str) -> Q:
-    present = Q(IsNull(expr, False))
+    present = _present(expr)
     if kind in ("text", "choice"):
         return present & ~Q(Exact(expr, ""))
     return present
@@ -103,7 +116,9 @@ def compile_comparison(expr: Any, kind: str, op: str, value: Any, *, now: dateti
         return compile_is_set(expr, kind)
     if op == "is_not_set":
         return ~compile_is_set(expr, kind)
-    present = Q(IsNull(expr, False))
+    present = _present(expr)
+    if present is MATCH_ALL:
+        present = Q()
     if kind in ("text", "choice"):
         if op == "eq":
             return present & Q(IExact(expr, value))

@@ -156,7 +156,7 @@ class _Evaluator:
                 if op == "all":
                     return all(matches)
                 return not any(matches)
-            lowered = {as_text(item).lower() for item in items}
+            lowered = {as_text(item).lower() for item in items if item is not None}
             if op == "contains":
                 return node["value"].lower() in lowered
             if op == "not_contains":
