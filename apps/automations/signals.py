@@ -1,6 +1,8 @@
 """
 Receivers of every domain signal. They do no work: the DomainEvent row (the outbox) is already
-committed when the signal is sent, so they only enqueue its processing.
+committed when the signal is sent, so they only enqueue its processing — or, when no active workflow
+listens to that trigger, record it processed at once (one indexed query instead of a queue round trip;
+a workflow activated later does not see earlier events either way).
 """
 
 from __future__ import annotations
@@ -25,8 +27,23 @@ def _signals() -> dict[Signal, str]:
     return found
 
 
+def _listened(trigger: str) -> bool:
+    from .models import Workflow
+
+    return Workflow.objects.filter(status="active", current_version__trigger=trigger).exists()
+
+
 def domain_event_received(sender: Any, *, event: Any = None, **kwargs: Any) -> None:
     if event is None or getattr(event, "pk", None) is None:
+        return
+    if not _listened(event.name):
+        from django.utils import timezone
+
+        from apps.customers.models import DomainEvent
+
+        DomainEvent.objects.filter(pk=event.pk, status="pending").update(
+            status="processed", processed_at=timezone.now()
+        )
         return
     tasks.enqueue("apps.automations.tasks.process_domain_event", event.pk)
 

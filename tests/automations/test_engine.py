@@ -450,3 +450,20 @@ def test_an_event_without_active_workflows_is_marked_processed(fire):
     assert event.status == "processed"
     assert WorkflowRun.objects.count() == 0
     assert WorkflowRunStep.objects.count() == 0
+
+
+def test_an_event_no_active_workflow_listens_to_is_recorded_processed_without_a_task(
+    queue, django_capture_on_commit_callbacks
+):
+    active_workflow("orders only", "order.created", [add_tags("x")])
+    customer = CustomerFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        customer_services.customer_activate(customer=customer)
+        make_order(customer)
+
+    assert queue.names() == ["process_domain_event"]
+    assert dict(DomainEvent.objects.values_list("name", "status")) == {
+        "customer.activated": "processed",
+        "order.created": "pending",
+    }
