@@ -268,3 +268,56 @@ def test_marketer_builds_if_then_else_with_a_dynamic_parameter_and_sees_the_run_
     assert why.locator(f"li[data-workflow='{workflow.pk}']").text_content().split() == ["Order", "size:", "succeeded"]
     why.screenshot(path=os.path.join(settings.BASE_DIR, "test-artifacts", "why-not-fired.png"))
     assert Decimal("149.00") == customer.orders.get().total
+
+
+def test_marketer_reorders_steps_by_keyboard_and_drag_then_restores_an_old_version(live_server, logged_in, screenshot):
+    from apps.automations.services import workflow_activate, workflow_create, workflow_update
+
+    page = logged_in
+    page.set_viewport_size({"width": 1920, "height": 1600})
+    first = {
+        "schema": 1,
+        "trigger": {"event": "order.created"},
+        "steps": [
+            {"id": "s1", "action": "customer.add_tags", "params": {"tags": ["A"]}},
+            {"id": "s2", "wait": {"days": 2}},
+            {"id": "s3", "action": "customer.add_tags", "params": {"tags": ["C"]}},
+        ],
+    }
+    workflow = workflow_activate(workflow=workflow_create(name="Reorder me", definition=first))
+    second = {
+        **first,
+        "steps": [*first["steps"], {"id": "s4", "action": "customer.remove_tags", "params": {"tags": ["A"]}}],
+    }
+    workflow = workflow_activate(workflow=workflow_update(workflow=workflow, definition=second))
+    page.goto(f"{live_server.url}/admin/automations/builder/{workflow.pk}/")
+    page.locator("#wf-builder[data-ready]").wait_for()
+
+    def order():
+        return page.locator(".wf-flow > .wf-steps > .wf-card").evaluate_all("cards => cards.map(c => c.dataset.step)")
+
+    # when the marketer moves s3 up with the keyboard and drags s4 to the top
+    page.locator(".wf-card[data-step='s3']").get_by_role("button", name="Move Add customer tags up").focus()
+    page.keyboard.press("Enter")
+    assert order() == ["s1", "s3", "s2", "s4"]
+    page.drag_and_drop(".wf-card[data-step='s4'] > header", ".wf-flow > .wf-steps > .wf-insert >> nth=0")
+    assert order() == ["s4", "s1", "s3", "s2"]
+    page.get_by_role("button", name="Save draft").click()
+    page.locator(".wf-messages .success").wait_for()
+    workflow.refresh_from_db()
+    assert [step["id"] for step in workflow.definition["steps"]] == ["s4", "s1", "s3", "s2"]
+    assert (workflow.status, workflow.has_unpublished_changes) == ("active", True)
+
+    # then the versions page lists v1 and v2; v1 opens read-only and is restored as a draft
+    page.get_by_role("link", name="Versions").click()
+    assert page.locator("#wf-versions tbody tr").evaluate_all("rows => rows.map(r => r.dataset.version)") == ["2", "1"]
+    page.locator("tr[data-version='1']").get_by_role("link", name="View").click()
+    page.locator("#wf-builder[data-ready]").wait_for()
+    assert page.locator(".wf-flow .wf-add").count() == 0
+    assert order() == ["s1", "s2", "s3"]
+    shoot(page, screenshot, "version-read-only")
+    page.get_by_role("button", name="Restore this version as a draft").click()
+    page.wait_for_url(BUILDER_URL)
+    workflow.refresh_from_db()
+    assert workflow.definition == first
+    assert (workflow.status, workflow.current_version.number, workflow.has_unpublished_changes) == ("active", 2, True)

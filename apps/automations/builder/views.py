@@ -387,7 +387,8 @@ def version_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
         settings=engine.version_settings(version),
         read_only=True,
     )
-    boot["workflow"]["status"] = f"version {version.number}"
+    boot["workflow"]["status"] = "read-only"
+    boot["workflow"]["version"] = version.number
     boot["read_only_reason"] = (
         f"You are looking at version {version.number} (read-only), frozen "
         f"{timezone.localtime(version.created_at):%Y-%m-%d %H:%M} by {version.created_by or 'the system'}."

@@ -160,7 +160,7 @@ function containsList(card, list) {
 }
 
 function insertMenu(list, index, where) {
-  if (state.readOnly) return null;
+  if (state.readOnly) return h("div", { class: "wf-connector", "aria-hidden": "true" });
   const id = `add-${where}-${index}`;
   const menu = h("div", { class: "wf-add-menu", hidden: true, role: "menu" },
     h("button", { type: "button", role: "menuitem", onclick: () => add(newConditionCard()) }, h("strong", {}, "Condition"), h("span", {}, "If / then / else")),
@@ -743,7 +743,7 @@ function toolbar() {
     h("div", { class: "wf-title" }, name,
       h("span", { class: `wf-status wf-status-${status}` }, status),
       wf.version ? h("span", { class: "wf-version" }, `v${wf.version}`) : null,
-      h("span", { class: "wf-save-state", "aria-live": "polite" }, state.dirty ? "Unsaved changes" : wf.id ? "All changes saved" : "Not saved yet"),
+      state.readOnly ? null : h("span", { class: "wf-save-state", "aria-live": "polite" }, state.dirty ? "Unsaved changes" : wf.id ? "All changes saved" : "Not saved yet"),
       nameErrors.length ? h("span", { class: "wf-errors-inline", role: "alert" }, nameErrors.map((e) => e.message).join(" ")) : null),
     state.readOnly ? null : h("div", { class: "wf-actions" },
       h("button", { type: "button", class: "button", id: "wf-save", disabled: state.busy || undefined, onclick: () => save() }, "Save draft"),
