@@ -289,3 +289,13 @@ def test_run_history_is_one_query_for_any_number_of_runs(client, django_assert_n
     with django_assert_num_queries(6):  # session, user, permissions x2, count, runs with workflow/customer/version
         response = client.get("/admin/automations/runs/")
     assert len(response.context["page_obj"]) == 5
+
+
+def test_a_viewer_gets_the_builder_read_only(client):
+    client.force_login(staff_with("view_workflow"))
+    workflow = workflow_make()
+    boot = client.get(f"/admin/automations/builder/{workflow.pk}/").context["boot"]
+    assert (boot["can_change"], boot["workflow"]["definition"]) == (False, TAG_DEFINITION)
+    response = client.post(f"/admin/automations/builder/{workflow.pk}/activate/")
+    workflow.refresh_from_db()
+    assert (response.status_code, workflow.status) == (403, "draft")
