@@ -403,8 +403,13 @@ function paramRow(card, param) {
     input = h("textarea", { id, rows: 3, "aria-label": label, dataset: { path } });
     input.value = value === undefined ? "" : JSON.stringify(value);
     input.addEventListener("input", () => { try { set(input.value ? JSON.parse(input.value) : undefined); input.setCustomValidity(""); } catch { input.setCustomValidity("Invalid JSON"); } });
+  } else if (param.dynamic) {
+    input = textWithParams({ id, label, value, onInput: (text) => set(text), ctx, multiline: ["body", "message", "text"].includes(param.name), path });
   } else {
-    input = textWithParams({ id, label, value, onInput: (text) => set(text), ctx, multiline: type === "text", path });
+    const kind = { url: "url", email: "email" }[param.input] || "text";
+    input = h("input", { id, type: kind, "aria-label": label, dataset: { path } });
+    input.value = value ?? "";
+    input.addEventListener("input", () => set(input.value));
   }
   return h("div", { class: `wf-row wf-param${param.required ? " is-required" : ""}` },
     h("label", { for: id }, label, param.required ? h("span", { class: "wf-req", "aria-hidden": "true" }, " *") : null),
