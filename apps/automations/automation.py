@@ -81,6 +81,7 @@ register_action(
         ],
         run=run_email,
         preview=preview_email,
+        transactional=False,
     )
 )
 register_action(
@@ -97,5 +98,6 @@ register_action(
         ],
         run=run_webhook,
         preview=preview_webhook,
+        transactional=False,
     )
 )

@@ -207,18 +207,29 @@ def _window_reason(settings: dict[str, Any], now: datetime) -> str:
 
 
 def _step_record(run: WorkflowRun, path: str, **fields: Any) -> WorkflowRunStep:
+    """Write the step row; a re-executed step (retry, resume, re-delivery) updates its row."""
     fields.setdefault("finished_at", timezone.now())
+    known = getattr(run, "step_paths", None)
+    if known is not None and path not in known:
+        known.add(path)
+        return WorkflowRunStep.objects.create(run=run, path=path, **fields)
     step, _ = WorkflowRunStep.objects.update_or_create(run=run, path=path, defaults=fields)
+    if known is not None:
+        known.add(path)
     return step
 
 
 def _run_open(*, workflow: Workflow, event: Any, parent: WorkflowRun | None, now: datetime) -> WorkflowRun | None:
-    """Create this workflow's run for the event (pending or skipped with its reason); None if it exists."""
+    """
+    Create this workflow's run for the event: claimed (running, attempt 1) or skipped with its reason;
+    None if it exists already.
+    """
     version = workflow.current_version
     settings = version.settings or {}
     depth = parent.depth + 1 if parent else 0
     customer = event.customer
     trigger_outcome: dict[str, Any] = {}
+    context = None
     reason = _window_reason(settings, now)
     if not reason:
         where = (version.definition.get("trigger") or {}).get("where")
@@ -249,7 +260,11 @@ def _run_open(*, workflow: Workflow, event: Any, parent: WorkflowRun | None, now
                     kind=RunKind.EVENT,
                     trigger_event=event,
                     customer=customer,
-                    status=RunStatus.SKIPPED if reason else RunStatus.PENDING,
+                    # An admitted run is claimed by this worker at once (attempt 1); if the worker
+                    # dies, runs_retry_due finds it "running" past the task timeout.
+                    status=RunStatus.SKIPPED if reason else RunStatus.RUNNING,
+                    attempts=0 if reason else 1,
+                    started_at=None if reason else now,
                     skip_reason=reason[:255],
                     depth=depth,
                     context={"event_id": event.pk, "event": event.name, "payload": event.payload},
@@ -257,6 +272,9 @@ def _run_open(*, workflow: Workflow, event: Any, parent: WorkflowRun | None, now
                 )
         except IntegrityError:
             return None
+        run.step_paths = set()
+        run.fresh = not reason
+        run.opened_context = context
         _step_record(
             run,
             "trigger",
@@ -282,16 +300,25 @@ def domain_event_process(*, event_id: int) -> list[int]:
         status=WorkflowStatus.ACTIVE, current_version__isnull=False, current_version__trigger=event.name
     ).select_related("current_version")
     parent = _parent_run(event.cause or "")
-    opened: list[int] = []
+    opened: list[WorkflowRun] = []
+    redelivered = False
     for workflow in workflows:
         run = _run_open(workflow=workflow, event=event, parent=parent, now=now)
-        if run is not None:
-            opened.append(run.pk)
-    pending = WorkflowRun.objects.filter(trigger_event=event, status=RunStatus.PENDING).values_list("pk", flat=True)
-    for run_id in list(pending):
-        run_execute(run_id=run_id)
+        if run is None:
+            redelivered = True  # this event's run exists already: a re-delivered task
+        else:
+            opened.append(run)
+    if redelivered:
+        pending = list(
+            WorkflowRun.objects.filter(trigger_event=event, status=RunStatus.PENDING).values_list("pk", flat=True)
+        )
+        for run_id in pending:
+            run_execute(run_id=run_id)
+    for run in opened:
+        if run.status == RunStatus.RUNNING:
+            _run_steps(run, now=now, context=run.opened_context)
     DomainEvent.objects.filter(pk=event.pk, status="pending").update(status="processed", processed_at=timezone.now())
-    return opened
+    return [run.pk for run in opened]
 
 
 # --- Executing runs --------------------------------------------------------------------------------------
@@ -304,7 +331,12 @@ def _stale_after() -> timedelta:
 
 def _claim(run_id: int, now: datetime) -> WorkflowRun | None:
     with transaction.atomic():
-        run = WorkflowRun.objects.select_for_update().filter(pk=run_id).first()
+        run = (
+            WorkflowRun.objects.select_for_update(of=("self",))
+            .select_related("version", "customer", "workflow")
+            .filter(pk=run_id)
+            .first()
+        )
         if run is None or run.kind != RunKind.EVENT:
             return None
         if run.status == RunStatus.RUNNING and run.updated_at > now - _stale_after():
@@ -318,6 +350,9 @@ def _claim(run_id: int, now: datetime) -> WorkflowRun | None:
             run.finished_at = now
             run.save(update_fields=["status", "attempts", "error", "finished_at", "updated_at"])
             return None
+        # A run that never started has no step rows (but its trigger's) and no effects yet.
+        run.fresh = run.started_at is None
+        run.step_paths = {"trigger"} if run.fresh else None
         run.status = RunStatus.RUNNING
         run.started_at = run.started_at or now
         run.next_attempt_at = None
@@ -335,19 +370,24 @@ def run_execute(*, run_id: int) -> str | None:
     run = _claim(run_id, now)
     if run is None:
         return None
-    run = WorkflowRun.objects.select_related("version", "customer", "workflow").get(pk=run.pk)
-    context = context_build(
-        customer=run.customer,
-        payload=(run.context or {}).get("payload"),
-        now=now,
-        extra={"run_id": run.pk, "cause": run.cause, "workflow_id": run.workflow_id},
-    )
+    if run.step_paths is None:
+        run.step_paths = set(run.steps.values_list("path", flat=True))
+    return _run_steps(run, now=now)
+
+
+def _run_steps(run: WorkflowRun, *, now: datetime, context: Any = None) -> str:
+    """Walk a claimed run's steps from its resume point and record how the attempt ended."""
+    extra = {"run_id": run.pk, "cause": run.cause, "workflow_id": run.workflow_id}
+    if context is None:
+        context = context_build(customer=run.customer, payload=(run.context or {}).get("payload"), now=now)
+    context.extra.update(extra)
     try:
         outcome = _walk(run, run.version.definition.get("steps") or [], "steps", context, _Resume(run.resume_step))
     except registry.TransientActionError as error:
         return _retry_or_dead(run, error)
     except Exception as error:  # a permanent failure: the run fails, its error is kept
-        logger.exception("workflow run %s failed", run.pk)
+        logger.warning("workflow run %s failed: %s", run.pk, error)
+        run.resume_step = getattr(error, "step_path", "") or run.resume_step
         return _finish(run, RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
     if isinstance(outcome, Wait):
         WorkflowRun.objects.filter(pk=run.pk).update(
@@ -464,26 +504,18 @@ def _action_execute(run: WorkflowRun, step: dict, path: str, context: Any) -> No
         raise registry.ActionRefused(f"unknown action {step['action']!r}")
     params = params_render(spec, step.get("params") or {}, context)
     key = _effect_key(run, path)
-    effect, _ = ActionEffect.objects.get_or_create(
-        run=run, path=path, defaults={"key": key, "action": spec.name, "status": EffectStatus.STARTED}
-    )
     common = {
         "step_id": step.get("id", ""),
         "kind": StepKind.ACTION,
         "inputs": {"action": spec.name, "params": _jsonable(params)},
     }
-    if effect.status == EffectStatus.DONE:
-        _step_record(
-            run,
-            path,
-            status=StepStatus.SUCCEEDED,
-            outcome={**effect.outcome, "already_done": True},
-            started_at=started,
-            **common,
-        )
-        return
     try:
-        outcome = _jsonable(spec.run(context, params, key) or {})
+        if spec.transactional:
+            # The effect, its ledger row and its step row commit together: exactly once.
+            with transaction.atomic():
+                _action_apply(run, spec, path, key, params, context, started, common)
+        else:
+            _action_apply(run, spec, path, key, params, context, started, common)
     except registry.TransientActionError as error:
         _step_record(
             run, path, status=StepStatus.FAILED, error=f"transient: {error}"[:ERROR_MAX], started_at=started, **common
@@ -499,10 +531,33 @@ def _action_execute(run: WorkflowRun, step: dict, path: str, context: Any) -> No
             started_at=started,
             **common,
         )
+        error.step_path = path  # type: ignore[attr-defined]
         raise
-    ActionEffect.objects.filter(pk=effect.pk).update(
-        status=EffectStatus.DONE, outcome=outcome, finished_at=timezone.now()
-    )
+
+
+def _action_apply(
+    run: WorkflowRun,
+    spec: registry.ActionSpec,
+    path: str,
+    key: str,
+    params: dict[str, Any],
+    context: Any,
+    started: datetime,
+    common: dict[str, Any],
+) -> None:
+    if getattr(run, "fresh", False):  # a run's first execution has no effects yet
+        effect = ActionEffect.objects.create(run=run, path=path, key=key, action=spec.name)
+    else:
+        effect, _ = ActionEffect.objects.get_or_create(
+            run=run, path=path, defaults={"key": key, "action": spec.name, "status": EffectStatus.STARTED}
+        )
+    if effect.status == EffectStatus.DONE:
+        outcome = {**effect.outcome, "already_done": True}
+    else:
+        outcome = _jsonable(spec.run(context, params, key) or {})
+        ActionEffect.objects.filter(pk=effect.pk).update(
+            status=EffectStatus.DONE, outcome=outcome, finished_at=timezone.now()
+        )
     _step_record(run, path, status=StepStatus.SUCCEEDED, outcome=outcome, error="", started_at=started, **common)
 
 

@@ -60,6 +60,9 @@ class ActionSpec:
     # Describes the effect without doing it (test runs); defaults to echoing the rendered params.
     preview: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
     group: str = ""
+    # True: the action only writes to this database; it runs in one transaction with its ledger row and
+    # step row (exactly once). False (e-mail, webhooks): slow I/O runs outside any transaction.
+    transactional: bool = True
 
     def param(self, name: str) -> ParamSpec | None:
         return next((param for param in self.params if param.name == name), None)

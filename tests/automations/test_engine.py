@@ -467,3 +467,39 @@ def test_an_event_no_active_workflow_listens_to_is_recorded_processed_without_a_
         "customer.activated": "processed",
         "order.created": "pending",
     }
+
+
+def test_a_database_action_that_fails_midway_leaves_no_effect_and_replay_resumes_at_it(fire, queue):
+    calls = {"fail": True}
+
+    def run(context, params, effect_key):
+        tag_services.tags_add(customer=context.customer, names=["Half done"])
+        if calls["fail"]:
+            raise ValueError("boom after a write")
+        return {"ok": True}
+
+    registry.register_action(registry.ActionSpec(name="test.halfway", label="Halfway", run=run))
+    try:
+        active_workflow("halfway", "customer.activated", [add_tags("First"), {"action": "test.halfway"}])
+        customer = CustomerFactory()
+
+        fire(customer_services.customer_activate, customer=customer)
+
+        run_row = WorkflowRun.objects.get()
+        assert (run_row.status, run_row.error, run_row.resume_step) == (
+            "failed",
+            "ValueError: boom after a write",
+            "steps[1]",
+        )
+        assert tag_names(customer) == ["First"]  # the failed action's own write was rolled back
+        assert list(ActionEffect.objects.values_list("path", "status")) == [("steps[0]", "done")]
+
+        calls["fail"] = False
+        services.run_replay(run=run_row)
+        queue.drain()
+        run_row.refresh_from_db()
+        assert run_row.status == "succeeded"
+        assert tag_names(customer) == ["First", "Half done"]
+        assert TagAudit.objects.filter(customer=customer, tag_name="First").count() == 1
+    finally:
+        registry._actions.pop("test.halfway", None)
