@@ -161,3 +161,15 @@ def test_workflow_fields_lists_catalog_triggers_and_actions(api):
 
 def test_the_api_needs_authentication():
     assert APIClient().get("/api/v1/workflows/").status_code in (401, 403)
+
+
+def test_a_create_repeated_with_the_same_idempotency_key_makes_one_workflow(api):
+    body = {"name": "Once", "definition": definition("order.created", [add_tags("A")])}
+
+    first = api.post("/api/v1/workflows/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    second = api.post("/api/v1/workflows/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second.json() == first.json()
+    assert second["Idempotent-Replayed"] == "true"
+    assert Workflow.objects.count() == 1
