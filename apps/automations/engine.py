@@ -721,7 +721,10 @@ def _trace_walk(steps: list, prefix: str, context: Any, trace: dict, now: dateti
                 branch=branch,
                 badge=branch,
                 label="true → then" if passed else "false → else",
-                details=[[name, value] for name, value in (values.items() if isinstance(values, dict) else [])],
+                details=[
+                    [_value_label(step["if"], name), value]
+                    for name, value in (values.items() if isinstance(values, dict) else [])
+                ],
                 result=passed,
                 values=values,
             )
@@ -753,6 +756,25 @@ def _trace_walk(steps: list, prefix: str, context: Any, trace: dict, now: dateti
             )
             trace["actions"].append(text)
             trace["steps"].append(entry)
+
+
+def _value_label(condition: Any, key: str) -> str:
+    """A readable label for an evaluated value: the field at that relative path ("all[0]" -> its field)."""
+    import re
+
+    node: Any = condition
+    for segment in key.split(".") if key else []:
+        match = re.fullmatch(r"(\w+)(?:\[(\d+)\])?", segment)
+        if match is None or not isinstance(node, dict) or match.group(1) not in node:
+            return key
+        node = node[match.group(1)]
+        if match.group(2) is not None:
+            try:
+                node = node[int(match.group(2))]
+            except (IndexError, TypeError, KeyError):
+                return key
+    field = node.get("field") if isinstance(node, dict) else None
+    return f"{field} ({key})" if field and field != key else key
 
 
 def _action_sentence(spec: registry.ActionSpec, params: dict[str, Any]) -> str:

@@ -320,3 +320,24 @@ def test_money_values_keep_their_precision_in_the_trace():
     assert trace["steps"][0]["result"] is True
     assert trace["steps"][0]["values"] == {"order.total": "10.10"}
     assert Decimal(trace["steps"][0]["values"]["order.total"]) == Decimal("10.10")
+
+
+def test_the_trace_labels_each_evaluated_value_with_its_field():
+    customer = CustomerFactory(country="US")
+    make_order(customer, total="10.10")
+    condition = {
+        "all": [
+            {"field": "order.total", "op": "gt", "value": 5},
+            {"not": {"field": "customer.country", "op": "eq", "value": "FR"}},
+        ]
+    }
+
+    trace = services.workflow_test(
+        definition=definition("order.created", [{"id": "c", "if": condition, "then": [], "else": []}]),
+        customer=customer,
+    )
+
+    assert trace["steps"][0]["details"] == [
+        ["order.total (all[0])", "10.10"],
+        ["customer.country (all[1].not)", "US"],
+    ]
