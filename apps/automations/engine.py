@@ -288,6 +288,27 @@ def _run_open(*, workflow: Workflow, event: Any, parent: WorkflowRun | None, now
     return run
 
 
+def _run_open_failed(*, workflow: Workflow, event: Any, now: datetime, error: Exception) -> None:
+    """Record a failed run (with the error) so the event can still be marked processed."""
+    try:
+        with transaction.atomic():
+            WorkflowRun.objects.get_or_create(
+                workflow=workflow,
+                trigger_event=event,
+                customer=event.customer,
+                defaults={
+                    "version": workflow.current_version,
+                    "kind": RunKind.EVENT,
+                    "status": RunStatus.FAILED,
+                    "error": f"{type(error).__name__}: {error}"[:ERROR_MAX],
+                    "context": {"event_id": event.pk, "event": event.name, "payload": event.payload},
+                    "finished_at": now,
+                },
+            )
+    except IntegrityError:
+        pass
+
+
 def domain_event_process(*, event_id: int) -> list[int]:
     """Open and execute the runs of every active workflow for this event; returns the opened run ids."""
     from apps.customers.models import DomainEvent
@@ -303,7 +324,12 @@ def domain_event_process(*, event_id: int) -> list[int]:
     opened: list[WorkflowRun] = []
     redelivered = False
     for workflow in workflows:
-        run = _run_open(workflow=workflow, event=event, parent=parent, now=now)
+        try:
+            run = _run_open(workflow=workflow, event=event, parent=parent, now=now)
+        except Exception as error:  # e.g. a trigger filter that cannot be evaluated: never a poison event
+            logger.warning("workflow %s cannot open a run for event %s: %s", workflow.pk, event.pk, error)
+            _run_open_failed(workflow=workflow, event=event, now=now, error=error)
+            continue
         if run is None:
             redelivered = True  # this event's run exists already: a re-delivered task
         else:

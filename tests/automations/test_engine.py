@@ -503,3 +503,24 @@ def test_a_database_action_that_fails_midway_leaves_no_effect_and_replay_resumes
         assert TagAudit.objects.filter(customer=customer, tag_name="First").count() == 1
     finally:
         registry._actions.pop("test.halfway", None)
+
+
+def test_a_trigger_filter_that_cannot_be_evaluated_fails_its_run_and_the_event_is_still_processed(fire, monkeypatch):
+    broken = active_workflow(
+        "broken", "customer.activated", [add_tags("x")], where={"field": "customer.country", "op": "eq", "value": "US"}
+    )
+    healthy = active_workflow("healthy", "customer.activated", [add_tags("y")])
+
+    def explode(condition, context):
+        raise RuntimeError("catalog reader crashed")
+
+    monkeypatch.setattr(engine, "_evaluate", explode)
+    customer = CustomerFactory()
+
+    fire(customer_services.customer_activate, customer=customer)
+
+    runs = {run.workflow_id: run for run in WorkflowRun.objects.all()}
+    assert (runs[broken.pk].status, runs[broken.pk].error) == ("failed", "RuntimeError: catalog reader crashed")
+    assert runs[healthy.pk].status == "succeeded"
+    assert tag_names(customer) == ["y"]
+    assert DomainEvent.objects.get(name="customer.activated").status == "processed"
