@@ -109,7 +109,7 @@ def settings_clean(values: dict[str, Any], *, trigger: str) -> tuple[dict[str, A
             if trigger not in BULK_TRIGGERS:
                 errors.append(DefinitionError("audience", "Only a bulk-activity workflow has an audience."))
             else:
-                errors += list(condition_validate(audience, path="audience", scopes=("customer",)))
+                errors += list(condition_validate(audience, path="audience", scopes=("customer",), audience=True))
         clean["audience"] = audience
     return clean, errors
 

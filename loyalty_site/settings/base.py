@@ -139,7 +139,9 @@ Q_CLUSTER = {
     "max_attempts": env.int("Q_MAX_ATTEMPTS", default=3),
     "ack_failures": True,
     "catch_up": False,
-    "save_limit": 1000,
+    # Successful task results are not kept: workflow runs and their steps are the record, and the
+    # ORM broker would otherwise write (and count) a result row per task.
+    "save_limit": -1,
     "poll": 0.2,
     "label": "Task queue",
 }
