@@ -14,6 +14,9 @@ database (the ORM broker, as in production without Redis).
 2. Paced: `--rate` events/s for `--seconds` (one new customer each). The event-to-effect latency is the
    time from the client sending the POST to the CustomerTag row's `added_at` (written by the worker).
    Prints p50/p95/p99 and the maximum.
+3. Batch: `--batch` events POSTed to /api/v1/batch/events/ in requests of `--batch-size` (the backfill
+   endpoint; each item is still its own transaction, outbox row and workflow run). Prints events/s
+   ingested and the drain's effects/s.
 """
 
 import argparse
@@ -43,6 +46,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of the paced phase")
     parser.add_argument("--threads", type=int, default=8, help="concurrent API clients")
     parser.add_argument("--workers", type=int, default=2, help="qcluster worker processes")
+    parser.add_argument("--batch", type=int, default=2000, help="events posted through the batch endpoint")
+    parser.add_argument("--batch-size", type=int, default=100, help="events per batch request")
     args = parser.parse_args()
 
     import logging
@@ -76,7 +81,7 @@ def main() -> int:
         _, raw_token = api_token_create(user=user, name="bench")
         paced = int(args.rate * args.seconds)
         Customer.objects.bulk_create(
-            [Customer(external_id=f"b{i}", email=f"b{i}@example.com") for i in range(args.burst + paced)],
+            [Customer(external_id=f"b{i}", email=f"b{i}@example.com") for i in range(args.burst + paced + args.batch)],
             batch_size=5000,
         )
         workflow = services.workflow_create(
@@ -176,6 +181,45 @@ def main() -> int:
             f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms, "
             f"mean {statistics.mean(latencies) * 1000:.0f} ms"
         )
+        # 3. Batch endpoint
+        batch_ids = [f"b{i}" for i in range(args.burst + paced, args.burst + paced + args.batch)]
+        chunks = [batch_ids[i : i + args.batch_size] for i in range(0, len(batch_ids), args.batch_size)]
+
+        def post_batches(share: list[list[str]]) -> None:
+            client = Client()
+            for chunk in share:
+                response = client.post(
+                    "/api/v1/batch/events/",
+                    data={"items": [{"customer_external_id": e, "name": "bench"} for e in chunk]},
+                    content_type="application/json",
+                    HTTP_AUTHORIZATION=f"Bearer {raw_token}",
+                )
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code}: {response.content[:200]!r}")
+            connections.close_all()
+
+        if chunks:
+            threads = [
+                threading.Thread(target=post_batches, args=(chunks[i :: args.threads],))
+                for i in range(min(args.threads, len(chunks)))
+            ]
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            elapsed = time.perf_counter() - started
+            wait_for_tags(args.burst + paced + args.batch)
+            drained = time.perf_counter() - started
+            print(
+                f"batch: {args.batch} events in {len(chunks)} requests in {elapsed:.2f}s -> "
+                f"{args.batch / elapsed:.0f} events/s ingested"
+            )
+            print(
+                f"batch: all {args.batch} tags {drained:.2f}s after the first POST -> "
+                f"{args.batch / drained:.0f} effects/s"
+            )
+
         pending = DomainEvent.objects.filter(status="pending").count()
         print(
             f"check: {len(failures)} failed POSTs, {pending} events still pending, "
