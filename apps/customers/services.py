@@ -186,6 +186,25 @@ def product_upsert(*, external_id: str | None, title: str, price: Decimal = Deci
     return Product.objects.create(title=title, price=price, sku=sku)
 
 
+PRODUCT_FIELDS = ("external_id", "title", "price", "sku")
+
+
+@transaction.atomic
+def product_update(*, product: Product, **fields: Any) -> Product:
+    """Change a product's fields (title, price, sku, external_id); unknown fields are refused."""
+    unknown = set(fields) - set(PRODUCT_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown product field."))
+    if fields.get("external_id") and (
+        Product.objects.filter(external_id=fields["external_id"]).exclude(pk=product.pk).exists()
+    ):
+        raise ValidationError({"external_id": "Another product has this external_id."})
+    for name, value in fields.items():
+        setattr(product, name, value or None if name == "external_id" else value)
+    product.save()
+    return product
+
+
 @transaction.atomic
 def store_upsert(
     *,

@@ -154,3 +154,35 @@ def test_tags_list_counts_customers_and_create_returns_existing_names(api):
         ("VIP", 2),
     ]
     assert Tag.objects.count() == 3
+
+
+def test_product_patch_changes_only_the_fields_sent_and_put_replaces_tags(api):
+    created = api.post(
+        "/api/v1/products/",
+        {"external_id": "sku-9", "title": "Mug", "price": "8.00", "tags": ["Kitchen"]},
+        format="json",
+    ).json()
+
+    patched = api.patch(f"/api/v1/products/{created['id']}/", {"price": "9.50"}, format="json")
+    replaced = api.put(
+        f"/api/v1/products/{created['id']}/", {"title": "Big mug", "price": "12.00", "tags": ["Gifts"]}, format="json"
+    )
+
+    assert patched.status_code == 200
+    assert (patched.json()["title"], patched.json()["price"], patched.json()["tags"]) == ("Mug", "9.50", ["Kitchen"])
+    assert replaced.status_code == 200
+    product = Product.objects.get()
+    assert (product.title, product.price, product.external_id) == ("Big mug", Decimal("12.00"), "sku-9")
+    assert [row.tag.name for row in ProductTag.objects.select_related("tag")] == ["Gifts"]
+
+
+def test_product_patch_with_a_taken_external_id_is_refused_with_its_path_and_changes_nothing(api):
+    api.post("/api/v1/products/", {"external_id": "a", "title": "A"}, format="json")
+    second = api.post("/api/v1/products/", {"external_id": "b", "title": "B", "price": "3.00"}, format="json").json()
+
+    response = api.patch(f"/api/v1/products/{second['id']}/", {"external_id": "a", "price": "4.00"}, format="json")
+
+    assert response.status_code == 400
+    assert [error["path"] for error in response.json()["errors"]] == ["external_id"]
+    product = Product.objects.get(pk=second["id"])
+    assert (product.external_id, product.price) == ("b", Decimal("3.00"))

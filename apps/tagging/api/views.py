@@ -61,8 +61,9 @@ class TagViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMode
         ],
     )
 )
-class ProductViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Products and their tags (filter with `?tag=`, `?external_id=`, `?title=`)."""
+class ProductViewSet(IdempotentMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Products and their tags (filter with `?tag=`, `?external_id=`, `?title=`). POST upserts by
+    `external_id`; PUT/PATCH change a product by id (`tags`, when given, replaces its tags)."""
 
     serializer_class = ProductSerializer
     filterset_class = ProductFilterSet
@@ -85,6 +86,21 @@ class ProductViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnly
             ProductSerializer(self.get_queryset().get(pk=product.pk)).data,
             status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
         )
+
+    @extend_schema(request=ProductWithTagsInputSerializer, responses=ProductSerializer)
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        product = self.get_object()
+        partial = kwargs.get("partial", False)
+        serializer = ProductWithTagsInputSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        # A partial update only touches what was sent (serializer defaults do not apply).
+        data = {key: value for key, value in serializer.validated_data.items() if not partial or key in request.data}
+        tags = data.pop("tags", None)
+        with transaction.atomic():
+            customer_services.product_update(product=product, **data)
+            if tags is not None:
+                services.product_tags_set(product=product, names=tags)
+        return Response(ProductSerializer(self.get_queryset().get(pk=product.pk)).data)
 
 
 class CustomerTagActionsViewSet(IdempotentMixin, viewsets.GenericViewSet):
