@@ -120,3 +120,15 @@ def test_refresh_segments_command_reports_member_counts():
 
     assert out.getvalue() == "Big spenders: 1 members\n"
     assert not Segment.objects.get(name="Paused").refreshed_at
+
+
+def test_setup_schedules_declares_the_segment_refresh_and_idempotency_pruning_jobs():
+    from django_q.models import Schedule
+
+    call_command("setup_schedules", stdout=__import__("io").StringIO())
+
+    funcs = set(Schedule.objects.values_list("func", flat=True))
+    assert {
+        "apps.campaigns.tasks.segments_refresh_task",
+        "apps.customers.tasks.idempotency_records_prune_task",
+    } <= funcs
