@@ -54,7 +54,7 @@ def main() -> int:
         from apps.customers.models import Customer
         from apps.loyalty import services
         from apps.loyalty.models import Balance, LedgerEntry, Membership, Program, Redemption, Reward
-        from loyalty_site.lib.api.errors import DomainError
+        from loyalty_site.lib.errors import DomainError
 
         program = Program.objects.create(name="Bench", slug="bench", pending_days=0)
         cost = 10

@@ -230,7 +230,7 @@ def bulk_run_start(*, workflow, user=None, enqueue: bool = True):
     Run now: start a bulk run of an active bulk-activity workflow. Refused (ConflictError) while another
     bulk run of the same workflow is still going.
     """
-    from loyalty_site.lib.api.errors import ConflictError, DomainError
+    from loyalty_site.lib.errors import ConflictError, DomainError
 
     Workflow = _workflow_model()
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
@@ -693,7 +693,7 @@ def admin_action_run_now(modeladmin, request, queryset) -> None:
     """Admin action for the Workflow changelist: start a bulk run of each selected bulk workflow now."""
     from django.contrib import messages
 
-    from loyalty_site.lib.api.errors import DomainError
+    from loyalty_site.lib.errors import DomainError
 
     started, refused = [], []
     for workflow in queryset:

@@ -13,6 +13,8 @@ from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
+from loyalty_site.lib.errors import ConflictError
+
 from . import signals
 from .choices import CustomerState, OrderStatus
 from .models import ApiToken, Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
@@ -86,8 +88,6 @@ def customer_upsert(*, external_id: str, cause: str = "", **fields: Any) -> tupl
 @transaction.atomic
 def customer_delete(*, customer: Customer) -> None:
     """Delete a customer who has no orders (orders are history and keep their customer)."""
-    from loyalty_site.lib.api.errors import ConflictError
-
     if Order.objects.filter(customer=customer).exists():
         raise ConflictError("A customer with orders cannot be deleted.", path="id", code="customer_has_orders")
     customer.delete()

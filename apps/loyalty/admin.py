@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from loyalty_site.lib.api.errors import DomainError
+from loyalty_site.lib.errors import DomainError
 
 from . import services
 from .choices import FulfilmentStatus

@@ -89,7 +89,7 @@ def _cause(context: Any) -> str:
 
 def _refusing(run: Any) -> Any:
     """Turn a business refusal (not enough points, unknown tier) into the engine's permanent ActionRefused."""
-    from loyalty_site.lib.api.errors import DomainError
+    from loyalty_site.lib.errors import DomainError
 
     def wrapped(context: Any, params: dict[str, Any], effect_key: str) -> dict[str, Any]:
         try:
@@ -106,7 +106,7 @@ def _refusing(run: Any) -> Any:
 
 
 def _action_membership(context: Any) -> Membership:
-    from loyalty_site.lib.api.errors import DomainError
+    from loyalty_site.lib.errors import DomainError
 
     from .services import member_join
 
@@ -120,7 +120,7 @@ def _action_membership(context: Any) -> Membership:
 
 
 def _points(params: dict[str, Any]) -> int:
-    from loyalty_site.lib.api.errors import DomainError
+    from loyalty_site.lib.errors import DomainError
 
     try:
         points = int(params["points"])
@@ -164,7 +164,7 @@ def run_deduct_points(context: Any, params: dict[str, Any], effect_key: str) -> 
 
 
 def run_set_tier(context: Any, params: dict[str, Any], effect_key: str) -> dict[str, Any]:
-    from loyalty_site.lib.api.errors import DomainError
+    from loyalty_site.lib.errors import DomainError
 
     from .services import tier_set
 

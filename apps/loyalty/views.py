@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from loyalty_site.lib.api.errors import DomainError
+from loyalty_site.lib.errors import DomainError
 
 from . import selectors, services
 from .choices import RedemptionStatus

@@ -1,7 +1,11 @@
+import subprocess
+import sys
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty_site.lib.api.errors import flatten_errors
+from loyalty_site.lib.api.errors import exception_handler, flatten_errors
+from loyalty_site.lib.errors import ConflictError, DomainError
 
 
 def test_nested_serializer_errors_become_json_paths():
@@ -53,3 +57,30 @@ def test_every_message_appears_once_under_its_path(detail):
     flat = flatten_errors(detail)
 
     assert [(error["path"], error["message"]) for error in flat] == list(_leaves(detail))
+
+
+def test_the_domain_error_vocabulary_does_not_depend_on_drf():
+    # Services raise these; only the API's exception handler may know about DRF.
+    code = (
+        "import sys; import loyalty_site.lib.errors as errors; "
+        "assert not [m for m in sys.modules if m.startswith(('rest_framework', 'django'))], 'web import'; "
+        "assert issubclass(errors.ConflictError, errors.DomainError)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_exception_handler_translates_domain_errors():
+    refused = exception_handler(DomainError("Not enough points.", path="points", code="insufficient_points"), {})
+    clash = exception_handler(ConflictError("Already used.", path="code", code="code_used"), {})
+
+    assert (refused.status_code, refused.data) == (
+        400,
+        {
+            "error": "insufficient_points",
+            "message": "Not enough points.",
+            "errors": [{"path": "points", "message": "Not enough points.", "code": "insufficient_points"}],
+        },
+    )
+    assert (clash.status_code, clash.data["error"], clash.data["errors"][0]["path"]) == (409, "code_used", "code")

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from apps.customers import services
 from apps.customers.models import ApiToken, Customer, DomainEvent, Store
 from loyalty_site.lib.api.authentication import token_digest
-from loyalty_site.lib.api.errors import ConflictError
+from loyalty_site.lib.errors import ConflictError
 from tests.factories import CustomerFactory, UserFactory, make_order
 
 pytestmark = pytest.mark.django_db

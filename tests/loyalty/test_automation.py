@@ -6,7 +6,7 @@ import pytest
 from apps.customers.models import Customer
 from apps.loyalty import automation, services
 from apps.loyalty.models import Balance, LedgerEntry, PointLot, Tier
-from loyalty_site.lib.api.errors import DomainError
+from loyalty_site.lib.errors import DomainError
 from tests.factories import CustomerFactory
 from tests.loyalty.conftest import program_make
 

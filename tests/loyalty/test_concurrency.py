@@ -8,7 +8,7 @@ from django.db import connection, connections
 from apps.loyalty import services
 from apps.loyalty.choices import RedemptionStatus
 from apps.loyalty.models import Balance, LedgerEntry, PointLot, Redemption, Reward
-from loyalty_site.lib.api.errors import DomainError
+from loyalty_site.lib.errors import DomainError
 from tests.factories import CustomerFactory, make_order
 from tests.loyalty.conftest import assert_ledger_consistent, program_make
 

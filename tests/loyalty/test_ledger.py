@@ -7,7 +7,7 @@ from apps.customers import services as customer_services
 from apps.loyalty import services
 from apps.loyalty.choices import EntryKind, LotStatus
 from apps.loyalty.models import Balance, LedgerEntry, PointAllocation, PointLot, Reward
-from loyalty_site.lib.api.errors import DomainError
+from loyalty_site.lib.errors import DomainError
 from tests.factories import CustomerFactory, make_order
 from tests.loyalty.conftest import assert_ledger_consistent
 

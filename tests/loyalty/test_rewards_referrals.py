@@ -8,7 +8,7 @@ from apps.customers.models import DomainEvent
 from apps.loyalty import services
 from apps.loyalty.choices import RedemptionStatus
 from apps.loyalty.models import Balance, PointLot, Redemption, Referral, Reward, Tier
-from loyalty_site.lib.api.errors import DomainError
+from loyalty_site.lib.errors import DomainError
 from tests.factories import CustomerFactory, make_order
 from tests.loyalty.conftest import assert_ledger_consistent, program_make
 

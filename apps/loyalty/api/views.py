@@ -10,8 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.customers.models import Customer
-from loyalty_site.lib.api.errors import DomainError
 from loyalty_site.lib.api.idempotency import IdempotentMixin
+from loyalty_site.lib.errors import DomainError
 
 from .. import selectors, services
 from ..models import EarningRule, Membership, Program, Redemption, Referral, Reward, Tier

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from apps.customers.models import Customer, Order
 from apps.customers.outbox import domain_event_emit
-from loyalty_site.lib.api.errors import DomainError
+from loyalty_site.lib.errors import DomainError
 
 from .. import signals
 from ..choices import EntryKind, ExpiryPolicy, LotStatus, ReturnPolicy, Rounding, SourceType

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apps.customers.models import Customer
 from apps.customers.outbox import domain_event_emit
-from loyalty_site.lib.api.errors import ConflictError, DomainError
+from loyalty_site.lib.errors import ConflictError, DomainError
 
 from .. import signals
 from ..choices import ReferralStatus, SourceType

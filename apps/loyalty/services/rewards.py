@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from loyalty_site.lib.api.errors import ConflictError, DomainError
+from loyalty_site.lib.errors import ConflictError, DomainError
 
 from ..choices import FulfilmentStatus, RedemptionStatus
 from ..models import LedgerEntry, Membership, Redemption, Reward, RewardTierPrice, code_generate

@@ -18,7 +18,7 @@ from django.utils import timezone
 from apps.customers.choices import OrderStatus
 from apps.customers.models import Order
 from apps.customers.outbox import domain_event_emit
-from loyalty_site.lib.api.errors import DomainError
+from loyalty_site.lib.errors import DomainError
 
 from .. import signals
 from ..choices import TierBasis, TierDowngrade, TierWindow

@@ -16,24 +16,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-
-class DomainError(Exception):
-    """A business rule refused the operation (insufficient points, code already used...)."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "domain_error"
-
-    def __init__(self, message: str, *, path: str = "", code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.path = path
-        if code:
-            self.code = code
-
-
-class ConflictError(DomainError):
-    status_code = status.HTTP_409_CONFLICT
-    code = "conflict"
+from loyalty_site.lib.errors import ConflictError, DomainError
 
 
 def _join(prefix: str, key: Any) -> str:
@@ -74,13 +57,14 @@ def _django_validation_detail(exc: DjangoValidationError) -> Any:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
+        status_code = status.HTTP_409_CONFLICT if isinstance(exc, ConflictError) else status.HTTP_400_BAD_REQUEST
         return Response(
             {
                 "error": exc.code,
                 "message": exc.message,
                 "errors": [{"path": exc.path, "message": exc.message, "code": exc.code}],
             },
-            status=exc.status_code,
+            status=status_code,
         )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_detail(exc))

@@ -25,7 +25,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .errors import ConflictError, DomainError
+from loyalty_site.lib.errors import ConflictError, DomainError
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

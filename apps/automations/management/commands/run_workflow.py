@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.automations import bulk
-from loyalty_site.lib.api.errors import DomainError
+from loyalty_site.lib.errors import DomainError
 
 
 class Command(BaseCommand):
