@@ -73,7 +73,7 @@ def main() -> int:
 
         from apps.automations import services
         from apps.customers.models import Customer, DomainEvent
-        from apps.customers.services import api_token_create
+        from apps.platform.services import api_token_create
         from apps.tagging.models import CustomerTag
         from tests.factories import UserFactory
 

@@ -17,7 +17,7 @@ from loyalty_site.lib.errors import ConflictError
 
 from . import signals
 from .choices import CustomerState, OrderStatus
-from .models import ApiToken, Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
+from .models import Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
 from .outbox import domain_event_emit
 
 CUSTOMER_FIELDS = (
@@ -630,33 +630,3 @@ def customer_summary_recompute(*, customer: Customer) -> Customer:
     )
     customer.refresh_from_db()
     return customer
-
-
-@transaction.atomic
-def api_token_create(*, user: Any, name: str = "") -> tuple[ApiToken, str]:
-    """Create an API token; returns (row, raw token). Only the digest is stored: the raw token is shown once."""
-    from loyalty_site.lib.api.authentication import token_digest, token_generate
-
-    raw = token_generate()
-    token = ApiToken.objects.create(user=user, name=name[:100], prefix=raw[:12], digest=token_digest(raw))
-    return token, raw
-
-
-@transaction.atomic
-def api_token_revoke(*, token: ApiToken) -> ApiToken:
-    """Revoke a token; requests carrying it are refused from now on."""
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-    return token
-
-
-def idempotency_records_prune(*, older_than_days: int = 30) -> int:
-    """Delete stored Idempotency-Key responses older than the retention; returns how many were deleted."""
-    from datetime import timedelta
-
-    from .models import IdempotencyRecord
-
-    cutoff = timezone.now() - timedelta(days=older_than_days)
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
-    return deleted

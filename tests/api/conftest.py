@@ -1,7 +1,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from apps.customers.services import api_token_create
+from apps.platform.services import api_token_create
 from tests.factories import UserFactory
 
 

@@ -5,9 +5,9 @@ import time_machine
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from apps.customers.models import ApiToken
-from apps.customers.services import api_token_revoke
-from loyalty_site.lib.api.authentication import token_digest
+from apps.platform.authentication import token_digest
+from apps.platform.models import ApiToken
+from apps.platform.services import api_token_revoke
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.customers.api import views
-from apps.customers.models import Customer, IdempotencyRecord, Order
+from apps.customers.models import Customer, Order
+from apps.platform.models import IdempotencyRecord
 from tests.factories import CustomerFactory, UserFactory
 
 

@@ -2,7 +2,8 @@ from decimal import Decimal
 
 import pytest
 
-from apps.customers.models import Customer, DomainEvent, IdempotencyRecord, Order
+from apps.customers.models import Customer, DomainEvent, Order
+from apps.platform.models import IdempotencyRecord
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,10 +13,10 @@ from apps.automations import bulk, gallery
 from apps.automations.models import Workflow, WorkflowRun
 from apps.automations.services import workflow_activate, workflow_pause
 from apps.customers import services as customer_services
-from apps.customers.models import ApiToken
+from apps.platform.authentication import token_digest, token_generate
+from apps.platform.models import ApiToken
 from apps.tagging import services as tag_services
 from apps.tagging.models import CustomerTag
-from loyalty_site.lib.api.authentication import token_digest, token_generate
 from tests.factories import CustomerFactory, UserFactory, make_order
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from rest_framework.test import APIClient
 
 from apps.automations import gallery
 from apps.automations.models import Workflow
-from apps.customers.models import ApiToken
-from loyalty_site.lib.api.authentication import token_digest, token_generate
+from apps.platform.authentication import token_digest, token_generate
+from apps.platform.models import ApiToken
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -17,9 +17,10 @@ from apps.automations import engine
 from apps.automations.models import Workflow, WorkflowRun
 from apps.automations.services import workflow_activate
 from apps.customers import services as customer_services
-from apps.customers.models import ApiToken, Customer
+from apps.customers.models import Customer
+from apps.platform.authentication import token_digest, token_generate
+from apps.platform.models import ApiToken
 from apps.tagging.models import CustomerTag
-from loyalty_site.lib.api.authentication import token_digest, token_generate
 from tests.factories import CustomerFactory, StoreFactory, UserFactory, make_order
 
 pytestmark = pytest.mark.django_db

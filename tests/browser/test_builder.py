@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from apps.customers.services import api_token_create
+from apps.platform.services import api_token_create
 from apps.tagging.models import CustomerTag
 from tests.factories import CustomerFactory, make_order
 

@@ -130,5 +130,5 @@ def test_setup_schedules_declares_the_segment_refresh_and_idempotency_pruning_jo
     funcs = set(Schedule.objects.values_list("func", flat=True))
     assert {
         "apps.campaigns.tasks.segments_refresh_task",
-        "apps.customers.tasks.idempotency_records_prune_task",
+        "apps.platform.tasks.idempotency_records_prune_task",
     } <= funcs

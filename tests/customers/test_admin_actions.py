@@ -2,10 +2,11 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from apps.customers.models import ApiToken, Customer, DomainEvent
+from apps.customers.models import Customer, DomainEvent
+from apps.platform.authentication import token_digest
+from apps.platform.models import ApiToken
 from apps.tagging.models import CustomerTag, Tag, TagAudit
 from apps.tagging.services import tags_add
-from loyalty_site.lib.api.authentication import token_digest
 from tests.factories import CustomerFactory, make_order
 
 pytestmark = pytest.mark.django_db
@@ -111,7 +112,7 @@ def test_cancel_orders_action(admin_client):
 
 def test_creating_an_api_token_in_the_admin_shows_it_once_and_stores_its_digest(admin_client, admin_user):
     response = admin_client.post(
-        reverse("admin:customers_apitoken_add"), {"user": admin_user.pk, "name": "shop"}, follow=True
+        reverse("admin:platform_apitoken_add"), {"user": admin_user.pk, "name": "shop"}, follow=True
     )
 
     message = next(m for m in _messages(response) if m.startswith("New API token"))

@@ -4,8 +4,10 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from apps.customers import services
-from apps.customers.models import ApiToken, Customer, DomainEvent, Store
-from loyalty_site.lib.api.authentication import token_digest
+from apps.customers.models import Customer, DomainEvent, Store
+from apps.platform import services as platform_services
+from apps.platform.authentication import token_digest
+from apps.platform.models import ApiToken
 from loyalty_site.lib.errors import ConflictError
 from tests.factories import CustomerFactory, UserFactory, make_order
 
@@ -81,10 +83,10 @@ def test_store_upsert_by_code_and_validation():
 def test_api_tokens_are_stored_as_digests_and_revoked_once():
     user = UserFactory()
 
-    token, raw = services.api_token_create(user=user, name="shop")
-    revoked = services.api_token_revoke(token=token)
+    token, raw = platform_services.api_token_create(user=user, name="shop")
+    revoked = platform_services.api_token_revoke(token=token)
     revoked_at = revoked.revoked_at
-    services.api_token_revoke(token=token)
+    platform_services.api_token_revoke(token=token)
 
     stored = ApiToken.objects.get()
     assert stored.digest == token_digest(raw)

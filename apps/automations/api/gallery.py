@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.automations import bulk, gallery
-from loyalty_site.lib.api.idempotency import IdempotentMixin
+from apps.platform.idempotency import IdempotentMixin
 
 
 class TemplateParamSerializer(serializers.Serializer):

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty_site.lib.api.idempotency import IdempotentMixin
+from apps.platform.idempotency import IdempotentMixin
 
 from .. import selectors, services
 from ..definitions import definition_validate

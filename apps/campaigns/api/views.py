@@ -6,7 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from loyalty_site.lib.api.idempotency import IdempotentMixin
+from apps.platform.idempotency import IdempotentMixin
 
 from .. import services
 from ..models import Segment

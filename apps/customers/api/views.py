@@ -11,8 +11,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.platform.idempotency import IdempotentMixin
+from apps.platform.models import ApiToken
 from loyalty_site.lib.api.errors import flatten_errors
-from loyalty_site.lib.api.idempotency import IdempotentMixin
 
 from .. import selectors, services
 from ..filters import (
@@ -23,7 +24,7 @@ from ..filters import (
     OrderFilterSet,
     StoreFilterSet,
 )
-from ..models import ApiToken, Customer, Refund
+from ..models import Customer, Refund
 from . import ingest
 from .serializers import (
     CartSerializer,

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.customers.models import Customer
-from loyalty_site.lib.api.idempotency import IdempotentMixin
+from apps.platform.idempotency import IdempotentMixin
 from loyalty_site.lib.errors import DomainError
 
 from .. import selectors, services

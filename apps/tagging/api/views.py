@@ -14,7 +14,7 @@ from apps.customers import services as customer_services
 from apps.customers.api.serializers import CustomerSerializer, ProductSerializer
 from apps.customers.api.views import api_cause
 from apps.customers.filters import ProductFilterSet
-from loyalty_site.lib.api.idempotency import IdempotentMixin
+from apps.platform.idempotency import IdempotentMixin
 
 from .. import selectors, services
 from ..choices import TagSource

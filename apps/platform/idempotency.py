@@ -27,6 +27,8 @@ from rest_framework.response import Response
 
 from loyalty_site.lib.errors import ConflictError, DomainError
 
+from .models import IdempotencyRecord
+
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -86,8 +88,6 @@ class IdempotentMixin:
             return  # (no POST handler: dispatch answers 405 itself)
         if len(key) > MAX_KEY_LENGTH:
             raise DomainError(f"{HEADER} has at most {MAX_KEY_LENGTH} characters.", path=HEADER)
-        from apps.customers.models import IdempotencyRecord
-
         digest = request_digest(request)
         record = IdempotencyRecord.objects.filter(user=request.user, key=key).first()
         if record is not None:
@@ -105,8 +105,6 @@ class IdempotentMixin:
         self.post = self._idempotent_handler(self.post, request=request, key=key, digest=digest)
 
     def _idempotent_handler(self, handler: Callable, *, request: Request, key: str, digest: str) -> Callable:
-        from apps.customers.models import IdempotencyRecord
-
         def run(*args: Any, **kwargs: Any) -> Response:
             try:
                 with transaction.atomic():

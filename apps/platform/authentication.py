@@ -6,6 +6,8 @@ import secrets
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from .models import ApiToken
+
 TOKEN_PREFIX = "lsk_"
 
 
@@ -29,8 +31,6 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Invalid Authorization header: expected 'Bearer <token>'.")
-        from apps.customers.models import ApiToken
-
         raw = header[1].decode(errors="ignore")
         token = (
             ApiToken.objects.select_related("user")

@@ -1,10 +1,10 @@
-"""drf-spectacular extensions for the shared API plumbing (imported by the customers app at start-up)."""
+"""drf-spectacular extensions for the shared API plumbing (imported by the platform app at start-up)."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "loyalty_site.lib.api.authentication.BearerTokenAuthentication"
+    target_class = "apps.platform.authentication.BearerTokenAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):

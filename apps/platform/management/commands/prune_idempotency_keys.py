@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from apps.customers.services import idempotency_records_prune
+from apps.platform.services import idempotency_records_prune
 
 
 class Command(BaseCommand):

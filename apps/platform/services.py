@@ -1,0 +1,34 @@
+"""Writes of the platform app: API tokens and the pruning of stored Idempotency-Key responses."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .authentication import token_digest, token_generate
+from .models import ApiToken, IdempotencyRecord
+
+
+@transaction.atomic
+def api_token_create(*, user: Any, name: str = "") -> tuple[ApiToken, str]:
+    """Create an API token; returns (row, raw token). Only the digest is stored: the raw token is shown once."""
+    raw = token_generate()
+    token = ApiToken.objects.create(user=user, name=name[:100], prefix=raw[:12], digest=token_digest(raw))
+    return token, raw
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken) -> ApiToken:
+    """Revoke a token; requests carrying it are refused from now on."""
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def idempotency_records_prune(*, older_than_days: int = 30) -> int:
+    """Delete stored Idempotency-Key responses older than the retention; returns how many were deleted."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
