@@ -59,7 +59,7 @@ def best_of(repeats: int, func):
 
 
 def compiled_audience(now):
-    from apps.automations.conditions import condition_compile
+    from loyalty_site.lib.conditions import condition_compile
 
     condition = inactive_high_value_audience(DAYS, MIN_SPENT)
     return Customer.objects.filter(condition_compile(condition, now=now)).order_by()

@@ -99,7 +99,7 @@ def _enqueue(func_path: str, *args: Any) -> None:
 
 
 def _compile(condition: dict[str, Any] | None, *, now: datetime) -> Q:
-    from apps.automations.conditions import condition_compile
+    from loyalty_site.lib.conditions import condition_compile
 
     if not condition:
         return Q()

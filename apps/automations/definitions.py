@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from loyalty_site.lib.conditions import condition_validate, template_validate
+
 from . import registry
 
 SCHEMA_VERSION = 1
@@ -41,14 +43,10 @@ class DefinitionError:
 
 
 def _condition_errors(condition: Any, *, path: str, scopes: tuple[str, ...]) -> list[Any]:
-    from .conditions import condition_validate
-
     return list(condition_validate(condition, path=path, scopes=scopes))
 
 
 def _template_errors(text: str, *, path: str, scopes: tuple[str, ...]) -> list[Any]:
-    from .templating import template_validate
-
     return list(template_validate(text, path=path, scopes=scopes))
 
 

@@ -80,7 +80,7 @@ def context_build(
     **objects: Any,
 ) -> Any:
     """An EvaluationContext re-read from the database (conditions after a wait see fresh data)."""
-    from .conditions import EvaluationContext
+    from loyalty_site.lib.conditions import EvaluationContext
 
     payload = payload or {}
     order = objects.get("order") or _fetch("customers", "Order", payload.get("order_id"))
@@ -127,7 +127,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _evaluate(condition: Any, context: Any) -> tuple[bool, Any]:
-    from .conditions import condition_evaluate
+    from loyalty_site.lib.conditions import condition_evaluate
 
     evaluation = condition_evaluate(condition, context)
     return bool(evaluation.result), _jsonable(getattr(evaluation, "values", {}))
@@ -138,7 +138,7 @@ def _evaluate(condition: Any, context: Any) -> tuple[bool, Any]:
 
 def params_render(spec: registry.ActionSpec, params: dict[str, Any], context: Any) -> dict[str, Any]:
     """Render {{ dynamic parameters }}; in a text_list a list-valued variable expands to several items."""
-    from .templating import template_render
+    from loyalty_site.lib.conditions.templating import template_render
 
     rendered: dict[str, Any] = {}
     for name, value in params.items():

@@ -104,7 +104,7 @@ def settings_clean(values: dict[str, Any], *, trigger: str) -> tuple[dict[str, A
         if audience in ({}, ""):
             audience = None
         if audience is not None:
-            from .conditions import condition_validate
+            from loyalty_site.lib.conditions import condition_validate
 
             if trigger not in BULK_TRIGGERS:
                 errors.append(DefinitionError("audience", "Only a bulk-activity workflow has an audience."))

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
-from . import audience, services
+from . import services
 from .models import Segment, SegmentMember
 
 
@@ -12,9 +12,9 @@ class SegmentForm(forms.ModelForm):
 
     def clean_condition(self):
         condition = self.cleaned_data.get("condition") or None
-        errors = audience.validate(condition)
+        errors = services.segment_condition_errors(condition)
         if errors:
-            raise forms.ValidationError([f"{path}: {message}" if path else message for path, message in errors])
+            raise forms.ValidationError([f"{path}: {message}" for path, message in errors])
         return condition
 
 

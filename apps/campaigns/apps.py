@@ -5,3 +5,6 @@ class CampaignsConfig(AppConfig):
     name = "apps.campaigns"
     label = "campaigns"
     verbose_name = "Campaigns"
+
+    def ready(self) -> None:
+        from . import fields  # noqa: F401  (registers this app's fields in the condition catalog)

@@ -9,8 +9,18 @@ from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from . import audience
+from apps.customers.models import Customer
+from loyalty_site.lib.conditions import audience_queryset, condition_validate
+
 from .models import Segment, SegmentMember
+
+
+def segment_condition_errors(condition: Any) -> list[tuple[str, str]]:
+    """Every problem in a segment's condition, as (path under `condition`, message): customer fields in SQL only."""
+    return [
+        (f"condition.{error.path}" if error.path else "condition", error.message)
+        for error in condition_validate(condition, path="", scopes=("customer",), audience=True)
+    ]
 
 
 def _segment_check(*, name: str, condition: Any, exclude_pk: int | None = None) -> None:
@@ -20,8 +30,8 @@ def _segment_check(*, name: str, condition: Any, exclude_pk: int | None = None) 
         errors["name"] = "A segment needs a name."
     elif Segment.objects.annotate(lname=Lower("name")).filter(lname=name.lower()).exclude(pk=exclude_pk).exists():
         errors["name"] = "Another segment has this name."
-    for path, message in audience.validate(condition):
-        errors.setdefault(f"condition.{path}" if path else "condition", message)
+    for path, message in segment_condition_errors(condition):
+        errors.setdefault(path, message)
     if errors:
         raise ValidationError(errors)
 
@@ -60,7 +70,7 @@ def segment_refresh(*, segment: Segment, now: datetime | None = None) -> Segment
     """
     now = now or timezone.now()
     segment = Segment.objects.select_for_update().get(pk=segment.pk)
-    matching = audience.customers(segment.condition, now=now).values("pk")
+    matching = audience_queryset(segment.condition, now=now, base=Customer.objects.all()).values("pk")
     SegmentMember.objects.filter(segment=segment).exclude(customer_id__in=matching).delete()
     select_sql, params = matching.annotate(member_id=F("pk")).values("member_id").query.sql_with_params()
     table = SegmentMember._meta.db_table

@@ -7,6 +7,9 @@ class LoyaltyConfig(AppConfig):
     verbose_name = "Loyalty"
 
     def ready(self) -> None:
-        from . import receivers
+        from . import (
+            fields,  # noqa: F401  (registers this app's fields in the condition catalog)
+            receivers,
+        )
 
         receivers.connect()

@@ -1,74 +1,19 @@
 """
-What the loyalty app offers the automation engine: fields (balance, pending, tier, lifetime points,
-points expiring within N days), triggers (member.joined, referral.registered, loyalty.points_expiring,
-loyalty.tier_changed), actions (loyalty.award_points / deduct_points / set_tier) and four gallery
-templates. It also installs the engine's condition evaluator into `apps.loyalty.targeting`, so
-earning rules use the shared condition language.
+What the loyalty app offers the automation engine: triggers (member.joined, referral.registered,
+loyalty.points_expiring, loyalty.tier_changed), actions (loyalty.award_points / deduct_points /
+set_tier) and four gallery templates. Its condition fields are in `fields.py`.
 
-This is the only module of the loyalty app that imports `apps.automations`. The engine is being built
-alongside; each part registers only when the engine module it needs exists (a missing module is
-skipped, any other error is raised).
+This is the only module of the loyalty app that imports `apps.automations` (the engine's registries
+and gallery); the engine imports it at start-up.
 """
 
-import importlib
-import logging
 from typing import Any
 
-from django.utils import timezone
+from apps.automations import gallery, registry
 
-from . import targeting
-from .catalog_fields import (
-    FIELDS,
-    compile_balance,
-    compile_lifetime,
-    compile_pending,
-    compile_points_expiring,
-    compile_tier,
-    read_balance,
-    read_lifetime,
-    read_pending,
-    read_points_expiring,
-    read_tier,
-    read_weekday,
-)
-from .catalog_fields import membership_of_customer as _membership
 from .choices import SourceType
+from .fields import membership_of_customer as _membership
 from .models import Balance, Membership, Tier
-
-logger = logging.getLogger(__name__)
-
-__all__ = [
-    "FIELDS",
-    "TEMPLATE_KEYS",
-    "compile_balance",
-    "compile_lifetime",
-    "compile_pending",
-    "compile_points_expiring",
-    "compile_tier",
-    "loyalty_templates",
-    "read_balance",
-    "read_lifetime",
-    "read_pending",
-    "read_points_expiring",
-    "read_tier",
-    "read_weekday",
-    "register",
-    "run_award_points",
-    "run_deduct_points",
-    "run_set_tier",
-    "templates_register",
-]
-
-
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name != module:
-            raise
-        logger.debug("loyalty: %s is not there yet; its registrations are skipped", module)
-        return None
-
 
 # --- Actions ------------------------------------------------------------------------------------------
 
@@ -95,9 +40,6 @@ def _refusing(run: Any) -> Any:
         try:
             return run(context, params, effect_key)
         except DomainError as error:
-            registry = _optional("apps.automations.registry")
-            if registry is None or not hasattr(registry, "ActionRefused"):
-                raise
             raise registry.ActionRefused(error.message) from error
 
     wrapped.__name__ = getattr(run, "__name__", "run")
@@ -181,25 +123,6 @@ def run_set_tier(context: Any, params: dict[str, Any], effect_key: str) -> dict[
 # --- Registration -------------------------------------------------------------------------------------
 
 
-def evaluate_with_engine(condition: dict[str, Any], context: dict[str, Any]) -> bool:
-    """Adapter from loyalty's rule context to the engine's `condition_evaluate`."""
-    conditions = importlib.import_module("apps.automations.conditions")
-    evaluation_context = conditions.EvaluationContext(
-        customer=context.get("customer"),
-        now=context.get("at") or timezone.now(),
-        order=context.get("order"),
-        custom_event=context.get("event"),
-        extra={"loyalty_membership": context.get("membership")},
-    )
-    return bool(conditions.condition_evaluate(condition, evaluation_context).result)
-
-
-def _register_fields(catalog: Any) -> None:
-    for spec in FIELDS:
-        kwargs = {key: value for key, value in spec.items() if value is not None or key == "compile"}
-        catalog.register_field(catalog.FieldSpec(scope="customer", **kwargs))
-
-
 TRIGGERS = [
     ("member.joined", "Joined the loyalty program", "A customer became a member of the loyalty program."),
     (
@@ -216,7 +139,7 @@ TRIGGERS = [
 ]
 
 
-def _register_triggers_and_actions(registry: Any) -> None:
+def _register_triggers_and_actions() -> None:
     for name, label, description in TRIGGERS:
         registry.register_trigger(
             registry.TriggerSpec(name=name, label=label, description=description, scopes=("customer",), group="Loyalty")
@@ -269,31 +192,27 @@ def _email(step_id: str, subject: str, body: str) -> dict[str, Any]:
 
 
 def _referral_bonus(p: dict[str, Any]) -> dict[str, Any]:
-    gallery = importlib.import_module("apps.automations.gallery")
     return gallery.simple(gallery.definition("referral.registered", [_award("s1", p["points"], p["reason"])]))
 
 
 def _expiring(p: dict[str, Any]) -> dict[str, Any]:
-    gallery = importlib.import_module("apps.automations.gallery")
     where = {"field": "loyalty.points_expiring", "window": {"days": p["days"]}, "op": "gt", "value": 0}
     steps = [_email("s1", p["subject"], p["body"])]
     return gallery.simple(gallery.definition("loyalty.points_expiring", steps, where=where))
 
 
 def _after_joining(p: dict[str, Any]) -> dict[str, Any]:
-    gallery = importlib.import_module("apps.automations.gallery")
     steps = [{"id": "s1", "wait": {"days": p["days"]}}, _email("s2", p["subject"], p["body"])]
     return gallery.simple(gallery.definition("member.joined", steps))
 
 
 def _tier_welcome(p: dict[str, Any]) -> dict[str, Any]:
-    gallery = importlib.import_module("apps.automations.gallery")
     where = {"field": "loyalty.tier", "op": "eq", "value": p["tier"]}
     steps = [_email("s1", p["subject"], p["body"]), _award("s2", p["points"], f"Welcome to {p['tier']}")]
     return gallery.simple(gallery.definition("loyalty.tier_changed", steps, where=where))
 
 
-def loyalty_templates(gallery: Any) -> dict[str, Any]:
+def loyalty_templates() -> dict[str, Any]:
     """The four loyalty templates as the gallery's own `TemplateSpec`s (key → spec)."""
     param = gallery.TemplateParam
     specs = [
@@ -357,17 +276,11 @@ def loyalty_templates(gallery: Any) -> dict[str, Any]:
 
 def templates_register() -> list[str]:
     """Add the loyalty templates to the gallery (idempotent). Returns the keys added."""
-    gallery = _optional("apps.automations.gallery")
-    if gallery is None:
-        return []
     added = []
-    for key, spec in loyalty_templates(gallery).items():
+    for key, spec in loyalty_templates().items():
         if key in gallery.TEMPLATES:
             continue
-        if hasattr(gallery, "template_register"):
-            gallery.template_register(spec)
-        else:
-            gallery.TEMPLATES[key] = spec
+        gallery.template_register(spec)
         added.append(key)
     return added
 
@@ -381,15 +294,7 @@ TEMPLATE_KEYS = [
 
 
 def register() -> None:
-    conditions = _optional("apps.automations.conditions")
-    if conditions is not None:
-        targeting.evaluator_install(evaluate_with_engine)
-    catalog = _optional("apps.automations.catalog")
-    if catalog is not None:
-        _register_fields(catalog)
-    registry = _optional("apps.automations.registry")
-    if registry is not None:
-        _register_triggers_and_actions(registry)
+    _register_triggers_and_actions()
     templates_register()
 
 

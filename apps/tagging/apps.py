@@ -5,3 +5,6 @@ class TaggingConfig(AppConfig):
     name = "apps.tagging"
     label = "tagging"
     verbose_name = "Tags"
+
+    def ready(self) -> None:
+        from . import fields  # noqa: F401  (registers this app's fields in the condition catalog)

@@ -221,9 +221,9 @@ def random_steps(rng, scopes, specs, counter, depth=0):
 def test_random_definitions_the_engine_accepts_round_trip_unchanged(tmp_path):
     import random
 
-    from apps.automations.catalog import fields_all
     from apps.automations.definitions import definition_validate
     from apps.automations.registry import triggers_all
+    from loyalty_site.lib.conditions.catalog import fields_all
 
     rng = random.Random(20261122)
     specs = fields_all()

@@ -11,16 +11,16 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.automations.conditions import (
+from apps.customers import services
+from apps.customers.models import Customer, Product
+from apps.customers.services import LineInput
+from apps.tagging.services import product_tags_set, tags_add
+from loyalty_site.lib.conditions import (
     EvaluationContext,
     audience_queryset,
     condition_evaluate,
     condition_validate,
 )
-from apps.customers import services
-from apps.customers.models import Customer, Product
-from apps.customers.services import LineInput
-from apps.tagging.services import product_tags_set, tags_add
 
 pytestmark = pytest.mark.django_db
 

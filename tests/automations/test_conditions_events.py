@@ -5,10 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from apps.automations.conditions import EvaluationContext, condition_evaluate
 from apps.customers import services
 from apps.customers.services import LineInput
 from apps.tagging.services import product_tags_set
+from loyalty_site.lib.conditions import EvaluationContext, condition_evaluate
 from tests.factories import CustomerFactory, ProductFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db

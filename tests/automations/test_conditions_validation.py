@@ -2,8 +2,7 @@
 
 import pytest
 
-from apps.automations.catalog import catalog_describe, field_get
-from apps.automations.conditions import (
+from loyalty_site.lib.conditions import (
     MAX_DEPTH,
     MAX_NODES,
     ConditionError,
@@ -11,6 +10,7 @@ from apps.automations.conditions import (
     condition_compile,
     condition_validate,
 )
+from loyalty_site.lib.conditions.catalog import catalog_describe, field_get
 
 ORDER_SCOPES = ("customer", "order")
 

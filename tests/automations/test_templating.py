@@ -5,11 +5,11 @@ from decimal import Decimal
 
 import pytest
 
-from apps.automations.conditions import EvaluationContext
-from apps.automations.templating import template_render, template_validate
 from apps.customers import services
 from apps.customers.services import LineInput
 from apps.tagging.services import product_tags_set
+from loyalty_site.lib.conditions import EvaluationContext
+from loyalty_site.lib.conditions.templating import template_render, template_validate
 from tests.factories import CustomerFactory, ProductFactory
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)

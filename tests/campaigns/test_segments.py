@@ -6,10 +6,11 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from apps.automations.conditions import EvaluationContext, audience_queryset, condition_evaluate
 from apps.campaigns import services
 from apps.campaigns.models import Segment, SegmentMember
+from apps.customers.models import Customer
 from apps.customers.services import refund_create
+from loyalty_site.lib.conditions import EvaluationContext, audience_queryset, condition_evaluate
 from tests.factories import CustomerFactory, UserFactory, make_order
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +64,7 @@ def test_customer_segments_field_agrees_in_memory_and_in_sql():
     condition = {"field": "customer.segments", "op": "contains", "value": "vip"}
     now = datetime.now(UTC)
 
-    in_sql = set(audience_queryset(condition, now=now).values_list("email", flat=True))
+    in_sql = set(audience_queryset(condition, now=now, base=Customer.objects.all()).values_list("email", flat=True))
     in_memory = {
         customer.email
         for customer in (vip, other)

@@ -3,11 +3,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from apps.automations import gallery, registry
 from apps.customers.models import Customer
-from apps.loyalty import automation, services
-from apps.loyalty.models import Balance, LedgerEntry, PointLot, Tier
+from apps.loyalty import automation, fields, services
+from apps.loyalty.models import Balance, EarningRule, LedgerEntry, PointLot, Tier
 from loyalty_site.lib.errors import DomainError
-from tests.factories import CustomerFactory
+from loyalty_site.lib.conditions import EvaluationContext, audience_queryset, condition_evaluate
+from tests.factories import CustomerFactory, make_order
 from tests.loyalty.conftest import program_make
 
 pytestmark = pytest.mark.django_db
@@ -69,20 +71,20 @@ def test_fields_read_in_memory_and_compile_to_sql_agree():
     now = T0 + timedelta(days=8)
 
     rows = Customer.objects.annotate(
-        balance=automation.compile_balance(),
-        pending=automation.compile_pending(),
-        tier=automation.compile_tier(),
-        lifetime=automation.compile_lifetime(),
-        expiring=automation.compile_points_expiring(window={"days": 3}, now=now),
+        balance=fields.compile_balance(),
+        pending=fields.compile_pending(),
+        tier=fields.compile_tier(),
+        lifetime=fields.compile_lifetime(),
+        expiring=fields.compile_points_expiring(window={"days": 3}, now=now),
     ).order_by("pk")
     in_sql = {row.pk: (row.balance, row.pending, row.tier, row.lifetime, row.expiring) for row in rows}
     in_memory = {
         customer.pk: (
-            automation.read_balance(_context(customer)),
-            automation.read_pending(_context(customer)),
-            automation.read_tier(_context(customer)),
-            automation.read_lifetime(_context(customer)),
-            automation.read_points_expiring(SimpleNamespace(customer=customer, now=now, extra={}), window={"days": 3}),
+            fields.read_balance(_context(customer)),
+            fields.read_pending(_context(customer)),
+            fields.read_tier(_context(customer)),
+            fields.read_lifetime(_context(customer)),
+            fields.read_points_expiring(SimpleNamespace(customer=customer, now=now, extra={}), window={"days": 3}),
         )
         for customer in (rich, poor, outsider)
     }
@@ -101,13 +103,11 @@ def test_fields_read_in_memory_and_compile_to_sql_agree():
 
 def test_weekday_field_reads_the_evaluation_day():
     monday = SimpleNamespace(customer=None, now=datetime(2026, 3, 2, 10, tzinfo=UTC), extra={})
-    assert automation.read_weekday(monday) == 1
+    assert fields.read_weekday(monday) == 1
 
 
 def test_the_four_templates_are_in_the_gallery_and_build_valid_shapes():
-    from apps.automations import gallery
-
-    specs = automation.loyalty_templates(gallery)
+    specs = automation.loyalty_templates()
     built = {key: spec.build({}) for key, spec in specs.items()}
     assert list(specs) == automation.TEMPLATE_KEYS
     assert {spec.trigger for spec in specs.values()} == {
@@ -133,8 +133,6 @@ def test_the_four_templates_are_in_the_gallery_and_build_valid_shapes():
 
 
 def test_the_templates_are_in_the_gallery_and_registering_again_adds_nothing():
-    from apps.automations import gallery
-
     keys = [spec.key for spec in gallery.template_list()]
 
     assert [key for key in keys if key.startswith("loyalty_")] == automation.TEMPLATE_KEYS
@@ -147,8 +145,6 @@ def test_the_templates_are_in_the_gallery_and_registering_again_adds_nothing():
 
 
 def test_triggers_and_actions_are_registered_with_the_engine():
-    from apps.automations import registry
-
     triggers = {spec.name: spec for spec in registry.triggers_all()}
     actions = {spec.name: spec for spec in registry.actions_all()}
 
@@ -159,8 +155,6 @@ def test_triggers_and_actions_are_registered_with_the_engine():
 
 
 def test_a_refused_deduction_is_a_permanent_action_refusal_that_changes_nothing():
-    from apps.automations import registry
-
     program_make()
     customer = CustomerFactory()
     action = registry.action_get("loyalty.deduct_points")
@@ -172,13 +166,7 @@ def test_a_refused_deduction_is_a_permanent_action_refusal_that_changes_nothing(
     assert LedgerEntry.objects.count() == 0
 
 
-def test_earning_rules_use_the_engine_condition_language_when_installed():
-    pytest.importorskip("apps.automations.conditions")
-    from apps.loyalty import targeting
-    from apps.loyalty.models import EarningRule
-    from tests.factories import make_order
-
-    assert targeting.evaluator_installed()
+def test_earning_rules_use_the_shared_condition_language():
     program = program_make()
     Tier.objects.create(program=program, name="Base", rank=1, threshold=0)
     silver = Tier.objects.create(program=program, name="Silver", rank=2, threshold=500)
@@ -220,7 +208,6 @@ def test_earning_rules_use_the_engine_condition_language_when_installed():
     ],
 )
 def test_audiences_and_in_memory_evaluation_agree_on_loyalty_fields(condition):
-    conditions = pytest.importorskip("apps.automations.conditions")
     program = program_make(expiry_policy="days_after_activation", expiry_days=10)
     Tier.objects.create(program=program, name="Silver", rank=1, threshold=0)
     customers = [CustomerFactory() for _ in range(4)]
@@ -238,11 +225,11 @@ def test_audiences_and_in_memory_evaluation_agree_on_loyalty_fields(condition):
             )
     now = T0 + timedelta(days=8)
 
-    in_sql = set(conditions.audience_queryset(condition, now=now).values_list("pk", flat=True))
+    in_sql = set(audience_queryset(condition, now=now, base=Customer.objects.all()).values_list("pk", flat=True))
     in_memory = {
         customer.pk
         for customer in customers
-        if conditions.condition_evaluate(condition, conditions.EvaluationContext(customer=customer, now=now)).result
+        if condition_evaluate(condition, EvaluationContext(customer=customer, now=now)).result
     }
 
     assert in_sql == in_memory

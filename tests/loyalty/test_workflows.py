@@ -1,19 +1,18 @@
-"""Loyalty triggers and actions driven end to end through the automation engine (skipped without it)."""
+"""Loyalty triggers and actions driven end to end through the automation engine."""
 
 from typing import Any
 
 import pytest
 from django.utils.module_loading import import_string
 
+from apps.automations import services as engine_services
 from apps.loyalty import services
+from apps.loyalty.automation import loyalty_templates
 from apps.loyalty.models import Balance, PointLot
 from tests.factories import CustomerFactory
 from tests.loyalty.conftest import program_make
 
 pytestmark = pytest.mark.django_db
-
-engine_services = pytest.importorskip("apps.automations.services")
-pytest.importorskip("apps.automations.engine")
 
 
 @pytest.fixture
@@ -94,11 +93,8 @@ def test_tier_changed_workflow_filters_on_the_loyalty_tier_field(worker):
 
 
 def test_the_four_loyalty_templates_validate_against_the_engine():
-    from apps.automations import gallery
-    from apps.loyalty.automation import loyalty_templates
-
     created = []
-    for key, spec in loyalty_templates(gallery).items():
+    for key, spec in loyalty_templates().items():
         built = spec.build({})
         workflow = engine_services.workflow_create(name=spec.name, definition=built["definition"], **built["settings"])
         workflow = engine_services.workflow_activate(workflow=workflow)

@@ -129,7 +129,8 @@ class WorkflowFieldsView(APIView):
 
     @extend_schema(responses=dict)
     def get(self, request: Request) -> Response:
-        from ..catalog import catalog_describe
+        from loyalty_site.lib.conditions import catalog_describe
+
         from ..registry import registry_describe
 
         return Response({**catalog_describe(), **registry_describe()})

@@ -148,8 +148,8 @@ def trigger_lookup(name: str) -> dict[str, Any] | None:
 
 
 def catalog_payload() -> dict[str, Any]:
-    from apps.automations.catalog import fields_all
     from apps.automations.registry import actions_all
+    from loyalty_site.lib.conditions.catalog import fields_all
 
     return {
         "fields": [field_payload(spec) for spec in fields_all()],

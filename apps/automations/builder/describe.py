@@ -29,7 +29,7 @@ DATE_OP_WORDS = {"gt": "is after", "gte": "is on or after", "lt": "is before", "
 
 
 def _labels() -> dict[str, Any]:
-    from apps.automations.catalog import fields_all
+    from loyalty_site.lib.conditions.catalog import fields_all
 
     return {spec.name: spec for spec in fields_all()}
 

@@ -5,6 +5,7 @@ Every lot is keyed by its source ("order:<id>:base", "order:<id>:rule:<id>", "ev
 so replaying the same event is a no-op.
 """
 
+import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,10 +18,10 @@ from django.utils import timezone
 from apps.customers.choices import OrderStatus
 from apps.customers.models import CustomerEvent, Order
 from apps.tagging.models import ProductTag
+from loyalty_site.lib.conditions import ConditionInvalid, EvaluationContext, condition_evaluate
 
 from ..choices import LotStatus, RuleKind, SourceType
 from ..models import EarningRule, Membership, PointLot, Program
-from ..targeting import condition_matches
 from .ledger import (
     MemberLedger,
     balance_lock,
@@ -33,6 +34,8 @@ from .ledger import (
     points_round,
     program_default,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def order_earn_base(order: Order, program: Program) -> Decimal:
@@ -102,14 +105,30 @@ def _live_rules(
     return live
 
 
-def _context(membership: Membership, at: datetime, **objects: Any) -> dict[str, Any]:
-    return {
-        "customer": membership.customer,
-        "membership": membership,
-        "tier": membership.tier.name if membership.tier else "",
-        "at": at,
-        **objects,
-    }
+def _context(
+    membership: Membership, at: datetime, *, order: Order | None = None, event: CustomerEvent | None = None
+) -> EvaluationContext:
+    """What rule conditions read; one context per order/event, so its cache serves every rule."""
+    return EvaluationContext(
+        customer=membership.customer,
+        now=at,
+        order=order,
+        custom_event=event,
+        extra={"loyalty_membership": membership},
+    )
+
+
+def rule_matches(rule: EarningRule, context: EvaluationContext) -> bool:
+    """Whether the rule's conditions (shared condition language; empty = always) hold for this event."""
+    if not rule.conditions:
+        return True
+    try:
+        return condition_evaluate(rule.conditions, context, path="conditions").result
+    except ConditionInvalid:
+        # Saving refuses invalid conditions; one stored before that must not stop the order's base
+        # earning: it does not match, loudly (fail closed: never hand out points on a broken rule).
+        logger.exception("loyalty: rule %s has invalid conditions: %r", rule.pk, rule.conditions)
+        return False
 
 
 def order_points_plan(order: Order, membership: Membership, at: datetime) -> list[tuple[str, EarningRule | None, int]]:
@@ -124,7 +143,7 @@ def order_points_plan(order: Order, membership: Membership, at: datetime) -> lis
     context = _context(membership, at, order=order)
     kinds = [RuleKind.PER_AMOUNT, RuleKind.PRODUCT_TAG_MULTIPLIER, RuleKind.TIME_BONUS]
     for rule in _live_rules(program, kinds, at, membership):
-        if not condition_matches(rule.conditions, context=context):
+        if not rule_matches(rule, context):
             continue
         if rule.kind == RuleKind.PER_AMOUNT:
             points = points_round(base_amount * rule.points * tier_multiplier, program.rounding)
@@ -249,7 +268,7 @@ def event_points_earn(*, custom_event: CustomerEvent, at: datetime | None = None
     lots = []
     for rule in rules:
         source_key = f"event:{custom_event.pk}:rule:{rule.pk}"
-        if source_key in done or not condition_matches(rule.conditions, context=context):
+        if source_key in done or not rule_matches(rule, context):
             continue
         points = rule_cap_clip(rule, membership, points_round(rule.points, program.rounding), at)
         if points <= 0:

@@ -1,18 +1,10 @@
-"""What the campaigns app offers the automation engine: the `customer.segments` field.
-
-It also installs the engine's validator and compiler into `apps.campaigns.audience` so segments use
-the shared condition language without the campaigns app importing the engine elsewhere.
-"""
+"""The campaigns fields of the condition language: `customer.segments` (imported by CampaignsConfig.ready)."""
 
 from django.db.models import F, OuterRef
 
-from apps.automations import catalog
-from apps.automations.conditions import audience_queryset, condition_validate
+from loyalty_site.lib.conditions import catalog
 
-from . import audience
 from .models import SegmentMember
-
-# --- Fields (condition language catalog) ---------------------------------------------------------
 
 
 def _read_segments(context, **kwargs):
@@ -41,13 +33,3 @@ catalog.register_field(
         example="VIP",
     )
 )
-
-
-def _validate(condition):
-    return [
-        (error.path, error.message)
-        for error in condition_validate(condition, path="", scopes=("customer",), audience=True)
-    ]
-
-
-audience.install(validator=_validate, compiler=lambda condition, now: audience_queryset(condition, now=now))

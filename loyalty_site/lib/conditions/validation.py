@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from apps.automations.catalog import QUANTIFIER_OPS, FieldSpec, field_get
-
-from .context import ConditionError
+from .catalog import QUANTIFIER_OPS, FieldSpec, field_get, scopes_all
+from .context import ConditionError, ConditionInvalid
 from .values import NUMERIC_TYPES, date_error, number_error
 
 MAX_DEPTH = 10
@@ -191,17 +190,9 @@ def condition_validate(
     return validator.errors
 
 
-def scopes_all() -> frozenset[str]:
-    """Every scope some field lives in: validating against it checks structure and types only."""
-    from apps.automations.catalog import scopes_all as catalog_scopes
-
-    return catalog_scopes()
-
-
 def condition_check(condition: Any, *, path: str = "") -> None:
     """Raise ConditionInvalid when `condition` is malformed (the evaluators call this before running)."""
-    from .context import ConditionInvalid
-
+    # Every scope some field lives in: validating against all of them checks structure and types only.
     errors = condition_validate(condition, path=path, scopes=scopes_all())
     if errors:
         raise ConditionInvalid(errors)

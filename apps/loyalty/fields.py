@@ -1,6 +1,6 @@
 """
-The loyalty fields of the condition language: how each is read in memory for one event and compiled
-to SQL over Customer rows for audiences. Plain loyalty code; `automation.py` registers them.
+The loyalty fields of the condition language (imported by LoyaltyConfig.ready): how each is read in
+memory for one event and compiled to SQL over Customer rows for audiences.
 """
 
 from datetime import timedelta
@@ -9,6 +9,8 @@ from typing import Any
 from django.db.models import F, IntegerField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+from loyalty_site.lib.conditions.catalog import FieldSpec, register_field
 
 from .choices import LotStatus
 from .models import Balance, Membership, PointLot
@@ -131,60 +133,68 @@ def compile_points_expiring(*args: Any, now: Any = None, **kwargs: Any) -> Any:
     return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
 
 
-FIELDS: list[dict[str, Any]] = [
-    {
-        "name": "loyalty.balance",
-        "type": "integer",
-        "label": "Points balance",
-        "description": "Points the customer can spend now (active minus any debt).",
-        "read": read_balance,
-        "compile": compile_balance,
-        "example": 1200,
-    },
-    {
-        "name": "loyalty.pending",
-        "type": "integer",
-        "label": "Pending points",
-        "description": "Points earned but not active yet.",
-        "read": read_pending,
-        "compile": compile_pending,
-        "example": 80,
-    },
-    {
-        "name": "loyalty.tier",
-        "type": "text",
-        "label": "Loyalty tier",
-        "description": "Name of the customer's current tier (empty when not a member).",
-        "read": read_tier,
-        "compile": compile_tier,
-        "example": "Gold",
-    },
-    {
-        "name": "loyalty.lifetime_points",
-        "type": "integer",
-        "label": "Lifetime points earned",
-        "description": "Every point ever earned, minus points taken back by refunds.",
-        "read": read_lifetime,
-        "compile": compile_lifetime,
-        "example": 5400,
-    },
-    {
-        "name": "loyalty.points_expiring",
-        "type": "integer",
-        "label": "Points expiring within N days",
-        "description": "Active points that expire within the window (default 30 days).",
-        "read": read_points_expiring,
-        "compile": compile_points_expiring,
-        "supports_window": True,
-        "example": 150,
-    },
-    {
-        "name": "loyalty.weekday",
-        "type": "integer",
-        "label": "Day of the week (1 = Monday)",
-        "description": "ISO weekday of the moment the condition is evaluated, for time-boxed bonuses.",
-        "read": read_weekday,
-        "compile": None,
-        "example": 1,
-    },
+FIELDS: list[FieldSpec] = [
+    FieldSpec(
+        scope="customer",
+        name="loyalty.balance",
+        type="integer",
+        label="Points balance",
+        description="Points the customer can spend now (active minus any debt).",
+        read=read_balance,
+        compile=compile_balance,
+        example=1200,
+    ),
+    FieldSpec(
+        scope="customer",
+        name="loyalty.pending",
+        type="integer",
+        label="Pending points",
+        description="Points earned but not active yet.",
+        read=read_pending,
+        compile=compile_pending,
+        example=80,
+    ),
+    FieldSpec(
+        scope="customer",
+        name="loyalty.tier",
+        type="text",
+        label="Loyalty tier",
+        description="Name of the customer's current tier (empty when not a member).",
+        read=read_tier,
+        compile=compile_tier,
+        example="Gold",
+    ),
+    FieldSpec(
+        scope="customer",
+        name="loyalty.lifetime_points",
+        type="integer",
+        label="Lifetime points earned",
+        description="Every point ever earned, minus points taken back by refunds.",
+        read=read_lifetime,
+        compile=compile_lifetime,
+        example=5400,
+    ),
+    FieldSpec(
+        scope="customer",
+        name="loyalty.points_expiring",
+        type="integer",
+        label="Points expiring within N days",
+        description="Active points that expire within the window (default 30 days).",
+        read=read_points_expiring,
+        compile=compile_points_expiring,
+        supports_window=True,
+        example=150,
+    ),
+    FieldSpec(
+        scope="customer",
+        name="loyalty.weekday",
+        type="integer",
+        label="Day of the week (1 = Monday)",
+        description="ISO weekday of the moment the condition is evaluated, for time-boxed bonuses.",
+        read=read_weekday,
+        example=1,
+    ),
 ]
+
+for _spec in FIELDS:
+    register_field(_spec)

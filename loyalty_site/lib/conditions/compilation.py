@@ -15,7 +15,7 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.db.models import Exists, Q, Value
+from django.db.models import Exists, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import (
     Exact,
@@ -32,8 +32,7 @@ from django.db.models.lookups import (
     LessThanOrEqual,
 )
 
-from apps.automations.catalog import QUANTIFIER_OPS, FieldSpec, field_get
-
+from .catalog import QUANTIFIER_OPS, FieldSpec, field_get
 from .operators import words_pattern
 from .validation import condition_check, join
 from .values import NUMERIC_TYPES, day_bounds, resolve_day, resolve_instant, to_decimal
@@ -238,7 +237,7 @@ class _Compiler:
 
 def condition_compile(condition: dict | None, *, now: datetime, path: str = "") -> Q:
     """
-    A condition as a `Q` for `Customer.objects.filter(...)`. Raises ConditionInvalid when it is
+    A condition as a `Q` over Customer rows (`Customer.objects.filter(...)`). Raises ConditionInvalid when it is
     malformed and ConditionNotCompilable when a field has no SQL form. `None` matches every customer.
     """
     if condition is None:
@@ -247,9 +246,9 @@ def condition_compile(condition: dict | None, *, now: datetime, path: str = "") 
     return _Compiler(now).node(condition, path)
 
 
-def audience_queryset(condition: dict | None, *, now: datetime, base: Any = None) -> Any:
-    """The customers matching `condition` at `now` (all of `base`, or every customer, when None)."""
-    from apps.customers.models import Customer
-
-    queryset = base if base is not None else Customer.objects.all()
-    return queryset.filter(condition_compile(condition, now=now))
+def audience_queryset(condition: dict | None, *, now: datetime, base: QuerySet) -> QuerySet:
+    """
+    The rows of `base` (a Customer queryset handed in by the caller: this library knows no model)
+    that match `condition` at `now`; all of them when the condition is None.
+    """
+    return base.filter(condition_compile(condition, now=now))

@@ -2,12 +2,13 @@
 The field catalog: the one registry of every field the condition language, the builder, dynamic
 parameters and audiences can use.
 
-Each app registers its own fields from its `automation.py`. A field knows how to be read in memory
-(`read(context, **kwargs)`, for one event) and, when it can, how to be compiled to SQL over Customer
-rows (`compile(now=..., window=..., op=..., value=..., item=...)` returning a value expression, or a
-`Q` when the field applies the operator itself). List fields name the scope of their items
-(`item_scope`); tag-like lists over customers also say which rows hold their items (`items`), which
-lets the compiler turn `contains` and the any/all/none quantifiers into `EXISTS` subqueries.
+Each app registers its own fields from its `fields.py` (imported by its AppConfig.ready). A field
+knows how to be read in memory (`read(context, **kwargs)`, for one event) and, when it can, how to
+be compiled to SQL over Customer rows (`compile(now=..., window=..., op=..., value=..., item=...)`
+returning a value expression, or a `Q` when the field applies the operator itself). List fields name
+the scope of their items (`item_scope`); tag-like lists over customers also say which rows hold their
+items (`items`), which lets the compiler turn `contains` and the any/all/none quantifiers into
+`EXISTS` subqueries.
 """
 
 from __future__ import annotations

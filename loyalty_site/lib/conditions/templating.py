@@ -17,9 +17,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from apps.automations.catalog import field_get
-from apps.automations.conditions.context import ConditionError, EvaluationContext
-from apps.automations.conditions.evaluation import read_field
+from .catalog import field_get
+from .context import ConditionError, EvaluationContext
+from .evaluation import read_field
 
 VARIABLE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[A-Za-z0-9_\-]+)+$")

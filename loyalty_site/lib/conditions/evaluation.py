@@ -9,8 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from apps.automations.catalog import QUANTIFIER_OPS, FieldSpec, field_get
-
+from .catalog import QUANTIFIER_OPS, FieldSpec, field_get
 from .context import Evaluation, EvaluationContext
 from .operators import words_match
 from .validation import condition_check, join
