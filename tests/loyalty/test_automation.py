@@ -7,8 +7,8 @@ from apps.automations import gallery, registry
 from apps.customers.models import Customer
 from apps.loyalty import automation, fields, services
 from apps.loyalty.models import Balance, EarningRule, LedgerEntry, PointLot, Tier
-from loyalty_site.lib.errors import DomainError
 from loyalty_site.lib.conditions import EvaluationContext, audience_queryset, condition_evaluate
+from loyalty_site.lib.errors import DomainError
 from tests.factories import CustomerFactory, make_order
 from tests.loyalty.conftest import program_make
 
