@@ -4,7 +4,7 @@ services do the writes. Output serializers read prefetched relations only (see `
 """
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final, TypedDict
 
 from rest_framework import serializers
 
@@ -12,7 +12,16 @@ from ..choices import OrderChannel
 from ..models import Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
 
 MAX_LINES = 500
-MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class MoneyDigits(TypedDict):
+    """The digits of a money amount, as keyword arguments of a `DecimalField` (typed, so `**MONEY` checks)."""
+
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: Final[MoneyDigits] = {"max_digits": 14, "decimal_places": 2}
 
 
 # --- Output --------------------------------------------------------------------------------------
