@@ -34,10 +34,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.customers import outbox
 from apps.customers.models import Customer, DomainEvent
-from apps.tagging.choices import TagSource
-from apps.tagging.models import CustomerTag, Tag, TagAudit
-from apps.tagging.services import tag_names_clean, tags_get_or_create
+from apps.tagging import services as tag_services
+from loyalty_site.lib import tasks as task_queue
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +87,6 @@ def _version_audience(version, workflow) -> dict[str, Any] | None:
     if version is not None:
         return (version.settings or {}).get("audience")
     return workflow.audience
-
-
-def _enqueue(func_path: str, *args: Any) -> None:
-    from apps.automations import tasks
-
-    tasks.enqueue(func_path, *args)
 
 
 # --- Conditions ----------------------------------------------------------------------------------------
@@ -220,7 +214,7 @@ def _create_run(*, workflow, slot: str, user=None, enqueue: bool = True):
         fields["started_by"] = user
     run = Run.objects.create(**fields)
     for index in range(len(chunks) if enqueue else 0):
-        transaction.on_commit(lambda index=index: _enqueue("apps.automations.bulk.bulk_chunk_task", run.pk, index))
+        task_queue.enqueue_on_commit("apps.automations.bulk.bulk_chunk_task", run.pk, index)
     return run
 
 
@@ -326,7 +320,7 @@ def bulk_stalled_resume(*, now: datetime | None = None) -> int:
         done = set(run.progress.get("done_chunks", []))
         for index in range(run.progress.get("chunks_total", 0)):
             if index not in done:
-                _enqueue("apps.automations.bulk.bulk_chunk_task", run.pk, index)
+                task_queue.enqueue_on_commit("apps.automations.bulk.bulk_chunk_task", run.pk, index)
                 count += 1
         Run.objects.filter(pk=run.pk).update(updated_at=now)
     return count
@@ -441,8 +435,8 @@ def _apply_action(step: dict[str, Any], ids: list[int], run, as_of: datetime) ->
     tag_names = params.get("tags", [])
     if name in {"customer.add_tags", "customer.remove_tags"} and not _is_dynamic(tag_names):
         if name == "customer.add_tags":
-            return bulk_tags_add(customer_ids=ids, names=tag_names, source_ref=source_ref)
-        return bulk_tags_remove(customer_ids=ids, names=tag_names, source_ref=source_ref)
+            return tag_services.tags_add_bulk(customer_ids=ids, names=tag_names, source_ref=source_ref)
+        return tag_services.tags_remove_bulk(customer_ids=ids, names=tag_names, source_ref=source_ref)
     return _apply_per_customer(step, ids, run, as_of)
 
 
@@ -472,174 +466,13 @@ def _apply_per_customer(step: dict[str, Any], ids: list[int], run, as_of: dateti
             context = engine.context_build(customer=customer, now=as_of, extra=extra)
             rendered = engine.params_render(spec, step.get("params", {}), context)
             groups.setdefault(tuple(rendered.get("tags", [])), []).append(customer.pk)
-        write = bulk_tags_add if spec.name == "customer.add_tags" else bulk_tags_remove
+        write = tag_services.tags_add_bulk if spec.name == "customer.add_tags" else tag_services.tags_remove_bulk
         return sum(write(customer_ids=group, names=list(names), source_ref=cause) for names, group in groups.items())
     for customer in customers:
         context = engine.context_build(customer=customer, now=as_of, extra=extra)
         rendered = engine.params_render(spec, step.get("params", {}), context)
         spec.run(context, rendered, f"br{run.pk}:{step['id']}:{customer.pk}"[:100])
     return len(customers)
-
-
-# --- Set-based tag writes ------------------------------------------------------------------------------
-
-
-def _ids_subquery(customer_ids: list[int]) -> tuple[str, list[Any]]:
-    sql, params = Customer.objects.filter(pk__in=customer_ids).order_by().values("pk").query.sql_with_params()
-    return sql, list(params)
-
-
-def _tables() -> tuple[str, str, str, str, str]:
-    return (
-        CustomerTag._meta.db_table,
-        Tag._meta.db_table,
-        TagAudit._meta.db_table,
-        Customer._meta.db_table,
-        DomainEvent._meta.db_table,
-    )
-
-
-def bulk_tags_add(
-    *, customer_ids: list[int], names: Iterable[str], source_ref: str, actor_id: int | None = None
-) -> int:
-    """
-    Add tags to many customers at once, ignoring the ones already present; every added tag is audited
-    and, when some active workflow listens to `customer.tag_added`, gets its outbox row (left pending for
-    the engine's sweep: no per-customer signal). Returns the number of customer-tags actually added.
-    PostgreSQL: ONE statement (data-modifying CTEs). Elsewhere: one insert plus one audit insert.
-    Tag names are taken literally: dynamic parameters are rendered by the caller.
-    """
-    tags = tags_get_or_create(names=tag_names_clean(names))
-    if not tags or not customer_ids:
-        return 0
-    tag_ids = [tag.pk for tag in tags]
-    events = _tag_added_listened()
-    if connection.vendor == "postgresql":
-        return _tags_add_postgres(customer_ids, tag_ids, source_ref[:64], actor_id, events)
-    return _tags_add_portable(customer_ids, tag_ids, source_ref[:64], actor_id, events)
-
-
-def _tags_add_postgres(customer_ids, tag_ids, source_ref, actor_id, events: bool) -> int:
-    ct, tag_table, audit, customers, outbox = _tables()
-    stamp = timezone.now()
-    source = TagSource.WORKFLOW.value
-    event_cte = ""
-    event_params: list[Any] = []
-    if events:
-        event_cte = (
-            f", events AS (INSERT INTO {outbox} (name, customer_id, payload, cause, status, created_at) "
-            "SELECT 'customer.tag_added', a.customer_id, json_build_object('customer_id', a.customer_id, "
-            "'tag', t.name, 'source', %s::text, 'source_ref', %s::text), %s, 'pending', %s "
-            f"FROM added AS a JOIN {tag_table} AS t ON t.id = a.tag_id RETURNING 1)"
-        )
-        event_params = [source, source_ref, source_ref, stamp]
-    sql = (
-        f"WITH added AS (INSERT INTO {ct} (customer_id, tag_id, source, source_ref, added_by_id, added_at) "
-        f"SELECT c.id, t.id, %s, %s, %s, %s FROM {customers} AS c, {tag_table} AS t "
-        "WHERE c.id = ANY(%s) AND t.id = ANY(%s) ON CONFLICT (customer_id, tag_id) DO NOTHING "
-        "RETURNING customer_id, tag_id), "
-        f"audit AS (INSERT INTO {audit} (customer_id, tag_name, action, source, source_ref, actor_id, created_at) "
-        "SELECT a.customer_id, t.name, 'added', %s, %s, %s, %s "
-        f"FROM added AS a JOIN {tag_table} AS t ON t.id = a.tag_id RETURNING 1)"
-        f"{event_cte} SELECT COUNT(*) FROM added"
-    )
-    params = [source, source_ref, actor_id, stamp, list(customer_ids), tag_ids, source, source_ref, actor_id, stamp]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params + event_params)
-        return cursor.fetchone()[0]
-
-
-def _tags_add_portable(customer_ids, tag_ids, source_ref, actor_id, events: bool) -> int:
-    ct, tag_table, audit, customers, outbox = _tables()
-    stamp = timezone.now()
-    source = TagSource.WORKFLOW.value
-    ids_sql, ids_params = _ids_subquery(customer_ids)
-    tag_marks = ", ".join(["%s"] * len(tag_ids))
-    # The rows this call added: its own source_ref and timestamp, among these customers and tags.
-    added_rows = (
-        f"FROM {ct} AS ct JOIN {tag_table} AS t ON t.id = ct.tag_id "
-        f"WHERE ct.source_ref = %s AND ct.added_at = %s AND ct.tag_id IN ({tag_marks}) "
-        f"AND ct.customer_id IN ({ids_sql})"
-    )
-    added_params = [source_ref, stamp, *tag_ids, *ids_params]
-    with connection.cursor() as cursor:
-        # The WHERE clause also keeps SQLite's parser from reading ON CONFLICT as a join constraint.
-        cursor.execute(
-            f"INSERT INTO {ct} (customer_id, tag_id, source, source_ref, added_by_id, added_at) "
-            f"SELECT c.id, t.id, %s, %s, %s, %s FROM {customers} AS c, {tag_table} AS t "
-            f"WHERE c.id IN ({ids_sql}) AND t.id IN ({tag_marks}) ON CONFLICT (customer_id, tag_id) DO NOTHING",
-            [source, source_ref, actor_id, stamp, *ids_params, *tag_ids],
-        )
-        added = cursor.rowcount
-        if not added:
-            return 0
-        cursor.execute(
-            f"INSERT INTO {audit} (customer_id, tag_name, action, source, source_ref, actor_id, created_at) "
-            f"SELECT ct.customer_id, t.name, 'added', %s, %s, %s, %s {added_rows}",
-            [source, source_ref, actor_id, stamp, *added_params],
-        )
-        if events:
-            payload = (
-                "json_object('customer_id', ct.customer_id, 'tag', t.name, 'source', ct.source, "
-                "'source_ref', ct.source_ref)"
-            )
-            cursor.execute(
-                f"INSERT INTO {outbox} (name, customer_id, payload, cause, status, created_at) "
-                f"SELECT 'customer.tag_added', ct.customer_id, {payload}, %s, 'pending', %s {added_rows}",
-                [source_ref, stamp, *added_params],
-            )
-    return added
-
-
-def _tag_added_listened() -> bool:
-    Workflow = _workflow_model()
-    if Workflow is None:
-        return False
-    return Workflow.objects.filter(status="active", trigger="customer.tag_added").exists()
-
-
-def bulk_tags_remove(*, customer_ids: list[int], names: Iterable[str], source_ref: str) -> int:
-    """
-    Remove tags from many customers at once, auditing each removal. Returns the rows removed.
-    PostgreSQL: ONE statement (DELETE ... RETURNING feeding the audit insert). Elsewhere: audit, then delete.
-    """
-    from django.db.models.functions import Lower
-
-    lowered = [name.lower() for name in tag_names_clean(names)]
-    if not lowered or not customer_ids:
-        return 0
-    tag_ids = list(Tag.objects.annotate(lname=Lower("name")).filter(lname__in=lowered).values_list("pk", flat=True))
-    if not tag_ids:
-        return 0
-    ct, tag_table, audit, _customers, _outbox = _tables()
-    stamp = timezone.now()
-    source = TagSource.WORKFLOW.value
-    audit_columns = "(customer_id, tag_name, action, source, source_ref, actor_id, created_at)"
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH removed AS (DELETE FROM {ct} AS ct USING {tag_table} AS t WHERE t.id = ct.tag_id "
-                "AND ct.customer_id = ANY(%s) AND ct.tag_id = ANY(%s) RETURNING ct.customer_id, t.name), "
-                f"audit AS (INSERT INTO {audit} {audit_columns} "
-                "SELECT customer_id, name, 'removed', %s, %s, NULL, %s FROM removed RETURNING 1) "
-                "SELECT COUNT(*) FROM removed",
-                [list(customer_ids), tag_ids, source, source_ref[:64], stamp],
-            )
-            return cursor.fetchone()[0]
-        ids_sql, ids_params = _ids_subquery(customer_ids)
-        tag_marks = ", ".join(["%s"] * len(tag_ids))
-        cursor.execute(
-            f"INSERT INTO {audit} {audit_columns} "
-            f"SELECT ct.customer_id, t.name, 'removed', %s, %s, NULL, %s FROM {ct} AS ct "
-            f"JOIN {tag_table} AS t ON t.id = ct.tag_id WHERE ct.tag_id IN ({tag_marks}) "
-            f"AND ct.customer_id IN ({ids_sql})",
-            [source, source_ref[:64], stamp, *tag_ids, *ids_params],
-        )
-        cursor.execute(
-            f"DELETE FROM {ct} WHERE tag_id IN ({tag_marks}) AND customer_id IN ({ids_sql})",
-            [*tag_ids, *ids_params],
-        )
-        return cursor.rowcount
 
 
 # --- Birthday ------------------------------------------------------------------------------------------
@@ -675,9 +508,8 @@ def birthday_events_emit(*, today: date | None = None) -> int:
                 [BIRTHDAY_TRIGGER, today.isoformat(), cause, timezone.now(), *params],
             )
             event_ids = [row[0] for row in cursor.fetchall()]
-        # The engine's normal path, one task per birthday event (its periodic outbox sweep is the net).
-        for event_id in event_ids:
-            _enqueue("apps.automations.tasks.process_domain_event", event_id)
+        # The outbox's normal path after commit: one engine task per birthday event (the sweep is the net).
+        transaction.on_commit(lambda: outbox.domain_events_dispatch_ids(event_ids), robust=True)
     return len(event_ids)
 
 

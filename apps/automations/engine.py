@@ -24,19 +24,24 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+
+from apps.customers import outbox
+from apps.customers.choices import DomainEventStatus
+from apps.customers.models import DomainEvent, DomainEventReceipt
+from loyalty_site.lib import tasks as task_queue
 
 from . import registry
 from .choices import EffectStatus, RunKind, RunStatus, StepKind, StepStatus, WorkflowStatus
 from .definitions import WAIT_UNITS
 from .models import ActionEffect, Workflow, WorkflowRun, WorkflowRunStep
+from .signals import CONSUMER
 
 logger = logging.getLogger(__name__)
 
-OUTBOX_GRACE = timedelta(minutes=1)
-# Events inserted set-based (no signal announces them) are handed to the engine by the sweep at once.
-UNANNOUNCED_TRIGGERS = ("customer.birthday",)
+# A pending run nobody picked up for this long is re-enqueued by `runs_retry_due`.
+PENDING_GRACE = timedelta(minutes=1)
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 ERROR_MAX = 2000
@@ -311,10 +316,13 @@ def _run_open_failed(*, workflow: Workflow, event: Any, now: datetime, error: Ex
 
 def domain_event_process(*, event_id: int) -> list[int]:
     """Open and execute the runs of every active workflow for this event; returns the opened run ids."""
-    from apps.customers.models import DomainEvent
-
-    event = DomainEvent.objects.select_related("customer").filter(pk=event_id).first()
-    if event is None or event.status == "processed":
+    event = (
+        DomainEvent.objects.select_related("customer")
+        .annotate(consumed=Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER)))
+        .filter(pk=event_id)
+        .first()
+    )
+    if event is None or event.status == DomainEventStatus.PROCESSED or event.consumed:
         return []
     now = timezone.now()
     workflows = Workflow.objects.filter(
@@ -343,7 +351,7 @@ def domain_event_process(*, event_id: int) -> list[int]:
     for run in opened:
         if run.status == RunStatus.RUNNING:
             _run_steps(run, now=now, context=run.opened_context)
-    DomainEvent.objects.filter(pk=event.pk, status="pending").update(status="processed", processed_at=timezone.now())
+    outbox.domain_event_consumed(event_id=event.pk, consumer=CONSUMER)
     return [run.pk for run in opened]
 
 
@@ -609,44 +617,22 @@ def wait_until(wait: dict[str, Any], now: datetime) -> datetime:
 # --- Periodic jobs -----------------------------------------------------------------------------------------
 
 
-def outbox_sweep(*, now: datetime | None = None) -> int:
-    """Re-enqueue DomainEvents left pending for more than a minute (a crash between commit and enqueue)."""
-    from apps.customers.models import DomainEvent
-
-    from .tasks import enqueue
-
-    now = now or timezone.now()
-    ids = list(
-        DomainEvent.objects.filter(status="pending")
-        .filter(Q(created_at__lt=now - OUTBOX_GRACE) | Q(name__in=UNANNOUNCED_TRIGGERS))
-        .order_by("pk")
-        .values_list("pk", flat=True)[:5000]
-    )
-    for event_id in ids:
-        enqueue("apps.automations.tasks.process_domain_event", event_id)
-    return len(ids)
-
-
 def runs_retry_due(*, now: datetime | None = None) -> int:
     """Enqueue runs whose retry time came, pending runs never picked up, and runs whose worker died."""
-    from .tasks import enqueue
-
     now = now or timezone.now()
     due = WorkflowRun.objects.filter(kind=RunKind.EVENT).filter(
         Q(status=RunStatus.PENDING, next_attempt_at__lte=now)
-        | Q(status=RunStatus.PENDING, next_attempt_at__isnull=True, updated_at__lt=now - OUTBOX_GRACE)
+        | Q(status=RunStatus.PENDING, next_attempt_at__isnull=True, updated_at__lt=now - PENDING_GRACE)
         | Q(status=RunStatus.RUNNING, updated_at__lt=now - _stale_after())
     )
     ids = list(due.order_by("pk").values_list("pk", flat=True)[:5000])
     for run_id in ids:
-        enqueue("apps.automations.tasks.run_execute", run_id)
+        task_queue.enqueue_on_commit("apps.automations.tasks.run_execute", run_id)
     return len(ids)
 
 
 def runs_resume_due(*, now: datetime | None = None) -> int:
     """Resume waiting runs whose time came, unless their workflow is paused (held until re-activated)."""
-    from .tasks import enqueue
-
     now = now or timezone.now()
     ids = list(
         WorkflowRun.objects.filter(
@@ -659,7 +645,7 @@ def runs_resume_due(*, now: datetime | None = None) -> int:
         if WorkflowRun.objects.filter(pk=run_id, status=RunStatus.WAITING).update(
             status=RunStatus.PENDING, attempts=0, updated_at=now
         ):
-            enqueue("apps.automations.tasks.run_execute", run_id)
+            task_queue.enqueue_on_commit("apps.automations.tasks.run_execute", run_id)
             resumed += 1
     return resumed
 

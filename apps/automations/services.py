@@ -18,6 +18,8 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from loyalty_site.lib import tasks as task_queue
+
 from .choices import RunStatus, WorkflowStatus
 from .definitions import DefinitionError, definition_validate, trigger_scopes
 from .models import Workflow, WorkflowRun, WorkflowVersion
@@ -301,8 +303,6 @@ def workflow_test(
 @transaction.atomic
 def run_replay(*, run: WorkflowRun, user: Any = None) -> WorkflowRun:
     """Queue a dead (or failed) run again with a fresh attempt budget; it resumes where it stopped."""
-    from . import tasks
-
     run = WorkflowRun.objects.select_for_update().get(pk=run.pk)
     if run.status not in REPLAYABLE:
         raise ValidationError({"status": f"Only a dead or failed run can be replayed (this one is {run.status})."})
@@ -312,7 +312,7 @@ def run_replay(*, run: WorkflowRun, user: Any = None) -> WorkflowRun:
     run.finished_at = None
     run.error = ""
     run.save(update_fields=["status", "attempts", "next_attempt_at", "finished_at", "error", "updated_at"])
-    tasks.enqueue("apps.automations.tasks.run_execute", run.pk)
+    task_queue.enqueue_on_commit("apps.automations.tasks.run_execute", run.pk)
     return run
 
 

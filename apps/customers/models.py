@@ -284,8 +284,9 @@ class DomainEvent(models.Model):
     """
     The outbox: one row per trigger-worthy write, inserted in the same transaction as the write.
 
-    The domain signal is sent after commit with this row; the automation engine marks it processed.
-    A periodic sweep re-enqueues rows still pending, so a crash between commit and enqueue loses nothing.
+    After commit the row is handed to every consumer of its name (`apps.customers.outbox`) and the domain
+    signal announces it; each consumer records a DomainEventReceipt, and the row is processed once all
+    have. A periodic sweep re-drives rows still pending, so a crash between commit and enqueue loses nothing.
     """
 
     name = models.CharField(max_length=64, help_text="Trigger name, e.g. order.created")
@@ -310,3 +311,22 @@ class DomainEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} #{self.pk}"
+
+
+class DomainEventReceipt(models.Model):
+    """
+    One consumer (the workflow engine, loyalty earning, ...) has processed one outbox event. An event is
+    `processed` once every consumer of its name holds a receipt; the outbox sweep re-drives the others.
+    """
+
+    event = models.ForeignKey(DomainEvent, on_delete=models.CASCADE, related_name="receipts")
+    consumer = models.CharField(max_length=32, help_text="The consumer's name, e.g. automations or loyalty.")
+    processed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["event", "consumer"]
+        verbose_name = "trigger event receipt"
+        constraints = [models.UniqueConstraint(fields=["event", "consumer"], name="domain_event_receipt_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.consumer} processed {self.event_id}"

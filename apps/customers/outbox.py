@@ -1,11 +1,86 @@
-"""Record a trigger-worthy write in the outbox and announce it after commit."""
+"""
+The outbox: the one path from a trigger-worthy write to everything that reacts to it.
 
+1. A service inserts a `DomainEvent` inside its own transaction (`domain_event_emit`, or set-based
+   inserts for bulk writes); if the transaction rolls back, nothing survives.
+2. After commit the event is handed to every **consumer** of its name (`domain_events_dispatch`): the
+   consumer's task is enqueued with the event id — or, when the consumer has nothing to do for such an
+   event right now (no workflow listens, no earning rule matches), its receipt is recorded at once
+   without a queue round trip. Then the domain signal announces the event (signals only announce).
+3. Each consumer's task processes the event idempotently and records a `DomainEventReceipt`
+   (`domain_event_consumed`); the event becomes `processed` once every consumer of its name has one.
+4. The periodic `outbox_sweep` hands each event still pending after a grace minute to the consumers
+   without a receipt: a process dying between commit and enqueue, a lost or failed task, a worker
+   killed mid-way — nothing is lost, and consumers being idempotent, nothing happens twice.
+
+Consumers are declared by the apps that own them, in their `AppConfig.ready()` (the way apps register
+their admin classes), with `outbox_consumer_register`. This module imports no app above `customers`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count
 from django.dispatch import Signal
+from django.utils import timezone
 
-from .models import Customer, DomainEvent
+from loyalty_site.lib import tasks as task_queue
+
+from .choices import DomainEventStatus
+from .models import Customer, DomainEvent, DomainEventReceipt
+
+# An event still pending this long after its commit was not (fully) processed: the sweep re-drives it.
+OUTBOX_GRACE = timedelta(minutes=1)
+SWEEP_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class OutboxConsumer:
+    """
+    Something that must process outbox events exactly once (in effect): the workflow engine, loyalty earning.
+
+    - `task`: dotted path of the django-q2 task taking the event id; it calls `domain_event_consumed`.
+    - `events`: the event names it consumes (None: every event).
+    - `listens(name)`: cheap, per name — False when it has nothing to do for such events right now
+      (also used before set-based inserts, to skip writing events nobody would consume).
+    - `wants(event)`: optional, per event — False to record the receipt at once instead of a task.
+    """
+
+    name: str
+    task: str
+    events: frozenset[str] | None = None
+    listens: Callable[[str], bool] | None = None
+    wants: Callable[[DomainEvent], bool] | None = None
+
+    def consumes(self, name: str) -> bool:
+        return self.events is None or name in self.events
+
+
+_consumers: dict[str, OutboxConsumer] = {}
+
+
+def outbox_consumer_register(consumer: OutboxConsumer) -> None:
+    """Declare a consumer (from its app's `ready()`); registering the same name again replaces it."""
+    _consumers[consumer.name] = consumer
+
+
+def outbox_consumers(name: str | None = None) -> list[OutboxConsumer]:
+    """The registered consumers (of events called `name`, when given), in registration order."""
+    return [consumer for consumer in _consumers.values() if name is None or consumer.consumes(name)]
+
+
+def domain_event_listened(name: str) -> bool:
+    """True when some consumer would process an event called `name` now (bulk writers skip the rest)."""
+    return any(consumer.listens is None or consumer.listens(name) for consumer in outbox_consumers(name))
+
+
+# --- Emitting ------------------------------------------------------------------------------------------
 
 
 def domain_event_emit(
@@ -19,11 +94,123 @@ def domain_event_emit(
     **objects: Any,
 ) -> DomainEvent:
     """
-    Insert the outbox row inside the caller's transaction, then send `signal` once after commit.
+    Insert the outbox row inside the caller's transaction; after commit, hand it to its consumers and send
+    `signal` once.
 
     Must be called inside `transaction.atomic`; if the transaction rolls back, neither the row nor
     the signal survives.
     """
     event = DomainEvent.objects.create(name=name, customer=customer, payload=payload, cause=cause[:64])
+    transaction.on_commit(lambda: domain_events_dispatch([event]), robust=True)
     transaction.on_commit(lambda: signal.send(sender=sender, event=event, customer=customer, **objects), robust=True)
     return event
+
+
+def domain_events_dispatch(events: Sequence[DomainEvent]) -> None:
+    """
+    Hand committed events to their consumers: enqueue each consumer's task, or record its receipt at once
+    when it has nothing to do for that event. Best effort: whatever is lost here, the sweep re-drives.
+    """
+    receipts: list[DomainEventReceipt] = []
+    by_name: dict[str, list[DomainEvent]] = defaultdict(list)
+    for event in events:
+        by_name[event.name].append(event)
+    for name, group in by_name.items():
+        for consumer in outbox_consumers(name):
+            listening = consumer.listens is None or consumer.listens(name)
+            for event in group:
+                if listening and (consumer.wants is None or consumer.wants(event)):
+                    task_queue.enqueue_on_commit(consumer.task, event.pk)
+                else:
+                    receipts.append(DomainEventReceipt(event_id=event.pk, consumer=consumer.name))
+    if receipts:
+        DomainEventReceipt.objects.bulk_create(receipts, ignore_conflicts=True)
+    domain_events_settle(event_ids=[event.pk for event in events])
+
+
+def domain_events_dispatch_ids(event_ids: Iterable[int]) -> None:
+    """`domain_events_dispatch` for events inserted set-based (their ids)."""
+    ids = list(event_ids)
+    for start in range(0, len(ids), SWEEP_BATCH):
+        batch = list(DomainEvent.objects.filter(pk__in=ids[start : start + SWEEP_BATCH]).order_by("pk"))
+        domain_events_dispatch(batch)
+
+
+# --- Consuming -----------------------------------------------------------------------------------------
+
+
+def domain_event_consumed(*, event_id: int, consumer: str) -> None:
+    """
+    Record that `consumer` processed the event (call it after the effects committed), then mark the event
+    processed if every consumer has. Idempotent.
+    """
+    DomainEventReceipt.objects.bulk_create(
+        [DomainEventReceipt(event_id=event_id, consumer=consumer)], ignore_conflicts=True
+    )
+    # Checked after this receipt's commit: of two consumers finishing at once, the later sees both.
+    domain_events_settle(event_ids=[event_id])
+
+
+def domain_event_receipted(*, event_id: int, consumer: str) -> bool:
+    return DomainEventReceipt.objects.filter(event_id=event_id, consumer=consumer).exists()
+
+
+def domain_events_settle(*, event_ids: Sequence[int], now: datetime | None = None) -> int:
+    """Mark processed the pending events among `event_ids` whose every consumer holds a receipt."""
+    if not event_ids:
+        return 0
+    now = now or timezone.now()
+    names = DomainEvent.objects.filter(pk__in=event_ids, status=DomainEventStatus.PENDING).values_list(
+        "name", flat=True
+    )
+    settled = 0
+    for name in set(names):
+        consumers = [consumer.name for consumer in outbox_consumers(name)]
+        pending = DomainEvent.objects.filter(pk__in=event_ids, name=name, status=DomainEventStatus.PENDING)
+        if consumers:
+            complete = (
+                DomainEventReceipt.objects.filter(event_id__in=event_ids, consumer__in=consumers)
+                .values("event_id")
+                .annotate(count=Count("pk"))
+                .filter(count__gte=len(consumers))
+                .values("event_id")
+            )
+            pending = pending.filter(pk__in=complete)
+        settled += pending.update(status=DomainEventStatus.PROCESSED, processed_at=now)
+    return settled
+
+
+# --- The sweep -----------------------------------------------------------------------------------------
+
+
+def outbox_sweep(*, now: datetime | None = None) -> int:
+    """
+    Periodic: re-drive events left pending for more than OUTBOX_GRACE — enqueue the task of every consumer
+    without a receipt (whether it listens or not: the task decides) and settle the events whose consumers
+    are all done. Returns how many events were re-driven.
+    """
+    now = now or timezone.now()
+    events = list(
+        DomainEvent.objects.filter(status=DomainEventStatus.PENDING, created_at__lt=now - OUTBOX_GRACE)
+        .order_by("pk")
+        .only("pk", "name")[:SWEEP_BATCH]
+    )
+    if not events:
+        return 0
+    receipts = set(
+        DomainEventReceipt.objects.filter(event_id__in=[event.pk for event in events]).values_list(
+            "event_id", "consumer"
+        )
+    )
+    redriven = 0
+    complete: list[int] = []
+    for event in events:
+        missing = [consumer for consumer in outbox_consumers(event.name) if (event.pk, consumer.name) not in receipts]
+        if not missing:
+            complete.append(event.pk)
+            continue
+        for consumer in missing:
+            task_queue.enqueue_on_commit(consumer.task, event.pk)
+        redriven += 1
+    domain_events_settle(event_ids=complete, now=now)
+    return redriven

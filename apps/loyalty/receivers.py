@@ -1,30 +1,49 @@
-"""Receivers for data-plane signals: they only enqueue a loyalty task (no business logic here)."""
+"""
+Loyalty earning as an outbox consumer (`apps.customers.outbox`): orders earn, cancellations and refunds
+take back, named custom events earn fixed points. After commit the outbox enqueues
+`tasks.domain_event_consume(event_id)` for these events — or records loyalty's receipt at once when there is
+nothing to earn (no active program, no earning rule for that custom event), saving a queue round trip.
+"""
 
-from typing import Any
+from apps.customers.models import DomainEvent
+from apps.customers.outbox import OutboxConsumer, outbox_consumer_register
 
-from apps.customers import signals as customer_signals
+from .choices import ReferralStatus, RuleKind
+from .models import EarningRule, PointLot, Program, Referral
 
-from .choices import RuleKind
-from .models import EarningRule
-from .tasks import enqueue
-
-
-def on_order_created(sender: Any, *, order: Any, **kwargs: Any) -> None:
-    enqueue("apps.loyalty.tasks.order_earn_task", order.pk)
-
-
-def on_order_changed(sender: Any, *, order: Any, **kwargs: Any) -> None:
-    enqueue("apps.loyalty.tasks.order_reverse_task", order.pk)
+CONSUMER = "loyalty"
+ORDER_CREATED = "order.created"
+ORDER_REVERSED = ("order.cancelled", "order.refunded")
+CUSTOM_EVENT = "event.custom"
 
 
-def on_custom_event(sender: Any, *, custom_event: Any, **kwargs: Any) -> None:
-    # Most custom events earn nothing: one indexed lookup here saves a queue round trip per event.
-    if EarningRule.objects.filter(kind=RuleKind.FIXED_EVENT, event_name=custom_event.name, is_active=True).exists():
-        enqueue("apps.loyalty.tasks.event_earn_task", custom_event.pk)
+def _program_active() -> bool:
+    return Program.objects.filter(is_active=True).exists()
+
+
+def event_wanted(event: DomainEvent) -> bool:
+    """Whether `tasks.domain_event_consume` could change anything for this event (else: receipt at once)."""
+    payload = event.payload or {}
+    if event.name == CUSTOM_EVENT:
+        # Most custom events earn nothing: one indexed lookup here saves a queue round trip per event.
+        return EarningRule.objects.filter(
+            kind=RuleKind.FIXED_EVENT, event_name=payload.get("event_name", ""), is_active=True
+        ).exists()
+    if event.name == ORDER_CREATED:
+        # Earning and tiers need an active program; a referral waiting for a first purchase does not.
+        return (
+            _program_active()
+            or Referral.objects.filter(referee_id=event.customer_id, status=ReferralStatus.REGISTERED).exists()
+        )
+    return _program_active() or PointLot.objects.filter(order_id=payload.get("order_id")).exists()
 
 
 def connect() -> None:
-    customer_signals.order_created.connect(on_order_created, dispatch_uid="loyalty.order_created")
-    customer_signals.order_refunded.connect(on_order_changed, dispatch_uid="loyalty.order_refunded")
-    customer_signals.order_cancelled.connect(on_order_changed, dispatch_uid="loyalty.order_cancelled")
-    customer_signals.custom_event_received.connect(on_custom_event, dispatch_uid="loyalty.custom_event")
+    outbox_consumer_register(
+        OutboxConsumer(
+            name=CONSUMER,
+            task="apps.loyalty.tasks.domain_event_consume",
+            events=frozenset({ORDER_CREATED, *ORDER_REVERSED, CUSTOM_EVENT}),
+            wants=event_wanted,
+        )
+    )

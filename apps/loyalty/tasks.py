@@ -1,30 +1,42 @@
 """
 Thin loyalty tasks: take ids, re-fetch, call one service; safe to run twice (lots are keyed by source).
-Receivers in `receivers.py` enqueue them; `PERIODIC_JOBS` lists the scheduled ones for `setup_schedules`.
+`domain_event_consume` is loyalty's outbox consumer task (declared in `receivers.py`); `PERIODIC_JOBS` lists
+the scheduled ones for `setup_schedules`.
 """
 
-from django.conf import settings
-from django.db import transaction
-
-from apps.customers.models import CustomerEvent, Order
+from apps.customers import outbox
+from apps.customers.models import CustomerEvent, DomainEvent, Order
+from loyalty_site.lib.tasks import retry_transient
 
 from . import services
+from .receivers import CONSUMER, CUSTOM_EVENT, ORDER_CREATED, ORDER_REVERSED
 
 
-def enqueue(func: str, *args: object) -> None:
-    """Enqueue a task after commit (inline when LOYALTY_TASKS_SYNC is set, e.g. in tests or demos)."""
-    if getattr(settings, "LOYALTY_TASKS_SYNC", False):
-        transaction.on_commit(lambda: _run_inline(func, *args))
-        return
-    from django_q.tasks import async_task
+def domain_event_consume(event_id: int) -> int:
+    """
+    Earn or take back the points of one outbox event, then record loyalty's receipt. Returns the points moved.
 
-    transaction.on_commit(lambda: async_task(func, *args, group="loyalty"))
+    A transient database error (lost connection, deadlock, serialization failure) is retried here with
+    back-off; if it persists the task fails without a receipt and the outbox sweep drives the event again.
+    Either way the points move once: lots are keyed by source and reversal is cumulative.
+    """
 
+    def consume() -> int:
+        event = DomainEvent.objects.filter(pk=event_id).only("pk", "name", "payload").first()
+        if event is None:
+            return 0
+        payload = event.payload or {}
+        moved = 0
+        if event.name == ORDER_CREATED:
+            moved = order_earn_task(payload.get("order_id"))
+        elif event.name in ORDER_REVERSED:
+            moved = order_reverse_task(payload.get("order_id"))
+        elif event.name == CUSTOM_EVENT:
+            moved = event_earn_task(payload.get("custom_event_id"))
+        outbox.domain_event_consumed(event_id=event.pk, consumer=CONSUMER)
+        return moved
 
-def _run_inline(func: str, *args: object) -> None:
-    from django.utils.module_loading import import_string
-
-    import_string(func)(*args)
+    return retry_transient(consume, what=f"loyalty: outbox event {event_id}")
 
 
 def order_earn_task(order_id: int) -> int:

@@ -6,3 +6,8 @@ class TagSource(models.TextChoices):
     API = "api", "API"
     IMPORT = "import", "Import"
     WORKFLOW = "workflow", "Workflow"
+
+
+class TagAuditAction(models.TextChoices):
+    ADDED = "added", "Added"
+    REMOVED = "removed", "Removed"

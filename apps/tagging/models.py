@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from apps.customers.models import Customer, Product
 
-from .choices import TagSource
+from .choices import TagAuditAction, TagSource
 
 
 class Tag(models.Model):
@@ -62,7 +62,7 @@ class TagAudit(models.Model):
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tag_audits")
     tag_name = models.CharField(max_length=100)
-    action = models.CharField(max_length=8, choices=[("added", "Added"), ("removed", "Removed")])
+    action = models.CharField(max_length=8, choices=TagAuditAction.choices)
     source = models.CharField(max_length=16, choices=TagSource.choices)
     source_ref = models.CharField(max_length=64, blank=True)
     actor = models.ForeignKey(

@@ -1,18 +1,29 @@
-"""Tag write services: every tag change is audited and `customer_tag_added` announces new tags."""
+# ruff: noqa: S608 - the set-based writes interpolate only table names from model meta; values are parameters.
+"""
+Tag write services: every tag change is audited and every added tag is announced (`customer.tag_added`
+through the outbox). `tags_add` / `tags_remove` change one customer; `tags_add_bulk` / `tags_remove_bulk`
+are their set-based variants for bulk runs (one statement per call on PostgreSQL, whatever the number of
+customers), keeping the same rule: audited, and announced whenever someone listens.
+"""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
 
-from apps.customers.models import Customer, Product
-from apps.customers.outbox import domain_event_emit
+from apps.customers.choices import DomainEventStatus
+from apps.customers.models import Customer, DomainEvent, Product
+from apps.customers.outbox import domain_event_emit, domain_event_listened
 
 from . import signals
-from .choices import TagSource
+from .choices import TagAuditAction, TagSource
 from .models import CustomerTag, ProductTag, Tag, TagAudit
+
+TAG_ADDED = "customer.tag_added"
 
 MAX_TAG_LENGTH = 100
 
@@ -84,7 +95,7 @@ def tags_add(
         TagAudit(
             customer=customer,
             tag_name=row.tag.name,
-            action="added",
+            action=TagAuditAction.ADDED,
             source=source,
             source_ref=source_ref[:64],
             actor_id=actor_id,
@@ -94,7 +105,7 @@ def tags_add(
     for row in added:
         domain_event_emit(
             signal=signals.customer_tag_added,
-            name="customer.tag_added",
+            name=TAG_ADDED,
             customer=customer,
             payload={"customer_id": customer.pk, "tag": row.tag.name, "source": source, "source_ref": row.source_ref},
             cause=source_ref,
@@ -131,7 +142,7 @@ def tags_remove(
         TagAudit(
             customer=customer,
             tag_name=row.tag.name,
-            action="removed",
+            action=TagAuditAction.REMOVED,
             source=source,
             source_ref=source_ref[:64],
             actor_id=actor_id,
@@ -139,6 +150,177 @@ def tags_remove(
         for row in rows
     )
     return [row.tag.name for row in rows]
+
+
+# --- Set-based variants (bulk runs) ---------------------------------------------------------------------
+
+
+def _tables() -> tuple[str, str, str, str, str]:
+    return (
+        CustomerTag._meta.db_table,
+        Tag._meta.db_table,
+        TagAudit._meta.db_table,
+        Customer._meta.db_table,
+        DomainEvent._meta.db_table,
+    )
+
+
+def _ids_subquery(customer_ids: Sequence[int]) -> tuple[str, list[Any]]:
+    sql, params = Customer.objects.filter(pk__in=customer_ids).order_by().values("pk").query.sql_with_params()
+    return sql, list(params)
+
+
+@transaction.atomic
+def tags_add_bulk(
+    *,
+    customer_ids: Sequence[int],
+    names: Iterable[str],
+    source_ref: str,
+    source: str = TagSource.WORKFLOW,
+    actor_id: int | None = None,
+) -> int:
+    """
+    Add tags to many customers at once, ignoring the ones already present; every added tag is audited and,
+    when some consumer listens to `customer.tag_added`, gets its outbox row (left pending for the outbox
+    sweep: no per-customer signal). Returns the number of customer-tags actually added.
+    PostgreSQL: ONE statement (data-modifying CTEs). Elsewhere: one insert plus one audit (+ outbox) insert.
+    Tag names are taken literally: dynamic parameters are rendered by the caller.
+    """
+    tags = tags_get_or_create(names=names)
+    if not tags or not customer_ids:
+        return 0
+    tag_ids = [tag.pk for tag in tags]
+    announce = domain_event_listened(TAG_ADDED)
+    if connection.vendor == "postgresql":
+        return _tags_add_postgres(customer_ids, tag_ids, str(source), source_ref[:64], actor_id, announce)
+    return _tags_add_portable(customer_ids, tag_ids, str(source), source_ref[:64], actor_id, announce)
+
+
+def _tags_add_postgres(
+    customer_ids: Sequence[int], tag_ids: list[int], source: str, source_ref: str, actor_id: int | None, announce: bool
+) -> int:
+    ct, tag_table, audit, customers, outbox = _tables()
+    stamp = timezone.now()
+    event_cte = ""
+    event_params: list[Any] = []
+    if announce:
+        event_cte = (
+            f", events AS (INSERT INTO {outbox} (name, customer_id, payload, cause, status, created_at) "
+            "SELECT %s, a.customer_id, json_build_object('customer_id', a.customer_id, "
+            "'tag', t.name, 'source', %s::text, 'source_ref', %s::text), %s, %s, %s "
+            f"FROM added AS a JOIN {tag_table} AS t ON t.id = a.tag_id RETURNING 1)"
+        )
+        event_params = [TAG_ADDED, source, source_ref, source_ref, DomainEventStatus.PENDING.value, stamp]
+    sql = (
+        f"WITH added AS (INSERT INTO {ct} (customer_id, tag_id, source, source_ref, added_by_id, added_at) "
+        f"SELECT c.id, t.id, %s, %s, %s, %s FROM {customers} AS c, {tag_table} AS t "
+        "WHERE c.id = ANY(%s) AND t.id = ANY(%s) ON CONFLICT (customer_id, tag_id) DO NOTHING "
+        "RETURNING customer_id, tag_id), "
+        f"audit AS (INSERT INTO {audit} (customer_id, tag_name, action, source, source_ref, actor_id, created_at) "
+        "SELECT a.customer_id, t.name, %s, %s, %s, %s, %s "
+        f"FROM added AS a JOIN {tag_table} AS t ON t.id = a.tag_id RETURNING 1)"
+        f"{event_cte} SELECT COUNT(*) FROM added"
+    )
+    params = [
+        *(source, source_ref, actor_id, stamp, list(customer_ids), tag_ids),
+        *(TagAuditAction.ADDED.value, source, source_ref, actor_id, stamp),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + event_params)
+        return cursor.fetchone()[0]
+
+
+def _tags_add_portable(
+    customer_ids: Sequence[int], tag_ids: list[int], source: str, source_ref: str, actor_id: int | None, announce: bool
+) -> int:
+    ct, tag_table, audit, customers, outbox = _tables()
+    stamp = timezone.now()
+    ids_sql, ids_params = _ids_subquery(customer_ids)
+    tag_marks = ", ".join(["%s"] * len(tag_ids))
+    # The rows this call added: its own source_ref and timestamp, among these customers and tags.
+    added_rows = (
+        f"FROM {ct} AS ct JOIN {tag_table} AS t ON t.id = ct.tag_id "
+        f"WHERE ct.source_ref = %s AND ct.added_at = %s AND ct.tag_id IN ({tag_marks}) "
+        f"AND ct.customer_id IN ({ids_sql})"
+    )
+    added_params = [source_ref, stamp, *tag_ids, *ids_params]
+    with connection.cursor() as cursor:
+        # The WHERE clause also keeps SQLite's parser from reading ON CONFLICT as a join constraint.
+        cursor.execute(
+            f"INSERT INTO {ct} (customer_id, tag_id, source, source_ref, added_by_id, added_at) "
+            f"SELECT c.id, t.id, %s, %s, %s, %s FROM {customers} AS c, {tag_table} AS t "
+            f"WHERE c.id IN ({ids_sql}) AND t.id IN ({tag_marks}) ON CONFLICT (customer_id, tag_id) DO NOTHING",
+            [source, source_ref, actor_id, stamp, *ids_params, *tag_ids],
+        )
+        added = cursor.rowcount
+        if not added:
+            return 0
+        cursor.execute(
+            f"INSERT INTO {audit} (customer_id, tag_name, action, source, source_ref, actor_id, created_at) "
+            f"SELECT ct.customer_id, t.name, %s, %s, %s, %s, %s {added_rows}",
+            [TagAuditAction.ADDED.value, source, source_ref, actor_id, stamp, *added_params],
+        )
+        if announce:
+            payload = (
+                "json_object('customer_id', ct.customer_id, 'tag', t.name, 'source', ct.source, "
+                "'source_ref', ct.source_ref)"
+            )
+            cursor.execute(
+                f"INSERT INTO {outbox} (name, customer_id, payload, cause, status, created_at) "
+                f"SELECT %s, ct.customer_id, {payload}, %s, %s, %s {added_rows}",
+                [TAG_ADDED, source_ref, DomainEventStatus.PENDING.value, stamp, *added_params],
+            )
+    return added
+
+
+@transaction.atomic
+def tags_remove_bulk(
+    *,
+    customer_ids: Sequence[int],
+    names: Iterable[str],
+    source_ref: str,
+    source: str = TagSource.WORKFLOW,
+    actor_id: int | None = None,
+) -> int:
+    """
+    Remove tags from many customers at once, auditing each removal. Returns the rows removed.
+    PostgreSQL: ONE statement (DELETE ... RETURNING feeding the audit insert). Elsewhere: audit, then delete.
+    """
+    lowered = [name.lower() for name in tag_names_clean(names)]
+    if not lowered or not customer_ids:
+        return 0
+    tag_ids = list(Tag.objects.annotate(lname=Lower("name")).filter(lname__in=lowered).values_list("pk", flat=True))
+    if not tag_ids:
+        return 0
+    ct, tag_table, audit, _customers, _outbox = _tables()
+    stamp = timezone.now()
+    removed = TagAuditAction.REMOVED.value
+    audit_columns = "(customer_id, tag_name, action, source, source_ref, actor_id, created_at)"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH removed AS (DELETE FROM {ct} AS ct USING {tag_table} AS t WHERE t.id = ct.tag_id "
+                "AND ct.customer_id = ANY(%s) AND ct.tag_id = ANY(%s) RETURNING ct.customer_id, t.name), "
+                f"audit AS (INSERT INTO {audit} {audit_columns} "
+                "SELECT customer_id, name, %s, %s, %s, %s, %s FROM removed RETURNING 1) "
+                "SELECT COUNT(*) FROM removed",
+                [list(customer_ids), tag_ids, removed, str(source), source_ref[:64], actor_id, stamp],
+            )
+            return cursor.fetchone()[0]
+        ids_sql, ids_params = _ids_subquery(customer_ids)
+        tag_marks = ", ".join(["%s"] * len(tag_ids))
+        cursor.execute(
+            f"INSERT INTO {audit} {audit_columns} "
+            f"SELECT ct.customer_id, t.name, %s, %s, %s, %s, %s FROM {ct} AS ct "
+            f"JOIN {tag_table} AS t ON t.id = ct.tag_id WHERE ct.tag_id IN ({tag_marks}) "
+            f"AND ct.customer_id IN ({ids_sql})",
+            [removed, str(source), source_ref[:64], actor_id, stamp, *tag_ids, *ids_params],
+        )
+        cursor.execute(
+            f"DELETE FROM {ct} WHERE tag_id IN ({tag_marks}) AND customer_id IN ({ids_sql})",
+            [*tag_ids, *ids_params],
+        )
+        return cursor.rowcount
 
 
 @transaction.atomic

@@ -150,6 +150,9 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# Run enqueued tasks inline right after the commit instead of queueing them (tests, demos, one-process
+# set-ups without a `qcluster`); read by `loyalty_site.lib.tasks.enqueue_on_commit`, the one enqueue helper.
+TASKS_SYNC = env.bool("TASKS_SYNC", default=False)
 
 # Automation engine knobs.
 AUTOMATIONS_MAX_CHAIN_DEPTH = env.int("AUTOMATIONS_MAX_CHAIN_DEPTH", default=5)

@@ -161,11 +161,11 @@ def test_save_creates_a_draft_then_activation_freezes_version_1(client):
 
 
 def test_run_page_colours_steps_and_replays_a_dead_run(client, monkeypatch):
-    from apps.automations import tasks
     from apps.automations.models import WorkflowRunStep
+    from loyalty_site.lib import tasks
 
     client.force_login(staff_with("view_workflow", "change_workflow"))
-    monkeypatch.setattr(tasks, "enqueue", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tasks, "enqueue_on_commit", lambda *args, **kwargs: None)
     workflow = workflow_make(status_active=True)
     run = run_make(workflow, status="dead", customer=CustomerFactory(), error="Webhook answered 503", attempts=5)
     WorkflowRunStep.objects.create(run=run, step_id="s1", path="steps[0]", kind="action", status="failed", error="503")

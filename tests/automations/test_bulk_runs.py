@@ -348,7 +348,7 @@ def test_a_failing_chunk_is_counted_and_the_other_chunks_still_run(frozen, user,
         make_order(customer, total="600.00", placed_at=NOW - timedelta(days=60))
     workflow = install("inactive_high_value", {}, user)
     run = bulk.bulk_run_start(workflow=workflow, user=user, enqueue=False)
-    real = bulk.bulk_tags_add
+    real = tag_services.tags_add_bulk
     calls = []
 
     def flaky(**kwargs):
@@ -357,7 +357,7 @@ def test_a_failing_chunk_is_counted_and_the_other_chunks_still_run(frozen, user,
             raise RuntimeError("disk full")
         return real(**kwargs)
 
-    monkeypatch.setattr(bulk, "bulk_tags_add", flaky)
+    monkeypatch.setattr(tag_services, "tags_add_bulk", flaky)
     run = process_all(run)
 
     assert run.status == "failed"

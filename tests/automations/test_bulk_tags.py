@@ -4,7 +4,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.automations import bulk
 from apps.tagging import services as tag_services
 from apps.tagging.models import CustomerTag, TagAudit
 from tests.factories import CustomerFactory
@@ -20,7 +19,9 @@ def test_bulk_tags_add_inserts_only_missing_tags_with_the_run_as_source():
     already, fresh, other = CustomerFactory(), CustomerFactory(), CustomerFactory()
     tag_services.tags_add(customer=already, names=["VIP"], source="manual")
 
-    added = bulk.bulk_tags_add(customer_ids=[already.pk, fresh.pk], names=["vip", "Lapsed"], source_ref="bulk_run:7")
+    added = tag_services.tags_add_bulk(
+        customer_ids=[already.pk, fresh.pk], names=["vip", "Lapsed"], source_ref="bulk_run:7"
+    )
 
     assert added == 3
     assert _tags_of(already) == [("Lapsed", "workflow", "bulk_run:7"), ("VIP", "manual", "")]
@@ -34,9 +35,9 @@ def test_bulk_tags_add_inserts_only_missing_tags_with_the_run_as_source():
 def test_bulk_tags_add_twice_adds_nothing_the_second_time():
     customers = CustomerFactory.create_batch(3)
     ids = [customer.pk for customer in customers]
-    bulk.bulk_tags_add(customer_ids=ids, names=["Lapsed"], source_ref="bulk_run:1")
+    tag_services.tags_add_bulk(customer_ids=ids, names=["Lapsed"], source_ref="bulk_run:1")
 
-    again = bulk.bulk_tags_add(customer_ids=ids, names=["Lapsed"], source_ref="bulk_run:2")
+    again = tag_services.tags_add_bulk(customer_ids=ids, names=["Lapsed"], source_ref="bulk_run:2")
 
     assert again == 0
     assert CustomerTag.objects.count() == 3
@@ -46,9 +47,9 @@ def test_bulk_tags_add_twice_adds_nothing_the_second_time():
 
 def _queries_for_add(count: int) -> int:
     ids = [customer.pk for customer in CustomerFactory.create_batch(count)]
-    bulk.bulk_tags_add(customer_ids=ids[:1], names=["Warm-up", "Second"], source_ref="bulk_run:0")  # tags exist
+    tag_services.tags_add_bulk(customer_ids=ids[:1], names=["Warm-up", "Second"], source_ref="bulk_run:0")  # tags exist
     with CaptureQueriesContext(connection) as queries:
-        added = bulk.bulk_tags_add(customer_ids=ids, names=["Warm-up", "Second"], source_ref="bulk_run:9")
+        added = tag_services.tags_add_bulk(customer_ids=ids, names=["Warm-up", "Second"], source_ref="bulk_run:9")
     assert added == 2 * count - 2
     return len(queries)
 
@@ -64,12 +65,15 @@ def test_bulk_tags_add_query_count_does_not_grow_with_customers():
 def test_bulk_tags_remove_deletes_and_audits_in_constant_queries():
     customers = CustomerFactory.create_batch(30)
     ids = [customer.pk for customer in customers]
-    bulk.bulk_tags_add(customer_ids=ids, names=["Mid value", "Keep"], source_ref="bulk_run:1")
+    tag_services.tags_add_bulk(customer_ids=ids, names=["Mid value", "Keep"], source_ref="bulk_run:1")
 
     with CaptureQueriesContext(connection) as few:
-        assert bulk.bulk_tags_remove(customer_ids=ids[:2], names=["MID VALUE"], source_ref="bulk_run:2") == 2
+        assert tag_services.tags_remove_bulk(customer_ids=ids[:2], names=["MID VALUE"], source_ref="bulk_run:2") == 2
     with CaptureQueriesContext(connection) as many:
-        assert bulk.bulk_tags_remove(customer_ids=ids[2:], names=["Mid value", "Absent"], source_ref="bulk_run:2") == 28
+        assert (
+            tag_services.tags_remove_bulk(customer_ids=ids[2:], names=["Mid value", "Absent"], source_ref="bulk_run:2")
+            == 28
+        )
 
     assert len(few) == len(many)
     assert CustomerTag.objects.filter(tag__name="Mid value").count() == 0
@@ -79,9 +83,9 @@ def test_bulk_tags_remove_deletes_and_audits_in_constant_queries():
 
 def test_bulk_tags_remove_of_unknown_tags_writes_nothing():
     customer = CustomerFactory()
-    bulk.bulk_tags_add(customer_ids=[customer.pk], names=["Keep"], source_ref="bulk_run:1")
+    tag_services.tags_add_bulk(customer_ids=[customer.pk], names=["Keep"], source_ref="bulk_run:1")
 
-    assert bulk.bulk_tags_remove(customer_ids=[customer.pk], names=["Nope"], source_ref="bulk_run:2") == 0
+    assert tag_services.tags_remove_bulk(customer_ids=[customer.pk], names=["Nope"], source_ref="bulk_run:2") == 0
 
     assert _tags_of(customer) == [("Keep", "workflow", "bulk_run:1")]
     assert TagAudit.objects.filter(action="removed").count() == 0
@@ -101,10 +105,10 @@ def test_bulk_added_tags_reach_tag_added_workflows_through_the_outbox():
     )
     workflow_activate(workflow=listener)
     already, fresh = CustomerFactory(), CustomerFactory()
-    bulk.bulk_tags_add(customer_ids=[already.pk], names=["VIP"], source_ref="bulk_run:1")
+    tag_services.tags_add_bulk(customer_ids=[already.pk], names=["VIP"], source_ref="bulk_run:1")
     DomainEvent.objects.all().delete()
 
-    bulk.bulk_tags_add(customer_ids=[already.pk, fresh.pk], names=["VIP"], source_ref="bulk_run:2")
+    tag_services.tags_add_bulk(customer_ids=[already.pk, fresh.pk], names=["VIP"], source_ref="bulk_run:2")
 
     events = list(DomainEvent.objects.values_list("name", "customer_id", "payload", "cause", "status"))
     assert events == [

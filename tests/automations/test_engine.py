@@ -7,6 +7,7 @@ from django.core import mail
 
 from apps.automations import engine, registry, services
 from apps.automations.models import ActionEffect, WorkflowRun, WorkflowRunStep
+from apps.customers import outbox
 from apps.customers import services as customer_services
 from apps.customers.models import DomainEvent
 from apps.tagging import services as tag_services
@@ -436,7 +437,7 @@ def test_the_sweep_re_enqueues_events_left_pending_for_more_than_a_minute(queue)
     )
 
     with time_machine.travel(datetime(2026, 6, 1, 12, 1, 10, tzinfo=UTC), tick=False):
-        assert engine.outbox_sweep() == 1
+        assert outbox.outbox_sweep() == 1
 
     assert queue.calls == [("apps.automations.tasks.process_domain_event", (old.pk,))]
 

@@ -15,9 +15,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def test_two_workers_processing_the_same_event_at_once_make_one_run_and_one_tag(monkeypatch):
-    from apps.automations import tasks
+    from loyalty_site.lib import tasks
 
-    monkeypatch.setattr(tasks, "enqueue", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tasks, "enqueue_on_commit", lambda *args, **kwargs: None)
     active_workflow("once", "customer.activated", [add_tags("Once"), add_tags("Twice?")])
     customer = CustomerFactory()
     customer_services.customer_activate(customer=customer)

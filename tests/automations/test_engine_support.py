@@ -1,8 +1,8 @@
 """
 Helpers shared by the engine's tests (this module holds no tests).
 
-The worker is made deterministic: `tasks.enqueue` is replaced by a recording queue and tests run the
-recorded task functions themselves with `queue.drain()`; no qcluster is started.
+The worker is made deterministic: `loyalty_site.lib.tasks.enqueue_on_commit` is replaced by a recording
+queue and tests run the recorded task functions themselves with `queue.drain()`; no qcluster is started.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from django.utils.module_loading import import_string
 
-from apps.automations import services, tasks
+from apps.automations import services
 from apps.automations.models import Workflow
+from loyalty_site.lib import tasks
 
 
 class RecordingQueue:
@@ -49,7 +50,7 @@ class RecordingQueue:
 @pytest.fixture
 def queue(monkeypatch, django_capture_on_commit_callbacks) -> RecordingQueue:
     recording = RecordingQueue(django_capture_on_commit_callbacks)
-    monkeypatch.setattr(tasks, "enqueue", recording.enqueue)
+    monkeypatch.setattr(tasks, "enqueue_on_commit", recording.enqueue)
     return recording
 
 

@@ -124,7 +124,7 @@ def test_referral_requiring_a_purchase_pays_on_the_first_order():
 def test_signals_enqueue_earning_through_the_task(settings, django_capture_on_commit_callbacks):
     from apps.customers import services as customer_services
 
-    settings.LOYALTY_TASKS_SYNC = True
+    settings.TASKS_SYNC = True
     program = program_make()
     customer = CustomerFactory()
     with django_capture_on_commit_callbacks(execute=True):

@@ -18,10 +18,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def worker(monkeypatch, django_capture_on_commit_callbacks):
     """Record the engine's enqueued tasks; `run(write)` commits the write, then drains the queue."""
-    from apps.automations import tasks
+    from loyalty_site.lib import tasks
 
     calls: list[tuple[str, tuple]] = []
-    monkeypatch.setattr(tasks, "enqueue", lambda func, *args, **kwargs: calls.append((func, args)))
+    monkeypatch.setattr(tasks, "enqueue_on_commit", lambda func, *args, **kwargs: calls.append((func, args)))
 
     def run(write, *args: Any, **kwargs: Any) -> Any:
         with django_capture_on_commit_callbacks(execute=True):
