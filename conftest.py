@@ -69,3 +69,29 @@ def screenshot(page):
         return path
 
     return take
+
+
+# Currencies the suite's orders use besides the shop currency (USD). Tests about something other than
+# conversion get rate 1 for them (dated long ago), so the totals they assert stay the amounts they
+# sent; money tests load their own rates (a later day wins: the latest rate on or before a record's
+# day applies) or use a currency outside this list to meet "no exchange rate".
+PARITY_CURRENCIES = ("EUR", "GBP", "JPY", "VND")
+
+
+@pytest.fixture(autouse=True)
+def exchange_rates_at_parity(request):
+    if request.node.get_closest_marker("django_db") is None and "_django_db_helper" not in request.fixturenames:
+        return
+    request.getfixturevalue("_django_db_helper")
+    from datetime import date
+    from decimal import Decimal
+
+    from apps.customers.models import ExchangeRate
+
+    ExchangeRate.objects.bulk_create(
+        [
+            ExchangeRate(currency=code, day=date(2000, 1, 1), rate=Decimal("1"), source="test parity")
+            for code in PARITY_CURRENCIES
+        ],
+        ignore_conflicts=True,
+    )

@@ -6,6 +6,7 @@ Tag inlines and the "add tag" action are added by `apps/tagging/admin.py` (taggi
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
@@ -14,13 +15,17 @@ from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
+from loyalty_site.lib.money import CurrencyError, currency_code, money_format, rate_clean, shop_currency
+
 from . import services
+from .currency import exchange_rate_set
 from .models import (
     Cart,
     Customer,
     CustomerEvent,
     DomainEvent,
     DraftOrder,
+    ExchangeRate,
     Order,
     OrderLine,
     Product,
@@ -42,6 +47,11 @@ class ReadOnlyAdminMixin:
         return False
 
 
+def _shop_money(amount: Any) -> str:
+    """An amount in the shop currency, or a dash while its rate is unknown (`money_rates --missing`)."""
+    return "— (no rate)" if amount is None else money_format(amount, shop_currency())
+
+
 def _report(modeladmin: admin.ModelAdmin, request: HttpRequest, done: int, failed: list[str], verb: str) -> None:
     modeladmin.message_user(request, f"{done} {verb}.", messages.SUCCESS)
     if failed:
@@ -61,7 +71,7 @@ class CustomerAdmin(admin.ModelAdmin):
         "state",
         "accepts_marketing",
         "orders_count",
-        "total_spent",
+        "total_spent_shop",
         "last_order_at",
     ]
     list_filter = ["state", "accepts_marketing", "country", "preferred_currency"]
@@ -71,8 +81,8 @@ class CustomerAdmin(admin.ModelAdmin):
         "state",
         "unsubscribed_at",
         "orders_count",
-        "total_spent",
-        "refunded_total",
+        "total_spent_shop",
+        "refunded_total_shop",
         "first_order_at",
         "last_order_at",
         "created_at",
@@ -84,8 +94,16 @@ class CustomerAdmin(admin.ModelAdmin):
         ("State and consent", {"fields": ["state", "accepts_marketing", "unsubscribed_at"]}),
         ("Custom metadata", {"fields": ["attributes"]}),
         (
-            "Summary figures (kept current by the order services)",
-            {"fields": ["orders_count", "total_spent", "refunded_total", "first_order_at", "last_order_at"]},
+            "Summary figures (kept current by the order services; money in the shop currency)",
+            {
+                "fields": [
+                    "orders_count",
+                    "total_spent_shop",
+                    "refunded_total_shop",
+                    "first_order_at",
+                    "last_order_at",
+                ]
+            },
         ),
         ("Recent orders", {"fields": ["recent_orders"]}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
@@ -93,6 +111,14 @@ class CustomerAdmin(admin.ModelAdmin):
     actions = ["activate_customers", "unsubscribe_customers"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+    @admin.display(description="Total spent", ordering="total_spent")
+    def total_spent_shop(self, customer: Customer) -> str:
+        return money_format(customer.total_spent, shop_currency())
+
+    @admin.display(description="Refunded", ordering="refunded_total")
+    def refunded_total_shop(self, customer: Customer) -> str:
+        return money_format(customer.refunded_total, shop_currency())
 
     @admin.display(description="Last orders")
     def recent_orders(self, customer: Customer) -> str:
@@ -104,7 +130,7 @@ class CustomerAdmin(admin.ModelAdmin):
             return "No orders yet."
         rows = format_html_join(
             "",
-            "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td></tr>",
+            "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     reverse("admin:customers_order_change", args=[order.pk]),
@@ -112,9 +138,9 @@ class CustomerAdmin(admin.ModelAdmin):
                     date_format(order.placed_at, "DATETIME_FORMAT"),
                     order.get_channel_display(),
                     order.get_status_display(),
-                    order.total,
-                    order.currency,
-                    order.refunded_total,
+                    money_format(order.total, order.currency),
+                    money_format(order.refunded_total, order.currency),
+                    _shop_money(order.net_total_shop),
                 )
                 for order in orders
             ),
@@ -122,7 +148,8 @@ class CustomerAdmin(admin.ModelAdmin):
         all_orders = reverse("admin:customers_order_changelist") + f"?customer__id__exact={customer.pk}"
         return format_html(
             "<table><thead><tr><th>Order</th><th>Placed</th><th>Channel</th><th>Status</th><th>Total</th>"
-            "<th>Refunded</th></tr></thead><tbody>{}</tbody></table><p><a href='{}'>All {} orders</a></p>",
+            "<th>Refunded</th><th>Counts (shop currency)</th></tr></thead><tbody>{}</tbody></table>"
+            "<p><a href='{}'>All {} orders</a></p>",
             rows,
             all_orders,
             customer.orders_count,
@@ -209,7 +236,7 @@ class OrderLineInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Refund
-    fields = ["external_id", "amount", "reason", "created_at"]
+    fields = ["external_id", "amount", "amount_shop", "reason", "created_at"]
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -225,9 +252,9 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "customer",
         "channel",
         "status",
-        "currency",
-        "total",
-        "refunded_total",
+        "total_display",
+        "total_shop_display",
+        "refunded_display",
         "line_count",
         "placed_at",
     ]
@@ -242,6 +269,18 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
         return super().get_queryset(request).annotate(line_total_count=Count("lines"))
+
+    @admin.display(description="Total", ordering="total")
+    def total_display(self, order: Order) -> str:
+        return money_format(order.total, order.currency)
+
+    @admin.display(description="Total (shop currency)", ordering="total_shop")
+    def total_shop_display(self, order: Order) -> str:
+        return _shop_money(order.total_shop)
+
+    @admin.display(description="Refunded", ordering="refunded_total")
+    def refunded_display(self, order: Order) -> str:
+        return money_format(order.refunded_total, order.currency)
 
     @admin.display(description="Lines", ordering="line_total_count")
     def line_count(self, order: Order) -> int:
@@ -258,7 +297,16 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["__str__", "order", "amount", "reason", "external_id", "created_at"]
+    list_display = ["__str__", "order", "amount_display", "amount_shop_display", "reason", "external_id", "created_at"]
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, refund: Refund) -> str:
+        return money_format(refund.amount, refund.order.currency)
+
+    @admin.display(description="Amount (shop currency)", ordering="amount_shop")
+    def amount_shop_display(self, refund: Refund) -> str:
+        return _shop_money(refund.amount_shop)
+
     search_fields = ["external_id", "order__external_id", "reason"]
     list_select_related = ["order"]
     autocomplete_fields = ["order"]
@@ -267,20 +315,44 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(DraftOrder)
 class DraftOrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["__str__", "customer", "currency", "total", "created_at"]
+    list_display = ["__str__", "customer", "total_display", "total_shop_display", "created_at"]
     list_filter = ["currency"]
     search_fields = ["external_id", "customer__email", "customer__external_id"]
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
 
+    @admin.display(description="Total", ordering="total")
+    def total_display(self, row: Any) -> str:
+        return money_format(row.total, row.currency)
+
+    @admin.display(description="Total (shop currency)", ordering="total_shop")
+    def total_shop_display(self, row: Any) -> str:
+        return _shop_money(row.total_shop)
+
 
 @admin.register(Cart)
 class CartAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["__str__", "customer", "currency", "total", "abandoned_at", "recovered_at", "updated_at"]
+    list_display = [
+        "__str__",
+        "customer",
+        "total_display",
+        "total_shop_display",
+        "abandoned_at",
+        "recovered_at",
+        "updated_at",
+    ]
     list_filter = [("abandoned_at", admin.EmptyFieldListFilter), ("recovered_at", admin.EmptyFieldListFilter)]
     search_fields = ["external_id", "customer__email", "customer__external_id"]
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
+
+    @admin.display(description="Total", ordering="total")
+    def total_display(self, row: Any) -> str:
+        return money_format(row.total, row.currency)
+
+    @admin.display(description="Total (shop currency)", ordering="total_shop")
+    def total_shop_display(self, row: Any) -> str:
+        return _shop_money(row.total_shop)
 
 
 @admin.register(CustomerEvent)
@@ -303,3 +375,53 @@ class DomainEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
     show_full_result_count = False
+
+
+# --- Exchange rates ------------------------------------------------------------------------------
+
+
+class ExchangeRateForm(forms.ModelForm):
+    class Meta:
+        model = ExchangeRate
+        fields = ["currency", "day", "rate", "source"]
+
+    def clean_currency(self) -> str:
+        try:
+            code = currency_code(self.cleaned_data["currency"])
+        except CurrencyError as error:
+            raise ValidationError(error.message) from None
+        if code == shop_currency():
+            raise ValidationError(f"{code} is the shop currency: its rate is always 1.")
+        return code
+
+    def clean_rate(self) -> Any:
+        try:
+            return rate_clean(self.cleaned_data["rate"], path="rate")
+        except CurrencyError as error:
+            raise ValidationError(error.message) from None
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(admin.ModelAdmin):
+    """Rates per currency per day (shop-currency units per unit); amounts use the latest rate on or before their day."""
+
+    form = ExchangeRateForm
+    list_display = ["currency", "day", "rate", "shop_equivalent", "source", "updated_at"]
+    list_filter = ["currency", "source"]
+    search_fields = ["currency", "source"]
+    date_hierarchy = "day"
+    fields = ["currency", "day", "rate", "source"]
+
+    @admin.display(description="1 unit is worth")
+    def shop_equivalent(self, rate: ExchangeRate) -> str:
+        return f"{rate.rate.normalize():f} {shop_currency()}"
+
+    def save_model(self, request: HttpRequest, obj: ExchangeRate, form: Any, change: bool) -> None:
+        if change and obj.pk:
+            ExchangeRate.objects.filter(pk=obj.pk).exclude(currency=obj.currency, day=obj.day).delete()
+        row, _ = exchange_rate_set(
+            currency=obj.currency, day=obj.day, rate=obj.rate, source=obj.source or f"admin:{request.user.pk}"
+        )
+        obj.pk = row.pk
+        obj._state.adding = False
+        obj._state.db = row._state.db

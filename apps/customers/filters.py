@@ -4,7 +4,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from .choices import CustomerState, OrderChannel, OrderStatus
-from .models import Cart, Customer, CustomerEvent, DraftOrder, Order, Product, Store
+from .models import Cart, Customer, CustomerEvent, DraftOrder, ExchangeRate, Order, Product, Store
 
 
 class CustomerFilterSet(django_filters.FilterSet):
@@ -96,3 +96,13 @@ class StoreFilterSet(django_filters.FilterSet):
     class Meta:
         model = Store
         fields = ["code", "is_active"]
+
+
+class ExchangeRateFilterSet(django_filters.FilterSet):
+    currency = django_filters.CharFilter(lookup_expr="iexact")
+    day_from = django_filters.DateFilter(field_name="day", lookup_expr="gte")
+    day_to = django_filters.DateFilter(field_name="day", lookup_expr="lte")
+
+    class Meta:
+        model = ExchangeRate
+        fields = ["currency"]

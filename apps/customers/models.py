@@ -28,6 +28,39 @@ class MoneyField(models.DecimalField):
         return name, "django.db.models.DecimalField", args, kwargs
 
 
+# Exchange rates keep 12 decimals (VND or IDR against USD are 0.0000393...); see loyalty_site/lib/money.py.
+RATE_DIGITS = 24
+RATE_DECIMALS = 12
+
+
+class ExchangeRate(models.Model):
+    """
+    How many shop-currency units one unit of `currency` was worth on `day` (1 EUR = 1.08 USD → 1.08).
+
+    An amount dated D uses the latest rate on or before D (a rate holds until the next one).
+    """
+
+    currency = models.CharField(max_length=3, help_text="ISO 4217, not the shop currency")
+    day = models.DateField()
+    rate = models.DecimalField(
+        max_digits=RATE_DIGITS,
+        decimal_places=RATE_DECIMALS,
+        help_text="Shop-currency units per one unit of the currency",
+    )
+    source = models.CharField(max_length=64, blank=True, help_text="Where the rate came from (admin, api, import…)")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["currency", "-day"]
+        constraints = [
+            models.UniqueConstraint(fields=["currency", "day"], name="exchange_rate_currency_day_uniq"),
+            models.CheckConstraint(condition=Q(rate__gt=0), name="exchange_rate_rate_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"1 {self.currency} = {self.rate.normalize():f} on {self.day}"
+
+
 class Customer(models.Model):
     """A shopper known to the platform, with summary figures kept current by the order services."""
 
@@ -44,7 +77,8 @@ class Customer(models.Model):
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True, help_text="Free-form custom metadata")
     # Summary figures, updated in the same transaction as every order write so that audiences over
-    # millions of customers never scan the orders table.
+    # millions of customers never scan the orders table. Money figures are in the shop currency
+    # (settings.SHOP_CURRENCY), summed from the orders' shop amounts, never across currencies.
     orders_count = models.PositiveIntegerField(default=0)
     total_spent = MoneyField()
     refunded_total = MoneyField()
@@ -111,6 +145,17 @@ class Order(models.Model):
     tax_total = MoneyField()
     total = MoneyField()
     refunded_total = MoneyField()
+    # The same amounts in the shop currency (Shopify's shop_money beside presentment_money), with the
+    # rate used. NULL only on rows written before shop amounts existed whose currency had no known
+    # rate (`manage.py money_rates --missing` lists them, `--fill` completes them).
+    shop_currency = models.CharField(max_length=3, blank=True)
+    exchange_rate = models.DecimalField(max_digits=RATE_DIGITS, decimal_places=RATE_DECIMALS, null=True, blank=True)
+    subtotal_shop = MoneyField(null=True, blank=True)
+    discount_total_shop = MoneyField(null=True, blank=True)
+    shipping_total_shop = MoneyField(null=True, blank=True)
+    tax_total_shop = MoneyField(null=True, blank=True)
+    total_shop = MoneyField(null=True, blank=True)
+    refunded_total_shop = MoneyField(null=True, blank=True)
     channel = models.CharField(max_length=16, choices=OrderChannel.choices, default=OrderChannel.ONLINE)
     shipping_country = models.CharField(max_length=2, blank=True)
     status = models.CharField(max_length=24, choices=OrderStatus.choices, default=OrderStatus.PAID)
@@ -128,6 +173,12 @@ class Order(models.Model):
             ),
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_gte_0"),
             models.CheckConstraint(condition=Q(refunded_total__lte=models.F("total")), name="order_refund_lte_total"),
+            models.CheckConstraint(
+                condition=Q(total_shop__isnull=True) | Q(total_shop__gte=0), name="order_total_shop_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(exchange_rate__isnull=True) | Q(exchange_rate__gt=0), name="order_exchange_rate_gt_0"
+            ),
         ]
         indexes = [models.Index(fields=["customer", "placed_at"]), models.Index(fields=["placed_at"])]
 
@@ -141,6 +192,13 @@ class Order(models.Model):
     @property
     def refundable_amount(self) -> Decimal:
         return self.total - self.refunded_total
+
+    @property
+    def net_total_shop(self) -> Decimal | None:
+        """What the order counts for in the customer's total spent (shop currency), if known."""
+        if self.total_shop is None:
+            return None
+        return self.total_shop - (self.refunded_total_shop or Decimal("0"))
 
 
 class OrderLine(models.Model):
@@ -167,6 +225,8 @@ class Refund(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="refunds")
     external_id = models.CharField(max_length=128, null=True, blank=True)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
+    # In the shop currency at the order's rate (so refunding a whole order returns exactly its total_shop).
+    amount_shop = MoneyField(null=True, blank=True)
     reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -190,6 +250,9 @@ class DraftOrder(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="draft_orders")
     currency = models.CharField(max_length=3)
     total = MoneyField()
+    shop_currency = models.CharField(max_length=3, blank=True)
+    exchange_rate = models.DecimalField(max_digits=RATE_DIGITS, decimal_places=RATE_DECIMALS, null=True, blank=True)
+    total_shop = MoneyField(null=True, blank=True)
     lines = models.JSONField(default=list, blank=True, help_text="[{product_id, title, quantity, unit_price}]")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -212,6 +275,9 @@ class Cart(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="carts")
     currency = models.CharField(max_length=3)
     total = MoneyField()
+    shop_currency = models.CharField(max_length=3, blank=True)
+    exchange_rate = models.DecimalField(max_digits=RATE_DIGITS, decimal_places=RATE_DECIMALS, null=True, blank=True)
+    total_shop = MoneyField(null=True, blank=True)
     lines = models.JSONField(default=list, blank=True, help_text="[{product_id, title, quantity, unit_price}]")
     checkout_url = models.URLField(blank=True)
     abandoned_at = models.DateTimeField(null=True, blank=True, db_index=True)

@@ -2,7 +2,7 @@
 
 from django.db.models import Prefetch, QuerySet
 
-from .models import Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
+from .models import Cart, Customer, CustomerEvent, DraftOrder, ExchangeRate, Order, OrderLine, Product, Refund, Store
 
 
 def customer_list() -> QuerySet[Customer]:
@@ -41,3 +41,8 @@ def custom_event_list() -> QuerySet[CustomerEvent]:
 
 def store_list() -> QuerySet[Store]:
     return Store.objects.all()
+
+
+def exchange_rate_list() -> QuerySet[ExchangeRate]:
+    """Rates, newest day first per currency."""
+    return ExchangeRate.objects.order_by("currency", "-day")

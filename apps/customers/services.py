@@ -14,9 +14,11 @@ from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
 from loyalty_site.lib.errors import ConflictError
+from loyalty_site.lib.money import no_rate_message
 
 from . import signals
 from .choices import CustomerState, OrderStatus
+from .currency import conversion_for, record_day, refund_amount_shop
 from .models import Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
 from .outbox import domain_event_emit
 
@@ -263,12 +265,18 @@ def order_create(
     total: Decimal | int | str | None = None,
     placed_at: datetime | None = None,
     store: Store | None = None,
+    exchange_rate: Decimal | str | None = None,
+    total_shop: Decimal | str | None = None,
     cause: str = "",
 ) -> tuple[Order, bool]:
     """
     Record an order, update the customer's summary figures, and send `order_created` plus one
     `product_purchased` per distinct product. Re-sending an existing `external_id` returns the stored
     order unchanged: (order, False).
+
+    The amounts are also stored in the shop currency (see `currency.conversion_for`: the given
+    `total_shop` / `exchange_rate`, else the table's rate of the order's day); no rate → ValidationError
+    on `currency`. The customer's figures move by the shop-currency amounts.
     """
     if external_id:
         existing = Order.objects.filter(external_id=external_id).first()
@@ -283,15 +291,27 @@ def order_create(
     if order_total < 0:
         raise ValidationError({"total": "The order total cannot be negative."})
     placed_at = placed_at or timezone.now()
+    conversion = conversion_for(
+        currency=currency, at=placed_at, total=order_total, exchange_rate=exchange_rate, total_shop=total_shop
+    )
+    order_total_shop = conversion.total_shop if conversion.total_shop is not None else conversion.shop(order_total)
     order = Order.objects.create(
         external_id=external_id or None,
         customer=customer,
-        currency=currency.upper(),
+        currency=conversion.currency,
         subtotal=subtotal,
         discount_total=discount,
         shipping_total=shipping,
         tax_total=tax,
         total=order_total,
+        shop_currency=conversion.shop_currency,
+        exchange_rate=conversion.rate,
+        subtotal_shop=conversion.shop(subtotal),
+        discount_total_shop=conversion.shop(discount),
+        shipping_total_shop=conversion.shop(shipping),
+        tax_total_shop=conversion.shop(tax),
+        total_shop=order_total_shop,
+        refunded_total_shop=Decimal("0.00"),
         channel=channel,
         shipping_country=(shipping_country or "").upper(),
         status=OrderStatus.PAID,
@@ -311,7 +331,7 @@ def order_create(
     )
     Customer.objects.filter(pk=customer.pk).update(
         orders_count=F("orders_count") + 1,
-        total_spent=F("total_spent") + order_total,
+        total_spent=F("total_spent") + order_total_shop,
         first_order_at=Least(Coalesce(F("first_order_at"), placed_at), placed_at),
         last_order_at=Greatest(Coalesce(F("last_order_at"), placed_at), placed_at),
         updated_at=timezone.now(),
@@ -362,7 +382,7 @@ def order_cancel(*, order: Order, at: datetime | None = None, cause: str = "") -
     order.save(update_fields=["status", "cancelled_at", "updated_at"])
     Customer.objects.filter(pk=order.customer_id).update(
         orders_count=F("orders_count") - 1,
-        total_spent=F("total_spent") - (order.total - order.refunded_total),
+        total_spent=F("total_spent") - (order.net_total_shop or Decimal("0")),
         updated_at=timezone.now(),
     )
     _customer_recompute_order_times(order.customer_id)
@@ -398,21 +418,41 @@ def refund_create(
             return existing, False
     amount = _money(amount)
     order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.total_shop is None:  # a legacy order whose currency had no rate: try the table now
+        from .currency import shop_amounts_fill
+
+        if not shop_amounts_fill(order=order):
+            raise ValidationError(
+                {"currency": f"order {order}: " + no_rate_message(order.currency, record_day(order.placed_at))}
+            )
+        order = Order.objects.select_for_update().get(pk=order.pk)
     if amount <= 0:
         raise ValidationError({"amount": "The refund amount must be positive."})
     if order.status == OrderStatus.CANCELLED:
         raise ValidationError({"order": "A cancelled order cannot be refunded."})
     if amount > order.refundable_amount:
         raise ValidationError({"amount": f"At most {order.refundable_amount} can still be refunded."})
+    amount_shop = refund_amount_shop(
+        order,
+        amount,
+        refunded_before=order.refunded_total,
+        refunded_shop_before=order.refunded_total_shop or Decimal(0),
+    )
     refund = Refund.objects.create(
-        order=order, amount=amount, reason=reason, external_id=external_id or None, created_at=at or timezone.now()
+        order=order,
+        amount=amount,
+        amount_shop=amount_shop,
+        reason=reason,
+        external_id=external_id or None,
+        created_at=at or timezone.now(),
     )
     order.refunded_total += amount
+    order.refunded_total_shop = (order.refunded_total_shop or Decimal("0")) + amount_shop
     order.status = OrderStatus.REFUNDED if order.refunded_total == order.total else OrderStatus.PARTIALLY_REFUNDED
-    order.save(update_fields=["refunded_total", "status", "updated_at"])
+    order.save(update_fields=["refunded_total", "refunded_total_shop", "status", "updated_at"])
     Customer.objects.filter(pk=order.customer_id).update(
-        refunded_total=F("refunded_total") + amount,
-        total_spent=F("total_spent") - amount,
+        refunded_total=F("refunded_total") + amount_shop,
+        total_spent=F("total_spent") - amount_shop,
         updated_at=timezone.now(),
     )
     domain_event_emit(
@@ -436,19 +476,31 @@ def draft_order_create(
     lines: list[dict[str, Any]],
     total: Decimal | int | str | None = None,
     external_id: str | None = None,
+    exchange_rate: Decimal | str | None = None,
+    total_shop: Decimal | str | None = None,
     cause: str = "",
 ) -> tuple[DraftOrder, bool]:
-    """Record a draft order; sends `draft_order_created`. Existing `external_id` → (draft, False)."""
+    """
+    Record a draft order (with its total in the shop currency, as orders); sends `draft_order_created`.
+    Existing `external_id` → (draft, False).
+    """
     if external_id:
         existing = DraftOrder.objects.filter(external_id=external_id).first()
         if existing is not None:
             return existing, False
     computed = sum((_money(line["unit_price"]) * int(line["quantity"]) for line in lines), Decimal("0.00"))
+    draft_total = _money(total) if total is not None else computed
+    conversion = conversion_for(
+        currency=currency, at=timezone.now(), total=draft_total, exchange_rate=exchange_rate, total_shop=total_shop
+    )
     draft = DraftOrder.objects.create(
         customer=customer,
-        currency=currency.upper(),
+        currency=conversion.currency,
         lines=lines,
-        total=_money(total) if total is not None else computed,
+        total=draft_total,
+        shop_currency=conversion.shop_currency,
+        exchange_rate=conversion.rate,
+        total_shop=conversion.total_shop if conversion.total_shop is not None else conversion.shop(draft_total),
         external_id=external_id or None,
     )
     domain_event_emit(
@@ -474,6 +526,8 @@ def cart_upsert(
     checkout_url: str = "",
     abandoned_at: datetime | None = None,
     recovered_at: datetime | None = None,
+    exchange_rate: Decimal | str | None = None,
+    total_shop: Decimal | str | None = None,
     cause: str = "",
 ) -> tuple[Cart, bool]:
     """
@@ -481,11 +535,18 @@ def cart_upsert(
     written with new content (the "abandoned cart updated" trigger). Returns (cart, created).
     """
     computed = sum((_money(line["unit_price"]) * int(line["quantity"]) for line in lines), Decimal("0.00"))
+    cart_total = _money(total) if total is not None else computed
+    conversion = conversion_for(
+        currency=currency, at=timezone.now(), total=cart_total, exchange_rate=exchange_rate, total_shop=total_shop
+    )
     values = {
         "customer": customer,
-        "currency": currency.upper(),
+        "currency": conversion.currency,
         "lines": lines,
-        "total": _money(total) if total is not None else computed,
+        "total": cart_total,
+        "shop_currency": conversion.shop_currency,
+        "exchange_rate": conversion.rate,
+        "total_shop": conversion.total_shop if conversion.total_shop is not None else conversion.shop(cart_total),
         "checkout_url": checkout_url,
         "abandoned_at": abandoned_at,
         "recovered_at": recovered_at,
@@ -611,16 +672,22 @@ def location_report(*, customer: Customer, latitude: float, longitude: float, ca
 
 
 def customer_summary_recompute(*, customer: Customer) -> Customer:
-    """Rebuild a customer's summary figures from their orders (repair tool; the services keep them current)."""
+    """
+    Rebuild a customer's summary figures from their orders (repair tool; the services keep them current).
+    Money figures sum the shop-currency amounts; orders whose amounts are not converted yet (no rate)
+    count in `orders_count` but add no money (`money_rates --missing` lists them).
+    """
     orders = Order.objects.filter(customer=customer).exclude(status=OrderStatus.CANCELLED)
     figures = orders.aggregate(
         count=Count("pk"),
-        gross=Coalesce(Sum("total"), Decimal("0")),
-        refunded=Coalesce(Sum("refunded_total"), Decimal("0")),
+        gross=Coalesce(Sum("total_shop"), Decimal("0")),
+        refunded=Coalesce(Sum("refunded_total_shop"), Decimal("0")),
         first=Min("placed_at"),
         last=Max("placed_at"),
     )
-    all_refunds = Order.objects.filter(customer=customer).aggregate(total=Coalesce(Sum("refunded_total"), Decimal("0")))
+    all_refunds = Order.objects.filter(customer=customer).aggregate(
+        total=Coalesce(Sum("refunded_total_shop"), Decimal("0"))
+    )
     Customer.objects.filter(pk=customer.pk).update(
         orders_count=figures["count"],
         total_spent=figures["gross"] - figures["refunded"],

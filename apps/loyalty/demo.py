@@ -6,6 +6,8 @@ from typing import TextIO
 
 from django.db import transaction
 
+from loyalty_site.lib.money import shop_currency
+
 from .models import EarningRule, Program, Reward, Tier
 
 TIERS = [
@@ -63,7 +65,7 @@ def load(*, stdout: TextIO) -> None:
         slug="rewards-club",
         defaults={
             "name": "Rewards Club",
-            "currency": "USD",
+            "currency": shop_currency(),
             "points_per_unit": Decimal("1"),
             "pending_days": 14,
             "expiry_policy": "days_after_activation",

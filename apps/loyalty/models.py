@@ -1,14 +1,16 @@
 """Loyalty: programs, members, the points ledger (lots, allocations, entries), rules, tiers, rewards, referrals."""
 
 import secrets
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.customers.models import Customer, Order, Product
+from loyalty_site.lib.money import CurrencyError, currency_code
 
 from .choices import (
     EntryKind,
@@ -41,9 +43,17 @@ class Program(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     is_active = models.BooleanField(default=True)
     auto_enroll = models.BooleanField(default=True, help_text="Join customers automatically on their first order")
-    currency = models.CharField(max_length=3, default="USD")
+    currency = models.CharField(
+        max_length=3, default="USD", help_text="Informative; amounts, thresholds and earning use SHOP_CURRENCY"
+    )
     points_per_unit = models.DecimalField(
-        max_digits=10, decimal_places=4, default=Decimal("1"), help_text="Base points per currency unit spent"
+        max_digits=10, decimal_places=4, default=Decimal("1"), help_text="Base points per shop-currency unit spent"
+    )
+    currency_earning_rates = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Optional points per unit of an order\'s own currency, e.g. {"JPY": "0.01", "EUR": "1"}; '
+        "orders in other currencies earn points_per_unit per shop-currency unit",
     )
     rounding = models.CharField(max_length=8, choices=Rounding.choices, default=Rounding.DOWN)
     earn_after_discounts = models.BooleanField(default=True)
@@ -78,6 +88,39 @@ class Program(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        errors = currency_earning_rates_errors(self.currency_earning_rates)
+        if errors:
+            raise ValidationError({"currency_earning_rates": errors})
+
+    def earning_rate_for(self, currency: str) -> Decimal | None:
+        """Points per unit of `currency` when the program sets one for it, else None."""
+        value = (self.currency_earning_rates or {}).get(currency)
+        return None if value is None else Decimal(str(value))
+
+
+def currency_earning_rates_errors(value: object) -> list[str]:
+    """What is wrong with a `currency_earning_rates` value (an object of ISO code → points ≥ 0)."""
+    if not isinstance(value, dict):
+        return ["Must be a JSON object of currency code → points per unit."]
+    errors = []
+    for code, points in value.items():
+        try:
+            if currency_code(code) != code:
+                raise CurrencyError(f"Write {code!r} as {currency_code(code)!r}.")
+        except CurrencyError as error:
+            errors.append(f"{code}: {error.message}")
+            continue
+        try:
+            number = Decimal(str(points))
+        except InvalidOperation:
+            errors.append(f"{code}: {points!r} is not a number.")
+            continue
+        if isinstance(points, bool) or not number.is_finite() or number < 0:
+            errors.append(f"{code}: points per unit must be a number ≥ 0.")
+    return errors
 
 
 class Tier(models.Model):

@@ -87,6 +87,10 @@ TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
+# The shop (base) currency: customer totals, thresholds, earning, tiers and reports are kept in it
+# (ISO 4217, at most 2 minor units: amounts are stored with 2 decimals). See loyalty_site/lib/money.py.
+SHOP_CURRENCY = env("SHOP_CURRENCY", default="USD").strip().upper()
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"

@@ -64,6 +64,8 @@ def order_ingest(*, data: dict[str, Any], customer_ref: dict[str, Any], cause: s
             total=data.get("total"),
             placed_at=data.get("placed_at"),
             store=data.get("store"),
+            exchange_rate=data.get("exchange_rate"),
+            total_shop=data.get("total_shop"),
             cause=cause,
         )
 
@@ -81,6 +83,8 @@ def draft_order_ingest(
             lines=lines_as_json(data["lines"]),
             total=data.get("total"),
             external_id=data.get("external_id"),
+            exchange_rate=data.get("exchange_rate"),
+            total_shop=data.get("total_shop"),
             cause=cause,
         )
 
@@ -99,6 +103,8 @@ def cart_ingest(*, data: dict[str, Any], customer_ref: dict[str, Any], cause: st
             checkout_url=data.get("checkout_url", ""),
             abandoned_at=data.get("abandoned_at"),
             recovered_at=data.get("recovered_at"),
+            exchange_rate=data.get("exchange_rate"),
+            total_shop=data.get("total_shop"),
             cause=cause,
         )
 

@@ -85,7 +85,7 @@ class OrderLineSerializer(serializers.ModelSerializer):
 class RefundSerializer(serializers.ModelSerializer):
     class Meta:
         model = Refund
-        fields = ["id", "external_id", "order_id", "amount", "reason", "created_at"]
+        fields = ["id", "external_id", "order_id", "amount", "amount_shop", "reason", "created_at"]
         read_only_fields = fields
 
 
@@ -109,6 +109,14 @@ class OrderSerializer(serializers.ModelSerializer):
             "tax_total",
             "total",
             "refunded_total",
+            "shop_currency",
+            "exchange_rate",
+            "subtotal_shop",
+            "discount_total_shop",
+            "shipping_total_shop",
+            "tax_total_shop",
+            "total_shop",
+            "refunded_total_shop",
             "channel",
             "shipping_country",
             "status",
@@ -134,6 +142,9 @@ class DraftOrderSerializer(serializers.ModelSerializer):
             "customer_external_id",
             "currency",
             "total",
+            "shop_currency",
+            "exchange_rate",
+            "total_shop",
             "lines",
             "created_at",
         ]
@@ -152,6 +163,9 @@ class CartSerializer(serializers.ModelSerializer):
             "customer_external_id",
             "currency",
             "total",
+            "shop_currency",
+            "exchange_rate",
+            "total_shop",
             "lines",
             "checkout_url",
             "abandoned_at",
@@ -284,7 +298,26 @@ def lines_as_json(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-class OrderCreateSerializer(CustomerReferenceSerializer):
+class ShopMoneyInputMixin(serializers.Serializer):
+    """
+    Optional shop-currency figures sent with a record in another currency: the shop-currency total
+    (the rate is then total_shop / total) and/or the exchange rate (shop units per unit of `currency`).
+    Without them the exchange-rate table's rate of the record's day is used.
+    """
+
+    exchange_rate = serializers.DecimalField(
+        max_digits=24,
+        decimal_places=12,
+        required=False,
+        allow_null=True,
+        help_text="Shop-currency units for one unit of `currency` (1 EUR = 1.08 USD → 1.08)",
+    )
+    total_shop = serializers.DecimalField(
+        min_value=Decimal("0"), required=False, allow_null=True, help_text="The total in the shop currency", **MONEY
+    )
+
+
+class OrderCreateSerializer(ShopMoneyInputMixin, CustomerReferenceSerializer):
     external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
     currency = serializers.CharField(min_length=3, max_length=3)
     channel = serializers.ChoiceField(choices=OrderChannel.choices, default=OrderChannel.ONLINE)
@@ -307,14 +340,14 @@ class OrderCreateSerializer(CustomerReferenceSerializer):
         return attrs
 
 
-class DraftOrderCreateSerializer(CustomerReferenceSerializer):
+class DraftOrderCreateSerializer(ShopMoneyInputMixin, CustomerReferenceSerializer):
     external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
     currency = serializers.CharField(min_length=3, max_length=3)
     total = serializers.DecimalField(min_value=Decimal("0"), required=False, **MONEY)
     lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
 
 
-class CartUpsertSerializer(CustomerReferenceSerializer):
+class CartUpsertSerializer(ShopMoneyInputMixin, CustomerReferenceSerializer):
     external_id = serializers.CharField(max_length=128, help_text="The cart is upserted by this id")
     currency = serializers.CharField(min_length=3, max_length=3)
     total = serializers.DecimalField(min_value=Decimal("0"), required=False, **MONEY)
@@ -362,3 +395,23 @@ class ProductInputSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=255)
     sku = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     price = serializers.DecimalField(min_value=Decimal("0"), default=Decimal("0"), **MONEY)
+
+
+class ExchangeRateSerializer(serializers.Serializer):
+    """One rate: how many shop-currency units one unit of `currency` was worth on `day`."""
+
+    id = serializers.IntegerField(read_only=True)
+    currency = serializers.CharField(min_length=3, max_length=3)
+    day = serializers.DateField()
+    rate = serializers.DecimalField(max_digits=24, decimal_places=12)
+    source = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def validate_rate(self, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise serializers.ValidationError("An exchange rate must be a positive number.")
+        return value
+
+
+class ExchangeRateBatchSerializer(serializers.Serializer):
+    items = ExchangeRateSerializer(many=True, allow_empty=False, max_length=1000)

@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import exchange_rates, views
 
 router = DefaultRouter(trailing_slash=True)
 router.register("customers", views.CustomerViewSet, basename="customer")
@@ -11,5 +11,6 @@ router.register("events", views.CustomerEventViewSet, basename="event")
 router.register("locations", views.LocationViewSet, basename="location")
 router.register("stores", views.StoreViewSet, basename="store")
 router.register("batch", views.BatchViewSet, basename="batch")
+router.register("exchange-rates", exchange_rates.ExchangeRateViewSet, basename="exchange-rate")
 
 urlpatterns = router.urls

@@ -1,6 +1,11 @@
 """
 Earning from orders and custom events, and taking points back on refunds and cancellations.
 
+Amounts: base points are `points_per_unit` per shop-currency unit (the order's amounts converted at
+the rate stored on the order), unless the program sets a rate for the order's own currency
+(`Program.currency_earning_rates`, points per unit of that currency). `min_order_total` is in the shop
+currency; per-amount rules count points per shop-currency unit.
+
 Every lot is keyed by its source ("order:<id>:base", "order:<id>:rule:<id>", "event:<id>:rule:<id>"),
 so replaying the same event is a no-op.
 """
@@ -19,6 +24,7 @@ from apps.customers.choices import OrderStatus
 from apps.customers.models import CustomerEvent, Order
 from apps.tagging.models import ProductTag
 from loyalty_site.lib.conditions import ConditionInvalid, EvaluationContext, condition_evaluate
+from loyalty_site.lib.money import to_shop
 
 from ..choices import LotStatus, RuleKind, SourceType
 from ..models import EarningRule, Membership, PointLot, Program
@@ -59,6 +65,25 @@ def order_earn_base(order: Order, program: Program) -> Decimal:
     if program.earn_on_shipping:
         base += order.shipping_total
     return max(base, Decimal("0"))
+
+
+def order_amount_shop(order: Order, amount: Decimal) -> Decimal:
+    """An amount of the order's currency in the shop currency, at the rate stored on the order."""
+    if order.currency == order.shop_currency or order.exchange_rate is None:
+        return amount
+    return to_shop(amount, rate=order.exchange_rate)
+
+
+def order_amount_points(order: Order, program: Program, amount: Decimal) -> Decimal:
+    """
+    Base points (before the tier multiplier and rounding) for an amount of the order's currency:
+    the program's own rate for that currency when it sets one (`currency_earning_rates`), else
+    `points_per_unit` per shop-currency unit of the converted amount.
+    """
+    per_currency = program.earning_rate_for(order.currency)
+    if per_currency is not None:
+        return amount * per_currency
+    return order_amount_shop(order, amount) * program.points_per_unit
 
 
 def _period_starts(at: datetime) -> dict[str, datetime]:
@@ -134,11 +159,13 @@ def rule_matches(rule: EarningRule, context: EvaluationContext) -> bool:
 def order_points_plan(order: Order, membership: Membership, at: datetime) -> list[tuple[str, EarningRule | None, int]]:
     """What an order earns, before caps: [(source key, rule, points)]."""
     program = membership.program
-    if order.total < program.min_order_total:
+    # Thresholds are in the shop currency; an order whose shop amounts are unknown (a legacy row
+    # without a rate) earns nothing rather than being read as if it were in the shop currency.
+    if order.total_shop is None or order.total_shop < program.min_order_total:
         return []
     base_amount = order_earn_base(order, program)
     tier_multiplier = membership.tier.multiplier if membership.tier else Decimal("1")
-    base_points = points_round(base_amount * program.points_per_unit * tier_multiplier, program.rounding)
+    base_points = points_round(order_amount_points(order, program, base_amount) * tier_multiplier, program.rounding)
     plan: list[tuple[str, EarningRule | None, int]] = [(f"order:{order.pk}:base", None, base_points)]
     context = _context(membership, at, order=order)
     kinds = [RuleKind.PER_AMOUNT, RuleKind.PRODUCT_TAG_MULTIPLIER, RuleKind.TIME_BONUS]
@@ -146,7 +173,10 @@ def order_points_plan(order: Order, membership: Membership, at: datetime) -> lis
         if not rule_matches(rule, context):
             continue
         if rule.kind == RuleKind.PER_AMOUNT:
-            points = points_round(base_amount * rule.points * tier_multiplier, program.rounding)
+            # "points per unit" of a rule is per shop-currency unit
+            points = points_round(
+                order_amount_shop(order, base_amount) * rule.points * tier_multiplier, program.rounding
+            )
         elif rule.kind == RuleKind.PRODUCT_TAG_MULTIPLIER:
             tagged = set(
                 ProductTag.objects.filter(
@@ -154,7 +184,7 @@ def order_points_plan(order: Order, membership: Membership, at: datetime) -> lis
                 ).values_list("product_id", flat=True)
             )
             tagged_amount = sum((line.total for line in order.lines.all() if line.product_id in tagged), Decimal(0))
-            extra = tagged_amount * program.points_per_unit * (rule.multiplier - 1) * tier_multiplier
+            extra = order_amount_points(order, program, tagged_amount) * (rule.multiplier - 1) * tier_multiplier
             points = points_round(extra, program.rounding)
         else:  # time-boxed bonus: a multiplier on the base points while the rule is live
             points = points_round(Decimal(base_points) * (rule.multiplier - 1), program.rounding)

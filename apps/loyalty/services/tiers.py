@@ -2,6 +2,9 @@
 Tiers: the qualifying tier from points earned or amount spent over the program's window, the
 downgrade policy (never / at period end / after a grace period), and a manual floor.
 
+Amount spent is the orders' shop-currency amounts (total_shop - refunded_total_shop), so thresholds
+are in the shop currency whatever currencies the member paid in.
+
 Semantics of "at period end": a tier qualified for in calendar year Y is kept through Y+1 (the
 previous year's figure counts too); for a rolling window the tier is kept for one window length
 after it was reached; for lifetime windows the figure only falls through refunds, which apply at once.
@@ -39,7 +42,8 @@ def tier_metric(membership: Membership, start: datetime | None, end: datetime) -
         )
         if start is not None:
             orders = orders.filter(placed_at__gte=start)
-        total = orders.aggregate(total=Sum(F("total") - F("refunded_total")))["total"]
+        # shop-currency amounts only: an order's own currency never enters a sum
+        total = orders.aggregate(total=Sum(F("total_shop") - F("refunded_total_shop")))["total"]
     else:
         lots = PointLot.objects.filter(membership=membership, created_at__lt=end)
         if start is not None:
@@ -166,7 +170,9 @@ def _metric_annotation(program: Program, start: datetime | None, end: datetime) 
         )
         if start is not None:
             rows = rows.filter(placed_at__gte=start)
-        rows = rows.values("customer_id").annotate(total=Sum(F("total") - F("refunded_total"))).values("total")
+        rows = (
+            rows.values("customer_id").annotate(total=Sum(F("total_shop") - F("refunded_total_shop"))).values("total")
+        )
         return Subquery(rows, output_field=DecimalField(max_digits=16, decimal_places=2))
     lots = PointLot.objects.filter(membership_id=OuterRef("pk"), created_at__lt=end)
     if start is not None:

@@ -7,6 +7,8 @@ from the tables' sequences up front; the customers' summary figures are then com
 UPDATE ... FROM (SQLite >= 3.33).
 
 The data is historical: no outbox events are written and no workflow runs, exactly like an import.
+Exchange rates for the generated currencies (`GENERATED_USD_VALUE`, relative to the shop currency) are
+loaded for the day before the window, and every order and refund carries its shop-currency amounts.
 """
 
 import random
@@ -21,7 +23,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.customers.choices import CustomerState, OrderChannel, OrderStatus
+from apps.customers.currency import exchange_rate_lookup, exchange_rate_set
 from apps.customers.models import Customer, Order, OrderLine, Product, Refund
+from loyalty_site.lib.money import money_round, rate_clean, shop_currency
 
 FIRST_NAMES = [
     "Anna",
@@ -111,6 +115,18 @@ COUNTRIES = (
     ("AU", "AUD", 4),
     ("NL", "EUR", 4),
 )
+# What one unit of each generated currency is worth in US dollars (illustrative, fixed for determinism).
+GENERATED_USD_VALUE = {
+    "USD": Decimal("1"),
+    "EUR": Decimal("1.08"),
+    "GBP": Decimal("1.27"),
+    "VND": Decimal("0.0000393"),
+    "CNY": Decimal("0.138"),
+    "RUB": Decimal("0.0108"),
+    "CAD": Decimal("0.73"),
+    "JPY": Decimal("0.0067"),
+    "AUD": Decimal("0.66"),
+}
 EMAIL_DOMAINS = ("example.com", "mail.example.org", "shop.example.net", "staff.example.com")
 # A catalogue with a few titles that exercise whole-word matching ("Women", "Ladies", "for her" match;
 # "Mother's Day card" and "Hermes" do not).
@@ -189,6 +205,7 @@ class Command(BaseCommand):
             if self.postgres:
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            self.rates = self._exchange_rates()
             step = time.monotonic()
             self.products = self._products()
             self._report("products", len(self.products), step)
@@ -213,6 +230,32 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"done in {time.monotonic() - started:.1f}s"))
 
     # --- steps ---------------------------------------------------------------------------------------
+
+    def _exchange_rates(self) -> dict[str, Decimal]:
+        """Rates of the generated currencies on the day before the window (kept if already loaded)."""
+        shop = shop_currency()
+        if shop not in GENERATED_USD_VALUE:
+            raise CommandError(f"generate_data knows no rates against the shop currency {shop}.")
+        day = timezone.localdate() - timedelta(days=self.days + 1)
+        rates = {}
+        for code, usd in GENERATED_USD_VALUE.items():
+            if code == shop:
+                rates[code] = Decimal("1")
+                continue
+            rate = exchange_rate_lookup(currency=code, day=day)
+            if rate is None:
+                rate = rate_clean(usd / GENERATED_USD_VALUE[shop])
+                exchange_rate_set(currency=code, day=day, rate=rate, source="generate_data")
+            rates[code] = rate
+        return rates
+
+    def _shop(self, currency: str, total: Decimal, refunded: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+        """(rate, total_shop, refunded_total_shop) with the services' rounding; a full refund nets to 0."""
+        rate = self.rates[currency]
+        total_shop = money_round(total * rate, self.shop)
+        if refunded >= total:
+            return rate, total_shop, total_shop if refunded else Decimal("0.00")
+        return rate, total_shop, min(money_round(refunded * rate, self.shop), total_shop)
 
     def _report(self, what: str, count: int, since: float, extra: str = "") -> None:
         elapsed = time.monotonic() - since
@@ -342,6 +385,7 @@ class Command(BaseCommand):
         window_start = now - self.days * 86400
         products = self.products
         currencies = _weighted_table(COUNTRIES)
+        self.shop = shop = shop_currency()
         order_columns = [
             "id",
             "external_id",
@@ -353,6 +397,14 @@ class Command(BaseCommand):
             "tax_total",
             "total",
             "refunded_total",
+            "shop_currency",
+            "exchange_rate",
+            "subtotal_shop",
+            "discount_total_shop",
+            "shipping_total_shop",
+            "tax_total_shop",
+            "total_shop",
+            "refunded_total_shop",
             "channel",
             "shipping_country",
             "status",
@@ -363,7 +415,7 @@ class Command(BaseCommand):
             "updated_at",
         ]
         line_columns = ["order_id", "product_id", "title", "quantity", "unit_price", "total"]
-        refund_columns = ["order_id", "external_id", "amount", "reason", "created_at"]
+        refund_columns = ["order_id", "external_id", "amount", "amount_shop", "reason", "created_at"]
         first_order_id = self._reserve_ids(Order, count) if self.postgres else None
         line_total = refund_total = 0
         done = 0
@@ -374,7 +426,7 @@ class Command(BaseCommand):
             refund_rows: list[str] = []
             order_objects: list[Order] = []
             line_specs: list[list[tuple[int, str, int, Decimal]]] = []
-            refund_specs: list[tuple[Decimal, float] | None] = []
+            refund_specs: list[tuple[Decimal, float, Decimal] | None] = []
             for offset in range(size):
                 index = done + offset
                 # Skewed: a loyal tenth of the customers places 40% of the orders; some never order.
@@ -406,8 +458,9 @@ class Command(BaseCommand):
                     status, refunded = OrderStatus.REFUNDED, total
                 elif roll < 0.06:
                     status, refunded = OrderStatus.PARTIALLY_REFUNDED, (total / 2).quantize(Decimal("0.01"))
+                rate, total_shop, refunded_shop = self._shop(currency, total, refunded)
                 if refunded:
-                    refund = (refunded, min(placed + 86400 * 3, now))
+                    refund = (refunded, min(placed + 86400 * 3, now), refunded_shop)
                 elif status == OrderStatus.PAID and placed < now - 86400 * 14:
                     status = OrderStatus.FULFILLED
                 external_id = f"gen{self.seed}-o{index}"
@@ -417,7 +470,8 @@ class Command(BaseCommand):
                     placed_text = _ts(placed)
                     order_rows.append(
                         f"{order_id}\t{external_id}\t{customer_id}\t{currency}\t{subtotal}\t0.00\t0.00\t0.00\t"
-                        f"{total}\t{refunded}\t{channel}\t{country}\t{status}\t{NULL}\t{placed_text}\t"
+                        f"{total}\t{refunded}\t{shop}\t{rate}\t{total_shop}\t0.00\t0.00\t0.00\t"
+                        f"{total_shop}\t{refunded_shop}\t{channel}\t{country}\t{status}\t{NULL}\t{placed_text}\t"
                         f"{_ts(cancelled) if cancelled else NULL}\t{placed_text}\t{placed_text}\n"
                     )
                     for product_id, title, quantity, price in lines:
@@ -425,7 +479,9 @@ class Command(BaseCommand):
                             f"{order_id}\t{product_id}\t{title}\t{quantity}\t{price}\t{price * quantity}\n"
                         )
                     if refund:
-                        refund_rows.append(f"{order_id}\t{NULL}\t{refund[0]}\tgenerated\t{_ts(refund[1])}\n")
+                        refund_rows.append(
+                            f"{order_id}\t{NULL}\t{refund[0]}\t{refund[2]}\tgenerated\t{_ts(refund[1])}\n"
+                        )
                 else:
                     order_objects.append(
                         Order(
@@ -435,6 +491,14 @@ class Command(BaseCommand):
                             subtotal=subtotal,
                             total=total,
                             refunded_total=refunded,
+                            shop_currency=shop,
+                            exchange_rate=rate,
+                            subtotal_shop=total_shop,
+                            discount_total_shop=Decimal("0.00"),
+                            shipping_total_shop=Decimal("0.00"),
+                            tax_total_shop=Decimal("0.00"),
+                            total_shop=total_shop,
+                            refunded_total_shop=refunded_shop,
                             channel=channel,
                             shipping_country=country,
                             status=status,
@@ -469,6 +533,7 @@ class Command(BaseCommand):
                     Refund(
                         order_id=order.pk,
                         amount=refund[0],
+                        amount_shop=refund[2],
                         reason="generated",
                         created_at=datetime.fromtimestamp(refund[1], UTC),
                     )
@@ -492,8 +557,9 @@ class Command(BaseCommand):
               FROM (
                     SELECT customer_id,
                            SUM(CASE WHEN status <> %s THEN 1 ELSE 0 END) AS orders_count,
-                           SUM(CASE WHEN status <> %s THEN total - refunded_total ELSE 0 END) AS total_spent,
-                           SUM(refunded_total) AS refunded_total,
+                           SUM(CASE WHEN status <> %s THEN total_shop - refunded_total_shop ELSE 0 END)
+                               AS total_spent,
+                           SUM(refunded_total_shop) AS refunded_total,
                            MIN(CASE WHEN status <> %s THEN placed_at END) AS first_order_at,
                            MAX(CASE WHEN status <> %s THEN placed_at END) AS last_order_at
                       FROM customers_order

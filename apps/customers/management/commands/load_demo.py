@@ -16,13 +16,15 @@ from pathlib import Path
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
 from apps.customers import services
-from apps.customers.models import Cart, Customer, DraftOrder, Order, Product, Refund
+from apps.customers.currency import exchange_rate_set
+from apps.customers.models import Cart, Customer, DraftOrder, ExchangeRate, Order, Product, Refund
 from apps.customers.services import LineInput
+from loyalty_site.lib.money import rate_clean, shop_currency
 
 CAUSE = "demo"
 
@@ -148,7 +150,10 @@ EVENTS = [
     ("demo-e-5", "demo-c-09", "newsletter_signup", 40, {"list": "weekly"}),
 ]
 
+# Units of each demo currency per euro (demo prices are in euros). The exchange-rate table gets the
+# matching rates against the shop currency, dated before the oldest demo order.
 CURRENCY_RATE = {"EUR": Decimal("1"), "USD": Decimal("1.1"), "GBP": Decimal("0.85"), "JPY": Decimal("160")}
+OLDEST_ORDER_DAYS = max(days_ago for _ext, _customer, days_ago, *_rest in ORDERS)
 
 
 class Command(BaseCommand):
@@ -160,6 +165,7 @@ class Command(BaseCommand):
     def handle(self, *args, no_admin: bool = False, **options) -> None:
         now = timezone.now().replace(microsecond=0)
         with transaction.atomic():
+            self._exchange_rates(now)
             stores = self._stores()
             products = self._products()
             customers = self._customers()
@@ -175,6 +181,18 @@ class Command(BaseCommand):
         self._app_demos()
         if not no_admin:
             self._admin()
+
+    def _exchange_rates(self, now) -> None:
+        """Rates of the demo currencies against the shop currency (kept if that day already has one)."""
+        shop = shop_currency()
+        if shop not in CURRENCY_RATE:
+            raise CommandError(
+                f"The demo knows no rates against the shop currency {shop} (use one of {list(CURRENCY_RATE)})."
+            )
+        day = timezone.localdate(now) - timedelta(days=OLDEST_ORDER_DAYS + 1)
+        for code, per_euro in CURRENCY_RATE.items():
+            if code != shop and not ExchangeRate.objects.filter(currency=code, day=day).exists():
+                exchange_rate_set(currency=code, day=day, rate=rate_clean(CURRENCY_RATE[shop] / per_euro), source=CAUSE)
 
     def _stores(self) -> dict:
         stores = {}

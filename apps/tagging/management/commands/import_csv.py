@@ -22,8 +22,10 @@ from django.db import transaction
 
 from apps.customers import services as customer_services
 from apps.customers.api.ingest import order_ingest
-from apps.customers.api.serializers import CustomerInputSerializer, OrderCreateSerializer
+from apps.customers.api.serializers import CustomerInputSerializer, ExchangeRateSerializer, OrderCreateSerializer
+from apps.customers.currency import exchange_rate_set
 from loyalty_site.lib.api.errors import flatten_errors
+from loyalty_site.lib.money import CurrencyError, currency_code, shop_currency
 
 from ... import services as tag_services
 from ...choices import TagSource
@@ -53,13 +55,22 @@ ORDER_COLUMNS = [
     "shipping_total",
     "tax_total",
     "total",
+    "exchange_rate",
+    "total_shop",
     "product_external_id",
     "title",
     "quantity",
     "unit_price",
 ]
-ORDER_LEVEL = ORDER_COLUMNS[:11]
-REQUIRED = {"customers": ["external_id"], "orders": ["order_external_id", "customer_external_id", "currency"]}
+LINE_COLUMNS = ["product_external_id", "title", "quantity", "unit_price"]
+ORDER_LEVEL = [name for name in ORDER_COLUMNS if name not in LINE_COLUMNS]
+RATE_COLUMNS = ["currency", "day", "rate", "source"]
+REQUIRED = {
+    "customers": ["external_id"],
+    "orders": ["order_external_id", "customer_external_id", "currency"],
+    "exchange_rates": ["currency", "day", "rate"],
+}
+COLUMNS = {"customers": CUSTOMER_COLUMNS, "orders": ORDER_COLUMNS, "exchange_rates": RATE_COLUMNS}
 TRUE = {"1", "true", "yes", "y"}
 FALSE = {"0", "false", "no", "n"}
 
@@ -85,10 +96,13 @@ def _django_detail(error: ValidationError) -> Any:
 
 
 class Command(BaseCommand):
-    help = "Import customers or orders from a CSV file (validates every row, imports the good ones in batches)."
+    help = (
+        "Import customers, orders or exchange rates from a CSV file "
+        "(validates every row, imports the good ones in batches)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("kind", choices=["customers", "orders"])
+        parser.add_argument("kind", choices=["customers", "orders", "exchange_rates"])
         parser.add_argument("file", type=Path)
         parser.add_argument("--batch-size", type=int, default=500, help="Rows (customers) or orders per transaction")
         parser.add_argument("--dry-run", action="store_true", help="Only validate and report")
@@ -99,7 +113,7 @@ class Command(BaseCommand):
         self.source_ref = f"import:{file.name}"[:64]
         with file.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
-            columns = CUSTOMER_COLUMNS if kind == "customers" else ORDER_COLUMNS
+            columns = COLUMNS[kind]
             header = [name.strip() for name in reader.fieldnames or []]
             unknown = sorted(set(header) - set(columns))
             missing = [name for name in REQUIRED[kind] if name not in header]
@@ -118,6 +132,10 @@ class Command(BaseCommand):
             valid, rejected = self._validate_customers(rows)
             imported = 0 if dry_run else self._import_customers(valid, batch_size)
             unit = "customers"
+        elif kind == "exchange_rates":
+            valid, rejected = self._validate_rates(rows)
+            imported = 0 if dry_run else self._import_rates(valid, batch_size)
+            unit = "exchange rates"
         else:
             valid, rejected = self._validate_orders(rows)
             imported = 0 if dry_run else self._import_orders(valid, batch_size, rejected)
@@ -192,6 +210,41 @@ class Command(BaseCommand):
             self.stdout.write(f"customers: {done}/{len(valid)}")
         return done
 
+    # --- Exchange rates (import them before orders in other currencies) ---------------------------
+
+    def _validate_rates(self, rows: list[tuple[int, dict[str, str]]]) -> tuple[list, list[Rejection]]:
+        valid, rejected, seen = [], [], {}
+        for line, row in rows:
+            serializer = ExchangeRateSerializer(data={key: value for key, value in row.items() if value != ""})
+            if not serializer.is_valid():
+                rejected.append(Rejection(line, _error_messages(serializer.errors)))
+                continue
+            try:
+                code = currency_code(serializer.validated_data["currency"])
+            except CurrencyError as error:
+                rejected.append(Rejection(line, [f"currency: {error.message}"]))
+                continue
+            if code == shop_currency():
+                rejected.append(Rejection(line, [f"currency: {code} is the shop currency: its rate is always 1."]))
+                continue
+            key = (code, serializer.validated_data["day"])
+            if key in seen:
+                rejected.append(Rejection(line, [f"day: {key[0]} on {key[1]} already on line {seen[key]}."]))
+                continue
+            seen[key] = line
+            valid.append((line, serializer.validated_data))
+        return valid, rejected
+
+    def _import_rates(self, valid: list, batch_size: int) -> int:
+        done = 0
+        for start in range(0, len(valid), batch_size):
+            with transaction.atomic():
+                for _line, data in valid[start : start + batch_size]:
+                    exchange_rate_set(**{**data, "source": data.get("source") or self.source_ref})
+                    done += 1
+            self.stdout.write(f"exchange rates: {done}/{len(valid)}")
+        return done
+
     # --- Orders ----------------------------------------------------------------------------------
 
     def _validate_orders(self, rows: list[tuple[int, dict[str, str]]]) -> tuple[list, list[Rejection]]:
@@ -218,7 +271,7 @@ class Command(BaseCommand):
             payload: dict[str, Any] = {
                 "external_id": external_id,
                 **{name: first[name] for name in ORDER_LEVEL[1:] if first.get(name)},
-                "lines": [{name: row[name] for name in ORDER_COLUMNS[11:] if row.get(name)} for _line, row in group],
+                "lines": [{name: row[name] for name in LINE_COLUMNS if row.get(name)} for _line, row in group],
             }
             serializer = OrderCreateSerializer(data=payload)
             if serializer.is_valid():
