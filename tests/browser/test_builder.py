@@ -15,6 +15,8 @@ from django.utils import timezone
 
 from apps.platform.services import api_token_create
 from apps.tagging.models import CustomerTag
+from loyalty_site.lib.conditions import field_get
+from loyalty_site.lib.conditions.operators import OPERATORS
 from tests.factories import CustomerFactory, make_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -84,6 +86,11 @@ def test_marketer_builds_inactive_high_value_workflow_fixes_an_error_activates_r
     second_rule = condition.locator(".wf-rule").nth(1)
     second_rule.get_by_label("Field").select_option("customer.total_spent")
     second_rule.get_by_label("Operator").select_option("gt")
+    # the operators offered, and their labels, are the catalog's operator table
+    offered = second_rule.get_by_label("Operator").locator("option")
+    assert offered.evaluate_all("options => options.map((o) => [o.value, o.textContent])") == [
+        [op, OPERATORS[op].label] for op in field_get("customer.total_spent").operators
+    ]
     # (the amount is forgotten on purpose)
     add_step(page, condition.locator(".wf-then"), 0, "Action")
     action = condition.locator(".wf-then .wf-card-action")

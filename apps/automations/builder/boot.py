@@ -8,6 +8,8 @@ from django.urls import reverse
 
 from apps.customers.models import Product
 from apps.tagging.models import Tag
+from loyalty_site.lib.conditions.catalog import fields_all
+from loyalty_site.lib.conditions.operators import operators_describe
 
 # Which object a test run needs besides the customer, by trigger scope.
 SUBJECT_BY_SCOPE = {"order": "order", "cart": "cart", "draft_order": "draft order", "event": "event"}
@@ -90,7 +92,7 @@ def field_payload(spec: Any) -> dict[str, Any]:
         "picker": getattr(spec, "suggest", None),
         "choices": _choices(getattr(spec, "choices", ())),
         "description": getattr(spec, "description", ""),
-        "audience": getattr(spec, "compile", None) is not None,
+        "audience": spec.compilable,
     }
 
 
@@ -149,10 +151,11 @@ def trigger_lookup(name: str) -> dict[str, Any] | None:
 
 def catalog_payload() -> dict[str, Any]:
     from apps.automations.registry import actions_all
-    from loyalty_site.lib.conditions.catalog import fields_all
 
     return {
         "fields": [field_payload(spec) for spec in fields_all()],
+        # The operator table of the condition language: labels and what each takes come from here only.
+        "operators": operators_describe(),
         "triggers": triggers_payload(),
         "actions": [action_payload(spec) for spec in actions_all()],
     }

@@ -5,32 +5,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-OP_WORDS = {
-    "eq": "is",
-    "ne": "is not",
-    "gt": "is greater than",
-    "gte": "is at least",
-    "lt": "is less than",
-    "lte": "is at most",
-    "in": "is one of",
-    "not_in": "is none of",
-    "contains": "contains",
-    "contains_any": "contains any of",
-    "contains_words_any": "contains any whole word of",
-    "starts_with": "starts with",
-    "ends_with": "ends with",
-    "is_set": "is set",
-    "is_not_set": "is not set",
-    "any": "has any item where",
-    "all": "has every item where",
-    "none": "has no item where",
-}
-DATE_OP_WORDS = {"gt": "is after", "gte": "is on or after", "lt": "is before", "lte": "is on or before"}
+from loyalty_site.lib.conditions.catalog import fields_all
+from loyalty_site.lib.conditions.operators import OPERATORS
+
+
+def _operator_words(op: str, field_type: str | None) -> str:
+    """The catalog's label of the operator (its date wording on date fields); unknown ones as written."""
+    operator = OPERATORS.get(op)
+    if operator is None:
+        return op
+    return operator.date_label if field_type in {"date", "datetime"} and operator.date_label else operator.label
 
 
 def _labels() -> dict[str, Any]:
-    from loyalty_site.lib.conditions.catalog import fields_all
-
     return {spec.name: spec for spec in fields_all()}
 
 
@@ -66,8 +53,7 @@ def condition_sentence(condition: Any, specs: dict[str, Any] | None = None) -> s
     if window.get("days"):
         label += f" in the last {window['days']} days"
     op = condition.get("op", "")
-    words = DATE_OP_WORDS.get(op) if spec and spec.type in {"date", "datetime"} else None
-    words = words or OP_WORDS.get(op, op)
+    words = _operator_words(op, spec.type if spec else None)
     if "where" in condition:
         return f"{label} {words} {condition_sentence(condition['where'], specs)}"
     if "value" in condition:

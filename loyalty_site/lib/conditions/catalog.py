@@ -20,58 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .operators import OPERATORS, operators_describe, operators_for_type
+
 FIELD_TYPES = ("text", "number", "money", "integer", "boolean", "date", "datetime", "tags", "list", "choice")
-
-COMPARISON_OPS = ("eq", "ne", "gt", "gte", "lt", "lte")
-QUANTIFIER_OPS = ("any", "all", "none")
-
-OPERATOR_LABELS: dict[str, str] = {
-    "eq": "is",
-    "ne": "is not",
-    "gt": "is greater than",
-    "gte": "is at least",
-    "lt": "is less than",
-    "lte": "is at most",
-    "in": "is one of",
-    "not_in": "is none of",
-    "contains": "contains",
-    "not_contains": "does not contain",
-    "contains_any": "contains any of",
-    "contains_words_any": "contains any of the words",
-    "starts_with": "starts with",
-    "ends_with": "ends with",
-    "is_set": "is set",
-    "is_not_set": "is not set",
-    "any": "any item matches",
-    "all": "every item matches",
-    "none": "no item matches",
-}
-
-OPERATORS_BY_TYPE: dict[str, tuple[str, ...]] = {
-    "text": (
-        "eq",
-        "ne",
-        "in",
-        "not_in",
-        "contains",
-        "not_contains",
-        "contains_any",
-        "contains_words_any",
-        "starts_with",
-        "ends_with",
-        "is_set",
-        "is_not_set",
-    ),
-    "choice": ("eq", "ne", "in", "not_in", "is_set", "is_not_set"),
-    "number": ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "is_set", "is_not_set"),
-    "money": ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "is_set", "is_not_set"),
-    "integer": ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "is_set", "is_not_set"),
-    "boolean": ("eq", "ne", "is_set", "is_not_set"),
-    "date": ("eq", "ne", "gt", "gte", "lt", "lte", "is_set", "is_not_set"),
-    "datetime": ("eq", "ne", "gt", "gte", "lt", "lte", "is_set", "is_not_set"),
-    "tags": ("contains", "not_contains", "contains_any", "is_set", "is_not_set", "any", "all", "none"),
-    "list": ("is_set", "is_not_set", "any", "all", "none"),
-}
 
 
 @dataclass(frozen=True)
@@ -100,7 +51,10 @@ class FieldSpec:
         if self.type not in FIELD_TYPES:
             raise ValueError(f"Field {self.name}: unknown type {self.type!r}")
         if not self.operators:
-            object.__setattr__(self, "operators", OPERATORS_BY_TYPE[self.type])
+            object.__setattr__(self, "operators", operators_for_type(self.type))
+        unknown = [op for op in self.operators if self.type not in getattr(OPERATORS.get(op), "meanings", {})]
+        if unknown:
+            raise ValueError(f"Field {self.name}: no operator {', '.join(unknown)} for a {self.type} field")
         if self.type == "list" and not self.item_scope:
             raise ValueError(f"Field {self.name}: a list field needs an item_scope")
         if self.type == "tags" and not self.item_scope:
@@ -179,8 +133,9 @@ def catalog_describe() -> dict[str, Any]:
             }
             for spec in fields_all()
         ],
-        "operators": dict(OPERATOR_LABELS),
-        "operators_by_type": {kind: list(ops) for kind, ops in OPERATORS_BY_TYPE.items()},
+        "operators": {name: spec.label for name, spec in OPERATORS.items()},
+        "operators_by_type": {kind: list(operators_for_type(kind)) for kind in FIELD_TYPES},
+        "operator_specs": operators_describe(),
     }
 
 

@@ -10,44 +10,15 @@ tag-like lists compile to `EXISTS`.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.db.models import Exists, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
-from django.db.models.lookups import (
-    Exact,
-    GreaterThan,
-    GreaterThanOrEqual,
-    IContains,
-    IEndsWith,
-    IExact,
-    In,
-    IRegex,
-    IsNull,
-    IStartsWith,
-    LessThan,
-    LessThanOrEqual,
-)
+from django.db.models import Q, QuerySet
 
-from .catalog import QUANTIFIER_OPS, FieldSpec, field_get
-from .operators import words_pattern
+from .catalog import FieldSpec, field_get
+from .operators import MATCH_ALL, MATCH_NONE, NOTHING, OPERATORS, WHERE, sql_present
 from .validation import condition_check, join
-from .values import NUMERIC_TYPES, day_bounds, resolve_day, resolve_instant, to_decimal
-
-COMPARE = {
-    "eq": Exact,
-    "gt": GreaterThan,
-    "gte": GreaterThanOrEqual,
-    "lt": LessThan,
-    "lte": LessThanOrEqual,
-}
-
-
-MATCH_ALL = Q(pk__isnull=False)
-MATCH_NONE = Q(pk__in=[])
 
 
 class ConditionNotCompilable(ValueError):
@@ -62,111 +33,14 @@ def _any(parts: list[Q]) -> Q:
     return reduce(or_, parts)
 
 
-def _never_null(expr: Any) -> bool:
-    # COALESCE(subquery, <constant>) cannot be NULL: skip the guard so the subquery runs once.
-    if isinstance(expr, Coalesce):
-        last = expr.get_source_expressions()[-1]
-        return isinstance(last, Value) and last.value is not None
-    return False
-
-
-def _present(expr: Any) -> Q:
-    return MATCH_ALL if _never_null(expr) else Q(IsNull(expr, False))
-
-
-def compile_is_set(expr: Any, kind: str) -> Q:
-    present = _present(expr)
-    if kind in ("text", "choice"):
-        return present & ~Q(Exact(expr, ""))
-    return present
-
-
-# Money has two decimals (validation refuses more). SQLite keeps decimals as binary floats, so sums
-# and running totals carry noise well below half a cent: comparing against the half-cent band around
-# the value gives the exact decimal answer on SQLite and PostgreSQL alike, and stays index-friendly.
-HALF_CENT = Decimal("0.005")
-
-
-def _money_eq(expr: Any, amount: Decimal) -> Q:
-    return Q(GreaterThanOrEqual(expr, amount - HALF_CENT)) & Q(LessThan(expr, amount + HALF_CENT))
-
-
-def _money(expr: Any, op: str, value: Any) -> Q:
-    if op in ("in", "not_in"):
-        matched = _any([_money_eq(expr, to_decimal(item)) for item in value])
-        return matched if op == "in" else ~matched
-    amount = to_decimal(value)
-    if op == "eq":
-        return _money_eq(expr, amount)
-    if op == "ne":
-        return ~_money_eq(expr, amount)
-    if op == "gt":
-        return Q(GreaterThanOrEqual(expr, amount + HALF_CENT))
-    if op == "gte":
-        return Q(GreaterThanOrEqual(expr, amount - HALF_CENT))
-    if op == "lt":
-        return Q(LessThan(expr, amount - HALF_CENT))
-    return Q(LessThan(expr, amount + HALF_CENT))  # lte
-
-
-def compile_comparison(expr: Any, kind: str, op: str, value: Any, *, now: datetime) -> Q:
-    """`expr <op> value` as a two-valued Q (false when expr is NULL)."""
-    if op == "is_set":
-        return compile_is_set(expr, kind)
-    if op == "is_not_set":
-        return ~compile_is_set(expr, kind)
-    present = _present(expr)
-    if present is MATCH_ALL:
-        present = Q()
-    if kind in ("text", "choice"):
-        if op == "eq":
-            return present & Q(IExact(expr, value))
-        if op == "ne":
-            return present & ~Q(IExact(expr, value))
-        if op == "in":
-            return present & _any([Q(IExact(expr, item)) for item in value])
-        if op == "not_in":
-            return present & ~_any([Q(IExact(expr, item)) for item in value])
-        if op == "contains":
-            return present & Q(IContains(expr, value))
-        if op == "not_contains":
-            return present & ~Q(IContains(expr, value))
-        if op == "contains_any":
-            return present & _any([Q(IContains(expr, item)) for item in value])
-        if op == "contains_words_any":
-            return present & Q(IRegex(expr, words_pattern(value)))
-        if op == "starts_with":
-            return present & Q(IStartsWith(expr, value))
-        if op == "ends_with":
-            return present & Q(IEndsWith(expr, value))
-    elif kind == "money":
-        return present & _money(expr, op, value)
-    elif kind in NUMERIC_TYPES:
-        if op in ("in", "not_in"):
-            matched = Q(In(expr, [to_decimal(item) for item in value]))
-            return present & (matched if op == "in" else ~matched)
-        number = to_decimal(value)
-        if kind == "integer":
-            number = int(number)
-        if op == "ne":
-            return present & ~Q(Exact(expr, number))
-        return present & Q(COMPARE[op](expr, number))
-    elif kind == "boolean":
-        if op == "ne":
-            return present & ~Q(Exact(expr, value))
-        return present & Q(Exact(expr, value))
-    elif kind == "date":
-        day = resolve_day(value, now=now)
-        if op == "ne":
-            return present & ~Q(Exact(expr, day))
-        return present & Q(COMPARE[op](expr, day))
-    elif kind == "datetime":
-        if op in ("eq", "ne"):
-            start, end = day_bounds(resolve_day(value, now=now))
-            within = Q(GreaterThanOrEqual(expr, start)) & Q(LessThan(expr, end))
-            return present & (within if op == "eq" else ~within)
-        return present & Q(COMPARE[op](expr, resolve_instant(value, now=now)))
-    raise ValueError(f'"{op}" on a {kind} field')
+def compile_comparison(expr: Any, field_type: str, op: str, value: Any, *, now: datetime) -> Q:
+    """`expr <op> value` as a two-valued Q: false when `expr` is NULL (except for is_set / is_not_set)."""
+    operator = OPERATORS[op]
+    compiled = operator.compile(field_type, expr, value, now=now)
+    if operator.takes == NOTHING:
+        return compiled
+    present = sql_present(expr)
+    return compiled if present is MATCH_ALL else present & compiled
 
 
 class _Compiler:
@@ -215,24 +89,11 @@ class _Compiler:
 
     def tags(self, spec: FieldSpec, node: dict, path: str) -> Q:
         rows, item = spec.items(now=self.now)
-        op = node["op"]
-        if op == "is_set":
-            return Q(Exists(rows))
-        if op == "is_not_set":
-            return ~Q(Exists(rows))
-        if op in ("contains", "not_contains"):
-            found = Q(Exists(rows.filter(Q(IExact(item, node["value"])))))
-            return found if op == "contains" else ~found
-        if op == "contains_any":
-            return Q(Exists(rows.filter(_any([Q(IExact(item, value)) for value in node["value"]]))))
-        if op in QUANTIFIER_OPS:
+        operator = OPERATORS[node["op"]]
+        if operator.takes == WHERE:
             where = self.node(node["where"], join(path, "where"), item, spec.item_scope)
-            if op == "any":
-                return Q(Exists(rows.filter(where)))
-            if op == "all":
-                return ~Q(Exists(rows.filter(~where)))
-            return ~Q(Exists(rows.filter(where)))
-        raise ValueError(f'"{op}" on a tags field')
+            return operator.compile(spec.type, (rows, item), where, now=self.now)
+        return operator.compile(spec.type, (rows, item), node.get("value"), now=self.now)
 
 
 def condition_compile(condition: dict | None, *, now: datetime, path: str = "") -> Q:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .catalog import QUANTIFIER_OPS, FieldSpec, field_get, scopes_all
+from .catalog import FieldSpec, field_get, scopes_all
 from .context import ConditionError, ConditionInvalid
+from .operators import NOTHING, OPERATORS, VALUES, WHERE
 from .values import NUMERIC_TYPES, date_error, number_error
 
 MAX_DEPTH = 10
@@ -17,8 +18,6 @@ MAX_TEXT = 1000
 
 GROUP_KEYS = ("all", "any", "not")
 LEAF_KEYS = {"field", "op", "value", "window", "where"}
-LIST_VALUE_OPS = ("in", "not_in", "contains_any", "contains_words_any")
-NO_VALUE_OPS = ("is_set", "is_not_set", *QUANTIFIER_OPS)
 
 
 def join(path: str, key: str) -> str:
@@ -92,11 +91,17 @@ class _Validator:
         if not isinstance(op, str) or not op:
             self.error(join(path, "op"), "an operator is required")
             return
+        if op not in OPERATORS:
+            self.error(
+                join(path, "op"),
+                f'"{op[:50]}" is not an operator; a {spec.type} field takes {", ".join(spec.operators)}',
+            )
+            return
         if op not in spec.operators:
             self.error(join(path, "op"), f'"{op}" is not allowed for a {spec.type} field')
             return
         self.window(node, path, spec)
-        if op in QUANTIFIER_OPS:
+        if OPERATORS[op].takes == WHERE:
             if "value" in node:
                 self.error(join(path, "value"), f'"{op}" takes "where", not "value"')
             if "where" not in node:
@@ -123,7 +128,8 @@ class _Validator:
 
     def value(self, node: dict, path: str, spec: FieldSpec, op: str) -> None:
         value_path = join(path, "value")
-        if op in NO_VALUE_OPS:
+        takes = OPERATORS[op].takes
+        if takes in (NOTHING, WHERE):
             if node.get("value") is not None:
                 self.error(value_path, f'"{op}" takes no value')
             return
@@ -131,7 +137,7 @@ class _Validator:
             self.error(value_path, f'"{op}" needs a value')
             return
         value = node["value"]
-        if op in LIST_VALUE_OPS:
+        if takes == VALUES:
             if not isinstance(value, list) or not value:
                 self.error(value_path, f'"{op}" takes a non-empty list')
                 return

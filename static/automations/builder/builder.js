@@ -27,6 +27,7 @@ const state = {
 const FIELDS = new Map(boot.catalog.fields.map((field) => [field.name, field]));
 const ACTIONS = new Map(boot.catalog.actions.map((action) => [action.name, action]));
 const TRIGGERS = new Map(boot.catalog.triggers.map((trigger) => [trigger.name, trigger]));
+const OPERATORS = new Map(boot.catalog.operators.map((operator) => [operator.name, operator]));
 
 function scopeOf(field) {
   return field.scope || field.name.split(".")[0];
@@ -38,6 +39,9 @@ function triggerInfo() {
 
 // --- Context handed to the editors ----------------------------------------------------------------
 const ctx = {
+  operator(name) {
+    return OPERATORS.get(name) || null;
+  },
   field(name) {
     if (!name) return null;
     if (FIELDS.has(name)) return FIELDS.get(name);

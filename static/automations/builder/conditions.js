@@ -2,24 +2,18 @@
 // quantifiers (any/all/none ... where ...) drawn from the field catalog.
 import { h, option } from "./dom.js";
 import { choiceInput, dateInput, listEditor, numberInput } from "./inputs.js";
-import { NO_VALUE_OPS, QUANTIFIERS, newGroup, newRule } from "./model.js";
+import { newGroup, newRule } from "./model.js";
 
-const LIST_VALUE_OPS = ["in", "not_in", "contains_any", "contains_all", "contains_words_any", "contains_none"];
+// Operator labels and what each operator takes ("nothing", "value", "values", "where") come from the
+// catalog's operator table (`ctx.operator(name)`, from the boot payload): no second table here.
+function opLabel(op, field, ctx) {
+  const spec = ctx.operator(op);
+  if (!spec) return op;
+  return field && ["date", "datetime"].includes(field.type) ? spec.date_label : spec.label;
+}
 
-export const OP_LABELS = {
-  eq: "is", ne: "is not", gt: "is greater than", gte: "is at least", lt: "is less than", lte: "is at most",
-  in: "is one of", not_in: "is none of", contains: "contains", not_contains: "does not contain",
-  contains_any: "contains any of", contains_all: "contains all of", contains_words_any: "contains any whole word of",
-  starts_with: "starts with", ends_with: "ends with", is_set: "is set", is_not_set: "is not set",
-  any: "has any item where", all: "has all items where", none: "has no item where",
-  before: "is before", after: "is after",
-};
-
-const DATE_OP_LABELS = { gt: "is after", gte: "is on or after", lt: "is before", lte: "is on or before" };
-
-function opLabel(op, field) {
-  if (field && ["date", "datetime"].includes(field.type) && DATE_OP_LABELS[op]) return DATE_OP_LABELS[op];
-  return OP_LABELS[op] || op;
+function takes(op, ctx) {
+  return ctx.operator(op)?.takes;
 }
 
 export function describeCondition(node, ctx) {
@@ -34,7 +28,7 @@ export function describeCondition(node, ctx) {
     const field = ctx.field(node.field);
     const name = field ? field.label : node.field || "…";
     const window = node.window?.days ? ` in the last ${node.window.days} days` : "";
-    if (node.where) return `${name}${window} ${opLabel(node.op, field)} ${describeCondition(node.where, ctx)}`;
+    if (node.where) return `${name}${window} ${opLabel(node.op, field, ctx)} ${describeCondition(node.where, ctx)}`;
     let value = "";
     if (node.hasValue) {
       const raw = node.value;
@@ -42,7 +36,7 @@ export function describeCondition(node, ctx) {
       else if (Array.isArray(raw)) value = ` ${raw.join(", ")}`;
       else value = ` ${raw ?? ""}`;
     }
-    return `${name}${window} ${opLabel(node.op, field)}${value}`;
+    return `${name}${window} ${opLabel(node.op, field, ctx)}${value}`;
   }
   return JSON.stringify(node.raw);
 }
@@ -125,7 +119,7 @@ function fieldSelect(node, ctx, scope) {
     node.value = undefined;
     node.hasValue = false;
     node.window = null;
-    node.where = QUANTIFIERS.includes(node.op) && field?.item ? newGroup("all", [newRule()]) : null;
+    node.where = takes(node.op, ctx) === "where" && field?.item ? newGroup("all", [newRule()]) : null;
     ctx.changed(true, `${node.uid}-op`);
   });
   return select;
@@ -141,7 +135,7 @@ function valueEditor(node, field, ctx) {
   };
   const type = field?.type || "text";
   const choices = ctx.choicesFor(field);
-  if (LIST_VALUE_OPS.includes(node.op)) {
+  if (takes(node.op, ctx) === "values") {
     return listEditor({ id, label, values: Array.isArray(node.value) ? node.value : [], onChange: (v) => set(v.length ? v : undefined), suggestions: choices.map((c) => c.value), path: "value" });
   }
   if (type === "date" || type === "datetime") return dateInput({ id, label, value: node.value, onChange: set, path: "value" });
@@ -189,20 +183,20 @@ function ruleEditor(node, ctx, { scope, onRemove, onReplace, depth }) {
   const ops = field?.ops?.length ? [...field.ops] : node.op ? [node.op] : [];
   if (node.op && !ops.includes(node.op)) ops.push(node.op);
   const opSelect = h("select", { id: `${node.uid}-op`, class: "wf-op", "aria-label": "Operator", dataset: { path: "op" } },
-    ops.map((op) => option(op, opLabel(op, field), op === node.op)));
+    ops.map((op) => option(op, opLabel(op, field, ctx), op === node.op)));
   opSelect.addEventListener("change", () => {
     const before = node.op;
     node.op = opSelect.value;
-    if (QUANTIFIERS.includes(node.op) && field?.item) {
+    if (takes(node.op, ctx) === "where" && field?.item) {
       if (!node.where) node.where = newGroup("all", [newRule()]);
       node.hasValue = false;
       node.value = undefined;
     } else {
       node.where = null;
-      if (NO_VALUE_OPS.includes(node.op)) {
+      if (takes(node.op, ctx) === "nothing") {
         node.hasValue = false;
         node.value = undefined;
-      } else if (LIST_VALUE_OPS.includes(node.op) !== LIST_VALUE_OPS.includes(before)) {
+      } else if ((takes(node.op, ctx) === "values") !== (takes(before, ctx) === "values")) {
         node.value = undefined;
         node.hasValue = false;
       }
@@ -210,8 +204,8 @@ function ruleEditor(node, ctx, { scope, onRemove, onReplace, depth }) {
     ctx.changed(true, `${node.uid}-op`);
   });
   parts.push(opSelect);
-  const quantified = node.where && QUANTIFIERS.includes(node.op);
-  if (!quantified && !NO_VALUE_OPS.includes(node.op) && node.op) parts.push(valueEditor(node, field, ctx));
+  const quantified = node.where && takes(node.op, ctx) === "where";
+  if (!quantified && takes(node.op, ctx) !== "nothing" && node.op) parts.push(valueEditor(node, field, ctx));
   const toNot = onReplace ? h("button", {
     type: "button", class: "wf-icon", title: "Negate (NOT)", "aria-label": "Negate condition",
     onclick: () => onReplace({ uid: `${node.uid}n`, kind: "not", child: node }),

@@ -11,8 +11,6 @@ export function nextUid(prefix = "n") {
 }
 
 const GROUP_KEYS = ["all", "any"];
-export const QUANTIFIERS = ["any", "all", "none"];
-export const NO_VALUE_OPS = ["is_set", "is_not_set"];
 
 function isObject(value) {
   return value !== null && typeof value === "object" && !Array.isArray(value);
