@@ -80,8 +80,7 @@ def _bulk_run_now() -> list[Any]:
 
 class WorkflowVersionInline(admin.TabularInline):
     model = WorkflowVersion
-    fields = ["number", "trigger", "created_by", "created_at"]
-    readonly_fields = fields
+    readonly_fields = fields = ("number", "trigger", "created_by", "created_at")
     extra = 0
     can_delete = False
     show_change_link = True
@@ -209,8 +208,18 @@ class WorkflowVersionAdmin(admin.ModelAdmin):
 
 class WorkflowRunStepInline(admin.TabularInline):
     model = WorkflowRunStep
-    fields = ["path", "step_id", "kind", "status", "branch", "inputs", "outcome", "error", "started_at", "finished_at"]
-    readonly_fields = fields
+    readonly_fields = fields = (
+        "path",
+        "step_id",
+        "kind",
+        "status",
+        "branch",
+        "inputs",
+        "outcome",
+        "error",
+        "started_at",
+        "finished_at",
+    )
     extra = 0
     can_delete = False
     ordering = ["pk"]

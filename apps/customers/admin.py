@@ -4,7 +4,7 @@ changed only through actions that call the services (so summary figures and trig
 Tag inlines and the "add tag" action are added by `apps/tagging/admin.py` (tagging depends on customers).
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
@@ -32,6 +32,9 @@ from .models import (
     Refund,
     Store,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 ADMIN_CAUSE = "admin"
 RECENT_ORDERS = 20
@@ -191,6 +194,10 @@ class CustomerAdmin(admin.ModelAdmin):
 # --- Products and stores --------------------------------------------------------------------------
 
 
+class ProductCounts(TypedDict):
+    lines_sold_count: int
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
     list_display = ["title", "sku", "external_id", "price", "lines_sold", "created_at"]
@@ -201,8 +208,12 @@ class ProductAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(lines_sold_count=Count("order_lines"))
 
     @admin.display(description="Order lines", ordering="lines_sold_count")
-    def lines_sold(self, product: Product) -> int:
+    def lines_sold(self, product: "WithAnnotations[Product, ProductCounts]") -> int:
         return product.lines_sold_count
+
+
+class StoreCounts(TypedDict):
+    orders_total_count: int
 
 
 @admin.register(Store)
@@ -216,7 +227,7 @@ class StoreAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(orders_total_count=Count("orders"))
 
     @admin.display(description="POS orders", ordering="orders_total_count")
-    def orders_total(self, store: Store) -> int:
+    def orders_total(self, store: "WithAnnotations[Store, StoreCounts]") -> int:
         return store.orders_total_count
 
 
@@ -225,8 +236,7 @@ class StoreAdmin(admin.ModelAdmin):
 
 class OrderLineInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderLine
-    fields = ["product", "title", "quantity", "unit_price", "total"]
-    readonly_fields = fields
+    readonly_fields = fields = ("product", "title", "quantity", "unit_price", "total")
     extra = 0
     max_num = 0
 
@@ -236,13 +246,16 @@ class OrderLineInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Refund
-    fields = ["external_id", "amount", "amount_shop", "reason", "created_at"]
-    readonly_fields = fields
+    readonly_fields = fields = ("external_id", "amount", "amount_shop", "reason", "created_at")
     extra = 0
     max_num = 0
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class OrderCounts(TypedDict):
+    line_total_count: int
 
 
 @admin.register(Order)
@@ -283,7 +296,7 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return money_format(order.refunded_total, order.currency)
 
     @admin.display(description="Lines", ordering="line_total_count")
-    def line_count(self, order: Order) -> int:
+    def line_count(self, order: "WithAnnotations[Order, OrderCounts]") -> int:
         return order.line_total_count
 
     @admin.action(description="Cancel selected orders", permissions=["view"])

@@ -126,14 +126,14 @@ def customer_resolve(
         customer, _ = customer_upsert(external_id=external_id, cause=cause, **fields)
         return customer
     if customer_id is not None:
-        customer = Customer.objects.filter(pk=customer_id).first()
-        if customer is None:
+        by_id = Customer.objects.filter(pk=customer_id).first()
+        if by_id is None:
             raise ValidationError({"customer_id": f"No customer with id {customer_id}."})
-        return customer
-    customer = Customer.objects.filter(external_id=customer_external_id).first()
-    if customer is None:
+        return by_id
+    by_external_id = Customer.objects.filter(external_id=customer_external_id).first()
+    if by_external_id is None:
         raise ValidationError({"customer_external_id": f"No customer with external id {customer_external_id!r}."})
-    return customer
+    return by_external_id
 
 
 @transaction.atomic
@@ -551,12 +551,13 @@ def cart_upsert(
         "abandoned_at": abandoned_at,
         "recovered_at": recovered_at,
     }
-    cart = Cart.objects.select_for_update().filter(external_id=external_id).first() if external_id else None
-    created = cart is None
-    before = None if created else (cart.lines, cart.abandoned_at, cart.recovered_at)
-    if created:
+    existing = Cart.objects.select_for_update().filter(external_id=external_id).first() if external_id else None
+    created = existing is None
+    before = None if existing is None else (existing.lines, existing.abandoned_at, existing.recovered_at)
+    if existing is None:
         cart = Cart.objects.create(external_id=external_id or None, **values)
     else:
+        cart = existing
         for name, value in values.items():
             setattr(cart, name, value)
         cart.save()

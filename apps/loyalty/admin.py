@@ -81,7 +81,7 @@ class EarningRuleAdmin(admin.ModelAdmin):
 class BalanceInline(admin.StackedInline):
     model = Balance
     can_delete = False
-    readonly_fields = [
+    readonly_fields = fields = (
         "active",
         "pending",
         "debt",
@@ -90,8 +90,7 @@ class BalanceInline(admin.StackedInline):
         "lifetime_spent",
         "lifetime_expired",
         "updated_at",
-    ]
-    fields = readonly_fields
+    )
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -105,7 +104,7 @@ class LedgerEntryInline(admin.TabularInline):
     extra = 0
     can_delete = False
     ordering = ["-created_at", "-pk"]
-    fields = [
+    readonly_fields = fields = (
         "created_at",
         "kind",
         "active_delta",
@@ -116,8 +115,7 @@ class LedgerEntryInline(admin.TabularInline):
         "reason",
         "actor",
         "cause",
-    ]
-    readonly_fields = fields
+    )
     max_num = 0
 
     @admin.display(description="Source")

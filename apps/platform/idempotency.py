@@ -15,7 +15,7 @@ Add `IdempotentMixin` first in a view's bases. For a POST carrying the header, a
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import IntegrityError, transaction
 from drf_spectacular.openapi import AutoSchema
@@ -24,10 +24,19 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 
 from loyalty_site.lib.errors import ConflictError, DomainError
 
 from .models import IdempotencyRecord
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from rest_framework.views import APIView
+
+    _ViewBase = APIView
+else:
+    _ViewBase = object
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -48,7 +57,7 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 class IdempotentAutoSchema(AutoSchema):
     """Documents the optional `Idempotency-Key` header on every POST."""
 
-    def get_override_parameters(self):
+    def get_override_parameters(self) -> list[OpenApiParameter | Serializer[Any] | type[Serializer[Any]]]:
         parameters = list(super().get_override_parameters())
         if self.method == "POST":
             parameters.append(IDEMPOTENCY_PARAMETER)
@@ -56,7 +65,7 @@ class IdempotentAutoSchema(AutoSchema):
 
 
 class _Replay(Exception):
-    def __init__(self, response: Response):
+    def __init__(self, response: Response) -> None:
         self.response = response
 
 
@@ -76,10 +85,13 @@ def _json_body(data: Any) -> Any:
     return json.loads(JSONRenderer().render(data) or b"null")
 
 
-class IdempotentMixin:
+class IdempotentMixin(_ViewBase):
     """Makes every POST handler of the view idempotent under an `Idempotency-Key` header."""
 
     schema = IdempotentAutoSchema()
+    if TYPE_CHECKING:
+        # Declared for the type checker only: `hasattr(self, "post")` must stay false on views without one.
+        post: Callable[..., Response]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -89,7 +101,10 @@ class IdempotentMixin:
         if len(key) > MAX_KEY_LENGTH:
             raise DomainError(f"{HEADER} has at most {MAX_KEY_LENGTH} characters.", path=HEADER)
         digest = request_digest(request)
-        record = IdempotencyRecord.objects.filter(user=request.user, key=key).first()
+        # Past super().initial() the permission checks passed, and every API view requires an
+        # authenticated user (DEFAULT_PERMISSION_CLASSES), so this is never AnonymousUser.
+        user = cast("User", request.user)
+        record = IdempotencyRecord.objects.filter(user=user, key=key).first()
         if record is not None:
             if record.request_digest != digest or record.path != request.path[:255]:
                 raise ConflictError(
@@ -102,9 +117,11 @@ class IdempotentMixin:
             raise _Replay(response)
         # The router binds the action to `self.post`; dispatch() looks the handler up after initial(),
         # so wrapping it here covers create() and every POST @action alike.
-        self.post = self._idempotent_handler(self.post, request=request, key=key, digest=digest)
+        self.post = self._idempotent_handler(self.post, request=request, user=user, key=key, digest=digest)
 
-    def _idempotent_handler(self, handler: Callable, *, request: Request, key: str, digest: str) -> Callable:
+    def _idempotent_handler(
+        self, handler: Callable[..., Response], *, request: Request, user: "User", key: str, digest: str
+    ) -> Callable[..., Response]:
         def run(*args: Any, **kwargs: Any) -> Response:
             try:
                 with transaction.atomic():
@@ -112,16 +129,16 @@ class IdempotentMixin:
                     if 200 <= response.status_code < 300:
                         with transaction.atomic():
                             IdempotencyRecord.objects.create(
-                                user=request.user,
+                                user=user,
                                 key=key,
-                                method=request.method,
+                                method=request.method or "",
                                 path=request.path[:255],
                                 request_digest=digest,
                                 response_status=response.status_code,
                                 response_body=_json_body(response.data),
                             )
             except IntegrityError as error:
-                if IdempotencyRecord.objects.filter(user=request.user, key=key).exists():
+                if IdempotencyRecord.objects.filter(user=user, key=key).exists():
                     raise ConflictError(
                         f"A request with this {HEADER} is being processed; retry later.",
                         path=HEADER,

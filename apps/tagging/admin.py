@@ -3,7 +3,7 @@ Admin for tags. Also extends the customer and product admins with tag inlines an
 selected customers" action: tagging depends on customers, so the extension lives on this side.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
@@ -19,6 +19,16 @@ from apps.customers.models import Customer, Product
 from . import services
 from .choices import TagSource
 from .models import CustomerTag, ProductTag, Tag, TagAudit
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class TagCounts(TypedDict):
+    """What `TagAdmin.get_queryset` annotates on each tag."""
+
+    customer_total: int
+    product_total: int
 
 
 class AddTagForm(forms.Form):
@@ -36,9 +46,10 @@ class TagListFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in Tag.objects.order_by("name").values_list("pk", "name")[:200]]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if not self.value() or not self.value().isdigit():
+        value = self.value()
+        if not value or not value.isdigit():
             return queryset
-        tagged = queryset.model.objects.filter(**{f"{self.relation}__tag_id": int(self.value())}).values("pk")
+        tagged = queryset.model.objects.filter(**{f"{self.relation}__tag_id": int(value)}).values("pk")
         return queryset.filter(pk__in=tagged)
 
 
@@ -50,8 +61,7 @@ class CustomerTagInline(ReadOnlyAdminMixin, admin.TabularInline):
     """Tags are changed through the services (audited, trigger `customer.tag_added`), not edited inline."""
 
     model = CustomerTag
-    fields = ["tag", "source", "source_ref", "added_by", "added_at"]
-    readonly_fields = fields
+    readonly_fields = fields = ("tag", "source", "source_ref", "added_by", "added_at")
     extra = 0
     max_num = 0
 
@@ -135,11 +145,11 @@ class TagAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="Customers", ordering="customer_total")
-    def customers(self, tag: Tag) -> int:
+    def customers(self, tag: "WithAnnotations[Tag, TagCounts]") -> int:
         return tag.customer_total
 
     @admin.display(description="Products", ordering="product_total")
-    def products(self, tag: Tag) -> int:
+    def products(self, tag: "WithAnnotations[Tag, TagCounts]") -> int:
         return tag.product_total
 
 

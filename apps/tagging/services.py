@@ -9,7 +9,7 @@ customers), keeping the same rule: audited, and announced whenever someone liste
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models.functions import Lower
@@ -67,7 +67,7 @@ def tags_add(
     names: Iterable[str],
     source: str = TagSource.MANUAL,
     source_ref: str = "",
-    actor: AbstractBaseUser | None = None,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
 ) -> list[CustomerTag]:
     """
     Add tags to a customer; tags already present are left as they are. Returns the newly added
@@ -123,7 +123,7 @@ def tags_remove(
     names: Iterable[str],
     source: str = TagSource.MANUAL,
     source_ref: str = "",
-    actor: AbstractBaseUser | None = None,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
 ) -> list[str]:
     """Remove tags from a customer; returns the names actually removed."""
     lowered = [name.lower() for name in tag_names_clean(names)]
