@@ -28,8 +28,12 @@ def _segment_check(*, name: str, condition: Any, exclude_pk: int | None = None) 
     name = " ".join(name.split())
     if not name:
         errors["name"] = "A segment needs a name."
-    elif Segment.objects.annotate(lname=Lower("name")).filter(lname=name.lower()).exclude(pk=exclude_pk).exists():
-        errors["name"] = "Another segment has this name."
+    else:
+        same_name = Segment.objects.annotate(lname=Lower("name")).filter(lname=name.lower())
+        if exclude_pk is not None:
+            same_name = same_name.exclude(pk=exclude_pk)
+        if same_name.exists():
+            errors["name"] = "Another segment has this name."
     for path, message in segment_condition_errors(condition):
         errors.setdefault(path, message)
     if errors:

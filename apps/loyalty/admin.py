@@ -1,3 +1,5 @@
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
@@ -25,6 +27,9 @@ from .models import (
     RewardTierPrice,
     Tier,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 class TierInline(admin.TabularInline):
@@ -120,7 +125,10 @@ class LedgerEntryInline(admin.TabularInline):
 
     @admin.display(description="Source")
     def source(self, entry: LedgerEntry) -> str:
-        return entry.lot.source_key if entry.lot_id else (entry.redemption.code if entry.redemption_id else "")
+        # (an unset foreign key reads as None without a query)
+        if entry.lot is not None:
+            return entry.lot.source_key
+        return entry.redemption.code if entry.redemption is not None else ""
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("lot", "actor", "redemption")
@@ -269,6 +277,10 @@ class RewardTierPriceInline(admin.TabularInline):
     extra = 0
 
 
+class RewardCounts(TypedDict):
+    redeemed_count: int
+
+
 @admin.register(Reward)
 class RewardAdmin(admin.ModelAdmin):
     inlines = [RewardTierPriceInline]
@@ -281,7 +293,7 @@ class RewardAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(redeemed_count=Count("redemptions"))
 
     @admin.display(description="Redemptions", ordering="redeemed_count")
-    def redeemed(self, reward: Reward) -> int:
+    def redeemed(self, reward: "WithAnnotations[Reward, RewardCounts]") -> int:
         return reward.redeemed_count
 
 

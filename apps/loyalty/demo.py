@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TextIO
+from typing import Any, TextIO
 
 from django.db import transaction
 
@@ -16,7 +16,7 @@ TIERS = [
     ("Gold", 3, "1500", "1.5", 730),
 ]
 
-RULES = [
+RULES: list[dict[str, Any]] = [
     {
         "name": "Newsletter signup",
         "kind": "fixed_event",
@@ -49,7 +49,7 @@ RULES = [
     },
 ]
 
-REWARDS = [
+REWARDS: list[dict[str, Any]] = [
     {"name": "5 off your next order", "kind": "fixed_discount", "value": "5", "points_cost": 500},
     {"name": "10% off", "kind": "percentage_discount", "value": "10", "points_cost": 900},
     {"name": "Free shipping", "kind": "free_shipping", "points_cost": 300},

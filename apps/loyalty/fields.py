@@ -98,8 +98,9 @@ def _balance_column(column: str) -> Coalesce:
 
 def compile_balance(*args: Any, **kwargs: Any) -> Any:
     rows = Balance.objects.filter(membership__customer_id=OuterRef("pk"), membership__program__is_active=True)
-    available = rows.order_by("membership__program_id").annotate(available=F("active") - F("debt"))
-    return Coalesce(Subquery(available.values("available")[:1], output_field=IntegerField()), Value(0))
+    # (`available` would shadow the Balance.available property)
+    available = rows.order_by("membership__program_id").annotate(available_points=F("active") - F("debt"))
+    return Coalesce(Subquery(available.values("available_points")[:1], output_field=IntegerField()), Value(0))
 
 
 def compile_pending(*args: Any, **kwargs: Any) -> Any:

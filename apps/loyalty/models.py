@@ -368,6 +368,8 @@ class Reward(models.Model):
     tiers = models.ManyToManyField(Tier, blank=True, related_name="rewards", help_text="Empty = every tier")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Not a column: the viewing member's price, set on the rows `selectors.rewards_priced` returns.
+    member_price: int
 
     class Meta:
         ordering = ["program", "points_cost", "pk"]
@@ -422,6 +424,8 @@ class Redemption(models.Model):
     rolled_back_at = models.DateTimeField(null=True, blank=True)
     cause = models.CharField(max_length=64, blank=True)
     idempotency_key = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    # Not a column: the code as an SVG QR image, set by the cockpit page for display.
+    qr_svg: str
 
     class Meta:
         ordering = ["-issued_at", "-pk"]

@@ -35,7 +35,8 @@ def event_wanted(event: DomainEvent) -> bool:
             _program_active()
             or Referral.objects.filter(referee_id=event.customer_id, status=ReferralStatus.REGISTERED).exists()
         )
-    return _program_active() or PointLot.objects.filter(order_id=payload.get("order_id")).exists()
+    order_id = payload.get("order_id")
+    return _program_active() or (order_id is not None and PointLot.objects.filter(order_id=order_id).exists())
 
 
 def connect() -> None:

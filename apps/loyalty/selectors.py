@@ -1,14 +1,16 @@
 """Reads of the loyalty app, with the joins they need."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from .choices import LotStatus
-from .models import Balance, LedgerEntry, Membership, PointLot, Redemption, Referral, Tier
+from .models import Balance, LedgerEntry, Membership, PointLot, Redemption, Referral, Reward, Tier
 from .services.ledger import program_default
 from .services.tiers import tier_qualifying
 
@@ -42,7 +44,7 @@ def lots_expiring(*, membership: Membership, at: datetime | None = None, days: i
         status=LotStatus.ACTIVE,
         remaining__gt=0,
         expires_at__gt=at,
-        expires_at__lte=at + timezone.timedelta(days=days),
+        expires_at__lte=at + timedelta(days=days),
     ).order_by("expires_at", "pk")
 
 
@@ -77,14 +79,14 @@ def tier_progress(*, membership: Membership, at: datetime | None = None) -> Tier
     return TierProgress(membership.tier, next_tier, metric, remaining, percent)
 
 
-def rewards_priced(*, membership: Membership, at: datetime | None = None) -> list:
+def rewards_priced(*, membership: Membership, at: datetime | None = None) -> list[Reward]:
     """Available rewards with `member_price` set: the member's tier price where there is one (3 queries)."""
     from django.db.models import Prefetch
 
     from .models import RewardTierPrice
     from .services.rewards import rewards_available
 
-    prices = Prefetch("tier_prices", queryset=RewardTierPrice.objects.filter(tier_id=membership.tier_id))
+    prices = Prefetch("tier_prices", queryset=RewardTierPrice.objects.filter(tier=membership.tier_id))
     rewards = list(rewards_available(membership=membership, at=at).prefetch_related(prices, "tiers"))
     for reward in rewards:
         tier_prices = list(reward.tier_prices.all())
@@ -119,8 +121,8 @@ def ledger_drift(*, membership_ids: list[int] | None = None) -> list[dict]:
     by_lots = {row["membership_id"]: row for row in lots}
     drift = []
     for balance in balances.order_by("pk"):
-        ledger = by_entries.get(balance.pk, {})
-        lot = by_lots.get(balance.pk, {})
+        ledger: Mapping[str, Any] = by_entries.get(balance.pk, {})
+        lot: Mapping[str, Any] = by_lots.get(balance.pk, {})
         expected = {
             "active": ledger.get("active") or 0,
             "pending": ledger.get("pending") or 0,

@@ -39,7 +39,9 @@ def domain_event_consume(event_id: int) -> int:
     return retry_transient(consume, what=f"loyalty: outbox event {event_id}")
 
 
-def order_earn_task(order_id: int) -> int:
+def order_earn_task(order_id: int | None) -> int:
+    if order_id is None:
+        return 0
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         return 0
@@ -51,7 +53,9 @@ def order_earn_task(order_id: int) -> int:
     return sum(lot.amount for lot in lots)
 
 
-def order_reverse_task(order_id: int) -> int:
+def order_reverse_task(order_id: int | None) -> int:
+    if order_id is None:
+        return 0
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         return 0
@@ -62,7 +66,9 @@ def order_reverse_task(order_id: int) -> int:
     return taken
 
 
-def event_earn_task(custom_event_id: int) -> int:
+def event_earn_task(custom_event_id: int | None) -> int:
+    if custom_event_id is None:
+        return 0
     custom_event = CustomerEvent.objects.select_related("customer").filter(pk=custom_event_id).first()
     if custom_event is None:
         return 0

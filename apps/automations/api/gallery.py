@@ -14,7 +14,7 @@ from apps.platform.idempotency import IdempotentMixin
 
 class TemplateParamSerializer(serializers.Serializer):
     name = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # declared fields leave the class body (SerializerMetaclass): no clash with Field.label
     type = serializers.CharField()
     default = serializers.JSONField()
     help = serializers.CharField()

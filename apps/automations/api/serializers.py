@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from apps.customers.models import DomainEvent
+
 from ..models import Workflow, WorkflowRun, WorkflowRunStep, WorkflowVersion
 from ..services import SETTING_FIELDS
 
@@ -78,7 +80,9 @@ class WorkflowRunStepSerializer(serializers.ModelSerializer):
 
 class WorkflowRunSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="version.number", read_only=True, default=None)
-    trigger_event = serializers.PrimaryKeyRelatedField(read_only=True)
+    trigger_event: "serializers.PrimaryKeyRelatedField[DomainEvent]" = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
     steps = WorkflowRunStepSerializer(many=True, read_only=True)
 
     class Meta:

@@ -283,7 +283,8 @@ def builder_run_now(request: HttpRequest, pk: int) -> JsonResponse:
 def builder_test(request: HttpRequest) -> JsonResponse:
     try:
         body = _json_body(request)
-        customer = Customer.objects.filter(pk=body.get("customer")).first()
+        customer_id = body.get("customer")
+        customer = Customer.objects.filter(pk=customer_id).first() if customer_id is not None else None
         if customer is None:
             raise ValidationError({"customer": "Choose a customer to test with."})
         trace = engine.test(

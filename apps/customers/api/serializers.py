@@ -328,7 +328,7 @@ class OrderCreateSerializer(ShopMoneyInputMixin, CustomerReferenceSerializer):
     tax_total = serializers.DecimalField(min_value=Decimal("0"), default=Decimal("0"), **MONEY)
     total = serializers.DecimalField(min_value=Decimal("0"), required=False, **MONEY)
     placed_at = serializers.DateTimeField(required=False, help_text="Creation time in the source system")
-    lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
+    lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)  # type: ignore[call-arg]  # stub gap: many=True hands max_length to ListSerializer
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
@@ -344,14 +344,14 @@ class DraftOrderCreateSerializer(ShopMoneyInputMixin, CustomerReferenceSerialize
     external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
     currency = serializers.CharField(min_length=3, max_length=3)
     total = serializers.DecimalField(min_value=Decimal("0"), required=False, **MONEY)
-    lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
+    lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)  # type: ignore[call-arg]  # stub gap: many=True hands max_length to ListSerializer
 
 
 class CartUpsertSerializer(ShopMoneyInputMixin, CustomerReferenceSerializer):
     external_id = serializers.CharField(max_length=128, help_text="The cart is upserted by this id")
     currency = serializers.CharField(min_length=3, max_length=3)
     total = serializers.DecimalField(min_value=Decimal("0"), required=False, **MONEY)
-    lines = LineInputSerializer(many=True, max_length=MAX_LINES)
+    lines = LineInputSerializer(many=True, max_length=MAX_LINES)  # type: ignore[call-arg]  # stub gap: many=True hands max_length to ListSerializer
     checkout_url = serializers.URLField(required=False, allow_blank=True, default="")
     abandoned_at = serializers.DateTimeField(required=False, allow_null=True)
     recovered_at = serializers.DateTimeField(required=False, allow_null=True)
@@ -404,7 +404,7 @@ class ExchangeRateSerializer(serializers.Serializer):
     currency = serializers.CharField(min_length=3, max_length=3)
     day = serializers.DateField()
     rate = serializers.DecimalField(max_digits=24, decimal_places=12)
-    source = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    source = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")  # type: ignore[assignment]  # declared fields leave the class body (SerializerMetaclass): no clash with Field.source
     updated_at = serializers.DateTimeField(read_only=True)
 
     def validate_rate(self, value: Decimal) -> Decimal:
@@ -414,4 +414,4 @@ class ExchangeRateSerializer(serializers.Serializer):
 
 
 class ExchangeRateBatchSerializer(serializers.Serializer):
-    items = ExchangeRateSerializer(many=True, allow_empty=False, max_length=1000)
+    items = ExchangeRateSerializer(many=True, allow_empty=False, max_length=1000)  # type: ignore[call-arg]  # stub gap: many=True hands max_length to ListSerializer

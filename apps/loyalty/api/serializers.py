@@ -1,3 +1,5 @@
+from typing import TYPE_CHECKING
+
 from rest_framework import serializers
 
 from ..models import (
@@ -12,6 +14,9 @@ from ..models import (
     RewardTierPrice,
     Tier,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class ProgramSerializer(serializers.ModelSerializer):
@@ -79,7 +84,7 @@ class BalanceSerializer(serializers.ModelSerializer):
 
 class MembershipSerializer(serializers.ModelSerializer):
     customer_id = serializers.IntegerField(read_only=True)
-    program = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    program: "serializers.SlugRelatedField[Program]" = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     tier = TierBriefSerializer(read_only=True)
     tier_floor = TierBriefSerializer(read_only=True)
     balance = BalanceSerializer(read_only=True)
@@ -101,7 +106,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class LedgerEntrySerializer(serializers.ModelSerializer):
-    actor = serializers.StringRelatedField()
+    actor: "serializers.StringRelatedField[User]" = serializers.StringRelatedField()
     source_key = serializers.CharField(source="lot.source_key", default=None, read_only=True)
 
     class Meta:

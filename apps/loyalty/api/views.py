@@ -65,8 +65,9 @@ class LoyaltyCustomerViewSet(IdempotentMixin, viewsets.ViewSet):
             customer = get_object_or_404(Customer, pk=pk)
             if not join:
                 raise DomainError("This customer is not a member.", path="customer", code="not_a_member")
-            membership, _ = services.member_join(customer=customer, cause=_cause(self.request))
-            membership = selectors.membership_get(customer_id=int(pk))
+            joined, _ = services.member_join(customer=customer, cause=_cause(self.request))
+            # re-read through the selector (its joins serve the response)
+            return selectors.membership_get(customer_id=int(pk)) or joined
         return membership
 
     @extend_schema(responses=s.MembershipSerializer)

@@ -11,9 +11,10 @@ so replaying the same event is a no-op.
 """
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
 from django.db import transaction
 from django.db.models import F, Q, Sum
@@ -111,14 +112,15 @@ def rule_cap_clip(rule: EarningRule, membership: Membership, points: int, at: da
         points = min(points, max(cap - earned, 0))
     if rule.cap_total is not None and points > 0:
         locked = EarningRule.objects.select_for_update().get(pk=rule.pk)
-        points = min(points, max(locked.cap_total - locked.awarded_total, 0))
+        if locked.cap_total is not None:  # re-read under the lock
+            points = min(points, max(locked.cap_total - locked.awarded_total, 0))
     if points > 0:
         EarningRule.objects.filter(pk=rule.pk).update(awarded_total=F("awarded_total") + points)
     return points
 
 
 def _live_rules(
-    program: Program, kinds: list[str], at: datetime, membership: Membership | None = None
+    program: Program, kinds: Sequence[str], at: datetime, membership: Membership | None = None
 ) -> list[EarningRule]:
     """Active rules of these kinds inside their time box and, if they target tiers, open to the member's tier."""
     rules = EarningRule.objects.filter(program=program, kind__in=kinds, is_active=True).prefetch_related("tiers")
@@ -319,7 +321,12 @@ def event_points_earn(*, custom_event: CustomerEvent, at: datetime | None = None
     return lots
 
 
-def lots_pending_summary(membership: Membership) -> list[dict[str, Any]]:
+class PendingLot(TypedDict):
+    remaining: int
+    activates_at: datetime
+
+
+def lots_pending_summary(membership: Membership) -> list[PendingLot]:
     return list(
         PointLot.objects.filter(membership=membership, status=LotStatus.PENDING, remaining__gt=0)
         .order_by("activates_at")

@@ -129,7 +129,8 @@ def points_expiring_notify(*, at: datetime | None = None) -> int:
             for membership_id, member_lots in per_member.items():
                 membership = memberships[membership_id]
                 points = sum(lot.remaining for lot in member_lots)
-                first_expiry = min(lot.expires_at for lot in member_lots)
+                # (`window` only holds lots with an expiry date)
+                first_expiry = min(lot.expires_at for lot in member_lots if lot.expires_at is not None)
                 domain_event_emit(
                     signal=signals.points_expiring,
                     name="loyalty.points_expiring",

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
+from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from apps.customers.models import Customer, Order
@@ -128,7 +129,7 @@ class MemberLedger:
             for entry, allocation in self.allocations:
                 allocation.entry_id = entry.pk
             PointAllocation.objects.bulk_create([allocation for _, allocation in self.allocations])
-        changes = {name: F(name) + value for name, value in self.deltas.items() if value}
+        changes: dict[str, Combinable | int] = {name: F(name) + value for name, value in self.deltas.items() if value}
         if refresh_expiring:
             self.balance.expiring_soon = _expiring_soon(self.balance.membership_id, self.at)
             changes["expiring_soon"] = self.balance.expiring_soon

@@ -170,15 +170,15 @@ def _metric_annotation(program: Program, start: datetime | None, end: datetime) 
         )
         if start is not None:
             rows = rows.filter(placed_at__gte=start)
-        rows = (
+        spent = (
             rows.values("customer_id").annotate(total=Sum(F("total_shop") - F("refunded_total_shop"))).values("total")
         )
-        return Subquery(rows, output_field=DecimalField(max_digits=16, decimal_places=2))
+        return Subquery(spent, output_field=DecimalField(max_digits=16, decimal_places=2))
     lots = PointLot.objects.filter(membership_id=OuterRef("pk"), created_at__lt=end)
     if start is not None:
         lots = lots.filter(created_at__gte=start)
-    lots = lots.values("membership_id").annotate(total=Sum(F("amount") - F("reversed_amount"))).values("total")
-    return Subquery(lots, output_field=DecimalField(max_digits=16, decimal_places=2))
+    earned = lots.values("membership_id").annotate(total=Sum(F("amount") - F("reversed_amount"))).values("total")
+    return Subquery(earned, output_field=DecimalField(max_digits=16, decimal_places=2))
 
 
 def tiers_recalculate_all(*, at: datetime | None = None) -> int:
