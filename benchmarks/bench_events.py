@@ -69,6 +69,7 @@ def main() -> int:
     database = connection.settings_dict
     cluster = None
     try:
+        from django.contrib.auth.models import Group
         from django.test import Client
 
         from apps.automations import services
@@ -78,7 +79,8 @@ def main() -> int:
         from tests.factories import UserFactory
 
         user = UserFactory(username="bench", is_staff=False, is_superuser=False)
-        _, raw_token = api_token_create(user=user, name="bench")
+        user.groups.add(Group.objects.get(name="integration"))
+        _, raw_token = api_token_create(user=user, name="bench", scopes=["ingest"])
         paced = int(args.rate * args.seconds)
         Customer.objects.bulk_create(
             [Customer(external_id=f"b{i}", email=f"b{i}@example.com") for i in range(args.burst + paced + args.batch)],

@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest
 
+from apps.platform.capabilities import ACTIVATE_WORKFLOW
+
 from . import services
 from .choices import RunStatus, WorkflowStatus
 from .definitions import definition_validate
@@ -47,7 +49,7 @@ class WorkflowAdminForm(forms.ModelForm):
         return cleaned
 
 
-@admin.action(description="Activate (publish a new version)")
+@admin.action(description="Activate (publish a new version)", permissions=["activate"])
 def activate_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Any) -> None:
     done, failed = 0, []
     for workflow in queryset:
@@ -61,7 +63,7 @@ def activate_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, querys
         modeladmin.message_user(request, "Not activated — " + " | ".join(failed[:10]), messages.WARNING)
 
 
-@admin.action(description="Pause (waiting runs are held)")
+@admin.action(description="Pause (waiting runs are held)", permissions=["activate"])
 def pause_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Any) -> None:
     done = 0
     for workflow in queryset.filter(status=WorkflowStatus.ACTIVE):
@@ -75,7 +77,7 @@ def _bulk_run_now() -> list[Any]:
         from .bulk import admin_action_run_now
     except ImportError:  # pragma: no cover - bulk module absent
         return []
-    return [admin_action_run_now]
+    return [admin.action(description="Run the bulk workflow now", permissions=["activate"])(admin_action_run_now)]
 
 
 class WorkflowVersionInline(admin.TabularInline):
@@ -118,6 +120,9 @@ class WorkflowAdmin(admin.ModelAdmin):
     ]
     inlines = [WorkflowVersionInline]
     actions = [activate_selected, pause_selected, *_bulk_run_now()]
+
+    def has_activate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perms(["automations.change_workflow", ACTIVATE_WORKFLOW])
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return (
@@ -228,7 +233,7 @@ class WorkflowRunStepInline(admin.TabularInline):
         return False
 
 
-@admin.action(description="Replay (dead or failed runs)")
+@admin.action(description="Replay (dead or failed runs)", permissions=["change"])
 def replay_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Any) -> None:
     done, skipped = 0, 0
     for run in queryset:

@@ -35,7 +35,7 @@ class SegmentAdmin(admin.ModelAdmin):
             created = services.segment_create(**fields)
             obj.pk = created.pk
 
-    @admin.action(description="Refresh members of the selected segments")
+    @admin.action(description="Refresh members of the selected segments", permissions=["change"])
     def refresh_selected(self, request, queryset):
         total = 0
         for segment in queryset.order_by("pk"):

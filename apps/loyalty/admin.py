@@ -1,12 +1,14 @@
 from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from apps.platform.capabilities import AWARD_POINTS, DEDUCT_POINTS
 from loyalty_site.lib.errors import DomainError
 
 from . import services
@@ -181,7 +183,7 @@ class MembershipAdmin(admin.ModelAdmin):
             return "-"
         return format_html('<a href="{}" target="_blank">Open the signed cockpit link</a>', cockpit_path(membership))
 
-    @admin.action(description="Recalculate tiers")
+    @admin.action(description="Recalculate tiers", permissions=["change"])
     def recalculate_tiers(self, request, queryset):
         changed = 0
         for membership in queryset.only("pk", "tier_id"):
@@ -197,11 +199,15 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def adjust_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Award or deduct points by hand; the reason and the staff user are recorded on the ledger entry."""
+        if not request.user.has_perm(AWARD_POINTS) and not request.user.has_perm(DEDUCT_POINTS):
+            raise PermissionDenied
         membership = get_object_or_404(Membership.objects.select_related("customer", "balance"), pk=pk)
         form = AdjustForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             points, reason = form.cleaned_data["points"], form.cleaned_data["reason"]
             try:
+                if not request.user.has_perm(AWARD_POINTS if points > 0 else DEDUCT_POINTS):
+                    raise PermissionDenied
                 if points > 0:
                     services.points_award(membership=membership, points=points, reason=reason, actor=request.user)
                 else:
@@ -318,7 +324,7 @@ class RedemptionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Roll back (return points and stock)")
+    @admin.action(description="Roll back (return points and stock)", permissions=["change"])
     def rollback(self, request, queryset):
         done = 0
         for redemption in queryset:
@@ -331,14 +337,14 @@ class RedemptionAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{redemption.code}: {error.message}", level=messages.WARNING)
         self.message_user(request, f"{done} redemption(s) rolled back.")
 
-    @admin.action(description="Mark shipped")
+    @admin.action(description="Mark shipped", permissions=["change"])
     def mark_shipped(self, request, queryset):
         count = queryset.exclude(fulfilment_status=FulfilmentStatus.NOT_APPLICABLE).update(
             fulfilment_status=FulfilmentStatus.SHIPPED
         )
         self.message_user(request, f"{count} marked shipped.")
 
-    @admin.action(description="Mark delivered")
+    @admin.action(description="Mark delivered", permissions=["change"])
     def mark_delivered(self, request, queryset):
         count = queryset.exclude(fulfilment_status=FulfilmentStatus.NOT_APPLICABLE).update(
             fulfilment_status=FulfilmentStatus.DELIVERED

@@ -3,11 +3,13 @@
 import segno
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from apps.platform.capabilities import CONFIRM_REDEMPTION
 from loyalty_site.lib.errors import DomainError
 
 from . import selectors, services
@@ -73,6 +75,7 @@ def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @staff_member_required
+@permission_required(CONFIRM_REDEMPTION, raise_exception=True)
 def staff_scan(request: HttpRequest) -> HttpResponse:
     """Staff scan (or type) a customer's QR code, check it, then confirm the in-store redemption."""
     redemption = None

@@ -9,6 +9,8 @@ from rest_framework import authentication, exceptions
 from .models import ApiToken
 
 TOKEN_PREFIX = "lsk_"
+# A hot token would otherwise write its row on every request.
+LAST_USED_RESOLUTION_SECONDS = 60
 
 
 def token_digest(raw: str) -> str:
@@ -20,8 +22,12 @@ def token_generate() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
 class BearerTokenAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer <token>` (also accepts the `Token` keyword)."""
+    """`Authorization: Bearer <token>` (also accepts the `Token` keyword). Failures are throttled per IP."""
 
     keywords = ("bearer", "token")
 
@@ -29,7 +35,12 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower().decode(errors="ignore") not in self.keywords:
             return None
+        from .throttling import AuthFailureThrottle
+
+        failures = AuthFailureThrottle()
+        failures.check(request)
         if len(header) != 2:
+            failures.record(request)
             raise exceptions.AuthenticationFailed("Invalid Authorization header: expected 'Bearer <token>'.")
         raw = header[1].decode(errors="ignore")
         token = (
@@ -37,13 +48,17 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             .filter(digest=token_digest(raw), revoked_at__isnull=True, user__is_active=True)
             .first()
         )
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         now = timezone.now()
-        # Only write the last-used time once a minute: a hot token would otherwise update its row
-        # on every request.
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-            type(token).objects.filter(pk=token.pk).update(last_used_at=now)
+        if token is None:
+            failures.record(request)
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        if not token.is_usable(now=now):
+            failures.record(request)
+            raise exceptions.AuthenticationFailed("This token has expired.")
+        ip = client_ip(request)
+        stale = token.last_used_at is None or (now - token.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS
+        if stale:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip)
         return token.user, token
 
     def authenticate_header(self, request) -> str:

@@ -1,7 +1,10 @@
-"""API tokens, stored Idempotency-Key responses (moved here from `customers`, tables kept)."""
+"""API tokens (scoped, expiring), stored Idempotency-Key responses, capabilities and the audit log."""
+
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class ApiToken(models.Model):
@@ -13,7 +16,10 @@ class ApiToken(models.Model):
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(default=list, blank=True, help_text="What the token may reach (see README: API)")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires")
 
     class Meta:
         ordering = ["-created_at"]
@@ -21,6 +27,9 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+    def is_usable(self, *, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
 class IdempotencyRecord(models.Model):
@@ -41,3 +50,52 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class Capability(models.Model):
+    """
+    No table: the holder of the permissions for sensitive operations that are not a model's add/change/
+    delete/view. They are granted through roles (groups) like any model permission, as `platform.<codename>`.
+    """
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("award_points", "Award points to a customer"),
+            ("deduct_points", "Deduct points from a customer"),
+            ("redeem_for_customer", "Redeem a reward on a customer's behalf"),
+            ("confirm_redemption", "Confirm (use) a redemption code in store"),
+            ("activate_workflow", "Activate, pause or run a workflow now"),
+            ("campaign_kill_switch", "Stop or resume campaigns with the kill switch"),
+            ("manage_api_tokens", "Create, list and revoke API tokens"),
+        ]
+
+    def __str__(self) -> str:
+        return "capability"
+
+
+class AuditEntry(models.Model):
+    """One configuration change: who (user, API token), when, which object, what action, old → new values."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_label = models.CharField(max_length=150, blank=True, help_text="Who, as it read at the time")
+    action = models.CharField(max_length=32)
+    object_type = models.CharField(max_length=100, help_text="app_label.model")
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True, help_text='{"field": {"old": ..., "new": ...}}')
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+        default_permissions = ("view",)
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type} #{self.object_id}"

@@ -77,7 +77,10 @@ class TaggedCustomerAdmin(CustomerAdmin):
     list_filter = [*CustomerAdmin.list_filter, TagListFilter]
     actions = ["add_tag_to_customers", *CustomerAdmin.actions]
 
-    @admin.action(description="Add tag to selected customers")
+    def has_tag_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("tagging.add_customertag")
+
+    @admin.action(description="Add tag to selected customers", permissions=["tag"])
     def add_tag_to_customers(self, request: HttpRequest, queryset: QuerySet[Customer]) -> TemplateResponse | None:
         form = AddTagForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():

@@ -103,7 +103,20 @@ REST_FRAMEWORK = {
         "apps.platform.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every view declares its permissions (apps/platform/permissions.py); an undeclared one is refused.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "apps.platform.permissions.TokenScopes",
+        "apps.platform.permissions.ModelPermissions",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.platform.throttling.TokenRateThrottle",
+        "apps.platform.throttling.IPRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env("API_THROTTLE_TOKEN", default="1200/min"),
+        "ip": env("API_THROTTLE_IP", default="600/min"),
+        "auth_failure": env("API_THROTTLE_AUTH_FAILURES", default="20/min"),
+    },
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "loyalty_site.lib.api.pagination.StandardPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -5,3 +5,6 @@ from .base import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SECRET_KEY = "test-secret-key"
+
+# Throttling is off in tests except where a test sets low rates with override_settings (and clears the cache).
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": None, "ip": None, "auth_failure": None}}  # noqa: F405

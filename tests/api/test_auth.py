@@ -49,7 +49,17 @@ def test_a_malformed_header_is_refused(db):
 
 
 def test_create_api_token_prints_the_token_on_its_last_line_and_stores_only_its_digest(capsys):
-    call_command("create_api_token", "shop", "--create-user", "--name", "shop backend")
+    call_command(
+        "create_api_token",
+        "shop",
+        "--create-user",
+        "--name",
+        "shop backend",
+        "--scope",
+        "ingest",
+        "--role",
+        "integration",
+    )
 
     raw = capsys.readouterr().out.strip().splitlines()[-1]
     token = ApiToken.objects.get()

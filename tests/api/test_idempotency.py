@@ -75,9 +75,11 @@ def test_a_service_error_inside_the_handler_rolls_back_the_record_and_the_effect
 
 
 def test_keys_are_per_user(api, django_user_model):
+    from django.contrib.auth.models import Group
     from rest_framework.test import APIClient
 
     other_user = django_user_model.objects.create_user(username="other")
+    other_user.groups.add(Group.objects.get(name="integration"))
     other = APIClient()
     other.force_authenticate(other_user)
     api.post("/api/v1/orders/", ORDER, format="json", HTTP_IDEMPOTENCY_KEY="shared")

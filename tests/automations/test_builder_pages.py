@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 def staff_with(*codenames):
     user = UserFactory(is_superuser=False, is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="automations", codename__in=codenames))
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label__in=["automations", "platform"], codename__in=codenames)
+    )
     return user
 
 
@@ -145,7 +147,7 @@ def test_save_refuses_an_invalid_definition_with_paths_and_creates_nothing(clien
 def test_save_creates_a_draft_then_activation_freezes_version_1(client):
     from apps.automations.models import Workflow
 
-    user = staff_with("view_workflow", "change_workflow")
+    user = staff_with("view_workflow", "change_workflow", "activate_workflow")
     client.force_login(user)
     response = client.post(
         "/admin/automations/builder/new/save/",
@@ -251,7 +253,7 @@ def test_editing_an_active_workflow_shows_the_runs_waiting_on_its_version(client
 
 
 def test_list_button_pauses_an_active_workflow_and_activates_it_again(client):
-    client.force_login(staff_with("view_workflow", "change_workflow"))
+    client.force_login(staff_with("view_workflow", "change_workflow", "activate_workflow"))
     workflow = workflow_make(status_active=True)
     client.post(f"/admin/automations/builder/{workflow.pk}/toggle/")
     workflow.refresh_from_db()

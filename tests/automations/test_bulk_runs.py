@@ -38,7 +38,7 @@ def user():
 @pytest.fixture
 def api(user):
     raw = token_generate()
-    ApiToken.objects.create(user=user, name="tests", prefix=raw[:8], digest=token_digest(raw))
+    ApiToken.objects.create(user=user, name="tests", prefix=raw[:8], digest=token_digest(raw), scopes=["workflows"])
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return client

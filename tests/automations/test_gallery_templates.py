@@ -88,7 +88,9 @@ class Feed:
 def feed(user, monkeypatch, django_capture_on_commit_callbacks):
     monkeypatch.setattr(Conf, "SYNC", True)
     raw = token_generate()
-    ApiToken.objects.create(user=user, name="shop", prefix=raw[:8], digest=token_digest(raw))
+    ApiToken.objects.create(
+        user=user, name="shop", prefix=raw[:8], digest=token_digest(raw), scopes=["ingest", "workflows"]
+    )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return Feed(client, django_capture_on_commit_callbacks)

@@ -209,7 +209,7 @@ def test_marketer_builds_if_then_else_with_a_dynamic_parameter_and_sees_the_run_
     page = logged_in
     Workflow, WorkflowRun = workflow_models()
     customer = CustomerFactory(email="grace@example.com", external_id="grace")
-    _, token = api_token_create(user=marketer, name="shop")
+    _, token = api_token_create(user=marketer, name="shop", scopes=["ingest"])
 
     # when the marketer builds: order total >= 100 -> tag "Big order {{ order.currency }}", else "Small order"
     page.goto(live_server.url + "/admin/automations/builder/new/")

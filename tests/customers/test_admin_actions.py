@@ -112,7 +112,9 @@ def test_cancel_orders_action(admin_client):
 
 def test_creating_an_api_token_in_the_admin_shows_it_once_and_stores_its_digest(admin_client, admin_user):
     response = admin_client.post(
-        reverse("admin:platform_apitoken_add"), {"user": admin_user.pk, "name": "shop"}, follow=True
+        reverse("admin:platform_apitoken_add"),
+        {"user": admin_user.pk, "name": "shop", "scopes": ["ingest"]},
+        follow=True,
     )
 
     message = next(m for m in _messages(response) if m.startswith("New API token"))

@@ -83,7 +83,7 @@ def test_store_upsert_by_code_and_validation():
 def test_api_tokens_are_stored_as_digests_and_revoked_once():
     user = UserFactory()
 
-    token, raw = platform_services.api_token_create(user=user, name="shop")
+    token, raw = platform_services.api_token_create(user=user, name="shop", scopes=["ingest"])
     revoked = platform_services.api_token_revoke(token=token)
     revoked_at = revoked.revoked_at
     platform_services.api_token_revoke(token=token)

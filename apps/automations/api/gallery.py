@@ -9,7 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.automations import bulk, gallery
+from apps.platform import capabilities as cap
 from apps.platform.idempotency import IdempotentMixin
+from apps.platform.permissions import API_PERMISSIONS
 
 
 class TemplateParamSerializer(serializers.Serializer):
@@ -68,6 +70,14 @@ def workflow_payload(workflow) -> dict:
 class WorkflowTemplateViewSet(IdempotentMixin, viewsets.ViewSet):
     """Ready-made, parameterised workflows; installing one creates an ordinary draft workflow."""
 
+    permission_classes = API_PERMISSIONS
+    scope_family = "workflows"
+    action_permissions = {
+        "list": ["automations.view_workflow"],
+        "retrieve": ["automations.view_workflow"],
+        "install": ["automations.add_workflow"],
+    }
+
     lookup_field = "key"
     lookup_value_regex = "[a-z0-9_]+"
 
@@ -115,6 +125,10 @@ class BulkRunSerializer(serializers.Serializer):
 
 class WorkflowRunNowView(IdempotentMixin, APIView):
     """POST /api/v1/workflows/<id>/run/: start a bulk run of a bulk-activity workflow now."""
+
+    permission_classes = API_PERMISSIONS
+    scope_family = "workflows"
+    action_permissions = {"post": ["automations.view_workflow", cap.ACTIVATE_WORKFLOW]}
 
     @extend_schema(request=None, responses={202: BulkRunSerializer})
     def post(self, request: Request, pk: int) -> Response:

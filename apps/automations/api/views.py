@@ -13,7 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.platform import capabilities as cap
 from apps.platform.idempotency import IdempotentMixin
+from apps.platform.permissions import API_PERMISSIONS
 
 from .. import selectors, services
 from ..definitions import definition_validate
@@ -36,6 +38,16 @@ def _input(request: Request, *, partial: bool = False) -> dict[str, Any]:
 
 
 class WorkflowViewSet(IdempotentMixin, viewsets.ModelViewSet):
+    permission_classes = API_PERMISSIONS
+    scope_family = "workflows"
+    read_actions = ("test", "validate")
+    action_permissions = {
+        "activate": ["automations.change_workflow", cap.ACTIVATE_WORKFLOW],
+        "pause": ["automations.change_workflow", cap.ACTIVATE_WORKFLOW],
+        "test": ["automations.view_workflow"],
+        "versions": ["automations.view_workflow", "automations.view_workflowversion"],
+        "validate": ["automations.view_workflow"],
+    }
     serializer_class = WorkflowSerializer
     filterset_class = WorkflowFilterSet
     queryset = Workflow.objects.none()
@@ -111,6 +123,9 @@ class WorkflowViewSet(IdempotentMixin, viewsets.ModelViewSet):
 
 
 class WorkflowRunViewSet(IdempotentMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    permission_classes = API_PERMISSIONS
+    scope_family = "workflows"
+    action_permissions = {"replay": ["automations.change_workflowrun"]}
     serializer_class = WorkflowRunSerializer
     filterset_class = WorkflowRunFilterSet
 
@@ -126,6 +141,10 @@ class WorkflowRunViewSet(IdempotentMixin, mixins.ListModelMixin, mixins.Retrieve
 
 class WorkflowFieldsView(APIView):
     """The field catalog, triggers and actions (for builders and integrators)."""
+
+    permission_classes = API_PERMISSIONS
+    scope_family = "workflows"
+    action_permissions = {"get": ["automations.view_workflow"]}
 
     @extend_schema(responses=dict)
     def get(self, request: Request) -> Response:

@@ -27,9 +27,11 @@ from django.views.decorators.http import require_POST
 from apps.automations.builder import boot as boot_data
 from apps.automations.builder import engine
 from apps.customers.models import Cart, Customer, CustomerEvent, DraftOrder, Order
+from apps.platform.capabilities import ACTIVATE_WORKFLOW
 
 VIEW = "automations.view_workflow"
 CHANGE = "automations.change_workflow"
+ACTIVATE = ACTIVATE_WORKFLOW
 
 
 def page_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -38,9 +40,11 @@ def page_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {**admin.site.each_context(request), **extra}
 
 
-def can(perm: str):
+def can(*perms: str):
+    """Staff AND every named permission (403 otherwise); `is_staff` alone opens nothing."""
+
     def decorate(view):
-        return staff_member_required(permission_required(perm, raise_exception=True)(view))
+        return staff_member_required(permission_required(perms, raise_exception=True)(view))
 
     return decorate
 
@@ -102,7 +106,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@can(CHANGE)
+@can(CHANGE, ACTIVATE)
 @require_POST
 def workflow_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = get_object_or_404(engine.models().Workflow, pk=pk)
@@ -231,7 +235,7 @@ def builder_save(request: HttpRequest, pk: int | None = None) -> JsonResponse:
     return JsonResponse(payload)
 
 
-@can(CHANGE)
+@can(CHANGE, ACTIVATE)
 @require_POST
 def builder_activate(request: HttpRequest, pk: int) -> JsonResponse:
     workflow = get_object_or_404(engine.models().Workflow, pk=pk)
@@ -245,7 +249,7 @@ def builder_activate(request: HttpRequest, pk: int) -> JsonResponse:
     )
 
 
-@can(CHANGE)
+@can(CHANGE, ACTIVATE)
 @require_POST
 def builder_pause(request: HttpRequest, pk: int) -> JsonResponse:
     workflow = get_object_or_404(engine.models().Workflow, pk=pk)
@@ -261,7 +265,7 @@ def builder_pause(request: HttpRequest, pk: int) -> JsonResponse:
     )
 
 
-@can(CHANGE)
+@can(CHANGE, ACTIVATE)
 @require_POST
 def builder_run_now(request: HttpRequest, pk: int) -> JsonResponse:
     workflow = get_object_or_404(engine.models().Workflow, pk=pk)

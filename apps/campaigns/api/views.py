@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.platform.idempotency import IdempotentMixin
+from apps.platform.permissions import API_PERMISSIONS
 
 from .. import services
 from ..models import Segment
@@ -15,6 +16,10 @@ from .serializers import SegmentSerializer
 
 class SegmentViewSet(IdempotentMixin, viewsets.ModelViewSet):
     """Dynamic segments: a condition over customer fields; members are refreshed set-based."""
+
+    permission_classes = API_PERMISSIONS
+    scope_family = "campaigns"
+    action_permissions = {"refresh": ["campaigns.change_segment"]}
 
     serializer_class = SegmentSerializer
     queryset = Segment.objects.all()

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from apps.platform.idempotency import IdempotentMixin
 from apps.platform.models import ApiToken
+from apps.platform.permissions import API_PERMISSIONS
 from loyalty_site.lib.api.errors import flatten_errors
 
 from .. import selectors, services
@@ -103,6 +104,10 @@ def _reference(serializer: serializers.Serializer) -> dict[str, Any]:
 class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
     """Customers. Filter with `?external_id=`, `?email=`, `?tag=`, `?country=`, `?state=`."""
 
+    permission_classes = API_PERMISSIONS
+    scope_family = "ingest"
+    action_permissions = {"activate": ["customers.change_customer"], "unsubscribe": ["customers.change_customer"]}
+
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilterSet
 
@@ -174,6 +179,13 @@ class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
 class OrderViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Orders with their lines and refunds."""
 
+    permission_classes = API_PERMISSIONS
+    scope_family = "ingest"
+    action_permissions = {
+        "cancel": ["customers.change_order"],
+        "refunds": {"GET": ["customers.view_refund"], "POST": ["customers.add_refund"]},
+    }
+
     serializer_class = OrderSerializer
     filterset_class = OrderFilterSet
 
@@ -237,6 +249,9 @@ class OrderViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMo
 class DraftOrderViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Draft orders (quotes not yet paid)."""
 
+    permission_classes = API_PERMISSIONS
+    scope_family = "ingest"
+
     serializer_class = DraftOrderSerializer
     filterset_class = DraftOrderFilterSet
 
@@ -276,6 +291,9 @@ class DraftOrderViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadO
 class CartViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Checkouts / abandoned carts, upserted by external_id."""
 
+    permission_classes = API_PERMISSIONS
+    scope_family = "ingest"
+
     serializer_class = CartSerializer
     filterset_class = CartFilterSet
 
@@ -302,6 +320,9 @@ class CartViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
 class CustomerEventViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Custom events (newsletter signup, review posted, ...)."""
 
+    permission_classes = API_PERMISSIONS
+    scope_family = "ingest"
+
     serializer_class = CustomerEventSerializer
     filterset_class = CustomerEventFilterSet
 
@@ -319,6 +340,10 @@ class CustomerEventViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.Re
 
 class LocationViewSet(IdempotentMixin, viewsets.GenericViewSet):
     """Geolocation pings: the response lists the active stores whose radius contains the point."""
+
+    permission_classes = API_PERMISSIONS
+    scope_family = "ingest"
+    action_permissions = {"create": ["customers.add_customerevent"]}
 
     serializer_class = LocationPingSerializer
     pagination_class = None
@@ -357,6 +382,9 @@ class LocationViewSet(IdempotentMixin, viewsets.GenericViewSet):
 
 class StoreViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Physical stores used by the near-store check; POST upserts by `code`."""
+
+    permission_classes = API_PERMISSIONS
+    scope_family = "ingest"
 
     serializer_class = StoreSerializer
     filterset_class = StoreFilterSet
@@ -452,6 +480,10 @@ def batch_run(
 
 class BatchViewSet(IdempotentMixin, viewsets.GenericViewSet):
     """Bulk ingestion for backfills: up to 1,000 orders or events per request, each item written atomically."""
+
+    permission_classes = API_PERMISSIONS
+    scope_family = "ingest"
+    action_permissions = {"orders": ["customers.add_order"], "events": ["customers.add_customerevent"]}
 
     pagination_class = None
     filter_backends: list = []

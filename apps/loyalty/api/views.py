@@ -4,13 +4,15 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, permissions, viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.customers.models import Customer
+from apps.platform import capabilities as cap
 from apps.platform.idempotency import IdempotentMixin
+from apps.platform.permissions import API_PERMISSIONS
 from loyalty_site.lib.errors import DomainError
 
 from .. import selectors, services
@@ -28,7 +30,10 @@ def _cause(request: Request) -> str:
 
 
 class StaffCrudViewSet(IdempotentMixin, viewsets.ModelViewSet):
-    permission_classes = [permissions.IsAdminUser]
+    """The program set-up: model permissions (GET needs `view_*`), token scope `loyalty:read`/`loyalty:write`."""
+
+    permission_classes = API_PERMISSIONS
+    scope_family = "loyalty"
 
 
 class ProgramViewSet(StaffCrudViewSet):
@@ -56,6 +61,21 @@ class RewardViewSet(StaffCrudViewSet):
 
 class LoyaltyCustomerViewSet(IdempotentMixin, viewsets.ViewSet):
     """`/loyalty/customers/<customer id>/`: a customer's membership, balance, ledger, rewards, operations."""
+
+    permission_classes = API_PERMISSIONS
+    scope_family = "loyalty"
+    read_actions = ("validate",)
+    action_permissions = {
+        "retrieve": ["loyalty.view_membership"],
+        "ledger": ["loyalty.view_membership", "loyalty.view_ledgerentry"],
+        "rewards": ["loyalty.view_membership", "loyalty.view_reward"],
+        "referrals": ["loyalty.view_membership", "loyalty.view_referral"],
+        "validate": ["loyalty.view_membership", "loyalty.view_reward"],
+        "join": ["loyalty.add_membership"],
+        "award": [cap.AWARD_POINTS],
+        "deduct": [cap.DEDUCT_POINTS],
+        "redeem": [cap.REDEEM_FOR_CUSTOMER],
+    }
 
     lookup_value_regex = r"\d+"
 
@@ -179,6 +199,14 @@ class LoyaltyCustomerViewSet(IdempotentMixin, viewsets.ViewSet):
 
 
 class RedemptionViewSet(IdempotentMixin, viewsets.ReadOnlyModelViewSet):
+    permission_classes = API_PERMISSIONS
+    scope_family = "loyalty"
+    read_actions = ("check",)
+    action_permissions = {
+        "use": [cap.CONFIRM_REDEMPTION],
+        "check": ["loyalty.view_redemption"],
+        "rollback": ["loyalty.change_redemption"],
+    }
     queryset = Redemption.objects.select_related("reward", "membership").order_by("-issued_at", "-pk")
     serializer_class = s.RedemptionSerializer
     filterset_fields = ["status", "reward"]
@@ -215,6 +243,8 @@ class RedemptionViewSet(IdempotentMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class ReferralViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    permission_classes = API_PERMISSIONS
+    scope_family = "loyalty"
     queryset = Referral.objects.select_related("referrer").order_by("-created_at", "-pk")
     serializer_class = s.ReferralSerializer
     filterset_fields = ["status"]

@@ -15,6 +15,7 @@ from apps.customers.api.serializers import CustomerSerializer, ProductSerializer
 from apps.customers.api.views import api_cause
 from apps.customers.filters import ProductFilterSet
 from apps.platform.idempotency import IdempotentMixin
+from apps.platform.permissions import API_PERMISSIONS
 
 from .. import selectors, services
 from ..choices import TagSource
@@ -30,6 +31,9 @@ from .serializers import ProductWithTagsInputSerializer, TagNamesSerializer, Tag
 )
 class TagViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Tags with the number of customers and products carrying each."""
+
+    permission_classes = API_PERMISSIONS
+    scope_family = "ingest"
 
     serializer_class = TagSerializer
     filterset_class = TagFilterSet
@@ -64,6 +68,9 @@ class TagViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMode
 class ProductViewSet(IdempotentMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Products and their tags (filter with `?tag=`, `?external_id=`, `?title=`). POST upserts by
     `external_id`; PUT/PATCH change a product by id (`tags`, when given, replaces its tags)."""
+
+    permission_classes = API_PERMISSIONS
+    scope_family = "ingest"
 
     serializer_class = ProductSerializer
     filterset_class = ProductFilterSet
@@ -105,6 +112,10 @@ class ProductViewSet(IdempotentMixin, mixins.CreateModelMixin, mixins.UpdateMode
 
 class CustomerTagActionsViewSet(IdempotentMixin, viewsets.GenericViewSet):
     """`/customers/{id}/add_tags/` and `/remove_tags/` (tagging depends on customers, so they live here)."""
+
+    permission_classes = API_PERMISSIONS
+    scope_family = "ingest"
+    action_permissions = {"add_tags": ["tagging.add_customertag"], "remove_tags": ["tagging.delete_customertag"]}
 
     serializer_class = TagNamesSerializer
     filter_backends: list = []
