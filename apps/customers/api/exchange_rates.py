@@ -1,5 +1,5 @@
 """
-Exchange rates API (staff only): list, upsert one rate, upsert many (item by item, with paths).
+Exchange rates API (model permissions on ExchangeRate): list, upsert one rate, upsert many (item by item, with paths).
 
 `POST /api/v1/exchange-rates/` with `{"currency": "EUR", "day": "2026-11-30", "rate": "1.08"}` stores
 the rate of that day (201, or 200 when it replaced that day's rate); `POST /api/v1/exchange-rates/batch/`
@@ -11,12 +11,13 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.platform.idempotency import IdempotentMixin
+from apps.platform.permissions import API_PERMISSIONS
 from loyalty_site.lib.api.errors import flatten_errors
 
 from .. import selectors
@@ -26,17 +27,6 @@ from ..models import ExchangeRate
 from .serializers import ExchangeRateBatchSerializer, ExchangeRateSerializer
 
 BATCH_MAX_ITEMS = 1000
-
-
-class ExchangeRatePermission(permissions.DjangoModelPermissions):
-    """Staff with the model permission: view to read, add+change to load rates."""
-
-    perms_map = {
-        **permissions.DjangoModelPermissions.perms_map,
-        "GET": ["%(app_label)s.view_%(model_name)s"],
-        "HEAD": ["%(app_label)s.view_%(model_name)s"],
-        "POST": ["%(app_label)s.add_%(model_name)s", "%(app_label)s.change_%(model_name)s"],
-    }
 
 
 def _django_errors(error: DjangoValidationError) -> Any:
@@ -54,8 +44,14 @@ class ExchangeRateViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.Rea
 
     serializer_class = ExchangeRateSerializer
     filterset_class = ExchangeRateFilterSet
-    permission_classes = [permissions.IsAdminUser, ExchangeRatePermission]
-    queryset = ExchangeRate.objects.none()  # for DjangoModelPermissions; rows come from get_queryset
+    permission_classes = API_PERMISSIONS
+    scope_family = "ingest"
+    # Loading a rate replaces that day's rate: an upsert needs add and change.
+    action_permissions = {
+        "create": ["customers.add_exchangerate", "customers.change_exchangerate"],
+        "batch": ["customers.add_exchangerate", "customers.change_exchangerate"],
+    }
+    queryset = ExchangeRate.objects.none()  # names the model for the permissions; rows come from get_queryset
 
     def get_queryset(self) -> QuerySet[ExchangeRate]:
         return selectors.exchange_rate_list()
