@@ -6,7 +6,7 @@ their steps (replay action for dead/failed runs).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
@@ -20,6 +20,9 @@ from . import services
 from .choices import RunStatus, WorkflowStatus
 from .definitions import definition_validate
 from .models import Workflow, WorkflowRun, WorkflowRunStep, WorkflowVersion
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 class WorkflowAdminForm(forms.ModelForm):
@@ -36,7 +39,8 @@ class WorkflowAdminForm(forms.ModelForm):
         widgets = {"definition": forms.Textarea(attrs={"rows": 24, "cols": 100, "style": "font-family: monospace"})}
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()  # (ModelForm.clean returns cleaned_data; the stubs allow None)
+        cleaned = self.cleaned_data
         definition = cleaned.get("definition")
         if definition is None:
             return cleaned
@@ -91,6 +95,14 @@ class WorkflowVersionInline(admin.TabularInline):
         return False
 
 
+class RunCounts(TypedDict):
+    """What `WorkflowAdmin.get_queryset` annotates on each workflow."""
+
+    n_succeeded: int
+    n_waiting: int
+    n_dead: int
+
+
 @admin.register(Workflow)
 class WorkflowAdmin(admin.ModelAdmin):
     form = WorkflowAdminForm
@@ -141,15 +153,15 @@ class WorkflowAdmin(admin.ModelAdmin):
         return obj.current_version.number if obj.current_version else "—"
 
     @admin.display(description="Succeeded", ordering="n_succeeded")
-    def runs_succeeded(self, obj: Workflow) -> int:
+    def runs_succeeded(self, obj: WithAnnotations[Workflow, RunCounts]) -> int:
         return obj.n_succeeded
 
     @admin.display(description="Waiting", ordering="n_waiting")
-    def runs_waiting(self, obj: Workflow) -> int:
+    def runs_waiting(self, obj: WithAnnotations[Workflow, RunCounts]) -> int:
         return obj.n_waiting
 
     @admin.display(description="Dead", ordering="n_dead")
-    def runs_dead(self, obj: Workflow) -> int:
+    def runs_dead(self, obj: WithAnnotations[Workflow, RunCounts]) -> int:
         return obj.n_dead
 
     def save_model(self, request: HttpRequest, obj: Workflow, form: forms.ModelForm, change: bool) -> None:

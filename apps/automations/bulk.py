@@ -540,9 +540,6 @@ def admin_action_run_now(modeladmin, request, queryset) -> None:
         modeladmin.message_user(request, "Not started — " + "; ".join(refused), level=messages.WARNING)
 
 
-admin_action_run_now.short_description = "Run the bulk workflow now"
-
-
 # Declared here, applied by the engine's idempotent `setup_schedules` command: (name, function path, cron).
 PERIODIC_JOBS: list[dict[str, str]] = [
     # Every minute: start due schedule slots (one run per slot) and re-enqueue stalled chunks.

@@ -91,7 +91,7 @@ def definition_validate(definition: Any, *, trigger: str | None = None) -> list[
     if not isinstance(steps, list):
         errors.append(DefinitionError("steps", "Steps must be a list."))
         return errors
-    state = {"count": 0, "ids": set()}
+    state: dict[str, Any] = {"count": 0, "ids": set()}
     errors += _steps_validate(steps, path="steps", scopes=scopes, depth=1, state=state)
     if state["count"] > MAX_STEPS:
         errors.append(DefinitionError("steps", f"At most {MAX_STEPS} steps."))

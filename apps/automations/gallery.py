@@ -505,7 +505,7 @@ def _abandoned_cart(p: dict[str, Any]) -> dict[str, Any]:
 def _planned_visit(p: dict[str, Any]) -> dict[str, Any]:
     # After the wait the condition sees fresh data: any newer order moves last_order_at inside the window.
     not_again = {"field": "customer.last_order_at", "op": "lte", "value": {"days_ago": p["days"]}}
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"id": "s1", "wait": {"days": p["days"]}},
         {
             "id": "s2",

@@ -29,7 +29,10 @@ def load(*, stdout: TextIO) -> None:
     for customer in Customer.objects.filter(external_id__in=CUSTOMER_TAGS).order_by("pk"):
         added += len(
             services.tags_add(
-                customer=customer, names=CUSTOMER_TAGS[customer.external_id], source=TagSource.IMPORT, source_ref="demo"
+                customer=customer,
+                names=CUSTOMER_TAGS[customer.external_id or ""],
+                source=TagSource.IMPORT,
+                source_ref="demo",
             )
         )
     stdout.write(f"Demo tags: {len(products)} products tagged, {added} customer tags added.")

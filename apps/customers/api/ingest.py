@@ -25,13 +25,13 @@ def first_writer_wins(
     requests with one new external id both pass that check; the unique constraint lets one insert and
     the other answers with the stored row, exactly like a re-send, instead of failing with a 500.
     """
-    if external_id and (existing := model.objects.filter(external_id=external_id).first()) is not None:
+    if external_id and (existing := model._default_manager.filter(external_id=external_id).first()) is not None:
         return existing, False
     try:
         with transaction.atomic():
             return write()
     except IntegrityError:
-        existing = model.objects.filter(external_id=external_id).first() if external_id else None
+        existing = model._default_manager.filter(external_id=external_id).first() if external_id else None
         if existing is None:
             raise
         return existing, False

@@ -32,6 +32,7 @@ from .serializers import (
     CartUpsertSerializer,
     CustomerEventSerializer,
     CustomerInputSerializer,
+    CustomerReferenceSerializer,
     CustomerSerializer,
     CustomEventCreateSerializer,
     DraftOrderCreateSerializer,
@@ -81,7 +82,7 @@ def _created_or_existing(created: bool) -> int:
     return status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
-def _reference(serializer: serializers.Serializer) -> dict[str, Any]:
+def _reference(serializer: CustomerReferenceSerializer) -> dict[str, Any]:
     return serializer.customer_kwargs()
 
 
@@ -434,7 +435,7 @@ def _django_errors(error: DjangoValidationError) -> Any:
 def batch_run(
     items: Any,
     *,
-    serializer_class: type[serializers.Serializer],
+    serializer_class: type[CustomerReferenceSerializer],
     ingest_one: Callable[..., tuple[Any, bool]],
     cause: str,
 ) -> dict[str, Any]:

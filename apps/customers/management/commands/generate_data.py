@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from apps.customers.choices import CustomerState, OrderChannel, OrderStatus
@@ -275,7 +275,7 @@ class Command(BaseCommand):
             rows.append((product.pk, product.title, product.price))
         return rows
 
-    def _reserve_ids(self, model: type, count: int) -> int:
+    def _reserve_ids(self, model: type[models.Model], count: int) -> int:
         """Reserve `count` consecutive primary keys from the table's sequence; returns the first."""
         table = model._meta.db_table
         with connection.cursor() as cursor:
@@ -289,7 +289,7 @@ class Command(BaseCommand):
             last = cursor.fetchone()[0]
         return last - count + 1
 
-    def _copy(self, model: type, columns: list[str], lines: list[str]) -> None:
+    def _copy(self, model: type[models.Model], columns: list[str], lines: list[str]) -> None:
         table = model._meta.db_table
         with connection.cursor() as cursor:
             raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
@@ -324,7 +324,7 @@ class Command(BaseCommand):
             "created_at",
             "updated_at",
         ]
-        first_id = self._reserve_ids(Customer, count) if self.postgres else None
+        first_id = self._reserve_ids(Customer, count) if self.postgres else 0  # (only read on PostgreSQL)
         now_text = _ts(now)
         done = 0
         self.sqlite_customer_ids: list[int] = []
@@ -416,7 +416,7 @@ class Command(BaseCommand):
         ]
         line_columns = ["order_id", "product_id", "title", "quantity", "unit_price", "total"]
         refund_columns = ["order_id", "external_id", "amount", "amount_shop", "reason", "created_at"]
-        first_order_id = self._reserve_ids(Order, count) if self.postgres else None
+        first_order_id = self._reserve_ids(Order, count) if self.postgres else 0  # (only read on PostgreSQL)
         line_total = refund_total = 0
         done = 0
         while done < count:

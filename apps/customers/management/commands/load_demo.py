@@ -12,6 +12,7 @@ import secrets
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -142,7 +143,7 @@ CARTS = [
 ]
 
 # external_id, customer, event name, days ago, properties
-EVENTS = [
+EVENTS: list[tuple[str, str, str, int, dict[str, Any]]] = [
     ("demo-e-1", "demo-c-01", "newsletter_signup", 180, {"list": "weekly"}),
     ("demo-e-2", "demo-c-03", "review_posted", 25, {"product": "demo-p-blanket", "rating": 5}),
     ("demo-e-3", "demo-c-05", "social_like", 12, {"network": "instagram"}),

@@ -13,6 +13,7 @@ import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,9 @@ class Command(BaseCommand):
     # --- Customers -------------------------------------------------------------------------------
 
     def _validate_customers(self, rows: list[tuple[int, dict[str, str]]]) -> tuple[list, list[Rejection]]:
-        valid, rejected, seen = [], [], {}
+        valid: list = []
+        rejected: list[Rejection] = []
+        seen: dict[str, int] = {}  # external_id -> line
         for line, row in rows:
             messages: list[str] = []
             data: dict[str, Any] = {key: value for key, value in row.items() if value != "" and key != "tags"}
@@ -213,7 +216,9 @@ class Command(BaseCommand):
     # --- Exchange rates (import them before orders in other currencies) ---------------------------
 
     def _validate_rates(self, rows: list[tuple[int, dict[str, str]]]) -> tuple[list, list[Rejection]]:
-        valid, rejected, seen = [], [], {}
+        valid: list = []
+        rejected: list[Rejection] = []
+        seen: dict[tuple[str, date], int] = {}  # (currency, day) -> line
         for line, row in rows:
             serializer = ExchangeRateSerializer(data={key: value for key, value in row.items() if value != ""})
             if not serializer.is_valid():
