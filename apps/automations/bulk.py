@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -35,9 +35,17 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.customers import outbox
+from apps.customers.choices import DomainEventStatus
 from apps.customers.models import Customer, DomainEvent
 from apps.tagging import services as tag_services
 from loyalty_site.lib import tasks as task_queue
+from loyalty_site.lib.conditions import condition_compile
+from loyalty_site.lib.errors import ConflictError, DomainError
+
+from . import registry
+from .choices import RunKind, RunStatus, WorkflowStatus
+from .engine import context_build, params_render, steps_walk
+from .models import Workflow, WorkflowRun, WorkflowVersion
 
 logger = logging.getLogger(__name__)
 
@@ -52,38 +60,11 @@ class BulkRunError(Exception):
     """A step a bulk run cannot perform (a wait, an unknown action)."""
 
 
-# --- Engine adapters (the engine owns the models; this is everything bulk needs from them) -----------
-
-
-def _models():
-    from apps.automations import models
-
-    return models
-
-
-def _run_model():
-    return _models().WorkflowRun
-
-
-def _workflow_model():
-    from django.apps import apps
-
-    try:
-        return apps.get_model("automations", "Workflow")
-    except LookupError:  # the engine's models are not installed (yet)
-        return None
-
-
-def _active_version(workflow):
-    """The version a new run is pinned to (the last activated one)."""
-    return workflow.active_version
-
-
-def _version_definition(version, workflow) -> dict[str, Any]:
+def _version_definition(version: WorkflowVersion | None, workflow: Workflow) -> dict[str, Any]:
     return version.definition if version is not None else workflow.definition
 
 
-def _version_audience(version, workflow) -> dict[str, Any] | None:
+def _version_audience(version: WorkflowVersion | None, workflow: Workflow) -> dict[str, Any] | None:
     if version is not None:
         return (version.settings or {}).get("audience")
     return workflow.audience
@@ -93,8 +74,6 @@ def _version_audience(version, workflow) -> dict[str, Any] | None:
 
 
 def _compile(condition: dict[str, Any] | None, *, now: datetime) -> Q:
-    from loyalty_site.lib.conditions import condition_compile
-
     if not condition:
         return Q()
     return condition_compile(condition, now=now)
@@ -181,19 +160,14 @@ def _chunk_bounds() -> list[tuple[int, int]]:
 
 def _no_overlap(workflow) -> bool:
     """True when no bulk run of `workflow` is still queued or running (call with the workflow row locked)."""
-    Run = _run_model()
-    return not Run.objects.filter(workflow=workflow, kind=Run.Kind.BULK, status__in=_live_statuses()).exists()
-
-
-def _live_statuses() -> list[str]:
-    Status = _run_model().Status
-    return [Status.PENDING, Status.RUNNING]
+    return not WorkflowRun.objects.filter(
+        workflow=workflow, kind=RunKind.BULK, status__in=[RunStatus.PENDING, RunStatus.RUNNING]
+    ).exists()
 
 
 def _create_run(*, workflow, slot: str, user=None, enqueue: bool = True):
     """Create the run row and enqueue its chunks after commit. Caller holds the workflow row lock."""
-    Run = _run_model()
-    version = _active_version(workflow)
+    version = workflow.active_version
     now = timezone.now()
     chunks = _chunk_bounds()
     progress = _empty_progress(len(chunks))
@@ -202,9 +176,9 @@ def _create_run(*, workflow, slot: str, user=None, enqueue: bool = True):
     fields: dict[str, Any] = {
         "workflow": workflow,
         "version": version,
-        "kind": Run.Kind.BULK,
+        "kind": RunKind.BULK,
         "slot": slot,
-        "status": "running" if chunks else "succeeded",
+        "status": RunStatus.RUNNING if chunks else RunStatus.SUCCEEDED,
         "progress": progress,
         "started_at": now,
     }
@@ -212,7 +186,7 @@ def _create_run(*, workflow, slot: str, user=None, enqueue: bool = True):
         fields["finished_at"] = now
     if user is not None and user.is_authenticated:
         fields["started_by"] = user
-    run = Run.objects.create(**fields)
+    run = WorkflowRun.objects.create(**fields)
     for index in range(len(chunks) if enqueue else 0):
         task_queue.enqueue_on_commit("apps.automations.bulk.bulk_chunk_task", run.pk, index)
     return run
@@ -224,13 +198,10 @@ def bulk_run_start(*, workflow, user=None, enqueue: bool = True):
     Run now: start a bulk run of an active bulk-activity workflow. Refused (ConflictError) while another
     bulk run of the same workflow is still going.
     """
-    from loyalty_site.lib.errors import ConflictError, DomainError
-
-    Workflow = _workflow_model()
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
     if _workflow_trigger(workflow) != BULK_TRIGGER:
         raise DomainError("Only a bulk customer activity workflow can be run over its audience.", path="trigger")
-    if workflow.status != "active":
+    if workflow.status != WorkflowStatus.ACTIVE:
         raise DomainError("Activate the workflow before running it.", path="status")
     if not _no_overlap(workflow):
         raise ConflictError("A bulk run of this workflow is still going.")
@@ -239,7 +210,7 @@ def bulk_run_start(*, workflow, user=None, enqueue: bool = True):
 
 
 def _workflow_trigger(workflow) -> str:
-    version = _active_version(workflow)
+    version = workflow.active_version
     return version.trigger if version is not None else workflow.trigger
 
 
@@ -254,15 +225,16 @@ def bulk_schedules_tick(*, now: datetime | None = None) -> list[int]:
     from now). Returns the ids of the runs created. Also re-enqueues stalled chunks.
     """
     now = now or timezone.now()
-    Workflow = _workflow_model()
     created: list[int] = []
-    due = Workflow.objects.filter(status="active", next_run_at__lte=now).exclude(schedule_cron="")
+    due = Workflow.objects.filter(status=WorkflowStatus.ACTIVE, next_run_at__lte=now).exclude(schedule_cron="")
     for workflow_id in due.values_list("pk", flat=True):
         run_id = _tick_one(workflow_id, now)
         if run_id is not None:
             created.append(run_id)
     # Active scheduled workflows that never got a next_run_at (activated before a schedule was set).
-    for workflow in Workflow.objects.filter(status="active", next_run_at__isnull=True).exclude(schedule_cron=""):
+    for workflow in Workflow.objects.filter(status=WorkflowStatus.ACTIVE, next_run_at__isnull=True).exclude(
+        schedule_cron=""
+    ):
         if _workflow_trigger(workflow) == BULK_TRIGGER:
             Workflow.objects.filter(pk=workflow.pk, next_run_at__isnull=True).update(
                 next_run_at=next_slot_after(workflow.schedule_cron, now)
@@ -272,32 +244,30 @@ def bulk_schedules_tick(*, now: datetime | None = None) -> list[int]:
 
 
 def _tick_one(workflow_id: int, now: datetime) -> int | None:
-    Workflow = _workflow_model()
-    Run = _run_model()
     try:
         with transaction.atomic():
             workflow = Workflow.objects.select_for_update().get(pk=workflow_id)
-            if workflow.status != "active" or workflow.next_run_at is None or workflow.next_run_at > now:
+            if workflow.status != WorkflowStatus.ACTIVE or workflow.next_run_at is None or workflow.next_run_at > now:
                 return None  # another cluster took this slot meanwhile
             if _workflow_trigger(workflow) != BULK_TRIGGER:
                 return None
             # The published schedule: an edited, not yet re-activated cron does not apply.
-            version = _active_version(workflow)
+            version = workflow.active_version
             cron = ((version.settings or {}) if version else {}).get("schedule_cron") or workflow.schedule_cron
             # The slot is the latest one due (not the stale next_run_at of a scheduler that was down).
             slot_at = croniter(cron, now + timedelta(seconds=1)).get_prev(datetime)
             slot = f"cron:{slot_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M')}"
             workflow.next_run_at = next_slot_after(cron, now)
             workflow.save(update_fields=["next_run_at"])
-            if Run.objects.filter(workflow=workflow, slot=slot).exists():
+            if WorkflowRun.objects.filter(workflow=workflow, slot=slot).exists():
                 return None
             if not _no_overlap(workflow):
-                Run.objects.create(
+                WorkflowRun.objects.create(
                     workflow=workflow,
-                    version=_active_version(workflow),
-                    kind=Run.Kind.BULK,
+                    version=workflow.active_version,
+                    kind=RunKind.BULK,
                     slot=slot,
-                    status=Run.Status.SKIPPED,
+                    status=RunStatus.SKIPPED,
                     skip_reason="The previous bulk run of this workflow was still going.",
                     progress=_empty_progress(0),
                     started_at=now,
@@ -313,8 +283,7 @@ def _tick_one(workflow_id: int, now: datetime) -> int | None:
 def bulk_stalled_resume(*, now: datetime | None = None) -> int:
     """Re-enqueue the missing chunks of runs that made no progress for a while (a lost enqueue)."""
     now = now or timezone.now()
-    Run = _run_model()
-    stalled = Run.objects.filter(kind=Run.Kind.BULK, status="running", updated_at__lt=now - STALL_AFTER)
+    stalled = WorkflowRun.objects.filter(kind=RunKind.BULK, status=RunStatus.RUNNING, updated_at__lt=now - STALL_AFTER)
     count = 0
     for run in stalled:
         done = set(run.progress.get("done_chunks", []))
@@ -322,7 +291,7 @@ def bulk_stalled_resume(*, now: datetime | None = None) -> int:
             if index not in done:
                 task_queue.enqueue_on_commit("apps.automations.bulk.bulk_chunk_task", run.pk, index)
                 count += 1
-        Run.objects.filter(pk=run.pk).update(updated_at=now)
+        WorkflowRun.objects.filter(pk=run.pk).update(updated_at=now)
     return count
 
 
@@ -335,9 +304,8 @@ def bulk_chunk_task(run_id: int, index: int) -> None:
 
 
 def bulk_chunk_process(*, run_id: int, index: int) -> dict[str, Any] | None:
-    Run = _run_model()
-    run = Run.objects.select_related("workflow", "version").get(pk=run_id)
-    if run.status != "running" or index in run.progress.get("done_chunks", []):
+    run = WorkflowRun.objects.select_related("workflow", "version").get(pk=run_id)
+    if run.status != RunStatus.RUNNING or index in run.progress.get("done_chunks", []):
         return None
     low, high = run.progress["chunks"][index]
     as_of = datetime.fromisoformat(run.progress["as_of"])
@@ -364,8 +332,7 @@ def _zero_counts() -> dict[str, Any]:
 
 def _progress_commit(run_id: int, index: int, counts: dict[str, Any]) -> bool:
     """Merge the chunk's counts into the run under a row lock; False if the chunk was already done."""
-    Run = _run_model()
-    run = Run.objects.select_for_update().get(pk=run_id)
+    run = WorkflowRun.objects.select_for_update().get(pk=run_id)
     progress = run.progress
     if index in progress["done_chunks"]:
         return False
@@ -375,7 +342,7 @@ def _progress_commit(run_id: int, index: int, counts: dict[str, Any]) -> bool:
     fields = ["progress", "updated_at"]
     if progress["chunks_done"] >= progress["chunks_total"]:
         # A run with a failed chunk is failed: the other chunks' effects stay, the progress says which.
-        run.status = Run.Status.FAILED if progress["errors"] else Run.Status.SUCCEEDED
+        run.status = RunStatus.FAILED if progress["errors"] else RunStatus.SUCCEEDED
         run.error = "; ".join(progress["error_messages"])[:2000]
         run.finished_at = timezone.now()
         fields += ["status", "error", "finished_at"]
@@ -390,7 +357,7 @@ def _process(run, definition: dict[str, Any], low: int, high: int, as_of: dateti
     ids = list(base.filter(audience).order_by().values_list("pk", flat=True))
     counts["matched"] = len(ids)
     if ids:
-        _steps(definition.get("steps", []), ids, run, counts, as_of)
+        steps_walk(definition.get("steps", []), _BulkVisitor(run, counts, as_of), ids)
     counts["processed"] = len(ids)
     return counts
 
@@ -406,26 +373,42 @@ def _run_audience(run, definition: dict[str, Any], as_of: datetime) -> Q:
     return q
 
 
-def _steps(steps: Iterable[dict[str, Any]], ids: list[int], run, counts: dict[str, Any], as_of: datetime) -> None:
-    for step in steps:
-        if not ids:
-            return
-        if "if" in step:
-            matched = set(
-                Customer.objects.filter(pk__in=ids).filter(_compile(step["if"], now=as_of)).values_list("pk", flat=True)
-            )
-            then_ids = [pk for pk in ids if pk in matched]
-            else_ids = [pk for pk in ids if pk not in matched]
-            branch = counts["branches"].setdefault(step["id"], {"then": 0, "else": 0})
-            branch["then"] += len(then_ids)
-            branch["else"] += len(else_ids)
-            _steps(step.get("then", []), then_ids, run, counts, as_of)
-            _steps(step.get("else", []), else_ids, run, counts, as_of)
-        elif "action" in step:
-            affected = _apply_action(step, ids, run, as_of)
-            counts["actions"][step["id"]] = counts["actions"].get(step["id"], 0) + affected
-        elif "wait" in step:
-            raise BulkRunError(f"{step['id']}: a bulk run cannot wait; use an event-triggered workflow.")
+class _BulkVisitor:
+    """
+    A bulk run walks the steps with the engine's walker over SETS of customer ids: a condition splits the set
+    with one compiled query (both branches walked, each with its customers), an action applies to the whole
+    set, a wait is refused.
+    """
+
+    def __init__(self, run: WorkflowRun, counts: dict[str, Any], as_of: datetime) -> None:
+        self.run = run
+        self.counts = counts
+        self.as_of = as_of
+
+    def condition(self, step: dict[str, Any], path: str, ids: list[int]) -> Iterator[tuple[str, list[int]]]:
+        matched = set(
+            Customer.objects.filter(pk__in=ids)
+            .filter(_compile(step["if"], now=self.as_of))
+            .values_list("pk", flat=True)
+        )
+        then_ids = [pk for pk in ids if pk in matched]
+        else_ids = [pk for pk in ids if pk not in matched]
+        branch = self.counts["branches"].setdefault(step["id"], {"then": 0, "else": 0})
+        branch["then"] += len(then_ids)
+        branch["else"] += len(else_ids)
+        for name, subset in (("then", then_ids), ("else", else_ids)):
+            if subset:
+                yield name, subset
+
+    def wait(self, step: dict[str, Any], path: str, ids: list[int]) -> None:
+        raise BulkRunError(f"{step['id']}: a bulk run cannot wait; use an event-triggered workflow.")
+
+    def resumed(self, step: dict[str, Any], path: str, ids: list[int]) -> None:  # bulk runs never resume
+        return None
+
+    def action(self, step: dict[str, Any], path: str, ids: list[int]) -> None:
+        affected = _apply_action(step, ids, self.run, self.as_of)
+        self.counts["actions"][step["id"]] = self.counts["actions"].get(step["id"], 0) + affected
 
 
 def _apply_action(step: dict[str, Any], ids: list[int], run, as_of: datetime) -> int:
@@ -452,8 +435,6 @@ def _apply_per_customer(step: dict[str, Any], ids: list[int], run, as_of: dateti
     written set-based, one statement per distinct tag set; other actions run once per customer with
     an effect key unique per (run, step, customer), inside the chunk's transaction.
     """
-    from apps.automations import engine, registry
-
     spec = registry.action_get(step["action"])
     if spec is None or spec.run is None:
         raise BulkRunError(f"{step['id']}: unknown action {step['action']!r}.")
@@ -463,14 +444,14 @@ def _apply_per_customer(step: dict[str, Any], ids: list[int], run, as_of: dateti
     if spec.name in {"customer.add_tags", "customer.remove_tags"}:
         groups: dict[tuple[str, ...], list[int]] = {}
         for customer in customers:
-            context = engine.context_build(customer=customer, now=as_of, extra=extra)
-            rendered = engine.params_render(spec, step.get("params", {}), context)
+            context = context_build(customer=customer, now=as_of, extra=extra)
+            rendered = params_render(spec, step.get("params", {}), context)
             groups.setdefault(tuple(rendered.get("tags", [])), []).append(customer.pk)
         write = tag_services.tags_add_bulk if spec.name == "customer.add_tags" else tag_services.tags_remove_bulk
         return sum(write(customer_ids=group, names=list(names), source_ref=cause) for names, group in groups.items())
     for customer in customers:
-        context = engine.context_build(customer=customer, now=as_of, extra=extra)
-        rendered = engine.params_render(spec, step.get("params", {}), context)
+        context = context_build(customer=customer, now=as_of, extra=extra)
+        rendered = params_render(spec, step.get("params", {}), context)
         spec.run(context, rendered, f"br{run.pk}:{step['id']}:{customer.pk}"[:100])
     return len(customers)
 
@@ -486,8 +467,7 @@ def birthday_events_emit(*, today: date | None = None) -> int:
     `birthday:<date>` makes a second tick on the same day a no-op.
     """
     today = today or timezone.localdate()
-    Workflow = _workflow_model()
-    if not Workflow.objects.filter(status="active", trigger=BIRTHDAY_TRIGGER).exists():
+    if not Workflow.objects.filter(status=WorkflowStatus.ACTIVE, trigger=BIRTHDAY_TRIGGER).exists():
         return 0
     cause = f"birthday:{today.isoformat()}"
     customers = Customer.objects.filter(birthday_q(today)).exclude(
@@ -503,9 +483,9 @@ def birthday_events_emit(*, today: date | None = None) -> int:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {events} (name, customer_id, payload, cause, status, created_at) "
-                f"SELECT %s, c.id, {payload}, %s, 'pending', %s FROM {Customer._meta.db_table} AS c "
+                f"SELECT %s, c.id, {payload}, %s, %s, %s FROM {Customer._meta.db_table} AS c "
                 f"WHERE c.id IN ({sql}) RETURNING id",
-                [BIRTHDAY_TRIGGER, today.isoformat(), cause, timezone.now(), *params],
+                [BIRTHDAY_TRIGGER, today.isoformat(), cause, DomainEventStatus.PENDING.value, timezone.now(), *params],
             )
             event_ids = [row[0] for row in cursor.fetchall()]
         # The outbox's normal path after commit: one engine task per birthday event (the sweep is the net).
@@ -524,8 +504,6 @@ def birthday_tick_task() -> None:
 def admin_action_run_now(modeladmin, request, queryset) -> None:
     """Admin action for the Workflow changelist: start a bulk run of each selected bulk workflow now."""
     from django.contrib import messages
-
-    from loyalty_site.lib.errors import DomainError
 
     started, refused = [], []
     for workflow in queryset:

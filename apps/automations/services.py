@@ -22,6 +22,7 @@ from loyalty_site.lib import tasks as task_queue
 
 from .choices import RunStatus, WorkflowStatus
 from .definitions import DefinitionError, definition_validate, trigger_scopes
+from .engine import trace_run
 from .models import Workflow, WorkflowRun, WorkflowVersion
 
 SETTING_FIELDS = (
@@ -281,8 +282,6 @@ def workflow_test(
     (order, cart, draft order, custom event) when the trigger has one; the customer's latest is used
     otherwise. Returns the trace {"trigger": ..., "steps": [...], "errors": [...]}.
     """
-    from .engine import trace_run
-
     if definition is None:
         if workflow is None:
             raise ValidationError({"definition": "Give a workflow or a definition."})

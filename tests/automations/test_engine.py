@@ -6,6 +6,7 @@ import time_machine
 from django.core import mail
 
 from apps.automations import engine, registry, services
+from apps.automations.engine import opening
 from apps.automations.models import ActionEffect, WorkflowRun, WorkflowRunStep
 from apps.customers import outbox
 from apps.customers import services as customer_services
@@ -515,7 +516,7 @@ def test_a_trigger_filter_that_cannot_be_evaluated_fails_its_run_and_the_event_i
     def explode(condition, context):
         raise RuntimeError("catalog reader crashed")
 
-    monkeypatch.setattr(engine, "_evaluate", explode)
+    monkeypatch.setattr(opening, "evaluate", explode)
     customer = CustomerFactory()
 
     fire(customer_services.customer_activate, customer=customer)

@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from apps.automations.builder import boot as boot_data
+from apps.automations.choices import RunStatus
 
 RUNS_RELATED_NAME = "runs"
 
@@ -44,7 +45,7 @@ def waiting_runs(workflow: Any) -> int:
     version = getattr(workflow, "current_version", None)
     if version is None:
         return 0
-    return models().WorkflowRun.objects.filter(workflow=workflow, version=version, status="waiting").count()
+    return models().WorkflowRun.objects.filter(workflow=workflow, version=version, status=RunStatus.WAITING).count()
 
 
 def waiting_by_version(workflow: Any) -> dict[int, int]:
@@ -52,7 +53,7 @@ def waiting_by_version(workflow: Any) -> dict[int, int]:
 
     rows = (
         models()
-        .WorkflowRun.objects.filter(workflow=workflow, status="waiting")
+        .WorkflowRun.objects.filter(workflow=workflow, status=RunStatus.WAITING)
         .values("version_id")
         .annotate(n=Count("pk"))
     )

@@ -19,16 +19,17 @@ from apps.automations.builder import boot as boot_data
 from apps.automations.builder import engine
 from apps.automations.builder.describe import bulk_story, step_story
 from apps.automations.builder.views import CHANGE, VIEW, can, page_context
+from apps.automations.choices import RunStatus
 
-RUN_STATUSES = ["pending", "running", "waiting", "succeeded", "skipped", "failed", "dead"]
+RUN_STATUSES = [status.value for status in RunStatus]
 STEP_COLOURS = {
-    "succeeded": "is-green",
-    "failed": "is-red",
-    "dead": "is-red",
-    "skipped": "is-grey",
-    "waiting": "is-amber",
-    "running": "is-amber",
-    "pending": "is-grey",
+    RunStatus.SUCCEEDED: "is-green",
+    RunStatus.FAILED: "is-red",
+    RunStatus.DEAD: "is-red",
+    RunStatus.SKIPPED: "is-grey",
+    RunStatus.WAITING: "is-amber",
+    RunStatus.RUNNING: "is-amber",
+    RunStatus.PENDING: "is-grey",
 }
 
 
@@ -133,7 +134,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ],
             bulk_rows=bulk_rows,
             context_json=_pretty(getattr(run, "context", None)),
-            can_replay=run.status in {"dead", "failed"} and request.user.has_perm(CHANGE),
+            can_replay=run.status in {RunStatus.DEAD, RunStatus.FAILED} and request.user.has_perm(CHANGE),
         ),
     )
 

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_POST
 
 from apps.automations.builder import boot as boot_data
 from apps.automations.builder import engine
+from apps.automations.choices import RunStatus, WorkflowStatus
 from apps.customers.models import Cart, Customer, CustomerEvent, DraftOrder, Order
 from apps.platform.capabilities import ACTIVATE_WORKFLOW
 
@@ -64,10 +65,13 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - timedelta(days=7)
     runs = engine.RUNS_RELATED_NAME
     workflows = Workflow.objects.annotate(
-        runs_succeeded=Count(runs, filter=Q(**{f"{runs}__created_at__gte": since, f"{runs}__status": "succeeded"})),
-        runs_skipped=Count(runs, filter=Q(**{f"{runs}__created_at__gte": since, f"{runs}__status": "skipped"})),
+        runs_succeeded=Count(
+            runs, filter=Q(**{f"{runs}__created_at__gte": since, f"{runs}__status": RunStatus.SUCCEEDED})
+        ),
+        runs_skipped=Count(runs, filter=Q(**{f"{runs}__created_at__gte": since, f"{runs}__status": RunStatus.SKIPPED})),
         runs_failed=Count(
-            runs, filter=Q(**{f"{runs}__created_at__gte": since, f"{runs}__status__in": ["failed", "dead"]})
+            runs,
+            filter=Q(**{f"{runs}__created_at__gte": since, f"{runs}__status__in": [RunStatus.FAILED, RunStatus.DEAD]}),
         ),
         last_run_at=Max(f"{runs}__created_at"),
     ).select_related("current_version")
@@ -99,7 +103,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
             query=query,
             status=status,
             trigger=trigger,
-            statuses=["draft", "active", "paused"],
+            statuses=[status.value for status in WorkflowStatus],
             triggers=sorted(triggers.values(), key=lambda spec: spec["label"]),
             can_change=request.user.has_perm(CHANGE),
         ),
@@ -111,7 +115,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
 def workflow_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = get_object_or_404(engine.models().Workflow, pk=pk)
     try:
-        if workflow.status == "active":
+        if workflow.status == WorkflowStatus.ACTIVE:
             engine.pause(workflow=workflow, user=request.user)
             messages.success(request, f"“{workflow.name}” is paused.")
         else:
@@ -137,7 +141,7 @@ def builder_boot(
             "id": None,
             "name": "",
             "description": "",
-            "status": "draft",
+            "status": WorkflowStatus.DRAFT.value,
             "version": None,
             "definition": {"schema": 1, "trigger": {"event": trigger}, "steps": []},
             "settings": dict.fromkeys(boot_data.SETTING_NAMES),
@@ -224,7 +228,7 @@ def builder_save(request: HttpRequest, pk: int | None = None) -> JsonResponse:
             workflow = engine.update(workflow=workflow, user=request.user, **fields)
             message = (
                 "Saved."
-                if workflow.status != "active"
+                if workflow.status != WorkflowStatus.ACTIVE
                 else "Saved. Activate to publish these changes as a new version."
             )
     except ValidationError as error:

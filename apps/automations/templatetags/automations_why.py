@@ -13,17 +13,20 @@ from typing import Any
 from django import template
 from django.db.models import Q
 
+from apps.automations.choices import WorkflowStatus
+from apps.customers.choices import DomainEventStatus
+
 register = template.Library()
 
 RECENT_EVENTS = 15
 
 
 def _no_run_reason(workflow: Any, event: Any) -> str:
-    if event.status != "processed":
+    if event.status != DomainEventStatus.PROCESSED:
         return "Event not processed yet (queued)."
     if workflow.created_at and workflow.created_at > event.created_at:
         return "Workflow created after this event."
-    if workflow.status != "active":
+    if workflow.status != WorkflowStatus.ACTIVE:
         return f"Workflow was not active ({workflow.status})."
     return "No run: the workflow was not active when the event was processed."
 

@@ -1,0 +1,210 @@
+"""
+Opening runs: the engine's outbox consumer. `domain_event_process` takes one outbox event, opens one run per
+active workflow listening to its trigger (unique per workflow x event x customer, so a re-delivered task
+opens nothing new), records why a run is skipped (filter false, outside the active window, run limits, loop
+guard, chain depth), executes the admitted runs and records the engine's receipt.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from apps.customers import outbox
+from apps.customers.choices import DomainEventStatus
+from apps.customers.models import DomainEvent, DomainEventReceipt
+from loyalty_site.lib.tasks import db_error_is_transient
+
+from ..choices import RunKind, RunStatus, StepKind, StepStatus, WorkflowStatus
+from ..models import Workflow, WorkflowRun
+from ..signals import CONSUMER
+from .claims import ERROR_MAX
+from .context import context_build, evaluate, jsonable
+from .execution import run_execute, run_steps, step_record
+
+logger = logging.getLogger(__name__)
+
+CAUSE_PREFIX = "workflow_run:"
+
+
+def domain_event_process(*, event_id: int) -> list[int]:
+    """Open and execute the runs of every active workflow for this event; returns the opened run ids."""
+    event = (
+        DomainEvent.objects.select_related("customer")
+        .annotate(consumed=Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER)))
+        .filter(pk=event_id)
+        .first()
+    )
+    if event is None or event.status == DomainEventStatus.PROCESSED or event.consumed:
+        return []
+    now = timezone.now()
+    workflows = Workflow.objects.filter(
+        status=WorkflowStatus.ACTIVE, current_version__isnull=False, current_version__trigger=event.name
+    ).select_related("current_version")
+    parent = _parent_run(event.cause or "")
+    opened: list[WorkflowRun] = []
+    redelivered = False
+    for workflow in workflows:
+        try:
+            run = _run_open(workflow=workflow, event=event, parent=parent, now=now)
+        except Exception as error:
+            if db_error_is_transient(error):
+                raise  # not the workflow's fault: the task retries, the outbox sweep is the net
+            # e.g. a trigger filter that cannot be evaluated: recorded failed, never a poison event
+            logger.warning("workflow %s cannot open a run for event %s: %s", workflow.pk, event.pk, error)
+            _run_open_failed(workflow=workflow, event=event, now=now, error=error)
+            continue
+        if run is None:
+            redelivered = True  # this event's run exists already: a re-delivered task
+        else:
+            opened.append(run)
+    if redelivered:
+        pending = list(
+            WorkflowRun.objects.filter(trigger_event=event, status=RunStatus.PENDING).values_list("pk", flat=True)
+        )
+        for run_id in pending:
+            run_execute(run_id=run_id)
+    for run in opened:
+        if run.status == RunStatus.RUNNING:
+            run_steps(run, now=now, context=run.opened_context)  # type: ignore[attr-defined]
+    outbox.domain_event_consumed(event_id=event.pk, consumer=CONSUMER)
+    return [run.pk for run in opened]
+
+
+def _parent_run(cause: str) -> WorkflowRun | None:
+    if not cause.startswith(CAUSE_PREFIX):
+        return None
+    try:
+        pk = int(cause[len(CAUSE_PREFIX) :])
+    except ValueError:
+        return None
+    return WorkflowRun.objects.filter(pk=pk).only("pk", "workflow_id", "customer_id", "depth").first()
+
+
+def _limits_reason(workflow: Workflow, settings: dict[str, Any], customer_id: int | None, now: datetime) -> str:
+    if customer_id is None:
+        return ""
+    counted = WorkflowRun.objects.filter(workflow=workflow, customer_id=customer_id, kind=RunKind.EVENT).exclude(
+        status=RunStatus.SKIPPED
+    )
+    limit = settings.get("max_runs_per_customer")
+    if limit:
+        period = settings.get("max_runs_period_days")
+        scope = counted.filter(created_at__gt=now - timedelta(days=period)) if period else counted
+        if scope.count() >= limit:
+            window = f" in {period} days" if period else ""
+            return f"per-customer limit reached ({limit} run{'s' if limit != 1 else ''}{window})"
+    interval = settings.get("min_interval_minutes")
+    if interval and counted.filter(created_at__gt=now - timedelta(minutes=interval)).exists():
+        return f"minimum interval not elapsed ({interval} minutes since the last run)"
+    return ""
+
+
+def _window_reason(settings: dict[str, Any], now: datetime) -> str:
+    start = parse_datetime(settings["active_from"]) if settings.get("active_from") else None
+    end = parse_datetime(settings["active_until"]) if settings.get("active_until") else None
+    if start and now < start:
+        return f"outside the active window (starts {start.isoformat()})"
+    if end and now >= end:
+        return f"outside the active window (ended {end.isoformat()})"
+    return ""
+
+
+def _run_open(
+    *, workflow: Workflow, event: DomainEvent, parent: WorkflowRun | None, now: datetime
+) -> WorkflowRun | None:
+    """
+    Create this workflow's run for the event: claimed (running, attempt 1) or skipped with its reason;
+    None if it exists already.
+    """
+    version = workflow.current_version
+    assert version is not None  # selected with current_version__isnull=False
+    settings = version.settings or {}
+    depth = parent.depth + 1 if parent else 0
+    customer = event.customer
+    trigger_outcome: dict[str, Any] = {}
+    context = None
+    reason = _window_reason(settings, now)
+    if not reason:
+        where = (version.definition.get("trigger") or {}).get("where")
+        if where:
+            context = context_build(customer=customer, payload=event.payload, now=now)
+            passed, values = evaluate(where, context)
+            trigger_outcome = {"where": passed, "values": values}
+            if not passed:
+                reason = "trigger filter is false"
+    max_depth = django_settings.AUTOMATIONS_MAX_CHAIN_DEPTH
+    if reason:
+        pass
+    elif parent and depth > max_depth:
+        reason = f"chain depth limit reached ({max_depth}) — started by run #{parent.pk}"
+    elif parent and parent.workflow_id == workflow.pk and parent.customer_id == event.customer_id:
+        reason = f"loop guard: triggered by this workflow's own run #{parent.pk} for the same customer"
+    with transaction.atomic():
+        if not reason and (settings.get("max_runs_per_customer") or settings.get("min_interval_minutes")):
+            # Serialise the limit check per customer so two events at once cannot both pass it.
+            if customer is not None:
+                type(customer).objects.select_for_update().filter(pk=customer.pk).first()
+            reason = _limits_reason(workflow, settings, event.customer_id, now)
+        try:
+            with transaction.atomic():
+                run = WorkflowRun.objects.create(
+                    workflow=workflow,
+                    version=version,
+                    kind=RunKind.EVENT,
+                    trigger_event=event,
+                    customer=customer,
+                    # An admitted run is claimed by this worker at once (attempt 1); if the worker
+                    # dies, runs_retry_due finds it "running" past the task timeout.
+                    status=RunStatus.SKIPPED if reason else RunStatus.RUNNING,
+                    attempts=0 if reason else 1,
+                    started_at=None if reason else now,
+                    skip_reason=reason[:255],
+                    depth=depth,
+                    context={"event_id": event.pk, "event": event.name, "payload": event.payload},
+                    finished_at=now if reason else None,
+                )
+        except IntegrityError:
+            return None
+        run.step_paths = set()  # type: ignore[attr-defined]
+        run.fresh = not reason  # type: ignore[attr-defined]
+        run.opened_context = context  # type: ignore[attr-defined]
+        step_record(
+            run,
+            "trigger",
+            step_id="trigger",
+            kind=StepKind.TRIGGER,
+            status=StepStatus.SKIPPED if reason else StepStatus.SUCCEEDED,
+            inputs={"event": event.name, "event_id": event.pk, "payload": jsonable(event.payload)},
+            outcome={**trigger_outcome, **({"skip_reason": reason} if reason else {})},
+            started_at=now,
+        )
+    return run
+
+
+def _run_open_failed(*, workflow: Workflow, event: DomainEvent, now: datetime, error: Exception) -> None:
+    """Record a failed run (with the error) so the event can still be marked processed."""
+    try:
+        with transaction.atomic():
+            WorkflowRun.objects.get_or_create(
+                workflow=workflow,
+                trigger_event=event,
+                customer=event.customer,
+                defaults={
+                    "version": workflow.current_version,
+                    "kind": RunKind.EVENT,
+                    "status": RunStatus.FAILED,
+                    "error": f"{type(error).__name__}: {error}"[:ERROR_MAX],
+                    "context": {"event_id": event.pk, "event": event.name, "payload": event.payload},
+                    "finished_at": now,
+                },
+            )
+    except IntegrityError:
+        pass

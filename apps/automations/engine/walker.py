@@ -1,0 +1,101 @@
+"""
+The one step walker. Executing a run, the dry-run trace and a bulk run over sets of customers all walk a
+definition's steps here, so paths (`steps[0].then[1]`), branches, waits and resume points mean the same
+everywhere. What a step *does* belongs to the visitor:
+
+- `condition(step, path, subject)` evaluates `step["if"]` and yields the branches to walk with their
+  subjects: one branch for one customer (execution, trace), both with their customers for a bulk run;
+- `wait(step, path, subject)` parks the run (returns a `Wait`), notes the wait (trace) or refuses (bulk);
+- `action(step, path, subject)` acts (execution, bulk) or says what it would do (trace);
+- `resumed(step, path, subject)` closes the wait a resumed run sat on.
+
+A failing step leaves its path on the exception (`step_path`), so a retry resumes at that very step: the
+conditions above it are not evaluated again (their branch stays taken) and done actions stay done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+Subject = TypeVar("Subject")
+
+
+@dataclass
+class Wait:
+    """Where and until when a run parks."""
+
+    path: str
+    resume_at: datetime
+
+
+class StepVisitor(Protocol, Generic[Subject]):
+    def condition(self, step: dict[str, Any], path: str, subject: Subject) -> Iterable[tuple[str, Subject]]: ...
+
+    def wait(self, step: dict[str, Any], path: str, subject: Subject) -> Wait | None: ...
+
+    def action(self, step: dict[str, Any], path: str, subject: Subject) -> None: ...
+
+    def resumed(self, step: dict[str, Any], path: str, subject: Subject) -> None: ...
+
+
+class _Resume:
+    """Where a resumed/retried run picks up: the path of the wait it sat on or of the step that failed."""
+
+    def __init__(self, path: str) -> None:
+        self.path: str | None = path or None
+
+
+def steps_walk(
+    steps: list[dict[str, Any]], visitor: StepVisitor[Subject], subject: Subject, *, resume: str = ""
+) -> Wait | None:
+    """Walk `steps` (from the step at path `resume`, when given) until the end or a wait; returns the wait."""
+    return _walk(steps, "steps", visitor, subject, _Resume(resume))
+
+
+def _walk(
+    steps: list[dict[str, Any]], prefix: str, visitor: StepVisitor[Subject], subject: Subject, resume: _Resume
+) -> Wait | None:
+    for index, step in enumerate(steps):
+        path = f"{prefix}[{index}]"
+        if resume.path:
+            if resume.path == path:
+                resume.path = None
+                if "wait" in step:
+                    visitor.resumed(step, path, subject)
+                    continue
+                # the step that failed: run it again below
+            elif resume.path.startswith(path + "."):
+                branch = resume.path[len(path) + 1 :].split("[", 1)[0]
+                parked = _walk(step.get(branch) or [], f"{path}.{branch}", visitor, subject, resume)
+                if parked:
+                    return parked
+                continue
+            else:
+                continue  # done before the wait / the failed step
+        parked = _step(step, path, visitor, subject, resume)
+        if parked:
+            return parked
+    return None
+
+
+def _step(
+    step: dict[str, Any], path: str, visitor: StepVisitor[Subject], subject: Subject, resume: _Resume
+) -> Wait | None:
+    try:
+        if "if" in step:
+            for branch, branch_subject in visitor.condition(step, path, subject):
+                parked = _walk(step.get(branch) or [], f"{path}.{branch}", visitor, branch_subject, resume)
+                if parked:
+                    return parked
+            return None
+        if "wait" in step:
+            return visitor.wait(step, path, subject)
+        visitor.action(step, path, subject)
+        return None
+    except Exception as error:
+        if not getattr(error, "step_path", ""):
+            error.step_path = path  # type: ignore[attr-defined]  # the innermost failing step
+        raise
