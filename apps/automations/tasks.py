@@ -6,17 +6,22 @@ function and are safe to run twice. Everything is enqueued through `loyalty_site
 from __future__ import annotations
 
 from apps.customers import outbox
+from loyalty_site.lib.tasks import retry_transient
 
 from . import engine, services
 
 
 def process_domain_event(event_id: int) -> None:
-    """The engine's outbox consumer task: open and execute the runs of one event."""
-    engine.domain_event_process(event_id=event_id)
+    """
+    The engine's outbox consumer task: open and execute the runs of one event. A transient database error
+    while opening runs is retried here with back-off (runs already opened are found, not opened twice); if
+    it persists the task fails without the engine's receipt and the outbox sweep drives the event again.
+    """
+    retry_transient(lambda: engine.domain_event_process(event_id=event_id), what=f"automations: event {event_id}")
 
 
 def run_execute(run_id: int) -> None:
-    engine.run_execute(run_id=run_id)
+    retry_transient(lambda: engine.run_execute(run_id=run_id), what=f"automations: run {run_id}")
 
 
 def outbox_sweep() -> int:
