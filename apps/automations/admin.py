@@ -15,6 +15,7 @@ from django.db.models import Count, Q
 from django.http import HttpRequest
 
 from apps.platform.capabilities import ACTIVATE_WORKFLOW
+from loyalty_site.lib.forms import BoundedJSONField
 
 from . import services
 from .choices import RunStatus, WorkflowStatus
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
 class WorkflowAdminForm(forms.ModelForm):
     """The definition as JSON; every error of the definition and settings is shown with its path."""
 
+    definition = BoundedJSONField(
+        required=False, widget=forms.Textarea(attrs={"rows": 24, "cols": 100, "style": "font-family: monospace"})
+    )
+    audience = BoundedJSONField(required=False, help_text="Bulk trigger: condition; empty = all customers.")
+
     class Meta:
         model = Workflow
         fields = [
@@ -36,7 +42,6 @@ class WorkflowAdminForm(forms.ModelForm):
             "definition",
             *services.SETTING_FIELDS,
         ]
-        widgets = {"definition": forms.Textarea(attrs={"rows": 24, "cols": 100, "style": "font-family: monospace"})}
 
     def clean(self) -> dict[str, Any]:
         super().clean()  # (ModelForm.clean returns cleaned_data; the stubs allow None)

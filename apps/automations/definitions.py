@@ -22,6 +22,8 @@ from datetime import timedelta
 from typing import Any
 
 from loyalty_site.lib.conditions import condition_validate, template_validate
+from loyalty_site.lib.conditions.templating import MAX_TEMPLATE_TEXT
+from loyalty_site.lib.json_limits import MAX_JSON_DEPTH, json_value_error
 
 from . import registry
 
@@ -29,6 +31,10 @@ SCHEMA_VERSION = 1
 MAX_STEPS = 200
 MAX_NESTING = 10
 MAX_WAIT = timedelta(days=365)
+# Checked on the whole document before anything walks it recursively (a valid definition is far smaller).
+MAX_DEFINITION_DEPTH = MAX_JSON_DEPTH
+MAX_DEFINITION_NODES = 100_000
+MAX_PARAM_TEXT = MAX_TEMPLATE_TEXT
 WAIT_UNITS = {"minutes": 1, "hours": 60, "days": 1440}
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 STEP_KINDS = ("if", "action", "wait")
@@ -62,6 +68,9 @@ def definition_validate(definition: Any, *, trigger: str | None = None) -> list[
     """
     if not isinstance(definition, dict):
         return [DefinitionError("", "The definition must be a JSON object.")]
+    limit = json_value_error(definition, max_depth=MAX_DEFINITION_DEPTH, max_nodes=MAX_DEFINITION_NODES)
+    if limit is not None:
+        return [DefinitionError(limit.path, f"The definition is {limit.message}.")]
     errors: list[Any] = []
     unknown = sorted(set(definition) - {"schema", "trigger", "steps"})
     errors += [DefinitionError(key, "Unknown key.") for key in unknown]
@@ -174,6 +183,8 @@ def param_validate(param: registry.ParamSpec, value: Any, *, path: str, scopes: 
     def text(item: Any, item_path: str) -> list[Any]:
         if not isinstance(item, str):
             return [DefinitionError(item_path, "Must be text.")]
+        if len(item) > MAX_PARAM_TEXT:
+            return [DefinitionError(item_path, f"At most {MAX_PARAM_TEXT} characters.")]
         if "{{" in item or "}}" in item:
             if not param.dynamic:
                 return [DefinitionError(item_path, "This parameter does not accept dynamic parameters.")]

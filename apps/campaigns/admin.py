@@ -1,11 +1,15 @@
 from django import forms
 from django.contrib import admin, messages
 
+from loyalty_site.lib.forms import BoundedJSONField
+
 from . import services
 from .models import Segment, SegmentMember
 
 
 class SegmentForm(forms.ModelForm):
+    condition = BoundedJSONField(required=False, help_text="Condition JSON; empty means every customer")
+
     class Meta:
         model = Segment
         fields = ["name", "description", "condition", "is_active"]

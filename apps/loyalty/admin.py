@@ -1,5 +1,6 @@
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
@@ -10,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.platform.capabilities import AWARD_POINTS, DEDUCT_POINTS
 from loyalty_site.lib.errors import DomainError
+from loyalty_site.lib.forms import BoundedJSONField
 
 from . import services
 from .choices import FulfilmentStatus
@@ -66,8 +68,43 @@ class TierAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+class EarningRuleForm(forms.ModelForm):
+    conditions = BoundedJSONField(required=False, help_text="Shared condition language")
+
+    class Meta:
+        model = EarningRule
+        fields = [
+            "program",
+            "name",
+            "kind",
+            "is_active",
+            "points",
+            "multiplier",
+            "event_name",
+            "product_tag",
+            "conditions",
+            "tiers",
+            "starts_at",
+            "ends_at",
+            "cap_per_day",
+            "cap_per_week",
+            "cap_per_month",
+            "cap_total",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if "conditions" in cleaned and "kind" in cleaned:
+            cleaned["conditions"] = cleaned["conditions"] or {}
+            errors = services.earning_rule_conditions_errors(kind=cleaned["kind"], conditions=cleaned["conditions"])
+            if errors:
+                self.add_error("conditions", [f"{path}: {message}" for path, message in errors])
+        return cleaned
+
+
 @admin.register(EarningRule)
 class EarningRuleAdmin(admin.ModelAdmin):
+    form = EarningRuleForm
     list_display = [
         "name",
         "program",
@@ -83,6 +120,15 @@ class EarningRuleAdmin(admin.ModelAdmin):
     search_fields = ["name", "event_name", "product_tag"]
     filter_horizontal = ["tiers"]
     readonly_fields = ["awarded_total"]
+
+    def save_model(self, request: HttpRequest, obj: EarningRule, form: forms.ModelForm, change: bool) -> None:
+        # Through the services (conditions validated there too); the tiers follow in save_related.
+        fields = {key: form.cleaned_data[key] for key in services.RULE_FIELDS if key in form.cleaned_data}
+        if change:
+            services.earning_rule_update(rule=obj, program=form.cleaned_data["program"], **fields)
+        else:
+            rule = services.earning_rule_create(program=form.cleaned_data["program"], **fields)
+            obj.pk = rule.pk
 
 
 class BalanceInline(admin.StackedInline):

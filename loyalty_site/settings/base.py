@@ -121,6 +121,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "loyalty_site.lib.api.pagination.StandardPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "loyalty_site.lib.api.errors.exception_handler",
+    # JSON only, with the nesting depth checked before parsing (a deep body is a 400, not a 500).
+    "DEFAULT_PARSER_CLASSES": ["loyalty_site.lib.api.parsers.BoundedJSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 

@@ -52,6 +52,13 @@ class EarningRuleViewSet(StaffCrudViewSet):
     serializer_class = s.EarningRuleSerializer
     filterset_fields = ["program", "kind", "is_active"]
 
+    # Through the services, which validate the conditions against the catalog (errors keyed by path).
+    def perform_create(self, serializer: s.EarningRuleSerializer) -> None:
+        serializer.instance = services.earning_rule_create(**serializer.validated_data)
+
+    def perform_update(self, serializer: s.EarningRuleSerializer) -> None:
+        serializer.instance = services.earning_rule_update(rule=serializer.instance, **serializer.validated_data)
+
 
 class RewardViewSet(StaffCrudViewSet):
     queryset = Reward.objects.prefetch_related("tiers", "tier_prices").order_by("program_id", "points_cost", "pk")

@@ -21,9 +21,14 @@ from .rewards import (
     reward_validate,
     rewards_available,
 )
+from .rules import RULE_FIELDS, earning_rule_conditions_errors, earning_rule_create, earning_rule_update
 from .tiers import tier_recalculate, tier_set, tiers_recalculate_all
 
 __all__ = [
+    "RULE_FIELDS",
+    "earning_rule_conditions_errors",
+    "earning_rule_create",
+    "earning_rule_update",
     "event_points_earn",
     "member_join",
     "membership_for",

@@ -21,20 +21,57 @@ from .catalog import field_get
 from .context import ConditionError, EvaluationContext
 from .evaluation import read_field
 
-VARIABLE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[A-Za-z0-9_\-]+)+$")
 MAX_EXPANSIONS = 100
+# Longer texts are refused before they are scanned (an e-mail body fits many times over).
+MAX_TEMPLATE_TEXT = 20_000
+
+
+class TemplateTooLong(ValueError):
+    """A text longer than MAX_TEMPLATE_TEXT reached the renderer (validation refuses it at save)."""
+
+
+def _scan(text: str) -> tuple[list[str], list[str]]:
+    """
+    `text` as literal pieces and the variable names between them (`pieces[i]` comes before `names[i]`),
+    in one left-to-right pass: every search starts where the previous one ended, so the scan is
+    linear whatever the text (1 MB of "{{{{…" included). A "{{" that never closes stays literal.
+    """
+    pieces: list[str] = []
+    names: list[str] = []
+    position = 0
+    while True:
+        start = text.find("{{", position)
+        if start == -1:
+            break
+        end = text.find("}}", start + 2)
+        if end == -1:
+            break
+        pieces.append(text[position:start])
+        names.append(text[start + 2 : end].strip())
+        position = end + 2
+    pieces.append(text[position:])
+    return pieces, names
+
+
+def _too_long(text: str) -> bool:
+    return len(text) > MAX_TEMPLATE_TEXT
 
 
 def template_variables(text: str) -> list[str]:
-    return [match.group(1) for match in VARIABLE.finditer(text)]
+    if _too_long(text):
+        raise TemplateTooLong(f"text longer than {MAX_TEMPLATE_TEXT} characters")
+    return _scan(text)[1]
 
 
 def template_validate(text: str, *, path: str, scopes: Iterable[str]) -> list[ConditionError]:
     """Every unknown or unavailable variable in `text`, reported at `path`."""
+    if _too_long(text):
+        return [ConditionError(path=path, message=f"text longer than {MAX_TEMPLATE_TEXT} characters")]
     scopes = set(scopes)
     errors: list[ConditionError] = []
-    for name in template_variables(text):
+    pieces, names = _scan(text)
+    for name in names:
         if not FIELD_NAME.match(name):
             errors.append(ConditionError(path=path, message=f'"{{{{ {name} }}}}" is not a field name'))
             continue
@@ -49,7 +86,7 @@ def template_validate(text: str, *, path: str, scopes: Iterable[str]) -> list[Co
             )
         elif spec.type == "list":
             errors.append(ConditionError(path=path, message=f'"{name}" is a list of {spec.item_scope}s, not text'))
-    if "{{" in VARIABLE.sub("", text) or "}}" in VARIABLE.sub("", text):
+    if any("{{" in piece or "}}" in piece for piece in pieces):
         errors.append(ConditionError(path=path, message='unbalanced "{{" or "}}"'))
     return errors
 
@@ -73,7 +110,9 @@ def template_render(text: str, context: EvaluationContext) -> list[str]:
     `text` with its variables replaced. Scalars give one string; a list field gives one string per
     item ("{{ product.tags }} fan" -> ["Kids fan", "Toys fan"]), an empty list gives none.
     """
-    names = template_variables(text)
+    if _too_long(text):
+        raise TemplateTooLong(f"text longer than {MAX_TEMPLATE_TEXT} characters")
+    pieces, names = _scan(text)
     if not names:
         return [text]
     options: list[list[str]] = []
@@ -85,11 +124,10 @@ def template_render(text: str, context: EvaluationContext) -> list[str]:
             options.append(list(dict.fromkeys(items)))
         else:
             options.append([_text(value)])
-    pieces = VARIABLE.split(text)
     results: list[str] = []
     for combination in itertools.islice(itertools.product(*options), MAX_EXPANSIONS):
-        rendered = list(pieces)
-        for index, value in enumerate(combination):
-            rendered[2 * index + 1] = value
+        rendered = [pieces[0]]
+        for value, piece in zip(combination, pieces[1:], strict=True):
+            rendered += [value, piece]
         results.append("".join(rendered))
     return list(dict.fromkeys(results))

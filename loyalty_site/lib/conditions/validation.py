@@ -62,6 +62,8 @@ class _Validator:
                 self.error(join(path, key), f'"{key}" takes a list of conditions')
                 return
             for index, item in enumerate(child):
+                if self.too_big:
+                    break  # reported once; the rest is not walked
                 self.node(item, f"{join(path, key)}[{index}]", scopes, depth + 1, item_scope)
             return
         self.leaf(node, path, scopes, depth, item_scope)

@@ -1,0 +1,98 @@
+"""
+Earning-rule write services: every way a rule is stored (admin, API, commands) validates its
+conditions against the field catalog here, with their JSON paths (`conditions.op: "equals" is not an
+operator…`), so a typo is refused at save instead of silently never matching.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from loyalty_site.lib.conditions import condition_validate
+from loyalty_site.lib.json_limits import json_value_error
+
+from ..choices import RuleKind
+from ..models import EarningRule, Program, Tier
+
+RULE_FIELDS = frozenset(
+    {
+        "name",
+        "kind",
+        "is_active",
+        "points",
+        "multiplier",
+        "event_name",
+        "product_tag",
+        "conditions",
+        "starts_at",
+        "ends_at",
+        "cap_per_day",
+        "cap_per_week",
+        "cap_per_month",
+        "cap_total",
+    }
+)
+
+# What a rule's conditions may read: the customer (and loyalty figures) plus the object that earns.
+ORDER_SCOPES = ("customer", "order")
+EVENT_SCOPES = ("customer", "event")
+# Conditions nest at most 10 levels (validation says where); refuse absurd documents before walking them.
+MAX_CONDITIONS_DEPTH = 40
+MAX_CONDITIONS_NODES = 2000
+
+
+def earning_rule_conditions_errors(*, kind: str, conditions: Any) -> list[tuple[str, str]]:
+    """Every problem in a rule's conditions as (path under `conditions`, message); empty conditions always hold."""
+    if conditions is None or conditions == {}:
+        return []
+    limit = json_value_error(
+        conditions, max_depth=MAX_CONDITIONS_DEPTH, max_nodes=MAX_CONDITIONS_NODES, path="conditions"
+    )
+    if limit is not None:
+        return [(limit.path, f"the condition is {limit.message}")]
+    scopes = EVENT_SCOPES if kind == RuleKind.FIXED_EVENT else ORDER_SCOPES
+    return [(error.path, error.message) for error in condition_validate(conditions, path="conditions", scopes=scopes)]
+
+
+def _conditions_check(*, kind: str, conditions: Any) -> None:
+    errors: dict[str, list[str]] = {}
+    for path, message in earning_rule_conditions_errors(kind=kind, conditions=conditions):
+        errors.setdefault(path, []).append(message)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _fields_check(fields: dict[str, Any]) -> None:
+    unknown = sorted(set(fields) - RULE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "Unknown earning rule field."))
+
+
+@transaction.atomic
+def earning_rule_create(
+    *, program: Program, name: str, kind: str, tiers: Iterable[Tier] = (), **fields: Any
+) -> EarningRule:
+    """Create an earning rule after validating its conditions (ValidationError keyed by JSON path)."""
+    _fields_check(fields)
+    fields["conditions"] = fields.get("conditions") or {}
+    _conditions_check(kind=kind, conditions=fields["conditions"])
+    rule = EarningRule.objects.create(program=program, name=name, kind=kind, **fields)
+    rule.tiers.set(list(tiers))
+    return rule
+
+
+@transaction.atomic
+def earning_rule_update(*, rule: EarningRule, tiers: Iterable[Tier] | None = None, **fields: Any) -> EarningRule:
+    """Change an earning rule (its tiers replaced when given); invalid conditions change nothing."""
+    _fields_check({key: value for key, value in fields.items() if key != "program"})
+    if "conditions" in fields:
+        fields["conditions"] = fields["conditions"] or {}
+    _conditions_check(kind=fields.get("kind", rule.kind), conditions=fields.get("conditions", rule.conditions))
+    for key, value in fields.items():
+        setattr(rule, key, value)
+    rule.save()
+    if tiers is not None:
+        rule.tiers.set(list(tiers))
+    return rule
