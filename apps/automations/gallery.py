@@ -265,7 +265,7 @@ def inactive_high_value_audience(days: int, spend: Decimal) -> dict[str, Any]:
 @template(
     "inactive_high_value",
     "Tag inactive high-value customers",
-    "Daily: customers with no order in the last 30 days who spent at least $500 in total.",
+    "Daily: customers with no order in the last 30 days who spent at least 500 in total (shop currency).",
     "customer.bulk_activity",
     "Value",
     [
@@ -298,7 +298,7 @@ def _currency(p: dict[str, Any]) -> dict[str, Any]:
 @template(
     "active_high_value",
     "Tag active high-value customers",
-    "At least 3 orders and $800 spent in the last 30 days, checked on every order.",
+    "At least 3 orders and 800 spent (shop currency) in the last 30 days, checked on every order.",
     "order.created",
     "Value",
     [

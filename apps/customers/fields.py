@@ -76,7 +76,10 @@ def _read_total_spent(context, window=None, **kwargs):
         return context.customer.total_spent
 
     def compute():
-        figures = _orders_in_window(context, days).aggregate(gross=db.Sum("total"), refunded=db.Sum("refunded_total"))
+        # shop-currency amounts: orders in different currencies are never added unconverted
+        figures = _orders_in_window(context, days).aggregate(
+            gross=db.Sum("total_shop"), refunded=db.Sum("refunded_total_shop")
+        )
         return (figures["gross"] or Decimal("0")) - (figures["refunded"] or Decimal("0"))
 
     return context.cached(("customer.total_spent", days), compute)
@@ -91,7 +94,7 @@ def _compile_total_spent(*, now, window=None, **kwargs):
         Order.objects.filter(customer_id=db.OuterRef("pk"), placed_at__gte=now - timedelta(days=days))
         .exclude(status=OrderStatus.CANCELLED)
         .values("customer_id")
-        .annotate(net=db.Sum(db.F("total") - db.F("refunded_total"), output_field=money))
+        .annotate(net=db.Sum(db.F("total_shop") - db.F("refunded_total_shop"), output_field=money))
         .values("net")
     )
     return Coalesce(db.Subquery(rows, output_field=money), db.Value(Decimal("0.00")), output_field=money)
@@ -321,7 +324,10 @@ _CUSTOMER_FIELDS = [
         type="money",
         label="Total spent",
         scope="customer",
-        description="Net of refunds and cancellations; with a window, orders placed in the last N days.",
+        description=(
+            "In the shop currency, net of refunds and cancellations (each order converted at its own rate); "
+            "with a window, orders placed in the last N days."
+        ),
         read=_read_total_spent,
         compile=_compile_total_spent,
         supports_window=True,
@@ -332,6 +338,7 @@ _CUSTOMER_FIELDS = [
         type="money",
         label="Total refunded",
         scope="customer",
+        description="In the shop currency.",
         read=_customer_attr("refunded_total"),
         compile=_column("refunded_total"),
         example=20,
@@ -378,13 +385,29 @@ _CUSTOMER_FIELDS = [
 ]
 _EVENT_FIELDS = [
     catalog.FieldSpec(
-        name="order.total", type="money", label="Order total", scope="order", read=_obj("order", "total"), example=120
+        name="order.total",
+        type="money",
+        label="Order total",
+        scope="order",
+        description="In the order's own currency (order.currency); order.total_shop is the same in the shop currency.",
+        read=_obj("order", "total"),
+        example=120,
+    ),
+    catalog.FieldSpec(
+        name="order.total_shop",
+        type="money",
+        label="Order total (shop currency)",
+        scope="order",
+        description="The order total converted to the shop currency at the rate stored on the order.",
+        read=_obj("order", "total_shop"),
+        example=120,
     ),
     catalog.FieldSpec(
         name="order.subtotal",
         type="money",
         label="Order subtotal",
         scope="order",
+        description="In the order's own currency (order.currency).",
         read=_obj("order", "subtotal"),
         example=100,
     ),
@@ -470,7 +493,21 @@ _EVENT_FIELDS = [
         example="Baby stroller",
     ),
     catalog.FieldSpec(
-        name="cart.total", type="money", label="Cart total", scope="cart", read=_obj("cart", "total"), example=80
+        name="cart.total",
+        type="money",
+        label="Cart total",
+        scope="cart",
+        description="In the cart's own currency; cart.total_shop is the same in the shop currency.",
+        read=_obj("cart", "total"),
+        example=80,
+    ),
+    catalog.FieldSpec(
+        name="cart.total_shop",
+        type="money",
+        label="Cart total (shop currency)",
+        scope="cart",
+        read=_obj("cart", "total_shop"),
+        example=80,
     ),
     catalog.FieldSpec(
         name="cart.lines",
@@ -485,7 +522,16 @@ _EVENT_FIELDS = [
         type="money",
         label="Draft order total",
         scope="draft_order",
+        description="In the draft order's own currency; draft_order.total_shop is the same in the shop currency.",
         read=_obj("draft_order", "total"),
+        example=300,
+    ),
+    catalog.FieldSpec(
+        name="draft_order.total_shop",
+        type="money",
+        label="Draft order total (shop currency)",
+        scope="draft_order",
+        read=_obj("draft_order", "total_shop"),
         example=300,
     ),
     catalog.FieldSpec(

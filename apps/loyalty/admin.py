@@ -12,11 +12,12 @@ from django.utils.html import format_html, format_html_join
 from apps.platform.capabilities import AWARD_POINTS, DEDUCT_POINTS
 from loyalty_site.lib.errors import DomainError
 from loyalty_site.lib.forms import BoundedJSONField
+from loyalty_site.lib.money import money_format, shop_currency
 
 from . import services
-from .choices import FulfilmentStatus
+from .choices import FulfilmentStatus, TierBasis
 from .cockpit import cockpit_path
-from .forms import AdjustForm
+from .forms import AdjustForm, TierForm, TierInlineForm, TierInlineFormSet
 from .models import (
     Balance,
     EarningRule,
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 class TierInline(admin.TabularInline):
     model = Tier
+    form = TierInlineForm
+    formset = TierInlineFormSet
     extra = 0
 
 
@@ -52,7 +55,19 @@ class ProgramAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "is_active", "auto_enroll", "currency"]}),
         (
             "Earning",
-            {"fields": ["points_per_unit", "rounding", "earn_after_discounts", "earn_on_shipping", "min_order_total"]},
+            {
+                "fields": [
+                    "points_per_unit",
+                    "currency_earning_rates",
+                    "rounding",
+                    "earn_after_discounts",
+                    "earn_on_shipping",
+                    "min_order_total",
+                ],
+                "description": "Amounts (points per unit, minimum order total, tier thresholds by spend) are in "
+                "the shop currency (SHOP_CURRENCY); orders in other currencies are converted at their own rate "
+                "unless a per-currency earning rate is set.",
+            },
         ),
         ("Pending and expiry", {"fields": ["pending_days", "expiry_policy", "expiry_days", "expiry_notice_days"]}),
         ("Refunds", {"fields": ["return_policy"]}),
@@ -63,9 +78,22 @@ class ProgramAdmin(admin.ModelAdmin):
 
 @admin.register(Tier)
 class TierAdmin(admin.ModelAdmin):
-    list_display = ["name", "program", "rank", "threshold", "multiplier", "expiry_days_override"]
+    """Tiers are saved through `tier_save` (the ladder is checked); moving members needs a confirmation."""
+
+    form = TierForm
+    list_display = ["name", "program", "rank", "threshold_display", "multiplier", "expiry_days_override"]
     list_filter = ["program"]
     search_fields = ["name"]
+    list_select_related = ["program"]
+
+    @admin.display(description="Threshold", ordering="threshold")
+    def threshold_display(self, tier: Tier) -> str:
+        if tier.program.tier_basis == TierBasis.AMOUNT_SPENT:
+            return f"{money_format(tier.threshold, shop_currency())} spent"
+        return f"{tier.threshold.normalize():f} points"
+
+    def save_model(self, request: HttpRequest, obj: Tier, form: Any, change: bool) -> None:
+        services.tier_save(tier=obj)
 
 
 class EarningRuleForm(forms.ModelForm):
@@ -232,9 +260,10 @@ class MembershipAdmin(admin.ModelAdmin):
     @admin.action(description="Recalculate tiers", permissions=["change"])
     def recalculate_tiers(self, request, queryset):
         changed = 0
-        for membership in queryset.only("pk", "tier_id"):
-            before = membership.tier_id
-            changed += services.tier_recalculate(membership=membership, cause="admin").tier_id != before
+        # Plain ids: the changelist queryset carries list_select_related joins that only() cannot defer
+        # (FieldError); tier_recalculate locks and re-reads each member anyway.
+        for pk, before in queryset.select_related(None).order_by("pk").values_list("pk", "tier_id"):
+            changed += services.tier_recalculate(membership=Membership(pk=pk), cause="admin").tier_id != before
         self.message_user(request, f"{changed} tier(s) changed.")
 
     def get_urls(self):

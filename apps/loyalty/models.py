@@ -10,7 +10,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.customers.models import Customer, Order, Product
-from loyalty_site.lib.money import CurrencyError, currency_code
+from loyalty_site.lib.money import CurrencyError, currency_code, money_format, shop_currency
 
 from .choices import (
     EntryKind,
@@ -384,6 +384,15 @@ class Reward(models.Model):
     @property
     def needs_fulfilment(self) -> bool:
         return self.kind in (RewardKind.FREE_PRODUCT, RewardKind.MATERIAL_PRIZE)
+
+    @property
+    def value_display(self) -> str:
+        """The reward's value as a customer reads it: money in the shop currency (`$5.00`), or `10%`."""
+        if self.kind in (RewardKind.FIXED_DISCOUNT, RewardKind.GIFT_CARD, RewardKind.CASH_BACK) and self.value:
+            return money_format(self.value, shop_currency())
+        if self.kind == RewardKind.PERCENTAGE_DISCOUNT and self.value:
+            return f"{self.value.normalize():f}%"
+        return ""
 
 
 class RewardTierPrice(models.Model):

@@ -64,6 +64,13 @@ class TierProgress:
     remaining: Decimal
     percent: int
 
+    @property
+    def remaining_money(self) -> str:
+        """`remaining` as an amount of the shop currency (tiers by amount spent)."""
+        from loyalty_site.lib.money import money_format, shop_currency
+
+        return money_format(self.remaining, shop_currency())
+
 
 def tier_progress(*, membership: Membership, at: datetime | None = None) -> TierProgress:
     """Where the member stands: current tier, the next one, and how far to it (in the program's basis)."""

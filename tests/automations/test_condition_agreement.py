@@ -1,6 +1,8 @@
 """
 Property test: for random customer-scoped conditions and random data, the in-memory evaluator and
-the SQL compiler select exactly the same customers (run it on SQLite and on PostgreSQL).
+the SQL compiler select exactly the same customers (run it on SQLite and on PostgreSQL). Orders are in
+several currencies with rates that change over time (or sent with the order), so the money figures
+(`customer.total_spent` with and without a window, `customer.refunded_total`) are shop-currency sums.
 """
 
 from datetime import UTC, date, datetime, timedelta
@@ -12,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apps.customers import services
+from apps.customers.currency import exchange_rate_set
 from apps.customers.models import Customer, Product
 from apps.customers.services import LineInput
 from apps.tagging.services import product_tags_set, tags_add
@@ -51,6 +54,8 @@ order_strategy = st.fixed_dictionaries(
         "currency": st.sampled_from(CURRENCIES),
         "fate": st.sampled_from(["kept", "kept", "cancelled", "refunded_part", "refunded_all"]),
         "product": st.sampled_from([None, 0, 1, 2]),
+        # None: the table's rate of the order's day; else the integrator sends the rate with the order.
+        "exchange_rate": st.sampled_from([None, None, "1.5", "0.0001"]),
     }
 )
 customer_strategy = st.fixed_dictionaries(
@@ -70,6 +75,16 @@ customer_strategy = st.fixed_dictionaries(
 
 
 PRODUCT_TAGS = [["Kids & Baby"], ["Toys", "VIP"], []]
+
+
+def rates_build() -> None:
+    """Rates against the shop currency (USD) that change inside the windows, so shop amounts differ from totals."""
+    for currency, day, rate in (
+        ("EUR", date(2025, 1, 1), "1.08"),
+        ("EUR", date(2026, 6, 1), "1.1234"),  # orders of the last 14 days use this one
+        ("VND", date(2025, 1, 1), "0.0000393"),
+    ):
+        exchange_rate_set(currency=currency, day=day, rate=rate)
 
 
 def products_build() -> list[Product]:
@@ -108,6 +123,7 @@ def customer_build(spec: dict, products: list[Product]) -> Customer:
                 )
             ],
             placed_at=NOW - timedelta(days=order_spec["days"], seconds=order_spec["seconds"]),
+            exchange_rate=order_spec["exchange_rate"] if order_spec["currency"] != "USD" else None,
         )
         fate = order_spec["fate"]
         if fate == "cancelled":
@@ -246,6 +262,7 @@ def test_in_memory_and_sql_evaluators_select_the_same_customers(settings, custom
     settings.TIME_ZONE = "America/New_York"
     # One data set per example, rolled back afterwards; several conditions are checked against it.
     with transaction.atomic():
+        rates_build()
         products = products_build()
         ids = [customer_build(spec, products).pk for spec in customers]
         rows = list(Customer.objects.filter(pk__in=ids).order_by("pk"))

@@ -10,6 +10,7 @@ from apps.customers.models import Product
 from apps.tagging.models import Tag
 from loyalty_site.lib.conditions.catalog import fields_all
 from loyalty_site.lib.conditions.operators import operators_describe
+from loyalty_site.lib.money import currency_symbol, shop_currency
 
 # Which object a test run needs besides the customer, by trigger scope.
 SUBJECT_BY_SCOPE = {"order": "order", "cart": "cart", "draft_order": "draft order", "event": "event"}
@@ -77,6 +78,19 @@ def _choices(raw: Any) -> list[dict[str, str]]:
     return choices
 
 
+# Money fields of one order, line, cart or draft order are in that record's own currency; every other
+# money field (customer totals, *_shop amounts) is in the shop currency.
+OWN_CURRENCY_SCOPES = {"order", "line", "cart", "draft_order"}
+
+
+def field_currency(spec: Any) -> str:
+    """The currency symbol a money input shows: the shop currency's, or "" for a record's own currency."""
+    scope = getattr(spec, "scope", None) or spec.name.split(".")[0]
+    if spec.type != "money" or (scope in OWN_CURRENCY_SCOPES and not spec.name.endswith("_shop")):
+        return ""
+    return currency_symbol(shop_currency())
+
+
 def field_payload(spec: Any) -> dict[str, Any]:
     scope = getattr(spec, "scope", None) or spec.name.split(".")[0]
     return {
@@ -93,6 +107,7 @@ def field_payload(spec: Any) -> dict[str, Any]:
         "choices": _choices(getattr(spec, "choices", ())),
         "description": getattr(spec, "description", ""),
         "audience": spec.compilable,
+        "currency": field_currency(spec),
     }
 
 
@@ -153,6 +168,7 @@ def catalog_payload() -> dict[str, Any]:
     from apps.automations.registry import actions_all
 
     return {
+        "shop_currency": {"code": shop_currency(), "symbol": currency_symbol(shop_currency())},
         "fields": [field_payload(spec) for spec in fields_all()],
         # The operator table of the condition language: labels and what each takes come from here only.
         "operators": operators_describe(),

@@ -114,8 +114,32 @@ def field_label(condition: Any, specs: dict[str, Any]) -> str | None:
     return f"{label} (last {window['days']} days)" if window.get("days") else label
 
 
-def step_story(step: Any, actions: dict[str, str]) -> dict[str, Any]:
-    """What a run step did, in words: {"title", "values": [(label, value)]} for the run page."""
+# Money read from one order, line, cart or draft order is in that record's currency; the rest (customer
+# totals, *_shop amounts, loyalty) is in the shop currency.
+_OWN_CURRENCY_SCOPES = {"order": "order", "line": "order", "cart": "cart", "draft_order": "draft_order"}
+
+
+def money_shown(condition: Any, value: Any, specs: dict[str, Any], currencies: dict[str, str]) -> Any:
+    """A money value read by a condition, shown with its currency (`$1,234.50`, `¥20,640`)."""
+    from loyalty_site.lib.money import money_format, shop_currency
+
+    spec = specs.get(condition.get("field")) if isinstance(condition, dict) else None
+    if spec is None or spec.type != "money" or value is None or isinstance(value, bool | list | dict):
+        return value
+    scope = spec.name.split(".")[0]
+    own = _OWN_CURRENCY_SCOPES.get(scope)
+    currency = shop_currency() if own is None or spec.name.endswith("_shop") else currencies.get(own)
+    try:
+        return money_format(value, currency) if currency else value
+    except (ArithmeticError, ValueError):
+        return value
+
+
+def step_story(step: Any, actions: dict[str, str], currencies: dict[str, str] | None = None) -> dict[str, Any]:
+    """
+    What a run step did, in words: {"title", "values": [(label, value)]} for the run page. Money values
+    carry their currency: the shop currency's, or the trigger record's (`currencies`: {"order": "JPY"}).
+    """
     specs = _labels()
     inputs = step.inputs if isinstance(step.inputs, dict) else {}
     outcome = step.outcome if isinstance(step.outcome, dict) else {}
@@ -124,8 +148,9 @@ def step_story(step: Any, actions: dict[str, str]) -> dict[str, Any]:
     if step.kind == "condition" and "condition" in inputs:
         title = f"If {condition_sentence(inputs['condition'], specs)}"
         for path, value in (outcome.get("values") or {}).items():
-            label = field_label(condition_at(inputs["condition"], path), specs) or path
-            values.append((label, value))
+            node = condition_at(inputs["condition"], path)
+            label = field_label(node, specs) or path
+            values.append((label, money_shown(node, value, specs, currencies or {})))
     elif step.kind == "action":
         name = inputs.get("action", "")
         title = actions.get(name, name)

@@ -15,6 +15,7 @@ from apps.automations.builder import boot as boot_data
 from apps.automations.builder import engine
 from apps.automations.builder.describe import condition_sentence, steps_sentences
 from apps.automations.builder.views import CHANGE, VIEW, can, page_context
+from loyalty_site.lib.money import shop_currency
 
 
 @can(VIEW)
@@ -56,6 +57,7 @@ def gallery_page(request: HttpRequest) -> HttpResponse:
             cards=cards,
             categories=categories,
             can_change=request.user.has_perm(CHANGE),
+            shop_currency=shop_currency(),
         ),
     )
 

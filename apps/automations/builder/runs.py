@@ -92,15 +92,34 @@ def _pretty(value: Any) -> str:
 
 
 @can(VIEW)
+def trigger_currencies(payload: Any) -> dict[str, str]:
+    """The currencies of the order / cart / draft order a run was triggered by, to show its money values."""
+    from apps.customers.models import Cart, DraftOrder, Order
+
+    payload = payload if isinstance(payload, dict) else {}
+    found = {}
+    for key, model, scope in (
+        ("order_id", Order, "order"),
+        ("cart_id", Cart, "cart"),
+        ("draft_order_id", DraftOrder, "draft_order"),
+    ):
+        if isinstance(payload.get(key), int):
+            currency = model.objects.filter(pk=payload[key]).values_list("currency", flat=True).first()
+            if currency:
+                found[scope] = currency
+    return found
+
+
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(
         engine.models().WorkflowRun.objects.select_related("workflow", "customer", "version", "trigger_event"), pk=pk
     )
     actions = {spec["name"]: spec["label"] for spec in boot_data.catalog_payload()["actions"]}
+    currencies = trigger_currencies(run.trigger_event.payload if run.trigger_event else {})
     steps = [
         {
             "step": step,
-            "story": step_story(step, actions),
+            "story": step_story(step, actions, currencies),
             "colour": STEP_COLOURS.get(step.status, "is-grey"),
             "inputs": _pretty(getattr(step, "inputs", None)),
             "outcome": _pretty(getattr(step, "outcome", None)),

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -42,9 +42,20 @@ class ProgramViewSet(StaffCrudViewSet):
 
 
 class TierViewSet(StaffCrudViewSet):
+    """Tiers; a write that would break the program's ladder (ranks and thresholds rise together) is a 400."""
+
     queryset = Tier.objects.select_related("program").order_by("program_id", "rank")
     serializer_class = s.TierSerializer
     filterset_fields = ["program"]
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        serializer.instance = services.tier_save(tier=Tier(**serializer.validated_data))
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        tier = serializer.instance
+        for name, value in serializer.validated_data.items():
+            setattr(tier, name, value)
+        serializer.instance = services.tier_save(tier=tier)
 
 
 class EarningRuleViewSet(StaffCrudViewSet):

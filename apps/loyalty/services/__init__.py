@@ -22,7 +22,14 @@ from .rewards import (
     rewards_available,
 )
 from .rules import RULE_FIELDS, earning_rule_conditions_errors, earning_rule_create, earning_rule_update
-from .tiers import tier_recalculate, tier_set, tiers_recalculate_all
+from .tiers import (
+    tier_ladder_errors,
+    tier_ladder_moves,
+    tier_recalculate,
+    tier_save,
+    tier_set,
+    tiers_recalculate_all,
+)
 
 __all__ = [
     "RULE_FIELDS",
@@ -53,7 +60,10 @@ __all__ = [
     "reward_redeem",
     "reward_validate",
     "rewards_available",
+    "tier_ladder_errors",
+    "tier_ladder_moves",
     "tier_recalculate",
+    "tier_save",
     "tier_set",
     "tiers_recalculate_all",
 ]

@@ -10,8 +10,10 @@ previous year's figure counts too); for a rolling window the tier is kept for on
 after it was reached; for lifetime windows the figure only falls through refunds, which apply at once.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from django.db import transaction
@@ -227,3 +229,103 @@ def tiers_recalculate_all(*, at: datetime | None = None) -> int:
 
 def _extra(members) -> list[str]:
     return ["metric", "previous"] if "previous" in members.query.annotations else ["metric"]
+
+
+# --- The ladder -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LadderError:
+    path: str
+    message: str
+
+
+def tier_ladder_errors(tiers: list[Tier]) -> list[LadderError]:
+    """
+    What is wrong with a program's ladder: ranks must be distinct and thresholds must rise with the
+    ranks (a higher tier needs a strictly higher threshold, or the lower one could never be held).
+    """
+    errors = []
+    ladder = sorted(tiers, key=lambda tier: (tier.rank, tier.threshold))
+    for lower, higher in pairwise(ladder):
+        if lower.rank == higher.rank:
+            errors.append(LadderError("rank", f"Rank {higher.rank} is taken by both {lower.name} and {higher.name}."))
+        elif higher.threshold <= lower.threshold:
+            errors.append(
+                LadderError(
+                    "threshold",
+                    f"{higher.name} (rank {higher.rank}) needs a threshold above {lower.name}'s {lower.threshold} "
+                    f"(rank {lower.rank}): ranks and thresholds must rise together.",
+                )
+            )
+    return errors
+
+
+@dataclass(frozen=True)
+class LadderMoves:
+    """How many members a ladder change would move at the next recalculation (by their current figures)."""
+
+    up: int
+    down: int
+
+    @property
+    def total(self) -> int:
+        return self.up + self.down
+
+
+def _tier_key(tier: Tier | None) -> object:
+    return None if tier is None else (tier.pk or f"new:{tier.name}")
+
+
+def tier_ladder_moves(*, program: Program, tiers: list[Tier], at: datetime | None = None) -> LadderMoves:
+    """
+    Members whose qualifying tier differs between the stored ladder and `tiers` (the proposed one),
+    from one annotated scan of the members' figures (points earned or shop-currency amount spent).
+    """
+    at = at or timezone.now()
+    current = list(Tier.objects.filter(program=program).order_by("rank"))
+    proposed = sorted(tiers, key=lambda tier: tier.rank)
+    end = at + timedelta(microseconds=1)
+    start = None
+    if program.tier_window == TierWindow.ROLLING_DAYS:
+        start = at - timedelta(days=program.tier_window_days)
+    elif program.tier_window == TierWindow.CALENDAR_YEAR:
+        start = _year_start(at)
+    metrics = (
+        Membership.objects.filter(program=program)
+        .annotate(metric=_metric_annotation(program, start, end))
+        .values_list("metric", flat=True)
+    )
+    up = down = 0
+    for metric in metrics.iterator(chunk_size=5000):
+        figure = Decimal(metric or 0)
+        before, after = tier_for(current, figure), tier_for(proposed, figure)
+        if _tier_key(before) == _tier_key(after):
+            continue
+        before_rank = -1 if before is None else _rank_in(before, proposed)
+        if _rank(after) > before_rank:
+            up += 1
+        else:
+            down += 1
+    return LadderMoves(up=up, down=down)
+
+
+def _rank_in(tier: Tier, ladder: list[Tier]) -> int:
+    """A stored tier's rank in the proposed ladder (its edited rank when it is being changed)."""
+    same = next((other for other in ladder if other.pk and other.pk == tier.pk), None)
+    return (same or tier).rank
+
+
+@transaction.atomic
+def tier_save(*, tier: Tier) -> Tier:
+    """
+    Create or change one tier after checking the program's whole ladder (locked, so two edits cannot
+    together break it). An inconsistent ladder is refused with a DomainError naming `rank` or `threshold`.
+    """
+    Program.objects.select_for_update().filter(pk=tier.program_id).first()
+    others = list(Tier.objects.filter(program_id=tier.program_id).exclude(pk=tier.pk))
+    errors = tier_ladder_errors([*others, tier])
+    if errors:
+        raise DomainError(errors[0].message, path=errors[0].path, code="tier_ladder")
+    tier.save()
+    return tier

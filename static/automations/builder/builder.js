@@ -399,7 +399,7 @@ function paramRow(card, param) {
   } else if (param.choices?.length) {
     input = choiceInput({ id, label, value, choices: param.choices, onChange: set, path });
   } else if (["int", "integer", "number", "decimal", "money", "points"].includes(type)) {
-    input = numberInput({ id, label, value, onChange: set, money: type === "money" || type === "decimal", path });
+    input = numberInput({ id, label, value, onChange: set, money: type === "money" || type === "decimal", path, currency: type === "money" ? boot.catalog.shop_currency?.symbol || "" : "" });
   } else if (type === "bool" || type === "boolean") {
     input = h("input", { id, type: "checkbox", checked: Boolean(value), "aria-label": label, dataset: { path } });
     input.addEventListener("change", () => set(input.checked));
@@ -632,13 +632,15 @@ function joinPath(base, key) {
   return key.startsWith("[") ? `${base}${key}` : `${base}.${key}`;
 }
 
-function ruleLabel(uid) {
+function ruleLabel(uid, { currency = false } = {}) {
   let label = null;
   const visit = (node) => {
     if (!node || label) return;
     if (node.uid === uid && node.kind === "rule") {
       const field = ctx.field(node.field);
-      label = `${field?.label || node.field}${node.window?.days ? ` (last ${node.window.days} days)` : ""}`;
+      // `currency`: the symbol of a shop-currency money field (its trace value is shown after it).
+      if (currency) label = field?.type === "money" ? field.currency || "" : "";
+      else label = `${field?.label || node.field}${node.window?.days ? ` (last ${node.window.days} days)` : ""}`;
       return;
     }
     if (node.kind === "group") node.children.forEach(visit);
@@ -671,7 +673,8 @@ function indexTrace(body) {
       if (step.kind === "condition") {
         const found = locatePath(state.model, joinPath(`${step.path}.if`, key));
         const label = found.conditionUid ? ruleLabel(found.conditionUid) : null;
-        return [label || humanKey(key), value];
+        const symbol = found.conditionUid ? ruleLabel(found.conditionUid, { currency: true }) : "";
+        return [label || humanKey(key), symbol && typeof value === "string" ? `${symbol}${value}` : value];
       }
       return [humanKey(key), value];
     });

@@ -143,7 +143,7 @@ function valueEditor(node, field, ctx) {
     return choiceInput({ id, label, value: node.hasValue ? String(node.value) : undefined, choices: [{ value: "true", label: "yes" }, { value: "false", label: "no" }], onChange: (v) => set(v === undefined ? undefined : v === "true"), path: "value" });
   }
   if (["number", "int", "integer", "decimal", "money"].includes(type)) {
-    return numberInput({ id, label, value: node.value, onChange: set, money: type === "money" || type === "decimal", path: "value" });
+    return numberInput({ id, label, value: node.value, onChange: set, money: type === "money" || type === "decimal", path: "value", currency: type === "money" ? field?.currency || "" : "" });
   }
   // Fixed choices (channel, state) are a select; picker suggestions (tags, countries...) only help typing.
   if (field?.choices?.length) return choiceInput({ id, label, value: node.value, choices, onChange: set, path: "value" });

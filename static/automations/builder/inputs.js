@@ -165,7 +165,9 @@ export function dateInput({ id, label, value, onChange, path }) {
 }
 
 // Numbers stay numbers; money keeps the exact decimal text the marketer typed (as the gallery does).
-export function numberInput({ id, label, value, onChange, money = false, path }) {
+// `currency` is the symbol shown before a money input (the shop currency's, from the catalog); none for
+// amounts in a record's own currency (order.total) or plain decimals.
+export function numberInput({ id, label, value, onChange, money = false, path, currency = "" }) {
   const input = h("input", {
     id, type: "number", step: money ? "0.01" : "1", class: "wf-num", "aria-label": label,
     value: value === undefined || value === null ? "" : String(value), dataset: { path: path || "" },
@@ -174,7 +176,7 @@ export function numberInput({ id, label, value, onChange, money = false, path })
     if (input.value === "") return onChange(undefined);
     onChange(money && typeof value === "string" ? input.value : Number(input.value));
   });
-  return money ? h("span", { class: "wf-money" }, input) : input;
+  return currency ? h("span", { class: "wf-money", dataset: { currency } }, input) : input;
 }
 
 export function choiceInput({ id, label, value, choices, onChange, path, multiple = false }) {
