@@ -324,10 +324,8 @@ _CUSTOMER_FIELDS = [
         type="money",
         label="Total spent",
         scope="customer",
-        description=(
-            "In the shop currency, net of refunds and cancellations (each order converted at its own rate); "
-            "with a window, orders placed in the last N days."
-        ),
+        # In the shop currency (each order converted at its own rate); the builder shows the currency.
+        description="Net of refunds and cancellations; with a window, orders placed in the last N days.",
         read=_read_total_spent,
         compile=_compile_total_spent,
         supports_window=True,

@@ -91,7 +91,6 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
-@can(VIEW)
 def trigger_currencies(payload: Any) -> dict[str, str]:
     """The currencies of the order / cart / draft order a run was triggered by, to show its money values."""
     from apps.customers.models import Cart, DraftOrder, Order
@@ -110,6 +109,7 @@ def trigger_currencies(payload: Any) -> dict[str, str]:
     return found
 
 
+@can(VIEW)
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(
         engine.models().WorkflowRun.objects.select_related("workflow", "customer", "version", "trigger_event"), pk=pk
