@@ -54,6 +54,7 @@ def _user(user: Any) -> Any:
 def _datetime(value: Any, *, path: str, errors: list[Any]) -> datetime | None:
     if value in (None, ""):
         return None
+    parsed: datetime | None
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
@@ -195,8 +196,8 @@ def workflow_update(
     if workflow.current_version_id and workflow.trigger != old_trigger:
         _raise([DefinitionError("trigger.event", "The trigger of a published workflow cannot change; duplicate it.")])
     workflow.updated_by = _user(user)
-    if workflow.current_version_id:
-        version = workflow.current_version
+    version = workflow.current_version if workflow.current_version_id else None
+    if version is not None:
         workflow.has_unpublished_changes = (
             version.definition != workflow.definition or version.settings != workflow.settings_snapshot()
         )

@@ -24,6 +24,7 @@ from .models import (
     Customer,
     CustomerEvent,
     DomainEvent,
+    DomainEventReceipt,
     DraftOrder,
     ExchangeRate,
     Order,
@@ -382,6 +383,19 @@ class CustomerEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "occurred_at"
 
 
+class DomainEventReceiptInline(admin.TabularInline):
+    """Which consumers (workflow engine, loyalty, ...) processed the event; a missing one is re-driven by the sweep."""
+
+    model = DomainEventReceipt
+    fields = ["consumer", "processed_at"]
+    readonly_fields = ["consumer", "processed_at"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(DomainEvent)
 class DomainEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The outbox of trigger events: what happened, to whom, caused by what, and whether it was processed."""
@@ -392,6 +406,7 @@ class DomainEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
     show_full_result_count = False
+    inlines = [DomainEventReceiptInline]
 
 
 # --- Exchange rates ------------------------------------------------------------------------------

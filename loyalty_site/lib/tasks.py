@@ -31,7 +31,7 @@ Result = TypeVar("Result")
 # Database errors after which the same work, retried on a fresh connection, may well succeed: a lost or
 # terminated connection (OperationalError / InterfaceError), a deadlock or a serialization failure
 # (PostgreSQL reports both as OperationalError subclasses), "database is locked" on SQLite.
-TRANSIENT_DB_ERRORS: tuple[type[DatabaseError], ...] = (OperationalError, InterfaceError)
+TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
 
 def enqueue_on_commit(func_path: str, *args: Any, **kwargs: Any) -> None:

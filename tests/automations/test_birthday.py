@@ -6,7 +6,6 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django_q.conf import Conf
 
 from apps.automations import bulk
 from apps.automations.models import WorkflowRun
@@ -19,8 +18,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def worker(monkeypatch, django_capture_on_commit_callbacks):
-    monkeypatch.setattr(Conf, "SYNC", True)
+def worker(settings, django_capture_on_commit_callbacks):
+    settings.TASKS_SYNC = True
 
     def run(func, *args, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):

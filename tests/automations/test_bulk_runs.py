@@ -6,7 +6,6 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django_q.conf import Conf
 from rest_framework.test import APIClient
 
 from apps.automations import bulk, gallery
@@ -45,9 +44,9 @@ def api(user):
 
 
 @pytest.fixture
-def worker(monkeypatch, django_capture_on_commit_callbacks):
+def worker(settings, django_capture_on_commit_callbacks):
     """Run django-q2 tasks inline once the enqueuing transaction commits, as a worker would."""
-    monkeypatch.setattr(Conf, "SYNC", True)
+    settings.TASKS_SYNC = True
 
     def run(func, *args, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):

@@ -10,7 +10,6 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core import mail
-from django_q.conf import Conf
 from rest_framework.test import APIClient
 
 from apps.automations import engine
@@ -85,8 +84,8 @@ class Feed:
 
 
 @pytest.fixture
-def feed(user, monkeypatch, django_capture_on_commit_callbacks):
-    monkeypatch.setattr(Conf, "SYNC", True)
+def feed(user, settings, django_capture_on_commit_callbacks):
+    settings.TASKS_SYNC = True
     raw = token_generate()
     ApiToken.objects.create(
         user=user, name="shop", prefix=raw[:8], digest=token_digest(raw), scopes=["ingest", "workflows"]

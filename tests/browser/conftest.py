@@ -8,12 +8,10 @@ PASSWORD = "pass12345"
 
 
 @pytest.fixture
-def sync_worker(monkeypatch):
-    """django-q2 runs every enqueued task at once, in the process that enqueued it (here: the live server)."""
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", True)
-    return Conf
+def sync_worker(settings):
+    """Every enqueued task runs at once after its commit, in the process that enqueued it (the live server)."""
+    settings.TASKS_SYNC = True
+    return settings
 
 
 @pytest.fixture

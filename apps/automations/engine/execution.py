@@ -61,6 +61,7 @@ def run_steps(run: WorkflowRun, *, now: datetime, context: EvaluationContext | N
         if context is None:
             context = context_build(customer=run.customer, payload=(run.context or {}).get("payload"), now=now)
         context.extra.update({"run_id": run.pk, "cause": run.cause, "workflow_id": run.workflow_id})
+        assert run.version is not None  # an event run is pinned to the version it started on
         steps = run.version.definition.get("steps") or []
         outcome = steps_walk(steps, _RunVisitor(run), context, resume=run.resume_step)
     except registry.TransientActionError as error:
@@ -205,6 +206,7 @@ def _action_apply(
     if effect.status == EffectStatus.DONE:
         outcome = {**effect.outcome, "already_done": True}
     else:
+        assert spec.run is not None  # checked by action_execute
         outcome = jsonable(spec.run(context, params, key) or {})
         ActionEffect.objects.filter(pk=effect.pk).update(
             status=EffectStatus.DONE, outcome=outcome, finished_at=timezone.now()

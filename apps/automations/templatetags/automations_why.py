@@ -22,7 +22,8 @@ RECENT_EVENTS = 15
 
 
 def _no_run_reason(workflow: Any, event: Any) -> str:
-    if event.status != DomainEventStatus.PROCESSED:
+    # The engine is done with an event once it holds the engine's receipt (other consumers may still work).
+    if event.status != DomainEventStatus.PROCESSED and not event.engine_done:
         return "Event not processed yet (queued)."
     if workflow.created_at and workflow.created_at > event.created_at:
         return "Workflow created after this event."
@@ -32,10 +33,18 @@ def _no_run_reason(workflow: Any, event: Any) -> str:
 
 
 def why_rows(customer: Any, limit: int = RECENT_EVENTS) -> list[dict[str, Any]]:
-    from apps.automations.models import Workflow, WorkflowRun
-    from apps.customers.models import DomainEvent
+    from django.db.models import Exists, OuterRef
 
-    events = list(DomainEvent.objects.filter(customer=customer).order_by("-created_at", "-pk")[:limit])
+    from apps.automations.models import Workflow, WorkflowRun
+    from apps.automations.signals import CONSUMER
+    from apps.customers.models import DomainEvent, DomainEventReceipt
+
+    receipt = DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER)
+    events = list(
+        DomainEvent.objects.filter(customer=customer)
+        .annotate(engine_done=Exists(receipt))
+        .order_by("-created_at", "-pk")[:limit]
+    )
     if not events:
         return []
     names = {event.name for event in events}
