@@ -64,10 +64,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def scope_list(self, token: ApiToken) -> str:
         return ", ".join(token.scopes or [])
 
-    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ["user", "name", "scopes", "expires_at"]
-        return ["user", "name", "prefix", "scope_list", "created_at", "expires_at", "last_used_at", "last_used_ip"]
+            return ("user", "name", "scopes", "expires_at")
+        return ("user", "name", "prefix", "scope_list", "created_at", "expires_at", "last_used_at", "last_used_ip")
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
         if obj is None:

@@ -50,7 +50,7 @@ PERMS_BY_METHOD = {
 
 
 def _action(request: Request, view: Any) -> str:
-    return getattr(view, "action", None) or request.method.lower()
+    return getattr(view, "action", None) or (request.method or "").lower()
 
 
 def _is_read(request: Request, view: Any) -> bool:

@@ -21,8 +21,14 @@ from .models import ApiToken
 
 
 class _LiveRateThrottle(SimpleRateThrottle):
+    # Set by SimpleRateThrottle.__init__ from the rate (None without a rate); the stubs do not declare them.
+    num_requests: int | None
+    duration: int | None
+
     def get_rate(self) -> str | None:
-        return (api_settings.DEFAULT_THROTTLE_RATES or {}).get(self.scope)
+        # The stubs type the rates as numbers; DRF reads "N/period" strings.
+        rates: dict[str, str | None] = api_settings.DEFAULT_THROTTLE_RATES or {}  # type: ignore[assignment]
+        return rates.get(self.scope) if self.scope is not None else None
 
 
 class TokenRateThrottle(_LiveRateThrottle):
@@ -49,7 +55,7 @@ class AuthFailureThrottle(_LiveRateThrottle):
     scope = "auth_failure"
 
     def _load(self, request: Request) -> bool:
-        if self.rate is None:
+        if self.rate is None or self.duration is None:
             return False
         self.key = self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
         self.history = self.cache.get(self.key, [])
@@ -59,7 +65,7 @@ class AuthFailureThrottle(_LiveRateThrottle):
         return True
 
     def check(self, request: Request) -> None:
-        if self._load(request) and len(self.history) >= self.num_requests:
+        if self._load(request) and self.num_requests is not None and len(self.history) >= self.num_requests:
             raise exceptions.Throttled(wait=self.wait(), detail="Too many failed authentications from this address.")
 
     def record(self, request: Request) -> None:

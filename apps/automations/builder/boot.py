@@ -199,7 +199,7 @@ def suggestions_payload() -> dict[str, list]:
 def workflow_settings(workflow: Any) -> dict[str, Any]:
     values = {}
     for name in SETTING_NAMES:
-        value = getattr(workflow, name, None)
+        value: Any = getattr(workflow, name, None)
         values[name] = value.isoformat() if hasattr(value, "isoformat") else value
     return values
 

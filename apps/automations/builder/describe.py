@@ -152,7 +152,7 @@ def step_story(step: Any, actions: dict[str, str], currencies: dict[str, str] | 
             label = field_label(node, specs) or path
             values.append((label, money_shown(node, value, specs, currencies or {})))
     elif step.kind == "action":
-        name = inputs.get("action", "")
+        name: str = inputs.get("action", "")
         title = actions.get(name, name)
         for key, value in (inputs.get("params") or {}).items():
             values.append((key.replace("_", " "), ", ".join(map(str, value)) if isinstance(value, list) else value))

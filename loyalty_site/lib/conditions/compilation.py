@@ -77,6 +77,8 @@ class _Compiler:
             raise ConditionNotCompilable(join(path, "field"), f'"{spec.name}" cannot be used in an audience')
         if spec.type == "tags" and spec.items is not None and item_scope is None:
             return self.tags(spec, node, path)
+        if spec.compile is None:  # (a tag list inside a quantifier: only `tags` compiles it)
+            raise ConditionNotCompilable(join(path, "field"), f'"{spec.name}" cannot be used in an audience')
         kwargs: dict[str, Any] = {"now": self.now, "op": op, "value": node.get("value"), "item": item}
         if spec.supports_window:
             kwargs["window"] = node.get("window")
@@ -88,6 +90,7 @@ class _Compiler:
         return compile_comparison(compiled, spec.type, op, node.get("value"), now=self.now)
 
     def tags(self, spec: FieldSpec, node: dict, path: str) -> Q:
+        assert spec.items is not None  # (leaf() only sends tag fields with items here)
         rows, item = spec.items(now=self.now)
         operator = OPERATORS[node["op"]]
         if operator.takes == WHERE:

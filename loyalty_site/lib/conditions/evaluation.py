@@ -27,6 +27,7 @@ def read_field(spec: FieldSpec, context: EvaluationContext, window: dict | None 
 def _item_context(spec: FieldSpec, context: EvaluationContext, item: Any) -> EvaluationContext:
     if spec.item_scope == "tag":
         return dataclasses.replace(context, tag=item)
+    assert spec.item_scope is not None  # (only list fields, which have an item scope, have items)
     return dataclasses.replace(context, **{spec.item_scope: item})
 
 

@@ -47,7 +47,7 @@ from django.db.models.lookups import (
 )
 from django.utils import timezone
 
-from .values import as_text, day_bounds, resolve_day, resolve_instant, to_decimal
+from .values import as_text, day_bounds, resolve_day, resolve_instant, to_decimal, to_decimal_valid
 
 # What an operator takes besides the field: nothing, one value, a list of values, or a "where"
 # condition over each item of a list.
@@ -210,8 +210,8 @@ def _ordered(
 
     return {
         "number": Meaning(numbers, lambda e, t, now: Q(lookup(e, to_decimal(t)))),
-        "integer": Meaning(numbers, lambda e, t, now: Q(lookup(e, int(to_decimal(t))))),
-        "money": Meaning(numbers, lambda e, t, now: money(e, to_decimal(t))),
+        "integer": Meaning(numbers, lambda e, t, now: Q(lookup(e, int(to_decimal_valid(t))))),
+        "money": Meaning(numbers, lambda e, t, now: money(e, to_decimal_valid(t))),
         "date": Meaning(
             lambda v, t, now: compare(v, resolve_day(t, now=now)),
             lambda e, t, now: Q(lookup(e, resolve_day(t, now=now))),
@@ -245,7 +245,9 @@ def _in_meanings() -> dict[str, Meaning]:
 
     meanings["number"] = Meaning(numbers_in, lambda e, t, now: Q(In(e, [to_decimal(item) for item in t])))
     meanings["integer"] = Meaning(numbers_in, lambda e, t, now: Q(In(e, [to_decimal(item) for item in t])))
-    meanings["money"] = Meaning(numbers_in, lambda e, t, now: _any(_money_within(e, to_decimal(item)) for item in t))
+    meanings["money"] = Meaning(
+        numbers_in, lambda e, t, now: _any(_money_within(e, to_decimal_valid(item)) for item in t)
+    )
     return meanings
 
 
@@ -253,7 +255,8 @@ def _in_meanings() -> dict[str, Meaning]:
 
 
 def _tag_names(items: Iterable[Any]) -> set[str]:
-    return {as_text(item).lower() for item in items if item is not None}
+    # (as_text is None exactly for None items)
+    return {text.lower() for item in items if (text := as_text(item)) is not None}
 
 
 def _tags_exist(where: Callable[[Any, Any], Q]) -> Callable[[Any, Any, datetime], Q]:
@@ -291,15 +294,17 @@ def _quantifier(memory: Callable[[Iterable[bool]], bool], sql: Callable[[Any, Q]
 # --- The table ------------------------------------------------------------------------------------
 
 
+def _negated(meaning: Meaning) -> Meaning:
+    memory, sql = meaning.memory, meaning.sql
+    return Meaning(
+        memory=lambda v, t, now: not memory(v, t, now),
+        sql=None if sql is None else (lambda e, t, now: ~sql(e, t, now)),
+    )
+
+
 def _negation(name: str, label: str, of: Operator) -> Operator:
     """`name` holds exactly when `of` does not (for a field that is set: the NULL guard stays)."""
-    meanings = {
-        field_type: Meaning(
-            memory=lambda v, t, now, m=meaning: not m.memory(v, t, now),
-            sql=None if meaning.sql is None else (lambda e, t, now, m=meaning: ~m.sql(e, t, now)),
-        )
-        for field_type, meaning in of.meanings.items()
-    }
+    meanings = {field_type: _negated(meaning) for field_type, meaning in of.meanings.items()}
     return Operator(name=name, label=label, takes=of.takes, meanings=meanings)
 
 

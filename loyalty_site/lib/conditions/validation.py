@@ -109,6 +109,7 @@ class _Validator:
             if "where" not in node:
                 self.error(join(path, "where"), f'"{op}" needs a "where" condition over each item')
                 return
+            assert spec.item_scope is not None  # ("where" operators exist only on lists, which have an item scope)
             self.node(node["where"], join(path, "where"), scopes | {spec.item_scope}, depth + 1, spec.item_scope)
             return
         if "where" in node:

@@ -32,11 +32,19 @@ def to_decimal(value: Any) -> Decimal | None:
     return result if result.is_finite() else None
 
 
+def to_decimal_valid(value: Any) -> Decimal:
+    """`to_decimal` of a value that validation accepted as a number (anything else is a TypeError)."""
+    number = to_decimal(value)
+    if number is None:
+        raise TypeError(f"{value!r} is not a number")
+    return number
+
+
 def number_error(value: Any, field_type: str) -> str | None:
     # Numeric strings are accepted ("19.99" keeps money exact through JSON and form inputs).
-    if to_decimal(value) is None:
-        return f"{value!r} is not a number"
     number = to_decimal(value)
+    if number is None:
+        return f"{value!r} is not a number"
     if abs(number) >= Decimal("1e15"):
         return f"{value!r} is too large"
     if field_type == "integer" and number != number.to_integral_value():
@@ -86,7 +94,10 @@ def resolve_instant(value: Any, *, now: datetime) -> datetime:
     parsed = parse_datetime(value) if "T" in value or " " in value else None
     if parsed is not None:
         return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
-    return local_midnight(parse_date(value))
+    day = parse_date(value)
+    if day is None:
+        raise TypeError(f"{value!r} is not a date")  # (validation refuses it before)
+    return local_midnight(day)
 
 
 def resolve_day(value: Any, *, now: datetime) -> date:
