@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings as django_settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from .choices import EffectStatus, RunKind, RunStatus, StepKind, StepStatus, WorkflowStatus
+
+if TYPE_CHECKING:
+    from loyalty_site.lib.conditions import EvaluationContext
 
 
 class Workflow(models.Model):
@@ -138,6 +143,10 @@ class WorkflowRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # Not columns: what the engine keeps on a run row while it executes it (set in engine.opening/claims).
+    step_paths: set[str] | None  # paths of the step rows already written; None: read them when needed
+    fresh: bool  # a first execution: no step rows or effects to look up
+    opened_context: EvaluationContext | None  # the context the run was opened with (runs executed at once)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

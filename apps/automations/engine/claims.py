@@ -57,8 +57,8 @@ def run_claim(run_id: int, now: datetime) -> WorkflowRun | None:
             run.save(update_fields=["status", "attempts", "error", "finished_at", "updated_at"])
             return None
         # A run that never started has no step rows (but its trigger's) and no effects yet.
-        run.fresh = run.started_at is None  # type: ignore[attr-defined]
-        run.step_paths = {"trigger"} if run.fresh else None  # type: ignore[attr-defined]
+        run.fresh = run.started_at is None
+        run.step_paths = {"trigger"} if run.fresh else None
         run.status = RunStatus.RUNNING
         run.started_at = run.started_at or now
         run.next_attempt_at = None

@@ -57,7 +57,7 @@ def run_steps(run: WorkflowRun, *, now: datetime, context: EvaluationContext | N
     """Walk a claimed run's steps from its resume point and record how the attempt ended."""
     try:
         if getattr(run, "step_paths", None) is None:
-            run.step_paths = set(run.steps.values_list("path", flat=True))  # type: ignore[attr-defined]
+            run.step_paths = set(run.steps.values_list("path", flat=True))
         if context is None:
             context = context_build(customer=run.customer, payload=(run.context or {}).get("payload"), now=now)
         context.extra.update({"run_id": run.pk, "cause": run.cause, "workflow_id": run.workflow_id})

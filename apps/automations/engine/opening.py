@@ -73,7 +73,7 @@ def domain_event_process(*, event_id: int) -> list[int]:
             run_execute(run_id=run_id)
     for run in opened:
         if run.status == RunStatus.RUNNING:
-            run_steps(run, now=now, context=run.opened_context)  # type: ignore[attr-defined]
+            run_steps(run, now=now, context=run.opened_context)
     outbox.domain_event_consumed(event_id=event.pk, consumer=CONSUMER)
     return [run.pk for run in opened]
 
@@ -173,9 +173,9 @@ def _run_open(
                 )
         except IntegrityError:
             return None
-        run.step_paths = set()  # type: ignore[attr-defined]
-        run.fresh = not reason  # type: ignore[attr-defined]
-        run.opened_context = context  # type: ignore[attr-defined]
+        run.step_paths = set()
+        run.fresh = not reason
+        run.opened_context = context
         step_record(
             run,
             "trigger",
