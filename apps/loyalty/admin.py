@@ -121,7 +121,8 @@ class EarningRuleForm(forms.ModelForm):
         ]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()  # (ModelForm.clean returns cleaned_data; the stubs allow None)
+        cleaned = self.cleaned_data
         if "conditions" in cleaned and "kind" in cleaned:
             cleaned["conditions"] = cleaned["conditions"] or {}
             errors = services.earning_rule_conditions_errors(kind=cleaned["kind"], conditions=cleaned["conditions"])

@@ -8,6 +8,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from apps.customers.models import Customer
 from apps.platform import capabilities as cap
@@ -64,11 +65,13 @@ class EarningRuleViewSet(StaffCrudViewSet):
     filterset_fields = ["program", "kind", "is_active"]
 
     # Through the services, which validate the conditions against the catalog (errors keyed by path).
-    def perform_create(self, serializer: s.EarningRuleSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[EarningRule]) -> None:
         serializer.instance = services.earning_rule_create(**serializer.validated_data)
 
-    def perform_update(self, serializer: s.EarningRuleSerializer) -> None:
-        serializer.instance = services.earning_rule_update(rule=serializer.instance, **serializer.validated_data)
+    def perform_update(self, serializer: BaseSerializer[EarningRule]) -> None:
+        rule = serializer.instance
+        assert rule is not None  # (UpdateModelMixin.update hands over the serializer of get_object())
+        serializer.instance = services.earning_rule_update(rule=rule, **serializer.validated_data)
 
 
 class RewardViewSet(StaffCrudViewSet):

@@ -4,6 +4,7 @@ into it, so a body nested thousands of levels deep is a 400 naming where, never 
 """
 
 import codecs
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework.exceptions import ParseError, ValidationError
@@ -18,15 +19,15 @@ class BoundedJSONParser(JSONParser):
 
     max_depth = MAX_JSON_DEPTH
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         encoding = (parser_context or {}).get("encoding") or "utf-8"
         try:
             text = codecs.getreader(encoding)(stream).read()
         except (UnicodeDecodeError, LookupError) as error:
             raise ParseError(f"JSON parse error - {error}") from None
-        error = json_text_error(text, max_depth=self.max_depth)
-        if error is not None:
-            raise ValidationError({error.path or "body": [f"The JSON is {error.message}."]})
+        too_deep = json_text_error(text, max_depth=self.max_depth)
+        if too_deep is not None:
+            raise ValidationError({too_deep.path or "body": [f"The JSON is {too_deep.message}."]})
         try:
             parse_constant = json.strict_constant if self.strict else None
             return json.loads(text, parse_constant=parse_constant)
