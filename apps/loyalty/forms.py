@@ -42,7 +42,8 @@ class TierForm(forms.ModelForm):
         fields = ["program", "name", "rank", "threshold", "multiplier", "expiry_days_override", "description"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()  # (ModelForm.clean returns cleaned_data; the stubs allow None)
+        cleaned = self.cleaned_data
         program = cleaned.get("program")
         if program is None or cleaned.get("rank") is None or cleaned.get("threshold") is None:
             return cleaned

@@ -123,7 +123,8 @@ def money_shown(condition: Any, value: Any, specs: dict[str, Any], currencies: d
     """A money value read by a condition, shown with its currency (`$1,234.50`, `¥20,640`)."""
     from loyalty_site.lib.money import money_format, shop_currency
 
-    spec = specs.get(condition.get("field")) if isinstance(condition, dict) else None
+    field = condition.get("field") if isinstance(condition, dict) else None
+    spec = specs.get(field) if isinstance(field, str) else None
     if spec is None or spec.type != "money" or value is None or isinstance(value, bool | list | dict):
         return value
     scope = spec.name.split(".")[0]

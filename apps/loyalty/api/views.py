@@ -8,7 +8,6 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.serializers import BaseSerializer
 
 from apps.customers.models import Customer
 from apps.platform import capabilities as cap
@@ -49,11 +48,12 @@ class TierViewSet(StaffCrudViewSet):
     serializer_class = s.TierSerializer
     filterset_fields = ["program"]
 
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[Tier]) -> None:
         serializer.instance = services.tier_save(tier=Tier(**serializer.validated_data))
 
-    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+    def perform_update(self, serializer: serializers.BaseSerializer[Tier]) -> None:
         tier = serializer.instance
+        assert tier is not None  # (UpdateModelMixin.update hands over the serializer of get_object())
         for name, value in serializer.validated_data.items():
             setattr(tier, name, value)
         serializer.instance = services.tier_save(tier=tier)
@@ -65,10 +65,10 @@ class EarningRuleViewSet(StaffCrudViewSet):
     filterset_fields = ["program", "kind", "is_active"]
 
     # Through the services, which validate the conditions against the catalog (errors keyed by path).
-    def perform_create(self, serializer: BaseSerializer[EarningRule]) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[EarningRule]) -> None:
         serializer.instance = services.earning_rule_create(**serializer.validated_data)
 
-    def perform_update(self, serializer: BaseSerializer[EarningRule]) -> None:
+    def perform_update(self, serializer: serializers.BaseSerializer[EarningRule]) -> None:
         rule = serializer.instance
         assert rule is not None  # (UpdateModelMixin.update hands over the serializer of get_object())
         serializer.instance = services.earning_rule_update(rule=rule, **serializer.validated_data)
