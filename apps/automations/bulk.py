@@ -27,11 +27,11 @@ import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.customers import outbox
@@ -46,6 +46,13 @@ from . import registry
 from .choices import RunKind, RunStatus, WorkflowStatus
 from .engine import context_build, params_render, steps_walk
 from .models import Workflow, WorkflowRun, WorkflowVersion
+
+if TYPE_CHECKING:
+    from django.contrib.admin import ModelAdmin
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.http import HttpRequest
+
+    Actor = AbstractBaseUser | AnonymousUser | None
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +128,7 @@ def _merge_counts(progress: dict[str, Any], counts: dict[str, Any]) -> None:
         progress["actions"][step_id] = progress["actions"].get(step_id, 0) + count
 
 
-def bulk_run_payload(run) -> dict[str, Any]:
+def bulk_run_payload(run: WorkflowRun) -> dict[str, Any]:
     progress = dict(run.progress or {})
     progress.pop("done_chunks", None)  # bookkeeping, not progress
     progress.pop("chunks", None)
@@ -158,14 +165,14 @@ def _chunk_bounds() -> list[tuple[int, int]]:
     return list(zip(starts, ends, strict=True))
 
 
-def _no_overlap(workflow) -> bool:
+def _no_overlap(workflow: Workflow) -> bool:
     """True when no bulk run of `workflow` is still queued or running (call with the workflow row locked)."""
     return not WorkflowRun.objects.filter(
         workflow=workflow, kind=RunKind.BULK, status__in=[RunStatus.PENDING, RunStatus.RUNNING]
     ).exists()
 
 
-def _create_run(*, workflow, slot: str, user=None, enqueue: bool = True):
+def _create_run(*, workflow: Workflow, slot: str, user: Actor = None, enqueue: bool = True) -> WorkflowRun:
     """Create the run row and enqueue its chunks after commit. Caller holds the workflow row lock."""
     version = workflow.active_version
     now = timezone.now()
@@ -193,7 +200,7 @@ def _create_run(*, workflow, slot: str, user=None, enqueue: bool = True):
 
 
 @transaction.atomic
-def bulk_run_start(*, workflow, user=None, enqueue: bool = True):
+def bulk_run_start(*, workflow: Workflow, user: Actor = None, enqueue: bool = True) -> WorkflowRun:
     """
     Run now: start a bulk run of an active bulk-activity workflow. Refused (ConflictError) while another
     bulk run of the same workflow is still going.
@@ -209,7 +216,7 @@ def bulk_run_start(*, workflow, user=None, enqueue: bool = True):
     return _create_run(workflow=workflow, slot=slot, user=user, enqueue=enqueue)
 
 
-def _workflow_trigger(workflow) -> str:
+def _workflow_trigger(workflow: Workflow) -> str:
     version = workflow.active_version
     return version.trigger if version is not None else workflow.trigger
 
@@ -350,7 +357,7 @@ def _progress_commit(run_id: int, index: int, counts: dict[str, Any]) -> bool:
     return True
 
 
-def _process(run, definition: dict[str, Any], low: int, high: int, as_of: datetime) -> dict[str, Any]:
+def _process(run: WorkflowRun, definition: dict[str, Any], low: int, high: int, as_of: datetime) -> dict[str, Any]:
     counts = _zero_counts()
     base = Customer.objects.filter(pk__gte=low, pk__lt=high)
     audience = _run_audience(run, definition, as_of)
@@ -362,7 +369,7 @@ def _process(run, definition: dict[str, Any], low: int, high: int, as_of: dateti
     return counts
 
 
-def _run_audience(run, definition: dict[str, Any], as_of: datetime) -> Q:
+def _run_audience(run: WorkflowRun, definition: dict[str, Any], as_of: datetime) -> Q:
     q = Q()
     audience = _version_audience(run.version, run.workflow)
     if audience:
@@ -411,7 +418,7 @@ class _BulkVisitor:
         self.counts["actions"][step["id"]] = self.counts["actions"].get(step["id"], 0) + affected
 
 
-def _apply_action(step: dict[str, Any], ids: list[int], run, as_of: datetime) -> int:
+def _apply_action(step: dict[str, Any], ids: list[int], run: WorkflowRun, as_of: datetime) -> int:
     name = step["action"]
     params = step.get("params", {})
     source_ref = f"bulk_run:{run.pk}"
@@ -428,7 +435,7 @@ def _is_dynamic(names: Any) -> bool:
     return any(isinstance(item, str) and "{{" in item for item in items)
 
 
-def _apply_per_customer(step: dict[str, Any], ids: list[int], run, as_of: datetime) -> int:
+def _apply_per_customer(step: dict[str, Any], ids: list[int], run: WorkflowRun, as_of: datetime) -> int:
     """
     Actions without a set-based form (e-mail, points, webhooks...) and tags with dynamic parameters.
     The customers are read in one query; dynamic tags are rendered per customer in memory and then
@@ -501,7 +508,7 @@ def birthday_tick_task() -> None:
     birthday_events_emit()
 
 
-def admin_action_run_now(modeladmin, request, queryset) -> None:
+def admin_action_run_now(modeladmin: ModelAdmin, request: HttpRequest, queryset: QuerySet[Workflow]) -> None:
     """Admin action for the Workflow changelist: start a bulk run of each selected bulk workflow now."""
     from django.contrib import messages
 

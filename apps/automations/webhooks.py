@@ -96,7 +96,7 @@ def target_resolve(url: str) -> Target:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise TransientActionError(f"cannot resolve {parts.hostname}: {error}") from None
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))  # (an IP address string for TCP)
     if not addresses:
         raise TransientActionError(f"cannot resolve {parts.hostname}")
     if not getattr(settings, "AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE", False):
@@ -120,13 +120,14 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, target: Target) -> None:
-        super().__init__(target.host, target.port, timeout=TIMEOUT_SECONDS, context=ssl.create_default_context())
+        self._tls = ssl.create_default_context()
+        super().__init__(target.host, target.port, timeout=TIMEOUT_SECONDS, context=self._tls)
         self._address = target.address
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
         # Certificate checked against the URL's host name, connection made to the vetted address.
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
 def webhook_send(*, url: str, secret: str, message_id: str, payload: dict[str, Any]) -> dict[str, Any]:

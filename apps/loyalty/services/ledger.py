@@ -388,7 +388,9 @@ def allocate_fefo(ledger: MemberLedger, entry: LedgerEntry, points: int, *, excl
     PointLot.objects.bulk_update(touched, ["remaining", "status"])
 
 
-def spend(ledger: MemberLedger, *, points: int, reason: str, redemption: Any = None, key: str | None = None):
+def spend(
+    ledger: MemberLedger, *, points: int, reason: str, redemption: Any = None, key: str | None = None
+) -> LedgerEntry:
     """Spend inside a locked ledger (the caller holds the Balance lock)."""
     if points <= 0:
         raise DomainError("Points must be positive.", path="points", code="invalid_points")

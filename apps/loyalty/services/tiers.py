@@ -17,7 +17,7 @@ from itertools import pairwise
 from typing import Any
 
 from django.db import transaction
-from django.db.models import DecimalField, F, OuterRef, Subquery, Sum
+from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from apps.customers.choices import OrderStatus
@@ -227,7 +227,7 @@ def tiers_recalculate_all(*, at: datetime | None = None) -> int:
     return changed
 
 
-def _extra(members) -> list[str]:
+def _extra(members: QuerySet[Membership]) -> list[str]:
     return ["metric", "previous"] if "previous" in members.query.annotations else ["metric"]
 
 
