@@ -18,6 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.platform.audit import audit_record, audit_snapshot
 from loyalty_site.lib import tasks as task_queue
 
 from .choices import RunStatus, WorkflowStatus
@@ -172,6 +173,7 @@ def workflow_create(
     workflow = Workflow(created_by=_user(user), updated_by=_user(user))
     _apply(workflow, name=name, description=description, definition=definition, values=settings)
     workflow.save()
+    audit_record(action="created", obj=workflow, user=_user(user))
     return workflow
 
 
@@ -191,6 +193,7 @@ def workflow_update(
     versions cannot change: its runs and history belong to that trigger.
     """
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    before = audit_snapshot(workflow)
     old_trigger = workflow.trigger
     _apply(workflow, name=name, description=description, definition=definition, values=settings)
     if workflow.current_version_id and workflow.trigger != old_trigger:
@@ -202,6 +205,7 @@ def workflow_update(
             version.definition != workflow.definition or version.settings != workflow.settings_snapshot()
         )
     workflow.save()
+    audit_record(action="updated", obj=workflow, before=before, user=_user(user))
     return workflow
 
 
@@ -218,6 +222,7 @@ def workflow_activate(*, workflow: Workflow, user: Any = None) -> Workflow:
         {"schedule_cron": workflow.schedule_cron, "audience": workflow.audience}, trigger=workflow.trigger
     )
     _raise(errors + setting_errors)
+    before = audit_snapshot(workflow, fields=["status", "current_version"])
     version = workflow.current_version
     snapshot = workflow.settings_snapshot()
     if version is None or version.definition != workflow.definition or version.settings != snapshot:
@@ -239,6 +244,7 @@ def workflow_activate(*, workflow: Workflow, user: Any = None) -> Workflow:
 
         workflow.next_run_at = croniter(workflow.schedule_cron, timezone.now()).get_next(datetime)
     workflow.save()
+    audit_record(action="activated", obj=workflow, before=before, user=_user(user))
     return workflow
 
 
@@ -251,6 +257,9 @@ def workflow_pause(*, workflow: Workflow, user: Any = None) -> Workflow:
     workflow.status = WorkflowStatus.PAUSED
     workflow.updated_by = _user(user)
     workflow.save(update_fields=["status", "updated_by", "updated_at"])
+    audit_record(
+        action="paused", obj=workflow, changes={"status": {"old": "active", "new": "paused"}}, user=_user(user)
+    )
     return workflow
 
 
@@ -260,6 +269,7 @@ def workflow_delete(*, workflow: Workflow) -> None:
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
     if workflow.status == WorkflowStatus.ACTIVE:
         _raise([DefinitionError("status", "Pause the workflow before deleting it.")])
+    audit_record(action="deleted", obj=workflow, before=audit_snapshot(workflow))
     WorkflowRun.objects.filter(workflow=workflow).delete()
     Workflow.objects.filter(pk=workflow.pk).update(current_version=None)
     workflow.delete()

@@ -10,6 +10,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.customers.models import Customer
+from apps.platform.audit import audit_record, audit_snapshot
 from loyalty_site.lib.conditions import audience_queryset, condition_validate
 
 from .models import Segment, SegmentMember
@@ -44,9 +45,11 @@ def _segment_check(*, name: str, condition: Any, exclude_pk: int | None = None) 
 def segment_create(*, name: str, condition: Any = None, description: str = "", is_active: bool = True) -> Segment:
     """Create a segment after validating its condition (SQL-compilable customer fields only)."""
     _segment_check(name=name, condition=condition)
-    return Segment.objects.create(
+    segment = Segment.objects.create(
         name=" ".join(name.split()), condition=condition or None, description=description, is_active=is_active
     )
+    audit_record(action="created", obj=segment)
+    return segment
 
 
 @transaction.atomic
@@ -60,9 +63,11 @@ def segment_update(*, segment: Segment, **fields: Any) -> Segment:
         condition=fields.get("condition", segment.condition),
         exclude_pk=segment.pk,
     )
+    before = audit_snapshot(segment)
     for key, value in fields.items():
         setattr(segment, key, " ".join(value.split()) if key == "name" else value)
     segment.save()
+    audit_record(action="updated", obj=segment, before=before)
     return segment
 
 

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from apps.platform.audit import AuditedModelAdmin
 from apps.platform.capabilities import AWARD_POINTS, DEDUCT_POINTS
 from loyalty_site.lib.errors import DomainError
 from loyalty_site.lib.forms import BoundedJSONField
@@ -45,7 +46,7 @@ class TierInline(admin.TabularInline):
 
 
 @admin.register(Program)
-class ProgramAdmin(admin.ModelAdmin):
+class ProgramAdmin(AuditedModelAdmin, admin.ModelAdmin):
     list_display = ["name", "slug", "is_active", "currency", "points_per_unit", "pending_days", "expiry_policy"]
     list_filter = ["is_active", "expiry_policy", "return_policy"]
     search_fields = ["name", "slug"]
@@ -77,9 +78,10 @@ class ProgramAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(AuditedModelAdmin, admin.ModelAdmin):
     """Tiers are saved through `tier_save` (the ladder is checked); moving members needs a confirmation."""
 
+    audit_saves = False  # `tier_save` audits; deletions are audited by the mixin
     form = TierForm
     list_display = ["name", "program", "rank", "threshold_display", "multiplier", "expiry_days_override"]
     list_filter = ["program"]
@@ -132,7 +134,7 @@ class EarningRuleForm(forms.ModelForm):
 
 
 @admin.register(EarningRule)
-class EarningRuleAdmin(admin.ModelAdmin):
+class EarningRuleAdmin(AuditedModelAdmin, admin.ModelAdmin):
     form = EarningRuleForm
     list_display = [
         "name",
@@ -364,7 +366,7 @@ class RewardCounts(TypedDict):
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin):
+class RewardAdmin(AuditedModelAdmin, admin.ModelAdmin):
     inlines = [RewardTierPriceInline]
     list_display = ["name", "program", "kind", "points_cost", "stock", "per_customer_limit", "is_active", "redeemed"]
     list_filter = ["program", "kind", "is_active"]

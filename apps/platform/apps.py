@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig, apps
-from django.db.models.signals import post_migrate
+from django.db.models.signals import m2m_changed, post_migrate
 
 
 def _roles_refresh(sender: AppConfig, **kwargs: Any) -> None:
@@ -10,9 +10,11 @@ def _roles_refresh(sender: AppConfig, **kwargs: Any) -> None:
         return
     from django.contrib.auth.models import Group, Permission
 
+    from .audit import audit_muted
     from .roles import roles_apply
 
-    roles_apply(group_model=Group, permission_model=Permission)
+    with audit_muted():
+        roles_apply(group_model=Group, permission_model=Permission)
 
 
 class PlatformConfig(AppConfig):
@@ -31,3 +33,12 @@ class PlatformConfig(AppConfig):
         from . import schema  # noqa: F401
 
         post_migrate.connect(_roles_refresh, dispatch_uid="platform-roles-refresh")
+
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+
+        from .audit import membership_changed
+
+        user_model = get_user_model()
+        for through in (user_model.groups.through, user_model.user_permissions.through, Group.permissions.through):
+            m2m_changed.connect(membership_changed, sender=through, dispatch_uid=f"platform-audit-{through.__name__}")

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from .audit import audit_record, audit_snapshot
 from .authentication import token_digest, token_generate
 from .models import ApiToken, IdempotencyRecord
 from .permissions import SCOPES
@@ -39,6 +40,7 @@ def api_token_create(
         scopes=[scope for scope in SCOPES if scope in scopes],
         expires_at=expires_at,
     )
+    audit_record(action="created", obj=token)
     return token, raw
 
 
@@ -46,8 +48,10 @@ def api_token_create(
 def api_token_revoke(*, token: ApiToken) -> ApiToken:
     """Revoke a token; requests carrying it are refused from now on."""
     if token.revoked_at is None:
+        before = audit_snapshot(token, fields=["revoked_at"])
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit_record(action="revoked", obj=token, before=before)
     return token
 
 

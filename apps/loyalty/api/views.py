@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from apps.customers.models import Customer
 from apps.platform import capabilities as cap
+from apps.platform.audit import AuditedViewSetMixin
 from apps.platform.idempotency import IdempotentMixin
 from apps.platform.permissions import API_PERMISSIONS
 from loyalty_site.lib.errors import DomainError
@@ -29,8 +30,8 @@ def _cause(request: Request) -> str:
     return f"api:{request.user.pk}"
 
 
-class StaffCrudViewSet(IdempotentMixin, viewsets.ModelViewSet):
-    """The program set-up: model permissions (GET needs `view_*`), token scope `loyalty:read`/`loyalty:write`."""
+class StaffCrudViewSet(IdempotentMixin, AuditedViewSetMixin, viewsets.ModelViewSet):
+    """The program set-up: model permissions (GET needs `view_*`), scope `loyalty:read`/`loyalty:write`; audited."""
 
     permission_classes = API_PERMISSIONS
     scope_family = "loyalty"

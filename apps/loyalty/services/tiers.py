@@ -23,6 +23,7 @@ from django.utils import timezone
 from apps.customers.choices import OrderStatus
 from apps.customers.models import Order
 from apps.customers.outbox import domain_event_emit
+from apps.platform.audit import audit_record, audit_snapshot
 from loyalty_site.lib.errors import DomainError
 
 from .. import signals
@@ -327,5 +328,8 @@ def tier_save(*, tier: Tier) -> Tier:
     errors = tier_ladder_errors([*others, tier])
     if errors:
         raise DomainError(errors[0].message, path=errors[0].path, code="tier_ladder")
+    stored = Tier.objects.filter(pk=tier.pk).first() if tier.pk else None
+    before = audit_snapshot(stored) if stored is not None else None
     tier.save()
+    audit_record(action="updated" if before is not None else "created", obj=tier, before=before)
     return tier
