@@ -1,0 +1,63 @@
+"""Per role, in a real Chromium: which console pages a user may open, and which are refused or not offered."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "pass12345"
+
+# page → the roles that may open it (every other role gets 403)
+PAGES = {
+    "/admin/customers/customer/": {"analyst", "marketer", "support", "admin"},
+    "/admin/automations/builder/": {"analyst", "marketer", "support", "admin"},
+    "/admin/automations/builder/new/": {"analyst", "marketer", "support", "admin"},
+    "/admin/loyalty/program/add/": {"marketer", "admin"},
+    "/admin/loyalty/scan/": {"support", "admin"},
+    "/admin/campaigns/segment/": {"analyst", "marketer", "admin"},
+    "/admin/platform/auditentry/": {"analyst", "marketer", "admin"},
+    "/admin/platform/apitoken/": {"admin"},
+    "/admin/auth/user/": {"admin"},
+}
+# navigation entry on the console's index → the roles that see it
+NAVIGATION = {
+    "Workflows": {"analyst", "marketer", "support", "admin"},
+    "Segments": {"analyst", "marketer", "admin"},
+    "Audit log": {"analyst", "marketer", "admin"},
+    "API tokens": {"admin"},
+    "Users": {"admin"},
+}
+
+
+def _log_in(page, live_server, username: str) -> None:
+    page.goto(live_server.url + "/admin/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(live_server.url + "/admin/")
+
+
+@pytest.mark.parametrize("role", ["analyst", "marketer", "support", "admin"])
+def test_each_role_opens_its_console_pages_and_no_others(role, live_server, page, screenshot):
+    user = UserFactory(username=f"{role}-1", is_staff=True, is_superuser=False)
+    user.groups.add(Group.objects.get(name=role))
+    _log_in(page, live_server, user.username)
+
+    index = page.locator("#content-main")
+    seen = {name: index.get_by_role("link", name=name, exact=True).count() > 0 for name in NAVIGATION}
+    screenshot(f"console-{role}")
+    answers = {path: page.goto(live_server.url + path).status for path in PAGES}
+
+    assert seen == {name: role in roles for name, roles in NAVIGATION.items()}
+    assert answers == {path: 200 if role in roles else 403 for path, roles in PAGES.items()}
+
+
+def test_a_staff_user_without_a_role_sees_no_model_and_opens_nothing(live_server, page):
+    UserFactory(username="staff-only", is_staff=True, is_superuser=False)
+    _log_in(page, live_server, "staff-only")
+
+    assert page.locator("#content-main table").count() == 0
+    answers = {path: page.goto(live_server.url + path).status for path in PAGES}
+    assert set(answers.values()) == {403}
