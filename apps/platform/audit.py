@@ -134,7 +134,7 @@ class AuditedModelAdmin:
 
     audit_saves = True
 
-    def save_model(self, request: HttpRequest, obj: models.Model, form: Any, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         before = audit_snapshot(type(obj)._default_manager.get(pk=obj.pk)) if change and obj.pk else None
         super().save_model(request, obj, form, change)  # type: ignore[misc]
         request._audit_before = before  # type: ignore[attr-defined]
@@ -146,7 +146,7 @@ class AuditedModelAdmin:
         before = getattr(request, "_audit_before", None)
         audit_record(action="updated" if change else "created", obj=form.instance, before=before, user=request.user)
 
-    def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
         audit_record(action="deleted", obj=obj, before=audit_snapshot(obj), user=request.user)
         super().delete_model(request, obj)  # type: ignore[misc]
 
@@ -168,7 +168,7 @@ class AuditedViewSetMixin:
         super().perform_update(serializer)  # type: ignore[misc]
         audit_record(action="updated", obj=serializer.instance, before=before, user=self.request.user)  # type: ignore[attr-defined]
 
-    def perform_destroy(self, instance: models.Model) -> None:
+    def perform_destroy(self, instance: Any) -> None:
         audit_record(action="deleted", obj=instance, before=audit_snapshot(instance), user=self.request.user)  # type: ignore[attr-defined]
         super().perform_destroy(instance)  # type: ignore[misc]
 
