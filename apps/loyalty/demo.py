@@ -9,6 +9,7 @@ from django.db import transaction
 from loyalty_site.lib.money import shop_currency
 
 from .models import EarningRule, Program, Reward, Tier
+from .services import earning_rule_create
 
 TIERS = [
     ("Bronze", 1, "0", "1", None),
@@ -94,7 +95,9 @@ def load(*, stdout: TextIO) -> None:
         )
     for spec in RULES:
         spec = dict(spec)
-        EarningRule.objects.get_or_create(program=program, name=spec.pop("name"), defaults=spec)
+        name = spec.pop("name")
+        if not EarningRule.objects.filter(program=program, name=name).exists():
+            earning_rule_create(program=program, name=name, **spec)  # conditions validated like any rule
     for spec in REWARDS:
         spec = dict(spec)
         tier_names = spec.pop("tiers", [])
