@@ -33,3 +33,73 @@ catalog.register_field(
         example="VIP",
     )
 )
+
+
+# --- Promotions: the cart being validated and the customer's redemption history -------------------
+
+
+def _cart_value(attr: str):
+    def read(context, **kwargs):
+        return getattr(context.cart, attr, None) if context.cart is not None else None
+
+    return read
+
+
+def _read_redemptions_count(context, window=None, **kwargs):
+    from datetime import timedelta
+
+    from .promotions.choices import RedemptionStatus
+    from .promotions.models import Redemption
+
+    customer = context.customer
+    if customer is None or customer.pk is None:
+        return 0
+    days = int(window["days"]) if isinstance(window, dict) and window.get("days") else None
+
+    def compute():
+        rows = Redemption.objects.filter(customer_id=customer.pk, status=RedemptionStatus.REDEEMED)
+        if days is not None:
+            rows = rows.filter(redeemed_at__gte=context.now - timedelta(days=days))
+        return rows.count()
+
+    return context.cached(("customer.redemptions_count", days), compute)
+
+
+for _spec in (
+    catalog.FieldSpec(
+        name="cart.quantity",
+        type="integer",
+        label="Cart quantity",
+        scope="cart",
+        description="Units in the cart (the sum of the lines' quantities).",
+        read=_cart_value("quantity"),
+        example=3,
+    ),
+    catalog.FieldSpec(
+        name="cart.shipping",
+        type="money",
+        label="Cart shipping",
+        scope="cart",
+        read=_cart_value("shipping"),
+        example=5,
+    ),
+    catalog.FieldSpec(
+        name="cart.channel",
+        type="text",
+        label="Cart channel",
+        scope="cart",
+        read=_cart_value("channel"),
+        example="web",
+    ),
+    catalog.FieldSpec(
+        name="customer.redemptions_count",
+        type="integer",
+        label="Promotions redeemed",
+        scope="customer",
+        description="Redemptions of promotions by the customer (optionally in the last N days).",
+        read=_read_redemptions_count,
+        supports_window=True,
+        example=1,
+    ),
+):
+    catalog.register_field(_spec)

@@ -42,3 +42,19 @@ class SegmentMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} in {self.segment_id}"
+
+
+# The promotions sub-package's models belong to this app (its migrations live here).
+from .promotions.models import (  # noqa: E402, F401
+    Campaign,
+    Code,
+    CodeBatch,
+    Incentive,
+    KillSwitchEvent,
+    Limit,
+    LimitCounter,
+    LimitTake,
+    PromotionSettings,
+    Redemption,
+    RedemptionItem,
+)

@@ -1,0 +1,305 @@
+"""Input and output shapes of the promotions API (amounts as strings in the shop currency)."""
+
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.customers.models import Customer
+from loyalty_site.lib.money import shop_currency
+
+from ..choices import EffectKind, LimitAction, LimitMeasure, LimitPeriod, LimitScope
+from ..eligibility import Candidate, Cart, CartLine, Outcome, minor_to_text
+from ..models import Campaign, Code, Incentive, KillSwitchEvent, Limit, PromotionSettings, Redemption
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+MAX_LINES = 500
+MAX_CODES = 20
+
+
+class CartLineSerializer(serializers.Serializer):
+    product_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    sku = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    title = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+    unit_price = serializers.DecimalField(min_value=Decimal("0"), **MONEY)
+
+
+class CheckoutSerializer(serializers.Serializer):
+    """A cart to validate, reserve or redeem: customer (optional), lines, shipping, codes."""
+
+    customer_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    customer_external_id = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    currency = serializers.CharField(max_length=3)
+    shipping = serializers.DecimalField(required=False, default=Decimal("0"), min_value=Decimal("0"), **MONEY)
+    channel = serializers.CharField(required=False, allow_blank=True, max_length=30)
+    lines = CartLineSerializer(many=True, max_length=MAX_LINES)
+    codes = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, default=list, max_length=MAX_CODES
+    )
+    session = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    order_ref = serializers.CharField(required=False, allow_blank=True, max_length=120)
+
+    def validate_currency(self, value: str) -> str:
+        code = value.upper()
+        if code != shop_currency():
+            raise serializers.ValidationError(f"Promotions are computed in the shop currency {shop_currency()}.")
+        return code
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        customer = None
+        if attrs.get("customer_id"):
+            customer = Customer.objects.filter(pk=attrs["customer_id"]).first()
+            if customer is None:
+                raise serializers.ValidationError({"customer_id": "No customer with this id."})
+        elif attrs.get("customer_external_id"):
+            customer = Customer.objects.filter(external_id=attrs["customer_external_id"]).first()
+            if customer is None:
+                raise serializers.ValidationError({"customer_external_id": "No customer with this external id."})
+        attrs["customer"] = customer
+        attrs["cart"] = Cart(
+            currency=attrs["currency"],
+            shipping=attrs.get("shipping") or Decimal("0"),
+            channel=attrs.get("channel", ""),
+            lines=[
+                CartLine(
+                    index=index,
+                    quantity=line["quantity"],
+                    unit_price=line["unit_price"],
+                    title=line.get("title", ""),
+                    product_id=line.get("product_id"),
+                    sku=line.get("sku", ""),
+                )
+                for index, line in enumerate(attrs["lines"])
+            ],
+        )
+        return attrs
+
+
+def _candidate_json(candidate: Candidate) -> dict[str, Any]:
+    refusal = candidate.refusal
+    return {
+        "campaign": candidate.campaign.pk if candidate.campaign else None,
+        "name": candidate.campaign.name if candidate.campaign else None,
+        "code": candidate.code_text or None,
+        "reason": refusal.reason if refusal else None,
+        "path": refusal.path if refusal else None,
+        "message": refusal.message if refusal else None,
+    }
+
+
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    """The validation answer: applied incentives in order with per-line discounts, skipped ones with why."""
+    currency = outcome.cart.currency
+    line_discount: dict[int, int] = {}
+    applied = []
+    for position, item in enumerate(outcome.applied, start=1):
+        for part in item.incentives:
+            for index, amount in part.effect.lines.items():
+                line_discount[index] = line_discount.get(index, 0) + amount
+        applied.append(
+            {
+                "order": position,
+                "campaign": item.candidate.campaign.pk,
+                "name": item.candidate.campaign.name,
+                "code": item.candidate.code_text or None,
+                "category": item.candidate.campaign.category,
+                "discount": minor_to_text(item.discount, currency),
+                "incentives": [
+                    {
+                        "incentive": part.incentive.pk,
+                        "kind": part.incentive.kind,
+                        "discount": minor_to_text(part.effect.total, currency),
+                        "shipping_discount": minor_to_text(part.effect.shipping, currency),
+                        "points_multiplier": str(part.effect.multiplier) if part.effect.multiplier else None,
+                        "lines": [
+                            {"index": index, "discount": minor_to_text(amount, currency)}
+                            for index, amount in sorted(part.effect.lines.items())
+                        ],
+                    }
+                    for part in item.incentives
+                ],
+            }
+        )
+    subtotal = sum(line.initial for line in outcome.lines)
+    discount = outcome.discount_total
+    return {
+        "currency": currency,
+        "subtotal": minor_to_text(subtotal, currency),
+        "shipping": minor_to_text(outcome.shipping, currency),
+        "discount_total": minor_to_text(discount, currency),
+        "total": minor_to_text(subtotal + outcome.shipping - discount, currency),
+        "applied": applied,
+        "skipped": [_candidate_json(candidate) for candidate in outcome.skipped],
+        "lines": [
+            {
+                "index": line.index,
+                "subtotal": minor_to_text(line.initial, currency),
+                "discount": minor_to_text(line_discount.get(line.index, 0), currency),
+                "total": minor_to_text(line.initial - line_discount.get(line.index, 0), currency),
+            }
+            for line in outcome.lines
+        ],
+    }
+
+
+class RedemptionSerializer(serializers.ModelSerializer):
+    items = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Redemption
+        fields = [
+            "id",
+            "session",
+            "customer",
+            "status",
+            "currency",
+            "order_total",
+            "discount_total",
+            "rolled_back_total",
+            "order_ref",
+            "expires_at",
+            "created_at",
+            "redeemed_at",
+            "items",
+        ]
+
+    def get_items(self, redemption: Redemption) -> list[dict[str, Any]]:
+        return [
+            {
+                "campaign": item.campaign_id,
+                "incentive": item.incentive_id,
+                "code": item.code.code if item.code else None,
+                "discount": str(item.discount),
+            }
+            for item in redemption.items.select_related("code").order_by("pk")
+        ]
+
+
+class RollbackSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(required=False, allow_null=True, min_value=Decimal("0.01"), **MONEY)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=255)
+
+
+class KillSwitchSerializer(serializers.Serializer):
+    on = serializers.BooleanField()
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+
+
+class KillSwitchStateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PromotionSettings
+        fields = ["kill_switch", "kill_switch_reason", "kill_switch_at", "kill_switch_by"]
+
+
+class KillSwitchEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = KillSwitchEvent
+        fields = ["campaign", "incentive", "turned_on", "reason", "user", "actor", "created_at"]
+
+
+class IncentiveSerializer(serializers.ModelSerializer):
+    kind = serializers.ChoiceField(choices=EffectKind.choices)
+    percent = serializers.DecimalField(max_digits=6, decimal_places=3, required=False, allow_null=True)
+    amount = serializers.DecimalField(required=False, allow_null=True, min_value=Decimal("0"), **MONEY)
+    max_discount = serializers.DecimalField(required=False, allow_null=True, min_value=Decimal("0"), **MONEY)
+    lines_rule = serializers.JSONField(required=False, allow_null=True)
+
+    class Meta:
+        model = Incentive
+        fields = [
+            "id",
+            "kind",
+            "percent",
+            "amount",
+            "max_discount",
+            "buy_quantity",
+            "get_quantity",
+            "multiplier",
+            "lines_rule",
+            "is_active",
+        ]
+
+
+class LimitSerializer(serializers.ModelSerializer):
+    measure = serializers.ChoiceField(choices=LimitMeasure.choices)
+    period = serializers.ChoiceField(choices=LimitPeriod.choices, default=LimitPeriod.TOTAL)
+    scope = serializers.ChoiceField(choices=LimitScope.choices, default=LimitScope.CAMPAIGN)
+    action = serializers.ChoiceField(choices=LimitAction.choices, default=LimitAction.REFUSE)
+    limit = serializers.DecimalField(min_value=Decimal("0.01"), **MONEY)
+
+    class Meta:
+        model = Limit
+        fields = ["id", "measure", "limit", "period", "scope", "action"]
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    incentives = IncentiveSerializer(many=True, required=False, max_length=20)
+    limits = LimitSerializer(many=True, required=False, max_length=20)
+    validation_rule = serializers.JSONField(required=False, allow_null=True)
+    weekdays = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=7), required=False, max_length=7
+    )
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=50)
+    joint_categories = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=50)
+    budget = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "description",
+            "type",
+            "status",
+            "starts_at",
+            "ends_at",
+            "weekdays",
+            "hours_from",
+            "hours_until",
+            "category",
+            "priority",
+            "tags",
+            "stacking",
+            "joint_categories",
+            "validation_rule",
+            "incentives",
+            "limits",
+            "budget",
+            "created_at",
+        ]
+        read_only_fields = ["created_at"]
+        validators: list = []  # name uniqueness (case-insensitive) is checked by the service, with its path
+
+    def get_budget(self, campaign: Campaign) -> list[dict[str, Any]]:
+        from ..selectors import budget_usage
+
+        return budget_usage(campaign=campaign)
+
+
+class CodeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Code
+        fields = ["id", "code", "max_uses", "uses", "expires_at", "customer", "published_at", "is_active"]
+
+
+class CodeCreateSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=64)
+    max_uses = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_days_after_publication = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=3650
+    )
+
+
+class CodeGenerateSerializer(serializers.Serializer):
+    pattern = serializers.CharField(max_length=60)
+    count = serializers.IntegerField(min_value=1, max_value=100_000)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_days_after_publication = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=3650
+    )
+
+
+class CodePublishSerializer(serializers.Serializer):
+    customer_id = serializers.IntegerField(min_value=1)

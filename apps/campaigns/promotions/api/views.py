@@ -1,0 +1,298 @@
+"""
+Promotions API: campaigns (+ incentives, limits, codes), validate / qualify (read-only), reserve / redeem /
+rollback, and the kill switch. Every POST takes an Idempotency-Key; every action declares its permission.
+"""
+
+from typing import Any
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.customers.models import Customer
+from apps.platform.idempotency import IdempotentMixin
+
+from .. import selectors, services
+from ..eligibility import promotions_evaluate
+from ..models import Campaign, KillSwitchEvent, Redemption
+from . import serializers as s
+
+KILL_SWITCH_PERMISSION = "campaigns.use_kill_switch"
+PERMS_BY_METHOD = {
+    "GET": "view",
+    "HEAD": "view",
+    "OPTIONS": "view",
+    "POST": "add",
+    "PUT": "change",
+    "PATCH": "change",
+    "DELETE": "delete",
+}
+STANDARD_ACTIONS = {"list", "retrieve", "create", "update", "partial_update", "destroy", "metadata"}
+
+
+class DeclaredPermissions(BasePermission):
+    """
+    The user's permissions for this action: `action_permissions[action]` when declared, else the model
+    permission by method (GET needs `view_*`). An undeclared custom action is refused (fail closed).
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not user or not user.is_authenticated:
+            return False
+        action_name = getattr(view, "action", None)
+        declared = getattr(view, "action_permissions", {})
+        if action_name in declared:
+            needed = declared[action_name]
+            if isinstance(needed, dict):
+                needed = needed.get(request.method, [])
+        elif action_name in STANDARD_ACTIONS and request.method in PERMS_BY_METHOD:
+            model = view.queryset.model
+            needed = [f"{model._meta.app_label}.{PERMS_BY_METHOD[request.method]}_{model._meta.model_name}"]
+        else:
+            return False
+        return user.has_perms(list(needed))
+
+
+class PromotionsViewSet(IdempotentMixin, viewsets.ViewSet):
+    """Validate, qualify, reserve, redeem and roll back incentives for a cart; the global kill switch."""
+
+    permission_classes = [DeclaredPermissions]
+    scope_family = "campaigns"
+    read_actions = ("validate", "qualify")
+    action_permissions = {
+        "validate": ["campaigns.view_campaign"],
+        "qualify": ["campaigns.view_campaign"],
+        "reserve": ["campaigns.add_redemption"],
+        "redeem": ["campaigns.add_redemption"],
+        "rollback": ["campaigns.change_redemption"],
+        "redemption": ["campaigns.view_redemption"],
+        "kill_switch": {"GET": ["campaigns.view_promotionsettings"], "POST": [KILL_SWITCH_PERMISSION]},
+    }
+
+    def _checkout(self, request: Request) -> dict[str, Any]:
+        serializer = s.CheckoutSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @extend_schema(request=s.CheckoutSerializer, responses={200: dict})
+    def validate(self, request: Request) -> Response:
+        """For each code and automatic promotion: applies or why not; discounts per line and order after stacking."""
+        data = self._checkout(request)
+        outcome = promotions_evaluate(cart=data["cart"], customer=data["customer"], codes=data["codes"])
+        return Response(s.outcome_json(outcome))
+
+    @extend_schema(request=s.CheckoutSerializer, responses={200: dict})
+    def qualify(self, request: Request) -> Response:
+        """Everything this customer and cart could use (their published codes, automatic promotions), best first."""
+        data = self._checkout(request)
+        customer: Customer | None = data["customer"]
+        codes = list(data["codes"])
+        if customer is not None:
+            codes += [code.code for code in selectors.codes_published_to(customer=customer)]
+        options = []
+        for text in [*codes, None]:
+            outcome = promotions_evaluate(
+                cart=data["cart"], customer=customer, codes=[text] if text else [], include_automatic=text is None
+            )
+            answer = s.outcome_json(outcome)
+            for applied in answer["applied"]:
+                options.append({**applied, "order": None})
+        options.sort(key=lambda option: (-float(option["discount"]), option["campaign"], option["code"] or ""))
+        best = promotions_evaluate(cart=data["cart"], customer=customer, codes=codes)
+        return Response({"options": options, "best": s.outcome_json(best)})
+
+    @extend_schema(request=s.CheckoutSerializer, responses={201: s.RedemptionSerializer})
+    def reserve(self, request: Request) -> Response:
+        """Hold the incentives for a checkout session (TTL: settings.reservation_minutes, default 15)."""
+        data = self._checkout(request)
+        redemption = services.redemption_reserve(
+            cart=data["cart"],
+            customer=data["customer"],
+            codes=data["codes"],
+            session=data.get("session", ""),
+            request=request.data,
+        )
+        body = {**s.RedemptionSerializer(redemption).data, "validation": s.outcome_json(redemption._outcome)}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.CheckoutSerializer, responses={201: s.RedemptionSerializer})
+    def redeem(self, request: Request) -> Response:
+        """Re-validate and take the budgets atomically; returns the redemption id."""
+        data = self._checkout(request)
+        redemption = services.redemption_redeem(
+            cart=data["cart"],
+            customer=data["customer"],
+            codes=data["codes"],
+            session=data.get("session", ""),
+            order_ref=data.get("order_ref", ""),
+            request=request.data,
+        )
+        body = {**s.RedemptionSerializer(redemption).data, "validation": s.outcome_json(redemption._outcome)}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.RollbackSerializer, responses=s.RedemptionSerializer)
+    def rollback(self, request: Request, pk: str) -> Response:
+        """Roll a redemption back, whole or partly (`amount` of order value refunded)."""
+        redemption = Redemption.objects.filter(pk=pk).first() if str(pk).isdigit() else None
+        if redemption is None:
+            return Response({"error": "not_found", "message": "No such redemption.", "errors": []}, status=404)
+        serializer = s.RollbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        redemption = services.redemption_rollback(redemption=redemption, amount=serializer.validated_data.get("amount"))
+        return Response(s.RedemptionSerializer(redemption).data)
+
+    @extend_schema(responses=s.RedemptionSerializer)
+    def redemption(self, request: Request, pk: str) -> Response:
+        redemption = Redemption.objects.filter(pk=pk).first() if str(pk).isdigit() else None
+        if redemption is None:
+            return Response({"error": "not_found", "message": "No such redemption.", "errors": []}, status=404)
+        return Response(s.RedemptionSerializer(redemption).data)
+
+    @extend_schema(request=s.KillSwitchSerializer, responses=s.KillSwitchStateSerializer)
+    def kill_switch(self, request: Request) -> Response:
+        """GET: the global kill switch and its last changes. POST {on, reason}: turn it on or off (audited)."""
+        if request.method == "POST":
+            serializer = s.KillSwitchSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            services.kill_switch_set(
+                on=serializer.validated_data["on"],
+                reason=serializer.validated_data["reason"],
+                user=request.user,
+                actor="api",
+            )
+        from ..eligibility import promotion_settings
+
+        events = KillSwitchEvent.objects.filter(campaign=None).order_by("-created_at", "-pk")[:20]
+        return Response(
+            {
+                **s.KillSwitchStateSerializer(promotion_settings()).data,
+                "events": s.KillSwitchEventSerializer(events, many=True).data,
+            }
+        )
+
+
+class CampaignViewSet(IdempotentMixin, viewsets.ModelViewSet):
+    """Promotion campaigns with their incentives and limits (budgets), codes and switches."""
+
+    serializer_class = s.CampaignSerializer
+    queryset = Campaign.objects.prefetch_related("incentives", "limits").order_by("pk")
+    permission_classes = [DeclaredPermissions]
+    scope_family = "campaigns"
+    filterset_fields = ["status", "type", "category"]
+    read_actions = ("codes_list",)
+    action_permissions = {
+        "codes": {"GET": ["campaigns.view_code"], "POST": ["campaigns.add_code"]},
+        "generate_codes": ["campaigns.add_code"],
+        "publish": ["campaigns.change_code"],
+        "switch": [KILL_SWITCH_PERMISSION],
+    }
+
+    @transaction.atomic
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        incentives = data.pop("incentives", [])
+        limits = data.pop("limits", [])
+        campaign = services.campaign_create(owner=request.user, **data)
+        self._children(campaign, incentives, limits)
+        return Response(self.get_serializer(campaign).data, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _children(campaign: Campaign, incentives: list[dict], limits: list[dict]) -> None:
+        from django.core.exceptions import ValidationError
+
+        for index, incentive in enumerate(incentives):
+            try:
+                services.incentive_create(campaign=campaign, position=index, **incentive)
+            except ValidationError as error:
+                raise ValidationError(
+                    {f"incentives[{index}].{key}": value for key, value in error.message_dict.items()}
+                ) from None
+        for index, limit in enumerate(limits):
+            try:
+                services.limit_create(campaign=campaign, **limit)
+            except ValidationError as error:
+                raise ValidationError(
+                    {f"limits[{index}].{key}": value for key, value in error.message_dict.items()}
+                ) from None
+
+    @transaction.atomic
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        campaign = self.get_object()
+        serializer = self.get_serializer(campaign, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        incentives = data.pop("incentives", None)
+        limits = data.pop("limits", None)
+        campaign = services.campaign_update(campaign=campaign, **data)
+        self._children(campaign, incentives or [], limits or [])
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(request=s.CodeCreateSerializer, responses=s.CodeSerializer)
+    @action(detail=True, methods=["get", "post"])
+    def codes(self, request: Request, pk: str | None = None) -> Response:
+        """GET: the campaign's codes (`?search=PREFIX`). POST: add one generic code."""
+        campaign = self.get_object()
+        if request.method == "POST":
+            serializer = s.CodeCreateSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            code = services.code_create(campaign=campaign, **serializer.validated_data)
+            return Response(s.CodeSerializer(code).data, status=status.HTTP_201_CREATED)
+        rows = selectors.codes_list(campaign=campaign, search=request.query_params.get("search", ""))
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(s.CodeSerializer(page, many=True).data)
+
+    @extend_schema(request=s.CodeGenerateSerializer, responses={201: dict})
+    @action(detail=True, methods=["post"], url_path="generate-codes")
+    def generate_codes(self, request: Request, pk: str | None = None) -> Response:
+        """Generate unique single-use codes from a pattern (`#` digit, `?` letter, `*` either); 100,000 max."""
+        campaign = self.get_object()
+        serializer = s.CodeGenerateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        batch = services.codes_generate(campaign=campaign, **serializer.validated_data)
+        return Response(
+            {"batch": batch.pk, "pattern": batch.pattern, "generated": batch.generated}, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(request=s.CodePublishSerializer, responses=s.CodeSerializer)
+    @action(detail=True, methods=["post"])
+    def publish(self, request: Request, pk: str | None = None) -> Response:
+        """Publish (assign) a free code of the campaign to a customer."""
+        campaign = self.get_object()
+        serializer = s.CodePublishSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = Customer.objects.filter(pk=serializer.validated_data["customer_id"]).first()
+        if customer is None:
+            from django.core.exceptions import ValidationError
+
+            raise ValidationError({"customer_id": "No customer with this id."})
+        code = services.code_publish(
+            campaign=campaign,
+            customer=customer,
+            ref=f"api:{request.user.pk}:{request.headers.get('Idempotency-Key', '')}"
+            if request.headers.get("Idempotency-Key")
+            else "",
+        )
+        return Response(s.CodeSerializer(code).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.KillSwitchSerializer, responses=s.CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def switch(self, request: Request, pk: str | None = None) -> Response:
+        """The campaign's own kill switch: {"on": true} switches the campaign OFF (paused), false resumes it."""
+        campaign = self.get_object()
+        serializer = s.KillSwitchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = services.campaign_switch(
+            campaign=campaign,
+            on=not serializer.validated_data["on"],
+            user=request.user,
+            reason=serializer.validated_data["reason"],
+            actor="api",
+        )
+        return Response(self.get_serializer(campaign).data)

@@ -1,0 +1,77 @@
+"""Enumerations of the promotions sub-domain."""
+
+from django.db import models
+
+
+class CampaignType(models.TextChoices):
+    DISCOUNT_CODES = "discount_codes", "Discount codes"
+    AUTOMATIC = "automatic", "Automatic promotion (no code)"
+    GIFT_CARDS = "gift_cards", "Gift cards"
+    LOYALTY_BONUS = "loyalty_bonus", "Loyalty bonus"
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    ENDED = "ended", "Ended"
+
+
+class Stacking(models.TextChoices):
+    EXCLUSIVE = "exclusive", "Exclusive (applies alone)"
+    JOINT = "joint", "Joint only with the listed categories"
+    STACKABLE = "stackable", "Stackable"
+
+
+class EffectKind(models.TextChoices):
+    PERCENT_ORDER = "percent_order", "Percent off the order"
+    PERCENT_LINES = "percent_lines", "Percent off matching lines"
+    FIXED_ORDER = "fixed_order", "Fixed amount off the order"
+    FIXED_PER_UNIT = "fixed_per_unit", "Fixed amount off each matching unit"
+    FREE_SHIPPING = "free_shipping", "Free shipping"
+    FIXED_PRICE_ITEM = "fixed_price_item", "Matching items at a fixed price (0 = free)"
+    BUY_X_GET_Y = "buy_x_get_y", "Buy X get Y"
+    POINTS_MULTIPLIER = "points_multiplier", "Loyalty points multiplier"
+
+
+class PercentBase(models.TextChoices):
+    INITIAL = "initial", "The initial amount"
+    DISCOUNTED = "discounted", "The amount already discounted by earlier incentives"
+
+
+class FailureMode(models.TextChoices):
+    SKIP = "skip", "Skip the failing code, apply the others"
+    REJECT_ALL = "reject_all", "Reject every incentive when one code fails"
+
+
+class LimitMeasure(models.TextChoices):
+    REDEMPTIONS = "redemptions", "Redemptions"
+    DISCOUNT_AMOUNT = "discount_amount", "Discount amount"
+    ORDER_VALUE = "order_value", "Order value"
+
+
+class LimitPeriod(models.TextChoices):
+    TOTAL = "total", "In total"
+    DAY = "day", "Per day"
+    WEEK = "week", "Per week (Monday to Sunday)"
+    MONTH = "month", "Per month"
+
+
+class LimitScope(models.TextChoices):
+    CAMPAIGN = "campaign", "The campaign"
+    INCENTIVE = "incentive", "The incentive"
+    CODE = "code", "Each code"
+    CUSTOMER = "customer", "Each customer"
+
+
+class LimitAction(models.TextChoices):
+    REFUSE = "refuse", "Refuse the redemption"
+    REDUCE = "reduce", "Reduce the discount to what is left (money measures)"
+    PAUSE = "pause", "Refuse and pause the campaign"
+
+
+class RedemptionStatus(models.TextChoices):
+    RESERVED = "reserved", "Reserved"
+    REDEEMED = "redeemed", "Redeemed"
+    RELEASED = "released", "Released (reservation expired or replaced)"
+    ROLLED_BACK = "rolled_back", "Rolled back"

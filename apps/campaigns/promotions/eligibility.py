@@ -1,0 +1,651 @@
+"""
+Which incentives a cart gets, and why not: the read-only evaluation behind validate, qualify, the cart
+simulator, reserve and redeem (which re-run it inside their transaction, on locked budget counters).
+
+For each candidate (each code sent, and each active automatic campaign) the checks run in a fixed order —
+kill switch, status, schedule, code, validation rule, budgets — and the first that fails is the refusal
+(machine `reason`, `path` of what failed, a sentence). Candidates that pass are applied in the stacking
+order (priority high first, then category, then campaign id, then code), honouring exclusive / joint /
+stackable, the global maximum per order and per category, and the percentage base; in `reject_all` mode
+one failing code voids everything. The same cart always gives the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from loyalty_site.lib.conditions import EvaluationContext, condition_evaluate, field_get
+from loyalty_site.lib.conditions.evaluation import read_field
+from loyalty_site.lib.conditions.operators import OPERATORS
+from loyalty_site.lib.money import minor_units, money_format, quantum
+
+from .choices import (
+    CampaignStatus,
+    CampaignType,
+    FailureMode,
+    LimitAction,
+    LimitMeasure,
+    LimitPeriod,
+    LimitScope,
+    PercentBase,
+    Stacking,
+)
+from .models import Campaign, Code, Incentive, Limit, LimitCounter, PromotionSettings
+from .pricing import Effect, IncentiveTerms, LineState, effect_apply, effect_cap, effect_compute
+
+TOTAL_BUCKET = date(1970, 1, 1)
+
+
+# --- Input -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CartLine:
+    """One line of the cart being validated (amounts in the shop currency)."""
+
+    index: int
+    quantity: int
+    unit_price: Decimal
+    title: str = ""
+    product_id: int | None = None
+    sku: str = ""
+
+    def as_condition_line(self) -> dict[str, Any]:
+        return {
+            "product_id": self.product_id,
+            "title": self.title,
+            "quantity": self.quantity,
+            "unit_price": self.unit_price,
+            "sku": self.sku,
+        }
+
+
+@dataclass
+class Cart:
+    """The cart as the condition language sees it (`cart.total`, `cart.lines`, `cart.shipping`…)."""
+
+    currency: str
+    lines: list[CartLine]
+    shipping: Decimal = Decimal("0")
+    channel: str = ""
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0"))
+
+    @property
+    def total(self) -> Decimal:  # `cart.total`: the goods before any discount
+        return self.subtotal
+
+    @property
+    def quantity(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    def condition_view(self) -> Any:
+        return _CartView(self)
+
+
+class _CartView:
+    """What `cart.*` fields read: lines as dicts (like stored carts), totals as Decimals."""
+
+    def __init__(self, cart: Cart) -> None:
+        self.cart = cart
+        self.lines = [line.as_condition_line() for line in cart.lines]
+        self.total = cart.subtotal
+        self.subtotal = cart.subtotal
+        self.shipping = cart.shipping
+        self.currency = cart.currency
+        self.channel = cart.channel
+        self.quantity = cart.quantity
+
+
+# --- Output ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a candidate does not apply: machine reason, the path of what failed, a sentence."""
+
+    reason: str
+    message: str
+    path: str = ""
+
+
+@dataclass
+class Candidate:
+    campaign: Campaign | None
+    code: Code | None = None
+    code_text: str = ""
+    refusal: Refusal | None = None
+    index: int = 0  # position of the code in the request (automatic promotions: after the codes)
+
+    @property
+    def order_key(self) -> tuple:
+        campaign = self.campaign
+        assert campaign is not None
+        return (-campaign.priority, campaign.category, campaign.pk, self.code_text)
+
+
+@dataclass
+class AppliedIncentive:
+    incentive: Incentive
+    effect: Effect
+
+
+@dataclass
+class Applied:
+    candidate: Candidate
+    incentives: list[AppliedIncentive]
+
+    @property
+    def discount(self) -> int:
+        return sum(item.effect.total for item in self.incentives)
+
+
+@dataclass
+class BudgetUse:
+    """How much a redemption takes from one limit's counter."""
+
+    limit: Limit
+    bucket: date
+    subject: str
+    amount: Decimal
+
+
+@dataclass
+class Outcome:
+    """The answer for one cart: applied incentives in order, skipped candidates with reasons, per-line totals."""
+
+    cart: Cart
+    customer: Any
+    now: datetime
+    applied: list[Applied] = field(default_factory=list)
+    skipped: list[Candidate] = field(default_factory=list)
+    lines: list[LineState] = field(default_factory=list)
+    shipping: int = 0
+    shipping_left: int = 0
+    budget_uses: list[BudgetUse] = field(default_factory=list)
+
+    @property
+    def discount_total(self) -> int:
+        return sum(applied.discount for applied in self.applied)
+
+    @property
+    def code_failed(self) -> bool:
+        return any(candidate.code_text for candidate in self.skipped)
+
+
+# --- Helpers ---------------------------------------------------------------------------------------------
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    return int((amount / quantum(currency)).to_integral_value())
+
+
+def from_minor(amount: int, currency: str) -> Decimal:
+    return (Decimal(amount) * quantum(currency)).quantize(quantum(currency))
+
+
+def code_normalize(text: str) -> str:
+    return " ".join(str(text).split()).upper()
+
+
+def period_bucket(period: str, now: datetime) -> date:
+    """First day of the calendar period containing `now` in the shop time zone."""
+    if period == LimitPeriod.TOTAL:
+        return TOTAL_BUCKET
+    day = timezone.localtime(now).date()
+    if period == LimitPeriod.WEEK:
+        return day - timedelta(days=day.weekday())
+    if period == LimitPeriod.MONTH:
+        return day.replace(day=1)
+    return day
+
+
+def limit_subject(limit: Limit, *, code: Code | None, customer: Any) -> str | None:
+    """The counter subject of a limit for this use; None when it cannot be counted (no customer/code)."""
+    if limit.scope == LimitScope.CODE:
+        return f"code:{code.pk}" if code is not None else None
+    if limit.scope == LimitScope.CUSTOMER:
+        return f"customer:{customer.pk}" if customer is not None and customer.pk else None
+    return ""
+
+
+def _display(value: Any, spec_type: str, currency: str) -> str:
+    if value is None:
+        return "not set"
+    if spec_type == "money":
+        return money_format(Decimal(str(value)), currency)
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "empty"
+    return str(value)
+
+
+def rule_explain(condition: dict, context: EvaluationContext, *, path: str, currency: str) -> Refusal:
+    """The first failing part of a condition that evaluated false, as a refusal with its path."""
+    node, node_path = condition, path
+    while True:
+        if "all" in node:
+            for index, child in enumerate(node["all"]):
+                child_path = f"{node_path}.all[{index}]"
+                if not condition_evaluate(child, context, path=child_path).result:
+                    node, node_path = child, child_path
+                    break
+            else:  # pragma: no cover - an `all` that is false has a false child
+                break
+            continue
+        if "any" in node:
+            return Refusal("rule_failed", "none of the alternatives of the rule holds", f"{node_path}.any")
+        if "not" in node:
+            return Refusal("rule_failed", "the cart matches a condition the rule excludes", f"{node_path}.not")
+        break
+    spec = field_get(node["field"])
+    operator = OPERATORS[node["op"]]
+    if spec.type == "list":
+        sentence = f"{spec.label}: no item matches the rule" if node["op"] == "any" else f"{spec.label} do not match"
+        return Refusal("rule_failed", sentence, node_path)
+    actual = read_field(spec, context, node.get("window"))
+    wanted = node.get("value")
+    wanted_text = "" if wanted is None else " " + _display(wanted, spec.type, currency)
+    needs = operator.label.replace("is ", "be ", 1)
+    message = f"{spec.label} is {_display(actual, spec.type, currency)}; the rule needs it to {needs}{wanted_text}"
+    return Refusal("rule_failed", message, node_path)
+
+
+def promotion_settings() -> PromotionSettings:
+    return PromotionSettings.objects.order_by("pk").first() or PromotionSettings()
+
+
+# --- The evaluation ------------------------------------------------------------------------------------
+
+
+def _schedule_refusal(campaign: Campaign, now: datetime) -> Refusal | None:
+    if campaign.status == CampaignStatus.PAUSED:
+        return Refusal("campaign_paused", f"the campaign “{campaign.name}” is paused", "campaign.status")
+    if campaign.status == CampaignStatus.DRAFT:
+        return Refusal("campaign_not_active", f"the campaign “{campaign.name}” is a draft", "campaign.status")
+    if campaign.status == CampaignStatus.ENDED or (campaign.ends_at and campaign.ends_at <= now):
+        return Refusal("campaign_ended", f"the campaign “{campaign.name}” has ended", "campaign.ends_at")
+    if campaign.starts_at and campaign.starts_at > now:
+        return Refusal("campaign_not_started", f"the campaign “{campaign.name}” starts later", "campaign.starts_at")
+    local = timezone.localtime(now)
+    if campaign.weekdays and local.isoweekday() not in campaign.weekdays:
+        return Refusal("outside_schedule", f"the campaign is not valid on {local:%A}s", "campaign.weekdays")
+    if campaign.hours_from and campaign.hours_until:
+        moment = local.time()
+        inside = (
+            campaign.hours_from <= moment < campaign.hours_until
+            if campaign.hours_from < campaign.hours_until
+            else moment >= campaign.hours_from or moment < campaign.hours_until
+        )
+        if not inside:
+            return Refusal(
+                "outside_schedule",
+                f"the campaign is valid from {campaign.hours_from:%H:%M} to {campaign.hours_until:%H:%M}",
+                "campaign.hours_from",
+            )
+    return None
+
+
+def _code_refusal(code: Code, customer: Any, now: datetime) -> Refusal | None:
+    if not code.is_active:
+        return Refusal("code_disabled", f"the code {code.code} is disabled", "code.is_active")
+    expires = code.expires_at
+    if expires is None and code.expires_days_after_publication and code.published_at:
+        expires = code.published_at + timedelta(days=code.expires_days_after_publication)
+    if expires is not None and expires <= now:
+        return Refusal(
+            "code_expired", f"the code {code.code} expired on {timezone.localtime(expires):%Y-%m-%d}", "code.expires_at"
+        )
+    if code.customer_id is not None and (customer is None or customer.pk != code.customer_id):
+        return Refusal("code_not_yours", f"the code {code.code} belongs to another customer", "code.customer")
+    if code.max_uses is not None and code.uses >= code.max_uses:
+        return Refusal("code_used", f"the code {code.code} has already been used", "code.uses")
+    return None
+
+
+def candidates_load(*, codes: list[str], include_automatic: bool, customer: Any) -> list[Candidate]:
+    """The candidates of a request: each code sent (in order, duplicates once) and the automatic campaigns."""
+    texts: list[str] = []
+    for text in codes:
+        normal = code_normalize(text)
+        if normal not in texts:
+            texts.append(normal)
+    found = {code.code: code for code in Code.objects.select_related("campaign").filter(code__in=texts)}
+    candidates: list[Candidate] = []
+    for index, text in enumerate(texts):
+        code = found.get(text)
+        if code is None:
+            candidates.append(
+                Candidate(
+                    None,
+                    code_text=text,
+                    index=index,
+                    refusal=Refusal("code_unknown", f"no code {text}", f"codes[{index}]"),
+                )
+            )
+        else:
+            candidates.append(Candidate(code.campaign, code=code, code_text=text, index=index))
+    if include_automatic:
+        automatic = Campaign.objects.filter(type=CampaignType.AUTOMATIC, status=CampaignStatus.ACTIVE).order_by("pk")
+        candidates.extend(Candidate(campaign, index=len(texts) + offset) for offset, campaign in enumerate(automatic))
+    campaign_ids = {candidate.campaign.pk for candidate in candidates if candidate.campaign is not None}
+    incentives: dict[int, list[Incentive]] = {}
+    for incentive in Incentive.objects.filter(campaign_id__in=campaign_ids).order_by("position", "pk"):
+        incentives.setdefault(incentive.campaign_id, []).append(incentive)
+    limits: dict[int, list[Limit]] = {}
+    for limit in Limit.objects.filter(campaign_id__in=campaign_ids).order_by("pk"):
+        limits.setdefault(limit.campaign_id, []).append(limit)
+    for candidate in candidates:
+        if candidate.campaign is not None:
+            candidate.campaign._promo_incentives = incentives.get(candidate.campaign.pk, [])  # type: ignore[attr-defined]
+            candidate.campaign._promo_limits = limits.get(candidate.campaign.pk, [])  # type: ignore[attr-defined]
+    return candidates
+
+
+def budget_key(limit: Limit, *, code: Code | None, customer: Any, now: datetime) -> tuple[int, date, str] | None:
+    subject = limit_subject(limit, code=code, customer=customer)
+    return None if subject is None else (limit.pk, period_bucket(limit.period, now), subject)
+
+
+def counters_read(candidates: list[Candidate], *, customer: Any, now: datetime) -> dict[tuple, Decimal]:
+    """Used amount per (limit, bucket, subject) for every limit a candidate may take (one query)."""
+    keys = set()
+    for candidate in candidates:
+        for limit in getattr(candidate.campaign, "_promo_limits", []):
+            key = budget_key(limit, code=candidate.code, customer=customer, now=now)
+            if key is not None:
+                keys.add(key)
+    if not keys:
+        return {}
+    rows = LimitCounter.objects.filter(
+        limit_id__in={key[0] for key in keys}, bucket__in={key[1] for key in keys}, subject__in={key[2] for key in keys}
+    ).values_list("limit_id", "bucket", "subject", "used")
+    return {(limit_id, bucket, subject): used for limit_id, bucket, subject, used in rows}
+
+
+def promotions_evaluate(
+    *,
+    cart: Cart,
+    customer: Any,
+    codes: list[str],
+    now: datetime | None = None,
+    include_automatic: bool = True,
+    candidates: list[Candidate] | None = None,
+    used: dict[tuple, Decimal] | None = None,
+) -> Outcome:
+    """
+    What the cart gets: every candidate checked, the passing ones stacked and computed in minor units.
+    `candidates` and `used` let redeem hand in what it loaded and locked; otherwise they are read here.
+    """
+    now = now or timezone.now()
+    settings = promotion_settings()
+    currency = cart.currency
+    outcome = Outcome(cart=cart, customer=customer, now=now)
+    outcome.lines = [
+        LineState(
+            index=line.index,
+            quantity=line.quantity,
+            unit=to_minor(line.unit_price, currency),
+            initial=to_minor(line.unit_price * line.quantity, currency),
+            remaining=to_minor(line.unit_price * line.quantity, currency),
+        )
+        for line in cart.lines
+    ]
+    outcome.shipping = outcome.shipping_left = to_minor(cart.shipping, currency)
+    if candidates is None:
+        candidates = candidates_load(codes=codes, include_automatic=include_automatic, customer=customer)
+    if used is None:
+        used = counters_read(candidates, customer=customer, now=now)
+    used = dict(used)
+    context = EvaluationContext(customer=customer, now=now, cart=cart.condition_view())
+
+    passing: list[Candidate] = []
+    for candidate in candidates:
+        if candidate.refusal is None:
+            candidate.refusal = _candidate_refusal(
+                candidate, settings=settings, customer=customer, now=now, context=context, currency=currency
+            )
+        (outcome.skipped if candidate.refusal else passing).append(candidate)
+
+    applied_campaigns: list[Campaign] = []
+    for candidate in sorted(passing, key=lambda item: item.order_key):
+        campaign = candidate.campaign
+        assert campaign is not None
+        refusal = _stacking_refusal(campaign, applied_campaigns, settings)
+        applied = None
+        if refusal is None:
+            applied, refusal = _candidate_apply(
+                candidate, outcome=outcome, settings=settings, context=context, used=used
+            )
+        if refusal is not None:
+            candidate.refusal = refusal
+            outcome.skipped.append(candidate)
+            continue
+        assert applied is not None
+        outcome.applied.append(applied)
+        applied_campaigns.append(campaign)
+
+    if settings.failure_mode == FailureMode.REJECT_ALL and outcome.code_failed and outcome.applied:
+        failing = next(candidate.code_text for candidate in outcome.skipped if candidate.code_text)
+        for applied in outcome.applied:
+            applied.candidate.refusal = Refusal(
+                "rejected_all", f"the code {failing} failed, so nothing applies", "codes"
+            )
+            outcome.skipped.append(applied.candidate)
+        outcome.applied = []
+        outcome.budget_uses = []
+        for line in outcome.lines:
+            line.remaining = line.initial
+        outcome.shipping_left = outcome.shipping
+    outcome.skipped.sort(key=lambda candidate: candidate.index)
+    return outcome
+
+
+def _candidate_refusal(
+    candidate: Candidate,
+    *,
+    settings: PromotionSettings,
+    customer: Any,
+    now: datetime,
+    context: EvaluationContext,
+    currency: str,
+) -> Refusal | None:
+    campaign = candidate.campaign
+    assert campaign is not None
+    if settings.kill_switch:
+        return Refusal("kill_switch", "every incentive is switched off (global kill switch)", "")
+    refusal = _schedule_refusal(campaign, now)
+    if refusal is None and candidate.code is not None:
+        refusal = _code_refusal(candidate.code, customer, now)
+    if refusal is None and not any(incentive.is_active for incentive in campaign._promo_incentives):  # type: ignore[attr-defined]
+        refusal = Refusal("campaign_paused", f"every incentive of “{campaign.name}” is switched off", "incentives")
+    if refusal is None and campaign.validation_rule:
+        evaluation = condition_evaluate(campaign.validation_rule, context, path="validation_rule")
+        if not evaluation.result:
+            refusal = rule_explain(campaign.validation_rule, context, path="validation_rule", currency=currency)
+    if refusal is None:
+        for limit in campaign._promo_limits:  # type: ignore[attr-defined]
+            if limit.scope == LimitScope.CUSTOMER and (customer is None or not customer.pk):
+                return Refusal(
+                    "customer_required", "this incentive is limited per customer: send the customer", "customer"
+                )
+    return refusal
+
+
+def _stacking_refusal(campaign: Campaign, applied: list[Campaign], settings: PromotionSettings) -> Refusal | None:
+    if any(other.pk == campaign.pk for other in applied):
+        return Refusal("campaign_already_applied", f"“{campaign.name}” already applies to this order", "stacking")
+    if len(applied) >= settings.max_per_order:
+        return Refusal(
+            "max_per_order", f"at most {settings.max_per_order} incentives per order", "stacking.max_per_order"
+        )
+    if settings.max_per_category and campaign.category:
+        same = sum(1 for other in applied if other.category == campaign.category)
+        if same >= settings.max_per_category:
+            return Refusal(
+                "max_per_category",
+                f"at most {settings.max_per_category} incentives of the category “{campaign.category}” per order",
+                "stacking.max_per_category",
+            )
+    for other in applied:
+        if other.stacking == Stacking.EXCLUSIVE:
+            return Refusal("exclusive", f"“{other.name}” applies alone", "stacking")
+        if campaign.stacking == Stacking.EXCLUSIVE:
+            return Refusal(
+                "exclusive", f"“{campaign.name}” applies alone and “{other.name}” already applies", "stacking"
+            )
+        if other.stacking == Stacking.JOINT and campaign.category not in other.joint_categories:
+            return Refusal(
+                "not_joint",
+                f"“{other.name}” combines only with {', '.join(other.joint_categories) or 'nothing'}",
+                "stacking",
+            )
+        if campaign.stacking == Stacking.JOINT and other.category not in campaign.joint_categories:
+            return Refusal(
+                "not_joint",
+                f"“{campaign.name}” combines only with {', '.join(campaign.joint_categories) or 'nothing'}",
+                "stacking",
+            )
+    return None
+
+
+def incentive_terms(incentive: Incentive, currency: str) -> IncentiveTerms:
+    def minor(value: Decimal | None) -> int | None:
+        return None if value is None else to_minor(value, currency)
+
+    return IncentiveTerms(
+        kind=incentive.kind,
+        percent=incentive.percent,
+        amount=minor(incentive.amount),
+        max_discount=minor(incentive.max_discount),
+        buy_quantity=incentive.buy_quantity,
+        get_quantity=incentive.get_quantity,
+        multiplier=incentive.multiplier,
+    )
+
+
+def _matching_lines(incentive: Incentive, context: EvaluationContext, cart: Cart) -> set[int]:
+    if not incentive.lines_rule:
+        return {line.index for line in cart.lines}
+    matching = set()
+    for line, as_dict in zip(cart.lines, context.cart.lines, strict=True):
+        line_context = EvaluationContext(
+            customer=context.customer, now=context.now, cart=context.cart, line=as_dict, cache=context.cache
+        )
+        if condition_evaluate(incentive.lines_rule, line_context, path="lines_rule").result:
+            matching.add(line.index)
+    return matching
+
+
+def _candidate_apply(
+    candidate: Candidate,
+    *,
+    outcome: Outcome,
+    settings: PromotionSettings,
+    context: EvaluationContext,
+    used: dict[tuple, Decimal],
+) -> tuple[Applied | None, Refusal | None]:
+    """Compute the candidate's incentives on the cart as it stands and check its budgets; apply if it fits."""
+    campaign = candidate.campaign
+    assert campaign is not None
+    cart, currency = outcome.cart, outcome.cart.currency
+    on_initial = settings.percent_base == PercentBase.INITIAL
+    snapshot = [(line.remaining) for line in outcome.lines], outcome.shipping_left
+    items: list[AppliedIncentive] = []
+    for incentive in campaign._promo_incentives:  # type: ignore[attr-defined]
+        if not incentive.is_active:
+            continue
+        effect = effect_compute(
+            incentive_terms(incentive, currency),
+            lines=outcome.lines,
+            matching=_matching_lines(incentive, context, cart),
+            shipping_remaining=outcome.shipping_left,
+            percent_on_initial=on_initial,
+        )
+        effect_apply(effect, lines=outcome.lines)
+        outcome.shipping_left -= effect.shipping
+        items.append(AppliedIncentive(incentive, effect))
+
+    def undo() -> None:
+        for line, remaining in zip(outcome.lines, snapshot[0], strict=True):
+            line.remaining = remaining
+        outcome.shipping_left = snapshot[1]
+
+    if not any(item.effect.total or item.effect.multiplier for item in items):
+        undo()
+        return None, Refusal("nothing_to_discount", "nothing in the cart matches this incentive", "incentives")
+    uses, refusal = _budget_uses(candidate, items, outcome=outcome, used=used)
+    if refusal is not None:
+        undo()
+        return None, refusal
+    for use in uses:
+        key = (use.limit.pk, use.bucket, use.subject)
+        used[key] = used.get(key, Decimal("0")) + use.amount
+    outcome.budget_uses.extend(uses)
+    return Applied(candidate, items), None
+
+
+def _budget_uses(
+    candidate: Candidate, items: list[AppliedIncentive], *, outcome: Outcome, used: dict[tuple, Decimal]
+) -> tuple[list[BudgetUse], Refusal | None]:
+    """What each limit would take; a full limit refuses, or (action `reduce`) shrinks a money discount."""
+    campaign = candidate.campaign
+    currency = outcome.cart.currency
+    uses: list[BudgetUse] = []
+    for limit in campaign._promo_limits:  # type: ignore[attr-defined]
+        mine = [item for item in items if limit.incentive_id is None or item.incentive.pk == limit.incentive_id]
+        if not mine:
+            continue
+        key = budget_key(limit, code=candidate.code, customer=outcome.customer, now=outcome.now)
+        if key is None:
+            continue
+        left = limit.limit - used.get(key, Decimal("0"))
+        if limit.measure == LimitMeasure.REDEMPTIONS:
+            amount = Decimal(1)
+        elif limit.measure == LimitMeasure.ORDER_VALUE:
+            amount = outcome.cart.subtotal
+        else:
+            amount = from_minor(sum(item.effect.total for item in mine), currency)
+        if amount > left:
+            if limit.measure == LimitMeasure.DISCOUNT_AMOUNT and limit.action == LimitAction.REDUCE and left > 0:
+                amount = _reduce(mine, to_minor(left, currency), outcome=outcome, currency=currency)
+            else:
+                what = {
+                    LimitMeasure.REDEMPTIONS: f"{limit.limit.normalize():f} redemptions",
+                    LimitMeasure.ORDER_VALUE: f"{money_format(limit.limit, currency)} of order value",
+                    LimitMeasure.DISCOUNT_AMOUNT: f"{money_format(limit.limit, currency)} of discount",
+                }[limit.measure]
+                period = "" if limit.period == LimitPeriod.TOTAL else f" per {limit.period}"
+                per = {LimitScope.CUSTOMER: " per customer", LimitScope.CODE: " per code"}.get(limit.scope, "")
+                return [], Refusal(
+                    "budget_exhausted", f"the budget of {what}{per}{period} is used up", f"limits[{limit.pk}]"
+                )
+        uses.append(BudgetUse(limit=limit, bucket=key[1], subject=key[2], amount=amount))
+    return uses, None
+
+
+def _reduce(items: list[AppliedIncentive], allowed: int, *, outcome: Outcome, currency: str) -> Decimal:
+    """Shrink the incentives' discounts to `allowed` minor units in total (their lines get the rest back)."""
+    by_line = {line.index: line for line in outcome.lines}
+    for item in items:
+        effect = item.effect
+        keep = min(effect.total, allowed)
+        allowed -= keep
+        if keep == effect.total:
+            continue
+        smaller = effect_cap(effect, keep)
+        for index, amount in effect.lines.items():
+            by_line[index].remaining += amount - smaller.lines.get(index, 0)
+        outcome.shipping_left += effect.shipping - smaller.shipping
+        item.effect = smaller
+    return from_minor(sum(item.effect.total for item in items), currency)
+
+
+def minor_to_text(amount: int, currency: str) -> str:
+    return f"{from_minor(amount, currency):.{minor_units(currency)}f}"

@@ -1,0 +1,260 @@
+"""
+Promotions: a Campaign carries incentives (its effects), codes, limits (budgets) and a validation rule;
+a Redemption records what a checkout reserved or took, with the budget it took (LimitTake) so a release
+or rollback gives exactly that back. Budgets are LimitCounter rows, one per limit x period bucket x
+subject, taken with a conditional UPDATE (see services.budgets_take for the lock order).
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Upper
+from django.utils import timezone
+
+from apps.customers.models import Customer, MoneyField
+
+from .choices import (
+    CampaignStatus,
+    CampaignType,
+    EffectKind,
+    FailureMode,
+    LimitAction,
+    LimitMeasure,
+    LimitPeriod,
+    LimitScope,
+    PercentBase,
+    RedemptionStatus,
+    Stacking,
+)
+
+
+class Campaign(models.Model):
+    """A promotion campaign: schedule, stacking, validation rule; its incentives say what it gives."""
+
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    type = models.CharField(max_length=20, choices=CampaignType.choices, default=CampaignType.DISCOUNT_CODES)
+    status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    weekdays = models.JSONField(default=list, blank=True, help_text="ISO weekdays 1 (Mon) … 7 (Sun); empty = every day")
+    hours_from = models.TimeField(null=True, blank=True, help_text="Happy hour start (shop time zone)")
+    hours_until = models.TimeField(null=True, blank=True, help_text="Happy hour end (exclusive)")
+    category = models.CharField(max_length=50, blank=True, help_text="Stacking category")
+    priority = models.IntegerField(default=0, help_text="Higher applies first")
+    tags = models.JSONField(default=list, blank=True)
+    stacking = models.CharField(max_length=10, choices=Stacking.choices, default=Stacking.STACKABLE)
+    joint_categories = models.JSONField(
+        default=list, blank=True, help_text="For joint stacking: categories it combines with"
+    )
+    validation_rule = models.JSONField(null=True, blank=True, help_text="Condition JSON over customer and cart")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-priority", "name"]
+        constraints = [models.UniqueConstraint(Upper("name"), name="campaign_name_ci_uniq")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Incentive(models.Model):
+    """One effect of a campaign (percent off, fixed off, free shipping, buy X get Y, points multiplier…)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="incentives")
+    kind = models.CharField(max_length=20, choices=EffectKind.choices)
+    percent = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
+    amount = MoneyField(null=True, blank=True, help_text="Fixed amount off, or the fixed price (shop currency)")
+    max_discount = MoneyField(null=True, blank=True, help_text="Cap of the discount this incentive gives per order")
+    buy_quantity = models.PositiveIntegerField(null=True, blank=True)
+    get_quantity = models.PositiveIntegerField(null=True, blank=True)
+    multiplier = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    lines_rule = models.JSONField(null=True, blank=True, help_text="Condition over one line: which lines match")
+    is_active = models.BooleanField(default=True, help_text="Off: refused with campaign_paused")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["campaign_id", "position", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} · {self.get_kind_display()}"
+
+
+class CodeBatch(models.Model):
+    """A set-based generation of unique codes from a pattern, with its progress."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="code_batches")
+    pattern = models.CharField(max_length=60)
+    requested = models.PositiveIntegerField()
+    generated = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.pattern} x {self.requested}"
+
+
+class Code(models.Model):
+    """A voucher code of a campaign: generic (many uses) or unique (max_uses 1), stored upper-case."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="codes")
+    batch = models.ForeignKey(CodeBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="codes")
+    code = models.CharField(max_length=64, unique=True, help_text="Stored upper-case: unique case-insensitively")
+    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited")
+    uses = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_days_after_publication = models.PositiveIntegerField(null=True, blank=True)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="vouchers")
+    published_at = models.DateTimeField(null=True, blank=True)
+    publication_ref = models.CharField(max_length=120, blank=True, help_text="Who published it (api, admin, run:step)")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(code=Upper("code")), name="promo_code_upper"),
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(uses__lte=models.F("max_uses")), name="promo_code_uses_lte_max"
+            ),
+        ]
+        indexes = [models.Index(fields=["campaign", "customer"], name="promo_code_campaign_cust_idx")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Limit(models.Model):
+    """A budget: {measure, limit, period, scope, action} of a campaign (or one of its incentives)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="limits")
+    incentive = models.ForeignKey(Incentive, null=True, blank=True, on_delete=models.CASCADE, related_name="limits")
+    measure = models.CharField(max_length=20, choices=LimitMeasure.choices)
+    limit = models.DecimalField(max_digits=14, decimal_places=2)
+    period = models.CharField(max_length=10, choices=LimitPeriod.choices, default=LimitPeriod.TOTAL)
+    scope = models.CharField(max_length=10, choices=LimitScope.choices, default=LimitScope.CAMPAIGN)
+    action = models.CharField(max_length=10, choices=LimitAction.choices, default=LimitAction.REFUSE)
+
+    class Meta:
+        ordering = ["campaign_id", "pk"]
+        constraints = [models.CheckConstraint(condition=Q(limit__gt=0), name="promo_limit_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.get_measure_display()} ≤ {self.limit} {self.get_period_display().lower()} / {self.scope}"
+
+
+class LimitCounter(models.Model):
+    """Usage of one limit in one period bucket for one subject ("" for campaign/incentive scope)."""
+
+    limit = models.ForeignKey(Limit, on_delete=models.CASCADE, related_name="counters")
+    bucket = models.DateField(help_text="First day of the period (1970-01-01 for total)")
+    subject = models.CharField(max_length=40, blank=True)
+    limit_value = models.DecimalField(max_digits=14, decimal_places=2, help_text="Copy of the limit, for the UPDATE")
+    used = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["limit", "bucket", "subject"], name="promo_counter_uniq"),
+            models.CheckConstraint(condition=Q(used__lte=models.F("limit_value")), name="promo_counter_within_limit"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.limit_id} {self.bucket} {self.subject}: {self.used}/{self.limit_value}"
+
+
+class PromotionSettings(models.Model):
+    """The one row of global stacking settings and the global kill switch."""
+
+    max_per_order = models.PositiveSmallIntegerField(default=5)
+    max_per_category = models.PositiveSmallIntegerField(null=True, blank=True)
+    percent_base = models.CharField(max_length=10, choices=PercentBase.choices, default=PercentBase.INITIAL)
+    failure_mode = models.CharField(max_length=10, choices=FailureMode.choices, default=FailureMode.SKIP)
+    reservation_minutes = models.PositiveIntegerField(default=15)
+    kill_switch = models.BooleanField(default=False)
+    kill_switch_reason = models.CharField(max_length=255, blank=True)
+    kill_switch_at = models.DateTimeField(null=True, blank=True)
+    kill_switch_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "promotion settings"
+        verbose_name_plural = "promotion settings"
+        permissions = [("use_kill_switch", "Can turn the global kill switch on and off")]
+
+    def __str__(self) -> str:
+        return "Promotion settings"
+
+
+class KillSwitchEvent(models.Model):
+    """Audit row of every kill switch change (global, or one campaign/incentive): who, when, why."""
+
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    incentive = models.ForeignKey(Incentive, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    turned_on = models.BooleanField()
+    reason = models.CharField(max_length=255, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.CharField(max_length=120, blank=True, help_text="api token, admin, …")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"kill switch {'on' if self.turned_on else 'off'} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Redemption(models.Model):
+    """A checkout's reservation or redemption of incentives, with the amounts in the shop currency."""
+
+    session = models.CharField(max_length=120, blank=True, db_index=True)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="redemptions")
+    status = models.CharField(max_length=12, choices=RedemptionStatus.choices)
+    currency = models.CharField(max_length=3)
+    order_total = MoneyField()
+    discount_total = MoneyField()
+    rolled_back_total = MoneyField(help_text="Order value given back by rollbacks")
+    order_ref = models.CharField(max_length=120, blank=True, help_text="The order's external id, when linked")
+    request = models.JSONField(default=dict, help_text="The cart as sent")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "expires_at"], name="promo_redemption_expiry_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.status}"
+
+
+class RedemptionItem(models.Model):
+    """One incentive applied by a redemption and the discount it gave."""
+
+    redemption = models.ForeignKey(Redemption, on_delete=models.CASCADE, related_name="items")
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="redemption_items")
+    incentive = models.ForeignKey(Incentive, on_delete=models.PROTECT, related_name="redemption_items")
+    code = models.ForeignKey(Code, null=True, blank=True, on_delete=models.PROTECT, related_name="redemption_items")
+    discount = MoneyField()
+
+    def __str__(self) -> str:
+        return f"{self.campaign} -{self.discount}"
+
+
+class LimitTake(models.Model):
+    """What a redemption took from one counter (given back on release/rollback)."""
+
+    redemption = models.ForeignKey(Redemption, on_delete=models.CASCADE, related_name="takes")
+    counter = models.ForeignKey(LimitCounter, on_delete=models.CASCADE, related_name="takes")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    returned = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+
+    def __str__(self) -> str:
+        return f"{self.amount} from counter {self.counter_id}"

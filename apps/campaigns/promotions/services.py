@@ -1,0 +1,684 @@
+"""
+Write services of promotions: campaigns, incentives, limits, codes (generic, generated, published),
+settings and kill switches, and the checkout operations reserve / redeem / rollback.
+
+Lock order of every transaction that touches budgets (so two of them never wait on each other in a circle):
+1. the Redemption row being redeemed or rolled back (`select_for_update`), when there is one;
+2. the LimitCounter rows, ascending primary key (`select_for_update`, after inserting missing counters
+   in (limit, bucket, subject) order with ON CONFLICT DO NOTHING);
+3. Code rows (conditional UPDATE of `uses`), ascending primary key;
+4. the Campaign row, only when a limit with action `pause` is reached.
+Expired reservations found on the locked counters are released with SKIP LOCKED (their owner may be
+redeeming them right now; it holds step 1 and will do it). Each counter is then taken with a conditional
+UPDATE (`used + amount <= limit_value`): under the lock it cannot fail, and if it ever did the whole
+transaction rolls back — a budget is never exceeded by a cent or a redemption.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from loyalty_site.lib.conditions import condition_validate
+from loyalty_site.lib.errors import ConflictError, DomainError
+
+from .choices import CampaignStatus, EffectKind, LimitAction, LimitMeasure, RedemptionStatus
+from .eligibility import (
+    Cart,
+    Outcome,
+    budget_key,
+    candidates_load,
+    code_normalize,
+    from_minor,
+    promotion_settings,
+    promotions_evaluate,
+)
+from .models import (
+    Campaign,
+    Code,
+    CodeBatch,
+    Incentive,
+    KillSwitchEvent,
+    Limit,
+    LimitCounter,
+    LimitTake,
+    PromotionSettings,
+    Redemption,
+    RedemptionItem,
+)
+
+RULE_SCOPES = ("customer", "cart")
+LINE_SCOPES = ("customer", "cart", "line")
+CODE_ALPHABET = string.ascii_uppercase + string.digits
+# Look-alikes left out of generated codes: 0/O, 1/I/L.
+SAFE_ALPHABET = "".join(ch for ch in CODE_ALPHABET if ch not in "0O1IL")
+PATTERN = re.compile(r"^[A-Z0-9#?*\-_]{1,60}$")
+GENERATE_CHUNK = 2000
+MAX_GENERATE = 2_000_000
+
+
+# --- Campaigns ---------------------------------------------------------------------------------------
+
+
+def rule_errors(rule: Any, *, path: str, scopes: tuple[str, ...]) -> dict[str, str]:
+    """Problems of a validation (or line) rule by JSON path, e.g. {"validation_rule.all[1].value": "..."}."""
+    return {
+        (
+            f"{path}.{error.path}" if error.path and not error.path.startswith(path) else error.path or path
+        ): error.message
+        for error in condition_validate(rule, path=path, scopes=scopes)
+    }
+
+
+CAMPAIGN_FIELDS = {
+    "name",
+    "description",
+    "owner",
+    "type",
+    "status",
+    "starts_at",
+    "ends_at",
+    "weekdays",
+    "hours_from",
+    "hours_until",
+    "category",
+    "priority",
+    "tags",
+    "stacking",
+    "joint_categories",
+    "validation_rule",
+}
+
+
+def _campaign_check(campaign: Campaign) -> None:
+    errors: dict[str, str] = {}
+    if not campaign.name.strip():
+        errors["name"] = "A campaign needs a name."
+    elif Campaign.objects.filter(name__iexact=campaign.name.strip()).exclude(pk=campaign.pk).exists():
+        errors["name"] = "Another campaign has this name."
+    if campaign.starts_at and campaign.ends_at and campaign.ends_at <= campaign.starts_at:
+        errors["ends_at"] = "The end must come after the start."
+    if not isinstance(campaign.weekdays, list) or any(
+        isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 7 for day in campaign.weekdays
+    ):
+        errors["weekdays"] = "Weekdays are a list of numbers 1 (Monday) to 7 (Sunday)."
+    if bool(campaign.hours_from) != bool(campaign.hours_until):
+        errors["hours_until"] = "Give both ends of the hours, or neither."
+    errors.update(rule_errors(campaign.validation_rule, path="validation_rule", scopes=RULE_SCOPES))
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def campaign_create(*, name: str, **fields: Any) -> Campaign:
+    """Create a campaign; its validation rule is checked against the catalog with paths."""
+    unknown = set(fields) - CAMPAIGN_FIELDS
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown campaign field."))
+    campaign = Campaign(name=" ".join(name.split()), **fields)
+    _campaign_check(campaign)
+    campaign.save()
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(*, campaign: Campaign, **fields: Any) -> Campaign:
+    unknown = set(fields) - CAMPAIGN_FIELDS
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown campaign field."))
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    for key, value in fields.items():
+        setattr(campaign, key, value)
+    _campaign_check(campaign)
+    campaign.save()
+    return campaign
+
+
+INCENTIVE_NEEDS = {
+    EffectKind.PERCENT_ORDER: ("percent",),
+    EffectKind.PERCENT_LINES: ("percent",),
+    EffectKind.FIXED_ORDER: ("amount",),
+    EffectKind.FIXED_PER_UNIT: ("amount",),
+    EffectKind.FREE_SHIPPING: (),
+    EffectKind.FIXED_PRICE_ITEM: ("amount",),
+    EffectKind.BUY_X_GET_Y: ("buy_quantity", "get_quantity"),
+    EffectKind.POINTS_MULTIPLIER: ("multiplier",),
+}
+
+
+@transaction.atomic
+def incentive_create(*, campaign: Campaign, kind: str, **fields: Any) -> Incentive:
+    """Add an effect to a campaign; the fields its kind needs are required, the line rule validated."""
+    incentive = Incentive(campaign=campaign, kind=kind, **fields)
+    errors: dict[str, str] = {}
+    if kind not in INCENTIVE_NEEDS:
+        errors["kind"] = f"Unknown kind; one of {', '.join(INCENTIVE_NEEDS)}."
+    else:
+        for name in INCENTIVE_NEEDS[kind]:
+            if getattr(incentive, name) in (None, ""):
+                errors[name] = f"A {kind} incentive needs {name}."
+    if incentive.percent is not None and not Decimal(0) < incentive.percent <= Decimal(100):
+        errors["percent"] = "A percentage is more than 0 and at most 100."
+    for name in ("amount", "max_discount"):
+        value = getattr(incentive, name)
+        if value is not None and value < 0:
+            errors[name] = "An amount cannot be negative."
+    errors.update(rule_errors(incentive.lines_rule, path="lines_rule", scopes=LINE_SCOPES))
+    if errors:
+        raise ValidationError(errors)
+    incentive.save()
+    return incentive
+
+
+@transaction.atomic
+def limit_create(
+    *, campaign: Campaign, measure: str, limit: Decimal, incentive: Incentive | None = None, **fields: Any
+) -> Limit:
+    """Add a budget to a campaign (or to one of its incentives)."""
+    if incentive is not None and incentive.campaign_id != campaign.pk:
+        raise ValidationError({"incentive": "The incentive belongs to another campaign."})
+    if limit is None or limit <= 0:
+        raise ValidationError({"limit": "A limit is a positive number."})
+    if measure == LimitMeasure.REDEMPTIONS and limit != limit.to_integral_value():
+        raise ValidationError({"limit": "A number of redemptions is a whole number."})
+    if fields.get("action") == LimitAction.REDUCE and measure != LimitMeasure.DISCOUNT_AMOUNT:
+        raise ValidationError({"action": "Only a discount amount can be reduced to what is left."})
+    return Limit.objects.create(campaign=campaign, incentive=incentive, measure=measure, limit=limit, **fields)
+
+
+@transaction.atomic
+def limit_update(*, limit: Limit, value: Decimal) -> Limit:
+    """Change a limit's value; its counters follow (a lower limit never takes back what was used)."""
+    if value <= 0:
+        raise ValidationError({"limit": "A limit is a positive number."})
+    limit.limit = value
+    limit.save(update_fields=["limit"])
+    counters = LimitCounter.objects.filter(limit=limit)
+    counters.filter(used__lte=value).update(limit_value=value)
+    counters.filter(used__gt=value).update(limit_value=F("used"))
+    return limit
+
+
+# --- Codes ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def code_create(
+    *,
+    campaign: Campaign,
+    code: str,
+    max_uses: int | None = None,
+    expires_at: datetime | None = None,
+    expires_days_after_publication: int | None = None,
+) -> Code:
+    """One generic code (`SUMMER24`), unique case-insensitively."""
+    text = code_normalize(code)
+    if not text or len(text) > 64:
+        raise ValidationError({"code": "A code has 1 to 64 characters."})
+    if Code.objects.filter(code=text).exists():
+        raise ValidationError({"code": f"The code {text} exists already."})
+    return Code.objects.create(
+        campaign=campaign,
+        code=text,
+        max_uses=max_uses,
+        expires_at=expires_at,
+        expires_days_after_publication=expires_days_after_publication,
+    )
+
+
+def pattern_capacity(pattern: str) -> int:
+    sizes = {"#": 10, "?": 26, "*": len(SAFE_ALPHABET)}
+    capacity = 1
+    for char in pattern:
+        capacity *= sizes.get(char, 1)
+    return capacity
+
+
+def _pattern_fill(pattern: str, rng: random.Random) -> str:
+    pools = {"#": string.digits, "?": string.ascii_uppercase, "*": SAFE_ALPHABET}
+    return "".join(rng.choice(pools[char]) if char in pools else char for char in pattern)
+
+
+def codes_generate(
+    *,
+    campaign: Campaign,
+    pattern: str,
+    count: int,
+    expires_at: datetime | None = None,
+    expires_days_after_publication: int | None = None,
+    progress: Any = None,
+) -> CodeBatch:
+    """
+    Generate `count` unique single-use codes from a pattern (`#` digit, `?` letter, `*` letter or digit
+    without look-alikes, anything else literal: `SUMMER-####-????`). Set-based: chunks of multi-row
+    INSERT … ON CONFLICT DO NOTHING, each in its own transaction, so `batch.generated` shows progress;
+    collisions are simply drawn again. `progress(generated, count)` is called after each chunk.
+    """
+    pattern = pattern.strip().upper()
+    if not PATTERN.match(pattern) or not any(char in "#?*" for char in pattern):
+        raise ValidationError(
+            {"pattern": "A pattern uses # (digit), ? (letter), * (letter or digit) and literal A-Z 0-9 - _."}
+        )
+    if not 1 <= count <= MAX_GENERATE:
+        raise ValidationError({"count": f"Between 1 and {MAX_GENERATE:,} codes at a time."})
+    if count * 2 > pattern_capacity(pattern):
+        raise ValidationError({"pattern": f"The pattern allows {pattern_capacity(pattern):,} codes; use a longer one."})
+    batch = CodeBatch.objects.create(campaign=campaign, pattern=pattern, requested=count)
+    rng = random.SystemRandom()
+    table = Code._meta.db_table
+    now = timezone.now()
+    generated = 0
+    attempts = 0
+    while generated < count:
+        attempts += 1
+        if attempts > count // GENERATE_CHUNK + 50:
+            raise DomainError("Too many collisions: the pattern is nearly full.", path="pattern")
+        size = min(GENERATE_CHUNK, count - generated)
+        texts = {_pattern_fill(pattern, rng) for _ in range(size)}
+        rows = [
+            (campaign.pk, batch.pk, text, 1, 0, expires_at, expires_days_after_publication, "", True, now)
+            for text in texts
+        ]
+        placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (campaign_id, batch_id, code, max_uses, uses, expires_at, "  # noqa: S608 - table from the model
+                f"expires_days_after_publication, publication_ref, is_active, created_at) VALUES {placeholders} "
+                "ON CONFLICT DO NOTHING",
+                [value for row in rows for value in row],
+            )
+            generated += max(cursor.rowcount, 0)
+            CodeBatch.objects.filter(pk=batch.pk).update(generated=generated)
+        if progress is not None:
+            progress(generated, count)
+    CodeBatch.objects.filter(pk=batch.pk).update(finished_at=timezone.now())
+    batch.refresh_from_db()
+    return batch
+
+
+@transaction.atomic
+def code_publish(*, campaign: Campaign, customer: Any, ref: str = "", now: datetime | None = None) -> Code:
+    """
+    Assign a free code of the campaign to a customer (recording when and by whom). The same `ref`
+    (e.g. `run:12:s3`) returns the code it published before: a retried publication is a no-op.
+    """
+    now = now or timezone.now()
+    if ref:
+        earlier = Code.objects.filter(campaign=campaign, publication_ref=ref).first()
+        if earlier is not None:
+            return earlier
+    free = (
+        Code.objects.select_for_update(skip_locked=True)
+        .filter(campaign=campaign, customer__isnull=True, published_at__isnull=True, is_active=True, uses=0)
+        .order_by("pk")
+        .first()
+    )
+    if free is None:
+        raise ConflictError(
+            f"The campaign “{campaign.name}” has no free code left to publish.", path="campaign", code="codes_exhausted"
+        )
+    free.customer = customer
+    free.published_at = now
+    free.publication_ref = ref[:120]
+    free.save(update_fields=["customer", "published_at", "publication_ref"])
+    return free
+
+
+# --- Settings and kill switches ---------------------------------------------------------------------------
+
+
+def _settings_locked() -> PromotionSettings:
+    current = PromotionSettings.objects.select_for_update().order_by("pk").first()
+    return current or PromotionSettings.objects.create()
+
+
+@transaction.atomic
+def settings_update(**fields: Any) -> PromotionSettings:
+    allowed = {"max_per_order", "max_per_category", "percent_base", "failure_mode", "reservation_minutes"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown setting."))
+    current = _settings_locked()
+    for key, value in fields.items():
+        setattr(current, key, value)
+    current.full_clean()
+    current.save()
+    return current
+
+
+@transaction.atomic
+def kill_switch_set(*, on: bool, user: Any = None, reason: str = "", actor: str = "") -> PromotionSettings:
+    """Turn the global kill switch on or off (audited: who, when, why). The very next validation obeys."""
+    current = _settings_locked()
+    if on and not reason.strip():
+        raise ValidationError({"reason": "Say why the kill switch goes on."})
+    user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
+    now = timezone.now()
+    current.kill_switch = on
+    current.kill_switch_reason = reason.strip()[:255] if on else ""
+    current.kill_switch_at = now
+    current.kill_switch_by_id = user_id
+    current.save()
+    KillSwitchEvent.objects.create(
+        turned_on=on, reason=reason.strip()[:255], user_id=user_id, actor=actor[:120], created_at=now
+    )
+    return current
+
+
+@transaction.atomic
+def campaign_switch(*, campaign: Campaign, on: bool, user: Any = None, reason: str = "", actor: str = "") -> Campaign:
+    """A campaign's own switch: off pauses it (refused with `campaign_paused`), on makes it active again."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    campaign.status = CampaignStatus.ACTIVE if on else CampaignStatus.PAUSED
+    campaign.save(update_fields=["status", "updated_at"])
+    user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
+    KillSwitchEvent.objects.create(
+        campaign=campaign, turned_on=not on, reason=reason[:255], user_id=user_id, actor=actor[:120]
+    )
+    return campaign
+
+
+@transaction.atomic
+def incentive_switch(
+    *, incentive: Incentive, on: bool, user: Any = None, reason: str = "", actor: str = ""
+) -> Incentive:
+    incentive.is_active = on
+    incentive.save(update_fields=["is_active"])
+    user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
+    KillSwitchEvent.objects.create(
+        campaign_id=incentive.campaign_id,
+        incentive=incentive,
+        turned_on=not on,
+        reason=reason[:255],
+        user_id=user_id,
+        actor=actor[:120],
+    )
+    return incentive
+
+
+# --- Reserve, redeem, rollback ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Locked:
+    counters: dict[tuple, LimitCounter]
+
+
+def _counters_lock(candidates: list, *, customer: Any, now: datetime, extra_ids: set[int]) -> _Locked:
+    """Create the missing counters, then lock every counter the candidates (and `extra_ids`) may touch."""
+    keys: dict[tuple, Limit] = {}
+    for candidate in candidates:
+        for limit in getattr(candidate.campaign, "_promo_limits", []):
+            key = budget_key(limit, code=candidate.code, customer=customer, now=now)
+            if key is not None:
+                keys[key] = limit
+    if keys:
+        LimitCounter.objects.bulk_create(
+            [
+                LimitCounter(limit_id=key[0], bucket=key[1], subject=key[2], limit_value=keys[key].limit)
+                for key in sorted(keys)
+            ],
+            ignore_conflicts=True,
+        )
+    match = Q(pk__in=extra_ids)
+    for limit_id, bucket, subject in keys:
+        match |= Q(limit_id=limit_id, bucket=bucket, subject=subject)
+    if not keys and not extra_ids:
+        return _Locked(counters={})
+    rows = list(LimitCounter.objects.select_for_update().filter(match).order_by("pk"))
+    _expired_release(counter_ids=[row.pk for row in rows], now=now)
+    fresh = {row.pk: row for row in LimitCounter.objects.filter(pk__in=[row.pk for row in rows])}
+    return _Locked(counters={(row.limit_id, row.bucket, row.subject): fresh[row.pk] for row in rows})
+
+
+def _expired_release(*, counter_ids: list[int], now: datetime) -> int:
+    expired = list(
+        Redemption.objects.select_for_update(skip_locked=True)
+        .filter(status=RedemptionStatus.RESERVED, expires_at__lte=now, takes__counter_id__in=counter_ids)
+        .distinct()
+        .order_by("pk")
+    )
+    for redemption in expired:
+        _give_back(redemption, status=RedemptionStatus.RELEASED)
+    return len(expired)
+
+
+def _give_back(redemption: Redemption, *, status: str) -> None:
+    """Return everything the redemption still holds (budget counters, code uses) and set its status."""
+    for take in redemption.takes.order_by("counter_id"):
+        back = take.amount - take.returned
+        if back:
+            LimitCounter.objects.filter(pk=take.counter_id).update(used=F("used") - back)
+            LimitTake.objects.filter(pk=take.pk).update(returned=take.amount)
+    for code_id in sorted(redemption.items.exclude(code=None).values_list("code_id", flat=True)):
+        Code.objects.filter(pk=code_id, uses__gt=0).update(uses=F("uses") - 1)
+    redemption.status = status
+    redemption.save(update_fields=["status"])
+
+
+@transaction.atomic
+def reservations_release_expired(*, now: datetime | None = None) -> int:
+    """Release every reservation past its TTL (periodic job; redeem also releases those in its way)."""
+    now = now or timezone.now()
+    expired = list(
+        Redemption.objects.select_for_update(skip_locked=True)
+        .filter(status=RedemptionStatus.RESERVED, expires_at__lte=now)
+        .order_by("pk")[:1000]
+    )
+    for redemption in expired:
+        _give_back(redemption, status=RedemptionStatus.RELEASED)
+    return len(expired)
+
+
+def _take(outcome: Outcome, locked: _Locked, redemption: Redemption) -> None:
+    uses = sorted(outcome.budget_uses, key=lambda use: (use.limit.pk, use.bucket, use.subject))
+    takes = []
+    for use in sorted(uses, key=lambda use: locked.counters[(use.limit.pk, use.bucket, use.subject)].pk):
+        counter = locked.counters[(use.limit.pk, use.bucket, use.subject)]
+        taken = LimitCounter.objects.filter(pk=counter.pk, used__lte=F("limit_value") - use.amount).update(
+            used=F("used") + use.amount
+        )
+        if taken != 1:  # cannot happen under the lock; never exceed a budget if it ever does
+            raise ConflictError(
+                "The budget was used up meanwhile.", path=f"limits[{use.limit.pk}]", code="budget_exhausted"
+            )
+        takes.append(LimitTake(redemption=redemption, counter=counter, amount=use.amount))
+        if use.limit.action == LimitAction.PAUSE and counter.used + use.amount >= counter.limit_value:
+            Campaign.objects.filter(pk=use.limit.campaign_id).update(status=CampaignStatus.PAUSED)
+    LimitTake.objects.bulk_create(takes)
+    codes = sorted(
+        (applied.candidate.code for applied in outcome.applied if applied.candidate.code), key=lambda code: code.pk
+    )
+    for code in codes:
+        used = (
+            Code.objects.filter(pk=code.pk)
+            .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+            .update(uses=F("uses") + 1)
+        )
+        if used != 1:
+            raise ConflictError(f"The code {code.code} has already been used.", path="codes", code="code_used")
+
+
+def _checkout(
+    *,
+    cart: Cart,
+    customer: Any,
+    codes: list[str],
+    session: str,
+    status: str,
+    reservation: Redemption | None,
+    request: dict,
+    order_ref: str = "",
+    now: datetime | None = None,
+) -> Redemption:
+    now = now or timezone.now()
+    candidates = candidates_load(codes=codes, include_automatic=True, customer=customer)
+    extra_ids = set(reservation.takes.values_list("counter_id", flat=True)) if reservation is not None else set()
+    locked = _counters_lock(candidates, customer=customer, now=now, extra_ids=extra_ids)
+    if reservation is not None:
+        _give_back(reservation, status=RedemptionStatus.RELEASED)
+        for counter in LimitCounter.objects.filter(pk__in=[row.pk for row in locked.counters.values()]):
+            locked.counters[(counter.limit_id, counter.bucket, counter.subject)] = counter
+    used = {key: counter.used for key, counter in locked.counters.items()}
+    # A code's `uses` was read before the lock: a stale read is caught by the conditional UPDATE in _take.
+    outcome = promotions_evaluate(cart=cart, customer=customer, codes=codes, now=now, candidates=candidates, used=used)
+    failed = [candidate for candidate in outcome.skipped if candidate.code_text]
+    if failed:
+        first = failed[0]
+        assert first.refusal is not None
+        raise DomainError(
+            f"{first.code_text}: {first.refusal.message}", path=f"codes[{first.index}]", code=first.refusal.reason
+        )
+    if not outcome.applied:
+        raise DomainError("No incentive applies to this cart.", path="codes", code="nothing_to_redeem")
+    currency = cart.currency
+    fields = {
+        "session": session,
+        "customer": customer,
+        "status": status,
+        "currency": currency,
+        "order_total": cart.subtotal + cart.shipping,
+        "discount_total": from_minor(outcome.discount_total, currency),
+        "order_ref": order_ref,
+        "request": request,
+        "expires_at": now + timedelta(minutes=promotion_settings().reservation_minutes)
+        if status == RedemptionStatus.RESERVED
+        else None,
+        "redeemed_at": now if status == RedemptionStatus.REDEEMED else None,
+    }
+    if reservation is not None:
+        for key, value in fields.items():
+            setattr(reservation, key, value)
+        reservation.save()
+        reservation.items.all().delete()
+        reservation.takes.all().delete()
+        redemption = reservation
+    else:
+        redemption = Redemption.objects.create(created_at=now, **fields)
+    _take(outcome, locked, redemption)
+    RedemptionItem.objects.bulk_create(
+        [
+            RedemptionItem(
+                redemption=redemption,
+                campaign=applied.candidate.campaign,
+                incentive=item.incentive,
+                code=applied.candidate.code,
+                discount=from_minor(item.effect.total, currency),
+            )
+            for applied in outcome.applied
+            for item in applied.incentives
+        ]
+    )
+    redemption._outcome = outcome  # type: ignore[attr-defined]  (the API answers with the computation)
+    return redemption
+
+
+@transaction.atomic
+def redemption_reserve(
+    *,
+    cart: Cart,
+    customer: Any,
+    codes: list[str],
+    session: str,
+    request: dict | None = None,
+    now: datetime | None = None,
+) -> Redemption:
+    """Hold the incentives (codes and budgets) for a checkout session until redeemed or the TTL passes."""
+    if not session:
+        raise ValidationError({"session": "A reservation needs the checkout session id."})
+    existing = (
+        Redemption.objects.select_for_update()
+        .filter(session=session, status=RedemptionStatus.RESERVED)
+        .order_by("pk")
+        .first()
+    )
+    return _checkout(
+        cart=cart,
+        customer=customer,
+        codes=codes,
+        session=session,
+        status=RedemptionStatus.RESERVED,
+        reservation=existing,
+        request=request or {},
+        now=now,
+    )
+
+
+@transaction.atomic
+def redemption_redeem(
+    *,
+    cart: Cart,
+    customer: Any,
+    codes: list[str],
+    session: str = "",
+    order_ref: str = "",
+    request: dict | None = None,
+    now: datetime | None = None,
+) -> Redemption:
+    """Re-validate and take the budgets atomically; a reservation of the same session turns into the redemption."""
+    reservation = None
+    if session:
+        reservation = (
+            Redemption.objects.select_for_update()
+            .filter(session=session, status=RedemptionStatus.RESERVED)
+            .order_by("pk")
+            .first()
+        )
+    return _checkout(
+        cart=cart,
+        customer=customer,
+        codes=codes,
+        session=session,
+        status=RedemptionStatus.REDEEMED,
+        reservation=reservation,
+        request=request or {},
+        order_ref=order_ref,
+        now=now,
+    )
+
+
+@transaction.atomic
+def redemption_rollback(*, redemption: Redemption, amount: Decimal | None = None, reason: str = "") -> Redemption:
+    """
+    Undo a redemption: whole (no `amount`) gives back every budget and code use; partial (`amount` of order
+    value refunded) gives back that share of the money budgets (rounded half to even to the cent); when the
+    refunds reach the order total it becomes a whole rollback.
+    """
+    redemption = Redemption.objects.select_for_update().get(pk=redemption.pk)
+    if redemption.status != RedemptionStatus.REDEEMED:
+        raise ConflictError(
+            f"Redemption {redemption.pk} is {redemption.status}; only a redeemed one rolls back.",
+            path="",
+            code="not_redeemed",
+        )
+    left = redemption.order_total - redemption.rolled_back_total
+    if amount is None or amount >= left:
+        redemption.rolled_back_total = redemption.order_total
+        redemption.save(update_fields=["rolled_back_total"])
+        _give_back(redemption, status=RedemptionStatus.ROLLED_BACK)
+        return redemption
+    if amount <= 0:
+        raise ValidationError({"amount": "A partial rollback gives back a positive amount."})
+    share = amount / redemption.order_total
+    for take in redemption.takes.select_related("counter__limit").order_by("counter_id"):
+        if take.counter.limit.measure == LimitMeasure.REDEMPTIONS:
+            continue
+        back = min(
+            (take.amount * share).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN), take.amount - take.returned
+        )
+        if back > 0:
+            LimitCounter.objects.filter(pk=take.counter_id).update(used=F("used") - back)
+            LimitTake.objects.filter(pk=take.pk).update(returned=F("returned") + back)
+    redemption.rolled_back_total += amount
+    redemption.save(update_fields=["rolled_back_total"])
+    return redemption
