@@ -22,7 +22,6 @@ PERMS = [
     "add_redemption",
     "change_redemption",
     "view_redemption",
-    "use_kill_switch",
     "view_promotionsettings",
     "view_code",
     "add_code",
@@ -32,7 +31,12 @@ PERMS = [
 @pytest.fixture
 def marketer():
     user = UserFactory(username="marketer", is_staff=False, is_superuser=False)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="campaigns", codename__in=PERMS))
+    user.user_permissions.set(
+        [
+            *Permission.objects.filter(content_type__app_label="campaigns", codename__in=PERMS),
+            Permission.objects.get(content_type__app_label="platform", codename="campaign_kill_switch"),
+        ]
+    )
     return user
 
 

@@ -185,7 +185,6 @@ class PromotionSettings(models.Model):
     class Meta:
         verbose_name = "promotion settings"
         verbose_name_plural = "promotion settings"
-        permissions = [("use_kill_switch", "Can turn the global kill switch on and off")]
 
     def __str__(self) -> str:
         return "Promotion settings"

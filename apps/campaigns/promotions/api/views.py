@@ -9,59 +9,27 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.customers.models import Customer
+from apps.platform import capabilities as cap
 from apps.platform.idempotency import IdempotentMixin
+from apps.platform.permissions import API_PERMISSIONS
 
 from .. import selectors, services
 from ..eligibility import promotions_evaluate
 from ..models import Campaign, KillSwitchEvent, Redemption
 from . import serializers as s
 
-KILL_SWITCH_PERMISSION = "campaigns.use_kill_switch"
-PERMS_BY_METHOD = {
-    "GET": "view",
-    "HEAD": "view",
-    "OPTIONS": "view",
-    "POST": "add",
-    "PUT": "change",
-    "PATCH": "change",
-    "DELETE": "delete",
-}
-STANDARD_ACTIONS = {"list", "retrieve", "create", "update", "partial_update", "destroy", "metadata"}
-
-
-class DeclaredPermissions(BasePermission):
-    """
-    The user's permissions for this action: `action_permissions[action]` when declared, else the model
-    permission by method (GET needs `view_*`). An undeclared custom action is refused (fail closed).
-    """
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        if not user or not user.is_authenticated:
-            return False
-        action_name = getattr(view, "action", None)
-        declared = getattr(view, "action_permissions", {})
-        if action_name in declared:
-            needed = declared[action_name]
-            if isinstance(needed, dict):
-                needed = needed.get(request.method, [])
-        elif action_name in STANDARD_ACTIONS and request.method in PERMS_BY_METHOD:
-            model = view.queryset.model
-            needed = [f"{model._meta.app_label}.{PERMS_BY_METHOD[request.method]}_{model._meta.model_name}"]
-        else:
-            return False
-        return user.has_perms(list(needed))
+# The kill switch is a capability of the platform's roles (marketer, admin).
+KILL_SWITCH_PERMISSION = cap.CAMPAIGN_KILL_SWITCH
 
 
 class PromotionsViewSet(IdempotentMixin, viewsets.ViewSet):
     """Validate, qualify, reserve, redeem and roll back incentives for a cart; the global kill switch."""
 
-    permission_classes = [DeclaredPermissions]
+    permission_classes = API_PERMISSIONS
     scope_family = "campaigns"
     read_actions = ("validate", "qualify")
     action_permissions = {
@@ -181,10 +149,9 @@ class CampaignViewSet(IdempotentMixin, viewsets.ModelViewSet):
 
     serializer_class = s.CampaignSerializer
     queryset = Campaign.objects.prefetch_related("incentives", "limits").order_by("pk")
-    permission_classes = [DeclaredPermissions]
+    permission_classes = API_PERMISSIONS
     scope_family = "campaigns"
     filterset_fields = ["status", "type", "category"]
-    read_actions = ("codes_list",)
     action_permissions = {
         "codes": {"GET": ["campaigns.view_code"], "POST": ["campaigns.add_code"]},
         "generate_codes": ["campaigns.add_code"],
