@@ -65,6 +65,22 @@ def _read_redemptions_count(context, window=None, **kwargs):
     return context.cached(("customer.redemptions_count", days), compute)
 
 
+def _compile_redemptions_count(*, now, window=None, **kwargs):
+    from datetime import timedelta
+
+    from django.db.models import Count, IntegerField, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    from .promotions.choices import RedemptionStatus
+    from .promotions.models import Redemption
+
+    rows = Redemption.objects.filter(customer_id=OuterRef("pk"), status=RedemptionStatus.REDEEMED)
+    if isinstance(window, dict) and window.get("days"):
+        rows = rows.filter(redeemed_at__gte=now - timedelta(days=int(window["days"])))
+    counted = rows.values("customer_id").annotate(count=Count("pk")).values("count")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
 for _spec in (
     catalog.FieldSpec(
         name="cart.quantity",
@@ -98,6 +114,7 @@ for _spec in (
         scope="customer",
         description="Redemptions of promotions by the customer (optionally in the last N days).",
         read=_read_redemptions_count,
+        compile=_compile_redemptions_count,
         supports_window=True,
         example=1,
     ),

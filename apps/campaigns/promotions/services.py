@@ -442,10 +442,10 @@ def _counters_lock(candidates: list, *, customer: Any, now: datetime, extra_ids:
 
 
 def _expired_release(*, counter_ids: list[int], now: datetime) -> int:
+    holders = LimitTake.objects.filter(counter_id__in=counter_ids).values("redemption_id")
     expired = list(
         Redemption.objects.select_for_update(skip_locked=True)
-        .filter(status=RedemptionStatus.RESERVED, expires_at__lte=now, takes__counter_id__in=counter_ids)
-        .distinct()
+        .filter(status=RedemptionStatus.RESERVED, expires_at__lte=now, pk__in=holders)
         .order_by("pk")
     )
     for redemption in expired:

@@ -143,7 +143,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-class RedemptionSerializer(serializers.ModelSerializer):
+class PromotionRedemptionSerializer(serializers.ModelSerializer):
     items = serializers.SerializerMethodField()
 
     class Meta:
@@ -176,7 +176,7 @@ class RedemptionSerializer(serializers.ModelSerializer):
         ]
 
 
-class RollbackSerializer(serializers.Serializer):
+class PromotionRollbackSerializer(serializers.Serializer):
     amount = serializers.DecimalField(required=False, allow_null=True, min_value=Decimal("0.01"), **MONEY)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=255)
 
@@ -221,7 +221,7 @@ class IncentiveSerializer(serializers.ModelSerializer):
         ]
 
 
-class LimitSerializer(serializers.ModelSerializer):
+class BudgetLimitSerializer(serializers.ModelSerializer):
     measure = serializers.ChoiceField(choices=LimitMeasure.choices)
     period = serializers.ChoiceField(choices=LimitPeriod.choices, default=LimitPeriod.TOTAL)
     scope = serializers.ChoiceField(choices=LimitScope.choices, default=LimitScope.CAMPAIGN)
@@ -235,7 +235,7 @@ class LimitSerializer(serializers.ModelSerializer):
 
 class CampaignSerializer(serializers.ModelSerializer):
     incentives = IncentiveSerializer(many=True, required=False, max_length=20)
-    limits = LimitSerializer(many=True, required=False, max_length=20)
+    limits = BudgetLimitSerializer(many=True, required=False, max_length=20)
     validation_rule = serializers.JSONField(required=False, allow_null=True)
     weekdays = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=7), required=False, max_length=7
@@ -277,7 +277,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         return budget_usage(campaign=campaign)
 
 
-class CodeSerializer(serializers.ModelSerializer):
+class VoucherCodeSerializer(serializers.ModelSerializer):
     class Meta:
         model = Code
         fields = ["id", "code", "max_uses", "uses", "expires_at", "customer", "published_at", "is_active"]

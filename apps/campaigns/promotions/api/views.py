@@ -74,7 +74,7 @@ class PromotionsViewSet(IdempotentMixin, viewsets.ViewSet):
         best = promotions_evaluate(cart=data["cart"], customer=customer, codes=codes)
         return Response({"options": options, "best": s.outcome_json(best)})
 
-    @extend_schema(request=s.CheckoutSerializer, responses={201: s.RedemptionSerializer})
+    @extend_schema(request=s.CheckoutSerializer, responses={201: s.PromotionRedemptionSerializer})
     def reserve(self, request: Request) -> Response:
         """Hold the incentives for a checkout session (TTL: settings.reservation_minutes, default 15)."""
         data = self._checkout(request)
@@ -85,10 +85,10 @@ class PromotionsViewSet(IdempotentMixin, viewsets.ViewSet):
             session=data.get("session", ""),
             request=request.data,
         )
-        body = {**s.RedemptionSerializer(redemption).data, "validation": s.outcome_json(redemption._outcome)}
+        body = {**s.PromotionRedemptionSerializer(redemption).data, "validation": s.outcome_json(redemption._outcome)}
         return Response(body, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.CheckoutSerializer, responses={201: s.RedemptionSerializer})
+    @extend_schema(request=s.CheckoutSerializer, responses={201: s.PromotionRedemptionSerializer})
     def redeem(self, request: Request) -> Response:
         """Re-validate and take the budgets atomically; returns the redemption id."""
         data = self._checkout(request)
@@ -100,26 +100,26 @@ class PromotionsViewSet(IdempotentMixin, viewsets.ViewSet):
             order_ref=data.get("order_ref", ""),
             request=request.data,
         )
-        body = {**s.RedemptionSerializer(redemption).data, "validation": s.outcome_json(redemption._outcome)}
+        body = {**s.PromotionRedemptionSerializer(redemption).data, "validation": s.outcome_json(redemption._outcome)}
         return Response(body, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.RollbackSerializer, responses=s.RedemptionSerializer)
+    @extend_schema(request=s.PromotionRollbackSerializer, responses=s.PromotionRedemptionSerializer)
     def rollback(self, request: Request, pk: str) -> Response:
         """Roll a redemption back, whole or partly (`amount` of order value refunded)."""
         redemption = Redemption.objects.filter(pk=pk).first() if str(pk).isdigit() else None
         if redemption is None:
             return Response({"error": "not_found", "message": "No such redemption.", "errors": []}, status=404)
-        serializer = s.RollbackSerializer(data=request.data)
+        serializer = s.PromotionRollbackSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         redemption = services.redemption_rollback(redemption=redemption, amount=serializer.validated_data.get("amount"))
-        return Response(s.RedemptionSerializer(redemption).data)
+        return Response(s.PromotionRedemptionSerializer(redemption).data)
 
-    @extend_schema(responses=s.RedemptionSerializer)
+    @extend_schema(responses=s.PromotionRedemptionSerializer)
     def redemption(self, request: Request, pk: str) -> Response:
         redemption = Redemption.objects.filter(pk=pk).first() if str(pk).isdigit() else None
         if redemption is None:
             return Response({"error": "not_found", "message": "No such redemption.", "errors": []}, status=404)
-        return Response(s.RedemptionSerializer(redemption).data)
+        return Response(s.PromotionRedemptionSerializer(redemption).data)
 
     @extend_schema(request=s.KillSwitchSerializer, responses=s.KillSwitchStateSerializer)
     def kill_switch(self, request: Request) -> Response:
@@ -201,7 +201,7 @@ class CampaignViewSet(IdempotentMixin, viewsets.ModelViewSet):
         self._children(campaign, incentives or [], limits or [])
         return Response(self.get_serializer(campaign).data)
 
-    @extend_schema(request=s.CodeCreateSerializer, responses=s.CodeSerializer)
+    @extend_schema(request=s.CodeCreateSerializer, responses=s.VoucherCodeSerializer)
     @action(detail=True, methods=["get", "post"])
     def codes(self, request: Request, pk: str | None = None) -> Response:
         """GET: the campaign's codes (`?search=PREFIX`). POST: add one generic code."""
@@ -210,10 +210,10 @@ class CampaignViewSet(IdempotentMixin, viewsets.ModelViewSet):
             serializer = s.CodeCreateSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             code = services.code_create(campaign=campaign, **serializer.validated_data)
-            return Response(s.CodeSerializer(code).data, status=status.HTTP_201_CREATED)
+            return Response(s.VoucherCodeSerializer(code).data, status=status.HTTP_201_CREATED)
         rows = selectors.codes_list(campaign=campaign, search=request.query_params.get("search", ""))
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(s.CodeSerializer(page, many=True).data)
+        return self.get_paginated_response(s.VoucherCodeSerializer(page, many=True).data)
 
     @extend_schema(request=s.CodeGenerateSerializer, responses={201: dict})
     @action(detail=True, methods=["post"], url_path="generate-codes")
@@ -227,7 +227,7 @@ class CampaignViewSet(IdempotentMixin, viewsets.ModelViewSet):
             {"batch": batch.pk, "pattern": batch.pattern, "generated": batch.generated}, status=status.HTTP_201_CREATED
         )
 
-    @extend_schema(request=s.CodePublishSerializer, responses=s.CodeSerializer)
+    @extend_schema(request=s.CodePublishSerializer, responses=s.VoucherCodeSerializer)
     @action(detail=True, methods=["post"])
     def publish(self, request: Request, pk: str | None = None) -> Response:
         """Publish (assign) a free code of the campaign to a customer."""
@@ -246,7 +246,7 @@ class CampaignViewSet(IdempotentMixin, viewsets.ModelViewSet):
             if request.headers.get("Idempotency-Key")
             else "",
         )
-        return Response(s.CodeSerializer(code).data, status=status.HTTP_201_CREATED)
+        return Response(s.VoucherCodeSerializer(code).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.KillSwitchSerializer, responses=s.CampaignSerializer)
     @action(detail=True, methods=["post"])
