@@ -368,13 +368,27 @@ class RewardCounts(TypedDict):
 @admin.register(Reward)
 class RewardAdmin(AuditedModelAdmin, admin.ModelAdmin):
     inlines = [RewardTierPriceInline]
-    list_display = ["name", "program", "kind", "points_cost", "stock", "per_customer_limit", "is_active", "redeemed"]
+    list_display = [
+        "name",
+        "program",
+        "kind",
+        "value_shown",
+        "points_cost",
+        "stock",
+        "per_customer_limit",
+        "is_active",
+        "redeemed",
+    ]
     list_filter = ["program", "kind", "is_active"]
     search_fields = ["name"]
     filter_horizontal = ["tiers"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(redeemed_count=Count("redemptions"))
+
+    @admin.display(description="Value", ordering="value")
+    def value_shown(self, reward: Reward) -> str:
+        return reward.value_display or "—"
 
     @admin.display(description="Redemptions", ordering="redeemed_count")
     def redeemed(self, reward: "WithAnnotations[Reward, RewardCounts]") -> int:

@@ -184,3 +184,22 @@ def test_carts_and_draft_orders_keep_their_shop_total(rates):
         customer_services.cart_upsert(customer=customer, currency="CHF", lines=lines, external_id="cart-2")
     assert list(error.value.message_dict) == ["currency"]
     assert Customer.objects.get(pk=customer.pk).carts.count() == 1
+
+
+def test_the_program_api_refuses_bad_currency_earning_rates_with_their_path():
+    from rest_framework.test import APIClient
+
+    from tests.factories import UserFactory
+
+    client = APIClient()
+    client.force_authenticate(UserFactory(username="boss"))
+
+    response = client.post(
+        "/api/v1/loyalty/programs/", {"name": "Club", "slug": "club", "currency_earning_rates": {"JPY": "-1"}}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"path": "currency_earning_rates", "message": "JPY: points per unit must be a number ≥ 0.", "code": "invalid"}
+    ]
+    assert not Program.objects.exists()

@@ -1,4 +1,4 @@
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rest_framework import serializers
 
@@ -13,6 +13,7 @@ from ..models import (
     Reward,
     RewardTierPrice,
     Tier,
+    currency_earning_rates_errors,
 )
 
 if TYPE_CHECKING:
@@ -24,6 +25,12 @@ class ProgramSerializer(serializers.ModelSerializer):
         model = Program
         fields = "__all__"
         read_only_fields = ["created_at"]
+
+    def validate_currency_earning_rates(self, value: Any) -> Any:
+        errors = currency_earning_rates_errors(value)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
 
 
 class TierSerializer(serializers.ModelSerializer):
