@@ -343,8 +343,8 @@ def candidates_load(*, codes: list[str], include_automatic: bool, customer: Any)
         limits.setdefault(limit.campaign_id, []).append(limit)
     for candidate in candidates:
         if candidate.campaign is not None:
-            candidate.campaign._promo_incentives = incentives.get(candidate.campaign.pk, [])  # type: ignore[attr-defined]
-            candidate.campaign._promo_limits = limits.get(candidate.campaign.pk, [])  # type: ignore[attr-defined]
+            candidate.campaign._promo_incentives = incentives.get(candidate.campaign.pk, [])
+            candidate.campaign._promo_limits = limits.get(candidate.campaign.pk, [])
     return candidates
 
 
@@ -463,14 +463,14 @@ def _candidate_refusal(
     refusal = _schedule_refusal(campaign, now)
     if refusal is None and candidate.code is not None:
         refusal = _code_refusal(candidate.code, customer, now)
-    if refusal is None and not any(incentive.is_active for incentive in campaign._promo_incentives):  # type: ignore[attr-defined]
+    if refusal is None and not any(incentive.is_active for incentive in campaign._promo_incentives):
         refusal = Refusal("campaign_paused", f"every incentive of “{campaign.name}” is switched off", "incentives")
     if refusal is None and campaign.validation_rule:
         evaluation = condition_evaluate(campaign.validation_rule, context, path="validation_rule")
         if not evaluation.result:
             refusal = rule_explain(campaign.validation_rule, context, path="validation_rule", currency=currency)
     if refusal is None:
-        for limit in campaign._promo_limits:  # type: ignore[attr-defined]
+        for limit in campaign._promo_limits:
             if limit.scope == LimitScope.CUSTOMER and (customer is None or not customer.pk):
                 return Refusal(
                     "customer_required", "this incentive is limited per customer: send the customer", "customer"
@@ -534,6 +534,7 @@ def _matching_lines(incentive: Incentive, context: EvaluationContext, cart: Cart
     if not incentive.lines_rule:
         return {line.index for line in cart.lines}
     matching = set()
+    assert context.cart is not None  # (the evaluation context of a cart)
     for line, as_dict in zip(cart.lines, context.cart.lines, strict=True):
         line_context = EvaluationContext(
             customer=context.customer, now=context.now, cart=context.cart, line=as_dict, cache=context.cache
@@ -558,7 +559,7 @@ def _candidate_apply(
     on_initial = settings.percent_base == PercentBase.INITIAL
     snapshot = [(line.remaining) for line in outcome.lines], outcome.shipping_left
     items: list[AppliedIncentive] = []
-    for incentive in campaign._promo_incentives:  # type: ignore[attr-defined]
+    for incentive in campaign._promo_incentives:
         if not incentive.is_active:
             continue
         effect = effect_compute(
@@ -596,9 +597,10 @@ def _budget_uses(
 ) -> tuple[list[BudgetUse], Refusal | None]:
     """What each limit would take; a full limit refuses, or (action `reduce`) shrinks a money discount."""
     campaign = candidate.campaign
+    assert campaign is not None  # (only candidates with a campaign get this far)
     currency = outcome.cart.currency
     uses: list[BudgetUse] = []
-    for limit in campaign._promo_limits:  # type: ignore[attr-defined]
+    for limit in campaign._promo_limits:
         mine = [item for item in items if limit.incentive_id is None or item.incentive.pk == limit.incentive_id]
         if not mine:
             continue
@@ -616,13 +618,15 @@ def _budget_uses(
             if limit.measure == LimitMeasure.DISCOUNT_AMOUNT and limit.action == LimitAction.REDUCE and left > 0:
                 amount = _reduce(mine, to_minor(left, currency), outcome=outcome, currency=currency)
             else:
-                what = {
+                what_by_measure: dict[str, str] = {
                     LimitMeasure.REDEMPTIONS: f"{limit.limit.normalize():f} redemptions",
                     LimitMeasure.ORDER_VALUE: f"{money_format(limit.limit, currency)} of order value",
                     LimitMeasure.DISCOUNT_AMOUNT: f"{money_format(limit.limit, currency)} of discount",
-                }[limit.measure]
+                }
+                what = what_by_measure[limit.measure]
                 period = "" if limit.period == LimitPeriod.TOTAL else f" per {limit.period}"
-                per = {LimitScope.CUSTOMER: " per customer", LimitScope.CODE: " per code"}.get(limit.scope, "")
+                per_scope: dict[str, str] = {LimitScope.CUSTOMER: " per customer", LimitScope.CODE: " per code"}
+                per = per_scope.get(limit.scope, "")
                 return [], Refusal(
                     "budget_exhausted", f"the budget of {what}{per}{period} is used up", f"limits[{limit.pk}]"
                 )

@@ -6,6 +6,7 @@ subject, taken with a conditional UPDATE (see services.budgets_take for the lock
 """
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -14,6 +15,9 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from apps.customers.models import Customer, MoneyField
+
+if TYPE_CHECKING:
+    from .eligibility import Outcome
 
 from .choices import (
     CampaignStatus,
@@ -55,6 +59,9 @@ class Campaign(models.Model):
     validation_rule = models.JSONField(null=True, blank=True, help_text="Condition JSON over customer and cart")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Not columns: the campaign's incentives and limits, loaded in bulk for a cart's candidates (eligibility).
+    _promo_incentives: "list[Incentive]"
+    _promo_limits: "list[Limit]"
 
     class Meta:
         ordering = ["-priority", "name"]
@@ -225,6 +232,8 @@ class Redemption(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     redeemed_at = models.DateTimeField(null=True, blank=True)
+    # Not a column: the computation a reserve/redeem made, for the API's answer.
+    _outcome: "Outcome"
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -144,7 +144,7 @@ def campaign_update(*, campaign: Campaign, **fields: Any) -> Campaign:
     return campaign
 
 
-INCENTIVE_NEEDS = {
+INCENTIVE_NEEDS: dict[str, tuple[str, ...]] = {
     EffectKind.PERCENT_ORDER: ("percent",),
     EffectKind.PERCENT_LINES: ("percent",),
     EffectKind.FIXED_ORDER: ("amount",),
@@ -517,7 +517,7 @@ def _checkout(
     session: str,
     status: str,
     reservation: Redemption | None,
-    request: dict,
+    request: dict[str, Any] | list[Any],
     order_ref: str = "",
     now: datetime | None = None,
 ) -> Redemption:
@@ -579,7 +579,7 @@ def _checkout(
             for item in applied.incentives
         ]
     )
-    redemption._outcome = outcome  # type: ignore[attr-defined]  (the API answers with the computation)
+    redemption._outcome = outcome  # (the API answers with the computation)
     return redemption
 
 
@@ -590,7 +590,7 @@ def redemption_reserve(
     customer: Any,
     codes: list[str],
     session: str,
-    request: dict | None = None,
+    request: dict[str, Any] | list[Any] | None = None,
     now: datetime | None = None,
 ) -> Redemption:
     """Hold the incentives (codes and budgets) for a checkout session until redeemed or the TTL passes."""
@@ -622,7 +622,7 @@ def redemption_redeem(
     codes: list[str],
     session: str = "",
     order_ref: str = "",
-    request: dict | None = None,
+    request: dict[str, Any] | list[Any] | None = None,
     now: datetime | None = None,
 ) -> Redemption:
     """Re-validate and take the budgets atomically; a reservation of the same session turns into the redemption."""

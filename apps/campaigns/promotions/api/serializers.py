@@ -1,10 +1,11 @@
 """Input and output shapes of the promotions API (amounts as strings in the shop currency)."""
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from rest_framework import serializers
 
+from apps.customers.api.serializers import MoneyDigits
 from apps.customers.models import Customer
 from loyalty_site.lib.money import shop_currency
 
@@ -12,7 +13,7 @@ from ..choices import EffectKind, LimitAction, LimitMeasure, LimitPeriod, LimitS
 from ..eligibility import Candidate, Cart, CartLine, Outcome, minor_to_text
 from ..models import Campaign, Code, Incentive, KillSwitchEvent, Limit, PromotionSettings, Redemption
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+MONEY: Final[MoneyDigits] = {"max_digits": 14, "decimal_places": 2}
 MAX_LINES = 500
 MAX_CODES = 20
 
@@ -33,7 +34,7 @@ class CheckoutSerializer(serializers.Serializer):
     currency = serializers.CharField(max_length=3)
     shipping = serializers.DecimalField(required=False, default=Decimal("0"), min_value=Decimal("0"), **MONEY)
     channel = serializers.CharField(required=False, allow_blank=True, max_length=30)
-    lines = CartLineSerializer(many=True, max_length=MAX_LINES)
+    lines = CartLineSerializer(many=True, max_length=MAX_LINES)  # type: ignore[call-arg]  # stub gap: many=True hands max_length to ListSerializer
     codes = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, default=list, max_length=MAX_CODES
     )
@@ -97,13 +98,15 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         for part in item.incentives:
             for index, amount in part.effect.lines.items():
                 line_discount[index] = line_discount.get(index, 0) + amount
+        campaign = item.candidate.campaign
+        assert campaign is not None  # (an applied candidate has its campaign)
         applied.append(
             {
                 "order": position,
-                "campaign": item.candidate.campaign.pk,
-                "name": item.candidate.campaign.name,
+                "campaign": campaign.pk,
+                "name": campaign.name,
                 "code": item.candidate.code_text or None,
-                "category": item.candidate.campaign.category,
+                "category": campaign.category,
                 "discount": minor_to_text(item.discount, currency),
                 "incentives": [
                     {
@@ -234,8 +237,8 @@ class BudgetLimitSerializer(serializers.ModelSerializer):
 
 
 class CampaignSerializer(serializers.ModelSerializer):
-    incentives = IncentiveSerializer(many=True, required=False, max_length=20)
-    limits = BudgetLimitSerializer(many=True, required=False, max_length=20)
+    incentives = IncentiveSerializer(many=True, required=False, max_length=20)  # type: ignore[call-arg]  # stub gap: many=True hands max_length to ListSerializer
+    limits = BudgetLimitSerializer(many=True, required=False, max_length=20)  # type: ignore[call-arg]  # stub gap: many=True hands max_length to ListSerializer
     validation_rule = serializers.JSONField(required=False, allow_null=True)
     weekdays = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=7), required=False, max_length=7
