@@ -11,9 +11,11 @@ How a bulk run works:
    no other bulk run of it is still going (no overlap), and missed slots are not replayed: the next slot
    is always computed from now.
 2. The customers' primary-key range is cut into chunks; one django-q2 task per chunk runs in parallel.
-3. A chunk evaluates the audience and every if/then/else with `condition_compile` (one query each) and
-   applies actions to the matched ids in set-based statements: on PostgreSQL ONE statement per chunk and
-   tag action inserts the tags (`ON CONFLICT DO NOTHING`), their audit rows and their outbox rows.
+3. A chunk evaluates the audience with `condition_compile`, then walks the steps with the engine's step
+   walker over SETS of customer ids: each if/then/else splits the set with one compiled query, and actions
+   apply to the matched ids in set-based statements — tags through `tagging.services.tags_add_bulk` /
+   `tags_remove_bulk`: on PostgreSQL ONE statement per chunk and tag action inserts the tags
+   (`ON CONFLICT DO NOTHING`), their audit rows and their outbox rows.
    Nothing loops over customers one query at a time (only actions that are per-customer by nature,
    e-mails or points, run once per matched customer).
 4. The chunk's counts are merged into the run's progress under a row lock in the same transaction as its

@@ -6,6 +6,7 @@ every run still ends succeeded with each effect (tag, points) exactly once.
 """
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,7 +23,7 @@ from apps.automations.engine import opening, runs_retry_due
 from apps.automations.models import ActionEffect, WorkflowRun
 from apps.customers import outbox
 from apps.customers import services as customer_services
-from apps.customers.models import DomainEvent
+from apps.customers.models import Customer, DomainEvent
 from apps.loyalty import services as loyalty_services
 from apps.loyalty.models import Balance, EarningRule, LedgerEntry, PointLot
 from apps.tagging.models import CustomerTag, TagAudit
@@ -232,3 +233,61 @@ def test_a_lost_connection_in_the_loyalty_earning_task_is_retried_and_earns_once
     assert Balance.objects.get().active == 70
     assert DomainEvent.objects.get(name="order.created").status == "processed"
     assert Decimal(LedgerEntry.objects.get().active_delta) == 70
+
+
+def test_a_deadlock_inside_an_action_is_retried_and_its_effect_happens_once(monkeypatch, killer):
+    # given a workflow tagging a customer, whose tag write deadlocks with another transaction once:
+    # that transaction holds row Y and waits for row X, which the action locked; then the action asks for Y
+    active_workflow(
+        "deadlock", "customer.activated", [{"id": "s1", "action": "customer.add_tags", "params": {"tags": ["Seen"]}}]
+    )
+    customer, other = CustomerFactory(), CustomerFactory()
+    table = Customer._meta.db_table
+    other_side: list[threading.Thread] = []
+
+    def deadlock(context: Any) -> None:
+        if other_side:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL deadlock_timeout = '50ms'")  # this side detects it, so this side fails
+            cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [customer.pk])  # X
+        killer.conn.execute("BEGIN")
+        killer.conn.execute("SET LOCAL deadlock_timeout = '30s'")
+        killer.conn.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [other.pk])  # Y
+        killer_pid = killer.conn.info.backend_pid
+
+        def other_transaction() -> None:
+            killer.conn.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [customer.pk])  # waits for X
+            killer.conn.execute("ROLLBACK")
+
+        thread = threading.Thread(target=other_transaction)
+        other_side.append(thread)
+        thread.start()
+        with connection.cursor() as cursor:
+            waiting = False
+            while not waiting:  # until the other transaction waits for X (pg_locks is live, not a snapshot)
+                cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)", [killer_pid])
+                waiting = cursor.fetchone()[0]
+            cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [other.pk])  # Y: deadlock
+
+    _wrap_action(monkeypatch, "customer.add_tags", before=deadlock)
+    worker = Worker(monkeypatch)
+
+    # when the customer is activated, the worker runs, and the retry sweep runs later
+    with time_machine.travel(START, tick=False):
+        customer_services.customer_activate(customer=customer)
+        worker.drain()
+    other_side[0].join()
+    run = WorkflowRun.objects.get()
+    assert (run.status, run.attempts, run.resume_step) == ("pending", 1, "steps[0]")
+    assert "deadlock detected" in run.error
+    with time_machine.travel(START + timedelta(hours=1), tick=False):
+        assert runs_retry_due() == 1
+        worker.drain()
+
+    # then the run succeeded on its second attempt with the tag added (and audited) once
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == ("succeeded", 2)
+    assert list(CustomerTag.objects.values_list("customer_id", "tag__name")) == [(customer.pk, "Seen")]
+    assert TagAudit.objects.count() == 1
+    assert ActionEffect.objects.filter(status="done").count() == 1
