@@ -149,3 +149,20 @@ def test_word_matching_reads_a_bounded_prefix_of_long_texts():
     assert words_match("gift for her", ["her"]) is True
     assert words_match(long_text, ["her"]) is False
     assert words_match("her " + long_text, ["her"]) is True
+
+
+def test_the_builders_save_endpoint_answers_a_body_nested_thousands_deep_with_a_400_and_its_path(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    where = '{"not": ' * 100_000 + LEAF + "}" * 100_000
+    body = (
+        '{"name": "Deep", "settings": {}, "definition": {"schema": 1, '
+        '"trigger": {"event": "customer.registered", "where": ' + where + '}, "steps": []}}'
+    )
+
+    response = client.post("/admin/automations/builder/new/save/", data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"path": "definition.trigger.where" + ".not" * 97, "message": "The JSON is nested deeper than 100 levels."}
+    ]
+    assert Workflow.objects.count() == 0

@@ -81,3 +81,16 @@ def test_changelists_and_run_page_load_and_replay_action(admin_client, fire, dja
     assert messages == ["1 run(s) queued again.", "2 skipped: only dead or failed runs replay."]
     run.refresh_from_db()
     assert run.status == "pending"
+
+
+def test_the_admin_form_refuses_a_definition_nested_thousands_deep_without_parsing_it(admin_client):
+    where = '{"not": ' * 100_000 + '{"field": "customer.country", "op": "eq", "value": "DE"}' + "}" * 100_000
+    deep = '{"schema": 1, "trigger": {"event": "customer.registered", "where": ' + where + '}, "steps": []}'
+
+    response = admin_client.post(reverse("admin:automations_workflow_add"), _form(definition=deep))
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["definition"] == [
+        "The JSON is nested deeper than 100 levels (at trigger.where" + ".not" * 98 + ")."
+    ]
+    assert Workflow.objects.count() == 0

@@ -29,6 +29,7 @@ from apps.automations.builder import engine
 from apps.automations.choices import RunStatus, WorkflowStatus
 from apps.customers.models import Cart, Customer, CustomerEvent, DraftOrder, Order
 from apps.platform.capabilities import ACTIVATE_WORKFLOW
+from loyalty_site.lib.json_limits import json_text_error
 
 VIEW = "automations.view_workflow"
 CHANGE = "automations.change_workflow"
@@ -191,7 +192,14 @@ def builder_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:
     try:
-        body = json.loads(request.body or b"{}")
+        text = (request.body or b"{}").decode()
+    except UnicodeDecodeError:
+        raise ValidationError({"": "The request body is not JSON."}) from None
+    too_deep = json_text_error(text)  # before json recurses into it
+    if too_deep is not None:
+        raise ValidationError({too_deep.path: f"The JSON is {too_deep.message}."})
+    try:
+        body = json.loads(text)
     except ValueError:
         raise ValidationError({"": "The request body is not JSON."}) from None
     if not isinstance(body, dict):
