@@ -135,6 +135,7 @@ class EarningRuleForm(forms.ModelForm):
 
 @admin.register(EarningRule)
 class EarningRuleAdmin(AuditedModelAdmin, admin.ModelAdmin):
+    audit_saves = False  # the earning-rule services audit; deletions are audited by the mixin
     form = EarningRuleForm
     list_display = [
         "name",

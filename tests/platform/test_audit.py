@@ -162,3 +162,20 @@ def test_tiers_saved_through_the_ladder_service_are_audited_once_per_change(admi
         ("updated", admin_user.username),
     ]
     assert log[1][2] == {"name": {"old": "Silver", "new": "Silver+"}}
+
+
+def test_earning_rules_saved_through_their_services_are_audited_once_per_change(admin_user):
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    program = Program.objects.create(name="Club", slug="club", currency="USD")
+
+    created = client.post(
+        "/api/v1/loyalty/rules/",
+        {"program": program.pk, "name": "Base", "kind": "per_amount", "points": 1},
+        format="json",
+    )
+    client.patch(f"/api/v1/loyalty/rules/{created.json()['id']}/", {"points": 2}, format="json")
+
+    log = entries("loyalty.earningrule")
+    assert [action for action, _, _ in log] == ["created", "updated"]
+    assert log[1][2] == {"points": {"old": "1.0000", "new": "2.0000"}}

@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from apps.platform.audit import audit_record, audit_snapshot
 from loyalty_site.lib.conditions import condition_validate
 from loyalty_site.lib.json_limits import json_value_error
 
@@ -80,6 +81,7 @@ def earning_rule_create(
     _conditions_check(kind=kind, conditions=fields["conditions"])
     rule = EarningRule.objects.create(program=program, name=name, kind=kind, **fields)
     rule.tiers.set(list(tiers))
+    audit_record(action="created", obj=rule)
     return rule
 
 
@@ -90,9 +92,11 @@ def earning_rule_update(*, rule: EarningRule, tiers: Iterable[Tier] | None = Non
     if "conditions" in fields:
         fields["conditions"] = fields["conditions"] or {}
     _conditions_check(kind=fields.get("kind", rule.kind), conditions=fields.get("conditions", rule.conditions))
+    before = audit_snapshot(EarningRule.objects.get(pk=rule.pk))  # (the admin's form already changed `rule`)
     for key, value in fields.items():
         setattr(rule, key, value)
     rule.save()
     if tiers is not None:
         rule.tiers.set(list(tiers))
+    audit_record(action="updated", obj=rule, before=before)
     return rule

@@ -56,6 +56,11 @@ class Command(BaseCommand):
             self.stderr.write(f"Created user {username!r} (API only, no password).")
         for role in roles:
             user.groups.add(Group.objects.get(name=role))
+        if not user.is_superuser and not user.get_all_permissions():
+            self.stderr.write(
+                f"Warning: {username!r} has no role or permission yet, so the token can do nothing "
+                "(pass --role, or add the user to a role in the console)."
+            )
         expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
         token, raw = api_token_create(user=user, name=name, scopes=scopes, expires_at=expires_at)
         until = f", expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
