@@ -179,3 +179,25 @@ def test_earning_rules_saved_through_their_services_are_audited_once_per_change(
     log = entries("loyalty.earningrule")
     assert [action for action, _, _ in log] == ["created", "updated"]
     assert log[1][2] == {"points": {"old": "1.0000", "new": "2.0000"}}
+
+
+def test_the_campaign_kill_switch_is_audited_with_who_and_why():
+    from apps.campaigns.promotions import services as promotion_services
+
+    eve = UserFactory(username="eve")
+    promotion_services.kill_switch_set(on=True, user=eve, reason="fraud wave")
+    promotion_services.kill_switch_set(on=False, user=eve)
+
+    log = entries("campaigns.promotionsettings")
+    assert log == [
+        (
+            "kill_switch_on",
+            "eve",
+            {"kill_switch": {"old": False, "new": True}, "kill_switch_reason": {"old": "", "new": "fraud wave"}},
+        ),
+        (
+            "kill_switch_off",
+            "eve",
+            {"kill_switch": {"old": True, "new": False}, "kill_switch_reason": {"old": "fraud wave", "new": ""}},
+        ),
+    ]

@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.platform.audit import audit_record, audit_snapshot
 from loyalty_site.lib.conditions import condition_validate
 from loyalty_site.lib.errors import ConflictError, DomainError
 
@@ -128,6 +129,7 @@ def campaign_create(*, name: str, **fields: Any) -> Campaign:
     campaign = Campaign(name=" ".join(name.split()), **fields)
     _campaign_check(campaign)
     campaign.save()
+    audit_record(action="created", obj=campaign)
     return campaign
 
 
@@ -137,10 +139,12 @@ def campaign_update(*, campaign: Campaign, **fields: Any) -> Campaign:
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown campaign field."))
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    before = audit_snapshot(campaign)
     for key, value in fields.items():
         setattr(campaign, key, value)
     _campaign_check(campaign)
     campaign.save()
+    audit_record(action="updated", obj=campaign, before=before)
     return campaign
 
 
@@ -364,6 +368,7 @@ def kill_switch_set(*, on: bool, user: Any = None, reason: str = "", actor: str 
         raise ValidationError({"reason": "Say why the kill switch goes on."})
     user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
     now = timezone.now()
+    before = audit_snapshot(current, fields=["kill_switch", "kill_switch_reason"])
     current.kill_switch = on
     current.kill_switch_reason = reason.strip()[:255] if on else ""
     current.kill_switch_at = now
@@ -372,6 +377,7 @@ def kill_switch_set(*, on: bool, user: Any = None, reason: str = "", actor: str 
     KillSwitchEvent.objects.create(
         turned_on=on, reason=reason.strip()[:255], user_id=user_id, actor=actor[:120], created_at=now
     )
+    audit_record(action="kill_switch_on" if on else "kill_switch_off", obj=current, before=before, user=user)
     return current
 
 
@@ -379,12 +385,14 @@ def kill_switch_set(*, on: bool, user: Any = None, reason: str = "", actor: str 
 def campaign_switch(*, campaign: Campaign, on: bool, user: Any = None, reason: str = "", actor: str = "") -> Campaign:
     """A campaign's own switch: off pauses it (refused with `campaign_paused`), on makes it active again."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    before = audit_snapshot(campaign, fields=["status"])
     campaign.status = CampaignStatus.ACTIVE if on else CampaignStatus.PAUSED
     campaign.save(update_fields=["status", "updated_at"])
     user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
     KillSwitchEvent.objects.create(
         campaign=campaign, turned_on=not on, reason=reason[:255], user_id=user_id, actor=actor[:120]
     )
+    audit_record(action="activated" if on else "paused", obj=campaign, before=before, user=user)
     return campaign
 
 
