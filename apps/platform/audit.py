@@ -10,13 +10,23 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.http import HttpRequest, HttpResponse
 
 from .models import ApiToken, AuditEntry
+
+if TYPE_CHECKING:
+    from django.contrib.admin import ModelAdmin
+    from rest_framework.serializers import BaseSerializer
+    from rest_framework.viewsets import ModelViewSet
+
+    _AdminBase = ModelAdmin[Any]
+    _ViewSetBase = ModelViewSet[Any]
+else:
+    _AdminBase = _ViewSetBase = object
 
 # Timestamps and "last touched by" columns change on every save; they say nothing a marketer asks about.
 IGNORED_FIELDS = {"created_at", "updated_at", "updated_by", "last_used_at", "last_used_ip", "digest"}
@@ -126,7 +136,7 @@ def audit_record(
     )
 
 
-class AuditedModelAdmin:
+class AuditedModelAdmin(_AdminBase):
     """
     ModelAdmin mixin for configuration models saved without a service: each add/change/delete is audited.
     A ModelAdmin whose saves go through an auditing service sets `audit_saves = False`.
@@ -136,11 +146,12 @@ class AuditedModelAdmin:
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         before = audit_snapshot(type(obj)._default_manager.get(pk=obj.pk)) if change and obj.pk else None
-        super().save_model(request, obj, form, change)  # type: ignore[misc]
+        super().save_model(request, obj, form, change)
+        # per-request scratch from save_model to save_related (the ModelAdmin instance is shared)
         request._audit_before = before  # type: ignore[attr-defined]
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)  # type: ignore[misc]
+        super().save_related(request, form, formsets, change)
         if not self.audit_saves:
             return
         before = getattr(request, "_audit_before", None)
@@ -148,29 +159,31 @@ class AuditedModelAdmin:
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         audit_record(action="deleted", obj=obj, before=audit_snapshot(obj), user=request.user)
-        super().delete_model(request, obj)  # type: ignore[misc]
+        super().delete_model(request, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         for obj in queryset:
             audit_record(action="deleted", obj=obj, before=audit_snapshot(obj), user=request.user)
-        super().delete_queryset(request, queryset)  # type: ignore[misc]
+        super().delete_queryset(request, queryset)
 
 
-class AuditedViewSetMixin:
+class AuditedViewSetMixin(_ViewSetBase):
     """DRF ModelViewSet mixin for configuration models saved without a service: create/update/delete audited."""
 
-    def perform_create(self, serializer: Any) -> None:
-        super().perform_create(serializer)  # type: ignore[misc]
-        audit_record(action="created", obj=serializer.instance, user=self.request.user)  # type: ignore[attr-defined]
+    def perform_create(self, serializer: "BaseSerializer[Any]") -> None:
+        super().perform_create(serializer)
+        assert serializer.instance is not None  # (the save set it)
+        audit_record(action="created", obj=serializer.instance, user=self.request.user)
 
-    def perform_update(self, serializer: Any) -> None:
+    def perform_update(self, serializer: "BaseSerializer[Any]") -> None:
+        assert serializer.instance is not None  # (an update has its object)
         before = audit_snapshot(serializer.instance)
-        super().perform_update(serializer)  # type: ignore[misc]
-        audit_record(action="updated", obj=serializer.instance, before=before, user=self.request.user)  # type: ignore[attr-defined]
+        super().perform_update(serializer)
+        audit_record(action="updated", obj=serializer.instance, before=before, user=self.request.user)
 
     def perform_destroy(self, instance: Any) -> None:
-        audit_record(action="deleted", obj=instance, before=audit_snapshot(instance), user=self.request.user)  # type: ignore[attr-defined]
-        super().perform_destroy(instance)  # type: ignore[misc]
+        audit_record(action="deleted", obj=instance, before=audit_snapshot(instance), user=self.request.user)
+        super().perform_destroy(instance)
 
 
 def _names(model: Any, pks: Iterable[Any]) -> list[str]:
