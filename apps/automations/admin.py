@@ -21,6 +21,7 @@ from . import services
 from .choices import RunStatus, WorkflowStatus
 from .definitions import definition_validate
 from .models import Workflow, WorkflowRun, WorkflowRunStep, WorkflowVersion
+from .secret_params import definition_redact
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -30,7 +31,7 @@ class WorkflowAdminForm(forms.ModelForm):
     """The definition as JSON; every error of the definition and settings is shown with its path."""
 
     definition = BoundedJSONField(
-        required=False, widget=forms.Textarea(attrs={"rows": 24, "cols": 100, "style": "font-family: monospace"})
+        required=False, widget=forms.Textarea(attrs={"rows": 24, "cols": 100, "class": "wf-json"})
     )
     audience = BoundedJSONField(required=False, help_text="Bulk trigger: condition; empty = all customers.")
 
@@ -42,6 +43,14 @@ class WorkflowAdminForm(forms.ModelForm):
             "definition",
             *services.SETTING_FIELDS,
         ]
+
+    class Media:
+        css = {"all": ["automations/admin.css"]}  # a class, not a style attribute: the CSP refuses those
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:  # secrets read "whsec_…redacted"; saved back as such they are kept
+            self.initial["definition"] = definition_redact(self.instance.definition)
 
     def clean(self) -> dict[str, Any]:
         super().clean()  # (ModelForm.clean returns cleaned_data; the stubs allow None)
@@ -221,7 +230,7 @@ class WorkflowVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Definition")
     def pretty_definition(self, obj: WorkflowVersion) -> str:
-        return json.dumps(obj.definition, indent=2, ensure_ascii=False)
+        return json.dumps(definition_redact(obj.definition), indent=2, ensure_ascii=False)
 
     @admin.display(description="Settings")
     def pretty_settings(self, obj: WorkflowVersion) -> str:

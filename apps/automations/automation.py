@@ -10,7 +10,8 @@ from django.core.mail import send_mail
 from django.utils import timezone
 
 from .registry import ActionRefused, ActionSpec, ParamSpec, register_action
-from .webhooks import target_resolve, webhook_send
+from .secret_params import secret_reveal
+from .webhooks import secret_check, target_resolve, url_check, webhook_send
 
 # --- Actions -----------------------------------------------------------------------------------------
 
@@ -59,7 +60,10 @@ def run_webhook(context: Any, params: dict[str, Any], effect_key: str) -> dict[s
         },
     }
     return webhook_send(
-        url=str(params["url"]), secret=str(params["secret"]), message_id=_message_id(effect_key), payload=payload
+        url=str(params["url"]),
+        secret=secret_reveal(params["secret"]),
+        message_id=_message_id(effect_key),
+        payload=payload,
     )
 
 
@@ -91,8 +95,16 @@ register_action(
         description="POST a signed JSON message (Standard Webhooks) to an https URL with public address.",
         group="Notify",
         params=[
-            ParamSpec(name="url", type="url", label="URL", required=True),
-            ParamSpec(name="secret", type="text", label="Signing secret", required=True, help="whsec_<base64>"),
+            ParamSpec(name="url", type="url", label="URL", required=True, check=url_check),
+            ParamSpec(
+                name="secret",
+                type="text",
+                label="Signing secret",
+                required=True,
+                help="whsec_<base64>; stored encrypted and never shown again",
+                secret=True,
+                check=secret_check,
+            ),
             ParamSpec(name="event_type", type="text", label="Message type", help="Default: workflow.webhook"),
             ParamSpec(name="data", type="json", label="Extra data", help="Sent as data.fields."),
         ],

@@ -172,7 +172,10 @@ def _action_validate(step: dict, *, path: str, scopes: tuple[str, ...]) -> list[
             if param.required:
                 errors.append(DefinitionError(param_path, "This parameter is required."))
             continue
-        errors += param_validate(param, value, path=param_path, scopes=scopes)
+        problems = param_validate(param, value, path=param_path, scopes=scopes)
+        if not problems and param.check is not None:  # the action's own save-time checks (webhook URL, secret)
+            problems = [DefinitionError(param_path, message) for message in param.check(value)]
+        errors += problems
     return errors
 
 

@@ -48,6 +48,11 @@ class ParamSpec:
     choices: tuple[str, ...] | list[str] = ()
     # Whether string values may hold {{ dynamic parameters }}.
     dynamic: bool = False
+    # A secret (a signing key): encrypted at rest, write-only, redacted wherever a definition, a step's
+    # inputs or a trace is shown (`secret_params`); the action's `run` reads it with `secret_reveal`.
+    secret: bool = False
+    # Extra checks at save time, after the type check: value -> messages (e.g. a webhook URL's address).
+    check: Callable[[Any], list[str]] | None = None
 
 
 @dataclass(frozen=True)

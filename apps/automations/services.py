@@ -25,6 +25,7 @@ from .choices import RunStatus, WorkflowStatus
 from .definitions import DefinitionError, definition_validate, trigger_scopes
 from .engine import trace_run
 from .models import Workflow, WorkflowRun, WorkflowVersion
+from .secret_params import definition_seal
 
 SETTING_FIELDS = (
     "active_from",
@@ -146,7 +147,11 @@ def _apply(workflow: Workflow, *, name: str | None, description: str | None, def
     if description is not None:
         workflow.description = description
     if definition is not None:
-        errors += definition_validate(definition)
+        definition_errors = definition_validate(definition)
+        if not definition_errors:
+            # Secrets are stored encrypted; a redacted one sent back keeps the stored secret.
+            definition, definition_errors = definition_seal(definition, previous=workflow.definition)
+        errors += definition_errors
         workflow.definition = definition
         workflow.trigger = _trigger_of(definition)
     unknown = sorted(set(values) - set(SETTING_FIELDS))

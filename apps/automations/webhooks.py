@@ -7,10 +7,12 @@ Signature: headers `webhook-id`, `webhook-timestamp` (unix seconds) and
 receiver can drop a delivery repeated after a worker crash.
 
 SSRF: https only (unless settings.AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS is False); the host is resolved once
-and every address must be public (no private, loopback, link-local, reserved, multicast or unspecified
-address, v4 or v6, unless settings.AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE); the connection goes to the
-vetted address (no second resolution); redirects are not followed; 5 s timeout; the response body read
-is bounded.
+and every address must be global (`ipaddress` `is_global`, so no private, loopback, link-local, shared
+100.64.0.0/10, reserved or unspecified address; no multicast; IPv4 carried inside IPv6 — mapped, 6to4,
+Teredo, NAT64 — must be global too), unless settings.AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE; the connection
+goes to the vetted address (no second resolution); redirects are not followed; 5 s timeout; the response
+body read is bounded. A literal non-public address is refused already when the workflow is saved
+(`url_check`). The signing secret is stored encrypted (`secret_params`); `webhook_send` gets the plaintext.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+
+from loyalty_site.lib.crypto import is_encrypted
 
 from .registry import ActionRefused, TransientActionError
 
@@ -64,13 +68,80 @@ def signature_verify(*, secret: str, headers: dict[str, str], body: bytes) -> bo
     return any(hmac.compare_digest(expected, candidate) for candidate in headers["webhook-signature"].split())
 
 
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries: IPv4-mapped, 6to4 (2002::/16), Teredo (both ends), NAT64."""
+    embedded: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        embedded.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        embedded.append(ip.sixtofour)
+    if ip.teredo is not None:
+        embedded.extend(ip.teredo)
+    if ip in NAT64_PREFIX:
+        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return embedded
+
+
 def address_allowed(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
-    )
+    """
+    Only globally routable addresses (`is_global`: no private, loopback, link-local, shared 100.64.0.0/10,
+    reserved, documentation or benchmarking range), and no multicast; an IPv6 address that carries an
+    IPv4 one (mapped, 6to4, Teredo, NAT64) must carry a global one too.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        candidates += _embedded_ipv4(ip)
+    return all(candidate.is_global and not candidate.is_multicast for candidate in candidates)
+
+
+def _literal_address(host: str) -> str | None:
+    """The address a host name spells literally: IPv6, dotted IPv4, or the legacy forms a resolver
+    accepts (`127.1`, `0x7f.0.0.1`, `2130706433`); None for a real name."""
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def url_check(url: Any) -> list[str]:
+    """Save-time check of a webhook URL (ParamSpec.check): a literal non-public address or a local name
+    is refused at once; names are resolved and vetted again at every delivery."""
+    if not isinstance(url, str) or getattr(settings, "AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE", False):
+        return []
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return ["This URL cannot be parsed."]
+    if host == "localhost" or host.endswith(".localhost"):
+        return ["The URL must point to a public address, not this machine."]
+    literal = _literal_address(host) if host else None
+    if literal is not None and not address_allowed(literal):
+        return [f"The URL must point to a public address ({literal} is not)."]
+    return []
+
+
+def secret_check(value: Any) -> list[str]:
+    """Save-time check of a signing secret: "whsec_<base64>", or a stored (encrypted or redacted) one."""
+    from .secret_params import REDACTED  # the definition layer sits above this module
+
+    if not isinstance(value, str) or value == REDACTED or is_encrypted(value):
+        return []
+    try:
+        secret_key(value)
+    except WebhookRefused as error:
+        return [str(error)]
+    return []
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,23 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+
+def install_secret(name: str, default: str | None = None) -> str | None:
+    """NAME from the environment, else the per-install file `scripts/run` generated (var/<name>.txt)."""
+    value = env(name, default="")
+    if value:
+        return value
+    path = BASE_DIR / "var" / f"{name.lower().replace('_', '-')}.txt"
+    if path.is_file():
+        return path.read_text().strip() or default
+    return default
+
+
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
+SECRET_KEY = install_secret("SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
+# Fernet keys (urlsafe base64, 32 bytes) encrypting stored secrets such as webhook signing secrets;
+# comma-separated to rotate keys: the first encrypts, every one decrypts.
+FIELD_ENCRYPTION_KEY = install_secret("FIELD_ENCRYPTION_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -44,6 +59,10 @@ MIDDLEWARE = [
     "apps.platform.audit.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Headers only when their settings are set (production.py): Content-Security-Policy (a per-request
+    # nonce, `{{ request.csp_nonce }}`, for the scripts of our pages) and Permissions-Policy.
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -90,6 +109,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+# Django's psycopg connection pool (PostgreSQL only), on when DATABASE_POOL_MAX_SIZE > 0. Each process
+# holds its own pool: a gunicorn worker needs as many connections as it has threads. Django refuses
+# persistent connections with a pool, so conn_max_age is forced to 0 (the pool keeps them open instead).
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
+if DATABASE_POOL_MAX_SIZE > 0 and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env.int("DATABASE_POOL_MIN_SIZE", default=1), DATABASE_POOL_MAX_SIZE),
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -110,7 +140,7 @@ SHOP_CURRENCY = env("SHOP_CURRENCY", default="USD").strip().upper()
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "staticfiles")
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
@@ -143,6 +173,7 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty Site API",
     "DESCRIPTION": (
@@ -158,6 +189,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The schema and the docs need a session or a token unless API_DOCS_PUBLIC=true.
+    "SERVE_PERMISSIONS": [
+        "rest_framework.permissions.AllowAny" if API_DOCS_PUBLIC else "rest_framework.permissions.IsAuthenticated"
+    ],
     "ENUM_NAME_OVERRIDES": {
         "OrderChannelEnum": "apps.customers.choices.OrderChannel",
         "RuleKindEnum": "apps.loyalty.choices.RuleKind",
@@ -195,6 +230,11 @@ AUTOMATIONS_MAX_CHAIN_DEPTH = env.int("AUTOMATIONS_MAX_CHAIN_DEPTH", default=5)
 AUTOMATIONS_RUN_RETENTION_DAYS = env.int("AUTOMATIONS_RUN_RETENTION_DAYS", default=90)
 AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE = env.bool("AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE", default=False)
 AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS = env.bool("AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
+
+# /healthz: the worker is "down" when the schedules are overdue by more than this (the scheduler
+# ticks every ~30 s), the outbox is "lagging" when an unprocessed trigger event is older than this.
+HEALTHZ_WORKER_MAX_OVERDUE_SECONDS = env.int("HEALTHZ_WORKER_MAX_OVERDUE_SECONDS", default=300)
+HEALTHZ_OUTBOX_MAX_LAG_SECONDS = env.int("HEALTHZ_OUTBOX_MAX_LAG_SECONDS", default=300)
 
 LOGGING = {
     "version": 1,

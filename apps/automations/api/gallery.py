@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.automations import bulk, gallery
+from apps.automations.secret_params import definition_redact
 from apps.platform import capabilities as cap
 from apps.platform.idempotency import IdempotentMixin
 from apps.platform.permissions import API_PERMISSIONS
@@ -61,7 +62,7 @@ def workflow_payload(workflow) -> dict:
         "name": workflow.name,
         "status": workflow.status,
         "trigger": getattr(workflow, "trigger", "") or workflow.definition.get("trigger", {}).get("event", ""),
-        "definition": workflow.definition,
+        "definition": definition_redact(workflow.definition),
         "schedule_cron": getattr(workflow, "schedule_cron", ""),
         "audience": getattr(workflow, "audience", None),
     }

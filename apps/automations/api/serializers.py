@@ -3,7 +3,15 @@ from rest_framework import serializers
 from apps.customers.models import DomainEvent
 
 from ..models import Workflow, WorkflowRun, WorkflowRunStep, WorkflowVersion
+from ..secret_params import definition_redact
 from ..services import SETTING_FIELDS
+
+
+class RedactedDefinitionField(serializers.JSONField):
+    """A workflow definition as shown: secrets (webhook signing secrets) read "whsec_…redacted"."""
+
+    def to_representation(self, value):
+        return super().to_representation(definition_redact(value))
 
 
 class WorkflowSerializer(serializers.ModelSerializer):
@@ -27,6 +35,8 @@ class WorkflowSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["trigger", "status", "has_unpublished_changes", "next_run_at", "created_at", "updated_at"]
 
+    definition = RedactedDefinitionField()
+
 
 class WorkflowInputSerializer(serializers.Serializer):
     """Shape only; the service validates the definition and settings and names every error's path."""
@@ -49,6 +59,8 @@ class WorkflowVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = WorkflowVersion
         fields = ["id", "number", "trigger", "definition", "settings", "created_at", "waiting_runs"]
+
+    definition = RedactedDefinitionField(read_only=True)
 
 
 class ValidateInputSerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 
 from apps.automations.builder import boot as boot_data
 from apps.automations.choices import RunStatus
+from apps.automations.secret_params import definition_redact
 
 RUNS_RELATED_NAME = "runs"
 
@@ -70,7 +71,7 @@ def workflow_payload(workflow: Any) -> dict[str, Any]:
         "version": version.number if version else None,
         "has_draft": bool(getattr(workflow, "has_unpublished_changes", False)),
         "bulk": workflow.trigger in boot_data.BULK_TRIGGERS,
-        "definition": workflow.definition,
+        "definition": definition_redact(workflow.definition),
         "settings": boot_data.workflow_settings(workflow),
         "waiting_runs": waiting_runs(workflow),
     }

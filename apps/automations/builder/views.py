@@ -27,6 +27,7 @@ from django.views.decorators.http import require_POST
 from apps.automations.builder import boot as boot_data
 from apps.automations.builder import engine
 from apps.automations.choices import RunStatus, WorkflowStatus
+from apps.automations.secret_params import definition_redact
 from apps.customers.models import Cart, Customer, CustomerEvent, DraftOrder, Order
 from apps.platform.capabilities import ACTIVATE_WORKFLOW
 from loyalty_site.lib.json_limits import json_text_error
@@ -151,7 +152,7 @@ def builder_boot(
     else:
         data = engine.workflow_payload(workflow)
     if definition is not None:
-        data["definition"] = definition
+        data["definition"] = definition_redact(definition)
     if settings is not None:
         data["settings"] = settings
     return {

@@ -23,6 +23,7 @@ from loyalty_site.lib.tasks import db_connections_recover, db_error_is_transient
 from .. import registry
 from ..choices import EffectStatus, RunStatus, StepKind, StepStatus
 from ..models import ActionEffect, WorkflowRun, WorkflowRunStep
+from ..secret_params import params_redact
 from .claims import ERROR_MAX, run_claim, run_retry_or_dead
 from .context import context_build, evaluate, jsonable, params_render
 from .waits import wait_until
@@ -167,7 +168,7 @@ def action_execute(run: WorkflowRun, step: dict, path: str, context: EvaluationC
     common = {
         "step_id": step.get("id", ""),
         "kind": StepKind.ACTION,
-        "inputs": {"action": spec.name, "params": jsonable(params)},
+        "inputs": {"action": spec.name, "params": jsonable(params_redact(spec, params))},
     }
     try:
         if spec.transactional:

@@ -19,6 +19,7 @@ from apps.customers.models import Cart, Customer, CustomerEvent, DraftOrder, Ord
 from loyalty_site.lib.conditions import EvaluationContext
 
 from .. import registry
+from ..secret_params import params_redact
 from .context import context_build, evaluate, jsonable, params_render
 from .waits import wait_until
 from .walker import steps_walk
@@ -140,7 +141,7 @@ class _TraceVisitor:
 
     def action(self, step: dict, path: str, context: EvaluationContext) -> None:
         spec = registry.action_get(step["action"])
-        params = params_render(spec, step.get("params") or {}, context) if spec else {}
+        params = params_redact(spec, params_render(spec, step.get("params") or {}, context) if spec else {})
         preview = spec.preview(context, params) if spec and spec.preview else {"params": params}
         text = _action_sentence(spec, params) if spec else step["action"]
         entry = self._entry(step, path)
