@@ -37,7 +37,7 @@ def production_csp(settings):
 
 def visit(page, url, console_errors):
     response = page.goto(url)
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
     assert response.status == 200, url
     assert "default-src 'self'" in response.headers["content-security-policy"]
     assert "camera=(self)" in response.headers["permissions-policy"]
