@@ -223,7 +223,7 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ["customer", "program", "tier", "balance"]
     readonly_fields = ["why_this_balance", "cockpit_link", "tier_since", "tier_hold_until", "last_activity_at"]
     inlines = [BalanceInline, LedgerEntryInline]
-    actions = ["recalculate_tiers"]
+    actions = ["recalculate_tiers", "revoke_cockpit_links"]
 
     @admin.display(description="Active", ordering="balance__active")
     def active_points(self, membership: Membership) -> int:
@@ -253,13 +253,27 @@ class MembershipAdmin(admin.ModelAdmin):
             ),
         )
         adjust = reverse("admin:loyalty_membership_adjust", args=[membership.pk])
-        return format_html('<ul style="margin:0">{}</ul><p><a href="{}">Award or deduct points…</a></p>', rows, adjust)
+        return format_html('<ul class="plainlist">{}</ul><p><a href="{}">Award or deduct points…</a></p>', rows, adjust)
 
     @admin.display(description="Customer cockpit")
     def cockpit_link(self, membership: Membership) -> str:
         if not membership.pk:
             return "-"
         return format_html('<a href="{}" target="_blank">Open the signed cockpit link</a>', cockpit_path(membership))
+
+    @admin.action(
+        description="Revoke cockpit links (the member asks for a new one by e-mail)",
+        permissions=["rotate_cockpit_link"],
+    )
+    def revoke_cockpit_links(self, request: HttpRequest, queryset: Any) -> None:
+        revoked = 0
+        for membership in queryset:
+            services.cockpit_links_revoke(membership=membership, actor=request.user)
+            revoked += 1
+        self.message_user(request, f"Cockpit links revoked for {revoked} member(s).")
+
+    def has_rotate_cockpit_link_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("loyalty.rotate_cockpit_link")
 
     @admin.action(description="Recalculate tiers", permissions=["change"])
     def recalculate_tiers(self, request, queryset):

@@ -148,6 +148,10 @@ class Tier(models.Model):
         return self.name
 
 
+def cockpit_nonce_generate() -> str:
+    return secrets.token_urlsafe(18)
+
+
 class Membership(models.Model):
     """A customer's membership of a program: referral code, tier (with an optional manual floor)."""
 
@@ -167,10 +171,16 @@ class Membership(models.Model):
         null=True, blank=True, help_text="The current tier is kept until then even if no longer qualified"
     )
     last_activity_at = models.DateTimeField(default=timezone.now)
+    # Signed into every cockpit link; replacing it (support's "revoke cockpit links") kills them all.
+    cockpit_nonce = models.CharField(max_length=32, default=cockpit_nonce_generate, editable=False)
+    referral_shows_name = models.BooleanField(
+        default=False, help_text="The member chose to show their first name on their referral page"
+    )
 
     class Meta:
         ordering = ["-pk"]
         constraints = [models.UniqueConstraint(fields=["program", "customer"], name="membership_program_customer_uniq")]
+        permissions = [("rotate_cockpit_link", "Can revoke a member's cockpit links")]
 
     def __str__(self) -> str:
         return f"{self.customer} in {self.program}"

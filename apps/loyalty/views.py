@@ -1,12 +1,18 @@
-"""Pages: the customer cockpit (signed link) and the staff in-store redemption page (admin)."""
+"""Pages: the customer cockpit (signed link), its link request, and the staff in-store redemption page (admin)."""
+
+import hashlib
 
 import segno
+from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from apps.platform.capabilities import CONFIRM_REDEMPTION
@@ -14,7 +20,7 @@ from loyalty_site.lib.errors import DomainError
 
 from . import selectors, services
 from .choices import RedemptionStatus
-from .cockpit import cockpit_membership
+from .cockpit import cockpit_membership, cockpit_path
 from .forms import CodeForm
 from .models import Membership, Reward
 
@@ -23,6 +29,7 @@ def _qr_svg(payload: str) -> str:
     return segno.make(payload, error="m").svg_inline(scale=4, dark="#111", light="#fff")
 
 
+@never_cache
 def cockpit(request: HttpRequest, token: str) -> HttpResponse:
     membership = cockpit_membership(token)
     if membership is None:
@@ -48,10 +55,12 @@ def cockpit(request: HttpRequest, token: str) -> HttpResponse:
         "redemptions": redemptions,
         "referral_link": request.build_absolute_uri(f"/me/r/{membership.referral_code}/"),
         "token": token,
+        "link_days": settings.LOYALTY_COCKPIT_LINK_MAX_AGE_DAYS,
     }
     return render(request, "loyalty/cockpit.html", context)
 
 
+@never_cache
 @require_POST
 def cockpit_redeem(request: HttpRequest, token: str, reward_id: int) -> HttpResponse:
     membership = cockpit_membership(token)
@@ -71,7 +80,61 @@ def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
     referrer = Membership.objects.select_related("customer", "program").filter(referral_code=code.upper()).first()
     if referrer is None:
         raise Http404("Unknown referral code.")
-    return render(request, "loyalty/referral_landing.html", {"referrer": referrer, "code": referrer.referral_code})
+    # Nothing about the member but what they chose to show: their first name, or nothing.
+    shown_name = referrer.customer.first_name if referrer.referral_shows_name else ""
+    return render(
+        request,
+        "loyalty/referral_landing.html",
+        {"program": referrer.program, "shown_name": shown_name, "code": referrer.referral_code},
+    )
+
+
+class CockpitLinkRequestForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+
+
+def _rate_limited(*keys: str) -> bool:
+    """Count this request against each key for an hour; True when any is past its limit."""
+    limit = settings.LOYALTY_COCKPIT_LINK_REQUESTS_PER_HOUR
+    limited = False
+    for key in keys:
+        cache.add(key, 0, timeout=3600)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=3600)
+            count = 1
+        limited = limited or count > limit
+    return limited
+
+
+@never_cache
+def cockpit_link_request(request: HttpRequest) -> HttpResponse:
+    """/me/: a member asks for a fresh cockpit link by e-mail; the answer never says whether the address
+    is known, and requests are limited per client address and per e-mail address."""
+    form = CockpitLinkRequestForm(request.POST or None)
+    context = {"form": form, "max_age_days": settings.LOYALTY_COCKPIT_LINK_MAX_AGE_DAYS}
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"].strip().lower()
+        digest = hashlib.sha256(email.encode()).hexdigest()
+        if _rate_limited(f"cockpit-link:ip:{request.META.get('REMOTE_ADDR', '')}", f"cockpit-link:email:{digest}"):
+            return render(request, "loyalty/cockpit_link_request.html", {**context, "limited": True}, status=429)
+        services.cockpit_links_send(
+            email=email, link_for=lambda membership: request.build_absolute_uri(cockpit_path(membership))
+        )
+        return render(request, "loyalty/cockpit_link_request.html", {**context, "sent": True})
+    return render(request, "loyalty/cockpit_link_request.html", context)
+
+
+@never_cache
+@require_POST
+def cockpit_referral_name(request: HttpRequest, token: str) -> HttpResponse:
+    membership = cockpit_membership(token)
+    if membership is None:
+        raise Http404("Unknown or expired link.")
+    services.referral_name_set(membership=membership, show=request.POST.get("show") == "1")
+    messages.success(request, "Your referral page is updated.")
+    return redirect("loyalty-cockpit", token=token)
 
 
 @staff_member_required

@@ -231,6 +231,11 @@ AUTOMATIONS_RUN_RETENTION_DAYS = env.int("AUTOMATIONS_RUN_RETENTION_DAYS", defau
 AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE = env.bool("AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE", default=False)
 AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS = env.bool("AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
 
+# Customer cockpit links (/me/<token>/): lifetime, and how many "e-mail me a link" requests one client
+# address or one e-mail address may make per hour (counted in the default cache).
+LOYALTY_COCKPIT_LINK_MAX_AGE_DAYS = env.int("LOYALTY_COCKPIT_LINK_MAX_AGE_DAYS", default=30)
+LOYALTY_COCKPIT_LINK_REQUESTS_PER_HOUR = env.int("LOYALTY_COCKPIT_LINK_REQUESTS_PER_HOUR", default=5)
+
 # /healthz: the worker is "down" when the schedules are overdue by more than this (the scheduler
 # ticks every ~30 s), the outbox is "lagging" when an unprocessed trigger event is older than this.
 HEALTHZ_WORKER_MAX_OVERDUE_SECONDS = env.int("HEALTHZ_WORKER_MAX_OVERDUE_SECONDS", default=300)

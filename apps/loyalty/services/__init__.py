@@ -1,5 +1,6 @@
 """Write services of the loyalty app (see each module); import from here."""
 
+from .cockpit_links import cockpit_links_revoke, cockpit_links_send, referral_name_set
 from .earning import event_points_earn, order_points_earn, order_points_plan, order_points_reverse
 from .jobs import points_activate_due, points_expire_due, points_expiring_notify
 from .ledger import (
@@ -33,6 +34,8 @@ from .tiers import (
 
 __all__ = [
     "RULE_FIELDS",
+    "cockpit_links_revoke",
+    "cockpit_links_send",
     "earning_rule_conditions_errors",
     "earning_rule_create",
     "earning_rule_update",
@@ -53,6 +56,7 @@ __all__ = [
     "redemption_fulfilment_set",
     "redemption_rollback",
     "redemption_use",
+    "referral_name_set",
     "referral_qualify",
     "referral_register",
     "referral_reward",
