@@ -1,7 +1,7 @@
 """
-The scale-out path for real: events enqueued on the Redis broker are drained by `manage.py qcluster`
-processes on the same PostgreSQL database (the test database), each effect exactly once; /healthz sees
-the Redis broker and the cluster's schedule ticks.
+The scale-out path for real: events enqueued on the Redis broker are drained by two `manage.py qcluster`
+processes (pooled connections) on the same PostgreSQL database (the test database), each effect exactly
+once; /healthz sees the Redis broker and the cluster's schedule ticks.
 
 Runs when REDIS_URL is set (CI: once, with a Redis database number of its own) on PostgreSQL.
 """
@@ -34,7 +34,13 @@ DRAIN_LIMIT_SECONDS = 180
 
 def qcluster(database_url: str) -> subprocess.Popen:
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    env.update(DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="loyalty_site.settings.test", Q_WORKERS="2")
+    # The workers use Django's psycopg pool, as a production worker may (conn_max_age forced to 0).
+    env.update(
+        DATABASE_URL=database_url,
+        DATABASE_POOL_MAX_SIZE="3",
+        DJANGO_SETTINGS_MODULE="loyalty_site.settings.test",
+        Q_WORKERS="2",
+    )
     return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=ROOT,
