@@ -38,10 +38,10 @@ def cockpit_membership(token: str) -> Membership | None:
         claims = signing.loads(token, salt=SALT, max_age=link_max_age())
     except signing.BadSignature:  # SignatureExpired is a BadSignature
         return None
-    if not isinstance(claims, dict) or not claims.get("n"):
+    if not isinstance(claims, dict) or not isinstance(claims.get("m"), int) or not claims.get("n"):
         return None
     return (
         Membership.objects.select_related("program", "tier", "customer", "balance")
-        .filter(pk=claims.get("m"), cockpit_nonce=claims["n"])
+        .filter(pk=claims["m"], cockpit_nonce=claims["n"])
         .first()
     )
