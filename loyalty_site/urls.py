@@ -32,3 +32,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("loyalty_site.public_urls")),
 ]
+
+# JSON for every error under /api/ (unknown URLs, exceptions outside DRF views); Django's pages elsewhere.
+handler404 = "loyalty_site.lib.api.errors.page_not_found"
+handler500 = "loyalty_site.lib.api.errors.server_error"

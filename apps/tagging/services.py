@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -50,14 +51,19 @@ def tags_get_or_create(*, names: Iterable[str]) -> list[Tag]:
     if not names:
         return []
     lowered = [name.lower() for name in names]
-    existing = {tag.name.lower(): tag for tag in Tag.objects.annotate(lname=Lower("name")).filter(lname__in=lowered)}
+
+    def stored() -> dict[str, Tag]:
+        # The database's LOWER() may only fold ASCII (SQLite, PostgreSQL's C locale) while Python folds
+        # every letter: match on the exact names too, so a name like "Ïle" always finds its row.
+        rows = Tag.objects.annotate(lname=Lower("name")).filter(Q(lname__in=lowered) | Q(name__in=names))
+        return {tag.name.lower(): tag for tag in rows}
+
+    existing = stored()
     missing = [Tag(name=name) for name in names if name.lower() not in existing]
     if missing:
         Tag.objects.bulk_create(missing, ignore_conflicts=True)
-        existing = {
-            tag.name.lower(): tag for tag in Tag.objects.annotate(lname=Lower("name")).filter(lname__in=lowered)
-        }
-    return [existing[name.lower()] for name in names]
+        existing = stored()
+    return [existing[name.lower()] for name in names if name.lower() in existing]
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ from apps.automations.secret_params import definition_redact
 from apps.platform import capabilities as cap
 from apps.platform.idempotency import IdempotentMixin
 from apps.platform.permissions import API_PERMISSIONS
+from loyalty_site.lib.api.pagination import StandardPagination
 
 
 class TemplateParamSerializer(serializers.Serializer):
@@ -30,13 +31,6 @@ class WorkflowTemplateSerializer(serializers.Serializer):
     trigger = serializers.CharField()
     category = serializers.CharField()
     params = TemplateParamSerializer(many=True)
-
-
-class WorkflowTemplateListSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.CharField(allow_null=True)
-    previous = serializers.CharField(allow_null=True)
-    results = WorkflowTemplateSerializer(many=True)
 
 
 class WorkflowTemplateDetailSerializer(WorkflowTemplateSerializer):
@@ -81,11 +75,13 @@ class WorkflowTemplateViewSet(IdempotentMixin, viewsets.ViewSet):
 
     lookup_field = "key"
     lookup_value_regex = "[a-z0-9_]+"
+    pagination_class = StandardPagination
 
-    @extend_schema(responses=WorkflowTemplateListSerializer)
+    @extend_schema(responses=WorkflowTemplateSerializer(many=True))
     def list(self, request: Request) -> Response:
-        items = [spec.as_dict() for spec in gallery.template_list()]
-        return Response({"count": len(items), "next": None, "previous": None, "results": items})
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset([spec.as_dict() for spec in gallery.template_list()], request, view=self)
+        return paginator.get_paginated_response(page)
 
     @extend_schema(responses=WorkflowTemplateDetailSerializer)
     def retrieve(self, request: Request, key: str) -> Response:

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from apps.customers.models import DomainEvent
+from loyalty_site.lib.api.ranges import BoundedInputMixin
 
 from ..models import Workflow, WorkflowRun, WorkflowRunStep, WorkflowVersion
 from ..secret_params import definition_redact
@@ -15,7 +16,7 @@ class RedactedDefinitionField(serializers.JSONField):
 
 
 class WorkflowSerializer(serializers.ModelSerializer):
-    version = serializers.IntegerField(source="current_version.number", read_only=True, default=None)
+    version = serializers.IntegerField(source="current_version.number", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Workflow
@@ -38,7 +39,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
     definition = RedactedDefinitionField()
 
 
-class WorkflowInputSerializer(serializers.Serializer):
+class WorkflowInputSerializer(BoundedInputMixin, serializers.Serializer):
     """Shape only; the service validates the definition and settings and names every error's path."""
 
     name = serializers.CharField(max_length=200, required=False)
@@ -67,7 +68,7 @@ class ValidateInputSerializer(serializers.Serializer):
     definition = serializers.JSONField()
 
 
-class TestInputSerializer(serializers.Serializer):
+class TestInputSerializer(BoundedInputMixin, serializers.Serializer):
     customer = serializers.IntegerField()
     subject = serializers.IntegerField(required=False, allow_null=True, help_text="Order/cart/draft/event id.")
     definition = serializers.JSONField(required=False, help_text="Test this definition instead of the saved one.")
@@ -91,7 +92,7 @@ class WorkflowRunStepSerializer(serializers.ModelSerializer):
 
 
 class WorkflowRunSerializer(serializers.ModelSerializer):
-    version = serializers.IntegerField(source="version.number", read_only=True, default=None)
+    version = serializers.IntegerField(source="version.number", read_only=True, default=None, allow_null=True)
     trigger_event: "serializers.PrimaryKeyRelatedField[DomainEvent]" = serializers.PrimaryKeyRelatedField(
         read_only=True
     )

@@ -1,9 +1,11 @@
 from rest_framework import serializers
 
+from loyalty_site.lib.api.ranges import BoundedInputMixin
+
 from ..models import Segment
 
 
-class SegmentSerializer(serializers.ModelSerializer):
+class SegmentSerializer(BoundedInputMixin, serializers.ModelSerializer):
     condition = serializers.JSONField(required=False, allow_null=True)
 
     class Meta:

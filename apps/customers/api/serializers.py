@@ -8,6 +8,8 @@ from typing import Any, Final, TypedDict
 
 from rest_framework import serializers
 
+from loyalty_site.lib.api.ranges import BoundedInputMixin
+
 from ..choices import OrderChannel
 from ..models import Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
 
@@ -28,6 +30,8 @@ MONEY: Final[MoneyDigits] = {"max_digits": 14, "decimal_places": 2}
 
 
 class CustomerSerializer(serializers.ModelSerializer):
+    # (a plain string in the schema: an unknown e-mail is "", which is no "format: email")
+    email = serializers.CharField(read_only=True, help_text="E-mail address, or empty")
     tags = serializers.SerializerMethodField(help_text="Tag names, alphabetical")
 
     class Meta:
@@ -74,7 +78,9 @@ class ProductSerializer(serializers.ModelSerializer):
 
 
 class OrderLineSerializer(serializers.ModelSerializer):
-    product_external_id = serializers.CharField(source="product.external_id", default=None, read_only=True)
+    product_external_id = serializers.CharField(
+        source="product.external_id", default=None, allow_null=True, read_only=True
+    )
 
     class Meta:
         model = OrderLine
@@ -90,8 +96,8 @@ class RefundSerializer(serializers.ModelSerializer):
 
 
 class OrderSerializer(serializers.ModelSerializer):
-    customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)
-    store_code = serializers.CharField(source="store.code", default=None, read_only=True)
+    customer_external_id = serializers.CharField(source="customer.external_id", allow_null=True, read_only=True)
+    store_code = serializers.CharField(source="store.code", default=None, allow_null=True, read_only=True)
     lines = OrderLineSerializer(many=True, read_only=True)
     refunds = RefundSerializer(many=True, read_only=True)
 
@@ -131,7 +137,7 @@ class OrderSerializer(serializers.ModelSerializer):
 
 
 class DraftOrderSerializer(serializers.ModelSerializer):
-    customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)
+    customer_external_id = serializers.CharField(source="customer.external_id", allow_null=True, read_only=True)
 
     class Meta:
         model = DraftOrder
@@ -152,7 +158,8 @@ class DraftOrderSerializer(serializers.ModelSerializer):
 
 
 class CartSerializer(serializers.ModelSerializer):
-    customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)
+    customer_external_id = serializers.CharField(source="customer.external_id", allow_null=True, read_only=True)
+    checkout_url = serializers.CharField(read_only=True, help_text="The checkout's URL, or empty")
 
     class Meta:
         model = Cart
@@ -177,7 +184,7 @@ class CartSerializer(serializers.ModelSerializer):
 
 
 class CustomerEventSerializer(serializers.ModelSerializer):
-    customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)
+    customer_external_id = serializers.CharField(source="customer.external_id", allow_null=True, read_only=True)
 
     class Meta:
         model = CustomerEvent
@@ -185,7 +192,7 @@ class CustomerEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class StoreSerializer(serializers.ModelSerializer):
+class StoreSerializer(BoundedInputMixin, serializers.ModelSerializer):
     class Meta:
         model = Store
         fields = ["id", "code", "name", "address", "latitude", "longitude", "radius_m", "is_active"]
@@ -199,7 +206,7 @@ class StoreSerializer(serializers.ModelSerializer):
 # --- Input ---------------------------------------------------------------------------------------
 
 
-class CustomerInputSerializer(serializers.Serializer):
+class CustomerInputSerializer(BoundedInputMixin, serializers.Serializer):
     """Profile fields accepted on create/update (and embedded in orders, carts, events)."""
 
     external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
@@ -223,7 +230,7 @@ class EmbeddedCustomerSerializer(CustomerInputSerializer):
     external_id = serializers.CharField(max_length=128)
 
 
-class CustomerReferenceSerializer(serializers.Serializer):
+class CustomerReferenceSerializer(BoundedInputMixin, serializers.Serializer):
     """Exactly one of: an embedded `customer` (upserted by external_id), `customer_external_id`, `customer_id`."""
 
     customer = EmbeddedCustomerSerializer(required=False)
@@ -258,7 +265,7 @@ class CustomerReferenceSerializer(serializers.Serializer):
         }
 
 
-class LineInputSerializer(serializers.Serializer):
+class LineInputSerializer(BoundedInputMixin, serializers.Serializer):
     """An order/cart line; the product may be referenced by `product_external_id` or `product_id`."""
 
     product_external_id = serializers.CharField(max_length=128, required=False)
@@ -383,14 +390,14 @@ class LocationResultSerializer(serializers.Serializer):
     matches = StoreMatchSerializer(many=True)
 
 
-class RefundCreateSerializer(serializers.Serializer):
+class RefundCreateSerializer(BoundedInputMixin, serializers.Serializer):
     external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
     amount = serializers.DecimalField(min_value=Decimal("0.01"), **MONEY)
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     created_at = serializers.DateTimeField(required=False)
 
 
-class ProductInputSerializer(serializers.Serializer):
+class ProductInputSerializer(BoundedInputMixin, serializers.Serializer):
     external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
     title = serializers.CharField(max_length=255)
     sku = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")

@@ -2,6 +2,9 @@ from typing import TYPE_CHECKING, Any
 
 from rest_framework import serializers
 
+from apps.customers.models import Customer
+from loyalty_site.lib.api.ranges import BoundedInputMixin
+
 from ..models import (
     Balance,
     EarningRule,
@@ -20,7 +23,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
-class ProgramSerializer(serializers.ModelSerializer):
+class ProgramSerializer(BoundedInputMixin, serializers.ModelSerializer):
     class Meta:
         model = Program
         fields = "__all__"
@@ -33,13 +36,13 @@ class ProgramSerializer(serializers.ModelSerializer):
         return value
 
 
-class TierSerializer(serializers.ModelSerializer):
+class TierSerializer(BoundedInputMixin, serializers.ModelSerializer):
     class Meta:
         model = Tier
         fields = "__all__"
 
 
-class EarningRuleSerializer(serializers.ModelSerializer):
+class EarningRuleSerializer(BoundedInputMixin, serializers.ModelSerializer):
     class Meta:
         model = EarningRule
         fields = "__all__"
@@ -52,7 +55,7 @@ class RewardTierPriceSerializer(serializers.ModelSerializer):
         fields = ["tier", "points_cost"]
 
 
-class RewardSerializer(serializers.ModelSerializer):
+class RewardSerializer(BoundedInputMixin, serializers.ModelSerializer):
     tier_prices = RewardTierPriceSerializer(many=True, read_only=True)
 
     class Meta:
@@ -114,7 +117,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 class LedgerEntrySerializer(serializers.ModelSerializer):
     actor: "serializers.StringRelatedField[User]" = serializers.StringRelatedField()
-    source_key = serializers.CharField(source="lot.source_key", default=None, read_only=True)
+    source_key = serializers.CharField(source="lot.source_key", default=None, allow_null=True, read_only=True)
 
     class Meta:
         model = LedgerEntry
@@ -177,7 +180,7 @@ class ReferralSerializer(serializers.ModelSerializer):
         ]
 
 
-class PointsChangeSerializer(serializers.Serializer):
+class PointsChangeSerializer(BoundedInputMixin, serializers.Serializer):
     points = serializers.IntegerField(min_value=1)
     reason = serializers.CharField(max_length=255)
 
@@ -195,6 +198,8 @@ class RollbackSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=255, default="Rolled back")
 
 
-class ReferralRegisterSerializer(serializers.Serializer):
-    referee = serializers.IntegerField(help_text="Customer id of the referred customer")
+class ReferralRegisterSerializer(BoundedInputMixin, serializers.Serializer):
+    referee = serializers.PrimaryKeyRelatedField(
+        queryset=Customer.objects.all(), help_text="Customer id of the referred customer"
+    )
     code = serializers.CharField(max_length=16)

@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -14,6 +14,7 @@ from apps.platform import capabilities as cap
 from apps.platform.audit import AuditedViewSetMixin
 from apps.platform.idempotency import IdempotentMixin
 from apps.platform.permissions import API_PERMISSIONS
+from loyalty_site.lib.api.pagination import StandardPagination, paginated
 from loyalty_site.lib.errors import DomainError
 
 from .. import selectors, services
@@ -131,7 +132,13 @@ class LoyaltyCustomerViewSet(IdempotentMixin, viewsets.ViewSet):
         membership = self._membership(pk, join=True)
         return Response(s.MembershipSerializer(membership).data, status=201)
 
-    @extend_schema(responses=s.LedgerEntrySerializer(many=True))
+    @extend_schema(
+        responses=paginated(s.LedgerEntrySerializer, name="PaginatedLedgerEntryList"),
+        parameters=[
+            OpenApiParameter("page", int, description="A page number within the paginated result set."),
+            OpenApiParameter("page_size", int, description="Number of results to return per page."),
+        ],
+    )
     @action(detail=True, methods=["get"])
     def ledger(self, request: Request, pk: str) -> Response:
         membership = self._membership(pk)
@@ -214,8 +221,6 @@ class LoyaltyCustomerViewSet(IdempotentMixin, viewsets.ViewSet):
     @property
     def paginator(self):
         if not hasattr(self, "_paginator"):
-            from loyalty_site.lib.api.pagination import StandardPagination
-
             self._paginator = StandardPagination()
         return self._paginator
 
@@ -275,6 +280,7 @@ class ReferralViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnl
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = s.ReferralRegisterSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        referee = get_object_or_404(Customer, pk=body.validated_data["referee"])
-        referral = services.referral_register(referee=referee, code=body.validated_data["code"], cause=_cause(request))
+        referral = services.referral_register(
+            referee=body.validated_data["referee"], code=body.validated_data["code"], cause=_cause(request)
+        )
         return Response(s.ReferralSerializer(referral).data, status=201)

@@ -1,0 +1,15 @@
+"""The API's filter backend: django-filter, with range checks on every numeric and date filter."""
+
+from django_filters.rest_framework import DjangoFilterBackend
+
+from .ranges import bound_form_fields
+
+
+class BoundedFilterBackend(DjangoFilterBackend):
+    """`?customer=1e300` or `?placed_after=9999-12-31T23:00-05:00` is a 400 naming the filter, not a 500."""
+
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is not None:
+            bound_form_fields(filterset.form)
+        return filterset
