@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from apps.customers.services import api_token_create
+from apps.platform.services import api_token_create
 from tests.factories import CustomerFactory, ProductFactory, UserFactory, make_order
 
 pytestmark = pytest.mark.django_db
