@@ -9,6 +9,7 @@ every run), no Hypothesis example database. Runs on SQLite and PostgreSQL in the
 
 import pytest
 import schemathesis
+from django.core.cache import cache
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
@@ -46,11 +47,14 @@ OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 
 @pytest.fixture
 def superuser_token() -> str:
+    cache.clear()  # (throttling counters of earlier tests in this process)
     # Some data to address: path ids are drawn at random, but list endpoints and the first ids hit rows.
     customer = CustomerFactory(external_id="c-1")
     ProductFactory(external_id="p-1")
     make_order(customer)
-    _token, raw = api_token_create(user=UserFactory(username="root", is_staff=True, is_superuser=True), name="st")
+    _token, raw = api_token_create(
+        user=UserFactory(username="root", is_staff=True, is_superuser=True), name="st", scopes=["admin"]
+    )
     return raw
 
 
