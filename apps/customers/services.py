@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
@@ -76,12 +76,27 @@ def customer_update(*, customer: Customer, **fields: Any) -> Customer:
     return customer
 
 
+def _customer_locked(*, external_id: str) -> Customer | None:
+    return Customer.objects.select_for_update().filter(external_id=external_id).first()
+
+
 @transaction.atomic
 def customer_upsert(*, external_id: str, cause: str = "", **fields: Any) -> tuple[Customer, bool]:
-    """Find the customer by integrator id and update it, or register it. Returns (customer, created)."""
-    customer = Customer.objects.select_for_update().filter(external_id=external_id).first()
+    """
+    Find the customer by integrator id and update it, or register it. Returns (customer, created).
+
+    Race-free: when concurrent requests register the same new external id, the unique constraint lets
+    one insert commit; the others' inserts fail inside a savepoint and they update the row it stored.
+    """
+    customer = _customer_locked(external_id=external_id)
     if customer is None:
-        return customer_create(external_id=external_id, cause=cause, **fields), True
+        try:
+            with transaction.atomic():
+                return customer_create(external_id=external_id, cause=cause, **fields), True
+        except IntegrityError:
+            customer = _customer_locked(external_id=external_id)
+            if customer is None:
+                raise
     if fields:
         customer_update(customer=customer, **fields)
     return customer, False

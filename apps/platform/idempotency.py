@@ -15,6 +15,7 @@ Add `IdempotentMixin` first in a view's bases. For a POST carrying the header, a
 import hashlib
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import IntegrityError, transaction
@@ -89,6 +90,9 @@ class IdempotentMixin(_ViewBase):
     """Makes every POST handler of the view idempotent under an `Idempotency-Key` header."""
 
     schema = IdempotentAutoSchema()
+    # The handler and the stored response commit together. A view whose writes must each commit on
+    # their own (batches) sets False: its response is then stored after its writes.
+    idempotent_in_one_transaction = True
     if TYPE_CHECKING:
         # Declared for the type checker only: `hasattr(self, "post")` must stay false on views without one.
         post: Callable[..., Response]
@@ -124,7 +128,7 @@ class IdempotentMixin(_ViewBase):
     ) -> Callable[..., Response]:
         def run(*args: Any, **kwargs: Any) -> Response:
             try:
-                with transaction.atomic():
+                with transaction.atomic() if self.idempotent_in_one_transaction else nullcontext():
                     response = handler(*args, **kwargs)
                     if 200 <= response.status_code < 300:
                         with transaction.atomic():

@@ -1,11 +1,18 @@
 """Data-plane API for integrators: customers, orders, draft orders, carts, events, locations, stores, batches."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view, inline_serializer
+from django.db import DatabaseError, transaction
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -14,7 +21,7 @@ from rest_framework.response import Response
 from apps.platform.idempotency import IdempotentMixin
 from apps.platform.models import ApiToken
 from apps.platform.permissions import API_PERMISSIONS
-from loyalty_site.lib.api.errors import flatten_errors
+from loyalty_site.lib.api.errors import RETRY_AFTER_SECONDS, error_body, flatten_errors, is_unavailable
 
 from .. import selectors, services
 from ..filters import (
@@ -124,15 +131,7 @@ class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
         fields = dict(serializer.validated_data)
         external_id = fields.pop("external_id", None)
         if external_id:
-            try:
-                with transaction.atomic():
-                    customer, created = services.customer_upsert(
-                        external_id=external_id, cause=api_cause(request), **fields
-                    )
-            except IntegrityError:  # a concurrent request registered this external id first: update it
-                customer, created = services.customer_upsert(
-                    external_id=external_id, cause=api_cause(request), **fields
-                )
+            customer, created = services.customer_upsert(external_id=external_id, cause=api_cause(request), **fields)
         else:
             customer, created = services.customer_create(cause=api_cause(request), **fields), True
         return self._read(customer, _created_or_existing(created))
@@ -405,25 +404,46 @@ class StoreViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMo
 
 # --- Batch ---------------------------------------------------------------------------------------
 
+BATCH_ITEM_FIELDS = {
+    "index": serializers.IntegerField(),
+    "status": serializers.ChoiceField(choices=["created", "existing", "error"]),
+    "id": serializers.IntegerField(allow_null=True),
+    "external_id": serializers.CharField(allow_null=True),
+    "errors": serializers.ListField(child=serializers.DictField()),
+}
+BATCH_COUNT_FIELDS = {
+    "created": serializers.IntegerField(),
+    "existing": serializers.IntegerField(),
+    "failed": serializers.IntegerField(),
+}
 BatchResultSerializer = inline_serializer(
     name="BatchResult",
     fields={
-        "created": serializers.IntegerField(),
-        "existing": serializers.IntegerField(),
-        "failed": serializers.IntegerField(),
-        "results": inline_serializer(
-            name="BatchItemResult",
-            fields={
-                "index": serializers.IntegerField(),
-                "status": serializers.ChoiceField(choices=["created", "existing", "error"]),
-                "id": serializers.IntegerField(allow_null=True),
-                "external_id": serializers.CharField(allow_null=True),
-                "errors": serializers.ListField(child=serializers.DictField()),
-            },
-            many=True,
-        ),
+        **BATCH_COUNT_FIELDS,
+        "results": inline_serializer(name="BatchItemResult", fields=BATCH_ITEM_FIELDS, many=True),
     },
 )
+BatchInterruptedSerializer = inline_serializer(
+    name="BatchInterrupted",
+    fields={
+        "error": serializers.CharField(),
+        "message": serializers.CharField(),
+        "errors": serializers.ListField(child=serializers.DictField()),
+        **BATCH_COUNT_FIELDS,
+        "results": inline_serializer(name="BatchItemResultSoFar", fields=BATCH_ITEM_FIELDS, many=True),
+    },
+)
+BATCH_RESPONSES = {
+    200: BatchResultSerializer,
+    503: OpenApiResponse(
+        BatchInterruptedSerializer,
+        description=(
+            "The database became unavailable mid-batch (header `Retry-After`). Items reported `created` or "
+            "`existing` are stored; the others are `error` with code `service_unavailable` and were not. "
+            "Send the same items again: stored ones come back `existing`."
+        ),
+    ),
+}
 
 
 def _django_errors(error: DjangoValidationError) -> Any:
@@ -432,51 +452,98 @@ def _django_errors(error: DjangoValidationError) -> Any:
     return error.messages
 
 
+def _item_error(index: int, item: Any, errors: list[dict[str, str]]) -> dict[str, Any]:
+    external_id = item.get("external_id") if isinstance(item, dict) else None
+    return {
+        "index": index,
+        "status": "error",
+        "id": None,
+        "external_id": external_id if isinstance(external_id, str) else None,
+        "errors": errors,
+    }
+
+
+@dataclass
+class BatchOutcome:
+    """Per-item results; `interrupted_at` is the index where the database became unavailable, if it did."""
+
+    results: list[dict[str, Any]]
+    counts: dict[str, int]
+    interrupted_at: int | None = None
+
+    def response(self) -> Response:
+        body: dict[str, Any] = {**self.counts, "results": self.results}
+        if self.interrupted_at is None:
+            return Response(body)
+        path = f"items[{self.interrupted_at}]"
+        message = (
+            f"The database became unavailable at {path}: the items before it are stored as reported, "
+            "that item and the ones after it are not. Retry the same request later."
+        )
+        response = Response(
+            {**error_body("service_unavailable", message, [{"path": path, "message": message}]), **body},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+
 def batch_run(
     items: Any,
     *,
     serializer_class: type[CustomerReferenceSerializer],
     ingest_one: Callable[..., tuple[Any, bool]],
     cause: str,
-) -> dict[str, Any]:
-    """Validate and write each item on its own (one savepoint each); report per-item results with paths."""
+) -> BatchOutcome:
+    """
+    Validate and write each item on its own, each committed by itself (the view runs outside any request
+    transaction), and report per-item results with paths. If the database becomes unavailable, stop there:
+    what was stored is reported as such and the rest as not stored, so a retry completes the batch exactly.
+    """
     if not isinstance(items, list):
         raise serializers.ValidationError({"items": "Expected a list of items."})
     if not items:
         raise serializers.ValidationError({"items": "Give at least one item."})
     if len(items) > BATCH_MAX_ITEMS:
         raise serializers.ValidationError({"items": f"At most {BATCH_MAX_ITEMS} items per request."})
-    results = []
-    counts = {"created": 0, "existing": 0, "failed": 0}
+    outcome = BatchOutcome(results=[], counts={"created": 0, "existing": 0, "failed": 0})
     for index, item in enumerate(items):
         prefix = f"items[{index}]"
-        serializer = serializer_class(data=item)
         errors: Any = None
-        if serializer.is_valid():
-            try:
-                row, created = ingest_one(
-                    data=serializer.validated_data, customer_ref=_reference(serializer), cause=cause
+        try:
+            serializer = serializer_class(data=item)
+            if serializer.is_valid():
+                try:
+                    row, created = ingest_one(
+                        data=serializer.validated_data, customer_ref=_reference(serializer), cause=cause
+                    )
+                except DjangoValidationError as error:
+                    errors = _django_errors(error)
+            else:
+                errors = serializer.errors
+        except DatabaseError as error:
+            if not is_unavailable(error):
+                raise
+            outcome.interrupted_at = index
+            for rest, unsent in enumerate(items[index:], start=index):
+                outcome.counts["failed"] += 1
+                message = "Not stored: the database became unavailable; send this item again."
+                outcome.results.append(
+                    _item_error(
+                        rest, unsent, [{"path": f"items[{rest}]", "message": message, "code": "service_unavailable"}]
+                    )
                 )
-            except DjangoValidationError as error:
-                errors = _django_errors(error)
-        else:
-            errors = serializer.errors
+            return outcome
         if errors is not None:
-            counts["failed"] += 1
-            results.append(
-                {
-                    "index": index,
-                    "status": "error",
-                    "id": None,
-                    "external_id": item.get("external_id") if isinstance(item, dict) else None,
-                    "errors": flatten_errors(errors, prefix),
-                }
-            )
+            outcome.counts["failed"] += 1
+            outcome.results.append(_item_error(index, item, flatten_errors(errors, prefix)))
             continue
-        outcome = "created" if created else "existing"
-        counts[outcome] += 1
-        results.append({"index": index, "status": outcome, "id": row.pk, "external_id": row.external_id, "errors": []})
-    return {**counts, "results": results}
+        status_name = "created" if created else "existing"
+        outcome.counts[status_name] += 1
+        outcome.results.append(
+            {"index": index, "status": status_name, "id": row.pk, "external_id": row.external_id, "errors": []}
+        )
+    return outcome
 
 
 class BatchViewSet(IdempotentMixin, viewsets.GenericViewSet):
@@ -489,10 +556,13 @@ class BatchViewSet(IdempotentMixin, viewsets.GenericViewSet):
     pagination_class = None
     filter_backends: list = []
     serializer_class = OrderCreateSerializer
+    # Each item commits on its own, also under an Idempotency-Key: a cut connection loses no stored item
+    # from the report (items are idempotent by external_id, so a replay stores nothing twice).
+    idempotent_in_one_transaction = False
 
     @extend_schema(
         request=inline_serializer(name="OrderBatch", fields={"items": OrderCreateSerializer(many=True)}),
-        responses=BatchResultSerializer,
+        responses=BATCH_RESPONSES,
         examples=[OpenApiExample("Two orders", value={"items": [ORDER_EXAMPLE]}, request_only=True)],
         description=(
             "Good items are written, bad ones reported with paths like `items[3].lines[0].unit_price`. "
@@ -502,28 +572,24 @@ class BatchViewSet(IdempotentMixin, viewsets.GenericViewSet):
     @action(detail=False, methods=["post"])
     def orders(self, request: Request) -> Response:
         body = request.data if isinstance(request.data, dict) else {}
-        return Response(
-            batch_run(
-                body.get("items"),
-                serializer_class=OrderCreateSerializer,
-                ingest_one=ingest.order_ingest,
-                cause=api_cause(request),
-            )
-        )
+        return batch_run(
+            body.get("items"),
+            serializer_class=OrderCreateSerializer,
+            ingest_one=ingest.order_ingest,
+            cause=api_cause(request),
+        ).response()
 
     @extend_schema(
         request=inline_serializer(name="EventBatch", fields={"items": CustomEventCreateSerializer(many=True)}),
-        responses=BatchResultSerializer,
+        responses=BATCH_RESPONSES,
         examples=[OpenApiExample("Events", value={"items": [EVENT_EXAMPLE]}, request_only=True)],
     )
     @action(detail=False, methods=["post"])
     def events(self, request: Request) -> Response:
         body = request.data if isinstance(request.data, dict) else {}
-        return Response(
-            batch_run(
-                body.get("items"),
-                serializer_class=CustomEventCreateSerializer,
-                ingest_one=ingest.custom_event_ingest,
-                cause=api_cause(request),
-            )
-        )
+        return batch_run(
+            body.get("items"),
+            serializer_class=CustomEventCreateSerializer,
+            ingest_one=ingest.custom_event_ingest,
+            cause=api_cause(request),
+        ).response()
