@@ -404,14 +404,14 @@ class StoreViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMo
 
 # --- Batch ---------------------------------------------------------------------------------------
 
-BATCH_ITEM_FIELDS = {
+BATCH_ITEM_FIELDS: dict[str, serializers.Field] = {
     "index": serializers.IntegerField(),
     "status": serializers.ChoiceField(choices=["created", "existing", "error"]),
     "id": serializers.IntegerField(allow_null=True),
     "external_id": serializers.CharField(allow_null=True),
     "errors": serializers.ListField(child=serializers.DictField()),
 }
-BATCH_COUNT_FIELDS = {
+BATCH_COUNT_FIELDS: dict[str, serializers.Field] = {
     "created": serializers.IntegerField(),
     "existing": serializers.IntegerField(),
     "failed": serializers.IntegerField(),

@@ -108,7 +108,8 @@ class BoundedInputMixin:
         model = getattr(getattr(self, "Meta", None), "model", None)
         if model is None:
             return attrs
-        instance = copy.copy(self.instance) if getattr(self, "instance", None) is not None else model()
+        current = getattr(self, "instance", None)
+        instance = copy.copy(current) if current is not None else model()
         concrete = {field.name for field in model._meta.concrete_fields}
         for name, value in attrs.items():
             if name in concrete:
@@ -136,7 +137,7 @@ def bound_form_fields(form: forms.Form) -> None:
         elif isinstance(field, (forms.DateTimeField, forms.DateField)):
             field.validators.append(date_in_range)
         elif isinstance(field, forms.ModelChoiceField):
-            field.to_python = _checked_pk(field.to_python)
+            field.to_python = _checked_pk(field.to_python)  # type: ignore[method-assign]
 
 
 def _checked_pk(to_python: Any) -> Any:

@@ -1,5 +1,7 @@
 """drf-spectacular postprocessing: the error responses every operation documents."""
 
+from typing import Any
+
 ERROR_COMPONENT = "Error"
 ERROR_SCHEMA = {
     "type": "object",
@@ -36,7 +38,7 @@ ERROR_DESCRIPTIONS = {
 UNSAFE_METHODS = {"post", "put", "patch", "delete"}
 
 
-def _error_statuses(path: str, method: str, operation: dict) -> list[str]:
+def _error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     statuses = ["400"]
     if operation.get("security") != [{}]:
         statuses += ["401", "403"]
@@ -50,7 +52,7 @@ def _error_statuses(path: str, method: str, operation: dict) -> list[str]:
     return [*statuses, "429", "503"]
 
 
-def document_error_responses(result: dict, generator, request, public) -> dict:
+def document_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """
     drf-spectacular postprocessing hook: declare the error responses every operation can give, all in
     the one `Error` shape the exception handler produces (`loyalty_site.lib.api.errors`).
