@@ -10,7 +10,7 @@ Range checks for API input, so a number or a date the database (or Python's date
 import copy
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import FieldDoesNotExist, ValidationError
@@ -85,7 +85,13 @@ def _constraint_path(condition: Any, attrs: dict[str, Any]) -> str:
     return ""
 
 
-class BoundedInputMixin:
+if TYPE_CHECKING:
+    _SerializerBase = serializers.Serializer[Any]
+else:
+    _SerializerBase = object
+
+
+class BoundedInputMixin(_SerializerBase):
     """
     Adds range checks to the serializer's writable integer, date and datetime fields and, on a
     ModelSerializer, checks the model's CheckConstraints before saving, so a rule the database holds is
@@ -93,7 +99,7 @@ class BoundedInputMixin:
     """
 
     def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()  # type: ignore[misc]
+        fields = super().get_fields()
         for name, field in fields.items():
             if field.read_only:
                 continue
@@ -104,7 +110,7 @@ class BoundedInputMixin:
         return fields
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs = super().validate(attrs)  # type: ignore[misc]
+        attrs = super().validate(attrs)
         model = getattr(getattr(self, "Meta", None), "model", None)
         if model is None:
             return attrs
@@ -137,7 +143,7 @@ def bound_form_fields(form: forms.Form) -> None:
         elif isinstance(field, (forms.DateTimeField, forms.DateField)):
             field.validators.append(date_in_range)
         elif isinstance(field, forms.ModelChoiceField):
-            field.to_python = _checked_pk(field.to_python)  # type: ignore[method-assign]
+            field.to_python = _checked_pk(field.to_python)  # type: ignore[method-assign]  # wraps this field's own
 
 
 def _checked_pk(to_python: Any) -> Any:
