@@ -60,3 +60,6 @@ class SegmentMemberAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+from .promotions import admin as promotions_admin  # noqa: E402, F401  (registers the promotions models)

@@ -1,3 +1,10 @@
-"""Non-API pages of this app (admin custom pages, customer-facing pages)."""
+"""Non-API pages of this app (admin custom pages), mounted at /admin/campaigns/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("promotions/simulator/", views.simulator, name="campaigns-simulator"),
+    path("promotions/kill-switch/", views.kill_switch, name="campaigns-kill-switch"),
+]

@@ -246,7 +246,7 @@ def test_one_redemption_per_customer_per_week_across_the_week_boundary(api):
     with time_machine.travel(datetime(2026, 11, 29, 23, 50, tzinfo=zone), tick=False):  # Sunday
         assert api.post("/api/v1/promotions/redeem", payload, format="json").status_code == 201
         second = api.post("/api/v1/promotions/redeem", payload, format="json")
-        assert (second.status_code, second.json()["error"]) == (400, "nothing_to_redeem")
+        assert (second.status_code, second.json()["error"]) == (400, "budget_exhausted")
         assert (
             api.post("/api/v1/promotions/validate", payload, format="json").json()["skipped"][0]["reason"]
             == "budget_exhausted"

@@ -97,6 +97,7 @@ class _CartView:
         self.cart = cart
         self.lines = [line.as_condition_line() for line in cart.lines]
         self.total = cart.subtotal
+        self.total_shop = cart.subtotal  # carts are validated in the shop currency
         self.subtotal = cart.subtotal
         self.shipping = cart.shipping
         self.currency = cart.currency
@@ -365,8 +366,27 @@ def counters_read(candidates: list[Candidate], *, customer: Any, now: datetime) 
         return {}
     rows = LimitCounter.objects.filter(
         limit_id__in={key[0] for key in keys}, bucket__in={key[1] for key in keys}, subject__in={key[2] for key in keys}
-    ).values_list("limit_id", "bucket", "subject", "used")
-    return {(limit_id, bucket, subject): used for limit_id, bucket, subject, used in rows}
+    ).values_list("pk", "limit_id", "bucket", "subject", "used")
+    used = {(limit_id, bucket, subject): value for _, limit_id, bucket, subject, value in rows}
+    # Reservations past their TTL no longer hold their budget, even before the sweep releases them.
+    by_pk = {pk: (limit_id, bucket, subject) for pk, limit_id, bucket, subject, _ in rows}
+    if by_pk:
+        from django.db.models import F, Sum
+
+        from .choices import RedemptionStatus
+        from .models import LimitTake
+
+        held = (
+            LimitTake.objects.filter(
+                counter_id__in=by_pk, redemption__status=RedemptionStatus.RESERVED, redemption__expires_at__lte=now
+            )
+            .values("counter_id")
+            .annotate(held=Sum(F("amount") - F("returned")))
+        )
+        for row in held:
+            key = by_pk[row["counter_id"]]
+            used[key] = used[key] - row["held"]
+    return used
 
 
 def promotions_evaluate(

@@ -121,6 +121,7 @@ class Code(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     publication_ref = models.CharField(max_length=120, blank=True, help_text="Who published it (api, admin, run:step)")
     is_active = models.BooleanField(default=True)
+    expiry_notified_at = models.DateTimeField(null=True, blank=True, help_text="When voucher.expiring was sent")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

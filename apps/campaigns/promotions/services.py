@@ -16,8 +16,8 @@ transaction rolls back — a budget is never exceeded by a cent or a redemption.
 
 from __future__ import annotations
 
-import random
 import re
+import secrets
 import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,10 +29,12 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.customers.outbox import domain_event_emit
 from apps.platform.audit import audit_record, audit_snapshot
 from loyalty_site.lib.conditions import condition_validate
 from loyalty_site.lib.errors import ConflictError, DomainError
 
+from . import signals
 from .choices import CampaignStatus, EffectKind, LimitAction, LimitMeasure, RedemptionStatus
 from .eligibility import (
     Cart,
@@ -64,7 +66,7 @@ CODE_ALPHABET = string.ascii_uppercase + string.digits
 # Look-alikes left out of generated codes: 0/O, 1/I/L.
 SAFE_ALPHABET = "".join(ch for ch in CODE_ALPHABET if ch not in "0O1IL")
 PATTERN = re.compile(r"^[A-Z0-9#?*\-_]{1,60}$")
-GENERATE_CHUNK = 2000
+GENERATE_CHUNK = 3000
 MAX_GENERATE = 2_000_000
 
 
@@ -248,9 +250,24 @@ def pattern_capacity(pattern: str) -> int:
     return capacity
 
 
-def _pattern_fill(pattern: str, rng: random.Random) -> str:
+def _pattern_codes(pattern: str, count: int) -> set[str]:
+    """
+    Up to `count` distinct codes from the pattern: one `secrets.randbelow(capacity)` per code, spelled in the
+    pattern's mixed radix (uniform over every code the pattern allows, unguessable).
+    """
     pools = {"#": string.digits, "?": string.ascii_uppercase, "*": SAFE_ALPHABET}
-    return "".join(rng.choice(pools[char]) if char in pools else char for char in pattern)
+    slots = [(index, pools[char]) for index, char in enumerate(pattern) if char in pools]
+    capacity = pattern_capacity(pattern)
+    template = list(pattern)
+    codes = set()
+    for _ in range(count):
+        number = secrets.randbelow(capacity)
+        chars = template.copy()
+        for index, pool in slots:
+            number, digit = divmod(number, len(pool))
+            chars[index] = pool[digit]
+        codes.add("".join(chars))
+    return codes
 
 
 def codes_generate(
@@ -278,7 +295,6 @@ def codes_generate(
     if count * 2 > pattern_capacity(pattern):
         raise ValidationError({"pattern": f"The pattern allows {pattern_capacity(pattern):,} codes; use a longer one."})
     batch = CodeBatch.objects.create(campaign=campaign, pattern=pattern, requested=count)
-    rng = random.SystemRandom()
     table = Code._meta.db_table
     now = timezone.now()
     generated = 0
@@ -288,7 +304,7 @@ def codes_generate(
         if attempts > count // GENERATE_CHUNK + 50:
             raise DomainError("Too many collisions: the pattern is nearly full.", path="pattern")
         size = min(GENERATE_CHUNK, count - generated)
-        texts = {_pattern_fill(pattern, rng) for _ in range(size)}
+        texts = _pattern_codes(pattern, size)
         rows = [
             (campaign.pk, batch.pk, text, 1, 0, expires_at, expires_days_after_publication, "", True, now)
             for text in texts
@@ -335,6 +351,15 @@ def code_publish(*, campaign: Campaign, customer: Any, ref: str = "", now: datet
     free.published_at = now
     free.publication_ref = ref[:120]
     free.save(update_fields=["customer", "published_at", "publication_ref"])
+    domain_event_emit(
+        signal=signals.voucher_published,
+        name="voucher.published",
+        customer=customer,
+        payload={"code": free.code, "campaign_id": campaign.pk, "campaign": campaign.name},
+        cause=ref,
+        sender=Code,
+        code=free,
+    )
     return free
 
 
@@ -378,6 +403,14 @@ def kill_switch_set(*, on: bool, user: Any = None, reason: str = "", actor: str 
         turned_on=on, reason=reason.strip()[:255], user_id=user_id, actor=actor[:120], created_at=now
     )
     audit_record(action="kill_switch_on" if on else "kill_switch_off", obj=current, before=before, user=user)
+    domain_event_emit(
+        signal=signals.kill_switch_changed,
+        name="promotions.kill_switch",
+        customer=None,
+        payload={"on": on, "reason": reason.strip()[:255], "user_id": user_id, "actor": actor[:120]},
+        sender=PromotionSettings,
+        settings=current,
+    )
     return current
 
 
@@ -488,6 +521,35 @@ def reservations_release_expired(*, now: datetime | None = None) -> int:
     return len(expired)
 
 
+THRESHOLDS = (50, 80, 100)
+
+
+def _thresholds_announce(limit: Limit, *, before: Decimal, after: Decimal, subject: str) -> None:
+    """`campaign.budget_threshold` once for each of 50/80/100 % a campaign-wide budget crosses."""
+    if subject:
+        return  # per-customer and per-code limits are not budgets to watch
+    for percent in THRESHOLDS:
+        mark = limit.limit * percent / 100
+        if before < mark <= after:
+            domain_event_emit(
+                signal=signals.budget_threshold,
+                name="campaign.budget_threshold",
+                customer=None,
+                payload={
+                    "campaign_id": limit.campaign_id,
+                    "limit_id": limit.pk,
+                    "measure": limit.measure,
+                    "percent": percent,
+                    "used": str(after),
+                    "limit": str(limit.limit),
+                },
+                cause=f"budget:{limit.pk}:{percent}",
+                sender=Limit,
+                limit=limit,
+                percent=percent,
+            )
+
+
 def _take(outcome: Outcome, locked: _Locked, redemption: Redemption) -> None:
     uses = sorted(outcome.budget_uses, key=lambda use: (use.limit.pk, use.bucket, use.subject))
     takes = []
@@ -501,6 +563,7 @@ def _take(outcome: Outcome, locked: _Locked, redemption: Redemption) -> None:
                 "The budget was used up meanwhile.", path=f"limits[{use.limit.pk}]", code="budget_exhausted"
             )
         takes.append(LimitTake(redemption=redemption, counter=counter, amount=use.amount))
+        _thresholds_announce(use.limit, before=counter.used, after=counter.used + use.amount, subject=counter.subject)
         if use.limit.action == LimitAction.PAUSE and counter.used + use.amount >= counter.limit_value:
             Campaign.objects.filter(pk=use.limit.campaign_id).update(status=CampaignStatus.PAUSED)
     LimitTake.objects.bulk_create(takes)
@@ -517,6 +580,21 @@ def _take(outcome: Outcome, locked: _Locked, redemption: Redemption) -> None:
             raise ConflictError(f"The code {code.code} has already been used.", path="codes", code="code_used")
 
 
+def _refusal_raise(outcome: Outcome) -> None:
+    """Redeem and reserve refuse when a code sent fails (the checkout expected it) or nothing applies."""
+    failed = [candidate for candidate in outcome.skipped if candidate.code_text]
+    if failed:
+        first = failed[0]
+        assert first.refusal is not None
+        raise DomainError(
+            f"{first.code_text}: {first.refusal.message}", path=f"codes[{first.index}]", code=first.refusal.reason
+        )
+    if not outcome.applied:
+        reasons = sorted({candidate.refusal.reason for candidate in outcome.skipped if candidate.refusal})
+        code = reasons[0] if len(reasons) == 1 else "nothing_to_redeem"
+        raise DomainError("No incentive applies to this cart.", path="codes", code=code)
+
+
 def _checkout(
     *,
     cart: Cart,
@@ -530,6 +608,10 @@ def _checkout(
     now: datetime | None = None,
 ) -> Redemption:
     now = now or timezone.now()
+    if reservation is None:
+        # Probe without locks: a request that would be refused anyway (budget used up, bad code) is answered
+        # at once instead of queueing on the budget counters behind the redemptions that do succeed.
+        _refusal_raise(promotions_evaluate(cart=cart, customer=customer, codes=codes, now=now))
     candidates = candidates_load(codes=codes, include_automatic=True, customer=customer)
     extra_ids = set(reservation.takes.values_list("counter_id", flat=True)) if reservation is not None else set()
     locked = _counters_lock(candidates, customer=customer, now=now, extra_ids=extra_ids)
@@ -587,6 +669,21 @@ def _checkout(
             for item in applied.incentives
         ]
     )
+    if status == RedemptionStatus.REDEEMED and customer is not None:
+        domain_event_emit(
+            signal=signals.voucher_redeemed,
+            name="voucher.redeemed",
+            customer=customer,
+            payload={
+                "redemption_id": redemption.pk,
+                "codes": [applied.candidate.code_text for applied in outcome.applied if applied.candidate.code_text],
+                "campaign_ids": [applied.candidate.campaign.pk for applied in outcome.applied],
+                "discount_total": str(redemption.discount_total),
+            },
+            cause=f"redemption:{redemption.pk}",
+            sender=Redemption,
+            redemption=redemption,
+        )
     redemption._outcome = outcome  # (the API answers with the computation)
     return redemption
 
@@ -690,3 +787,44 @@ def redemption_rollback(*, redemption: Redemption, amount: Decimal | None = None
     redemption.rolled_back_total += amount
     redemption.save(update_fields=["rolled_back_total"])
     return redemption
+
+
+EXPIRING_NOTICE_DAYS = 3
+
+
+def vouchers_expiring_announce(*, now: datetime | None = None, days: int = EXPIRING_NOTICE_DAYS) -> int:
+    """
+    Daily: `voucher.expiring` once per published, unused code whose expiry falls within `days`; the
+    `expiry_notified_at` mark makes a second run a no-op.
+    """
+    now = now or timezone.now()
+    horizon = now + timedelta(days=days)
+    rows = (
+        Code.objects.filter(
+            customer__isnull=False,
+            expiry_notified_at__isnull=True,
+            is_active=True,
+            uses=0,
+            expires_at__gt=now,
+            expires_at__lte=horizon,
+        )
+        .select_related("customer", "campaign")
+        .order_by("pk")[:5000]
+    )
+    count = 0
+    for code in rows:
+        with transaction.atomic():
+            marked = Code.objects.filter(pk=code.pk, expiry_notified_at__isnull=True).update(expiry_notified_at=now)
+            if not marked:
+                continue
+            domain_event_emit(
+                signal=signals.voucher_expiring,
+                name="voucher.expiring",
+                customer=code.customer,
+                payload={"code": code.code, "campaign": code.campaign.name, "expires_at": code.expires_at.isoformat()},
+                cause=f"voucher_expiring:{code.pk}",
+                sender=Code,
+                code=code,
+            )
+            count += 1
+    return count

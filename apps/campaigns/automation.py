@@ -1,0 +1,136 @@
+"""
+What the campaigns app offers the automation engine: the promotion triggers (`voucher.published`,
+`voucher.redeemed`, `voucher.expiring`, `campaign.budget_threshold`, `promotions.kill_switch`), the action
+`campaigns.issue_voucher` and two gallery templates. Its condition fields are in `fields.py`.
+
+This is the only module of the campaigns app that imports `apps.automations`.
+"""
+
+from decimal import Decimal
+from typing import Any
+
+from apps.automations import gallery, registry
+
+TRIGGERS = [
+    (
+        "voucher.published",
+        "Voucher published",
+        "A promotion code was published (assigned) to the customer.",
+        ("customer",),
+    ),
+    ("voucher.redeemed", "Voucher redeemed", "The customer redeemed promotion incentives at checkout.", ("customer",)),
+    ("voucher.expiring", "Voucher expiring", "A code published to the customer expires within 3 days.", ("customer",)),
+    (
+        "campaign.budget_threshold",
+        "Campaign budget threshold",
+        "A campaign budget crossed 50 %, 80 % or 100 % of its limit (payload: campaign, limit, percent).",
+        (),
+    ),
+    (
+        "promotions.kill_switch",
+        "Promotions kill switch",
+        "The global kill switch was turned on or off (payload: on, reason, user).",
+        (),
+    ),
+]
+
+
+def run_issue_voucher(context: Any, params: dict[str, Any], effect_key: str) -> dict[str, Any]:
+    """Publish a free code of the named campaign to the customer; the same run step never issues twice."""
+    from loyalty_site.lib.errors import DomainError
+
+    from .promotions.eligibility import promotion_settings
+    from .promotions.models import Campaign
+    from .promotions.services import code_publish
+
+    customer = getattr(context, "customer", None)
+    if customer is None:
+        raise registry.ActionRefused("This action needs a customer.")
+    if promotion_settings().kill_switch:
+        raise registry.ActionRefused("kill_switch: every incentive is switched off (global kill switch)")
+    name = str(params.get("campaign") or "").strip()
+    campaign = Campaign.objects.filter(name__iexact=name).first()
+    if campaign is None:
+        raise registry.ActionRefused(f"Unknown campaign {name!r}.")
+    try:
+        code = code_publish(campaign=campaign, customer=customer, ref=f"workflow:{effect_key}"[:120])
+    except DomainError as error:
+        raise registry.ActionRefused(error.message) from error
+    return {"code": code.code, "campaign": campaign.name, "code_id": code.pk}
+
+
+def _register() -> None:
+    for name, label, description, scopes in TRIGGERS:
+        registry.register_trigger(
+            registry.TriggerSpec(name=name, label=label, description=description, scopes=scopes, group="Campaigns")
+        )
+    registry.register_action(
+        registry.ActionSpec(
+            name="campaigns.issue_voucher",
+            label="Issue a voucher code",
+            description="Publish a free code of a campaign to the customer (once per run step).",
+            params=[registry.ParamSpec(name="campaign", type="text", label="Campaign name", required=True)],
+            run=run_issue_voucher,
+            group="Campaigns",
+        )
+    )
+
+
+def _issue_then_email(trigger: str, where: dict[str, Any] | None, p: dict[str, Any]) -> dict[str, Any]:
+    steps = [
+        {"id": "s1", "action": "campaigns.issue_voucher", "params": {"campaign": p["campaign"]}},
+        {"id": "s2", "action": "notify.email", "params": {"subject": p["subject"], "body": p["body"]}},
+    ]
+    return gallery.simple(gallery.definition(trigger, steps, where=where))
+
+
+def campaign_templates() -> dict[str, Any]:
+    param = gallery.TemplateParam
+    specs = [
+        gallery.TemplateSpec(
+            "campaigns_welcome_code_newsletter",
+            "Welcome code for newsletter sign-ups",
+            "When a customer signs up for the newsletter, issue a welcome code (give the campaign's codes a "
+            "30-day expiry after publication) and e-mail it.",
+            "event.custom",
+            "Campaigns",
+            [
+                param("campaign", "Campaign", "string", "Welcome"),
+                param("subject", "E-mail subject", "string", "Welcome! Here is your code"),
+                param("body", "E-mail text", "string", "Thanks for signing up: your code is valid for 30 days."),
+            ],
+            lambda p: _issue_then_email(
+                "event.custom", {"field": "event.name", "op": "eq", "value": "newsletter_signup"}, p
+            ),
+        ),
+        gallery.TemplateSpec(
+            "campaigns_winback_code",
+            "Win-back code for inactive high-value customers",
+            "Every day, customers with no order in 30 days who spent more than 500 get a win-back code.",
+            "customer.bulk_activity",
+            "Campaigns",
+            [
+                param("campaign", "Campaign", "string", "Win-back"),
+                param("subject", "E-mail subject", "string", "We miss you"),
+                param("body", "E-mail text", "string", "Come back: a code is waiting for you in your account."),
+            ],
+            lambda p: {
+                **_issue_then_email("customer.bulk_activity", None, p),
+                "settings": {
+                    "schedule_cron": "0 3 * * *",
+                    "audience": gallery.inactive_high_value_audience(30, Decimal("500")),
+                },
+            },
+        ),
+    ]
+    return {spec.key: spec for spec in specs}
+
+
+def register() -> None:
+    _register()
+    for key, spec in campaign_templates().items():
+        if key not in gallery.TEMPLATES:
+            gallery.template_register(spec)
+
+
+register()

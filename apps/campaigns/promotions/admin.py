@@ -1,0 +1,288 @@
+"""
+Admin of promotions: campaigns with incentives, limits and a budget meter, codes (search, CSV export),
+the redemptions log, the kill switch events, and the settings row with the global kill switch.
+Imported by apps/campaigns/admin.py.
+"""
+
+import csv
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html_join
+
+from apps.platform import capabilities as cap
+from loyalty_site.lib.forms import BoundedJSONField
+
+from . import selectors, services
+from .models import Campaign, Code, Incentive, KillSwitchEvent, Limit, PromotionSettings, Redemption, RedemptionItem
+
+
+class IncentiveForm(forms.ModelForm):
+    lines_rule = BoundedJSONField(required=False, help_text="Condition over one line (empty: every line)")
+
+    class Meta:
+        model = Incentive
+        fields = [
+            "kind",
+            "percent",
+            "amount",
+            "max_discount",
+            "buy_quantity",
+            "get_quantity",
+            "multiplier",
+            "lines_rule",
+            "is_active",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        kind = cleaned.get("kind")
+        for name in services.INCENTIVE_NEEDS.get(kind, ()):
+            if cleaned.get(name) in (None, ""):
+                self.add_error(name, f"A {kind} incentive needs {name}.")
+        errors = services.rule_errors(cleaned.get("lines_rule") or None, path="lines_rule", scopes=services.LINE_SCOPES)
+        for path, message in errors.items():
+            self.add_error("lines_rule", f"{path}: {message}")
+        return cleaned
+
+
+class IncentiveInline(admin.TabularInline):
+    model = Incentive
+    form = IncentiveForm
+    extra = 1
+    fields = [
+        "kind",
+        "percent",
+        "amount",
+        "max_discount",
+        "buy_quantity",
+        "get_quantity",
+        "multiplier",
+        "lines_rule",
+        "is_active",
+    ]
+
+
+class LimitInline(admin.TabularInline):
+    model = Limit
+    extra = 1
+    fields = ["measure", "limit", "period", "scope", "action", "incentive"]
+
+
+class CampaignForm(forms.ModelForm):
+    validation_rule = BoundedJSONField(
+        required=False, help_text="Condition over the customer and the cart (empty: always)"
+    )
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "name",
+            "description",
+            "owner",
+            "type",
+            "status",
+            "starts_at",
+            "ends_at",
+            "weekdays",
+            "hours_from",
+            "hours_until",
+            "category",
+            "priority",
+            "tags",
+            "stacking",
+            "joint_categories",
+            "validation_rule",
+        ]
+
+    def clean_validation_rule(self) -> Any:
+        rule = self.cleaned_data.get("validation_rule") or None
+        errors = services.rule_errors(rule, path="validation_rule", scopes=services.RULE_SCOPES)
+        if errors:
+            raise forms.ValidationError([f"{path}: {message}" for path, message in errors.items()])
+        return rule
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    list_display = ["name", "type", "status", "category", "priority", "stacking", "budget_meter"]
+    list_filter = ["status", "type", "stacking", "category"]
+    search_fields = ["name", "description", "category"]
+    inlines = [IncentiveInline, LimitInline]
+    actions = ["pause_selected", "resume_selected", "generate_codes"]
+    readonly_fields = ["budget_meter", "created_at", "updated_at"]
+
+    def save_model(self, request: HttpRequest, obj: Campaign, form: Any, change: bool) -> None:
+        fields = {key: form.cleaned_data[key] for key in form.cleaned_data if key != "name"}
+        if change:
+            services.campaign_update(campaign=obj, name=form.cleaned_data["name"], **fields)
+        else:
+            fields.setdefault("owner", request.user)
+            obj.pk = services.campaign_create(name=form.cleaned_data["name"], **fields).pk
+
+    @admin.display(description="Budget (used / limit, runs out)")
+    def budget_meter(self, campaign: Campaign) -> str:
+        if campaign.pk is None:
+            return "-"
+        rows = [row for row in selectors.budget_usage(campaign=campaign) if row.get("percent") is not None]
+        if not rows:
+            return "-"
+        return format_html_join(
+            "",
+            '<div title="{}"><meter min="0" max="100" value="{}"></meter> {} / {} ({}%) · {}</div>',
+            (
+                (
+                    row["label"],
+                    row["percent"],
+                    row["used"],
+                    row["limit_value"],
+                    row["percent"],
+                    row["exhausted_on"] or "no recent use",
+                )
+                for row in rows
+            ),
+        )
+
+    def _switch(self, request: HttpRequest, queryset: Any, *, on: bool) -> None:
+        if not request.user.has_perm(cap.CAMPAIGN_KILL_SWITCH):
+            self.message_user(request, "You may not use the kill switch.", messages.ERROR)
+            return
+        count = 0
+        for campaign in queryset.order_by("pk"):
+            services.campaign_switch(campaign=campaign, on=on, user=request.user, actor="admin")
+            count += 1
+        self.message_user(request, f"{'Resumed' if on else 'Paused'} {count} campaign(s).", messages.SUCCESS)
+
+    @admin.action(description="Pause the selected campaigns (kill switch)")
+    def pause_selected(self, request: HttpRequest, queryset: Any) -> None:
+        self._switch(request, queryset, on=False)
+
+    @admin.action(description="Generate 100 codes for each selected campaign")
+    def generate_codes(self, request: HttpRequest, queryset: Any) -> None:
+        if not request.user.has_perm("campaigns.add_code"):
+            self.message_user(request, "You may not add codes.", messages.ERROR)
+            return
+        for campaign in queryset.order_by("pk"):
+            batch = services.codes_generate(campaign=campaign, pattern=f"C{campaign.pk}-******", count=100)
+            self.message_user(
+                request, f"Generated {batch.generated} codes for “{campaign}” ({batch.pattern}).", messages.SUCCESS
+            )
+
+    @admin.action(description="Resume the selected campaigns")
+    def resume_selected(self, request: HttpRequest, queryset: Any) -> None:
+        self._switch(request, queryset, on=True)
+
+
+@admin.register(Code)
+class CodeAdmin(admin.ModelAdmin):
+    list_display = ["code", "campaign", "uses", "max_uses", "customer", "published_at", "expires_at", "is_active"]
+    list_filter = ["campaign", "is_active"]
+    list_select_related = ["campaign", "customer"]
+    search_fields = ["code"]
+    raw_id_fields = ["customer", "batch"]
+    actions = ["export_csv"]
+
+    @admin.action(description="Export the selected codes as CSV")
+    def export_csv(self, request: HttpRequest, queryset: Any) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="codes.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["code", "campaign", "uses", "max_uses", "customer_id", "published_at", "expires_at"])
+        for code in queryset.select_related("campaign").order_by("pk").iterator(chunk_size=2000):
+            writer.writerow(
+                [
+                    code.code,
+                    code.campaign.name,
+                    code.uses,
+                    code.max_uses or "",
+                    code.customer_id or "",
+                    code.published_at or "",
+                    code.expires_at or "",
+                ]
+            )
+        return response
+
+
+class RedemptionItemInline(admin.TabularInline):
+    model = RedemptionItem
+    extra = 0
+    fields = ["campaign", "incentive", "code", "discount"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "status",
+        "customer",
+        "session",
+        "order_total",
+        "discount_total",
+        "rolled_back_total",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["customer"]
+    search_fields = ["session", "order_ref", "customer__email"]
+    inlines = [RedemptionItemInline]
+    readonly_fields = [
+        "session",
+        "customer",
+        "status",
+        "currency",
+        "order_total",
+        "discount_total",
+        "rolled_back_total",
+        "order_ref",
+        "request",
+        "expires_at",
+        "created_at",
+        "redeemed_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # redemptions come from the API
+
+
+@admin.register(KillSwitchEvent)
+class KillSwitchEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "turned_on", "campaign", "incentive", "reason", "user", "actor"]
+    list_filter = ["turned_on"]
+    readonly_fields = ["campaign", "incentive", "turned_on", "reason", "user", "actor", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PromotionSettings)
+class PromotionSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "kill_switch", "kill_switch_reason", "max_per_order", "percent_base", "failure_mode"]
+    readonly_fields = ["kill_switch", "kill_switch_reason", "kill_switch_at", "kill_switch_by"]
+    actions = ["kill_switch_on", "kill_switch_off"]
+
+    def _kill(self, request: HttpRequest, *, on: bool) -> None:
+        if not request.user.has_perm(cap.CAMPAIGN_KILL_SWITCH):
+            self.message_user(request, "You may not use the kill switch.", messages.ERROR)
+            return
+        services.kill_switch_set(on=on, user=request.user, reason="turned on in the admin" if on else "", actor="admin")
+        self.message_user(
+            request, f"Global kill switch {'ON: every incentive is refused' if on else 'off'}.", messages.WARNING
+        )
+
+    @admin.action(description="Turn the GLOBAL kill switch on")
+    def kill_switch_on(self, request: HttpRequest, queryset: Any) -> None:
+        self._kill(request, on=True)
+
+    @admin.action(description="Turn the global kill switch off")
+    def kill_switch_off(self, request: HttpRequest, queryset: Any) -> None:
+        self._kill(request, on=False)

@@ -1,0 +1,131 @@
+"""Marketer pages of campaigns under /admin/campaigns/: the promotions cart simulator."""
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from apps.customers.models import Customer
+from loyalty_site.lib.money import shop_currency
+
+from .promotions.api.serializers import outcome_json
+from .promotions.eligibility import Cart, CartLine, promotions_evaluate
+
+MAX_LINES = 100
+
+
+class SimulatorForm(forms.Form):
+    customer = forms.CharField(required=False, help_text="Customer id, e-mail or external id (empty: anonymous)")
+    lines = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5, "cols": 60}),
+        help_text="One line per cart line: title | quantity | unit price",
+        initial="Trail shoe | 2 | 60.00",
+    )
+    shipping = forms.DecimalField(
+        required=False, min_value=Decimal("0"), max_digits=14, decimal_places=2, initial=Decimal("0")
+    )
+    codes = forms.CharField(required=False, help_text="Codes, separated by commas or spaces")
+
+    def clean_customer(self) -> Customer | None:
+        text = self.cleaned_data["customer"].strip()
+        if not text:
+            return None
+        customer = (
+            (Customer.objects.filter(pk=int(text)).first() if text.isdigit() else None)
+            or Customer.objects.filter(email__iexact=text).first()
+            or Customer.objects.filter(external_id=text).first()
+        )
+        if customer is None:
+            raise forms.ValidationError("No customer with this id, e-mail or external id.")
+        return customer
+
+    def clean_lines(self) -> list[CartLine]:
+        rows = [row for row in self.cleaned_data["lines"].splitlines() if row.strip()]
+        if not rows or len(rows) > MAX_LINES:
+            raise forms.ValidationError(f"Give 1 to {MAX_LINES} lines.")
+        lines = []
+        for index, row in enumerate(rows):
+            parts = [part.strip() for part in row.split("|")]
+            try:
+                title, quantity, price = parts
+                line = CartLine(index=index, title=title[:255], quantity=int(quantity), unit_price=Decimal(price))
+            except (ValueError, InvalidOperation):
+                raise forms.ValidationError(f"Line {index + 1}: write title | quantity | unit price.") from None
+            if line.quantity < 1 or line.unit_price < 0 or not line.unit_price.is_finite():
+                raise forms.ValidationError(f"Line {index + 1}: a positive quantity and a price of 0 or more.")
+            lines.append(line)
+        return lines
+
+
+@staff_member_required
+@permission_required("campaigns.view_campaign", raise_exception=True)
+def simulator(request: HttpRequest) -> HttpResponse:
+    """Type a customer and a cart, see what applies and why (read-only, like the builder's test run)."""
+    form = SimulatorForm(request.POST or None)
+    result: dict[str, Any] | None = None
+    if request.method == "POST" and form.is_valid():
+        cart = Cart(
+            currency=shop_currency(),
+            lines=form.cleaned_data["lines"],
+            shipping=form.cleaned_data["shipping"] or Decimal("0"),
+        )
+        codes = form.cleaned_data["codes"].replace(",", " ").split()[:20]
+        result = outcome_json(promotions_evaluate(cart=cart, customer=form.cleaned_data["customer"], codes=codes))
+    context = {
+        "title": "Cart simulator",
+        "form": form,
+        "result": result,
+        "currency": shop_currency(),
+        "has_permission": True,
+    }
+    return render(request, "campaigns/simulator.html", context)
+
+
+class KillSwitchForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=255, help_text="Why (required to turn it on)")
+
+
+@staff_member_required
+@permission_required("campaigns.view_promotionsettings", raise_exception=True)
+def kill_switch(request: HttpRequest) -> HttpResponse:
+    """The global kill switch: one click turns every incentive off (audited), one click resumes."""
+    from django.contrib import messages
+    from django.core.exceptions import PermissionDenied, ValidationError
+    from django.shortcuts import redirect
+
+    from apps.platform.capabilities import CAMPAIGN_KILL_SWITCH
+
+    from .promotions import services
+    from .promotions.eligibility import promotion_settings
+    from .promotions.models import KillSwitchEvent
+
+    form = KillSwitchForm(request.POST or None)
+    if request.method == "POST":
+        if not request.user.has_perm(CAMPAIGN_KILL_SWITCH):
+            raise PermissionDenied
+        if form.is_valid():
+            turn_on = request.POST.get("on") == "1"
+            try:
+                services.kill_switch_set(
+                    on=turn_on, user=request.user, reason=form.cleaned_data["reason"], actor="admin"
+                )
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                messages.warning(
+                    request, "Kill switch ON: every incentive is refused." if turn_on else "Kill switch off."
+                )
+                return redirect("campaigns-kill-switch")
+    context = {
+        "title": "Kill switch",
+        "form": form,
+        "current": promotion_settings(),
+        "events": KillSwitchEvent.objects.select_related("user", "campaign").order_by("-created_at", "-pk")[:20],
+        "may_switch": request.user.has_perm(CAMPAIGN_KILL_SWITCH),
+        "has_permission": True,
+    }
+    return render(request, "campaigns/kill_switch.html", context)
