@@ -7,4 +7,5 @@ from . import views
 urlpatterns = [
     path("promotions/simulator/", views.simulator, name="campaigns-simulator"),
     path("promotions/kill-switch/", views.kill_switch, name="campaigns-kill-switch"),
+    path("promotions/redemptions/", views.redemptions_log, name="campaigns-redemptions"),
 ]

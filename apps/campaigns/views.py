@@ -129,3 +129,38 @@ def kill_switch(request: HttpRequest) -> HttpResponse:
         "has_permission": True,
     }
     return render(request, "campaigns/kill_switch.html", context)
+
+
+@staff_member_required
+@permission_required("campaigns.view_redemption", raise_exception=True)
+def redemptions_log(request: HttpRequest) -> HttpResponse:
+    """The redemptions log: newest first, filtered by status, campaign or session/order reference."""
+    from django.core.paginator import Paginator
+
+    from .promotions import selectors
+    from .promotions.choices import RedemptionStatus
+    from .promotions.models import Campaign
+
+    campaign = (
+        Campaign.objects.filter(pk=request.GET["campaign"]).first()
+        if request.GET.get("campaign", "").isdigit()
+        else None
+    )
+    rows = selectors.redemptions_list(campaign=campaign).prefetch_related("items__campaign", "items__code")
+    status = request.GET.get("status", "")
+    if status in RedemptionStatus.values:
+        rows = rows.filter(status=status)
+    search = request.GET.get("q", "").strip()[:120]
+    if search:
+        rows = rows.filter(session=search) | rows.filter(order_ref=search)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    context = {
+        "title": "Redemptions",
+        "page": page,
+        "campaign": campaign,
+        "statuses": RedemptionStatus.choices,
+        "status": status,
+        "q": search,
+        "has_permission": True,
+    }
+    return render(request, "campaigns/redemptions.html", context)

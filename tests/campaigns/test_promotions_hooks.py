@@ -141,3 +141,16 @@ def test_kill_switch_page_needs_the_capability_and_shows_a_banner_everywhere(cli
         (True, "Pricing error"),
         (False, ""),
     ]
+
+
+def test_redemptions_log_lists_redemptions_of_a_campaign(client):
+    user = UserFactory(username="viewer", is_staff=True, is_superuser=False)
+    user.user_permissions.add(Permission.objects.get(codename="view_redemption", content_type__app_label="campaigns"))
+    client.force_login(user)
+    campaign = campaign_with("Five", code="FIVE", incentives=[{"kind": "fixed_order", "amount": Decimal("5.00")}])
+    services.redemption_redeem(cart=cart(("X", 1, "20.00")), customer=None, codes=["FIVE"], session="chk-1")
+    response = client.get(f"/admin/campaigns/promotions/redemptions/?campaign={campaign.pk}&q=chk-1")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "chk-1" in text and "Five (FIVE) -5.00" in text
+    assert client.get("/admin/campaigns/promotions/simulator/").status_code == 403  # needs view_campaign

@@ -1,6 +1,7 @@
 """
 Admin of promotions: campaigns with incentives, limits and a budget meter, codes (search, CSV export),
-the redemptions log, the kill switch events, and the settings row with the global kill switch.
+and the settings row with the global kill switch. The redemptions log, the kill switch history and the
+cart simulator are pages of `apps/campaigns/views.py`.
 Imported by apps/campaigns/admin.py.
 """
 
@@ -10,13 +11,14 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
-from django.utils.html import format_html_join
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from apps.platform import capabilities as cap
 from loyalty_site.lib.forms import BoundedJSONField
 
 from . import selectors, services
-from .models import Campaign, Code, Incentive, KillSwitchEvent, Limit, PromotionSettings, Redemption, RedemptionItem
+from .models import Campaign, Code, Incentive, Limit, PromotionSettings
 
 
 class IncentiveForm(forms.ModelForm):
@@ -113,7 +115,17 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ["name", "description", "category"]
     inlines = [IncentiveInline, LimitInline]
     actions = ["pause_selected", "resume_selected", "generate_codes"]
-    readonly_fields = ["budget_meter", "created_at", "updated_at"]
+    readonly_fields = ["budget_meter", "pages", "created_at", "updated_at"]
+
+    @admin.display(description="Pages")
+    def pages(self, campaign: Campaign) -> str:
+        return format_html(
+            '<a href="{}?campaign={}">Redemptions</a> · <a href="{}">Cart simulator</a> · <a href="{}">Kill switch</a>',
+            reverse("campaigns-redemptions"),
+            campaign.pk or "",
+            reverse("campaigns-simulator"),
+            reverse("campaigns-kill-switch"),
+        )
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: Any, change: bool) -> None:
         fields = {key: form.cleaned_data[key] for key in form.cleaned_data if key != "name"}
@@ -206,69 +218,17 @@ class CodeAdmin(admin.ModelAdmin):
         return response
 
 
-class RedemptionItemInline(admin.TabularInline):
-    model = RedemptionItem
-    extra = 0
-    fields = ["campaign", "incentive", "code", "discount"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(Redemption)
-class RedemptionAdmin(admin.ModelAdmin):
-    list_display = [
-        "pk",
-        "status",
-        "customer",
-        "session",
-        "order_total",
-        "discount_total",
-        "rolled_back_total",
-        "created_at",
-    ]
-    list_filter = ["status"]
-    list_select_related = ["customer"]
-    search_fields = ["session", "order_ref", "customer__email"]
-    inlines = [RedemptionItemInline]
-    readonly_fields = [
-        "session",
-        "customer",
-        "status",
-        "currency",
-        "order_total",
-        "discount_total",
-        "rolled_back_total",
-        "order_ref",
-        "request",
-        "expires_at",
-        "created_at",
-        "redeemed_at",
-    ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # redemptions come from the API
-
-
-@admin.register(KillSwitchEvent)
-class KillSwitchEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "turned_on", "campaign", "incentive", "reason", "user", "actor"]
-    list_filter = ["turned_on"]
-    readonly_fields = ["campaign", "incentive", "turned_on", "reason", "user", "actor", "created_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(PromotionSettings)
 class PromotionSettingsAdmin(admin.ModelAdmin):
     list_display = ["__str__", "kill_switch", "kill_switch_reason", "max_per_order", "percent_base", "failure_mode"]
     readonly_fields = ["kill_switch", "kill_switch_reason", "kill_switch_at", "kill_switch_by"]
     actions = ["kill_switch_on", "kill_switch_off"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not PromotionSettings.objects.exists()  # one row
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
     def _kill(self, request: HttpRequest, *, on: bool) -> None:
         if not request.user.has_perm(cap.CAMPAIGN_KILL_SWITCH):
