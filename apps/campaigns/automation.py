@@ -23,14 +23,14 @@ TRIGGERS = [
     (
         "campaign.budget_threshold",
         "Campaign budget threshold",
-        "A campaign budget crossed 50 %, 80 % or 100 % of its limit (payload: campaign, limit, percent).",
-        (),
+        "A campaign budget crossed 50 %, 80 % or 100 % of its limit (payload: campaign, limit, percent); no customer.",
+        ("customer",),
     ),
     (
         "promotions.kill_switch",
         "Promotions kill switch",
-        "The global kill switch was turned on or off (payload: on, reason, user).",
-        (),
+        "The global kill switch was turned on or off (payload: on, reason, user); no customer.",
+        ("customer",),
     ),
 ]
 

@@ -164,3 +164,16 @@ def redemptions_log(request: HttpRequest) -> HttpResponse:
         "has_permission": True,
     }
     return render(request, "campaigns/redemptions.html", context)
+
+
+@staff_member_required
+def kill_switch_state(request: HttpRequest) -> HttpResponse:
+    """The global kill switch as JSON, read by the banner of every admin page."""
+    from django.http import JsonResponse
+    from django.utils import timezone
+
+    from .promotions.eligibility import promotion_settings
+
+    current = promotion_settings()
+    at = timezone.localtime(current.kill_switch_at).strftime("%Y-%m-%d %H:%M") if current.kill_switch_at else ""
+    return JsonResponse({"on": current.kill_switch, "reason": current.kill_switch_reason, "at": at})
