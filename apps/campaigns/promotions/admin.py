@@ -40,7 +40,7 @@ class IncentiveForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        kind = cleaned.get("kind")
+        kind = str(cleaned.get("kind") or "")
         for name in services.INCENTIVE_NEEDS.get(kind, ()):
             if cleaned.get(name) in (None, ""):
                 self.add_error(name, f"A {kind} incentive needs {name}.")

@@ -677,7 +677,9 @@ def _checkout(
             payload={
                 "redemption_id": redemption.pk,
                 "codes": [applied.candidate.code_text for applied in outcome.applied if applied.candidate.code_text],
-                "campaign_ids": [applied.candidate.campaign.pk for applied in outcome.applied],
+                "campaign_ids": [
+                    applied.candidate.campaign.pk for applied in outcome.applied if applied.candidate.campaign
+                ],
                 "discount_total": str(redemption.discount_total),
             },
             cause=f"redemption:{redemption.pk}",
@@ -821,7 +823,11 @@ def vouchers_expiring_announce(*, now: datetime | None = None, days: int = EXPIR
                 signal=signals.voucher_expiring,
                 name="voucher.expiring",
                 customer=code.customer,
-                payload={"code": code.code, "campaign": code.campaign.name, "expires_at": code.expires_at.isoformat()},
+                payload={
+                    "code": code.code,
+                    "campaign": code.campaign.name,
+                    "expires_at": code.expires_at.isoformat() if code.expires_at else None,
+                },
                 cause=f"voucher_expiring:{code.pk}",
                 sender=Code,
                 code=code,
