@@ -65,6 +65,12 @@ ROLES: dict[str, list[str]] = {
         "loyalty.view_*",
         "loyalty.add_membership",
         "loyalty.add_referral",
+        # The checkout validates, reserves, redeems and rolls back promotion codes (not their set-up).
+        "campaigns.view_campaign",
+        "campaigns.view_code",
+        "campaigns.view_redemption",
+        "campaigns.add_redemption",
+        "campaigns.change_redemption",
     ],
     # Everything, including users, roles and API tokens.
     "admin": ["*"],

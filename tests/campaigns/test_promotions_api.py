@@ -343,3 +343,32 @@ def test_qualify_lists_published_codes_and_automatic_promotions_best_first(api):
         ("Auto", None, "5.00"),
     ]
     assert body["best"]["discount_total"] == "12.00"
+
+
+def test_a_shop_backend_token_with_the_integration_role_validates_and_redeems_but_cannot_set_up(rule_campaign):
+    # Given the shop's checkout: a user in the integration role with an ingest + campaigns token
+    from django.contrib.auth.models import Group
+
+    from apps.platform.services import api_token_create
+
+    user = UserFactory(username="shop", is_staff=False, is_superuser=False)
+    user.groups.add(Group.objects.get(name="integration"))
+    _, raw = api_token_create(user=user, scopes=["ingest", "campaigns"], name="checkout")
+    shop = APIClient()
+    shop.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    payload = checkout_json(("Trail shoe", 2, "60.00"), codes=["SHOES10"], order_ref="o-7")
+
+    # When it validates and redeems the code, then tries to create a campaign and flip the kill switch
+    validated = shop.post("/api/v1/promotions/validate", payload, format="json")
+    redeemed = shop.post("/api/v1/promotions/redeem", payload, format="json", HTTP_IDEMPOTENCY_KEY="shop-1")
+    created = shop.post("/api/v1/promotion-campaigns/", {"name": "Mine", "type": "discount_codes"}, format="json")
+    killed = shop.post("/api/v1/promotions/kill-switch", {"on": True, "reason": "x"}, format="json")
+
+    # Then the checkout calls work and the set-up calls are refused, with nothing written
+    assert validated.status_code == 200, validated.json()
+    assert validated.json()["discount_total"] == "12.00"
+    assert redeemed.status_code == 201, redeemed.json()
+    assert Redemption.objects.filter(status="redeemed").count() == 1
+    assert (created.status_code, killed.status_code) == (403, 403)
+    assert list(Campaign.objects.values_list("name", flat=True)) == ["Shoes 10"]
+    assert KillSwitchEvent.objects.count() == 0
