@@ -53,6 +53,7 @@ ROLES: dict[str, list[str]] = {
         cap.DEDUCT_POINTS,
         cap.REDEEM_FOR_CUSTOMER,
         cap.CONFIRM_REDEMPTION,
+        "loyalty.rotate_cockpit_link",
     ],
     # A shop backend or POS calling the API: writes and reads the data plane, reads loyalty.
     "integration": [

@@ -231,6 +231,10 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# The default cache holds API throttle counters and the cockpit link rate limits. Per process by default;
+# with several web processes set CACHE_URL (e.g. `redis://127.0.0.1:6379/1`) so they share one count.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # Run enqueued tasks inline right after the commit instead of queueing them (tests, demos, one-process
 # set-ups without a `qcluster`); read by `loyalty_site.lib.tasks.enqueue_on_commit`, the one enqueue helper.
 TASKS_SYNC = env.bool("TASKS_SYNC", default=False)
