@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from apps.automations.builder import boot as boot_data
 from apps.automations.builder import engine
 from apps.automations.builder.describe import bulk_story, step_story
-from apps.automations.builder.views import CHANGE, VIEW, can, page_context
+from apps.automations.builder.views import CHANGE, VIEW, as_id, can, page_context, query_text
 from apps.automations.choices import RunStatus
 
 RUN_STATUSES = [status.value for status in RunStatus]
@@ -34,7 +34,10 @@ STEP_COLOURS = {
 
 
 def _day_bound(value: str, *, end: bool) -> datetime | None:
-    day = parse_date(value or "")
+    try:
+        day = parse_date(value or "")
+    except ValueError:  # well formed but not a date: 2026-02-30
+        return None
     if day is None:
         return None
     return timezone.make_aware(datetime.combine(day, time.max if end else time.min))
@@ -48,15 +51,15 @@ def run_list(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if workflow:
         runs = runs.filter(workflow=workflow)
     status = request.GET.get("status", "")
-    customer = request.GET.get("customer", "").strip()
+    customer = query_text(request, "customer")
     since = _day_bound(request.GET.get("since", ""), end=False)
     until = _day_bound(request.GET.get("until", ""), end=True)
     if status in RUN_STATUSES:
         runs = runs.filter(status=status)
     if customer:
         runs = (
-            runs.filter(customer_id=int(customer))
-            if customer.isdigit()
+            runs.filter(customer_id=as_id(customer))
+            if as_id(customer) is not None
             else runs.filter(customer__email__icontains=customer)
         )
     if since:

@@ -52,6 +52,18 @@ def can(*perms: str):
     return decorate
 
 
+def query_text(request: HttpRequest, name: str) -> str:
+    """A GET parameter as search text: stripped, NUL characters dropped (PostgreSQL refuses them in a query)."""
+    return request.GET.get(name, "").replace("\x00", "").strip()
+
+
+def as_id(value: str) -> int | None:
+    """A primary key typed by a user, or None when it is not one (`abc`, `1.5`, `²`, 20 digits)."""
+    if value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
+
+
 def error_response(error: Exception, status: int = 400) -> JsonResponse:
     return JsonResponse(
         {"error": "invalid", "message": "Please fix the errors.", "errors": engine.error_list(error)}, status=status
@@ -77,9 +89,9 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
         ),
         last_run_at=Max(f"{runs}__created_at"),
     ).select_related("current_version")
-    query = request.GET.get("q", "").strip()
-    status = request.GET.get("status", "")
-    trigger = request.GET.get("trigger", "")
+    query = query_text(request, "q")
+    status = query_text(request, "status")
+    trigger = query_text(request, "trigger")
     if query:
         workflows = workflows.filter(Q(name__icontains=query) | Q(description__icontains=query))
     if status:
@@ -317,10 +329,12 @@ def builder_test(request: HttpRequest) -> JsonResponse:
 
 @can(VIEW)
 def customer_search(request: HttpRequest) -> JsonResponse:
-    term = request.GET.get("q", "").strip()
+    term = query_text(request, "q")
     customers = Customer.objects.all()
     if term.isdigit():
-        customers = customers.filter(Q(pk=int(term)) | Q(external_id=term) | Q(phone__contains=term))
+        pk = as_id(term)
+        by_id = Q(pk=pk) if pk is not None else Q(pk__in=[])
+        customers = customers.filter(by_id | Q(external_id=term) | Q(phone__contains=term))
     elif term:
         for word in term.split()[:4]:
             customers = customers.filter(
@@ -344,7 +358,7 @@ def _customer_label(customer: Customer) -> str:
 
 @can(VIEW)
 def test_subjects(request: HttpRequest) -> JsonResponse:
-    customer = get_object_or_404(Customer, pk=request.GET.get("customer") or 0)
+    customer = get_object_or_404(Customer, pk=as_id(request.GET.get("customer", "")) or 0)
     trigger = request.GET.get("trigger", "")
     spec = boot_data.trigger_lookup(trigger)
     subject = spec["subject"] if spec else None
