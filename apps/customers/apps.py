@@ -7,4 +7,4 @@ class CustomersConfig(AppConfig):
     verbose_name = "Customers & orders"
 
     def ready(self) -> None:
-        from . import fields  # noqa: F401  (registers this app's fields in the condition catalog)
+        from . import checks, fields  # noqa: F401  (start-up checks; this app's fields in the condition catalog)
