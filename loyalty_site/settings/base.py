@@ -54,6 +54,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Refuses an oversized API body with a JSON 413 before anything parses it.
     "loyalty_site.lib.api.errors.ApiBodyLimitMiddleware",
+    # An unknown /api/ URL is a JSON 404 even under DEBUG (whose HTML page skips handler404).
+    "loyalty_site.lib.api.errors.ApiNotFoundJsonMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

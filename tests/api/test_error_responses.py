@@ -33,6 +33,19 @@ def test_an_unknown_api_url_is_a_json_404_and_other_urls_keep_the_html_page(api)
     assert page["Content-Type"].startswith("text/html")
 
 
+def test_an_unknown_api_url_is_a_json_404_under_debug_too(api, settings):
+    # Given the development server's DEBUG mode, whose HTML 404 page does not call handler404
+    settings.DEBUG = True
+
+    response = api.get("/api/v1/loyalty/balances/")
+    page = Client().get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert _error(response) == {"error": "not_found", "message": "No API endpoint or object at this URL.", "errors": []}
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
+
+
 def test_an_unknown_object_is_a_json_404(api):
     response = api.get("/api/v1/customers/999999/")
 

@@ -236,3 +236,24 @@ class ApiBodyLimitMiddleware:
                 message = f"The request body has {length} bytes; the limit is {limit}."
                 return JsonResponse(error_body("request_too_large", message), status=413)
         return self.get_response(request)
+
+
+class ApiNotFoundJsonMiddleware:
+    """
+    An unknown URL under /api/ answers the JSON 404 even with DEBUG on (`scripts/run`): Django's debug
+    mode renders its HTML page without calling handler404, and API clients must always get the documented
+    shape. Other pages, and 500s (whose debug page carries the traceback a developer needs), are left alone.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and is_api_request(request)
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            return page_not_found(request)
+        return response
