@@ -15,7 +15,8 @@ from django.db.models import Count, Q
 from django.http import HttpRequest
 
 from apps.platform.capabilities import ACTIVATE_WORKFLOW
-from loyalty_site.lib.forms import BoundedJSONField
+from apps.tagging.selectors import condition_suggestions
+from loyalty_site.lib.forms import BoundedJSONField, ConditionField
 
 from . import services
 from .choices import RunStatus, WorkflowStatus
@@ -33,7 +34,13 @@ class WorkflowAdminForm(forms.ModelForm):
     definition = BoundedJSONField(
         required=False, widget=forms.Textarea(attrs={"rows": 24, "cols": 100, "class": "wf-json"})
     )
-    audience = BoundedJSONField(required=False, help_text="Bulk trigger: condition; empty = all customers.")
+    audience = ConditionField(
+        scopes=("customer",),
+        audience=True,
+        suggestions=condition_suggestions,
+        empty_label="No audience condition: every customer.",
+        help_text="Bulk trigger only: which customers a run goes over.",
+    )
 
     class Meta:
         model = Workflow
@@ -62,8 +69,14 @@ class WorkflowAdminForm(forms.ModelForm):
         trigger = (definition.get("trigger") or {}).get("event", "") if isinstance(definition, dict) else ""
         settings = {name: cleaned.get(name) for name in services.SETTING_FIELDS if name in cleaned}
         _, setting_problems = services.settings_clean(settings, trigger=trigger)
+        audience_problems = [(p.path, p.message) for p in setting_problems if (p.path or "").startswith("audience")]
         for problem in [*problems, *setting_problems]:
-            self.add_error(None, f"{problem.path or 'definition'}: {problem.message}")
+            if not (problem.path or "").startswith("audience"):
+                self.add_error(None, f"{problem.path or 'definition'}: {problem.message}")
+        if audience_problems:
+            field = self.fields["audience"]
+            assert isinstance(field, ConditionField)
+            self.add_error("audience", field.rejection(audience_problems, cleaned.get("audience")))
         return cleaned
 
 

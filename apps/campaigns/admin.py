@@ -1,35 +1,47 @@
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
-from loyalty_site.lib.forms import BoundedJSONField
+from apps.tagging.selectors import condition_suggestions
+from loyalty_site.lib.forms import ConditionField
 
 from . import services
 from .models import Segment, SegmentMember
 
 
 class SegmentForm(forms.ModelForm):
-    condition = BoundedJSONField(required=False, help_text="Condition JSON; empty means every customer")
+    condition = ConditionField(
+        scopes=("customer",),
+        audience=True,
+        check=services.segment_condition_errors,
+        suggestions=condition_suggestions,
+        preview_url="campaigns-segment-preview",
+        empty_label="No condition: every customer is a member.",
+        help_text="Who belongs to the segment. Members are recomputed when you save.",
+    )
 
     class Meta:
         model = Segment
         fields = ["name", "description", "condition", "is_active"]
 
-    def clean_condition(self):
-        condition = self.cleaned_data.get("condition") or None
-        errors = services.segment_condition_errors(condition)
-        if errors:
-            raise forms.ValidationError([f"{path}: {message}" for path, message in errors])
-        return condition
-
 
 @admin.register(Segment)
 class SegmentAdmin(admin.ModelAdmin):
     form = SegmentForm
-    list_display = ["name", "member_count", "is_active", "refreshed_at", "updated_at"]
+    list_display = ["name", "members_link", "is_active", "refreshed_at", "updated_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "description"]
-    readonly_fields = ["member_count", "refreshed_at", "created_at", "updated_at"]
+    readonly_fields = ["members_link", "refreshed_at", "created_at", "updated_at"]
     actions = ["refresh_selected"]
+
+    @admin.display(description="Members", ordering="member_count")
+    def members_link(self, segment: Segment) -> str:
+        """The member count, linking to the members (computed when the segment was saved or refreshed)."""
+        if segment.pk is None:
+            return "—"
+        url = reverse("admin:campaigns_segmentmember_changelist") + f"?segment__id__exact={segment.pk}"
+        return format_html('<a href="{}" data-testid="segment-members">{}</a>', url, f"{segment.member_count:,}")
 
     def save_model(self, request, obj, form, change):
         fields = {key: form.cleaned_data[key] for key in ("name", "condition", "description", "is_active")}

@@ -49,12 +49,13 @@ def segment_create(*, name: str, condition: Any = None, description: str = "", i
         name=" ".join(name.split()), condition=condition or None, description=description, is_active=is_active
     )
     audit_record(action="created", obj=segment)
-    return segment
+    # Members are computed on save (one set-based pass), so a new segment never shows 0 until a refresh.
+    return segment_refresh(segment=segment) if is_active else segment
 
 
 @transaction.atomic
 def segment_update(*, segment: Segment, **fields: Any) -> Segment:
-    """Change a segment; the members follow at the next refresh."""
+    """Change a segment; an active segment's members are recomputed at once (one set-based pass)."""
     unknown = set(fields) - {"name", "condition", "description", "is_active"}
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown segment field."))
@@ -68,7 +69,7 @@ def segment_update(*, segment: Segment, **fields: Any) -> Segment:
         setattr(segment, key, " ".join(value.split()) if key == "name" else value)
     segment.save()
     audit_record(action="updated", obj=segment, before=before)
-    return segment
+    return segment_refresh(segment=segment) if segment.is_active else segment
 
 
 @transaction.atomic

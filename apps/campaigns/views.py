@@ -1,19 +1,26 @@
-"""Marketer pages of campaigns under /admin/campaigns/: the promotions cart simulator."""
+"""Marketer pages of campaigns under /admin/campaigns/: the promotions cart simulator, the segment preview."""
 
+import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from apps.customers.models import Customer
+from loyalty_site.lib.conditions.editor import condition_errors_plain
+from loyalty_site.lib.json_limits import json_text_error
 from loyalty_site.lib.money import shop_currency
 
+from . import services
 from .promotions.api.serializers import outcome_json
 from .promotions.eligibility import Cart, CartLine, promotions_evaluate
+from .selectors import segment_preview as segment_preview_select
 
 MAX_LINES = 100
 
@@ -177,3 +184,56 @@ def kill_switch_state(request: HttpRequest) -> HttpResponse:
     current = promotion_settings()
     at = timezone.localtime(current.kill_switch_at).strftime("%Y-%m-%d %H:%M") if current.kill_switch_at else ""
     return JsonResponse({"on": current.kill_switch, "reason": current.kill_switch_reason, "at": at})
+
+
+# --- Segments: the live preview of the condition editor ------------------------------------------------
+
+
+@staff_member_required
+@permission_required(["campaigns.view_segment", "customers.view_customer"], raise_exception=True)
+@require_POST
+def segment_preview(request: HttpRequest) -> JsonResponse:
+    """`{"condition": ...}` -> how many customers match now and a few of them; 400 with each problem's path."""
+    try:
+        text = request.body.decode()
+    except UnicodeDecodeError:
+        text = ""
+    too_deep = json_text_error(text) if text else None
+    body: Any = None
+    if too_deep is None:
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+    if not isinstance(body, dict):
+        message = f"The JSON is {too_deep.message}." if too_deep else "Send a JSON object with a condition."
+        return JsonResponse(
+            {"error": "invalid", "message": message, "errors": [{"path": "", "message": message}]}, status=400
+        )
+    condition = body.get("condition") or None
+    errors = services.segment_condition_errors(condition)
+    if errors:
+        return JsonResponse(
+            {
+                "error": "invalid",
+                "message": "The condition is not complete.",
+                "errors": condition_errors_plain(condition, errors),
+            },
+            status=400,
+        )
+    count, sample = segment_preview_select(condition=condition)
+    return JsonResponse(
+        {
+            "count": count,
+            "sample": [
+                {
+                    "id": customer.pk,
+                    "label": " · ".join(part for part in (str(customer), customer.email) if part)
+                    if customer.full_name
+                    else str(customer),
+                    "url": reverse("admin:customers_customer_change", args=[customer.pk]),
+                }
+                for customer in sample
+            ],
+        }
+    )

@@ -11,12 +11,13 @@ from django.utils.html import format_html, format_html_join
 
 from apps.platform.audit import AuditedModelAdmin
 from apps.platform.capabilities import AWARD_POINTS, DEDUCT_POINTS
+from apps.tagging.selectors import condition_suggestions
 from loyalty_site.lib.errors import DomainError
-from loyalty_site.lib.forms import BoundedJSONField
+from loyalty_site.lib.forms import ConditionField
 from loyalty_site.lib.money import money_format, shop_currency
 
 from . import services
-from .choices import FulfilmentStatus, TierBasis
+from .choices import FulfilmentStatus, RuleKind, TierBasis
 from .cockpit import cockpit_path
 from .forms import AdjustForm, TierForm, TierInlineForm, TierInlineFormSet
 from .models import (
@@ -33,6 +34,7 @@ from .models import (
     RewardTierPrice,
     Tier,
 )
+from .services.rules import EVENT_SCOPES, ORDER_SCOPES
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -99,7 +101,18 @@ class TierAdmin(AuditedModelAdmin, admin.ModelAdmin):
 
 
 class EarningRuleForm(forms.ModelForm):
-    conditions = BoundedJSONField(required=False, help_text="Shared condition language")
+    # Which fields the editor offers follows the rule's kind (an event rule sees the event, others the order).
+    conditions = ConditionField(
+        scopes=ORDER_SCOPES,
+        scopes_from={
+            "field": "kind",
+            "map": {RuleKind.FIXED_EVENT.value: list(EVENT_SCOPES)},
+            "default": list(ORDER_SCOPES),
+        },
+        suggestions=condition_suggestions,
+        empty_label="No condition: the rule applies to every order (or event) it is for.",
+        help_text="When the rule applies, on top of its kind.",
+    )
 
     class Meta:
         model = EarningRule
@@ -129,7 +142,9 @@ class EarningRuleForm(forms.ModelForm):
             cleaned["conditions"] = cleaned["conditions"] or {}
             errors = services.earning_rule_conditions_errors(kind=cleaned["kind"], conditions=cleaned["conditions"])
             if errors:
-                self.add_error("conditions", [f"{path}: {message}" for path, message in errors])
+                field = self.fields["conditions"]
+                assert isinstance(field, ConditionField)
+                self.add_error("conditions", field.rejection(errors, cleaned["conditions"]))
         return cleaned
 
 

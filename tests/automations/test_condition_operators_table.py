@@ -101,7 +101,9 @@ def test_no_second_operator_table_in_the_builder_sources():
     # The labels live in the operator table only; the builder's JS and the sentence helper read them.
     root = Path(settings.BASE_DIR)
     sources = {
-        "conditions.js": (root / "static/automations/builder/conditions.js").read_text(),
+        "editor.js": (root / "static/conditions/editor.js").read_text(),
+        "widget.js": (root / "static/conditions/widget.js").read_text(),
+        "conditions/model.js": (root / "static/conditions/model.js").read_text(),
         "model.js": (root / "static/automations/builder/model.js").read_text(),
         "describe.py": (root / "apps/automations/builder/describe.py").read_text(),
     }

@@ -6,11 +6,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from apps.customers.models import Product
-from apps.tagging.models import Tag
-from loyalty_site.lib.conditions.catalog import fields_all
-from loyalty_site.lib.conditions.operators import operators_describe
-from loyalty_site.lib.money import currency_symbol, shop_currency
+from loyalty_site.lib.conditions.editor import choices_payload, editor_catalog
 
 # Which object a test run needs besides the customer, by trigger scope.
 SUBJECT_BY_SCOPE = {"order": "order", "cart": "cart", "draft_order": "draft order", "event": "event"}
@@ -66,51 +62,6 @@ PARAM_TYPES = {
 }
 
 
-def _choices(raw: Any) -> list[dict[str, str]]:
-    choices = []
-    for choice in raw or ():
-        if isinstance(choice, list | tuple):
-            choices.append({"value": str(choice[0]), "label": str(choice[1] if len(choice) > 1 else choice[0])})
-        elif isinstance(choice, dict):
-            choices.append({"value": str(choice.get("value")), "label": str(choice.get("label", choice.get("value")))})
-        else:
-            choices.append({"value": str(choice), "label": str(choice)})
-    return choices
-
-
-# Money fields of one order, line, cart or draft order are in that record's own currency; every other
-# money field (customer totals, *_shop amounts) is in the shop currency.
-OWN_CURRENCY_SCOPES = {"order", "line", "cart", "draft_order"}
-
-
-def field_currency(spec: Any) -> str:
-    """The currency symbol a money input shows: the shop currency's, or "" for a record's own currency."""
-    scope = getattr(spec, "scope", None) or spec.name.split(".")[0]
-    if spec.type != "money" or (scope in OWN_CURRENCY_SCOPES and not spec.name.endswith("_shop")):
-        return ""
-    return currency_symbol(shop_currency())
-
-
-def field_payload(spec: Any) -> dict[str, Any]:
-    scope = getattr(spec, "scope", None) or spec.name.split(".")[0]
-    return {
-        "name": spec.name,
-        "label": spec.label,
-        "type": spec.type,
-        "group": scope.replace("_", " ").capitalize(),
-        "scope": scope,
-        "ops": list(getattr(spec, "operators", ()) or ()),
-        "windowable": bool(getattr(spec, "supports_window", False)),
-        "item": getattr(spec, "item_scope", None),
-        "item_label": (getattr(spec, "item_scope", None) or "item").replace("_", " "),
-        "picker": getattr(spec, "suggest", None),
-        "choices": _choices(getattr(spec, "choices", ())),
-        "description": getattr(spec, "description", ""),
-        "audience": spec.compilable,
-        "currency": field_currency(spec),
-    }
-
-
 def trigger_payload(spec: Any) -> dict[str, Any]:
     scopes = list(getattr(spec, "scopes", ()) or ("customer",))
     subject = next((SUBJECT_BY_SCOPE[scope] for scope in scopes if scope in SUBJECT_BY_SCOPE), None)
@@ -135,7 +86,7 @@ def param_payload(spec: Any) -> dict[str, Any]:
         "input": kind,
         "required": bool(getattr(spec, "required", False)),
         "help": getattr(spec, "help", ""),
-        "choices": _choices(getattr(spec, "choices", ())),
+        "choices": choices_payload(getattr(spec, "choices", ())),
         "dynamic": bool(getattr(spec, "dynamic", kind in {"text", "text_list"})),
         "default": getattr(spec, "default", None),
     }
@@ -168,31 +119,10 @@ def catalog_payload() -> dict[str, Any]:
     from apps.automations.registry import actions_all
 
     return {
-        "shop_currency": {"code": shop_currency(), "symbol": currency_symbol(shop_currency())},
-        "fields": [field_payload(spec) for spec in fields_all()],
-        # The operator table of the condition language: labels and what each takes come from here only.
-        "operators": operators_describe(),
+        # The fields and the operator table of the condition language, as every condition editor reads them.
+        **editor_catalog(),
         "triggers": triggers_payload(),
         "actions": [action_payload(spec) for spec in actions_all()],
-    }
-
-
-def suggestions_payload() -> dict[str, list]:
-    from apps.customers.models import Customer, Order
-
-    # Bounded lists for the pickers; free text stays possible for anything not listed.
-    return {
-        "tags": list(Tag.objects.order_by("name").values_list("name", flat=True)[:500]),
-        "products": list(Product.objects.order_by("title").values_list("title", flat=True).distinct()[:300]),
-        "currencies": sorted(
-            {code for code in Order.objects.values_list("currency", flat=True).distinct()[:50] if code}
-            | {"USD", "EUR", "GBP", "VND", "CNY", "RUB", "JPY"}
-        ),
-        "countries": sorted(
-            {code for code in Customer.objects.values_list("country", flat=True).distinct()[:300] if code}
-            | {"US", "GB", "DE", "FR", "VN", "CN", "RU", "JP"}
-        ),
-        "event_names": [],
     }
 
 

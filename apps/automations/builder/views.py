@@ -30,6 +30,7 @@ from apps.automations.choices import RunStatus, WorkflowStatus
 from apps.automations.secret_params import definition_redact
 from apps.customers.models import Cart, Customer, CustomerEvent, DraftOrder, Order
 from apps.platform.capabilities import ACTIVATE_WORKFLOW
+from apps.tagging.selectors import condition_suggestions
 from loyalty_site.lib.json_limits import json_text_error
 
 VIEW = "automations.view_workflow"
@@ -170,16 +171,12 @@ def builder_boot(
     return {
         "workflow": data,
         "catalog": catalog,
-        "suggestions": {**boot_data.suggestions_payload(), "event_names": _event_names()},
+        "suggestions": condition_suggestions(),
         "settings_schema": boot_data.SETTINGS_SCHEMA,
         "urls": urls,
         "can_change": request.user.has_perm(CHANGE) and not read_only,
         "read_only": read_only,
     }
-
-
-def _event_names() -> list[str]:
-    return list(CustomerEvent.objects.order_by("name").values_list("name", flat=True).distinct()[:200])
 
 
 @can(VIEW)

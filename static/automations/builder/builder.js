@@ -1,11 +1,12 @@
 // The workflow builder page: trigger card, step cards (condition / action / wait), side panel with the
 // trigger settings and the test run, save / activate / pause with errors shown on their cards.
-import { api, errorList, h, option, readJsonScript } from "./dom.js";
-import { conditionEditor, describeCondition } from "./conditions.js";
-import { choiceInput, listEditor, numberInput, textWithParams } from "./inputs.js";
+import { api, errorList, h, option, readJsonScript } from "../../conditions/dom.js";
+import { conditionEditor, describeCondition } from "../../conditions/editor.js";
+import { choiceInput, listEditor, numberInput, textWithParams } from "../../conditions/inputs.js";
+import { conditionToNode, newGroup, newRule, nodeToCondition } from "../../conditions/model.js";
 import {
-  cardLists, cardToStep, conditionToNode, definitionToModel, nodeToCondition, findCard, insertCard, locatePath, modelToDefinition, moveCard,
-  newActionCard, newConditionCard, newGroup, newRule, newWaitCard, removeCard,
+  cardLists, cardToStep, definitionToModel, findCard, insertCard, locatePath, modelToDefinition, moveCard,
+  newActionCard, newConditionCard, newWaitCard, removeCard,
 } from "./model.js";
 
 const boot = readJsonScript("wf-boot");
