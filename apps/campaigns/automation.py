@@ -37,17 +37,17 @@ TRIGGERS = [
 
 def run_issue_voucher(context: Any, params: dict[str, Any], effect_key: str) -> dict[str, Any]:
     """Publish a free code of the named campaign to the customer; the same run step never issues twice."""
+    from apps.platform.kill_switch import REFUSAL_MESSAGE, kill_switch_is_on
     from loyalty_site.lib.errors import DomainError
 
-    from .promotions.eligibility import promotion_settings
     from .promotions.models import Campaign
     from .promotions.services import code_publish
 
     customer = getattr(context, "customer", None)
     if customer is None:
         raise registry.ActionRefused("This action needs a customer.")
-    if promotion_settings().kill_switch:
-        raise registry.ActionRefused("kill_switch: every incentive is switched off (global kill switch)")
+    if kill_switch_is_on():
+        raise registry.ActionRefused(f"kill_switch: {REFUSAL_MESSAGE}")
     name = str(params.get("campaign") or "").strip()
     campaign = Campaign.objects.filter(name__iexact=name).first()
     if campaign is None:

@@ -105,9 +105,10 @@ def kill_switch(request: HttpRequest) -> HttpResponse:
     from django.shortcuts import redirect
 
     from apps.platform.capabilities import CAMPAIGN_KILL_SWITCH
+    from apps.platform.kill_switch import kill_switch_state
+    from apps.platform.models import KillSwitchChange
 
     from .promotions import services
-    from .promotions.eligibility import promotion_settings
     from .promotions.models import KillSwitchEvent
 
     form = KillSwitchForm(request.POST or None)
@@ -130,7 +131,8 @@ def kill_switch(request: HttpRequest) -> HttpResponse:
     context = {
         "title": "Kill switch",
         "form": form,
-        "current": promotion_settings(),
+        "current": kill_switch_state(),
+        "global_events": KillSwitchChange.objects.select_related("user").order_by("-created_at", "-pk")[:20],
         "events": KillSwitchEvent.objects.select_related("user", "campaign").order_by("-created_at", "-pk")[:20],
         "may_switch": request.user.has_perm(CAMPAIGN_KILL_SWITCH),
         "has_permission": True,
@@ -179,11 +181,11 @@ def kill_switch_state(request: HttpRequest) -> HttpResponse:
     from django.http import JsonResponse
     from django.utils import timezone
 
-    from .promotions.eligibility import promotion_settings
+    from apps.platform.kill_switch import kill_switch_state
 
-    current = promotion_settings()
-    at = timezone.localtime(current.kill_switch_at).strftime("%Y-%m-%d %H:%M") if current.kill_switch_at else ""
-    return JsonResponse({"on": current.kill_switch, "reason": current.kill_switch_reason, "at": at})
+    current = kill_switch_state()
+    at = timezone.localtime(current.changed_at).strftime("%Y-%m-%d %H:%M") if current.changed_at else ""
+    return JsonResponse({"on": current.is_on, "reason": current.reason, "at": at})
 
 
 # --- Segments: the live preview of the condition editor ------------------------------------------------

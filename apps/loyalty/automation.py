@@ -74,8 +74,16 @@ def _points(params: dict[str, Any]) -> int:
 
 
 def run_award_points(context: Any, params: dict[str, Any], effect_key: str) -> dict[str, Any]:
-    """Award points as one lot keyed by the engine's effect key: a re-delivered step never awards twice."""
+    """
+    Award points as one lot keyed by the engine's effect key: a re-delivered step never awards twice. Refused
+    while the global kill switch is on (an incentive action).
+    """
+    from apps.platform.kill_switch import REFUSAL_CODE, REFUSAL_MESSAGE, kill_switch_is_on
+
     from .services import points_award
+
+    if kill_switch_is_on():
+        raise registry.ActionRefused(f"{REFUSAL_CODE}: {REFUSAL_MESSAGE}")
 
     membership = _action_membership(context)
     lot, created = points_award(

@@ -99,3 +99,44 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} #{self.object_id}"
+
+
+class GlobalKillSwitch(models.Model):
+    """
+    The one row of the global kill switch over every incentive: promotion campaigns, loyalty earning, reward
+    redemption and the incentive actions of workflows. It lives in the bottom app so every layer can obey it.
+    """
+
+    is_on = models.BooleanField(default=False)
+    reason = models.CharField(max_length=255, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.CharField(max_length=150, blank=True, help_text="Who, as it read at the time (admin, api, fraud…)")
+
+    class Meta:
+        verbose_name = "global kill switch"
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return "Global kill switch: " + ("ON" if self.is_on else "off")
+
+
+class KillSwitchChange(models.Model):
+    """History of the global kill switch: every turn on or off with who, when and why."""
+
+    turned_on = models.BooleanField()
+    reason = models.CharField(max_length=255, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"kill switch {'on' if self.turned_on else 'off'} at {self.created_at:%Y-%m-%d %H:%M}"

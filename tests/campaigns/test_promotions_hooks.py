@@ -10,9 +10,10 @@ from django.utils import timezone
 from apps.automations import registry
 from apps.automations import services as engine_services
 from apps.campaigns import automation
-from apps.campaigns.models import Code, KillSwitchEvent
+from apps.campaigns.models import Code
 from apps.campaigns.promotions import services
 from apps.customers.models import DomainEvent
+from apps.platform.models import KillSwitchChange
 from tests.campaigns.promo_helpers import campaign_with, cart
 from tests.factories import CustomerFactory, UserFactory
 
@@ -126,7 +127,7 @@ def test_kill_switch_page_needs_the_capability_and_shows_a_banner_everywhere(cli
     viewer.user_permissions.add(Permission.objects.get(codename="view_promotionsettings"))
     client.force_login(viewer)
     assert client.post("/admin/campaigns/promotions/kill-switch/", {"on": "1", "reason": "x"}).status_code == 403
-    assert KillSwitchEvent.objects.count() == 0
+    assert KillSwitchChange.objects.count() == 0
     viewer.user_permissions.add(
         Permission.objects.get(codename="campaign_kill_switch", content_type__app_label="platform")
     )
@@ -136,9 +137,9 @@ def test_kill_switch_page_needs_the_capability_and_shows_a_banner_everywhere(cli
     assert "kill-switch-slot" in client.get("/admin/").content.decode()  # every admin page asks for the state
     client.post("/admin/campaigns/promotions/kill-switch/", {"on": "0"})
     assert client.get("/admin/campaigns/promotions/kill-switch/state/").json()["on"] is False
-    assert list(KillSwitchEvent.objects.order_by("pk").values_list("turned_on", "reason")) == [
-        (True, "Pricing error"),
-        (False, ""),
+    assert list(KillSwitchChange.objects.order_by("pk").values_list("turned_on", "reason", "actor")) == [
+        (True, "Pricing error", "admin"),
+        (False, "", "admin"),
     ]
 
 

@@ -188,16 +188,8 @@ def test_the_campaign_kill_switch_is_audited_with_who_and_why():
     promotion_services.kill_switch_set(on=True, user=eve, reason="fraud wave")
     promotion_services.kill_switch_set(on=False, user=eve)
 
-    log = entries("campaigns.promotionsettings")
+    log = entries("platform.globalkillswitch")
     assert log == [
-        (
-            "kill_switch_on",
-            "eve",
-            {"kill_switch": {"old": False, "new": True}, "kill_switch_reason": {"old": "", "new": "fraud wave"}},
-        ),
-        (
-            "kill_switch_off",
-            "eve",
-            {"kill_switch": {"old": True, "new": False}, "kill_switch_reason": {"old": "fraud wave", "new": ""}},
-        ),
+        ("kill_switch_on", "eve", {"is_on": {"old": False, "new": True}, "reason": {"old": "", "new": "fraud wave"}}),
+        ("kill_switch_off", "eve", {"is_on": {"old": True, "new": False}, "reason": {"old": "fraud wave", "new": ""}}),
     ]

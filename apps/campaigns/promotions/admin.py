@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from apps.platform import capabilities as cap
+from apps.platform.kill_switch import kill_switch_state
 from loyalty_site.lib.forms import BoundedJSONField
 
 from . import selectors, services
@@ -220,8 +221,10 @@ class CodeAdmin(admin.ModelAdmin):
 
 @admin.register(PromotionSettings)
 class PromotionSettingsAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "kill_switch", "kill_switch_reason", "max_per_order", "percent_base", "failure_mode"]
-    readonly_fields = ["kill_switch", "kill_switch_reason", "kill_switch_at", "kill_switch_by"]
+    """The stacking settings row; the global kill switch has its own page (one click, reason, history)."""
+
+    list_display = ["__str__", "max_per_order", "max_per_category", "percent_base", "failure_mode", "kill_switch"]
+    readonly_fields = ["kill_switch"]
     actions = ["kill_switch_on", "kill_switch_off"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -229,6 +232,15 @@ class PromotionSettingsAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="Global kill switch")
+    def kill_switch(self, obj: PromotionSettings) -> str:
+        state = kill_switch_state()
+        return format_html(
+            '{} · <a href="{}">kill switch page</a>',
+            f"ON ({state.reason})" if state.is_on else "off",
+            reverse("campaigns-kill-switch"),
+        )
 
     def _kill(self, request: HttpRequest, *, on: bool) -> None:
         if not request.user.has_perm(cap.CAMPAIGN_KILL_SWITCH):

@@ -3,7 +3,8 @@ Which incentives a cart gets, and why not: the read-only evaluation behind valid
 simulator, reserve and redeem (which re-run it inside their transaction, on locked budget counters).
 
 For each candidate (each code sent, and each active automatic campaign) the checks run in a fixed order —
-kill switch, status, schedule, code, validation rule, budgets — and the first that fails is the refusal
+the global kill switch (`apps.platform.kill_switch`), status, schedule, code, validation rule, budgets — and
+the first that fails is the refusal
 (machine `reason`, `path` of what failed, a sentence). Candidates that pass are applied in the stacking
 order (priority high first, then category, then campaign id, then code), honouring exclusive / joint /
 stackable, the global maximum per order and per category, and the percentage base; in `reject_all` mode
@@ -19,6 +20,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.platform.kill_switch import REFUSAL_CODE, REFUSAL_MESSAGE, kill_switch_is_on
 from loyalty_site.lib.conditions import EvaluationContext, condition_evaluate, field_get
 from loyalty_site.lib.conditions.evaluation import read_field
 from loyalty_site.lib.conditions.operators import OPERATORS
@@ -405,6 +407,7 @@ def promotions_evaluate(
     """
     now = now or timezone.now()
     settings = promotion_settings()
+    switched_off = kill_switch_is_on()
     currency = cart.currency
     outcome = Outcome(cart=cart, customer=customer, now=now)
     outcome.lines = [
@@ -428,8 +431,10 @@ def promotions_evaluate(
     passing: list[Candidate] = []
     for candidate in candidates:
         if candidate.refusal is None:
-            candidate.refusal = _candidate_refusal(
-                candidate, settings=settings, customer=customer, now=now, context=context, currency=currency
+            candidate.refusal = (
+                Refusal(REFUSAL_CODE, REFUSAL_MESSAGE, "")
+                if switched_off
+                else _candidate_refusal(candidate, customer=customer, now=now, context=context, currency=currency)
             )
         (outcome.skipped if candidate.refusal else passing).append(candidate)
 
@@ -470,7 +475,6 @@ def promotions_evaluate(
 def _candidate_refusal(
     candidate: Candidate,
     *,
-    settings: PromotionSettings,
     customer: Any,
     now: datetime,
     context: EvaluationContext,
@@ -478,8 +482,6 @@ def _candidate_refusal(
 ) -> Refusal | None:
     campaign = candidate.campaign
     assert campaign is not None
-    if settings.kill_switch:
-        return Refusal("kill_switch", "every incentive is switched off (global kill switch)", "")
     refusal = _schedule_refusal(campaign, now)
     if refusal is None and candidate.code is not None:
         refusal = _code_refusal(candidate.code, customer, now)

@@ -176,19 +176,13 @@ class LimitCounter(models.Model):
 
 
 class PromotionSettings(models.Model):
-    """The one row of global stacking settings and the global kill switch."""
+    """The one row of global stacking settings (the global kill switch is `apps.platform`'s GlobalKillSwitch)."""
 
     max_per_order = models.PositiveSmallIntegerField(default=5)
     max_per_category = models.PositiveSmallIntegerField(null=True, blank=True)
     percent_base = models.CharField(max_length=10, choices=PercentBase.choices, default=PercentBase.INITIAL)
     failure_mode = models.CharField(max_length=10, choices=FailureMode.choices, default=FailureMode.SKIP)
     reservation_minutes = models.PositiveIntegerField(default=15)
-    kill_switch = models.BooleanField(default=False)
-    kill_switch_reason = models.CharField(max_length=255, blank=True)
-    kill_switch_at = models.DateTimeField(null=True, blank=True)
-    kill_switch_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
 
     class Meta:
         verbose_name = "promotion settings"
@@ -199,7 +193,7 @@ class PromotionSettings(models.Model):
 
 
 class KillSwitchEvent(models.Model):
-    """Audit row of every kill switch change (global, or one campaign/incentive): who, when, why."""
+    """Audit row of every campaign or incentive switch change: who, when, why (global: platform.KillSwitchChange)."""
 
     campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     incentive = models.ForeignKey(Incentive, null=True, blank=True, on_delete=models.CASCADE, related_name="+")

@@ -31,6 +31,8 @@ from django.utils import timezone
 
 from apps.customers.outbox import domain_event_emit
 from apps.platform.audit import audit_record, audit_snapshot
+from apps.platform.kill_switch import global_kill_switch_set
+from apps.platform.models import GlobalKillSwitch
 from loyalty_site.lib.conditions import condition_validate
 from loyalty_site.lib.errors import ConflictError, DomainError
 
@@ -386,29 +388,19 @@ def settings_update(**fields: Any) -> PromotionSettings:
 
 
 @transaction.atomic
-def kill_switch_set(*, on: bool, user: Any = None, reason: str = "", actor: str = "") -> PromotionSettings:
-    """Turn the global kill switch on or off (audited: who, when, why). The very next validation obeys."""
-    current = _settings_locked()
-    if on and not reason.strip():
-        raise ValidationError({"reason": "Say why the kill switch goes on."})
-    user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
-    now = timezone.now()
-    before = audit_snapshot(current, fields=["kill_switch", "kill_switch_reason"])
-    current.kill_switch = on
-    current.kill_switch_reason = reason.strip()[:255] if on else ""
-    current.kill_switch_at = now
-    current.kill_switch_by_id = user_id
-    current.save()
-    KillSwitchEvent.objects.create(
-        turned_on=on, reason=reason.strip()[:255], user_id=user_id, actor=actor[:120], created_at=now
-    )
-    audit_record(action="kill_switch_on" if on else "kill_switch_off", obj=current, before=before, user=user)
+def kill_switch_set(*, on: bool, reason: str = "", user: Any = None, actor: str = "") -> GlobalKillSwitch:
+    """
+    Turn the global kill switch over every incentive on or off (`apps.platform.kill_switch`: audited who, when,
+    why) and announce it as the `promotions.kill_switch` trigger so a workflow can alert the team.
+    """
+    current = global_kill_switch_set(on=on, reason=reason, user=user, actor=actor)
     domain_event_emit(
         signal=signals.kill_switch_changed,
         name="promotions.kill_switch",
         customer=None,
-        payload={"on": on, "reason": reason.strip()[:255], "user_id": user_id, "actor": actor[:120]},
-        sender=PromotionSettings,
+        payload={"on": on, "reason": current.reason, "user_id": current.changed_by_id, "actor": current.actor},
+        cause=f"kill_switch:{'on' if on else 'off'}",
+        sender=GlobalKillSwitch,
         settings=current,
     )
     return current

@@ -6,6 +6,8 @@ the rate stored on the order), unless the program sets a rate for the order's ow
 (`Program.currency_earning_rates`, points per unit of that currency). `min_order_total` is in the shop
 currency; per-amount rules count points per shop-currency unit.
 
+While the global kill switch (`apps.platform.kill_switch`) is on, orders and custom events earn nothing.
+
 Every lot is keyed by its source ("order:<id>:base", "order:<id>:rule:<id>", "event:<id>:rule:<id>"),
 so replaying the same event is a no-op.
 """
@@ -23,6 +25,7 @@ from django.utils import timezone
 
 from apps.customers.choices import OrderStatus
 from apps.customers.models import CustomerEvent, Order
+from apps.platform.kill_switch import kill_switch_is_on
 from apps.tagging.models import ProductTag
 from loyalty_site.lib.conditions import ConditionInvalid, EvaluationContext, condition_evaluate
 from loyalty_site.lib.money import to_shop
@@ -202,6 +205,10 @@ def order_points_earn(*, order: Order, at: datetime | None = None, cause: str = 
     order = Order.objects.select_related("customer").get(pk=order.pk)
     if program is None or order.status == OrderStatus.CANCELLED:
         return []
+    if kill_switch_is_on():
+        # The global kill switch stops every incentive: the order earns nothing (no backlog is replayed later).
+        logger.info("loyalty: order %s earns nothing: global kill switch on", order.pk)
+        return []
     membership = membership_for(order.customer, program)
     if membership is None:
         if not program.auto_enroll:
@@ -277,6 +284,9 @@ def event_points_earn(*, custom_event: CustomerEvent, at: datetime | None = None
     at = at or timezone.now()
     program = program_default()
     if program is None:
+        return []
+    if kill_switch_is_on():
+        logger.info("loyalty: custom event %s earns nothing: global kill switch on", custom_event.pk)
         return []
     candidates = EarningRule.objects.filter(
         program=program, kind=RuleKind.FIXED_EVENT, event_name=custom_event.name, is_active=True

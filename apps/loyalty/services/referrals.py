@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from apps.customers.models import Customer
 from apps.customers.outbox import domain_event_emit
+from apps.platform.kill_switch import kill_switch_is_on
 from loyalty_site.lib.errors import ConflictError, DomainError
 
 from .. import signals
@@ -59,8 +60,14 @@ def referral_register(*, referee: Customer, code: str, at: datetime | None = Non
 
 @transaction.atomic
 def referral_reward(*, referral: Referral, at: datetime | None = None, cause: str = "") -> Referral:
-    """Give the referrer and referee their bonuses once (lots keyed by the referral), within the referrer's cap."""
+    """
+    Give the referrer and referee their bonuses once (lots keyed by the referral), within the referrer's cap.
+    While the global kill switch is on nothing is given and the referral stays registered (the next qualifying
+    order after the switch goes off rewards it).
+    """
     at = at or timezone.now()
+    if kill_switch_is_on():
+        return referral
     referrer = Membership.objects.select_related("program", "tier").get(pk=referral.referrer_id)
     referee = Membership.objects.select_related("program", "tier").get(
         program=referrer.program, customer_id=referral.referee_id

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from apps.platform.kill_switch import kill_switch_check
 from loyalty_site.lib.errors import ConflictError, DomainError
 
 from ..choices import FulfilmentStatus, RedemptionStatus
@@ -42,7 +43,8 @@ def reward_price(*, membership: Membership, reward: Reward) -> int:
 
 
 def reward_check(*, membership: Membership, reward: Reward, at: datetime, active_points: int | None = None) -> None:
-    """Raise a DomainError naming why `membership` cannot redeem `reward` now."""
+    """Raise a DomainError naming why `membership` cannot redeem `reward` now (first: the global kill switch)."""
+    kill_switch_check(path="reward")
     if reward.program_id != membership.program_id or not reward.is_active:
         raise DomainError("This reward is not available.", path="reward", code="reward_unavailable")
     if reward.valid_from and at < reward.valid_from:

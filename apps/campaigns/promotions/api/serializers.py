@@ -7,11 +7,12 @@ from rest_framework import serializers
 
 from apps.customers.api.serializers import MoneyDigits
 from apps.customers.models import Customer
+from apps.platform.models import GlobalKillSwitch, KillSwitchChange
 from loyalty_site.lib.money import shop_currency
 
 from ..choices import EffectKind, LimitAction, LimitMeasure, LimitPeriod, LimitScope
 from ..eligibility import Candidate, Cart, CartLine, Outcome, minor_to_text
-from ..models import Campaign, Code, Incentive, KillSwitchEvent, Limit, PromotionSettings, Redemption
+from ..models import Campaign, Code, Incentive, Limit, Redemption
 
 MONEY: Final[MoneyDigits] = {"max_digits": 14, "decimal_places": 2}
 MAX_LINES = 500
@@ -190,15 +191,22 @@ class KillSwitchSerializer(serializers.Serializer):
 
 
 class KillSwitchStateSerializer(serializers.ModelSerializer):
+    """The global kill switch (`apps.platform`); `kill_switch*` names kept for API clients of the first version."""
+
+    kill_switch = serializers.BooleanField(source="is_on")
+    kill_switch_reason = serializers.CharField(source="reason")
+    kill_switch_at = serializers.DateTimeField(source="changed_at")
+    kill_switch_by = serializers.PrimaryKeyRelatedField(source="changed_by", read_only=True)
+
     class Meta:
-        model = PromotionSettings
-        fields = ["kill_switch", "kill_switch_reason", "kill_switch_at", "kill_switch_by"]
+        model = GlobalKillSwitch
+        fields = ["kill_switch", "kill_switch_reason", "kill_switch_at", "kill_switch_by", "actor"]
 
 
-class KillSwitchEventSerializer(serializers.ModelSerializer):
+class KillSwitchChangeSerializer(serializers.ModelSerializer):
     class Meta:
-        model = KillSwitchEvent
-        fields = ["campaign", "incentive", "turned_on", "reason", "user", "actor", "created_at"]
+        model = KillSwitchChange
+        fields = ["turned_on", "reason", "user", "actor", "created_at"]
 
 
 class IncentiveSerializer(serializers.ModelSerializer):

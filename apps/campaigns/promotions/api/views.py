@@ -15,11 +15,13 @@ from rest_framework.response import Response
 from apps.customers.models import Customer
 from apps.platform import capabilities as cap
 from apps.platform.idempotency import IdempotentMixin
+from apps.platform.kill_switch import kill_switch_state
+from apps.platform.models import KillSwitchChange
 from apps.platform.permissions import API_PERMISSIONS
 
 from .. import selectors, services
 from ..eligibility import promotions_evaluate
-from ..models import Campaign, KillSwitchEvent, Redemption
+from ..models import Campaign, Redemption
 from . import serializers as s
 
 # The kill switch is a capability of the platform's roles (marketer, admin).
@@ -133,13 +135,11 @@ class PromotionsViewSet(IdempotentMixin, viewsets.ViewSet):
                 user=request.user,
                 actor="api",
             )
-        from ..eligibility import promotion_settings
-
-        events = KillSwitchEvent.objects.filter(campaign=None).order_by("-created_at", "-pk")[:20]
+        events = KillSwitchChange.objects.order_by("-created_at", "-pk")[:20]
         return Response(
             {
-                **s.KillSwitchStateSerializer(promotion_settings()).data,
-                "events": s.KillSwitchEventSerializer(events, many=True).data,
+                **s.KillSwitchStateSerializer(kill_switch_state()).data,
+                "events": s.KillSwitchChangeSerializer(events, many=True).data,
             }
         )
 
