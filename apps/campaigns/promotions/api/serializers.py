@@ -195,7 +195,7 @@ class KillSwitchStateSerializer(serializers.ModelSerializer):
 
     kill_switch = serializers.BooleanField(source="is_on")
     kill_switch_reason = serializers.CharField(source="reason")
-    kill_switch_at = serializers.DateTimeField(source="changed_at")
+    kill_switch_at = serializers.DateTimeField(source="changed_at", allow_null=True, read_only=True)
     kill_switch_by = serializers.IntegerField(source="changed_by_id", read_only=True, allow_null=True)
 
     class Meta:
