@@ -190,7 +190,9 @@ def test_the_admin_form_refuses_the_typo_with_its_path(client):
     assert refused.status_code == 200
     # In the marketer's words, and the editor is told the exact input (the operator).
     form = refused.context["adminform"].form
-    assert form.errors["conditions"] == ["Total spent: this comparison is not available for this field; choose another."]
+    assert form.errors["conditions"] == [
+        "Total spent: this comparison is not available for this field; choose another."
+    ]
     assert form.fields["conditions"].widget.errors == [{"path": "op", "message": form.errors["conditions"][0]}]
     assert accepted.status_code == 302
     assert list(EarningRule.objects.values_list("name", "conditions")) == [("Big spenders", VALID)]
