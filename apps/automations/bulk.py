@@ -41,7 +41,7 @@ from apps.customers.choices import DomainEventStatus
 from apps.customers.models import Customer, DomainEvent
 from apps.tagging import services as tag_services
 from loyalty_site.lib import tasks as task_queue
-from loyalty_site.lib.conditions import condition_compile
+from loyalty_site.lib.conditions import Scope, condition_compile
 from loyalty_site.lib.errors import ConflictError, DomainError
 
 from . import registry
@@ -82,10 +82,10 @@ def _version_audience(version: WorkflowVersion | None, workflow: Workflow) -> di
 # --- Conditions ----------------------------------------------------------------------------------------
 
 
-def _compile(condition: dict[str, Any] | None, *, now: datetime) -> Q:
+def _compile(condition: dict[str, Any] | None, *, now: datetime, scope: Scope | None = None) -> Q:
     if not condition:
         return Q()
-    return condition_compile(condition, now=now)
+    return condition_compile(condition, now=now, scope=scope)
 
 
 def birthday_q(today: date) -> Q:
@@ -361,24 +361,26 @@ def _progress_commit(run_id: int, index: int, counts: dict[str, Any]) -> bool:
 
 def _process(run: WorkflowRun, definition: dict[str, Any], low: int, high: int, as_of: datetime) -> dict[str, Any]:
     counts = _zero_counts()
+    # Figures over rows (windowed counts and sums) aggregate only this chunk's customers' rows.
+    scope = Scope(low=low, high=high)
     base = Customer.objects.filter(pk__gte=low, pk__lt=high)
-    audience = _run_audience(run, definition, as_of)
+    audience = _run_audience(run, definition, as_of, scope)
     ids = list(base.filter(audience).order_by().values_list("pk", flat=True))
     counts["matched"] = len(ids)
     if ids:
-        steps_walk(definition.get("steps", []), _BulkVisitor(run, counts, as_of), ids)
+        steps_walk(definition.get("steps", []), _BulkVisitor(run, counts, as_of, scope), ids)
     counts["processed"] = len(ids)
     return counts
 
 
-def _run_audience(run: WorkflowRun, definition: dict[str, Any], as_of: datetime) -> Q:
+def _run_audience(run: WorkflowRun, definition: dict[str, Any], as_of: datetime, scope: Scope) -> Q:
     q = Q()
     audience = _version_audience(run.version, run.workflow)
     if audience:
-        q &= _compile(audience, now=as_of)
+        q &= _compile(audience, now=as_of, scope=scope)
     where = definition.get("trigger", {}).get("where")
     if where:
-        q &= _compile(where, now=as_of)
+        q &= _compile(where, now=as_of, scope=scope)
     return q
 
 
@@ -389,15 +391,16 @@ class _BulkVisitor:
     set, a wait is refused.
     """
 
-    def __init__(self, run: WorkflowRun, counts: dict[str, Any], as_of: datetime) -> None:
+    def __init__(self, run: WorkflowRun, counts: dict[str, Any], as_of: datetime, scope: Scope) -> None:
         self.run = run
         self.counts = counts
         self.as_of = as_of
+        self.scope = scope
 
     def condition(self, step: dict[str, Any], path: str, ids: list[int]) -> Iterator[tuple[str, list[int]]]:
         matched = set(
             Customer.objects.filter(pk__in=ids)
-            .filter(_compile(step["if"], now=self.as_of))
+            .filter(_compile(step["if"], now=self.as_of, scope=self.scope))
             .values_list("pk", flat=True)
         )
         then_ids = [pk for pk in ids if pk in matched]

@@ -3,7 +3,8 @@ The customer, order, line, cart, draft order, event, store and location fields o
 language (imported by CustomersConfig.ready).
 
 Customer figures read the summary columns kept by the order services (indexed), or with a window
-the non-cancelled orders placed in the last N days through the (customer, placed_at) index.
+the non-cancelled orders placed in the last N days (a `Figure`: one indexed query for one customer, one
+grouped query for a batch, `GROUP BY … HAVING` / anti-join for an audience).
 Order, line, cart, event, store and location fields are read in memory only (one event).
 """
 
@@ -17,18 +18,11 @@ from django.db.models.functions import Coalesce
 
 from apps.customers.choices import CustomerState, OrderChannel, OrderStatus
 from apps.customers.models import Order
-from loyalty_site.lib.conditions import catalog
+from loyalty_site.lib.conditions import catalog, figures
 
 
 def _window_days(window: dict | None) -> int | None:
     return int(window["days"]) if isinstance(window, dict) and window.get("days") else None
-
-
-def _orders_in_window(context, days: int):
-    start = context.now - timedelta(days=days)
-    return Order.objects.filter(customer_id=context.customer.pk, placed_at__gte=start).exclude(
-        status=OrderStatus.CANCELLED
-    )
 
 
 def _customer_attr(attr: str):
@@ -45,59 +39,37 @@ def _column(attr: str):
     return compile_column
 
 
-def _read_orders_count(context, window=None, **kwargs):
-    if context.customer is None:
+def _orders_window(now, window):
+    days = _window_days(window)
+    if days is None:
         return None
-    days = _window_days(window)
-    if days is None:
-        return context.customer.orders_count
-    return context.cached(("customer.orders_count", days), lambda: _orders_in_window(context, days).count())
+    return Order.objects.filter(placed_at__gte=now - timedelta(days=days)).exclude(status=OrderStatus.CANCELLED)
 
 
-def _compile_orders_count(*, now, window=None, **kwargs):
-    days = _window_days(window)
-    if days is None:
-        return db.F("orders_count")
-    rows = (
-        Order.objects.filter(customer_id=db.OuterRef("pk"), placed_at__gte=now - timedelta(days=days))
-        .exclude(status=OrderStatus.CANCELLED)
-        .values("customer_id")
-        .annotate(count=db.Count("pk"))
-        .values("count")
+def _rows_key(now, window):
+    return ("customers.orders_in_window", now, _window_days(window))
+
+
+def _figure_orders_count(*, now, window=None, **kwargs):
+    """With a window: the non-cancelled orders placed in the last N days (no window: the summary column)."""
+    rows = _orders_window(now, window)
+    if rows is None:
+        return None
+    return figures.Figure(
+        rows=rows, customer="customer_id", value=db.Count("pk"), zero=0, kind="count", rows_key=_rows_key(now, window)
     )
-    return Coalesce(db.Subquery(rows, output_field=db.IntegerField()), db.Value(0))
 
 
-def _read_total_spent(context, window=None, **kwargs):
-    if context.customer is None:
+def _figure_total_spent(*, now, window=None, **kwargs):
+    """With a window: the shop-currency net (totals minus refunds) of those orders; never adds currencies."""
+    rows = _orders_window(now, window)
+    if rows is None:
         return None
-    days = _window_days(window)
-    if days is None:
-        return context.customer.total_spent
-
-    def compute():
-        # shop-currency amounts: orders in different currencies are never added unconverted
-        figures = _orders_in_window(context, days).aggregate(
-            gross=db.Sum("total_shop"), refunded=db.Sum("refunded_total_shop")
-        )
-        return (figures["gross"] or Decimal("0")) - (figures["refunded"] or Decimal("0"))
-
-    return context.cached(("customer.total_spent", days), compute)
-
-
-def _compile_total_spent(*, now, window=None, **kwargs):
-    days = _window_days(window)
-    if days is None:
-        return db.F("total_spent")
     money = db.DecimalField(max_digits=14, decimal_places=2)
-    rows = (
-        Order.objects.filter(customer_id=db.OuterRef("pk"), placed_at__gte=now - timedelta(days=days))
-        .exclude(status=OrderStatus.CANCELLED)
-        .values("customer_id")
-        .annotate(net=db.Sum(db.F("total_shop") - db.F("refunded_total_shop"), output_field=money))
-        .values("net")
+    net = Coalesce(db.Sum(db.F("total_shop") - db.F("refunded_total_shop"), output_field=money), Decimal("0"))
+    return figures.Figure(
+        rows=rows, customer="customer_id", value=net, zero=Decimal("0"), rows_key=_rows_key(now, window)
     )
-    return Coalesce(db.Subquery(rows, output_field=money), db.Value(Decimal("0.00")), output_field=money)
 
 
 def _read_days_since_last_order(context, **kwargs):
@@ -314,8 +286,9 @@ _CUSTOMER_FIELDS = [
         label="Number of orders",
         scope="customer",
         description="Orders placed, cancelled ones excluded; with a window, only those placed in the last N days.",
-        read=_read_orders_count,
-        compile=_compile_orders_count,
+        read=_customer_attr("orders_count"),
+        compile=_column("orders_count"),
+        figure=_figure_orders_count,
         supports_window=True,
         example=3,
     ),
@@ -326,8 +299,9 @@ _CUSTOMER_FIELDS = [
         scope="customer",
         # In the shop currency (each order converted at its own rate); the builder shows the currency.
         description="Net of refunds and cancellations; with a window, orders placed in the last N days.",
-        read=_read_total_spent,
-        compile=_compile_total_spent,
+        read=_customer_attr("total_spent"),
+        compile=_column("total_spent"),
+        figure=_figure_total_spent,
         supports_window=True,
         example=500,
     ),

@@ -20,9 +20,11 @@ from apps.customers.services import LineInput
 from apps.tagging.services import product_tags_set, tags_add
 from loyalty_site.lib.conditions import (
     EvaluationContext,
+    Scope,
     audience_queryset,
     condition_evaluate,
     condition_validate,
+    figures_prefetch,
 )
 
 pytestmark = pytest.mark.django_db
@@ -239,8 +241,25 @@ LEAVES = st.one_of(
     tag_leaves("customer.currencies", st.sampled_from([*CURRENCIES, "usd", "GBP"])),
 )
 
+
+def _windowed_pair(count_op, count, spend_op, spend, days):
+    window = {"days": days}
+    return {
+        "all": [
+            _leaf("customer.orders_count", count_op, count, window=window),
+            _leaf("customer.total_spent", spend_op, spend, window=window),
+        ]
+    }
+
+
+ORDERED_OPS = st.sampled_from(["eq", "ne", "gt", "gte", "lt", "lte"])
+# Figures over the same rows in one "all" compile to ONE GROUP BY … HAVING (merged): cover it on purpose.
+WINDOWED_PAIRS = st.builds(
+    _windowed_pair, ORDERED_OPS, st.integers(0, 3), ORDERED_OPS, MONEY, st.sampled_from([7, 30, 45])
+)
+
 CONDITIONS = st.recursive(
-    LEAVES,
+    st.one_of(LEAVES, WINDOWED_PAIRS),
     lambda children: st.one_of(
         st.builds(lambda items: {"all": items}, st.lists(children, max_size=3)),
         st.builds(lambda items: {"any": items}, st.lists(children, max_size=3)),
@@ -279,4 +298,24 @@ def test_in_memory_and_sql_evaluators_select_the_same_customers(settings, custom
                 )
             )
             assert in_memory == in_sql, condition
+            # A bulk chunk: figures aggregate only the scope's rows (an id range), or a list of candidates.
+            chunk = Scope(low=min(ids), high=max(ids) + 1)
+            in_chunk = set(
+                audience_queryset(condition, now=NOW, base=Customer.objects.all(), scope=chunk).values_list(
+                    "pk", flat=True
+                )
+            )
+            assert in_memory == in_chunk, condition
+            candidates = Scope(ids=ids[::2])
+            in_candidates = set(
+                audience_queryset(condition, now=NOW, base=Customer.objects.all(), scope=candidates).values_list(
+                    "pk", flat=True
+                )
+            )
+            assert in_memory & set(ids[::2]) == in_candidates, condition
+            # A batch of events: every figure read once for all customers gives the same answers.
+            contexts = [EvaluationContext(customer=customer, now=NOW) for customer in rows]
+            figures_prefetch(condition, contexts)
+            in_batch = {context.customer.pk for context in contexts if condition_evaluate(condition, context).result}
+            assert in_memory == in_batch, condition
         transaction.set_rollback(True)

@@ -1,9 +1,10 @@
 """
 The condition language, a model-free library under every app (DESIGN.md, "The condition language"):
-the field catalog (`catalog`), validation against it (`validation`), the in-memory evaluator for one
-event (`evaluation`), the SQL compiler for audiences (`compilation`, over a Customer queryset the
-caller hands in), value coercion (`values`), operators (`operators`), the evaluation context
-(`context`) and dynamic parameters in texts (`templating`).
+the field catalog (`catalog`), per-customer figures over rows (`figures`: windowed counts and sums, read
+for one customer, a batch, or set based for an audience), validation against it (`validation`), the
+in-memory evaluator for one event (`evaluation`), the SQL compiler for audiences (`compilation`, over a
+Customer queryset the caller hands in), value coercion (`values`), operators (`operators`), the
+evaluation context (`context`) and dynamic parameters in texts (`templating`).
 
 Each app registers the fields it offers in its own `apps/<app>/fields.py`; nothing here imports an app.
 """
@@ -11,7 +12,8 @@ Each app registers the fields it offers in its own `apps/<app>/fields.py`; nothi
 from .catalog import FieldSpec, catalog_describe, field_get, fields_all, register_field
 from .compilation import ConditionNotCompilable, audience_queryset, condition_compile
 from .context import ConditionError, ConditionInvalid, Evaluation, EvaluationContext
-from .evaluation import condition_evaluate, read_field
+from .evaluation import condition_evaluate, figures_prefetch, read_field
+from .figures import Figure, Scope, figure_of, figures_of
 from .templating import template_render, template_validate
 from .validation import MAX_DEPTH, MAX_NODES, condition_validate
 
@@ -24,6 +26,8 @@ __all__ = [
     "Evaluation",
     "EvaluationContext",
     "FieldSpec",
+    "Figure",
+    "Scope",
     "audience_queryset",
     "catalog_describe",
     "condition_compile",
@@ -31,6 +35,9 @@ __all__ = [
     "condition_validate",
     "field_get",
     "fields_all",
+    "figure_of",
+    "figures_of",
+    "figures_prefetch",
     "read_field",
     "register_field",
     "template_render",

@@ -46,6 +46,10 @@ class FieldSpec:
     items: Callable[..., tuple[Any, Any]] | None = None
     # For a wildcard field (`customer.attributes.*`): the concrete key, passed to read/compile as `key=`.
     key: str | None = None
+    # For a per-customer aggregate over rows (a windowed count or sum): `figure(now=..., window=..., key=...)
+    # -> figures.Figure | None`. When it returns a Figure, both evaluators read it (one query per customer in
+    # memory, one grouped query per batch, set based in SQL) instead of `read` / `compile`.
+    figure: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
@@ -63,7 +67,16 @@ class FieldSpec:
 
     @property
     def compilable(self) -> bool:
-        return self.compile is not None or (self.type == "tags" and self.items is not None)
+        return self.compile is not None or self.figure is not None or (self.type == "tags" and self.items is not None)
+
+    def figure_for(self, *, now: Any, window: dict | None) -> Any:
+        """The field's Figure for this window (None: the field is read by `read` / `compile`)."""
+        if self.figure is None:
+            return None
+        kwargs: dict[str, Any] = {"now": now, "window": window}
+        if self.key is not None:
+            kwargs["key"] = self.key
+        return self.figure(**kwargs)
 
     @property
     def is_wildcard(self) -> bool:

@@ -9,13 +9,26 @@ from typing import Any
 
 from .catalog import FieldSpec, field_get
 from .context import Evaluation, EvaluationContext
+from .figures import figure_of, figures_of
 from .operators import OPERATORS, WHERE
 from .validation import condition_check, join
 
 LIST_TYPES = ("tags", "list")
 
 
+def figure_cache_key(spec: FieldSpec, window: dict | None) -> tuple[str, str, int | None]:
+    """Where a context caches a figure (also filled for a whole batch by `figures_prefetch`)."""
+    days = window.get("days") if isinstance(window, dict) else None
+    return ("figure", spec.name, int(days) if days else None)
+
+
 def read_field(spec: FieldSpec, context: EvaluationContext, window: dict | None = None) -> Any:
+    figure = spec.figure_for(now=context.now, window=window)
+    if figure is not None:
+        customer_id = getattr(context.customer, "pk", None)
+        if customer_id is None:
+            return None if context.customer is None else figure.zero
+        return context.cached(figure_cache_key(spec, window), lambda: figure_of(figure, customer_id))
     kwargs: dict[str, Any] = {}
     if spec.supports_window:
         kwargs["window"] = window
@@ -81,6 +94,58 @@ class _Evaluator:
                 return operator.holds(spec.type, items, matches, now=context.now)
             return operator.holds(spec.type, items, node.get("value"), now=context.now)
         return operator.holds(spec.type, value, node.get("value"), now=context.now)
+
+
+def _figure_leaves(node: Any) -> list[tuple[FieldSpec, dict | None]]:
+    """The (field, window) of every leaf of a condition that reads a figure (quantifier items excluded)."""
+    found: list[tuple[FieldSpec, dict | None]] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, dict):
+            continue
+        if "all" in current or "any" in current:
+            stack.extend(current.get("all") or current.get("any") or [])
+        elif "not" in current:
+            stack.append(current["not"])
+        elif isinstance(current.get("field"), str):
+            try:
+                spec = field_get(current["field"])
+            except KeyError:
+                continue
+            if spec.figure is not None:
+                found.append((spec, current.get("window")))
+    return found
+
+
+def figures_prefetch(condition: dict | None, contexts: list[EvaluationContext]) -> int:
+    """
+    Fill the caches of many contexts (one batch of events, evaluated at the same `now`) with every figure
+    `condition` reads: ONE grouped query per figure for the whole batch instead of one per event. Returns
+    the number of queries made. Contexts already holding a figure keep it.
+    """
+    if not condition or not contexts:
+        return 0
+    queries = 0
+    now = contexts[0].now
+    for spec, window in _figure_leaves(condition):
+        figure = spec.figure_for(now=now, window=window)
+        if figure is None:
+            continue
+        key = figure_cache_key(spec, window)
+        wanting: dict[int, list[EvaluationContext]] = {}
+        for context in contexts:
+            pk = getattr(context.customer, "pk", None)
+            if pk is not None and context.now == now and key not in context.cache:
+                wanting.setdefault(pk, []).append(context)
+        if not wanting:
+            continue
+        values = figures_of(figure, list(wanting))
+        queries += 1
+        for pk, waiting in wanting.items():
+            for context in waiting:
+                context.cache[key] = values[pk]
+    return queries
 
 
 def condition_evaluate(condition: dict | None, context: EvaluationContext, *, path: str = "") -> Evaluation:
