@@ -78,3 +78,47 @@ def test_generate_data_rejects_nonsense_sizes():
     with pytest.raises(CommandError):
         call_command("generate_data", customers=0, orders=10, stdout=StringIO())
     assert Customer.objects.count() == 0
+
+
+def _schema(connection):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid::regclass::text LIKE 'customers_%%' UNION ALL "
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename LIKE 'customers_%%' ORDER BY 1, 2, 3"
+        )
+        return cursor.fetchall()
+
+
+def test_generate_data_on_postgresql_restores_every_index_and_foreign_key_and_writes_exact_summaries():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the drop-and-recreate load is PostgreSQL's")
+    before = _schema(connection)
+    out = StringIO()
+    call_command("generate_data", customers=200, orders=1500, seed=11, days=60, batch=400, stdout=out)
+    assert _schema(connection) == before
+    # Every customer's figures, written with the row, equal the aggregate of its orders.
+    not_cancelled = ~Q(orders__status=OrderStatus.CANCELLED)
+    rows = Customer.objects.annotate(
+        count=Count("orders", filter=not_cancelled),
+        first=Min("orders__placed_at", filter=not_cancelled),
+        last=Max("orders__placed_at", filter=not_cancelled),
+    )
+    for customer in rows:
+        assert (customer.orders_count, customer.first_order_at, customer.last_order_at) == (
+            customer.count,
+            customer.first,
+            customer.last,
+        )
+        summary = (customer.orders_count, customer.total_spent, customer.refunded_total)
+        customer_summary_recompute(customer=customer)
+        assert summary == (customer.orders_count, customer.total_spent, customer.refunded_total)
+    for step in (
+        "indexes and foreign keys dropped",
+        "orders: 1500 rows",
+        "indexes re-created",
+        "foreign keys re-created",
+    ):
+        assert step in out.getvalue()
