@@ -1,0 +1,75 @@
+"""
+A whole bulk run committed end to end (`manage.py run_workflow <id> --wait`, as a user runs it) against the
+same run rolled back in process (bench_bulk.py's `--full-run` figure). Not a test: prints both and the ratio.
+
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/bench?conn_max_age=600"
+    .venv/bin/python manage.py generate_data --customers 1000000 --orders 10000000 --seed 1
+    .venv/bin/python benchmarks/bench_bulk_committed.py
+
+It installs and activates the gallery's *inactive high-value* template twice (two tags, so the committed run
+starts from a clean state), times the rolled-back run in process, then the committed run as a subprocess
+(`run_workflow --wait`: chunk transactions commit, deferred foreign-key checks included). The committed
+tags stay (a second run re-tags nothing); use a fresh `--tag` to measure again.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.dev")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import transaction  # noqa: E402
+
+from apps.automations import bulk, gallery  # noqa: E402
+from apps.automations.services import workflow_activate  # noqa: E402
+from apps.customers.models import Customer  # noqa: E402
+
+
+def load() -> str:
+    return os.popen("uptime").read().strip().split("load average:")[-1].strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tag", default=f"Committed {int(time.time())}")
+    args = parser.parse_args()
+    print(f"data: {Customer.objects.count():,} customers; load {load()}")
+    workflow = workflow_activate(
+        workflow=gallery.template_install(key="inactive_high_value", params={"tag": args.tag}, user=None)
+    )
+    with transaction.atomic():
+        started = time.perf_counter()
+        run = bulk.bulk_run_start(workflow=workflow, enqueue=False)
+        for index in range(run.progress["chunks_total"]):
+            bulk.bulk_chunk_process(run_id=run.pk, index=index)
+        rolled_back = time.perf_counter() - started
+        run.refresh_from_db()
+        matched = run.progress["matched"]
+        transaction.set_rollback(True)
+    print(f"rolled back, in process: {rolled_back:.1f} s ({matched:,} matched); load {load()}")
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "run_workflow", str(workflow.pk), "--wait"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout
+    committed = time.perf_counter() - started
+    print(out.strip())
+    print(f"committed, run_workflow --wait: {committed:.1f} s; load {load()}")
+    print(f"ratio committed / rolled back: {committed / rolled_back:.2f}x (target <= 1.5x)")
+    print("reproduce: DATABASE_URL=... .venv/bin/python benchmarks/bench_bulk_committed.py")
+
+
+if __name__ == "__main__":
+    main()
