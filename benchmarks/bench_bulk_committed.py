@@ -7,7 +7,8 @@ same run rolled back in process (bench_bulk.py's `--full-run` figure). Not a tes
     .venv/bin/python benchmarks/bench_bulk_committed.py
 
 It installs and activates the gallery's *inactive high-value* template twice (two tags, so the committed run
-starts from a clean state), times the rolled-back run in process, then the committed run as a subprocess
+starts from a clean state), times the rolled-back run in process, the same run committed in process (a third
+tag), then the committed run as a subprocess
 (`run_workflow --wait`: chunk transactions commit, deferred foreign-key checks included). The committed
 tags stay (a second run re-tags nothing); use a fresh `--tag` to measure again.
 """
@@ -56,6 +57,16 @@ def main() -> None:
         matched = run.progress["matched"]
         transaction.set_rollback(True)
     print(f"rolled back, in process: {rolled_back:.1f} s ({matched:,} matched); load {load()}")
+    # The same run committed chunk by chunk, in this process (what the commits cost, without start-up).
+    other = workflow_activate(
+        workflow=gallery.template_install(key="inactive_high_value", params={"tag": f"{args.tag} b"}, user=None)
+    )
+    started = time.perf_counter()
+    run = bulk.bulk_run_start(workflow=other, enqueue=False)
+    for index in range(run.progress["chunks_total"]):
+        bulk.bulk_chunk_process(run_id=run.pk, index=index)
+    in_process = time.perf_counter() - started
+    print(f"committed, in process: {in_process:.1f} s ({in_process / rolled_back:.2f}x the rolled-back run)")
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "run_workflow", str(workflow.pk), "--wait"],
