@@ -20,15 +20,22 @@ PAGES = {
     "/admin/platform/auditentry/": {"analyst", "marketer", "admin"},
     "/admin/platform/apitoken/": {"admin"},
     "/admin/auth/user/": {"admin"},
+    "/admin/system/": {"admin"},
+    "/admin/": {"analyst", "marketer", "support", "admin"},
 }
-# navigation entry on the console's index → the roles that see it
+# section of the console's navigation → the roles that see it
 NAVIGATION = {
-    "Workflows": {"analyst", "marketer", "support", "admin"},
+    "Home": {"analyst", "marketer", "support", "admin"},
+    "Automations": {"analyst", "marketer", "support", "admin"},
+    "Loyalty": {"analyst", "marketer", "support", "admin"},
+    "Campaigns": {"analyst", "marketer", "admin"},
     "Segments": {"analyst", "marketer", "admin"},
-    "Audit log": {"analyst", "marketer", "admin"},
-    "API tokens": {"admin"},
-    "Users": {"admin"},
+    "Customers": {"analyst", "marketer", "support", "admin"},
+    "Reports": {"analyst", "marketer", "admin"},
+    "Scan": {"support", "admin"},
+    "System": {"admin"},
 }
+NO_HORIZONTAL_OVERFLOW = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 
 
 def _log_in(page, live_server, username: str) -> None:
@@ -45,9 +52,13 @@ def test_each_role_opens_its_console_pages_and_no_others(role, live_server, page
     user.groups.add(Group.objects.get(name=role))
     _log_in(page, live_server, user.username)
 
-    index = page.locator("#content-main")
-    seen = {name: index.get_by_role("link", name=name, exact=True).count() > 0 for name in NAVIGATION}
-    screenshot(f"console-{role}")
+    sections = page.get_by_role("navigation", name="Console").locator(".console-sections")
+    seen = {name: sections.get_by_role("link", name=name, exact=True).count() > 0 for name in NAVIGATION}
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate(NO_HORIZONTAL_OVERFLOW), width
+        screenshot(f"console-home-{role}-{width}")
+    page.set_viewport_size({"width": 1440, "height": 900})
     answers = {path: page.goto(live_server.url + path).status for path in PAGES}
 
     assert seen == {name: role in roles for name, roles in NAVIGATION.items()}
@@ -59,5 +70,6 @@ def test_a_staff_user_without_a_role_sees_no_model_and_opens_nothing(live_server
     _log_in(page, live_server, "staff-only")
 
     assert page.locator("#content-main table").count() == 0
-    answers = {path: page.goto(live_server.url + path).status for path in PAGES}
+    assert page.locator(".console-sections a").all_inner_texts() == ["Home"]
+    answers = {path: page.goto(live_server.url + path).status for path in PAGES if path != "/admin/"}
     assert set(answers.values()) == {403}
