@@ -1,10 +1,13 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from loyalty_site.api_index import ApiIndexView
 from loyalty_site.health import healthz
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
+    # Before the routers' own (403) root views: the index of what this caller may reach.
+    path("", ApiIndexView.as_view(), name="api-index"),
     path("", include("apps.customers.api.urls")),
     path("", include("apps.tagging.api.urls")),
     path("", include("apps.loyalty.api.urls")),
@@ -20,6 +23,7 @@ urlpatterns = [
     path("admin/campaigns/", include("apps.campaigns.urls")),
     path("admin/customers/", include("apps.customers.urls")),
     path("admin/tagging/", include("apps.tagging.urls")),
+    path("admin/console/", include("apps.automations.console.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

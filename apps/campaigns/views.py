@@ -233,7 +233,7 @@ def segment_preview(request: HttpRequest) -> JsonResponse:
                     "label": " · ".join(part for part in (str(customer), customer.email) if part)
                     if customer.full_name
                     else str(customer),
-                    "url": reverse("admin:customers_customer_change", args=[customer.pk]),
+                    "url": reverse("console:customer", args=[customer.pk]),
                 }
                 for customer in sample
             ],

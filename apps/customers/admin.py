@@ -16,6 +16,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from loyalty_site.lib.money import CurrencyError, currency_code, money_format, rate_clean, shop_currency
+from loyalty_site.lib.references import reference_link
 
 from . import services
 from .currency import exchange_rate_set
@@ -69,6 +70,7 @@ def _report(modeladmin: admin.ModelAdmin, request: HttpRequest, done: int, faile
 class CustomerAdmin(admin.ModelAdmin):
     list_display = [
         "__str__",
+        "overview_link",
         "external_id",
         "email",
         "country",
@@ -80,6 +82,12 @@ class CustomerAdmin(admin.ModelAdmin):
     ]
     list_filter = ["state", "accepts_marketing", "country", "preferred_currency"]
     search_fields = ["external_id", "email", "first_name", "last_name", "phone"]
+
+    @admin.display(description="360°")
+    def overview_link(self, customer: Customer) -> str:
+        """The read-only customer page (everything about the customer); the name opens the edit form."""
+        return format_html('<a href="{}">View</a>', reverse("console:customer", args=[customer.pk]))
+
     readonly_fields = [
         "recent_orders",
         "state",
@@ -400,8 +408,14 @@ class DomainEventReceiptInline(admin.TabularInline):
 class DomainEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The outbox of trigger events: what happened, to whom, caused by what, and whether it was processed."""
 
-    list_display = ["__str__", "name", "customer", "cause", "status", "created_at", "processed_at"]
+    list_display = ["__str__", "name", "customer", "cause_link", "status", "created_at", "processed_at"]
     list_filter = ["status", "name"]
+
+    @admin.display(description="Cause", ordering="cause")
+    def cause_link(self, event: DomainEvent) -> str:
+        """What caused the event (a run, bulk run, API token, import): a link or readable text."""
+        return reference_link(event.cause)
+
     search_fields = ["name", "cause", "customer__email", "customer__external_id"]
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]

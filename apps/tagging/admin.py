@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 
 from apps.customers.admin import CustomerAdmin, ProductAdmin, ReadOnlyAdminMixin
 from apps.customers.models import Customer, Product
+from loyalty_site.lib.references import reference_link
 
 from . import services
 from .choices import TagSource
@@ -156,11 +157,17 @@ class TagAdmin(admin.ModelAdmin):
         return tag.product_total
 
 
+@admin.display(description="Reference", ordering="source_ref")
+def source_ref_link(row: Any) -> str:
+    """The run, bulk run, API token or import that added the tag: a link, or readable text."""
+    return reference_link(row.source_ref)
+
+
 @admin.register(CustomerTag)
 class CustomerTagAdmin(admin.ModelAdmin):
     """Adding here goes through `tags_add` (audited, sends `customer.tag_added`); deleting through `tags_remove`."""
 
-    list_display = ["tag", "customer", "source", "source_ref", "added_by", "added_at"]
+    list_display = ["tag", "customer", "source", source_ref_link, "added_by", "added_at"]
     list_filter = ["source", ("tag", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["tag__name", "customer__email", "customer__external_id", "source_ref"]
     list_select_related = ["tag", "customer", "added_by"]
@@ -200,7 +207,7 @@ class ProductTagAdmin(admin.ModelAdmin):
 class TagAuditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Who or what added or removed a tag, and when."""
 
-    list_display = ["created_at", "action", "tag_name", "customer", "source", "source_ref", "actor"]
+    list_display = ["created_at", "action", "tag_name", "customer", "source", source_ref_link, "actor"]
     list_filter = ["action", "source"]
     search_fields = ["tag_name", "customer__email", "customer__external_id", "source_ref"]
     list_select_related = ["customer", "actor"]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from apps.automations.secret_params import definition_redact
+from apps.automations.selectors import waiting_runs_by_version
 from loyalty_site.lib.conditions.editor import choices_payload, editor_catalog
 
 # Which object a test run needs besides the customer, by trigger scope.
@@ -144,3 +147,40 @@ def urls_payload() -> dict[str, str]:
         "customers": reverse("automations:customer_search"),
         "subjects": reverse("automations:test_subjects"),
     }
+
+
+def error_list(error: Exception) -> list[dict[str, str]]:
+    """A ValidationError (keyed by JSON path or not) or a domain error as [{"path", "message"}]."""
+    if isinstance(error, ValidationError):
+        if hasattr(error, "error_dict"):
+            return [
+                {"path": "" if path == "__all__" else path, "message": message}
+                for path, messages in error.message_dict.items()
+                for message in messages
+            ]
+        return [{"path": "", "message": message} for message in error.messages]
+    message = getattr(error, "message", None) or str(error)
+    return [{"path": getattr(error, "path", "") or "", "message": str(message)}]
+
+
+def workflow_payload(workflow: Any) -> dict[str, Any]:
+    """The workflow as the builder edits it (secrets redacted), with its waiting runs of the live version."""
+    version = getattr(workflow, "current_version", None)
+    waiting = waiting_runs_by_version(workflow=workflow).get(version.number, 0) if version else 0
+    return {
+        "id": workflow.pk,
+        "name": workflow.name,
+        "description": workflow.description,
+        "status": workflow.status,
+        "version": version.number if version else None,
+        "has_draft": bool(getattr(workflow, "has_unpublished_changes", False)),
+        "bulk": workflow.trigger in BULK_TRIGGERS,
+        "definition": definition_redact(workflow.definition),
+        "settings": workflow_settings(workflow),
+        "waiting_runs": waiting,
+    }
+
+
+def version_settings(version: Any) -> dict[str, Any]:
+    stored = getattr(version, "settings", None) or {}
+    return {name: stored.get(name) for name in SETTING_NAMES}

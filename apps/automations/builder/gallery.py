@@ -12,7 +12,6 @@ from django.views.decorators.http import require_POST
 
 from apps.automations import gallery
 from apps.automations.builder import boot as boot_data
-from apps.automations.builder import engine
 from apps.automations.builder.describe import condition_sentence, steps_sentences
 from apps.automations.builder.views import CHANGE, VIEW, can, page_context
 from loyalty_site.lib.money import shop_currency
@@ -77,11 +76,11 @@ def gallery_install(request: HttpRequest, key: str) -> HttpResponse:
             [item.strip() for item in raw.split(",") if item.strip()] if param.type in {"tags", "strings"} else raw
         )
     try:
-        workflow = engine.install_template(
-            key=key, params=params, name=request.POST.get("name", "").strip(), user=request.user
+        workflow = gallery.template_install(
+            key=key, params=params, user=request.user, name=request.POST.get("name", "").strip() or None
         )
     except ValidationError as error:
-        for item in engine.error_list(error):
+        for item in boot_data.error_list(error):
             messages.error(request, f"{spec.name}: {item['path'] + ': ' if item['path'] else ''}{item['message']}")
         return redirect("automations:gallery")
     messages.success(request, f"“{workflow.name}” installed as a draft. Review it, then activate.")

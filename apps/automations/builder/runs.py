@@ -15,14 +15,15 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
 
+from apps.automations import services
 from apps.automations.builder import boot as boot_data
-from apps.automations.builder import engine
 from apps.automations.builder.describe import bulk_story, step_story
 from apps.automations.builder.views import CHANGE, VIEW, as_id, can, page_context, query_text
 from apps.automations.choices import RunStatus
+from apps.automations.models import Workflow, WorkflowRun
 
 RUN_STATUSES = [status.value for status in RunStatus]
-STEP_COLOURS = {
+STEP_COLOURS: dict[str, str] = {
     RunStatus.SUCCEEDED: "is-green",
     RunStatus.FAILED: "is-red",
     RunStatus.DEAD: "is-red",
@@ -45,9 +46,10 @@ def _day_bound(value: str, *, end: bool) -> datetime | None:
 
 @can(VIEW)
 def run_list(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    Run = engine.models().WorkflowRun
-    workflow = get_object_or_404(engine.models().Workflow, pk=pk) if pk else None
-    runs = Run.objects.select_related("workflow", "customer", "version", "trigger_event").order_by("-created_at", "-pk")
+    workflow = get_object_or_404(Workflow, pk=pk) if pk else None
+    runs = WorkflowRun.objects.select_related("workflow", "customer", "version", "trigger_event").order_by(
+        "-created_at", "-pk"
+    )
     if workflow:
         runs = runs.filter(workflow=workflow)
     status = request.GET.get("status", "")
@@ -57,9 +59,10 @@ def run_list(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if status in RUN_STATUSES:
         runs = runs.filter(status=status)
     if customer:
+        customer_id = as_id(customer)
         runs = (
-            runs.filter(customer_id=as_id(customer))
-            if as_id(customer) is not None
+            runs.filter(customer_id=customer_id)
+            if customer_id is not None
             else runs.filter(customer__email__icontains=customer)
         )
     if since:
@@ -115,7 +118,7 @@ def trigger_currencies(payload: Any) -> dict[str, str]:
 @can(VIEW)
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(
-        engine.models().WorkflowRun.objects.select_related("workflow", "customer", "version", "trigger_event"), pk=pk
+        WorkflowRun.objects.select_related("workflow", "customer", "version", "trigger_event"), pk=pk
     )
     actions = {spec["name"]: spec["label"] for spec in boot_data.catalog_payload()["actions"]}
     currencies = trigger_currencies(run.trigger_event.payload if run.trigger_event else {})
@@ -164,11 +167,11 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @can(CHANGE)
 @require_POST
 def run_replay(request: HttpRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(engine.models().WorkflowRun, pk=pk)
+    run = get_object_or_404(WorkflowRun, pk=pk)
     try:
-        engine.replay(run=run, user=request.user)
+        services.run_replay(run=run, user=request.user)
     except ValidationError as error:
-        messages.error(request, " ".join(item["message"] for item in engine.error_list(error)))
+        messages.error(request, " ".join(item["message"] for item in boot_data.error_list(error)))
     else:
         messages.success(request, f"Run #{run.pk} is queued again.")
     return redirect("automations:run_detail", pk=run.pk)

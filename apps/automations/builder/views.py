@@ -24,10 +24,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from apps.automations import bulk, services
 from apps.automations.builder import boot as boot_data
-from apps.automations.builder import engine
 from apps.automations.choices import RunStatus, WorkflowStatus
+from apps.automations.models import Workflow, WorkflowVersion
 from apps.automations.secret_params import definition_redact
+from apps.automations.selectors import waiting_runs_by_version
 from apps.customers.models import Cart, Customer, CustomerEvent, DraftOrder, Order
 from apps.platform.capabilities import ACTIVATE_WORKFLOW
 from apps.tagging.selectors import condition_suggestions
@@ -67,7 +69,7 @@ def as_id(value: str) -> int | None:
 
 def error_response(error: Exception, status: int = 400) -> JsonResponse:
     return JsonResponse(
-        {"error": "invalid", "message": "Please fix the errors.", "errors": engine.error_list(error)}, status=status
+        {"error": "invalid", "message": "Please fix the errors.", "errors": boot_data.error_list(error)}, status=status
     )
 
 
@@ -76,9 +78,8 @@ def error_response(error: Exception, status: int = 400) -> JsonResponse:
 
 @can(VIEW)
 def workflow_list(request: HttpRequest) -> HttpResponse:
-    Workflow = engine.models().Workflow
     since = timezone.now() - timedelta(days=7)
-    runs = engine.RUNS_RELATED_NAME
+    runs = "runs"
     workflows = Workflow.objects.annotate(
         runs_succeeded=Count(
             runs, filter=Q(**{f"{runs}__created_at__gte": since, f"{runs}__status": RunStatus.SUCCEEDED})
@@ -121,6 +122,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
             statuses=[status.value for status in WorkflowStatus],
             triggers=sorted(triggers.values(), key=lambda spec: spec["label"]),
             can_change=request.user.has_perm(CHANGE),
+            can_activate=request.user.has_perms([CHANGE, ACTIVATE]),
         ),
     )
 
@@ -128,16 +130,16 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
 @can(CHANGE, ACTIVATE)
 @require_POST
 def workflow_toggle(request: HttpRequest, pk: int) -> HttpResponse:
-    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+    workflow = get_object_or_404(Workflow, pk=pk)
     try:
         if workflow.status == WorkflowStatus.ACTIVE:
-            engine.pause(workflow=workflow, user=request.user)
+            services.workflow_pause(workflow=workflow, user=request.user)
             messages.success(request, f"“{workflow.name}” is paused.")
         else:
-            engine.activate(workflow=workflow, user=request.user)
+            services.workflow_activate(workflow=workflow, user=request.user)
             messages.success(request, f"“{workflow.name}” is active.")
     except ValidationError as error:
-        messages.error(request, f"“{workflow.name}”: " + " ".join(e["message"] for e in engine.error_list(error)))
+        messages.error(request, f"“{workflow.name}”: " + " ".join(e["message"] for e in boot_data.error_list(error)))
     return redirect(request.POST.get("next") or reverse("automations:workflow_list"))
 
 
@@ -163,7 +165,7 @@ def builder_boot(
             "waiting_runs": 0,
         }
     else:
-        data = engine.workflow_payload(workflow)
+        data = boot_data.workflow_payload(workflow)
     if definition is not None:
         data["definition"] = definition_redact(definition)
     if settings is not None:
@@ -175,6 +177,7 @@ def builder_boot(
         "settings_schema": boot_data.SETTINGS_SCHEMA,
         "urls": urls,
         "can_change": request.user.has_perm(CHANGE) and not read_only,
+        "can_activate": request.user.has_perms([CHANGE, ACTIVATE]) and not read_only,
         "read_only": read_only,
     }
 
@@ -191,7 +194,7 @@ def builder_new(request: HttpRequest) -> HttpResponse:
 
 @can(VIEW)
 def builder_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+    workflow = get_object_or_404(Workflow, pk=pk)
     boot = builder_boot(request, workflow)
     return render(
         request,
@@ -239,11 +242,11 @@ def builder_save(request: HttpRequest, pk: int | None = None) -> JsonResponse:
     try:
         fields = _save_fields(_json_body(request))
         if pk is None:
-            workflow = engine.create(user=request.user, **fields)
+            workflow = services.workflow_create(user=request.user, **fields)
             message = f"Draft “{workflow.name}” created."
         else:
-            workflow = get_object_or_404(engine.models().Workflow, pk=pk)
-            workflow = engine.update(workflow=workflow, user=request.user, **fields)
+            workflow = get_object_or_404(Workflow, pk=pk)
+            workflow = services.workflow_update(workflow=workflow, user=request.user, **fields)
             message = (
                 "Saved."
                 if workflow.status != WorkflowStatus.ACTIVE
@@ -251,7 +254,7 @@ def builder_save(request: HttpRequest, pk: int | None = None) -> JsonResponse:
             )
     except ValidationError as error:
         return error_response(error)
-    payload = {"workflow": engine.workflow_payload(workflow), "message": message}
+    payload = {"workflow": boot_data.workflow_payload(workflow), "message": message}
     if pk is None:
         payload["redirect"] = reverse("automations:builder", args=[workflow.pk])
     return JsonResponse(payload)
@@ -260,28 +263,28 @@ def builder_save(request: HttpRequest, pk: int | None = None) -> JsonResponse:
 @can(CHANGE, ACTIVATE)
 @require_POST
 def builder_activate(request: HttpRequest, pk: int) -> JsonResponse:
-    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+    workflow = get_object_or_404(Workflow, pk=pk)
     try:
-        workflow = engine.activate(workflow=workflow, user=request.user)
+        workflow = services.workflow_activate(workflow=workflow, user=request.user)
     except ValidationError as error:
         return error_response(error)
-    version = engine.workflow_payload(workflow)["version"]
+    version = boot_data.workflow_payload(workflow)["version"]
     return JsonResponse(
-        {"workflow": engine.workflow_payload(workflow), "message": f"Active — version {version} is live."}
+        {"workflow": boot_data.workflow_payload(workflow), "message": f"Active — version {version} is live."}
     )
 
 
 @can(CHANGE, ACTIVATE)
 @require_POST
 def builder_pause(request: HttpRequest, pk: int) -> JsonResponse:
-    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+    workflow = get_object_or_404(Workflow, pk=pk)
     try:
-        workflow = engine.pause(workflow=workflow, user=request.user)
+        workflow = services.workflow_pause(workflow=workflow, user=request.user)
     except ValidationError as error:
         return error_response(error)
     return JsonResponse(
         {
-            "workflow": engine.workflow_payload(workflow),
+            "workflow": boot_data.workflow_payload(workflow),
             "message": "Paused. Waiting runs are held until you activate it again.",
         }
     )
@@ -290,14 +293,14 @@ def builder_pause(request: HttpRequest, pk: int) -> JsonResponse:
 @can(CHANGE, ACTIVATE)
 @require_POST
 def builder_run_now(request: HttpRequest, pk: int) -> JsonResponse:
-    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
+    workflow = get_object_or_404(Workflow, pk=pk)
     try:
-        run = engine.run_now(workflow=workflow, user=request.user)
+        run = bulk.bulk_run_start(workflow=workflow, user=request.user)
     except ValidationError as error:
         return error_response(error)
     return JsonResponse(
         {
-            "workflow": engine.workflow_payload(workflow),
+            "workflow": boot_data.workflow_payload(workflow),
             "message": f"Bulk run #{run.pk} started.",
             "redirect": reverse("automations:run_detail", args=[run.pk]),
         }
@@ -313,9 +316,8 @@ def builder_test(request: HttpRequest) -> JsonResponse:
         customer = Customer.objects.filter(pk=customer_id).first() if customer_id is not None else None
         if customer is None:
             raise ValidationError({"customer": "Choose a customer to test with."})
-        trace = engine.test(
+        trace = services.workflow_test(
             definition=body.get("definition") or {},
-            settings=body.get("settings") or {},
             customer=customer,
             subject=body.get("subject") or None,
         )
@@ -383,13 +385,8 @@ def test_subjects(request: HttpRequest) -> JsonResponse:
 
 @can(VIEW)
 def version_list(request: HttpRequest, pk: int) -> HttpResponse:
-    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
-    versions = (
-        engine.models()
-        .WorkflowVersion.objects.filter(workflow=workflow)
-        .select_related("created_by")
-        .order_by("-number")
-    )
+    workflow = get_object_or_404(Workflow, pk=pk)
+    versions = WorkflowVersion.objects.filter(workflow=workflow).select_related("created_by").order_by("-number")
     return render(
         request,
         "automations/builder/version_list.html",
@@ -399,7 +396,7 @@ def version_list(request: HttpRequest, pk: int) -> HttpResponse:
             section="workflows",
             workflow=workflow,
             versions=versions,
-            waiting=engine.waiting_by_version(workflow),
+            waiting=waiting_runs_by_version(workflow=workflow),
             can_change=request.user.has_perm(CHANGE),
         ),
     )
@@ -407,13 +404,13 @@ def version_list(request: HttpRequest, pk: int) -> HttpResponse:
 
 @can(VIEW)
 def version_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
-    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
-    version = get_object_or_404(engine.models().WorkflowVersion, workflow=workflow, number=number)
+    workflow = get_object_or_404(Workflow, pk=pk)
+    version = get_object_or_404(WorkflowVersion, workflow=workflow, number=number)
     boot = builder_boot(
         request,
         workflow,
         definition=version.definition,
-        settings=engine.version_settings(version),
+        settings=boot_data.version_settings(version),
         read_only=True,
     )
     boot["workflow"]["status"] = "read-only"
@@ -440,14 +437,14 @@ def version_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
 @can(CHANGE)
 @require_POST
 def version_restore(request: HttpRequest, pk: int, number: int) -> HttpResponse:
-    workflow = get_object_or_404(engine.models().Workflow, pk=pk)
-    version = get_object_or_404(engine.models().WorkflowVersion, workflow=workflow, number=number)
-    fields = {"definition": version.definition, **engine.version_settings(version)}
+    workflow = get_object_or_404(Workflow, pk=pk)
+    version = get_object_or_404(WorkflowVersion, workflow=workflow, number=number)
+    fields = {"definition": version.definition, **boot_data.version_settings(version)}
     fields = {key: value for key, value in fields.items() if key in {"definition", *boot_data.SETTING_NAMES}}
     try:
-        engine.update(workflow=workflow, user=request.user, **fields)
+        services.workflow_update(workflow=workflow, user=request.user, **fields)
     except ValidationError as error:
-        messages.error(request, "Could not restore: " + " ".join(e["message"] for e in engine.error_list(error)))
+        messages.error(request, "Could not restore: " + " ".join(e["message"] for e in boot_data.error_list(error)))
         return redirect("automations:versions", pk=workflow.pk)
     messages.success(request, f"Version {version.number} restored as the current draft. Activate it to publish.")
     return redirect("automations:builder", pk=workflow.pk)

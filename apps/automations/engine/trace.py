@@ -90,6 +90,13 @@ def trace_run(
             f", after {len(waits)} wait{'s' if len(waits) != 1 else ''}." if waits else "."
         )
     trace["subject"] = {key: getattr(value, "pk", None) for key, value in objects.items() if value is not None}
+    # The currency of each record whose money fields are in its own currency (order.total is in EUR for a
+    # EUR order): the page shows those amounts with it. A line's amounts are in its order's currency.
+    trace["currencies"] = {
+        key: value.currency for key, value in objects.items() if isinstance(getattr(value, "currency", None), str)
+    }
+    if "order" in trace["currencies"]:
+        trace["currencies"]["line"] = trace["currencies"]["order"]
     return trace
 
 

@@ -48,7 +48,8 @@ def why_rows(customer: Any, limit: int = RECENT_EVENTS) -> list[dict[str, Any]]:
     if not events:
         return []
     names = {event.name for event in events}
-    workflows = list(Workflow.objects.filter(trigger__in=names).order_by("name", "pk"))
+    # Active workflows only: drafts and paused ones could not have fired, listing them is noise.
+    workflows = list(Workflow.objects.filter(trigger__in=names, status=WorkflowStatus.ACTIVE).order_by("name", "pk"))
     runs = WorkflowRun.objects.filter(trigger_event__in=events).filter(Q(customer=customer) | Q(customer__isnull=True))
     by_key = {(run.workflow_id, run.trigger_event_id): run for run in runs.order_by("pk")}
     rows = []

@@ -83,7 +83,12 @@ NAVIGATION: tuple[Section, ...] = (
     Section(
         "Customers",
         (
-            Entry("Customers", "admin:customers_customer_changelist", ("customers.view_customer",)),
+            Entry(
+                "Customers",
+                "admin:customers_customer_changelist",
+                ("customers.view_customer",),
+                also=("/admin/console/customers/",),
+            ),
             Entry("Orders", "admin:customers_order_changelist", ("customers.view_order",)),
             Entry("Tags", "admin:tagging_tag_changelist", ("tagging.view_tag",)),
             Entry("Exchange rates", "admin:customers_exchangerate_changelist", ("customers.view_exchangerate",)),

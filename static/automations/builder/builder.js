@@ -639,8 +639,8 @@ function ruleLabel(uid, { currency = false } = {}) {
     if (!node || label) return;
     if (node.uid === uid && node.kind === "rule") {
       const field = ctx.field(node.field);
-      // `currency`: the symbol of a shop-currency money field (its trace value is shown after it).
-      if (currency) label = field?.type === "money" ? field.currency || "" : "";
+      // `currency`: the money field itself (its trace value is shown with its currency).
+      if (currency) label = field?.type === "money" ? field : "";
       else label = `${field?.label || node.field}${node.window?.days ? ` (last ${node.window.days} days)` : ""}`;
       return;
     }
@@ -651,6 +651,17 @@ function ruleLabel(uid, { currency = false } = {}) {
   visit(state.model.trigger.where);
   for (const entry of cardLists(state.model)) for (const card of entry.list) if (card.kind === "condition") visit(card.condition);
   return label;
+}
+
+// A traced amount with its currency: the shop currency's symbol ($120.00), or the record's own currency
+// code for amounts in it (order.total of a EUR order: 120.00 EUR).
+function moneyText(field, value, currencies) {
+  if (typeof value !== "string" && typeof value !== "number") return value;
+  if (field.own_currency) {
+    const code = currencies[field.scope];
+    return code ? `${value} ${code}` : value;
+  }
+  return field.currency ? `${field.currency}${value}` : value;
 }
 
 function humanKey(key) {
@@ -674,8 +685,8 @@ function indexTrace(body) {
       if (step.kind === "condition") {
         const found = locatePath(state.model, joinPath(`${step.path}.if`, key));
         const label = found.conditionUid ? ruleLabel(found.conditionUid) : null;
-        const symbol = found.conditionUid ? ruleLabel(found.conditionUid, { currency: true }) : "";
-        return [label || humanKey(key), symbol && typeof value === "string" ? `${symbol}${value}` : value];
+        const money = found.conditionUid ? ruleLabel(found.conditionUid, { currency: true }) : "";
+        return [label || humanKey(key), money ? moneyText(money, value, body.currencies || {}) : value];
       }
       return [humanKey(key), value];
     });
@@ -760,12 +771,13 @@ function toolbar() {
       nameErrors.length ? h("span", { class: "wf-errors-inline", role: "alert" }, nameErrors.map((e) => e.message).join(" ")) : null),
     state.readOnly ? null : h("div", { class: "wf-actions" },
       h("button", { type: "button", class: "button", id: "wf-save", disabled: state.busy || undefined, onclick: () => save() }, "Save draft"),
-      status === "active"
+      // Activate, pause and run now need the activate permission: not offered without it (the server refuses too).
+      status === "active" && boot.can_activate
         ? h("button", { type: "button", class: "button", id: "wf-pause", disabled: state.busy || !wf.id || undefined, onclick: () => transition("pause") }, "Pause")
         : null,
-      h("button", { type: "button", class: "button wf-primary", id: "wf-activate", disabled: state.busy || (status === "active" && !state.dirty && !wf.has_draft) || undefined, onclick: () => transition("activate") },
+      !boot.can_activate ? null : h("button", { type: "button", class: "button wf-primary", id: "wf-activate", disabled: state.busy || (status === "active" && !state.dirty && !wf.has_draft) || undefined, onclick: () => transition("activate") },
         status === "active" ? (state.dirty || wf.has_draft ? "Save & activate new version" : "Active") : "Activate"),
-      wf.bulk && wf.id && status === "active" ? h("button", { type: "button", class: "button", id: "wf-run-now", onclick: () => transition("run") }, "Run now") : null));
+      boot.can_activate && wf.bulk && wf.id && status === "active" ? h("button", { type: "button", class: "button", id: "wf-run-now", onclick: () => transition("run") }, "Run now") : null));
 }
 
 function banner() {

@@ -1,0 +1,56 @@
+"""
+Demo workflows for `manage.py load_demo`: a few gallery templates installed *active*, with real runs (a new
+demo order and a bulk run), instead of every template as a draft. The gallery is where new ones come from.
+Idempotent: a workflow already installed under its template's name is left alone.
+"""
+
+from datetime import timedelta
+from typing import TextIO
+
+from django.utils import timezone
+
+from apps.customers.models import Customer, Product
+from apps.customers.services import LineInput, order_create
+
+from . import gallery
+from .bulk import bulk_run_start
+from .choices import RunKind, WorkflowStatus
+from .models import Workflow, WorkflowRun
+from .services import workflow_activate
+
+# Order-created examples that the demo order below runs, and a bulk one started once.
+ACTIVE_EXAMPLES = ("first_time_buyer", "high_value", "repeat_buyer", "inactive_high_value")
+BULK_EXAMPLE = "inactive_high_value"
+DEMO_ORDER = "demo-o-console-1"
+
+
+def load(*, stdout: TextIO) -> None:
+    installed = []
+    for key in ACTIVE_EXAMPLES:
+        spec = gallery.TEMPLATES[key]
+        if Workflow.objects.filter(name=spec.name).exists():
+            continue
+        workflow = gallery.template_install(key=key, params={}, user=None)
+        workflow_activate(workflow=workflow, user=None)
+        installed.append(spec.name)
+    if installed:
+        stdout.write(f"  workflows: {', '.join(installed)} (active)\n")
+
+    # A fresh order through the services: the active order workflows run on it (the worker picks it up).
+    customer = Customer.objects.filter(external_id="demo-c-01").first()
+    product = Product.objects.filter(external_id="demo-p-headphones").first()
+    if customer is not None and product is not None:
+        line = LineInput(title=product.title, quantity=1, unit_price=product.price, product=product)
+        order_create(
+            customer=customer,
+            currency=customer.preferred_currency or "EUR",
+            lines=[line],
+            external_id=DEMO_ORDER,
+            placed_at=timezone.now() - timedelta(minutes=5),
+            cause="demo",
+        )
+
+    bulk = Workflow.objects.filter(name=gallery.TEMPLATES[BULK_EXAMPLE].name, status=WorkflowStatus.ACTIVE).first()
+    if bulk is not None and not WorkflowRun.objects.filter(workflow=bulk, kind=RunKind.BULK).exists():
+        run = bulk_run_start(workflow=bulk, user=None)
+        stdout.write(f"  bulk run #{run.pk} of “{bulk.name}” started\n")

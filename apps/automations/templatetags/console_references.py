@@ -1,0 +1,18 @@
+"""`{% reference ref %}`: a stored reference (`bulk_run:12`, `api:token:5`, …) as a link or a readable name."""
+
+from typing import Any
+
+from django import template
+from django.utils.html import format_html
+
+from apps.automations.console.references import reference_describe
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def reference(context: dict[str, Any], ref: str) -> str:
+    described = reference_describe(ref, context["request"].user)
+    if described["url"]:
+        return format_html('<a href="{}" data-ref="{}">{}</a>', described["url"], ref, described["label"])
+    return format_html('<span data-ref="{}">{}</span>', ref, described["label"])

@@ -1,0 +1,72 @@
+"""The console in Chromium: the customer 360° page and the builder's activate button by role (1440 and 390 px)."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+from apps.tagging.services import tags_add
+from tests.factories import CustomerFactory, UserFactory, make_order
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+NO_HORIZONTAL_OVERFLOW = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+
+
+def log_in(page, live_server, user):
+    page.goto(live_server.url + "/admin/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill("pass12345")
+    page.keyboard.press("Enter")
+    page.wait_for_url(live_server.url + "/admin/")
+
+
+def test_customer_360_reads_at_desktop_and_phone_width(live_server, page, screenshot):
+    customer = CustomerFactory(
+        email="grace.hopper@example.com",
+        first_name="Grace",
+        last_name="Hopper",
+        country="US",
+        attributes={"vip": "yes"},
+    )
+    for total in ("120.00", "89.90"):
+        make_order(customer, total=total)
+    tags_add(customer=customer, names=["VIP", "Newsletter"], source="workflow", source_ref="bulk_run:41")
+    log_in(page, live_server, UserFactory(username="root"))
+
+    page.goto(f"{live_server.url}/admin/customers/customer/")
+    page.get_by_role("link", name="View", exact=True).first.click()
+    page.wait_for_url(f"{live_server.url}/admin/console/customers/{customer.pk}/")
+
+    assert page.get_by_role("heading", name="Grace Hopper").is_visible()
+    assert page.get_by_test_id("tags").locator("li").count() == 2
+    assert page.locator("[data-ref='bulk_run:41']").first.inner_text() == "Bulk run #41 (deleted)"
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate(NO_HORIZONTAL_OVERFLOW), width
+        screenshot(f"customer-360-{width}")
+
+
+def test_the_builder_offers_activate_only_to_who_may_activate(live_server, page):
+    from apps.automations.services import workflow_create
+
+    workflow = workflow_create(
+        name="Tag VIPs",
+        definition={
+            "schema": 1,
+            "trigger": {"event": "order.created"},
+            "steps": [{"id": "s1", "action": "customer.add_tags", "params": {"tags": ["VIP"]}}],
+        },
+    )
+    analyst = UserFactory(username="analyst-1", is_superuser=False)
+    analyst.groups.add(Group.objects.get(name="analyst"))
+    log_in(page, live_server, analyst)
+
+    page.goto(f"{live_server.url}/admin/automations/builder/{workflow.pk}/")
+    page.locator(".wf-toolbar").wait_for()
+    assert page.locator("#wf-activate").count() == 0
+    refused = page.request.post(
+        f"{live_server.url}/admin/automations/builder/{workflow.pk}/activate/",
+        headers={"X-CSRFToken": page.context.cookies()[0]["value"] if page.context.cookies() else ""},
+    )
+    assert refused.status == 403
+    workflow.refresh_from_db()
+    assert workflow.status == "draft"
