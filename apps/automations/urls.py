@@ -31,5 +31,6 @@ urlpatterns = [
     path("gallery/<slug:key>/install/", gallery.gallery_install, name="gallery_install"),
     path("runs/", runs.run_list, name="run_list"),
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
+    path("runs/<int:pk>/customers.csv", runs.run_touched_csv, name="run_touched_csv"),
     path("runs/<int:pk>/replay/", runs.run_replay, name="run_replay"),
 ]

@@ -1,5 +1,7 @@
 """The console in Chromium: the customer 360° page and the builder's activate button by role (1440 and 390 px)."""
 
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Group
 
@@ -70,3 +72,44 @@ def test_the_builder_offers_activate_only_to_who_may_activate(live_server, page)
     assert refused.status == 403
     workflow.refresh_from_db()
     assert workflow.status == "draft"
+
+
+def test_a_bulk_run_page_refreshes_while_it_runs_and_lists_who_it_tagged(live_server, page, screenshot):
+    from apps.automations import bulk
+    from apps.automations.services import workflow_activate, workflow_create
+
+    for index in range(3):
+        CustomerFactory(email=f"sleeper{index}@example.com")
+    workflow = workflow_activate(
+        workflow=workflow_create(
+            name="Tag everyone",
+            definition={
+                "schema": 1,
+                "trigger": {"event": "customer.bulk_activity"},
+                "steps": [{"id": "s1", "action": "customer.add_tags", "params": {"tags": ["Sleeper"]}}],
+            },
+        )
+    )
+    run = bulk.bulk_run_start(workflow=workflow, user=None, enqueue=False)
+    log_in(page, live_server, UserFactory(username="root"))
+
+    page.goto(f"{live_server.url}/admin/automations/runs/{run.pk}/")
+    assert page.locator("#wf-run-refresh").is_visible()
+    assert "customers in the audience" in page.locator(".wf-legend").inner_text()
+    for index in range(run.progress["chunks_total"]):  # the worker's part, done while the page is open
+        bulk.bulk_chunk_process(run_id=run.pk, index=index)
+
+    page.wait_for_function("() => !document.getElementById('wf-run-refresh')", timeout=20_000)
+    rows = page.locator("#touched-customers tbody tr")
+    assert rows.count() == 3
+    page.get_by_label("Search").fill("sleeper1")
+    page.get_by_role("button", name="Search").click()
+    assert page.locator("#touched-customers tbody tr").count() == 1
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0] == "customer_id,external_id,email,action,tag,at" and len(lines) == 2
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate(NO_HORIZONTAL_OVERFLOW), width
+        screenshot(f"bulk-run-{width}")
