@@ -154,14 +154,16 @@ def staff_scan(request: HttpRequest) -> HttpResponse:
             redemption = services.redemption_find(form.cleaned_data["code"])
         except DomainError as error:
             messages.error(request, error.message)
+    from django.contrib import admin
+
     context = {
+        # The console's header and navigation (the Scan tab), like every admin page.
+        **admin.site.each_context(request),
         "title": "In-store redemption",
         "form": form,
         "redemption": redemption,
         "usable": redemption is not None
         and redemption.status == RedemptionStatus.ISSUED
         and (redemption.expires_at is None or redemption.expires_at > timezone.now()),
-        "site_header": "Loyalty Site",
-        "has_permission": True,
     }
     return render(request, "loyalty/staff_scan.html", context)

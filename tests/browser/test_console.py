@@ -113,3 +113,29 @@ def test_a_bulk_run_page_refreshes_while_it_runs_and_lists_who_it_tagged(live_se
         page.set_viewport_size({"width": width, "height": 900})
         assert page.evaluate(NO_HORIZONTAL_OVERFLOW), width
         screenshot(f"bulk-run-{width}")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/loyalty/program/{program}/change/",
+        "/admin/loyalty/tier/",
+        "/admin/loyalty/earningrule/",
+        "/admin/loyalty/reward/",
+        "/admin/loyalty/scan/",
+    ],
+)
+def test_loyalty_pages_fit_a_phone_and_a_desktop(live_server, page, screenshot, path):
+    from apps.loyalty.models import Program, Tier
+
+    program = Program.objects.create(name="Rewards club", slug="rewards-club")
+    for rank, (name, threshold) in enumerate([("Bronze", 0), ("Silver", 500), ("Gold", 1500)], start=1):
+        Tier.objects.create(program=program, name=name, rank=rank, threshold=threshold)
+    log_in(page, live_server, UserFactory(username="root"))
+
+    url = live_server.url + path.format(program=program.pk)
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(url)
+        assert page.evaluate(NO_HORIZONTAL_OVERFLOW), (path, width)
+        screenshot(f"loyalty-{path.strip('/').split('/')[2]}-{width}")
