@@ -79,4 +79,5 @@ def why_not_fired(context: dict[str, Any], customer: Any) -> dict[str, Any]:
         "rows": why_rows(customer) if allowed and customer is not None else [],
         "allowed": allowed,
         "customer": customer,
+        "request": request,  # the references in the table link for this reader
     }
