@@ -19,11 +19,13 @@ from loyalty_site.lib.money import CurrencyError, currency_code, money_format, r
 from loyalty_site.lib.references import reference_link
 
 from . import services
+from .choices import CustomerStatus
 from .currency import exchange_rate_set
 from .models import (
     Cart,
     Customer,
     CustomerEvent,
+    CustomerStatusChange,
     DomainEvent,
     DomainEventReceipt,
     DraftOrder,
@@ -66,6 +68,23 @@ def _report(modeladmin: admin.ModelAdmin, request: HttpRequest, done: int, faile
 # --- Customers -------------------------------------------------------------------------------------
 
 
+class CustomerStatusChangeInline(admin.TabularInline):
+    """The customer's fraud status history (read-only: changes go through the status actions)."""
+
+    model = CustomerStatusChange
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "old_status", "new_status", "reason", "actor", "cause"]
+    readonly_fields = ["created_at", "old_status", "new_status", "reason", "actor", "cause"]
+    verbose_name_plural = "Fraud status history"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = [
@@ -75,12 +94,13 @@ class CustomerAdmin(admin.ModelAdmin):
         "email",
         "country",
         "state",
+        "status",
         "accepts_marketing",
         "orders_count",
         "total_spent_shop",
         "last_order_at",
     ]
-    list_filter = ["state", "accepts_marketing", "country", "preferred_currency"]
+    list_filter = ["state", "status", "accepts_marketing", "country", "preferred_currency"]
     search_fields = ["external_id", "email", "first_name", "last_name", "phone"]
 
     @admin.display(description="360°")
@@ -91,6 +111,11 @@ class CustomerAdmin(admin.ModelAdmin):
     readonly_fields = [
         "recent_orders",
         "state",
+        "status",
+        "status_reason",
+        "status_changed_at",
+        "signup_ip",
+        "signup_device",
         "unsubscribed_at",
         "orders_count",
         "total_spent_shop",
@@ -104,6 +129,10 @@ class CustomerAdmin(admin.ModelAdmin):
         (None, {"fields": ["external_id", "email", "phone", "first_name", "last_name", "birthday"]}),
         ("Locale", {"fields": ["country", "preferred_currency"]}),
         ("State and consent", {"fields": ["state", "accepts_marketing", "unsubscribed_at"]}),
+        (
+            "Fraud status (blocked: earns, redeems and receives nothing; flagged: new points held for review)",
+            {"fields": ["status", "status_reason", "status_changed_at", "signup_ip", "signup_device"]},
+        ),
         ("Custom metadata", {"fields": ["attributes"]}),
         (
             "Summary figures (kept current by the order services; money in the shop currency)",
@@ -120,7 +149,8 @@ class CustomerAdmin(admin.ModelAdmin):
         ("Recent orders", {"fields": ["recent_orders"]}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
     ]
-    actions = ["activate_customers", "unsubscribe_customers"]
+    actions = ["activate_customers", "unsubscribe_customers", "flag_customers", "block_customers", "clear_customers"]
+    inlines = [CustomerStatusChangeInline]
     date_hierarchy = "created_at"
     show_full_result_count = False
 
@@ -190,6 +220,31 @@ class CustomerAdmin(admin.ModelAdmin):
             except ValidationError as error:
                 failed.append(f"{customer}: {' '.join(error.messages)}")
         _report(self, request, done, failed, "customer(s) activated")
+
+    def has_set_status_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("customers.set_customer_status")
+
+    def _status_set(self, request: HttpRequest, queryset: QuerySet[Customer], status: str, verb: str) -> None:
+        done = 0
+        for customer in queryset.order_by("pk"):
+            reason = f"{verb} in the console by {request.user.get_username()}"
+            services.customer_status_set(
+                customer=customer, status=status, reason=reason, user=request.user, cause=ADMIN_CAUSE
+            )
+            done += 1
+        _report(self, request, done, [], f"customer(s) {verb.lower()}")
+
+    @admin.action(description="Flag selected customers for review (new points held)", permissions=["set_status"])
+    def flag_customers(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
+        self._status_set(request, queryset, CustomerStatus.FLAGGED, "Flagged")
+
+    @admin.action(description="Block selected customers (no earning, redeeming, marketing)", permissions=["set_status"])
+    def block_customers(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
+        self._status_set(request, queryset, CustomerStatus.BLOCKED, "Blocked")
+
+    @admin.action(description="Clear the fraud status of selected customers (active)", permissions=["set_status"])
+    def clear_customers(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
+        self._status_set(request, queryset, CustomerStatus.ACTIVE, "Cleared")
 
     @admin.action(description="Unsubscribe selected customers from marketing", permissions=["change"])
     def unsubscribe_customers(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:

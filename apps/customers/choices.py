@@ -24,3 +24,11 @@ class OrderStatus(models.TextChoices):
 class DomainEventStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     PROCESSED = "processed", "Processed"
+
+
+class CustomerStatus(models.TextChoices):
+    """Fraud standing (not the account state): blocked earns, redeems and receives nothing; flagged is held."""
+
+    ACTIVE = "active", "Active"
+    FLAGGED = "flagged", "Flagged for review"
+    BLOCKED = "blocked", "Blocked"

@@ -1,11 +1,12 @@
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .choices import CustomerState, DomainEventStatus, OrderChannel, OrderStatus
+from .choices import CustomerState, CustomerStatus, DomainEventStatus, OrderChannel, OrderStatus
 
 
 class MoneyField(models.DecimalField):
@@ -76,6 +77,15 @@ class Customer(models.Model):
     accepts_marketing = models.BooleanField(default=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True, help_text="Free-form custom metadata")
+    # Fraud standing (apps.campaigns.fraud sets it through `customer_status_set`): blocked customers earn,
+    # redeem and receive nothing; flagged customers' new points are held until reviewed.
+    status = models.CharField(max_length=8, choices=CustomerStatus.choices, default=CustomerStatus.ACTIVE)
+    status_reason = models.CharField(max_length=255, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    # Where the sign-up came from (forms, widget, API), for velocity checks: indexed with created_at.
+    signup_ip = models.GenericIPAddressField(null=True, blank=True)
+    signup_device = models.CharField(max_length=64, blank=True, help_text="Device fingerprint sent at sign-up")
+    email_domain = models.CharField(max_length=255, blank=True, editable=False)
     # Summary figures, updated in the same transaction as every order write so that audiences over
     # millions of customers never scan the orders table. Money figures are in the shop currency
     # (settings.SHOP_CURRENCY), summed from the orders' shop amounts, never across currencies.
@@ -101,6 +111,10 @@ class Customer(models.Model):
             models.Index(fields=["total_spent"]),
             models.Index(fields=["orders_count"]),
             models.Index(fields=["state"]),
+            models.Index(fields=["status"], name="customer_status_idx", condition=~Q(status="active")),
+            models.Index(fields=["signup_ip", "created_at"], name="customer_signup_ip_idx"),
+            models.Index(fields=["signup_device", "created_at"], name="customer_signup_device_idx"),
+            models.Index(fields=["email_domain", "created_at"], name="customer_email_domain_idx"),
         ]
 
     def __str__(self) -> str:
@@ -109,6 +123,36 @@ class Customer(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def is_blocked(self) -> bool:
+        return self.status == CustomerStatus.BLOCKED
+
+    @property
+    def is_flagged(self) -> bool:
+        return self.status == CustomerStatus.FLAGGED
+
+
+class CustomerStatusChange(models.Model):
+    """The history of a customer's fraud status: who or what changed it, when, from what, to what and why."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="status_changes")
+    old_status = models.CharField(max_length=8, choices=CustomerStatus.choices)
+    new_status = models.CharField(max_length=8, choices=CustomerStatus.choices)
+    reason = models.CharField(max_length=255)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cause = models.CharField(max_length=64, blank=True, help_text="admin, api:token:3, fraud_rule:7 ...")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="customer_status_change_idx")]
+        permissions = [("set_customer_status", "Can flag, block or clear a customer's fraud status")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.old_status} → {self.new_status}"
 
 
 class Product(models.Model):

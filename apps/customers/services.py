@@ -13,13 +13,26 @@ from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
-from loyalty_site.lib.errors import ConflictError
+from apps.platform.audit import audit_record
+from loyalty_site.lib.errors import ConflictError, DomainError
+from loyalty_site.lib.identity import email_domain
 from loyalty_site.lib.money import no_rate_message
 
 from . import signals
-from .choices import CustomerState, OrderStatus
+from .choices import CustomerState, CustomerStatus, OrderStatus
 from .currency import conversion_for, record_day, refund_amount_shop
-from .models import Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
+from .models import (
+    Cart,
+    Customer,
+    CustomerEvent,
+    CustomerStatusChange,
+    DraftOrder,
+    Order,
+    OrderLine,
+    Product,
+    Refund,
+    Store,
+)
 from .outbox import domain_event_emit
 
 CUSTOMER_FIELDS = (
@@ -46,13 +59,27 @@ def _normalise_customer_fields(fields: dict[str, Any]) -> dict[str, Any]:
         clean["preferred_currency"] = clean["preferred_currency"].upper()
     if clean.get("email"):
         clean["email"] = clean["email"].strip().lower()
+    if "email" in clean:
+        clean["email_domain"] = email_domain(clean["email"] or "")
     return clean
 
 
 @transaction.atomic
-def customer_create(*, external_id: str | None = None, cause: str = "", **fields: Any) -> Customer:
-    """Register a customer; sends `customer_registered`."""
-    customer = Customer(external_id=external_id or None, **_normalise_customer_fields(fields))
+def customer_create(
+    *,
+    external_id: str | None = None,
+    cause: str = "",
+    signup_ip: str | None = None,
+    signup_device: str = "",
+    **fields: Any,
+) -> Customer:
+    """Register a customer (with where the sign-up came from, for velocity checks); sends `customer_registered`."""
+    customer = Customer(
+        external_id=external_id or None,
+        signup_ip=signup_ip or None,
+        signup_device=(signup_device or "")[:64],
+        **_normalise_customer_fields(fields),
+    )
     customer.full_clean(validate_unique=False, validate_constraints=False)
     customer.save()
     domain_event_emit(
@@ -188,6 +215,53 @@ def customer_unsubscribe(*, customer: Customer, at: datetime | None = None, caus
         payload={"customer_id": customer.pk},
         cause=cause,
         sender=Customer,
+    )
+    return customer
+
+
+@transaction.atomic
+def customer_status_set(
+    *,
+    customer: Customer,
+    status: str,
+    reason: str,
+    user: Any = None,
+    cause: str = "",
+    at: datetime | None = None,
+) -> Customer:
+    """
+    Set a customer's fraud status (active / flagged / blocked) with a reason; records the change in the
+    customer's status history and the audit log. Setting the current status again changes nothing.
+    """
+    if status not in CustomerStatus.values:
+        raise DomainError(f"Unknown status {status!r}.", path="status", code="invalid_status")
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("A reason is required.", path="reason", code="reason_required")
+    at = at or timezone.now()
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.status == status:
+        return customer
+    old = customer.status
+    customer.status = status
+    customer.status_reason = reason[:255]
+    customer.status_changed_at = at
+    customer.save(update_fields=["status", "status_reason", "status_changed_at", "updated_at"])
+    actor = user if getattr(user, "is_authenticated", False) else None
+    CustomerStatusChange.objects.create(
+        customer=customer,
+        old_status=old,
+        new_status=status,
+        reason=reason[:255],
+        actor=actor,
+        cause=cause[:64],
+        created_at=at,
+    )
+    audit_record(
+        action="status_changed",
+        obj=customer,
+        changes={"status": {"old": old, "new": status}, "status_reason": {"old": "", "new": reason[:255]}},
+        user=user,
     )
     return customer
 

@@ -64,6 +64,7 @@ class EntryKind(models.TextChoices):
     REVERSE = "reverse", "Taken back (refund/cancel)"
     ROLLBACK = "rollback", "Returned (rollback)"
     DEBT = "debt", "Debt change"
+    HOLD = "hold", "Held for review"
 
 
 class RuleKind(models.TextChoices):
@@ -101,3 +102,10 @@ class ReferralStatus(models.TextChoices):
     REGISTERED = "registered", "Registered (bonus waiting for first purchase)"
     REWARDED = "rewarded", "Rewarded"
     CAPPED = "capped", "Referrer cap reached (no bonus)"
+    REFUSED = "refused", "Refused (fraud check)"
+
+
+class HoldStatus(models.TextChoices):
+    OPEN = "open", "Waiting for review"
+    RELEASED = "released", "Approved (points activated)"
+    REJECTED = "rejected", "Rejected (points reversed)"

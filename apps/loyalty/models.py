@@ -16,6 +16,7 @@ from .choices import (
     EntryKind,
     ExpiryPolicy,
     FulfilmentStatus,
+    HoldStatus,
     LotStatus,
     RedemptionStatus,
     ReferralStatus,
@@ -293,6 +294,10 @@ class PointLot(models.Model):
     activates_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True)
     expiry_notified_at = models.DateTimeField(null=True, blank=True)
+    # Held for review (a flagged customer, or a fraud rule's "hold points"): pending, never activated by
+    # time; the hold's approval activates it, its rejection reverses it.
+    held = models.BooleanField(default=False)
+    hold = models.ForeignKey("PointHold", null=True, blank=True, on_delete=models.SET_NULL, related_name="lots")
 
     class Meta:
         ordering = ["pk"]
@@ -309,6 +314,37 @@ class PointLot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} pts ({self.status}) {self.source_key}"
+
+
+class PointHold(models.Model):
+    """
+    Points held for review: the lots of one member whose source key starts with `source_prefix` (`order:42:`),
+    or every new lot of the member when the prefix is empty (a flagged customer). Lots created while the hold
+    is open join it. Approving activates them; rejecting reverses them exactly.
+    """
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="holds")
+    source_prefix = models.CharField(max_length=128, blank=True, help_text="Empty = every new lot of the member")
+    reason = models.CharField(max_length=255)
+    status = models.CharField(max_length=8, choices=HoldStatus.choices, default=HoldStatus.OPEN)
+    cause = models.CharField(max_length=64, blank=True, help_text="customer_flagged, fraud_rule:7 ...")
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["membership", "source_prefix"], condition=Q(status="open"), name="hold_open_uniq"
+            ),
+        ]
+        indexes = [models.Index(fields=["membership", "status"], name="hold_member_status_idx")]
+
+    def __str__(self) -> str:
+        return f"Hold {self.source_prefix or 'all new points'} ({self.status})"
 
 
 class LedgerEntry(models.Model):
@@ -468,9 +504,17 @@ class Referral(models.Model):
     referee_bonus = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     rewarded_at = models.DateTimeField(null=True, blank=True)
+    # Where the referee signed up from (for same-IP / same-device checks) and why a fraud check refused it.
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    device = models.CharField(max_length=64, blank=True)
+    refused_reason = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["referrer", "created_at"], name="referral_referrer_time_idx"),
+            models.Index(fields=["ip", "created_at"], name="referral_ip_time_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.referrer} → {self.referee}"

@@ -41,6 +41,7 @@ ROLES: dict[str, list[str]] = {
         "automations.view_workflowrun",
         "automations.view_workflowrunstep",
         "customers.change_customer",
+        "customers.set_customer_status",
         "customers.change_order",
         "customers.add_refund",
         "tagging.add_customertag",

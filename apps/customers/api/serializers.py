@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from loyalty_site.lib.api.ranges import BoundedInputMixin
 
-from ..choices import OrderChannel
+from ..choices import CustomerStatus, OrderChannel
 from ..models import Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
 
 MAX_LINES = 500
@@ -47,6 +47,8 @@ class CustomerSerializer(serializers.ModelSerializer):
             "preferred_currency",
             "birthday",
             "state",
+            "status",
+            "status_reason",
             "accepts_marketing",
             "unsubscribed_at",
             "attributes",
@@ -224,6 +226,13 @@ class CustomerInputSerializer(BoundedInputMixin, serializers.Serializer):
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
         return value
+
+
+class CustomerStatusInputSerializer(BoundedInputMixin, serializers.Serializer):
+    """A fraud status change: the new status and why."""
+
+    status = serializers.ChoiceField(choices=CustomerStatus.choices)
+    reason = serializers.CharField(max_length=255)
 
 
 class EmbeddedCustomerSerializer(CustomerInputSerializer):

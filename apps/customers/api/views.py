@@ -41,6 +41,7 @@ from .serializers import (
     CustomerInputSerializer,
     CustomerReferenceSerializer,
     CustomerSerializer,
+    CustomerStatusInputSerializer,
     CustomEventCreateSerializer,
     DraftOrderCreateSerializer,
     DraftOrderSerializer,
@@ -114,7 +115,11 @@ class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
 
     permission_classes = API_PERMISSIONS
     scope_family = "ingest"
-    action_permissions = {"activate": ["customers.change_customer"], "unsubscribe": ["customers.change_customer"]}
+    action_permissions = {
+        "activate": ["customers.change_customer"],
+        "unsubscribe": ["customers.change_customer"],
+        "set_status": ["customers.set_customer_status"],
+    }
 
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilterSet
@@ -162,6 +167,21 @@ class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
     def unsubscribe(self, request: Request, pk: str | None = None) -> Response:
         """Withdraw marketing consent (sends `customer.unsubscribed` once)."""
         return self._read(services.customer_unsubscribe(customer=self.get_object(), cause=api_cause(request)))
+
+    @extend_schema(request=CustomerStatusInputSerializer, responses=CustomerSerializer)
+    @action(detail=True, methods=["post"], url_path="status")
+    def set_status(self, request: Request, pk: str | None = None) -> Response:
+        """Set the fraud status (`active` / `flagged` / `blocked`) with a reason; recorded in the status history."""
+        serializer = CustomerStatusInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = services.customer_status_set(
+            customer=self.get_object(),
+            status=serializer.validated_data["status"],
+            reason=serializer.validated_data["reason"],
+            user=request.user,
+            cause=api_cause(request),
+        )
+        return self._read(customer)
 
 
 @extend_schema_view(

@@ -175,6 +175,7 @@ class ReferralSerializer(serializers.ModelSerializer):
             "status",
             "referrer_bonus",
             "referee_bonus",
+            "refused_reason",
             "created_at",
             "rewarded_at",
         ]
@@ -203,3 +204,9 @@ class ReferralRegisterSerializer(BoundedInputMixin, serializers.Serializer):
         queryset=Customer.objects.all(), help_text="Customer id of the referred customer"
     )
     code = serializers.CharField(max_length=16)
+    ip = serializers.IPAddressField(
+        required=False, allow_null=True, help_text="The referee's IP address at sign-up (fraud checks)"
+    )
+    device = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="The referee's device fingerprint (fraud checks)"
+    )

@@ -281,6 +281,10 @@ class ReferralViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnl
         body = s.ReferralRegisterSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         referral = services.referral_register(
-            referee=body.validated_data["referee"], code=body.validated_data["code"], cause=_cause(request)
+            referee=body.validated_data["referee"],
+            code=body.validated_data["code"],
+            cause=_cause(request),
+            ip=body.validated_data.get("ip"),
+            device=body.validated_data.get("device", ""),
         )
         return Response(s.ReferralSerializer(referral).data, status=201)

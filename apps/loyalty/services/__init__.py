@@ -4,14 +4,18 @@ from .cockpit_links import cockpit_links_revoke, cockpit_links_send, referral_na
 from .earning import event_points_earn, order_points_earn, order_points_plan, order_points_reverse
 from .jobs import points_activate_due, points_expire_due, points_expiring_notify
 from .ledger import (
+    customer_blocked_refuse,
     member_join,
     membership_for,
     points_award,
     points_deduct,
     points_earn,
+    points_hold,
+    points_hold_reject,
+    points_hold_release,
     program_default,
 )
-from .referrals import referral_qualify, referral_register, referral_reward
+from .referrals import referral_qualify, referral_refuse, referral_register, referral_reward, referral_self_reason
 from .rewards import (
     redemption_find,
     redemption_fulfilment_set,
@@ -36,6 +40,7 @@ __all__ = [
     "RULE_FIELDS",
     "cockpit_links_revoke",
     "cockpit_links_send",
+    "customer_blocked_refuse",
     "earning_rule_conditions_errors",
     "earning_rule_create",
     "earning_rule_update",
@@ -51,6 +56,9 @@ __all__ = [
     "points_earn",
     "points_expire_due",
     "points_expiring_notify",
+    "points_hold",
+    "points_hold_reject",
+    "points_hold_release",
     "program_default",
     "redemption_find",
     "redemption_fulfilment_set",
@@ -58,8 +66,10 @@ __all__ = [
     "redemption_use",
     "referral_name_set",
     "referral_qualify",
+    "referral_refuse",
     "referral_register",
     "referral_reward",
+    "referral_self_reason",
     "reward_price",
     "reward_redeem",
     "reward_validate",

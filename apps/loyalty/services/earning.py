@@ -203,8 +203,8 @@ def order_points_earn(*, order: Order, at: datetime | None = None, cause: str = 
     at = at or timezone.now()
     program = program_default()
     order = Order.objects.select_related("customer").get(pk=order.pk)
-    if program is None or order.status == OrderStatus.CANCELLED:
-        return []
+    if program is None or order.status == OrderStatus.CANCELLED or order.customer.is_blocked:
+        return []  # a blocked customer earns nothing
     if kill_switch_is_on():
         # The global kill switch stops every incentive: the order earns nothing (no backlog is replayed later).
         logger.info("loyalty: order %s earns nothing: global kill switch on", order.pk)
@@ -291,8 +291,8 @@ def event_points_earn(*, custom_event: CustomerEvent, at: datetime | None = None
     candidates = EarningRule.objects.filter(
         program=program, kind=RuleKind.FIXED_EVENT, event_name=custom_event.name, is_active=True
     )
-    if not candidates.exists():
-        return []
+    if not candidates.exists() or custom_event.customer.is_blocked:
+        return []  # a blocked customer earns nothing
     membership = membership_for(custom_event.customer, program)
     if membership is None:
         if not program.auto_enroll:

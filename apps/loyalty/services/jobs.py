@@ -37,7 +37,7 @@ def points_activate_due(*, at: datetime | None = None, batch: int = BATCH) -> in
     done = 0
     while True:
         member_ids = list(
-            PointLot.objects.filter(status=LotStatus.PENDING, activates_at__lte=at)
+            PointLot.objects.filter(status=LotStatus.PENDING, activates_at__lte=at, held=False)
             .order_by("membership_id")
             .values_list("membership_id", flat=True)
             .distinct()[:batch]
@@ -46,7 +46,9 @@ def points_activate_due(*, at: datetime | None = None, batch: int = BATCH) -> in
             return done
         with transaction.atomic():
             balances = balances_lock(member_ids)
-            lots = lots_lock(Q(membership_id__in=member_ids, status=LotStatus.PENDING, activates_at__lte=at))
+            lots = lots_lock(
+                Q(membership_id__in=member_ids, status=LotStatus.PENDING, activates_at__lte=at, held=False)
+            )
             ledgers = {pk: MemberLedger(balance=balance, at=at, cause="activation") for pk, balance in balances.items()}
             for lot in lots:
                 ledger = ledgers[lot.membership_id]

@@ -19,13 +19,24 @@ from django.db.models import F, Q, Sum
 from django.db.models.expressions import Combinable
 from django.utils import timezone
 
+from apps.customers.choices import CustomerStatus
 from apps.customers.models import Customer, Order
 from apps.customers.outbox import domain_event_emit
 from loyalty_site.lib.errors import DomainError
 
 from .. import signals
-from ..choices import EntryKind, ExpiryPolicy, LotStatus, ReturnPolicy, Rounding, SourceType
-from ..models import Balance, EarningRule, LedgerEntry, Membership, PointAllocation, PointLot, Program, Tier
+from ..choices import EntryKind, ExpiryPolicy, HoldStatus, LotStatus, ReturnPolicy, Rounding, SourceType
+from ..models import (
+    Balance,
+    EarningRule,
+    LedgerEntry,
+    Membership,
+    PointAllocation,
+    PointHold,
+    PointLot,
+    Program,
+    Tier,
+)
 
 ROUNDING_MODES = {Rounding.DOWN: ROUND_DOWN, Rounding.NEAREST: ROUND_HALF_UP, Rounding.UP: ROUND_CEILING}
 
@@ -220,6 +231,33 @@ def membership_for(customer: Customer, program: Program | None = None) -> Member
     return Membership.objects.select_related("program", "tier").filter(program=program, customer=customer).first()
 
 
+# --- customer status (fraud): blocked earns and redeems nothing, flagged earns held points -------------
+
+
+def customer_blocked_refuse(customer_id: int, *, doing: str) -> None:
+    """Raise `customer_blocked` when the customer is blocked (one indexed lookup)."""
+    if Customer.objects.filter(pk=customer_id, status=CustomerStatus.BLOCKED).exists():
+        raise DomainError(f"This customer is blocked and cannot {doing}.", path="customer", code="customer_blocked")
+
+
+def _hold_for(membership: Membership, source_key: str, status: str, at: datetime) -> PointHold | None:
+    """The open hold a new lot joins: one whose prefix matches its source, or the flagged customer's hold."""
+    holds = list(PointHold.objects.filter(membership_id=membership.pk, status=HoldStatus.OPEN))
+    for hold in sorted(holds, key=lambda row: -len(row.source_prefix)):
+        if source_key.startswith(hold.source_prefix):
+            return hold
+    if status != CustomerStatus.FLAGGED:
+        return None
+    reason = Customer.objects.filter(pk=membership.customer_id).values_list("status_reason", flat=True).first()
+    return PointHold.objects.create(
+        membership_id=membership.pk,
+        source_prefix="",
+        reason=f"Customer flagged: {reason or 'no reason given'}"[:255],
+        cause="customer_flagged",
+        created_at=at,
+    )
+
+
 # --- lots ---------------------------------------------------------------------------------------------
 
 
@@ -235,15 +273,25 @@ def lot_create(
     order: Order | None = None,
     pending_days: int | None = None,
 ) -> PointLot:
-    """Create a lot inside a transaction holding the member's Balance lock (callers check the source key)."""
+    """
+    Create a lot inside a transaction holding the member's Balance lock (callers check the source key).
+    A blocked customer earns nothing (`customer_blocked`); a lot matching an open hold, or earned by a
+    flagged customer, is created pending and held until the hold is reviewed.
+    """
     program = membership.program
+    status = Customer.objects.filter(pk=membership.customer_id).values_list("status", flat=True).first()
+    if status == CustomerStatus.BLOCKED:
+        raise DomainError("This customer is blocked and earns no points.", path="customer", code="customer_blocked")
+    hold = _hold_for(membership, source_key, status or "", ledger.at)
     days = program.pending_days if pending_days is None else pending_days
     activates_at = ledger.at + timedelta(days=days)
     lot = PointLot.objects.create(
         membership=membership,
         amount=amount,
         remaining=amount,
-        status=LotStatus.PENDING if days > 0 else LotStatus.ACTIVE,
+        held=hold is not None,
+        hold=hold,
+        status=LotStatus.PENDING if days > 0 or hold is not None else LotStatus.ACTIVE,
         source_type=source_type,
         source_key=source_key,
         rule=rule,
@@ -494,3 +542,116 @@ def lot_take_back(ledger: MemberLedger, lot: PointLot, points: int, *, policy: s
     ledger.move(lifetime_earned=-points)
     lot.save(update_fields=["remaining", "status", "reversed_amount"])
     return points
+
+
+# --- holds for review (fraud) ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def points_hold(
+    *,
+    membership: Membership,
+    source_prefix: str,
+    reason: str,
+    cause: str = "",
+    at: datetime | None = None,
+) -> PointHold:
+    """
+    Hold a member's points for review: the lots whose source key starts with `source_prefix` (every new lot
+    when it is empty). Active points of those lots move back to pending; lots created later join the hold.
+    Idempotent per open (member, prefix).
+    """
+    at = at or timezone.now()
+    balance = balance_lock(membership.pk)
+    hold = PointHold.objects.filter(membership=membership, source_prefix=source_prefix, status=HoldStatus.OPEN).first()
+    if hold is None:
+        hold = PointHold.objects.create(
+            membership=membership,
+            source_prefix=source_prefix[:128],
+            reason=reason[:255],
+            cause=cause[:64],
+            created_at=at,
+        )
+    if not source_prefix:
+        return hold
+    lots = lots_lock(
+        Q(membership_id=membership.pk, source_key__startswith=source_prefix, held=False, remaining__gt=0)
+        & Q(status__in=[LotStatus.ACTIVE, LotStatus.PENDING])
+    )
+    ledger = MemberLedger(balance=balance, at=at, cause=cause or f"hold:{hold.pk}")
+    for lot in lots:
+        if lot.status == LotStatus.ACTIVE:
+            ledger.entry(
+                EntryKind.HOLD, active=-lot.remaining, pending=lot.remaining, lot=lot, reason=f"Held: {reason}"
+            )
+            lot.status = LotStatus.PENDING
+        lot.held = True
+        lot.hold = hold
+    PointLot.objects.bulk_update(lots, ["status", "held", "hold"])
+    ledger.flush()
+    return hold
+
+
+def _hold_lock(hold: PointHold) -> tuple[MemberLedger | None, PointHold, list[PointLot]]:
+    balance = balance_lock(hold.membership_id)
+    hold = PointHold.objects.select_for_update().get(pk=hold.pk)
+    if hold.status != HoldStatus.OPEN:
+        return None, hold, []
+    lots = lots_lock(Q(hold=hold, held=True))
+    return MemberLedger(balance=balance, at=timezone.now(), cause=f"hold:{hold.pk}"), hold, lots
+
+
+@transaction.atomic
+def points_hold_release(*, hold: PointHold, user: Any = None, at: datetime | None = None) -> PointHold:
+    """Approve a hold: its lots activate (or wait out their normal pending time). A second call changes nothing."""
+    ledger, hold, lots = _hold_lock(hold)
+    if ledger is None:
+        return hold
+    ledger.at = at or ledger.at
+    ledger.actor = user if getattr(user, "is_authenticated", False) else None
+    for lot in lots:
+        lot.held = False
+        if lot.status != LotStatus.PENDING or lot.activates_at > ledger.at:
+            continue
+        if lot.remaining == 0:
+            lot.status = LotStatus.CANCELLED
+            continue
+        lot.status = LotStatus.ACTIVE
+        ledger.entry(
+            EntryKind.ACTIVATE, active=lot.remaining, pending=-lot.remaining, lot=lot, reason="Approved after review"
+        )
+        debt_settle(ledger, lot)
+        if lot.expires_at is not None and lot.expires_at <= ledger.at:
+            lot_expire(ledger, lot)
+    PointLot.objects.bulk_update(lots, ["status", "held", "remaining"])
+    _hold_close(hold, HoldStatus.RELEASED, ledger)
+    return hold
+
+
+@transaction.atomic
+def points_hold_reject(*, hold: PointHold, user: Any = None, at: datetime | None = None) -> PointHold:
+    """Reject a hold: every held point is reversed (pending - n, lifetime earned - n); the lots are cancelled."""
+    ledger, hold, lots = _hold_lock(hold)
+    if ledger is None:
+        return hold
+    ledger.at = at or ledger.at
+    ledger.actor = user if getattr(user, "is_authenticated", False) else None
+    for lot in lots:
+        lot.held = False
+        if lot.remaining:
+            ledger.entry(EntryKind.REVERSE, pending=-lot.remaining, lot=lot, reason="Rejected after review")
+            ledger.move(lifetime_earned=-lot.remaining)
+            lot.reversed_amount += lot.remaining
+            lot.remaining = 0
+        lot.status = LotStatus.CANCELLED
+    PointLot.objects.bulk_update(lots, ["status", "held", "remaining", "reversed_amount"])
+    _hold_close(hold, HoldStatus.REJECTED, ledger)
+    return hold
+
+
+def _hold_close(hold: PointHold, status: str, ledger: MemberLedger) -> None:
+    hold.status = status
+    hold.resolved_at = ledger.at
+    hold.resolved_by = ledger.actor
+    hold.save(update_fields=["status", "resolved_at", "resolved_by"])
+    ledger.flush()

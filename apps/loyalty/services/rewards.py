@@ -12,7 +12,7 @@ from loyalty_site.lib.errors import ConflictError, DomainError
 
 from ..choices import FulfilmentStatus, RedemptionStatus
 from ..models import LedgerEntry, Membership, Redemption, Reward, RewardTierPrice, code_generate
-from .ledger import MemberLedger, balance_lock, spend, spend_reverse
+from .ledger import MemberLedger, balance_lock, customer_blocked_refuse, spend, spend_reverse
 
 LIVE_REDEMPTIONS = [RedemptionStatus.ISSUED, RedemptionStatus.USED]
 
@@ -45,6 +45,7 @@ def reward_price(*, membership: Membership, reward: Reward) -> int:
 def reward_check(*, membership: Membership, reward: Reward, at: datetime, active_points: int | None = None) -> None:
     """Raise a DomainError naming why `membership` cannot redeem `reward` now (first: the global kill switch)."""
     kill_switch_check(path="reward")
+    customer_blocked_refuse(membership.customer_id, doing="redeem rewards")
     if reward.program_id != membership.program_id or not reward.is_active:
         raise DomainError("This reward is not available.", path="reward", code="reward_unavailable")
     if reward.valid_from and at < reward.valid_from:
@@ -151,6 +152,8 @@ def redemption_use(*, code: str, actor: Any = None, channel: str = "online", at:
     redemption = (
         Redemption.objects.select_for_update().select_related("reward", "membership__customer").get(pk=found.pk)
     )
+    if redemption.membership.customer.is_blocked:
+        raise DomainError("This customer is blocked and cannot redeem.", path="code", code="customer_blocked")
     if redemption.status == RedemptionStatus.USED:
         raise ConflictError("This code has already been used.", path="code", code="code_used")
     if redemption.status != RedemptionStatus.ISSUED:
