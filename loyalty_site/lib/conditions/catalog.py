@@ -38,6 +38,8 @@ class FieldSpec:
     operators: tuple[str, ...] = ()
     compile: Callable[..., Any] | None = None
     supports_window: bool = False
+    # The units a window may be given in (velocity fields of fraud rules count minutes and hours too).
+    window_units: tuple[str, ...] = ("days",)
     item_scope: str | None = None
     suggest: str | None = None
     choices: tuple[tuple[str, str], ...] = ()
@@ -137,6 +139,7 @@ def catalog_describe() -> dict[str, Any]:
                 "scope": spec.scope,
                 "operators": list(spec.operators),
                 "window": spec.supports_window,
+                "window_units": list(spec.window_units),
                 "item_scope": spec.item_scope,
                 "suggest": spec.suggest,
                 "choices": [list(choice) for choice in spec.choices],

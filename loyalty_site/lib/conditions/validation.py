@@ -14,6 +14,7 @@ MAX_DEPTH = 10
 MAX_NODES = 200
 MAX_LIST_VALUES = 500
 MAX_WINDOW_DAYS = 3650
+WINDOW_UNIT_PER_DAY = {"days": 1, "hours": 24, "minutes": 24 * 60}
 MAX_TEXT = 1000
 
 GROUP_KEYS = ("all", "any", "not")
@@ -123,11 +124,15 @@ class _Validator:
         if not spec.supports_window:
             self.error(join(path, "window"), f'"{spec.name}" has no window')
             return
-        days = window.get("days") if isinstance(window, dict) else None
-        if not isinstance(window, dict) or set(window) != {"days"}:
-            self.error(join(path, "window"), 'a window is {"days": N}')
-        elif isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_WINDOW_DAYS:
-            self.error(join(path, "window.days"), f"days must be a whole number between 1 and {MAX_WINDOW_DAYS}")
+        units = spec.window_units
+        if not isinstance(window, dict) or len(window) != 1 or next(iter(window)) not in units:
+            shapes = " or ".join(f'{{"{unit}": N}}' for unit in units)
+            self.error(join(path, "window"), f"a window is {shapes}")
+            return
+        unit, amount = next(iter(window.items()))
+        limit = MAX_WINDOW_DAYS * WINDOW_UNIT_PER_DAY[unit]
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 1 <= amount <= limit:
+            self.error(join(path, f"window.{unit}"), f"{unit} must be a whole number between 1 and {limit}")
 
     def value(self, node: dict, path: str, spec: FieldSpec, op: str) -> None:
         value_path = join(path, "value")
