@@ -74,4 +74,5 @@ class SegmentMemberAdmin(admin.ModelAdmin):
         return False
 
 
+from .fraud import admin as fraud_admin  # noqa: E402, F401  (registers the fraud rules and cases)
 from .promotions import admin as promotions_admin  # noqa: E402, F401  (registers the promotions models)

@@ -8,3 +8,7 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import fields  # noqa: F401  (registers this app's fields in the condition catalog)
+        from .fraud import consumer
+        from .fraud import fields as fraud_fields  # noqa: F401  (velocity and identity fields)
+
+        consumer.connect()

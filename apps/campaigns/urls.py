@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import views
+from .fraud import views as fraud_views
 
 urlpatterns = [
     path("promotions/simulator/", views.simulator, name="campaigns-simulator"),
@@ -10,4 +11,10 @@ urlpatterns = [
     path("promotions/kill-switch/state/", views.kill_switch_state, name="campaigns-kill-switch-state"),
     path("promotions/redemptions/", views.redemptions_log, name="campaigns-redemptions"),
     path("segments/preview/", views.segment_preview, name="campaigns-segment-preview"),
+    path("fraud/review/", fraud_views.review_queue, name="campaigns-fraud-review"),
+    path(
+        "fraud/review/<int:pk>/<str:decision>/",
+        fraud_views.review_decide,
+        name="campaigns-fraud-decide",
+    ),
 ]

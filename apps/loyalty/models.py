@@ -310,6 +310,8 @@ class PointLot(models.Model):
             models.Index(fields=["membership", "status", "expires_at"], name="lot_fefo_idx"),
             models.Index(fields=["status", "activates_at"], name="lot_activation_idx"),
             models.Index(fields=["status", "expires_at"], name="lot_expiry_idx"),
+            # Fraud velocity: points a member earned in the last minutes/hours.
+            models.Index(fields=["membership", "created_at"], name="lot_member_time_idx"),
         ]
 
     def __str__(self) -> str:
@@ -484,7 +486,10 @@ class Redemption(models.Model):
 
     class Meta:
         ordering = ["-issued_at", "-pk"]
-        indexes = [models.Index(fields=["membership", "reward", "status"], name="redemption_limit_idx")]
+        indexes = [
+            models.Index(fields=["membership", "reward", "status"], name="redemption_limit_idx"),
+            models.Index(fields=["membership", "issued_at"], name="redemption_member_time_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.code

@@ -55,6 +55,8 @@ ROLES: dict[str, list[str]] = {
         cap.REDEEM_FOR_CUSTOMER,
         cap.CONFIRM_REDEMPTION,
         "loyalty.rotate_cockpit_link",
+        "campaigns.view_fraudcase",
+        "campaigns.review_fraudcase",
     ],
     # A shop backend or POS calling the API: writes and reads the data plane, reads loyalty.
     "integration": [

@@ -209,6 +209,7 @@ SPECTACULAR_SETTINGS = {
         "OrderChannelEnum": "apps.customers.choices.OrderChannel",
         "RuleKindEnum": "apps.loyalty.choices.RuleKind",
         "RewardKindEnum": "apps.loyalty.choices.RewardKind",
+        "CustomerStatusEnum": "apps.customers.choices.CustomerStatus",
     },
 }
 

@@ -188,6 +188,7 @@ def test_catalog_describe_lists_fields_with_operators_and_labels():
         "scope": "customer",
         "operators": ["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "is_set", "is_not_set"],
         "window": True,
+        "window_units": ["days"],
         "item_scope": None,
         "suggest": None,
         "choices": [],
