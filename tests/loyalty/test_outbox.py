@@ -48,7 +48,8 @@ def test_a_lost_enqueue_is_earned_by_the_sweep_exactly_once(lost_enqueue, settin
     event = DomainEvent.objects.get(name="order.created")
     assert PointLot.objects.count() == 0
     assert event.status == "pending"
-    assert list(DomainEventReceipt.objects.values_list("consumer", flat=True)) == ["automations"]  # nobody listens
+    # nobody listens: no workflow, no fraud rule
+    assert sorted(DomainEventReceipt.objects.values_list("consumer", flat=True)) == ["automations", "fraud"]
 
     # when the enqueue works again and the periodic sweep runs (twice), with the worker running its tasks
     lost_enqueue.undo()
@@ -68,6 +69,7 @@ def test_a_lost_enqueue_is_earned_by_the_sweep_exactly_once(lost_enqueue, settin
     assert event.status == "processed"
     assert sorted(DomainEventReceipt.objects.filter(event=event).values_list("consumer", flat=True)) == [
         "automations",
+        "fraud",
         "loyalty",
     ]
 
