@@ -216,7 +216,7 @@ def _customer_hold(customer: Customer) -> PointHold | None:
 
 
 def _case_lock(case: FraudCase) -> FraudCase:
-    case = FraudCase.objects.select_for_update().select_related("customer", "hold").get(pk=case.pk)
+    case = FraudCase.objects.select_for_update(of=("self",)).select_related("customer", "hold").get(pk=case.pk)
     if case.status != FraudCaseStatus.OPEN:
         raise ConflictError(f"This case was already {case.status}.", path="case", code="case_closed")
     return case

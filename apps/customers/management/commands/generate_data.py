@@ -497,6 +497,10 @@ class Command(BaseCommand):
             "last_order_at",
             "created_at",
             "updated_at",
+            "status",
+            "status_reason",
+            "signup_device",
+            "email_domain",
         ]
         first_id = self._reserve_ids(Customer, count) if self.postgres else 0  # (only read on PostgreSQL)
         now_text = _ts(now)
@@ -525,13 +529,15 @@ class Command(BaseCommand):
                         f"{first_id + index}\t{external_id}\t{email}\t{phone}\t{first}\t{last}\t{country}\t"
                         f"{currency}\t{birthday.isoformat() if birthday else NULL}\t{state}\t"
                         f"{'f' if unsubscribed else 't'}\t{_ts(unsubscribed) if unsubscribed else NULL}\t{{}}\t"
-                        f"0\t0.00\t0.00\t{NULL}\t{NULL}\t{_ts(created)}\t{now_text}\n"
+                        f"0\t0.00\t0.00\t{NULL}\t{NULL}\t{_ts(created)}\t{now_text}\t"
+                        f"active\t\t\t{email.rpartition('@')[2]}\n"
                     )
                 else:
                     objects.append(
                         Customer(
                             external_id=external_id,
                             email=email,
+                            email_domain=email.rpartition("@")[2],
                             phone=phone,
                             first_name=first,
                             last_name=last,
