@@ -10,12 +10,13 @@ from django.core.exceptions import ValidationError
 from apps.campaigns.fraud import services
 from apps.campaigns.fraud.fields import email_is_disposable
 from apps.campaigns.fraud.models import FraudCase, FraudRule
-from apps.campaigns.promotions.models import Campaign, PromotionSettings
+from apps.campaigns.promotions.models import Campaign
 from apps.customers import services as customer_services
 from apps.customers.models import Customer, CustomerStatusChange
 from apps.loyalty import services as loyalty
 from apps.loyalty.choices import HoldStatus, ReferralStatus
 from apps.loyalty.models import Balance, PointHold, PointLot, Referral
+from apps.platform.kill_switch import kill_switch_state
 from apps.platform.models import AuditEntry
 from tests.factories import CustomerFactory, UserFactory, make_order
 from tests.loyalty.conftest import assert_ledger_consistent, program_make
@@ -218,10 +219,10 @@ def test_a_fraud_rule_can_fire_the_kill_switch_and_pause_a_campaign(sync):
 
     customer.refresh_from_db()
     campaign.refresh_from_db()
-    switch = PromotionSettings.objects.get()
+    switch = kill_switch_state()
     assert customer.status == "blocked"
     assert campaign.status == "paused"
-    assert switch.kill_switch is True and switch.kill_switch_reason.startswith("Fraud rule “Code abuse”")
+    assert switch.is_on is True and switch.reason.startswith("Fraud rule “Code abuse”")
 
 
 def test_a_re_delivered_event_opens_no_second_case(sync):

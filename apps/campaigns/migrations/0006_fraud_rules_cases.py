@@ -19,7 +19,7 @@ def builtin_rules_install(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0004_promotion_settings_row'),
+        ('campaigns', '0005_kill_switch_moves_to_platform'),
         ('customers', '0007_customer_status_signup'),
         ('loyalty', '0007_point_holds_referral_checks'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
