@@ -208,6 +208,10 @@ CUSTOMER_COLUMNS = [
     "last_order_at",
     "created_at",
     "updated_at",
+    "status",
+    "status_reason",
+    "signup_device",
+    "email_domain",
 ]
 
 
@@ -465,7 +469,8 @@ class Command(BaseCommand):
                     f"{last}\t{country}\t{currency}\t{birthday.isoformat() if birthday else NULL}\t{state}\t"
                     f"{'f' if unsubscribed else 't'}\t{_ts(unsubscribed) if unsubscribed else NULL}\t{{}}\t"
                     f"{orders_count}\t{_cents(summary.spent[index])}\t{_cents(summary.refunded[index])}\t"
-                    f"{first_at}\t{last_at}\t{_ts(self.customer_created[index])}\t{now_text}\n"
+                    f"{first_at}\t{last_at}\t{_ts(self.customer_created[index])}\t{now_text}\t"
+                    f"active\t\t\t{email.rpartition('@')[2]}\n"
                 )
             self._copy(Customer, CUSTOMER_COLUMNS, rows)
             done += size
