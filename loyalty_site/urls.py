@@ -14,6 +14,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.campaigns.api.urls")),
     path("", include("apps.automations.api.urls")),
     path("", include("apps.automations.api.gallery_urls")),
+    path("", include("apps.reports.api.urls")),
 ]
 
 urlpatterns = [
@@ -24,6 +25,7 @@ urlpatterns = [
     path("admin/customers/", include("apps.customers.urls")),
     path("admin/tagging/", include("apps.tagging.urls")),
     path("admin/console/", include("apps.automations.console.urls")),
+    path("admin/reports/", include("apps.reports.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

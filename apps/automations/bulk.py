@@ -43,10 +43,12 @@ from apps.tagging import services as tag_services
 from loyalty_site.lib import tasks as task_queue
 from loyalty_site.lib.conditions import Scope, condition_compile
 from loyalty_site.lib.errors import ConflictError, DomainError
+from loyalty_site.lib.split import held_out, workflow_holdout_salt
 
 from . import registry
 from .choices import RunKind, RunStatus, WorkflowStatus
 from .engine import context_build, params_render, steps_walk
+from .engine.split import split_partition
 from .models import Workflow, WorkflowRun, WorkflowVersion
 
 if TYPE_CHECKING:
@@ -122,10 +124,13 @@ def _merge_counts(progress: dict[str, Any], counts: dict[str, Any]) -> None:
     progress["processed"] += counts["processed"]
     progress["errors"] += counts["errors"]
     progress["error_messages"] = (progress["error_messages"] + counts["error_messages"])[:20]
+    if counts.get("held_out"):
+        progress["held_out"] = progress.get("held_out", 0) + counts["held_out"]
     for step_id, branch in counts["branches"].items():
-        target = progress["branches"].setdefault(step_id, {"then": 0, "else": 0})
-        target["then"] += branch["then"]
-        target["else"] += branch["else"]
+        # then/else of a condition, or the branch names of an A/B split
+        target = progress["branches"].setdefault(step_id, {})
+        for name, count in branch.items():
+            target[name] = target.get(name, 0) + count
     for step_id, count in counts["actions"].items():
         progress["actions"][step_id] = progress["actions"].get(step_id, 0) + count
 
@@ -367,6 +372,12 @@ def _process(run: WorkflowRun, definition: dict[str, Any], low: int, high: int, 
     audience = _run_audience(run, definition, as_of, scope)
     ids = list(base.filter(audience).order_by().values_list("pk", flat=True))
     counts["matched"] = len(ids)
+    holdout = (run.version.settings if run.version else {}).get("holdout_percent") or 0
+    if holdout:
+        # The workflow's holdout gets nothing: counted, never walked (the same customers as event runs).
+        kept = [pk for pk in ids if not held_out(workflow_holdout_salt(run.workflow_id), pk, holdout)]
+        counts["held_out"] = len(ids) - len(kept)
+        ids = kept
     if ids:
         steps_walk(definition.get("steps", []), _BulkVisitor(run, counts, as_of, scope), ids)
     counts["processed"] = len(ids)
@@ -411,6 +422,14 @@ class _BulkVisitor:
         for name, subset in (("then", then_ids), ("else", else_ids)):
             if subset:
                 yield name, subset
+
+    def split(self, step: dict[str, Any], path: str, ids: list[int]) -> Iterator[tuple[str, list[int]]]:
+        parts = split_partition(step, path, workflow_id=self.run.workflow_id, ids=ids)
+        counts = self.counts["branches"].setdefault(step.get("id") or path, {})
+        for index, (branch, subset) in enumerate(zip(step["split"], parts, strict=True)):
+            counts[branch["name"]] = counts.get(branch["name"], 0) + len(subset)
+            if subset:
+                yield f"split[{index}].steps", subset
 
     def wait(self, step: dict[str, Any], path: str, ids: list[int]) -> None:
         raise BulkRunError(f"{step['id']}: a bulk run cannot wait; use an event-triggered workflow.")

@@ -28,6 +28,7 @@ class StepKind(models.TextChoices):
     CONDITION = "condition", "Condition"
     ACTION = "action", "Action"
     WAIT = "wait", "Wait"
+    SPLIT = "split", "A/B split"
 
 
 class StepStatus(models.TextChoices):
@@ -45,3 +46,7 @@ class EffectStatus(models.TextChoices):
 
 # Runs still going: a run in one of these states counts against run limits and blocks nothing else.
 LIVE_RUN_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING)
+
+
+# WorkflowRun.skip_reason of a run whose customer is in the workflow's holdout (they receive nothing).
+HELD_OUT = "held out"

@@ -9,6 +9,8 @@ A step is one of (each with an optional unique "id"):
     {"id": "s1", "if": <condition>, "then": [<step>...], "else": [<step>...]}
     {"id": "s2", "action": "customer.add_tags", "params": {...}}
     {"id": "s3", "wait": {"minutes"|"hours"|"days": N}}  or  {"wait": {"until_time": "09:00", "weekdays": [0, 4]}}
+    {"id": "s4", "split": [{"name": "A", "percent": 50, "steps": [...]}, {"name": "B", "percent": 50, "steps": [...]}]}
+      (an A/B split: each customer goes down one named branch, stable per customer; percents add up to 100)
 
 Every error names its JSON path (`steps[0].then[1].params.tags[0]`).
 """
@@ -37,7 +39,9 @@ MAX_DEFINITION_NODES = 100_000
 MAX_PARAM_TEXT = MAX_TEMPLATE_TEXT
 WAIT_UNITS = {"minutes": 1, "hours": 60, "days": 1440}
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-STEP_KINDS = ("if", "action", "wait")
+STEP_KINDS = ("if", "action", "wait", "split")
+MAX_SPLIT_BRANCHES = 10
+MAX_BRANCH_NAME = 40
 
 
 @dataclass(frozen=True)
@@ -131,12 +135,12 @@ def _step_validate(step: Any, *, path: str, scopes: tuple[str, ...], depth: int,
             state["ids"].add(step_id)
     kinds = [kind for kind in STEP_KINDS if kind in step]
     if len(kinds) != 1:
-        return [*errors, DefinitionError(path, 'A step has exactly one of "if", "action" or "wait".')]
+        return [*errors, DefinitionError(path, 'A step has exactly one of "if", "action", "wait" or "split".')]
     kind = kinds[0]
     allowed = {
         "id",
         "comment",
-        *{"if": ("if", "then", "else"), "action": ("action", "params"), "wait": ("wait",)}[kind],
+        *{"if": ("if", "then", "else"), "action": ("action", "params"), "wait": ("wait",), "split": ("split",)}[kind],
     }
     errors += [DefinitionError(f"{path}.{key}", "Unknown key.") for key in sorted(set(step) - allowed)]
     if kind == "if":
@@ -147,10 +151,52 @@ def _step_validate(step: Any, *, path: str, scopes: tuple[str, ...], depth: int,
                 errors.append(DefinitionError(f"{path}.{branch}", "A branch is a list of steps."))
                 continue
             errors += _steps_validate(children, path=f"{path}.{branch}", scopes=scopes, depth=depth + 1, state=state)
+    elif kind == "split":
+        errors += _split_validate(step["split"], path=f"{path}.split", scopes=scopes, depth=depth, state=state)
     elif kind == "action":
         errors += _action_validate(step, path=path, scopes=scopes)
     else:
         errors += wait_validate(step["wait"], path=f"{path}.wait")
+    return errors
+
+
+def _split_validate(branches: Any, *, path: str, scopes: tuple[str, ...], depth: int, state: dict) -> list[Any]:
+    """An A/B split: 2 to 10 branches with unique names and whole percents (1-99) that add up to 100."""
+    if not isinstance(branches, list) or not 2 <= len(branches) <= MAX_SPLIT_BRANCHES:
+        return [DefinitionError(path, f"A split has 2 to {MAX_SPLIT_BRANCHES} branches.")]
+    errors: list[Any] = []
+    names: set[str] = set()
+    total = 0
+    for index, branch in enumerate(branches):
+        branch_path = f"{path}[{index}]"
+        if not isinstance(branch, dict):
+            errors.append(DefinitionError(branch_path, 'A branch is {"name", "percent", "steps"}.'))
+            continue
+        errors += [
+            DefinitionError(f"{branch_path}.{key}", "Unknown key.")
+            for key in sorted(set(branch) - {"name", "percent", "steps"})
+        ]
+        name = branch.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_BRANCH_NAME:
+            errors.append(
+                DefinitionError(f"{branch_path}.name", f"A branch name of 1 to {MAX_BRANCH_NAME} characters.")
+            )
+        elif name.strip().lower() in names:
+            errors.append(DefinitionError(f"{branch_path}.name", f"Two branches are named {name!r}."))
+        else:
+            names.add(name.strip().lower())
+        percent = branch.get("percent")
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 99:
+            errors.append(DefinitionError(f"{branch_path}.percent", "A whole percent from 1 to 99."))
+        else:
+            total += percent
+        children = branch.get("steps", [])
+        if not isinstance(children, list):
+            errors.append(DefinitionError(f"{branch_path}.steps", "A branch is a list of steps."))
+            continue
+        errors += _steps_validate(children, path=f"{branch_path}.steps", scopes=scopes, depth=depth + 1, state=state)
+    if not errors and total != 100:
+        errors.append(DefinitionError(path, f"The branches' percents add up to {total}; they must add up to 100."))
     return errors
 
 
@@ -281,3 +327,7 @@ def steps_walk(steps: list, path: str = "steps") -> Iterator[tuple[str, dict]]:
         if isinstance(step, dict) and "if" in step:
             for branch in ("then", "else"):
                 yield from steps_walk(step.get(branch) or [], f"{step_path}.{branch}")
+        if isinstance(step, dict) and isinstance(step.get("split"), list):
+            for index, branch_def in enumerate(step["split"]):
+                if isinstance(branch_def, dict):
+                    yield from steps_walk(branch_def.get("steps") or [], f"{step_path}.split[{index}].steps")

@@ -35,6 +35,10 @@ class Workflow(models.Model):
     min_interval_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Minimum time between two runs for the same customer."
     )
+    holdout_percent = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="A stable random share of customers (0-50 %) that this workflow leaves out, recorded as held out.",
+    )
     schedule_cron = models.CharField(max_length=100, blank=True, help_text="Bulk trigger: cron schedule (UTC).")
     audience = models.JSONField(null=True, blank=True, help_text="Bulk trigger: condition; empty = all customers.")
     next_run_at = models.DateTimeField(null=True, blank=True, help_text="Bulk trigger: next schedule slot.")
@@ -55,6 +59,7 @@ class Workflow(models.Model):
         ordering = ["name", "pk"]
         indexes = [models.Index(fields=["status", "trigger"], name="workflow_status_trigger_idx")]
         constraints = [
+            models.CheckConstraint(condition=Q(holdout_percent__lte=50), name="workflow_holdout_percent_lte_50"),
             models.CheckConstraint(
                 condition=Q(active_until__isnull=True)
                 | Q(active_from__isnull=True)
@@ -79,6 +84,7 @@ class Workflow(models.Model):
             "max_runs_per_customer": self.max_runs_per_customer,
             "max_runs_period_days": self.max_runs_period_days,
             "min_interval_minutes": self.min_interval_minutes,
+            "holdout_percent": self.holdout_percent,
             "schedule_cron": self.schedule_cron,
             "audience": self.audience,
         }
@@ -185,7 +191,7 @@ class WorkflowRunStep(models.Model):
     path = models.CharField(max_length=255, help_text='e.g. "steps[0].then[1]"')
     kind = models.CharField(max_length=16, choices=StepKind.choices)
     status = models.CharField(max_length=16, choices=StepStatus.choices)
-    branch = models.CharField(max_length=8, blank=True, help_text="Condition: then / else.")
+    branch = models.CharField(max_length=40, blank=True, help_text="Condition: then / else; split: the branch's name.")
     inputs = models.JSONField(default=dict, blank=True)
     outcome = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)

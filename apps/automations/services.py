@@ -33,6 +33,7 @@ SETTING_FIELDS = (
     "max_runs_per_customer",
     "max_runs_period_days",
     "min_interval_minutes",
+    "holdout_percent",
     "schedule_cron",
     "audience",
 )
@@ -84,6 +85,23 @@ def _positive(value: Any, *, path: str, errors: list[Any]) -> int | None:
     return number
 
 
+MAX_HOLDOUT_PERCENT = 50
+
+
+def _holdout(value: Any, *, errors: list[Any]) -> int:
+    """The holdout share: a whole percent from 0 (none) to 50; empty means 0."""
+    if value in (None, ""):
+        return 0
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, (bool, float)) or not 0 <= number <= MAX_HOLDOUT_PERCENT:
+        errors.append(DefinitionError("holdout_percent", f"A whole percent from 0 to {MAX_HOLDOUT_PERCENT}."))
+        return 0
+    return number
+
+
 def settings_clean(values: dict[str, Any], *, trigger: str) -> tuple[dict[str, Any], list[Any]]:
     """Parse and validate the workflow settings; returns (clean values, errors by path)."""
     errors: list[Any] = []
@@ -95,6 +113,8 @@ def settings_clean(values: dict[str, Any], *, trigger: str) -> tuple[dict[str, A
     for name in ("max_runs_per_customer", "max_runs_period_days", "min_interval_minutes"):
         if name in values:
             clean[name] = _positive(values[name], path=name, errors=errors)
+    if "holdout_percent" in values:
+        clean["holdout_percent"] = _holdout(values["holdout_percent"], errors=errors)
     if "schedule_cron" in values:
         cron = (values["schedule_cron"] or "").strip()
         if cron:
@@ -308,6 +328,7 @@ def workflow_test(
         customer=customer,
         subject=subject,
         event=event,
+        workflow_id=workflow.pk if workflow is not None else None,
         order=order,
         cart=cart,
         draft_order=draft_order,

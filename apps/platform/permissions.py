@@ -36,6 +36,8 @@ SCOPES_BY_FAMILY: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "loyalty": (("loyalty:read", "loyalty:write", "reports"), ("loyalty:write",)),
     "workflows": (("workflows", "reports"), ("workflows",)),
     "campaigns": (("campaigns", "reports"), ("campaigns",)),
+    # The dashboard and reports (apps/reports) are read-only: nothing there is a write but for `admin`.
+    "reports": (("reports",), ("admin",)),
 }
 STANDARD_ACTIONS = {"list", "retrieve", "create", "update", "partial_update", "destroy", "metadata"}
 PERMS_BY_METHOD = {

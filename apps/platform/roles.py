@@ -9,7 +9,7 @@ from typing import Any
 
 from . import capabilities as cap
 
-DOMAIN_APPS = ("customers", "tagging", "loyalty", "campaigns", "automations")
+DOMAIN_APPS = ("customers", "tagging", "loyalty", "campaigns", "automations", "reports")
 READ_ALL = [f"{app}.view_*" for app in DOMAIN_APPS]
 
 ROLES: dict[str, list[str]] = {

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.loyalty",
     "apps.campaigns",
     "apps.automations",
+    "apps.reports",
 ]
 
 MIDDLEWARE = [
@@ -141,9 +142,14 @@ USE_TZ = True
 # The shop (base) currency: customer totals, thresholds, earning, tiers and reports are kept in it
 # (ISO 4217, at most 2 minor units: amounts are stored with 2 decimals). See loyalty_site/lib/money.py.
 SHOP_CURRENCY = env("SHOP_CURRENCY", default="USD").strip().upper()
+# What one point is worth in the shop currency for the liability figures (empty: the best money reward's
+# rate, value ÷ points cost; else 0.01). See apps/reports/selectors.py point_value.
+REPORTS_POINT_VALUE = env("REPORTS_POINT_VALUE", default="")
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Chart.js (the reports' charts) is installed by scripts/bootstrap from npm (package-lock.json) and served
+# from node_modules as static/vendor/chart.js/.
+STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist")]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "staticfiles")
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

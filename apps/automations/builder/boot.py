@@ -39,6 +39,13 @@ SETTINGS_SCHEMA: list[dict[str, Any]] = [
         "placeholder": "none",
     },
     {
+        "name": "holdout_percent",
+        "label": "Holdout (% left out)",
+        "type": "int",
+        "help": "A stable random share of customers (0-50 %) that gets nothing, recorded as held out, to measure lift.",
+        "placeholder": "0",
+    },
+    {
         "name": "schedule_cron",
         "label": "Schedule (cron, UTC)",
         "type": "text",

@@ -26,6 +26,7 @@ from ..models import ActionEffect, WorkflowRun, WorkflowRunStep
 from ..secret_params import params_redact
 from .claims import ERROR_MAX, run_claim, run_retry_or_dead
 from .context import context_build, evaluate, jsonable, params_render
+from .split import split_choose, split_inputs
 from .waits import wait_until
 from .walker import Wait, steps_walk
 
@@ -127,6 +128,23 @@ class _RunVisitor:
             started_at=started,
         )
         yield branch, context
+
+    def split(self, step: dict, path: str, context: EvaluationContext) -> Iterator[tuple[str, EvaluationContext]]:
+        started = timezone.now()
+        customer_id = context.customer.pk if context.customer is not None else self.run.pk
+        choice = split_choose(step, path, workflow_id=self.run.workflow_id, customer_id=customer_id)
+        step_record(
+            self.run,
+            path,
+            step_id=step.get("id", ""),
+            kind=StepKind.SPLIT,
+            status=StepStatus.SUCCEEDED,
+            branch=choice.name[:40],
+            inputs=split_inputs(step),
+            outcome={"branch": choice.name, "index": choice.index, "bucket": choice.bucket},
+            started_at=started,
+        )
+        yield choice.branch, context
 
     def wait(self, step: dict, path: str, context: EvaluationContext) -> Wait:
         started = timezone.now()

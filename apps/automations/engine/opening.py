@@ -20,9 +20,10 @@ from django.utils.dateparse import parse_datetime
 from apps.customers import outbox
 from apps.customers.choices import DomainEventStatus
 from apps.customers.models import DomainEvent, DomainEventReceipt
+from loyalty_site.lib.split import held_out, workflow_holdout_salt
 from loyalty_site.lib.tasks import db_error_is_transient
 
-from ..choices import RunKind, RunStatus, StepKind, StepStatus, WorkflowStatus
+from ..choices import HELD_OUT, RunKind, RunStatus, StepKind, StepStatus, WorkflowStatus
 from ..models import Workflow, WorkflowRun
 from ..signals import CONSUMER
 from .claims import ERROR_MAX
@@ -153,6 +154,13 @@ def _run_open(
             if customer is not None:
                 type(customer).objects.select_for_update().filter(pk=customer.pk).first()
             reason = _limits_reason(workflow, settings, event.customer_id, now)
+        if (
+            not reason
+            and customer is not None
+            and held_out(workflow_holdout_salt(workflow.pk), customer.pk, settings.get("holdout_percent"))
+        ):
+            # The workflow's holdout: a stable share of customers that gets nothing, for measuring lift.
+            reason = HELD_OUT
         try:
             with transaction.atomic():
                 run = WorkflowRun.objects.create(

@@ -21,6 +21,7 @@ from loyalty_site.lib.conditions import EvaluationContext
 from .. import registry
 from ..secret_params import params_redact
 from .context import context_build, evaluate, jsonable, params_render
+from .split import split_choose
 from .waits import wait_until
 from .walker import steps_walk
 
@@ -61,9 +62,13 @@ def trace_run(
     customer: Customer,
     subject: Any = None,
     event: Any = None,
+    workflow_id: int | None = None,
     **given: Any,
 ) -> dict[str, Any]:
-    """Evaluate a definition for one customer and return the step-by-step trace; writes nothing."""
+    """
+    Evaluate a definition for one customer and return the step-by-step trace; writes nothing. `workflow_id`
+    keys the A/B splits (a saved workflow's test run takes the branch its real runs would).
+    """
     now = timezone.now()
     with transaction.atomic():
         payload = dict(getattr(event, "payload", None) or {})
@@ -78,7 +83,7 @@ def trace_run(
         else:
             trace["trigger"] = {"passed": True, "values": {}}
         if trace["trigger"]["passed"]:
-            steps_walk(definition.get("steps") or [], _TraceVisitor(trace, now), context)
+            steps_walk(definition.get("steps") or [], _TraceVisitor(trace, now, workflow_id), context)
         # Belt and braces: evaluation is read-only, but a test run must never leave a trace in the database.
         transaction.set_rollback(True)
     waits = [step for step in trace["steps"] if step["badge"] == "waiting"]
@@ -103,9 +108,10 @@ def trace_run(
 class _TraceVisitor:
     """The dry run: each step adds its entry to the trace; a wait is noted and the walk goes on."""
 
-    def __init__(self, trace: dict[str, Any], now: datetime) -> None:
+    def __init__(self, trace: dict[str, Any], now: datetime, workflow_id: int | None = None) -> None:
         self.trace = trace
         self.now = now
+        self.workflow_id = workflow_id
 
     @staticmethod
     def _entry(step: dict, path: str) -> dict[str, Any]:
@@ -130,6 +136,20 @@ class _TraceVisitor:
         self.trace["conditions"].append({"path": f"{path}.if", "result": passed, "values": values})
         self.trace["steps"].append(entry)
         yield branch, context
+
+    def split(self, step: dict, path: str, context: EvaluationContext) -> Iterator[tuple[str, EvaluationContext]]:
+        customer_id = context.customer.pk if context.customer is not None else 0
+        choice = split_choose(step, path, workflow_id=self.workflow_id, customer_id=customer_id)
+        entry = self._entry(step, path)
+        entry.update(
+            kind="split",
+            branch=choice.branch,
+            badge=choice.name,
+            label=f"A/B split → branch {choice.name} ({choice.percent} %)",
+            details=[["branch", choice.name], ["share", f"{choice.percent} %"]],
+        )
+        self.trace["steps"].append(entry)
+        yield choice.branch, context
 
     def wait(self, step: dict, path: str, context: EvaluationContext) -> None:
         until = wait_until(step["wait"], self.now)

@@ -5,6 +5,8 @@ everywhere. What a step *does* belongs to the visitor:
 
 - `condition(step, path, subject)` evaluates `step["if"]` and yields the branches to walk with their
   subjects: one branch for one customer (execution, trace), both with their customers for a bulk run;
+- `split(step, path, subject)` assigns the A/B split's branches (`split[i].steps`) the same way: the one
+  branch of one customer, every branch with its customers for a bulk run;
 - `wait(step, path, subject)` parks the run (returns a `Wait`), notes the wait (trace) or refuses (bulk);
 - `action(step, path, subject)` acts (execution, bulk) or says what it would do (trace);
 - `resumed(step, path, subject)` closes the wait a resumed run sat on.
@@ -15,6 +17,7 @@ conditions above it are not evaluated again (their branch stays taken) and done 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +37,8 @@ class Wait:
 class StepVisitor(Protocol, Generic[Subject]):
     def condition(self, step: dict[str, Any], path: str, subject: Subject) -> Iterable[tuple[str, Subject]]: ...
 
+    def split(self, step: dict[str, Any], path: str, subject: Subject) -> Iterable[tuple[str, Subject]]: ...
+
     def wait(self, step: dict[str, Any], path: str, subject: Subject) -> Wait | None: ...
 
     def action(self, step: dict[str, Any], path: str, subject: Subject) -> None: ...
@@ -46,6 +51,19 @@ class _Resume:
 
     def __init__(self, path: str) -> None:
         self.path: str | None = path or None
+
+
+# The branch a path continues into below a step: "then" / "else" of a condition, "split[2].steps" of a split.
+BRANCH = re.compile(r"^(then|else|split\[\d+\]\.steps)\[")
+
+
+def branch_steps(step: dict[str, Any], branch: str) -> list[dict[str, Any]]:
+    """The steps of one branch of a condition (`then`, `else`) or of a split (`split[1].steps`)."""
+    if branch.startswith("split["):
+        branches = step.get("split") or []
+        index = int(branch[len("split[") : branch.index("]")])
+        return (branches[index].get("steps") or []) if index < len(branches) else []
+    return step.get(branch) or []
 
 
 def steps_walk(
@@ -68,8 +86,9 @@ def _walk(
                     continue
                 # the step that failed: run it again below
             elif resume.path.startswith(path + "."):
-                branch = resume.path[len(path) + 1 :].split("[", 1)[0]
-                parked = _walk(step.get(branch) or [], f"{path}.{branch}", visitor, subject, resume)
+                found = BRANCH.match(resume.path[len(path) + 1 :])
+                branch = found.group(1) if found else ""
+                parked = _walk(branch_steps(step, branch), f"{path}.{branch}", visitor, subject, resume)
                 if parked:
                     return parked
                 continue
@@ -88,6 +107,12 @@ def _step(
         if "if" in step:
             for branch, branch_subject in visitor.condition(step, path, subject):
                 parked = _walk(step.get(branch) or [], f"{path}.{branch}", visitor, branch_subject, resume)
+                if parked:
+                    return parked
+            return None
+        if "split" in step:
+            for branch, branch_subject in visitor.split(step, path, subject):
+                parked = _walk(branch_steps(step, branch), f"{path}.{branch}", visitor, branch_subject, resume)
                 if parked:
                     return parked
             return None

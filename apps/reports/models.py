@@ -1,0 +1,181 @@
+"""
+Reports: daily rollup tables that every dashboard and report reads instead of the raw tables.
+
+`DailyFigures` holds one row per local day (TIME_ZONE) of additive figures (orders, revenue, points,
+rewards, discounts, tags); `DailyCampaign`, `DailyWorkflow` and `DailyTierMove` break some of them down.
+Figures that are a state rather than a flow — segment sizes, tier distribution, active members — are
+snapshots taken for the day of each refresh (`DailySegment`, `DailyTier`, `DailyFigures.active_members_30d`);
+cohorts and the expiry forecast are small tables recomputed whole. The refresh (services.rollups_refresh)
+recomputes only the days whose source rows changed since the previous refresh; `reports_rebuild`
+recomputes everything. Money is in the shop currency (the sources' `*_shop` columns), never mixed.
+"""
+
+from django.db import models
+
+from apps.customers.models import MoneyField
+
+
+class DailyFigures(models.Model):
+    """The additive figures of one local day (orders by the day they were placed, points by entry day, …)."""
+
+    day = models.DateField(unique=True)
+    orders_members = models.PositiveIntegerField(default=0, help_text="Orders placed while the customer was a member")
+    orders_non_members = models.PositiveIntegerField(default=0)
+    revenue_members = MoneyField(help_text="Net of refunds, cancelled orders excluded, shop currency")
+    revenue_non_members = MoneyField()
+    refunded = MoneyField(help_text="Refunded so far on the orders placed that day (shop currency)")
+    new_customers = models.PositiveIntegerField(default=0)
+    new_members = models.PositiveIntegerField(default=0)
+    points_issued = models.BigIntegerField(default=0, help_text="Earned (pending or active)")
+    points_redeemed = models.BigIntegerField(default=0, help_text="Spent on rewards, less rolled back")
+    points_expired = models.BigIntegerField(default=0)
+    points_reversed = models.BigIntegerField(default=0, help_text="Taken back by refunds and cancellations")
+    active_delta = models.BigIntegerField(default=0, help_text="Net change of spendable points")
+    pending_delta = models.BigIntegerField(default=0)
+    debt_delta = models.BigIntegerField(default=0)
+    rewards_redeemed = models.PositiveIntegerField(default=0, help_text="Loyalty rewards issued, not rolled back")
+    reward_cost = MoneyField(help_text="Money value of those rewards (fixed discounts, gift cards, cash back)")
+    campaign_redemptions = models.PositiveIntegerField(default=0)
+    discount_cost = MoneyField(help_text="Discounts given by promotion redemptions, less rolled back")
+    campaign_order_value = MoneyField(help_text="Order value of promotion redemptions, less rolled back")
+    tags_added = models.PositiveIntegerField(default=0)
+    active_members_30d = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Snapshot: members with an order in the 30 days up to this day"
+    )
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["day"]
+        verbose_name_plural = "daily figures"
+        permissions = [("view_reports", "Can view the dashboard and reports")]
+
+    def __str__(self) -> str:
+        return str(self.day)
+
+
+class DailyCampaign(models.Model):
+    """One campaign's promotion redemptions on one day (by redemption day)."""
+
+    day = models.DateField()
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+    redemptions = models.PositiveIntegerField(default=0)
+    discount = MoneyField()
+    order_value = MoneyField()
+
+    class Meta:
+        ordering = ["day", "campaign"]
+        constraints = [models.UniqueConstraint(fields=["day", "campaign"], name="reports_daily_campaign_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.day} campaign {self.campaign_id}"
+
+
+class DailyWorkflow(models.Model):
+    """One workflow's runs started on one day, by outcome."""
+
+    day = models.DateField()
+    workflow = models.ForeignKey("automations.Workflow", on_delete=models.CASCADE, related_name="+")
+    succeeded = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="Skipped for another reason than the holdout")
+    held_out = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0, help_text="Failed or dead")
+    in_progress = models.PositiveIntegerField(default=0, help_text="Pending, running or waiting")
+
+    class Meta:
+        ordering = ["day", "workflow"]
+        constraints = [models.UniqueConstraint(fields=["day", "workflow"], name="reports_daily_workflow_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.day} workflow {self.workflow_id}"
+
+
+class DailyTierMove(models.Model):
+    """Members who moved from one tier to another on one day (from loyalty.tier_changed events)."""
+
+    day = models.DateField()
+    old_tier = models.CharField(max_length=64, blank=True)
+    new_tier = models.CharField(max_length=64, blank=True)
+    members = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "old_tier", "new_tier"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "old_tier", "new_tier"], name="reports_daily_tier_move_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.old_tier} → {self.new_tier}"
+
+
+class DailySegment(models.Model):
+    """Snapshot: a segment's size on a day (taken by the refresh of that day)."""
+
+    day = models.DateField()
+    segment = models.ForeignKey("campaigns.Segment", on_delete=models.CASCADE, related_name="+")
+    size = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "segment"]
+        constraints = [models.UniqueConstraint(fields=["day", "segment"], name="reports_daily_segment_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.day} segment {self.segment_id}: {self.size}"
+
+
+class DailyTier(models.Model):
+    """Snapshot: members per tier on a day (no tier = empty name)."""
+
+    day = models.DateField()
+    program = models.ForeignKey("loyalty.Program", on_delete=models.CASCADE, related_name="+")
+    tier_name = models.CharField(max_length=64, blank=True)
+    tier_rank = models.IntegerField(default=-1)
+    members = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "program", "tier_rank"]
+        constraints = [models.UniqueConstraint(fields=["day", "program", "tier_name"], name="reports_daily_tier_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.tier_name or 'no tier'}: {self.members}"
+
+
+class CohortMonth(models.Model):
+    """Customers by the month of their first order, and how many of them ordered again (recomputed whole)."""
+
+    month = models.DateField(unique=True, help_text="First day of the month of the first order")
+    customers = models.PositiveIntegerField(default=0)
+    repeaters = models.PositiveIntegerField(default=0, help_text="Customers with two orders or more")
+
+    class Meta:
+        ordering = ["month"]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}: {self.repeaters}/{self.customers}"
+
+
+class ExpiryMonth(models.Model):
+    """Active points that will expire in a month (the expiry forecast; recomputed whole)."""
+
+    month = models.DateField(unique=True)
+    points = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["month"]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}: {self.points}"
+
+
+class RollupState(models.Model):
+    """The one row that remembers when the last refresh started (its watermark) and how it went."""
+
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_days = models.PositiveIntegerField(default=0, help_text="Days recomputed by the last refresh")
+    last_seconds = models.FloatField(default=0)
+
+    class Meta:
+        verbose_name = "rollup state"
+
+    def __str__(self) -> str:
+        return f"refreshed {self.last_finished_at}"
