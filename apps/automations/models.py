@@ -37,6 +37,7 @@ class Workflow(models.Model):
     )
     holdout_percent = models.PositiveSmallIntegerField(
         default=0,
+        blank=True,
         help_text="A stable random share of customers (0-50 %) that this workflow leaves out, recorded as held out.",
     )
     schedule_cron = models.CharField(max_length=100, blank=True, help_text="Bulk trigger: cron schedule (UTC).")

@@ -2,6 +2,13 @@
 // report's own tables (the JSON in #rp-report), so the chart, the table view, the CSV and the API agree.
 (function () {
   "use strict";
+  // "Table view" opens the table's <details> before jumping to it.
+  document.querySelectorAll('a[href^="#table-"]').forEach((link) => {
+    link.addEventListener("click", () => {
+      const target = document.getElementById(link.getAttribute("href").slice(1));
+      if (target) target.open = true;
+    });
+  });
   const source = document.getElementById("rp-report");
   if (!source || typeof window.Chart === "undefined") return;
   const report = JSON.parse(source.textContent);

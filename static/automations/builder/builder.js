@@ -6,7 +6,7 @@ import { choiceInput, listEditor, numberInput, textWithParams } from "../../cond
 import { conditionToNode, newGroup, newRule, nodeToCondition } from "../../conditions/model.js";
 import {
   cardLists, cardToStep, definitionToModel, findCard, insertCard, locatePath, modelToDefinition, moveCard,
-  newActionCard, newConditionCard, newWaitCard, removeCard,
+  newActionCard, newConditionCard, newSplitBranch, newSplitCard, newWaitCard, removeCard,
 } from "./model.js";
 
 const boot = readJsonScript("wf-boot");
@@ -131,14 +131,16 @@ function cardTools(card, list, index) {
 }
 
 function confirmDelete(card) {
-  const nested = card.kind === "condition" ? card.then.length + card.else.length : 0;
-  return nested === 0 || window.confirm(`Delete this condition and the ${nested} step(s) in its branches?`);
+  const nested = card.kind === "condition" ? card.then.length + card.else.length
+    : card.kind === "split" ? card.branches.reduce((sum, branch) => sum + (branch.steps?.length || 0), 0) : 0;
+  return nested === 0 || window.confirm(`Delete this ${card.kind === "split" ? "split" : "condition"} and the ${nested} step(s) in its branches?`);
 }
 
 function cardTitle(card) {
   if (card.kind === "action") return ACTIONS.get(card.action)?.label || card.action;
   if (card.kind === "condition") return "Condition";
   if (card.kind === "wait") return "Wait";
+  if (card.kind === "split") return "A/B split";
   return "Step";
 }
 
@@ -160,8 +162,9 @@ let dragging = null;
 
 // A condition cannot be dropped into its own branches.
 function containsList(card, list) {
-  if (card.kind !== "condition") return false;
-  return [card.then, card.else].some((branch) => branch === list || branch.some((child) => containsList(child, list)));
+  const branches = card.kind === "condition" ? [card.then, card.else]
+    : card.kind === "split" ? card.branches.map((branch) => branch.steps).filter(Boolean) : [];
+  return branches.some((branch) => branch === list || branch.some((child) => containsList(child, list)));
 }
 
 function insertMenu(list, index, where) {
@@ -170,11 +173,13 @@ function insertMenu(list, index, where) {
   const menu = h("div", { class: "wf-add-menu", hidden: true, role: "menu" },
     h("button", { type: "button", role: "menuitem", onclick: () => add(newConditionCard()) }, h("strong", {}, "Condition"), h("span", {}, "If / then / else")),
     h("button", { type: "button", role: "menuitem", onclick: () => add(newActionCard("")) }, h("strong", {}, "Action"), h("span", {}, "Tag, e-mail, points, webhook…")),
-    h("button", { type: "button", role: "menuitem", onclick: () => add(newWaitCard({ days: 1 })) }, h("strong", {}, "Wait"), h("span", {}, "Pause the run")));
+    h("button", { type: "button", role: "menuitem", onclick: () => add(newWaitCard({ days: 1 })) }, h("strong", {}, "Wait"), h("span", {}, "Pause the run")),
+    h("button", { type: "button", role: "menuitem", onclick: () => add(newSplitCard()) }, h("strong", {}, "A/B split"), h("span", {}, "Named branches by percent, stable per customer")));
   function add(card) {
     insertCard(state.model, list, index, card);
     markDirty();
-    render(card.kind === "condition" ? `${card.condition.children[0].uid}-field` : card.kind === "action" ? `${card.uid}-action` : `${card.uid}-amount`);
+    render(card.kind === "condition" ? `${card.condition.children[0].uid}-field` : card.kind === "action" ? `${card.uid}-action`
+      : card.kind === "split" ? `${card.branches[0].uid}-name` : `${card.uid}-amount`);
   }
   const toggle = h("button", {
     type: "button", class: "wf-add", id, "aria-haspopup": "true", "aria-expanded": "false",
@@ -233,8 +238,9 @@ function stepCard(card, list, index) {
   const body = card.kind === "condition" ? conditionBody(card)
     : card.kind === "action" ? actionBody(card)
       : card.kind === "wait" ? waitBody(card)
-        : h("pre", {}, JSON.stringify(cardToStep(card), null, 2));
-  const icon = { condition: "◆", action: "▶", wait: "◔" }[card.kind] || "•";
+        : card.kind === "split" ? splitBody(card)
+          : h("pre", {}, JSON.stringify(cardToStep(card), null, 2));
+  const icon = { condition: "◆", action: "▶", wait: "◔", split: "⇆" }[card.kind] || "•";
   return h("section", {
     class: `wf-card wf-card-${card.kind}${errors ? " has-errors" : ""}${state.trace?.steps?.[card.id] ? " is-traced" : ""}`,
     dataset: { uid: card.uid, step: card.id || "" }, "aria-label": `${cardTitle(card)} step ${card.id || ""}`,
@@ -254,7 +260,53 @@ function stepCard(card, list, index) {
   h("div", { class: "wf-card-body" }, body),
   traceDetails(card),
   card.kind === "condition" ? h("div", { class: "wf-branches" },
-    branch(card, "then", "Then", "wf-then"), branch(card, "else", "Else", "wf-else")) : null);
+    branch(card, "then", "Then", "wf-then"), branch(card, "else", "Else", "wf-else")) : null,
+  card.kind === "split" ? h("div", { class: "wf-branches wf-split-branches" }, card.branches.map((item, index) => splitBranch(card, item, index))) : null);
+}
+
+// --- A/B split --------------------------------------------------------------------------------------
+
+function splitBranch(card, item, index) {
+  if (!item.steps) return h("pre", { class: "wf-raw" }, JSON.stringify(item.raw));
+  const key = `split[${index}].steps`;
+  const taken = state.trace?.steps?.[card.id]?.branch;
+  return h("div", { class: `wf-branch wf-split-branch${taken === key ? " is-taken" : taken ? " is-not-taken" : ""}`, dataset: { branch: key } },
+    h("div", { class: "wf-branch-label" }, `${item.name ?? "?"} · ${item.percent ?? "?"} %`, taken === key ? h("span", { class: "wf-taken" }, " ← taken") : null),
+    stepList(item.steps, `${card.id || "split"} branch ${item.name ?? index + 1}`));
+}
+
+function splitBody(card) {
+  const total = card.branches.reduce((sum, item) => sum + (Number(item.percent) || 0), 0);
+  const note = h("span", { class: `wf-muted${total === 100 ? "" : " wf-split-total-bad"}`, dataset: { testid: "split-total" } }, `Total ${total} % (must be 100 %)`);
+  const disabled = state.readOnly || undefined;
+  const rows = card.branches.map((item, index) => {
+    if (!item.steps) return null;
+    const name = h("input", { id: `${item.uid}-name`, type: "text", value: item.name ?? "", maxlength: "40", class: "wf-split-name", "aria-label": `Branch ${index + 1} name`, dataset: { path: `split[${index}].name` }, disabled });
+    const percent = h("input", { id: `${item.uid}-percent`, type: "number", min: "1", max: "99", step: "1", class: "wf-num", value: String(item.percent ?? ""), "aria-label": `Branch ${index + 1} percent`, dataset: { path: `split[${index}].percent` }, disabled });
+    name.addEventListener("input", () => { item.name = name.value; markDirty(); refreshSummaries(); });
+    percent.addEventListener("input", () => {
+      item.percent = percent.value === "" ? null : Number(percent.value);
+      const sum = card.branches.reduce((acc, other) => acc + (Number(other.percent) || 0), 0);
+      note.textContent = `Total ${sum} % (must be 100 %)`;
+      note.classList.toggle("wf-split-total-bad", sum !== 100);
+      markDirty();
+      refreshSummaries();
+    });
+    const remove = state.readOnly || card.branches.length <= 2 ? null : h("button", {
+      type: "button", class: "wf-icon wf-remove", "aria-label": `Remove branch ${item.name ?? index + 1}`, title: "Remove branch",
+      onclick: () => {
+        if (item.steps.length && !window.confirm(`Remove branch ${item.name} and its ${item.steps.length} step(s)?`)) return;
+        card.branches.splice(index, 1); markDirty(); render();
+      },
+    }, "✕");
+    return h("div", { class: "wf-row wf-split-row" }, h("label", { for: name.id }, "Branch"), name, percent, h("span", {}, "%"), remove);
+  });
+  const addBranch = state.readOnly || card.branches.length >= 10 ? null : h("button", {
+    type: "button", class: "wf-link", id: `${card.uid}-add-branch`,
+    onclick: () => { const item = newSplitBranch(String.fromCharCode(65 + card.branches.length), 0); card.branches.push(item); markDirty(); render(`${item.uid}-name`); },
+  }, "+ Add a branch");
+  return h("div", { class: "wf-split" }, rows, h("div", { class: "wf-row" }, note, addBranch),
+    h("p", { class: "wf-muted" }, "Each customer always goes down the same branch. Compare the branches in Reports → Workflows."));
 }
 
 function branch(card, key, label, cls) {
@@ -267,6 +319,7 @@ function branch(card, key, label, cls) {
 function summaryText(card) {
   if (card.kind === "condition") return `If ${describeCondition(card.condition, ctx)}`;
   if (card.kind === "wait") return waitSummary(card.wait);
+  if (card.kind === "split") return card.branches.filter((item) => item.steps).map((item) => `${item.name} ${item.percent} %`).join(" · ");
   if (card.kind === "action") {
     const params = Object.values(card.params || {}).filter((value) => typeof value === "string" || Array.isArray(value));
     return params.length ? params.map((value) => (Array.isArray(value) ? value.join(", ") : value)).join(" · ").slice(0, 90) : "";

@@ -38,6 +38,17 @@ export function stepToCard(step) {
       hasId: Object.prototype.hasOwnProperty.call(step, "id"),
     };
   }
+  if (Array.isArray(step.split)) {
+    // An A/B split: named branches with percents, each a list of steps (shown as side-by-side branches).
+    return {
+      uid: nextUid("s"),
+      kind: "split",
+      id: step.id,
+      branches: step.split.map(splitBranchToModel),
+      extra: rest(step, ["id", "split"]),
+      hasId: Object.prototype.hasOwnProperty.call(step, "id"),
+    };
+  }
   if (Object.prototype.hasOwnProperty.call(step, "wait")) {
     return {
       uid: nextUid("s"),
@@ -49,6 +60,29 @@ export function stepToCard(step) {
     };
   }
   return { uid: nextUid("s"), kind: "raw", raw: clone(step) };
+}
+
+function splitBranchToModel(branch) {
+  if (!isObject(branch)) return { uid: nextUid("b"), raw: clone(branch) };
+  return {
+    uid: nextUid("b"),
+    name: branch.name,
+    percent: branch.percent,
+    hasName: Object.prototype.hasOwnProperty.call(branch, "name"),
+    hasPercent: Object.prototype.hasOwnProperty.call(branch, "percent"),
+    steps: (Array.isArray(branch.steps) ? branch.steps : []).map(stepToCard),
+    hasSteps: Array.isArray(branch.steps),
+    extra: rest(branch, ["name", "percent", "steps"]),
+  };
+}
+
+function splitBranchToStep(branch) {
+  if (Object.prototype.hasOwnProperty.call(branch, "raw")) return clone(branch.raw);
+  const out = {};
+  if (branch.hasName || branch.name !== undefined) out.name = branch.name;
+  if (branch.hasPercent || branch.percent !== undefined) out.percent = branch.percent;
+  if (branch.hasSteps || branch.steps.length) out.steps = branch.steps.map(cardToStep);
+  return Object.assign(out, clone(branch.extra));
 }
 
 export function cardToStep(card) {
@@ -64,6 +98,8 @@ export function cardToStep(card) {
     if (card.hasParams || Object.keys(card.params).length) step.params = clone(card.params);
   } else if (card.kind === "wait") {
     step.wait = clone(card.wait);
+  } else if (card.kind === "split") {
+    step.split = card.branches.map(splitBranchToStep);
   }
   return Object.assign(step, clone(card.extra));
 }
@@ -115,6 +151,11 @@ export function cardLists(model) {
       if (card.kind === "condition") {
         walk(card.then, `${path}[${index}].then`, card, "then");
         walk(card.else, `${path}[${index}].else`, card, "else");
+      }
+      if (card.kind === "split") {
+        card.branches.forEach((branch, number) => {
+          if (branch.steps) walk(branch.steps, `${path}[${index}].split[${number}].steps`, card, `split[${number}].steps`);
+        });
       }
     });
   }
@@ -176,6 +217,12 @@ export function locatePath(model, path) {
       index += 1;
       continue;
     }
+    const splitBranch = card.kind === "split" && branch === "split" ? card.branches[parts[index + 1]] : null;
+    if (splitBranch?.steps && parts[index + 2] === "steps" && typeof parts[index + 3] === "number") {
+      list = splitBranch.steps;
+      index += 3;
+      continue;
+    }
     break;
   }
   if (!card) return { target: "steps", rest: joinParts(parts.slice(1)) };
@@ -226,4 +273,15 @@ export function newConditionCard(condition = null) {
 
 export function newWaitCard(wait = { days: 1 }) {
   return { uid: nextUid("s"), kind: "wait", id: undefined, wait, extra: {}, hasId: true };
+}
+
+export function newSplitBranch(name, percent) {
+  return { uid: nextUid("b"), name, percent, hasName: true, hasPercent: true, steps: [], hasSteps: true, extra: {} };
+}
+
+export function newSplitCard() {
+  return {
+    uid: nextUid("s"), kind: "split", id: undefined,
+    branches: [newSplitBranch("A", 50), newSplitBranch("B", 50)], extra: {}, hasId: true,
+  };
 }

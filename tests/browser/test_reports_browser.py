@@ -1,0 +1,156 @@
+"""Reports in Chromium: the dashboard with its charts and date range, a CSV export, a split step's report and
+its card in the builder — at 1440 px and 390 px, with no horizontal overflow."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from apps.automations import services as workflow_services
+from apps.automations.choices import HELD_OUT
+from apps.automations.models import WorkflowRun, WorkflowRunStep
+from apps.customers import services as customer_services
+from apps.customers.services import LineInput
+from apps.reports import services as report_services
+from tests.factories import CustomerFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+WIDTHS = (1440, 390)
+
+
+def no_horizontal_overflow(page):
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
+
+
+OUTSIDE = """(selector) => [...document.querySelectorAll(selector)]
+  .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+  .map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)"""
+
+
+def nothing_outside(page, selector):
+    outside = page.evaluate(OUTSIDE, selector)
+    assert outside == [], outside
+
+
+def shoot_widths(page, screenshot, name, *, within=None):
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(150)  # Chart.js redraws on resize
+        if within:
+            # the builder's own toolbar is wider than a phone already (not this page's concern): the card must fit
+            nothing_outside(page, within)
+        else:
+            no_horizontal_overflow(page)
+        page.evaluate("window.scrollTo(0, 0)")
+        screenshot(f"{name}-{width}")
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+
+def orders_over_the_last_days():
+    today = timezone.now()
+    people = [CustomerFactory() for _ in range(5)]
+    for day in range(12):
+        for index, person in enumerate(people[: 1 + day % 5]):
+            customer_services.order_create(
+                customer=person,
+                currency="USD",
+                lines=[LineInput(title="Item", quantity=1, unit_price=10 + index * 7 + day)],
+                placed_at=today - timedelta(days=day, hours=1),
+            )
+    report_services.rollups_refresh()
+
+
+def test_dashboard_charts_date_range_and_a_csv_export(live_server, logged_in, screenshot):
+    page = logged_in
+    orders_over_the_last_days()
+    page.goto(live_server.url + "/admin/reports/")
+    assert page.locator("canvas[data-drawn=true]").count() >= 3
+    assert page.locator(".rp-figure[data-key=revenue_non_members] .rp-figure-value").inner_text().startswith("$")
+    shoot_widths(page, screenshot, "reports-dashboard")
+
+    start = (timezone.localdate() - timedelta(days=6)).isoformat()
+    page.locator("input[name=start]").fill(start)
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(f"**start={start}**")
+    assert page.locator("table[data-table=daily] tbody tr").count() == 7
+    assert page.locator("canvas[data-drawn=true]").count() >= 3
+
+    page.locator("#table-daily summary").click()
+    with page.expect_download() as download:
+        page.locator("#table-daily summary a").click()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0].startswith("Day,")
+    assert len(lines) == 8
+    assert lines[1].split(",")[0] == start
+
+    page.goto(live_server.url + "/admin/reports/loyalty/")
+    shoot_widths(page, screenshot, "reports-loyalty")
+    page.goto(live_server.url + "/admin/reports/cohorts/")
+    assert page.locator("canvas[data-drawn=true]").count() == 1
+
+
+def test_a_split_steps_report_and_its_card_in_the_builder(live_server, logged_in, screenshot):
+    page = logged_in
+    steps = [
+        {
+            "id": "ab",
+            "split": [
+                {
+                    "name": "Coupon",
+                    "percent": 50,
+                    "steps": [{"id": "t1", "action": "customer.add_tags", "params": {"tags": ["Coupon"]}}],
+                },
+                {"name": "Reminder", "percent": 50, "steps": []},
+            ],
+        }
+    ]
+    workflow = workflow_services.workflow_create(
+        name="Win-back A/B",
+        definition={"schema": 1, "trigger": {"event": "event.custom"}, "steps": steps},
+        holdout_percent=10,
+    )
+    started = timezone.now() - timedelta(days=5)
+    for group, size, converters in (("Coupon", 60, 24), ("Reminder", 60, 12), ("holdout", 40, 6)):
+        for index in range(size):
+            person = CustomerFactory()
+            run = WorkflowRun.objects.create(
+                workflow=workflow,
+                kind="event",
+                customer=person,
+                status="skipped" if group == "holdout" else "succeeded",
+                skip_reason=HELD_OUT if group == "holdout" else "",
+                created_at=started,
+            )
+            if group != "holdout":
+                WorkflowRunStep.objects.create(
+                    run=run, path="steps[0]", step_id="ab", kind="split", status="succeeded", branch=group
+                )
+            if index < converters:
+                customer_services.order_create(
+                    customer=person,
+                    currency="USD",
+                    lines=[LineInput(title="Item", quantity=1, unit_price=40)],
+                    placed_at=started + timedelta(days=1),
+                )
+    report_services.rollups_refresh()
+
+    page.goto(live_server.url + "/admin/reports/workflows/")
+    page.get_by_label("Workflow").select_option(str(workflow.pk))
+    page.get_by_role("button", name="Show").click()
+    lift = page.get_by_test_id("lift")
+    assert "Branch Coupon converts 25.0 points better than the holdout" in lift.inner_text()
+    assert "significant" in lift.inner_text()
+    assert page.locator("table[data-table=conversions] tbody tr").count() == 3
+    assert page.locator("canvas[data-drawn=true]").count() >= 2
+    shoot_widths(page, screenshot, "reports-split-lift")
+
+    page.goto(live_server.url + f"/admin/automations/builder/{workflow.pk}/")
+    card = page.locator(".wf-card-split")
+    assert card.locator(":scope > header .wf-card-summary").inner_text() == "Coupon 50 % · Reminder 50 %"
+    assert card.locator(".wf-split-branch").count() == 2
+    assert card.get_by_label("Branch 2 name").input_value() == "Reminder"
+    shoot_widths(page, screenshot, "builder-split", within=".wf-card-split, .wf-card-split *")
