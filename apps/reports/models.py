@@ -46,7 +46,8 @@ class DailyFigures(models.Model):
 
     class Meta:
         ordering = ["day"]
-        verbose_name_plural = "daily figures"
+        verbose_name = "daily figures"
+        verbose_name_plural = "dashboard and reports"
         permissions = [("view_reports", "Can view the dashboard and reports")]
 
     def __str__(self) -> str:
