@@ -41,7 +41,7 @@ from django.utils import timezone  # noqa: E402
 from apps.automations.models import Workflow  # noqa: E402
 from apps.customers import services as customer_services  # noqa: E402
 from apps.customers.models import Customer, Order  # noqa: E402
-from apps.loyalty.models import Membership, Program  # noqa: E402
+from apps.loyalty.models import LedgerEntry, Membership, Program  # noqa: E402
 from apps.reports import selectors, services  # noqa: E402
 from apps.reports.lift import workflows_report  # noqa: E402
 
@@ -79,14 +79,18 @@ def prepare(runs: int) -> None:
     members = Membership.objects.count()
     print(f"memberships: {members:,} in {time.perf_counter() - started:.1f} s", flush=True)
     started = time.perf_counter()
-    added = sql(
-        """
+    added = (
+        0
+        if LedgerEntry.objects.filter(reason="bench").exists()
+        else sql(
+            """
         INSERT INTO loyalty_ledgerentry (membership_id, kind, active_delta, pending_delta, debt_delta, active_after,
                                          reason, cause, created_at)
         SELECT m.id, 'earn', floor(o.total_shop)::int, 0, 0, 0, 'bench', 'order:' || o.id, o.placed_at
         FROM customers_order o JOIN loyalty_membership m ON m.customer_id = o.customer_id
         WHERE o.total_shop IS NOT NULL AND o.status <> 'cancelled'
         """
+        )
     )
     print(f"ledger entries: {added:,} in {time.perf_counter() - started:.1f} s", flush=True)
     started = time.perf_counter()
@@ -123,7 +127,7 @@ def prepare(runs: int) -> None:
         """
         INSERT INTO automations_workflowrun (workflow_id, kind, customer_id, status, skip_reason, depth, attempts,
                max_attempts, resume_step, context, error, slot, progress, created_at, updated_at)
-        SELECT (ARRAY[%s, %s, %s])[1 + g %% 3], 'event', %s + (g * 7919) %% %s,
+        SELECT (ARRAY[%s, %s, %s])[1 + g %% 3], 'event', %s + (g::bigint * 7919) %% %s,
                CASE WHEN g %% 10 = 0 THEN 'skipped' WHEN g %% 37 = 0 THEN 'failed' ELSE 'succeeded' END,
                CASE WHEN g %% 10 = 0 THEN 'held out' ELSE '' END, 0, 1, 5, '', '{}', '', '', '{}',
                now() - (g %% 365) * interval '1 day', now() - (g %% 365) * interval '1 day'
