@@ -10,10 +10,11 @@ class WorkflowFilterSet(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=WorkflowStatus.choices)
     trigger = django_filters.CharFilter()
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains")
+    template = django_filters.CharFilter(label="Installed from template (key)")
 
     class Meta:
         model = Workflow
-        fields = ["status", "trigger", "q"]
+        fields = ["status", "trigger", "q", "template"]
 
 
 class WorkflowRunFilterSet(django_filters.FilterSet):
@@ -24,7 +25,10 @@ class WorkflowRunFilterSet(django_filters.FilterSet):
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     date = django_filters.DateFilter(field_name="created_at", lookup_expr="date", label="Created on (date)")
+    template = django_filters.CharFilter(
+        field_name="workflow__template", label="Workflow installed from template (key)"
+    )
 
     class Meta:
         model = WorkflowRun
-        fields = ["workflow", "customer", "status", "kind", "created_after", "created_before", "date"]
+        fields = ["workflow", "customer", "status", "kind", "created_after", "created_before", "date", "template"]

@@ -1,8 +1,8 @@
 """
 The template gallery: ready-made, parameterised workflows (the 16 "add customer tag" templates of the seed
-plus two reminders). Installing a template builds an ordinary draft workflow through `workflow_create`;
-nothing about an installed workflow remembers that it came from the gallery except its name and the
-`template` key kept in its settings.
+plus two reminders). Installing a template builds an ordinary draft workflow through `workflow_create`
+(activated at once on request); the workflow remembers the template key it came from (`Workflow.template`),
+so runs can be filtered by template.
 """
 
 from collections.abc import Callable
@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from apps.tagging.services import MAX_TAG_LENGTH
 
@@ -562,19 +563,28 @@ def template_get(key: str) -> TemplateSpec:
         raise ValidationError({"key": f"Unknown template {key!r}."}) from None
 
 
-def template_install(*, key: str, params: dict[str, Any] | None, user: Any, name: str | None = None) -> Any:
+@transaction.atomic
+def template_install(
+    *, key: str, params: dict[str, Any] | None, user: Any, name: str | None = None, activate: bool = False
+) -> Any:
     """
     Install a template as an ordinary DRAFT workflow (through the engine's `workflow_create`, which
-    validates the definition against the catalog and registries). Param errors name `params.<name>`.
+    validates the definition against the catalog and registries) that remembers its template key; with
+    `activate`, activate it in the same transaction (nothing is installed if activation is refused).
+    Param errors name `params.<name>`.
     """
-    from apps.automations.services import workflow_create
+    from apps.automations.services import workflow_activate, workflow_create
 
     spec = template_get(key)
     built = spec.build(params)
     settings = dict(built["settings"])
-    return workflow_create(
+    workflow = workflow_create(
         name=(name or spec.name).strip()[:200],
         definition=built["definition"],
         user=user,
+        template=spec.key,
         **settings,
     )
+    if activate:
+        workflow = workflow_activate(workflow=workflow, user=user)
+    return workflow

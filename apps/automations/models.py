@@ -47,6 +47,12 @@ class Workflow(models.Model):
         "WorkflowVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     has_unpublished_changes = models.BooleanField(default=False)
+    template = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="The gallery template it was installed from, if any."
+    )
+    state_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="State tag: when the time pass last re-evaluated it (windows slide)."
+    )
     created_by = models.ForeignKey(
         django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -192,10 +192,14 @@ def workflow_create(
     definition: dict[str, Any],
     user: Any = None,
     description: str = "",
+    template: str | None = None,
     **settings: Any,
 ) -> Workflow:
-    """Create a DRAFT workflow after validating the whole definition and settings (errors keyed by path)."""
-    workflow = Workflow(created_by=_user(user), updated_by=_user(user))
+    """
+    Create a DRAFT workflow after validating the whole definition and settings (errors keyed by path);
+    `template` is the gallery key it is installed from.
+    """
+    workflow = Workflow(created_by=_user(user), updated_by=_user(user), template=(template or "")[:64])
     _apply(workflow, name=name, description=description, definition=definition, values=settings)
     workflow.save()
     audit_record(action="created", obj=workflow, user=_user(user))

@@ -110,6 +110,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
     readonly_fields = [
         "recent_orders",
+        "preferred_currency_set_by_integrator",
         "state",
         "status",
         "status_reason",
@@ -127,7 +128,7 @@ class CustomerAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["external_id", "email", "phone", "first_name", "last_name", "birthday"]}),
-        ("Locale", {"fields": ["country", "preferred_currency"]}),
+        ("Locale", {"fields": ["country", "preferred_currency", "preferred_currency_set_by_integrator"]}),
         ("State and consent", {"fields": ["state", "accepts_marketing", "unsubscribed_at"]}),
         (
             "Fraud status (blocked: earns, redeems and receives nothing; flagged: new points held for review)",
@@ -200,6 +201,8 @@ class CustomerAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
         fields = {name: form.cleaned_data[name] for name in services.CUSTOMER_FIELDS if name in form.cleaned_data}
         if change:
+            # Only what was edited: re-saving an unchanged derived preferred currency must not pin it.
+            fields = {name: value for name, value in fields.items() if name in form.changed_data}
             services.customer_update(customer=obj, **fields)
             return
         created = services.customer_create(

@@ -2,8 +2,12 @@ from django.db import models
 
 
 class CustomerState(models.TextChoices):
+    """The customer's account state (not the fraud status): a guest checkout, an invited account not yet
+    activated, a registered account, or a disabled one."""
+
+    GUEST = "guest", "Guest"
+    INVITED = "invited", "Invited"
     REGISTERED = "registered", "Registered"
-    ACTIVATED = "activated", "Activated"
     DISABLED = "disabled", "Disabled"
 
 

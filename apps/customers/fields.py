@@ -241,7 +241,7 @@ _CUSTOMER_FIELDS = [
         choices=tuple(CustomerState.choices),
         read=_customer_attr("state"),
         compile=_column("state"),
-        example="activated",
+        example="registered",
     ),
     catalog.FieldSpec(
         name="customer.accepts_marketing",

@@ -71,9 +71,21 @@ class Customer(models.Model):
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
-    preferred_currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217")
+    preferred_currency = models.CharField(
+        max_length=3,
+        blank=True,
+        help_text="ISO 4217. Derived from the orders (most orders by count, ties: the most recent order) "
+        "unless set by the integrator.",
+    )
+    preferred_currency_set_by_integrator = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="True: the integrator set the preferred currency; orders do not change it.",
+    )
     birthday = models.DateField(null=True, blank=True)
-    state = models.CharField(max_length=16, choices=CustomerState.choices, default=CustomerState.REGISTERED)
+    state = models.CharField(
+        "account state", max_length=16, choices=CustomerState.choices, default=CustomerState.REGISTERED
+    )
     accepts_marketing = models.BooleanField(default=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True, help_text="Free-form custom metadata")

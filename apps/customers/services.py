@@ -64,24 +64,21 @@ def _normalise_customer_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-@transaction.atomic
-def customer_create(
-    *,
-    external_id: str | None = None,
-    cause: str = "",
-    signup_ip: str | None = None,
-    signup_device: str = "",
-    **fields: Any,
-) -> Customer:
-    """Register a customer (with where the sign-up came from, for velocity checks); sends `customer_registered`."""
-    customer = Customer(
-        external_id=external_id or None,
-        signup_ip=signup_ip or None,
-        signup_device=(signup_device or "")[:64],
-        **_normalise_customer_fields(fields),
-    )
-    customer.full_clean(validate_unique=False, validate_constraints=False)
-    customer.save()
+def _state_clean(state: str | None) -> str:
+    if state in (None, ""):
+        return CustomerState.REGISTERED
+    if state not in CustomerState.values:
+        raise ValidationError({"state": f"Unknown account state {state!r}; one of {', '.join(CustomerState.values)}."})
+    return str(state)
+
+
+def _preferred_currency_claim(customer: Customer, fields: dict[str, Any]) -> None:
+    """A preferred currency given by the integrator wins over the derived one; an empty one hands it back."""
+    if "preferred_currency" in fields:
+        customer.preferred_currency_set_by_integrator = bool(fields["preferred_currency"])
+
+
+def _emit_registered(customer: Customer, cause: str) -> None:
     domain_event_emit(
         signal=signals.customer_registered,
         name="customer.registered",
@@ -90,16 +87,92 @@ def customer_create(
         cause=cause,
         sender=Customer,
     )
+
+
+def _emit_activated(customer: Customer, cause: str, previous: str) -> None:
+    domain_event_emit(
+        signal=signals.customer_activated,
+        name="customer.activated",
+        customer=customer,
+        payload={"customer_id": customer.pk, "previous_state": previous},
+        cause=cause,
+        sender=Customer,
+    )
+
+
+@transaction.atomic
+def customer_create(
+    *,
+    external_id: str | None = None,
+    state: str | None = None,
+    cause: str = "",
+    signup_ip: str | None = None,
+    signup_device: str = "",
+    **fields: Any,
+) -> Customer:
+    """
+    Record a customer with an account state (default registered) and where the sign-up came from (velocity
+    checks). Only a registered account sends `customer_registered`: a guest checkout, an invited or a
+    disabled account does not.
+    """
+    clean = _normalise_customer_fields(fields)
+    customer = Customer(
+        external_id=external_id or None,
+        state=_state_clean(state),
+        signup_ip=signup_ip or None,
+        signup_device=(signup_device or "")[:64],
+        **clean,
+    )
+    _preferred_currency_claim(customer, clean)
+    customer.full_clean(validate_unique=False, validate_constraints=False)
+    customer.save()
+    if customer.state == CustomerState.REGISTERED:
+        _emit_registered(customer, cause)
     return customer
 
 
 @transaction.atomic
-def customer_update(*, customer: Customer, **fields: Any) -> Customer:
-    """Change a customer's profile fields (not state or consent, which have their own services)."""
-    for name, value in _normalise_customer_fields(fields).items():
+def customer_update(*, customer: Customer, state: str | None = None, cause: str = "", **fields: Any) -> Customer:
+    """
+    Change a customer's profile fields (consent has its own service); a given account `state` goes through
+    `customer_state_set` (which sends `customer.registered` / `customer.activated` as it says).
+    """
+    clean = _normalise_customer_fields(fields)
+    for name, value in clean.items():
         setattr(customer, name, value)
+    _preferred_currency_claim(customer, clean)
+    if "preferred_currency" in clean and not clean["preferred_currency"]:
+        customer.preferred_currency = preferred_currency_derive(customer_id=customer.pk) if customer.pk else ""
     customer.full_clean(validate_unique=False, validate_constraints=False)
     customer.save()
+    if state not in (None, ""):
+        customer_state_set(customer=customer, state=str(state), cause=cause)
+    return customer
+
+
+@transaction.atomic
+def customer_state_set(*, customer: Customer, state: str, cause: str = "") -> Customer:
+    """
+    Move a customer's account state (API, CSV import, store connectors). The triggers follow what happened:
+
+    - guest → registered: the guest registered — `customer.registered` and `customer.activated`;
+    - invited → registered: the invited customer activated their account — `customer.activated`;
+    - registered, invited or disabled as such, or back from disabled: no trigger.
+    Setting the state it already has changes nothing.
+    """
+    new = _state_clean(state)
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    old = locked.state
+    if old == new:
+        customer.state = new
+        return customer
+    locked.state = new
+    locked.save(update_fields=["state", "updated_at"])
+    customer.state = new
+    if new == CustomerState.REGISTERED and old == CustomerState.GUEST:
+        _emit_registered(customer, cause)
+    if new == CustomerState.REGISTERED and old in (CustomerState.GUEST, CustomerState.INVITED):
+        _emit_activated(customer, cause, old)
     return customer
 
 
@@ -125,7 +198,7 @@ def customer_upsert(*, external_id: str, cause: str = "", **fields: Any) -> tupl
             if customer is None:
                 raise
     if fields:
-        customer_update(customer=customer, **fields)
+        customer_update(customer=customer, cause=cause, **fields)
     return customer, False
 
 
@@ -180,23 +253,41 @@ def customer_resolve(
 
 @transaction.atomic
 def customer_activate(*, customer: Customer, cause: str = "") -> Customer:
-    """Mark a registered customer activated (e.g. confirmed e-mail); sends `customer_activated` once."""
+    """
+    A guest or invited customer activates an account: they become registered (`customer_state_set` sends
+    `customer.activated`, and `customer.registered` for a guest). Already registered: nothing happens.
+    """
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.state == CustomerState.DISABLED:
         raise ValidationError({"state": "A disabled customer cannot be activated."})
-    if customer.state == CustomerState.ACTIVATED:
-        return customer
-    customer.state = CustomerState.ACTIVATED
-    customer.save(update_fields=["state", "updated_at"])
-    domain_event_emit(
-        signal=signals.customer_activated,
-        name="customer.activated",
-        customer=customer,
-        payload={"customer_id": customer.pk},
-        cause=cause,
-        sender=Customer,
+    return customer_state_set(customer=customer, state=CustomerState.REGISTERED, cause=cause)
+
+
+def preferred_currency_derive(*, customer_id: int) -> str:
+    """
+    The currency a customer pays in most: the most orders by count (cancelled and fully refunded orders do
+    not count), ties broken by the currency of the most recent order; "" without such orders. One grouped
+    query on the (customer, placed_at) index.
+    """
+    best = (
+        Order.objects.filter(customer_id=customer_id)
+        .exclude(status__in=(OrderStatus.CANCELLED, OrderStatus.REFUNDED))
+        .order_by()
+        .values("currency")
+        .annotate(count=Count("pk"), last_at=Max("placed_at"), last_id=Max("pk"))
+        .order_by("-count", "-last_at", "-last_id")
+        .values_list("currency", flat=True)
+        .first()
     )
-    return customer
+    return best or ""
+
+
+def _preferred_currency_refresh(customer_id: int) -> None:
+    """Keep a derived preferred currency current after an order write (the integrator's choice is kept)."""
+    currency = preferred_currency_derive(customer_id=customer_id)
+    Customer.objects.filter(pk=customer_id, preferred_currency_set_by_integrator=False).exclude(
+        preferred_currency=currency
+    ).update(preferred_currency=currency)
 
 
 @transaction.atomic
@@ -425,7 +516,10 @@ def order_create(
         last_order_at=Greatest(Coalesce(F("last_order_at"), placed_at), placed_at),
         updated_at=timezone.now(),
     )
-    customer.refresh_from_db(fields=["orders_count", "total_spent", "first_order_at", "last_order_at"])
+    _preferred_currency_refresh(customer.pk)
+    customer.refresh_from_db(
+        fields=["orders_count", "total_spent", "first_order_at", "last_order_at", "preferred_currency"]
+    )
     domain_event_emit(
         signal=signals.order_created,
         name="order.created",
@@ -475,6 +569,7 @@ def order_cancel(*, order: Order, at: datetime | None = None, cause: str = "") -
         updated_at=timezone.now(),
     )
     _customer_recompute_order_times(order.customer_id)
+    _preferred_currency_refresh(order.customer_id)
     domain_event_emit(
         signal=signals.order_cancelled,
         name="order.cancelled",
@@ -544,6 +639,8 @@ def refund_create(
         total_spent=F("total_spent") - amount_shop,
         updated_at=timezone.now(),
     )
+    if order.status == OrderStatus.REFUNDED:
+        _preferred_currency_refresh(order.customer_id)
     domain_event_emit(
         signal=signals.order_refunded,
         name="order.refunded",

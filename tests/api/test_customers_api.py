@@ -62,7 +62,7 @@ def test_delete_refuses_a_customer_with_orders(api):
 
 
 def test_filters_by_external_id_email_tag_country_and_state(api):
-    anna = CustomerFactory(external_id="a", email="anna@example.com", country="DE", state="activated")
+    anna = CustomerFactory(external_id="a", email="anna@example.com", country="DE", state="guest")
     bob = CustomerFactory(external_id="b", email="bob@example.com", country="US")
     tags_add(customer=anna, names=["VIP", "Parent"])
     tags_add(customer=bob, names=["parent"])
@@ -75,7 +75,7 @@ def test_filters_by_external_id_email_tag_country_and_state(api):
     assert ids("tag=vip") == ["a"]
     assert ids("tag=PARENT") == ["b", "a"]
     assert ids("country=us") == ["b"]
-    assert ids("state=activated") == ["a"]
+    assert ids("state=guest") == ["a"]
     assert api.get("/api/v1/customers/?state=nonsense").status_code == 400
 
 
@@ -108,13 +108,13 @@ def test_add_tags_with_an_empty_list_is_refused(api):
 
 
 def test_activate_and_unsubscribe_actions(api):
-    customer = CustomerFactory()
+    customer = CustomerFactory(state="invited")
 
     activated = api.post(f"/api/v1/customers/{customer.pk}/activate/", format="json")
     unsubscribed = api.post(f"/api/v1/customers/{customer.pk}/unsubscribe/", format="json")
     again = api.post(f"/api/v1/customers/{customer.pk}/unsubscribe/", format="json")
 
-    assert activated.json()["state"] == "activated"
+    assert activated.json()["state"] == "registered"
     assert unsubscribed.json()["accepts_marketing"] is False
     assert unsubscribed.json()["unsubscribed_at"] is not None
     assert again.json()["unsubscribed_at"] == unsubscribed.json()["unsubscribed_at"]

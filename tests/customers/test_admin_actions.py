@@ -50,7 +50,7 @@ def test_add_tag_action_adds_through_the_service_and_reports_counts(admin_client
 
 
 def test_activate_action_reports_skipped_disabled_customers(admin_client):
-    ok = CustomerFactory()
+    ok = CustomerFactory(state="invited")
     disabled = CustomerFactory(state="disabled")
 
     response = admin_client.post(
@@ -62,7 +62,7 @@ def test_activate_action_reports_skipped_disabled_customers(admin_client):
     messages = _messages(response)
     assert messages[0] == "1 customer(s) activated."
     assert messages[1].startswith("1 skipped: ")
-    assert list(Customer.objects.order_by("pk").values_list("state", flat=True)) == ["activated", "disabled"]
+    assert list(Customer.objects.order_by("pk").values_list("state", flat=True)) == ["registered", "disabled"]
 
 
 def test_unsubscribe_action(admin_client):

@@ -65,7 +65,7 @@ def test_no_signal_and_no_outbox_row_on_rollback(django_capture_on_commit_callba
 
 
 def test_activation_and_unsubscribe_fire_once_even_when_repeated(django_capture_on_commit_callbacks):
-    customer = CustomerFactory()
+    customer = CustomerFactory(state="invited")
     with (
         receiving(signals.customer_activated) as activated,
         receiving(signals.customer_unsubscribed) as unsubscribed,

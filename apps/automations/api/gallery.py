@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,6 +41,11 @@ class WorkflowTemplateDetailSerializer(WorkflowTemplateSerializer):
 class TemplateInstallInputSerializer(serializers.Serializer):
     params = serializers.DictField(required=False, default=dict)
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    activate = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Activate the installed workflow in the same call (needs the activate_workflow permission).",
+    )
 
 
 class InstalledWorkflowSerializer(serializers.Serializer):
@@ -47,6 +53,8 @@ class InstalledWorkflowSerializer(serializers.Serializer):
     name = serializers.CharField()
     status = serializers.CharField()
     trigger = serializers.CharField()
+    template = serializers.CharField()
+    version = serializers.IntegerField(allow_null=True)
     definition = serializers.JSONField()
 
 
@@ -56,6 +64,8 @@ def workflow_payload(workflow) -> dict:
         "name": workflow.name,
         "status": workflow.status,
         "trigger": getattr(workflow, "trigger", "") or workflow.definition.get("trigger", {}).get("event", ""),
+        "template": getattr(workflow, "template", ""),
+        "version": workflow.current_version.number if getattr(workflow, "current_version", None) else None,
         "definition": definition_redact(workflow.definition),
         "schedule_cron": getattr(workflow, "schedule_cron", ""),
         "audience": getattr(workflow, "audience", None),
@@ -103,11 +113,15 @@ class WorkflowTemplateViewSet(IdempotentMixin, viewsets.ViewSet):
             )
         payload = TemplateInstallInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        activate = bool(payload.validated_data.get("activate"))
+        if activate and not request.user.has_perm(cap.ACTIVATE_WORKFLOW):
+            raise PermissionDenied(f"Missing permission: {cap.ACTIVATE_WORKFLOW}.")
         workflow = gallery.template_install(
             key=key,
             params=payload.validated_data.get("params") or {},
             user=request.user,
             name=payload.validated_data.get("name") or None,
+            activate=activate,
         )
         return Response(workflow_payload(workflow), status=status.HTTP_201_CREATED)
 

@@ -29,12 +29,21 @@ class WorkflowSerializer(serializers.ModelSerializer):
             "status",
             "version",
             "has_unpublished_changes",
+            "template",
             *SETTING_FIELDS,
             "next_run_at",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["trigger", "status", "has_unpublished_changes", "next_run_at", "created_at", "updated_at"]
+        read_only_fields = [
+            "trigger",
+            "status",
+            "has_unpublished_changes",
+            "template",
+            "next_run_at",
+            "created_at",
+            "updated_at",
+        ]
 
     definition = RedactedDefinitionField()
 

@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from loyalty_site.lib.api.ranges import BoundedInputMixin
 
-from ..choices import CustomerStatus, OrderChannel
+from ..choices import CustomerState, CustomerStatus, OrderChannel
 from ..models import Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
 
 MAX_LINES = 500
@@ -45,6 +45,7 @@ class CustomerSerializer(serializers.ModelSerializer):
             "last_name",
             "country",
             "preferred_currency",
+            "preferred_currency_set_by_integrator",
             "birthday",
             "state",
             "status",
@@ -217,7 +218,20 @@ class CustomerInputSerializer(BoundedInputMixin, serializers.Serializer):
     first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     country = serializers.CharField(max_length=2, min_length=2, required=False, allow_blank=True)
-    preferred_currency = serializers.CharField(max_length=3, min_length=3, required=False, allow_blank=True)
+    preferred_currency = serializers.CharField(
+        max_length=3,
+        min_length=3,
+        required=False,
+        allow_blank=True,
+        help_text="Sets the preferred currency (orders no longer change it); empty: derived from the orders again.",
+    )
+    state = serializers.ChoiceField(
+        choices=CustomerState.choices,
+        required=False,
+        help_text="Account state: guest (a guest checkout), invited, registered (default for a new customer), "
+        "disabled. A guest or invited customer becoming registered sends customer.activated (a guest also "
+        "customer.registered).",
+    )
     birthday = serializers.DateField(required=False, allow_null=True)
     accepts_marketing = serializers.BooleanField(required=False)
     attributes = serializers.JSONField(required=False)

@@ -149,7 +149,7 @@ class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
         if "external_id" in fields and fields["external_id"] != customer.external_id:
             raise serializers.ValidationError({"external_id": "The external id of a customer cannot change."})
         fields.pop("external_id", None)
-        services.customer_update(customer=customer, **fields)
+        services.customer_update(customer=customer, cause=api_cause(request), **fields)
         return self._read(customer)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -159,7 +159,7 @@ class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
     @extend_schema(request=None, responses=CustomerSerializer)
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str | None = None) -> Response:
-        """Mark the customer activated (sends `customer.activated` once)."""
+        """A guest or invited customer activates an account and becomes registered (sends `customer.activated`)."""
         return self._read(services.customer_activate(customer=self.get_object(), cause=api_cause(request)))
 
     @extend_schema(request=None, responses=CustomerSerializer)

@@ -49,7 +49,7 @@ PRODUCTS = [
     ("demo-p-sneakers", "Everyday sneakers", "AP-SN-30", "99.00", ["Apparel"]),
 ]
 
-# external_id, first, last, email, country, currency, birthday (MM-DD), state, accepts marketing, attributes
+# external_id, first, last, email, country, currency, birthday (MM-DD), account state, accepts marketing, attributes
 CUSTOMERS = [
     (
         "demo-c-01",
@@ -59,11 +59,11 @@ CUSTOMERS = [
         "DE",
         "EUR",
         "03-14",
-        "activated",
+        "registered",
         True,
         {"weather_zone": "temperate"},
     ),
-    ("demo-c-02", "Jonas", "Weber", "jonas.weber@example.com", "DE", "EUR", "11-02", "activated", True, {}),
+    ("demo-c-02", "Jonas", "Weber", "jonas.weber@example.com", "DE", "EUR", "11-02", "registered", True, {}),
     (
         "demo-c-03",
         "Inês",
@@ -72,11 +72,11 @@ CUSTOMERS = [
         "PT",
         "EUR",
         "07-21",
-        "activated",
+        "registered",
         True,
         {"weather_zone": "warm"},
     ),
-    ("demo-c-04", "Tiago", "Ferreira", "tiago.ferreira@example.com", "PT", "EUR", "01-30", "registered", True, {}),
+    ("demo-c-04", "Tiago", "Ferreira", "tiago.ferreira@example.com", "PT", "EUR", "01-30", "invited", True, {}),
     (
         "demo-c-05",
         "Emily",
@@ -85,11 +85,11 @@ CUSTOMERS = [
         "GB",
         "GBP",
         "05-09",
-        "activated",
+        "registered",
         True,
         {"weather_zone": "rainy"},
     ),
-    ("demo-c-06", "Oliver", "Hughes", "oliver.hughes@example.com", "GB", "GBP", "09-17", "registered", False, {}),
+    ("demo-c-06", "Oliver", "Hughes", "oliver.hughes@example.com", "GB", "GBP", "09-17", "guest", False, {}),
     (
         "demo-c-07",
         "Mia",
@@ -98,15 +98,15 @@ CUSTOMERS = [
         "US",
         "USD",
         "12-24",
-        "activated",
+        "registered",
         True,
         {"weather_zone": "cold"},
     ),
-    ("demo-c-08", "Noah", "Williams", "noah.williams@example.com", "US", "USD", "06-05", "activated", True, {}),
-    ("demo-c-09", "Chloé", "Martin", "chloe.martin@example.com", "FR", "EUR", "02-11", "activated", True, {}),
-    ("demo-c-10", "Yuki", "Tanaka", "yuki.tanaka@example.com", "JP", "JPY", "04-01", "registered", True, {}),
-    ("demo-c-11", "Lucas", "Müller", "lucas.mueller@example.com", "DE", "EUR", "10-10", "registered", True, {}),
-    ("demo-c-12", "Sofia", "Rossi", "sofia.rossi@example.com", "IT", "EUR", "08-28", "activated", True, {}),
+    ("demo-c-08", "Noah", "Williams", "noah.williams@example.com", "US", "USD", "06-05", "registered", True, {}),
+    ("demo-c-09", "Chloé", "Martin", "chloe.martin@example.com", "FR", "EUR", "02-11", "registered", True, {}),
+    ("demo-c-10", "Yuki", "Tanaka", "yuki.tanaka@example.com", "JP", "JPY", "04-01", "invited", True, {}),
+    ("demo-c-11", "Lucas", "Müller", "lucas.mueller@example.com", "DE", "EUR", "10-10", "invited", True, {}),
+    ("demo-c-12", "Sofia", "Rossi", "sofia.rossi@example.com", "IT", "EUR", "08-28", "registered", True, {}),
 ]
 
 # external_id, customer, days ago, channel, store, shipping country, [(product, quantity)]
@@ -224,10 +224,9 @@ class Command(BaseCommand):
                     preferred_currency=currency,
                     birthday=date(1988, month, day),
                     attributes=attributes,
+                    state=state,
                     cause=CAUSE,
                 )
-                if state == "activated":
-                    services.customer_activate(customer=customer, cause=CAUSE)
                 if not marketing:
                     services.customer_unsubscribe(customer=customer, cause=CAUSE)
             customers[ext] = customer

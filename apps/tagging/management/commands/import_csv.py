@@ -39,6 +39,7 @@ CUSTOMER_COLUMNS = [
     "last_name",
     "country",
     "preferred_currency",
+    "state",
     "birthday",
     "accepts_marketing",
     "attributes",
