@@ -9,9 +9,24 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
 
-from .registry import ActionRefused, ActionSpec, ParamSpec, register_action
+from .definitions import STATE_TRIGGER
+from .registry import ActionRefused, ActionSpec, ParamSpec, TriggerSpec, register_action, register_trigger
 from .secret_params import secret_reveal
 from .webhooks import secret_check, target_resolve, url_check, webhook_send
+
+# --- Triggers ----------------------------------------------------------------------------------------
+
+register_trigger(
+    TriggerSpec(
+        name=STATE_TRIGGER,
+        label="Customer matches a condition (state tag)",
+        description="A state tag: customers matching the condition carry the tag — added when they start "
+        "matching, removed when they stop (orders, refunds, tags, a window sliding); steps run on entering, "
+        "'left' steps on leaving.",
+        scopes=("customer",),
+        group="State tags",
+    )
+)
 
 # --- Actions -----------------------------------------------------------------------------------------
 

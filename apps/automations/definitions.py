@@ -12,6 +12,12 @@ A step is one of (each with an optional unique "id"):
     {"id": "s4", "split": [{"name": "A", "percent": 50, "steps": [...]}, {"name": "B", "percent": 50, "steps": [...]}]}
       (an A/B split: each customer goes down one named branch, stable per customer; percents add up to 100)
 
+A **state tag** (trigger `customer.state_tag`) keeps a tag on exactly the customers matching
+`trigger.where` (an audience condition over customer fields), optionally in a mutually exclusive group:
+    {"schema": 1, "trigger": {"event": "customer.state_tag", "where": <condition>},
+     "state": {"tag": "High value", "group": "Spend tier", "rank": 3},
+     "steps": [<steps run when a customer enters>], "left": [<steps run when a customer leaves>]}
+
 Every error names its JSON path (`steps[0].then[1].params.tags[0]`).
 """
 
@@ -42,6 +48,9 @@ TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 STEP_KINDS = ("if", "action", "wait", "split")
 MAX_SPLIT_BRANCHES = 10
 MAX_BRANCH_NAME = 40
+STATE_TRIGGER = "customer.state_tag"
+MAX_GROUP_NAME = 64
+MAX_RANK = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,9 @@ def definition_validate(definition: Any, *, trigger: str | None = None) -> list[
     if limit is not None:
         return [DefinitionError(limit.path, f"The definition is {limit.message}.")]
     errors: list[Any] = []
-    unknown = sorted(set(definition) - {"schema", "trigger", "steps"})
+    trigger_event = definition["trigger"].get("event") if isinstance(definition.get("trigger"), dict) else None
+    is_state = trigger_event == STATE_TRIGGER
+    unknown = sorted(set(definition) - {"schema", "trigger", "steps", *(("state", "left") if is_state else ())})
     errors += [DefinitionError(key, "Unknown key.") for key in unknown]
     if definition.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
         errors.append(DefinitionError("schema", f"Only schema {SCHEMA_VERSION} is supported."))
@@ -98,7 +109,9 @@ def definition_validate(definition: Any, *, trigger: str | None = None) -> list[
         elif trigger and trigger != event:
             errors.append(DefinitionError("trigger.event", f"Expected trigger {trigger!r}."))
     scopes = trigger_scopes(event) if event else ("customer",)
-    if isinstance(trigger_block, dict) and trigger_block.get("where") is not None:
+    if is_state and event:
+        errors += _state_validate(definition, scopes=scopes)
+    elif isinstance(trigger_block, dict) and trigger_block.get("where") is not None:
         errors += _condition_errors(trigger_block["where"], path="trigger.where", scopes=scopes)
     steps = definition.get("steps", [])
     if not isinstance(steps, list):
@@ -106,8 +119,46 @@ def definition_validate(definition: Any, *, trigger: str | None = None) -> list[
         return errors
     state: dict[str, Any] = {"count": 0, "ids": set()}
     errors += _steps_validate(steps, path="steps", scopes=scopes, depth=1, state=state)
+    if is_state and "left" in definition:
+        if isinstance(definition["left"], list):
+            errors += _steps_validate(definition["left"], path="left", scopes=scopes, depth=1, state=state)
+        else:
+            errors.append(DefinitionError("left", "Steps must be a list."))
     if state["count"] > MAX_STEPS:
         errors.append(DefinitionError("steps", f"At most {MAX_STEPS} steps."))
+    return errors
+
+
+def _state_validate(definition: dict, *, scopes: tuple[str, ...]) -> list[Any]:
+    """A state tag: its condition must compile to SQL (the time pass), its tag is a name (or a template)."""
+    errors: list[Any] = []
+    where = definition["trigger"].get("where")
+    if where is None:
+        errors.append(DefinitionError("trigger.where", "A state tag needs the condition its customers match."))
+    else:
+        errors += list(condition_validate(where, path="trigger.where", scopes=scopes, audience=True))
+    block = definition.get("state")
+    if not isinstance(block, dict):
+        return [*errors, DefinitionError("state", 'A state tag needs {"tag": ...}.')]
+    errors += [DefinitionError(f"state.{key}", "Unknown key.") for key in sorted(set(block) - {"tag", "group", "rank"})]
+    tag = block.get("tag")
+    if not isinstance(tag, str) or not tag.strip():
+        errors.append(DefinitionError("state.tag", "Name the tag its customers carry."))
+    elif len(tag) > 100 and "{{" not in tag:
+        errors.append(DefinitionError("state.tag", "A tag name has at most 100 characters."))
+    elif "{{" in tag or "}}" in tag:
+        errors += _template_errors(tag, path="state.tag", scopes=scopes)
+    group = block.get("group")
+    if group not in (None, ""):
+        if not isinstance(group, str) or len(group) > MAX_GROUP_NAME:
+            errors.append(
+                DefinitionError("state.group", f"A group name is text of at most {MAX_GROUP_NAME} characters.")
+            )
+        elif isinstance(tag, str) and "{{" in tag:
+            errors.append(DefinitionError("state.tag", "A state tag in an exclusive group has a fixed name."))
+        rank = block.get("rank")
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank <= MAX_RANK:
+            errors.append(DefinitionError("state.rank", "A whole number from 0: the highest matching rank wins."))
     return errors
 
 

@@ -15,6 +15,8 @@ from django.db import transaction
 
 from apps.tagging.services import MAX_TAG_LENGTH
 
+from .definitions import STATE_TRIGGER
+
 ParamValue = Any
 Definition = dict[str, Any]
 
@@ -72,12 +74,20 @@ class TemplateSpec:
         """{"definition": {...}, "settings": {...}} for the cleaned params."""
         return self.builder(self.clean_params(params))
 
+    @property
+    def kind(self) -> str:
+        """`state` (a state tag, kept true as customers change), `bulk` (scheduled) or `event`."""
+        if self.trigger == STATE_TRIGGER:
+            return "state"
+        return "bulk" if self.trigger == "customer.bulk_activity" else "event"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "name": self.name,
             "description": self.description,
             "trigger": self.trigger,
+            "kind": self.kind,
             "category": self.category,
             "params": [param.as_dict() for param in self.params],
         }
@@ -162,6 +172,22 @@ def definition(trigger: str, steps: list[dict[str, Any]], where: dict[str, Any] 
 
 def simple(definition_: Definition, **settings: Any) -> dict[str, Any]:
     return {"definition": definition_, "settings": settings}
+
+
+def state_tag(
+    condition: dict[str, Any], tag: str, *, group: str = "", rank: int = 0, entered: list | None = None
+) -> Definition:
+    """A state tag: customers matching `condition` carry `tag` (one per `group`, the highest rank winning)."""
+    block: dict[str, Any] = {"tag": tag}
+    if group:
+        block.update(group=group, rank=rank)
+    return {
+        "schema": 1,
+        "trigger": {"event": STATE_TRIGGER, "where": condition},
+        "state": block,
+        "steps": list(entered or []),
+        "left": [],
+    }
 
 
 def tag_param(default: str, label: str = "Tag") -> TemplateParam:
@@ -266,41 +292,50 @@ def inactive_high_value_audience(days: int, spend: Decimal) -> dict[str, Any]:
 @template(
     "inactive_high_value",
     "Tag inactive high-value customers",
-    "Daily: customers with no order in the last 30 days who spent at least 500 in total (shop currency).",
-    "customer.bulk_activity",
+    "State tag: customers with no order in the last 30 days who spent at least 500 in total (shop currency) "
+    "carry it; an order takes it off at once, and it comes on as the 30 days pass.",
+    STATE_TRIGGER,
     "Value",
     [
         tag_param("Inactive high-value customer"),
         TemplateParam("days", "No order for (days)", "days", 30),
         TemplateParam("min_spent", "Total spent at least", "money", Decimal("500")),
-        TemplateParam("schedule", "Schedule (cron, UTC)", "cron", "0 3 * * *"),
     ],
 )
 def _inactive_high_value(p: dict[str, Any]) -> dict[str, Any]:
-    return simple(
-        definition("customer.bulk_activity", [add_tags("s1", [p["tag"]])]),
-        schedule_cron=p["schedule"],
-        audience=inactive_high_value_audience(p["days"], p["min_spent"]),
-    )
+    return simple(state_tag(inactive_high_value_audience(p["days"], p["min_spent"]), p["tag"]))
 
 
 @template(
     "currency",
-    "Tag by payment currency",
-    "Each order tags the customer with the currency they paid in, e.g. [Pays in EUR].",
-    "order.created",
+    "Tag by preferred currency",
+    "State tag: the customer carries one tag for the currency they pay in most, e.g. [Pays in EUR] (most "
+    "orders by count, ties: the most recent order); it follows the preferred currency as orders arrive, are "
+    "cancelled or refunded.",
+    STATE_TRIGGER,
     "Orders",
-    [TemplateParam("tag_template", "Tag (with {{ order.currency }})", "tag", "Pays in {{ order.currency }}")],
+    [
+        TemplateParam(
+            "tag_template",
+            "Tag (with {{ customer.preferred_currency }})",
+            "tag",
+            "Pays in {{ customer.preferred_currency }}",
+        )
+    ],
 )
 def _currency(p: dict[str, Any]) -> dict[str, Any]:
-    return simple(definition("order.created", [add_tags("s1", [p["tag_template"]])]))
+    if "{{ customer.preferred_currency }}" not in p["tag_template"]:
+        raise ValidationError({"params.tag_template": "Put {{ customer.preferred_currency }} in the tag."})
+    condition = {"field": "customer.preferred_currency", "op": "is_set"}
+    return simple(state_tag(condition, p["tag_template"]))
 
 
 @template(
     "active_high_value",
     "Tag active high-value customers",
-    "At least 3 orders and 800 spent (shop currency) in the last 30 days, checked on every order.",
-    "order.created",
+    "State tag: at least 3 orders and 800 spent (shop currency) in the last 30 days; on as an order crosses "
+    "the line, off after a cancellation, a refund or as the window slides past the orders.",
+    STATE_TRIGGER,
     "Value",
     [
         tag_param("Active high-value customer"),
@@ -317,9 +352,7 @@ def _active_high_value(p: dict[str, Any]) -> dict[str, Any]:
             {"field": "customer.total_spent", "window": window, "op": "gte", "value": money(p["min_spent"])},
         ]
     }
-    return simple(
-        definition("order.created", [{"id": "s1", "if": condition, "then": [add_tags("s2", [p["tag"]])], "else": []}])
-    )
+    return simple(state_tag(condition, p["tag"]))
 
 
 @template(
@@ -359,8 +392,10 @@ def _gender_keywords(p: dict[str, Any]) -> dict[str, Any]:
 @template(
     "spend_tiers",
     "Spend tiers",
-    "Daily: [High value] / [Mid value] / [Low value] by total spend; a customer holds exactly one tier tag.",
-    "customer.bulk_activity",
+    "State tags in one exclusive group: [High value] / [Mid value] / [Low value] by total spend (buyers only); "
+    "a customer carries exactly one tier tag, switched on the order, refund or cancellation that crosses a "
+    "threshold. Installs one state tag per tier.",
+    STATE_TRIGGER,
     "Value",
     [
         TemplateParam("high_tag", "High tier tag", "tag", "High value"),
@@ -368,33 +403,28 @@ def _gender_keywords(p: dict[str, Any]) -> dict[str, Any]:
         TemplateParam("mid_tag", "Mid tier tag", "tag", "Mid value"),
         TemplateParam("mid_min", "Mid tier from", "money", Decimal("300")),
         TemplateParam("low_tag", "Low tier tag", "tag", "Low value"),
-        TemplateParam("schedule", "Schedule (cron, UTC)", "cron", "0 4 * * *"),
+        TemplateParam("group", "Exclusive group", "string", "Spend tier"),
     ],
 )
 def _spend_tiers(p: dict[str, Any]) -> dict[str, Any]:
     if p["mid_min"] >= p["high_min"]:
         raise ValidationError({"params.mid_min": "The mid tier must start below the high tier."})
-    high, mid, low = p["high_tag"], p["mid_tag"], p["low_tag"]
-    steps = [
-        {
-            "id": "s1",
-            "if": {"field": "customer.total_spent", "op": "gte", "value": money(p["high_min"])},
-            "then": [add_tags("s2", [high]), remove_tags("s3", [mid, low])],
-            "else": [
-                {
-                    "id": "s4",
-                    "if": {"field": "customer.total_spent", "op": "gte", "value": money(p["mid_min"])},
-                    "then": [add_tags("s5", [mid]), remove_tags("s6", [high, low])],
-                    "else": [add_tags("s7", [low]), remove_tags("s8", [high, mid])],
-                }
-            ],
-        }
-    ]
-    return simple(
-        definition("customer.bulk_activity", steps),
-        schedule_cron=p["schedule"],
-        audience={"field": "customer.orders_count", "op": "gte", "value": 1},
-    )
+    if len({p["high_tag"].lower(), p["mid_tag"].lower(), p["low_tag"].lower()}) != 3:
+        raise ValidationError({"params.mid_tag": "Each tier needs its own tag."})
+    buyer = {"field": "customer.orders_count", "op": "gte", "value": 1}
+
+    def spent(amount: Decimal) -> dict[str, Any]:
+        return {"all": [buyer, {"field": "customer.total_spent", "op": "gte", "value": money(amount)}]}
+
+    group = p["group"]
+    return {
+        "definition": state_tag(spent(p["high_min"]), p["high_tag"], group=group, rank=3),
+        "settings": {},
+        "siblings": [
+            {"suffix": p["mid_tag"], "definition": state_tag(spent(p["mid_min"]), p["mid_tag"], group=group, rank=2)},
+            {"suffix": p["low_tag"], "definition": state_tag(buyer, p["low_tag"], group=group, rank=1)},
+        ],
+    }
 
 
 @template(
@@ -429,8 +459,9 @@ def _staff(p: dict[str, Any]) -> dict[str, Any]:
 @template(
     "high_value",
     "Tag high-value customers",
-    "When a customer's order count and total spend pass the thresholds, tag them [High-value customer].",
-    "order.created",
+    "State tag: customers whose order count and total spend reach the thresholds carry [High-value customer]; "
+    "a cancellation or refund that pulls them back under takes it off.",
+    STATE_TRIGGER,
     "Value",
     [
         tag_param("High-value customer"),
@@ -439,20 +470,21 @@ def _staff(p: dict[str, Any]) -> dict[str, Any]:
     ],
 )
 def _high_value(p: dict[str, Any]) -> dict[str, Any]:
-    where = {
+    condition = {
         "all": [
             {"field": "customer.orders_count", "op": "gte", "value": p["min_orders"]},
             {"field": "customer.total_spent", "op": "gte", "value": money(p["min_spent"])},
         ]
     }
-    return simple(definition("order.created", [add_tags("s1", [p["tag"]])], where=where))
+    return simple(state_tag(condition, p["tag"]))
 
 
 @template(
     "repeat_buyer",
     "Tag repeat buyers",
-    "On every order: at least N orders within the window tags [Repeat buyer]; fewer removes it.",
-    "order.created",
+    "State tag: at least N orders within the window carry [Repeat buyer]; fewer (a cancellation, the window "
+    "sliding) takes it off.",
+    STATE_TRIGGER,
     "Lifecycle",
     [
         tag_param("Repeat buyer"),
@@ -462,10 +494,7 @@ def _high_value(p: dict[str, Any]) -> dict[str, Any]:
 )
 def _repeat_buyer(p: dict[str, Any]) -> dict[str, Any]:
     condition = {"field": "customer.orders_count", "window": {"days": p["days"]}, "op": "gte", "value": p["min_orders"]}
-    steps = [
-        {"id": "s1", "if": condition, "then": [add_tags("s2", [p["tag"]])], "else": [remove_tags("s3", [p["tag"]])]}
-    ]
-    return simple(definition("order.created", steps))
+    return simple(state_tag(condition, p["tag"]))
 
 
 @template(
@@ -578,13 +607,27 @@ def template_install(
     spec = template_get(key)
     built = spec.build(params)
     settings = dict(built["settings"])
+    title = (name or spec.name).strip()
     workflow = workflow_create(
-        name=(name or spec.name).strip()[:200],
+        name=title[:200] if not built.get("siblings") else f"{title} — {built['definition']['state']['tag']}"[:200],
         definition=built["definition"],
         user=user,
         template=spec.key,
         **settings,
     )
+    # A template of several state tags (one exclusive group) installs one workflow per tag.
+    siblings = [
+        workflow_create(
+            name=f"{title} — {sibling['suffix']}"[:200],
+            definition=sibling["definition"],
+            user=user,
+            template=spec.key,
+        )
+        for sibling in built.get("siblings") or []
+    ]
     if activate:
+        for sibling in siblings:
+            workflow_activate(workflow=sibling, user=user)
         workflow = workflow_activate(workflow=workflow, user=user)
+    workflow.installed_with = siblings  # type: ignore[attr-defined]  # read by the API's install answer
     return workflow

@@ -79,6 +79,13 @@ class Workflow(models.Model):
         return self.name
 
     @property
+    def kind(self) -> str:
+        """`state` (a state tag: its trigger is `customer.state_tag`), `bulk` (scheduled) or `event`."""
+        if self.trigger == "customer.state_tag":
+            return "state"
+        return "bulk" if self.trigger == "customer.bulk_activity" else "event"
+
+    @property
     def active_version(self) -> WorkflowVersion | None:
         """The version new runs are pinned to (the last activated one)."""
         return self.current_version

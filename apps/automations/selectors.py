@@ -35,3 +35,27 @@ def run_list() -> QuerySet[WorkflowRun]:
     return WorkflowRun.objects.select_related("workflow", "version", "customer", "trigger_event").prefetch_related(
         Prefetch("steps", queryset=WorkflowRunStep.objects.order_by("pk"))
     )
+
+
+def state_tag_carriers(*, workflows: list[Workflow]) -> dict[int, int]:
+    """
+    For each state-tag workflow among `workflows`, how many customers carry its tag now (its current
+    version's tag; a tag built per customer counts the tags it wrote). One indexed count per state tag.
+    """
+    from apps.tagging.models import CustomerTag
+
+    from .definitions import STATE_TRIGGER
+    from .state_tags.spec import FILL_SUFFIX, StateSpec
+
+    counts: dict[int, int] = {}
+    for workflow in workflows:
+        if workflow.trigger != STATE_TRIGGER:
+            continue
+        spec = StateSpec.of(workflow)
+        rows = CustomerTag.objects.all()
+        if spec.dynamic:
+            rows = rows.filter(source_ref__in=[spec.source_ref, spec.source_ref + FILL_SUFFIX])
+        else:
+            rows = rows.filter(tag__name__iexact=spec.tag)
+        counts[workflow.pk] = rows.count()
+    return counts

@@ -22,7 +22,7 @@ from apps.platform.audit import audit_record, audit_snapshot
 from loyalty_site.lib import tasks as task_queue
 
 from .choices import RunStatus, WorkflowStatus
-from .definitions import DefinitionError, definition_validate, trigger_scopes
+from .definitions import STATE_TRIGGER, DefinitionError, definition_validate, trigger_scopes
 from .engine import trace_run
 from .models import Workflow, WorkflowRun, WorkflowVersion
 from .secret_params import definition_seal
@@ -274,6 +274,9 @@ def workflow_activate(*, workflow: Workflow, user: Any = None) -> Workflow:
         workflow.next_run_at = croniter(workflow.schedule_cron, timezone.now()).get_next(datetime)
     workflow.save()
     audit_record(action="activated", obj=workflow, before=before, user=_user(user))
+    if workflow.trigger == STATE_TRIGGER:
+        # Existing customers get (or lose) the tag at once, set-based, after the commit.
+        task_queue.enqueue_on_commit("apps.automations.tasks.state_tag_recompute", workflow.pk)
     return workflow
 
 

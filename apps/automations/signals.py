@@ -16,8 +16,16 @@ CONSUMER = "automations"
 
 
 def trigger_listened(trigger: str) -> bool:
-    """True when an active workflow's current version starts on `trigger`."""
-    return Workflow.objects.filter(status=WorkflowStatus.ACTIVE, current_version__trigger=trigger).exists()
+    """
+    True when an active workflow's current version starts on `trigger`, or an active state tag must see such
+    events (they can change its answer, or they start its "entered"/"left" steps).
+    """
+    if Workflow.objects.filter(status=WorkflowStatus.ACTIVE, current_version__trigger=trigger).exists():
+        return True
+    from .state_tags import triggers_listened
+
+    needed = triggers_listened()
+    return trigger in needed or "*" in needed
 
 
 def receivers_connect() -> None:

@@ -41,6 +41,22 @@ def runs_prune() -> int:
     return services.runs_prune()
 
 
+def state_tag_recompute(workflow_id: int) -> int:
+    """A state tag was activated: make its carriers (its group's) exactly its matchers now, set-based."""
+    from .state_tags import state_tags_recompute
+
+    return retry_transient(
+        lambda: state_tags_recompute(workflow_id=workflow_id), what=f"automations: state tag {workflow_id}"
+    )
+
+
+def state_tags_time_pass() -> int:
+    """Periodic: re-evaluate the candidates of every state tag whose condition moves with the clock."""
+    from .state_tags import time_pass
+
+    return len(retry_transient(time_pass, what="automations: state tags time pass"))
+
+
 # Declared here, applied by the idempotent `setup_schedules` command (which also collects the
 # PERIODIC_JOBS of every app's `tasks` module and of `apps.automations.bulk`).
 PERIODIC_JOBS: list[dict[str, str]] = [
@@ -48,4 +64,9 @@ PERIODIC_JOBS: list[dict[str, str]] = [
     {"name": "automations: retry due runs", "func": "apps.automations.tasks.runs_retry_due", "cron": "* * * * *"},
     {"name": "automations: resume waiting runs", "func": "apps.automations.tasks.runs_resume_due", "cron": "* * * * *"},
     {"name": "automations: prune old runs", "func": "apps.automations.tasks.runs_prune", "cron": "40 2 * * *"},
+    {
+        "name": "automations: state tags time pass",
+        "func": "apps.automations.tasks.state_tags_time_pass",
+        "cron": "*/10 * * * *",
+    },
 ]

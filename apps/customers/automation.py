@@ -7,8 +7,27 @@ def _register_triggers() -> None:
     from apps.automations.registry import TriggerSpec, register_trigger
 
     for name, label, description, scopes, group in (
-        ("customer.registered", "Customer registered", "A new customer was created.", ("customer",), "Customers"),
-        ("customer.activated", "Customer activated", "A customer activated their account.", ("customer",), "Customers"),
+        (
+            "customer.registered",
+            "Customer registered",
+            "A registered account was created, or a guest registered (never a guest checkout).",
+            ("customer",),
+            "Customers",
+        ),
+        (
+            "customer.activated",
+            "Customer activated",
+            "A guest or invited customer activated an account (became registered).",
+            ("customer",),
+            "Customers",
+        ),
+        (
+            "customer.updated",
+            "Customer profile updated",
+            "A customer's profile fields or account state changed (API, import, admin, a workflow).",
+            ("customer",),
+            "Customers",
+        ),
         (
             "customer.unsubscribed",
             "Customer unsubscribed",

@@ -183,6 +183,67 @@ def _read_location_distance(context, **kwargs):
     return location.get("distance_m")
 
 
+# --- What changes a field (state tags re-evaluate a customer on these events, and as time passes) -------
+
+ORDER_EVENTS = ("order.created", "order.cancelled", "order.refunded")
+PROFILE_EVENTS = ("customer.registered", "customer.activated", "customer.updated")
+# A relative date compares with the local calendar day in places (eq on a date-time): a margin of two days
+# around the moving boundary keeps every customer whose answer can have changed among the candidates.
+_MARGIN = timedelta(days=2)
+
+
+def _relative_offsets(value) -> list[timedelta]:
+    """The offsets from now of the relative dates in a value ({"days_ago": 30} -> -30 days); [] if none."""
+    items = value if isinstance(value, list) else [value]
+    offsets = []
+    for item in items:
+        if isinstance(item, dict) and "days_ago" in item:
+            offsets.append(-timedelta(days=int(item["days_ago"])))
+        elif isinstance(item, dict) and "days_from_now" in item:
+            offsets.append(timedelta(days=int(item["days_from_now"])))
+    return offsets
+
+
+def _relative_date_moves(column: str):
+    """Customers whose `column` lies where a relative date's boundary passed between `since` and `now`."""
+
+    def moves(*, since, now, value=None, **kwargs):
+        offsets = _relative_offsets(value)
+        if not offsets:
+            return None
+        passed = db.Q(pk__in=[])
+        for offset in offsets:
+            passed |= db.Q(**{f"{column}__gte": since + offset - _MARGIN, f"{column}__lte": now + offset + _MARGIN})
+        return passed
+
+    return moves
+
+
+def _window_moves(*, since, now, window=None, **kwargs):
+    """Customers with a counted order that left an N-day window between `since` and `now` (one index range)."""
+    days = _window_days(window)
+    if days is None:
+        return None
+    left = Order.objects.filter(
+        placed_at__gte=since - timedelta(days=days), placed_at__lt=now - timedelta(days=days)
+    ).exclude(status=OrderStatus.CANCELLED)
+    return db.Q(pk__in=left.values("customer_id"))
+
+
+def _days_since_last_order_moves(*, since, now, op=None, value=None, **kwargs):
+    if op in ("is_set", "is_not_set"):
+        return None
+    days = [int(item) for item in (value if isinstance(value, list) else [value]) if item is not None]
+    if not days:
+        return None
+    # "days since" crosses N (and N+1) when last_order_at passes now - N days.
+    low, high = min(days), max(days) + 1
+    return db.Q(
+        last_order_at__gte=since - timedelta(days=high) - _MARGIN,
+        last_order_at__lte=now - timedelta(days=low) + _MARGIN,
+    )
+
+
 _COUNTRY = "countries"
 _CUSTOMER_FIELDS = [
     catalog.FieldSpec(
@@ -193,6 +254,7 @@ _CUSTOMER_FIELDS = [
         read=_customer_attr("email"),
         compile=_column("email"),
         example="ana@example.com",
+        changed_by=PROFILE_EVENTS,
     ),
     catalog.FieldSpec(
         name="customer.first_name",
@@ -202,6 +264,7 @@ _CUSTOMER_FIELDS = [
         read=_customer_attr("first_name"),
         compile=_column("first_name"),
         example="Ana",
+        changed_by=PROFILE_EVENTS,
     ),
     catalog.FieldSpec(
         name="customer.last_name",
@@ -211,6 +274,7 @@ _CUSTOMER_FIELDS = [
         read=_customer_attr("last_name"),
         compile=_column("last_name"),
         example="Nguyen",
+        changed_by=PROFILE_EVENTS,
     ),
     catalog.FieldSpec(
         name="customer.country",
@@ -222,6 +286,7 @@ _CUSTOMER_FIELDS = [
         read=_customer_attr("country"),
         compile=_column("country"),
         example="VN",
+        changed_by=PROFILE_EVENTS,
     ),
     catalog.FieldSpec(
         name="customer.preferred_currency",
@@ -232,6 +297,7 @@ _CUSTOMER_FIELDS = [
         read=_customer_attr("preferred_currency"),
         compile=_column("preferred_currency"),
         example="EUR",
+        changed_by=PROFILE_EVENTS + ORDER_EVENTS,
     ),
     catalog.FieldSpec(
         name="customer.state",
@@ -242,6 +308,7 @@ _CUSTOMER_FIELDS = [
         read=_customer_attr("state"),
         compile=_column("state"),
         example="registered",
+        changed_by=PROFILE_EVENTS,
     ),
     catalog.FieldSpec(
         name="customer.accepts_marketing",
@@ -251,6 +318,7 @@ _CUSTOMER_FIELDS = [
         read=_customer_attr("accepts_marketing"),
         compile=_column("accepts_marketing"),
         example=True,
+        changed_by=(*PROFILE_EVENTS, "customer.unsubscribed"),
     ),
     catalog.FieldSpec(
         name="customer.created_at",
@@ -260,6 +328,8 @@ _CUSTOMER_FIELDS = [
         read=_customer_attr("created_at"),
         compile=_column("created_at"),
         example={"days_ago": 30},
+        changed_by=("customer.registered",),
+        moves_with_time=_relative_date_moves("created_at"),
     ),
     catalog.FieldSpec(
         name="customer.birthday",
@@ -269,6 +339,7 @@ _CUSTOMER_FIELDS = [
         read=_customer_attr("birthday"),
         compile=_column("birthday"),
         example="1990-05-17",
+        changed_by=PROFILE_EVENTS,
     ),
     catalog.FieldSpec(
         name="customer.attributes.*",
@@ -279,6 +350,7 @@ _CUSTOMER_FIELDS = [
         read=_read_attribute,
         compile=_compile_attribute,
         example="north",
+        changed_by=PROFILE_EVENTS,
     ),
     catalog.FieldSpec(
         name="customer.orders_count",
@@ -291,6 +363,8 @@ _CUSTOMER_FIELDS = [
         figure=_figure_orders_count,
         supports_window=True,
         example=3,
+        changed_by=ORDER_EVENTS,
+        moves_with_time=_window_moves,
     ),
     catalog.FieldSpec(
         name="customer.total_spent",
@@ -304,6 +378,8 @@ _CUSTOMER_FIELDS = [
         figure=_figure_total_spent,
         supports_window=True,
         example=500,
+        changed_by=ORDER_EVENTS,
+        moves_with_time=_window_moves,
     ),
     catalog.FieldSpec(
         name="customer.refunded_total",
@@ -314,6 +390,7 @@ _CUSTOMER_FIELDS = [
         read=_customer_attr("refunded_total"),
         compile=_column("refunded_total"),
         example=20,
+        changed_by=ORDER_EVENTS,
     ),
     catalog.FieldSpec(
         name="customer.last_order_at",
@@ -323,6 +400,8 @@ _CUSTOMER_FIELDS = [
         read=_customer_attr("last_order_at"),
         compile=_column("last_order_at"),
         example={"days_ago": 30},
+        changed_by=ORDER_EVENTS,
+        moves_with_time=_relative_date_moves("last_order_at"),
     ),
     catalog.FieldSpec(
         name="customer.first_order_at",
@@ -332,6 +411,8 @@ _CUSTOMER_FIELDS = [
         read=_customer_attr("first_order_at"),
         compile=_column("first_order_at"),
         example={"days_ago": 365},
+        changed_by=ORDER_EVENTS,
+        moves_with_time=_relative_date_moves("first_order_at"),
     ),
     catalog.FieldSpec(
         name="customer.days_since_last_order",
@@ -342,6 +423,8 @@ _CUSTOMER_FIELDS = [
         read=_read_days_since_last_order,
         compile=_compile_days_since_last_order,
         example=30,
+        changed_by=ORDER_EVENTS,
+        moves_with_time=_days_since_last_order_moves,
     ),
     catalog.FieldSpec(
         name="customer.currencies",
@@ -353,6 +436,7 @@ _CUSTOMER_FIELDS = [
         read=_read_currencies,
         items=_currencies_items,
         example="EUR",
+        changed_by=ORDER_EVENTS,
     ),
 ]
 _EVENT_FIELDS = [

@@ -33,7 +33,7 @@ from .models import (
     Refund,
     Store,
 )
-from .outbox import domain_event_emit
+from .outbox import domain_event_emit, domain_event_listened
 
 CUSTOMER_FIELDS = (
     "email",
@@ -128,6 +128,8 @@ def customer_create(
     customer.save()
     if customer.state == CustomerState.REGISTERED:
         _emit_registered(customer, cause)
+    else:  # a guest, invited or disabled customer: no registration, but state tags may read the new row
+        _emit_updated(customer, cause, ["state", *clean])
     return customer
 
 
@@ -138,6 +140,7 @@ def customer_update(*, customer: Customer, state: str | None = None, cause: str 
     `customer_state_set` (which sends `customer.registered` / `customer.activated` as it says).
     """
     clean = _normalise_customer_fields(fields)
+    changed = [name for name, value in clean.items() if getattr(customer, name) != value]
     for name, value in clean.items():
         setattr(customer, name, value)
     _preferred_currency_claim(customer, clean)
@@ -145,9 +148,25 @@ def customer_update(*, customer: Customer, state: str | None = None, cause: str 
         customer.preferred_currency = preferred_currency_derive(customer_id=customer.pk) if customer.pk else ""
     customer.full_clean(validate_unique=False, validate_constraints=False)
     customer.save()
+    if changed:
+        _emit_updated(customer, cause, changed)
     if state not in (None, ""):
         customer_state_set(customer=customer, state=str(state), cause=cause)
     return customer
+
+
+def _emit_updated(customer: Customer, cause: str, fields: list[str]) -> None:
+    """`customer.updated`, only when someone listens (a workflow on it, a state tag reading these fields)."""
+    if domain_event_listened("customer.updated"):
+        domain_event_emit(
+            signal=signals.customer_updated,
+            name="customer.updated",
+            customer=customer,
+            payload={"customer_id": customer.pk, "fields": sorted(fields)},
+            cause=cause,
+            sender=Customer,
+            fields=sorted(fields),
+        )
 
 
 @transaction.atomic
@@ -169,6 +188,7 @@ def customer_state_set(*, customer: Customer, state: str, cause: str = "") -> Cu
     locked.state = new
     locked.save(update_fields=["state", "updated_at"])
     customer.state = new
+    _emit_updated(customer, cause, ["state"])
     if new == CustomerState.REGISTERED and old == CustomerState.GUEST:
         _emit_registered(customer, cause)
     if new == CustomerState.REGISTERED and old in (CustomerState.GUEST, CustomerState.INVITED):

@@ -9,6 +9,7 @@ from django.dispatch import Signal
 customer_registered = Signal()  # customer
 customer_activated = Signal()  # customer
 customer_unsubscribed = Signal()  # customer
+customer_updated = Signal()  # customer, fields (the names of the changed fields)
 order_created = Signal()  # order
 order_cancelled = Signal()  # order
 order_refunded = Signal()  # order, refund
@@ -23,6 +24,7 @@ TRIGGER_NAMES: dict[Signal, str] = {
     customer_registered: "customer.registered",
     customer_activated: "customer.activated",
     customer_unsubscribed: "customer.unsubscribed",
+    customer_updated: "customer.updated",
     order_created: "order.created",
     order_cancelled: "order.cancelled",
     order_refunded: "order.refunded",

@@ -15,6 +15,15 @@ def _register_triggers() -> None:
             group="Customers",
         )
     )
+    register_trigger(
+        TriggerSpec(
+            name="customer.tag_removed",
+            label="Tag removed from customer",
+            description="A tag was removed from a customer (filter on the tag's name).",
+            scopes=("customer", "tag"),
+            group="Customers",
+        )
+    )
 
 
 _register_triggers()

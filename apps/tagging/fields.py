@@ -81,6 +81,7 @@ for _spec in (
         suggest="tags",
         read=_read_customer_tags,
         items=_customer_tag_items,
+        changed_by=("customer.tag_added", "customer.tag_removed"),
         example="VIP",
     ),
     catalog.FieldSpec(
@@ -92,6 +93,7 @@ for _spec in (
         description="Tags of the products on the customer's non-cancelled orders (e.g. bought Kids & Baby).",
         read=_read_bought_product_tags,
         items=_bought_product_tag_items,
+        changed_by=("order.created", "order.cancelled", "order.refunded"),
         example="Kids & Baby",
     ),
     catalog.FieldSpec(

@@ -1,9 +1,10 @@
 # ruff: noqa: S608 - the set-based writes interpolate only table names from model meta; values are parameters.
 """
-Tag write services: every tag change is audited and every added tag is announced (`customer.tag_added`
-through the outbox). `tags_add` / `tags_remove` change one customer; `tags_add_bulk` / `tags_remove_bulk`
-are their set-based variants for bulk runs (one statement per call on PostgreSQL, whatever the number of
-customers), keeping the same rule: audited, and announced whenever someone listens.
+Tag write services: every tag change is audited and announced (`customer.tag_added` /
+`customer.tag_removed` through the outbox). `tags_add` / `tags_remove` change one customer;
+`tags_add_bulk` / `tags_remove_bulk` are their set-based variants for bulk runs (one statement per call on
+PostgreSQL, whatever the number of customers), keeping the same rule: audited, and announced whenever someone
+listens.
 """
 
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,7 @@ from .choices import TagAuditAction, TagSource
 from .models import CustomerTag, ProductTag, Tag, TagAudit
 
 TAG_ADDED = "customer.tag_added"
+TAG_REMOVED = "customer.tag_removed"
 
 MAX_TAG_LENGTH = 100
 
@@ -131,7 +133,7 @@ def tags_remove(
     source_ref: str = "",
     actor: AbstractBaseUser | AnonymousUser | None = None,
 ) -> list[str]:
-    """Remove tags from a customer; returns the names actually removed."""
+    """Remove tags from a customer; returns the names actually removed. Each sends `customer_tag_removed`."""
     lowered = [name.lower() for name in tag_names_clean(names)]
     rows = list(
         CustomerTag.objects.select_for_update()
@@ -155,6 +157,16 @@ def tags_remove(
         )
         for row in rows
     )
+    for row in rows:
+        domain_event_emit(
+            signal=signals.customer_tag_removed,
+            name=TAG_REMOVED,
+            customer=customer,
+            payload={"customer_id": customer.pk, "tag": row.tag.name, "source": source, "source_ref": source_ref[:64]},
+            cause=source_ref,
+            sender=CustomerTag,
+            tag_name=row.tag.name,
+        )
     return [row.tag.name for row in rows]
 
 
@@ -298,19 +310,37 @@ def tags_remove_bulk(
     tag_ids = list(Tag.objects.annotate(lname=Lower("name")).filter(lname__in=lowered).values_list("pk", flat=True))
     if not tag_ids:
         return 0
-    ct, tag_table, audit, _customers, _outbox = _tables()
+    ct, tag_table, audit, _customers, outbox = _tables()
     stamp = timezone.now()
     removed = TagAuditAction.REMOVED.value
     audit_columns = "(customer_id, tag_name, action, source, source_ref, actor_id, created_at)"
+    announce = domain_event_listened(TAG_REMOVED)
+    outbox_columns = "(name, customer_id, payload, cause, status, created_at)"
+    event_values: list[Any] = [
+        TAG_REMOVED,
+        str(source),
+        source_ref[:64],
+        source_ref[:64],
+        DomainEventStatus.PENDING.value,
+        stamp,
+    ]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            event_cte = ""
+            if announce:
+                event_cte = (
+                    f", events AS (INSERT INTO {outbox} {outbox_columns} "
+                    "SELECT %s, customer_id, json_build_object('customer_id', customer_id, 'tag', name, "
+                    "'source', %s::text, 'source_ref', %s::text), %s, %s, %s FROM removed RETURNING 1)"
+                )
             cursor.execute(
                 f"WITH removed AS (DELETE FROM {ct} AS ct USING {tag_table} AS t WHERE t.id = ct.tag_id "
                 "AND ct.customer_id = ANY(%s) AND ct.tag_id = ANY(%s) RETURNING ct.customer_id, t.name), "
                 f"audit AS (INSERT INTO {audit} {audit_columns} "
-                "SELECT customer_id, name, %s, %s, %s, %s, %s FROM removed RETURNING 1) "
+                f"SELECT customer_id, name, %s, %s, %s, %s, %s FROM removed RETURNING 1){event_cte} "
                 "SELECT COUNT(*) FROM removed",
-                [list(customer_ids), tag_ids, removed, str(source), source_ref[:64], actor_id, stamp],
+                [list(customer_ids), tag_ids, removed, str(source), source_ref[:64], actor_id, stamp]
+                + (event_values if announce else []),
             )
             return cursor.fetchone()[0]
         ids_sql, ids_params = _ids_subquery(customer_ids)
@@ -322,6 +352,15 @@ def tags_remove_bulk(
             f"AND ct.customer_id IN ({ids_sql})",
             [removed, str(source), source_ref[:64], actor_id, stamp, *tag_ids, *ids_params],
         )
+        if announce:
+            cursor.execute(
+                f"INSERT INTO {outbox} {outbox_columns} "
+                "SELECT %s, ct.customer_id, json_object('customer_id', ct.customer_id, 'tag', t.name, "
+                f"'source', %s, 'source_ref', %s), %s, %s, %s FROM {ct} AS ct "
+                f"JOIN {tag_table} AS t ON t.id = ct.tag_id WHERE ct.tag_id IN ({tag_marks}) "
+                f"AND ct.customer_id IN ({ids_sql})",
+                [*event_values, *tag_ids, *ids_params],
+            )
         cursor.execute(
             f"DELETE FROM {ct} WHERE tag_id IN ({tag_marks}) AND customer_id IN ({ids_sql})",
             [*tag_ids, *ids_params],

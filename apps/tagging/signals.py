@@ -3,3 +3,4 @@
 from django.dispatch import Signal
 
 customer_tag_added = Signal()  # customer, tag, customer_tag
+customer_tag_removed = Signal()  # customer, tag_name

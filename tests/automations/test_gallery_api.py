@@ -38,13 +38,13 @@ def test_list_shows_every_template_with_its_params_in_constant_queries(api, djan
     body = response.json()
     assert body["count"] == len(gallery.template_list())
     inactive = next(item for item in body["results"] if item["key"] == "inactive_high_value")
-    assert inactive["trigger"] == "customer.bulk_activity"
+    assert (inactive["trigger"], inactive["kind"]) == ("customer.state_tag", "state")
     assert [(p["name"], p["type"], p["default"]) for p in inactive["params"]] == [
         ("tag", "tag", "Inactive high-value customer"),
         ("days", "days", 30),
         ("min_spent", "money", "500"),
-        ("schedule", "cron", "0 3 * * *"),
     ]
+    assert {item["key"]: item["kind"] for item in body["results"]}["first_time_buyer"] == "event"
 
 
 def test_detail_previews_the_built_definition(api):
@@ -70,25 +70,29 @@ def test_install_creates_a_draft_workflow_with_the_changed_params(api, user):
     assert (workflow.name, workflow.status, workflow.trigger, workflow.created_by) == (
         "Whales",
         "draft",
-        "order.created",
+        "customer.state_tag",
         user,
     )
-    assert workflow.definition["steps"][0]["params"] == {"tags": ["Whale"]}
+    assert workflow.definition["state"] == {"tag": "Whale"}
     assert workflow.definition["trigger"]["where"]["all"][0]["value"] == 4
 
 
-def test_install_of_a_bulk_template_sets_schedule_and_audience(api):
+def test_install_of_a_state_template_keeps_its_condition_and_tag(api):
     response = api.post(
         "/api/v1/workflow-templates/inactive_high_value/install/",
-        {"params": {"min_spent": "750.50", "schedule": "15 2 * * 1"}},
+        {"params": {"min_spent": "750.50"}},
         format="json",
     )
 
     assert response.status_code == 201, response.content
     workflow = Workflow.objects.get(pk=response.json()["id"])
-    assert workflow.schedule_cron == "15 2 * * 1"
-    assert workflow.audience["all"][1] == {"field": "customer.total_spent", "op": "gte", "value": 750.5}
-    assert response.json()["schedule_cron"] == "15 2 * * 1"
+    assert (workflow.kind, workflow.schedule_cron, workflow.audience) == ("state", "", None)
+    assert workflow.definition["trigger"]["where"]["all"][1] == {
+        "field": "customer.total_spent",
+        "op": "gte",
+        "value": 750.5,
+    }
+    assert response.json()["kind"] == "state"
 
 
 def test_install_with_bad_params_answers_400_with_paths_and_creates_nothing(api):
@@ -130,7 +134,7 @@ def test_every_template_installs_and_activates_with_its_defaults():
     call_command("install_templates", "--activate", stdout=out)
 
     keys = [spec.key for spec in gallery.template_list()]
-    assert Workflow.objects.count() == len(keys)
+    assert Workflow.objects.count() == len(keys) + 2  # spend tiers: one state tag per tier
     assert set(Workflow.objects.values_list("status", flat=True)) == {"active"}
     assert f"{len(keys)} installed, 0 already present" in out.getvalue()
 

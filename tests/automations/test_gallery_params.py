@@ -39,41 +39,32 @@ def test_every_template_builds_with_its_defaults_and_names_its_trigger():
         built = spec.build({})
         assert built["definition"]["schema"] == 1
         assert built["definition"]["trigger"]["event"] == spec.trigger
-        assert built["definition"]["steps"], spec.key
+        assert built["definition"]["steps"] or built["definition"]["state"]["tag"], spec.key
 
 
 def test_a_changed_param_lands_in_the_definition_and_the_settings():
-    built = gallery.TEMPLATES["inactive_high_value"].build(
-        {"tag": "Lapsed VIP", "days": "45", "min_spent": 750, "schedule": "30 2 * * *"}
-    )
+    built = gallery.TEMPLATES["inactive_high_value"].build({"tag": "Lapsed VIP", "days": "45", "min_spent": 750})
 
-    assert built["definition"]["steps"] == [
-        {"id": "s1", "action": "customer.add_tags", "params": {"tags": ["Lapsed VIP"]}}
-    ]
-    assert built["settings"] == {
-        "schedule_cron": "30 2 * * *",
-        "audience": {
+    assert built["definition"]["state"] == {"tag": "Lapsed VIP"}
+    assert built["definition"]["trigger"] == {
+        "event": "customer.state_tag",
+        "where": {
             "all": [
                 {"field": "customer.last_order_at", "op": "lt", "value": {"days_ago": 45}},
                 {"field": "customer.total_spent", "op": "gte", "value": 750},
             ]
         },
     }
+    assert built["settings"] == {}
 
 
 def test_bad_params_are_refused_with_their_paths():
     spec = gallery.TEMPLATES["inactive_high_value"]
 
     with pytest.raises(ValidationError) as error:
-        spec.build({"tag": "  ", "days": 0, "min_spent": "-1", "schedule": "every day", "colour": "red"})
+        spec.build({"tag": "  ", "days": 0, "min_spent": "-1", "colour": "red"})
 
-    assert set(error.value.message_dict) == {
-        "params.tag",
-        "params.days",
-        "params.min_spent",
-        "params.schedule",
-        "params.colour",
-    }
+    assert set(error.value.message_dict) == {"params.tag", "params.days", "params.min_spent", "params.colour"}
 
 
 def test_spend_tier_thresholds_must_be_ordered():

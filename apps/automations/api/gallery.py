@@ -30,6 +30,7 @@ class WorkflowTemplateSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     trigger = serializers.CharField()
+    kind = serializers.CharField(help_text="event, bulk or state (a state tag)")
     category = serializers.CharField()
     params = TemplateParamSerializer(many=True)
 
@@ -54,6 +55,10 @@ class InstalledWorkflowSerializer(serializers.Serializer):
     status = serializers.CharField()
     trigger = serializers.CharField()
     template = serializers.CharField()
+    kind = serializers.CharField(help_text="event, bulk or state (a state tag)")
+    installed_with = serializers.ListField(
+        child=serializers.IntegerField(), help_text="The other workflows installed with it (one per tier of a group)."
+    )
     version = serializers.IntegerField(allow_null=True)
     definition = serializers.JSONField()
 
@@ -65,6 +70,8 @@ def workflow_payload(workflow) -> dict:
         "status": workflow.status,
         "trigger": getattr(workflow, "trigger", "") or workflow.definition.get("trigger", {}).get("event", ""),
         "template": getattr(workflow, "template", ""),
+        "kind": getattr(workflow, "kind", "event"),
+        "installed_with": [sibling.pk for sibling in getattr(workflow, "installed_with", [])],
         "version": workflow.current_version.number if getattr(workflow, "current_version", None) else None,
         "definition": definition_redact(workflow.definition),
         "schedule_cron": getattr(workflow, "schedule_cron", ""),

@@ -17,6 +17,15 @@ class RedactedDefinitionField(serializers.JSONField):
 
 class WorkflowSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="current_version.number", read_only=True, default=None, allow_null=True)
+    kind = serializers.CharField(read_only=True, help_text="event, bulk or state (a state tag)")
+    carriers = serializers.SerializerMethodField(help_text="A state tag: how many customers carry its tag now.")
+
+    def get_carriers(self, workflow: Workflow) -> int | None:
+        from ..selectors import state_tag_carriers
+
+        if workflow.kind != "state":
+            return None
+        return state_tag_carriers(workflows=[workflow]).get(workflow.pk)
 
     class Meta:
         model = Workflow
@@ -30,6 +39,8 @@ class WorkflowSerializer(serializers.ModelSerializer):
             "version",
             "has_unpublished_changes",
             "template",
+            "kind",
+            "carriers",
             *SETTING_FIELDS,
             "next_run_at",
             "created_at",

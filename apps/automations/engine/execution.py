@@ -64,8 +64,10 @@ def run_steps(run: WorkflowRun, *, now: datetime, context: EvaluationContext | N
             context = context_build(customer=run.customer, payload=(run.context or {}).get("payload"), now=now)
         context.extra.update({"run_id": run.pk, "cause": run.cause, "workflow_id": run.workflow_id})
         assert run.version is not None  # an event run is pinned to the version it started on
-        steps = run.version.definition.get("steps") or []
-        outcome = steps_walk(steps, _RunVisitor(run), context, resume=run.resume_step)
+        # A state tag's "left" run walks its `left` steps; every other run its `steps`.
+        branch = "left" if (run.context or {}).get("state") == "left" else "steps"
+        steps = run.version.definition.get(branch) or []
+        outcome = steps_walk(steps, _RunVisitor(run), context, resume=run.resume_step, prefix=branch)
     except registry.TransientActionError as error:
         return run_retry_or_dead(run, error)
     except Exception as error:

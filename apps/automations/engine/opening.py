@@ -75,8 +75,34 @@ def domain_event_process(*, event_id: int) -> list[int]:
     for run in opened:
         if run.status == RunStatus.RUNNING:
             run_steps(run, now=now, context=run.opened_context)
+    _state_tags_follow(event, now=now)
     outbox.domain_event_consumed(event_id=event.pk, consumer=CONSUMER)
     return [run.pk for run in opened]
+
+
+def _state_tags_follow(event: DomainEvent, *, now: datetime) -> None:
+    """
+    State tags in real time: re-evaluate the customer for every active state tag this event can change (the
+    catalog's `changed_by`), and run a state tag's "entered"/"left" steps when this event is its tag change.
+    A transient database error propagates (the task retries the event); any other is logged, never poison.
+    """
+    from ..state_tags import customer_reevaluate, state_units, state_workflows_active, transition_run_open
+
+    try:
+        transition_run_open(event, now=now)
+        if event.customer_id is None:
+            return
+        units = []
+        for unit in state_units(state_workflows_active()):
+            changed = [spec.changed_by() for spec in unit]
+            if any(names is None or event.name in names for names in changed):
+                units.append(unit)
+        if units:
+            customer_reevaluate(customer_id=event.customer_id, units=units, now=now)
+    except Exception as error:
+        if db_error_is_transient(error):
+            raise
+        logger.warning("state tags: event %s (%s) not followed: %s", event.pk, event.name, error)
 
 
 def _parent_run(cause: str) -> WorkflowRun | None:

@@ -67,10 +67,18 @@ def branch_steps(step: dict[str, Any], branch: str) -> list[dict[str, Any]]:
 
 
 def steps_walk(
-    steps: list[dict[str, Any]], visitor: StepVisitor[Subject], subject: Subject, *, resume: str = ""
+    steps: list[dict[str, Any]],
+    visitor: StepVisitor[Subject],
+    subject: Subject,
+    *,
+    resume: str = "",
+    prefix: str = "steps",
 ) -> Wait | None:
-    """Walk `steps` (from the step at path `resume`, when given) until the end or a wait; returns the wait."""
-    return _walk(steps, "steps", visitor, subject, _Resume(resume))
+    """
+    Walk `steps` (from the step at path `resume`, when given) until the end or a wait; returns the wait.
+    `prefix` names the list in paths (`steps`, or `left` for a state tag's leaving steps).
+    """
+    return _walk(steps, prefix, visitor, subject, _Resume(resume))
 
 
 def _walk(

@@ -52,6 +52,13 @@ class FieldSpec:
     # -> figures.Figure | None`. When it returns a Figure, both evaluators read it (one query per customer in
     # memory, one grouped query per batch, set based in SQL) instead of `read` / `compile`.
     figure: Callable[..., Any] | None = None
+    # Which triggers (outbox event names) can change the field's value for a customer; None: unknown (any
+    # event may). State tags re-evaluate a customer on exactly these events.
+    changed_by: tuple[str, ...] | None = None
+    # For a value that also moves with the clock (a window slides, a relative date passes):
+    # `moves_with_time(since=, now=, window=, op=, value=)` -> a `Q` over customers containing every customer
+    # whose answer can have changed between `since` and `now` (None: this use of the field does not move).
+    moves_with_time: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
@@ -146,6 +153,7 @@ def catalog_describe() -> dict[str, Any]:
                 "example": _json_safe(spec.example),
                 "audience": spec.compilable,
                 "wildcard": spec.is_wildcard,
+                "changed_by": list(spec.changed_by) if spec.changed_by is not None else None,
             }
             for spec in fields_all()
         ],

@@ -36,11 +36,7 @@ class Command(BaseCommand):
                 skipped += 1
                 continue
             try:
-                workflow = gallery.template_install(key=key, params={}, user=None)
-                if activate:
-                    from apps.automations.services import workflow_activate
-
-                    workflow_activate(workflow=workflow, user=None)
+                workflow = gallery.template_install(key=key, params={}, user=None, activate=activate)
             except ValidationError as error:
                 raise CommandError(f"{key}: {error}") from error
             installed += 1
