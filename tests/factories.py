@@ -34,6 +34,8 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     last_name = factory.Faker("last_name")
     country = "US"
     preferred_currency = "USD"
+    # An account created for them that they have not activated yet: `customer_activate` makes it registered.
+    state = "invited"
 
 
 class ProductFactory(factory.django.DjangoModelFactory):

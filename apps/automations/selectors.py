@@ -59,3 +59,30 @@ def state_tag_carriers(*, workflows: list[Workflow]) -> dict[int, int]:
             rows = rows.filter(tag__name__iexact=spec.tag)
         counts[workflow.pk] = rows.count()
     return counts
+
+
+def state_tag_summary(workflow: Workflow) -> dict | None:
+    """A state tag's tag, exclusive group and current carriers (the builder's header); None for other kinds."""
+    if workflow.kind != "state":
+        return None
+    from .state_tags.spec import StateSpec
+
+    spec = StateSpec.of(workflow)
+    return {
+        "tag": spec.tag,
+        "group": spec.group,
+        "rank": spec.rank,
+        "carriers": state_tag_carriers(workflows=[workflow]).get(workflow.pk, 0),
+    }
+
+
+def installed_by_template() -> dict[str, list[dict]]:
+    """The installed workflows of each gallery template, with the carriers of the state tags among them."""
+    workflows = list(Workflow.objects.exclude(template="").select_related("current_version").order_by("pk"))
+    carriers = state_tag_carriers(workflows=workflows)
+    installed: dict[str, list[dict]] = {}
+    for workflow in workflows:
+        installed.setdefault(workflow.template, []).append(
+            {"workflow": workflow, "carriers": carriers.get(workflow.pk)}
+        )
+    return installed

@@ -65,7 +65,7 @@ customer_strategy = st.fixed_dictionaries(
         "email": TEXTS,
         "first_name": TEXTS,
         "country": st.sampled_from(COUNTRIES),
-        "state": st.sampled_from(["registered", "activated", "disabled"]),
+        "state": st.sampled_from(["guest", "invited", "registered", "disabled"]),
         "accepts_marketing": st.booleans(),
         "birthday": st.one_of(st.none(), st.dates(min_value=date(1960, 1, 1), max_value=date(2026, 7, 1))),
         "zone": st.one_of(st.none(), TEXTS),
@@ -221,9 +221,7 @@ LEAVES = st.one_of(
     text_leaves("customer.first_name"),
     text_leaves("customer.country"),
     text_leaves("customer.attributes.zone"),
-    st.builds(
-        _leaf, st.just("customer.state"), st.sampled_from(["eq", "ne"]), st.sampled_from(["activated", "disabled"])
-    ),
+    st.builds(_leaf, st.just("customer.state"), st.sampled_from(["eq", "ne"]), st.sampled_from(["guest", "disabled"])),
     st.builds(_leaf, st.just("customer.accepts_marketing"), st.sampled_from(["eq", "ne"]), st.booleans()),
     number_leaves("customer.total_spent", MONEY, window=True),
     number_leaves("customer.refunded_total", MONEY, window=False),

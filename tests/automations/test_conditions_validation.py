@@ -74,7 +74,7 @@ def test_every_error_is_reported_not_only_the_first():
         "any[6].value: '17/05/1990' is not an ISO date, an ISO date-time or a relative date",
         "any[7].value: 1.5 is not a whole number",
         "any[8].value: 1.005 has more than two decimals",
-        "any[9].value: 'banned' is not one of registered, activated, disabled",
+        "any[9].value: 'banned' is not one of guest, invited, registered, disabled",
         'any[10].value: "is_set" takes no value',
         'any[11].value: "eq" needs a value',
         "any[12].op: an operator is required",
@@ -195,11 +195,12 @@ def test_catalog_describe_lists_fields_with_operators_and_labels():
         "example": 500,
         "audience": True,
         "wildcard": False,
+        "changed_by": ["order.created", "order.cancelled", "order.refunded"],
     }
     assert by_name["order.lines"]["item_scope"] == "line"
     assert by_name["order.lines"]["audience"] is False
     assert by_name["customer.tags"]["audience"] is True
-    assert by_name["customer.state"]["choices"][0] == ["registered", "Registered"]
+    assert by_name["customer.state"]["choices"][0] == ["guest", "Guest"]
     assert by_name["customer.attributes.*"]["wildcard"] is True
     assert described["operators"]["contains_words_any"] == "contains any of the words"
     expected = {

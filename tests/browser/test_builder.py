@@ -180,23 +180,22 @@ def test_marketer_installs_a_template_with_changed_params_and_test_runs_it_readi
     page.wait_for_url(BUILDER_URL)
     workflow = Workflow.objects.get()
     assert workflow.status == "draft"
-    assert workflow.definition["steps"][0]["then"][0]["params"] == {"tags": ["VIP spender"]}
+    assert workflow.definition["state"] == {"tag": "VIP spender"}  # a state tag: its condition is the filter
+    assert workflow.definition["trigger"]["where"]["all"][1]["value"] == 700
+    assert "State tag" in page.locator(".wf-page-links").inner_text()
 
-    # and test-runs it on Ada's latest order
+    # and test-runs it for Ada
     page.get_by_role("combobox", name="Customer").fill("ada")
     page.get_by_role("option", name="Ada Lovelace · ada@example.com").click()
-    page.get_by_label("Use this order").wait_for()
     page.get_by_role("button", name="Run test").click()
 
-    # then the trace shows the branch taken, the values and the action that would run
-    condition = page.locator(".wf-card-condition").first
-    badge = condition.locator(":scope > header .wf-trace-badge")
+    # then the trace shows the condition passed with the values read
+    trigger = page.locator(".wf-card-trigger")
+    badge = trigger.locator(":scope > header .wf-trace-badge")
     badge.wait_for()
-    assert badge.inner_text() == "true → then"
-    assert condition.locator(".wf-then").get_attribute("class").split() == ["wf-branch", "wf-then", "is-taken"]
-    details = condition.locator(":scope > .wf-trace-details").inner_text()
-    assert "3" in details and "750" in details
-    assert page.locator(".wf-would-run li").all_inner_texts() == ["Add customer tags (tags: VIP spender)"]
+    assert badge.inner_text() == "filter passed"
+    traced = " ".join(trigger.locator(".wf-trace-inline").all_inner_texts())
+    assert "3" in traced and "750" in traced
     shoot(page, screenshot, "builder-trace")
     # and nothing changed
     assert tags_of(customer) == []

@@ -115,7 +115,10 @@ def test_exclusive_tiers_switch_in_one_transaction(clock, feed, monkeypatch):
 def test_entered_and_left_steps_run_as_ordinary_runs(clock, feed):
     definition = {
         "schema": 1,
-        "trigger": {"event": "customer.state_tag", "where": {"field": "customer.total_spent", "op": "gte", "value": 100}},
+        "trigger": {
+            "event": "customer.state_tag",
+            "where": {"field": "customer.total_spent", "op": "gte", "value": 100},
+        },
         "state": {"tag": "Club"},
         "steps": [{"id": "e1", "action": "notify.email", "params": {"subject": "Welcome to the club", "body": "Hi"}}],
         "left": [{"id": "l1", "action": "customer.add_tags", "params": {"tags": ["Former club member"]}}],
@@ -137,7 +140,10 @@ def test_entered_and_left_steps_run_as_ordinary_runs(clock, feed):
 def test_a_state_tag_on_customer_tags_follows_tag_changes(clock, feed):
     definition = {
         "schema": 1,
-        "trigger": {"event": "customer.state_tag", "where": {"field": "customer.tags", "op": "contains", "value": "VIP"}},
+        "trigger": {
+            "event": "customer.state_tag",
+            "where": {"field": "customer.tags", "op": "contains", "value": "VIP"},
+        },
         "state": {"tag": "Concierge"},
     }
     created = feed.post("/api/v1/workflows/", {"name": "Concierge", "definition": definition}, expect=201)

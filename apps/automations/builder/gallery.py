@@ -14,6 +14,7 @@ from apps.automations import gallery
 from apps.automations.builder import boot as boot_data
 from apps.automations.builder.describe import condition_sentence, steps_sentences
 from apps.automations.builder.views import CHANGE, VIEW, can, page_context
+from apps.automations.selectors import installed_by_template
 from loyalty_site.lib.money import shop_currency
 
 
@@ -23,11 +24,19 @@ def gallery_page(request: HttpRequest) -> HttpResponse:
     triggers = {spec["name"]: spec["label"] for spec in catalog["triggers"]}
     actions = {spec["name"]: spec["label"] for spec in catalog["actions"]}
     cards = []
+    installed = installed_by_template()
     for spec in gallery.template_list():
         built = spec.build()
+        state = built["definition"].get("state")
         cards.append(
             {
                 "spec": spec,
+                "kind": {"state": "State tag", "bulk": "Scheduled", "event": "On an event"}[spec.kind],
+                "state_tags": [state["tag"]]
+                + [sibling["definition"]["state"]["tag"] for sibling in built.get("siblings") or []]
+                if state
+                else [],
+                "installed": installed.get(spec.key, []),
                 "trigger_label": triggers.get(spec.trigger, spec.trigger),
                 "where": condition_sentence(built["definition"]["trigger"]["where"])
                 if built["definition"]["trigger"].get("where")

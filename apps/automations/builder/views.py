@@ -29,7 +29,7 @@ from apps.automations.builder import boot as boot_data
 from apps.automations.choices import RunStatus, WorkflowStatus
 from apps.automations.models import Workflow, WorkflowVersion
 from apps.automations.secret_params import definition_redact
-from apps.automations.selectors import waiting_runs_by_version
+from apps.automations.selectors import state_tag_carriers, state_tag_summary, waiting_runs_by_version
 from apps.customers.models import Cart, Customer, CustomerEvent, DraftOrder, Order
 from apps.platform.capabilities import ACTIVATE_WORKFLOW
 from apps.tagging.selectors import condition_suggestions
@@ -103,8 +103,13 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     workflows = workflows.order_by("-updated_at", "-pk")
     page = Paginator(workflows, 50).get_page(request.GET.get("page"))
     triggers = {spec["name"]: spec for spec in boot_data.triggers_payload()}
+    carriers = state_tag_carriers(workflows=list(page))
     rows = [
-        {"workflow": workflow, "trigger": triggers.get(workflow.trigger, {"label": workflow.trigger})}
+        {
+            "workflow": workflow,
+            "trigger": triggers.get(workflow.trigger, {"label": workflow.trigger}),
+            "carriers": carriers.get(workflow.pk),
+        }
         for workflow in page
     ]
     return render(
@@ -199,7 +204,14 @@ def builder_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "automations/builder/builder.html",
-        page_context(request, title=workflow.name, section="workflows", boot=boot, workflow_id=workflow.pk),
+        page_context(
+            request,
+            title=workflow.name,
+            section="workflows",
+            boot=boot,
+            workflow_id=workflow.pk,
+            state_tag=state_tag_summary(workflow),
+        ),
     )
 
 

@@ -371,7 +371,7 @@ class LocationViewSet(IdempotentMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         request=LocationPingSerializer,
-        responses=LocationResultSerializer,
+        responses={200: LocationResultSerializer},
         examples=[
             OpenApiExample(
                 "Ping near a store",

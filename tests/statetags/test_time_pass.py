@@ -1,0 +1,121 @@
+"""
+The scheduled time pass on generated data: it touches only the customers whose answer can have changed since
+the last pass (row count and query count pinned), and after every pass the carriers equal a full
+recomputation of the conditions at that moment.
+"""
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.automations.services import workflow_activate, workflow_create
+from apps.automations.state_tags import time_pass
+from apps.customers.models import Customer, Order
+from apps.customers.services import order_cancel, refund_create
+from apps.tagging.models import CustomerTag
+from loyalty_site.lib.conditions import audience_queryset
+from tests.factories import CustomerFactory, make_order
+
+from .conftest import NOW
+
+pytestmark = pytest.mark.django_db
+
+WINDOWED = {
+    "all": [
+        {"field": "customer.orders_count", "window": {"days": 30}, "op": "gte", "value": 2},
+        {"field": "customer.total_spent", "window": {"days": 30}, "op": "gte", "value": 300},
+    ]
+}
+LAPSED = {
+    "all": [
+        {"field": "customer.last_order_at", "op": "lt", "value": {"days_ago": 20}},
+        {"field": "customer.total_spent", "op": "gte", "value": 200},
+    ]
+}
+
+
+def state_tag(name: str, condition: dict, tag: str):
+    definition = {"schema": 1, "trigger": {"event": "customer.state_tag", "where": condition}, "state": {"tag": tag}}
+    return workflow_activate(workflow=workflow_create(name=name, definition=definition))
+
+
+def generate(seed: int, customers: int) -> list[Customer]:
+    rng = random.Random(seed)
+    people = [CustomerFactory() for _ in range(customers)]
+    for customer in people:
+        for _ in range(rng.randrange(0, 5)):
+            order = make_order(
+                customer,
+                total=f"{rng.randrange(20, 400)}.00",
+                placed_at=NOW - timedelta(days=rng.uniform(0, 60)),
+            )
+            dice = rng.random()
+            if dice < 0.1:
+                order_cancel(order=order)
+            elif dice < 0.2:
+                refund_create(order=order, amount=str(order.total / 2))
+    return people
+
+
+def carriers(tag: str) -> set[int]:
+    return set(CustomerTag.objects.filter(tag__name=tag).values_list("customer_id", flat=True))
+
+
+def matchers(condition: dict, now) -> set[int]:
+    return set(audience_queryset(condition, now=now, base=Customer.objects.all()).values_list("pk", flat=True))
+
+
+def left_window(since, now, days: int = 30) -> set[int]:
+    """Customers with a counted order that left the window between the two passes (computed independently)."""
+    orders = Order.objects.exclude(status="cancelled").values_list("customer_id", "placed_at")
+    return {
+        customer for customer, placed in orders if since - timedelta(days=days) <= placed < now - timedelta(days=days)
+    }
+
+
+def test_time_passes_touch_only_candidates_and_equal_a_full_recomputation(
+    clock, settings, django_capture_on_commit_callbacks
+):
+    settings.TASKS_SYNC = True
+    generate(seed=11, customers=60)
+    with django_capture_on_commit_callbacks(execute=True):  # activation recomputes in full, at NOW
+        hot = state_tag("Hot", WINDOWED, "Hot")
+        lapsed = state_tag("Lapsed", LAPSED, "Lapsed")
+    assert carriers("Hot") == matchers(WINDOWED, NOW)
+    assert carriers("Lapsed") == matchers(LAPSED, NOW)
+
+    since = NOW
+    for step in range(1, 9):
+        now = NOW + timedelta(days=step * 3, hours=step)
+        clock.move_to(now)
+        results = {result.workflows[0]: result for result in time_pass(now=now)}
+
+        assert carriers("Hot") == matchers(WINDOWED, now), step
+        assert carriers("Lapsed") == matchers(LAPSED, now), step
+        assert results[hot.pk].candidates == len(left_window(since, now)), step
+        assert results[hot.pk].candidates < Customer.objects.count()
+        since = now
+
+
+def test_a_pass_with_nothing_to_do_costs_a_fixed_number_of_queries(clock, settings, django_capture_on_commit_callbacks):
+    settings.TASKS_SYNC = True
+    generate(seed=5, customers=30)
+    with django_capture_on_commit_callbacks(execute=True):
+        state_tag("Hot", WINDOWED, "Hot")
+    time_pass(now=NOW + timedelta(minutes=10))
+
+    def queries(now) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            time_pass(now=now)
+        return len(captured)
+
+    quiet = queries(NOW + timedelta(minutes=20))  # no order left the window in those ten minutes
+    generate(seed=6, customers=30)  # twice the customers and orders
+    quiet_again = queries(NOW + timedelta(minutes=30))
+
+    # the active state tags, the unit lock, the candidates, the checked time, and the savepoint around the
+    # unit (opened and released) — whatever the data size
+    assert quiet == quiet_again == 6
