@@ -7,9 +7,10 @@ import pytest
 import time_machine
 from django.db import connection
 
-from apps.automations import bulk, gallery
+from apps.automations import bulk
 from apps.automations.models import WorkflowRun
 from apps.automations.services import workflow_activate
+from tests.automations.bulk_workflows import bulk_workflow_create
 from tests.factories import CustomerFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -28,9 +29,7 @@ def test_two_clusters_ticking_together_create_one_run_for_the_slot():
     with time_machine.travel(datetime(2026, 6, 15, 12, 0, tzinfo=UTC), tick=False):
         workflows = [
             workflow_activate(
-                workflow=gallery.template_install(
-                    key="inactive_high_value", params={"schedule": "0 3 * * *"}, user=None, name=f"Nightly {n}"
-                )
+                workflow=bulk_workflow_create("inactive_high_value", {"schedule": "0 3 * * *"}, name=f"Nightly {n}")
             )
             for n in range(3)
         ]
@@ -56,7 +55,7 @@ def test_two_clusters_ticking_together_create_one_run_for_the_slot():
 
 def test_run_now_twice_at_once_starts_one_run():
     CustomerFactory.create_batch(2)
-    workflow = workflow_activate(workflow=gallery.template_install(key="inactive_high_value", params={}, user=None))
+    workflow = workflow_activate(workflow=bulk_workflow_create("inactive_high_value", {}))
     results: list = []
     errors: list = []
     barrier = threading.Barrier(2)

@@ -16,6 +16,7 @@ from apps.platform.authentication import token_digest, token_generate
 from apps.platform.models import ApiToken
 from apps.tagging import services as tag_services
 from apps.tagging.models import CustomerTag
+from tests.automations.bulk_workflows import NAMES, bulk_workflow_create
 from tests.factories import CustomerFactory, UserFactory, make_order
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +61,10 @@ def tags(customer) -> set[str]:
 
 
 def install(key: str, params: dict, user) -> Workflow:
-    workflow = gallery.template_install(key=key, params=params, user=user)
+    if key in NAMES:  # the scheduled versions of the two templates that are state tags now
+        workflow = bulk_workflow_create(key, params, user=user)
+    else:
+        workflow = gallery.template_install(key=key, params=params, user=user)
     return workflow_activate(workflow=workflow, user=user)
 
 
@@ -123,7 +127,7 @@ def test_run_now_tags_exactly_the_audience_through_the_api(frozen, api, user, wo
 
 
 def test_run_now_is_refused_for_a_draft_or_an_event_workflow(frozen, api, user):
-    draft = gallery.template_install(key="inactive_high_value", params={}, user=user)
+    draft = bulk_workflow_create("inactive_high_value", {}, user=user)
     event_workflow = install("first_time_buyer", {}, user)
 
     refused_draft = api.post(f"/api/v1/workflows/{draft.pk}/run/")
@@ -420,7 +424,7 @@ def test_chunks_hold_the_same_number_of_customers_however_sparse_the_ids(frozen,
 def test_run_workflow_command_refuses_unknown_and_draft_workflows(frozen, user):
     from django.core.management import CommandError, call_command
 
-    draft = gallery.template_install(key="inactive_high_value", params={}, user=user)
+    draft = bulk_workflow_create("inactive_high_value", {}, user=user)
 
     with pytest.raises(CommandError, match="No workflow #999999"):
         call_command("run_workflow", "999999")
