@@ -458,7 +458,7 @@ class Command(BaseCommand):
                 birthday = None
                 if rng.random() < 0.7:
                     birthday = date(rng.randint(1950, 2007), 1, 1) + timedelta(days=rng.randrange(366))
-                state = CustomerState.ACTIVATED if rng.random() < 0.6 else CustomerState.REGISTERED
+                state = CustomerState.GUEST if rng.random() < 0.25 else CustomerState.REGISTERED
                 unsubscribed = self.now - rng.random() * 86400 * 90 if rng.random() < 0.05 else None
                 email = f"{first.lower()}.{index}.s{self.seed}@{rng.choice(EMAIL_DOMAINS)}"
                 orders_count = summary.count[index]
