@@ -27,7 +27,7 @@ def forwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("customers", "0006_fill_shop_amounts"),
+        ("customers", "0007_customer_status_signup"),
     ]
 
     operations = [
