@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('automations', '0002_encrypt_webhook_secrets'),
+        ('automations', '0003_split_and_holdout'),
     ]
 
     operations = [
