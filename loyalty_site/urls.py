@@ -36,6 +36,8 @@ urlpatterns = [
         name="api-docs",
     ),
     path("healthz", healthz, name="healthz"),
+    # Store webhooks (Shopify, WooCommerce): authenticated by their HMAC, not by a session or token.
+    path("hooks/", include("apps.connectors.hook_urls")),
     path("", include("loyalty_site.public_urls")),
 ]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import capabilities as cap
 
-DOMAIN_APPS = ("customers", "tagging", "loyalty", "campaigns", "automations", "reports")
+DOMAIN_APPS = ("customers", "tagging", "loyalty", "campaigns", "automations", "reports", "connectors")
 READ_ALL = [f"{app}.view_*" for app in DOMAIN_APPS]
 
 ROLES: dict[str, list[str]] = {
@@ -31,6 +31,8 @@ ROLES: dict[str, list[str]] = {
         "automations.change_workflowrun",
         cap.ACTIVATE_WORKFLOW,
         cap.CAMPAIGN_KILL_SWITCH,
+        # Connect shops (their webhooks feed the data plane) and re-process a failed delivery.
+        "connectors.*",
     ],
     # Helps customers: fixes contact data and tags, adjusts points, redeems and confirms codes.
     "support": [

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.loyalty",
     "apps.campaigns",
     "apps.automations",
+    "apps.connectors",
     "apps.reports",
 ]
 
@@ -253,6 +254,12 @@ AUTOMATIONS_MAX_CHAIN_DEPTH = env.int("AUTOMATIONS_MAX_CHAIN_DEPTH", default=5)
 AUTOMATIONS_RUN_RETENTION_DAYS = env.int("AUTOMATIONS_RUN_RETENTION_DAYS", default=90)
 AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE = env.bool("AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE", default=False)
 AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS = env.bool("AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
+
+# Store connectors: the largest webhook body read (bytes; larger is 413 before reading), and whether pushes
+# to a shop's API may go to private addresses / plain http (tests run a fake shop on 127.0.0.1).
+CONNECTORS_MAX_BODY_BYTES = env.int("CONNECTORS_MAX_BODY_BYTES", default=1_048_576)
+CONNECTORS_PUSH_ALLOW_PRIVATE = env.bool("CONNECTORS_PUSH_ALLOW_PRIVATE", default=False)
+CONNECTORS_PUSH_REQUIRE_HTTPS = env.bool("CONNECTORS_PUSH_REQUIRE_HTTPS", default=not DEBUG)
 
 # Customer cockpit links (/me/<token>/): lifetime, and how many "e-mail me a link" requests one client
 # address or one e-mail address may make per hour (counted in the default cache).

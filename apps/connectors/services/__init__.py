@@ -1,0 +1,1 @@
+"""Write services of the store connectors (connections, inbound deliveries, the platforms' mappings, pushes)."""
