@@ -21,17 +21,13 @@ import base64
 import hashlib
 import hmac
 import http.client
-import ipaddress
 import json
-import socket
-import ssl
 import time
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from loyalty_site.lib import outbound
 from loyalty_site.lib.crypto import is_encrypted
 
 from .registry import ActionRefused, TransientActionError
@@ -68,50 +64,8 @@ def signature_verify(*, secret: str, headers: dict[str, str], body: bytes) -> bo
     return any(hmac.compare_digest(expected, candidate) for candidate in headers["webhook-signature"].split())
 
 
-NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """IPv4 addresses an IPv6 address carries: IPv4-mapped, 6to4 (2002::/16), Teredo (both ends), NAT64."""
-    embedded: list[ipaddress.IPv4Address] = []
-    if ip.ipv4_mapped is not None:
-        embedded.append(ip.ipv4_mapped)
-    if ip.sixtofour is not None:
-        embedded.append(ip.sixtofour)
-    if ip.teredo is not None:
-        embedded.extend(ip.teredo)
-    if ip in NAT64_PREFIX:
-        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-    return embedded
-
-
-def address_allowed(address: str) -> bool:
-    """
-    Only globally routable addresses (`is_global`: no private, loopback, link-local, shared 100.64.0.0/10,
-    reserved, documentation or benchmarking range), and no multicast; an IPv6 address that carries an
-    IPv4 one (mapped, 6to4, Teredo, NAT64) must carry a global one too.
-    """
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
-    if isinstance(ip, ipaddress.IPv6Address):
-        candidates += _embedded_ipv4(ip)
-    return all(candidate.is_global and not candidate.is_multicast for candidate in candidates)
-
-
-def _literal_address(host: str) -> str | None:
-    """The address a host name spells literally: IPv6, dotted IPv4, or the legacy forms a resolver
-    accepts (`127.1`, `0x7f.0.0.1`, `2130706433`); None for a real name."""
-    try:
-        return str(ipaddress.ip_address(host.split("%", 1)[0]))
-    except ValueError:
-        pass
-    try:
-        return socket.inet_ntoa(socket.inet_aton(host))
-    except OSError:
-        return None
+# The SSRF rules live in loyalty_site.lib.outbound (shared with the store connectors' pushes).
+address_allowed = outbound.address_allowed
 
 
 def url_check(url: Any) -> list[str]:
@@ -119,16 +73,7 @@ def url_check(url: Any) -> list[str]:
     is refused at once; names are resolved and vetted again at every delivery."""
     if not isinstance(url, str) or getattr(settings, "AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE", False):
         return []
-    try:
-        host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    except ValueError:
-        return ["This URL cannot be parsed."]
-    if host == "localhost" or host.endswith(".localhost"):
-        return ["The URL must point to a public address, not this machine."]
-    literal = _literal_address(host) if host else None
-    if literal is not None and not address_allowed(literal):
-        return [f"The URL must point to a public address ({literal} is not)."]
-    return []
+    return outbound.url_problems(url)
 
 
 def secret_check(value: Any) -> list[str]:
@@ -144,61 +89,21 @@ def secret_check(value: Any) -> list[str]:
     return []
 
 
-@dataclass(frozen=True)
-class Target:
-    scheme: str
-    host: str
-    port: int
-    path: str
-    address: str
+Target = outbound.Target
 
 
 def target_resolve(url: str) -> Target:
     """Parse and vet the URL; returns the one address to connect to. Raises WebhookRefused."""
-    parts = urlsplit(url)
-    require_https = getattr(settings, "AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS", True)
-    allowed_schemes = ("https",) if require_https else ("https", "http")
-    if parts.scheme not in allowed_schemes:
-        raise WebhookRefused(f"Only {' or '.join(allowed_schemes)} URLs are allowed.")
-    if not parts.hostname or parts.username or parts.password:
-        raise WebhookRefused("The URL needs a host and no credentials.")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise TransientActionError(f"cannot resolve {parts.hostname}: {error}") from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))  # (an IP address string for TCP)
-    if not addresses:
-        raise TransientActionError(f"cannot resolve {parts.hostname}")
-    if not getattr(settings, "AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE", False):
-        refused = [address for address in addresses if not address_allowed(address)]
-        if refused:
-            raise WebhookRefused(f"{parts.hostname} resolves to a non-public address ({refused[0]}).")
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return Target(scheme=parts.scheme, host=parts.hostname, port=port, path=path, address=addresses[0])
-
-
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, target: Target) -> None:
-        super().__init__(target.host, target.port, timeout=TIMEOUT_SECONDS)
-        self._address = target.address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, target: Target) -> None:
-        self._tls = ssl.create_default_context()
-        super().__init__(target.host, target.port, timeout=TIMEOUT_SECONDS, context=self._tls)
-        self._address = target.address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        # Certificate checked against the URL's host name, connection made to the vetted address.
-        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        return outbound.target_resolve(
+            url,
+            require_https=getattr(settings, "AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS", True),
+            allow_private=getattr(settings, "AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE", False),
+        )
+    except outbound.TargetRefused as error:
+        raise WebhookRefused(str(error)) from None
+    except outbound.TargetUnreachable as error:
+        raise TransientActionError(str(error)) from None
 
 
 def webhook_send(*, url: str, secret: str, message_id: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -213,7 +118,7 @@ def webhook_send(*, url: str, secret: str, message_id: str, payload: dict[str, A
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature(secret=secret, message_id=message_id, timestamp=timestamp, body=body),
     }
-    connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
+    connection_class = outbound.PinnedHTTPSConnection if target.scheme == "https" else outbound.PinnedHTTPConnection
     connection = connection_class(target)
     try:
         connection.request("POST", target.path, body=body, headers=headers)

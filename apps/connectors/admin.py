@@ -139,7 +139,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     search_fields = ["webhook_id", "topic", "error"]
     list_select_related = ["connection"]
     date_hierarchy = "received_at"
-    readonly_fields = [
+    readonly_fields = fields = (
         "connection",
         "topic",
         "webhook_id",
@@ -151,8 +151,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "error",
         "outcome",
         "body",
-    ]
-    fields = readonly_fields
+    )
     actions = ["reprocess"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -77,4 +77,6 @@ class ConnectionChangeForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         platform = self.instance.platform or Platform.SHOPIFY
-        self.fields["topics"].choices = [(topic, topic) for topic in TOPICS[platform]]
+        topics = self.fields["topics"]
+        assert isinstance(topics, forms.MultipleChoiceField)
+        topics.choices = [(topic, topic) for topic in TOPICS[platform]]

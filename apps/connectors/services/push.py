@@ -1,0 +1,377 @@
+"""
+Pushing back to the shop: tags that workflows add or remove, and the loyalty state (balance, tier), onto the
+shop's customer — Shopify Admin GraphQL `tagsAdd` / `tagsRemove` / `metafieldsSet`, WooCommerce customer meta.
+
+`pushes_collect` (periodic) reads what changed since its cursor — the tag audit rows of workflows (single runs
+and bulk runs alike) and the balances and tiers of the shop's customers — and queues `Push` rows (our outbound
+outbox; unique per source, so reading an overlapping window twice queues nothing twice). `pushes_send_due`
+sends the due ones in order per customer, outside any transaction (a lease holds the row meanwhile), and
+retries 429 / 5xx / network failures / Shopify's THROTTLED with back-off (Retry-After respected), up to
+MAX_ATTEMPTS; other refusals end the push `dead` with the shop's answer.
+
+Never looping: only tags written by workflows are pushed (not the tags the shop itself sent us), and when the
+shop echoes our change back as customers/update, the inbound side applies only differences from the shop's
+last known tags (`RemoteRecord.remote_tags`, updated here on success) — the echo changes nothing and
+triggers nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.loyalty.models import Membership
+from apps.loyalty.services.ledger import program_default
+from apps.tagging.choices import TagAuditAction, TagSource
+from apps.tagging.models import CustomerTag, TagAudit
+from loyalty_site.lib import outbound
+from loyalty_site.lib.crypto import SecretUnreadable, secret_decrypt
+
+from ..choices import Platform, PushKind, PushStatus, RecordKind
+from ..models import Push, PushCursor, RemoteRecord, StoreConnection
+
+logger = logging.getLogger(__name__)
+
+SHOPIFY_API_VERSION = "2025-01"
+METAFIELD_NAMESPACE = "loyalty"
+MAX_ATTEMPTS = 8
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(hours=1)
+LEASE = timedelta(minutes=5)
+# Rows committed a little after later ones (long transactions) are still seen: the window overlaps.
+OVERLAP = timedelta(minutes=2)
+BATCH = 200
+
+
+# --- Collecting ----------------------------------------------------------------------------------------
+
+
+def loyalty_state(*, customer_id: int) -> dict[str, Any]:
+    """What we push: the spendable balance and the tier's name ("" when none)."""
+    program = program_default()
+    if program is None:
+        return {}
+    membership = (
+        Membership.objects.select_related("tier", "balance").filter(program=program, customer_id=customer_id).first()
+    )
+    if membership is None:
+        return {}
+    balance = getattr(membership, "balance", None)
+    return {"balance": balance.available if balance else 0, "tier": membership.tier.name if membership.tier else ""}
+
+
+@transaction.atomic
+def pushes_collect(*, connection: StoreConnection, now: datetime | None = None) -> int:
+    """Queue the pushes of what changed for this shop's customers since the last call. Returns how many."""
+    now = now or timezone.now()
+    PushCursor.objects.get_or_create(connection=connection, defaults={"tags_since": now, "loyalty_since": now})
+    cursor = PushCursor.objects.select_for_update().get(connection=connection)
+    linked = RemoteRecord.objects.filter(connection=connection, kind=RecordKind.CUSTOMER, local_id__isnull=False)
+    audits = (
+        TagAudit.objects.filter(
+            source=TagSource.WORKFLOW,
+            created_at__gte=cursor.tags_since - OVERLAP,
+            created_at__lte=now,
+            customer_id__in=linked.values("local_id"),
+        )
+        .order_by("pk")
+        .values_list("pk", "customer_id", "action", "tag_name")
+    )
+    pushes = [
+        Push(
+            connection=connection,
+            customer_id=customer_id,
+            kind=PushKind.TAGS_ADD if action == TagAuditAction.ADDED else PushKind.TAGS_REMOVE,
+            tags=[tag_name],
+            source_key=f"tag_audit:{audit_id}",
+            next_attempt_at=now,
+        )
+        for audit_id, customer_id, action, tag_name in audits.iterator()
+    ]
+    changed_members = Membership.objects.filter(
+        Q(balance__updated_at__gte=cursor.loyalty_since - OVERLAP) | Q(tier_since__gte=cursor.loyalty_since - OVERLAP),
+        customer_id__in=linked.values("local_id"),
+    ).values_list("customer_id", flat=True)
+    waiting = set(
+        Push.objects.filter(connection=connection, kind=PushKind.LOYALTY_STATE, status=PushStatus.PENDING).values_list(
+            "customer_id", flat=True
+        )
+    )
+    records = {record.local_id: record for record in linked.filter(local_id__in=changed_members)}
+    for customer_id, record in records.items():
+        if customer_id is None or customer_id in waiting:
+            continue  # the waiting push reads the state when it is sent
+        state = loyalty_state(customer_id=customer_id)
+        if state and state != record.pushed_state:
+            pushes.append(
+                Push(
+                    connection=connection,
+                    customer_id=customer_id,
+                    kind=PushKind.LOYALTY_STATE,
+                    source_key=f"loyalty:{customer_id}:{now.timestamp():.6f}",
+                    next_attempt_at=now,
+                )
+            )
+    created = Push.objects.bulk_create(pushes, ignore_conflicts=True)
+    cursor.tags_since = cursor.loyalty_since = now
+    cursor.save(update_fields=["tags_since", "loyalty_since"])
+    return len(created)
+
+
+# --- Sending -------------------------------------------------------------------------------------------
+
+
+class PushRetry(Exception):
+    """A transient failure (429, 5xx, network, THROTTLED): tried again after `after` at the earliest."""
+
+    def __init__(self, message: str, *, after: timedelta | None = None) -> None:
+        super().__init__(message)
+        self.after = after
+
+
+class PushRefused(Exception):
+    """The shop refused the change for good (bad token, unknown customer, userErrors): the push is dead."""
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    url: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def base_url(connection: StoreConnection) -> str:
+    return (connection.api_base_url or f"https://{connection.shop_domain}").rstrip("/")
+
+
+def _token(connection: StoreConnection) -> str:
+    try:
+        return secret_decrypt(connection.api_token)
+    except SecretUnreadable:
+        raise PushRefused("the connection has no readable API token") from None
+
+
+SHOPIFY_MUTATIONS = {
+    PushKind.TAGS_ADD: (
+        "mutation tagsAdd($id: ID!, $tags: [String!]!) "
+        "{ tagsAdd(id: $id, tags: $tags) { node { id } userErrors { field message } } }"
+    ),
+    PushKind.TAGS_REMOVE: (
+        "mutation tagsRemove($id: ID!, $tags: [String!]!) "
+        "{ tagsRemove(id: $id, tags: $tags) { node { id } userErrors { field message } } }"
+    ),
+    PushKind.LOYALTY_STATE: (
+        "mutation metafieldsSet($metafields: [MetafieldsSetInput!]!) "
+        "{ metafieldsSet(metafields: $metafields) { metafields { key value } userErrors { field message code } } }"
+    ),
+}
+
+
+def _shopify_call(connection: StoreConnection, push: Push, remote_id: str, state: dict[str, Any]) -> Call:
+    owner = f"gid://shopify/Customer/{remote_id}"
+    if push.kind == PushKind.LOYALTY_STATE:
+        variables: dict[str, Any] = {
+            "metafields": [
+                {
+                    "ownerId": owner,
+                    "namespace": METAFIELD_NAMESPACE,
+                    "key": "points_balance",
+                    "type": "number_integer",
+                    "value": str(state.get("balance", 0)),
+                },
+                {
+                    "ownerId": owner,
+                    "namespace": METAFIELD_NAMESPACE,
+                    "key": "tier",
+                    "type": "single_line_text_field",
+                    "value": state.get("tier") or "None",
+                },
+            ]
+        }
+    else:
+        variables = {"id": owner, "tags": push.tags}
+    return Call(
+        method="POST",
+        url=f"{base_url(connection)}/admin/api/{SHOPIFY_API_VERSION}/graphql.json",
+        body={"query": SHOPIFY_MUTATIONS[PushKind(push.kind)], "variables": variables},
+        headers={"X-Shopify-Access-Token": _token(connection)},
+    )
+
+
+def _woocommerce_call(connection: StoreConnection, push: Push, remote_id: str, state: dict[str, Any]) -> Call:
+    if push.kind == PushKind.LOYALTY_STATE:
+        meta = [
+            {"key": "loyalty_points_balance", "value": str(state.get("balance", 0))},
+            {"key": "loyalty_tier", "value": state.get("tier", "")},
+        ]
+    else:  # WooCommerce customers have no tags: the workflow tags they carry now, as one meta value
+        names = CustomerTag.objects.filter(customer_id=push.customer_id).order_by("tag__name")
+        meta = [{"key": "loyalty_tags", "value": ", ".join(names.values_list("tag__name", flat=True))}]
+    credentials = base64.b64encode(_token(connection).encode()).decode()
+    return Call(
+        method="PUT",
+        url=f"{base_url(connection)}/wp-json/wc/v3/customers/{remote_id}",
+        body={"meta_data": meta},
+        headers={"Authorization": f"Basic {credentials}"},
+    )
+
+
+def _retry_after(value: str) -> timedelta | None:
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return timedelta(seconds=min(max(seconds, 0), RETRY_CAP.total_seconds()))
+
+
+def _perform(call: Call, *, platform: str) -> dict[str, Any]:
+    body = json.dumps(call.body, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "loyalty-site/1"}
+    try:
+        answer = outbound.request(
+            call.method,
+            call.url,
+            body=body,
+            headers={**headers, **call.headers},
+            require_https=getattr(settings, "CONNECTORS_PUSH_REQUIRE_HTTPS", True),
+            allow_private=getattr(settings, "CONNECTORS_PUSH_ALLOW_PRIVATE", False),
+        )
+    except outbound.TargetRefused as error:
+        raise PushRefused(str(error)) from None
+    except outbound.TargetUnreachable as error:
+        raise PushRetry(str(error)) from None
+    excerpt = answer.body[:300].decode("utf-8", "replace")
+    if answer.status == 429 or answer.status >= 500:
+        raise PushRetry(f"the shop answered {answer.status}", after=_retry_after(answer.retry_after))
+    if answer.status >= 300:
+        raise PushRefused(f"the shop answered {answer.status}: {excerpt}")
+    try:
+        parsed = json.loads(answer.body or b"{}")
+    except ValueError:
+        raise PushRefused(f"the shop answered {answer.status} with a body that is not JSON: {excerpt}") from None
+    if platform == Platform.SHOPIFY:
+        _shopify_errors(parsed)
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _shopify_errors(parsed: Any) -> None:
+    """GraphQL answers 200 with `errors` (THROTTLED is transient) or the mutation's `userErrors`."""
+    if not isinstance(parsed, dict):
+        raise PushRefused("the shop's answer is not a JSON object")
+    errors = parsed.get("errors") or []
+    if errors:
+        codes = {str((error.get("extensions") or {}).get("code")) for error in errors if isinstance(error, dict)}
+        if "THROTTLED" in codes:
+            raise PushRetry("Shopify throttled the request (THROTTLED)")
+        raise PushRefused(f"GraphQL errors: {json.dumps(errors)[:300]}")
+    for result in (parsed.get("data") or {}).values():
+        user_errors = (result or {}).get("userErrors") if isinstance(result, dict) else None
+        if user_errors:
+            raise PushRefused(f"userErrors: {json.dumps(user_errors)[:300]}")
+
+
+def _claim(*, now: datetime, limit: int) -> list[Push]:
+    """Take the due pushes, oldest first, under a lease (a crashed sender's pushes are due again after it)."""
+    with transaction.atomic():
+        due = list(
+            Push.objects.select_for_update(skip_locked=True)
+            .filter(status=PushStatus.PENDING, next_attempt_at__lte=now, connection__push_enabled=True)
+            .select_related("connection")
+            .order_by("pk")[:limit]
+        )
+        Push.objects.filter(pk__in=[push.pk for push in due]).update(next_attempt_at=now + LEASE)
+    return due
+
+
+def _waiting_before(push: Push, now: datetime) -> datetime | None:
+    """When an earlier push for the same customer is still waiting for its retry: its time (keep the order)."""
+    earlier = (
+        Push.objects.filter(
+            connection_id=push.connection_id,
+            customer_id=push.customer_id,
+            status=PushStatus.PENDING,
+            pk__lt=push.pk,
+        )
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    return earlier
+
+
+def push_send(*, push: Push, now: datetime | None = None) -> str:
+    """Send one push and record the outcome; returns the push's status."""
+    now = now or timezone.now()
+    connection = push.connection
+    record = RemoteRecord.objects.filter(
+        connection=connection, kind=RecordKind.CUSTOMER, local_id=push.customer_id
+    ).first()
+    state = loyalty_state(customer_id=push.customer_id) if push.kind == PushKind.LOYALTY_STATE else {}
+    try:
+        if record is None:
+            raise PushRefused("the customer is not linked to a customer of this shop")
+        build = _shopify_call if connection.platform == Platform.SHOPIFY else _woocommerce_call
+        _perform(build(connection, push, record.remote_id, state), platform=connection.platform)
+    except PushRetry as error:
+        push.attempts += 1
+        push.last_error = str(error)[:2000]
+        if push.attempts >= MAX_ATTEMPTS:
+            push.status = PushStatus.DEAD
+        else:
+            backoff = min(RETRY_BASE * 2 ** (push.attempts - 1), RETRY_CAP)
+            push.next_attempt_at = now + max(backoff, error.after or timedelta(0))
+        push.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+        return push.status
+    except PushRefused as error:
+        push.attempts += 1
+        push.status, push.last_error = PushStatus.DEAD, str(error)[:2000]
+        push.save(update_fields=["attempts", "last_error", "status"])
+        logger.warning("connectors: push %s to %s refused: %s", push.pk, connection.shop_domain, error)
+        return push.status
+    with transaction.atomic():
+        push.attempts += 1
+        push.status, push.sent_at, push.last_error = PushStatus.SENT, now, ""
+        push.save(update_fields=["attempts", "status", "sent_at", "last_error"])
+        record = RemoteRecord.objects.select_for_update().get(pk=record.pk)
+        if push.kind == PushKind.LOYALTY_STATE:
+            record.pushed_state = state
+        else:
+            # The shop has these tags now (or not): its echo as customers/update is then no change.
+            lowered = {name.lower() for name in push.tags}
+            kept = [name for name in record.remote_tags or [] if name.lower() not in lowered]
+            record.remote_tags = kept + push.tags if push.kind == PushKind.TAGS_ADD else kept
+        record.save(update_fields=["pushed_state", "remote_tags", "updated_at"])
+    return push.status
+
+
+def pushes_send_due(*, now: datetime | None = None, limit: int = BATCH) -> dict[str, int]:
+    """Send the due pushes of every connection that pushes, in order per customer. Returns counts by outcome."""
+    now = now or timezone.now()
+    counts: dict[str, int] = {}
+    for push in _claim(now=now, limit=limit):
+        blocker = _waiting_before(push, now)
+        if blocker is not None:  # tagsAdd then tagsRemove of one tag must reach the shop in that order
+            Push.objects.filter(pk=push.pk).update(next_attempt_at=max(blocker, now) + timedelta(seconds=1))
+            counts["waiting"] = counts.get("waiting", 0) + 1
+            continue
+        status = push_send(push=push, now=now)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def pushes_run(*, now: datetime | None = None) -> dict[str, int]:
+    """Periodic: collect for every connection that pushes, then send what is due."""
+    now = now or timezone.now()
+    for connection in StoreConnection.objects.filter(push_enabled=True).exclude(api_token=""):
+        pushes_collect(connection=connection, now=now)
+    return pushes_send_due(now=now)
