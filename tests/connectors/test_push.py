@@ -121,7 +121,9 @@ def test_shopify_throttled_is_retried_and_user_errors_end_the_push(pushing, fake
     assert (first.status, first.last_error) == ("pending", "Shopify throttled the request (THROTTLED)")
     assert pushes_send_due(now=now + timedelta(minutes=10)) == {"dead": 1, "sent": 1}
     first.refresh_from_db()
+    second.refresh_from_db()
     assert first.status == "dead" and "Not found" in first.last_error
+    assert (second.status, second.tags) == ("sent", ["Gold buyer"])  # waited for the first, then went
 
 
 def test_a_non_public_shop_address_is_refused_without_the_test_allowance(pushing, deliver, settings):
