@@ -14,16 +14,12 @@ from .services.connections import connection_create
 from .services.deliveries import delivery_process, delivery_receive, signature_expected
 
 DOMAIN = "demo-shop.myshopify.com"
-CUSTOMER = {
-    "id": 706405506930370084,
-    "email": "bob@biller.com",
-    "first_name": "Bob",
-    "last_name": "Biller",
-    "state": "enabled",
-    "tags": "Demo, Newsletter",
+PRODUCT = {
+    "id": 788032119674292922,
+    "title": "Example T-Shirt",
+    "tags": "example, mens, t-shirt",
     "updated_at": "2026-01-05T10:00:00-05:00",
-    "email_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in", "consent_updated_at": None},
-    "default_address": {"country_code": "CA"},
+    "variants": [{"id": 642667041472713922, "price": "19.99", "sku": "example-shirt-s"}],
 }
 
 
@@ -38,13 +34,13 @@ def load(*, stdout: TextIO) -> None:
                 signing_secret=secrets.token_hex(16),
                 shop_currency=shop_currency(),
             )
-    if not WebhookDelivery.objects.filter(connection=connection, webhook_id="demo-customers-create").exists():
-        body = json.dumps(CUSTOMER).encode()
+    if not WebhookDelivery.objects.filter(connection=connection, webhook_id="demo-products-create").exists():
+        body = json.dumps(PRODUCT).encode()
         signature = signature_expected(secret=secret_decrypt(connection.signing_secret), body=body)
         received = delivery_receive(
             connection=connection,
-            topic="customers/create",
-            webhook_id="demo-customers-create",
+            topic="products/create",
+            webhook_id="demo-products-create",
             body=body,
             signature=signature,
         )

@@ -53,11 +53,12 @@ class StoreConnection(models.Model):
     status = models.CharField(max_length=16, choices=ConnectionStatus.choices, default=ConnectionStatus.ACTIVE)
     # Pushing back (optional): Shopify Admin API access token / WooCommerce "key:secret", encrypted.
     push_enabled = models.BooleanField(default=False, help_text="Push workflow tags and loyalty state to the shop")
-    api_token = models.TextField(blank=True, editable=False)
+    api_token = models.TextField("API token", blank=True, editable=False)
     api_base_url = models.CharField(
+        "API base URL",
         max_length=255,
         blank=True,
-        help_text="Leave empty: https://<shop domain>. Set only for a proxy or a test server.",
+        help_text="Leave empty to use https:// and the shop domain. Set only for a proxy or a test server.",
     )
     last_delivery_at = models.DateTimeField(null=True, blank=True)
     deliveries_count = models.PositiveIntegerField(default=0)
