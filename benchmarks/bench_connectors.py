@@ -51,6 +51,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8, help="concurrent senders")
     parser.add_argument("--workers", type=int, default=2, help="qcluster worker processes")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # figures appear as they come
 
     import logging
 
@@ -163,7 +164,7 @@ def main() -> int:
                 thread.join()
             return time.perf_counter() - started
 
-        def wait_processed(expected: int, timeout: float = 600) -> None:
+        def wait_processed(expected: int, timeout: float = 1800) -> None:
             started = time.perf_counter()
             while WebhookDelivery.objects.exclude(status="received").count() < expected:
                 if time.perf_counter() - started > timeout:

@@ -124,3 +124,20 @@ def test_the_connection_list_links_deliveries_and_errors(client, shop, deliver):
     assert f"?connection__id__exact={shop.pk}&amp;status__in=failed,dead" in page
     listing = client.get(f"/admin/connectors/webhookdelivery/?connection__id__exact={shop.pk}&status__in=failed,dead")
     assert "has not been received yet" in listing.content.decode()
+
+
+def test_the_deliveries_list_takes_the_same_queries_for_2_or_20_rows(admin_client, shop, deliver):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get("/admin/connectors/webhookdelivery/").status_code == 200
+        return len(captured)
+
+    for n in range(2):
+        deliver(shop, "inventory_levels/update", {"n": n})
+    few = queries()
+    for n in range(2, 20):
+        deliver(shop, "inventory_levels/update", {"n": n})
+    assert queries() == few
