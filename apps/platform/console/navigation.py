@@ -92,6 +92,12 @@ NAVIGATION: tuple[Section, ...] = (
             Entry("Orders", "admin:customers_order_changelist", ("customers.view_order",)),
             Entry("Tags", "admin:tagging_tag_changelist", ("tagging.view_tag",)),
             Entry("Exchange rates", "admin:customers_exchangerate_changelist", ("customers.view_exchangerate",)),
+            Entry(
+                "Store connectors",
+                "admin:connectors_storeconnection_changelist",
+                ("connectors.view_storeconnection",),
+                also=("/admin/connectors/",),
+            ),
         ),
     ),
     Section(
