@@ -51,6 +51,11 @@ def load(*, stdout: TextIO) -> None:
         )
 
     bulk = Workflow.objects.filter(name=gallery.TEMPLATES[BULK_EXAMPLE].name, status=WorkflowStatus.ACTIVE).first()
-    if bulk is not None and not WorkflowRun.objects.filter(workflow=bulk, kind=RunKind.BULK).exists():
+    # A state tag (what the template is now) was recomputed for every customer on activation: no bulk run.
+    if (
+        bulk is not None
+        and bulk.kind == "bulk"
+        and not WorkflowRun.objects.filter(workflow=bulk, kind=RunKind.BULK).exists()
+    ):
         run = bulk_run_start(workflow=bulk, user=None)
         stdout.write(f"  bulk run #{run.pk} of “{bulk.name}” started\n")
