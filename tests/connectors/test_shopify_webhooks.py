@@ -184,7 +184,7 @@ def test_an_update_older_than_the_stored_one_is_ignored(shop, deliver):
     assert outcome == {"customer_id": customer.pk, "skipped": "older than the version already applied"}
 
 
-def test_customers_create_and_enable_map_profile_consent_tags_and_activation(shop, deliver):
+def test_customers_create_and_enable_map_profile_consent_tags_and_account_state(shop, deliver):
     registered = active_workflow("Welcome", "customer.registered", [add_tags("Welcomed")])
     activated = active_workflow("Activated", "customer.activated", [add_tags("Has account")])
     deliver(shop, "customers/create", fixture("shopify", "customers/create"))
@@ -193,17 +193,17 @@ def test_customers_create_and_enable_map_profile_consent_tags_and_activation(sho
         "bob@biller.com",
         "Bob",
         "Biller",
-        "registered",
+        "guest",  # Shopify state "disabled": no account
     )
     assert customer.accepts_marketing is True  # email_marketing_consent.state "subscribed"
-    assert runs(registered) == ["succeeded"] and runs(activated) == []
+    assert runs(registered) == [] and runs(activated) == []
 
     enabled = fixture("shopify", "customers/create")
     enabled["state"] = "enabled"
     deliver(shop, "customers/enable", enabled)
     customer.refresh_from_db()
-    assert customer.state == "activated"
-    assert runs(activated) == ["succeeded"]
+    assert customer.state == "registered"
+    assert runs(registered) == ["succeeded"] and runs(activated) == ["succeeded"]
     assert tags_of(customer) == ["Has account", "Welcomed"]
 
 

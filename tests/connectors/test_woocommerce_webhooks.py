@@ -39,7 +39,7 @@ def test_order_created_sample_records_a_guest_order(woo_shop, deliver):
 
 
 def test_customer_created_sample_registers_the_account(woo_shop, deliver):
-    activated = active_workflow("Account", "customer.activated", [add_tags("Has account")])
+    registered = active_workflow("Account", "customer.registered", [add_tags("Has account")])
     deliver(woo_shop, "customer.created", fixture("woocommerce", "customer.created"))
     customer = Customer.objects.get(external_id=ext(25))
     assert (customer.email, customer.first_name, customer.phone, customer.country, customer.state) == (
@@ -47,9 +47,9 @@ def test_customer_created_sample_registers_the_account(woo_shop, deliver):
         "John",
         "(555) 555-5555",
         "US",
-        "activated",
+        "registered",
     )
-    assert WorkflowRun.objects.get(workflow=activated).status == "succeeded"
+    assert WorkflowRun.objects.get(workflow=registered).status == "succeeded"
 
 
 def test_a_bad_signature_is_401_and_stores_nothing(woo_shop, client):

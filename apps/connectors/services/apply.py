@@ -99,8 +99,9 @@ def customer_apply(
     # overwrites a profile that a customers/update delivered.
     versioned = shape.updated_at is not None or activate
     if existing is None:
+        state = CustomerState.REGISTERED if activate else shape.account_state or CustomerState.GUEST
         customer, created = customers.customer_upsert(
-            external_id=external_id(connection, shape.remote_id), cause=connection.cause, **_profile(shape)
+            external_id=external_id(connection, shape.remote_id), cause=connection.cause, state=state, **_profile(shape)
         )
         outcome["customer_created"] = created
     else:
@@ -113,9 +114,12 @@ def customer_apply(
         if shape.consent:
             _consent_apply(connection, customer, shape.consent)
             customer.refresh_from_db(fields=["accepts_marketing", "unsubscribed_at"])
-        if (activate or shape.account_enabled) and customer.state == CustomerState.REGISTERED:
-            customers.customer_activate(customer=customer, cause=connection.cause)
-            outcome["activated"] = True
+        wanted = CustomerState.REGISTERED if activate else shape.account_state
+        if wanted and customer.state != wanted and customer.state in (CustomerState.GUEST, CustomerState.INVITED):
+            # guest → registered fires customer.registered and customer.activated; invited → registered
+            # customer.activated (customer_state_set); a registered or disabled account is never moved back.
+            customers.customer_state_set(customer=customer, state=wanted, cause=connection.cause)
+            outcome["account_state"] = wanted
     record_applied(record, local_id=customer.pk, updated_at=shape.updated_at)
     outcome["customer_id"] = customer.pk
     return customer, outcome
@@ -127,7 +131,10 @@ def _customer_for(connection: StoreConnection, shape: CustomerShape | None, emai
         return customer_apply(connection, shape)[0]
     if email:
         guest, _ = customers.customer_upsert(
-            external_id=external_id(connection, f"guest:{email}"), cause=connection.cause, email=email
+            external_id=external_id(connection, f"guest:{email}"),
+            cause=connection.cause,
+            email=email,
+            state=CustomerState.GUEST,
         )
         return guest
     raise Unusable("no customer and no e-mail: nothing to attach it to")

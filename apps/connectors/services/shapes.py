@@ -32,6 +32,8 @@ class CustomerShape:
     tags: list[str] | None = None  # None: the payload says nothing about tags
     consent: dict[str, str] = field(default_factory=dict)  # channel ("email", "sms") -> consent state
     account_enabled: bool | None = None  # True: the shop says the customer has an active account
+    # Our account state for it (guest / invited / registered), "" when the payload does not say.
+    account_state: str = ""
     updated_at: datetime | None = None
 
 

@@ -21,6 +21,10 @@ CONSENT = {
 }
 
 
+# Shopify's customer `state` → our account state: no account (a guest checkout) / invited / an account.
+ACCOUNT_STATES = {"enabled": "registered", "invited": "invited", "disabled": "guest", "declined": "guest"}
+
+
 def _presentment(body: dict[str, Any], key: str, fallback: str) -> Decimal | None:
     """An amount in the customer's currency: `<key>_set.presentment_money`, else the plain field."""
     amount = r.money(r.obj(r.obj(body.get(f"{key}_set")).get("presentment_money")).get("amount"))
@@ -60,6 +64,7 @@ def customer(body: dict[str, Any]) -> CustomerShape:
         tags=r.tag_list(body.get("tags")) if "tags" in body else None,
         consent=consent,
         account_enabled=True if state == "enabled" else False if state in ("disabled", "invited", "declined") else None,
+        account_state=ACCOUNT_STATES.get(state, "") if isinstance(state, str) else "",
         updated_at=r.moment(body.get("updated_at")),
     )
 

@@ -31,6 +31,7 @@ def customer(body: dict[str, Any]) -> CustomerShape:
         last_name=r.text(body.get("last_name") or billing.get("last_name"), limit=100),
         country=r.country(billing.get("country")) or r.country(shipping.get("country")),
         account_enabled=True,  # a WooCommerce customer is a registered account
+        account_state="registered",
         updated_at=_gmt(body, "date_modified"),
     )
 
