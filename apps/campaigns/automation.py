@@ -1,7 +1,8 @@
 """
 What the campaigns app offers the automation engine: the promotion triggers (`voucher.published`,
-`voucher.redeemed`, `voucher.expiring`, `campaign.budget_threshold`, `promotions.kill_switch`), the action
-`campaigns.issue_voucher` and two gallery templates. Its condition fields are in `fields.py`.
+`voucher.redeemed`, `voucher.expiring`, `campaign.budget_threshold`, `campaign.codes_low`,
+`promotions.kill_switch`), the action `campaigns.issue_voucher` and two gallery templates. Its condition fields
+are in `fields.py` (`voucher.code`: the code an earlier step of the run issued).
 
 This is the only module of the campaigns app that imports `apps.automations`.
 """
@@ -24,6 +25,13 @@ TRIGGERS = [
         "campaign.budget_threshold",
         "Campaign budget threshold",
         "A campaign budget crossed 50 %, 80 % or 100 % of its limit (payload: campaign, limit, percent); no customer.",
+        ("customer",),
+    ),
+    (
+        "campaign.codes_low",
+        "Campaign codes running low",
+        "Fewer free codes than the campaign's alert threshold are left (payload: campaign, free, threshold); "
+        "no customer.",
         ("customer",),
     ),
     (
@@ -97,7 +105,12 @@ def campaign_templates() -> dict[str, Any]:
             [
                 param("campaign", "Campaign", "string", "Welcome"),
                 param("subject", "E-mail subject", "string", "Welcome! Here is your code"),
-                param("body", "E-mail text", "string", "Thanks for signing up: your code is valid for 30 days."),
+                param(
+                    "body",
+                    "E-mail text",
+                    "string",
+                    "Thanks for signing up: your code {{ voucher.code }} is valid for 30 days.",
+                ),
             ],
             lambda p: _issue_then_email(
                 "event.custom", {"field": "event.name", "op": "eq", "value": "newsletter_signup"}, p
@@ -112,7 +125,7 @@ def campaign_templates() -> dict[str, Any]:
             [
                 param("campaign", "Campaign", "string", "Win-back"),
                 param("subject", "E-mail subject", "string", "We miss you"),
-                param("body", "E-mail text", "string", "Come back: a code is waiting for you in your account."),
+                param("body", "E-mail text", "string", "Come back: your code {{ voucher.code }} is waiting for you."),
             ],
             lambda p: {
                 **_issue_then_email("customer.bulk_activity", None, p),

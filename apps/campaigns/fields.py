@@ -120,3 +120,39 @@ for _spec in (
     ),
 ):
     catalog.register_field(_spec)
+
+
+# --- Vouchers: the code a workflow just issued, or the code an event is about -------------------------------
+
+
+def _read_voucher_code(context, **kwargs):
+    """
+    In a workflow run: the code `campaigns.issue_voucher` published to the customer in an earlier step of the
+    same run (the latest one), so a later e-mail can say `{{ voucher.code }}`. Otherwise the code the trigger
+    event is about (`voucher.published`, `voucher.expiring`). Not cached: each step reads what is true now.
+    """
+    from .promotions.selectors import voucher_issued_in_run
+
+    customer = context.customer
+    extra = context.extra or {}
+    run_id = extra.get("run_id")
+    if run_id and customer is not None and customer.pk:
+        code = voucher_issued_in_run(run_id=run_id, customer_id=customer.pk)
+        if code:
+            return code
+    payload = extra.get("payload") or {}
+    return payload.get("code") if isinstance(payload, dict) else None
+
+
+catalog.register_field(
+    catalog.FieldSpec(
+        name="voucher.code",
+        type="text",
+        label="Voucher code",
+        scope="customer",
+        description="The code issued by an earlier “Issue a voucher code” step of this run, or the code the "
+        "voucher event is about — for e-mails: “Your code: {{ voucher.code }}”.",
+        read=_read_voucher_code,
+        example="WELCOME-7KQ2",
+    )
+)

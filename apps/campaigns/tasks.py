@@ -19,6 +19,42 @@ def vouchers_expiring_task() -> int:
     return vouchers_expiring_announce()
 
 
+def campaign_owner_email_task(campaign_id: int, subject: str, body: str) -> int:
+    """E-mail a campaign's owner (low code pool, budget threshold); 0 when the owner has no e-mail address."""
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    from .promotions.models import Campaign
+
+    campaign = Campaign.objects.select_related("owner").filter(pk=campaign_id).first()
+    email = getattr(getattr(campaign, "owner", None), "email", "") if campaign else ""
+    if not email:
+        return 0
+    return send_mail(subject[:200], body, settings.DEFAULT_FROM_EMAIL, [email])
+
+
+def domain_event_consume(event_id: int) -> int:
+    """Link the redemptions an arriving order paid for (promotions' outbox consumer); returns how many."""
+    from apps.customers import outbox
+    from apps.customers.models import DomainEvent, Order
+    from loyalty_site.lib.tasks import retry_transient
+
+    from .promotions.services import redemption_link_order
+    from .receivers import CONSUMER
+
+    def consume() -> int:
+        event = DomainEvent.objects.filter(pk=event_id).only("pk", "payload").first()
+        if event is None:
+            return 0
+        order_id = (event.payload or {}).get("order_id")
+        order = Order.objects.filter(pk=order_id).first() if isinstance(order_id, int) else None
+        linked = len(redemption_link_order(order=order)) if order is not None else 0
+        outbox.domain_event_consumed(event_id=event.pk, consumer=CONSUMER)
+        return linked
+
+    return retry_transient(consume, what=f"promotions: outbox event {event_id}")
+
+
 PERIODIC_JOBS: list[dict[str, str]] = [
     {
         "name": "campaigns: release expired promotion reservations",

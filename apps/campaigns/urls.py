@@ -17,4 +17,5 @@ urlpatterns = [
         fraud_views.review_decide,
         name="campaigns-fraud-decide",
     ),
+    path("promotions/campaigns/<int:campaign_id>/codes/", views.campaign_codes, name="campaigns-campaign-codes"),
 ]

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -18,6 +19,7 @@ from loyalty_site.lib.json_limits import json_text_error
 from loyalty_site.lib.money import shop_currency
 
 from . import services
+from .models import Segment
 from .promotions.api.serializers import outcome_json
 from .promotions.eligibility import Cart, CartLine, promotions_evaluate
 from .selectors import segment_preview as segment_preview_select
@@ -239,3 +241,91 @@ def segment_preview(request: HttpRequest) -> JsonResponse:
             ],
         }
     )
+
+
+class CodeImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV, header code[,max_uses][,expires_at][,expires_days_after_publication]")
+
+
+class SegmentPublishForm(forms.Form):
+    segment = forms.ModelChoiceField(
+        queryset=Segment.objects.order_by("name"), help_text="One free code to each member without one"
+    )
+
+
+MAX_IMPORT_BYTES = 2_000_000
+
+
+@staff_member_required
+@permission_required("campaigns.view_code", raise_exception=True)
+def campaign_codes(request: HttpRequest, campaign_id: int) -> HttpResponseBase:
+    """A campaign's code pool: counts, CSV import (all rows checked first), CSV export, publication to a segment."""
+    from django.contrib import messages
+    from django.core.exceptions import PermissionDenied, ValidationError
+    from django.shortcuts import get_object_or_404, redirect
+
+    from loyalty_site.lib.csv_stream import csv_response
+    from loyalty_site.lib.errors import DomainError
+
+    from .promotions import codes
+    from .promotions.models import Campaign, Code
+
+    campaign = get_object_or_404(Campaign, pk=campaign_id)
+    if request.GET.get("export") == "csv":
+        return csv_response(codes.codes_csv_rows(campaign=campaign), filename=f"codes-campaign-{campaign.pk}.csv")
+    import_form = CodeImportForm()
+    publish_form = SegmentPublishForm()
+    if request.method == "POST":
+        operation = request.POST.get("operation")
+        needed = "campaigns.add_code" if operation == "import" else "campaigns.change_code"
+        if not request.user.has_perm(needed):
+            raise PermissionDenied
+        try:
+            if operation == "import":
+                import_form = CodeImportForm(request.POST, request.FILES)
+                if import_form.is_valid():
+                    upload = import_form.cleaned_data["file"]
+                    if upload.size > MAX_IMPORT_BYTES:
+                        raise ValidationError({"file": f"At most {MAX_IMPORT_BYTES:,} bytes per file."})
+                    text = upload.read().decode("utf-8-sig", errors="strict")
+                    result = codes.codes_import(campaign=campaign, csv_text=text)
+                    messages.success(request, f"Imported {result.created} codes.")
+                    return redirect("campaigns-campaign-codes", campaign.pk)
+            elif operation == "publish":
+                publish_form = SegmentPublishForm(request.POST)
+                if publish_form.is_valid():
+                    segment = publish_form.cleaned_data["segment"]
+                    published = codes.codes_publish_segment(
+                        campaign=campaign, segment=segment, ref=f"admin:{request.user.pk}:segment:{segment.pk}"
+                    )
+                    messages.success(
+                        request,
+                        f"Published {published.published} codes to “{segment}”"
+                        + (
+                            f"; {published.without_code} members got none (no free code left)."
+                            if published.without_code
+                            else "."
+                        ),
+                    )
+                    return redirect("campaigns-campaign-codes", campaign.pk)
+        except UnicodeDecodeError:
+            messages.error(request, "The file is not UTF-8 text.")
+        except ValidationError as error:
+            for path, problems in error.message_dict.items():
+                for problem in problems:
+                    messages.error(request, f"Nothing imported: {path}: {problem}")
+        except DomainError as error:
+            messages.error(request, error.message)
+    context = {
+        "title": f"Codes of {campaign.name}",
+        "campaign": campaign,
+        "total": Code.objects.filter(campaign=campaign).count(),
+        "free": codes.free_codes(campaign).count(),
+        "published": Code.objects.filter(campaign=campaign, customer__isnull=False).count(),
+        "import_form": import_form,
+        "publish_form": publish_form,
+        "may_import": request.user.has_perm("campaigns.add_code"),
+        "may_publish": request.user.has_perm("campaigns.change_code"),
+        "has_permission": True,
+    }
+    return render(request, "campaigns/campaign_codes.html", context)

@@ -217,6 +217,10 @@ class Order(models.Model):
     status = models.CharField(max_length=24, choices=OrderStatus.choices, default=OrderStatus.PAID)
     store = models.ForeignKey("Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
     placed_at = models.DateTimeField(default=timezone.now, help_text="Creation time in the source system")
+    checkout_session = models.CharField(
+        max_length=120, blank=True, help_text="The checkout session the shop reserved/redeemed promotions under"
+    )
+    discount_codes = models.JSONField(default=list, blank=True, help_text="Promotion codes used on the order")
     cancelled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -467,6 +467,8 @@ def order_create(
     store: Store | None = None,
     exchange_rate: Decimal | str | None = None,
     total_shop: Decimal | str | None = None,
+    checkout_session: str = "",
+    discount_codes: Iterable[str] = (),
     cause: str = "",
 ) -> tuple[Order, bool]:
     """
@@ -476,7 +478,9 @@ def order_create(
 
     The amounts are also stored in the shop currency (see `currency.conversion_for`: the given
     `total_shop` / `exchange_rate`, else the table's rate of the order's day); no rate → ValidationError
-    on `currency`. The customer's figures move by the shop-currency amounts.
+    on `currency`. The customer's figures move by the shop-currency amounts. `checkout_session` and
+    `discount_codes` (as the shop used them with the promotions API) let promotions link their redemption
+    to this order (the `order.created` outbox event carries them).
     """
     if external_id:
         existing = Order.objects.filter(external_id=external_id).first()
@@ -517,6 +521,8 @@ def order_create(
         status=OrderStatus.PAID,
         store=store,
         placed_at=placed_at,
+        checkout_session=checkout_session[:120],
+        discount_codes=[str(code)[:64] for code in discount_codes][:20],
     )
     order_lines = OrderLine.objects.bulk_create(
         OrderLine(

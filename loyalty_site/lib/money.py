@@ -60,6 +60,23 @@ def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-minor_units(currency))
 
 
+def decimals_error(amount: Decimal | int | str, currency: str) -> str | None:
+    """
+    Why `amount` is not an amount of `currency`: more decimals than its minor units (JPY 10.5, USD 1.005).
+    Trailing zeros do not count (JPY 10.00 is 10). None when it fits.
+    """
+    try:
+        value = Decimal(str(amount))
+        units = minor_units(currency)
+    except (InvalidOperation, CurrencyError):
+        return None  # not a number / not a currency: other checks name that
+    if not value.is_finite() or value == value.quantize(quantum(currency), rounding=ROUNDING):
+        return None
+    if units == 0:
+        return f"{currency} has no minor unit: give a whole amount."
+    return f"{currency} has {units} decimal place{'s' if units != 1 else ''}: give at most {units}."
+
+
 def money_round(amount: Decimal | int | str, currency: str) -> Decimal:
     """`amount` rounded to the currency's minor units, half to even."""
     return Decimal(str(amount)).quantize(quantum(currency), rounding=ROUNDING)

@@ -10,12 +10,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from apps.platform import capabilities as cap
 from apps.platform.kill_switch import kill_switch_state
+from loyalty_site.lib.errors import DomainError
 from loyalty_site.lib.forms import BoundedJSONField
 
 from . import selectors, services
@@ -41,13 +43,39 @@ class IncentiveForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        kind = str(cleaned.get("kind") or "")
-        for name in services.INCENTIVE_NEEDS.get(kind, ()):
-            if cleaned.get(name) in (None, ""):
-                self.add_error(name, f"A {kind} incentive needs {name}.")
-        errors = services.rule_errors(cleaned.get("lines_rule") or None, path="lines_rule", scopes=services.LINE_SCOPES)
-        for path, message in errors.items():
-            self.add_error("lines_rule", f"{path}: {message}")
+        if cleaned.get("DELETE"):
+            return cleaned
+        probe = Incentive(**{name: cleaned.get(name) for name in self.Meta.fields if name in cleaned})
+        probe.lines_rule = cleaned.get("lines_rule") or None
+        try:
+            services.incentive_check(probe)  # the service's own rules, shown on the form
+        except ValidationError as error:
+            for name, messages_ in error.message_dict.items():
+                field = name.split(".")[0] if name.split(".")[0] in self.fields else None
+                for message in messages_:
+                    self.add_error(field, f"{name}: {message}" if field == "lines_rule" else message)
+        return cleaned
+
+
+class LimitForm(forms.ModelForm):
+    class Meta:
+        model = Limit
+        fields = ["measure", "limit", "period", "scope", "action", "incentive"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("DELETE") or cleaned.get("limit") is None:
+            return cleaned
+        probe = Limit(**{name: cleaned.get(name) for name in self.Meta.fields if cleaned.get(name) is not None})
+        probe.campaign_id = self.instance.campaign_id
+        if probe.incentive is not None and probe.campaign_id is None:
+            probe.campaign_id = probe.incentive.campaign_id
+        try:
+            services.limit_check(probe)
+        except ValidationError as error:
+            for name, messages_ in error.message_dict.items():
+                for message in messages_:
+                    self.add_error(name if name in self.fields else None, message)
         return cleaned
 
 
@@ -70,6 +98,7 @@ class IncentiveInline(admin.TabularInline):
 
 class LimitInline(admin.TabularInline):
     model = Limit
+    form = LimitForm
     extra = 1
     fields = ["measure", "limit", "period", "scope", "action", "incentive"]
 
@@ -98,6 +127,7 @@ class CampaignForm(forms.ModelForm):
             "stacking",
             "joint_categories",
             "validation_rule",
+            "low_pool_threshold",
         ]
 
     def clean_validation_rule(self) -> Any:
@@ -120,13 +150,66 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.display(description="Pages")
     def pages(self, campaign: Campaign) -> str:
+        codes = (
+            format_html(' · <a href="{}">Codes: import, export, publish to a segment</a>', self._codes_url(campaign))
+            if campaign.pk
+            else ""
+        )
         return format_html(
-            '<a href="{}?campaign={}">Redemptions</a> · <a href="{}">Cart simulator</a> · <a href="{}">Kill switch</a>',
+            (
+                '<a href="{}?campaign={}">Redemptions</a> · <a href="{}">Cart simulator</a> · '
+                '<a href="{}">Kill switch</a>{}'
+            ),
             reverse("campaigns-redemptions"),
             campaign.pk or "",
             reverse("campaigns-simulator"),
             reverse("campaigns-kill-switch"),
+            codes,
         )
+
+    @staticmethod
+    def _codes_url(campaign: Campaign) -> str:
+        return reverse("campaigns-campaign-codes", args=[campaign.pk])
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Inline incentives and limits are written by their services (checked, audited with who and old/new)."""
+        if formset.model not in (Incentive, Limit):
+            super().save_formset(request, form, formset, change)
+            return
+        campaign = form.instance
+        formset.save(commit=False)
+        is_incentive = formset.model is Incentive
+        for obj in formset.deleted_objects:
+            try:
+                if is_incentive:
+                    services.incentive_delete(incentive=obj, user=request.user)
+                else:
+                    services.limit_delete(limit=obj, user=request.user)
+            except DomainError as error:
+                self.message_user(request, error.message, messages.ERROR)
+        for obj, changed in formset.changed_objects:
+            fields = {name: getattr(obj, name) for name in changed if name != "DELETE"}
+            if is_incentive:
+                services.incentive_update(incentive=obj, user=request.user, **fields)
+            else:
+                services.limit_update(limit=obj, user=request.user, **fields)
+        for obj in formset.new_objects:
+            if is_incentive:
+                values = {name: getattr(obj, name) for name in IncentiveForm.Meta.fields if name != "kind"}
+                services.incentive_create(
+                    campaign=campaign, kind=obj.kind, user=request.user, position=campaign.incentives.count(), **values
+                )
+            else:
+                services.limit_create(
+                    campaign=campaign,
+                    measure=obj.measure,
+                    limit=obj.limit,
+                    incentive=obj.incentive,
+                    user=request.user,
+                    period=obj.period,
+                    scope=obj.scope,
+                    action=obj.action,
+                )
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: Any, change: bool) -> None:
         fields = {key: form.cleaned_data[key] for key in form.cleaned_data if key != "name"}

@@ -48,6 +48,7 @@ class LimitMeasure(models.TextChoices):
     REDEMPTIONS = "redemptions", "Redemptions"
     DISCOUNT_AMOUNT = "discount_amount", "Discount amount"
     ORDER_VALUE = "order_value", "Order value"
+    DISTINCT_CUSTOMERS = "distinct_customers", "Distinct customers"
 
 
 class LimitPeriod(models.TextChoices):

@@ -158,6 +158,7 @@ class BudgetUse:
     bucket: date
     subject: str
     amount: Decimal
+    marker: bool = False  # a distinct-customers limit's "this customer is counted" row (no threshold, no pause)
 
 
 @dataclass
@@ -356,14 +357,37 @@ def budget_key(limit: Limit, *, code: Code | None, customer: Any, now: datetime)
     return None if subject is None else (limit.pk, period_bucket(limit.period, now), subject)
 
 
+MARKER = "|customer:"
+
+
+def marker_key(key: tuple[int, date, str], customer: Any) -> tuple[int, date, str] | None:
+    """
+    A distinct-customers limit counts each customer once per period: its counter (`key`) moves by 1 only when
+    the customer's marker counter — same limit and bucket, subject `<subject>|customer:<id>`, limit 1 — is
+    still 0. Both are locked and taken like any counter, so a rollback or an expired reservation frees the slot.
+    """
+    if customer is None or not customer.pk:
+        return None
+    return (key[0], key[1], f"{key[2]}{MARKER}{customer.pk}")
+
+
+def budget_keys(limit: Limit, *, code: Code | None, customer: Any, now: datetime) -> list[tuple[int, date, str]]:
+    """Every counter key a use of `limit` may move: its own, plus the customer's marker for distinct customers."""
+    key = budget_key(limit, code=code, customer=customer, now=now)
+    if key is None:
+        return []
+    if limit.measure == LimitMeasure.DISTINCT_CUSTOMERS:
+        marker = marker_key(key, customer)
+        return [key, marker] if marker is not None else [key]
+    return [key]
+
+
 def counters_read(candidates: list[Candidate], *, customer: Any, now: datetime) -> dict[tuple, Decimal]:
     """Used amount per (limit, bucket, subject) for every limit a candidate may take (one query)."""
     keys = set()
     for candidate in candidates:
         for limit in getattr(candidate.campaign, "_promo_limits", []):
-            key = budget_key(limit, code=candidate.code, customer=customer, now=now)
-            if key is not None:
-                keys.add(key)
+            keys.update(budget_keys(limit, code=candidate.code, customer=customer, now=now))
     if not keys:
         return {}
     rows = LimitCounter.objects.filter(
@@ -493,7 +517,8 @@ def _candidate_refusal(
             refusal = rule_explain(campaign.validation_rule, context, path="validation_rule", currency=currency)
     if refusal is None:
         for limit in campaign._promo_limits:
-            if limit.scope == LimitScope.CUSTOMER and (customer is None or not customer.pk):
+            per_customer = limit.scope == LimitScope.CUSTOMER or limit.measure == LimitMeasure.DISTINCT_CUSTOMERS
+            if per_customer and (customer is None or not customer.pk):
                 return Refusal(
                     "customer_required", "this incentive is limited per customer: send the customer", "customer"
                 )
@@ -630,7 +655,15 @@ def _budget_uses(
         if key is None:
             continue
         left = limit.limit - used.get(key, Decimal("0"))
-        if limit.measure == LimitMeasure.REDEMPTIONS:
+        marker = None
+        if limit.measure == LimitMeasure.DISTINCT_CUSTOMERS:
+            marker = marker_key(key, outcome.customer)
+            if marker is None:
+                continue  # refused earlier: a distinct-customers limit needs the customer
+            if used.get(marker, Decimal("0")) >= 1:
+                continue  # this customer is counted already in this period
+            amount = Decimal(1)
+        elif limit.measure == LimitMeasure.REDEMPTIONS:
             amount = Decimal(1)
         elif limit.measure == LimitMeasure.ORDER_VALUE:
             amount = outcome.cart.subtotal
@@ -642,6 +675,7 @@ def _budget_uses(
             else:
                 what_by_measure: dict[str, str] = {
                     LimitMeasure.REDEMPTIONS: f"{limit.limit.normalize():f} redemptions",
+                    LimitMeasure.DISTINCT_CUSTOMERS: f"{limit.limit.normalize():f} customers",
                     LimitMeasure.ORDER_VALUE: f"{money_format(limit.limit, currency)} of order value",
                     LimitMeasure.DISCOUNT_AMOUNT: f"{money_format(limit.limit, currency)} of discount",
                 }
@@ -653,6 +687,8 @@ def _budget_uses(
                     "budget_exhausted", f"the budget of {what}{per}{period} is used up", f"limits[{limit.pk}]"
                 )
         uses.append(BudgetUse(limit=limit, bucket=key[1], subject=key[2], amount=amount))
+        if marker is not None:
+            uses.append(BudgetUse(limit=limit, bucket=marker[1], subject=marker[2], amount=Decimal(1), marker=True))
     return uses, None
 
 

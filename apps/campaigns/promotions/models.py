@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from apps.customers.models import Customer, MoneyField
+from apps.customers.models import Customer, MoneyField, Order
 
 if TYPE_CHECKING:
     from .eligibility import Outcome
@@ -57,6 +57,12 @@ class Campaign(models.Model):
         default=list, blank=True, help_text="For joint stacking: categories it combines with"
     )
     validation_rule = models.JSONField(null=True, blank=True, help_text="Condition JSON over customer and cart")
+    low_pool_threshold = models.PositiveIntegerField(
+        default=100, help_text="Alert (trigger campaign.codes_low, e-mail to the owner) when fewer free codes remain"
+    )
+    low_pool_alerted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the low-pool alert fired (cleared when codes are added)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Not columns: the campaign's incentives and limits, loaded in bulk for a cart's candidates (eligibility).
@@ -131,7 +137,11 @@ class Code(models.Model):
                 condition=Q(max_uses__isnull=True) | Q(uses__lte=models.F("max_uses")), name="promo_code_uses_lte_max"
             ),
         ]
-        indexes = [models.Index(fields=["campaign", "customer"], name="promo_code_campaign_cust_idx")]
+        indexes = [
+            models.Index(fields=["campaign", "customer"], name="promo_code_campaign_cust_idx"),
+            # a customer's codes (qualify, `voucher.code` of a run's earlier step)
+            models.Index(fields=["customer", "published_at"], name="promo_code_customer_pub_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.code
@@ -222,7 +232,15 @@ class Redemption(models.Model):
     order_total = MoneyField()
     discount_total = MoneyField()
     rolled_back_total = MoneyField(help_text="Order value given back by rollbacks")
-    order_ref = models.CharField(max_length=120, blank=True, help_text="The order's external id, when linked")
+    order_ref = models.CharField(max_length=120, blank=True, help_text="The order's external id, as sent at redeem")
+    order = models.ForeignKey(
+        Order,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="promotion_redemptions",
+        help_text="The order this redemption paid for (linked when the order arrives; ROI reads it)",
+    )
     request = models.JSONField(default=dict, help_text="The cart as sent")
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -232,7 +250,10 @@ class Redemption(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["status", "expires_at"], name="promo_redemption_expiry_idx")]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="promo_redemption_expiry_idx"),
+            models.Index(fields=["order_ref"], name="promo_redemption_order_ref_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.status}"

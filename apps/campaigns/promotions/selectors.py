@@ -73,3 +73,13 @@ def redemptions_list(*, campaign: Campaign | None = None) -> QuerySet[Redemption
 def codes_published_to(*, customer: Any) -> QuerySet[Code]:
     """Codes published to the customer that are still active (qualify offers them)."""
     return Code.objects.filter(customer=customer, is_active=True).order_by("pk")
+
+
+def voucher_issued_in_run(*, run_id: int, customer_id: int) -> str | None:
+    """The latest code `campaigns.issue_voucher` published to the customer in workflow run `run_id`."""
+    return (
+        Code.objects.filter(customer_id=customer_id, publication_ref__startswith=f"workflow:wr{int(run_id)}:")
+        .order_by("-published_at", "-pk")
+        .values_list("code", flat=True)
+        .first()
+    )

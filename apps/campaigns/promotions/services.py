@@ -35,13 +35,16 @@ from apps.platform.kill_switch import global_kill_switch_set
 from apps.platform.models import GlobalKillSwitch
 from loyalty_site.lib.conditions import condition_validate
 from loyalty_site.lib.errors import ConflictError, DomainError
+from loyalty_site.lib.money import decimals_error, shop_currency
 
 from . import signals
-from .choices import CampaignStatus, EffectKind, LimitAction, LimitMeasure, RedemptionStatus
+from .choices import CampaignStatus, EffectKind, LimitAction, LimitMeasure, LimitScope, RedemptionStatus
+from .codes import owner_notify, pool_check
 from .eligibility import (
+    MARKER,
     Cart,
     Outcome,
-    budget_key,
+    budget_keys,
     candidates_load,
     code_normalize,
     from_minor,
@@ -75,6 +78,11 @@ MAX_GENERATE = 2_000_000
 # --- Campaigns ---------------------------------------------------------------------------------------
 
 
+def shop_decimals_error(amount: Decimal) -> str | None:
+    """A money amount of promotions is in the shop currency: no more decimals than its minor units."""
+    return decimals_error(amount, shop_currency())
+
+
 def rule_errors(rule: Any, *, path: str, scopes: tuple[str, ...]) -> dict[str, str]:
     """Problems of a validation (or line) rule by JSON path, e.g. {"validation_rule.all[1].value": "..."}."""
     return {
@@ -102,6 +110,7 @@ CAMPAIGN_FIELDS = {
     "stacking",
     "joint_categories",
     "validation_rule",
+    "low_pool_threshold",
 }
 
 
@@ -164,11 +173,24 @@ INCENTIVE_NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
-@transaction.atomic
-def incentive_create(*, campaign: Campaign, kind: str, **fields: Any) -> Incentive:
-    """Add an effect to a campaign; the fields its kind needs are required, the line rule validated."""
-    incentive = Incentive(campaign=campaign, kind=kind, **fields)
+INCENTIVE_FIELDS = {
+    "kind",
+    "percent",
+    "amount",
+    "max_discount",
+    "buy_quantity",
+    "get_quantity",
+    "multiplier",
+    "lines_rule",
+    "is_active",
+    "position",
+}
+
+
+def incentive_check(incentive: Incentive) -> None:
+    """ValidationError by field when the incentive is not complete and sound (the admin form asks it too)."""
     errors: dict[str, str] = {}
+    kind = incentive.kind
     if kind not in INCENTIVE_NEEDS:
         errors["kind"] = f"Unknown kind; one of {', '.join(INCENTIVE_NEEDS)}."
     else:
@@ -181,40 +203,146 @@ def incentive_create(*, campaign: Campaign, kind: str, **fields: Any) -> Incenti
         value = getattr(incentive, name)
         if value is not None and value < 0:
             errors[name] = "An amount cannot be negative."
+        elif value is not None and (problem := shop_decimals_error(value)):
+            errors[name] = problem
     errors.update(rule_errors(incentive.lines_rule, path="lines_rule", scopes=LINE_SCOPES))
     if errors:
         raise ValidationError(errors)
+
+
+def _unknown_fields(fields: dict[str, Any], allowed: set[str], what: str) -> None:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), f"Unknown {what} field."))
+
+
+@transaction.atomic
+def incentive_create(*, campaign: Campaign, kind: str, user: Any = None, **fields: Any) -> Incentive:
+    """Add an effect to a campaign; the fields its kind needs are required, the line rule validated; audited."""
+    _unknown_fields(fields, INCENTIVE_FIELDS, "incentive")
+    incentive = Incentive(campaign=campaign, kind=kind, **fields)
+    incentive_check(incentive)
     incentive.save()
+    audit_record(action="created", obj=incentive, user=user)
     return incentive
 
 
 @transaction.atomic
-def limit_create(
-    *, campaign: Campaign, measure: str, limit: Decimal, incentive: Incentive | None = None, **fields: Any
-) -> Limit:
-    """Add a budget to a campaign (or to one of its incentives)."""
-    if incentive is not None and incentive.campaign_id != campaign.pk:
-        raise ValidationError({"incentive": "The incentive belongs to another campaign."})
-    if limit is None or limit <= 0:
-        raise ValidationError({"limit": "A limit is a positive number."})
-    if measure == LimitMeasure.REDEMPTIONS and limit != limit.to_integral_value():
-        raise ValidationError({"limit": "A number of redemptions is a whole number."})
-    if fields.get("action") == LimitAction.REDUCE and measure != LimitMeasure.DISCOUNT_AMOUNT:
-        raise ValidationError({"action": "Only a discount amount can be reduced to what is left."})
-    return Limit.objects.create(campaign=campaign, incentive=incentive, measure=measure, limit=limit, **fields)
+def incentive_update(*, incentive: Incentive, user: Any = None, **fields: Any) -> Incentive:
+    """Change an incentive (checked like a new one); audited with old and new values."""
+    _unknown_fields(fields, INCENTIVE_FIELDS, "incentive")
+    incentive = Incentive.objects.select_for_update().get(pk=incentive.pk)
+    before = audit_snapshot(incentive)
+    for key, value in fields.items():
+        setattr(incentive, key, value)
+    incentive_check(incentive)
+    incentive.save()
+    audit_record(action="updated", obj=incentive, before=before, user=user)
+    return incentive
 
 
 @transaction.atomic
-def limit_update(*, limit: Limit, value: Decimal) -> Limit:
-    """Change a limit's value; its counters follow (a lower limit never takes back what was used)."""
-    if value <= 0:
-        raise ValidationError({"limit": "A limit is a positive number."})
-    limit.limit = value
-    limit.save(update_fields=["limit"])
-    counters = LimitCounter.objects.filter(limit=limit)
-    counters.filter(used__lte=value).update(limit_value=value)
-    counters.filter(used__gt=value).update(limit_value=F("used"))
-    return limit
+def incentive_delete(*, incentive: Incentive, user: Any = None) -> None:
+    """Remove an incentive that never gave a discount (one that did stays for the redemptions log: switch it off)."""
+    if incentive.redemption_items.exists():
+        raise ConflictError(
+            "This incentive was redeemed: switch it off instead (redemptions refer to it).",
+            path="incentive",
+            code="still_referenced",
+        )
+    audit_record(action="deleted", obj=incentive, before=audit_snapshot(incentive), user=user)
+    incentive.delete()
+
+
+LIMIT_FIELDS = {"incentive", "measure", "limit", "period", "scope", "action"}
+MONEY_MEASURES = (LimitMeasure.DISCOUNT_AMOUNT, LimitMeasure.ORDER_VALUE)
+
+
+def limit_check(limit: Limit) -> None:
+    """ValidationError by field when the limit does not make sense (the admin form asks it too)."""
+    errors: dict[str, str] = {}
+    if (
+        limit.incentive_id is not None
+        and limit.incentive is not None
+        and limit.incentive.campaign_id != limit.campaign_id
+    ):
+        errors["incentive"] = "The incentive belongs to another campaign."
+    if limit.measure not in LimitMeasure.values:
+        errors["measure"] = f"One of {', '.join(LimitMeasure.values)}."
+    if limit.limit is None or limit.limit <= 0:
+        errors["limit"] = "A limit is a positive number."
+    elif limit.measure in MONEY_MEASURES and (problem := shop_decimals_error(limit.limit)):
+        errors["limit"] = problem
+    elif limit.measure not in MONEY_MEASURES and limit.limit != limit.limit.to_integral_value():
+        errors["limit"] = f"A number of {limit.measure.replace('_', ' ')} is a whole number."
+    if limit.action == LimitAction.REDUCE and limit.measure != LimitMeasure.DISCOUNT_AMOUNT:
+        errors["action"] = "Only a discount amount can be reduced to what is left."
+    if limit.measure == LimitMeasure.DISTINCT_CUSTOMERS and limit.scope in (LimitScope.CUSTOMER,):
+        errors["scope"] = "Distinct customers are counted over the campaign, an incentive or a code."
+    if limit.scope == LimitScope.INCENTIVE and limit.incentive_id is None:
+        errors["incentive"] = "An incentive-scoped limit names its incentive."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def limit_create(
+    *,
+    campaign: Campaign,
+    measure: str,
+    limit: Decimal,
+    incentive: Incentive | None = None,
+    user: Any = None,
+    **fields: Any,
+) -> Limit:
+    """Add a budget to a campaign (or to one of its incentives); audited."""
+    _unknown_fields(fields, LIMIT_FIELDS, "limit")
+    row = Limit(campaign=campaign, incentive=incentive, measure=measure, limit=limit, **fields)
+    limit_check(row)
+    row.save()
+    audit_record(action="created", obj=row, user=user)
+    return row
+
+
+@transaction.atomic
+def limit_update(*, limit: Limit, user: Any = None, value: Decimal | None = None, **fields: Any) -> Limit:
+    """
+    Change a limit; its counters follow a new value (a lower limit never takes back what was used). What it
+    measures and how it counts (measure, period, scope, incentive) cannot change once something was counted:
+    make a new limit instead (409).
+    """
+    _unknown_fields(fields, LIMIT_FIELDS, "limit")
+    if value is not None:
+        fields["limit"] = value
+    row = Limit.objects.select_for_update().get(pk=limit.pk)
+    before = audit_snapshot(row)
+    shape = {"measure", "period", "scope", "incentive"}
+    changes_shape = any(
+        getattr(row, "incentive_id" if key == "incentive" else key) != (getattr(fields[key], "pk", fields[key]))
+        for key in shape & set(fields)
+    )
+    if changes_shape and LimitCounter.objects.filter(limit=row, used__gt=0).exists():
+        raise ConflictError(
+            "This limit has counted usage: what it measures cannot change; add a new limit instead.",
+            path="measure",
+            code="limit_in_use",
+        )
+    for key, item in fields.items():
+        setattr(row, key, item)
+    limit_check(row)
+    row.save()
+    counters = LimitCounter.objects.filter(limit=row).exclude(subject__contains=MARKER)  # markers stay at 1
+    counters.filter(used__lte=row.limit).update(limit_value=row.limit)
+    counters.filter(used__gt=row.limit).update(limit_value=F("used"))
+    audit_record(action="updated", obj=row, before=before, user=user)
+    return row
+
+
+@transaction.atomic
+def limit_delete(*, limit: Limit, user: Any = None) -> None:
+    """Remove a budget (its counters go with it; redemptions keep their discounts); audited."""
+    audit_record(action="deleted", obj=limit, before=audit_snapshot(limit), user=user)
+    limit.delete()
 
 
 # --- Codes ---------------------------------------------------------------------------------------------
@@ -324,6 +452,8 @@ def codes_generate(
         if progress is not None:
             progress(generated, count)
     CodeBatch.objects.filter(pk=batch.pk).update(finished_at=timezone.now())
+    Campaign.objects.filter(pk=campaign.pk).update(low_pool_alerted_at=None)  # the pool grew: alert re-armed
+    campaign.low_pool_alerted_at = None
     batch.refresh_from_db()
     return batch
 
@@ -362,6 +492,7 @@ def code_publish(*, campaign: Campaign, customer: Any, ref: str = "", now: datet
         sender=Code,
         code=free,
     )
+    pool_check(campaign=campaign, now=now)
     return free
 
 
@@ -449,16 +580,15 @@ class _Locked:
 
 def _counters_lock(candidates: list, *, customer: Any, now: datetime, extra_ids: set[int]) -> _Locked:
     """Create the missing counters, then lock every counter the candidates (and `extra_ids`) may touch."""
-    keys: dict[tuple, Limit] = {}
+    keys: dict[tuple, Decimal] = {}
     for candidate in candidates:
         for limit in getattr(candidate.campaign, "_promo_limits", []):
-            key = budget_key(limit, code=candidate.code, customer=customer, now=now)
-            if key is not None:
-                keys[key] = limit
+            for key in budget_keys(limit, code=candidate.code, customer=customer, now=now):
+                keys[key] = Decimal(1) if MARKER in key[2] else limit.limit
     if keys:
         LimitCounter.objects.bulk_create(
             [
-                LimitCounter(limit_id=key[0], bucket=key[1], subject=key[2], limit_value=keys[key].limit)
+                LimitCounter(limit_id=key[0], bucket=key[1], subject=key[2], limit_value=keys[key])
                 for key in sorted(keys)
             ],
             ignore_conflicts=True,
@@ -517,7 +647,10 @@ THRESHOLDS = (50, 80, 100)
 
 
 def _thresholds_announce(limit: Limit, *, before: Decimal, after: Decimal, subject: str) -> None:
-    """`campaign.budget_threshold` once for each of 50/80/100 % a campaign-wide budget crosses."""
+    """
+    `campaign.budget_threshold` once for each of 50/80/100 % a campaign-wide budget crosses, and an e-mail to the
+    campaign's owner (after commit).
+    """
     if subject:
         return  # per-customer and per-code limits are not budgets to watch
     for percent in THRESHOLDS:
@@ -540,6 +673,14 @@ def _thresholds_announce(limit: Limit, *, before: Decimal, after: Decimal, subje
                 limit=limit,
                 percent=percent,
             )
+            campaign = Campaign.objects.only("pk", "name", "owner_id").get(pk=limit.campaign_id)
+            owner_notify(
+                campaign=campaign,
+                subject=f"Budget at {percent} %: {campaign.name}",
+                body=f"The budget “{limit}” of the campaign “{campaign.name}” is at {percent} % "
+                f"({after} of {limit.limit} used)."
+                + (" The campaign is paused." if percent == 100 and limit.action == LimitAction.PAUSE else ""),
+            )
 
 
 def _take(outcome: Outcome, locked: _Locked, redemption: Redemption) -> None:
@@ -555,6 +696,8 @@ def _take(outcome: Outcome, locked: _Locked, redemption: Redemption) -> None:
                 "The budget was used up meanwhile.", path=f"limits[{use.limit.pk}]", code="budget_exhausted"
             )
         takes.append(LimitTake(redemption=redemption, counter=counter, amount=use.amount))
+        if use.marker:
+            continue
         _thresholds_announce(use.limit, before=counter.used, after=counter.used + use.amount, subject=counter.subject)
         if use.limit.action == LimitAction.PAUSE and counter.used + use.amount >= counter.limit_value:
             Campaign.objects.filter(pk=use.limit.campaign_id).update(status=CampaignStatus.PAUSED)
@@ -770,8 +913,8 @@ def redemption_rollback(*, redemption: Redemption, amount: Decimal | None = None
         raise ValidationError({"amount": "A partial rollback gives back a positive amount."})
     share = amount / redemption.order_total
     for take in redemption.takes.select_related("counter__limit").order_by("counter_id"):
-        if take.counter.limit.measure == LimitMeasure.REDEMPTIONS:
-            continue
+        if take.counter.limit.measure in (LimitMeasure.REDEMPTIONS, LimitMeasure.DISTINCT_CUSTOMERS):
+            continue  # counts, not money: a partial refund gives none back
         back = min(
             (take.amount * share).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN), take.amount - take.returned
         )
@@ -826,3 +969,47 @@ def vouchers_expiring_announce(*, now: datetime | None = None, days: int = EXPIR
             )
             count += 1
     return count
+
+
+# --- Orders --------------------------------------------------------------------------------------------------
+
+LINK_CODES_WINDOW = timedelta(days=2)
+
+
+@transaction.atomic
+def redemption_link_order(
+    *, order: Any, session: str = "", codes: list[str] | tuple[str, ...] = ()
+) -> list[Redemption]:
+    """
+    Link the redemptions an order paid for to it (ROI reads `Redemption.order`): those of the checkout
+    `session`, those redeemed with `order_ref` = the order's external id, and the customer's redemptions of
+    the `codes` in the two days before the order. Defaults come from the order itself (`checkout_session`,
+    `discount_codes`, sent with the order through the orders API). Only redeemed or rolled-back redemptions
+    not linked yet: linking twice is a no-op. Store connectors call it with the discount codes of a
+    Shopify/WooCommerce order.
+    """
+    session = (session or order.checkout_session or "").strip()
+    texts = [code_normalize(text) for text in (codes or order.discount_codes or [])][:20]
+    match = Q(pk__in=[])
+    if session:
+        match |= Q(session=session)
+    if order.external_id:
+        match |= Q(order_ref=order.external_id)
+    if texts:
+        match |= Q(
+            customer_id=order.customer_id,
+            items__code__code__in=texts,
+            redeemed_at__gte=order.placed_at - LINK_CODES_WINDOW,
+            redeemed_at__lte=order.placed_at + LINK_CODES_WINDOW,
+        )
+    ids = sorted(
+        set(
+            Redemption.objects.filter(match)
+            .filter(order__isnull=True, status__in=[RedemptionStatus.REDEEMED, RedemptionStatus.ROLLED_BACK])
+            .values_list("pk", flat=True)
+        )
+    )
+    if not ids:
+        return []
+    Redemption.objects.filter(pk__in=ids, order__isnull=True).update(order=order)
+    return list(Redemption.objects.filter(pk__in=ids, order=order).order_by("pk"))

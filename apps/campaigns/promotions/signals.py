@@ -10,6 +10,7 @@ voucher_redeemed = Signal()  # redemption
 voucher_expiring = Signal()  # code
 budget_threshold = Signal()  # limit, percent
 kill_switch_changed = Signal()  # settings
+codes_low = Signal()  # campaign
 
 TRIGGER_NAMES: dict[Signal, str] = {
     voucher_published: "voucher.published",
@@ -17,4 +18,5 @@ TRIGGER_NAMES: dict[Signal, str] = {
     voucher_expiring: "voucher.expiring",
     budget_threshold: "campaign.budget_threshold",
     kill_switch_changed: "promotions.kill_switch",
+    codes_low: "campaign.codes_low",
 }

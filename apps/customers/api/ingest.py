@@ -66,6 +66,8 @@ def order_ingest(*, data: dict[str, Any], customer_ref: dict[str, Any], cause: s
             store=data.get("store"),
             exchange_rate=data.get("exchange_rate"),
             total_shop=data.get("total_shop"),
+            checkout_session=data.get("checkout_session", ""),
+            discount_codes=data.get("discount_codes", ()),
             cause=cause,
         )
 

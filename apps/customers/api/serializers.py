@@ -9,6 +9,7 @@ from typing import Any, Final, TypedDict
 from rest_framework import serializers
 
 from loyalty_site.lib.api.ranges import BoundedInputMixin
+from loyalty_site.lib.money import decimals_error, shop_currency
 
 from ..choices import CustomerState, CustomerStatus, OrderChannel
 from ..models import Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
@@ -128,6 +129,8 @@ class OrderSerializer(serializers.ModelSerializer):
             "refunded_total_shop",
             "channel",
             "shipping_country",
+            "checkout_session",
+            "discount_codes",
             "status",
             "store_code",
             "placed_at",
@@ -346,6 +349,35 @@ class ShopMoneyInputMixin(serializers.Serializer):
         min_value=Decimal("0"), required=False, allow_null=True, help_text="The total in the shop currency", **MONEY
     )
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        errors = money_decimals_errors(attrs, currency=attrs.get("currency"), fields=self.fields)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+def money_decimals_errors(attrs: dict[str, Any], *, currency: Any, fields: Any) -> dict[str, str]:
+    """
+    Amounts with more decimals than their currency has (JPY 10.5, USD 1.005) by path — the record's own
+    amounts and its lines' `unit_price` against `currency`, `total_shop` against the shop currency — instead of
+    rounding them silently.
+    """
+    errors: dict[str, str] = {}
+    if currency:
+        for name, field in fields.items():
+            if not isinstance(field, serializers.DecimalField) or name in ("exchange_rate", "total_shop"):
+                continue
+            if attrs.get(name) is not None and (problem := decimals_error(attrs[name], str(currency))):
+                errors[name] = problem
+        for index, line in enumerate(attrs.get("lines") or []):
+            price = line.get("unit_price") if isinstance(line, dict) else None
+            if price is not None and (problem := decimals_error(price, str(currency))):
+                errors[f"lines[{index}].unit_price"] = problem
+    if attrs.get("total_shop") is not None and (problem := decimals_error(attrs["total_shop"], shop_currency())):
+        errors["total_shop"] = problem
+    return errors
+
 
 class OrderCreateSerializer(ShopMoneyInputMixin, CustomerReferenceSerializer):
     external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
@@ -358,6 +390,18 @@ class OrderCreateSerializer(ShopMoneyInputMixin, CustomerReferenceSerializer):
     tax_total = serializers.DecimalField(min_value=Decimal("0"), default=Decimal("0"), **MONEY)
     total = serializers.DecimalField(min_value=Decimal("0"), required=False, **MONEY)
     placed_at = serializers.DateTimeField(required=False, help_text="Creation time in the source system")
+    checkout_session = serializers.CharField(
+        max_length=120,
+        required=False,
+        allow_blank=True,
+        help_text="The session the promotions API reserved/redeemed under: links the redemption to this order",
+    )
+    discount_codes = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=20,
+        help_text="Promotion codes used on the order: links the customer's redemption of them to this order",
+    )
     lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)  # type: ignore[call-arg]  # stub gap: many=True hands max_length to ListSerializer
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

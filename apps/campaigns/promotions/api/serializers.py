@@ -5,7 +5,7 @@ from typing import Any, Final
 
 from rest_framework import serializers
 
-from apps.customers.api.serializers import MoneyDigits
+from apps.customers.api.serializers import MoneyDigits, money_decimals_errors
 from apps.customers.models import Customer
 from apps.platform.models import GlobalKillSwitch, KillSwitchChange
 from loyalty_site.lib.money import shop_currency
@@ -49,6 +49,9 @@ class CheckoutSerializer(serializers.Serializer):
         return code
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        errors = money_decimals_errors(attrs, currency=attrs.get("currency"), fields=self.fields)
+        if errors:
+            raise serializers.ValidationError(errors)
         customer = None
         if attrs.get("customer_id"):
             customer = Customer.objects.filter(pk=attrs["customer_id"]).first()
@@ -274,6 +277,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "stacking",
             "joint_categories",
             "validation_rule",
+            "low_pool_threshold",
             "incentives",
             "limits",
             "budget",
@@ -314,3 +318,16 @@ class CodeGenerateSerializer(serializers.Serializer):
 
 class CodePublishSerializer(serializers.Serializer):
     customer_id = serializers.IntegerField(min_value=1)
+
+
+class CodeImportSerializer(serializers.Serializer):
+    csv = serializers.CharField(
+        max_length=2_000_000,
+        trim_whitespace=False,
+        help_text="CSV text, header `code[,max_uses][,expires_at][,expires_days_after_publication]`; "
+        "at most 100,000 rows",
+    )
+
+
+class SegmentPublishSerializer(serializers.Serializer):
+    segment = serializers.IntegerField(min_value=1, help_text="The segment's id: one free code to each member")

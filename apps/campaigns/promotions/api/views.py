@@ -5,8 +5,11 @@ rollback, and the kill switch. Every POST takes an Idempotency-Key; every action
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -18,8 +21,10 @@ from apps.platform.idempotency import IdempotentMixin
 from apps.platform.kill_switch import kill_switch_state
 from apps.platform.models import KillSwitchChange
 from apps.platform.permissions import API_PERMISSIONS
+from loyalty_site.lib.csv_stream import csv_response
 
-from .. import selectors, services
+from ...models import Segment
+from .. import codes, selectors, services
 from ..eligibility import promotions_evaluate
 from ..models import Campaign, Redemption
 from . import serializers as s
@@ -156,6 +161,9 @@ class CampaignViewSet(IdempotentMixin, viewsets.ModelViewSet):
         "codes": {"GET": ["campaigns.view_code"], "POST": ["campaigns.add_code"]},
         "generate_codes": ["campaigns.add_code"],
         "publish": ["campaigns.change_code"],
+        "import_codes": ["campaigns.add_code"],
+        "export_codes": ["campaigns.view_code"],
+        "publish_segment": ["campaigns.change_code"],
         "switch": [KILL_SWITCH_PERMISSION],
     }
 
@@ -247,6 +255,57 @@ class CampaignViewSet(IdempotentMixin, viewsets.ModelViewSet):
             else "",
         )
         return Response(s.VoucherCodeSerializer(code).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.CodeImportSerializer,
+        responses={201: dict},
+        examples=[
+            OpenApiExample(
+                "Three codes",
+                value={"csv": "code,max_uses,expires_at\nVIP-001,1,2026-12-31\nVIP-002,1,\nSTAFF,unlimited,\n"},
+                request_only=True,
+            ),
+            OpenApiExample("Imported", value={"created": 3, "campaign": 7}, response_only=True, status_codes=["201"]),
+        ],
+    )
+    @action(detail=True, methods=["post"], url_path="import-codes")
+    def import_codes(self, request: Request, pk: str | None = None) -> Response:
+        """Import codes from CSV text; one bad row refuses the file (400, `rows[i].field` paths), nothing written."""
+        campaign = self.get_object()
+        serializer = s.CodeImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = codes.codes_import(campaign=campaign, csv_text=serializer.validated_data["csv"])
+        return Response({"created": result.created, "campaign": campaign.pk}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @action(detail=True, methods=["get"], url_path="export-codes")
+    def export_codes(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
+        """Every code of the campaign as CSV (the import's columns plus uses, customer and publication)."""
+        campaign = self.get_object()
+        return csv_response(codes.codes_csv_rows(campaign=campaign), filename=f"codes-campaign-{campaign.pk}.csv")
+
+    @extend_schema(
+        request=s.SegmentPublishSerializer,
+        responses={200: dict},
+        examples=[
+            OpenApiExample("A segment", value={"segment": 3}, request_only=True),
+            OpenApiExample("Published", value={"published": 1200, "without_code": 0}, response_only=True),
+        ],
+    )
+    @action(detail=True, methods=["post"], url_path="publish-segment")
+    def publish_segment(self, request: Request, pk: str | None = None) -> Response:
+        """Publish one free code to each member of a segment who has none of this campaign yet (set-based)."""
+        campaign = self.get_object()
+        serializer = s.SegmentPublishSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        segment = Segment.objects.filter(pk=serializer.validated_data["segment"]).first()
+        if segment is None:
+            raise ValidationError({"segment": "No segment with this id."})
+        key = request.headers.get("Idempotency-Key", "")
+        result = codes.codes_publish_segment(
+            campaign=campaign, segment=segment, ref=f"segment:{segment.pk}:{request.user.pk}:{key}"[:120]
+        )
+        return Response({"published": result.published, "without_code": result.without_code})
 
     @extend_schema(request=s.KillSwitchSerializer, responses=s.CampaignSerializer)
     @action(detail=True, methods=["post"])
