@@ -97,7 +97,11 @@ def test_import_and_export_need_their_permissions():
     assert client.post(url + "import-codes/", {"csv": "code\nA1\n"}, format="json").status_code == 403
     assert client.get(url + "export-codes/").status_code == 403
     assert client.post(url + "publish-segment/", {"segment": 1}, format="json").status_code == 403
-    assert Code.objects.count() == 0
+    limit = {"campaign": campaign.pk, "measure": "redemptions", "limit": "5"}
+    assert client.post("/api/v1/promotion-limits/", limit, format="json").status_code == 403
+    incentive = {"campaign": campaign.pk, "kind": "free_shipping"}
+    assert client.post("/api/v1/promotion-incentives/", incentive, format="json").status_code == 403
+    assert (Code.objects.count(), campaign.limits.count(), campaign.incentives.count()) == (0, 0, 1)
 
 
 # --- Bulk publication over a segment and the low-pool alert --------------------------------------------------
@@ -383,3 +387,69 @@ def test_admin_inline_incentives_and_limits_go_through_the_services_and_are_audi
     page = admin_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data)
     assert page.status_code == 200 and "is a whole number" in page.content.decode()
     assert campaign.limits.count() == 1
+
+
+# --- Incentives and limits as their own API resources -----------------------------------------------------
+
+
+def test_incentives_and_limits_are_resources_with_paths_in_errors_and_audit(api):
+    campaign = _five()
+    bad = api.post(
+        "/api/v1/promotion-incentives/",
+        {
+            "campaign": campaign.pk,
+            "kind": "percent_lines",
+            "percent": "10",
+            "lines_rule": {"field": "line.colour", "op": "eq", "value": 1},
+        },
+        format="json",
+    )
+    assert bad.status_code == 400
+    assert [error["path"] for error in bad.json()["errors"]] == ["lines_rule.field"]
+    created = api.post(
+        "/api/v1/promotion-incentives/",
+        {"campaign": campaign.pk, "kind": "percent_order", "percent": "10"},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    patched = api.patch(f"/api/v1/promotion-incentives/{created.json()['id']}/", {"percent": "15"}, format="json")
+    assert (patched.status_code, patched.json()["percent"]) == (200, "15.000")
+
+    limit = api.post(
+        "/api/v1/promotion-limits/",
+        {"campaign": campaign.pk, "measure": "redemptions", "limit": "1.5"},
+        format="json",
+    )
+    assert limit.status_code == 400 and [error["path"] for error in limit.json()["errors"]] == ["limit"]
+    limit = api.post(
+        "/api/v1/promotion-limits/",
+        {"campaign": campaign.pk, "measure": "discount_amount", "limit": "300.00", "action": "reduce"},
+        format="json",
+    )
+    assert limit.status_code == 201, limit.json()
+    assert limit.json()["usage"]["used"] == "0"
+    services.redemption_redeem(
+        cart=cart(("X", 1, "50.00")), customer=None, codes=[Code.objects.create(campaign=campaign, code="L1").code]
+    )
+    changed = api.post(f"/api/v1/promotion-limits/{limit.json()['id']}/", {}, format="json")
+    assert changed.status_code == 405
+    shape = api.patch(f"/api/v1/promotion-limits/{limit.json()['id']}/", {"measure": "order_value"}, format="json")
+    assert (shape.status_code, shape.json()["error"]) == (409, "limit_in_use")
+    assert api.delete(f"/api/v1/promotion-limits/{limit.json()['id']}/").status_code == 204
+    nested = api.patch(
+        f"/api/v1/promotion-campaigns/{campaign.pk}/",
+        {"limits": [{"measure": "redemptions", "limit": "5"}]},
+        format="json",
+    )
+    assert nested.status_code == 400 and nested.json()["errors"][0]["path"] == "limits"
+    actions = list(
+        AuditEntry.objects.filter(object_type__in=["campaigns.incentive", "campaigns.limit"])
+        .order_by("pk")
+        .values_list("object_type", "action")
+    )
+    assert actions[-4:] == [
+        ("campaigns.incentive", "created"),
+        ("campaigns.incentive", "updated"),
+        ("campaigns.limit", "created"),
+        ("campaigns.limit", "deleted"),
+    ]

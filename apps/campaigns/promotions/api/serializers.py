@@ -331,3 +331,31 @@ class CodeImportSerializer(serializers.Serializer):
 
 class SegmentPublishSerializer(serializers.Serializer):
     segment = serializers.IntegerField(min_value=1, help_text="The segment's id: one free code to each member")
+
+
+class IncentiveResourceSerializer(IncentiveSerializer):
+    """An incentive as its own resource: `campaign` says whose; written through the audited services."""
+
+    campaign = serializers.PrimaryKeyRelatedField(queryset=Campaign.objects.all())
+
+    class Meta(IncentiveSerializer.Meta):
+        fields = ["id", "campaign", *IncentiveSerializer.Meta.fields[1:], "position"]
+        extra_kwargs = {"position": {"required": False}}
+
+
+class LimitResourceSerializer(BudgetLimitSerializer):
+    """A limit (budget) as its own resource, with its live usage in the current period."""
+
+    campaign = serializers.PrimaryKeyRelatedField(queryset=Campaign.objects.all())
+    incentive = serializers.PrimaryKeyRelatedField(queryset=Incentive.objects.all(), required=False, allow_null=True)
+    limit = serializers.DecimalField(min_value=Decimal("0.01"), **MONEY)
+    usage = serializers.SerializerMethodField()
+
+    class Meta(BudgetLimitSerializer.Meta):
+        fields = ["id", "campaign", "incentive", "measure", "limit", "period", "scope", "action", "usage"]
+
+    def get_usage(self, limit: Limit) -> dict[str, Any] | None:
+        from ..selectors import budget_usage
+
+        rows = [row for row in budget_usage(campaign=limit.campaign) if row["limit"] == limit.pk]
+        return rows[0] if rows else None

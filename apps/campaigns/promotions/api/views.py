@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -26,7 +26,7 @@ from loyalty_site.lib.csv_stream import csv_response
 from ...models import Segment
 from .. import codes, selectors, services
 from ..eligibility import promotions_evaluate
-from ..models import Campaign, Redemption
+from ..models import Campaign, Incentive, Limit, Redemption
 from . import serializers as s
 
 # The kill switch is a capability of the platform's roles (marketer, admin).
@@ -203,10 +203,14 @@ class CampaignViewSet(IdempotentMixin, viewsets.ModelViewSet):
         serializer = self.get_serializer(campaign, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        incentives = data.pop("incentives", None)
-        limits = data.pop("limits", None)
+        moved = {
+            name: f"Change them through /api/v1/promotion-{name}/ (nested {name} are only taken at creation)."
+            for name in ("incentives", "limits")
+            if data.pop(name, None)
+        }
+        if moved:
+            raise ValidationError(moved)
         campaign = services.campaign_update(campaign=campaign, **data)
-        self._children(campaign, incentives or [], limits or [])
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(request=s.CodeCreateSerializer, responses=s.VoucherCodeSerializer)
@@ -322,3 +326,122 @@ class CampaignViewSet(IdempotentMixin, viewsets.ModelViewSet):
             actor="api",
         )
         return Response(self.get_serializer(campaign).data)
+
+
+INCENTIVE_EXAMPLES = [
+    OpenApiExample(
+        "10 % off shoes, at most 30.00",
+        value={
+            "campaign": 7,
+            "kind": "percent_lines",
+            "percent": "10",
+            "max_discount": "30.00",
+            "lines_rule": {"field": "line.product.tags", "op": "contains", "value": "Shoes"},
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "A refusal names the path",
+        value={
+            "error": "validation_error",
+            "message": "Invalid input.",
+            "errors": [{"path": "lines_rule.field", "message": 'unknown field "line.colour"'}],
+        },
+        response_only=True,
+        status_codes=["400"],
+    ),
+]
+LIMIT_EXAMPLES = [
+    OpenApiExample(
+        "$30,000 of discount, reduced to what is left",
+        value={"campaign": 7, "measure": "discount_amount", "limit": "30000.00", "action": "reduce"},
+        request_only=True,
+    ),
+    OpenApiExample(
+        "One redemption per customer per week",
+        value={"campaign": 7, "measure": "redemptions", "limit": "1", "period": "week", "scope": "customer"},
+        request_only=True,
+    ),
+    OpenApiExample(
+        "First 500 customers",
+        value={"campaign": 7, "measure": "distinct_customers", "limit": "500"},
+        request_only=True,
+    ),
+]
+
+
+class _ServiceWrites:
+    """Create/update/delete through the audited services (the service's errors carry the field paths)."""
+
+    def _fields(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in data.items() if key != "campaign"}
+
+
+@extend_schema_view(
+    create=extend_schema(examples=INCENTIVE_EXAMPLES),
+    update=extend_schema(examples=INCENTIVE_EXAMPLES[:1]),
+    partial_update=extend_schema(examples=INCENTIVE_EXAMPLES[:1]),
+)
+class IncentiveViewSet(IdempotentMixin, _ServiceWrites, viewsets.ModelViewSet):
+    """A campaign's incentives (effects) as their own resource; every change audited (who, old/new)."""
+
+    serializer_class = s.IncentiveResourceSerializer
+    queryset = Incentive.objects.order_by("campaign_id", "position", "pk")
+    permission_classes = API_PERMISSIONS
+    scope_family = "campaigns"
+    filterset_fields = ["campaign", "kind", "is_active"]
+
+    def perform_create(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        campaign = data.pop("campaign")
+        data.setdefault("position", campaign.incentives.count())
+        serializer.instance = services.incentive_create(campaign=campaign, user=self.request.user, **data)
+
+    def perform_update(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        if "campaign" in data and data["campaign"].pk != serializer.instance.campaign_id:
+            raise ValidationError({"campaign": "An incentive cannot move to another campaign."})
+        serializer.instance = services.incentive_update(
+            incentive=serializer.instance, user=self.request.user, **self._fields(data)
+        )
+
+    def perform_destroy(self, instance: Incentive) -> None:
+        services.incentive_delete(incentive=instance, user=self.request.user)
+
+
+@extend_schema_view(
+    create=extend_schema(examples=LIMIT_EXAMPLES),
+    update=extend_schema(examples=LIMIT_EXAMPLES[:1]),
+    partial_update=extend_schema(examples=LIMIT_EXAMPLES[:1]),
+)
+class LimitViewSet(IdempotentMixin, _ServiceWrites, viewsets.ModelViewSet):
+    """A campaign's limits (budgets) as their own resource, with live usage; every change audited."""
+
+    serializer_class = s.LimitResourceSerializer
+    queryset = Limit.objects.select_related("campaign").order_by("campaign_id", "pk")
+    permission_classes = API_PERMISSIONS
+    scope_family = "campaigns"
+    filterset_fields = ["campaign", "measure", "scope", "period"]
+
+    def perform_create(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        campaign = data.pop("campaign")
+        serializer.instance = services.limit_create(
+            campaign=campaign,
+            measure=data.pop("measure"),
+            limit=data.pop("limit"),
+            incentive=data.pop("incentive", None),
+            user=self.request.user,
+            **data,
+        )
+
+    def perform_update(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        if "campaign" in data and data["campaign"].pk != serializer.instance.campaign_id:
+            raise ValidationError({"campaign": "A limit cannot move to another campaign."})
+        serializer.instance = services.limit_update(
+            limit=serializer.instance, user=self.request.user, **self._fields(data)
+        )
+
+    def perform_destroy(self, instance: Limit) -> None:
+        services.limit_delete(limit=instance, user=self.request.user)
