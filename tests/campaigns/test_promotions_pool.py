@@ -453,3 +453,45 @@ def test_incentives_and_limits_are_resources_with_paths_in_errors_and_audit(api)
         ("campaigns.limit", "created"),
         ("campaigns.limit", "deleted"),
     ]
+
+
+# --- Loyalty reward codes are promotion codes ----------------------------------------------------------------
+
+
+def test_a_loyalty_reward_code_validates_stacks_and_redeems_like_a_campaign_code():
+    from apps.loyalty import services as loyalty_services
+    from apps.loyalty.models import Redemption as RewardRedemption
+    from apps.loyalty.models import Reward
+    from tests.loyalty.conftest import program_make
+
+    program = program_make()
+    customer = CustomerFactory()
+    membership, _ = loyalty_services.member_join(customer=customer, program=program)
+    loyalty_services.points_award(membership=membership, points=500, reason="seed", key="seed")
+    reward = Reward.objects.create(program=program, name="10 off", kind="fixed_discount", value=10, points_cost=100)
+    campaign = campaign_with(
+        "Reward 10 off",
+        incentives=[{"kind": "fixed_order", "amount": Decimal("10.00")}],
+        validation_rule={"field": "cart.total", "op": "gte", "value": 30},
+        stacking="exclusive",
+        reward=reward,
+    )
+    campaign_with("Auto 5", automatic=True, incentives=[{"kind": "fixed_order", "amount": Decimal("5.00")}])
+    issued = loyalty_services.reward_redeem(membership=membership, reward=reward)
+
+    from apps.campaigns.promotions.eligibility import promotions_evaluate
+
+    small = promotions_evaluate(cart=cart(("X", 1, "20.00")), customer=customer, codes=[issued.code.lower()])
+    assert [(c.code_text, c.refusal.reason) for c in small.skipped if c.code_text] == [(issued.code, "rule_failed")]
+    other = promotions_evaluate(cart=cart(("X", 1, "40.00")), customer=CustomerFactory(), codes=[issued.code])
+    assert [c.refusal.reason for c in other.skipped if c.code_text] == ["code_not_yours"]
+    assert Code.objects.count() == 0  # read-only answers store nothing
+
+    redemption = services.redemption_redeem(cart=cart(("X", 1, "40.00")), customer=customer, codes=[issued.code])
+
+    assert redemption.discount_total == Decimal("10.00")  # exclusive: the automatic 5 off is skipped
+    assert Code.objects.get(campaign=campaign).uses == 1
+    assert RewardRedemption.objects.get(pk=issued.pk).status == "used"
+    with pytest.raises(DomainError) as again:
+        services.redemption_redeem(cart=cart(("X", 1, "40.00")), customer=customer, codes=[issued.code])
+    assert again.value.code == "code_used"

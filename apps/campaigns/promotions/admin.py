@@ -128,6 +128,7 @@ class CampaignForm(forms.ModelForm):
             "joint_categories",
             "validation_rule",
             "low_pool_threshold",
+            "reward",
         ]
 
     def clean_validation_rule(self) -> Any:

@@ -321,6 +321,9 @@ def candidates_load(*, codes: list[str], include_automatic: bool, customer: Any)
         if normal not in texts:
             texts.append(normal)
     found = {code.code: code for code in Code.objects.select_related("campaign").filter(code__in=texts)}
+    missing = [text for text in texts if text not in found]
+    if missing:
+        found.update({code.code: code for code in reward_codes(missing, save=False)})
     candidates: list[Candidate] = []
     for index, text in enumerate(texts):
         code = found.get(text)
@@ -350,6 +353,43 @@ def candidates_load(*, codes: list[str], include_automatic: bool, customer: Any)
             candidate.campaign._promo_incentives = incentives.get(candidate.campaign.pk, [])
             candidate.campaign._promo_limits = limits.get(candidate.campaign.pk, [])
     return candidates
+
+
+def reward_codes(texts: list[str], *, save: bool) -> list[Code]:
+    """
+    Loyalty reward codes among `texts` whose reward is tied to a campaign (`Campaign.reward`), as codes of that
+    campaign: single-use, the member's, expiring with the reward code, used once the loyalty code is. Read-only
+    answers (validate, qualify) get unsaved codes; reserve and redeem (`save=True`) store them — a reward code
+    becomes a promotion code the first time a checkout takes it, and `redeem` marks the loyalty code used.
+    """
+    from apps.loyalty.choices import RedemptionStatus as RewardStatus
+    from apps.loyalty.models import Redemption as RewardRedemption
+
+    rows = RewardRedemption.objects.select_related("reward__promotion_campaign", "membership").filter(
+        code__in=texts[:MAX_REWARD_CODES], reward__promotion_campaign__isnull=False
+    )
+    codes = [
+        Code(
+            campaign=row.reward.promotion_campaign,
+            code=row.code.upper(),
+            max_uses=1,
+            uses=0 if row.status == RewardStatus.ISSUED else 1,
+            is_active=row.status in (RewardStatus.ISSUED, RewardStatus.USED),
+            expires_at=row.expires_at,
+            customer_id=row.membership.customer_id,
+            published_at=row.issued_at,
+            publication_ref=f"{REWARD_REF}{row.pk}",
+        )
+        for row in rows
+    ]
+    if save and codes:
+        Code.objects.bulk_create(codes, ignore_conflicts=True)
+        return list(Code.objects.select_related("campaign").filter(code__in=[code.code for code in codes]))
+    return codes
+
+
+REWARD_REF = "loyalty_redemption:"
+MAX_REWARD_CODES = 20
 
 
 def budget_key(limit: Limit, *, code: Code | None, customer: Any, now: datetime) -> tuple[int, date, str] | None:

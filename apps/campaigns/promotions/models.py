@@ -57,6 +57,15 @@ class Campaign(models.Model):
         default=list, blank=True, help_text="For joint stacking: categories it combines with"
     )
     validation_rule = models.JSONField(null=True, blank=True, help_text="Condition JSON over customer and cart")
+    reward = models.OneToOneField(
+        "loyalty.Reward",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="promotion_campaign",
+        help_text="A loyalty reward of a discount kind whose redemption codes are codes of this campaign "
+        "(validated and stacked like every promotion code)",
+    )
     low_pool_threshold = models.PositiveIntegerField(
         default=100, help_text="Alert (trigger campaign.codes_low, e-mail to the owner) when fewer free codes remain"
     )

@@ -42,6 +42,7 @@ from .choices import CampaignStatus, EffectKind, LimitAction, LimitMeasure, Limi
 from .codes import owner_notify, pool_check
 from .eligibility import (
     MARKER,
+    REWARD_REF,
     Cart,
     Outcome,
     budget_keys,
@@ -50,6 +51,7 @@ from .eligibility import (
     from_minor,
     promotion_settings,
     promotions_evaluate,
+    reward_codes,
 )
 from .models import (
     Campaign,
@@ -111,6 +113,7 @@ CAMPAIGN_FIELDS = {
     "joint_categories",
     "validation_rule",
     "low_pool_threshold",
+    "reward",
 }
 
 
@@ -743,6 +746,7 @@ def _checkout(
     now: datetime | None = None,
 ) -> Redemption:
     now = now or timezone.now()
+    reward_codes([code_normalize(text) for text in codes], save=True)  # loyalty reward codes become promotion codes
     if reservation is None:
         # Probe without locks: a request that would be refused anyway (budget used up, bad code) is answered
         # at once instead of queueing on the budget counters behind the redemptions that do succeed.
@@ -804,6 +808,8 @@ def _checkout(
             for item in applied.incentives
         ]
     )
+    if status == RedemptionStatus.REDEEMED:
+        _reward_codes_use(outcome)
     if status == RedemptionStatus.REDEEMED and customer is not None:
         domain_event_emit(
             signal=signals.voucher_redeemed,
@@ -823,6 +829,16 @@ def _checkout(
         )
     redemption._outcome = outcome  # (the API answers with the computation)
     return redemption
+
+
+def _reward_codes_use(outcome: Outcome) -> None:
+    """A redeemed loyalty reward code is used in loyalty too (refused `code_used` if it was used there meanwhile)."""
+    from apps.loyalty.services import redemption_use
+
+    for applied in outcome.applied:
+        code = applied.candidate.code
+        if code is not None and code.publication_ref.startswith(REWARD_REF):
+            redemption_use(code=code.code, channel="promotions")
 
 
 @transaction.atomic

@@ -278,6 +278,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "joint_categories",
             "validation_rule",
             "low_pool_threshold",
+            "reward",
             "incentives",
             "limits",
             "budget",
