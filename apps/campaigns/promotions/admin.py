@@ -17,8 +17,9 @@ from django.utils.html import format_html, format_html_join
 
 from apps.platform import capabilities as cap
 from apps.platform.kill_switch import kill_switch_state
+from apps.tagging.selectors import condition_suggestions
 from loyalty_site.lib.errors import DomainError
-from loyalty_site.lib.forms import BoundedJSONField
+from loyalty_site.lib.forms import BoundedJSONField, ConditionField
 
 from . import selectors, services
 from .models import Campaign, Code, Incentive, Limit, PromotionSettings
@@ -103,9 +104,19 @@ class LimitInline(admin.TabularInline):
     fields = ["measure", "limit", "period", "scope", "action", "incentive"]
 
 
+def _validation_rule_errors(rule: Any) -> list[tuple[str, str]]:
+    return list(services.rule_errors(rule, path="validation_rule", scopes=services.RULE_SCOPES).items())
+
+
 class CampaignForm(forms.ModelForm):
-    validation_rule = BoundedJSONField(
-        required=False, help_text="Condition over the customer and the cart (empty: always)"
+    # The console's visual condition editor (the builder's), over the customer and the cart being validated.
+    validation_rule = ConditionField(
+        scopes=services.RULE_SCOPES,
+        audience=False,
+        check=_validation_rule_errors,
+        suggestions=condition_suggestions,
+        empty_label="No rule: every cart and customer may use it.",
+        help_text="Who and which carts may use the campaign (e.g. 2 items tagged Shoes and a cart total ≥ 100).",
     )
 
     class Meta:
@@ -130,13 +141,6 @@ class CampaignForm(forms.ModelForm):
             "low_pool_threshold",
             "reward",
         ]
-
-    def clean_validation_rule(self) -> Any:
-        rule = self.cleaned_data.get("validation_rule") or None
-        errors = services.rule_errors(rule, path="validation_rule", scopes=services.RULE_SCOPES)
-        if errors:
-            raise forms.ValidationError([f"{path}: {message}" for path, message in errors.items()])
-        return rule
 
 
 @admin.register(Campaign)
