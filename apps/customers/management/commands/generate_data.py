@@ -598,6 +598,8 @@ class Command(BaseCommand):
             "cancelled_at",
             "created_at",
             "updated_at",
+            "checkout_session",
+            "discount_codes",
         ]
         line_columns = ["order_id", "product_id", "title", "quantity", "unit_price", "total"]
         refund_columns = ["order_id", "external_id", "amount", "amount_shop", "reason", "created_at"]
@@ -658,7 +660,7 @@ class Command(BaseCommand):
                         f"{order_id}\t{external_id}\t{customer_id}\t{currency}\t{subtotal}\t0.00\t0.00\t0.00\t"
                         f"{total}\t{refunded}\t{shop}\t{rate}\t{total_shop}\t0.00\t0.00\t0.00\t"
                         f"{total_shop}\t{refunded_shop}\t{channel}\t{country}\t{status}\t{NULL}\t{placed_text}\t"
-                        f"{_ts(cancelled) if cancelled else NULL}\t{placed_text}\t{placed_text}\n"
+                        f"{_ts(cancelled) if cancelled else NULL}\t{placed_text}\t{placed_text}\t\t[]\n"
                     )
                     for product_id, title, quantity, price in lines:
                         line_rows.append(
