@@ -217,6 +217,7 @@ SPECTACULAR_SETTINGS = {
         "RuleKindEnum": "apps.loyalty.choices.RuleKind",
         "RewardKindEnum": "apps.loyalty.choices.RewardKind",
         "CustomerStatusEnum": "apps.customers.choices.CustomerStatus",
+        "EffectKindEnum": "apps.campaigns.promotions.choices.EffectKind",
     },
 }
 

@@ -48,8 +48,12 @@ def test_a_lost_enqueue_is_earned_by_the_sweep_exactly_once(lost_enqueue, settin
     event = DomainEvent.objects.get(name="order.created")
     assert PointLot.objects.count() == 0
     assert event.status == "pending"
-    # nobody listens: no workflow, no fraud rule
-    assert sorted(DomainEventReceipt.objects.values_list("consumer", flat=True)) == ["automations", "fraud"]
+    # nobody listens: no workflow, no fraud rule, no promotion to link
+    assert sorted(DomainEventReceipt.objects.values_list("consumer", flat=True)) == [
+        "automations",
+        "fraud",
+        "promotions",
+    ]
 
     # when the enqueue works again and the periodic sweep runs (twice), with the worker running its tasks
     lost_enqueue.undo()
@@ -71,6 +75,7 @@ def test_a_lost_enqueue_is_earned_by_the_sweep_exactly_once(lost_enqueue, settin
         "automations",
         "fraud",
         "loyalty",
+        "promotions",
     ]
 
 

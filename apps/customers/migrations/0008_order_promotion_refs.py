@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0006_fill_shop_amounts'),
+        ('customers', '0007_customer_status_signup'),
     ]
 
     operations = [

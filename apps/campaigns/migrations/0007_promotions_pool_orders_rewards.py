@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0005_kill_switch_moves_to_platform'),
-        ('customers', '0007_order_promotion_refs'),
+        ('campaigns', '0006_fraud_rules_cases'),
+        ('customers', '0008_order_promotion_refs'),
         ('loyalty', '0006_cockpit_link_nonce'),
     ]
 
