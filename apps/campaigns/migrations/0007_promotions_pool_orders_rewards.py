@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('campaigns', '0006_fraud_rules_cases'),
-        ('customers', '0008_order_promotion_refs'),
+        ('customers', '0009_order_promotion_refs'),
         ('loyalty', '0006_cockpit_link_nonce'),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0007_customer_status_signup'),
+        ('customers', '0008_account_state_preferred_currency'),
     ]
 
     operations = [
