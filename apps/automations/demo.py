@@ -1,6 +1,7 @@
 """
 Demo workflows for `manage.py load_demo`: a few gallery templates installed *active*, with real runs (a new
-demo order and a bulk run), instead of every template as a draft. The gallery is where new ones come from.
+demo order runs the order workflows; the state tags are computed for every customer on activation), instead of
+every template as a draft. The gallery is where new ones come from.
 Idempotent: a workflow already installed under its template's name is left alone.
 """
 
@@ -13,14 +14,11 @@ from apps.customers.models import Customer, Product
 from apps.customers.services import LineInput, order_create
 
 from . import gallery
-from .bulk import bulk_run_start
-from .choices import RunKind, WorkflowStatus
-from .models import Workflow, WorkflowRun
+from .models import Workflow
 from .services import workflow_activate
 
-# Order-created examples that the demo order below runs, and a bulk one started once.
+# An order-created example that the demo order below runs, and state tags (computed on activation).
 ACTIVE_EXAMPLES = ("first_time_buyer", "high_value", "repeat_buyer", "inactive_high_value")
-BULK_EXAMPLE = "inactive_high_value"
 DEMO_ORDER = "demo-o-console-1"
 
 
@@ -49,13 +47,3 @@ def load(*, stdout: TextIO) -> None:
             placed_at=timezone.now() - timedelta(minutes=5),
             cause="demo",
         )
-
-    bulk = Workflow.objects.filter(name=gallery.TEMPLATES[BULK_EXAMPLE].name, status=WorkflowStatus.ACTIVE).first()
-    # A state tag (what the template is now) was recomputed for every customer on activation: no bulk run.
-    if (
-        bulk is not None
-        and bulk.kind == "bulk"
-        and not WorkflowRun.objects.filter(workflow=bulk, kind=RunKind.BULK).exists()
-    ):
-        run = bulk_run_start(workflow=bulk, user=None)
-        stdout.write(f"  bulk run #{run.pk} of “{bulk.name}” started\n")

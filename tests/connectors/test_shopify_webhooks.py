@@ -12,7 +12,7 @@ from apps.customers.models import Cart, Customer, DomainEvent, DraftOrder, Order
 from apps.tagging.models import CustomerTag, ProductTag
 from tests.automations.test_engine_support import active_workflow, add_tags
 from tests.connectors.support import fixture, post_shopify
-from tests.factories import StoreFactory
+from tests.factories import CustomerFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -355,3 +355,29 @@ def test_an_order_with_a_code_of_ours_says_so(shop, deliver):
         {"code": "summer24", "ours": True, "campaign_id": campaign.pk},
         {"code": "OTHER", "ours": False, "campaign_id": None},
     ]
+
+
+def test_an_order_with_a_code_the_customer_redeemed_here_links_the_redemption_once(shop, deliver):
+    from apps.campaigns.promotions import services as promotions
+    from apps.campaigns.promotions.models import Redemption
+    from tests.campaigns.promo_helpers import campaign_with, cart
+
+    # given the shop's checkout redeemed our code SUMMER24 for the customer through the promotions API
+    campaign_with("Summer", code="SUMMER24", incentives=[{"kind": "fixed_order", "amount": Decimal("5.00")}])
+    body = open_order()
+    customer = CustomerFactory(external_id=f"shopify:apple.myshopify.com:{body['customer']['id']}")
+    redemption = promotions.redemption_redeem(cart=cart(("Shoe", 1, "40.00")), customer=customer, codes=["SUMMER24"])
+    now = datetime.now(UTC).isoformat()
+    body.update({"created_at": now, "processed_at": now, "updated_at": now})
+    body["discount_codes"] = [{"code": "summer24", "amount": "5.00", "type": "fixed_amount"}, {"code": "OTHER"}]
+
+    # when the shop's orders/create arrives, twice (Shopify re-sends with a new webhook id)
+    deliver(shop, "orders/create", body)
+    deliver(shop, "orders/create", body, webhook_id="again-1")
+
+    # then the redemption is linked to the recorded order, once
+    order = Order.objects.get()
+    assert order.customer_id == customer.pk
+    assert Redemption.objects.get(pk=redemption.pk).order_id == order.pk
+    first = WebhookDelivery.objects.order_by("pk").first()
+    assert first is not None and first.outcome["redemptions_linked"] == [redemption.pk]

@@ -268,6 +268,13 @@ def order_apply(connection: StoreConnection, shape: OrderShape) -> Outcome:
         codes = _discount_codes(connection, order, shape.discount_codes)
         if codes:
             outcome["discount_codes"] = codes
+            # The shop's checkout redeemed our codes through the promotions API: link those redemptions to
+            # this order (ROI reads the link), as the orders API does. Linking again is a no-op.
+            from apps.campaigns.promotions.services import redemption_link_order
+
+            linked = redemption_link_order(order=order, codes=[code["code"] for code in codes if code["ours"]])
+            if linked:
+                outcome["redemptions_linked"] = [redemption.pk for redemption in linked]
     elif shape.customer is not None and shape.customer.updated_at is not None:
         customer_apply(connection, shape.customer)
     outcome["order_id"] = order.pk
