@@ -6,6 +6,7 @@ a segment built visually with its live member count, an earning rule built visua
 import json
 
 import pytest
+from playwright.sync_api import expect
 
 from apps.campaigns.models import Segment
 from apps.loyalty.models import EarningRule, Program
@@ -60,7 +61,8 @@ def test_a_segment_built_visually_shows_its_live_count_and_its_members_are_compu
     members = page.get_by_test_id("segment-members")
     assert members.inner_text() == "2"
     members.click()
-    assert page.locator("#result_list tbody tr").count() == 2
+    page.wait_for_url("**/admin/campaigns/segmentmember/**")
+    expect(page.locator("#result_list tbody tr")).to_have_count(2)  # retries until the list has loaded
 
 
 def test_an_incomplete_condition_is_refused_with_a_plain_message_on_the_very_input(logged_in, live_server):
