@@ -144,6 +144,11 @@ TRIGGERS = [
         "Points expire within the program's notice period (sent once per batch of points).",
     ),
     ("loyalty.tier_changed", "Tier changed", "The customer moved up or down a tier (or staff set one)."),
+    (
+        "loyalty.points_changed",
+        "Points balance changed",
+        "The customer's points moved: earned, spent, expired, adjusted, activated, held or released.",
+    ),
 ]
 
 

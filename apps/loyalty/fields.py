@@ -134,6 +134,12 @@ def compile_points_expiring(*args: Any, now: Any = None, **kwargs: Any) -> Any:
     return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
 
 
+# The outbox events that can change each field for a customer (state tags re-evaluate on exactly these): every
+# ledger write emits `loyalty.points_changed` (services/ledger.py), a tier move `loyalty.tier_changed`; joining
+# sets the entry tier without a tier event (a new member's balance is 0, as a non-member's reads).
+POINTS_EVENTS = ("loyalty.points_changed",)
+TIER_EVENTS = ("loyalty.tier_changed", "member.joined")
+
 FIELDS: list[FieldSpec] = [
     FieldSpec(
         scope="customer",
@@ -142,6 +148,7 @@ FIELDS: list[FieldSpec] = [
         label="Points balance",
         description="Points the customer can spend now (active minus any debt).",
         read=read_balance,
+        changed_by=POINTS_EVENTS,
         compile=compile_balance,
         example=1200,
     ),
@@ -152,6 +159,7 @@ FIELDS: list[FieldSpec] = [
         label="Pending points",
         description="Points earned but not active yet.",
         read=read_pending,
+        changed_by=POINTS_EVENTS,
         compile=compile_pending,
         example=80,
     ),
@@ -162,6 +170,7 @@ FIELDS: list[FieldSpec] = [
         label="Loyalty tier",
         description="Name of the customer's current tier (empty when not a member).",
         read=read_tier,
+        changed_by=TIER_EVENTS,
         compile=compile_tier,
         example="Gold",
     ),
@@ -172,6 +181,7 @@ FIELDS: list[FieldSpec] = [
         label="Lifetime points earned",
         description="Every point ever earned, minus points taken back by refunds.",
         read=read_lifetime,
+        changed_by=POINTS_EVENTS,
         compile=compile_lifetime,
         example=5400,
     ),
@@ -182,6 +192,7 @@ FIELDS: list[FieldSpec] = [
         label="Points expiring within N days",
         description="Active points that expire within the window (default 30 days).",
         read=read_points_expiring,
+        changed_by=POINTS_EVENTS,
         compile=compile_points_expiring,
         supports_window=True,
         example=150,

@@ -4,27 +4,22 @@ realistic data through the integrator API, let the worker run (django-q2 in sync
 assert exactly which customers got which tags — and which did not.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
 from django.core import mail
-from rest_framework.test import APIClient
 
 from apps.automations import engine
 from apps.automations.models import Workflow, WorkflowRun
-from apps.automations.services import workflow_activate
 from apps.customers import services as customer_services
 from apps.customers.models import Customer
-from apps.platform.authentication import token_digest, token_generate
-from apps.platform.models import ApiToken
 from apps.tagging.models import CustomerTag
 from tests.factories import CustomerFactory, StoreFactory, UserFactory, make_order
+from tests.integrator import NOW, Feed, feed_for, line, tagged_with, tags
 
 pytestmark = pytest.mark.django_db
-
-NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -38,75 +33,10 @@ def user():
     return UserFactory()
 
 
-class Feed:
-    """The integrator's API client; each call runs the worker for what it enqueued, as django-q2 would."""
-
-    def __init__(self, client: APIClient, capture) -> None:
-        self.client = client
-        self.capture = capture
-
-    def post(self, url: str, data: dict | None = None, expect: int | tuple = (200, 201)):
-        with self.capture(execute=True):
-            response = self.client.post(url, data or {}, format="json")
-        expected = expect if isinstance(expect, tuple) else (expect,)
-        assert response.status_code in expected, response.content
-        return response.json()
-
-    def get(self, url: str):
-        response = self.client.get(url)
-        assert response.status_code == 200, response.content
-        return response.json()
-
-    def install(self, key: str, params: dict, name: str | None = None) -> Workflow:
-        body = {"params": params, **({"name": name} if name else {})}
-        payload = self.post(f"/api/v1/workflow-templates/{key}/install/", body, expect=201)
-        assert payload["status"] == "draft"
-        with self.capture(execute=True):  # a state tag's activation recomputes it after the commit
-            for sibling in payload["installed_with"]:
-                workflow_activate(workflow=Workflow.objects.get(pk=sibling), user=None)
-            return workflow_activate(workflow=Workflow.objects.get(pk=payload["id"]), user=None)
-
-    def customer(self, external_id: str, **fields) -> Customer:
-        payload = self.post("/api/v1/customers/", {"external_id": external_id, **fields})
-        return Customer.objects.get(pk=payload["id"])
-
-    def order(self, customer: Customer, total: str, **fields) -> dict:
-        lines = fields.pop("lines", None) or [{"title": "Item", "quantity": 1, "unit_price": total}]
-        body = {
-            "customer_external_id": customer.external_id,
-            "currency": fields.pop("currency", "USD"),
-            "shipping_country": fields.pop("shipping_country", "US"),
-            "lines": lines,
-            "total": total,
-            **fields,
-        }
-        if isinstance(body.get("placed_at"), datetime):
-            body["placed_at"] = body["placed_at"].isoformat()
-        return self.post("/api/v1/orders/", body)
-
-
 @pytest.fixture
-def feed(user, settings, django_capture_on_commit_callbacks):
+def feed(user, settings, django_capture_on_commit_callbacks) -> Feed:
     settings.TASKS_SYNC = True
-    raw = token_generate()
-    ApiToken.objects.create(
-        user=user, name="shop", prefix=raw[:8], digest=token_digest(raw), scopes=["ingest", "workflows"]
-    )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return Feed(client, django_capture_on_commit_callbacks)
-
-
-def tags(customer: Customer) -> set[str]:
-    return set(CustomerTag.objects.filter(customer=customer).values_list("tag__name", flat=True))
-
-
-def tagged_with(tag: str) -> set[str]:
-    return set(CustomerTag.objects.filter(tag__name=tag).values_list("customer__external_id", flat=True))
-
-
-def line(title: str, price: str, quantity: int = 1, **extra) -> dict:
-    return {"title": title, "quantity": quantity, "unit_price": price, **extra}
+    return feed_for(user, django_capture_on_commit_callbacks)
 
 
 # --- 1-4: lifecycle and order events ----------------------------------------------------------------------
@@ -318,7 +248,9 @@ def test_6_inactive_high_value_state_tag(clock, feed):
     late = feed.order(cancelled, "50.00", placed_at=NOW - timedelta(days=2))
     feed.post(f"/api/v1/orders/{late['id']}/cancel/")
 
-    workflow = feed.install("inactive_high_value", {"tag": "Win back", "days": 30, "min_spent": "500"})
+    workflow = Workflow.objects.get(
+        pk=feed.install("inactive_high_value", {"tag": "Win back", "days": 30, "min_spent": "500"})["id"]
+    )
 
     # activation recomputes the state tag for every customer at once
     assert tagged_with("Win back") == {"c-edge", "c-cancelled"}

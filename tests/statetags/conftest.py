@@ -1,21 +1,15 @@
 """
-Fixtures of the state-tag, account-state and preferred-currency tests: an integrator's API client whose
-every call runs the worker for what it enqueued (django-q2 in sync mode, on commit), as in production.
+Fixtures of the state-tag, account-state and preferred-currency tests: the integrator's API client shared with
+the gallery-template tests (`tests/integrator.py`), whose every call runs the worker for what it enqueued.
 """
-
-from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from rest_framework.test import APIClient
 
-from apps.customers.models import Customer
-from apps.platform.authentication import token_digest, token_generate
-from apps.platform.models import ApiToken
-from apps.tagging.models import CustomerTag
 from tests.factories import UserFactory
+from tests.integrator import NOW, Feed, feed_for, tagged_with, tags
 
-NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+__all__ = ["NOW", "Feed", "tagged_with", "tags"]
 
 
 @pytest.fixture
@@ -24,78 +18,12 @@ def clock():
         yield traveller
 
 
-class Feed:
-    """The integrator's API client; each call runs the worker for what it enqueued, as django-q2 would."""
-
-    def __init__(self, client: APIClient, capture) -> None:
-        self.client = client
-        self.capture = capture
-
-    def post(self, url: str, data: dict | None = None, expect: int | tuple = (200, 201)):
-        with self.capture(execute=True):
-            response = self.client.post(url, data or {}, format="json")
-        expected = expect if isinstance(expect, tuple) else (expect,)
-        assert response.status_code in expected, response.content
-        return response.json()
-
-    def patch(self, url: str, data: dict, expect: int = 200):
-        with self.capture(execute=True):
-            response = self.client.patch(url, data, format="json")
-        assert response.status_code == expect, response.content
-        return response.json()
-
-    def get(self, url: str):
-        response = self.client.get(url)
-        assert response.status_code == 200, response.content
-        return response.json()
-
-    def install(self, key: str, params: dict | None = None, **extra) -> dict:
-        body = {"params": params or {}, "activate": True, **extra}
-        return self.post(f"/api/v1/workflow-templates/{key}/install/", body, expect=201)
-
-    def customer(self, external_id: str, **fields) -> Customer:
-        payload = self.post("/api/v1/customers/", {"external_id": external_id, **fields})
-        return Customer.objects.get(pk=payload["id"])
-
-    def order(self, customer: Customer, total: str, **fields) -> dict:
-        body = {
-            "customer_external_id": customer.external_id,
-            "currency": fields.pop("currency", "USD"),
-            "lines": [{"title": "Item", "quantity": 1, "unit_price": total}],
-            "total": total,
-            **fields,
-        }
-        if isinstance(body.get("placed_at"), datetime):
-            body["placed_at"] = body["placed_at"].isoformat()
-        return self.post("/api/v1/orders/", body)
-
-    def cancel(self, order: dict) -> dict:
-        return self.post(f"/api/v1/orders/{order['id']}/cancel/")
-
-    def refund(self, order: dict, amount: str) -> dict:
-        return self.post(f"/api/v1/orders/{order['id']}/refunds/", {"amount": amount})
-
-
 @pytest.fixture
 def shop_user(db):
     return UserFactory()
 
 
 @pytest.fixture
-def feed(shop_user, settings, django_capture_on_commit_callbacks):
+def feed(shop_user, settings, django_capture_on_commit_callbacks) -> Feed:
     settings.TASKS_SYNC = True
-    raw = token_generate()
-    ApiToken.objects.create(
-        user=shop_user, name="shop", prefix=raw[:8], digest=token_digest(raw), scopes=["ingest", "workflows"]
-    )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return Feed(client, django_capture_on_commit_callbacks)
-
-
-def tags(customer: Customer) -> set[str]:
-    return set(CustomerTag.objects.filter(customer=customer).values_list("tag__name", flat=True))
-
-
-def tagged_with(tag: str) -> set[str]:
-    return set(CustomerTag.objects.filter(tag__name=tag).values_list("customer__external_id", flat=True))
+    return feed_for(shop_user, django_capture_on_commit_callbacks)

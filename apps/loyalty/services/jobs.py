@@ -17,7 +17,7 @@ from apps.customers.outbox import domain_event_emit
 from .. import signals
 from ..choices import EntryKind, ExpiryPolicy, LotStatus, RedemptionStatus
 from ..models import Balance, LedgerEntry, Membership, PointLot, Program, Redemption
-from .ledger import MemberLedger, balances_lock, debt_settle, lot_expire, lots_lock
+from .ledger import MemberLedger, balances_lock, debt_settle, lot_expire, lots_lock, points_moved_emit_bulk
 
 BATCH = 500
 
@@ -29,6 +29,7 @@ def _batch_write(ledgers: list[MemberLedger], lots: list[PointLot]) -> None:
     PointLot.objects.bulk_update(lots, ["remaining", "status"])
     # The rows are locked, so writing the values computed under the lock is exact (one statement per batch).
     Balance.objects.bulk_update([ledger.balance for ledger in ledgers], COUNTERS)
+    points_moved_emit_bulk(ledgers)
 
 
 def points_activate_due(*, at: datetime | None = None, batch: int = BATCH) -> int:

@@ -9,9 +9,11 @@ in a cycle. Counters are moved with F() expressions in the same transaction as t
 
 import calendar
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -20,8 +22,8 @@ from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from apps.customers.choices import CustomerStatus
-from apps.customers.models import Customer, Order
-from apps.customers.outbox import domain_event_emit
+from apps.customers.models import Customer, DomainEvent, Order
+from apps.customers.outbox import domain_event_emit, domain_event_listened, domain_events_dispatch_ids
 from loyalty_site.lib.errors import DomainError
 
 from .. import signals
@@ -37,6 +39,10 @@ from ..models import (
     Program,
     Tier,
 )
+
+# The outbox event of every ledger movement (earn, spend, expire, adjust, activation, hold, release, reversal):
+# what re-evaluates state tags on loyalty fields (balance, pending, lifetime points) for the member's customer.
+POINTS_CHANGED = "loyalty.points_changed"
 
 ROUNDING_MODES = {Rounding.DOWN: ROUND_DOWN, Rounding.NEAREST: ROUND_HALF_UP, Rounding.UP: ROUND_CEILING}
 
@@ -145,8 +151,70 @@ class MemberLedger:
             self.balance.expiring_soon = _expiring_soon(self.balance.membership_id, self.at)
             changes["expiring_soon"] = self.balance.expiring_soon
         Balance.objects.filter(pk=self.balance.pk).update(**changes, updated_at=self.at)
+        points_moved_emit(self)
         self.entries, self.allocations = [], []
         self.deltas = dict.fromkeys(self.deltas, 0)
+
+
+def _movement_payload(ledger: MemberLedger) -> dict[str, Any]:
+    """What moved in this ledger since its last write: the kinds of entries, the deltas and the balance after."""
+    return {
+        "membership_id": ledger.balance.membership_id,
+        "kinds": sorted({entry.kind for entry in ledger.entries}),
+        "active_delta": sum(entry.active_delta for entry in ledger.entries),
+        "pending_delta": sum(entry.pending_delta for entry in ledger.entries),
+        "debt_delta": sum(entry.debt_delta for entry in ledger.entries),
+        "balance": ledger.balance.active - ledger.balance.debt,
+        "pending": ledger.balance.pending,
+    }
+
+
+def points_moved_emit(ledger: MemberLedger) -> DomainEvent | None:
+    """
+    Announce one member's ledger movement through the outbox (inside the writer's transaction, so a rollback
+    leaves no event): one `loyalty.points_changed` per write, only when some consumer listens to it.
+    """
+    if not ledger.entries or not domain_event_listened(POINTS_CHANGED):
+        return None
+    membership = Membership.objects.select_related("customer").get(pk=ledger.balance.membership_id)
+    return domain_event_emit(
+        signal=signals.points_changed,
+        name=POINTS_CHANGED,
+        customer=membership.customer,
+        payload=_movement_payload(ledger),
+        cause=ledger.cause,
+        sender=Membership,
+        membership=membership,
+    )
+
+
+def points_moved_emit_bulk(ledgers: Sequence[MemberLedger]) -> list[int]:
+    """
+    `points_moved_emit` for a batch job's members (activation, expiry): one set-based insert of their events,
+    handed to the consumers after commit. Call before the ledgers' entries are cleared. Returns the event ids.
+    """
+    moved = [ledger for ledger in ledgers if ledger.entries]
+    if not moved or not domain_event_listened(POINTS_CHANGED):
+        return []
+    customers = dict(
+        Membership.objects.filter(pk__in=[ledger.balance.membership_id for ledger in moved]).values_list(
+            "pk", "customer_id"
+        )
+    )
+    events = DomainEvent.objects.bulk_create(
+        [
+            DomainEvent(
+                name=POINTS_CHANGED,
+                customer_id=customers[ledger.balance.membership_id],
+                payload=_movement_payload(ledger),
+                cause=ledger.cause[:64],
+            )
+            for ledger in moved
+        ]
+    )
+    event_ids = [event.pk for event in events]
+    transaction.on_commit(partial(domain_events_dispatch_ids, event_ids), robust=True)
+    return event_ids
 
 
 def _expiring_soon(membership_id: int, at: datetime) -> int:
