@@ -11,3 +11,17 @@ class TagSource(models.TextChoices):
 class TagAuditAction(models.TextChoices):
     ADDED = "added", "Added"
     REMOVED = "removed", "Removed"
+
+
+class ImportKind(models.TextChoices):
+    CUSTOMERS = "customers", "Customers"
+    ORDERS = "orders", "Orders"
+    EXCHANGE_RATES = "exchange_rates", "Exchange rates"
+
+
+class ImportStatus(models.TextChoices):
+    DRAFT = "draft", "Uploaded (check the mapping)"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"

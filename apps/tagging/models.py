@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from apps.customers.models import Customer, Product
 
-from .choices import TagAuditAction, TagSource
+from .choices import ImportKind, ImportStatus, TagAuditAction, TagSource
 
 
 class Tag(models.Model):
@@ -76,3 +76,50 @@ class TagAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.tag_name}"
+
+
+class ImportJob(models.Model):
+    """
+    A CSV file uploaded in the console and its background import: the column mapping the marketer checked,
+    the progress (units of its kind: customers, orders or rates) and the rejected rows with line and column.
+    The file's text is kept on the row (its size is capped at upload) so the worker needs no shared disk.
+    """
+
+    kind = models.CharField(max_length=16, choices=ImportKind.choices)
+    file_name = models.CharField(max_length=255)
+    content = models.TextField()
+    header = models.JSONField(default=list, blank=True)
+    mapping = models.JSONField(default=dict, blank=True, help_text="file column -> imported column ('' = skipped)")
+    status = models.CharField(max_length=8, choices=ImportStatus.choices, default=ImportStatus.DRAFT)
+    rows_total = models.PositiveIntegerField(default=0)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    written = models.PositiveIntegerField(default=0)
+    existing = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="[{line, column, message}], the first ones")
+    failure = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["-created_at"], name="import_job_recent_idx")]
+        permissions = [
+            ("import_customers", "Import customers from CSV"),
+            ("import_orders", "Import orders from CSV"),
+            ("import_exchange_rates", "Import exchange rates from CSV"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} ({self.get_kind_display()}, {self.file_name})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == ImportStatus.DONE:
+            return 100
+        return int(100 * self.progress_done / self.progress_total) if self.progress_total else 0

@@ -92,6 +92,7 @@ NAVIGATION: tuple[Section, ...] = (
             Entry("Orders", "admin:customers_order_changelist", ("customers.view_order",)),
             Entry("Tags", "admin:tagging_tag_changelist", ("tagging.view_tag",)),
             Entry("Exchange rates", "admin:customers_exchangerate_changelist", ("customers.view_exchangerate",)),
+            Entry("Import CSV", "tagging-import", ("tagging.view_importjob",)),
             Entry(
                 "Store connectors",
                 "admin:connectors_storeconnection_changelist",
