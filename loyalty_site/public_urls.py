@@ -6,4 +6,5 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("me/", include("apps.loyalty.public_urls")),
+    path("", include("apps.customers.consent.urls")),
 ]

@@ -35,6 +35,13 @@ def _register_triggers() -> None:
             ("customer",),
             "Customers",
         ),
+        (
+            "customer.consent_confirmed",
+            "Customer confirmed consent",
+            "A customer clicked the double opt-in link: marketing consent is now granted.",
+            ("customer",),
+            "Customers",
+        ),
         ("order.created", "Order created", "An order was placed (any channel).", ("customer", "order"), "Orders"),
         ("order.cancelled", "Order cancelled", "An order was cancelled.", ("customer", "order"), "Orders"),
         ("order.refunded", "Order refunded", "A refund was recorded on an order.", ("customer", "order"), "Orders"),

@@ -456,3 +456,7 @@ class DomainEventReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consumer} processed {self.event_id}"
+
+
+# The consent sub-package's models (consents, their history, the suppression list) belong to this app too.
+from .consent.models import Consent, ConsentEvent, Suppression  # noqa: E402, F401

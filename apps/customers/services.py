@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Min, Sum
@@ -20,6 +21,8 @@ from loyalty_site.lib.money import no_rate_message
 
 from . import signals
 from .choices import CustomerState, CustomerStatus, OrderStatus
+from .consent import services as consent
+from .consent.choices import Channel, ConsentStatus, Purpose
 from .currency import conversion_for, record_day, refund_amount_shop
 from .models import (
     Cart,
@@ -46,6 +49,14 @@ CUSTOMER_FIELDS = (
     "accepts_marketing",
     "attributes",
 )
+
+
+_CONSENT_MIRROR = {"accepts_marketing", "unsubscribed_at"}
+_PROFILE_COLUMNS = [
+    field.name
+    for field in Customer._meta.concrete_fields
+    if not field.primary_key and field.name not in _CONSENT_MIRROR and field.name != "created_at"
+]
 
 
 def _normalise_customer_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +127,12 @@ def customer_create(
     disabled account does not.
     """
     clean = _normalise_customer_fields(fields)
+    wants_marketing = clean.pop("accepts_marketing", None)
+    if wants_marketing is None and settings.CONSENT_DOUBLE_OPT_IN:
+        wants_marketing = False  # with double opt-in nobody is subscribed without asking
+    if wants_marketing is not None:
+        # The consent service sets the mirror column: granted, or pending until the link is clicked.
+        clean["accepts_marketing"] = False
     customer = Customer(
         external_id=external_id or None,
         state=_state_clean(state),
@@ -126,6 +143,10 @@ def customer_create(
     _preferred_currency_claim(customer, clean)
     customer.full_clean(validate_unique=False, validate_constraints=False)
     customer.save()
+    if wants_marketing:
+        consent.consent_grant(
+            customer=customer, channel=Channel.EMAIL, source=consent.source_from_cause(cause), cause=cause
+        )
     if customer.state == CustomerState.REGISTERED:
         _emit_registered(customer, cause)
     else:  # a guest, invited or disabled customer: no registration, but state tags may read the new row
@@ -140,6 +161,7 @@ def customer_update(*, customer: Customer, state: str | None = None, cause: str 
     `customer_state_set` (which sends `customer.registered` / `customer.activated` as it says).
     """
     clean = _normalise_customer_fields(fields)
+    wants_marketing = clean.pop("accepts_marketing", None)
     changed = [name for name, value in clean.items() if getattr(customer, name) != value]
     for name, value in clean.items():
         setattr(customer, name, value)
@@ -147,12 +169,29 @@ def customer_update(*, customer: Customer, state: str | None = None, cause: str 
     if "preferred_currency" in clean and not clean["preferred_currency"]:
         customer.preferred_currency = preferred_currency_derive(customer_id=customer.pk) if customer.pk else ""
     customer.full_clean(validate_unique=False, validate_constraints=False)
-    customer.save()
+    # The consent mirror columns are only written by the consent service: a stale instance never resets them.
+    customer.save(update_fields=_PROFILE_COLUMNS)
     if changed:
         _emit_updated(customer, cause, changed)
+    if wants_marketing is not None:
+        _marketing_flag_set(customer, bool(wants_marketing), cause)
     if state not in (None, ""):
         customer_state_set(customer=customer, state=str(state), cause=cause)
     return customer
+
+
+def _marketing_flag_set(customer: Customer, wanted: bool, cause: str) -> None:
+    """
+    The legacy `accepts_marketing` flag written through the consent service: true grants e-mail marketing
+    (pending first under double opt-in), false withdraws a granted or pending consent (an unsubscribe:
+    `customer.unsubscribed` once); false for a customer who never consented records nothing.
+    """
+    status = consent.consents_of(customer)[(Channel.EMAIL, Purpose.MARKETING)]
+    source = consent.source_from_cause(cause)
+    if wanted and status != ConsentStatus.GRANTED:
+        consent.consent_grant(customer=customer, channel=Channel.EMAIL, source=source, cause=cause)
+    elif not wanted and status in (ConsentStatus.GRANTED, ConsentStatus.PENDING):
+        consent.consent_withdraw(customer=customer, source=source, cause=cause)
 
 
 def _emit_updated(customer: Customer, cause: str, fields: list[str]) -> None:
@@ -312,21 +351,8 @@ def _preferred_currency_refresh(customer_id: int) -> None:
 
 @transaction.atomic
 def customer_unsubscribe(*, customer: Customer, at: datetime | None = None, cause: str = "") -> Customer:
-    """Withdraw marketing consent; sends `customer_unsubscribed` once."""
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    if not customer.accepts_marketing and customer.unsubscribed_at:
-        return customer
-    customer.accepts_marketing = False
-    customer.unsubscribed_at = at or timezone.now()
-    customer.save(update_fields=["accepts_marketing", "unsubscribed_at", "updated_at"])
-    domain_event_emit(
-        signal=signals.customer_unsubscribed,
-        name="customer.unsubscribed",
-        customer=customer,
-        payload={"customer_id": customer.pk},
-        cause=cause,
-        sender=Customer,
-    )
+    """Withdraw e-mail marketing consent (the consent service); sends `customer_unsubscribed` once."""
+    consent.consent_withdraw(customer=customer, source=consent.source_from_cause(cause), cause=cause, at=at)
     return customer
 
 

@@ -9,6 +9,7 @@ from django.dispatch import Signal
 customer_registered = Signal()  # customer
 customer_activated = Signal()  # customer
 customer_unsubscribed = Signal()  # customer
+customer_consent_confirmed = Signal()  # customer (double opt-in confirmed)
 customer_updated = Signal()  # customer, fields (the names of the changed fields)
 order_created = Signal()  # order
 order_cancelled = Signal()  # order
@@ -24,6 +25,7 @@ TRIGGER_NAMES: dict[Signal, str] = {
     customer_registered: "customer.registered",
     customer_activated: "customer.activated",
     customer_unsubscribed: "customer.unsubscribed",
+    customer_consent_confirmed: "customer.consent_confirmed",
     customer_updated: "customer.updated",
     order_created: "order.created",
     order_cancelled: "order.cancelled",

@@ -270,6 +270,13 @@ CONNECTORS_PUSH_REQUIRE_HTTPS = env.bool("CONNECTORS_PUSH_REQUIRE_HTTPS", defaul
 LOYALTY_COCKPIT_LINK_MAX_AGE_DAYS = env.int("LOYALTY_COCKPIT_LINK_MAX_AGE_DAYS", default=30)
 LOYALTY_COCKPIT_LINK_REQUESTS_PER_HOUR = env.int("LOYALTY_COCKPIT_LINK_REQUESTS_PER_HOUR", default=5)
 
+# Consent (apps/customers/consent): the absolute base of links in messages (unsubscribe, double opt-in);
+# whether a self-service marketing e-mail sign-up (API, landing form) waits for a confirmation click; how
+# long a confirmation link works; the shared secret of the generic bounce/complaint endpoint (empty: off).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+CONSENT_DOUBLE_OPT_IN = env.bool("CONSENT_DOUBLE_OPT_IN", default=False)
+CONSENT_CONFIRM_MAX_AGE_HOURS = env.int("CONSENT_CONFIRM_MAX_AGE_HOURS", default=72)
+
 # /healthz: the worker is "down" when the schedules are overdue by more than this (the scheduler
 # ticks every ~30 s), the outbox is "lagging" when an unprocessed trigger event is older than this.
 HEALTHZ_WORKER_MAX_OVERDUE_SECONDS = env.int("HEALTHZ_WORKER_MAX_OVERDUE_SECONDS", default=300)
