@@ -187,6 +187,7 @@ def test_every_trigger_name_matches_its_outbox_rows():
         "customer.registered",
         "customer.activated",
         "customer.unsubscribed",
+        "customer.consent_confirmed",
         "customer.updated",
         "order.created",
         "order.cancelled",
