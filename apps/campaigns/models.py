@@ -51,6 +51,8 @@ from .promotions.models import (  # noqa: E402, F401
     Campaign,
     Code,
     CodeBatch,
+    GiftCard,
+    GiftCardEntry,
     Incentive,
     KillSwitchEvent,
     Limit,

@@ -19,6 +19,12 @@ def vouchers_expiring_task() -> int:
     return vouchers_expiring_announce()
 
 
+def gift_cards_expire_task() -> int:
+    from .promotions.gift_cards import gift_cards_expire
+
+    return gift_cards_expire()
+
+
 def campaign_owner_email_task(campaign_id: int, subject: str, body: str) -> int:
     """E-mail a campaign's owner (low code pool, budget threshold); 0 when the owner has no e-mail address."""
     from django.conf import settings
@@ -65,6 +71,11 @@ PERIODIC_JOBS: list[dict[str, str]] = [
         "name": "campaigns: announce expiring vouchers",
         "func": "apps.campaigns.tasks.vouchers_expiring_task",
         "cron": "0 8 * * *",
+    },
+    {
+        "name": "campaigns: expire gift cards past their date",
+        "func": "apps.campaigns.tasks.gift_cards_expire_task",
+        "cron": "15 * * * *",
     },
     {
         "name": "campaigns: refresh segments",

@@ -77,6 +77,7 @@ ROLES: dict[str, list[str]] = {
         "campaigns.view_redemption",
         "campaigns.add_redemption",
         "campaigns.change_redemption",
+        "campaigns.view_giftcard",  # a till checks a gift card's balance
     ],
     # Everything, including users, roles and API tokens.
     "admin": ["*"],

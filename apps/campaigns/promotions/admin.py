@@ -15,14 +15,16 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from apps.customers.models import Customer
 from apps.platform import capabilities as cap
 from apps.platform.kill_switch import kill_switch_state
 from apps.tagging.selectors import condition_suggestions
 from loyalty_site.lib.errors import DomainError
 from loyalty_site.lib.forms import BoundedJSONField, ConditionField
 
-from . import selectors, services
-from .models import Campaign, Code, Incentive, Limit, PromotionSettings
+from . import gift_cards, selectors, services
+from .choices import CampaignType
+from .models import Campaign, Code, GiftCard, Incentive, Limit, PromotionSettings
 
 
 class IncentiveForm(forms.ModelForm):
@@ -346,3 +348,184 @@ class PromotionSettingsAdmin(admin.ModelAdmin):
     @admin.action(description="Turn the global kill switch off")
     def kill_switch_off(self, request: HttpRequest, queryset: Any) -> None:
         self._kill(request, on=False)
+
+
+# --- Gift cards ---------------------------------------------------------------------------------------------
+
+
+def _form_errors(form: forms.BaseForm, error: ValidationError) -> None:
+    for name, messages_ in error.message_dict.items():
+        for message in messages_:
+            form.add_error(name if name in form.fields else None, message)
+
+
+class GiftCardIssueForm(forms.ModelForm):
+    """Issue a card (through `gift_card_issue`: audited, first ledger entry)."""
+
+    campaign = forms.ModelChoiceField(queryset=Campaign.objects.filter(type=CampaignType.GIFT_CARDS))
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=0)
+    card_code = forms.CharField(required=False, max_length=64, label="Code", help_text="Empty: generated")
+    customer = forms.ModelChoiceField(
+        queryset=Customer.objects.all(), required=False, widget=forms.NumberInput, help_text="Holder (customer id)"
+    )
+    expires_at = forms.DateTimeField(required=False, help_text="YYYY-MM-DD HH:MM (empty: never)")
+
+    class Meta:
+        model = GiftCard
+        fields = ["currency"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["currency"].required = False
+        self.fields["currency"].help_text = "Empty: the shop currency"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        try:
+            gift_cards.gift_card_issue_check(
+                campaign=cleaned["campaign"],
+                amount=cleaned["amount"],
+                currency=cleaned.get("currency") or None,
+                code=cleaned.get("card_code") or "",
+                expires_at=cleaned.get("expires_at"),
+            )
+        except ValidationError as error:
+            _form_errors(
+                self, ValidationError({("card_code" if k == "code" else k): v for k, v in error.message_dict.items()})
+            )
+        return cleaned
+
+
+class GiftCardTopUpForm(forms.ModelForm):
+    """A card's page: top up (through `gift_card_top_up`: audited, a ledger entry)."""
+
+    top_up = forms.DecimalField(
+        required=False, max_digits=14, decimal_places=2, min_value=0, help_text="Amount to add (card currency)"
+    )
+    top_up_reason = forms.CharField(required=False, max_length=255)
+
+    class Meta:
+        model = GiftCard
+        fields: list[str] = []
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("top_up"):
+            try:
+                gift_cards.gift_card_top_up_check(card=self.instance, amount=cleaned["top_up"])
+            except ValidationError as error:
+                self.add_error("top_up", error.message_dict.get("amount", error.messages))
+            except DomainError as error:
+                self.add_error("top_up", error.message)
+        return cleaned
+
+
+@admin.register(GiftCard)
+class GiftCardAdmin(admin.ModelAdmin):
+    """Gift cards: issue, top up, the ledger; writes through the audited gift-card services."""
+
+    list_display = ["card_code", "campaign_name", "currency", "initial", "balance", "holder", "expires", "created_at"]
+    list_filter = ["currency", "code__campaign"]
+    list_select_related = ["code__campaign", "code__customer"]
+    search_fields = ["code__code"]
+    LEDGER_ROWS = 100
+
+    @admin.display(description="Code", ordering="code__code")
+    def card_code(self, card: GiftCard) -> str:
+        return card.code.code
+
+    @admin.display(description="Campaign")
+    def campaign_name(self, card: GiftCard) -> str:
+        return card.code.campaign.name
+
+    @admin.display(description="Holder")
+    def holder(self, card: GiftCard) -> Any:
+        return card.code.customer or "—"
+
+    @admin.display(description="Expires", ordering="code__expires_at")
+    def expires(self, card: GiftCard) -> Any:
+        return card.code.expires_at or "never"
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        kwargs["form"] = GiftCardTopUpForm if obj is not None else GiftCardIssueForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["campaign", "amount", "currency", "card_code", "customer", "expires_at"]
+        return [
+            "card_code",
+            "campaign_name",
+            "currency",
+            "initial",
+            "balance",
+            "holder",
+            "expires",
+            "top_up",
+            "top_up_reason",
+            "ledger",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return []
+        return ["card_code", "campaign_name", "currency", "initial", "balance", "holder", "expires", "ledger"]
+
+    @admin.display(description="Ledger (newest first)")
+    def ledger(self, card: GiftCard) -> str:
+        entries = card.entries.order_by("-created_at", "-pk")[: self.LEDGER_ROWS]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    f"{entry.created_at:%Y-%m-%d %H:%M}",
+                    entry.get_kind_display(),
+                    f"{entry.amount:+}",
+                    entry.balance_after,
+                    entry.reason or (f"redemption #{entry.redemption_id}" if entry.redemption_id else ""),
+                    entry.actor,
+                )
+                for entry in entries
+            ),
+        )
+        return format_html(
+            '<table class="gift-ledger"><thead><tr><th>When</th><th>What</th><th>Amount</th><th>Balance</th>'
+            "<th>Why</th><th>Who</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a card with a ledger is never deleted: let it expire
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
+        data = form.cleaned_data
+        if not change:
+            return gift_cards.gift_card_issue(
+                campaign=data["campaign"],
+                amount=data["amount"],
+                currency=data.get("currency") or None,
+                code=data.get("card_code") or "",
+                customer=data.get("customer"),
+                expires_at=data.get("expires_at"),
+                user=request.user,
+                actor="admin",
+            )
+        if data.get("top_up"):
+            gift_cards.gift_card_top_up(
+                card=form.instance,
+                amount=data["top_up"],
+                reason=data.get("top_up_reason", ""),
+                user=request.user,
+                actor="admin",
+            )
+            messages.success(request, f"Topped up by {data['top_up']} {form.instance.currency}.")
+        return form.instance
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        pass  # the services in save_form wrote (and audited) everything
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass  # the ledger is read-only

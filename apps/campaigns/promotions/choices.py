@@ -32,6 +32,7 @@ class EffectKind(models.TextChoices):
     FIXED_PRICE_ITEM = "fixed_price_item", "Matching items at a fixed price (0 = free)"
     BUY_X_GET_Y = "buy_x_get_y", "Buy X get Y"
     POINTS_MULTIPLIER = "points_multiplier", "Loyalty points multiplier"
+    GIFT_CARD_CREDIT = "gift_card_credit", "Gift-card credit (the card's balance pays the order)"
 
 
 class PercentBase(models.TextChoices):
@@ -76,3 +77,11 @@ class RedemptionStatus(models.TextChoices):
     REDEEMED = "redeemed", "Redeemed"
     RELEASED = "released", "Released (reservation expired or replaced)"
     ROLLED_BACK = "rolled_back", "Rolled back"
+
+
+class GiftCardEntryKind(models.TextChoices):
+    ISSUE = "issue", "Issued"
+    TOP_UP = "top_up", "Topped up"
+    SPEND = "spend", "Spent on an order (or held by a reservation)"
+    REFUND = "refund", "Given back (rollback, released reservation)"
+    EXPIRE = "expire", "Expired"

@@ -13,7 +13,7 @@ one failing code voids everything. The same cart always gives the same answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,6 +29,7 @@ from loyalty_site.lib.money import minor_units, money_format, quantum
 from .choices import (
     CampaignStatus,
     CampaignType,
+    EffectKind,
     FailureMode,
     LimitAction,
     LimitMeasure,
@@ -37,7 +38,7 @@ from .choices import (
     PercentBase,
     Stacking,
 )
-from .models import Campaign, Code, Incentive, Limit, LimitCounter, PromotionSettings
+from .models import Campaign, Code, GiftCard, Incentive, Limit, LimitCounter, PromotionSettings
 from .pricing import Effect, IncentiveTerms, LineState, effect_apply, effect_cap, effect_compute
 
 TOTAL_BUCKET = date(1970, 1, 1)
@@ -128,10 +129,25 @@ class Candidate:
     index: int = 0  # position of the code in the request (automatic promotions: after the codes)
 
     @property
+    def gift_card(self) -> GiftCard | None:
+        """The gift card behind the code (a code of a gift-cards campaign), loaded with it."""
+        code = self.code
+        if code is None or code.pk is None or self.campaign is None or self.campaign.type != CampaignType.GIFT_CARDS:
+            return None
+        return getattr(code, "gift_card", None)
+
+    @property
+    def is_gift_card(self) -> bool:
+        return self.campaign is not None and self.campaign.type == CampaignType.GIFT_CARDS
+
+    @property
     def order_key(self) -> tuple:
         campaign = self.campaign
         assert campaign is not None
-        return (-campaign.priority, campaign.category, campaign.pk, self.code_text)
+        # Gift cards pay what the discounts leave: always after every discount, in the order the codes came.
+        if self.is_gift_card:
+            return (1, 0, "", 0, f"{self.index:04d}")
+        return (0, -campaign.priority, campaign.category, campaign.pk, self.code_text)
 
 
 @dataclass
@@ -147,6 +163,7 @@ class Applied:
 
     @property
     def discount(self) -> int:
+        """What it takes off the order (for a gift card: what the card pays)."""
         return sum(item.effect.total for item in self.incentives)
 
 
@@ -177,7 +194,13 @@ class Outcome:
 
     @property
     def discount_total(self) -> int:
-        return sum(applied.discount for applied in self.applied)
+        """The discounts (gift cards are payments, not discounts: see `credit_total`)."""
+        return sum(applied.discount for applied in self.applied if not applied.candidate.is_gift_card)
+
+    @property
+    def credit_total(self) -> int:
+        """What gift cards pay, after the discounts."""
+        return sum(applied.discount for applied in self.applied if applied.candidate.is_gift_card)
 
     @property
     def code_failed(self) -> bool:
@@ -320,7 +343,7 @@ def candidates_load(*, codes: list[str], include_automatic: bool, customer: Any)
         normal = code_normalize(text)
         if normal not in texts:
             texts.append(normal)
-    found = {code.code: code for code in Code.objects.select_related("campaign").filter(code__in=texts)}
+    found = {code.code: code for code in Code.objects.select_related("campaign", "gift_card").filter(code__in=texts)}
     missing = [text for text in texts if text not in found]
     if missing:
         found.update({code.code: code for code in reward_codes(missing, save=False)})
@@ -506,7 +529,8 @@ def promotions_evaluate(
     for candidate in sorted(passing, key=lambda item: item.order_key):
         campaign = candidate.campaign
         assert campaign is not None
-        refusal = _stacking_refusal(campaign, applied_campaigns, settings)
+        # A gift card is a means of payment, not a discount: stacking rules do not apply to it.
+        refusal = None if candidate.is_gift_card else _stacking_refusal(campaign, applied_campaigns, settings)
         applied = None
         if refusal is None:
             applied, refusal = _candidate_apply(
@@ -518,7 +542,8 @@ def promotions_evaluate(
             continue
         assert applied is not None
         outcome.applied.append(applied)
-        applied_campaigns.append(campaign)
+        if not candidate.is_gift_card:
+            applied_campaigns.append(campaign)
 
     if settings.failure_mode == FailureMode.REJECT_ALL and outcome.code_failed and outcome.applied:
         failing = next(candidate.code_text for candidate in outcome.skipped if candidate.code_text)
@@ -549,6 +574,8 @@ def _candidate_refusal(
     refusal = _schedule_refusal(campaign, now)
     if refusal is None and candidate.code is not None:
         refusal = _code_refusal(candidate.code, customer, now)
+    if refusal is None and candidate.is_gift_card:
+        refusal = _gift_card_refusal(candidate, currency)
     if refusal is None and not any(incentive.is_active for incentive in campaign._promo_incentives):
         refusal = Refusal("campaign_paused", f"every incentive of “{campaign.name}” is switched off", "incentives")
     if refusal is None and campaign.validation_rule:
@@ -563,6 +590,21 @@ def _candidate_refusal(
                     "customer_required", "this incentive is limited per customer: send the customer", "customer"
                 )
     return refusal
+
+
+def _gift_card_refusal(candidate: Candidate, currency: str) -> Refusal | None:
+    card = candidate.gift_card
+    if card is None:
+        return Refusal("gift_card_unknown", f"the code {candidate.code_text} is not a gift card", "code")
+    if card.currency != currency:
+        return Refusal(
+            "gift_card_currency",
+            f"the gift card {candidate.code_text} is in {card.currency}; the cart is in {currency}",
+            "code.gift_card.currency",
+        )
+    if card.balance <= 0:
+        return Refusal("gift_card_empty", f"the gift card {candidate.code_text} has no balance left", "code.gift_card")
+    return None
 
 
 def _stacking_refusal(campaign: Campaign, applied: list[Campaign], settings: PromotionSettings) -> Refusal | None:
@@ -649,8 +691,12 @@ def _candidate_apply(
     for incentive in campaign._promo_incentives:
         if not incentive.is_active:
             continue
+        terms = incentive_terms(incentive, currency)
+        if incentive.kind == EffectKind.GIFT_CARD_CREDIT:
+            card = candidate.gift_card
+            terms = replace(terms, amount=to_minor(card.balance, currency) if card is not None else 0)
         effect = effect_compute(
-            incentive_terms(incentive, currency),
+            terms,
             lines=outcome.lines,
             matching=_matching_lines(incentive, context, cart),
             shipping_remaining=outcome.shipping_left,

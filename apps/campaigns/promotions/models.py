@@ -24,6 +24,7 @@ from .choices import (
     CampaignType,
     EffectKind,
     FailureMode,
+    GiftCardEntryKind,
     LimitAction,
     LimitMeasure,
     LimitPeriod,
@@ -241,6 +242,7 @@ class Redemption(models.Model):
     order_total = MoneyField()
     discount_total = MoneyField()
     rolled_back_total = MoneyField(help_text="Order value given back by rollbacks")
+    gift_card_total = MoneyField(help_text="Paid by gift cards (not a discount: not in discount_total)")
     order_ref = models.CharField(max_length=120, blank=True, help_text="The order's external id, as sent at redeem")
     order = models.ForeignKey(
         Order,
@@ -291,3 +293,51 @@ class LimitTake(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} from counter {self.counter_id}"
+
+
+class GiftCard(models.Model):
+    """
+    A gift card: a code of a gift-cards campaign with a balance in one currency (minor units are the currency's).
+    The balance is the sum of its ledger entries (GiftCardEntry); `balance` is that sum kept on the row so a spend
+    is one conditional UPDATE (`balance >= amount`) under the row lock: never overdrawn (a check constraint too).
+    """
+
+    code = models.OneToOneField(Code, on_delete=models.PROTECT, related_name="gift_card")
+    currency = models.CharField(max_length=3)
+    initial = MoneyField(help_text="Amount at issue")
+    balance = MoneyField(help_text="What is left (the sum of the ledger)")
+    created_at = models.DateTimeField(default=timezone.now)
+    # The holder and the expiry are the code's (`code.customer`, `code.expires_at`): one place for each.
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="gift_card_balance_gte_0")]
+
+    def __str__(self) -> str:
+        return f"{self.code.code} {self.balance} {self.currency}"
+
+
+class GiftCardEntry(models.Model):
+    """One signed movement of a gift card's balance: issue, top-up, spend, refund, expiry; who/what and why."""
+
+    card = models.ForeignKey(GiftCard, on_delete=models.CASCADE, related_name="entries")
+    kind = models.CharField(max_length=10, choices=GiftCardEntryKind.choices)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, help_text="Signed: + credit, - debit")
+    balance_after = MoneyField()
+    redemption = models.ForeignKey(
+        Redemption, null=True, blank=True, on_delete=models.SET_NULL, related_name="gift_card_entries"
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    actor = models.CharField(max_length=120, blank=True, help_text="user:3, api, order:7, expiry …")
+    ref = models.CharField(
+        max_length=128, null=True, blank=True, unique=True, help_text="Idempotency: the same ref twice is one entry"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "gift card entries"
+        indexes = [models.Index(fields=["card", "-created_at"], name="gift_entry_card_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount:+}"

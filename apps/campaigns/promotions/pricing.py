@@ -141,6 +141,15 @@ def effect_compute(
         effect.shipping = shipping_remaining
     elif kind == EffectKind.POINTS_MULTIPLIER:
         effect.multiplier = terms.multiplier
+    elif kind == EffectKind.GIFT_CARD_CREDIT:
+        # The card's balance (`amount`) pays what is left of the lines and the shipping, spread by the largest
+        # remainder over them (shipping as index -1): never more than the balance or than what is left to pay.
+        weights = [(line.index, line.remaining) for line in lines if line.remaining > 0]
+        if shipping_remaining > 0:
+            weights.append((-1, shipping_remaining))
+        spread = allocate(terms.amount or 0, weights)
+        effect.shipping = spread.pop(-1, 0)
+        effect.lines = spread
     return effect_cap(effect, terms.max_discount)
 
 

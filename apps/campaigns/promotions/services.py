@@ -6,8 +6,10 @@ Lock order of every transaction that touches budgets (so two of them never wait 
 1. the Redemption row being redeemed or rolled back (`select_for_update`), when there is one;
 2. the LimitCounter rows, ascending primary key (`select_for_update`, after inserting missing counters
    in (limit, bucket, subject) order with ON CONFLICT DO NOTHING);
-3. Code rows (conditional UPDATE of `uses`), ascending primary key;
-4. the Campaign row, only when a limit with action `pause` is reached.
+3. GiftCard rows of the gift-card codes (`select_for_update`, ascending primary key; spent with a conditional
+   UPDATE `balance >= amount`, see gift_cards.py);
+4. Code rows (conditional UPDATE of `uses`), ascending primary key;
+5. the Campaign row, only when a limit with action `pause` is reached.
 Expired reservations found on the locked counters are released with SKIP LOCKED (their owner may be
 redeeming them right now; it holds step 1 and will do it). Each counter is then taken with a conditional
 UPDATE (`used + amount <= limit_value`): under the lock it cannot fail, and if it ever did the whole
@@ -38,7 +40,7 @@ from loyalty_site.lib.errors import ConflictError, DomainError
 from loyalty_site.lib.money import decimals_error, shop_currency
 
 from . import signals
-from .choices import CampaignStatus, EffectKind, LimitAction, LimitMeasure, LimitScope, RedemptionStatus
+from .choices import CampaignStatus, CampaignType, EffectKind, LimitAction, LimitMeasure, LimitScope, RedemptionStatus
 from .codes import owner_notify, pool_check
 from .eligibility import (
     MARKER,
@@ -53,6 +55,7 @@ from .eligibility import (
     promotions_evaluate,
     reward_codes,
 )
+from .gift_cards import gift_cards_give_back, gift_cards_lock, gift_cards_spend
 from .models import (
     Campaign,
     Code,
@@ -173,6 +176,7 @@ INCENTIVE_NEEDS: dict[str, tuple[str, ...]] = {
     EffectKind.FIXED_PRICE_ITEM: ("amount",),
     EffectKind.BUY_X_GET_Y: ("buy_quantity", "get_quantity"),
     EffectKind.POINTS_MULTIPLIER: ("multiplier",),
+    EffectKind.GIFT_CARD_CREDIT: (),  # the card's balance is the amount
 }
 
 
@@ -200,6 +204,13 @@ def incentive_check(incentive: Incentive) -> None:
         for name in INCENTIVE_NEEDS[kind]:
             if getattr(incentive, name) in (None, ""):
                 errors[name] = f"A {kind} incentive needs {name}."
+    gift_campaign = incentive.campaign.type == CampaignType.GIFT_CARDS
+    if (kind == EffectKind.GIFT_CARD_CREDIT) != gift_campaign and "kind" not in errors:
+        errors["kind"] = (
+            "A gift-cards campaign gives gift-card credit, and only it does."
+            if gift_campaign
+            else "Gift-card credit belongs to a campaign of the type “gift cards”."
+        )
     if incentive.percent is not None and not Decimal(0) < incentive.percent <= Decimal(100):
         errors["percent"] = "A percentage is more than 0 and at most 100."
     for name in ("amount", "max_discount"):
@@ -626,6 +637,7 @@ def _give_back(redemption: Redemption, *, status: str) -> None:
         if back:
             LimitCounter.objects.filter(pk=take.counter_id).update(used=F("used") - back)
             LimitTake.objects.filter(pk=take.pk).update(returned=take.amount)
+    gift_cards_give_back(redemption, reason=str(status))
     for code_id in sorted(redemption.items.exclude(code=None).values_list("code_id", flat=True)):
         Code.objects.filter(pk=code_id, uses__gt=0).update(uses=F("uses") - 1)
     redemption.status = status
@@ -705,6 +717,7 @@ def _take(outcome: Outcome, locked: _Locked, redemption: Redemption) -> None:
         if use.limit.action == LimitAction.PAUSE and counter.used + use.amount >= counter.limit_value:
             Campaign.objects.filter(pk=use.limit.campaign_id).update(status=CampaignStatus.PAUSED)
     LimitTake.objects.bulk_create(takes)
+    gift_cards_spend(outcome, redemption)
     codes = sorted(
         (applied.candidate.code for applied in outcome.applied if applied.candidate.code), key=lambda code: code.pk
     )
@@ -754,10 +767,12 @@ def _checkout(
     candidates = candidates_load(codes=codes, include_automatic=True, customer=customer)
     extra_ids = set(reservation.takes.values_list("counter_id", flat=True)) if reservation is not None else set()
     locked = _counters_lock(candidates, customer=customer, now=now, extra_ids=extra_ids)
+    gift_cards_lock(candidates)  # the balances the evaluation below reads are the locked ones
     if reservation is not None:
         _give_back(reservation, status=RedemptionStatus.RELEASED)
         for counter in LimitCounter.objects.filter(pk__in=[row.pk for row in locked.counters.values()]):
             locked.counters[(counter.limit_id, counter.bucket, counter.subject)] = counter
+        gift_cards_lock(candidates)  # (re-read: the reservation's holds are back on the cards)
     used = {key: counter.used for key, counter in locked.counters.items()}
     # A code's `uses` was read before the lock: a stale read is caught by the conditional UPDATE in _take.
     outcome = promotions_evaluate(cart=cart, customer=customer, codes=codes, now=now, candidates=candidates, used=used)
@@ -778,6 +793,7 @@ def _checkout(
         "currency": currency,
         "order_total": cart.subtotal + cart.shipping,
         "discount_total": from_minor(outcome.discount_total, currency),
+        "gift_card_total": from_minor(outcome.credit_total, currency),
         "order_ref": order_ref,
         "request": request,
         "expires_at": now + timedelta(minutes=promotion_settings().reservation_minutes)
@@ -937,6 +953,7 @@ def redemption_rollback(*, redemption: Redemption, amount: Decimal | None = None
         if back > 0:
             LimitCounter.objects.filter(pk=take.counter_id).update(used=F("used") - back)
             LimitTake.objects.filter(pk=take.pk).update(returned=F("returned") + back)
+    gift_cards_give_back(redemption, share=share, reason="partial rollback")
     redemption.rolled_back_total += amount
     redemption.save(update_fields=["rolled_back_total"])
     return redemption

@@ -64,6 +64,7 @@ NAVIGATION: tuple[Section, ...] = (
         (
             Entry("Campaigns", "admin:campaigns_campaign_changelist", ("campaigns.view_campaign",)),
             Entry("Codes", "admin:campaigns_code_changelist", ("campaigns.view_code",)),
+            Entry("Gift cards", "admin:campaigns_giftcard_changelist", ("campaigns.view_giftcard",)),
             Entry("Redemptions log", "campaigns-redemptions", ("campaigns.view_redemption",)),
             Entry("Cart simulator", "campaigns-simulator", ("campaigns.view_campaign",)),
             Entry("Kill switch", "campaigns-kill-switch", ("campaigns.view_campaign",)),

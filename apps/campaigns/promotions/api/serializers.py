@@ -12,7 +12,7 @@ from loyalty_site.lib.money import shop_currency
 
 from ..choices import EffectKind, LimitAction, LimitMeasure, LimitPeriod, LimitScope
 from ..eligibility import Candidate, Cart, CartLine, Outcome, minor_to_text
-from ..models import Campaign, Code, Incentive, Limit, Redemption
+from ..models import Campaign, Code, GiftCard, GiftCardEntry, Incentive, Limit, Redemption
 
 MONEY: Final[MoneyDigits] = {"max_digits": 14, "decimal_places": 2}
 MAX_LINES = 500
@@ -110,6 +110,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
                 "campaign": campaign.pk,
                 "name": campaign.name,
                 "code": item.candidate.code_text or None,
+                "gift_card": item.candidate.is_gift_card,
                 "category": campaign.category,
                 "discount": minor_to_text(item.discount, currency),
                 "incentives": [
@@ -130,12 +131,14 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         )
     subtotal = sum(line.initial for line in outcome.lines)
     discount = outcome.discount_total
+    credit = outcome.credit_total
     return {
         "currency": currency,
         "subtotal": minor_to_text(subtotal, currency),
         "shipping": minor_to_text(outcome.shipping, currency),
         "discount_total": minor_to_text(discount, currency),
-        "total": minor_to_text(subtotal + outcome.shipping - discount, currency),
+        "gift_card_total": minor_to_text(credit, currency),
+        "total": minor_to_text(subtotal + outcome.shipping - discount - credit, currency),
         "applied": applied,
         "skipped": [_candidate_json(candidate) for candidate in outcome.skipped],
         "lines": [
@@ -163,6 +166,7 @@ class PromotionRedemptionSerializer(serializers.ModelSerializer):
             "currency",
             "order_total",
             "discount_total",
+            "gift_card_total",
             "rolled_back_total",
             "order_ref",
             "expires_at",
@@ -360,3 +364,64 @@ class LimitResourceSerializer(BudgetLimitSerializer):
 
         rows = [row for row in budget_usage(campaign=limit.campaign) if row["limit"] == limit.pk]
         return rows[0] if rows else None
+
+
+# --- Gift cards -------------------------------------------------------------------------------------------
+
+
+class GiftCardEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GiftCardEntry
+        fields = ["id", "kind", "amount", "balance_after", "redemption", "reason", "actor", "created_at"]
+        read_only_fields = fields
+
+
+class GiftCardSerializer(serializers.ModelSerializer):
+    """A card: its code, campaign, currency, balance, holder and expiry (the code's)."""
+
+    code = serializers.CharField(source="code.code", read_only=True)
+    campaign = serializers.IntegerField(source="code.campaign_id", read_only=True)
+    customer = serializers.IntegerField(source="code.customer_id", read_only=True, allow_null=True)
+    expires_at = serializers.DateTimeField(source="code.expires_at", read_only=True, allow_null=True)
+    is_active = serializers.BooleanField(source="code.is_active", read_only=True)
+
+    class Meta:
+        model = GiftCard
+        fields = [
+            "id",
+            "code",
+            "campaign",
+            "currency",
+            "initial",
+            "balance",
+            "customer",
+            "expires_at",
+            "is_active",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class GiftCardIssueSerializer(serializers.Serializer):
+    """Issue a card: the campaign (type gift cards), the amount, optionally code, currency, holder, expiry."""
+
+    campaign = serializers.PrimaryKeyRelatedField(queryset=Campaign.objects.all())
+    amount = serializers.DecimalField(min_value=Decimal("0.01"), **MONEY)
+    currency = serializers.CharField(required=False, allow_blank=True, max_length=3)
+    code = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    customer_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["customer"] = None
+        if attrs.get("customer_id"):
+            attrs["customer"] = Customer.objects.filter(pk=attrs["customer_id"]).first()
+            if attrs["customer"] is None:
+                raise serializers.ValidationError({"customer_id": "No customer with this id."})
+        attrs.pop("customer_id", None)
+        return attrs
+
+
+class GiftCardTopUpSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(min_value=Decimal("0.01"), **MONEY)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")

@@ -1,12 +1,13 @@
 from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
-from .views import CampaignViewSet, IncentiveViewSet, LimitViewSet, PromotionsViewSet
+from .views import CampaignViewSet, GiftCardViewSet, IncentiveViewSet, LimitViewSet, PromotionsViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.register("promotion-campaigns", CampaignViewSet, basename="promotion-campaign")
 router.register("promotion-incentives", IncentiveViewSet, basename="promotion-incentive")
 router.register("promotion-limits", LimitViewSet, basename="promotion-limit")
+router.register("gift-cards", GiftCardViewSet, basename="gift-card")
 
 
 def _op(name: str, methods: tuple[str, ...] = ("post",)):

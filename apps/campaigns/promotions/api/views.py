@@ -24,9 +24,9 @@ from apps.platform.permissions import API_PERMISSIONS
 from loyalty_site.lib.csv_stream import csv_response
 
 from ...models import Segment
-from .. import codes, selectors, services
+from .. import codes, gift_cards, selectors, services
 from ..eligibility import promotions_evaluate
-from ..models import Campaign, Incentive, Limit, Redemption
+from ..models import Campaign, GiftCard, Incentive, Limit, Redemption
 from . import serializers as s
 
 # The kill switch is a capability of the platform's roles (marketer, admin).
@@ -445,3 +445,67 @@ class LimitViewSet(IdempotentMixin, _ServiceWrites, viewsets.ModelViewSet):
 
     def perform_destroy(self, instance: Limit) -> None:
         services.limit_delete(limit=instance, user=self.request.user)
+
+
+class GiftCardViewSet(IdempotentMixin, viewsets.ReadOnlyModelViewSet):
+    """
+    Gift cards: list (`?campaign=`, `?customer=`, `?code=`), issue (POST), top up, and the ledger of a card.
+    Spending, refunds and rollbacks go through validate / reserve / redeem / rollback like any code.
+    """
+
+    serializer_class = s.GiftCardSerializer
+    queryset = GiftCard.objects.select_related("code").order_by("pk")
+    permission_classes = API_PERMISSIONS
+    scope_family = "campaigns"
+    action_permissions = {
+        "create": ["campaigns.add_giftcard"],
+        "top_up": ["campaigns.change_giftcard"],
+        "ledger": ["campaigns.view_giftcard"],
+    }
+
+    def get_queryset(self) -> Any:
+        rows = super().get_queryset()
+        params = self.request.query_params
+        for name, lookup in (("campaign", "code__campaign_id"), ("customer", "code__customer_id")):
+            value = params.get(name, "")
+            if value:
+                if not value.isdigit():
+                    raise ValidationError({name: "An id is a whole number."})
+                rows = rows.filter(**{lookup: int(value)})
+        if params.get("code"):
+            rows = rows.filter(code__code=params["code"].strip().upper()[:64])
+        return rows
+
+    @extend_schema(
+        request=s.GiftCardIssueSerializer,
+        responses={201: s.GiftCardSerializer},
+        examples=[
+            OpenApiExample(
+                "A 50.00 card", value={"campaign": 9, "amount": "50.00", "customer_id": 12}, request_only=True
+            )
+        ],
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Issue a card (its first ledger entry); the code is generated unless given."""
+        serializer = s.GiftCardIssueSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        card = gift_cards.gift_card_issue(user=request.user, actor="api", **serializer.validated_data)
+        return Response(s.GiftCardSerializer(card).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.GiftCardTopUpSerializer, responses={201: s.GiftCardEntrySerializer})
+    @action(detail=True, methods=["post"], url_path="top-up")
+    def top_up(self, request: Request, pk: str | None = None) -> Response:
+        """Add to the card's balance (in the card's currency)."""
+        card = self.get_object()
+        serializer = s.GiftCardTopUpSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        entry = gift_cards.gift_card_top_up(card=card, user=request.user, actor="api", **serializer.validated_data)
+        return Response(s.GiftCardEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=s.GiftCardEntrySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def ledger(self, request: Request, pk: str | None = None) -> Response:
+        """The card's entries, newest first (issue, top-ups, spends, refunds, expiry)."""
+        card = self.get_object()
+        page = self.paginate_queryset(card.entries.order_by("-created_at", "-pk"))
+        return self.get_paginated_response(s.GiftCardEntrySerializer(page, many=True).data)
