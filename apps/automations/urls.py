@@ -21,6 +21,7 @@ urlpatterns = [
     path("builder/<int:pk>/save/", views.builder_save, name="builder_save"),
     path("builder/<int:pk>/activate/", views.builder_activate, name="builder_activate"),
     path("builder/<int:pk>/pause/", views.builder_pause, name="builder_pause"),
+    path("builder/<int:pk>/state/", views.builder_state, name="builder_state"),
     path("builder/<int:pk>/run/", views.builder_run_now, name="builder_run_now"),
     path("builder/<int:pk>/toggle/", views.workflow_toggle, name="workflow_toggle"),
     path("builder/<int:pk>/runs/", runs.run_list, name="workflow_runs"),

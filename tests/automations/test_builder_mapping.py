@@ -27,6 +27,7 @@ const located = (input.paths || []).map(([index, path]) => {
     if (card.kind === "condition") { walk(card.then); walk(card.else); }
   });
   walk(model.steps);
+  if (model.left) walk(model.left);
   return {target: stepId ?? found.target, rest: found.rest, condition: Boolean(found.conditionUid)};
 });
 process.stdout.write(JSON.stringify({output, located}));
@@ -147,6 +148,33 @@ def test_error_paths_map_to_the_card_they_belong_to(tmp_path):
         {"target": "s1", "rest": "value", "condition": True},
         {"target": "steps", "rest": "[9].action", "condition": False},
         {"target": "settings", "rest": "name", "condition": False},
+    ]
+
+
+STATE_TAG = {
+    "schema": 1,
+    "trigger": {"event": "customer.state_tag", "where": {"field": "loyalty.balance", "op": "gte", "value": 500}},
+    "state": {"tag": "500 club", "group": "Points", "rank": 2},
+    "steps": [{"id": "e1", "action": "notify.email", "params": {"subject": "Welcome", "body": "Hi"}}],
+    "left": [{"id": "l1", "action": "customer.add_tags", "params": {"tags": ["Lapsed"]}}],
+}
+
+
+def test_a_state_tag_round_trips_and_its_errors_map_to_the_state_card_and_left_steps(tmp_path):
+    dynamic = {**STATE_TAG, "state": {"tag": "Pays {{ customer.preferred_currency }}"}}
+    dynamic.pop("left")
+    # the same keys on another trigger are not a state tag's: kept untouched (the server refuses them)
+    stray = {**STATE_TAG, "trigger": {"event": "order.created"}}
+    paths = [[0, "state.tag"], [0, "state.rank"], [0, "left[0].params.tags[0]"], [0, "steps[0].params.subject"]]
+
+    result = run_mapping(tmp_path, [STATE_TAG, dynamic, stray], paths)
+
+    assert result["output"] == [STATE_TAG, dynamic, stray]
+    assert result["located"] == [
+        {"target": "state", "rest": "tag", "condition": False},
+        {"target": "state", "rest": "rank", "condition": False},
+        {"target": "l1", "rest": "params.tags[0]", "condition": False},
+        {"target": "e1", "rest": "params.subject", "condition": False},
     ]
 
 

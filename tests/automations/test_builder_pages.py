@@ -300,3 +300,81 @@ def test_a_viewer_gets_the_builder_read_only(client):
     response = client.post(f"/admin/automations/builder/{workflow.pk}/activate/")
     workflow.refresh_from_db()
     assert (response.status_code, workflow.status) == (403, "draft")
+
+
+STATE_TAG = {
+    "schema": 1,
+    "trigger": {"event": "customer.state_tag", "where": {"field": "customer.total_spent", "op": "gte", "value": 100}},
+    "state": {"tag": "Big", "group": "Spend", "rank": 1},
+    "steps": [],
+    "left": [{"id": "l1", "action": "customer.add_tags", "params": {"tags": ["Was big"]}}],
+}
+
+
+def test_builder_save_of_a_state_tag_refuses_bad_parts_with_their_paths_and_creates_nothing(client):
+    from apps.automations.models import Workflow
+
+    client.force_login(staff_with("view_workflow", "change_workflow"))
+    definition = {
+        **STATE_TAG,
+        "trigger": {"event": "customer.state_tag", "where": {"field": "order.total", "op": "gt", "value": 1}},
+        "state": {"tag": " ", "group": "Spend", "rank": -2},
+        "left": [{"id": "l1", "action": "customer.add_tags", "params": {"tags": []}}],
+    }
+
+    response = client.post(
+        "/admin/automations/builder/new/save/",
+        data={"name": "Big", "definition": definition, "settings": {}},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    paths = sorted(error["path"] for error in response.json()["errors"])
+    assert paths == ["left[0].params.tags", "state.rank", "state.tag", "trigger.where.field"]
+    assert Workflow.objects.count() == 0
+
+
+def test_builder_activation_of_a_state_tag_then_its_carrier_count(client, settings, django_capture_on_commit_callbacks):
+    from apps.automations.models import Workflow
+
+    settings.TASKS_SYNC = True
+    make_order(CustomerFactory(), total="150.00")
+    make_order(CustomerFactory(), total="50.00")
+    client.force_login(staff_with("view_workflow", "change_workflow", "activate_workflow"))
+    saved = client.post(
+        "/admin/automations/builder/new/save/",
+        data={"name": "Big", "definition": STATE_TAG, "settings": {}},
+        content_type="application/json",
+    ).json()
+    workflow = Workflow.objects.get()
+    assert saved["workflow"]["state"] == {"tag": "Big", "group": "Spend", "rank": 1, "carriers": 0}
+
+    with django_capture_on_commit_callbacks(execute=True):  # the recompute runs in the worker after commit
+        body = client.post(f"/admin/automations/builder/{workflow.pk}/activate/").json()
+    polled = client.get(f"/admin/automations/builder/{workflow.pk}/state/").json()
+
+    assert body["workflow"]["status"] == "active"
+    assert polled == {"status": "active", "state": {"tag": "Big", "group": "Spend", "rank": 1, "carriers": 1}}
+    assert Workflow.objects.get().definition == STATE_TAG
+
+
+def test_the_carrier_count_needs_the_view_permission(client):
+    from apps.automations.services import workflow_create
+
+    workflow = workflow_create(user=None, name="Big", definition=STATE_TAG)
+    client.force_login(staff_with())
+
+    assert client.get(f"/admin/automations/builder/{workflow.pk}/state/").status_code == 403
+
+
+def test_a_viewer_cannot_activate_a_state_tag(client):
+    from apps.automations.models import Workflow
+    from apps.automations.services import workflow_create
+
+    workflow = workflow_create(user=None, name="Big", definition=STATE_TAG)
+    client.force_login(staff_with("view_workflow", "change_workflow"))
+
+    response = client.post(f"/admin/automations/builder/{workflow.pk}/activate/")
+
+    assert response.status_code == 403
+    assert Workflow.objects.get().status == "draft"

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from apps.automations.secret_params import definition_redact
-from apps.automations.selectors import waiting_runs_by_version
+from apps.automations.selectors import state_tag_summary, waiting_runs_by_version
 from loyalty_site.lib.conditions.editor import choices_payload, editor_catalog
 
 # Which object a test run needs besides the customer, by trigger scope.
@@ -149,6 +149,7 @@ def urls_payload() -> dict[str, str]:
         "save_new": reverse("automations:builder_save_new"),
         "activate": reverse("automations:builder_activate", args=[0]),
         "pause": reverse("automations:builder_pause", args=[0]),
+        "state": reverse("automations:builder_state", args=[0]),
         "run": reverse("automations:builder_run_now", args=[0]),
         "test": reverse("automations:builder_test"),
         "customers": reverse("automations:customer_search"),
@@ -185,6 +186,8 @@ def workflow_payload(workflow: Any) -> dict[str, Any]:
         "definition": definition_redact(workflow.definition),
         "settings": workflow_settings(workflow),
         "waiting_runs": waiting,
+        # A state tag's tag, group, rank and how many customers carry it now (None for other kinds).
+        "state": state_tag_summary(workflow) if workflow.pk else None,
     }
 
 

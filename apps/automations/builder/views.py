@@ -286,6 +286,13 @@ def builder_activate(request: HttpRequest, pk: int) -> JsonResponse:
     )
 
 
+@can(VIEW)
+def builder_state(request: HttpRequest, pk: int) -> JsonResponse:
+    """A state tag's tag and how many customers carry it now (the builder polls it after an activation)."""
+    workflow = get_object_or_404(Workflow, pk=pk)
+    return JsonResponse({"status": workflow.status, "state": state_tag_summary(workflow)})
+
+
 @can(CHANGE, ACTIVATE)
 @require_POST
 def builder_pause(request: HttpRequest, pk: int) -> JsonResponse:

@@ -5,8 +5,8 @@ import { conditionEditor, describeCondition } from "../../conditions/editor.js";
 import { choiceInput, listEditor, numberInput, textWithParams } from "../../conditions/inputs.js";
 import { conditionToNode, newGroup, newRule, nodeToCondition } from "../../conditions/model.js";
 import {
-  cardLists, cardToStep, definitionToModel, findCard, insertCard, locatePath, modelToDefinition, moveCard,
-  newActionCard, newConditionCard, newSplitBranch, newSplitCard, newWaitCard, removeCard,
+  cardLists, cardToStep, definitionToModel, findCard, insertCard, isStateTag, locatePath, modelToDefinition, moveCard,
+  newActionCard, newConditionCard, newSplitBranch, newSplitCard, newWaitCard, removeCard, stateTagPrepare,
 } from "./model.js";
 
 const boot = readJsonScript("wf-boot");
@@ -334,7 +334,7 @@ function refreshSummaries() {
     if (found && summary) summary.textContent = summaryText(found.card);
   });
   const triggerSummary = root.querySelector(".wf-trigger-summary");
-  if (triggerSummary) triggerSummary.textContent = state.model.trigger.where ? `Only when ${describeCondition(state.model.trigger.where, ctx)}` : "";
+  if (triggerSummary) triggerSummary.textContent = triggerSummaryText();
 }
 
 function conditionBody(card) {
@@ -485,31 +485,42 @@ function triggerCard() {
       triggers.map((item) => option(item.name, item.label, item.name === trigger.event)))));
   if (trigger.event && !info) select.append(option(trigger.event, trigger.event, true));
   select.addEventListener("change", () => {
-    trigger.event = select.value;
-    markDirty();
+    triggerChoose(select.value);
     render("wf-trigger-event");
   });
+  const stateTag = isStateTag(state.model);
   const filter = trigger.where
     ? h("div", { class: "wf-trigger-filter" },
-      h("div", { class: "wf-row" }, h("strong", {}, "Only when"),
-        state.readOnly ? null : h("button", { type: "button", class: "wf-link", onclick: () => { trigger.where = null; markDirty(); render(); } }, "Remove filter")),
+      h("div", { class: "wf-row" }, h("strong", {}, stateTag ? "Customers who match" : "Only when"),
+        state.readOnly || stateTag ? null : h("button", { type: "button", class: "wf-link", onclick: () => { trigger.where = null; markDirty(); render(); } }, "Remove filter")),
       state.readOnly ? h("p", { class: "wf-readonly-text" }, describeCondition(trigger.where, ctx))
         : conditionEditor(trigger.where, ctx, { onReplace: (replacement) => { trigger.where = replacement; markDirty(); render(); } }))
     : state.readOnly ? null : h("button", {
       type: "button", class: "wf-link", id: "wf-add-filter",
       onclick: () => { trigger.where = newGroup("all", [newRule()]); markDirty(); render(`${trigger.where.children[0].uid}-field`); },
-    }, "+ Add a filter (only run when…)");
+    }, stateTag ? "+ Add the condition its customers match" : "+ Add a filter (only run when…)");
   const traced = state.trace?.trigger;
   return h("section", { class: `wf-card wf-card-trigger${state.errors.some((e) => e.target === "trigger") ? " has-errors" : ""}`, dataset: { uid: "trigger" }, "aria-label": "Trigger" },
     h("header", { class: "wf-card-head" }, h("span", { class: "wf-card-icon", "aria-hidden": "true" }, "◉"),
-      h("span", { class: "wf-card-kind" }, "Trigger"), h("span", { class: "wf-card-summary wf-trigger-summary" },
-        trigger.where ? `Only when ${describeCondition(trigger.where, ctx)}` : ""),
+      h("span", { class: "wf-card-kind" }, "Trigger"), h("span", { class: "wf-card-summary wf-trigger-summary" }, triggerSummaryText()),
       traced ? h("span", { class: `wf-trace-badge ${traced.passed ? "is-green" : "is-red"}` }, traced.passed ? "filter passed" : "filter failed") : null),
     cardErrors("trigger"),
     h("div", { class: "wf-card-body" },
       h("div", { class: "wf-row" }, h("label", { for: select.id }, "When"), select),
       info?.description ? h("p", { class: "wf-help" }, info.description) : null,
       trigger.event ? filter : triggerChoices()));
+}
+
+function triggerSummaryText() {
+  const where = state.model.trigger.where;
+  if (!where) return "";
+  return `${isStateTag(state.model) ? "Customers who match:" : "Only when"} ${describeCondition(where, ctx)}`;
+}
+
+function triggerChoose(name) {
+  state.model.trigger.event = name;
+  if (isStateTag(state.model)) stateTagPrepare(state.model);
+  markDirty();
 }
 
 // With no trigger chosen yet: every trigger as a described button, grouped.
@@ -520,7 +531,7 @@ function triggerChoices() {
       h("p", { class: "wf-trigger-group" }, group),
       triggers.map((item) => h("button", {
         type: "button", class: "wf-trigger-choice", dataset: { trigger: item.name },
-        onclick: () => { state.model.trigger.event = item.name; markDirty(); render("wf-trigger-event"); },
+        onclick: () => { triggerChoose(item.name); render("wf-trigger-event"); },
       }, h("strong", {}, item.label), item.description ? h("span", {}, item.description) : null)),
     ]));
 }
@@ -748,6 +759,58 @@ function indexTrace(body) {
   return trace;
 }
 
+// --- State tag: the tag, its exclusive group and rank, "entered" and "left" steps -------------------
+
+function carriersText() {
+  const summary = state.workflow.state;
+  if (!summary || !state.workflow.id) return "Not active yet: nobody carries it.";
+  const count = summary.carriers;
+  return `${count} customer${count === 1 ? " carries" : "s carry"} “${summary.tag}” now`;
+}
+
+function stateCard() {
+  const block = state.model.state;
+  const field = (id, label, input, help) => h("div", { class: "wf-field-row" },
+    h("label", { for: id }, label), input, help ? h("p", { class: "wf-help" }, help) : null);
+  const text = (id, path, value, onInput, placeholder) => {
+    const input = h("input", { id, type: "text", value: value ?? "", placeholder, disabled: state.readOnly || undefined, dataset: { path } });
+    input.addEventListener("input", () => { onInput(input.value); markDirty(); });
+    return input;
+  };
+  const tag = !state.readOnly
+    ? textWithParams({ id: "wf-state-tag", label: "They carry the tag", value: block.tag, ctx, path: "tag", placeholder: "e.g. High value",
+      onInput: (value) => { block.tag = value; markDirty(); } })
+    : text("wf-state-tag", "tag", block.tag, (value) => { block.tag = value; });
+  const group = text("wf-state-group", "group", block.group, (value) => { block.group = value; }, "e.g. Spend tier (optional)");
+  const rank = h("input", {
+    id: "wf-state-rank", type: "number", min: "0", step: "1", class: "wf-num",
+    value: block.rank === undefined || block.rank === null ? "" : String(block.rank), disabled: state.readOnly || undefined, dataset: { path: "rank" },
+  });
+  rank.addEventListener("input", () => { block.rank = rank.value === "" ? undefined : Number(rank.value); markDirty(); });
+  const errors = state.errors.some((error) => error.target === "state");
+  return h("section", { class: `wf-card wf-card-state${errors ? " has-errors" : ""}`, dataset: { uid: "state" }, "aria-label": "State tag" },
+    h("header", { class: "wf-card-head" }, h("span", { class: "wf-card-icon", "aria-hidden": "true" }, "⚑"),
+      h("span", { class: "wf-card-kind" }, "State tag"),
+      h("span", { class: "wf-card-summary wf-state-count", "aria-live": "polite" }, carriersText())),
+    cardErrors("state"),
+    h("div", { class: "wf-card-body wf-state-fields" },
+      field("wf-state-tag", "They carry the tag", tag, "Added when a customer starts matching, removed when they stop. {X} builds the name per customer."),
+      field("wf-state-group", "Exclusive group", group, "State tags of one group: a customer carries at most one of them."),
+      field("wf-state-rank", "Rank in the group", rank, "The highest matching rank wins (0 or more).")));
+}
+
+function stateTagFlow() {
+  return [
+    h("div", { class: "wf-connector", "aria-hidden": "true" }),
+    stateCard(),
+    h("h2", { class: "wf-flow-heading", id: "wf-entered-heading" }, "When a customer enters (starts matching)"),
+    h("div", { role: "group", "aria-labelledby": "wf-entered-heading" }, stepList(state.model.steps, "entered")),
+    h("h2", { class: "wf-flow-heading", id: "wf-left-heading" }, "When a customer leaves (stops matching)"),
+    h("div", { role: "group", "aria-labelledby": "wf-left-heading" }, stepList(state.model.left, "left")),
+    h("div", { class: "wf-end" }, "End"),
+  ];
+}
+
 // --- Saving ---------------------------------------------------------------------------------------
 
 function setErrors(list) {
@@ -801,8 +864,29 @@ async function transition(kind) {
     state.workflow = response.body.workflow;
     state.notice = { kind: "success", text: response.body.message };
     if (response.body.redirect) { state.dirty = false; window.location.assign(response.body.redirect); return; }
+    if (kind === "activate" && isStateTag(state.model)) carriersFollow(5);
   }
   render();
+}
+
+function carriersShow() {
+  const count = root.querySelector(".wf-state-count");
+  if (count) count.textContent = carriersText();
+  // the page header (rendered by the server before an activation's recompute) says the same
+  const header = document.querySelector(".wf-state-carriers");
+  if (header && state.workflow.state) header.textContent = carriersText();
+}
+
+// Activation recomputes a state tag in the worker: follow its carrier count for a few seconds (bounded).
+function carriersFollow(times) {
+  if (times <= 0 || !state.workflow.id) return;
+  window.setTimeout(async () => {
+    const response = await api("GET", boot.urls.state.replace("0", String(state.workflow.id)));
+    if (!response.ok) return;
+    state.workflow.state = response.body.state;
+    carriersShow();
+    carriersFollow(times - 1);
+  }, 1500);
 }
 
 function renderToolbar() {
@@ -858,13 +942,16 @@ function render(focusId = null) {
     h("div", { class: "wf-layout" },
       h("div", { class: "wf-flow", role: "region", "aria-label": "Workflow steps" },
         triggerCard(),
-        h("div", { class: "wf-connector", "aria-hidden": "true" }),
-        stepList(state.model.steps, "root"),
-        h("div", { class: "wf-end" }, "End")),
+        ...(isStateTag(state.model) ? stateTagFlow() : [
+          h("div", { class: "wf-connector", "aria-hidden": "true" }),
+          stepList(state.model.steps, "root"),
+          h("div", { class: "wf-end" }, "End")]),
+      ),
       h("aside", { class: "wf-side" }, settingsPanel(), testPanel())),
   ].filter(Boolean));
   window.scrollTo(0, scrollY);
   markInvalidInputs();
+  if (isStateTag(state.model)) carriersShow();
   if (active) {
     const element = document.getElementById(active);
     if (element) element.focus({ preventScroll: Boolean(!focusId) });
@@ -879,7 +966,9 @@ function markInvalidInputs() {
       : error.target === "settings" ? root : root.querySelector(`.wf-card[data-uid="${error.target}"]`);
     if (!scope) continue;
     const rest = error.rest || "";
+    // (the error list items carry their path too: they are not inputs)
     const candidates = [...scope.querySelectorAll("[data-path]")].filter((input) => {
+      if (input.closest(".wf-errors")) return false;
       const path = input.dataset.path;
       return path && (rest === path || rest.startsWith(`${path}[`) || rest.startsWith(`${path}.`));
     });
@@ -904,6 +993,7 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+if (isStateTag(state.model) && !state.workflow.id) stateTagPrepare(state.model);
 if (boot.errors?.length) setErrors(boot.errors);
 render();
 root.dataset.ready = "true";

@@ -106,9 +106,45 @@ export function cardToStep(card) {
 
 // --- Definition ---------------------------------------------------------------------------------
 
+// A state tag (trigger `customer.state_tag`): customers matching `trigger.where` carry `state.tag`; `steps`
+// run when a customer enters, `left` when they leave (apps/automations/definitions.py).
+export const STATE_TRIGGER = "customer.state_tag";
+
+export function isStateTag(model) {
+  return model.trigger.event === STATE_TRIGGER;
+}
+
+function stateToModel(block) {
+  const source = isObject(block) ? block : {};
+  return {
+    tag: source.tag ?? "",
+    group: source.group ?? "",
+    rank: source.rank,
+    hasGroup: Object.prototype.hasOwnProperty.call(source, "group"),
+    hasRank: Object.prototype.hasOwnProperty.call(source, "rank"),
+    extra: rest(source, ["tag", "group", "rank"]),
+  };
+}
+
+function modelToState(block) {
+  const out = { tag: block.tag };
+  if (block.hasGroup || block.group) out.group = block.group;
+  if (block.hasRank || block.group) out.rank = block.rank ?? 0;
+  return Object.assign(out, clone(block.extra));
+}
+
+// Called when the trigger becomes the state-tag trigger: the parts a state tag needs, empty.
+export function stateTagPrepare(model) {
+  if (!model.state) model.state = stateToModel({});
+  if (!model.left) model.left = [];
+  if (!model.trigger.where) model.trigger.where = newGroup("all", [newRule()]);
+  return model;
+}
+
 export function definitionToModel(definition) {
   const source = isObject(definition) ? definition : {};
   const trigger = isObject(source.trigger) ? source.trigger : {};
+  const stateTag = trigger.event === STATE_TRIGGER;
   return {
     schema: source.schema,
     hasSchema: Object.prototype.hasOwnProperty.call(source, "schema"),
@@ -120,7 +156,12 @@ export function definitionToModel(definition) {
     hasTrigger: Object.prototype.hasOwnProperty.call(source, "trigger"),
     steps: (Array.isArray(source.steps) ? source.steps : []).map(stepToCard),
     hasSteps: Array.isArray(source.steps),
-    extra: rest(source, ["schema", "trigger", "steps"]),
+    // Only a state tag's `state` and `left` are edited; on any other trigger they stay in `extra` untouched.
+    state: stateTag ? stateToModel(source.state) : null,
+    hasState: stateTag && Object.prototype.hasOwnProperty.call(source, "state"),
+    left: stateTag ? (Array.isArray(source.left) ? source.left : []).map(stepToCard) : null,
+    hasLeft: stateTag && Array.isArray(source.left),
+    extra: rest(source, stateTag ? ["schema", "trigger", "steps", "state", "left"] : ["schema", "trigger", "steps"]),
   };
 }
 
@@ -132,7 +173,9 @@ export function modelToDefinition(model) {
     if (model.trigger.where) definition.trigger.where = nodeToCondition(model.trigger.where);
     Object.assign(definition.trigger, clone(model.trigger.extra));
   }
+  if (isStateTag(model) && model.state) definition.state = modelToState(model.state);
   if (model.hasSteps || model.steps.length) definition.steps = model.steps.map(cardToStep);
+  if (isStateTag(model) && model.left && (model.hasLeft || model.left.length)) definition.left = model.left.map(cardToStep);
   return Object.assign(definition, clone(model.extra));
 }
 
@@ -160,6 +203,7 @@ export function cardLists(model) {
     });
   }
   walk(model.steps, "steps", null, null);
+  if (model.left && isStateTag(model)) walk(model.left, "left", null, null);
   return lists;
 }
 
@@ -202,8 +246,10 @@ export function locatePath(model, path) {
     }
     return { target: "trigger", rest: joinParts(parts.slice(1)) };
   }
-  if (parts[0] !== "steps") return { target: "settings", rest: joinParts(parts) };
-  let list = model.steps;
+  if (parts[0] === "state" && model.state) return { target: "state", rest: joinParts(parts.slice(1)) };
+  const stepsKey = parts[0] === "left" && model.left ? "left" : "steps";
+  if (parts[0] !== stepsKey) return { target: "settings", rest: joinParts(parts) };
+  let list = stepsKey === "left" ? model.left : model.steps;
   let card = null;
   let index = 1;
   while (index < parts.length && typeof parts[index] === "number") {
@@ -225,7 +271,7 @@ export function locatePath(model, path) {
     }
     break;
   }
-  if (!card) return { target: "steps", rest: joinParts(parts.slice(1)) };
+  if (!card) return { target: stepsKey, rest: joinParts(parts.slice(1)) };
   const remaining = parts.slice(index);
   if (card.kind === "condition" && remaining[0] === "if") {
     const found = conditionNodeAt(card.condition, remaining.slice(1));
