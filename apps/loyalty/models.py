@@ -418,6 +418,8 @@ class Reward(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Not a column: the viewing member's price, set on the rows `selectors.rewards_priced` returns.
     member_price: int
+    # Not a column: what the member keeps after paying `member_price` (the cockpit's confirmation).
+    balance_after: int
 
     class Meta:
         ordering = ["program", "points_cost", "pk"]
@@ -441,6 +443,15 @@ class Reward(models.Model):
         if self.kind == RewardKind.PERCENTAGE_DISCOUNT and self.value:
             return f"{self.value.normalize():f}%"
         return ""
+
+    @property
+    def value_with_currency(self) -> str:
+        """`value_display` with the ISO code of its currency (`$5.00 USD`): a symbol alone can be ambiguous."""
+        text = self.value_display
+        if not text or self.kind == RewardKind.PERCENTAGE_DISCOUNT:
+            return text
+        code = shop_currency()
+        return text if code in text else f"{text} {code}"
 
 
 class RewardTierPrice(models.Model):

@@ -36,6 +36,38 @@ def lots_pending(*, membership: Membership) -> QuerySet[PointLot]:
     )
 
 
+def pending_by_day(*, membership: Membership, days: int = 5) -> list[dict[str, Any]]:
+    """
+    Pending points summed per activation day (in the shop's time zone), soonest first: the first row is the
+    next activation. One grouped query over the member's pending lots.
+    """
+    from django.db.models import Sum
+    from django.db.models.functions import TruncDate
+
+    rows = (
+        lots_pending(membership=membership)
+        .order_by()
+        .annotate(day=TruncDate("activates_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(points=Sum("remaining"))
+        .order_by("day")[:days]
+    )
+    return [{"day": row["day"], "points": row["points"]} for row in rows]
+
+
+def redemptions_history(*, membership: Membership, limit: int = 20) -> list[Redemption]:
+    """The member's codes that can no longer be used (used, expired, rolled back), latest first."""
+    from django.db.models import F
+
+    from .choices import RedemptionStatus
+
+    return list(
+        redemptions_of(membership=membership)
+        .exclude(status=RedemptionStatus.ISSUED)
+        .order_by(F("used_at").desc(nulls_last=True), "-issued_at", "-pk")[:limit]
+    )
+
+
 def lots_expiring(*, membership: Membership, at: datetime | None = None, days: int | None = None) -> QuerySet[PointLot]:
     at = at or timezone.now()
     days = membership.program.expiry_notice_days if days is None else days

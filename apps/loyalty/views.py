@@ -41,6 +41,9 @@ def cockpit(request: HttpRequest, token: str) -> HttpResponse:
         .filter(status=RedemptionStatus.ISSUED)
         .order_by("-issued_at")[:10]
     )
+    rewards = selectors.rewards_priced(membership=membership, at=now)
+    for reward in rewards:
+        reward.balance_after = balance.available - reward.member_price
     for redemption in redemptions:
         redemption.qr_svg = _qr_svg(redemption.qr_payload)
     context = {
@@ -48,10 +51,11 @@ def cockpit(request: HttpRequest, token: str) -> HttpResponse:
         "customer": membership.customer,
         "program": membership.program,
         "balance": balance,
-        "pending_lots": selectors.lots_pending(membership=membership)[:10],
+        "pending_days": selectors.pending_by_day(membership=membership),
+        "used_redemptions": selectors.redemptions_history(membership=membership),
         "expiring_lots": selectors.lots_expiring(membership=membership, at=now)[:10],
         "progress": selectors.tier_progress(membership=membership, at=now),
-        "rewards": selectors.rewards_priced(membership=membership, at=now),
+        "rewards": rewards,
         "redemptions": redemptions,
         "referral_link": request.build_absolute_uri(f"/me/r/{membership.referral_code}/"),
         "token": token,
@@ -67,6 +71,15 @@ def cockpit_redeem(request: HttpRequest, token: str, reward_id: int) -> HttpResp
     if membership is None:
         raise Http404("Unknown or expired link.")
     reward = get_object_or_404(Reward, pk=reward_id, program=membership.program)
+    # Points are spent only on an explicit confirmation of the price the member saw: a changed price (tier
+    # moved, reward edited) since the page was shown asks again instead of spending a different amount.
+    if request.POST.get("confirm") != "spend":
+        messages.error(request, f"Nothing was spent: confirm to redeem {reward.name}.")
+        return redirect("loyalty-cockpit", token=token)
+    price = services.reward_price(membership=membership, reward=reward)
+    if request.POST.get("points") != str(price):
+        messages.error(request, f"Nothing was spent: {reward.name} now costs {price} points. Check it again.")
+        return redirect("loyalty-cockpit", token=token)
     try:
         redemption = services.reward_redeem(membership=membership, reward=reward, cause="cockpit")
     except DomainError as error:

@@ -33,7 +33,7 @@ def test_customer_sees_balance_pending_expiry_tier_and_redeems_with_a_qr_code(li
     assert page.get_by_test_id("balance").inner_text() == "300"
     assert page.get_by_test_id("pending").inner_text() == "40"
     activates = (timezone.now() + timedelta(days=14)).strftime("%-d %b %Y")
-    assert page.get_by_test_id("pending-lot").inner_text() == f"40 on {activates}"
+    assert page.get_by_test_id("pending-next").inner_text() == f"Next: 40 points on {activates}"
     assert page.get_by_test_id("expiring").inner_text() == "300"
     assert page.get_by_test_id("tier").inner_text() == "Bronze"
     assert page.get_by_test_id("tier-progress").inner_text() == "160 more points to Silver"
@@ -41,7 +41,9 @@ def test_customer_sees_balance_pending_expiry_tier_and_redeems_with_a_qr_code(li
     assert page.get_by_role("button", name="Redeem for 5000 pts").is_disabled()
     screenshot("loyalty-cockpit")
 
-    page.get_by_role("button", name="Redeem for 120 pts").click()
+    page.get_by_text("Redeem for 120 pts").click()
+    assert Redemption.objects.count() == 0  # opening the confirmation spends nothing
+    page.get_by_role("button", name="Yes, spend 120 points").click()
 
     redemption = Redemption.objects.get()
     assert redemption.code in page.get_by_test_id("message").inner_text()

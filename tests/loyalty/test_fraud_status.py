@@ -102,7 +102,9 @@ def test_blocked_customer_is_refused_through_the_api_and_the_cockpit(member, cli
 
     award = api.post(f"{base}/award/", {"points": 10, "reason": "x"}, format="json")
     redeem = api.post(f"{base}/redeem/", {"reward": reward.pk}, format="json")
-    cockpit = client.post(f"{cockpit_path(member)}redeem/{reward.pk}/", follow=True)
+    cockpit = client.post(
+        f"{cockpit_path(member)}redeem/{reward.pk}/", {"confirm": "spend", "points": "40"}, follow=True
+    )
 
     assert (award.status_code, award.json()["error"]) == (400, "customer_blocked")
     assert (redeem.status_code, redeem.json()["error"]) == (400, "customer_blocked")

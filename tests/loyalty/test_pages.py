@@ -51,7 +51,9 @@ def test_cockpit_shows_balance_and_a_tampered_token_is_404(client, member):
 
 def test_cockpit_redeem_issues_a_code_with_a_qr_svg(client, member):
     reward = Reward.objects.create(program=member.program, name="Tote", kind="material_prize", points_cost=100)
-    response = client.post(f"{cockpit_path(member)}redeem/{reward.pk}/", follow=True)
+    response = client.post(
+        f"{cockpit_path(member)}redeem/{reward.pk}/", {"confirm": "spend", "points": "100"}, follow=True
+    )
     redemption = Redemption.objects.get()
     assert redemption.code.encode() in response.content
     assert b"<svg" in response.content
