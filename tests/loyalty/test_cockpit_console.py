@@ -4,8 +4,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 import time_machine
+from django.utils import timezone
 
 from apps.loyalty import selectors, services
 from apps.loyalty.cockpit import cockpit_path

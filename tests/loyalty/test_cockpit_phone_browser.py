@@ -1,4 +1,4 @@
-"""The cockpit in Chromium at 1440 and 390 px: confirm before spending, pending per day, used codes, no sideways scroll."""
+"""The cockpit in Chromium at 1440 and 390 px: confirm before spending, pending per day, used codes, no overflow."""
 
 from decimal import Decimal
 
