@@ -93,6 +93,25 @@ def test_dashboard_charts_date_range_and_a_csv_export(live_server, logged_in, sc
     assert page.locator("canvas[data-drawn=true]").count() == 1
 
 
+def test_the_console_home_shows_the_dashboard_with_its_charts(live_server, logged_in, screenshot):
+    page = logged_in
+    orders_over_the_last_days()
+
+    page.goto(live_server.url + "/admin/")
+
+    home = page.locator("[data-testid=home-dashboard]")
+    assert home.locator("canvas[data-drawn=true]").count() >= 3
+    assert home.locator(".rp-figure[data-key=revenue_non_members] .rp-figure-value").inner_text().startswith("$")
+    assert page.locator(".console-tiles, .console-columns").count() >= 1  # the live overview stays below
+    shoot_widths(page, screenshot, "console-home-dashboard")
+    # the date range opens the full dashboard for the chosen days
+    start = (timezone.localdate() - timedelta(days=6)).isoformat()
+    home.locator("input[name=start]").fill(start)
+    home.get_by_role("button", name="Show").click()
+    page.wait_for_url(f"**/admin/reports/?start={start}**")
+    assert page.locator("table[data-table=daily] tbody tr").count() == 7
+
+
 def test_a_split_steps_report_and_its_card_in_the_builder(live_server, logged_in, screenshot):
     page = logged_in
     steps = [

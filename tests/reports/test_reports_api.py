@@ -122,3 +122,21 @@ def test_the_rebuild_command_prints_what_it_did(data, capsys):
     assert "days recomputed" in capsys.readouterr().out
     assert RollupState.objects.get().last_days >= 1
     assert DailyFigures.objects.get(day=date(2026, 3, 2)).revenue_non_members == Decimal("40.00")
+
+
+def test_the_console_home_shows_the_dashboard_only_to_those_who_may_read_reports(analyst, support):
+    with time_machine.travel(at("2026-03-10"), tick=False):
+        order(customer(), "40.00", "2026-03-02")
+        services.rollups_refresh()
+        client = APIClient()
+        client.force_login(analyst)
+        home = client.get("/admin/")
+        client.force_login(support)
+        other = client.get("/admin/")
+
+    assert home.status_code == 200
+    assert b'data-testid="home-dashboard"' in home.content
+    assert b'data-key="revenue_non_members"' in home.content and b"$40.00" in home.content
+    assert b'href="/admin/reports/?start=2026-02-09&amp;end=2026-03-10&amp;csv=daily"' in home.content
+    assert other.status_code == 200
+    assert b"home-dashboard" not in other.content and b"rp-report" not in other.content
