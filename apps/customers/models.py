@@ -71,6 +71,14 @@ class Customer(models.Model):
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    # Chooses the locale variant of message templates (blank: the template's default locale).
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        db_default="",  # (bulk loaders that COPY rows without the column keep working)
+        help_text='BCP 47 language tag, e.g. "en" or "pt-br" (message templates)',
+    )
     preferred_currency = models.CharField(
         max_length=3,
         blank=True,
@@ -460,3 +468,11 @@ class DomainEventReceipt(models.Model):
 
 # The consent sub-package's models (consents, their history, the suppression list) belong to this app too.
 from .consent.models import Consent, ConsentEvent, Suppression  # noqa: E402, F401
+
+# The message templates and brand of the messaging sub-package belong to this app (its migrations hold them).
+from .messaging.templating.models import (  # noqa: E402, F401
+    Brand,
+    MessageTemplate,
+    TemplateVariant,
+    TemplateVersion,
+)

@@ -44,6 +44,7 @@ CUSTOMER_FIELDS = (
     "first_name",
     "last_name",
     "country",
+    "language",
     "preferred_currency",
     "birthday",
     "accepts_marketing",
@@ -68,6 +69,8 @@ def _normalise_customer_fields(fields: dict[str, Any]) -> dict[str, Any]:
         clean["country"] = clean["country"].upper()
     if clean.get("preferred_currency"):
         clean["preferred_currency"] = clean["preferred_currency"].upper()
+    if clean.get("language"):
+        clean["language"] = clean["language"].strip().replace("_", "-").lower()
     if clean.get("email"):
         clean["email"] = clean["email"].strip().lower()
     if "email" in clean:

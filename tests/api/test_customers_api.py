@@ -127,3 +127,14 @@ def test_unknown_customer_is_a_404_json(api):
 
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+def test_customer_language_is_accepted_normalised_and_a_bad_tag_is_a_400(api):
+    created = api.post("/api/v1/customers/", {"external_id": "lang-1", "language": "pt_BR"}, format="json")
+    bad = api.post("/api/v1/customers/", {"external_id": "lang-2", "language": "not a tag"}, format="json")
+
+    assert created.status_code == 201
+    assert created.json()["language"] == "pt-br"
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["path"] == "language"
+    assert not Customer.objects.filter(external_id="lang-2").exists()

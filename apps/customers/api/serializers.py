@@ -45,6 +45,7 @@ class CustomerSerializer(serializers.ModelSerializer):
             "first_name",
             "last_name",
             "country",
+            "language",
             "preferred_currency",
             "preferred_currency_set_by_integrator",
             "birthday",
@@ -221,6 +222,13 @@ class CustomerInputSerializer(BoundedInputMixin, serializers.Serializer):
     first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     country = serializers.CharField(max_length=2, min_length=2, required=False, allow_blank=True)
+    language = serializers.RegexField(
+        r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$",
+        max_length=16,
+        required=False,
+        allow_blank=True,
+        help_text='BCP 47 language tag ("en", "pt-BR"): chooses the locale of message templates.',
+    )
     preferred_currency = serializers.CharField(
         max_length=3,
         min_length=3,

@@ -14,7 +14,7 @@ from .compilation import ConditionNotCompilable, audience_queryset, condition_co
 from .context import ConditionError, ConditionInvalid, Evaluation, EvaluationContext
 from .evaluation import condition_evaluate, figures_prefetch, read_field
 from .figures import Figure, Scope, figure_of, figures_of
-from .templating import template_render, template_validate
+from .templating import template_render, template_render_text, template_validate
 from .validation import MAX_DEPTH, MAX_NODES, condition_validate
 
 __all__ = [
@@ -41,5 +41,6 @@ __all__ = [
     "read_field",
     "register_field",
     "template_render",
+    "template_render_text",
     "template_validate",
 ]

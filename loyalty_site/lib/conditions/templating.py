@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -131,3 +131,24 @@ def template_render(text: str, context: EvaluationContext) -> list[str]:
             rendered += [value, piece]
         results.append("".join(rendered))
     return list(dict.fromkeys(results))
+
+
+def template_render_text(text: str, context: EvaluationContext, *, escape: Callable[[str], str] | None = None) -> str:
+    """
+    `text` as ONE string, for messages: a list field's items are joined with ", " (no expansion into several
+    texts). `escape` is applied to every value put in (never to the template's own text), e.g. HTML or
+    Markdown escaping, so a customer's name cannot inject markup.
+    """
+    if _too_long(text):
+        raise TemplateTooLong(f"text longer than {MAX_TEMPLATE_TEXT} characters")
+    pieces, names = _scan(text)
+    out = [pieces[0]]
+    for name, piece in zip(names, pieces[1:], strict=True):
+        spec = field_get(name)
+        value = read_field(spec, context)
+        if spec.type == "tags":
+            rendered = ", ".join(dict.fromkeys(_text(item) for item in value or ()))
+        else:
+            rendered = _text(value)
+        out += [escape(rendered) if escape else rendered, piece]
+    return "".join(out)

@@ -1,0 +1,1 @@
+"""Messaging: deliveries on every channel, templates and brand, send governance."""
