@@ -20,28 +20,21 @@ from typing import Any
 
 from django.db.models import (
     Count,
-    DateTimeField,
     DecimalField,
-    DurationField,
-    Exists,
     ExpressionWrapper,
     F,
-    OuterRef,
     Q,
-    Subquery,
     Sum,
     Value,
 )
 from django.db.models.functions import Coalesce
 
-from apps.automations.choices import HELD_OUT, RunKind, RunStatus, StepKind
-from apps.automations.models import Workflow, WorkflowRun, WorkflowRunStep
-from apps.customers.choices import OrderStatus
-from apps.customers.models import Order
+from apps.automations.choices import StepKind
+from apps.automations.models import Workflow, WorkflowRunStep
 from loyalty_site.lib.money import shop_currency
 from loyalty_site.lib.stats import mean_difference, proportion_difference, too_small
 
-from .models import DailyWorkflow
+from .models import DailyWorkflow, RunConversion, RunConversionDay
 from .periods import day_start
 from .selectors import Chart, Column, Figure, Period, Report, Table, runs_table
 
@@ -99,44 +92,38 @@ def _net_total() -> ExpressionWrapper:
 
 
 def workflow_groups(workflow: Workflow, period: Period, window_days: int) -> list[Group]:
-    """Customers of the workflow's runs in the period by group, with conversions and revenue after the run."""
-    window = timedelta(days=window_days)
-    orders_after = Order.objects.filter(
-        customer_id=OuterRef("customer_id"),
-        placed_at__gt=OuterRef("created_at"),
-        placed_at__lte=ExpressionWrapper(
-            OuterRef("created_at") + Value(window, output_field=DurationField()), output_field=DateTimeField()
-        ),
-    ).exclude(status=OrderStatus.CANCELLED)
-    revenue = orders_after.order_by().values("customer_id").annotate(total=Sum(_net_total())).values("total")[:1]
-    split_step = (
-        WorkflowRunStep.objects.filter(run_id=OuterRef("pk"), kind=StepKind.SPLIT).order_by("path").values("branch")[:1]
-    )
+    """
+    Customers of the workflow's runs in the period by group, with conversions and revenue after the run — read
+    from the lift's rollup (`conversions.py`: one row per run, one per day after it with orders), as of the last
+    rollup refresh.
+    """
+    within = Q(created_at__gte=day_start(period.start), created_at__lt=day_start(period.end + timedelta(days=1)))
     runs = (
-        WorkflowRun.objects.filter(
-            workflow=workflow,
-            kind=RunKind.EVENT,
-            customer__isnull=False,
-            created_at__gte=day_start(period.start),
-            created_at__lt=day_start(period.end + timedelta(days=1)),
-        )
-        .filter(~Q(status=RunStatus.SKIPPED) | Q(skip_reason=HELD_OUT))
-        .annotate(
-            converted=Exists(orders_after),
-            revenue=Subquery(revenue, output_field=DecimalField(max_digits=16, decimal_places=2)),
-            branch_name=Subquery(split_step),
-        )
-        .order_by("customer_id", "created_at", "pk")
-        .values_list("customer_id", "status", "skip_reason", "branch_name", "converted", "revenue")
+        RunConversion.objects.filter(within, workflow=workflow)
+        .order_by("customer_id", "created_at", "run_id")
+        .values_list("run_id", "customer_id", "held_out", "branch")
     )
+    days = (
+        RunConversionDay.objects.filter(
+            conversion__workflow=workflow,
+            conversion__created_at__gte=day_start(period.start),
+            conversion__created_at__lt=day_start(period.end + timedelta(days=1)),
+            offset__lte=window_days,
+        )
+        .values("conversion_id")
+        .annotate(revenue=Sum("revenue"))
+        .values_list("conversion_id", "revenue")
+        .order_by()
+    )
+    converted: dict[int, Decimal] = dict(days)
     groups: dict[str, Group] = {}
     branch_order = {str(branch.get("name")): index for index, branch in enumerate(_split_branches(workflow.definition))}
     seen: set[int] = set()
-    for customer_id, status, skip_reason, branch_name, converted, spent in runs.iterator(chunk_size=5000):
+    for run_id, customer_id, held, branch_name in runs.iterator(chunk_size=5000):
         if customer_id in seen:
             continue
         seen.add(customer_id)
-        if status == RunStatus.SKIPPED and skip_reason == HELD_OUT:
+        if held:
             name, order = HOLDOUT, -1
         elif branch_name:
             name, order = str(branch_name), branch_order.get(str(branch_name), len(branch_order))
@@ -144,8 +131,8 @@ def workflow_groups(workflow: Workflow, period: Period, window_days: int) -> lis
             name, order = TREATED, 0
         group = groups.setdefault(name, Group(name, order=order))
         group.customers += 1
-        money = float(spent or 0)
-        if converted:
+        money = float(converted.get(run_id) or 0)
+        if run_id in converted:
             group.converters += 1
         group.revenue += money
         group.revenue_squares += money * money

@@ -180,3 +180,38 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"refreshed {self.last_finished_at}"
+
+
+class RunConversion(models.Model):
+    """
+    One workflow event run in the lift's audience (admitted, or skipped as held out): its group and when it
+    started. The lift reads this and `RunConversionDay` instead of the raw runs and orders.
+    """
+
+    run = models.OneToOneField("automations.WorkflowRun", primary_key=True, on_delete=models.CASCADE, related_name="+")
+    workflow = models.ForeignKey("automations.Workflow", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField()
+    held_out = models.BooleanField(default=False)
+    branch = models.CharField(max_length=40, blank=True, help_text="The A/B branch taken (the workflow's first split)")
+
+    class Meta:
+        indexes = [models.Index(fields=["workflow", "created_at"], name="reports_conv_workflow_idx")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id}: {'held out' if self.held_out else self.branch or 'treated'}"
+
+
+class RunConversionDay(models.Model):
+    """The orders a run's customer placed on the Nth day after the run (N = whole days rounded up, 1 to 90)."""
+
+    conversion = models.ForeignKey(RunConversion, on_delete=models.CASCADE, related_name="days")
+    offset = models.PositiveSmallIntegerField(help_text="Day after the run: 1 = within 24 hours")
+    orders = models.PositiveIntegerField(default=0)
+    revenue = MoneyField(help_text="Net of refunds, cancelled orders excluded, shop currency")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversion", "offset"], name="reports_conv_day_unique")]
+
+    def __str__(self) -> str:
+        return f"run {self.conversion_id} day {self.offset}: {self.orders}"

@@ -42,6 +42,7 @@ from apps.loyalty.models import LedgerEntry, Membership, PointLot, Redemption
 from apps.tagging.choices import TagAuditAction
 from apps.tagging.models import TagAudit
 
+from .conversions import conversions_refresh
 from .models import (
     CohortMonth,
     DailyCampaign,
@@ -446,6 +447,7 @@ def rollups_refresh(*, now: datetime | None = None) -> RefreshResult:
         full = since is None
         days = None if since is None else changed_days(since - WATERMARK_OVERLAP)
         written = _days_recompute(days, now=now) if days is None or days else []
+        conversions_refresh(since=None if since is None else since - WATERMARK_OVERLAP)
         snapshots_take(now=now)
         elapsed = time.perf_counter() - started
         state.last_started_at = now
@@ -463,6 +465,7 @@ def rollups_rebuild(*, now: datetime | None = None) -> RefreshResult:
     with transaction.atomic():
         state = _state_locked()
         written = _days_recompute(None, now=now)
+        conversions_refresh(since=None)
         snapshots_take(now=now)
         elapsed = time.perf_counter() - started
         state.last_started_at = now

@@ -1,6 +1,8 @@
 """The workflows report's lift against hand-computed conversion rates, intervals and sentences."""
 
-from datetime import date
+import random
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from rest_framework.test import APIClient
@@ -8,6 +10,9 @@ from rest_framework.test import APIClient
 from apps.automations import services as workflow_services
 from apps.automations.choices import HELD_OUT
 from apps.automations.models import WorkflowRun, WorkflowRunStep
+from apps.customers import services as customer_services
+from apps.customers.models import Order
+from apps.reports import services
 from apps.reports.lift import lift_measure, workflows_report
 from apps.reports.selectors import Period
 from tests.automations.test_engine_support import definition
@@ -68,6 +73,7 @@ def test_conversion_rates_intervals_and_sentences_match_the_hand_computed_ones()
         created_at=at("2026-03-05"),
     )
 
+    services.rollups_refresh()  # the lift reads its rollup
     lift = lift_measure(workflow, PERIOD, 7)
 
     assert [(g.name, g.customers, g.converters, round(g.revenue_per_customer, 2)) for g in lift.groups] == [
@@ -98,6 +104,7 @@ def test_a_small_sample_is_called_too_small():
     workflow = ab_workflow()
     group(workflow, "A", 12, 3)
     group(workflow, "B", 12, 6)
+    services.rollups_refresh()
     lift = lift_measure(workflow, PERIOD, 7)
     assert [c.too_small for c in lift.comparisons] == [True]
     assert "the sample is too small to tell" in lift.comparisons[0].sentence
@@ -107,6 +114,7 @@ def test_the_workflows_report_page_api_and_csv(django_user_model):
     workflow = ab_workflow()
     group(workflow, "A", 30, 6)
     group(workflow, "B", 30, 12)
+    services.rollups_refresh()
     report = workflows_report(PERIOD, workflow, 7)
     assert [row["branch"] for row in report.table("branches").rows] == ["A", "B"]
     assert report.verdicts and report.verdicts[0].startswith("Branch B converts")
@@ -125,3 +133,86 @@ def test_the_workflows_report_page_api_and_csv(django_user_model):
     assert client.get("/api/v1/reports/workflows/?workflow=999999").json()["errors"][0]["path"] == "workflow"
     assert client.get("/api/v1/reports/workflows/?window=0").status_code == 400
     assert client.get("/admin/reports/workflows/?workflow=abc").status_code == 400
+
+
+def test_the_rollup_follows_a_late_order_a_refund_and_a_cancellation_on_the_next_refresh():
+    workflow = ab_workflow()
+    group(workflow, "A", 3, 1)
+    group(workflow, "B", 3, 0)
+    services.rollups_refresh()
+    assert [(g.name, g.converters, g.revenue) for g in lift_measure(workflow, PERIOD, 7).groups] == [
+        ("A", 1, 50.0),
+        ("B", 0, 0.0),
+    ]
+    b_run = WorkflowRun.objects.filter(workflow=workflow, steps__branch="B").order_by("pk").first()
+
+    late = order(b_run.customer, "30.00", "2026-03-06")  # a late import of an order one day after the run
+    a_order = Order.objects.get(customer__workflow_runs__steps__branch="A")
+    customer_services.refund_create(order=a_order, amount=Decimal("20.00"))
+    services.rollups_refresh()
+    assert [(g.name, g.converters, g.revenue) for g in lift_measure(workflow, PERIOD, 7).groups] == [
+        ("A", 1, 30.0),
+        ("B", 1, 30.0),
+    ]
+
+    customer_services.order_cancel(order=late)
+    services.rollups_refresh()
+    assert [(g.name, g.converters) for g in lift_measure(workflow, PERIOD, 7).groups] == [("A", 1), ("B", 0)]
+
+
+def _raw_groups(workflow, window_days):
+    """The reference: each customer's first run in PERIOD, conversions counted straight from the orders."""
+    first = {}
+    for run in WorkflowRun.objects.filter(workflow=workflow).order_by("customer_id", "created_at", "pk"):
+        if run.status == "skipped" and run.skip_reason != HELD_OUT:
+            continue
+        first.setdefault(run.customer_id, run)
+    groups = {}
+    for run in first.values():
+        step = run.steps.filter(kind="split").first()
+        name = "Holdout" if run.status == "skipped" else (step.branch if step else "Treated")
+        orders = Order.objects.filter(
+            customer_id=run.customer_id,
+            placed_at__gt=run.created_at,
+            placed_at__lte=run.created_at + timedelta(days=window_days),
+        ).exclude(status="cancelled")
+        entry = groups.setdefault(name, [0, 0, Decimal("0")])
+        entry[0] += 1
+        entry[1] += orders.exists()
+        entry[2] += sum((o.total_shop - o.refunded_total_shop for o in orders), Decimal("0"))
+    return {name: (count, converted, round(float(revenue), 2)) for name, (count, converted, revenue) in groups.items()}
+
+
+def test_the_rollup_matches_the_raw_runs_and_orders_on_generated_data():
+    rng = random.Random(7)
+    workflow = ab_workflow()
+    for _ in range(60):
+        person = customer()
+        for _run in range(rng.randint(1, 2)):
+            held = rng.random() < 0.2
+            started = at("2026-03-05") + timedelta(days=rng.randint(0, 20), hours=rng.randint(0, 23))
+            run = WorkflowRun.objects.create(
+                workflow=workflow,
+                kind="event",
+                customer=person,
+                status="skipped" if held else "succeeded",
+                skip_reason=HELD_OUT if held else "",
+                created_at=started,
+            )
+            if not held:
+                WorkflowRunStep.objects.create(
+                    run=run, path="steps[0]", step_id="ab", kind="split", status="succeeded", branch=rng.choice("AB")
+                )
+        for _order in range(rng.randint(0, 3)):
+            placed = at("2026-03-05") + timedelta(days=rng.randint(0, 40), hours=rng.randint(0, 23))
+            created = order(person, f"{rng.randint(5, 90)}.00", placed.date().isoformat())
+            if rng.random() < 0.2:
+                customer_services.order_cancel(order=created)
+    services.rollups_refresh()
+
+    for window in (1, 7, 30):
+        measured = {
+            g.name: (g.customers, g.converters, round(g.revenue, 2))
+            for g in lift_measure(workflow, PERIOD, window).groups
+        }
+        assert measured == _raw_groups(workflow, window), window
