@@ -3,8 +3,13 @@
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from apps.campaigns.landing import public_views as landing
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # Landing pages, and the referral page (a landing page with who invited you) before the cockpit's routes.
+    path("p/<slug:slug>/", landing.landing_page, name="landing-page"),
+    path("me/r/<str:code>/", landing.referral_landing, name="loyalty-referral-landing"),
     path("me/", include("apps.loyalty.public_urls")),
     path("", include("apps.customers.consent.urls")),
 ]

@@ -13,6 +13,9 @@ class CampaignsConfig(AppConfig):
         )
         from .fraud import consumer
         from .fraud import fields as fraud_fields  # noqa: F401  (velocity and identity fields)
+        from .landing import consumer as landing_consumer
+        from .landing import fields as landing_fields  # noqa: F401  (form.fields.* of the form.submitted trigger)
 
         consumer.connect()
+        landing_consumer.connect()
         receivers.connect()

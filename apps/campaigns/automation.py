@@ -35,6 +35,13 @@ TRIGGERS = [
         ("customer",),
     ),
     (
+        "form.submitted",
+        "Form submitted",
+        "A visitor sent a landing page's sign-up form (fields: form.name, form.fields.<field>); fires once per "
+        "page and customer, before the e-mail is confirmed.",
+        ("customer", "form"),
+    ),
+    (
         "promotions.kill_switch",
         "Promotions kill switch",
         "The global kill switch was turned on or off (payload: on, reason, user); no customer.",

@@ -4,6 +4,7 @@ from django.urls import path
 
 from . import views
 from .fraud import views as fraud_views
+from .landing import views as landing_views
 
 urlpatterns = [
     path("promotions/simulator/", views.simulator, name="campaigns-simulator"),
@@ -18,4 +19,9 @@ urlpatterns = [
         name="campaigns-fraud-decide",
     ),
     path("promotions/campaigns/<int:campaign_id>/codes/", views.campaign_codes, name="campaigns-campaign-codes"),
+    path("landing/", landing_views.page_list, name="landing-list"),
+    path("landing/new/", landing_views.page_new, name="landing-new"),
+    path("landing/<int:pk>/", landing_views.page_edit, name="landing-edit"),
+    path("landing/<int:pk>/unpublish/", landing_views.page_unpublish, name="landing-unpublish"),
+    path("landing/<int:pk>/preview/", landing_views.page_preview, name="landing-preview"),
 ]

@@ -6,7 +6,6 @@ from . import views
 
 urlpatterns = [
     path("", views.cockpit_link_request, name="loyalty-cockpit-link-request"),
-    path("r/<str:code>/", views.referral_landing, name="loyalty-referral-landing"),
     path("<str:token>/", views.cockpit, name="loyalty-cockpit"),
     path("<str:token>/redeem/<int:reward_id>/", views.cockpit_redeem, name="loyalty-cockpit-redeem"),
     path("<str:token>/referral-name/", views.cockpit_referral_name, name="loyalty-cockpit-referral-name"),

@@ -89,19 +89,6 @@ def cockpit_redeem(request: HttpRequest, token: str, reward_id: int) -> HttpResp
     return redirect("loyalty-cockpit", token=token)
 
 
-def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
-    referrer = Membership.objects.select_related("customer", "program").filter(referral_code=code.upper()).first()
-    if referrer is None:
-        raise Http404("Unknown referral code.")
-    # Nothing about the member but what they chose to show: their first name, or nothing.
-    shown_name = referrer.customer.first_name if referrer.referral_shows_name else ""
-    return render(
-        request,
-        "loyalty/referral_landing.html",
-        {"program": referrer.program, "shown_name": shown_name, "code": referrer.referral_code},
-    )
-
-
 class CockpitLinkRequestForm(forms.Form):
     email = forms.EmailField(max_length=254)
 

@@ -269,6 +269,12 @@ CONNECTORS_PUSH_REQUIRE_HTTPS = env.bool("CONNECTORS_PUSH_REQUIRE_HTTPS", defaul
 # address or one e-mail address may make per hour (counted in the default cache).
 LOYALTY_COCKPIT_LINK_MAX_AGE_DAYS = env.int("LOYALTY_COCKPIT_LINK_MAX_AGE_DAYS", default=30)
 LOYALTY_COCKPIT_LINK_REQUESTS_PER_HOUR = env.int("LOYALTY_COCKPIT_LINK_REQUESTS_PER_HOUR", default=5)
+# Landing-page forms (apps/campaigns/landing): bot traps without third parties.
+LANDING_FORM_MIN_SECONDS = env.int("LANDING_FORM_MIN_SECONDS", default=3)
+LANDING_FORM_SUBMISSIONS_PER_HOUR = env.int("LANDING_FORM_SUBMISSIONS_PER_HOUR", default=10)
+# Storefront widget (apps/loyalty/widget): the shop origins allowed to call it (CORS), token lifetime.
+LOYALTY_WIDGET_ALLOWED_ORIGINS = env.list("LOYALTY_WIDGET_ALLOWED_ORIGINS", default=[])
+LOYALTY_WIDGET_TOKEN_MAX_AGE_SECONDS = env.int("LOYALTY_WIDGET_TOKEN_MAX_AGE_SECONDS", default=900)
 
 # Consent (apps/customers/consent): the absolute base of links in messages (unsubscribe, double opt-in);
 # whether a self-service marketing e-mail sign-up (API, landing form) waits for a confirmation click; how
