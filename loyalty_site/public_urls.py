@@ -11,5 +11,7 @@ urlpatterns = [
     path("p/<slug:slug>/", landing.landing_page, name="landing-page"),
     path("me/r/<str:code>/", landing.referral_landing, name="loyalty-referral-landing"),
     path("me/", include("apps.loyalty.public_urls")),
+    # The storefront widget's endpoints (CORS for the configured shop origins).
+    path("w/", include("apps.loyalty.widget.urls")),
     path("", include("apps.customers.consent.urls")),
 ]

@@ -181,7 +181,10 @@ class Membership(models.Model):
     class Meta:
         ordering = ["-pk"]
         constraints = [models.UniqueConstraint(fields=["program", "customer"], name="membership_program_customer_uniq")]
-        permissions = [("rotate_cockpit_link", "Can revoke a member's cockpit links")]
+        permissions = [
+            ("rotate_cockpit_link", "Can revoke a member's cockpit links"),
+            ("issue_widget_token", "Can issue storefront widget tokens for a customer"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.customer} in {self.program}"

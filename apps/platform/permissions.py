@@ -20,11 +20,12 @@ from rest_framework.request import Request
 
 from .models import ApiToken
 
-SCOPES = ("ingest", "loyalty:read", "loyalty:write", "workflows", "campaigns", "reports", "admin")
+SCOPES = ("ingest", "loyalty:read", "loyalty:write", "widget", "workflows", "campaigns", "reports", "admin")
 SCOPE_DESCRIPTIONS = {
     "ingest": "a shop backend: customers, products, orders, refunds, carts, events, locations, stores, tags, batch",
     "loyalty:read": "balances, ledgers, rewards, redemptions, referrals and the program set-up (read only)",
     "loyalty:write": "join, award/deduct points, redeem, use and roll back codes, referrals, program set-up",
+    "widget": "a shop backend issuing storefront widget tokens for its signed-in customers (nothing else)",
     "workflows": "workflows, templates, runs (create, edit, activate, pause, test, replay)",
     "campaigns": "segments and campaigns",
     "reports": "read-only access to every list and detail",
@@ -34,6 +35,7 @@ SCOPE_DESCRIPTIONS = {
 SCOPES_BY_FAMILY: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ingest": (("ingest", "reports"), ("ingest",)),
     "loyalty": (("loyalty:read", "loyalty:write", "reports"), ("loyalty:write",)),
+    "widget": (("widget",), ("widget",)),
     "workflows": (("workflows", "reports"), ("workflows",)),
     "campaigns": (("campaigns", "reports"), ("campaigns",)),
     # The dashboard and reports (apps/reports) are read-only: nothing there is a write but for `admin`.

@@ -71,6 +71,8 @@ ROLES: dict[str, list[str]] = {
         "loyalty.view_*",
         "loyalty.add_membership",
         "loyalty.add_referral",
+        # The storefront widget: a token for the shop's signed-in customer.
+        "loyalty.issue_widget_token",
         # The checkout validates, reserves, redeems and rolls back promotion codes (not their set-up).
         "campaigns.view_campaign",
         "campaigns.view_code",

@@ -1,5 +1,7 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from ..widget.api import WidgetTokenView
 from . import views
 
 router = DefaultRouter(trailing_slash=True)
@@ -11,4 +13,7 @@ router.register("loyalty/customers", views.LoyaltyCustomerViewSet, basename="loy
 router.register("loyalty/redemptions", views.RedemptionViewSet, basename="loyalty-redemption")
 router.register("loyalty/referrals", views.ReferralViewSet, basename="loyalty-referral")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("loyalty/widget-tokens/", WidgetTokenView.as_view(), name="loyalty-widget-token"),
+    *router.urls,
+]
