@@ -47,6 +47,7 @@ class SegmentMember(models.Model):
 # The promotions sub-package's models belong to this app (its migrations live here).
 # The fraud sub-package's models (rules and review cases) belong to this app too.
 from .fraud.models import FraudCase, FraudRule  # noqa: E402, F401
+
 # The landing sub-package's models (pages, versions, form submissions) too.
 from .landing.models import FormSubmission, LandingPage, LandingPageVersion  # noqa: E402, F401
 from .promotions.models import (  # noqa: E402, F401

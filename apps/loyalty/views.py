@@ -22,7 +22,7 @@ from . import selectors, services
 from .choices import RedemptionStatus
 from .cockpit import cockpit_membership, cockpit_path
 from .forms import CodeForm
-from .models import Membership, Reward
+from .models import Reward
 
 
 def _qr_svg(payload: str) -> str:

@@ -70,7 +70,7 @@
         fill.style.width = state.tier_progress.percent + "%";
         bar.appendChild(fill);
         panel.appendChild(bar);
-        panel.appendChild(el("div", { class: "muted" }, state.tier_progress.remaining + " to " + state.next_tier));
+        panel.appendChild(el("div", { class: "muted" }, state.tier_progress.remaining_label + " to " + state.next_tier));
       }
     }
     if (message) { panel.appendChild(el("p", { class: "confirm", role: "status", "data-testid": "widget-message" }, message)); }

@@ -31,7 +31,9 @@ def published_page(slug: str = "newsletter", *, blocks: list[dict[str, Any]] | N
         slug=slug,
         title="Newsletter",
         template="signup",
-        blocks=blocks if blocks is not None else [
+        blocks=blocks
+        if blocks is not None
+        else [
             {"type": "hero", "title": "Get 5 % off", "text": "Sign up.", "button_label": "Go", "button_url": "#signup"},
             form_block(),
         ],

@@ -24,11 +24,15 @@ def _client(role: str, scopes: list[str]) -> APIClient:
 def test_a_marketer_token_creates_edits_and_publishes_a_page():
     api = _client("marketer", ["campaigns"])
 
-    created = api.post("/api/v1/landing-pages/", {"slug": "spring", "title": "Spring", "template": "signup"},
-                       format="json")
+    created = api.post(
+        "/api/v1/landing-pages/", {"slug": "spring", "title": "Spring", "template": "signup"}, format="json"
+    )
     page_id = created.json()["id"]
-    changed = api.patch(f"/api/v1/landing-pages/{page_id}/",
-                        {"blocks": [{"type": "hero", "title": "Spring sale"}, form_block()]}, format="json")
+    changed = api.patch(
+        f"/api/v1/landing-pages/{page_id}/",
+        {"blocks": [{"type": "hero", "title": "Spring sale"}, form_block()]},
+        format="json",
+    )
     published = api.post(f"/api/v1/landing-pages/{page_id}/publish/")
 
     assert created.status_code == 201, created.json()
@@ -42,8 +46,15 @@ def test_a_marketer_token_creates_edits_and_publishes_a_page():
 def test_bad_blocks_are_a_400_naming_each_path_and_nothing_is_written():
     api = _client("marketer", ["campaigns"])
 
-    answer = api.post("/api/v1/landing-pages/", {"slug": "x1", "title": "X", "blocks": [
-        {"type": "hero"}, {"type": "faq", "items": [{"question": "Q"}]}, "not a block"]}, format="json")
+    answer = api.post(
+        "/api/v1/landing-pages/",
+        {
+            "slug": "x1",
+            "title": "X",
+            "blocks": [{"type": "hero"}, {"type": "faq", "items": [{"question": "Q"}]}, "not a block"],
+        },
+        format="json",
+    )
 
     assert answer.status_code == 400
     paths = {error["path"] for error in answer.json()["errors"]}
@@ -53,8 +64,9 @@ def test_bad_blocks_are_a_400_naming_each_path_and_nothing_is_written():
 
 def test_an_analyst_or_an_ingest_token_is_refused_with_a_403_and_nothing_changes():
     marketer = _client("marketer", ["campaigns"])
-    page_id = marketer.post("/api/v1/landing-pages/", {"slug": "keep", "title": "Keep", "template": "blank"},
-                            format="json").json()["id"]
+    page_id = marketer.post(
+        "/api/v1/landing-pages/", {"slug": "keep", "title": "Keep", "template": "blank"}, format="json"
+    ).json()["id"]
     analyst = _client("analyst", ["campaigns"])
     shop = _client("integration", ["ingest"])
 

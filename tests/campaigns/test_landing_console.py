@@ -46,8 +46,9 @@ def marketer_client(client):
 
 
 def test_a_marketer_creates_a_page_from_a_template_edits_blocks_and_publishes(marketer_client):
-    created = marketer_client.post("/admin/campaigns/landing/new/",
-                                   {"title": "Winter", "slug": "winter", "template": "signup"})
+    created = marketer_client.post(
+        "/admin/campaigns/landing/new/", {"title": "Winter", "slug": "winter", "template": "signup"}
+    )
     page = LandingPage.objects.get(slug="winter")
     assert created.status_code == 302 and created["Location"] == f"/admin/campaigns/landing/{page.pk}/"
     edit = f"/admin/campaigns/landing/{page.pk}/"
@@ -83,16 +84,20 @@ def test_an_invalid_draft_is_shown_again_with_each_error_on_its_input_and_nothin
     edit = f"/admin/campaigns/landing/{page.pk}/"
     fields = _inputs(marketer_client.get(edit).content.decode())
     before = page.blocks
-    fields.update({"op": "save", "b-0-title": "", "b-0-button_url": "javascript:alert(1)",
-                   "b-1-fields-1-name": "password"})
+    fields.update(
+        {"op": "save", "b-0-title": "", "b-0-button_url": "javascript:alert(1)", "b-1-fields-1-name": "password"}
+    )
 
     answer = marketer_client.post(edit, fields)
 
     html = answer.content.decode()
     page.refresh_from_db()
     assert answer.status_code == 400 and page.blocks == before
-    assert re.search(r'id="b-0-title" name="b-0-title" value="" aria-invalid="true">\s*<p class="landing-error">'
-                     r"This field is required.", html)
+    assert re.search(
+        r'id="b-0-title" name="b-0-title" value="" aria-invalid="true">\s*<p class="landing-error">'
+        r"This field is required.",
+        html,
+    )
     assert "Give an https:// address, a path starting with /, or nothing." in html
     assert "Unknown field: use email" in html
 
@@ -109,7 +114,14 @@ def test_analysts_see_pages_but_cannot_change_or_publish_them(client):
     assert client.get(f"/admin/campaigns/landing/{page.pk}/").status_code == 200
     assert client.post(f"/admin/campaigns/landing/{page.pk}/", {"op": "publish", "title": "X"}).status_code == 403
     assert client.post(f"/admin/campaigns/landing/{page.pk}/unpublish/").status_code == 403
-    assert client.post("/admin/campaigns/landing/new/", {"title": "Y", "slug": "y", "template": "blank"}).status_code == 403
+    assert (
+        client.post("/admin/campaigns/landing/new/", {"title": "Y", "slug": "y", "template": "blank"}).status_code
+        == 403
+    )
     page.refresh_from_db()
     assert (page.title, page.status, LandingPage.objects.count(), AuditEntry.objects.count()) == (
-        "W", "draft", 1, audit_before)
+        "W",
+        "draft",
+        1,
+        audit_before,
+    )

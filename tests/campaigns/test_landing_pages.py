@@ -19,8 +19,15 @@ from tests.loyalty.conftest import program_make
 pytestmark = pytest.mark.django_db
 
 EVERY_BLOCK = [
-    {"type": "hero", "title": "Join the club", "text": "Earn points.", "image_url": "https://cdn.example.com/h.jpg",
-     "image_alt": "A smiling barista", "button_label": "Join", "button_url": "#signup"},
+    {
+        "type": "hero",
+        "title": "Join the club",
+        "text": "Earn points.",
+        "image_url": "https://cdn.example.com/h.jpg",
+        "image_alt": "A smiling barista",
+        "button_label": "Join",
+        "button_url": "#signup",
+    },
     {"type": "how_to_earn", "title": "How to earn", "text": ""},
     {"type": "rewards", "title": "Rewards", "limit": 2},
     {"type": "tiers", "title": "Tiers"},
@@ -37,8 +44,11 @@ def test_every_block_type_has_a_schema_and_a_page_with_all_of_them_round_trips(c
     Tier.objects.create(program=program, name="Silver", rank=1, threshold=0)
     for cost, name in ((100, "Espresso"), (300, "Mug"), (900, "Grinder")):
         Reward.objects.create(program=program, name=name, kind="free_product", points_cost=cost)
-    campaign = campaign_with("Winter sale", incentives=[{"kind": "percent_order", "percent": Decimal("10")}],
-                             ends_at=timezone.now() + timedelta(days=2, hours=3))
+    campaign = campaign_with(
+        "Winter sale",
+        incentives=[{"kind": "percent_order", "percent": Decimal("10")}],
+        ends_at=timezone.now() + timedelta(days=2, hours=3),
+    )
     blocks = [*EVERY_BLOCK[:6], {"type": "countdown", "title": "Ends in", "campaign": campaign.pk}, *EVERY_BLOCK[6:]]
     assert {block["type"] for block in blocks} == set(SCHEMAS)
 
@@ -48,8 +58,19 @@ def test_every_block_type_has_a_schema_and_a_page_with_all_of_them_round_trips(c
     page.refresh_from_db()
     assert (page.blocks, version.blocks, version.number, page.status) == (blocks, blocks, 1, "published")
     html = client.get("/p/club/").content.decode()
-    for shown in ("Join the club", "Espresso", "Mug", "Gold", "Silver", "Is it free?", "Coffee Club Ltd",
-                  "50 points</strong> for each friend", "2</span> days", 'for="id_email"', 'name="website"'):
+    for shown in (
+        "Join the club",
+        "Espresso",
+        "Mug",
+        "Gold",
+        "Silver",
+        "Is it free?",
+        "Coffee Club Ltd",
+        "50 points</strong> for each friend",
+        "2</span> days",
+        'for="id_email"',
+        'name="website"',
+    ):
         assert shown in html, shown
     assert "Grinder" not in html  # the rewards block shows 2
     assert html.count("<main") == 1 and "<header" in html and "<footer" in html
@@ -94,8 +115,13 @@ def test_oversized_pages_and_bad_slugs_are_refused_before_anything_walks_the_blo
 def test_drafts_are_not_served_and_publishing_freezes_a_new_version(client, django_user_model):
     marketer = django_user_model.objects.create_user("m", password="x")
     page = published_page(user=marketer)
-    services.landing_page_save(page=page, slug="newsletter", title="Newsletter", blocks=[
-        {"type": "hero", "title": "Draft title only"}, form_block()], user=marketer)
+    services.landing_page_save(
+        page=page,
+        slug="newsletter",
+        title="Newsletter",
+        blocks=[{"type": "hero", "title": "Draft title only"}, form_block()],
+        user=marketer,
+    )
 
     assert "Get 5 % off" in client.get("/p/newsletter/").content.decode()  # visitors still see version 1
     assert "Draft title only" not in client.get("/p/newsletter/").content.decode()
@@ -103,7 +129,11 @@ def test_drafts_are_not_served_and_publishing_freezes_a_new_version(client, djan
     assert "Draft title only" in client.get("/p/newsletter/").content.decode()
     assert list(LandingPageVersion.objects.filter(page=page).values_list("number", flat=True)) == [2, 1]
     assert list(AuditEntry.objects.filter(object_id=str(page.pk)).values_list("action", flat=True).order_by("pk")) == [
-        "created", "published", "changed", "published"]
+        "created",
+        "published",
+        "changed",
+        "published",
+    ]
 
     services.landing_page_unpublish(page=page, user=marketer)
     assert client.get("/p/newsletter/").status_code == 404
@@ -112,8 +142,9 @@ def test_drafts_are_not_served_and_publishing_freezes_a_new_version(client, djan
 
 def test_templates_give_valid_pages():
     for template in ("signup", "loyalty", "referral", "blank"):
-        page = services.landing_page_save(slug=f"t-{template}", title="T", template=template,
-                                          blocks=template_blocks(template))
+        page = services.landing_page_save(
+            slug=f"t-{template}", title="T", template=template, blocks=template_blocks(template)
+        )
         assert services.landing_page_publish(page=page).number == 1
 
 

@@ -58,8 +58,9 @@ def _widget(client, path: str, token: str, *, origin: str = SHOP, method: str = 
 
 
 def test_the_shop_backend_gets_a_short_lived_token_and_the_widget_shows_the_member(client, member, espresso):
-    issued = _shop_backend(["widget"]).post("/api/v1/loyalty/widget-tokens/", {"customer_external_id": "shop-7"},
-                                            format="json")
+    issued = _shop_backend(["widget"]).post(
+        "/api/v1/loyalty/widget-tokens/", {"customer_external_id": "shop-7"}, format="json"
+    )
     assert issued.status_code == 201, issued.json()
     assert issued.json()["expires_in"] == 900
 
@@ -69,10 +70,15 @@ def test_the_shop_backend_gets_a_short_lived_token_and_the_widget_shows_the_memb
     assert state["Access-Control-Allow-Origin"] == SHOP and state["Vary"] == "Origin"
     body = state.json()
     assert (body["program"], body["balance"], body["tier"], body["next_tier"]) == (
-        "Coffee Club", {"active": 300, "pending": 0}, "Silver", "Gold")
-    assert body["tier_progress"] == {"percent": 60, "remaining": "200.00"}
-    assert body["rewards"] == [{"id": espresso.pk, "name": "Espresso", "description": "", "points": 120,
-                                "affordable": True}]
+        "Coffee Club",
+        {"active": 300, "pending": 0},
+        "Silver",
+        "Gold",
+    )
+    assert body["tier_progress"] == {"percent": 60, "remaining": "200.00", "remaining_label": "200 points"}
+    assert body["rewards"] == [
+        {"id": espresso.pk, "name": "Espresso", "description": "", "points": 120, "affordable": True}
+    ]
     assert body["referral_link"].endswith(f"/me/r/{member.referral_code}/")
 
 
@@ -88,8 +94,9 @@ def test_token_issue_needs_the_widget_scope_and_the_permission_and_refuses_non_m
     ]
     not_member = shop.post("/api/v1/loyalty/widget-tokens/", {"customer_external_id": "shop-8"}, format="json")
     both = shop.post("/api/v1/loyalty/widget-tokens/", {"customer_id": 1, "customer_external_id": "x"}, format="json")
-    joined = shop.post("/api/v1/loyalty/widget-tokens/", {"customer_external_id": "shop-8", "join": True},
-                       format="json")
+    joined = shop.post(
+        "/api/v1/loyalty/widget-tokens/", {"customer_external_id": "shop-8", "join": True}, format="json"
+    )
 
     assert [answer.status_code for answer in refused] == [403, 403]
     assert refused[0].json()["message"] == "Missing permission: loyalty.issue_widget_token."

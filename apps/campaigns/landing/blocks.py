@@ -226,8 +226,13 @@ def template_blocks(template: str) -> list[dict[str, Any]]:
         return []
     if template == "loyalty":
         return [
-            {"type": "hero", "title": "Join our rewards club", "text": "Earn points on every order.",
-             "button_label": "Join now", "button_url": "#signup"},
+            {
+                "type": "hero",
+                "title": "Join our rewards club",
+                "text": "Earn points on every order.",
+                "button_label": "Join now",
+                "button_url": "#signup",
+            },
             {"type": "how_to_earn", "title": "How to earn"},
             {"type": "rewards", "title": "Rewards", "limit": 6},
             {"type": "tiers", "title": "Tiers"},
@@ -236,17 +241,30 @@ def template_blocks(template: str) -> list[dict[str, Any]]:
         ]
     if template == "referral":
         return [
-            {"type": "hero", "title": "{inviter} invited you to {program}",
-             "text": "Sign up below: your welcome points are waiting.", "button_label": "", "button_url": ""},
+            {
+                "type": "hero",
+                "title": "{inviter} invited you to {program}",
+                "text": "Sign up below: your welcome points are waiting.",
+                "button_label": "",
+                "button_url": "",
+            },
             {"type": "referral", "title": "What you get", "text": ""},
             form,
             footer,
         ]
     return [
-        {"type": "hero", "title": "Get 5 % off your next order", "text": "Sign up for our newsletter.",
-         "button_label": "Sign up", "button_url": "#signup"},
+        {
+            "type": "hero",
+            "title": "Get 5 % off your next order",
+            "text": "Sign up for our newsletter.",
+            "button_label": "Sign up",
+            "button_url": "#signup",
+        },
         {**form, "join_program": False},
-        {"type": "faq", "title": "Questions", "items": [
-            {"question": "How long is the code valid?", "answer": "One month from sign-up."}]},
+        {
+            "type": "faq",
+            "title": "Questions",
+            "items": [{"question": "How long is the code valid?", "answer": "One month from sign-up."}],
+        },
         footer,
     ]

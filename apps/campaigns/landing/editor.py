@@ -26,7 +26,7 @@ FIELDS: dict[str, list[tuple[str, str, str]]] = {
         ("button_url", "text", "Button link (#signup, https://… or /…)"),
     ],
     "how_to_earn": [("title", "text", "Title"), ("text", "textarea", "Text above the ways to earn")],
-    "rewards": [("title", "text", "Title"), ("limit", "int", "How many rewards to show (1–24)")],
+    "rewards": [("title", "text", "Title"), ("limit", "int", "How many rewards to show (1 to 24)")],
     "tiers": [("title", "text", "Title")],
     "referral": [("title", "text", "Title"), ("text", "textarea", "Text")],
     "form": [
@@ -125,8 +125,10 @@ def blocks_apply(blocks: list[dict[str, Any]], operation: str, new_type: str = "
     blocks = list(blocks)
     verb, _, position = operation.partition(":")
     if verb == "add" and new_type in FIELDS and len(blocks) < MAX_BLOCKS:
-        starter = next((block for block in template_blocks("loyalty") + template_blocks("signup")
-                        if block["type"] == new_type), None)
+        starter = next(
+            (block for block in template_blocks("loyalty") + template_blocks("signup") if block["type"] == new_type),
+            None,
+        )
         blocks.append(dict(starter) if starter else _empty(new_type))
         return blocks
     if not position.isdigit() or not 0 <= int(position) < len(blocks):
@@ -200,28 +202,40 @@ def editor_blocks(
                     for sub, sub_kind, sub_label in specs:
                         sub_name = f"{name}-{row_index}-{sub}"
                         value = row.get(sub, "" if sub_kind != "bool" else False)
-                        choices = list(field_choices)
+                        choices: list[tuple[Any, str]] = list(field_choices)
                         if sub_kind == "field_name" and value and value not in CUSTOMER_FORM_FIELDS:
                             choices.append((value, f"Custom attribute: {str(value).removeprefix('attribute:')}"))
                         row_inputs.append(
-                            EditorInput(sub_name, sub_kind, f"{sub_label} {row_index + 1}", value, take(sub_name),
-                                        choices if sub_kind == "field_name" else [])
+                            EditorInput(
+                                sub_name,
+                                sub_kind,
+                                f"{sub_label} {row_index + 1}",
+                                value,
+                                take(sub_name),
+                                choices if sub_kind == "field_name" else [],
+                            )
                         )
                     rows.append(row_inputs)
                 inputs.append(EditorInput(name, "list", label, len(rows), take(name), rows=rows))
                 continue
             value = block.get(key)
-            choices: list[tuple[Any, str]] = []
+            options: list[tuple[Any, str]] = []
             if field_kind == "campaign":
-                choices = [("", "— none —"), *campaigns]
+                options = [("", "— none —"), *campaigns]
             if field_kind == "channels":
-                choices = [(channel, channel.upper() if channel == "sms" else "E-mail") for channel in CONSENT_CHANNELS]
-            inputs.append(EditorInput(name, field_kind, label, value if value is not None else "", take(name), choices))
-        own = [message for name, message in by_name.items()
-               if name not in used and (name == prefix or name.startswith(prefix + "-"))]
+                options = [(channel, channel.upper() if channel == "sms" else "E-mail") for channel in CONSENT_CHANNELS]
+            inputs.append(EditorInput(name, field_kind, label, value if value is not None else "", take(name), options))
+        own = [
+            message
+            for name, message in by_name.items()
+            if name not in used and (name == prefix or name.startswith(prefix + "-"))
+        ]
         used.update(name for name in by_name if name == prefix or name.startswith(prefix + "-"))
         drawn.append(EditorBlock(index, kind, LABELS.get(kind, kind), inputs, own))
     rest = [message for name, message in by_name.items() if name not in used]
-    rest += [f"{path}: {message}" for path, message in errors.items() if not path.startswith("blocks[")
-             and path not in ("slug", "title", "template")]
+    rest += [
+        f"{path}: {message}"
+        for path, message in errors.items()
+        if not path.startswith("blocks[") and path not in ("slug", "title", "template")
+    ]
     return drawn, rest

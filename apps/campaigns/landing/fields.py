@@ -39,7 +39,8 @@ catalog.register_field(
         type="text",
         label="Form field",
         scope="form",
-        description="A field of the sent form, e.g. form.fields.first_name, or a custom attribute by its key (form.fields.shoe_size).",
+        description="A field of the sent form, e.g. form.fields.first_name, or a custom attribute by its key "
+        "(form.fields.shoe_size).",
         read=_read_form_field,
         example="Ada",
     )

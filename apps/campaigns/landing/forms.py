@@ -42,12 +42,18 @@ def _field_for(name: str, label: str, required: bool) -> forms.Field:
         return forms.DateField(label=label, required=required, widget=forms.DateInput(attrs={"type": "date"}))
     if name == "country":
         return forms.RegexField(
-            label=label, regex=r"^[A-Za-z]{2}$", required=required, max_length=2,
+            label=label,
+            regex=r"^[A-Za-z]{2}$",
+            required=required,
+            max_length=2,
             error_messages={"invalid": "Use the two-letter country code (PT, DE, US …)."},
         )
     if name == "phone":
         return forms.RegexField(
-            label=label, regex=r"^\+?[0-9 ()./-]{6,24}$", required=required, max_length=24,
+            label=label,
+            regex=r"^\+?[0-9 ()./-]{6,24}$",
+            required=required,
+            max_length=24,
             error_messages={"invalid": "Enter a phone number (digits, spaces, + and dashes)."},
         )
     return forms.CharField(label=label, required=required, max_length=120)
@@ -120,7 +126,11 @@ class SignupForm(forms.Form):
         return values
 
     def consents(self) -> list[str]:
-        return [channel for channel in self.block.get("consent_channels") or [] if self.cleaned_data.get(f"consent_{channel}")]
+        return [
+            channel
+            for channel in self.block.get("consent_channels") or []
+            if self.cleaned_data.get(f"consent_{channel}")
+        ]
 
 
 _AUTOCOMPLETE = {

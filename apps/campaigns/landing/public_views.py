@@ -5,7 +5,8 @@ the referral page /me/r/<code>/ (the published page of the referral template, wi
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from csp.decorators import csp_update
 from django.conf import settings
@@ -23,8 +24,11 @@ from .brand import page_brand
 from .forms import MAX_FORM_AGE_SECONDS, SignupForm, started_age, started_token
 from .models import LandingPage
 
-# Hero images may come from any https address (a CDN, the shop); nothing else is loosened.
-IMAGES_FROM_HTTPS = csp_update({"img-src": ["https:"]})
+# Hero images may come from any https address (a CDN, the shop); nothing else is loosened. (django-csp types its
+# decorators for views without URL arguments.)
+IMAGES_FROM_HTTPS: Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]] = cast(
+    Any, csp_update({"img-src": ["https:"]})
+)
 
 
 def _client_ip(request: HttpRequest) -> str:
@@ -74,11 +78,12 @@ def page_render(
         if kind == "rewards":
             shown["rewards"] = data.rewards[: block.get("limit") or 6]
         if kind == "countdown":
-            campaign = data.campaigns.get(block.get("campaign"))
-            shown["ends_at"] = campaign.ends_at if campaign else None
-            shown["ended"] = campaign is None or campaign.ends_at is None or campaign.ends_at <= data.now
-            if not shown["ended"]:
-                remaining = int((campaign.ends_at - data.now).total_seconds())
+            campaign = data.campaigns.get(int(block.get("campaign") or 0))
+            ends_at = campaign.ends_at if campaign is not None else None
+            shown["ends_at"] = ends_at
+            shown["ended"] = ends_at is None or ends_at <= data.now
+            if ends_at is not None and not shown["ended"]:
+                remaining = int((ends_at - data.now).total_seconds())
                 shown["days"], rest = divmod(remaining, 86400)
                 shown["hours"], rest = divmod(rest, 3600)
                 shown["minutes"] = rest // 60
@@ -109,7 +114,9 @@ def _form_post(request: HttpRequest, page: LandingPage, *, referrer: Membership 
         form.is_valid()
         form.errors.clear()
         form.add_error(None, "Too many sign-ups from your network in the last hour; please try again later.")
-        return page_render(request, title=version.title, blocks=version.blocks, referrer=referrer, form=form, status=429)
+        return page_render(
+            request, title=version.title, blocks=version.blocks, referrer=referrer, form=form, status=429
+        )
     form = SignupForm(block, request.POST)
     if form.is_bot():  # a honeypot was filled: answer like a success, do nothing
         return redirect(request.path + "?sent=1#signup")
@@ -131,8 +138,9 @@ def _form_post(request: HttpRequest, page: LandingPage, *, referrer: Membership 
     # A visitor correcting a mistake keeps their start time (a tampered or stale one is renewed).
     age = started_age(str(form.data.get("started") or ""))
     if age is None or age > MAX_FORM_AGE_SECONDS:
-        form.data = form.data.copy()
-        form.data["started"] = started_token()
+        renewed = request.POST.copy()
+        renewed["started"] = started_token()
+        form.data = renewed
     return page_render(request, title=version.title, blocks=version.blocks, referrer=referrer, form=form, status=400)
 
 

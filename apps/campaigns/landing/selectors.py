@@ -1,4 +1,4 @@
-"""Reads for landing pages: what a page's blocks show (program, tiers, rewards, campaigns) in a fixed number of queries."""
+"""Reads for landing pages: what a page's blocks show (program, tiers, rewards, campaigns) in fixed queries."""
 
 from __future__ import annotations
 
@@ -41,9 +41,7 @@ def referral_page() -> LandingPage | None:
 
 def referrer_by_code(code: str) -> Membership | None:
     return (
-        Membership.objects.select_related("customer", "program")
-        .filter(referral_code=code.strip().upper()[:16])
-        .first()
+        Membership.objects.select_related("customer", "program").filter(referral_code=code.strip().upper()[:16]).first()
     )
 
 
@@ -74,9 +72,7 @@ def page_data(*, blocks: list[dict[str, Any]], program: Program | None = None) -
         data.program = program or Program.objects.filter(is_active=True).order_by("pk").first()
     if data.program is not None:
         if "how_to_earn" in kinds:
-            data.rules = list(
-                data.program.rules.filter(is_active=True).exclude(ends_at__lt=now).order_by("pk")[:12]
-            )
+            data.rules = list(data.program.rules.filter(is_active=True).exclude(ends_at__lt=now).order_by("pk")[:12])
         if "tiers" in kinds:
             data.tiers = list(data.program.tiers.order_by("rank"))
         if "rewards" in kinds:

@@ -61,7 +61,7 @@ def landing_page_errors(*, slug: str, title: str, template: str, blocks: Any) ->
     """Every problem of a page as {path: message} (slug, title, template, blocks[i]…)."""
     errors: dict[str, str] = {}
     if not isinstance(slug, str) or not SLUG_PATTERN.match(slug):
-        errors["slug"] = "Use 1–60 lower-case letters, digits and dashes (not at either end)."
+        errors["slug"] = "Use 1 to 60 lower-case letters, digits and dashes (not at either end)."
     elif slug in RESERVED_SLUGS:
         errors["slug"] = "This address is reserved."
     if not isinstance(title, str) or not title.strip():
@@ -89,7 +89,10 @@ def landing_page_save(
 ) -> LandingPage:
     """Create or change a page's draft; refuses invalid blocks with their paths (nothing is written)."""
     errors = landing_page_errors(slug=slug, title=title, template=template, blocks=blocks)
-    if not errors and LandingPage.objects.filter(slug=slug).exclude(pk=getattr(page, "pk", None)).exists():
+    others = LandingPage.objects.filter(slug=slug)
+    if page is not None:
+        others = others.exclude(pk=page.pk)
+    if not errors and others.exists():
         errors["slug"] = "Another page has this address."
     if errors:
         raise ValidationError(errors)
@@ -153,19 +156,17 @@ def _customer_for_email(*, email: str, values: dict[str, Any], ip: str | None, c
     profile = {name: value for name, value in values.items() if not name.startswith(ATTRIBUTE_PREFIX)}
     profile.pop("email", None)
     attributes = {
-        name.removeprefix(ATTRIBUTE_PREFIX): value for name, value in values.items() if name.startswith(ATTRIBUTE_PREFIX)
+        name.removeprefix(ATTRIBUTE_PREFIX): value
+        for name, value in values.items()
+        if name.startswith(ATTRIBUTE_PREFIX)
     }
     customer = Customer.objects.filter(email=email).order_by("pk").first()
     if customer is None:
         # Marketing consent comes from the double opt-in alone, never from the column's default.
-        return customer_create(
-            email=email,
-            signup_ip=ip,
-            cause=cause,
-            accepts_marketing=False,
-            **profile,
-            **({"attributes": attributes} if attributes else {}),
-        )
+        fields: dict[str, Any] = {**profile, "email": email, "accepts_marketing": False}
+        if attributes:
+            fields["attributes"] = attributes
+        return customer_create(signup_ip=ip, cause=cause, **fields)
     missing = {name: value for name, value in profile.items() if not getattr(customer, name, None)}
     new_attributes = {key: value for key, value in attributes.items() if key not in (customer.attributes or {})}
     if new_attributes:
@@ -193,7 +194,7 @@ def form_submit(
     page = LandingPage.objects.select_for_update().select_related("published_version").get(pk=page.pk)
     version = page.published_version
     block = form_block(version.blocks) if version is not None and page.status == PageStatus.PUBLISHED else None
-    if block is None:
+    if version is None or block is None:
         raise DomainError("This page has no published form.", path="page", code="no_form")
     email = str(values.get("email") or "").strip().lower()
     if not email:

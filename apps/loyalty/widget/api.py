@@ -49,9 +49,7 @@ class WidgetTokenView(IdempotentMixin, APIView):
         body = WidgetTokenRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        lookup = (
-            {"pk": data["customer_id"]} if "customer_id" in data else {"external_id": data["customer_external_id"]}
-        )
+        lookup = {"pk": data["customer_id"]} if "customer_id" in data else {"external_id": data["customer_external_id"]}
         customer = Customer.objects.filter(**lookup).first()
         path = "customer_id" if "customer_id" in data else "customer_external_id"
         if customer is None:
@@ -60,7 +58,9 @@ class WidgetTokenView(IdempotentMixin, APIView):
         if membership is None:
             if not data["join"]:
                 raise DomainError("This customer is not a member (send join: true).", path=path, code="not_a_member")
-            membership, _ = services.member_join(customer=customer, cause=f"api:token:{getattr(request.auth, 'pk', '')}")
+            membership, _ = services.member_join(
+                customer=customer, cause=f"api:token:{getattr(request.auth, 'pk', '')}"
+            )
         token, expires_at = widget_token(membership)
         seconds = settings.LOYALTY_WIDGET_TOKEN_MAX_AGE_SECONDS
         return Response(

@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from loyalty_site.lib.errors import DomainError
 
 from .. import selectors, services
+from ..choices import TierBasis
 from ..models import Membership, Reward
 from .tokens import widget_membership
 
@@ -86,7 +87,15 @@ def _state(request: HttpRequest, membership: Membership) -> dict[str, Any]:
         "balance": {"active": balance.active, "pending": balance.pending},
         "tier": membership.tier.name if membership.tier else None,
         "next_tier": progress.next_tier.name if progress.next_tier else None,
-        "tier_progress": {"percent": progress.percent, "remaining": str(progress.remaining)},
+        "tier_progress": {
+            "percent": progress.percent,
+            "remaining": str(progress.remaining),
+            "remaining_label": (
+                progress.remaining_money
+                if membership.program.tier_basis == TierBasis.AMOUNT_SPENT
+                else f"{int(progress.remaining)} points"
+            ),
+        },
         "rewards": [
             {
                 "id": reward.pk,

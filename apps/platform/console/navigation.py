@@ -68,7 +68,9 @@ NAVIGATION: tuple[Section, ...] = (
             Entry("Redemptions log", "campaigns-redemptions", ("campaigns.view_redemption",)),
             Entry("Cart simulator", "campaigns-simulator", ("campaigns.view_campaign",)),
             Entry("Kill switch", "campaigns-kill-switch", ("campaigns.view_campaign",)),
-            Entry("Landing pages", "landing-list", ("campaigns.view_landingpage",), also=("/admin/campaigns/landing/",)),
+            Entry(
+                "Landing pages", "landing-list", ("campaigns.view_landingpage",), also=("/admin/campaigns/landing/",)
+            ),
         ),
     ),
     Section(

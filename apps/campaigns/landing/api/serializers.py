@@ -24,7 +24,7 @@ class LandingPageSerializer(BoundedInputMixin, serializers.ModelSerializer):
         fields = ["id", "slug", "title", "template", "blocks", "status", "published_version", "url", "updated_at"]
         read_only_fields = ["status", "published_version", "url", "updated_at"]
         validators: list = []  # slug uniqueness is checked by the service, with its path
-        extra_kwargs = {"slug": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, list]] = {"slug": {"validators": []}}
 
     def get_url(self, page: LandingPage) -> str:
         return f"/p/{page.slug}/"

@@ -1,0 +1,176 @@
+"""
+Landing pages and the storefront widget in Chromium: a marketer builds and publishes a page in the console, a
+visitor signs up on a 390 px phone and confirms by the e-mail link from the test outbox, and a shop page served
+from another origin on 127.0.0.1 shows the widget and redeems a reward. Screenshots at 1440 and 390 px.
+"""
+
+import functools
+import re
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core import mail
+from django.core.cache import cache
+
+from apps.campaigns.landing.models import FormSubmission, LandingPage
+from apps.customers.models import Customer
+from apps.loyalty import services as loyalty_services
+from apps.loyalty.models import Membership, Redemption, Reward, Tier
+from apps.loyalty.widget.tokens import widget_token
+from tests.campaigns.landing_helpers import form_block, published_page
+from tests.factories import CustomerFactory
+from tests.loyalty.conftest import program_make
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+NO_OVERFLOW = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_marketer_builds_and_publishes_a_landing_page(logged_in, live_server, screenshot):
+    program_make(name="Coffee Club")
+    page = logged_in
+    page.goto(live_server.url + "/admin/campaigns/landing/")
+    page.get_by_test_id("landing-new").click()
+    page.get_by_label("Title").fill("Spring club")
+    page.get_by_label("Slug").fill("spring")
+    page.get_by_label("Template").select_option("loyalty")
+    page.get_by_role("button", name="Create page").click()
+
+    page.get_by_label("Title", exact=True).first.fill("Spring into rewards")
+    page.get_by_label("Add a block").select_option("faq")
+    page.get_by_role("button", name="Add block").click()
+    page.get_by_label("Question 2").fill("Is it free?")
+    page.get_by_label("Answer 2").fill("Yes, always.")
+    faq = page.locator("[data-testid^=block-]").count() - 1
+    page.get_by_role("button", name=f"Move block {faq + 1} up").click()  # above the footer
+    page.get_by_role("button", name=f"Move block {faq} up").click()  # above the form
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate(NO_OVERFLOW), f"editor overflows at {width} px"
+        screenshot(f"landing_editor_{width}")
+    page.get_by_test_id("landing-publish").click()
+    page.wait_for_selector("text=Published version 1")
+
+    stored = LandingPage.objects.get(slug="spring")
+    assert stored.blocks[0]["title"] == "Spring into rewards"
+    assert [block["type"] for block in stored.blocks][-3:] == ["faq", "form", "footer"]
+    assert stored.blocks[-3]["items"][-1] == {"question": "Is it free?", "answer": "Yes, always."}
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(live_server.url + "/p/spring/")
+        assert page.get_by_role("heading", level=1).inner_text() == "Spring into rewards"
+        assert page.locator("main").count() == 1 and page.get_by_role("textbox", name="E-mail").is_visible()
+        assert page.evaluate(NO_OVERFLOW), f"landing page overflows at {width} px"
+        screenshot(f"landing_page_{width}")
+
+
+def test_a_visitor_signs_up_on_a_phone_and_confirms_by_the_e_mail_link(browser, live_server, settings, screenshot):
+    settings.TASKS_SYNC = True
+    settings.LANDING_FORM_MIN_SECONDS = 1
+    program_make(name="Coffee Club")
+    published_page(
+        blocks=[
+            {"type": "hero", "title": "Join the club", "text": "Points on every coffee."},
+            form_block(),
+            {"type": "footer", "text": "Coffee Club Ltd", "links": []},
+        ]
+    )
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone = context.new_page()
+    try:
+        phone.goto(live_server.url + "/p/newsletter/")
+        assert phone.evaluate(NO_OVERFLOW)
+        screenshot("landing_signup_390", phone)
+        phone.get_by_role("textbox", name="E-mail").fill("ada@example.com")
+        phone.get_by_label("First name").fill("Ada")
+        phone.get_by_label("E-mail: Send me offers.").check()
+        phone.wait_for_timeout(1100)  # a person takes longer than the minimum fill time
+        phone.get_by_role("button", name="Sign up").click()
+        phone.get_by_test_id("form-sent").wait_for()
+        assert phone.evaluate(NO_OVERFLOW)
+        screenshot("landing_signup_sent_390", phone)
+
+        link = re.search(r"https?://[^/\s]+(/c/[^\s]+/)", mail.outbox[-1].body).group(1)
+        phone.goto(live_server.url + link)
+        phone.get_by_role("button").first.click()
+        phone.wait_for_load_state()
+        screenshot("landing_confirmed_390", phone)
+    finally:
+        context.close()
+
+    customer = Customer.objects.get(email="ada@example.com")
+    assert FormSubmission.objects.get(customer=customer).status == "confirmed"
+    assert Membership.objects.filter(customer=customer).count() == 1
+
+
+@pytest.fixture
+def shop_page(tmp_path, live_server):
+    """A static shop page served from another origin (127.0.0.1, its own port) with the widget's snippet."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(SimpleHTTPRequestHandler, directory=tmp_path))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def write(snippet: str) -> str:
+        (tmp_path / "index.html").write_text(
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'><title>Shop</title></head>"
+            "<body><header><h1>The Coffee Shop</h1></header><main><p>Beans, mugs and grinders.</p></main>"
+            f"{snippet}</body></html>"
+        )
+        return f"http://127.0.0.1:{server.server_address[1]}/index.html"
+
+    yield write, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_the_widget_on_a_shop_page_shows_the_member_and_redeems_with_confirmation(
+    page, live_server, settings, shop_page, screenshot
+):
+    write, origin = shop_page
+    settings.LOYALTY_WIDGET_ALLOWED_ORIGINS = [origin]
+    program = program_make(name="Coffee Club")
+    Tier.objects.create(program=program, name="Silver", rank=1, threshold=0)
+    Tier.objects.create(program=program, name="Gold", rank=2, threshold=500)
+    membership, _ = loyalty_services.member_join(customer=CustomerFactory(first_name="Ada"), program=program)
+    loyalty_services.points_award(membership=membership, points=300, reason="welcome")
+    Reward.objects.create(program=program, name="Espresso", kind="free_product", points_cost=120)
+    Reward.objects.create(program=program, name="Grinder", kind="free_product", points_cost=900)
+    token, _ = widget_token(membership)
+    url = write(f'<script src="{live_server.url}/static/widget/loyalty-widget.js" data-token="{token}" async></script>')
+
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 844})
+        page.goto(url)
+        launcher = page.get_by_test_id("widget-launcher")
+        launcher.filter(has_text="300 points").wait_for()
+        launcher.click()
+        assert page.get_by_test_id("widget-balance").inner_text() == "300 points"
+        assert page.get_by_role("progressbar").get_attribute("aria-valuenow") == "60"
+        assert page.get_by_test_id("widget-referral").input_value().endswith(f"/me/r/{membership.referral_code}/")
+        assert page.evaluate(NO_OVERFLOW), f"the shop page overflows at {width} px"
+        screenshot(f"widget_{width}")
+
+    page.get_by_test_id("widget-rewards").get_by_role("button", name="Redeem").first.click()
+    assert Redemption.objects.count() == 0  # nothing before the confirmation
+    page.get_by_test_id("widget-confirm").click()
+    message = page.get_by_test_id("widget-message")
+    message.wait_for()
+    code = Redemption.objects.get().code
+    assert message.inner_text() == f"Your code for Espresso: {code}"
+    assert page.get_by_test_id("widget-balance").inner_text() == "180 points"
+    screenshot("widget_redeemed_390")
+
+    # From a shop origin that is not configured, the browser refuses the widget's calls (CORS).
+    settings.LOYALTY_WIDGET_ALLOWED_ORIGINS = ["https://another-shop.example"]
+    page.goto(url)
+    page.wait_for_timeout(500)
+    assert page.get_by_test_id("widget-launcher").inner_text() == "★ Rewards"
