@@ -14,6 +14,7 @@ def form_block(**fields: Any) -> dict[str, Any]:
             {"name": "email", "label": "E-mail", "required": True},
             {"name": "first_name", "label": "First name", "required": False},
             {"name": "attribute:shoe_size", "label": "Shoe size", "required": False},
+            {"name": "phone", "label": "Phone", "required": False},
         ],
         "consent_channels": ["email", "sms"],
         "consent_text": "Send me offers.",

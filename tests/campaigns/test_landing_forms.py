@@ -252,3 +252,52 @@ def test_self_referral_from_the_same_ip_is_refused_by_the_builtin_check(client, 
     sync(lambda: client.post(_confirm_link(mail.outbox[0])))
 
     assert Referral.objects.get().status == ReferralStatus.REFUSED
+
+
+def test_a_workflow_on_form_submitted_reads_the_form_fields(client, sync, newsletter, django_user_model):
+    from apps.automations.services import workflow_activate, workflow_create
+    from apps.tagging.models import CustomerTag
+
+    user = django_user_model.objects.create_user("wf", password="x")
+    workflow = workflow_create(
+        name="Tag newsletter sign-ups by shoe size",
+        definition={
+            "schema": 1,
+            "trigger": {"event": "form.submitted", "where": {"field": "form.name", "op": "eq", "value": "newsletter"}},
+            "steps": [
+                {
+                    "id": "s1",
+                    "if": {"field": "form.fields.shoe_size", "op": "eq", "value": "38"},
+                    "then": [{"id": "s2", "action": "customer.add_tags", "params": {"tags": ["Size 38"]}}],
+                    "else": [],
+                }
+            ],
+        },
+        user=user,
+    )
+    sync(lambda: workflow_activate(workflow=workflow, user=user))
+    fields = {
+        **_form(client, "/p/newsletter/"),
+        "email": "ada@example.com",
+        "attribute__shoe_size": "38",
+        "consent_email": "on",
+    }
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=10)):
+        _send(client, sync, "/p/newsletter/", fields)
+
+    assert list(CustomerTag.objects.values_list("customer__email", "tag__name")) == [("ada@example.com", "Size 38")]
+
+
+def test_the_sms_box_needs_a_phone_number_and_then_asks_for_sms_opt_in_too(client, sync, newsletter):
+    from apps.customers.consent.models import Consent
+
+    fields = {**_form(client, "/p/newsletter/"), "email": "ada@example.com", "consent_email": "on", "consent_sms": "on"}
+    with time_machine.travel(timezone.now() + timedelta(seconds=10)):
+        missing = _send(client, sync, "/p/newsletter/", fields)
+        given = _send(client, sync, "/p/newsletter/", {**fields, "phone": "+351 912 345 678"})
+
+    assert missing.status_code == 400 and "Give your phone number to receive text messages." in missing.content.decode()
+    assert given.status_code == 302
+    assert sorted(Consent.objects.values_list("channel", "status")) == [("email", "pending"), ("sms", "pending")]
+    assert FormSubmission.objects.get().consents == ["email", "sms"]

@@ -86,6 +86,7 @@ def test_every_block_type_has_a_schema_and_a_page_with_all_of_them_round_trips(c
         ([form_block(fields=[{"name": "password", "label": "Password"}])], "blocks[0].fields[0].name"),
         ([form_block(fields=[{"name": "first_name", "label": "Name"}])], "blocks[0].fields"),
         ([form_block(consent_channels=["sms"])], "blocks[0].consent_channels"),
+        ([form_block(join_program=False, fields=[{"name": "email", "label": "E"}])], "blocks[0].consent_channels"),
         ([form_block(), form_block()], "blocks[1].type"),
         ([form_block(voucher_campaign=999)], "blocks[0].voucher_campaign"),
         ([{"type": "countdown", "campaign": 999}], "blocks[0].campaign"),

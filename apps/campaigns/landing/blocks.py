@@ -191,6 +191,8 @@ def blocks_errors(blocks: Any) -> dict[str, str]:
             for position, name in enumerate(names):
                 if name in names[:position]:
                     errors.setdefault(f"{prefix}.fields[{position}].name", "This field is asked twice.")
+            if "sms" in (block.get("consent_channels") or []) and "phone" not in names:
+                errors.setdefault(f"{prefix}.consent_channels", "An SMS consent box needs the phone field in the form.")
             rewarding = block.get("join_program") or block.get("voucher_campaign")
             if rewarding and "email" not in (block.get("consent_channels") or []):
                 errors.setdefault(

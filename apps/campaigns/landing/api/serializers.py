@@ -16,7 +16,9 @@ class LandingPageSerializer(BoundedInputMixin, serializers.ModelSerializer):
     """A page's draft (blocks validated by the service, with paths such as `blocks[2].items[0].question`)."""
 
     blocks = serializers.JSONField(required=False)
-    published_version = serializers.IntegerField(source="published_version.number", read_only=True, default=None)
+    published_version = serializers.IntegerField(
+        source="published_version.number", read_only=True, default=None, allow_null=True
+    )
     url = serializers.SerializerMethodField()
 
     class Meta:

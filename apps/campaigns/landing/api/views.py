@@ -58,7 +58,7 @@ class LandingPageViewSet(IdempotentMixin, viewsets.ModelViewSet):
         )
         return Response(self.get_serializer(page).data)
 
-    @extend_schema(request=None, responses=LandingPageVersionSerializer)
+    @extend_schema(request=None, responses={201: LandingPageVersionSerializer})
     @action(detail=True, methods=["post"])
     def publish(self, request: Request, pk: str | None = None) -> Response:
         """Freeze the draft as the next version (re-validated) and serve it at /p/<slug>/."""
