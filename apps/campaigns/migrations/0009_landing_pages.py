@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0007_promotions_pool_orders_rewards'),
+        ('campaigns', '0008_gift_cards'),
         ('customers', '0009_order_promotion_refs'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
