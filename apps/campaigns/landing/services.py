@@ -191,7 +191,7 @@ def form_submit(
     Exactly once per page and customer: a second submission returns the first (created False) and does nothing.
     A submission whose e-mail is confirmed already is completed at once (`form_submission_confirm`).
     """
-    page = LandingPage.objects.select_for_update().select_related("published_version").get(pk=page.pk)
+    page = LandingPage.objects.select_for_update(of=("self",)).select_related("published_version").get(pk=page.pk)
     version = page.published_version
     block = form_block(version.blocks) if version is not None and page.status == PageStatus.PUBLISHED else None
     if version is None or block is None:
@@ -246,7 +246,9 @@ def form_submission_confirm(*, submission: FormSubmission, at: datetime | None =
     customer gets nothing; while the kill switch is on no voucher is published.
     """
     at = at or timezone.now()
-    submission = FormSubmission.objects.select_for_update().select_related("customer", "page").get(pk=submission.pk)
+    submission = (
+        FormSubmission.objects.select_for_update(of=("self",)).select_related("customer", "page").get(pk=submission.pk)
+    )
     if submission.status == SubmissionStatus.CONFIRMED:
         return submission
     version = LandingPageVersion.objects.filter(page=submission.page, number=submission.version).first()
