@@ -6,8 +6,8 @@ from .models import Cart, Customer, CustomerEvent, DraftOrder, ExchangeRate, Ord
 
 
 def customer_list() -> QuerySet[Customer]:
-    """Customers with their tags prefetched (`customer_tags__tag`)."""
-    return Customer.objects.prefetch_related("customer_tags__tag")
+    """Customers with their tags (`customer_tags__tag`) and consents prefetched."""
+    return Customer.objects.prefetch_related("customer_tags__tag", "consents")
 
 
 def product_list() -> QuerySet[Product]:

@@ -26,7 +26,7 @@ def _populate(rows: int) -> None:
 
 # (url, queries): 1 COUNT for the paginator + 1 SELECT (+ 1 per prefetched relation).
 LISTS = [
-    ("/api/v1/customers/", 4),  # count, customers, customer_tags, tags
+    ("/api/v1/customers/", 5),  # count, customers, customer_tags, tags, consents
     ("/api/v1/products/", 4),  # count, products, product_tags, tags
     ("/api/v1/orders/", 4),  # count, orders+customer+store, lines+product, refunds
     ("/api/v1/draft-orders/", 2),

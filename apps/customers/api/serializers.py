@@ -12,6 +12,7 @@ from loyalty_site.lib.api.ranges import BoundedInputMixin
 from loyalty_site.lib.money import decimals_error, shop_currency
 
 from ..choices import CustomerState, CustomerStatus, OrderChannel
+from ..consent.api.serializers import ConsentListField, ConsentSerializer
 from ..models import Cart, Customer, CustomerEvent, DraftOrder, Order, OrderLine, Product, Refund, Store
 
 MAX_LINES = 500
@@ -34,6 +35,12 @@ class CustomerSerializer(serializers.ModelSerializer):
     # (a plain string in the schema: an unknown e-mail is "", which is no "format: email")
     email = serializers.CharField(read_only=True, help_text="E-mail address, or empty")
     tags = serializers.SerializerMethodField(help_text="Tag names, alphabetical")
+    consents = ConsentSerializer(
+        many=True,
+        read_only=True,
+        help_text="Recorded consents per channel and purpose. A customer without an e-mail marketing row "
+        "follows `accepts_marketing` (the mirror of that consent).",
+    )
 
     class Meta:
         model = Customer
@@ -54,6 +61,7 @@ class CustomerSerializer(serializers.ModelSerializer):
             "status_reason",
             "accepts_marketing",
             "unsubscribed_at",
+            "consents",
             "attributes",
             "tags",
             "orders_count",
@@ -244,7 +252,15 @@ class CustomerInputSerializer(BoundedInputMixin, serializers.Serializer):
         "customer.registered).",
     )
     birthday = serializers.DateField(required=False, allow_null=True)
-    accepts_marketing = serializers.BooleanField(required=False)
+    accepts_marketing = serializers.BooleanField(
+        required=False,
+        help_text="E-mail marketing consent (kept for compatibility; `consents` says more): true grants, false "
+        "withdraws a given consent (customer.unsubscribed).",
+    )
+    consents = ConsentListField(
+        help_text="Consents to record: [{channel, purpose, status, source}]; status `pending` sends a double "
+        "opt-in link."
+    )
     attributes = serializers.JSONField(required=False)
 
     def validate_attributes(self, value: Any) -> dict:
@@ -262,6 +278,7 @@ class CustomerStatusInputSerializer(BoundedInputMixin, serializers.Serializer):
 
 class EmbeddedCustomerSerializer(CustomerInputSerializer):
     external_id = serializers.CharField(max_length=128)
+    consents = None  # type: ignore[assignment]  # consents go to the customers endpoint, not embedded copies
 
 
 class CustomerReferenceSerializer(BoundedInputMixin, serializers.Serializer):

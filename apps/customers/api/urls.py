@@ -1,5 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
+from ..consent.api import urls as consent_urls
 from . import exchange_rates, views
 
 router = DefaultRouter(trailing_slash=True)
@@ -13,4 +14,4 @@ router.register("stores", views.StoreViewSet, basename="store")
 router.register("batch", views.BatchViewSet, basename="batch")
 router.register("exchange-rates", exchange_rates.ExchangeRateViewSet, basename="exchange-rate")
 
-urlpatterns = router.urls
+urlpatterns = [*router.urls, *consent_urls.urlpatterns]

@@ -24,6 +24,7 @@ from apps.platform.permissions import API_PERMISSIONS
 from loyalty_site.lib.api.errors import RETRY_AFTER_SECONDS, error_body, flatten_errors, is_unavailable
 
 from .. import selectors, services
+from ..consent import services as consent
 from ..filters import (
     CartFilterSet,
     CustomerEventFilterSet,
@@ -135,10 +136,15 @@ class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         external_id = fields.pop("external_id", None)
-        if external_id:
-            customer, created = services.customer_upsert(external_id=external_id, cause=api_cause(request), **fields)
-        else:
-            customer, created = services.customer_create(cause=api_cause(request), **fields), True
+        consents = fields.pop("consents", None)
+        cause = api_cause(request)
+        with transaction.atomic():
+            if external_id:
+                customer, created = services.customer_upsert(external_id=external_id, cause=cause, **fields)
+            else:
+                customer, created = services.customer_create(cause=cause, **fields), True
+            if consents:
+                consent.consents_apply(customer=customer, items=consents, cause=cause)
         return self._read(customer, _created_or_existing(created))
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -149,7 +155,11 @@ class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
         if "external_id" in fields and fields["external_id"] != customer.external_id:
             raise serializers.ValidationError({"external_id": "The external id of a customer cannot change."})
         fields.pop("external_id", None)
-        services.customer_update(customer=customer, cause=api_cause(request), **fields)
+        consents = fields.pop("consents", None)
+        with transaction.atomic():
+            services.customer_update(customer=customer, cause=api_cause(request), **fields)
+            if consents:
+                consent.consents_apply(customer=customer, items=consents, cause=api_cause(request))
         return self._read(customer)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -1,6 +1,7 @@
 from django.db.models import QuerySet
 
 from ..models import Customer
+from .addresses import address_normalise
 from .filters import SuppressionFilter
 from .models import Consent, ConsentEvent, Suppression
 
@@ -17,3 +18,7 @@ def consents_for(customer: Customer) -> list[Consent]:
 def suppression_list(*, filters: dict | None = None) -> QuerySet[Suppression]:
     queryset = Suppression.objects.all().order_by("-created_at", "-pk")
     return SuppressionFilter(filters or {}, queryset=queryset).qs
+
+
+def suppression_exists(*, address: str, channel: str) -> bool:
+    return Suppression.objects.filter(channel=channel, address=address_normalise(address, channel=channel)).exists()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
@@ -32,6 +33,7 @@ from .. import signals
 from ..choices import CustomerStatus
 from ..models import Customer
 from ..outbox import domain_event_emit, domain_event_listened
+from .addresses import address_normalise, customer_address
 from .choices import Channel, ConsentStatus, DenyReason, Purpose, SuppressionReason
 from .models import Consent, ConsentEvent, Suppression
 
@@ -78,25 +80,6 @@ def source_from_cause(cause: str) -> str:
     if cause.startswith("import:"):
         return "csv"
     return cause[:MAX_SOURCE_LENGTH]
-
-
-def address_normalise(address: str, *, channel: str) -> str:
-    """The form an address is compared in: e-mail lower-case and trimmed; a phone without spaces or dashes."""
-    address = (address or "").strip()
-    if channel == Channel.EMAIL:
-        return address.lower()
-    if channel == Channel.SMS:
-        return "".join(ch for ch in address if ch not in " -().")
-    return address
-
-
-def customer_address(customer: Customer, *, channel: str) -> str:
-    """The address a message on `channel` goes to ("" for in-app: the customer is the address)."""
-    if channel == Channel.EMAIL:
-        return address_normalise(customer.email, channel=channel)
-    if channel == Channel.SMS:
-        return address_normalise(customer.phone, channel=channel)
-    return ""
 
 
 # --- may we send? -------------------------------------------------------------------------------------
@@ -364,6 +347,34 @@ def consents_of(customer: Customer) -> dict[tuple[str, str], str | None]:
         for channel in Channel.values
         for purpose in Purpose.values
     }
+
+
+@transaction.atomic
+def consents_apply(*, customer: Customer, items: list[dict[str, Any]], cause: str = "") -> list[ConsentOutcome]:
+    """
+    Record several consents given together (the customers API's `consents`): `granted` grants (double
+    opt-in aware), `pending` asks for double opt-in, `withdrawn` unsubscribes. Each item's `source`
+    defaults to the cause's (`api`).
+    """
+    outcomes: list[ConsentOutcome] = []
+    for item in items:
+        channel, purpose, status = item["channel"], item.get("purpose", Purpose.MARKETING), item["status"]
+        source = item.get("source") or source_from_cause(cause)
+        if status == ConsentStatus.GRANTED:
+            outcomes.append(
+                consent_grant(customer=customer, channel=channel, purpose=purpose, source=source, cause=cause)
+            )
+        elif status == ConsentStatus.PENDING:
+            request_double_opt_in(customer, channel=channel, source=source)
+            row = Consent.objects.get(customer_id=customer.pk, channel=channel, purpose=purpose)
+            outcomes.append(ConsentOutcome(consent=row, old_status=None, changed=True))
+        else:
+            outcomes.append(
+                consent_set(
+                    customer=customer, channel=channel, purpose=purpose, status=status, source=source, cause=cause
+                )
+            )
+    return outcomes
 
 
 # --- double opt-in ------------------------------------------------------------------------------------
