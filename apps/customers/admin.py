@@ -203,7 +203,7 @@ class CustomerAdmin(admin.ModelAdmin):
         if change:
             # Only what was edited: re-saving an unchanged derived preferred currency must not pin it.
             fields = {name: value for name, value in fields.items() if name in form.changed_data}
-            services.customer_update(customer=obj, **fields)
+            services.customer_update(customer=obj, cause=ADMIN_CAUSE, **fields)
             return
         created = services.customer_create(
             external_id=form.cleaned_data.get("external_id"), cause=ADMIN_CAUSE, **fields
@@ -529,3 +529,6 @@ class ExchangeRateAdmin(admin.ModelAdmin):
         obj.pk = row.pk
         obj._state.adding = False
         obj._state.db = row._state.db
+
+
+from .consent import admin as consent_admin  # noqa: E402, F401  (registers suppressions and consents)

@@ -189,7 +189,9 @@ def _marketing_flag_set(customer: Customer, wanted: bool, cause: str) -> None:
     (pending first under double opt-in), false withdraws a granted or pending consent (an unsubscribe:
     `customer.unsubscribed` once); false for a customer who never consented records nothing.
     """
-    status = consent.consents_of(customer)[(Channel.EMAIL, Purpose.MARKETING)]
+    # Read from the stored row: a form may already have set the new value on this instance.
+    stored = Customer.objects.only("accepts_marketing", "unsubscribed_at").get(pk=customer.pk)
+    status = consent.consents_of(stored)[(Channel.EMAIL, Purpose.MARKETING)]
     source = consent.source_from_cause(cause)
     if wanted and status != ConsentStatus.GRANTED:
         consent.consent_grant(customer=customer, channel=Channel.EMAIL, source=source, cause=cause)

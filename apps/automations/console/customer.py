@@ -16,6 +16,7 @@ from apps.automations.choices import RunKind
 from apps.automations.models import WorkflowRun
 from apps.campaigns.models import SegmentMember
 from apps.campaigns.promotions.models import Code
+from apps.customers.consent import selectors as consent_selectors
 from apps.customers.models import Customer, Order, Refund
 from apps.loyalty.models import LedgerEntry, Membership, Redemption
 from apps.loyalty.selectors import tier_progress
@@ -68,6 +69,10 @@ def customer_context(customer: Customer, user: Any) -> dict[str, Any]:
         "refunded_total": money_format(customer.refunded_total, shop_currency()),
         "attributes": sorted((customer.attributes or {}).items()) if isinstance(customer.attributes, dict) else [],
         "can_edit": can("customers.change_customer"),
+        "consents": consent_selectors.consent_overview(customer) if can("customers.view_consent") else None,
+        "consent_history": consent_selectors.consent_history(customer, limit=ROWS)
+        if can("customers.view_consentevent")
+        else None,
         "tags": list(
             CustomerTag.objects.filter(customer=customer).select_related("tag", "added_by").order_by("-added_at")
         )

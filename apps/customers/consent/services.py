@@ -36,6 +36,7 @@ from ..outbox import domain_event_emit, domain_event_listened
 from .addresses import address_normalise, customer_address
 from .choices import Channel, ConsentStatus, DenyReason, Purpose, SuppressionReason
 from .models import Consent, ConsentEvent, Suppression
+from .rules import effective_status
 
 logger = logging.getLogger(__name__)
 
@@ -85,25 +86,6 @@ def source_from_cause(cause: str) -> str:
 # --- may we send? -------------------------------------------------------------------------------------
 
 
-def _legacy_marketing_status(customer: Customer) -> str | None:
-    """E-mail marketing of a customer without a consent row, read from the mirror columns."""
-    if customer.accepts_marketing:
-        return ConsentStatus.GRANTED
-    if customer.unsubscribed_at is not None:
-        return ConsentStatus.WITHDRAWN
-    return None
-
-
-def _effective_status(customer: Customer, row: Consent | None, *, channel: str, purpose: str) -> str | None:
-    if row is not None:
-        return row.status
-    # Customers without rows (loaded before consents existed, bulk COPY imports): e-mail and in-app
-    # marketing follow the legacy flag; SMS marketing needs an explicit opt-in.
-    if purpose == Purpose.MARKETING and channel in (Channel.EMAIL, Channel.IN_APP):
-        return _legacy_marketing_status(customer)
-    return None
-
-
 def allows(customer: Customer, *, channel: str, purpose: str) -> str | None:
     """
     None when a message of `purpose` may go to the customer on `channel`, else the reason it may not:
@@ -120,7 +102,7 @@ def allows(customer: Customer, *, channel: str, purpose: str) -> str | None:
     if address and Suppression.objects.filter(channel=channel, address=address).exists():
         return DenyReason.SUPPRESSED.value
     row = Consent.objects.filter(customer_id=customer.pk, channel=channel, purpose=purpose).first()
-    status = _effective_status(customer, row, channel=channel, purpose=purpose)
+    status = effective_status(customer, row, channel=channel, purpose=purpose)
     if status == ConsentStatus.WITHDRAWN:
         return DenyReason.UNSUBSCRIBED.value
     if purpose == Purpose.TRANSACTIONAL:
@@ -247,7 +229,7 @@ def consent_set(
     cause = cause or source
     at = at or timezone.now()
     locked, row = _locked(customer, channel, purpose)
-    old = _effective_status(locked, row, channel=channel, purpose=purpose)
+    old = effective_status(locked, row, channel=channel, purpose=purpose)
     if row is not None and row.status == status:
         return ConsentOutcome(consent=row, old_status=old, changed=False)
     before = audit_snapshot(row) if row is not None else None
@@ -343,7 +325,7 @@ def consents_of(customer: Customer) -> dict[tuple[str, str], str | None]:
     """Each channel x purpose's effective status for one customer (one query)."""
     rows = {(row.channel, row.purpose): row for row in Consent.objects.filter(customer_id=customer.pk)}
     return {
-        (channel, purpose): _effective_status(customer, rows.get((channel, purpose)), channel=channel, purpose=purpose)
+        (channel, purpose): effective_status(customer, rows.get((channel, purpose)), channel=channel, purpose=purpose)
         for channel in Channel.values
         for purpose in Purpose.values
     }
