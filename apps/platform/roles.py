@@ -44,6 +44,9 @@ ROLES: dict[str, list[str]] = {
         "automations.view_workflowrunstep",
         "customers.change_customer",
         "customers.set_customer_status",
+        # "Stop sending to this address": support suppresses an address or lifts a suppression.
+        "customers.add_suppression",
+        "customers.delete_suppression",
         "customers.change_order",
         "customers.add_refund",
         "tagging.add_customertag",

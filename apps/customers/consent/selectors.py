@@ -70,8 +70,11 @@ def consent_overview(customer: Customer) -> list[ConsentLine]:
             since: datetime | None
             if row is not None:
                 source, since = row.source, row.updated_at
-            else:  # read from the legacy mirror, or nothing recorded
-                source, since = ("accepts_marketing" if status else ""), customer.unsubscribed_at
+            elif status is not None:  # read from the legacy mirror (Customer.accepts_marketing)
+                source = "accepts_marketing flag"
+                since = customer.unsubscribed_at if status == ConsentStatus.WITHDRAWN else None
+            else:
+                source, since = "", None
             lines.append(
                 ConsentLine(
                     channel=channel,

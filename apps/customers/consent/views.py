@@ -18,7 +18,7 @@ MAX_TOKEN_LENGTH = 512
 
 
 def _channel_label(channel: str, purpose: str) -> str:
-    return f"{Purpose(purpose).label.lower()} {Channel(channel).label}"
+    return f"{Purpose(purpose).label.lower()} {Channel(channel).label.lower()}"
 
 
 @never_cache
