@@ -22,7 +22,7 @@ from loyalty_site.lib.money import no_rate_message
 from . import signals
 from .choices import CustomerState, CustomerStatus, OrderStatus
 from .consent import services as consent
-from .consent.choices import Channel, ConsentStatus, Purpose
+from .consent.choices import Channel
 from .currency import conversion_for, record_day, refund_amount_shop
 from .models import (
     Cart,
@@ -122,6 +122,7 @@ def customer_create(
     cause: str = "",
     signup_ip: str | None = None,
     signup_device: str = "",
+    consent_source: str = "",
     **fields: Any,
 ) -> Customer:
     """
@@ -148,7 +149,10 @@ def customer_create(
     customer.save()
     if wants_marketing:
         consent.consent_grant(
-            customer=customer, channel=Channel.EMAIL, source=consent.source_from_cause(cause), cause=cause
+            customer=customer,
+            channel=Channel.EMAIL,
+            source=consent_source or consent.source_from_cause(cause),
+            cause=cause,
         )
     if customer.state == CustomerState.REGISTERED:
         _emit_registered(customer, cause)
@@ -158,7 +162,9 @@ def customer_create(
 
 
 @transaction.atomic
-def customer_update(*, customer: Customer, state: str | None = None, cause: str = "", **fields: Any) -> Customer:
+def customer_update(
+    *, customer: Customer, state: str | None = None, cause: str = "", consent_source: str = "", **fields: Any
+) -> Customer:
     """
     Change a customer's profile fields (consent has its own service); a given account `state` goes through
     `customer_state_set` (which sends `customer.registered` / `customer.activated` as it says).
@@ -177,26 +183,21 @@ def customer_update(*, customer: Customer, state: str | None = None, cause: str 
     if changed:
         _emit_updated(customer, cause, changed)
     if wants_marketing is not None:
-        _marketing_flag_set(customer, bool(wants_marketing), cause)
+        _marketing_flag_set(customer, bool(wants_marketing), cause, consent_source)
     if state not in (None, ""):
         customer_state_set(customer=customer, state=str(state), cause=cause)
     return customer
 
 
-def _marketing_flag_set(customer: Customer, wanted: bool, cause: str) -> None:
-    """
-    The legacy `accepts_marketing` flag written through the consent service: true grants e-mail marketing
-    (pending first under double opt-in), false withdraws a granted or pending consent (an unsubscribe:
-    `customer.unsubscribed` once); false for a customer who never consented records nothing.
-    """
-    # Read from the stored row: a form may already have set the new value on this instance.
-    stored = Customer.objects.only("accepts_marketing", "unsubscribed_at").get(pk=customer.pk)
-    status = consent.consents_of(stored)[(Channel.EMAIL, Purpose.MARKETING)]
-    source = consent.source_from_cause(cause)
-    if wanted and status != ConsentStatus.GRANTED:
-        consent.consent_grant(customer=customer, channel=Channel.EMAIL, source=source, cause=cause)
-    elif not wanted and status in (ConsentStatus.GRANTED, ConsentStatus.PENDING):
-        consent.consent_withdraw(customer=customer, source=source, cause=cause)
+def _marketing_flag_set(customer: Customer, wanted: bool, cause: str, source: str = "") -> None:
+    """The legacy `accepts_marketing` flag is the e-mail marketing consent (the consent service's yes/no rule)."""
+    consent.consent_flag_set(
+        customer=customer,
+        channel=Channel.EMAIL,
+        wanted=wanted,
+        source=source or consent.source_from_cause(cause),
+        cause=cause,
+    )
 
 
 def _emit_updated(customer: Customer, cause: str, fields: list[str]) -> None:
@@ -245,7 +246,9 @@ def _customer_locked(*, external_id: str) -> Customer | None:
 
 
 @transaction.atomic
-def customer_upsert(*, external_id: str, cause: str = "", **fields: Any) -> tuple[Customer, bool]:
+def customer_upsert(
+    *, external_id: str, cause: str = "", consent_source: str = "", **fields: Any
+) -> tuple[Customer, bool]:
     """
     Find the customer by integrator id and update it, or register it. Returns (customer, created).
 
@@ -256,13 +259,16 @@ def customer_upsert(*, external_id: str, cause: str = "", **fields: Any) -> tupl
     if customer is None:
         try:
             with transaction.atomic():
-                return customer_create(external_id=external_id, cause=cause, **fields), True
+                return (
+                    customer_create(external_id=external_id, cause=cause, consent_source=consent_source, **fields),
+                    True,
+                )
         except IntegrityError:
             customer = _customer_locked(external_id=external_id)
             if customer is None:
                 raise
     if fields:
-        customer_update(customer=customer, cause=cause, **fields)
+        customer_update(customer=customer, cause=cause, consent_source=consent_source, **fields)
     return customer, False
 
 

@@ -282,6 +282,7 @@ LOYALTY_WIDGET_TOKEN_MAX_AGE_SECONDS = env.int("LOYALTY_WIDGET_TOKEN_MAX_AGE_SEC
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 CONSENT_DOUBLE_OPT_IN = env.bool("CONSENT_DOUBLE_OPT_IN", default=False)
 CONSENT_CONFIRM_MAX_AGE_HOURS = env.int("CONSENT_CONFIRM_MAX_AGE_HOURS", default=72)
+CONSENT_BOUNCE_WEBHOOK_SECRET = env("CONSENT_BOUNCE_WEBHOOK_SECRET", default="")
 
 # /healthz: the worker is "down" when the schedules are overdue by more than this (the scheduler
 # ticks every ~30 s), the outbox is "lagging" when an unprocessed trigger event is older than this.

@@ -332,6 +332,25 @@ def consents_of(customer: Customer) -> dict[tuple[str, str], str | None]:
 
 
 @transaction.atomic
+def consent_flag_set(
+    *, customer: Customer, channel: str, purpose: str = Purpose.MARKETING, wanted: bool, source: str, cause: str = ""
+) -> ConsentOutcome | None:
+    """
+    A yes/no consent column (the legacy `accepts_marketing`, a CSV's `sms_marketing`): yes grants (pending
+    first under double opt-in), no withdraws a granted or pending consent (an unsubscribe) and records
+    nothing for a customer who never consented. None when nothing changed.
+    """
+    stored = Customer.objects.only("accepts_marketing", "unsubscribed_at").get(pk=customer.pk)
+    row = Consent.objects.filter(customer_id=customer.pk, channel=channel, purpose=purpose).first()
+    status = effective_status(stored, row, channel=channel, purpose=purpose)
+    if wanted and status != ConsentStatus.GRANTED:
+        return consent_grant(customer=customer, channel=channel, purpose=purpose, source=source, cause=cause)
+    if not wanted and status in (ConsentStatus.GRANTED, ConsentStatus.PENDING):
+        return consent_withdraw(customer=customer, channel=channel, purpose=purpose, source=source, cause=cause)
+    return None
+
+
+@transaction.atomic
 def consents_apply(*, customer: Customer, items: list[dict[str, Any]], cause: str = "") -> list[ConsentOutcome]:
     """
     Record several consents given together (the customers API's `consents`): `granted` grants (double

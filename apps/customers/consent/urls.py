@@ -1,10 +1,12 @@
-"""Public consent links: /u/<token>/ (unsubscribe, RFC 8058 one-click) and /c/<token>/ (double opt-in)."""
+"""Public consent links: /u/<token>/ (unsubscribe, RFC 8058 one-click), /c/<token>/ (double opt-in), and the
+signed bounce/complaint receiver /hooks/bounces/."""
 
 from django.urls import path
 
-from . import views
+from . import bounces, views
 
 urlpatterns = [
     path("u/<str:token>/", views.unsubscribe, name="consent-unsubscribe"),
     path("c/<str:token>/", views.confirm, name="consent-confirm"),
+    path("hooks/bounces/", bounces.bounce_webhook, name="consent-bounce-webhook"),
 ]

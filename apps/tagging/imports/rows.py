@@ -25,6 +25,8 @@ from django.db import transaction
 from apps.customers import services as customer_services
 from apps.customers.api.ingest import order_ingest
 from apps.customers.api.serializers import CustomerInputSerializer, ExchangeRateSerializer, OrderCreateSerializer
+from apps.customers.consent import services as consent
+from apps.customers.consent.api.serializers import SOURCE_PATTERN
 from apps.customers.currency import exchange_rate_set
 from loyalty_site.lib.api.errors import flatten_errors
 from loyalty_site.lib.money import CurrencyError, currency_code, shop_currency
@@ -43,6 +45,8 @@ CUSTOMER_COLUMNS = [
     "state",
     "birthday",
     "accepts_marketing",
+    "sms_marketing",
+    "consent_source",
     "attributes",
     "tags",
 ]
@@ -102,6 +106,9 @@ SYNONYMS: dict[str, dict[str, str]] = {
         "birth_date": "birthday",
         "marketing": "accepts_marketing",
         "newsletter": "accepts_marketing",
+        "email_marketing": "accepts_marketing",
+        "sms_consent": "sms_marketing",
+        "sms_opt_in": "sms_marketing",
         "tag": "tags",
     },
     "orders": {
@@ -225,11 +232,18 @@ def customers_validate(rows: list[tuple[int, dict[str, str]]]) -> tuple[list, li
     for line, row in rows:
         problems: list[tuple[str, str]] = []
         data: dict[str, Any] = {key: value for key, value in row.items() if value != "" and key != "tags"}
-        if "accepts_marketing" in data:
-            flag = data["accepts_marketing"].lower()
-            if flag not in TRUE | FALSE:
-                problems.append(("accepts_marketing", "use true/false, yes/no or 1/0."))
-            data["accepts_marketing"] = flag in TRUE
+        for column in ("accepts_marketing", "sms_marketing"):
+            if column in data:
+                flag = data[column].lower()
+                if flag not in TRUE | FALSE:
+                    problems.append((column, "use true/false, yes/no or 1/0."))
+                data[column] = flag in TRUE
+        # Consent columns are recorded by the consent service with their source (default "csv"): e-mail
+        # marketing (accepts_marketing, through the customer services) and SMS marketing (sms_marketing), yes/no.
+        flags = {"sms": data.pop("sms_marketing")} if "sms_marketing" in data else {}
+        consent_source = data.pop("consent_source", "csv")
+        if not SOURCE_PATTERN.match(consent_source):
+            problems.append(("consent_source", "a lower-case word, optionally followed by ':' and a reference."))
         if "attributes" in data:
             try:
                 data["attributes"] = json.loads(data["attributes"])
@@ -255,7 +269,7 @@ def customers_validate(rows: list[tuple[int, dict[str, str]]]) -> tuple[list, li
         seen[external_id] = line
         fields = dict(serializer.validated_data)
         fields.pop("external_id", None)
-        valid.append((external_id, fields, tags))
+        valid.append((external_id, fields, tags, flags, consent_source))
     return valid, rejected
 
 
@@ -263,8 +277,14 @@ def customers_write(valid: list, *, batch_size: int, source_ref: str, progress: 
     done = 0
     for start in range(0, len(valid), batch_size):
         with transaction.atomic():
-            for external_id, fields, tags in valid[start : start + batch_size]:
-                customer, _ = customer_services.customer_upsert(external_id=external_id, cause=source_ref, **fields)
+            for external_id, fields, tags, flags, consent_source in valid[start : start + batch_size]:
+                customer, _ = customer_services.customer_upsert(
+                    external_id=external_id, cause=source_ref, consent_source=consent_source, **fields
+                )
+                for channel, wanted in flags.items():
+                    consent.consent_flag_set(
+                        customer=customer, channel=channel, wanted=wanted, source=consent_source, cause=source_ref
+                    )
                 if tags:
                     tag_services.tags_add(customer=customer, names=tags, source=TagSource.IMPORT, source_ref=source_ref)
                 done += 1
