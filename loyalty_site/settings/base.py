@@ -221,6 +221,8 @@ SPECTACULAR_SETTINGS = {
         "RewardKindEnum": "apps.loyalty.choices.RewardKind",
         "CustomerStatusEnum": "apps.customers.choices.CustomerStatus",
         "EffectKindEnum": "apps.campaigns.promotions.choices.EffectKind",
+        "ConsentStatusEnum": "apps.customers.consent.choices.ConsentStatus",
+        "ConsentChannelEnum": "apps.customers.consent.choices.Channel",
     },
 }
 

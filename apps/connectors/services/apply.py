@@ -14,6 +14,8 @@ from django.db import transaction
 
 from apps.customers import services as customers
 from apps.customers.choices import CustomerState, OrderStatus
+from apps.customers.consent import services as consent
+from apps.customers.consent.choices import Channel, ConsentStatus, Purpose
 from apps.customers.models import Customer, Order, Product, Refund, Store
 from apps.tagging import services as tagging
 from apps.tagging.choices import TagSource
@@ -70,19 +72,35 @@ def _tags_sync(connection: StoreConnection, customer: Customer, record: Any, tag
     return changed
 
 
-def _consent_apply(connection: StoreConnection, customer: Customer, consent: dict[str, str]) -> None:
+def consent_source(connection: StoreConnection) -> str:
+    """The consent source of everything a shop reports: `connector:<connection id>`."""
+    return f"connector:{connection.pk}"
+
+
+def _consent_apply(connection: StoreConnection, customer: Customer, states: dict[str, str]) -> None:
     """
-    Marketing e-mail consent onto the customer's consent flag: granted → accepts marketing; withdrawn →
-    `customer_unsubscribe` (fires customer.unsubscribed once); none/pending → no marketing, without an
-    unsubscribe event (they never subscribed). SMS consent has no field before the messaging model.
+    The shop's marketing consent per channel (e-mail, SMS) onto the consent model, with the source
+    `connector:<id>`: granted → granted; pending → pending (the shop runs its own confirmation, we send no
+    link); withdrawn → withdrawn (`customer.unsubscribed` once); none → a consent given here before is
+    withdrawn, a customer who never consented stays without one (no unsubscribe event).
     """
-    state = consent.get("email")
-    if state == "granted" and not customer.accepts_marketing:
-        customers.customer_update(customer=customer, accepts_marketing=True)
-    elif state == "withdrawn" and (customer.accepts_marketing or not customer.unsubscribed_at):
-        customers.customer_unsubscribe(customer=customer, cause=connection.cause)
-    elif state in ("none", "pending") and customer.accepts_marketing:
-        customers.customer_update(customer=customer, accepts_marketing=False)
+    source = consent_source(connection)
+    for channel, state in states.items():
+        if channel not in (Channel.EMAIL, Channel.SMS):
+            continue
+        if state in (ConsentStatus.GRANTED, ConsentStatus.PENDING, ConsentStatus.WITHDRAWN):
+            consent.consent_set(
+                customer=customer,
+                channel=channel,
+                purpose=Purpose.MARKETING,
+                status=state,
+                source=source,
+                cause=connection.cause,
+            )
+        elif state == "none":
+            consent.consent_flag_set(
+                customer=customer, channel=channel, wanted=False, source=source, cause=connection.cause
+            )
 
 
 @transaction.atomic
@@ -100,8 +118,12 @@ def customer_apply(
     versioned = shape.updated_at is not None or activate
     if existing is None:
         state = CustomerState.REGISTERED if activate else shape.account_state or CustomerState.GUEST
+        fields = _profile(shape)
+        if shape.consent.get(Channel.EMAIL):
+            # The shop says what the e-mail consent is: start from none (not the legacy default), then apply it.
+            fields["accepts_marketing"] = False
         customer, created = customers.customer_upsert(
-            external_id=external_id(connection, shape.remote_id), cause=connection.cause, state=state, **_profile(shape)
+            external_id=external_id(connection, shape.remote_id), cause=connection.cause, state=state, **fields
         )
         outcome["customer_created"] = created
     else:

@@ -56,7 +56,11 @@ def customer_row(row: dict[str, str]) -> CustomerShape:
     remote = _id(row.get("Customer ID", ""))
     if not remote:
         raise Unusable("Customer ID is empty (export with a recent Shopify admin: it has the column)")
-    consent = "granted" if _yes(row.get("Accepts Email Marketing", row.get("Accepts Marketing", ""))) else "none"
+    consent = {
+        "email": "granted" if _yes(row.get("Accepts Email Marketing", row.get("Accepts Marketing", ""))) else "none"
+    }
+    if "Accepts SMS Marketing" in row:
+        consent["sms"] = "granted" if _yes(row["Accepts SMS Marketing"]) else "none"
     return CustomerShape(
         remote_id=remote,
         email=r.email(row.get("Email")),
@@ -65,7 +69,7 @@ def customer_row(row: dict[str, str]) -> CustomerShape:
         last_name=r.text(row.get("Last Name"), limit=100),
         country=r.country(row.get("Default Address Country Code") or row.get("Country Code")),
         tags=r.tag_list(row.get("Tags", "")),
-        consent={"email": consent},
+        consent=consent,
     )
 
 

@@ -18,6 +18,36 @@ def _gmt(body: dict[str, Any], key: str) -> Any:
     return r.moment(body.get(f"{key}_gmt")) or r.moment(body.get(key))
 
 
+# Marketing opt-in: WooCommerce itself keeps none; the customer's `meta_data` carries the opt-in plugins keep
+# — Mailchimp for WooCommerce's `mailchimp_woocommerce_is_subscribed` ("1" subscribed, "0" / "" not,
+# "unsubscribed"), or a checkout field `marketing_opt_in` / `newsletter` (yes/no). The first key found wins.
+OPT_IN_KEYS = ("mailchimp_woocommerce_is_subscribed", "marketing_opt_in", "_marketing_opt_in", "newsletter")
+OPT_IN_VALUES = {
+    "1": "granted",
+    "yes": "granted",
+    "true": "granted",
+    "subscribed": "granted",
+    "0": "none",
+    "no": "none",
+    "false": "none",
+    "": "none",
+    "unsubscribed": "withdrawn",
+}
+
+
+def _marketing_opt_in(body: dict[str, Any]) -> dict[str, str]:
+    """{"email": state} from the customer's meta_data, or {} when no opt-in plugin reported anything."""
+    by_key = {}
+    for item in r.items(body.get("meta_data"), limit=200):
+        key, value = item.get("key"), item.get("value")
+        if isinstance(key, str) and key in OPT_IN_KEYS and isinstance(value, (str, int, bool)):
+            by_key[key] = str(value).strip().lower() if not isinstance(value, bool) else str(value).lower()
+    for key in OPT_IN_KEYS:
+        if key in by_key and by_key[key] in OPT_IN_VALUES:
+            return {"email": OPT_IN_VALUES[by_key[key]]}
+    return {}
+
+
 def customer(body: dict[str, Any]) -> CustomerShape:
     remote = r.remote_id(body.get("id"))
     if not remote or remote == "0":
@@ -30,6 +60,7 @@ def customer(body: dict[str, Any]) -> CustomerShape:
         first_name=r.text(body.get("first_name") or billing.get("first_name"), limit=100),
         last_name=r.text(body.get("last_name") or billing.get("last_name"), limit=100),
         country=r.country(billing.get("country")) or r.country(shipping.get("country")),
+        consent=_marketing_opt_in(body),
         account_enabled=True,  # a WooCommerce customer is a registered account
         account_state="registered",
         updated_at=_gmt(body, "date_modified"),

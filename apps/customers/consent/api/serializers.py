@@ -89,7 +89,7 @@ class ConsentListField(serializers.ListField):
 
 class SuppressionSerializer(BoundedInputMixin, serializers.ModelSerializer):
     address = serializers.CharField(max_length=254)
-    channel = serializers.ChoiceField(choices=[Channel.EMAIL, Channel.SMS])
+    channel = serializers.ChoiceField(choices=Channel.choices, help_text="email or sms (in-app has no address)")
     reason = serializers.ChoiceField(choices=SuppressionReason.choices, default=SuppressionReason.MANUAL)
 
     class Meta:
@@ -97,3 +97,14 @@ class SuppressionSerializer(BoundedInputMixin, serializers.ModelSerializer):
         fields = ["id", "address", "channel", "reason", "source", "created_at"]
         read_only_fields = ["id", "source", "created_at"]
         validators: list[Any] = []  # an address already listed is answered with its row (200), not a 400
+
+    def validate_channel(self, value: str) -> str:
+        if value == Channel.IN_APP:
+            raise serializers.ValidationError("In-app messages have no address to suppress.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if attrs["channel"] == Channel.EMAIL and "@" not in attrs["address"]:
+            raise serializers.ValidationError({"address": "Enter a valid e-mail address."})
+        return attrs

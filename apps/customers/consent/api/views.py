@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +15,13 @@ from ..filters import SuppressionFilter
 from .serializers import SuppressionSerializer
 
 
+@extend_schema_view(
+    create=extend_schema(
+        request=SuppressionSerializer,
+        responses={201: SuppressionSerializer, 200: SuppressionSerializer},
+        description="Suppress an address on a channel. An address already listed is answered with its row (200).",
+    )
+)
 class SuppressionViewSet(
     IdempotentMixin,
     mixins.CreateModelMixin,
