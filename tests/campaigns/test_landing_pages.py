@@ -141,6 +141,23 @@ def test_drafts_are_not_served_and_publishing_freezes_a_new_version(client, djan
     assert client.get("/p/unknown/").status_code == 404
 
 
+def test_the_page_is_drawn_with_the_shared_brand_and_readable_button_text(client):
+    from apps.customers.messaging.templating.models import Brand
+
+    Brand.objects.create(
+        name="Coffee Club",
+        logo_url="https://cdn.example.com/logo.png",
+        primary_colour="#ffd43b",
+        font_family="Georgia, serif",
+    )
+    published_page()
+
+    html = client.get("/p/newsletter/").content.decode()
+    assert 'src="https://cdn.example.com/logo.png" alt="Coffee Club"' in html
+    assert "--brand: #ffd43b; --on-brand: #000000;" in html  # black on yellow: the WCAG contrast is higher
+    assert "--font: Georgia, serif;" in html
+
+
 def test_templates_give_valid_pages():
     for template in ("signup", "loyalty", "referral", "blank"):
         page = services.landing_page_save(
@@ -156,8 +173,8 @@ def test_the_public_page_takes_a_fixed_number_of_queries(client, django_assert_n
         Tier.objects.create(program=program, name=f"Tier {index}", rank=index, threshold=index * 100)
     published_page(blocks=[*EVERY_BLOCK])
 
-    # page + version, program, rules, tiers, rewards: the same 5 whatever the number of tiers and rewards
-    with django_assert_num_queries(5):
+    # page + version, brand, program, rules, tiers, rewards: the same 6 whatever the number of tiers and rewards
+    with django_assert_num_queries(6):
         response = client.get("/p/newsletter/")
     html = response.content.decode()
     assert response.status_code == 200

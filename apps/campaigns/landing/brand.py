@@ -1,11 +1,14 @@
 """
-The brand a landing page is drawn with (name, logo, colours, font). One function, `page_brand`, so that the
-brand shared with e-mail templates and the cockpit (`templates`' Brand) plugs in here and nowhere else.
+The brand a landing page is drawn with (name, logo, colours, font): the Brand shared with e-mail templates and the
+cockpit (`apps.customers.messaging.templating`), read once per page by `page_brand`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from apps.customers.messaging.templating.brand import brand_logo_url
+from apps.customers.messaging.templating.selectors import get_brand
 
 
 @dataclass(frozen=True)
@@ -49,5 +52,13 @@ DEFAULT_BRAND = PageBrand(
 
 
 def page_brand() -> PageBrand:
-    """The brand of public pages (the install's defaults until the shared Brand is available)."""
-    return DEFAULT_BRAND
+    """The shared Brand (one query; its defaults until someone saves it), as public pages draw it."""
+    brand = get_brand()
+    return PageBrand(
+        name=brand.name or DEFAULT_BRAND.name,
+        logo_url=brand_logo_url(brand),
+        primary=brand.primary_colour or DEFAULT_BRAND.primary,
+        background=brand.background_colour or DEFAULT_BRAND.background,
+        text=brand.text_colour or DEFAULT_BRAND.text,
+        font=brand.font_family or DEFAULT_BRAND.font,
+    )
