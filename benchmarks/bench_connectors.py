@@ -17,30 +17,19 @@ It creates a throw-away database (test_<name>), a connected Shopify shop and one
 """
 
 import argparse
-import base64
 import copy
 import hashlib
 import hmac
 import json
-import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.test")
+from queue_harness import ROOT, bench_database, paced_wait, percentile, qcluster, tagging_workflow, threads_run
 
 SECRET = "shpss_bench_secret"
 SAMPLE = ROOT / "tests" / "connectors" / "fixtures" / "shopify" / "orders__create.json"
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -53,29 +42,12 @@ def main() -> int:
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # figures appear as they come
 
-    import logging
+    with bench_database(quiet=("apps.connectors",)) as database:
+        import base64
 
-    import django
-
-    django.setup()
-    logging.getLogger("django-q").setLevel(logging.WARNING)
-    logging.getLogger("apps.connectors").setLevel(logging.ERROR)
-    from django.db import connection, connections
-
-    if connection.vendor != "postgresql":
-        print("This benchmark needs PostgreSQL: set DATABASE_URL.", file=sys.stderr)
-        return 2
-
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    database = connection.settings_dict
-    cluster = None
-    try:
+        from django.db.models import Count
         from django.test import Client
 
-        from apps.automations import services
         from apps.connectors.models import WebhookDelivery
         from apps.connectors.services.connections import connection_create
 
@@ -86,33 +58,7 @@ def main() -> int:
             signing_secret=SECRET,
             shop_currency="USD",
         )
-        workflow = services.workflow_create(
-            name="Bench",
-            definition={
-                "schema": 1,
-                "trigger": {"event": "order.created"},
-                "steps": [{"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Shopify buyer"]}}],
-            },
-        )
-        services.workflow_activate(workflow=workflow)
-        env = {
-            **os.environ,
-            "DATABASE_URL": (
-                f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or '127.0.0.1'}:"
-                f"{database['PORT'] or 5432}/{database['NAME']}?conn_max_age=600"
-            ),
-            "Q_WORKERS": str(args.workers),
-            "LOG_LEVEL": "WARNING",
-        }
-        cluster = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(4)  # let the cluster's workers start
-
+        tagging_workflow(name="Bench", trigger={"event": "order.created"}, tag="Shopify buyer")
         sample = json.loads(SAMPLE.read_text())
         sample.update({"cancelled_at": None, "cancel_reason": None, "financial_status": "paid"})
         url = f"/hooks/shopify/{shop.hook_key}/"
@@ -130,10 +76,7 @@ def main() -> int:
         def post_all(jobs: list[tuple[float | None, int]]) -> None:
             client = Client()
             for due, index in jobs:
-                if due is not None:
-                    delay = due - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
+                paced_wait(due)
                 body = body_for(index)
                 signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
                 response = client.post(
@@ -152,17 +95,9 @@ def main() -> int:
                 )
                 with lock:
                     answers[key] = answers.get(key, 0) + 1
-            connections.close_all()
 
         def run_clients(jobs: list[tuple[float | None, int]]) -> float:
-            shares = [jobs[i :: args.threads] for i in range(args.threads)]
-            threads = [threading.Thread(target=post_all, args=(share,)) for share in shares]
-            started = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            return time.perf_counter() - started
+            return threads_run(jobs, threads=args.threads, send=post_all)
 
         def wait_processed(expected: int, timeout: float = 1800) -> None:
             started = time.perf_counter()
@@ -177,58 +112,48 @@ def main() -> int:
             )
             return [(processed - received).total_seconds() for received, processed in rows]
 
-        # 1. Burst
-        elapsed = run_clients([(None, index) for index in range(args.burst)])
-        print(f"burst: {args.burst} deliveries in {elapsed:.2f}s -> {args.burst / elapsed:.0f} accepted/s ({answers})")
-        started = time.perf_counter() - elapsed
-        wait_processed(args.burst)
-        drained = time.perf_counter() - started
-        burst = latencies(range(args.burst))
-        print(
-            f"burst: all processed {drained:.1f}s after the first POST -> {args.burst / drained:.0f} processed/s; "
-            f"receipt to processed p50 {percentile(burst, 0.5):.1f}s, p95 {percentile(burst, 0.95):.1f}s, "
-            f"max {max(burst):.1f}s (queueing behind the burst)"
-        )
+        with qcluster(database, workers=args.workers):
+            # 1. Burst
+            elapsed = run_clients([(None, index) for index in range(args.burst)])
+            print(
+                f"burst: {args.burst} deliveries in {elapsed:.2f}s -> {args.burst / elapsed:.0f} accepted/s ({answers})"
+            )
+            started = time.perf_counter() - elapsed
+            wait_processed(args.burst)
+            drained = time.perf_counter() - started
+            burst = latencies(range(args.burst))
+            print(
+                f"burst: all processed {drained:.1f}s after the first POST -> {args.burst / drained:.1f} processed/s; "
+                f"receipt to processed p50 {percentile(burst, 0.5):.1f}s, p95 {percentile(burst, 0.95):.1f}s, "
+                f"max {max(burst):.1f}s (queueing behind the burst)"
+            )
 
-        # 2. Replays
-        answers.clear()
-        elapsed = run_clients([(None, index) for index in range(args.burst)])
-        print(f"replays: {args.burst} in {elapsed:.2f}s -> {args.burst / elapsed:.0f}/s, answers {answers}")
+            # 2. Replays
+            answers.clear()
+            elapsed = run_clients([(None, index) for index in range(args.burst)])
+            print(f"replays: {args.burst} in {elapsed:.2f}s -> {args.burst / elapsed:.0f}/s, answers {answers}")
 
-        # 3. Paced
-        answers.clear()
-        paced = int(args.rate * args.seconds)
-        first = args.burst
-        start = time.monotonic() + 0.5
-        elapsed = run_clients([(start + n / args.rate, first + n) for n in range(paced)])
-        wait_processed(args.burst + paced)
-        paced_latencies = latencies(range(first, first + paced))
-        print(f"paced: {paced} deliveries at {args.rate:g}/s ({paced / elapsed:.1f}/s achieved, {answers})")
-        print(
-            "paced: receipt to processed "
-            f"p50 {percentile(paced_latencies, 0.5) * 1000:.0f} ms, "
-            f"p95 {percentile(paced_latencies, 0.95) * 1000:.0f} ms, "
-            f"p99 {percentile(paced_latencies, 0.99) * 1000:.0f} ms, max {max(paced_latencies) * 1000:.0f} ms, "
-            f"mean {statistics.mean(paced_latencies) * 1000:.0f} ms"
-        )
-        statuses = dict(
-            WebhookDelivery.objects.values_list("status")
-            .annotate(n=django.db.models.Count("pk"))
-            .values_list("status", "n")
-        )
+            # 3. Paced
+            answers.clear()
+            paced = int(args.rate * args.seconds)
+            first = args.burst
+            start = time.monotonic() + 0.5
+            elapsed = run_clients([(start + n / args.rate, first + n) for n in range(paced)])
+            wait_processed(args.burst + paced)
+            paced_latencies = latencies(range(first, first + paced))
+            print(f"paced: {paced} deliveries at {args.rate:g}/s ({paced / elapsed:.1f}/s achieved, {answers})")
+            print(
+                "paced: receipt to processed "
+                f"p50 {percentile(paced_latencies, 0.5) * 1000:.0f} ms, "
+                f"p95 {percentile(paced_latencies, 0.95) * 1000:.0f} ms, "
+                f"p99 {percentile(paced_latencies, 0.99) * 1000:.0f} ms, max {max(paced_latencies) * 1000:.0f} ms, "
+                f"mean {statistics.mean(paced_latencies) * 1000:.0f} ms"
+            )
+        statuses = dict(WebhookDelivery.objects.values("status").annotate(n=Count("pk")).values_list("status", "n"))
         print(
             f"check: deliveries by status {statuses}; "
             f"stored {WebhookDelivery.objects.count()} (expected {args.burst + paced})"
         )
-    finally:
-        if cluster is not None:
-            cluster.terminate()
-            try:
-                cluster.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                cluster.kill()
-        connections.close_all()
-        connection.creation.destroy_test_db(database["NAME"], verbosity=0)
     return 0
 
 

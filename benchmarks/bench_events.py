@@ -20,23 +20,11 @@ database (the ORM broker, as in production without Redis).
 """
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
-import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.test")
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+from queue_harness import bench_database, paced_wait, percentile, qcluster, tagging_workflow, threads_run
 
 
 def main() -> int:
@@ -50,29 +38,10 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=100, help="events per batch request")
     args = parser.parse_args()
 
-    import logging
-
-    import django
-
-    django.setup()
-    logging.getLogger("django-q").setLevel(logging.WARNING)
-    from django.db import connection, connections
-
-    if connection.vendor != "postgresql":
-        print("This benchmark needs PostgreSQL: set DATABASE_URL.", file=sys.stderr)
-        return 2
-
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    database = connection.settings_dict
-    cluster = None
-    try:
+    with bench_database() as database:
         from django.contrib.auth.models import Group
         from django.test import Client
 
-        from apps.automations import services
         from apps.customers.models import Customer, DomainEvent
         from apps.platform.services import api_token_create
         from apps.tagging.models import CustomerTag
@@ -86,45 +55,19 @@ def main() -> int:
             [Customer(external_id=f"b{i}", email=f"b{i}@example.com") for i in range(args.burst + paced + args.batch)],
             batch_size=5000,
         )
-        workflow = services.workflow_create(
+        tagging_workflow(
             name="Bench",
-            definition={
-                "schema": 1,
-                "trigger": {"event": "event.custom", "where": {"field": "event.name", "op": "eq", "value": "bench"}},
-                "steps": [{"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Bench"]}}],
-            },
+            trigger={"event": "event.custom", "where": {"field": "event.name", "op": "eq", "value": "bench"}},
+            tag="Bench",
         )
-        services.workflow_activate(workflow=workflow)
         ids = dict(Customer.objects.values_list("external_id", "pk"))
-
-        env = {
-            **os.environ,
-            "DATABASE_URL": (
-                f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or '127.0.0.1'}:"
-                f"{database['PORT'] or 5432}/{database['NAME']}?conn_max_age=600"
-            ),
-            "Q_WORKERS": str(args.workers),
-            "LOG_LEVEL": "WARNING",
-        }
-        cluster = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(4)  # let the cluster's workers start
-
         sent_at: dict[str, datetime] = {}
         failures: list[str] = []
 
         def post_all(jobs: list[tuple[float | None, str]]) -> None:
             client = Client()
             for due, external_id in jobs:
-                if due is not None:
-                    delay = due - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
+                paced_wait(due)
                 sent_at[external_id] = datetime.now(UTC)
                 response = client.post(
                     "/api/v1/events/",
@@ -134,17 +77,9 @@ def main() -> int:
                 )
                 if response.status_code != 201:
                     failures.append(f"{response.status_code}: {response.content[:200]!r}")
-            connections.close_all()
 
         def run_clients(jobs: list[tuple[float | None, str]]) -> float:
-            shares = [jobs[i :: args.threads] for i in range(args.threads)]
-            threads = [threading.Thread(target=post_all, args=(share,)) for share in shares]
-            started = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            return time.perf_counter() - started
+            return threads_run(jobs, threads=args.threads, send=post_all)
 
         def wait_for_tags(expected: int, timeout: float = 300) -> float:
             started = time.perf_counter()
@@ -154,73 +89,68 @@ def main() -> int:
                 time.sleep(0.1)
             return time.perf_counter() - started
 
-        # 1. Burst
-        burst_ids = [f"b{i}" for i in range(args.burst)]
-        elapsed = run_clients([(None, external_id) for external_id in burst_ids])
-        drain_started = time.perf_counter() - elapsed
-        wait_for_tags(args.burst)
-        drained = time.perf_counter() - drain_started
-        print(f"burst: {args.burst} events in {elapsed:.2f}s -> {args.burst / elapsed:.0f} events/s ingested")
-        print(
-            f"burst: all {args.burst} tags {drained:.2f}s after the first POST -> {args.burst / drained:.0f} effects/s"
-        )
-
-        # 2. Paced
-        paced_ids = [f"b{i}" for i in range(args.burst, args.burst + paced)]
-        start = time.monotonic() + 0.5
-        elapsed = run_clients([(start + index / args.rate, external_id) for index, external_id in enumerate(paced_ids)])
-        wait_for_tags(args.burst + paced)
-        added = dict(
-            CustomerTag.objects.filter(tag__name="Bench", customer_id__in=[ids[e] for e in paced_ids]).values_list(
-                "customer__external_id", "added_at"
+        with qcluster(database, workers=args.workers):
+            # 1. Burst
+            burst_ids = [f"b{i}" for i in range(args.burst)]
+            elapsed = run_clients([(None, external_id) for external_id in burst_ids])
+            drain_started = time.perf_counter() - elapsed
+            wait_for_tags(args.burst)
+            drained = time.perf_counter() - drain_started
+            print(f"burst: {args.burst} events in {elapsed:.2f}s -> {args.burst / elapsed:.0f} events/s ingested")
+            print(
+                f"burst: all {args.burst} tags {drained:.2f}s after the first POST -> "
+                f"{args.burst / drained:.0f} effects/s"
             )
-        )
-        latencies = [(added[e] - sent_at[e]).total_seconds() for e in paced_ids]
-        print(f"paced: {paced} events at {args.rate:g}/s ({paced / elapsed:.1f}/s achieved)")
-        print(
-            "paced: event-to-effect latency "
-            f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p95 {percentile(latencies, 0.95) * 1000:.0f} ms, "
-            f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms, "
-            f"mean {statistics.mean(latencies) * 1000:.0f} ms"
-        )
-        # 3. Batch endpoint
-        batch_ids = [f"b{i}" for i in range(args.burst + paced, args.burst + paced + args.batch)]
-        chunks = [batch_ids[i : i + args.batch_size] for i in range(0, len(batch_ids), args.batch_size)]
 
-        def post_batches(share: list[list[str]]) -> None:
-            client = Client()
-            for chunk in share:
-                response = client.post(
-                    "/api/v1/batch/events/",
-                    data={"items": [{"customer_external_id": e, "name": "bench"} for e in chunk]},
-                    content_type="application/json",
-                    HTTP_AUTHORIZATION=f"Bearer {raw_token}",
+            # 2. Paced
+            paced_ids = [f"b{i}" for i in range(args.burst, args.burst + paced)]
+            start = time.monotonic() + 0.5
+            elapsed = run_clients(
+                [(start + index / args.rate, external_id) for index, external_id in enumerate(paced_ids)]
+            )
+            wait_for_tags(args.burst + paced)
+            added = dict(
+                CustomerTag.objects.filter(tag__name="Bench", customer_id__in=[ids[e] for e in paced_ids]).values_list(
+                    "customer__external_id", "added_at"
                 )
-                if response.status_code != 200:
-                    failures.append(f"{response.status_code}: {response.content[:200]!r}")
-            connections.close_all()
+            )
+            latencies = [(added[e] - sent_at[e]).total_seconds() for e in paced_ids]
+            print(f"paced: {paced} events at {args.rate:g}/s ({paced / elapsed:.1f}/s achieved)")
+            print(
+                "paced: event-to-effect latency "
+                f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p95 {percentile(latencies, 0.95) * 1000:.0f} ms, "
+                f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms, "
+                f"mean {statistics.mean(latencies) * 1000:.0f} ms"
+            )
+            # 3. Batch endpoint
+            batch_ids = [f"b{i}" for i in range(args.burst + paced, args.burst + paced + args.batch)]
+            chunks = [batch_ids[i : i + args.batch_size] for i in range(0, len(batch_ids), args.batch_size)]
 
-        if chunks:
-            threads = [
-                threading.Thread(target=post_batches, args=(chunks[i :: args.threads],))
-                for i in range(min(args.threads, len(chunks)))
-            ]
-            started = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.perf_counter() - started
-            wait_for_tags(args.burst + paced + args.batch)
-            drained = time.perf_counter() - started
-            print(
-                f"batch: {args.batch} events in {len(chunks)} requests in {elapsed:.2f}s -> "
-                f"{args.batch / elapsed:.0f} events/s ingested"
-            )
-            print(
-                f"batch: all {args.batch} tags {drained:.2f}s after the first POST -> "
-                f"{args.batch / drained:.0f} effects/s"
-            )
+            def post_batches(share: list[list[str]]) -> None:
+                client = Client()
+                for chunk in share:
+                    response = client.post(
+                        "/api/v1/batch/events/",
+                        data={"items": [{"customer_external_id": e, "name": "bench"} for e in chunk]},
+                        content_type="application/json",
+                        HTTP_AUTHORIZATION=f"Bearer {raw_token}",
+                    )
+                    if response.status_code != 200:
+                        failures.append(f"{response.status_code}: {response.content[:200]!r}")
+
+            if chunks:
+                started = time.perf_counter()
+                elapsed = threads_run(chunks, threads=args.threads, send=post_batches)
+                wait_for_tags(args.burst + paced + args.batch)
+                drained = time.perf_counter() - started
+                print(
+                    f"batch: {args.batch} events in {len(chunks)} requests in {elapsed:.2f}s -> "
+                    f"{args.batch / elapsed:.0f} events/s ingested"
+                )
+                print(
+                    f"batch: all {args.batch} tags {drained:.2f}s after the first POST -> "
+                    f"{args.batch / drained:.0f} effects/s"
+                )
 
         pending = DomainEvent.objects.filter(status="pending").count()
         print(
@@ -229,15 +159,6 @@ def main() -> int:
         )
         if failures:
             print("first failure:", failures[0])
-    finally:
-        if cluster is not None:
-            cluster.terminate()
-            try:
-                cluster.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                cluster.kill()
-        connections.close_all()
-        connection.creation.destroy_test_db(database["NAME"], verbosity=0)
     return 0
 
 

@@ -13,6 +13,7 @@ from .choices import ConnectionStatus, DeliveryStatus, Platform, PushKind, PushS
 SHOPIFY_TOPICS = (
     "orders/create",
     "orders/updated",
+    "orders/edited",
     "orders/cancelled",
     "orders/paid",
     "refunds/create",

@@ -46,6 +46,13 @@ def _register_triggers() -> None:
         ("order.cancelled", "Order cancelled", "An order was cancelled.", ("customer", "order"), "Orders"),
         ("order.refunded", "Order refunded", "A refund was recorded on an order.", ("customer", "order"), "Orders"),
         (
+            "order.updated",
+            "Order edited",
+            "An order's lines or amounts were changed after it was placed (e.g. a shop's order edit).",
+            ("customer", "order"),
+            "Orders",
+        ),
+        (
             "product.purchased",
             "Product purchased",
             "Once per product line of a new order.",

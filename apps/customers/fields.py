@@ -185,7 +185,7 @@ def _read_location_distance(context, **kwargs):
 
 # --- What changes a field (state tags re-evaluate a customer on these events, and as time passes) -------
 
-ORDER_EVENTS = ("order.created", "order.cancelled", "order.refunded")
+ORDER_EVENTS = ("order.created", "order.cancelled", "order.refunded", "order.updated")
 PROFILE_EVENTS = ("customer.registered", "customer.activated", "customer.updated")
 # A relative date compares with the local calendar day in places (eq on a date-time): a margin of two days
 # around the moving boundary keeps every customer whose answer can have changed among the candidates.

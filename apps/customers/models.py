@@ -230,6 +230,9 @@ class Order(models.Model):
     )
     discount_codes = models.JSONField(default=list, blank=True, help_text="Promotion codes used on the order")
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    edited_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its lines or amounts were last changed after it was placed"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -645,6 +645,112 @@ def order_cancel(*, order: Order, at: datetime | None = None, cause: str = "") -
     return order
 
 
+def _lines_signature(lines: Iterable[LineInput]) -> list[tuple[int | None, str, int, Decimal]]:
+    return [
+        (line.product.pk if line.product else None, line.title, int(line.quantity), _money(line.unit_price))
+        for line in lines
+    ]
+
+
+def _order_lines_signature(lines: Iterable[OrderLine]) -> list[tuple[int | None, str, int, Decimal]]:
+    return [(line.product_id, line.title, line.quantity, _money(line.unit_price)) for line in lines]
+
+
+@transaction.atomic
+def order_amend(
+    *,
+    order: Order,
+    lines: Iterable[LineInput],
+    discount_total: Decimal | int | str = 0,
+    shipping_total: Decimal | int | str = 0,
+    tax_total: Decimal | int | str = 0,
+    total: Decimal | int | str | None = None,
+    total_shop: Decimal | str | None = None,
+    cause: str = "",
+) -> tuple[Order, bool]:
+    """
+    An order edited after it was placed (the shop changed its lines or amounts): the order takes the new lines and
+    amounts (converted at the rate stored on the order, or by the given `total_shop`), the customer's figures move
+    by the difference of the shop-currency total, and `order.updated` is announced (loyalty adjusts the order's
+    points, state tags re-evaluate the customer). The same lines and amounts again change nothing: (order, False).
+    A cancelled order is not amended; the new total cannot fall below what was already refunded.
+    """
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    lines = list(lines)
+    if order.status == OrderStatus.CANCELLED:
+        return order, False
+    if not lines:
+        raise ValidationError({"lines": "An order needs at least one line."})
+    subtotal = sum((_money(line.unit_price) * line.quantity for line in lines), Decimal("0.00"))
+    discount, shipping, tax = _money(discount_total), _money(shipping_total), _money(tax_total)
+    new_total = _money(total) if total is not None else subtotal - discount + shipping + tax
+    current_lines = list(order.lines.order_by("pk"))
+    unchanged = (
+        (subtotal, discount, shipping, tax, new_total)
+        == (order.subtotal, order.discount_total, order.shipping_total, order.tax_total, order.total)
+        and _lines_signature(lines) == _order_lines_signature(current_lines)
+        and (total_shop is None or order.total_shop == Decimal(str(total_shop)).quantize(Decimal("0.01")))
+    )
+    if unchanged:
+        return order, False
+    if new_total < 0:
+        raise ValidationError({"total": "The order total cannot be negative."})
+    if new_total < order.refunded_total:
+        raise ValidationError({"total": f"The total cannot fall below what was refunded ({order.refunded_total})."})
+    conversion = conversion_for(
+        currency=order.currency,
+        at=order.placed_at,
+        total=new_total,
+        exchange_rate=None if total_shop is not None else order.exchange_rate,
+        total_shop=total_shop,
+    )
+    new_total_shop = conversion.total_shop if conversion.total_shop is not None else conversion.shop(new_total)
+    before = {"total": str(order.total), "total_shop": str(order.total_shop), "lines": len(current_lines)}
+    old_net = order.net_total_shop or Decimal("0")
+    order.subtotal, order.discount_total, order.shipping_total, order.tax_total = subtotal, discount, shipping, tax
+    order.total, order.total_shop, order.exchange_rate = new_total, new_total_shop, conversion.rate
+    order.subtotal_shop = conversion.shop(subtotal)
+    order.discount_total_shop = conversion.shop(discount)
+    order.shipping_total_shop = conversion.shop(shipping)
+    order.tax_total_shop = conversion.shop(tax)
+    if order.refunded_total:
+        order.status = OrderStatus.REFUNDED if order.refunded_total == new_total else OrderStatus.PARTIALLY_REFUNDED
+    order.edited_at = timezone.now()
+    order.save()
+    if _lines_signature(lines) != _order_lines_signature(current_lines):
+        order.lines.all().delete()
+        OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                product=line.product,
+                title=line.title,
+                quantity=line.quantity,
+                unit_price=_money(line.unit_price),
+                total=_money(line.unit_price) * line.quantity,
+            )
+            for line in lines
+        )
+    delta = (order.net_total_shop or Decimal("0")) - old_net
+    if delta:
+        Customer.objects.filter(pk=order.customer_id).update(
+            total_spent=F("total_spent") + delta, updated_at=timezone.now()
+        )
+    domain_event_emit(
+        signal=signals.order_updated,
+        name="order.updated",
+        customer=order.customer,
+        payload={
+            "order_id": order.pk,
+            "before": before,
+            "after": {"total": str(order.total), "total_shop": str(order.total_shop), "lines": len(lines)},
+        },
+        cause=cause,
+        sender=Order,
+        order=order,
+    )
+    return order, True
+
+
 @transaction.atomic
 def refund_create(
     *,

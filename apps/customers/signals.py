@@ -14,6 +14,7 @@ customer_updated = Signal()  # customer, fields (the names of the changed fields
 order_created = Signal()  # order
 order_cancelled = Signal()  # order
 order_refunded = Signal()  # order, refund
+order_updated = Signal()  # order (edited after it was placed: lines or amounts)
 product_purchased = Signal()  # order, line, product
 draft_order_created = Signal()  # draft_order
 cart_abandoned = Signal()  # cart
@@ -30,6 +31,7 @@ TRIGGER_NAMES: dict[Signal, str] = {
     order_created: "order.created",
     order_cancelled: "order.cancelled",
     order_refunded: "order.refunded",
+    order_updated: "order.updated",
     product_purchased: "product.purchased",
     draft_order_created: "draft_order.created",
     cart_abandoned: "cart.abandoned",

@@ -2,7 +2,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,6 +23,7 @@ from .forms import AdjustForm, TierForm, TierInlineForm, TierInlineFormSet
 from .models import (
     Balance,
     EarningRule,
+    EarningRuleLimit,
     LedgerEntry,
     Membership,
     PointAllocation,
@@ -148,6 +149,35 @@ class EarningRuleForm(forms.ModelForm):
         return cleaned
 
 
+class EarningRuleLimitForm(forms.ModelForm):
+    class Meta:
+        model = EarningRuleLimit
+        fields = ["points", "period", "scope"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("DELETE") or cleaned.get("points") is None:
+            return cleaned
+        try:
+            services.earning_rule_limit_check(
+                EarningRuleLimit(**{name: cleaned.get(name) for name in self.Meta.fields})
+            )
+        except ValidationError as error:
+            for name, messages_ in error.message_dict.items():
+                for message in messages_:
+                    self.add_error(name if name in self.fields else None, message)
+        return cleaned
+
+
+class EarningRuleLimitInline(admin.TabularInline):
+    """Points limits of the rule ("at most 100 points a day per customer"), written by the audited services."""
+
+    model = EarningRuleLimit
+    form = EarningRuleLimitForm
+    extra = 1
+    fields = ["points", "period", "scope"]
+
+
 @admin.register(EarningRule)
 class EarningRuleAdmin(AuditedModelAdmin, admin.ModelAdmin):
     audit_saves = False  # the earning-rule services audit; deletions are audited by the mixin
@@ -167,6 +197,7 @@ class EarningRuleAdmin(AuditedModelAdmin, admin.ModelAdmin):
     search_fields = ["name", "event_name", "product_tag"]
     filter_horizontal = ["tiers"]
     readonly_fields = ["awarded_total"]
+    inlines = [EarningRuleLimitInline]
 
     def save_model(self, request: HttpRequest, obj: EarningRule, form: forms.ModelForm, change: bool) -> None:
         # Through the services (conditions validated there too); the tiers follow in save_related.
@@ -176,6 +207,25 @@ class EarningRuleAdmin(AuditedModelAdmin, admin.ModelAdmin):
         else:
             rule = services.earning_rule_create(program=form.cleaned_data["program"], **fields)
             obj.pk = rule.pk
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """The inline points limits are written by their services (checked, audited with who and old/new)."""
+        if formset.model is not EarningRuleLimit:
+            super().save_formset(request, form, formset, change)
+            return
+        formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            services.earning_rule_limit_delete(limit=obj, user=request.user)
+        for obj, changed in formset.changed_objects:
+            fields = {name: getattr(obj, name) for name in changed if name != "DELETE"}
+            try:
+                services.earning_rule_limit_update(limit=obj, user=request.user, **fields)
+            except DomainError as error:
+                self.message_user(request, error.message, messages.ERROR)
+        for obj in formset.new_objects:
+            services.earning_rule_limit_create(
+                rule=form.instance, points=obj.points, period=obj.period, scope=obj.scope, user=request.user
+            )
 
 
 class BalanceInline(admin.StackedInline):

@@ -74,6 +74,11 @@ class RuleKind(models.TextChoices):
     TIME_BONUS = "time_bonus", "Time-boxed bonus multiplier"
 
 
+class RuleLimitScope(models.TextChoices):
+    RULE = "rule", "The rule (every customer together)"
+    CUSTOMER = "customer", "Each customer"
+
+
 class RewardKind(models.TextChoices):
     PERCENTAGE_DISCOUNT = "percentage_discount", "Percentage discount"
     FIXED_DISCOUNT = "fixed_discount", "Fixed discount"

@@ -10,6 +10,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.customers.models import Customer, Order, Product
+from apps.platform.limits import CounterBase, LimitPeriod
 from loyalty_site.lib.money import CurrencyError, currency_code, money_format, shop_currency
 
 from .choices import (
@@ -24,6 +25,7 @@ from .choices import (
     RewardKind,
     Rounding,
     RuleKind,
+    RuleLimitScope,
     SourceType,
     TierBasis,
     TierDowngrade,
@@ -270,6 +272,42 @@ class EarningRule(models.Model):
             and (self.starts_at is None or self.starts_at <= at)
             and (self.ends_at is None or at < self.ends_at)
         )
+
+
+class EarningRuleLimit(models.Model):
+    """
+    A points limit of an earning rule: at most `points` per period from this rule, for every customer together
+    (scope rule) or for each customer. Counted in EarningRuleCounter rows by the platform's limit machinery
+    (`apps.platform.limits`), exact under concurrency; an earning that would cross it is reduced to what is left.
+    """
+
+    rule = models.ForeignKey(EarningRule, on_delete=models.CASCADE, related_name="limits")
+    points = models.PositiveIntegerField()
+    period = models.CharField(max_length=10, choices=LimitPeriod.choices, default=LimitPeriod.DAY)
+    scope = models.CharField(max_length=10, choices=RuleLimitScope.choices, default=RuleLimitScope.CUSTOMER)
+
+    class Meta:
+        ordering = ["rule_id", "pk"]
+        constraints = [models.CheckConstraint(condition=Q(points__gt=0), name="rule_limit_points_gt_0")]
+
+    def __str__(self) -> str:
+        who = "per customer" if self.scope == RuleLimitScope.CUSTOMER else "in all"
+        return f"≤ {self.points} points {self.get_period_display().lower()} {who}"
+
+
+class EarningRuleCounter(CounterBase):
+    """Points one earning-rule limit gave in one period bucket ("" = every customer, `customer:<id>`)."""
+
+    limit = models.ForeignKey(EarningRuleLimit, on_delete=models.CASCADE, related_name="counters")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["limit", "bucket", "subject"], name="rule_counter_uniq"),
+            models.CheckConstraint(condition=Q(used__lte=F("limit_value")), name="rule_counter_within_limit"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.limit_id} {self.bucket} {self.subject}: {self.used}/{self.limit_value}"
 
 
 class PointLot(models.Model):

@@ -14,6 +14,7 @@ from .models import EarningRule, PointLot, Program, Referral
 CONSUMER = "loyalty"
 ORDER_CREATED = "order.created"
 ORDER_REVERSED = ("order.cancelled", "order.refunded")
+ORDER_UPDATED = "order.updated"  # an order edited after it was placed: its points follow (order_points_adjust)
 CUSTOM_EVENT = "event.custom"
 
 
@@ -44,7 +45,7 @@ def connect() -> None:
         OutboxConsumer(
             name=CONSUMER,
             task="apps.loyalty.tasks.domain_event_consume",
-            events=frozenset({ORDER_CREATED, *ORDER_REVERSED, CUSTOM_EVENT}),
+            events=frozenset({ORDER_CREATED, *ORDER_REVERSED, ORDER_UPDATED, CUSTOM_EVENT}),
             wants=event_wanted,
         )
     )

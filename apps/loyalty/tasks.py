@@ -9,7 +9,7 @@ from apps.customers.models import CustomerEvent, DomainEvent, Order
 from loyalty_site.lib.tasks import retry_transient
 
 from . import services
-from .receivers import CONSUMER, CUSTOM_EVENT, ORDER_CREATED, ORDER_REVERSED
+from .receivers import CONSUMER, CUSTOM_EVENT, ORDER_CREATED, ORDER_REVERSED, ORDER_UPDATED
 
 
 def domain_event_consume(event_id: int) -> int:
@@ -29,7 +29,7 @@ def domain_event_consume(event_id: int) -> int:
         moved = 0
         if event.name == ORDER_CREATED:
             moved = order_earn_task(payload.get("order_id"))
-        elif event.name in ORDER_REVERSED:
+        elif event.name in ORDER_REVERSED or event.name == ORDER_UPDATED:
             moved = order_reverse_task(payload.get("order_id"))
         elif event.name == CUSTOM_EVENT:
             moved = event_earn_task(payload.get("custom_event_id"))
@@ -59,7 +59,12 @@ def order_reverse_task(order_id: int | None) -> int:
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         return 0
-    taken = services.order_points_reverse(order=order)
+    # An edited order's points are kept by source against its edited plan (the proportional reversal of a
+    # never-edited order would not see what an edit added or took back).
+    if order.edited_at is not None:
+        taken = abs(services.order_points_adjust(order=order))
+    else:
+        taken = services.order_points_reverse(order=order)
     membership = services.membership_for(order.customer)
     if membership is not None:
         services.tier_recalculate(membership=membership, cause=f"order:{order_id}")

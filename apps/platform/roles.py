@@ -23,6 +23,7 @@ ROLES: dict[str, list[str]] = {
         "loyalty.add_program",
         "loyalty.change_program",
         "loyalty.*_earningrule",
+        "loyalty.*_earningrulelimit",
         "loyalty.*_tier",
         "loyalty.*_reward",
         "loyalty.*_rewardtierprice",

@@ -93,7 +93,7 @@ for _spec in (
         description="Tags of the products on the customer's non-cancelled orders (e.g. bought Kids & Baby).",
         read=_read_bought_product_tags,
         items=_bought_product_tag_items,
-        changed_by=("order.created", "order.cancelled", "order.refunded"),
+        changed_by=("order.created", "order.cancelled", "order.refunded", "order.updated"),
         example="Kids & Baby",
     ),
     catalog.FieldSpec(

@@ -64,3 +64,17 @@ def test_one_million_codes_without_a_duplicate():
             "SELECT COUNT(*), COUNT(DISTINCT UPPER(code)) FROM campaigns_code WHERE campaign_id = %s", [campaign.pk]
         )
         assert cursor.fetchone() == (1_000_000, 1_000_000)
+
+
+@pytest.mark.django_db
+def test_the_campaign_field_list_is_one_tuple_for_the_admin_the_services_and_the_api():
+    from apps.campaigns.promotions.admin import CampaignForm
+    from apps.campaigns.promotions.api.serializers import CampaignSerializer
+    from apps.campaigns.promotions.models import CAMPAIGN_FIELDS
+
+    assert CampaignForm.Meta.fields == list(CAMPAIGN_FIELDS)
+    api_fields = list(CampaignSerializer().fields)
+    assert [name for name in api_fields if name in CAMPAIGN_FIELDS] == list(CAMPAIGN_FIELDS)
+    with pytest.raises(ValidationError) as refused:
+        services.campaign_create(name="X", colour="red")
+    assert list(refused.value.message_dict) == ["colour"]

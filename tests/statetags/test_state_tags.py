@@ -6,6 +6,7 @@ threshold; the "entered"/"left" steps run; every change is audited and announced
 """
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core import mail
@@ -208,3 +209,23 @@ def test_a_state_tag_definition_is_validated_with_paths(feed):
         "trigger.where.field",
     ]
     assert Workflow.objects.count() == 0
+
+
+def test_an_order_edited_down_takes_the_tag_off_and_edited_up_puts_it_back(clock, feed):
+    from apps.customers.models import Order
+    from apps.customers.services import LineInput, order_amend
+
+    feed.install("active_high_value", HOT)
+    di = feed.customer("c-di")
+    feed.order(di, "300.00", placed_at=NOW - timedelta(days=5))
+    big = feed.order(di, "250.00")
+    assert tags(di) == {"Hot"}
+
+    order = Order.objects.get(pk=big["id"])
+    with feed.capture(execute=True):
+        order_amend(order=order, lines=[LineInput(title="Item", quantity=1, unit_price=Decimal("150.00"))])
+    assert tags(di) == set()  # 450.00 in the window
+    with feed.capture(execute=True):
+        order_amend(order=order, lines=[LineInput(title="Item", quantity=2, unit_price=Decimal("150.00"))])
+    assert tags(di) == {"Hot"}
+    assert DomainEvent.objects.filter(name="order.updated", customer=di).count() == 2

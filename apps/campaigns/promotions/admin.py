@@ -24,7 +24,7 @@ from loyalty_site.lib.forms import BoundedJSONField, ConditionField
 
 from . import gift_cards, selectors, services
 from .choices import CampaignType
-from .models import Campaign, Code, GiftCard, Incentive, Limit, PromotionSettings
+from .models import CAMPAIGN_FIELDS, Campaign, Code, GiftCard, Incentive, Limit, PromotionSettings
 
 
 class IncentiveForm(forms.ModelForm):
@@ -123,26 +123,7 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = [
-            "name",
-            "description",
-            "owner",
-            "type",
-            "status",
-            "starts_at",
-            "ends_at",
-            "weekdays",
-            "hours_from",
-            "hours_until",
-            "category",
-            "priority",
-            "tags",
-            "stacking",
-            "joint_categories",
-            "validation_rule",
-            "low_pool_threshold",
-            "reward",
-        ]
+        fields = list(CAMPAIGN_FIELDS)
 
 
 @admin.register(Campaign)

@@ -2,6 +2,9 @@
 
 from django.db import models
 
+# The calendar periods of limits are the platform's (apps.platform.limits), shared with loyalty's points limits.
+from apps.platform.limits import LimitPeriod as LimitPeriod
+
 
 class CampaignType(models.TextChoices):
     DISCOUNT_CODES = "discount_codes", "Discount codes"
@@ -50,13 +53,6 @@ class LimitMeasure(models.TextChoices):
     DISCOUNT_AMOUNT = "discount_amount", "Discount amount"
     ORDER_VALUE = "order_value", "Order value"
     DISTINCT_CUSTOMERS = "distinct_customers", "Distinct customers"
-
-
-class LimitPeriod(models.TextChoices):
-    TOTAL = "total", "In total"
-    DAY = "day", "Per day"
-    WEEK = "week", "Per week (Monday to Sunday)"
-    MONTH = "month", "Per month"
 
 
 class LimitScope(models.TextChoices):

@@ -21,6 +21,7 @@ from typing import Any
 from django.utils import timezone
 
 from apps.platform.kill_switch import REFUSAL_CODE, REFUSAL_MESSAGE, kill_switch_is_on
+from apps.platform.limits import period_bucket
 from loyalty_site.lib.conditions import EvaluationContext, condition_evaluate, field_get
 from loyalty_site.lib.conditions.evaluation import read_field
 from loyalty_site.lib.conditions.operators import OPERATORS
@@ -40,9 +41,6 @@ from .choices import (
 )
 from .models import Campaign, Code, GiftCard, Incentive, Limit, LimitCounter, PromotionSettings
 from .pricing import Effect, IncentiveTerms, LineState, effect_apply, effect_cap, effect_compute
-
-TOTAL_BUCKET = date(1970, 1, 1)
-
 
 # --- Input -------------------------------------------------------------------------------------------
 
@@ -220,18 +218,6 @@ def from_minor(amount: int, currency: str) -> Decimal:
 
 def code_normalize(text: str) -> str:
     return " ".join(str(text).split()).upper()
-
-
-def period_bucket(period: str, now: datetime) -> date:
-    """First day of the calendar period containing `now` in the shop time zone."""
-    if period == LimitPeriod.TOTAL:
-        return TOTAL_BUCKET
-    day = timezone.localtime(now).date()
-    if period == LimitPeriod.WEEK:
-        return day - timedelta(days=day.weekday())
-    if period == LimitPeriod.MONTH:
-        return day.replace(day=1)
-    return day
 
 
 def limit_subject(limit: Limit, *, code: Code | None, customer: Any) -> str | None:

@@ -15,6 +15,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from apps.customers.models import Customer, MoneyField, Order
+from apps.platform.limits import CounterBase
 
 if TYPE_CHECKING:
     from .eligibility import Outcome
@@ -32,6 +33,29 @@ from .choices import (
     PercentBase,
     RedemptionStatus,
     Stacking,
+)
+
+# The campaign fields a marketer sets, in the order the forms show them: the one list the admin form, the write
+# services (`campaign_create`/`campaign_update` accept these and no other) and the API serializer all use.
+CAMPAIGN_FIELDS: tuple[str, ...] = (
+    "name",
+    "description",
+    "owner",
+    "type",
+    "status",
+    "starts_at",
+    "ends_at",
+    "weekdays",
+    "hours_from",
+    "hours_until",
+    "category",
+    "priority",
+    "tags",
+    "stacking",
+    "joint_categories",
+    "validation_rule",
+    "low_pool_threshold",
+    "reward",
 )
 
 
@@ -176,14 +200,13 @@ class Limit(models.Model):
         return f"{self.get_measure_display()} ≤ {self.limit} {self.get_period_display().lower()} / {self.scope}"
 
 
-class LimitCounter(models.Model):
-    """Usage of one limit in one period bucket for one subject ("" for campaign/incentive scope)."""
+class LimitCounter(CounterBase):
+    """
+    Usage of one limit in one period bucket for one subject ("" for campaign/incentive scope); the fields and the
+    take/lock machinery are the platform's (`apps.platform.limits`), shared with loyalty's points limits.
+    """
 
     limit = models.ForeignKey(Limit, on_delete=models.CASCADE, related_name="counters")
-    bucket = models.DateField(help_text="First day of the period (1970-01-01 for total)")
-    subject = models.CharField(max_length=40, blank=True)
-    limit_value = models.DecimalField(max_digits=14, decimal_places=2, help_text="Copy of the limit, for the UPDATE")
-    used = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
 
     class Meta:
         constraints = [

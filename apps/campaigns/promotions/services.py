@@ -5,7 +5,8 @@ settings and kill switches, and the checkout operations reserve / redeem / rollb
 Lock order of every transaction that touches budgets (so two of them never wait on each other in a circle):
 1. the Redemption row being redeemed or rolled back (`select_for_update`), when there is one;
 2. the LimitCounter rows, ascending primary key (`select_for_update`, after inserting missing counters
-   in (limit, bucket, subject) order with ON CONFLICT DO NOTHING);
+   in (limit, bucket, subject) order with ON CONFLICT DO NOTHING) — the counter machinery is the platform's
+   (`apps.platform.limits`: counters_ensure, counters_lock, counter_take, counter_give_back), shared with loyalty;
 3. GiftCard rows of the gift-card codes (`select_for_update`, ascending primary key; spent with a conditional
    UPDATE `balance >= amount`, see gift_cards.py);
 4. Code rows (conditional UPDATE of `uses`), ascending primary key;
@@ -34,6 +35,7 @@ from django.utils import timezone
 from apps.customers.outbox import domain_event_emit
 from apps.platform.audit import audit_record, audit_snapshot
 from apps.platform.kill_switch import global_kill_switch_set
+from apps.platform.limits import counter_give_back, counter_take, counters_ensure, counters_lock
 from apps.platform.models import GlobalKillSwitch
 from loyalty_site.lib.conditions import condition_validate
 from loyalty_site.lib.errors import ConflictError, DomainError
@@ -57,6 +59,7 @@ from .eligibility import (
 )
 from .gift_cards import gift_cards_give_back, gift_cards_lock, gift_cards_spend
 from .models import (
+    CAMPAIGN_FIELDS,
     Campaign,
     Code,
     CodeBatch,
@@ -98,28 +101,6 @@ def rule_errors(rule: Any, *, path: str, scopes: tuple[str, ...]) -> dict[str, s
     }
 
 
-CAMPAIGN_FIELDS = {
-    "name",
-    "description",
-    "owner",
-    "type",
-    "status",
-    "starts_at",
-    "ends_at",
-    "weekdays",
-    "hours_from",
-    "hours_until",
-    "category",
-    "priority",
-    "tags",
-    "stacking",
-    "joint_categories",
-    "validation_rule",
-    "low_pool_threshold",
-    "reward",
-}
-
-
 def _campaign_check(campaign: Campaign) -> None:
     errors: dict[str, str] = {}
     if not campaign.name.strip():
@@ -142,7 +123,7 @@ def _campaign_check(campaign: Campaign) -> None:
 @transaction.atomic
 def campaign_create(*, name: str, **fields: Any) -> Campaign:
     """Create a campaign; its validation rule is checked against the catalog with paths."""
-    unknown = set(fields) - CAMPAIGN_FIELDS
+    unknown = set(fields) - set(CAMPAIGN_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown campaign field."))
     campaign = Campaign(name=" ".join(name.split()), **fields)
@@ -154,7 +135,7 @@ def campaign_create(*, name: str, **fields: Any) -> Campaign:
 
 @transaction.atomic
 def campaign_update(*, campaign: Campaign, **fields: Any) -> Campaign:
-    unknown = set(fields) - CAMPAIGN_FIELDS
+    unknown = set(fields) - set(CAMPAIGN_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown campaign field."))
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
@@ -599,20 +580,10 @@ def _counters_lock(candidates: list, *, customer: Any, now: datetime, extra_ids:
         for limit in getattr(candidate.campaign, "_promo_limits", []):
             for key in budget_keys(limit, code=candidate.code, customer=customer, now=now):
                 keys[key] = Decimal(1) if MARKER in key[2] else limit.limit
-    if keys:
-        LimitCounter.objects.bulk_create(
-            [
-                LimitCounter(limit_id=key[0], bucket=key[1], subject=key[2], limit_value=keys[key])
-                for key in sorted(keys)
-            ],
-            ignore_conflicts=True,
-        )
-    match = Q(pk__in=extra_ids)
-    for limit_id, bucket, subject in keys:
-        match |= Q(limit_id=limit_id, bucket=bucket, subject=subject)
+    counters_ensure(LimitCounter, keys)
     if not keys and not extra_ids:
         return _Locked(counters={})
-    rows = list(LimitCounter.objects.select_for_update().filter(match).order_by("pk"))
+    rows = list(counters_lock(LimitCounter, keys, extra_ids=extra_ids).values())
     _expired_release(counter_ids=[row.pk for row in rows], now=now)
     fresh = {row.pk: row for row in LimitCounter.objects.filter(pk__in=[row.pk for row in rows])}
     return _Locked(counters={(row.limit_id, row.bucket, row.subject): fresh[row.pk] for row in rows})
@@ -635,7 +606,7 @@ def _give_back(redemption: Redemption, *, status: str) -> None:
     for take in redemption.takes.order_by("counter_id"):
         back = take.amount - take.returned
         if back:
-            LimitCounter.objects.filter(pk=take.counter_id).update(used=F("used") - back)
+            counter_give_back(LimitCounter, take.counter_id, back)
             LimitTake.objects.filter(pk=take.pk).update(returned=take.amount)
     gift_cards_give_back(redemption, reason=str(status))
     for code_id in sorted(redemption.items.exclude(code=None).values_list("code_id", flat=True)):
@@ -703,10 +674,9 @@ def _take(outcome: Outcome, locked: _Locked, redemption: Redemption) -> None:
     takes = []
     for use in sorted(uses, key=lambda use: locked.counters[(use.limit.pk, use.bucket, use.subject)].pk):
         counter = locked.counters[(use.limit.pk, use.bucket, use.subject)]
-        taken = LimitCounter.objects.filter(pk=counter.pk, used__lte=F("limit_value") - use.amount).update(
-            used=F("used") + use.amount
-        )
-        if taken != 1:  # cannot happen under the lock; never exceed a budget if it ever does
+        if not counter_take(
+            LimitCounter, counter.pk, use.amount
+        ):  # cannot happen under the lock; never exceed a budget if it ever does
             raise ConflictError(
                 "The budget was used up meanwhile.", path=f"limits[{use.limit.pk}]", code="budget_exhausted"
             )
@@ -951,7 +921,7 @@ def redemption_rollback(*, redemption: Redemption, amount: Decimal | None = None
             (take.amount * share).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN), take.amount - take.returned
         )
         if back > 0:
-            LimitCounter.objects.filter(pk=take.counter_id).update(used=F("used") - back)
+            counter_give_back(LimitCounter, take.counter_id, back)
             LimitTake.objects.filter(pk=take.pk).update(returned=F("returned") + back)
     gift_cards_give_back(redemption, share=share, reason="partial rollback")
     redemption.rolled_back_total += amount

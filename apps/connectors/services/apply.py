@@ -23,7 +23,17 @@ from apps.tagging.choices import TagSource
 from ..choices import RecordKind
 from ..models import StoreConnection
 from .records import record_applied, record_is_stale, record_locked
-from .shapes import CartShape, CustomerShape, DraftShape, LineShape, OrderShape, ProductShape, RefundShape, RetryLater
+from .shapes import (
+    CartShape,
+    CustomerShape,
+    DraftShape,
+    LineShape,
+    OrderEditShape,
+    OrderShape,
+    ProductShape,
+    RefundShape,
+    RetryLater,
+)
 from .shapes import Unusable as Unusable
 
 Outcome = dict[str, Any]
@@ -297,8 +307,25 @@ def order_apply(connection: StoreConnection, shape: OrderShape) -> Outcome:
             linked = redemption_link_order(order=order, codes=[code["code"] for code in codes if code["ours"]])
             if linked:
                 outcome["redemptions_linked"] = [redemption.pk for redemption in linked]
-    elif shape.customer is not None and shape.customer.updated_at is not None:
-        customer_apply(connection, shape.customer)
+    else:
+        if shape.customer is not None and shape.customer.updated_at is not None:
+            customer_apply(connection, shape.customer)
+        if shape.recordable and not shape.cancelled_at and order.status != OrderStatus.CANCELLED:
+            # An edit after creation (lines, amounts): the order takes the shop's current version. The same
+            # version again (a replay, or orders/paid after orders/updated) changes nothing and announces nothing.
+            _, amended = customers.order_amend(
+                order=order,
+                lines=_order_lines(connection, shape),
+                discount_total=shape.discount_total,
+                shipping_total=shape.shipping_total,
+                tax_total=shape.tax_total,
+                total=shape.total,
+                total_shop=shape.total_shop,
+                cause=connection.cause,
+            )
+            if amended:
+                order.refresh_from_db()
+                outcome["order_amended"] = {"total": str(order.total), "lines": order.lines.count()}
     outcome["order_id"] = order.pk
     if shape.cancelled_at and order.status != OrderStatus.CANCELLED:
         customers.order_cancel(order=order, at=shape.cancelled_at, cause=connection.cause)
@@ -308,6 +335,19 @@ def order_apply(connection: StoreConnection, shape: OrderShape) -> Outcome:
         outcome["refund_ids"] = refunded
     record_applied(record, local_id=order.pk, updated_at=shape.updated_at)
     return outcome
+
+
+def order_edit_noted(connection: StoreConnection, shape: OrderEditShape) -> Outcome:
+    """
+    Shopify orders/edited says what an edit changed but carries no new totals; Shopify sends the edited order as
+    orders/updated too, and that delivery updates the order (`order_apply`). Here: recorded in the outcome only.
+    """
+    order = Order.objects.filter(external_id=external_id(connection, shape.order_remote_id)).only("pk").first()
+    return {
+        "order_id": order.pk if order else None,
+        "edit": {"additions": shape.additions, "removals": shape.removals},
+        "applied_by": "orders/updated",
+    }
 
 
 def _refund_write(connection: StoreConnection, order: Order, shape: RefundShape) -> int | None:

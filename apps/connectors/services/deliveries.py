@@ -119,6 +119,7 @@ HANDLERS: dict[str, dict[str, Handler]] = {
     Platform.SHOPIFY: {
         "orders/create": lambda c, b: apply.order_apply(c, shopify.order(b)),
         "orders/updated": lambda c, b: apply.order_apply(c, shopify.order(b)),
+        "orders/edited": lambda c, b: apply.order_edit_noted(c, shopify.order_edit(b)),
         "orders/paid": lambda c, b: apply.order_apply(c, shopify.order(b)),
         "orders/cancelled": lambda c, b: apply.order_apply(c, shopify.order(b)),
         "refunds/create": lambda c, b: apply.refund_apply(c, shopify.refund(b)),

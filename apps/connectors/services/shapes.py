@@ -113,3 +113,13 @@ class ProductShape:
     sku: str = ""
     tags: list[str] = field(default_factory=list)
     updated_at: datetime | None = None
+
+
+@dataclass
+class OrderEditShape:
+    """A shop's order edit notice (Shopify orders/edited): the edited totals come with the order's update."""
+
+    order_remote_id: str
+    additions: int = 0
+    removals: int = 0
+    at: datetime | None = None

@@ -8,7 +8,17 @@ from typing import Any
 from loyalty_site.lib.money import shop_currency
 
 from . import reading as r
-from .shapes import CartShape, CustomerShape, DraftShape, LineShape, OrderShape, ProductShape, RefundShape, Unusable
+from .shapes import (
+    CartShape,
+    CustomerShape,
+    DraftShape,
+    LineShape,
+    OrderEditShape,
+    OrderShape,
+    ProductShape,
+    RefundShape,
+    Unusable,
+)
 
 # Shopify's marketing consent states → ours (`consent_record` of the messaging model).
 CONSENT = {
@@ -76,8 +86,12 @@ def _embedded_customer(body: dict[str, Any]) -> CustomerShape | None:
 
 def _lines(body: dict[str, Any]) -> list[LineShape]:
     lines = []
+    # After an order edit a removed line stays with `current_quantity` 0 (`quantity` is as first ordered). A refund
+    # lowers `current_quantity` too, and refunds are applied as refunds: with refunds, the ordered quantities stay.
+    edited_quantities = not r.items(body.get("refunds"))
     for item in r.items(body.get("line_items")):
-        quantity = r.integer(item.get("quantity"))
+        current = item.get("current_quantity") if edited_quantities else None
+        quantity = r.integer(current if current is not None else item.get("quantity"))
         price = _presentment(item, "price", "price")
         if quantity < 1 or price is None or price < 0:
             continue
@@ -205,4 +219,19 @@ def product(body: dict[str, Any]) -> ProductShape:
         sku=r.text(variant.get("sku"), limit=64),
         tags=r.tag_list(body.get("tags")),
         updated_at=r.moment(body.get("updated_at")),
+    )
+
+
+def order_edit(body: dict[str, Any]) -> OrderEditShape:
+    """orders/edited: which order was edited and how many lines were added or removed (no new totals in it)."""
+    edit = r.obj(body.get("order_edit"))
+    order_remote = r.remote_id(edit.get("order_id"))
+    if not order_remote:
+        raise Unusable("the order edit has no order_id")
+    lines = r.obj(edit.get("line_items"))
+    return OrderEditShape(
+        order_remote_id=order_remote,
+        additions=len(r.items(lines.get("additions"))),
+        removals=len(r.items(lines.get("removals"))),
+        at=r.moment(edit.get("committed_at")) or r.moment(edit.get("created_at")),
     )

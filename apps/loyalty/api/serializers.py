@@ -8,6 +8,7 @@ from loyalty_site.lib.api.ranges import BoundedInputMixin
 from ..models import (
     Balance,
     EarningRule,
+    EarningRuleLimit,
     LedgerEntry,
     Membership,
     Program,
@@ -47,6 +48,16 @@ class EarningRuleSerializer(BoundedInputMixin, serializers.ModelSerializer):
         model = EarningRule
         fields = "__all__"
         read_only_fields = ["awarded_total", "created_at"]
+
+
+class EarningRuleLimitSerializer(serializers.ModelSerializer):
+    """A points limit of an earning rule."""
+
+    points = serializers.IntegerField(min_value=1, max_value=2_000_000_000)
+
+    class Meta:
+        model = EarningRuleLimit
+        fields = ["id", "rule", "points", "period", "scope"]
 
 
 class RewardTierPriceSerializer(serializers.ModelSerializer):

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -18,7 +19,7 @@ from loyalty_site.lib.api.pagination import StandardPagination, paginated
 from loyalty_site.lib.errors import DomainError
 
 from .. import selectors, services
-from ..models import EarningRule, Membership, Program, Redemption, Referral, Reward, Tier
+from ..models import EarningRule, EarningRuleLimit, Membership, Program, Redemption, Referral, Reward, Tier
 from . import serializers as s
 
 
@@ -74,6 +75,31 @@ class EarningRuleViewSet(StaffCrudViewSet):
         rule = serializer.instance
         assert rule is not None  # (UpdateModelMixin.update hands over the serializer of get_object())
         serializer.instance = services.earning_rule_update(rule=rule, **serializer.validated_data)
+
+
+class EarningRuleLimitViewSet(StaffCrudViewSet):
+    """Points limits of earning rules ("at most 100 points a day per customer from this rule"); audited services."""
+
+    queryset = EarningRuleLimit.objects.order_by("rule_id", "pk")
+    serializer_class = s.EarningRuleLimitSerializer
+    filterset_fields = ["rule", "period", "scope"]
+
+    def perform_create(self, serializer: serializers.BaseSerializer[EarningRuleLimit]) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.earning_rule_limit_create(
+            rule=data.pop("rule"), points=data.pop("points"), user=self.request.user, **data
+        )
+
+    def perform_update(self, serializer: serializers.BaseSerializer[EarningRuleLimit]) -> None:
+        limit = serializer.instance
+        assert limit is not None
+        data = dict(serializer.validated_data)
+        if "rule" in data and data.pop("rule").pk != limit.rule_id:
+            raise ValidationError({"rule": "A limit cannot move to another rule."})
+        serializer.instance = services.earning_rule_limit_update(limit=limit, user=self.request.user, **data)
+
+    def perform_destroy(self, instance: EarningRuleLimit) -> None:
+        services.earning_rule_limit_delete(limit=instance, user=self.request.user)
 
 
 class RewardViewSet(StaffCrudViewSet):

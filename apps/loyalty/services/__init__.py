@@ -1,7 +1,13 @@
 """Write services of the loyalty app (see each module); import from here."""
 
 from .cockpit_links import cockpit_links_revoke, cockpit_links_send, referral_name_set
-from .earning import event_points_earn, order_points_earn, order_points_plan, order_points_reverse
+from .earning import (
+    event_points_earn,
+    order_points_adjust,
+    order_points_earn,
+    order_points_plan,
+    order_points_reverse,
+)
 from .jobs import points_activate_due, points_expire_due, points_expiring_notify
 from .ledger import (
     customer_blocked_refuse,
@@ -26,7 +32,16 @@ from .rewards import (
     reward_validate,
     rewards_available,
 )
-from .rules import RULE_FIELDS, earning_rule_conditions_errors, earning_rule_create, earning_rule_update
+from .rules import (
+    RULE_FIELDS,
+    earning_rule_conditions_errors,
+    earning_rule_create,
+    earning_rule_limit_check,
+    earning_rule_limit_create,
+    earning_rule_limit_delete,
+    earning_rule_limit_update,
+    earning_rule_update,
+)
 from .tiers import (
     tier_ladder_errors,
     tier_ladder_moves,
@@ -43,10 +58,15 @@ __all__ = [
     "customer_blocked_refuse",
     "earning_rule_conditions_errors",
     "earning_rule_create",
+    "earning_rule_limit_check",
+    "earning_rule_limit_create",
+    "earning_rule_limit_delete",
+    "earning_rule_limit_update",
     "earning_rule_update",
     "event_points_earn",
     "member_join",
     "membership_for",
+    "order_points_adjust",
     "order_points_earn",
     "order_points_plan",
     "order_points_reverse",

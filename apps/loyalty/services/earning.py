@@ -26,12 +26,14 @@ from django.utils import timezone
 from apps.customers.choices import OrderStatus
 from apps.customers.models import CustomerEvent, Order
 from apps.platform.kill_switch import kill_switch_is_on
+from apps.platform.limits import CounterKey, counter_take, counters_ensure, counters_lock, period_bucket
 from apps.tagging.models import ProductTag
 from loyalty_site.lib.conditions import ConditionInvalid, EvaluationContext, condition_evaluate
+from loyalty_site.lib.errors import ConflictError
 from loyalty_site.lib.money import to_shop
 
-from ..choices import LotStatus, RuleKind, SourceType
-from ..models import EarningRule, Membership, PointLot, Program
+from ..choices import LotStatus, RuleKind, RuleLimitScope, SourceType
+from ..models import EarningRule, EarningRuleCounter, Membership, PointLot, Program
 from .ledger import (
     MemberLedger,
     balance_lock,
@@ -117,8 +119,34 @@ def rule_cap_clip(rule: EarningRule, membership: Membership, points: int, at: da
         locked = EarningRule.objects.select_for_update().get(pk=rule.pk)
         if locked.cap_total is not None:  # re-read under the lock
             points = min(points, max(locked.cap_total - locked.awarded_total, 0))
+    points = rule_limits_take(rule, membership, points, at)
     if points > 0:
         EarningRule.objects.filter(pk=rule.pk).update(awarded_total=F("awarded_total") + points)
+    return points
+
+
+def rule_limits_take(rule: EarningRule, membership: Membership, points: int, at: datetime) -> int:
+    """
+    Reduce `points` to what the rule's points limits leave and take that from their counters (the platform's
+    limit machinery: counters created if missing, locked in ascending primary key after the member's Balance
+    and the rule row, then taken with a conditional UPDATE). Exact under concurrency: never a point over a limit.
+    """
+    limits = list(rule.limits.all())
+    if not limits or points <= 0:
+        return points
+    keys: dict[CounterKey, Decimal] = {}
+    for limit in limits:
+        subject = "" if limit.scope == RuleLimitScope.RULE else f"customer:{membership.customer_id}"
+        keys[(limit.pk, period_bucket(limit.period, at), subject)] = Decimal(limit.points)
+    counters_ensure(EarningRuleCounter, keys)
+    locked = counters_lock(EarningRuleCounter, keys)
+    for key in keys:
+        points = min(points, max(int(locked[key].limit_value - locked[key].used), 0))
+    if points <= 0:
+        return 0
+    for counter in sorted((locked[key] for key in keys), key=lambda row: row.pk):
+        if not counter_take(EarningRuleCounter, counter.pk, Decimal(points)):  # cannot happen under the lock
+            raise ConflictError("The rule's points limit was used up meanwhile.", path="rule", code="limit_reached")
     return points
 
 
@@ -126,7 +154,9 @@ def _live_rules(
     program: Program, kinds: Sequence[str], at: datetime, membership: Membership | None = None
 ) -> list[EarningRule]:
     """Active rules of these kinds inside their time box and, if they target tiers, open to the member's tier."""
-    rules = EarningRule.objects.filter(program=program, kind__in=kinds, is_active=True).prefetch_related("tiers")
+    rules = EarningRule.objects.filter(program=program, kind__in=kinds, is_active=True).prefetch_related(
+        "tiers", "limits"
+    )
     live = []
     for rule in rules.order_by("pk"):
         tier_ids = {tier.pk for tier in rule.tiers.all()}
@@ -276,6 +306,81 @@ def order_points_reverse(*, order: Order, at: datetime | None = None, cause: str
         )
     ledger.flush()
     return taken
+
+
+EDIT_MARK = ":edit:"
+
+
+@transaction.atomic
+def order_points_adjust(*, order: Order, at: datetime | None = None, cause: str = "") -> int:
+    """
+    Bring an edited order's points to what it earns now (`order.updated`, and refunds of an edited order): for
+    each source of the order (base, each rule) the points it should hold — the plan of the edited order, less the
+    refunded share (`points x refunded / total`, rounded down) — against what its lots hold (amount - taken back).
+    More → a new lot (`<source>:edit:<n>`; rule caps and limits apply; nothing while the kill switch is on); less →
+    taken back from that source's lots, newest first, per the return policy (the refund path). Cancelled: every
+    point taken back. Idempotent: a second run finds nothing to move. Returns the points moved (signed).
+    """
+    at = at or timezone.now()
+    order = Order.objects.select_related("customer").get(pk=order.pk)
+    membership_ids = list(PointLot.objects.filter(order=order).values_list("membership_id", flat=True).distinct())
+    if not membership_ids:
+        return 0  # it never earned (no program, kill switch, blocked customer): an edit does not start it
+    balance = balance_lock(membership_ids[0])
+    membership = Membership.objects.select_related("program", "tier", "customer").get(pk=membership_ids[0])
+    lots = lots_lock(Q(order=order))
+    by_source: dict[str, list[PointLot]] = {}
+    for lot in lots:
+        by_source.setdefault(lot.source_key.split(EDIT_MARK)[0], []).append(lot)
+    earned_at = min(lot.created_at for lot in lots)  # the rules live when the order earned
+    plan = (
+        {}
+        if order.status == OrderStatus.CANCELLED
+        else {key: (rule, points) for key, rule, points in order_points_plan(order, membership, earned_at)}
+    )
+    ledger = MemberLedger(balance=balance, at=at, cause=cause or f"order:{order.pk}")
+    policy = membership.program.return_policy
+    moved = 0
+    for source in sorted(set(plan) | set(by_source)):
+        rule, points = plan.get(source, (None, 0))
+        if points and order.total > 0 and order.refunded_total:
+            points -= int(
+                (Decimal(points) * order.refunded_total / order.total).to_integral_value(rounding="ROUND_DOWN")
+            )
+        held = sum(lot.amount - lot.reversed_amount for lot in by_source.get(source, []))
+        if points > held and not kill_switch_is_on():
+            extra = points - held
+            if rule is not None:
+                extra = rule_cap_clip(rule, membership, extra, at)
+            if extra > 0:
+                count = sum(1 for lot in by_source.get(source, []) if EDIT_MARK in lot.source_key)
+                lot_create(
+                    ledger,
+                    membership=membership,
+                    amount=extra,
+                    source_type=SourceType.ORDER if rule is None else SourceType.RULE,
+                    source_key=f"{source}{EDIT_MARK}{count + 1}",
+                    reason=f"Order {order} edited",
+                    rule=rule,
+                    order=order,
+                )
+                moved += extra
+        elif points < held:
+            excess = held - points
+            for lot in sorted(by_source[source], key=lambda row: -row.pk):
+                take = min(excess, lot.amount - lot.reversed_amount)
+                if take <= 0:
+                    continue
+                reason = (
+                    f"Order {order} cancelled" if order.status == OrderStatus.CANCELLED else f"Order {order} edited"
+                )
+                lot_take_back(ledger, lot, take, policy=policy, reason=reason)
+                excess -= take
+                moved -= take
+                if not excess:
+                    break
+    ledger.flush()
+    return moved
 
 
 @transaction.atomic

@@ -9,13 +9,16 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 
 from apps.platform.audit import audit_record, audit_snapshot
+from apps.platform.limits import LimitPeriod
 from loyalty_site.lib.conditions import condition_validate
+from loyalty_site.lib.errors import ConflictError
 from loyalty_site.lib.json_limits import json_value_error
 
-from ..choices import RuleKind
-from ..models import EarningRule, Program, Tier
+from ..choices import RuleKind, RuleLimitScope
+from ..models import EarningRule, EarningRuleCounter, EarningRuleLimit, Program, Tier
 
 RULE_FIELDS = frozenset(
     {
@@ -100,3 +103,76 @@ def earning_rule_update(*, rule: EarningRule, tiers: Iterable[Tier] | None = Non
         rule.tiers.set(list(tiers))
     audit_record(action="updated", obj=rule, before=before)
     return rule
+
+
+# --- Points limits of a rule (the platform's limit machinery counts them: services/earning.rule_limits_take) ---
+
+LIMIT_FIELDS = frozenset({"points", "period", "scope"})
+MAX_LIMITS_PER_RULE = 10
+
+
+def earning_rule_limit_check(limit: EarningRuleLimit) -> None:
+    """ValidationError by field when the limit does not make sense (the admin form and the API ask it too)."""
+    errors: dict[str, str] = {}
+    if isinstance(limit.points, bool) or not isinstance(limit.points, int) or limit.points <= 0:
+        errors["points"] = "A points limit is a whole number above zero."
+    if limit.period not in LimitPeriod.values:
+        errors["period"] = f"One of {', '.join(LimitPeriod.values)}."
+    if limit.scope not in RuleLimitScope.values:
+        errors["scope"] = f"One of {', '.join(RuleLimitScope.values)}."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def earning_rule_limit_create(*, rule: EarningRule, points: int, user: Any = None, **fields: Any) -> EarningRuleLimit:
+    """Add a points limit to a rule ("at most 100 points a day per customer from this rule"); audited."""
+    _unknown(fields, LIMIT_FIELDS)
+    EarningRule.objects.select_for_update().filter(pk=rule.pk).first()  # (serialises the count below)
+    if rule.limits.count() >= MAX_LIMITS_PER_RULE:
+        raise ValidationError({"rule": f"At most {MAX_LIMITS_PER_RULE} limits per rule."})
+    limit = EarningRuleLimit(rule=rule, points=points, **fields)
+    earning_rule_limit_check(limit)
+    limit.save()
+    audit_record(action="created", obj=limit, user=user)
+    return limit
+
+
+@transaction.atomic
+def earning_rule_limit_update(*, limit: EarningRuleLimit, user: Any = None, **fields: Any) -> EarningRuleLimit:
+    """
+    Change a limit. Its counters follow a new number of points (a lower one never takes back what was given);
+    what it counts (period, scope) cannot change once it has counted something (409: add a new limit).
+    """
+    _unknown(fields, LIMIT_FIELDS)
+    row = EarningRuleLimit.objects.select_for_update().get(pk=limit.pk)
+    before = audit_snapshot(row)
+    reshapes = any(getattr(row, key) != fields[key] for key in ("period", "scope") if key in fields)
+    if reshapes and EarningRuleCounter.objects.filter(limit=row, used__gt=0).exists():
+        raise ConflictError(
+            "This limit has counted points: its period and scope cannot change; add a new limit instead.",
+            path="period",
+            code="limit_in_use",
+        )
+    for key, value in fields.items():
+        setattr(row, key, value)
+    earning_rule_limit_check(row)
+    row.save()
+    counters = EarningRuleCounter.objects.filter(limit=row)
+    counters.filter(used__lte=row.points).update(limit_value=row.points)
+    counters.filter(used__gt=row.points).update(limit_value=F("used"))
+    audit_record(action="updated", obj=row, before=before, user=user)
+    return row
+
+
+@transaction.atomic
+def earning_rule_limit_delete(*, limit: EarningRuleLimit, user: Any = None) -> None:
+    """Remove a limit (its counters go with it; points given stay given); audited."""
+    audit_record(action="deleted", obj=limit, before=audit_snapshot(limit), user=user)
+    limit.delete()
+
+
+def _unknown(fields: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "Unknown limit field."))

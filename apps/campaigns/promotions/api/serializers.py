@@ -12,7 +12,7 @@ from loyalty_site.lib.money import shop_currency
 
 from ..choices import EffectKind, LimitAction, LimitMeasure, LimitPeriod, LimitScope
 from ..eligibility import Candidate, Cart, CartLine, Outcome, minor_to_text
-from ..models import Campaign, Code, GiftCard, GiftCardEntry, Incentive, Limit, Redemption
+from ..models import CAMPAIGN_FIELDS, Campaign, Code, GiftCard, GiftCardEntry, Incentive, Limit, Redemption
 
 MONEY: Final[MoneyDigits] = {"max_digits": 14, "decimal_places": 2}
 MAX_LINES = 500
@@ -264,31 +264,8 @@ class CampaignSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Campaign
-        fields = [
-            "id",
-            "name",
-            "description",
-            "type",
-            "status",
-            "starts_at",
-            "ends_at",
-            "weekdays",
-            "hours_from",
-            "hours_until",
-            "category",
-            "priority",
-            "tags",
-            "stacking",
-            "joint_categories",
-            "validation_rule",
-            "low_pool_threshold",
-            "reward",
-            "incentives",
-            "limits",
-            "budget",
-            "created_at",
-        ]
-        read_only_fields = ["created_at"]
+        fields = ["id", *CAMPAIGN_FIELDS, "incentives", "limits", "budget", "created_at"]
+        read_only_fields = ["owner", "created_at"]  # the owner is the user who creates it through the API
         validators: list = []  # name uniqueness (case-insensitive) is checked by the service, with its path
 
     def get_budget(self, campaign: Campaign) -> list[dict[str, Any]]:

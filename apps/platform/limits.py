@@ -1,0 +1,109 @@
+"""
+Limit counters: the machinery under every "at most N per period" rule of the product — promotions' budgets
+(`apps.campaigns.promotions`: redemptions, money, distinct customers) and loyalty's points limits of earning
+rules (`apps.loyalty`). It lives in the bottom app so that loyalty, below campaigns, uses the same code.
+
+A limit is counted in one counter row per (limit, period bucket, subject): `bucket` is the first day of the
+calendar period in the shop time zone (1970-01-01 for "in total"), `subject` says whose usage it is ("" for the
+whole limit, `customer:<id>`, `code:<id>` …). Each app keeps its own counter table (a concrete subclass of
+`CounterBase` with a foreign key to its own limit model) and calls these functions with it:
+
+1. `counters_ensure` inserts the missing counters in key order (`INSERT … ON CONFLICT DO NOTHING`);
+2. `counters_lock` locks them, ascending primary key (`SELECT … FOR UPDATE`) — the fixed order is what keeps two
+   transactions from waiting on each other in a circle;
+3. the caller decides on the locked figures, then `counter_take` takes each amount with a conditional
+   `UPDATE … SET used = used + x WHERE used <= limit_value - x` (a check constraint also keeps
+   `used <= limit_value`): under the lock it cannot fail, and if it ever did the caller's transaction rolls back;
+4. `counter_give_back` returns an amount (a rollback, a released reservation, a reversed earning).
+Never a unit over the limit, under any concurrency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+TOTAL_BUCKET = date(1970, 1, 1)
+
+
+class LimitPeriod(models.TextChoices):
+    TOTAL = "total", "In total"
+    DAY = "day", "Per day"
+    WEEK = "week", "Per week (Monday to Sunday)"
+    MONTH = "month", "Per month"
+
+
+def period_bucket(period: str, now: datetime) -> date:
+    """First day of the calendar period containing `now` in the shop time zone (TOTAL_BUCKET for "in total")."""
+    if period == LimitPeriod.TOTAL:
+        return TOTAL_BUCKET
+    day = timezone.localtime(now).date()
+    if period == LimitPeriod.WEEK:
+        return day - timedelta(days=day.weekday())
+    if period == LimitPeriod.MONTH:
+        return day.replace(day=1)
+    return day
+
+
+class CounterBase(models.Model):
+    """
+    Usage of one limit in one period bucket for one subject. Concrete subclasses add `limit` (a foreign key to
+    their limit model), the unique constraint (limit, bucket, subject) and the check `used <= limit_value`.
+    """
+
+    bucket = models.DateField(help_text="First day of the period (1970-01-01 for total)")
+    subject = models.CharField(max_length=40, blank=True)
+    limit_value = models.DecimalField(max_digits=14, decimal_places=2, help_text="Copy of the limit, for the UPDATE")
+    used = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+
+    limit_id: int
+
+    class Meta:
+        abstract = True
+
+
+Counter = TypeVar("Counter", bound=CounterBase)
+CounterKey = tuple[int, date, str]  # (limit id, bucket, subject)
+
+
+def counters_ensure(model: type[Counter], limits: Mapping[CounterKey, Decimal]) -> None:
+    """Insert the counters that do not exist yet (`limits`: key → limit value), in key order."""
+    if limits:
+        model._default_manager.bulk_create(
+            [model(limit_id=key[0], bucket=key[1], subject=key[2], limit_value=limits[key]) for key in sorted(limits)],
+            ignore_conflicts=True,
+        )
+
+
+def counters_lock(
+    model: type[Counter], keys: Iterable[CounterKey], *, extra_ids: Iterable[int] = ()
+) -> dict[CounterKey, Counter]:
+    """Lock the counters of `keys` (and the rows `extra_ids`) in ascending primary key; returns them by key."""
+    match = Q(pk__in=list(extra_ids))
+    for limit_id, bucket, subject in keys:
+        match |= Q(limit_id=limit_id, bucket=bucket, subject=subject)
+    rows: Any = model._default_manager.select_for_update().filter(match).order_by("pk")
+    return {(row.limit_id, row.bucket, row.subject): row for row in rows}
+
+
+def counter_take(model: type[Counter], counter_id: int, amount: Decimal) -> bool:
+    """Take `amount` if it fits (one conditional UPDATE); False when it does not (nothing taken)."""
+    return (
+        model._default_manager.filter(pk=counter_id, used__lte=F("limit_value") - amount).update(
+            used=F("used") + amount
+        )
+        == 1
+    )
+
+
+def counter_give_back(model: type[Counter], counter_id: int, amount: Decimal) -> None:
+    """Return `amount` to a counter (never below zero)."""
+    if amount > 0:
+        model._default_manager.filter(pk=counter_id).update(used=Greatest(F("used") - amount, Decimal("0")))
