@@ -192,6 +192,7 @@ def test_every_trigger_name_matches_its_outbox_rows():
         "order.created",
         "order.cancelled",
         "order.refunded",
+        "order.updated",
         "product.purchased",
         "draft_order.created",
         "cart.abandoned",

@@ -412,6 +412,16 @@ class GiftCardAdmin(admin.ModelAdmin):
     list_select_related = ["code__campaign", "code__customer"]
     search_fields = ["code__code"]
     LEDGER_ROWS = 100
+    LEDGER_WORDS = {
+        "issue": "Issued",
+        "top_up": "Top-up",
+        "spend": "Spent",
+        "refund": "Given back",
+        "expire": "Expired",
+    }
+
+    class Media:
+        css = {"all": ["campaigns/gift_cards.css"]}
 
     @admin.display(description="Code", ordering="code__code")
     def card_code(self, card: GiftCard) -> str:
@@ -463,7 +473,7 @@ class GiftCardAdmin(admin.ModelAdmin):
             (
                 (
                     f"{entry.created_at:%Y-%m-%d %H:%M}",
-                    entry.get_kind_display(),
+                    self.LEDGER_WORDS.get(entry.kind, entry.kind),
                     f"{entry.amount:+}",
                     entry.balance_after,
                     entry.reason or (f"redemption #{entry.redemption_id}" if entry.redemption_id else ""),
@@ -473,8 +483,8 @@ class GiftCardAdmin(admin.ModelAdmin):
             ),
         )
         return format_html(
-            '<table class="gift-ledger"><thead><tr><th>When</th><th>What</th><th>Amount</th><th>Balance</th>'
-            "<th>Why</th><th>Who</th></tr></thead><tbody>{}</tbody></table>",
+            '<div class="gift-ledger-wrap"><table class="gift-ledger"><thead><tr><th>When</th><th>What</th>'
+            "<th>Amount</th><th>Balance</th><th>Why</th><th>Who</th></tr></thead><tbody>{}</tbody></table></div>",
             rows,
         )
 
@@ -503,6 +513,7 @@ class GiftCardAdmin(admin.ModelAdmin):
                 actor="admin",
             )
             messages.success(request, f"Topped up by {data['top_up']} {form.instance.currency}.")
+            form.instance.refresh_from_db()
         return form.instance
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
