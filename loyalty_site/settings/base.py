@@ -223,6 +223,8 @@ SPECTACULAR_SETTINGS = {
         "EffectKindEnum": "apps.campaigns.promotions.choices.EffectKind",
         "ConsentStatusEnum": "apps.customers.consent.choices.ConsentStatus",
         "ConsentChannelEnum": "apps.customers.consent.choices.Channel",
+        "LimitScopeEnum": "apps.campaigns.promotions.choices.LimitScope",
+        "RuleLimitScopeEnum": "apps.loyalty.choices.RuleLimitScope",
     },
 }
 

@@ -45,7 +45,7 @@ def test_a_marketer_connects_a_shop_and_sees_the_webhook_address(client):
     )
     assert connection.signing_secret.startswith("encrypted:v1:") and SECRET not in connection.signing_secret
     assert connection.api_token.startswith("encrypted:v1:")
-    assert len(connection.topics) == 13
+    assert len(connection.topics) == 14
     page = response.content.decode()
     assert f"http://testserver/hooks/shopify/{connection.hook_key}/" in page
     assert "orders/create" in page and "Create webhook" in page

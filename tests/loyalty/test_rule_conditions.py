@@ -176,6 +176,8 @@ def _admin_post(client, program, conditions: str):
             "points": "1",
             "multiplier": "1",
             "conditions": conditions,
+            "limits-TOTAL_FORMS": "0",  # (the points limits inline, left empty)
+            "limits-INITIAL_FORMS": "0",
         },
     )
 
