@@ -31,10 +31,10 @@ def _earn_all(events):
         return list(pool.map(run, events))
 
 
-def _rule(points, **limit):
+def _rule(per_event, **limit):
     program = program_make()
     rule = services.earning_rule_create(
-        program=program, name="Social like", kind="fixed_event", event_name="social_like", points=Decimal(points)
+        program=program, name="Social like", kind="fixed_event", event_name="social_like", points=Decimal(per_event)
     )
     services.earning_rule_limit_create(rule=rule, **limit)
     return rule
