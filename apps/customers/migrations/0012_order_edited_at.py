@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0010_consent_suppression'),
+        ('customers', '0011_message_templates_brand'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('loyalty', '0008_fraud_velocity_indexes'),
+        ('loyalty', '0009_widget_token_permission'),
     ]
 
     operations = [
