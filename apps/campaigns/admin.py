@@ -75,4 +75,5 @@ class SegmentMemberAdmin(admin.ModelAdmin):
 
 
 from .fraud import admin as fraud_admin  # noqa: E402, F401  (registers the fraud rules and cases)
+from .landing import admin as landing_admin  # noqa: E402, F401  (registers the form submissions, read-only)
 from .promotions import admin as promotions_admin  # noqa: E402, F401  (registers the promotions models)

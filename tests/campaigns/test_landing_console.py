@@ -76,6 +76,8 @@ def test_a_marketer_creates_a_page_from_a_template_edits_blocks_and_publishes(ma
     assert page.blocks[2]["fields"][0] == {"name": "email", "label": "E-mail", "required": True}
     assert (page.status, page.published_version.number) == ("published", 1)
     assert "Can I unsubscribe?" in marketer_client.get("/p/winter/").content.decode()
+    assert ">0 sign-ups</a>" in marketer_client.get(edit).content.decode()
+    assert marketer_client.get(f"/admin/campaigns/formsubmission/?page__id__exact={page.pk}").status_code == 200
 
 
 def test_an_invalid_draft_is_shown_again_with_each_error_on_its_input_and_nothing_saved(marketer_client):

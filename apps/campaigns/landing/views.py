@@ -124,6 +124,7 @@ def page_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "may_change": request.user.has_perm(CHANGE),
         "may_publish": request.user.has_perm(PUBLISH),
         "versions": page.versions.order_by("-number")[:10],
+        "submissions": page.submissions.count(),
     }
     return render(request, "landing/console_edit.html", context, status=status)
 
