@@ -139,6 +139,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# Django's English date formats plus the time zone after every time of day (loyalty_site/formats/en/).
+FORMAT_MODULE_PATH = ["loyalty_site.formats"]
 
 # The shop (base) currency: customer totals, thresholds, earning, tiers and reports are kept in it
 # (ISO 4217, at most 2 minor units: amounts are stored with 2 decimals). See loyalty_site/lib/money.py.
