@@ -26,15 +26,21 @@ def log_in(page, live_server, user):
     page.wait_for_url(live_server.url + "/admin/")
 
 
+OFFENDERS = """() => {
+  const width = document.documentElement.clientWidth;
+  const clipped = (e) => { for (let p = e.parentElement; p; p = p.parentElement) {
+    if (getComputedStyle(p).overflowX !== "visible") return true; } return false; };
+  return [...document.querySelectorAll("body *")]
+    .filter((e) => e.getBoundingClientRect().right > width + 1 && !e.closest("table"))
+    .slice(0, 5).map((e) => `${e.tagName}.${e.className}#${e.id}`);
+}"""
+
+
 def fits(page, screenshot, name):
+    """No horizontal scrollbar at 1440 and 390 px (the offending elements are named on failure); screenshots."""
     for width in (1440, 390):
         page.set_viewport_size({"width": width, "height": 900})
-        overflow = page.evaluate(
-            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth,"
-            " [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right >"
-            " document.documentElement.clientWidth + 1).slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)]"
-        )
-        assert page.evaluate(NO_HORIZONTAL_OVERFLOW), (name, width, overflow)
+        assert page.evaluate(NO_HORIZONTAL_OVERFLOW), (name, width, page.evaluate(OFFENDERS))
         screenshot(f"{name}-{width}")
     page.set_viewport_size({"width": 1440, "height": 900})
 
