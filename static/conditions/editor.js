@@ -16,6 +16,12 @@ function takes(op, ctx) {
   return ctx.operator(op)?.takes;
 }
 
+// A rule's window ({"days": 30}, {"hours": 1}, {"minutes": 15}) in words: " in the last 30 days".
+export function windowText(window) {
+  const [unit, amount] = Object.entries(window || {})[0] || [];
+  return amount ? ` in the last ${amount} ${amount === 1 ? unit.replace(/s$/, "") : unit}` : "";
+}
+
 export function describeCondition(node, ctx) {
   // One line of plain text for a card's summary ("All of: Total spent is at least 500, ...").
   if (!node) return "";
@@ -27,7 +33,7 @@ export function describeCondition(node, ctx) {
   if (node.kind === "rule") {
     const field = ctx.field(node.field);
     const name = field ? field.label : node.field || "…";
-    const window = node.window?.days ? ` in the last ${node.window.days} days` : "";
+    const window = windowText(node.window);
     if (node.where) return `${name}${window} ${opLabel(node.op, field, ctx)} ${describeCondition(node.where, ctx)}`;
     let value = "";
     if (node.hasValue) {
@@ -169,16 +175,28 @@ function ruleEditor(node, ctx, { scope, onRemove, onReplace, depth }) {
   const parts = [fieldSelect(node, ctx, scope)];
   if (field?.name.endsWith(".*")) parts.push(wildcardKey(node, field));
   if (field?.windowable || node.window) {
+    // The window's unit: days for customer figures; minutes, hours or days for velocity (fraud) fields.
+    const units = field?.window_units?.length ? field.window_units : ["days"];
+    const given = Object.keys(node.window || {})[0];
+    let unit = units.includes(given) ? given : units[0];
     const id = `${node.uid}-window`;
     const input = h("input", {
-      id, type: "number", min: "1", step: "1", class: "wf-num", "aria-label": "In the last (days)",
-      value: node.window?.days ?? "", placeholder: "all time", dataset: { path: "window" },
+      id, type: "number", min: "1", step: "1", class: "wf-num",
+      "aria-label": units.length > 1 ? "In the last" : `In the last (${unit})`,
+      value: node.window?.[unit] ?? "", placeholder: "all time", dataset: { path: "window" },
     });
-    input.addEventListener("input", () => {
-      node.window = input.value === "" ? null : { ...(node.window || {}), days: Number(input.value) };
+    const apply = () => {
+      node.window = input.value === "" ? null : { [unit]: Number(input.value) };
       ctx.changed();
-    });
-    parts.push(h("span", { class: "wf-window" }, h("label", { for: id }, "in the last"), input, h("span", {}, "days")));
+    };
+    input.addEventListener("input", apply);
+    let unitPart = h("span", {}, unit);
+    if (units.length > 1) {
+      unitPart = h("select", { class: "wf-window-unit", "aria-label": "Window unit", dataset: { path: "window" } },
+        ...units.map((name) => option(name, name, name === unit)));
+      unitPart.addEventListener("change", () => { unit = unitPart.value; apply(); });
+    }
+    parts.push(h("span", { class: "wf-window" }, h("label", { for: id }, "in the last"), input, unitPart));
   }
   const ops = field?.ops?.length ? [...field.ops] : node.op ? [node.op] : [];
   if (node.op && !ops.includes(node.op)) ops.push(node.op);

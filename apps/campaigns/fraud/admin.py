@@ -11,15 +11,25 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from loyalty_site.lib.forms import BoundedJSONField
+from loyalty_site.lib.forms import ConditionField
 
 from . import services
+from .choices import FraudTrigger
 from .models import FraudCase, FraudRule
 
 
 class FraudRuleForm(forms.ModelForm):
-    condition = BoundedJSONField(
-        help_text='Condition JSON, e.g. {"field": "fraud.referrals", "window": {"hours": 1}, "op": "gte", "value": 5}'
+    # The visual condition editor; its field list follows the trigger (velocity and identity fields, plus the
+    # order's or the referral's on those triggers). Problems are shown on the very input they concern.
+    condition = ConditionField(
+        scopes=services.TRIGGER_SCOPES[FraudTrigger.CUSTOMER_REGISTERED],
+        scopes_from={
+            "field": "trigger",
+            "map": {str(trigger): list(scopes) for trigger, scopes in services.TRIGGER_SCOPES.items()},
+            "default": list(services.TRIGGER_SCOPES[FraudTrigger.CUSTOMER_REGISTERED]),
+        },
+        empty_label="No condition yet: a fraud rule needs one (e.g. Orders (window) in the last 1 hour is at least 5).",
+        help_text="When the rule matches. Velocity fields count over the last minutes, hours or days.",
     )
 
     class Meta:
@@ -29,12 +39,18 @@ class FraudRuleForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if "condition" in cleaned:
+            condition = cleaned["condition"] or {}
             errors = services.fraud_rule_errors(
-                trigger=cleaned.get("trigger", ""), condition=cleaned["condition"], action=cleaned.get("action", "")
+                trigger=cleaned.get("trigger", ""), condition=condition, action=cleaned.get("action", "")
             )
+            located = [(path, message) for path, message in errors.items() if path not in ("trigger", "action")]
             for path, message in errors.items():
-                field = path if path in ("trigger", "action") else "condition"
-                self.add_error(field, f"{path}: {message}")
+                if path in ("trigger", "action"):
+                    self.add_error(path, message)
+            if located:
+                field = self.fields["condition"]
+                assert isinstance(field, ConditionField)
+                self.add_error("condition", field.rejection(located, condition))
         return cleaned
 
 

@@ -59,6 +59,7 @@ def field_payload(spec: FieldSpec) -> dict[str, Any]:
         "scope": scope,
         "ops": list(spec.operators or ()),
         "windowable": bool(spec.supports_window),
+        "window_units": list(spec.window_units),
         "item": spec.item_scope,
         "item_label": (spec.item_scope or "item").replace("_", " "),
         "picker": spec.suggest,

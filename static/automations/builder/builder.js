@@ -1,7 +1,7 @@
 // The workflow builder page: trigger card, step cards (condition / action / wait), side panel with the
 // trigger settings and the test run, save / activate / pause with errors shown on their cards.
 import { api, errorList, h, option, readJsonScript } from "../../conditions/dom.js";
-import { conditionEditor, describeCondition } from "../../conditions/editor.js";
+import { conditionEditor, describeCondition, windowText } from "../../conditions/editor.js";
 import { choiceInput, listEditor, numberInput, textWithParams } from "../../conditions/inputs.js";
 import { conditionToNode, newGroup, newRule, nodeToCondition } from "../../conditions/model.js";
 import {
@@ -705,7 +705,10 @@ function ruleLabel(uid, { currency = false } = {}) {
       const field = ctx.field(node.field);
       // `currency`: the money field itself (its trace value is shown with its currency).
       if (currency) label = field?.type === "money" ? field : "";
-      else label = `${field?.label || node.field}${node.window?.days ? ` (last ${node.window.days} days)` : ""}`;
+      else {
+        const window = windowText(node.window);
+        label = `${field?.label || node.field}${window ? `${window.replace(" in the last", " (last")})` : ""}`;
+      }
       return;
     }
     if (node.kind === "group") node.children.forEach(visit);
