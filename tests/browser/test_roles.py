@@ -22,6 +22,8 @@ PAGES = {
     "/admin/auth/user/": {"admin"},
     "/admin/system/": {"admin"},
     "/admin/": {"analyst", "marketer", "support", "admin"},
+    "/admin/tagging/imports/": {"analyst", "marketer", "support", "admin"},
+    "/admin/campaigns/fraudrule/add/": {"marketer", "admin"},
 }
 # section of the console's navigation → the roles that see it
 NAVIGATION = {
@@ -73,3 +75,24 @@ def test_a_staff_user_without_a_role_sees_no_model_and_opens_nothing(live_server
     assert page.locator(".console-sections a").all_inner_texts() == ["Home"]
     answers = {path: page.goto(live_server.url + path).status for path in PAGES if path != "/admin/"}
     assert set(answers.values()) == {403}
+
+
+@pytest.mark.parametrize(
+    ("role", "may_upload"), [("analyst", False), ("marketer", True), ("support", False), ("admin", True)]
+)
+def test_each_role_finds_the_csv_import_and_only_importers_get_the_upload_form(
+    role, may_upload, live_server, page, screenshot
+):
+    user = UserFactory(username=f"{role}-2", is_staff=True, is_superuser=False)
+    user.groups.add(Group.objects.get(name=role))
+    _log_in(page, live_server, user.username)
+
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Customers", exact=True).click()
+    page.get_by_role("link", name="Import CSV").click()
+
+    assert page.get_by_label("CSV file").count() == (1 if may_upload else 0)
+    assert page.get_by_test_id("import-not-allowed").count() == (0 if may_upload else 1)
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate(NO_HORIZONTAL_OVERFLOW), width
+        screenshot(f"csv-import-{role}-{width}")
