@@ -20,7 +20,10 @@ def _clean():
 
 
 @pytest.mark.django_db
-def test_enqueue_on_commit_sends_after_commit_only(monkeypatch, django_capture_on_commit_callbacks):
+def test_enqueue_on_commit_sends_after_commit_only_with_a_broker_outside_the_database(
+    monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    settings.Q_CLUSTER = {**{k: v for k, v in settings.Q_CLUSTER.items() if k != "orm"}, "redis": "redis://x"}
     sent: list[tuple] = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kwargs: sent.append((func, args)))
 
@@ -32,6 +35,25 @@ def test_enqueue_on_commit_sends_after_commit_only(monkeypatch, django_capture_o
         assert sent == []  # not before the commit
 
     assert sent == [("tests.test_lib_tasks.record", (2,))]
+    assert CALLS == []  # queued, not run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_orm_broker_the_queue_row_commits_and_rolls_back_with_the_write(settings):
+    from django_q.models import OrmQ
+
+    assert settings.Q_CLUSTER.get("orm") == "default"
+    with pytest.raises(RuntimeError), transaction.atomic():
+        tasks.enqueue_on_commit("tests.test_lib_tasks.record", 1)
+        assert OrmQ.objects.count() == 1  # written inside the transaction...
+        raise RuntimeError("rolled back")
+    assert OrmQ.objects.count() == 0  # ...and gone with it
+
+    with transaction.atomic():
+        tasks.enqueue_on_commit("tests.test_lib_tasks.record", 2)
+    tasks.enqueue_on_commit("tests.test_lib_tasks.record", 3)  # outside a transaction: queued at once
+
+    assert [row.task["args"] for row in OrmQ.objects.order_by("pk")] == [(2,), (3,)]
     assert CALLS == []  # queued, not run
 
 

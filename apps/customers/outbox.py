@@ -3,10 +3,12 @@ The outbox: the one path from a trigger-worthy write to everything that reacts t
 
 1. A service inserts a `DomainEvent` inside its own transaction (`domain_event_emit`, or set-based
    inserts for bulk writes); if the transaction rolls back, nothing survives.
-2. After commit the event is handed to every **consumer** of its name (`domain_events_dispatch`): the
-   consumer's task is enqueued with the event id — or, when the consumer has nothing to do for such an
-   event right now (no workflow listens, no earning rule matches), its receipt is recorded at once
-   without a queue round trip. Then the domain signal announces the event (signals only announce).
+2. In the same transaction the event is handed to every **consumer** of its name: the consumer's task
+   is enqueued with the event id (`enqueue_on_commit`: with the ORM broker a queue row of the same commit)
+   — or, when the consumer has nothing to do for such an event right now (no workflow listens, no earning
+   rule matches), its receipt is recorded at once without a queue round trip; an event no consumer wants
+   is written `processed`. Set-based inserts hand theirs over after commit (`domain_events_dispatch`).
+   After commit the domain signal announces the event (signals only announce).
 3. Each consumer's task processes the event idempotently and records a `DomainEventReceipt`
    (`domain_event_consumed`); the event becomes `processed` once every consumer of its name has one.
 4. The periodic `outbox_sweep` hands each event still pending after a grace minute to the consumers
@@ -100,10 +102,35 @@ def domain_event_emit(
     Must be called inside `transaction.atomic`; if the transaction rolls back, neither the row nor
     the signal survives.
     """
-    event = DomainEvent.objects.create(name=name, customer=customer, payload=payload, cause=cause[:64])
-    transaction.on_commit(lambda: domain_events_dispatch([event]), robust=True)
+    event = DomainEvent(name=name, customer=customer, payload=payload, cause=cause[:64])
+    # Who consumes it is decided now, inside the writer's transaction: the receipts of consumers with nothing
+    # to do, the consumers' tasks (with the ORM broker, queue rows of this same commit) and, when no consumer
+    # wants it, the event written `processed` at once — one commit per write, nothing to settle afterwards.
+    wanting, idle = _consumers_split(event)
+    if not wanting:
+        event.status = DomainEventStatus.PROCESSED
+        event.processed_at = timezone.now()
+    event.save(force_insert=True)
+    if wanting and idle:
+        DomainEventReceipt.objects.bulk_create([DomainEventReceipt(event=event, consumer=name) for name in idle])
+    for consumer in wanting:
+        task_queue.enqueue_on_commit(consumer.task, event.pk)
     transaction.on_commit(lambda: signal.send(sender=sender, event=event, customer=customer, **objects), robust=True)
     return event
+
+
+def _consumers_split(event: DomainEvent) -> tuple[list[OutboxConsumer], list[str]]:
+    """The consumers of this (not yet saved) event that want it now, and the names of those that do not."""
+    wanting: list[OutboxConsumer] = []
+    idle: list[str] = []
+    for consumer in outbox_consumers(event.name):
+        if (consumer.listens is None or consumer.listens(event.name)) and (
+            consumer.wants is None or consumer.wants(event)
+        ):
+            wanting.append(consumer)
+        else:
+            idle.append(consumer.name)
+    return wanting, idle
 
 
 def domain_events_dispatch(events: Sequence[DomainEvent]) -> None:

@@ -280,17 +280,19 @@ def customer_delete(*, customer: Customer) -> None:
     customer.delete()
 
 
-@transaction.atomic
 def customer_resolve(
     *,
     customer_id: int | None = None,
     customer_external_id: str | None = None,
     customer_fields: dict[str, Any] | None = None,
+    known: Customer | None = None,
     cause: str = "",
 ) -> Customer:
     """
     The customer an ingested record belongs to: by primary key, by integrator id, or an embedded
     customer object (with `external_id`) that is upserted. Exactly one of the three must be given.
+    `known`: the row the caller's validation already read for that primary key or integrator id (no
+    second SELECT). Only the upsert writes (in its own atomic block); the rest is a read, no savepoint.
     """
     given = [
         name
@@ -310,6 +312,10 @@ def customer_resolve(
             raise ValidationError({"customer.external_id": "An embedded customer needs an external_id."})
         customer, _ = customer_upsert(external_id=external_id, cause=cause, **fields)
         return customer
+    if known is not None and (
+        known.pk == customer_id or (customer_external_id and known.external_id == customer_external_id)
+    ):
+        return known
     if customer_id is not None:
         by_id = Customer.objects.filter(pk=customer_id).first()
         if by_id is None:
@@ -930,7 +936,7 @@ def cart_upsert(
     return cart, created
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # nothing here to roll back alone: a failure fails the caller's write
 def custom_event_record(
     *,
     customer: Customer,

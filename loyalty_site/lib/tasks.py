@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections, transaction
 from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
@@ -35,8 +35,25 @@ TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceE
 
 
 def enqueue_on_commit(func_path: str, *args: Any, **kwargs: Any) -> None:
-    """Queue `func_path(*args, **kwargs)` on django-q2 after the current transaction commits."""
+    """
+    Queue `func_path(*args, **kwargs)` on django-q2 for when the current transaction commits.
+
+    With the ORM broker on this database the queue row is written inside the transaction: it becomes
+    visible to workers exactly when the write commits (and vanishes with a rollback), in the same commit —
+    one commit per request instead of two, and no window where the write is committed but its task not
+    queued. With Redis (or `TASKS_SYNC`), the task is sent after the commit.
+    """
+    if _queue_in_transaction():
+        task_send(func_path, *args, **kwargs)
+        return
     transaction.on_commit(lambda: task_send(func_path, *args, **kwargs), robust=True)
+
+
+def _queue_in_transaction(using: str = DEFAULT_DB_ALIAS) -> bool:
+    if getattr(settings, "TASKS_SYNC", False):
+        return False
+    broker_alias = getattr(settings, "Q_CLUSTER", {}).get("orm")
+    return broker_alias == using and connections[using].in_atomic_block
 
 
 def task_send(func_path: str, *args: Any, **kwargs: Any) -> None:

@@ -21,17 +21,20 @@ def first_writer_wins(
     model: type[Row], external_id: str | None, write: Callable[[], tuple[Row, bool]]
 ) -> tuple[Row, bool]:
     """
-    Run `write` in a savepoint unless a row with this external id is already stored. Two concurrent
+    Run `write` in a savepoint unless a row with this external id is already stored (without an external id,
+    plainly in the caller's transaction). Two concurrent
     requests with one new external id both pass that check; the unique constraint lets one insert and
     the other answers with the stored row, exactly like a re-send, instead of failing with a 500.
     """
-    if external_id and (existing := model._default_manager.filter(external_id=external_id).first()) is not None:
+    if not external_id:
+        return write()  # nothing unique to race on: no savepoint needed
+    if (existing := model._default_manager.filter(external_id=external_id).first()) is not None:
         return existing, False
     try:
         with transaction.atomic():
             return write()
     except IntegrityError:
-        existing = model._default_manager.filter(external_id=external_id).first() if external_id else None
+        existing = model._default_manager.filter(external_id=external_id).first()
         if existing is None:
             raise
         return existing, False

@@ -295,15 +295,18 @@ class CustomerReferenceSerializer(BoundedInputMixin, serializers.Serializer):
             raise serializers.ValidationError(
                 {"customer": "Give exactly one of customer, customer_external_id, customer_id."}
             )
-        if "customer_id" in attrs and not Customer.objects.filter(pk=attrs["customer_id"]).exists():
-            raise serializers.ValidationError({"customer_id": f"No customer with id {attrs['customer_id']}."})
-        if (
-            "customer_external_id" in attrs
-            and not Customer.objects.filter(external_id=attrs["customer_external_id"]).exists()
-        ):
-            raise serializers.ValidationError(
-                {"customer_external_id": f"No customer with external id {attrs['customer_external_id']!r}."}
-            )
+        # The row read here is handed to `customer_resolve` (`customer_kwargs`): one SELECT per request.
+        self.known_customer: Customer | None = None
+        if "customer_id" in attrs:
+            self.known_customer = Customer.objects.filter(pk=attrs["customer_id"]).first()
+            if self.known_customer is None:
+                raise serializers.ValidationError({"customer_id": f"No customer with id {attrs['customer_id']}."})
+        if "customer_external_id" in attrs:
+            self.known_customer = Customer.objects.filter(external_id=attrs["customer_external_id"]).first()
+            if self.known_customer is None:
+                raise serializers.ValidationError(
+                    {"customer_external_id": f"No customer with external id {attrs['customer_external_id']!r}."}
+                )
         return attrs
 
     def customer_kwargs(self) -> dict[str, Any]:
@@ -313,6 +316,7 @@ class CustomerReferenceSerializer(BoundedInputMixin, serializers.Serializer):
             "customer_id": data.get("customer_id"),
             "customer_external_id": data.get("customer_external_id"),
             "customer_fields": dict(data["customer"]) if data.get("customer") else None,
+            "known": getattr(self, "known_customer", None),
         }
 
 

@@ -215,6 +215,46 @@ CUSTOMER_COLUMNS = [
 ]
 
 
+@dataclass(frozen=True)
+class _DrawnCustomer:
+    """One generated customer's own attributes (the same draw for the COPY and the ORM path)."""
+
+    external_id: str
+    email: str
+    phone: str
+    first_name: str
+    last_name: str
+    country: str
+    currency: str
+    birthday: date | None
+    state: str
+    unsubscribed: float | None
+
+
+def _customer_draw(
+    rng: random.Random, countries: list[tuple[Any, ...]], *, index: int, seed: int, now: float
+) -> _DrawnCustomer:
+    country, currency = rng.choice(countries)
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    birthday = None
+    if rng.random() < 0.7:
+        birthday = date(rng.randint(1950, 2007), 1, 1) + timedelta(days=rng.randrange(366))
+    state = CustomerState.GUEST if rng.random() < 0.25 else CustomerState.REGISTERED
+    unsubscribed = now - rng.random() * 86400 * 90 if rng.random() < 0.05 else None
+    return _DrawnCustomer(
+        external_id=f"gen{seed}-c{index}",
+        email=f"{first.lower()}.{index}.s{seed}@{rng.choice(EMAIL_DOMAINS)}",
+        phone=f"+1555{index % 10_000_000:07d}",
+        first_name=first,
+        last_name=last,
+        country=country,
+        currency=currency,
+        birthday=birthday,
+        state=state,
+        unsubscribed=unsubscribed,
+    )
+
+
 @dataclass
 class _Dropped:
     """Statements that re-create what `_secondary_drop` dropped."""
@@ -453,114 +493,59 @@ class Command(BaseCommand):
             size = min(self.batch, count - done)
             rows: list[str] = []
             for index in range(done, done + size):
-                country, currency = rng.choice(countries)
-                first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-                birthday = None
-                if rng.random() < 0.7:
-                    birthday = date(rng.randint(1950, 2007), 1, 1) + timedelta(days=rng.randrange(366))
-                state = CustomerState.GUEST if rng.random() < 0.25 else CustomerState.REGISTERED
-                unsubscribed = self.now - rng.random() * 86400 * 90 if rng.random() < 0.05 else None
-                email = f"{first.lower()}.{index}.s{self.seed}@{rng.choice(EMAIL_DOMAINS)}"
+                drawn = _customer_draw(rng, countries, index=index, seed=self.seed, now=self.now)
+                unsubscribed = drawn.unsubscribed
                 orders_count = summary.count[index]
                 first_at = _ts(summary.first[index]) if orders_count else NULL
                 last_at = _ts(summary.last[index]) if orders_count else NULL
                 rows.append(
-                    f"{first_id + index}\tgen{self.seed}-c{index}\t{email}\t+1555{index % 10_000_000:07d}\t{first}\t"
-                    f"{last}\t{country}\t{currency}\t{birthday.isoformat() if birthday else NULL}\t{state}\t"
+                    f"{first_id + index}\t{drawn.external_id}\t{drawn.email}\t{drawn.phone}\t{drawn.first_name}\t"
+                    f"{drawn.last_name}\t{drawn.country}\t{drawn.currency}\t"
+                    f"{drawn.birthday.isoformat() if drawn.birthday else NULL}\t{drawn.state}\t"
                     f"{'f' if unsubscribed else 't'}\t{_ts(unsubscribed) if unsubscribed else NULL}\t{{}}\t"
                     f"{orders_count}\t{_cents(summary.spent[index])}\t{_cents(summary.refunded[index])}\t"
                     f"{first_at}\t{last_at}\t{_ts(self.customer_created[index])}\t{now_text}\t"
-                    f"active\t\t\t{email.rpartition('@')[2]}\n"
+                    f"active\t\t\t{drawn.email.rpartition('@')[2]}\n"
                 )
             self._copy(Customer, CUSTOMER_COLUMNS, rows)
             done += size
 
     def _customers(self, count: int) -> int:
+        """SQLite: the customers through the ORM (PostgreSQL COPYs them with their figures: `_customers_copy`)."""
         rng = self.rng
         countries = _weighted_table(COUNTRIES)
-        now = self.now
         span = self.days * 2 * 86400
         self.customer_created = array("d")
-        columns = [
-            "id",
-            "external_id",
-            "email",
-            "phone",
-            "first_name",
-            "last_name",
-            "country",
-            "preferred_currency",
-            "birthday",
-            "state",
-            "accepts_marketing",
-            "unsubscribed_at",
-            "attributes",
-            "orders_count",
-            "total_spent",
-            "refunded_total",
-            "first_order_at",
-            "last_order_at",
-            "created_at",
-            "updated_at",
-            "status",
-            "status_reason",
-            "signup_device",
-            "email_domain",
-        ]
-        first_id = self._reserve_ids(Customer, count) if self.postgres else 0  # (only read on PostgreSQL)
-        now_text = _ts(now)
-        done = 0
         self.sqlite_customer_ids: list[int] = []
+        ids = self.sqlite_customer_ids
+        done = 0
         while done < count:
             size = min(self.batch, count - done)
-            rows: list[str] = []
             objects: list[Customer] = []
-            for offset in range(size):
-                index = done + offset
-                country, currency = rng.choice(countries)
-                first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-                created = now - rng.random() * span
+            for index in range(done, done + size):
+                created = self.now - rng.random() * span
                 self.customer_created.append(created)
-                birthday = None
-                if rng.random() < 0.7:
-                    birthday = date(rng.randint(1950, 2007), 1, 1) + timedelta(days=rng.randrange(366))
-                state = CustomerState.GUEST if rng.random() < 0.25 else CustomerState.REGISTERED
-                unsubscribed = now - rng.random() * 86400 * 90 if rng.random() < 0.05 else None
-                email = f"{first.lower()}.{index}.s{self.seed}@{rng.choice(EMAIL_DOMAINS)}"
-                external_id = f"gen{self.seed}-c{index}"
-                phone = f"+1555{index % 10_000_000:07d}"
-                if self.postgres:
-                    rows.append(
-                        f"{first_id + index}\t{external_id}\t{email}\t{phone}\t{first}\t{last}\t{country}\t"
-                        f"{currency}\t{birthday.isoformat() if birthday else NULL}\t{state}\t"
-                        f"{'f' if unsubscribed else 't'}\t{_ts(unsubscribed) if unsubscribed else NULL}\t{{}}\t"
-                        f"0\t0.00\t0.00\t{NULL}\t{NULL}\t{_ts(created)}\t{now_text}\t"
-                        f"active\t\t\t{email.rpartition('@')[2]}\n"
+                drawn = _customer_draw(rng, countries, index=index, seed=self.seed, now=self.now)
+                objects.append(
+                    Customer(
+                        external_id=drawn.external_id,
+                        email=drawn.email,
+                        email_domain=drawn.email.rpartition("@")[2],
+                        phone=drawn.phone,
+                        first_name=drawn.first_name,
+                        last_name=drawn.last_name,
+                        country=drawn.country,
+                        preferred_currency=drawn.currency,
+                        birthday=drawn.birthday,
+                        state=drawn.state,
+                        accepts_marketing=drawn.unsubscribed is None,
+                        unsubscribed_at=datetime.fromtimestamp(drawn.unsubscribed, UTC) if drawn.unsubscribed else None,
+                        created_at=datetime.fromtimestamp(created, UTC),
                     )
-                else:
-                    objects.append(
-                        Customer(
-                            external_id=external_id,
-                            email=email,
-                            email_domain=email.rpartition("@")[2],
-                            phone=phone,
-                            first_name=first,
-                            last_name=last,
-                            country=country,
-                            preferred_currency=currency,
-                            birthday=birthday,
-                            state=state,
-                            accepts_marketing=unsubscribed is None,
-                            unsubscribed_at=datetime.fromtimestamp(unsubscribed, UTC) if unsubscribed else None,
-                            created_at=datetime.fromtimestamp(created, UTC),
-                        )
-                    )
-            if self.postgres:
-                self._copy(Customer, columns, rows)
-            else:
-                self.sqlite_customer_ids.extend(row.pk for row in Customer.objects.bulk_create(objects))
+                )
+            ids.extend(row.pk for row in Customer.objects.bulk_create(objects))
             done += size
-        return first_id if self.postgres else self.sqlite_customer_ids[0]
+        return ids[0]
 
     def _orders(self, count: int, first_customer_id: int, customers: int) -> tuple[int, int]:
         if count == 0:

@@ -1,0 +1,97 @@
+"""
+The single-event POST's statements, pinned (issue 12): one transaction, one commit, no savepoint; the outbox
+row's consumers decided inside it (a receipt for the idle ones, the listening one's task queued in the same
+commit with the ORM broker), and an event nobody wants written processed at once.
+"""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_q.models import OrmQ
+from rest_framework.test import APIClient
+
+from apps.automations import services as automations
+from apps.customers.models import CustomerEvent, DomainEvent, DomainEventReceipt
+from apps.platform.services import api_token_create
+from tests.factories import CustomerFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def bearer_client():
+    user = UserFactory(username="integrator", is_staff=False, is_superuser=False)
+    user.groups.add(Group.objects.get(name="integration"))
+    _, raw = api_token_create(user=user, name="t", scopes=["ingest"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def _tagging_workflow() -> None:
+    workflow = automations.workflow_create(
+        name="Bench",
+        definition={
+            "schema": 1,
+            "trigger": {"event": "event.custom", "where": {"field": "event.name", "op": "eq", "value": "bench"}},
+            "steps": [{"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Bench"]}}],
+        },
+    )
+    automations.workflow_activate(workflow=workflow)
+
+
+def _post(client, external_id: str) -> tuple[int, list[str]]:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post("/api/v1/events/", {"customer_external_id": external_id, "name": "bench"}, format="json")
+    return response.status_code, [query["sql"] for query in captured.captured_queries]
+
+
+def test_a_single_event_post_is_twelve_statements_in_one_commit_and_queues_its_task_in_it(bearer_client):
+    _tagging_workflow()
+    CustomerFactory(external_id="c0")
+    customer = CustomerFactory(external_id="c1")
+    bearer_client.post("/api/v1/events/", {"customer_external_id": "c0", "name": "bench"}, format="json")
+    queued_before = OrmQ.objects.count()
+
+    status, statements = _post(bearer_client, "c1")
+
+    assert status == 201
+    # token, the user's and the group's permissions, the customer, BEGIN, the custom event, two "does
+    # anyone consume it" checks (earning rule, workflow), the outbox row, loyalty's receipt, the queue row,
+    # COMMIT (was 23 statements, 3 savepoints and 3 commits)
+    assert len(statements) == 12, "\n".join(statements)
+    assert [s for s in statements if s.startswith("COMMIT")] == ["COMMIT"]
+    assert not [s for s in statements if "SAVEPOINT" in s]
+    event = DomainEvent.objects.get(customer=customer)
+    assert (event.name, event.status) == ("event.custom", "pending")
+    assert list(DomainEventReceipt.objects.filter(event=event).values_list("consumer", flat=True)) == ["loyalty"]
+    assert OrmQ.objects.count() == queued_before + 1
+    assert CustomerEvent.objects.filter(customer=customer, name="bench").count() == 1
+
+
+def test_an_event_no_consumer_wants_is_written_processed_with_no_task_and_no_receipt(bearer_client):
+    CustomerFactory(external_id="c0")
+    customer = CustomerFactory(external_id="c1")
+    bearer_client.post("/api/v1/events/", {"customer_external_id": "c0", "name": "bench"}, format="json")
+
+    status, statements = _post(bearer_client, "c1")
+
+    assert status == 201
+    # as above, with the state tags' check instead of the receipt and the queue row
+    assert len(statements) == 11, "\n".join(statements)
+    assert [s for s in statements if s.startswith("COMMIT")] == ["COMMIT"]
+    event = DomainEvent.objects.get(customer=customer)
+    assert event.status == "processed" and event.processed_at is not None
+    assert DomainEventReceipt.objects.filter(event=event).count() == 0
+    assert OrmQ.objects.count() == 0
+
+
+def test_an_unknown_customer_is_a_400_that_writes_nothing(bearer_client):
+    _tagging_workflow()
+
+    response = bearer_client.post("/api/v1/events/", {"customer_external_id": "nobody", "name": "bench"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["path"] == "customer_external_id"
+    assert (CustomerEvent.objects.count(), DomainEvent.objects.count(), OrmQ.objects.count()) == (0, 0, 0)
