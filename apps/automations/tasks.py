@@ -13,11 +13,15 @@ from . import engine, services
 
 def process_domain_event(event_id: int) -> None:
     """
-    The engine's outbox consumer task: open and execute the runs of one event. A transient database error
-    while opening runs is retried here with back-off (runs already opened are found, not opened twice); if
-    it persists the task fails without the engine's receipt and the outbox sweep drives the event again.
+    The engine's outbox consumer task: open and execute the runs of this event — on PostgreSQL, of a batch
+    of pending events claimed together (`engine.domain_events_process_batch`; the event itself may be in
+    another worker's batch). A transient database error is retried here with back-off (runs already opened
+    are found, not opened twice; a failed batch rolled back whole); if it persists the task fails without
+    the engine's receipt and the outbox sweep drives the event again.
     """
-    retry_transient(lambda: engine.domain_event_process(event_id=event_id), what=f"automations: event {event_id}")
+    retry_transient(
+        lambda: engine.domain_events_process_batch(event_id=event_id), what=f"automations: event {event_id}"
+    )
 
 
 def run_execute(run_id: int) -> None:

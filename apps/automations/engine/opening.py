@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings as django_settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -23,7 +23,9 @@ from apps.customers.models import DomainEvent, DomainEventReceipt
 from loyalty_site.lib.split import held_out, workflow_holdout_salt
 from loyalty_site.lib.tasks import db_error_is_transient
 
+from .. import registry
 from ..choices import HELD_OUT, RunKind, RunStatus, StepKind, StepStatus, WorkflowStatus
+from ..definitions import steps_walk as definition_steps_walk
 from ..models import Workflow, WorkflowRun
 from ..signals import CONSUMER
 from .claims import ERROR_MAX
@@ -242,3 +244,58 @@ def _run_open_failed(*, workflow: Workflow, event: DomainEvent, now: datetime, e
             )
     except IntegrityError:
         pass
+
+
+def domain_events_process_batch(*, event_id: int, limit: int | None = None) -> int:
+    """
+    The engine's outbox task: on PostgreSQL, claim up to `limit` (AUTOMATIONS_EVENT_BATCH) pending events
+    the engine has not consumed — `SELECT … FOR NO KEY UPDATE SKIP LOCKED`, so concurrent workers take
+    disjoint batches — and process them in one transaction: their runs, step rows, effects, ledger rows and
+    receipts commit together (one commit per batch instead of several per event), or none does and the whole
+    batch is retried (the task's `retry_transient`, then the outbox sweep). Exactly once holds as for one
+    event: an event's receipt commits with its effects. Events are processed in customer order, so two
+    batches lock customers in the same order.
+
+    Falls back to one event (`domain_event_process`) on SQLite, with a limit of 1, or while some active
+    workflow has a non-transactional action (e-mail, webhook: slow I/O must not run inside a transaction).
+    Returns how many events were processed.
+    """
+    limit = django_settings.AUTOMATIONS_EVENT_BATCH if limit is None else limit
+    if limit <= 1 or connection.vendor != "postgresql" or not _batchable():
+        domain_event_process(event_id=event_id)
+        return 1
+    with transaction.atomic():
+        claimed = list(
+            DomainEvent.objects.filter(status=DomainEventStatus.PENDING)
+            .exclude(Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER)))
+            .order_by("pk")
+            .select_for_update(skip_locked=True, no_key=True)
+            .values_list("pk", "customer_id")[:limit]
+        )
+        for pk, _ in sorted(claimed, key=lambda row: (row[1] or 0, row[0])):
+            try:
+                with transaction.atomic():
+                    domain_event_process(event_id=pk)
+            except Exception as error:
+                if db_error_is_transient(error):
+                    raise  # the whole batch rolls back and is retried
+                # A bug for this one event must not hold back the others: it stays pending (no receipt)
+                # and the outbox sweep re-drives it on its own.
+                logger.exception("automations: event %s not processed in its batch: %s", pk, error)
+    return len(claimed)
+
+
+def _batchable() -> bool:
+    """True when every active workflow's actions (state tags' included) are transactional."""
+    definitions = Workflow.objects.filter(status=WorkflowStatus.ACTIVE, current_version__isnull=False).values_list(
+        "current_version__definition", flat=True
+    )
+    for definition in definitions:
+        for steps in (definition or {}).values():
+            if not isinstance(steps, list):
+                continue
+            for _, step in definition_steps_walk(steps):
+                spec = registry.action_get(step.get("action", "")) if isinstance(step, dict) else None
+                if spec is not None and not spec.transactional:
+                    return False
+    return True
