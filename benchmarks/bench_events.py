@@ -1,164 +1,460 @@
 """
-Benchmark: events through the API -> workflow -> tag, with a real `qcluster` worker on PostgreSQL (not a test).
+Benchmark: the event path on PostgreSQL — workers draining workflows, single-event POSTs through gunicorn,
+event-to-effect latency at a paced rate, the batch endpoint (not a test; issue 12's targets).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/engine .venv/bin/python benchmarks/bench_events.py \
-        [--burst 3000] [--rate 50] [--seconds 20] [--threads 8] [--workers 2]
+        [--broker orm|redis] [--workers 2] [--drain 2000] [--repeats 3] [--burst 3000] [--rate 100] \
+        [--seconds 60] [--batch 5000] [--threads 8] [--skip ...]
 
-It creates a throw-away database (test_<name>), an API token, customers, and one active workflow
-"event.custom named bench -> add tag Bench", then starts `manage.py qcluster` as a subprocess on that
-database (the ORM broker, as in production without Redis).
+It creates a throw-away database (test_<name>), an API token, customers, an active loyalty program and two
+active workflows — "event.custom named bench → add tag Bench" and "order.created → add tag Buyer + award 10
+points" — and starts `manage.py qcluster` (`--workers` worker processes, the ORM broker or Redis) and, for
+the HTTP phases, gunicorn as `scripts/run production` does (production settings, 2 processes x 4 threads)
+on 127.0.0.1. HTTP clients run in a separate process (this script with `--client`), never in process.
 
-1. Burst: `--threads` clients POST `--burst` custom events to /api/v1/events/ as fast as they can (Bearer
-   token, JSON, through the full DRF stack in process). Prints events/s ingested (accepted by the API),
-   then waits until the worker has tagged every customer and prints the effects/s of the drain.
-2. Paced: `--rate` events/s for `--seconds` (one new customer each). The event-to-effect latency is the
-   time from the client sending the POST to the CustomerTag row's `added_at` (written by the worker).
-   Prints p50/p95/p99 and the maximum.
-3. Batch: `--batch` events POSTed to /api/v1/batch/events/ in requests of `--batch-size` (the backfill
-   endpoint; each item is still its own transaction, outbox row and workflow run). Prints events/s
-   ingested and the drain's effects/s.
+1. drain (custom event → add tag): `--drain` custom events committed at once while the worker idles; the
+   time until every tag exists → effects/s. Repeated `--repeats` times: min / median / max, target ≥ 200.
+2. drain (order → tag + points): `--drain` orders committed at once → runs/s (each run adds a tag and
+   awards points: two effects), target ≥ 100 runs/s.
+3. POSTs: `--burst` single-event POSTs to /api/v1/events/ by `--threads` client threads → POST/s served,
+   target ≥ 150; then the drain of those.
+4. paced: `--rate` events/s for `--seconds` through gunicorn; latency = client send → the tag's `added_at`:
+   p50 / p95 / p99 / max, target p95 ≤ 1 s at 100/s for 60 s.
+5. batch: `--batch` events to /api/v1/batch/events/ in requests of `--batch-size` → events/s, target ≥ 1,000.
+
+Client, web, worker and database share the machine: run it `nice` and say under which load (it prints
+`uptime` before and after).
 """
 
 import argparse
+import http.client
+import json
+import os
+import socket
 import statistics
+import subprocess
+import sys
+import tempfile
+import threading
 import time
-from datetime import UTC, datetime
+from pathlib import Path
 
-from queue_harness import bench_database, paced_wait, percentile, qcluster, tagging_workflow, threads_run
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.test")
+
+TARGETS = {"drain_tag": 200.0, "drain_order": 100.0, "posts": 150.0, "p95": 1.0, "batch": 1000.0}
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def spread(values: list[float]) -> str:
+    return f"min {min(values):.0f} / median {statistics.median(values):.0f} / max {max(values):.0f}"
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by process `root` and its live descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += times.get(pid, 0.0)
+        stack.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
+# --- the HTTP client process ---------------------------------------------------------------------------
+
+
+def client_main(args: argparse.Namespace) -> int:
+    """`--client`: POST the jobs of `--jobs` (JSON) to `--url` from `--threads` threads; write sent times."""
+    jobs = json.loads(Path(args.jobs).read_text())
+    host, port = args.url.split(":")
+    headers = {"Authorization": f"Bearer {args.token}", "Content-Type": "application/json"}
+    sent: dict[str, float] = {}
+    failures: list[str] = []
+    start = time.time() + 0.3
+
+    def post_all(share: list[dict]) -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        for job in share:
+            if job.get("due") is not None:
+                delay = start + job["due"] - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+            sent_at = time.time()
+            try:
+                connection.request("POST", job["path"], body=json.dumps(job["body"]), headers=headers)
+                response = connection.getresponse()
+                content = response.read()
+                if response.status not in (200, 201):
+                    failures.append(f"{response.status}: {content[:200]!r}")
+            except (OSError, http.client.HTTPException) as error:
+                failures.append(repr(error))
+                connection.close()
+                connection = http.client.HTTPConnection(host, int(port), timeout=60)
+                continue
+            for key in job["keys"]:
+                sent[key] = sent_at
+        connection.close()
+
+    shares = [jobs[i :: args.threads] for i in range(args.threads)]
+    threads = [threading.Thread(target=post_all, args=(share,)) for share in shares if share]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    Path(args.out).write_text(json.dumps({"sent": sent, "failures": failures, "elapsed": elapsed}))
+    return 0
+
+
+# --- the benchmark -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--burst", type=int, default=3000, help="events posted as fast as possible")
-    parser.add_argument("--rate", type=float, default=50.0, help="paced events per second")
-    parser.add_argument("--seconds", type=float, default=20.0, help="duration of the paced phase")
-    parser.add_argument("--threads", type=int, default=8, help="concurrent API clients")
+    parser.add_argument("--broker", choices=["orm", "redis"], default="orm")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--workers", type=int, default=2, help="qcluster worker processes")
-    parser.add_argument("--batch", type=int, default=2000, help="events posted through the batch endpoint")
+    parser.add_argument("--drain", type=int, default=2000, help="events committed at once per drain")
+    parser.add_argument("--repeats", type=int, default=3, help="drain repetitions (min/median/max)")
+    parser.add_argument("--burst", type=int, default=3000, help="single-event POSTs as fast as possible")
+    parser.add_argument("--rate", type=float, default=100.0, help="paced events per second")
+    parser.add_argument("--seconds", type=float, default=60.0, help="duration of the paced phase")
+    parser.add_argument("--threads", type=int, default=8, help="client threads (in the client process)")
+    parser.add_argument("--batch", type=int, default=5000, help="events posted through the batch endpoint")
     parser.add_argument("--batch-size", type=int, default=100, help="events per batch request")
+    parser.add_argument("--event-batch", type=int, default=None, help="AUTOMATIONS_EVENT_BATCH for the workers")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["drain", "orders", "posts", "paced", "batch"])
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--token", help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.client:
+        return client_main(args)
+    if args.broker == "redis":
+        os.environ["REDIS_URL"] = args.redis_url
 
-    with bench_database() as database:
+    import logging
+
+    import django
+
+    django.setup()
+    logging.getLogger("django-q").setLevel(logging.WARNING)
+    from django.db import connection, connections, transaction
+
+    if connection.vendor != "postgresql":
+        print("This benchmark needs PostgreSQL: set DATABASE_URL.", file=sys.stderr)
+        return 2
+
+    from django.test.utils import setup_test_environment
+
+    print(f"start: {load()}, broker {args.broker}, {args.workers} workers")
+    setup_test_environment()
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    database = connection.settings_dict
+    processes: list[subprocess.Popen] = []
+    scratch = Path(tempfile.mkdtemp(prefix="bench_events_"))
+    try:
         from django.contrib.auth.models import Group
-        from django.test import Client
+        from django_q.brokers import get_broker
 
+        from apps.automations import services
+        from apps.automations.models import Workflow, WorkflowRun
+        from apps.customers import services as customer_services
         from apps.customers.models import Customer, DomainEvent
         from apps.platform.services import api_token_create
         from apps.tagging.models import CustomerTag
-        from tests.factories import UserFactory
+        from tests.factories import UserFactory, make_order
+        from tests.loyalty.conftest import program_make
 
+        if args.broker == "redis":
+            get_broker().purge_queue()
         user = UserFactory(username="bench", is_staff=False, is_superuser=False)
         user.groups.add(Group.objects.get(name="integration"))
         _, raw_token = api_token_create(user=user, name="bench", scopes=["ingest"])
-        paced = int(args.rate * args.seconds)
+        program_make()
+        customers = args.drain * (args.repeats + 1) + args.burst + int(args.rate * args.seconds) + args.batch
         Customer.objects.bulk_create(
-            [Customer(external_id=f"b{i}", email=f"b{i}@example.com") for i in range(args.burst + paced + args.batch)],
-            batch_size=5000,
+            [Customer(external_id=f"b{i}", email=f"b{i}@example.com") for i in range(customers)], batch_size=5000
         )
-        tagging_workflow(
-            name="Bench",
-            trigger={"event": "event.custom", "where": {"field": "event.name", "op": "eq", "value": "bench"}},
-            tag="Bench",
+        for name, definition in (
+            (
+                "Bench",
+                {
+                    "schema": 1,
+                    "trigger": {
+                        "event": "event.custom",
+                        "where": {"field": "event.name", "op": "eq", "value": "bench"},
+                    },
+                    "steps": [{"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Bench"]}}],
+                },
+            ),
+            (
+                "Buyer",
+                {
+                    "schema": 1,
+                    "trigger": {"event": "order.created"},
+                    "steps": [
+                        {"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Buyer"]}},
+                        {"id": "points", "action": "loyalty.award_points", "params": {"points": 10, "reason": "Bench"}},
+                    ],
+                },
+            ),
+        ):
+            services.workflow_activate(workflow=services.workflow_create(name=name, definition=definition))
+        buyer = Workflow.objects.get(name="Buyer")
+        next_customer = iter(range(customers))
+
+        env = {
+            **os.environ,
+            "DATABASE_URL": (
+                f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or '127.0.0.1'}:"
+                f"{database['PORT'] or 5432}/{database['NAME']}?conn_max_age=600"
+            ),
+            "Q_WORKERS": str(args.workers),
+            "LOG_LEVEL": "WARNING",
+        }
+        if args.event_batch is not None:
+            env["AUTOMATIONS_EVENT_BATCH"] = str(args.event_batch)
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         )
-        ids = dict(Customer.objects.values_list("external_id", "pk"))
-        sent_at: dict[str, datetime] = {}
-        failures: list[str] = []
+        time.sleep(5)  # let the cluster's workers start
 
-        def post_all(jobs: list[tuple[float | None, str]]) -> None:
-            client = Client()
-            for due, external_id in jobs:
-                paced_wait(due)
-                sent_at[external_id] = datetime.now(UTC)
-                response = client.post(
-                    "/api/v1/events/",
-                    data={"customer_external_id": external_id, "name": "bench"},
-                    content_type="application/json",
-                    HTTP_AUTHORIZATION=f"Bearer {raw_token}",
-                )
-                if response.status_code != 201:
-                    failures.append(f"{response.status_code}: {response.content[:200]!r}")
+        def tags(name: str) -> int:
+            return CustomerTag.objects.filter(tag__name=name).count()
 
-        def run_clients(jobs: list[tuple[float | None, str]]) -> float:
-            return threads_run(jobs, threads=args.threads, send=post_all)
-
-        def wait_for_tags(expected: int, timeout: float = 300) -> float:
+        def wait_until(done, expected: int, timeout: float = 600) -> float:
             started = time.perf_counter()
-            while CustomerTag.objects.filter(tag__name="Bench").count() < expected:
+            while (count := done()) < expected:
                 if time.perf_counter() - started > timeout:
-                    raise SystemExit(f"timeout: only {CustomerTag.objects.count()} tags of {expected}")
-                time.sleep(0.1)
-            return time.perf_counter() - started
+                    raise SystemExit(f"timeout: {count} of {expected}")
+                time.sleep(0.05)
+            return time.perf_counter()
 
-        with qcluster(database, workers=args.workers):
-            # 1. Burst
-            burst_ids = [f"b{i}" for i in range(args.burst)]
-            elapsed = run_clients([(None, external_id) for external_id in burst_ids])
-            drain_started = time.perf_counter() - elapsed
-            wait_for_tags(args.burst)
-            drained = time.perf_counter() - drain_started
-            print(f"burst: {args.burst} events in {elapsed:.2f}s -> {args.burst / elapsed:.0f} events/s ingested")
+        # 1. and 2. Drains
+        def drain(kind: str) -> float:
+            ids = [next(next_customer) for _ in range(args.drain)]
+            rows = list(Customer.objects.filter(external_id__in=[f"b{i}" for i in ids]))
+            before = tags("Bench") if kind == "tag" else WorkflowRun.objects.filter(workflow=buyer).count()
+            with transaction.atomic():  # committed at once: the worker finds them all queued
+                for customer in rows:
+                    if kind == "tag":
+                        customer_services.custom_event_record(customer=customer, name="bench")
+                    else:
+                        make_order(customer, total="25.00")
+            committed = time.perf_counter()
+            cpu_before = tree_cpu(processes[0].pid)
+            if kind == "tag":
+                finished = wait_until(lambda: tags("Bench"), before + len(rows))
+            else:
+                finished = wait_until(
+                    lambda: WorkflowRun.objects.filter(workflow=buyer, status="succeeded").count(), before + len(rows)
+                )
+            cpu_per_event.append((tree_cpu(processes[0].pid) - cpu_before) / len(rows))
+            return len(rows) / (finished - committed)
+
+        cpu_per_event: list[float] = []
+        for kind, skip, label, target in (
+            ("tag", "drain", "drain custom event → add tag: effects/s", TARGETS["drain_tag"]),
+            ("order", "orders", "drain order → tag + points: runs/s (2 effects each)", TARGETS["drain_order"]),
+        ):
+            if skip in args.skip:
+                continue
+            cpu_per_event.clear()
+            rates = [drain(kind) for _ in range(args.repeats)]
+            cpu = statistics.median(cpu_per_event)
             print(
-                f"burst: all {args.burst} tags {drained:.2f}s after the first POST -> "
-                f"{args.burst / drained:.0f} effects/s"
+                f"{label} over {args.drain} events x {args.repeats}: {spread(rates)}"
+                f" (floor {target:.0f}; median {statistics.median(rates) / target:.2f}x the floor) [{load()}]"
+            )
+            print(
+                f"  worker CPU {cpu * 1000:.1f} ms per event (median) -> {1 / cpu:.0f} per worker CPU-second, "
+                "whatever the machine's load (PostgreSQL's own CPU not included)"
             )
 
-            # 2. Paced
-            paced_ids = [f"b{i}" for i in range(args.burst, args.burst + paced)]
-            start = time.monotonic() + 0.5
-            elapsed = run_clients(
-                [(start + index / args.rate, external_id) for index, external_id in enumerate(paced_ids)]
-            )
-            wait_for_tags(args.burst + paced)
-            added = dict(
-                CustomerTag.objects.filter(tag__name="Bench", customer_id__in=[ids[e] for e in paced_ids]).values_list(
-                    "customer__external_id", "added_at"
+        # 3.-5. HTTP through gunicorn, clients in another process
+        http_phases = {"posts", "paced", "batch"} - set(args.skip)
+        if http_phases:
+            port = free_port()
+            web_env = {
+                **env,
+                "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.production",
+                "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
+                "FIELD_ENCRYPTION_KEY": "Fh1q0pVbH3X0b1m8cZl9nI8cN0pJv1yQe2m6sTQ3c0k=",
+                "ALLOWED_HOSTS": "127.0.0.1",
+                "SECURE_SSL_REDIRECT": "false",
+                "API_THROTTLE_TOKEN": "1000000/min",
+                "API_THROTTLE_IP": "1000000/min",
+                "HOST": "127.0.0.1",
+                "PORT": str(port),
+                "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+                "WEB_THREADS": os.environ.get("WEB_THREADS", "4"),
+            }
+            processes.append(
+                subprocess.Popen(
+                    [
+                        str(ROOT / ".venv/bin/gunicorn"),
+                        "-c",
+                        "loyalty_site/gunicorn.conf.py",
+                        "--access-logfile",
+                        "/dev/null",
+                        "loyalty_site.wsgi",
+                    ],
+                    env=web_env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
             )
-            latencies = [(added[e] - sent_at[e]).total_seconds() for e in paced_ids]
-            print(f"paced: {paced} events at {args.rate:g}/s ({paced / elapsed:.1f}/s achieved)")
-            print(
-                "paced: event-to-effect latency "
-                f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p95 {percentile(latencies, 0.95) * 1000:.0f} ms, "
-                f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms, "
-                f"mean {statistics.mean(latencies) * 1000:.0f} ms"
-            )
-            # 3. Batch endpoint
-            batch_ids = [f"b{i}" for i in range(args.burst + paced, args.burst + paced + args.batch)]
-            chunks = [batch_ids[i : i + args.batch_size] for i in range(0, len(batch_ids), args.batch_size)]
+            deadline = time.time() + 120
+            while True:
+                try:
+                    probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                    probe.request("GET", "/healthz")
+                    probe.getresponse().read()
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise SystemExit("gunicorn did not start") from None
+                    time.sleep(0.5)
 
-            def post_batches(share: list[list[str]]) -> None:
-                client = Client()
-                for chunk in share:
-                    response = client.post(
-                        "/api/v1/batch/events/",
-                        data={"items": [{"customer_external_id": e, "name": "bench"} for e in chunk]},
-                        content_type="application/json",
-                        HTTP_AUTHORIZATION=f"Bearer {raw_token}",
-                    )
-                    if response.status_code != 200:
-                        failures.append(f"{response.status_code}: {response.content[:200]!r}")
+            def run_client(jobs: list[dict], name: str) -> dict:
+                jobs_file, out_file = scratch / f"{name}.jobs.json", scratch / f"{name}.out.json"
+                jobs_file.write_text(json.dumps(jobs))
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--client",
+                        "--url",
+                        f"127.0.0.1:{port}",
+                        "--token",
+                        raw_token,
+                        "--jobs",
+                        str(jobs_file),
+                        "--out",
+                        str(out_file),
+                        "--threads",
+                        str(args.threads),
+                    ],
+                    check=True,
+                    cwd=ROOT,
+                )
+                result = json.loads(out_file.read_text())
+                if result["failures"]:
+                    print(f"{name}: {len(result['failures'])} failed POSTs, first: {result['failures'][0]}")
+                return result
 
-            if chunks:
+            def single(index: int, due: float | None = None) -> dict:
+                key = f"b{index}"
+                body = {"customer_external_id": key, "name": "bench"}
+                return {"path": "/api/v1/events/", "body": body, "keys": [key], "due": due}
+
+            if "posts" in http_phases:
+                ids = [next(next_customer) for _ in range(args.burst)]
+                before = tags("Bench")
                 started = time.perf_counter()
-                elapsed = threads_run(chunks, threads=args.threads, send=post_batches)
-                wait_for_tags(args.burst + paced + args.batch)
-                drained = time.perf_counter() - started
+                result = run_client([single(i) for i in ids], "posts")
+                finished = wait_until(lambda: tags("Bench"), before + len(ids) - len(result["failures"]))
                 print(
-                    f"batch: {args.batch} events in {len(chunks)} requests in {elapsed:.2f}s -> "
-                    f"{args.batch / elapsed:.0f} events/s ingested"
+                    f"POSTs /api/v1/events/ via gunicorn ({web_env['WEB_CONCURRENCY']} x {web_env['WEB_THREADS']}), "
+                    f"{args.threads} client threads in another process: {len(ids) / result['elapsed']:.0f} POST/s "
+                    f"(floor {TARGETS['posts']:.0f}; {len(ids) / result['elapsed'] / TARGETS['posts']:.2f}x); "
+                    f"all effects {finished - started:.1f}s after the first POST "
+                    f"({len(ids) / (finished - started):.0f} effects/s) [{load()}]"
                 )
+            if "paced" in http_phases:
+                count = int(args.rate * args.seconds)
+                ids = [next(next_customer) for _ in range(count)]
+                before = tags("Bench")
+                result = run_client([single(i, due=n / args.rate) for n, i in enumerate(ids)], "paced")
+                wait_until(lambda: tags("Bench"), before + count - len(result["failures"]))
+                added = dict(
+                    CustomerTag.objects.filter(
+                        tag__name="Bench", customer__external_id__in=[f"b{i}" for i in ids]
+                    ).values_list("customer__external_id", "added_at")
+                )
+                latencies = [added[key].timestamp() - sent for key, sent in result["sent"].items() if key in added]
+                p95 = percentile(latencies, 0.95)
                 print(
-                    f"batch: all {args.batch} tags {drained:.2f}s after the first POST -> "
-                    f"{args.batch / drained:.0f} effects/s"
+                    f"paced {args.rate:g} events/s for {args.seconds:g}s via gunicorn "
+                    f"({count / result['elapsed']:.1f}/s achieved): event-to-effect "
+                    f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
+                    f"p95 {p95 * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
+                    f"max {max(latencies) * 1000:.0f} ms (p95 floor {TARGETS['p95']:.1f} s; "
+                    f"{p95 / TARGETS['p95']:.2f}x) [{load()}]"
+                )
+            if "batch" in http_phases:
+                ids = [next(next_customer) for _ in range(args.batch)]
+                chunks = [ids[i : i + args.batch_size] for i in range(0, len(ids), args.batch_size)]
+                jobs = [
+                    {
+                        "path": "/api/v1/batch/events/",
+                        "body": {"items": [{"customer_external_id": f"b{i}", "name": "bench"} for i in chunk]},
+                        "keys": [f"b{i}" for i in chunk],
+                        "due": None,
+                    }
+                    for chunk in chunks
+                ]
+                before = tags("Bench")
+                started = time.perf_counter()
+                result = run_client(jobs, "batch")
+                finished = wait_until(lambda: tags("Bench"), before + len(result["sent"]))
+                rate = len(ids) / result["elapsed"]
+                print(
+                    f"batch endpoint via gunicorn: {len(ids)} events in {len(chunks)} requests: {rate:.0f} events/s "
+                    f"ingested (floor {TARGETS['batch']:.0f}; {rate / TARGETS['batch']:.2f}x); all effects "
+                    f"{finished - started:.1f}s after the first POST ({len(ids) / (finished - started):.0f} effects/s)"
+                    f" [{load()}]"
                 )
 
         pending = DomainEvent.objects.filter(status="pending").count()
-        print(
-            f"check: {len(failures)} failed POSTs, {pending} events still pending, "
-            f"{CustomerTag.objects.filter(tag__name='Bench').count()} tags"
-        )
-        if failures:
-            print("first failure:", failures[0])
+        print(f"check: {pending} events still pending; end: {load()}")
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        connections.close_all()
+        connection.creation.destroy_test_db(database["NAME"], verbosity=0)
     return 0
 
 

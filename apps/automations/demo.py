@@ -35,7 +35,11 @@ def load(*, stdout: TextIO) -> None:
         stdout.write(f"  workflows: {', '.join(installed)} (active)\n")
 
     # A fresh order through the services: the active order workflows run on it (the worker picks it up).
-    customer = Customer.objects.filter(external_id="demo-c-01").first()
+    # Placed by a demo customer without orders, so the first-time-buyer workflow acts (a run that succeeds).
+    customer = (
+        Customer.objects.filter(orders__external_id=DEMO_ORDER).first()
+        or Customer.objects.filter(external_id__startswith="demo-c-", orders_count=0).order_by("external_id").first()
+    )
     product = Product.objects.filter(external_id="demo-p-headphones").first()
     if customer is not None and product is not None:
         line = LineInput(title=product.title, quantity=1, unit_price=product.price, product=product)

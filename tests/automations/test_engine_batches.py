@@ -73,11 +73,11 @@ def test_one_task_processes_a_batch_of_pending_events_in_one_commit(no_queue, se
     assert CustomerTag.objects.filter(tag__name="Bench").count() == 12
     assert set(DomainEvent.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"processed"}
     assert WorkflowRun.objects.filter(status="succeeded").count() == ActionEffect.objects.count() == 12
-    # pinned: the batchable check, BEGIN, the claim, COMMIT, then 31 per event (10 of them savepoints; the
-    # first batch also creates the tag: 2 more)
-    assert (len(first), len(second)) == (4 + 10 * PER_EVENT + 2, 4 + 2 * PER_EVENT), "\n".join(second)
-    # a task finding nothing left: three statements, nothing written
-    assert len(_process(ids[0])) == 4
+    # pinned: the event's freshness, the batchable check, BEGIN, the claim, COMMIT, then 31 per event (10 of
+    # them savepoints; the first batch also creates the tag: 2 more)
+    assert (len(first), len(second)) == (5 + 10 * PER_EVENT + 2, 5 + 2 * PER_EVENT), "\n".join(second)
+    # a task finding nothing left: those five statements, nothing written
+    assert len(_process(ids[0])) == 5
 
 
 PER_EVENT = 31
@@ -154,3 +154,26 @@ def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(no_queue, sett
     statuses = dict(DomainEvent.objects.filter(pk__in=ids).values_list("pk", "status"))
     assert statuses == {ids[0]: "processed", ids[1]: "pending", ids[2]: "processed"}
     assert not WorkflowRun.objects.filter(trigger_event_id=ids[1]).exists()  # its savepoint rolled back
+
+
+def test_an_event_older_than_the_outbox_grace_is_processed_alone(no_queue, settings):
+    """A sweep's re-drive: its batch may have died with its worker, so it must not take others down with it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.AUTOMATIONS_EVENT_BATCH = 10
+    _tagging()
+    ids = _events(3)
+    DomainEvent.objects.filter(pk=ids[0]).update(created_at=timezone.now() - timedelta(minutes=5))
+
+    statements = _process(ids[0])
+
+    assert not [s for s in statements if "SKIP LOCKED" in s]
+    consumed = list(DomainEventReceipt.objects.filter(consumer="automations").values_list("event_id", flat=True))
+    assert consumed == [ids[0]]
+    # and a fresh event's batch leaves the old one out
+    DomainEvent.objects.filter(pk=ids[0]).update(status="pending")
+    DomainEventReceipt.objects.filter(event_id=ids[0]).delete()
+    _process(ids[1])
+    assert set(DomainEvent.objects.filter(status="pending").values_list("pk", flat=True)) == {ids[0]}

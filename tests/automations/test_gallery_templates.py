@@ -182,12 +182,12 @@ def test_8_active_high_value_in_the_window(clock, feed):
 
 
 def test_12_first_time_buyer(clock, feed):
-    feed.install("first_time_buyer", {"tag": "Newbie"})
     returning, second_try, first = feed.customer("c-returning"), feed.customer("c-second-try"), feed.customer("c-first")
-    # History loaded before (no worker ran for it): one paid order, one cancelled order.
+    # History loaded before the workflow existed: one paid order, one cancelled order.
     make_order(Customer.objects.get(pk=returning.pk), total="15.00", placed_at=NOW - timedelta(days=400))
     cancelled = make_order(Customer.objects.get(pk=second_try.pk), total="15.00", placed_at=NOW - timedelta(days=9))
     customer_services.order_cancel(order=cancelled)
+    feed.install("first_time_buyer", {"tag": "Newbie"})
 
     feed.order(first, "35.00")  # -> in
     feed.order(returning, "35.00")  # their second order -> out

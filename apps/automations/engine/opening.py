@@ -256,17 +256,26 @@ def domain_events_process_batch(*, event_id: int, limit: int | None = None) -> i
     event: an event's receipt commits with its effects. Events are processed in customer order, so two
     batches lock customers in the same order.
 
-    Falls back to one event (`domain_event_process`) on SQLite, with a limit of 1, or while some active
-    workflow has a non-transactional action (e-mail, webhook: slow I/O must not run inside a transaction).
+    Only events younger than the outbox grace are batched. Falls back to one event (`domain_event_process`)
+    for an older one (a sweep's re-drive), on SQLite, with a limit of 1, or while some active workflow has a
+    non-transactional action (e-mail, webhook: slow I/O must not run inside a transaction).
     Returns how many events were processed.
     """
     limit = django_settings.AUTOMATIONS_EVENT_BATCH if limit is None else limit
-    if limit <= 1 or connection.vendor != "postgresql" or not _batchable():
+    fresh_since = timezone.now() - outbox.OUTBOX_GRACE
+    if (
+        limit <= 1
+        or connection.vendor != "postgresql"
+        or not DomainEvent.objects.filter(pk=event_id, created_at__gte=fresh_since).exists()
+        or not _batchable()
+    ):
+        # An event older than the outbox grace (re-driven by the sweep: its batch may have died with its
+        # worker) goes alone, so a poison event cannot take batches down with it; its runs count attempts.
         domain_event_process(event_id=event_id)
         return 1
     with transaction.atomic():
         claimed = list(
-            DomainEvent.objects.filter(status=DomainEventStatus.PENDING)
+            DomainEvent.objects.filter(status=DomainEventStatus.PENDING, created_at__gte=fresh_since)
             .exclude(Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER)))
             .order_by("pk")
             .select_for_update(skip_locked=True, no_key=True)
