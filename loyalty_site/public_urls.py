@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from apps.campaigns.landing import public_views as landing
+from apps.customers.messaging.templating.urls import public_urlpatterns
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -14,4 +15,5 @@ urlpatterns = [
     # The storefront widget's endpoints (CORS for the configured shop origins).
     path("w/", include("apps.loyalty.widget.urls")),
     path("", include("apps.customers.consent.urls")),
+    *public_urlpatterns,
 ]

@@ -26,6 +26,7 @@ urlpatterns = [
     path("admin/tagging/", include("apps.tagging.urls")),
     path("admin/console/", include("apps.automations.console.urls")),
     path("admin/reports/", include("apps.reports.urls")),
+    path("admin/messaging/", include("apps.customers.messaging.templating.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -34,6 +34,11 @@ ROLES: dict[str, list[str]] = {
         cap.CAMPAIGN_KILL_SWITCH,
         # Connect shops (their webhooks feed the data plane) and re-process a failed delivery.
         "connectors.*",
+        # Message templates (write, publish) and the brand.
+        "customers.*_messagetemplate",
+        "customers.*_templateversion",
+        "customers.*_templatevariant",
+        "customers.*_brand",
     ],
     # Helps customers: fixes contact data and tags, adjusts points, redeems and confirms codes.
     "support": [

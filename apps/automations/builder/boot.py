@@ -102,14 +102,46 @@ def param_payload(spec: Any) -> dict[str, Any]:
     }
 
 
-def action_payload(spec: Any) -> dict[str, Any]:
+# The notify.* actions' `template` param is a picker of the published message templates of the action's channel.
+TEMPLATE_PARAM_CHANNELS = {"notify.email": "email", "notify.sms": "sms", "notify.in_app": "in_app"}
+
+
+def template_param_payload(param: dict[str, Any], channel: str, templates: dict[str, list[Any]]) -> dict[str, Any]:
+    choices = templates.get(channel, [])
+    return {
+        **param,
+        "type": "string",
+        "dynamic": False,
+        "choices": [{"value": template.key, "label": f"{template.name} ({template.key})"} for template in choices],
+        "help": param.get("help") or "A published message template; leave empty to write the subject and body here.",
+    }
+
+
+def action_payload(spec: Any, templates: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    params = [param_payload(param) for param in getattr(spec, "params", ())]
+    channel = TEMPLATE_PARAM_CHANNELS.get(spec.name)
+    if channel is not None and templates is not None:
+        params = [
+            template_param_payload(param, channel, templates) if param["name"] == "template" else param
+            for param in params
+        ]
     return {
         "name": spec.name,
         "label": spec.label,
         "description": getattr(spec, "description", ""),
         "group": getattr(spec, "group", "") or spec.name.split(".")[0].capitalize(),
-        "params": [param_payload(param) for param in getattr(spec, "params", ())],
+        "params": params,
     }
+
+
+def published_templates_by_channel() -> dict[str, list[Any]]:
+    """The published message templates by channel (one query), for the `template` pickers."""
+    from apps.customers.messaging.templating.selectors import templates_published
+
+    by_channel: dict[str, list[Any]] = {}
+    for template in templates_published():
+        by_channel.setdefault(template.channel, []).append(template)
+    return by_channel
 
 
 def triggers_payload() -> list[dict[str, Any]]:
@@ -128,11 +160,17 @@ def trigger_lookup(name: str) -> dict[str, Any] | None:
 def catalog_payload() -> dict[str, Any]:
     from apps.automations.registry import actions_all
 
+    actions = actions_all()
+    templates = (
+        published_templates_by_channel()
+        if any(spec.name in TEMPLATE_PARAM_CHANNELS and spec.param("template") for spec in actions)
+        else None
+    )
     return {
         # The fields and the operator table of the condition language, as every condition editor reads them.
         **editor_catalog(),
         "triggers": triggers_payload(),
-        "actions": [action_payload(spec) for spec in actions_all()],
+        "actions": [action_payload(spec, templates) for spec in actions],
     }
 
 

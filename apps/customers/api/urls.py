@@ -1,6 +1,8 @@
 from rest_framework.routers import DefaultRouter
 
 from ..consent.api import urls as consent_urls
+from apps.customers.messaging.templating.api.views import MessageTemplateViewSet
+
 from . import exchange_rates, views
 
 router = DefaultRouter(trailing_slash=True)
@@ -13,5 +15,6 @@ router.register("locations", views.LocationViewSet, basename="location")
 router.register("stores", views.StoreViewSet, basename="store")
 router.register("batch", views.BatchViewSet, basename="batch")
 router.register("exchange-rates", exchange_rates.ExchangeRateViewSet, basename="exchange-rate")
+router.register("message-templates", MessageTemplateViewSet, basename="message-template")
 
 urlpatterns = [*router.urls, *consent_urls.urlpatterns]

@@ -74,6 +74,18 @@ NAVIGATION: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "Messages",
+        (
+            Entry(
+                "Templates",
+                "messaging-templates",
+                ("customers.view_messagetemplate",),
+                also=("/admin/messaging/templates/",),
+            ),
+            Entry("Brand", "messaging-brand", ("customers.view_brand",)),
+        ),
+    ),
+    Section(
         "Segments",
         (
             Entry(

@@ -41,6 +41,7 @@ class MessageTemplate(models.Model):
 
     class Meta:
         ordering = ["name", "pk"]
+        permissions = [("publish_messagetemplate", "Can publish message templates")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key})"

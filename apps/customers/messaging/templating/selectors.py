@@ -49,3 +49,20 @@ def templates_list(*, channel: str | None = None, published_only: bool = False) 
     if published_only:
         queryset = queryset.filter(versions__status=VersionStatus.PUBLISHED).distinct()
     return queryset
+
+
+def templates_published() -> QuerySet[MessageTemplate]:
+    """Templates that have a published version (what a workflow may send), by name."""
+    return MessageTemplate.objects.filter(versions__status=VersionStatus.PUBLISHED).distinct().order_by("name", "pk")
+
+
+def template_check(key: str, *, channel: str) -> list[str]:
+    """What is wrong with naming template `key` in a `channel` action (for the notify.* params' `check`)."""
+    template = template_get(key=key) if isinstance(key, str) and len(key) <= 64 else None
+    if template is None:
+        return [f'no message template "{key}"']
+    if template.channel != channel:
+        return [f'template "{key}" is for {template.channel}, not {channel}']
+    if not template.versions.filter(status=VersionStatus.PUBLISHED).exists():
+        return [f'template "{key}" has no published version']
+    return []
