@@ -227,6 +227,7 @@ SPECTACULAR_SETTINGS = {
         "ConsentChannelEnum": "apps.customers.consent.choices.Channel",
         "LimitScopeEnum": "apps.campaigns.promotions.choices.LimitScope",
         "RuleLimitScopeEnum": "apps.loyalty.choices.RuleLimitScope",
+        "TemplateChannelEnum": "apps.customers.messaging.templating.choices.TemplateChannel",
     },
 }
 

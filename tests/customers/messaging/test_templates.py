@@ -214,3 +214,17 @@ def test_render_for_costs_a_fixed_number_of_queries(django_assert_num_queries):
     # template, latest published version, its variants, the brand.
     with django_assert_num_queries(4):
         render_for("welcome", customer, channel="email", context={})
+
+
+def test_a_prepared_template_renders_many_customers_without_reading_the_template_again(django_assert_num_queries):
+    from apps.customers.messaging.templating import template_prepare
+
+    customers = [CustomerFactory(first_name=f"N{index}") for index in range(5)]
+    templates.template_publish(template=_email(subject="Hi {{ customer.first_name }}", body="Hello"))
+    prepared = template_prepare("welcome", channel="email")
+
+    with django_assert_num_queries(0):
+        rendered = [prepared.render(customer, context={}) for customer in customers]
+
+    assert [message.subject for message in rendered] == [f"Hi N{index}" for index in range(5)]
+    assert {message.version for message in rendered} == {1}

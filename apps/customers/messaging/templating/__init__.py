@@ -8,7 +8,14 @@ Templates per channel (e-mail, SMS, in-app) with locale variants chosen by the c
 immutable published versions; the brand (`get_brand()`) is shared with landing pages and the cockpit.
 """
 
-from .rendering import UNSUBSCRIBE_URL_PLACEHOLDER, Rendered, render_for
+from .rendering import UNSUBSCRIBE_URL_PLACEHOLDER, PreparedTemplate, Rendered, render_for, template_prepare
 from .selectors import get_brand
 
-__all__ = ["UNSUBSCRIBE_URL_PLACEHOLDER", "Rendered", "get_brand", "render_for"]
+__all__ = [
+    "UNSUBSCRIBE_URL_PLACEHOLDER",
+    "PreparedTemplate",
+    "Rendered",
+    "get_brand",
+    "render_for",
+    "template_prepare",
+]

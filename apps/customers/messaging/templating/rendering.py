@@ -149,15 +149,34 @@ def variant_render(
     )
 
 
-def render_for(template_key: str, customer: Any, *, channel: str, context: dict[str, Any] | None) -> Rendered:
+@dataclass(frozen=True)
+class PreparedTemplate:
     """
-    The latest published version of template `template_key`, in the customer's language (`customer.language`,
-    falling back to the template's default locale), rendered for `customer` on `channel`.
+    A published version read once (template, version, variants, brand: 4 queries) and rendered for many
+    customers without reading it again — for bulk sends. `render_for` is one of these used once.
+    """
 
-    Refuses (DomainError, path "template") an unknown key, a template of another channel and a template never
-    published. `context`: see `evaluation_context`. The footer of a marketing e-mail links to
-    `consent.unsubscribe_url(customer, channel="email", purpose="marketing")` (`context["unsubscribe_url"]`
-    overrides it).
+    template: MessageTemplate
+    version: TemplateVersion
+    brand: Brand
+
+    def render(self, customer: Any, *, context: dict[str, Any] | None) -> Rendered:
+        variant = variant_pick(self.template, self.version, customer)
+        assert self.version.number is not None  # (only published versions are prepared)
+        return variant_render(
+            template=self.template,
+            version_number=self.version.number,
+            variant=variant,
+            customer=customer,
+            context=context,
+            brand=self.brand,
+        )
+
+
+def template_prepare(template_key: str, *, channel: str) -> PreparedTemplate:
+    """
+    The latest published version of template `template_key` for `channel`, ready to render. Refuses
+    (DomainError, path "template") an unknown key, a template of another channel and a template never published.
     """
     template = template_get(key=template_key)
     if template is None:
@@ -173,7 +192,17 @@ def render_for(template_key: str, customer: Any, *, channel: str, context: dict[
         raise DomainError(
             f'template "{template_key}" has no published version', path="template", code="template_not_published"
         )
-    variant = variant_pick(template, version, customer)
-    return variant_render(
-        template=template, version_number=version.number, variant=variant, customer=customer, context=context
-    )
+    return PreparedTemplate(template=template, version=version, brand=get_brand())
+
+
+def render_for(template_key: str, customer: Any, *, channel: str, context: dict[str, Any] | None) -> Rendered:
+    """
+    The latest published version of template `template_key`, in the customer's language (`customer.language`,
+    falling back to the template's default locale), rendered for `customer` on `channel`.
+
+    Refuses (DomainError, path "template") an unknown key, a template of another channel and a template never
+    published. `context`: see `evaluation_context`. The footer of a marketing e-mail links to
+    `consent.unsubscribe_url(customer, channel="email", purpose="marketing")` (`context["unsubscribe_url"]`
+    overrides it). Sending one template to many customers: `template_prepare(...).render(customer, ...)`.
+    """
+    return template_prepare(template_key, channel=channel).render(customer, context=context)
