@@ -1,8 +1,8 @@
 from rest_framework.routers import DefaultRouter
 
-from ..consent.api import urls as consent_urls
 from apps.customers.messaging.templating.api.views import MessageTemplateViewSet
 
+from ..consent.api import urls as consent_urls
 from . import exchange_rates, views
 
 router = DefaultRouter(trailing_slash=True)
