@@ -9,6 +9,7 @@ api_v1: list[URLPattern | URLResolver] = [
     # Before the routers' own (403) root views: the index of what this caller may reach.
     path("", ApiIndexView.as_view(), name="api-index"),
     path("", include("apps.customers.api.urls")),
+    path("", include("apps.customers.messaging.api.urls")),
     path("", include("apps.tagging.api.urls")),
     path("", include("apps.loyalty.api.urls")),
     path("", include("apps.campaigns.api.urls")),

@@ -1,14 +1,16 @@
-"""What the engine itself offers: the notify.* actions (e-mail, signed webhook)."""
+"""What the engine itself offers: the notify.* actions (e-mail, SMS, in-app through messaging; signed webhook)."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.utils import timezone
 
+from apps.customers.messaging.choices import Channel
+from apps.customers.messaging.services import delivery_record_sent
+
+from . import notify
 from .definitions import STATE_TRIGGER
 from .registry import ActionRefused, ActionSpec, ParamSpec, TriggerSpec, register_action, register_trigger
 from .secret_params import secret_reveal
@@ -29,25 +31,6 @@ register_trigger(
 )
 
 # --- Actions -----------------------------------------------------------------------------------------
-
-
-def _recipient(context: Any, params: dict[str, Any]) -> str:
-    to = str(params.get("to") or "").strip() or getattr(context.customer, "email", "")
-    if not to:
-        raise ActionRefused("The customer has no e-mail address and no recipient is set.")
-    return to
-
-
-def run_email(context: Any, params: dict[str, Any], effect_key: str) -> dict[str, Any]:
-    """Send one e-mail through Django's mail backend (console in development)."""
-    to = _recipient(context, params)
-    subject = str(params.get("subject") or "")
-    send_mail(subject, str(params.get("body") or ""), settings.DEFAULT_FROM_EMAIL, [to])
-    return {"to": to, "subject": subject}
-
-
-def preview_email(context: Any, params: dict[str, Any]) -> dict[str, Any]:
-    return {"would_email": _recipient(context, params), "subject": params.get("subject"), "body": params.get("body")}
 
 
 def _message_id(effect_key: str) -> str:
@@ -74,12 +57,19 @@ def run_webhook(context: Any, params: dict[str, Any], effect_key: str) -> dict[s
             "fields": params.get("data") or {},
         },
     }
-    return webhook_send(
-        url=str(params["url"]),
-        secret=secret_reveal(params["secret"]),
-        message_id=_message_id(effect_key),
-        payload=payload,
+    message_id = _message_id(effect_key)
+    outcome = webhook_send(
+        url=str(params["url"]), secret=secret_reveal(params["secret"]), message_id=message_id, payload=payload
     )
+    delivery = delivery_record_sent(
+        key=effect_key,
+        channel=Channel.WEBHOOK,
+        customer=context.customer,
+        to=str(params["url"]),
+        provider_message_id=message_id,
+        cause=notify.cause_of(context),
+    )
+    return {**outcome, "delivery": delivery.pk}
 
 
 def preview_webhook(context: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -91,16 +81,56 @@ register_action(
     ActionSpec(
         name="notify.email",
         label="Send an e-mail",
-        description="E-mail the customer (or a fixed address) through the site's mail backend.",
+        description="E-mail the customer (or a fixed address): a template, or an inline subject and body. "
+        "Marketing e-mail needs consent and obeys caps and quiet hours; every message is a delivery row.",
         group="Notify",
         params=[
+            notify.TEMPLATE_PARAM,
             ParamSpec(name="to", type="email", label="To", help="Empty: the customer's address.", dynamic=True),
-            ParamSpec(name="subject", type="text", label="Subject", required=True, dynamic=True),
-            ParamSpec(name="body", type="text", label="Body", required=True, dynamic=True),
+            ParamSpec(name="subject", type="text", label="Subject", dynamic=True),
+            ParamSpec(name="body", type="text", label="Body", dynamic=True),
+            notify.PURPOSE_PARAM,
         ],
-        run=run_email,
-        preview=preview_email,
+        run=notify.run_email,
+        preview=notify.preview_email,
         transactional=False,
+        validate=notify.email_params_check,
+    )
+)
+register_action(
+    ActionSpec(
+        name="notify.sms",
+        label="Send an SMS",
+        description="Text the customer's phone number (E.164) through the configured SMS provider.",
+        group="Notify",
+        params=[
+            notify.TEMPLATE_PARAM,
+            ParamSpec(name="to", type="text", label="To", help="Empty: the customer's phone (+15551234567)."),
+            ParamSpec(name="body", type="text", label="Text", dynamic=True),
+            notify.PURPOSE_PARAM,
+        ],
+        run=notify.run_sms,
+        preview=notify.preview_sms,
+        transactional=False,
+        validate=notify.params_check,
+    )
+)
+register_action(
+    ActionSpec(
+        name="notify.in_app",
+        label="Send an in-app message",
+        description="Put a message in the customer's cockpit inbox (with an unread count).",
+        group="Notify",
+        params=[
+            notify.TEMPLATE_PARAM,
+            ParamSpec(name="subject", type="text", label="Title", dynamic=True),
+            ParamSpec(name="body", type="text", label="Message", dynamic=True),
+            notify.PURPOSE_PARAM,
+        ],
+        run=notify.run_in_app,
+        preview=notify.preview_in_app,
+        transactional=False,
+        validate=notify.email_params_check,
     )
 )
 register_action(

@@ -273,6 +273,8 @@ def _action_validate(step: dict, *, path: str, scopes: tuple[str, ...]) -> list[
         if not problems and param.check is not None:  # the action's own save-time checks (webhook URL, secret)
             problems = [DefinitionError(param_path, message) for message in param.check(value)]
         errors += problems
+    if not errors and spec.validate is not None:
+        errors += [DefinitionError(f"{path}.params.{name}", message) for name, message in spec.validate(params)]
     return errors
 
 

@@ -68,6 +68,8 @@ class ActionSpec:
     # True: the action only writes to this database; it runs in one transaction with its ledger row and
     # step row (exactly once). False (e-mail, webhooks): slow I/O runs outside any transaction.
     transactional: bool = True
+    # Save-time checks across params (e.g. "a template, or subject and body"): params -> (param, message).
+    validate: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
 
     def param(self, name: str) -> ParamSpec | None:
         return next((param for param in self.params if param.name == name), None)

@@ -532,3 +532,4 @@ class ExchangeRateAdmin(admin.ModelAdmin):
 
 
 from .consent import admin as consent_admin  # noqa: E402, F401  (registers suppressions and consents)
+from .messaging import admin as messaging_admin  # noqa: E402, F401  (registers the Delivery admin)

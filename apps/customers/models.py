@@ -479,3 +479,4 @@ from .messaging.templating.models import (  # noqa: E402, F401
     TemplateVariant,
     TemplateVersion,
 )
+from .messaging.models import Delivery  # noqa: E402, F401  (messaging's tables live in this app)

@@ -20,7 +20,7 @@ from rest_framework.request import Request
 
 from .models import ApiToken
 
-SCOPES = ("ingest", "loyalty:read", "loyalty:write", "widget", "workflows", "campaigns", "reports", "admin")
+SCOPES = ("ingest", "loyalty:read", "loyalty:write", "widget", "workflows", "campaigns", "messaging", "reports", "admin")
 SCOPE_DESCRIPTIONS = {
     "ingest": "a shop backend: customers, products, orders, refunds, carts, events, locations, stores, tags, batch",
     "loyalty:read": "balances, ledgers, rewards, redemptions, referrals and the program set-up (read only)",
@@ -28,6 +28,7 @@ SCOPE_DESCRIPTIONS = {
     "widget": "a shop backend issuing storefront widget tokens for its signed-in customers (nothing else)",
     "workflows": "workflows, templates, runs (create, edit, activate, pause, test, replay)",
     "campaigns": "segments and campaigns",
+    "messaging": "deliveries (every message sent, failed, suppressed or queued; read only)",
     "reports": "read-only access to every list and detail",
     "admin": "everything the token's user may do",
 }
@@ -38,6 +39,7 @@ SCOPES_BY_FAMILY: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "widget": (("widget",), ("widget",)),
     "workflows": (("workflows", "reports"), ("workflows",)),
     "campaigns": (("campaigns", "reports"), ("campaigns",)),
+    "messaging": (("messaging", "reports"), ("messaging",)),
     # The dashboard and reports (apps/reports) are read-only: nothing there is a write but for `admin`.
     "reports": (("reports",), ("admin",)),
 }

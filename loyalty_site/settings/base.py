@@ -157,6 +157,19 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "staticfiles")
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
+# Messaging (apps/customers/messaging). E-mail providers through django-anymail: set EMAIL_BACKEND to e.g.
+# anymail.backends.mailgun.EmailBackend (or amazon_ses, postmark, sendgrid, brevo, ...) and ANYMAIL to its
+# settings as JSON, e.g. ANYMAIL='{"MAILGUN_API_KEY": "...", "MAILGUN_SENDER_DOMAIN": "mg.example.com"}'.
+ANYMAIL = env.json("ANYMAIL", default={})
+MESSAGING_MESSAGE_ID_DOMAIN = env("MESSAGING_MESSAGE_ID_DOMAIN", default="loyalty.localhost")
+MESSAGING_MAX_ATTEMPTS = env.int("MESSAGING_MAX_ATTEMPTS", default=5)
+SMS_BACKEND = env("SMS_BACKEND", default="apps.customers.messaging.sms.ConsoleSmsBackend")
+SMS_FILE_PATH = env("SMS_FILE_PATH", default="")
+SMS_API_URL = env("SMS_API_URL", default="https://api.twilio.com")
+SMS_ACCOUNT_SID = env("SMS_ACCOUNT_SID", default="")
+SMS_AUTH_TOKEN = env("SMS_AUTH_TOKEN", default="")
+SMS_FROM = env("SMS_FROM", default="")
+SMS_TIMEOUT_SECONDS = env.float("SMS_TIMEOUT_SECONDS", default=10.0)
 
 # Largest request body read into memory (bytes). API requests above it are refused with a JSON 413
 # before parsing; a batch of 1,000 typical orders is well below the default.

@@ -9,7 +9,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-EXTRA_MODULES = ("apps.automations.bulk",)
+EXTRA_MODULES = ("apps.automations.bulk", "apps.customers.messaging.tasks")
 
 
 def periodic_jobs() -> list[dict[str, str]]:

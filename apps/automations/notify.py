@@ -1,0 +1,120 @@
+"""
+The notify.* actions: e-mail, SMS and in-app messages through messaging (apps/customers/messaging). Each run
+step makes exactly one Delivery row, keyed by the step's effect key (a retried or re-delivered step finds
+its row and never sends twice); consent, the address and send governance may suppress or delay it, and
+the step's outcome says so. A permanent provider failure fails the step with the reason; a transient one
+leaves the delivery queued for the messaging retry sweep.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.customers.messaging import rendering
+from apps.customers.messaging.choices import Channel, DeliveryStatus, Purpose
+from apps.customers.messaging.models import Delivery
+from apps.customers.messaging.services import Content, message_send, recipient_address
+from loyalty_site.lib.errors import DomainError
+
+from .registry import ActionRefused, ParamSpec
+
+PURPOSE_PARAM = ParamSpec(
+    name="purpose",
+    type="choice",
+    label="Purpose",
+    choices=tuple(Purpose.values),
+    help="marketing (default: needs consent, obeys caps and quiet hours) or transactional",
+)
+TEMPLATE_PARAM = ParamSpec(name="template", type="text", label="Template", help="A message template's key")
+
+
+def cause_of(context: Any) -> str:
+    extra = getattr(context, "extra", None) or {}
+    run_id = extra.get("run_id")
+    if run_id is None:
+        return ""
+    return f"bulk_run:{run_id}" if extra.get("bulk") else f"workflow_run:{run_id}"
+
+
+def content_of(context: Any, params: dict[str, Any], *, channel: str) -> Content:
+    if params.get("template"):
+        try:
+            return rendering.template_content(
+                str(params["template"]), context.customer, channel=channel, context={"evaluation": context}
+            )
+        except DomainError as error:
+            raise ActionRefused(error.message) from error
+    return rendering.inline_content(subject=str(params.get("subject") or ""), body=str(params.get("body") or ""))
+
+
+def outcome_of(delivery: Delivery) -> dict[str, Any]:
+    outcome: dict[str, Any] = {
+        "delivery": delivery.pk,
+        "channel": delivery.channel,
+        "status": delivery.status,
+        "to": delivery.to,
+    }
+    if delivery.subject:
+        outcome["subject"] = delivery.subject
+    if delivery.reason:
+        outcome["reason"] = delivery.reason
+    if delivery.send_after and delivery.status == DeliveryStatus.QUEUED:
+        outcome["send_after"] = delivery.send_after.isoformat()
+    if delivery.error:
+        outcome["error"] = delivery.error
+    return outcome
+
+
+def _run(channel: str) -> Any:
+    def run(context: Any, params: dict[str, Any], effect_key: str) -> dict[str, Any]:
+        delivery = message_send(
+            key=effect_key,
+            channel=channel,
+            purpose=str(params.get("purpose") or Purpose.MARKETING),
+            customer=context.customer,
+            content=content_of(context, params, channel=channel),
+            cause=cause_of(context),
+            to=str(params.get("to") or ""),
+        )
+        if delivery.status == DeliveryStatus.FAILED:
+            raise ActionRefused(f"delivery #{delivery.pk} failed ({delivery.reason}): {delivery.error}")
+        return outcome_of(delivery)
+
+    return run
+
+
+def _preview(channel: str) -> Any:
+    def preview(context: Any, params: dict[str, Any]) -> dict[str, Any]:
+        address, usable = recipient_address(context.customer, channel=channel, to=str(params.get("to") or ""))
+        content = content_of(context, params, channel=channel)
+        return {
+            f"would_{channel}": address or "the customer's inbox",
+            "address_usable": usable,
+            "purpose": params.get("purpose") or Purpose.MARKETING,
+            "subject": content.subject,
+            "body": content.text,
+        }
+
+    return preview
+
+
+def params_check(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """Save-time: a template, or an inline body (and, for e-mail and in-app, a subject)."""
+    if params.get("template"):
+        return []
+    return [(name, "This parameter is required (or choose a template).") for name in ("body",) if not params.get(name)]
+
+
+def email_params_check(params: dict[str, Any]) -> list[tuple[str, str]]:
+    if params.get("template"):
+        return []
+    return [
+        (name, "This parameter is required (or choose a template).")
+        for name in ("subject", "body")
+        if not params.get(name)
+    ]
+
+
+run_email, preview_email = _run(Channel.EMAIL), _preview(Channel.EMAIL)
+run_sms, preview_sms = _run(Channel.SMS), _preview(Channel.SMS)
+run_in_app, preview_in_app = _run(Channel.IN_APP), _preview(Channel.IN_APP)

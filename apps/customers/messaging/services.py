@@ -1,0 +1,324 @@
+"""
+Sending messages. Every message is a Delivery row first (`delivery_queue`): consent, the address and send
+governance decide there whether it is suppressed (with the reason), delayed (queued with `send_after`) or
+due. `delivery_send` / `deliveries_send` claim due rows (a conditional UPDATE: a row is sent by one sender
+only, never twice) and hand them to the channel, reusing one e-mail connection for a batch. A transient
+provider failure puts the row back in the queue with exponential backoff, up to MESSAGING_MAX_ATTEMPTS; a
+permanent one fails it with the reason. `deliveries_due_send` (periodic) sends what became due.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.customers.models import Customer
+
+from . import consent, governance
+from .choices import Channel, DeliveryReason, DeliveryStatus, Purpose
+from .email import email_connection, email_send
+from .errors import ProviderError
+from .models import Delivery
+from .sms import phone_is_valid, sms_backend
+
+logger = logging.getLogger(__name__)
+
+# A claim older than this is abandoned (its sender died): the row may be claimed again.
+CLAIM_TTL = timedelta(minutes=10)
+BATCH_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a message says, rendered (a template's version, or inline text)."""
+
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    template_key: str = ""
+    template_version: int | None = None
+    locale: str = ""
+
+
+def recipient_address(customer: Customer | None, *, channel: str, to: str = "") -> tuple[str, bool]:
+    """(the address for `channel`, whether it is usable)."""
+    if channel == Channel.EMAIL:
+        address = (to or getattr(customer, "email", "") or "").strip()
+        try:
+            validate_email(address)
+        except ValidationError:
+            return address, False
+        return address, True
+    if channel == Channel.SMS:
+        address = (to or getattr(customer, "phone", "") or "").strip().replace(" ", "")
+        return address, phone_is_valid(address)
+    if channel == Channel.IN_APP:
+        return "", customer is not None
+    return to, bool(to)
+
+
+def _decide(
+    customer: Customer | None, *, channel: str, purpose: str, address_ok: bool, priority: int, cause: str, now: datetime
+) -> governance.Decision:
+    refusal = consent.consent_refusal(customer, channel=channel, purpose=purpose)
+    if refusal:
+        return governance.Decision(reason=refusal)
+    if not address_ok:
+        return governance.Decision(reason=DeliveryReason.INVALID_ADDRESS)
+    if purpose != Purpose.MARKETING:
+        return governance.SEND_NOW  # transactional messages are exempt from caps and quiet hours
+    return governance.governance_decide(
+        customer, channel=channel, purpose=purpose, priority=priority, cause=cause, now=now
+    )
+
+
+def delivery_queue(
+    *,
+    key: str,
+    channel: str,
+    purpose: str,
+    customer: Customer | None,
+    content: Content,
+    cause: str = "",
+    to: str = "",
+    priority: int = 0,
+    now: datetime | None = None,
+) -> Delivery:
+    """
+    The delivery row for `key` — created once (suppressed with its reason, delayed, or due), or the row an
+    earlier attempt created: the same key never makes a second message.
+    """
+    existing = Delivery.objects.filter(key=key).first()
+    if existing is not None:
+        return existing
+    now = now or timezone.now()
+    if channel not in Channel.values or purpose not in Purpose.values:
+        raise ValueError(f"unknown channel/purpose {channel!r}/{purpose!r}")
+    address, address_ok = recipient_address(customer, channel=channel, to=to)
+    decision = _decide(
+        customer, channel=channel, purpose=purpose, address_ok=address_ok, priority=priority, cause=cause, now=now
+    )
+    fields: dict[str, Any] = {
+        "key": key,
+        "channel": channel,
+        "purpose": purpose,
+        "customer": customer,
+        "to": address[:254],
+        "template_key": content.template_key,
+        "template_version": content.template_version,
+        "locale": content.locale,
+        "subject": content.subject[:255],
+        "text": content.text,
+        "html": content.html,
+        "priority": priority,
+        "cause": cause[:100],
+        "created_at": now,
+    }
+    if decision.reason:
+        fields.update(status=DeliveryStatus.SUPPRESSED, reason=decision.reason)
+    elif decision.send_after:
+        fields.update(status=DeliveryStatus.QUEUED, reason=DeliveryReason.QUIET_HOURS, send_after=decision.send_after)
+    elif channel == Channel.IN_APP:
+        # Nothing to hand to a provider: the message is in the customer's inbox.
+        fields.update(status=DeliveryStatus.SENT, sent_at=now)
+    try:
+        with transaction.atomic():
+            return Delivery.objects.create(**fields)
+    except IntegrityError:
+        # A concurrent attempt with the same key created it first.
+        return Delivery.objects.get(key=key)
+
+
+def _claim(ids: Iterable[int], now: datetime) -> list[Delivery]:
+    """Claim the due, unclaimed queued rows among `ids` for this sender (one UPDATE) and return them."""
+    token = uuid.uuid4().hex
+    claimed = (
+        Delivery.objects.filter(pk__in=list(ids), status=DeliveryStatus.QUEUED)
+        .filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
+        .filter(Q(claim_token="") | Q(claimed_at__lt=now - CLAIM_TTL))
+        .update(claim_token=token, claimed_at=now, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return []
+    return list(Delivery.objects.filter(claim_token=token).select_related("customer").order_by("pk"))
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before attempt `attempts + 1`: 30 s, 1 min, 2 min, … at most an hour."""
+    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+def _send_one(delivery: Delivery, *, connection: Any) -> str:
+    if delivery.channel == Channel.EMAIL:
+        headers = consent.unsubscribe_headers(delivery.customer, channel=delivery.channel, purpose=delivery.purpose)
+        return email_send(delivery, headers=headers, connection=connection)
+    if delivery.channel == Channel.SMS:
+        return sms_backend().send(to=delivery.to, text=delivery.text, key=delivery.key)
+    if delivery.channel == Channel.IN_APP:
+        return ""
+    raise ProviderError(f"channel {delivery.channel!r} is not sent from the queue", transient=False)
+
+
+def _outcome(delivery: Delivery, *, now: datetime, connection: Any) -> Delivery:
+    """Send one claimed row and set its new state on the instance (saved by the caller)."""
+    delivery.claim_token = ""
+    delivery.claimed_at = None
+    if delivery.send_after is not None and delivery.purpose == Purpose.MARKETING:
+        # Delayed (quiet hours, retries): consent may have been withdrawn meanwhile.
+        refusal = consent.consent_refusal(delivery.customer, channel=delivery.channel, purpose=delivery.purpose)
+        if refusal:
+            delivery.status, delivery.reason = DeliveryStatus.SUPPRESSED, refusal
+            return delivery
+    try:
+        delivery.provider_message_id = _send_one(delivery, connection=connection)
+    except ProviderError as error:
+        return _failed(delivery, error, now=now)
+    delivery.status = DeliveryStatus.SENT
+    delivery.reason = ""
+    delivery.error = ""
+    delivery.sent_at = timezone.now()
+    return delivery
+
+
+def _failed(delivery: Delivery, error: ProviderError, *, now: datetime) -> Delivery:
+    delivery.claim_token = ""
+    delivery.claimed_at = None
+    delivery.error = str(error)[:500]
+    if error.transient and delivery.attempts < settings.MESSAGING_MAX_ATTEMPTS:
+        delivery.send_after = now + backoff(delivery.attempts)  # stays queued: retried when due
+    else:
+        delivery.status, delivery.reason = DeliveryStatus.FAILED, error.reason
+    return delivery
+
+
+def _open(connection: Any) -> ProviderError | None:
+    """Open the batch's one e-mail connection; the error when the server cannot be reached."""
+    if connection is None:
+        return None
+    try:
+        connection.open()
+    except (smtplib.SMTPException, OSError) as error:
+        return ProviderError(f"{type(error).__name__}: {error}"[:500], transient=True)
+    return None
+
+
+SAVED_FIELDS = ["status", "reason", "error", "provider_message_id", "send_after", "sent_at", "claim_token", "claimed_at"]
+
+
+def deliveries_send(*, ids: Iterable[int], now: datetime | None = None) -> dict[str, int]:
+    """
+    Send the due queued deliveries among `ids` (claimed first, so a row another sender holds or already
+    sent is skipped): e-mails share one connection per batch of BATCH_SIZE. Returns counts by new status.
+    Safe to run twice: a second run finds nothing to claim.
+    """
+    now = now or timezone.now()
+    ids = list(ids)
+    counts: dict[str, int] = {}
+    for start in range(0, len(ids), BATCH_SIZE):
+        batch = _claim(ids[start : start + BATCH_SIZE], now)
+        if not batch:
+            continue
+        connection = email_connection() if any(row.channel == Channel.EMAIL for row in batch) else None
+        try:
+            unreachable = _open(connection)
+            for delivery in batch:
+                if unreachable is not None and delivery.channel == Channel.EMAIL:
+                    _failed(delivery, unreachable, now=now)
+                else:
+                    _outcome(delivery, now=now, connection=connection)
+                counts[delivery.status] = counts.get(delivery.status, 0) + 1
+        finally:
+            if connection is not None:
+                connection.close()
+            # Saved even when the loop was cut short: rows left claimed are retried after CLAIM_TTL.
+            done = [row for row in batch if not row.claim_token]
+            Delivery.objects.bulk_update(done, SAVED_FIELDS, batch_size=BATCH_SIZE)
+    return counts
+
+
+def delivery_send(*, delivery: Delivery, now: datetime | None = None) -> Delivery:
+    """Send one delivery now if it is due and queued; returns the row as it now stands."""
+    deliveries_send(ids=[delivery.pk], now=now)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def message_send(
+    *,
+    key: str,
+    channel: str,
+    purpose: str,
+    customer: Customer | None,
+    content: Content,
+    cause: str = "",
+    to: str = "",
+    priority: int = 0,
+) -> Delivery:
+    """Queue a message (once per key) and, when it is due, send it right away."""
+    delivery = delivery_queue(
+        key=key,
+        channel=channel,
+        purpose=purpose,
+        customer=customer,
+        content=content,
+        cause=cause,
+        to=to,
+        priority=priority,
+    )
+    if delivery.status == DeliveryStatus.QUEUED and delivery.send_after is None:
+        return delivery_send(delivery=delivery)
+    return delivery
+
+
+def deliveries_due_send(*, now: datetime | None = None, limit: int = 2_000) -> dict[str, int]:
+    """Periodic: send queued deliveries that are due (delayed by quiet hours, waiting for a retry, orphaned)."""
+    now = now or timezone.now()
+    due = (
+        Delivery.objects.filter(status=DeliveryStatus.QUEUED, send_after__lte=now)
+        .order_by("send_after")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return deliveries_send(ids=list(due), now=now)
+
+
+def inbox_mark_read(*, customer: Customer, delivery_id: int, now: datetime | None = None) -> bool:
+    """Mark one of the customer's in-app messages read; False when it is not theirs (or already read)."""
+    updated = Delivery.objects.filter(
+        pk=delivery_id, customer=customer, channel=Channel.IN_APP, status=DeliveryStatus.SENT, read_at__isnull=True
+    ).update(read_at=now or timezone.now())
+    return bool(updated)
+
+
+def delivery_record_sent(
+    *, key: str, channel: str, customer: Customer | None, to: str, provider_message_id: str, cause: str = ""
+) -> Delivery:
+    """Record a message another transport already sent (a signed webhook), once per key."""
+    now = timezone.now()
+    delivery, _ = Delivery.objects.get_or_create(
+        key=key,
+        defaults={
+            "channel": channel,
+            "purpose": Purpose.TRANSACTIONAL,
+            "customer": customer,
+            "to": to[:254],
+            "status": DeliveryStatus.SENT,
+            "provider_message_id": provider_message_id[:255],
+            "attempts": 1,
+            "cause": cause[:100],
+            "created_at": now,
+            "sent_at": now,
+        },
+    )
+    return delivery
