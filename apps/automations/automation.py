@@ -12,7 +12,7 @@ from apps.customers.messaging.services import delivery_record_sent
 
 from . import notify
 from .definitions import STATE_TRIGGER
-from .registry import ActionRefused, ActionSpec, ParamSpec, TriggerSpec, register_action, register_trigger
+from .registry import ActionSpec, ParamSpec, TriggerSpec, register_action, register_trigger
 from .secret_params import secret_reveal
 from .webhooks import secret_check, target_resolve, url_check, webhook_send
 

@@ -37,7 +37,9 @@ class SmtpSink:
         sink = self
 
         class Handler:
-            async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list) -> list:
+            async def handle_EHLO(
+                self, server: Any, session: Any, envelope: Any, hostname: str, responses: list
+            ) -> list:
                 with sink.lock:
                     sink.sessions += 1
                 session.host_name = hostname
@@ -93,9 +95,7 @@ class SmsApi:
                         "form": dict(urllib.parse.parse_qsl(body.decode())),
                     }
                 )
-                status, answer = (
-                    api.answers.pop(0) if api.answers else (201, {"sid": f"SM{len(api.requests):032d}"})
-                )
+                status, answer = api.answers.pop(0) if api.answers else (201, {"sid": f"SM{len(api.requests):032d}"})
                 payload = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")

@@ -12,7 +12,18 @@ from .models import Delivery
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["id", "created_at", "channel", "purpose", "customer", "to", "subject", "status", "reason", "cause_link"]
+    list_display = [
+        "id",
+        "created_at",
+        "channel",
+        "purpose",
+        "customer",
+        "to",
+        "subject",
+        "status",
+        "reason",
+        "cause_link",
+    ]
     list_filter = ["channel", "purpose", "status", "reason"]
     search_fields = ["to", "subject", "cause", "provider_message_id", "customer__email"]
     list_select_related = ["customer"]

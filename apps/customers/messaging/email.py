@@ -10,7 +10,7 @@ from __future__ import annotations
 import smtplib
 from typing import Any
 
-from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused  # type: ignore[import-untyped]  # no py.typed
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.message import make_msgid
@@ -48,9 +48,13 @@ def email_send(delivery: Delivery, *, headers: dict[str, str], connection: Any =
         raise ProviderError(str(error)[:500], transient=False, reason=DeliveryReason.INVALID_ADDRESS) from error
     except AnymailAPIError as error:
         status = getattr(error, "status_code", None)
-        raise ProviderError(f"{status or 'no answer'}: {error}"[:500], transient=http_status_is_transient(status)) from error
+        raise ProviderError(
+            f"{status or 'no answer'}: {error}"[:500], transient=http_status_is_transient(status)
+        ) from error
     except smtplib.SMTPRecipientsRefused as error:
-        raise ProviderError(f"recipient refused: {error}"[:500], transient=False, reason=DeliveryReason.INVALID_ADDRESS) from error
+        raise ProviderError(
+            f"recipient refused: {error}"[:500], transient=False, reason=DeliveryReason.INVALID_ADDRESS
+        ) from error
     except smtplib.SMTPResponseException as error:
         # SMTP: 4xx replies are temporary ("try again later"), 5xx permanent.
         code = int(error.smtp_code)
@@ -70,5 +74,5 @@ def _close(connection: Any) -> None:
     if connection is not None:
         try:
             connection.close()
-        except Exception:  # noqa: BLE001 - closing a broken connection may fail again; nothing to do
+        except Exception:
             connection.connection = None

@@ -12,12 +12,12 @@ class Delivery(models.Model):
     """
     One message to one customer on one channel. Every message a workflow, a campaign or a bulk run wants to
     send becomes a row first — also those that are never sent (status `suppressed` with the reason) — so
-    "why didn't the customer get it?" has an answer. `key` is unique: the same run step (or bulk run × step
-    × customer) can only ever make one row, and a row is sent at most once (claimed before sending).
+    "why didn't the customer get it?" has an answer. `key` is unique: the same run step (or bulk run, step and
+    customer) can only ever make one row, and a row is sent at most once (claimed before sending).
     A row delayed by quiet hours or waiting for a retry stays `queued` with `send_after`.
     """
 
-    key = models.CharField(max_length=120, unique=True, help_text="Idempotency key (run step, bulk run × customer)")
+    key = models.CharField(max_length=120, unique=True, help_text="Idempotency key (run step, bulk run x customer)")
     channel = models.CharField(max_length=16, choices=Channel.choices)
     purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.MARKETING)
     customer = models.ForeignKey(

@@ -214,7 +214,16 @@ def _open(connection: Any) -> ProviderError | None:
     return None
 
 
-SAVED_FIELDS = ["status", "reason", "error", "provider_message_id", "send_after", "sent_at", "claim_token", "claimed_at"]
+SAVED_FIELDS = [
+    "status",
+    "reason",
+    "error",
+    "provider_message_id",
+    "send_after",
+    "sent_at",
+    "claim_token",
+    "claimed_at",
+]
 
 
 def deliveries_send(*, ids: Iterable[int], now: datetime | None = None) -> dict[str, int]:
