@@ -45,7 +45,7 @@ from loyalty_site.lib.conditions import Scope, condition_compile
 from loyalty_site.lib.errors import ConflictError, DomainError
 from loyalty_site.lib.split import held_out, workflow_holdout_salt
 
-from . import registry
+from . import notify, registry
 from .choices import RunKind, RunStatus, WorkflowStatus
 from .engine import context_build, params_render, steps_walk
 from .engine.split import split_partition
@@ -472,6 +472,9 @@ def _apply_per_customer(step: dict[str, Any], ids: list[int], run: WorkflowRun, 
     cause = f"bulk_run:{run.pk}"
     extra = {"run_id": run.pk, "cause": cause, "workflow_id": run.workflow_id, "bulk": True}
     customers = list(Customer.objects.filter(pk__in=ids).order_by("pk"))
+    if spec.name in notify.CHANNELS:
+        # Messages: delivery rows queued set-based, sent by parallel tasks after the chunk commits.
+        return notify.bulk_queue(spec, step, customers, run_id=run.pk, workflow_id=run.workflow_id, as_of=as_of)
     if spec.name in {"customer.add_tags", "customer.remove_tags"}:
         groups: dict[tuple[str, ...], list[int]] = {}
         for customer in customers:

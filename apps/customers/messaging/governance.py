@@ -26,3 +26,10 @@ def governance_decide(
     customer: Customer | None, *, channel: str, purpose: str, priority: int, cause: str, now: datetime
 ) -> Decision:
     return SEND_NOW
+
+
+def governance_decide_many(
+    customers: list[Customer], *, channel: str, purpose: str, priority: int, cause: str, now: datetime
+) -> dict[int, Decision]:
+    """The decisions for many customers at once (a bulk run): customer id -> decision (absent: send now)."""
+    return {}
