@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.customers.messaging import rendering
+from apps.customers.messaging import consent, rendering
 from apps.customers.messaging.choices import Channel, DeliveryStatus, Purpose
 from apps.customers.messaging.models import Delivery
 from apps.customers.messaging.services import Content, Message, deliveries_queue_many, message_send, recipient_address
@@ -51,7 +51,11 @@ def content_of(context: Any, params: dict[str, Any], *, channel: str) -> Content
             )
         except DomainError as error:
             raise ActionRefused(error.message) from error
-    return rendering.inline_content(subject=str(params.get("subject") or ""), body=str(params.get("body") or ""))
+    purpose = str(params.get("purpose") or Purpose.MARKETING)
+    footer = consent.unsubscribe_url(context.customer, channel=channel, purpose=purpose) if not params.get("to") else ""
+    return rendering.inline_content(
+        subject=str(params.get("subject") or ""), body=str(params.get("body") or ""), unsubscribe_url=footer
+    )
 
 
 def outcome_of(delivery: Delivery) -> dict[str, Any]:

@@ -183,3 +183,46 @@ def test_anymail_backends_report_the_providers_message_id(settings):
     [message] = mail.outbox
     assert delivery.provider_message_id == str(message.anymail_status.message_id)
     assert delivery.provider_message_id != message.extra_headers["Message-ID"]
+
+
+# --- Consent (apps/customers/consent): one-click unsubscribe headers, suppression list --------------------
+
+
+def test_marketing_mail_carries_the_one_click_unsubscribe_headers_and_transactional_does_not(smtp_sink):
+    customer = CustomerFactory()
+
+    send(customer, key="m", purpose="marketing")
+    send(customer, key="t", purpose="transactional")
+
+    marketing, transactional = smtp_sink.messages
+    header = " ".join(str(marketing["List-Unsubscribe"]).split())  # unfolded
+    assert header.startswith("<http://") and "/u/" in header and header.endswith(">")
+    assert marketing["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert transactional["List-Unsubscribe"] is None
+
+
+def test_a_refused_recipient_is_put_on_the_suppression_list_and_never_mailed_again(smtp_sink):
+    from apps.customers.consent.models import Suppression
+
+    customer = CustomerFactory(email="gone@example.com")
+    smtp_sink.replies = []
+    with_refusal = services.message_send(
+        key="a", channel="email", purpose="transactional", customer=customer, content=HELLO, to="nobody@invalid"
+    )
+    assert with_refusal.status == "suppressed"  # not an address at all: never handed to the server
+
+    import smtplib
+
+    def refuse(*args, **kwargs):
+        raise smtplib.SMTPRecipientsRefused({"gone@example.com": (550, b"No such user")})
+
+    from unittest import mock
+
+    with mock.patch("django.core.mail.backends.smtp.EmailBackend.send_messages", refuse):
+        bounced = send(customer, key="b")
+    again = send(customer, key="c")
+
+    assert (bounced.status, bounced.reason) == ("failed", "invalid_address")
+    assert Suppression.objects.filter(address="gone@example.com", channel="email", reason="hard_bounce").exists()
+    assert (again.status, again.reason) == ("suppressed", "suppressed")
+    assert smtp_sink.messages == []

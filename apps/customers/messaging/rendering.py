@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.utils.html import escape, linebreaks
+from django.utils.html import escape, format_html, linebreaks
 
 from loyalty_site.lib.errors import DomainError
 
@@ -17,9 +17,13 @@ if TYPE_CHECKING:
     from apps.customers.models import Customer
 
 
-def inline_content(*, subject: str, body: str) -> Content:
-    """Inline text; the HTML part is the same text, escaped, in paragraphs."""
-    return Content(subject=subject, text=body, html=linebreaks(escape(body)))
+def inline_content(*, subject: str, body: str, unsubscribe_url: str = "") -> Content:
+    """Inline text; the HTML part is the same text, escaped, in paragraphs; a marketing e-mail's footer link."""
+    text, html = body, linebreaks(escape(body))
+    if unsubscribe_url:
+        text += f"\n\n--\nUnsubscribe: {unsubscribe_url}"
+        html += format_html('<p class="footer"><a href="{}">Unsubscribe</a></p>', unsubscribe_url)
+    return Content(subject=subject, text=text, html=html)
 
 
 def template_content(template_key: str, customer: Customer | None, *, channel: str, context: dict[str, Any]) -> Content:

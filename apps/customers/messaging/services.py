@@ -175,11 +175,12 @@ def deliveries_queue_many(
     decisions = governance.governance_decide_many(
         customers, channel=channel, purpose=purpose, priority=priority, cause=cause, now=now
     )
+    refusals = consent.consent_refusals_many(customers, channel=channel, purpose=purpose)
     rows = []
     for message in messages:
         customer = message.customer
         address, address_ok = recipient_address(customer, channel=channel, to=message.to)
-        refusal = consent.consent_refusal(customer, channel=channel, purpose=purpose)
+        refusal = refusals.get(customer.pk)
         decision = governance.SEND_NOW
         if refusal:
             decision = governance.Decision(reason=refusal)
@@ -279,6 +280,8 @@ def _failed(delivery: Delivery, error: ProviderError, *, now: datetime) -> Deliv
         delivery.send_after = now + backoff(delivery.attempts)  # stays queued: retried when due
     else:
         delivery.status, delivery.reason = DeliveryStatus.FAILED, error.reason
+        if error.reason == DeliveryReason.INVALID_ADDRESS:
+            consent.hard_bounce(delivery.to, channel=delivery.channel)  # never tried again
     return delivery
 
 
