@@ -20,7 +20,17 @@ from rest_framework.request import Request
 
 from .models import ApiToken
 
-SCOPES = ("ingest", "loyalty:read", "loyalty:write", "widget", "workflows", "campaigns", "messaging", "reports", "admin")
+SCOPES = (
+    "ingest",
+    "loyalty:read",
+    "loyalty:write",
+    "widget",
+    "workflows",
+    "campaigns",
+    "messaging",
+    "reports",
+    "admin",
+)
 SCOPE_DESCRIPTIONS = {
     "ingest": "a shop backend: customers, products, orders, refunds, carts, events, locations, stores, tags, batch",
     "loyalty:read": "balances, ledgers, rewards, redemptions, referrals and the program set-up (read only)",
