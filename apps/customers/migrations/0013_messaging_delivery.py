@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0011_message_templates_brand'),
+        ('customers', '0012_order_edited_at'),
     ]
 
     operations = [
