@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0012_order_edited_at'),
+        ('customers', '0013_message_template_publish_permission'),
     ]
 
     operations = [
