@@ -35,7 +35,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from apps.automations.models import Workflow  # noqa: E402
@@ -43,7 +43,9 @@ from apps.customers import services as customer_services  # noqa: E402
 from apps.customers.models import Customer, Order  # noqa: E402
 from apps.loyalty.models import LedgerEntry, Membership, Program  # noqa: E402
 from apps.reports import selectors, services  # noqa: E402
+from apps.reports.conversions import conversions_refresh  # noqa: E402
 from apps.reports.lift import workflows_report  # noqa: E402
+from apps.reports.models import RunConversionDay  # noqa: E402
 
 
 def best_of(repeats, func):
@@ -97,9 +99,9 @@ def prepare(runs: int) -> None:
     sql(
         """
         INSERT INTO loyalty_pointlot (membership_id, amount, remaining, reversed_amount, status, source_type,
-                                      source_key, reason, cause, created_at, activates_at, expires_at)
+                                      source_key, reason, cause, created_at, activates_at, expires_at, held)
         SELECT m.id, 100, 100, 0, 'active', 'admin', 'bench:' || m.id, 'bench', '', now(), now(),
-               now() + (m.id %% 365) * interval '1 day'
+               now() + (m.id %% 365) * interval '1 day', false
         FROM loyalty_membership m
         ON CONFLICT DO NOTHING
         """,
@@ -151,6 +153,14 @@ def prepare(runs: int) -> None:
     started = time.perf_counter()
     result = services.rollups_rebuild()
     print(f"reports_rebuild (full): {len(result.days)} days in {time.perf_counter() - started:.1f} s", flush=True)
+    started = time.perf_counter()
+    with transaction.atomic():
+        recomputed = conversions_refresh(since=None)
+    print(
+        f"lift rollup rebuilt alone (part of the above): {recomputed:,} runs in {time.perf_counter() - started:.1f} s,"
+        f" {RunConversionDay.objects.count():,} day rows",
+        flush=True,
+    )
 
 
 def measure(repeats: int) -> None:
@@ -206,8 +216,9 @@ def measure(repeats: int) -> None:
         INSERT INTO customers_order (customer_id, currency, subtotal, discount_total, shipping_total, tax_total, total,
                refunded_total, shop_currency, exchange_rate, subtotal_shop, discount_total_shop, shipping_total_shop,
                tax_total_shop, total_shop, refunded_total_shop, channel, shipping_country, status, placed_at,
-               created_at, updated_at)
-        SELECT c, 'USD', 20, 0, 0, 0, 20, 0, 'USD', 1, 20, 0, 0, 0, 20, 0, 'online', 'US', 'paid', now(), now(), now()
+               created_at, updated_at, checkout_session, discount_codes)
+        SELECT c, 'USD', 20, 0, 0, 0, 20, 0, 'USD', 1, 20, 0, 0, 0, 20, 0, 'online', 'US', 'paid', now(), now(), now(),
+               '', '[]'::jsonb
         FROM unnest(%s::int[]) AS c
         """,
         [customers],

@@ -47,3 +47,8 @@ def split_salt(workflow_id: int | None, step: dict, path: str) -> str:
 def workflow_holdout_salt(workflow_id: int) -> str:
     """The salt of a workflow's holdout (event runs and bulk runs hold out the same customers)."""
     return f"workflow:{workflow_id}"
+
+
+def campaign_holdout_salt(campaign_id: int) -> str:
+    """The salt of a promotion campaign's holdout (independent of every workflow's)."""
+    return f"campaign:{campaign_id}"

@@ -374,3 +374,40 @@ def test_a_shop_backend_token_with_the_integration_role_validates_and_redeems_bu
     assert (created.status_code, killed.status_code) == (403, 403)
     assert list(Campaign.objects.values_list("name", flat=True)) == ["Shoes 10"]
     assert KillSwitchChange.objects.count() == 0
+
+
+def test_a_campaign_holdout_keeps_a_stable_share_of_customers_out_and_redeems_nothing_for_them(api):
+    from loyalty_site.lib.split import campaign_holdout_salt, held_out
+
+    campaign = campaign_with(
+        "Held", automatic=True, holdout_percent=30, incentives=[{"kind": "fixed_order", "amount": Decimal("5.00")}]
+    )
+    people = [CustomerFactory() for _ in range(40)]
+    expected = {person.pk for person in people if held_out(campaign_holdout_salt(campaign.pk), person.pk, 30)}
+    assert 0 < len(expected) < 40  # a share, not everyone or no one (30 % of 40, stable per id)
+
+    refused = set()
+    for person in people:
+        body = api.post(
+            "/api/v1/promotions/validate", checkout_json(("X", 1, "20.00"), customer_id=person.pk), format="json"
+        )
+        skipped = body.json()["skipped"]
+        if skipped:
+            assert (skipped[0]["reason"], skipped[0]["path"]) == ("held_out", "customer")
+            refused.add(person.pk)
+    assert refused == expected
+    # the same customer is held out again (stable), and a redeem for them applies nothing and records nothing
+    kept_out = next(iter(expected))
+    again = api.post("/api/v1/promotions/redeem", checkout_json(("X", 1, "20.00"), customer_id=kept_out), format="json")
+    assert (again.status_code, again.json()["error"]) == (400, "held_out")
+    assert Redemption.objects.filter(customer_id=kept_out).count() == 0
+
+
+def test_the_holdout_share_is_validated_with_its_path_and_creates_nothing(api):
+    before = Campaign.objects.count()
+
+    response = api.post("/api/v1/promotion-campaigns/", {"name": "Capped", "holdout_percent": 60}, format="json")
+
+    assert response.status_code == 400
+    assert [error["path"] for error in response.json()["errors"]] == ["holdout_percent"]
+    assert Campaign.objects.count() == before

@@ -26,6 +26,7 @@ from loyalty_site.lib.conditions import EvaluationContext, condition_evaluate, f
 from loyalty_site.lib.conditions.evaluation import read_field
 from loyalty_site.lib.conditions.operators import OPERATORS
 from loyalty_site.lib.money import minor_units, money_format, quantum
+from loyalty_site.lib.split import campaign_holdout_salt, held_out
 
 from .choices import (
     CampaignStatus,
@@ -558,6 +559,16 @@ def _candidate_refusal(
     campaign = candidate.campaign
     assert campaign is not None
     refusal = _schedule_refusal(campaign, now)
+    # The campaign's holdout: a stable share of customers gets nothing from it, to measure its lift.
+    if (
+        refusal is None
+        and campaign.holdout_percent
+        and getattr(customer, "pk", None)
+        and held_out(campaign_holdout_salt(campaign.pk), customer.pk, campaign.holdout_percent)
+    ):
+        refusal = Refusal(
+            "held_out", f"this customer is in the holdout of “{campaign.name}” (kept out to measure it)", "customer"
+        )
     if refusal is None and candidate.code is not None:
         refusal = _code_refusal(candidate.code, customer, now)
     if refusal is None and candidate.is_gift_card:

@@ -54,6 +54,7 @@ CAMPAIGN_FIELDS: tuple[str, ...] = (
     "stacking",
     "joint_categories",
     "validation_rule",
+    "holdout_percent",
     "low_pool_threshold",
     "reward",
 )
@@ -90,6 +91,11 @@ class Campaign(models.Model):
         related_name="promotion_campaign",
         help_text="A loyalty reward of a discount kind whose redemption codes are codes of this campaign "
         "(validated and stacked like every promotion code)",
+    )
+    holdout_percent = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="A stable random share of customers (0-50 %) the campaign keeps out (refused `held_out`) to measure "
+        "its lift",
     )
     low_pool_threshold = models.PositiveIntegerField(
         default=100, help_text="Alert (trigger campaign.codes_low, e-mail to the owner) when fewer free codes remain"

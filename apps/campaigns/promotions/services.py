@@ -101,6 +101,9 @@ def rule_errors(rule: Any, *, path: str, scopes: tuple[str, ...]) -> dict[str, s
     }
 
 
+MAX_HOLDOUT_PERCENT = 50
+
+
 def _campaign_check(campaign: Campaign) -> None:
     errors: dict[str, str] = {}
     if not campaign.name.strip():
@@ -116,6 +119,9 @@ def _campaign_check(campaign: Campaign) -> None:
     if bool(campaign.hours_from) != bool(campaign.hours_until):
         errors["hours_until"] = "Give both ends of the hours, or neither."
     errors.update(rule_errors(campaign.validation_rule, path="validation_rule", scopes=RULE_SCOPES))
+    holdout = campaign.holdout_percent
+    if isinstance(holdout, bool) or not isinstance(holdout, int) or not 0 <= holdout <= MAX_HOLDOUT_PERCENT:
+        errors["holdout_percent"] = f"A whole percent from 0 to {MAX_HOLDOUT_PERCENT}."
     if errors:
         raise ValidationError(errors)
 
