@@ -18,7 +18,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import OuterRef, Q, Subquery
 
 from apps.automations.choices import HELD_OUT, RunKind, RunStatus, StepKind
@@ -29,7 +29,7 @@ from apps.customers.models import Order
 from .models import RunConversion, RunConversionDay
 
 HORIZON_DAYS = 90  # the longest conversion window a report may ask for
-CHUNK = 2000
+CHUNK = 5000
 ZERO = Decimal("0.00")
 DAY_SECONDS = 86_400
 
@@ -68,8 +68,27 @@ def _runs_write(run_ids: list[int]) -> list[int]:
     return [row.run_id for row in rows]
 
 
+# PostgreSQL does it in one statement per chunk (the orders' (customer, placed_at) index per run); elsewhere the
+# rows are computed in Python from one orders query per chunk. Both give the same rows (tested on both).
+DAYS_SQL = """
+INSERT INTO reports_runconversionday (conversion_id, "offset", orders, revenue)
+SELECT r.run_id, CEIL(EXTRACT(EPOCH FROM (o.placed_at - r.created_at)) / 86400)::int AS day_after, COUNT(*),
+       COALESCE(SUM(o.total_shop - COALESCE(o.refunded_total_shop, 0)), 0)
+FROM reports_runconversion r
+JOIN customers_order o ON o.customer_id = r.customer_id AND o.placed_at > r.created_at
+     AND o.placed_at <= r.created_at + make_interval(days => %s)
+WHERE r.run_id = ANY(%s) AND o.status <> %s
+GROUP BY r.run_id, day_after
+"""
+
+
 def _days_write(run_ids: list[int]) -> int:
     """Recompute the day rows of these runs from their customers' orders within the horizon. Returns rows."""
+    if connection.vendor == "postgresql":
+        RunConversionDay.objects.filter(conversion_id__in=run_ids).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(DAYS_SQL, [HORIZON_DAYS, list(run_ids), OrderStatus.CANCELLED])
+            return cursor.rowcount
     runs = list(RunConversion.objects.filter(run_id__in=run_ids).values_list("run_id", "customer_id", "created_at"))
     if not runs:
         RunConversionDay.objects.filter(conversion_id__in=run_ids).delete()
