@@ -474,7 +474,15 @@ def _apply_per_customer(step: dict[str, Any], ids: list[int], run: WorkflowRun, 
     customers = list(Customer.objects.filter(pk__in=ids).order_by("pk"))
     if spec.name in notify.CHANNELS:
         # Messages: delivery rows queued set-based, sent by parallel tasks after the chunk commits.
-        return notify.bulk_queue(spec, step, customers, run_id=run.pk, workflow_id=run.workflow_id, as_of=as_of)
+        return notify.bulk_queue(
+            spec,
+            step,
+            customers,
+            run_id=run.pk,
+            workflow_id=run.workflow_id,
+            as_of=as_of,
+            priority=run.workflow.message_priority,
+        )
     if spec.name in {"customer.add_tags", "customer.remove_tags"}:
         groups: dict[tuple[str, ...], list[int]] = {}
         for customer in customers:

@@ -40,6 +40,11 @@ class Workflow(models.Model):
         blank=True,
         help_text="A stable random share of customers (0-50 %) that this workflow leaves out, recorded as held out.",
     )
+    message_priority = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="0-100. When two workflows message a customer at once, the higher priority wins and the "
+        "other's message is recorded as suppressed (lower priority).",
+    )
     schedule_cron = models.CharField(max_length=100, blank=True, help_text="Bulk trigger: cron schedule (UTC).")
     audience = models.JSONField(null=True, blank=True, help_text="Bulk trigger: condition; empty = all customers.")
     next_run_at = models.DateTimeField(null=True, blank=True, help_text="Bulk trigger: next schedule slot.")

@@ -58,6 +58,16 @@ def content_of(context: Any, params: dict[str, Any], *, channel: str) -> Content
     )
 
 
+def priority_of(context: Any) -> int:
+    """The sending workflow's message priority (0 outside a workflow)."""
+    from .models import Workflow
+
+    workflow_id = (getattr(context, "extra", None) or {}).get("workflow_id")
+    if workflow_id is None:
+        return 0
+    return Workflow.objects.filter(pk=workflow_id).values_list("message_priority", flat=True).first() or 0
+
+
 def outcome_of(delivery: Delivery) -> dict[str, Any]:
     outcome: dict[str, Any] = {
         "delivery": delivery.pk,
@@ -86,6 +96,7 @@ def _run(channel: str) -> Any:
             content=content_of(context, params, channel=channel),
             cause=cause_of(context),
             to=str(params.get("to") or ""),
+            priority=priority_of(context),
         )
         if delivery.status == DeliveryStatus.FAILED:
             raise ActionRefused(f"delivery #{delivery.pk} failed ({delivery.reason}): {delivery.error}")
@@ -132,7 +143,14 @@ run_in_app, preview_in_app = _run(Channel.IN_APP), _preview(Channel.IN_APP)
 
 
 def bulk_queue(
-    spec: ActionSpec, step: dict[str, Any], customers: list[Customer], *, run_id: int, workflow_id: int, as_of: Any
+    spec: ActionSpec,
+    step: dict[str, Any],
+    customers: list[Customer],
+    *,
+    run_id: int,
+    workflow_id: int,
+    as_of: Any,
+    priority: int = 0,
 ) -> int:
     """
     A bulk run's notify step over a set of customers: content rendered per customer in memory, the delivery
@@ -156,7 +174,11 @@ def bulk_queue(
             )
         )
     due = deliveries_queue_many(
-        messages=messages, channel=channel, purpose=str(raw.get("purpose") or Purpose.MARKETING), cause=cause
+        messages=messages,
+        channel=channel,
+        purpose=str(raw.get("purpose") or Purpose.MARKETING),
+        cause=cause,
+        priority=priority,
     )
     for start in range(0, len(due), SEND_TASK_SIZE):
         task_queue.enqueue_on_commit(

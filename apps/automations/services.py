@@ -34,6 +34,7 @@ SETTING_FIELDS = (
     "max_runs_period_days",
     "min_interval_minutes",
     "holdout_percent",
+    "message_priority",
     "schedule_cron",
     "audience",
 )
@@ -102,6 +103,25 @@ def _holdout(value: Any, *, errors: list[Any]) -> int:
     return number
 
 
+MAX_MESSAGE_PRIORITY = 100
+
+
+def _priority(value: Any, *, errors: list[Any]) -> int:
+    if value in (None, ""):
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        number = None
+    else:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+    if number is None or not 0 <= number <= MAX_MESSAGE_PRIORITY:
+        errors.append(DefinitionError("message_priority", f"A whole number from 0 to {MAX_MESSAGE_PRIORITY}."))
+        return 0
+    return number
+
+
 def settings_clean(values: dict[str, Any], *, trigger: str) -> tuple[dict[str, Any], list[Any]]:
     """Parse and validate the workflow settings; returns (clean values, errors by path)."""
     errors: list[Any] = []
@@ -115,6 +135,8 @@ def settings_clean(values: dict[str, Any], *, trigger: str) -> tuple[dict[str, A
             clean[name] = _positive(values[name], path=name, errors=errors)
     if "holdout_percent" in values:
         clean["holdout_percent"] = _holdout(values["holdout_percent"], errors=errors)
+    if "message_priority" in values:
+        clean["message_priority"] = _priority(values["message_priority"], errors=errors)
     if "schedule_cron" in values:
         cron = (values["schedule_cron"] or "").strip()
         if cron:

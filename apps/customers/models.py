@@ -471,7 +471,7 @@ class DomainEventReceipt(models.Model):
 
 # The consent sub-package's models (consents, their history, the suppression list) belong to this app too.
 from .consent.models import Consent, ConsentEvent, Suppression  # noqa: E402, F401
-from .messaging.models import Delivery  # noqa: E402, F401  (messaging's tables live in this app)
+from .messaging.models import Delivery, SendingPolicy  # noqa: E402, F401  (messaging's tables live in this app)
 
 # The message templates and brand of the messaging sub-package belong to this app (its migrations hold them).
 from .messaging.templating.models import (  # noqa: E402, F401

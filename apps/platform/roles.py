@@ -28,6 +28,8 @@ ROLES: dict[str, list[str]] = {
         "loyalty.*_reward",
         "loyalty.*_rewardtierprice",
         "campaigns.*",
+        # Send governance: frequency caps, quiet hours, the priority window (audited).
+        "customers.change_sendingpolicy",
         "automations.*_workflow",
         "automations.change_workflowrun",
         cap.ACTIVATE_WORKFLOW,

@@ -71,6 +71,7 @@ class WorkflowInputSerializer(BoundedInputMixin, serializers.Serializer):
     max_runs_period_days = serializers.IntegerField(required=False, allow_null=True)
     min_interval_minutes = serializers.IntegerField(required=False, allow_null=True)
     holdout_percent = serializers.IntegerField(required=False, allow_null=True)
+    message_priority = serializers.IntegerField(required=False, allow_null=True)
     schedule_cron = serializers.CharField(required=False, allow_blank=True, max_length=100)
     audience = serializers.JSONField(required=False, allow_null=True)
 

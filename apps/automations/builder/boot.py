@@ -46,6 +46,13 @@ SETTINGS_SCHEMA: list[dict[str, Any]] = [
         "placeholder": "0",
     },
     {
+        "name": "message_priority",
+        "label": "Message priority",
+        "type": "int",
+        "help": "0-100. Two workflows messaging a customer at once: the higher one sends, the other is suppressed.",
+        "placeholder": "0",
+    },
+    {
         "name": "schedule_cron",
         "label": "Schedule (cron, UTC)",
         "type": "text",

@@ -1,35 +1,151 @@
 """
-Send governance: what may go out now. Stage A: nothing is capped or delayed yet (frequency caps, quiet
-hours and workflow priority follow); the hook is here so every delivery passes one decision.
+Send governance for marketing messages (transactional ones are exempt), decided when a delivery is queued:
+
+1. **frequency caps** — at most N marketing messages per customer per day and per week, per channel and
+   over all channels (`SendingPolicy`; empty = no cap). Days are the customer's calendar days (a DST day
+   has 23 or 25 hours); a week is today and the six days before. Sent and queued rows count.
+2. **workflow priority** — when two workflows message the same customer within the priority window, the
+   higher-priority one wins: the lower one is suppressed `lower_priority` (or, if it is still queued,
+   it is suppressed when the higher one arrives). Equal priorities both go (within the caps).
+3. **quiet hours** — a message falling in the quiet hours of the customer's time zone (for the channels
+   the policy names) is delayed to the end of the quiet hours: it stays queued with `send_after`, never
+   dropped.
+
+One query reads the recent marketing rows of all customers concerned, so a bulk run decides its whole
+chunk at once (`governance_decide_many`) with the same code as one workflow step (`governance_decide`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .choices import DeliveryReason, DeliveryStatus, Purpose
 
 if TYPE_CHECKING:
     from apps.customers.models import Customer
+
+    from .models import SendingPolicy
 
 
 @dataclass(frozen=True)
 class Decision:
     reason: str | None = None  # suppressed with this reason
     send_after: datetime | None = None  # delayed (stays queued) until then
+    outranked: tuple[int, ...] = field(default=())  # queued lower-priority rows this message suppresses
 
 
 SEND_NOW = Decision()
 
 
-def governance_decide(
-    customer: Customer | None, *, channel: str, purpose: str, priority: int, cause: str, now: datetime
-) -> Decision:
-    return SEND_NOW
+def customer_time_zone(customer: Customer | None, policy: SendingPolicy) -> ZoneInfo:
+    """The customer's IANA time zone (`attributes.time_zone`), else the policy's default."""
+    name = ""
+    if customer is not None and isinstance(customer.attributes, dict):
+        name = str(customer.attributes.get("time_zone") or "")
+    for candidate in (name, policy.default_time_zone, "UTC"):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
+
+
+def _local_midnight(day: datetime, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day.date(), time(0), tzinfo=zone)
+
+
+def in_quiet_hours(local: datetime, start: time, end: time) -> bool:
+    moment = local.time()
+    if start <= end:
+        return start <= moment < end
+    return moment >= start or moment < end  # over midnight (21:00 - 08:00)
+
+
+def quiet_hours_end(now: datetime, zone: ZoneInfo, start: time, end: time) -> datetime | None:
+    """When the quiet hours around `now` end (an aware UTC-comparable datetime), or None outside them."""
+    local = now.astimezone(zone)
+    if not in_quiet_hours(local, start, end):
+        return None
+    day = local.date() if local.time() < end else local.date() + timedelta(days=1)
+    # A wall time in a DST gap does not exist: round-tripping through UTC moves it to a real instant.
+    return datetime.combine(day, end, tzinfo=zone).astimezone(ZoneInfo("UTC")).astimezone(zone)
+
+
+def _caps(policy: SendingPolicy, channel: str) -> tuple[int | None, int | None, int | None, int | None]:
+    per_day = getattr(policy, f"{channel}_per_day", None)
+    per_week = getattr(policy, f"{channel}_per_week", None)
+    return per_day, per_week, policy.any_per_day, policy.any_per_week
 
 
 def governance_decide_many(
     customers: list[Customer], *, channel: str, purpose: str, priority: int, cause: str, now: datetime
 ) -> dict[int, Decision]:
-    """The decisions for many customers at once (a bulk run): customer id -> decision (absent: send now)."""
-    return {}
+    """customer id -> decision for the customers who may not be messaged now (absent: send now)."""
+    from .models import Delivery, SendingPolicy
+
+    if purpose != Purpose.MARKETING or not customers:
+        return {}
+    policy = SendingPolicy.current()
+    per_day, per_week, any_day, any_week = _caps(policy, channel)
+    capped = any(cap is not None for cap in (per_day, per_week, any_day, any_week))
+    window = timedelta(minutes=policy.priority_window_minutes)
+    # Enough history for a week of calendar days in any time zone, and for the priority window.
+    since = min(now - timedelta(days=8), now - window)
+    recent = Delivery.objects.filter(
+        customer_id__in=[customer.pk for customer in customers],
+        purpose=Purpose.MARKETING,
+        status__in=[DeliveryStatus.SENT, DeliveryStatus.QUEUED],
+        created_at__gte=since,
+    ).values_list("pk", "customer_id", "channel", "created_at", "priority", "status", "cause")
+    history: dict[int, list[tuple]] = defaultdict(list)
+    for row in recent:
+        history[row[1]].append(row)
+    quiet_start, quiet_end = policy.quiet_hours_start, policy.quiet_hours_end
+    quiet = quiet_start is not None and quiet_end is not None and channel in policy.quiet_channels()
+    decisions: dict[int, Decision] = {}
+    for customer in customers:
+        rows = history.get(customer.pk, [])
+        zone = customer_time_zone(customer, policy)
+        # 1. frequency caps, in the customer's calendar days
+        if capped and rows:
+            today = _local_midnight(now.astimezone(zone), zone)
+            week = _local_midnight(now.astimezone(zone) - timedelta(days=6), zone)
+            counts = {"day": 0, "week": 0, "any_day": 0, "any_week": 0}
+            for _, _, row_channel, created, *_rest in rows:
+                if created >= week:
+                    counts["any_week"] += 1
+                    counts["week"] += row_channel == channel
+                    if created >= today:
+                        counts["any_day"] += 1
+                        counts["day"] += row_channel == channel
+            limits = (("day", per_day), ("week", per_week), ("any_day", any_day), ("any_week", any_week))
+            if any(limit is not None and counts[name] >= limit for name, limit in limits):
+                decisions[customer.pk] = Decision(reason=DeliveryReason.FREQUENCY_CAP)
+                continue
+        # 2. priority: a higher-priority workflow's message within the window wins
+        nearby = [row for row in rows if row[3] >= now - window and (row[6] != cause or not cause)]
+        if any(row[4] > priority for row in nearby):
+            decisions[customer.pk] = Decision(reason=DeliveryReason.LOWER_PRIORITY)
+            continue
+        outranked = tuple(row[0] for row in nearby if row[4] < priority and row[5] == DeliveryStatus.QUEUED)
+        # 3. quiet hours: delayed, never dropped
+        send_after = quiet_hours_end(now, zone, quiet_start, quiet_end) if quiet else None  # type: ignore[arg-type]
+        if send_after is not None or outranked:
+            decisions[customer.pk] = Decision(send_after=send_after, outranked=outranked)
+    return decisions
+
+
+def governance_decide(
+    customer: Customer | None, *, channel: str, purpose: str, priority: int, cause: str, now: datetime
+) -> Decision:
+    if customer is None:
+        return SEND_NOW
+    decisions = governance_decide_many(
+        [customer], channel=channel, purpose=purpose, priority=priority, cause=cause, now=now
+    )
+    return decisions.get(customer.pk, SEND_NOW)

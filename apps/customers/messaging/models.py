@@ -68,3 +68,78 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} #{self.pk} to {self.to or self.customer_id} ({self.status})"
+
+
+def _cap_field(label: str) -> models.PositiveSmallIntegerField:
+    return models.PositiveSmallIntegerField(null=True, blank=True, help_text=f"{label}; empty: no cap")
+
+
+class SendingPolicy(models.Model):
+    """
+    Send governance for marketing messages (one row, edited in the console, every change audited): frequency
+    caps per customer per day/week per channel and over all channels, quiet hours in the customer's time
+    zone (delayed, never dropped) and the window in which a higher-priority workflow's message outranks a
+    lower one. Transactional messages are exempt from all of it.
+    """
+
+    email_per_day = _cap_field("Marketing e-mails per customer per day")
+    email_per_week = _cap_field("Marketing e-mails per customer per week (today and the 6 days before)")
+    sms_per_day = _cap_field("Marketing SMS per customer per day")
+    sms_per_week = _cap_field("Marketing SMS per customer per week")
+    in_app_per_day = _cap_field("Marketing in-app messages per customer per day")
+    in_app_per_week = _cap_field("Marketing in-app messages per customer per week")
+    any_per_day = _cap_field("Marketing messages on all channels per customer per day")
+    any_per_week = _cap_field("Marketing messages on all channels per customer per week")
+    quiet_hours_start = models.TimeField(null=True, blank=True, help_text="e.g. 21:00; empty: no quiet hours")
+    quiet_hours_end = models.TimeField(null=True, blank=True, help_text="e.g. 08:00 (may be after midnight)")
+    quiet_hours_email = models.BooleanField(default=False, help_text="Quiet hours also delay e-mail")
+    quiet_hours_sms = models.BooleanField(default=True, help_text="Quiet hours delay SMS")
+    default_time_zone = models.CharField(
+        max_length=64, default="UTC", help_text="IANA zone for customers without attributes.time_zone"
+    )
+    priority_window_minutes = models.PositiveIntegerField(
+        default=60, help_text="Messages of two workflows this close together: the higher priority wins"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        app_label = "customers"
+        verbose_name = "sending policy"
+        verbose_name_plural = "sending policy"
+        constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="sending_policy_single_row")]
+
+    def __str__(self) -> str:
+        return "Sending policy"
+
+    def clean(self) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from django.core.exceptions import ValidationError
+
+        errors: dict[str, str] = {}
+        try:
+            ZoneInfo(self.default_time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["default_time_zone"] = "Unknown time zone (use an IANA name, e.g. Europe/Paris)."
+        if (self.quiet_hours_start is None) != (self.quiet_hours_end is None):
+            errors["quiet_hours_end"] = "Set both ends of the quiet hours, or neither."
+        elif self.quiet_hours_start is not None and self.quiet_hours_start == self.quiet_hours_end:
+            errors["quiet_hours_end"] = "The quiet hours must not start and end at the same time."
+        pairs = [("email", self.email_per_day, self.email_per_week), ("sms", self.sms_per_day, self.sms_per_week)]
+        pairs += [("in_app", self.in_app_per_day, self.in_app_per_week), ("any", self.any_per_day, self.any_per_week)]
+        for name, day, week in pairs:
+            if day is not None and week is not None and day > week:
+                errors[f"{name}_per_week"] = "A week's cap cannot be below the day's."
+        if errors:
+            raise ValidationError(errors)
+
+    def quiet_channels(self) -> tuple[str, ...]:
+        return tuple(name for name, on in (("email", self.quiet_hours_email), ("sms", self.quiet_hours_sms)) if on)
+
+    @classmethod
+    def current(cls) -> SendingPolicy:
+        """The policy row (created with its defaults — no caps, no quiet hours — on first use)."""
+        policy = cls.objects.filter(pk=1).first()
+        if policy is None:
+            policy, _ = cls.objects.get_or_create(pk=1)
+        return policy

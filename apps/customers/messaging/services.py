@@ -138,10 +138,20 @@ def delivery_queue(
         fields.update(status=DeliveryStatus.SENT, sent_at=now)
     try:
         with transaction.atomic():
-            return Delivery.objects.create(**fields)
+            delivery = Delivery.objects.create(**fields)
+            _outrank(decision.outranked)
+            return delivery
     except IntegrityError:
         # A concurrent attempt with the same key created it first.
         return Delivery.objects.get(key=key)
+
+
+def _outrank(ids: tuple[int, ...] | list[int]) -> None:
+    """Queued lower-priority messages that a higher-priority workflow's message replaces."""
+    if ids:
+        Delivery.objects.filter(pk__in=list(ids), status=DeliveryStatus.QUEUED, claim_token="").update(
+            status=DeliveryStatus.SUPPRESSED, reason=DeliveryReason.LOWER_PRIORITY, send_after=None
+        )
 
 
 @dataclass(frozen=True)
@@ -176,6 +186,7 @@ def deliveries_queue_many(
         customers, channel=channel, purpose=purpose, priority=priority, cause=cause, now=now
     )
     refusals = consent.consent_refusals_many(customers, channel=channel, purpose=purpose)
+    outranked: list[int] = []
     rows = []
     for message in messages:
         customer = message.customer
@@ -188,6 +199,8 @@ def deliveries_queue_many(
             decision = governance.Decision(reason=DeliveryReason.INVALID_ADDRESS)
         elif purpose == Purpose.MARKETING:
             decision = decisions.get(customer.pk, governance.SEND_NOW)
+            if not decision.reason:
+                outranked += decision.outranked
         row = Delivery(
             key=message.key,
             channel=channel,
@@ -212,6 +225,7 @@ def deliveries_queue_many(
             row.status, row.sent_at = DeliveryStatus.SENT, now
         rows.append(row)
     Delivery.objects.bulk_create(rows, batch_size=1_000, ignore_conflicts=True)
+    _outrank(outranked)
     keys = [row.key for row in rows if row.status == DeliveryStatus.QUEUED and row.send_after is None]
     due: list[int] = []
     for start in range(0, len(keys), 5_000):
