@@ -112,7 +112,7 @@ register_action(
         run=notify.run_sms,
         preview=notify.preview_sms,
         transactional=False,
-        validate=notify.params_check,
+        validate=notify.sms_params_check,
     )
 )
 register_action(
@@ -130,7 +130,7 @@ register_action(
         run=notify.run_in_app,
         preview=notify.preview_in_app,
         transactional=False,
-        validate=notify.email_params_check,
+        validate=notify.in_app_params_check,
     )
 )
 register_action(

@@ -120,21 +120,22 @@ def _preview(channel: str) -> Any:
     return preview
 
 
-def params_check(params: dict[str, Any]) -> list[tuple[str, str]]:
-    """Save-time: a template, or an inline body (and, for e-mail and in-app, a subject)."""
-    if params.get("template"):
-        return []
-    return [(name, "This parameter is required (or choose a template).") for name in ("body",) if not params.get(name)]
+def _params_check(channel: str, inline: tuple[str, ...]) -> Any:
+    """Save-time: a published template of this channel, or the inline params (body, and a subject)."""
+
+    def check(params: dict[str, Any]) -> list[tuple[str, str]]:
+        key = params.get("template")
+        if key:
+            problem = rendering.template_problem(str(key), channel=channel) if isinstance(key, str) else "Must be text."
+            return [("template", problem)] if problem else []
+        return [(name, "This parameter is required (or choose a template).") for name in inline if not params.get(name)]
+
+    return check
 
 
-def email_params_check(params: dict[str, Any]) -> list[tuple[str, str]]:
-    if params.get("template"):
-        return []
-    return [
-        (name, "This parameter is required (or choose a template).")
-        for name in ("subject", "body")
-        if not params.get(name)
-    ]
+email_params_check = _params_check(Channel.EMAIL, ("subject", "body"))
+sms_params_check = _params_check(Channel.SMS, ("body",))
+in_app_params_check = _params_check(Channel.IN_APP, ("subject", "body"))
 
 
 run_email, preview_email = _run(Channel.EMAIL), _preview(Channel.EMAIL)

@@ -107,3 +107,47 @@ def test_a_notify_step_without_content_is_refused_at_save_with_its_path(step, pa
         services.workflow_create(name="bad", definition=definition("customer.activated", [step]))
 
     assert list(refused.value.message_dict) == [path]
+
+
+# --- Templates (apps/customers/messaging/templating) -----------------------------------------------------
+
+
+def test_a_notify_step_with_a_template_sends_its_published_version_in_the_customers_language(fire):
+    from apps.customers.messaging.templating import services as templates
+
+    template = templates.template_create(
+        key="welcome",
+        name="Welcome",
+        channel="email",
+        purpose="marketing",
+        subject="Hi {{ customer.first_name }}",
+        body="Welcome to the club.",
+    )
+    templates.template_publish(template=template)
+    active_workflow("tpl", "customer.activated", [{"action": "notify.email", "params": {"template": "welcome"}}])
+    customer = CustomerFactory(first_name="Ana")
+
+    fire(customer_services.customer_activate, customer=customer)
+
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.subject) == ("sent", "Hi Ana")
+    assert (delivery.template_key, delivery.template_version, delivery.locale) == ("welcome", 1, "en")
+    assert "Welcome to the club." in mail.outbox[0].body
+    assert "Welcome to the club." in mail.outbox[0].alternatives[0][0]
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ({"action": "notify.email", "params": {"template": "nope"}}, 'No message template "nope".'),
+        ({"action": "notify.sms", "params": {"template": "welcome"}}, 'Template "welcome" is for email, not sms.'),
+    ],
+)
+def test_an_unknown_or_other_channel_template_is_refused_at_save(step, message):
+    from apps.customers.messaging.templating import services as templates
+
+    templates.template_create(key="welcome", name="W", channel="email", purpose="marketing", subject="s", body="b")
+    with pytest.raises(ValidationError) as refused:
+        services.workflow_create(name="bad", definition=definition("customer.activated", [step]))
+
+    assert refused.value.message_dict == {"steps[0].params.template": [message]}

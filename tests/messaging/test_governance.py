@@ -156,3 +156,76 @@ def test_the_policy_refuses_bad_values_with_the_field():
     with pytest.raises(ValidationError) as refused:
         row.full_clean()
     assert set(refused.value.message_dict) == {"default_time_zone", "email_per_week"}
+
+
+# --- Workflows: priority between two workflows, "why didn't it fire", the policy in the console -----------
+
+
+def test_two_workflows_on_one_trigger_the_higher_priority_sends_and_the_other_is_explained(fire, client):
+    from django.contrib.auth.models import Group
+
+    from apps.automations.models import WorkflowRun
+    from apps.customers import services as customer_services
+    from apps.customers.messaging.models import Delivery
+    from tests.automations.test_engine_support import active_workflow
+    from tests.factories import UserFactory
+
+    email = {"action": "notify.email", "params": {"subject": "Hi", "body": "x"}}
+    active_workflow("VIP welcome", "customer.activated", [email], message_priority=50)
+    active_workflow("Generic welcome", "customer.activated", [email])
+    customer = CustomerFactory()
+
+    fire(customer_services.customer_activate, customer=customer)
+
+    by_workflow = {delivery.cause: delivery for delivery in Delivery.objects.filter(customer=customer)}
+    runs = {run.workflow.name: run for run in WorkflowRun.objects.select_related("workflow")}
+    vip = by_workflow[f"workflow_run:{runs['VIP welcome'].pk}"]
+    generic = by_workflow[f"workflow_run:{runs['Generic welcome'].pk}"]
+    assert (vip.status, vip.priority) == ("sent", 50)
+    assert (generic.status, generic.reason) == ("suppressed", "lower_priority")
+    assert len(mail.outbox) == 1
+
+    user = UserFactory(username="why", is_superuser=False)
+    user.groups.add(Group.objects.get(name="marketer"))
+    client.force_login(user)
+    html = client.get(f"/admin/console/customers/{customer.pk}/").content.decode()
+    assert 'data-testid="why-message">E-mail suppressed: a higher-priority workflow messaged the customer' in html
+
+
+def test_a_marketer_edits_the_policy_in_the_console_audited_and_an_analyst_is_refused(client):
+    from django.contrib.auth.models import Group
+
+    from apps.platform.models import AuditEntry
+    from tests.factories import UserFactory
+
+    SendingPolicy.current()
+    url = "/admin/customers/sendingpolicy/1/change/"
+    form = {
+        "default_time_zone": "Europe/Paris",
+        "priority_window_minutes": "30",
+        "email_per_day": "2",
+        "quiet_hours_sms": "on",
+    }
+
+    analyst = UserFactory(username="an", is_superuser=False)
+    analyst.groups.add(Group.objects.get(name="analyst"))
+    client.force_login(analyst)
+    assert client.post(url, form).status_code == 403
+    assert SendingPolicy.current().email_per_day is None
+
+    marketer = UserFactory(username="mk", is_superuser=False)
+    marketer.groups.add(Group.objects.get(name="marketer"))
+    client.force_login(marketer)
+    assert client.post(url, {**form, "email_per_week": "1"}).status_code == 200  # week below day: refused
+    assert SendingPolicy.current().email_per_day is None
+    assert client.post(url, form).status_code == 302
+
+    policy_row = SendingPolicy.current()
+    assert (policy_row.email_per_day, policy_row.default_time_zone, policy_row.priority_window_minutes) == (
+        2,
+        "Europe/Paris",
+        30,
+    )
+    entry = AuditEntry.objects.get(object_type="customers.sendingpolicy")
+    assert entry.changes["email_per_day"] == {"old": None, "new": 2}
+    assert entry.actor_id == marketer.pk

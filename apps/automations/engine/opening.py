@@ -48,9 +48,15 @@ def domain_event_process(*, event_id: int) -> list[int]:
     if event is None or event.status == DomainEventStatus.PROCESSED or event.consumed:
         return []
     now = timezone.now()
-    workflows = Workflow.objects.filter(
-        status=WorkflowStatus.ACTIVE, current_version__isnull=False, current_version__trigger=event.name
-    ).select_related("current_version")
+    # The higher message priority first: when two workflows message the customer for the same event, the
+    # first one's message wins and the lower one's is recorded as suppressed (lower_priority).
+    workflows = (
+        Workflow.objects.filter(
+            status=WorkflowStatus.ACTIVE, current_version__isnull=False, current_version__trigger=event.name
+        )
+        .select_related("current_version")
+        .order_by("-message_priority", "name", "pk")
+    )
     parent = _parent_run(event.cause or "")
     opened: list[WorkflowRun] = []
     redelivered = False

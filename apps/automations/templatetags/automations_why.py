@@ -32,6 +32,21 @@ def _no_run_reason(workflow: Any, event: Any) -> str:
     return "No run: the workflow was not active when the event was processed."
 
 
+def _messages_not_sent(runs: list[Any]) -> dict[int, list[Any]]:
+    """run id -> its deliveries that did not go out (suppressed, failed, or waiting), in one query."""
+    from apps.customers.messaging.choices import DeliveryStatus
+    from apps.customers.messaging.models import Delivery
+
+    if not runs:
+        return {}
+    causes = {f"workflow_run:{run.pk}": run.pk for run in runs}
+    found: dict[int, list[Any]] = {}
+    rows = Delivery.objects.filter(cause__in=list(causes)).exclude(status=DeliveryStatus.SENT).order_by("pk")
+    for delivery in rows:
+        found.setdefault(causes[delivery.cause], []).append(delivery)
+    return found
+
+
 def why_rows(customer: Any, limit: int = RECENT_EVENTS) -> list[dict[str, Any]]:
     from django.db.models import Exists, OuterRef
 
@@ -52,6 +67,7 @@ def why_rows(customer: Any, limit: int = RECENT_EVENTS) -> list[dict[str, Any]]:
     workflows = list(Workflow.objects.filter(trigger__in=names, status=WorkflowStatus.ACTIVE).order_by("name", "pk"))
     runs = WorkflowRun.objects.filter(trigger_event__in=events).filter(Q(customer=customer) | Q(customer__isnull=True))
     by_key = {(run.workflow_id, run.trigger_event_id): run for run in runs.order_by("pk")}
+    messages = _messages_not_sent(list(by_key.values()))
     rows = []
     for event in events:
         outcomes = []
@@ -65,6 +81,8 @@ def why_rows(customer: Any, limit: int = RECENT_EVENTS) -> list[dict[str, Any]]:
                     "run": run,
                     "status": run.status if run else "no run",
                     "reason": (run.skip_reason or run.error or "") if run else _no_run_reason(workflow, event),
+                    # the run's messages that were suppressed, delayed or failed, with the reason
+                    "messages": messages.get(run.pk, []) if run else [],
                 }
             )
         rows.append({"event": event, "outcomes": outcomes})

@@ -1,6 +1,6 @@
 """
 What a message says: inline subject/body (today's notify.* params) or a message template. The one place
-messaging calls the templates package (apps/customers/messaging/templating) once it is on main.
+messaging calls the templates package (apps/customers/messaging/templating).
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils.html import escape, format_html, linebreaks
 
-from loyalty_site.lib.errors import DomainError
-
 from .services import Content
+from .templating import render_for
+from .templating.selectors import template_get
 
 if TYPE_CHECKING:
     from apps.customers.models import Customer
@@ -27,5 +27,26 @@ def inline_content(*, subject: str, body: str, unsubscribe_url: str = "") -> Con
 
 
 def template_content(template_key: str, customer: Customer | None, *, channel: str, context: dict[str, Any]) -> Content:
-    """A template's latest published version rendered for `customer` (templates package, once landed)."""
-    raise DomainError("Message templates are not available yet: use an inline subject and body.", path="template")
+    """
+    A template's latest published version in the customer's language, rendered for `customer` (templating
+    package); DomainError (path "template") for an unknown, unpublished or other-channel template.
+    """
+    rendered = render_for(template_key, customer, channel=channel, context=context)
+    return Content(
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        template_key=template_key,
+        template_version=rendered.version,
+        locale=rendered.locale,
+    )
+
+
+def template_problem(template_key: str, *, channel: str) -> str | None:
+    """Save-time: why `template_key` cannot be used on `channel` (None: it can)."""
+    template = template_get(key=template_key)
+    if template is None:
+        return f'No message template "{template_key}".'
+    if template.channel != channel:
+        return f'Template "{template_key}" is for {template.channel}, not {channel}.'
+    return None
