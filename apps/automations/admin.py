@@ -56,6 +56,8 @@ class WorkflowAdminForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if "message_priority" in self.fields:  # empty = 0 (no priority)
+            self.fields["message_priority"].required = False
         if self.instance.pk:  # secrets read "whsec_…redacted"; saved back as such they are kept
             self.initial["definition"] = definition_redact(self.instance.definition)
 

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.automations import bulk
 from apps.automations.services import workflow_activate, workflow_create
-from apps.customers.messaging.models import Delivery
+from apps.customers.messaging.models import Delivery, SendingPolicy
 from apps.customers.models import Customer
 from tests.factories import UserFactory
 
@@ -75,6 +75,8 @@ def test_a_bulk_run_of_10000_emails_delivers_each_exactly_once_even_when_tasks_r
 
 def test_queueing_a_chunk_is_set_based(queue, smtp_sink):
     """The chunk's queries do not grow with its customers (no query per customer)."""
+
+    SendingPolicy.current()  # the policy row exists (its first use creates it)
 
     def chunk_queries(count: int) -> int:
         Customer.objects.all().delete()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0012_messaging_delivery'),
+        ('customers', '0014_messaging_delivery'),
     ]
 
     operations = [
