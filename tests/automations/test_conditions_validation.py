@@ -195,7 +195,7 @@ def test_catalog_describe_lists_fields_with_operators_and_labels():
         "example": 500,
         "audience": True,
         "wildcard": False,
-        "changed_by": ["order.created", "order.cancelled", "order.refunded"],
+        "changed_by": ["order.created", "order.cancelled", "order.refunded", "order.updated"],
     }
     assert by_name["order.lines"]["item_scope"] == "line"
     assert by_name["order.lines"]["audience"] is False

@@ -356,6 +356,7 @@ def test_admin_inline_incentives_and_limits_go_through_the_services_and_are_audi
         "priority": "0",
         "stacking": "stackable",
         "low_pool_threshold": "100",
+        "holdout_percent": "0",
         "incentives-TOTAL_FORMS": "1",
         "incentives-INITIAL_FORMS": "1",
         "incentives-0-id": str(incentive.pk),
