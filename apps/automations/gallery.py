@@ -1,7 +1,9 @@
 """
 The template gallery: ready-made, parameterised workflows (the 16 "add customer tag" templates of the seed
-plus two reminders). Installing a template builds an ordinary draft workflow through `workflow_create`
-(activated at once on request); the workflow remembers the template key it came from (`Workflow.template`),
+plus reminders: planned visit, near a store, birthday; other apps add theirs from their `automation.py`).
+Reminders e-mail through messaging's `notify.email` as marketing (consent, suppressions, frequency caps and
+quiet hours apply; a blocked message is a suppressed Delivery row with its reason). Installing a template
+builds an ordinary draft workflow through `workflow_create` (activated at once on request); the workflow remembers the template key it came from (`Workflow.template`),
 so runs can be filtered by template.
 """
 
@@ -156,6 +158,15 @@ def add_tags(step_id: str, tags: list[str]) -> dict[str, Any]:
 
 def remove_tags(step_id: str, tags: list[str]) -> dict[str, Any]:
     return {"id": step_id, "action": "customer.remove_tags", "params": {"tags": list(tags)}}
+
+
+def email(step_id: str, subject: str, body: str) -> dict[str, Any]:
+    """A marketing e-mail step (messaging's `notify.email`): consent, suppressions, caps and quiet hours apply."""
+    return {
+        "id": step_id,
+        "action": "notify.email",
+        "params": {"subject": subject, "body": body, "purpose": "marketing"},
+    }
 
 
 def money(value: Decimal) -> int | float:
@@ -540,10 +551,7 @@ def _planned_visit(p: dict[str, Any]) -> dict[str, Any]:
         {
             "id": "s2",
             "if": not_again,
-            "then": [
-                {"id": "s3", "action": "notify.email", "params": {"subject": p["subject"], "body": p["body"]}},
-                add_tags("s4", [p["tag"]]),
-            ],
+            "then": [email("s3", p["subject"], p["body"]), add_tags("s4", [p["tag"]])],
             "else": [],
         },
     ]
@@ -565,11 +573,27 @@ def _planned_visit(p: dict[str, Any]) -> dict[str, Any]:
 )
 def _near_store(p: dict[str, Any]) -> dict[str, Any]:
     steps = [
-        {"id": "s1", "action": "notify.email", "params": {"subject": p["subject"], "body": p["body"]}},
+        email("s1", p["subject"], p["body"]),
         add_tags("s2", [p["tag"]]),
     ]
     # A customer walking around the store pings many times: one message per quiet period.
     return simple(definition("customer.near_store", steps), min_interval_minutes=p["quiet_hours"] * 60)
+
+
+@template(
+    "birthday_message",
+    "Birthday message",
+    "On the customer's birthday (the daily birthday trigger; Feb 29 birthdays on Feb 28 in other years), "
+    "send them a marketing e-mail.",
+    "customer.birthday",
+    "Reminders",
+    [
+        TemplateParam("subject", "E-mail subject", "string", "Happy birthday, {{ customer.first_name }}!"),
+        TemplateParam("body", "E-mail text", "string", "All the best from all of us. Treat yourself on your day!"),
+    ],
+)
+def _birthday(p: dict[str, Any]) -> dict[str, Any]:
+    return simple(definition("customer.birthday", [email("s1", p["subject"], p["body"])]))
 
 
 # --- Selectors and services --------------------------------------------------------------------------

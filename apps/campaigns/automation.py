@@ -1,7 +1,7 @@
 """
 What the campaigns app offers the automation engine: the promotion triggers (`voucher.published`,
 `voucher.redeemed`, `voucher.expiring`, `campaign.budget_threshold`, `campaign.codes_low`,
-`promotions.kill_switch`), the action `campaigns.issue_voucher` and two gallery templates. Its condition fields
+`promotions.kill_switch`), the action `campaigns.issue_voucher` and three gallery templates. Its condition fields
 are in `fields.py` (`voucher.code`: the code an earlier step of the run issued).
 
 This is the only module of the campaigns app that imports `apps.automations`.
@@ -94,12 +94,14 @@ def _register() -> None:
 def _issue_then_email(trigger: str, where: dict[str, Any] | None, p: dict[str, Any]) -> dict[str, Any]:
     steps = [
         {"id": "s1", "action": "campaigns.issue_voucher", "params": {"campaign": p["campaign"]}},
-        {"id": "s2", "action": "notify.email", "params": {"subject": p["subject"], "body": p["body"]}},
+        gallery.email("s2", p["subject"], p["body"]),
     ]
     return gallery.simple(gallery.definition(trigger, steps, where=where))
 
 
 def campaign_templates() -> dict[str, Any]:
+    from .promotions.services import EXPIRING_NOTICE_DAYS
+
     param = gallery.TemplateParam
     specs = [
         gallery.TemplateSpec(
@@ -121,6 +123,26 @@ def campaign_templates() -> dict[str, Any]:
             ],
             lambda p: _issue_then_email(
                 "event.custom", {"field": "event.name", "op": "eq", "value": "newsletter_signup"}, p
+            ),
+        ),
+        gallery.TemplateSpec(
+            "campaigns_voucher_expiring_reminder",
+            "Voucher-expiring reminder",
+            f"E-mail customers whose unused voucher code expires within {EXPIRING_NOTICE_DAYS} days (the daily "
+            "voucher notice sends the trigger once per code).",
+            "voucher.expiring",
+            "Reminders",
+            [
+                param("subject", "E-mail subject", "string", "Your code expires soon"),
+                param(
+                    "body",
+                    "E-mail text",
+                    "string",
+                    "Your code {{ voucher.code }} expires in a few days: use it before it is gone!",
+                ),
+            ],
+            lambda p: gallery.simple(
+                gallery.definition("voucher.expiring", [gallery.email("s1", p["subject"], p["body"])])
             ),
         ),
         gallery.TemplateSpec(

@@ -201,7 +201,7 @@ def _award(step_id: str, points: int, reason: str) -> dict[str, Any]:
 
 
 def _email(step_id: str, subject: str, body: str) -> dict[str, Any]:
-    return {"id": step_id, "action": "notify.email", "params": {"subject": subject, "body": body}}
+    return gallery.email(step_id, subject, body)
 
 
 def _referral_bonus(p: dict[str, Any]) -> dict[str, Any]:

@@ -88,7 +88,7 @@ def test_expiring_vouchers_are_announced_once():
     assert [event.payload["code"] for event in DomainEvent.objects.filter(name="voucher.expiring")] == [soon.code]
 
 
-def test_the_two_gallery_templates_validate_against_the_engine():
+def test_the_three_gallery_templates_validate_against_the_engine():
     created = []
     for key, spec in automation.campaign_templates().items():
         built = spec.build({})
@@ -96,6 +96,7 @@ def test_the_two_gallery_templates_validate_against_the_engine():
         created.append((key, workflow.trigger))
     assert created == [
         ("campaigns_welcome_code_newsletter", "event.custom"),
+        ("campaigns_voucher_expiring_reminder", "voucher.expiring"),
         ("campaigns_winback_code", "customer.bulk_activity"),
     ]
 
