@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.customers import services as customers
 from apps.customers.consent import services as consent
 from apps.customers.consent.models import Consent
+from apps.customers.messaging.models import Delivery
 from apps.customers.models import DomainEvent
 from tests.factories import CustomerFactory
 
@@ -39,6 +40,11 @@ def test_request_records_pending_and_mails_a_signed_link(django_capture_on_commi
     assert mail.outbox[0].subject == "Please confirm your subscription"
     assert f"http://127.0.0.1:8000/c/{token}/" in mail.outbox[0].body
     assert consent.allows(customer, channel="email", purpose="marketing") == "unconfirmed"
+    # sent through messaging as a transactional message: one Delivery row, no unsubscribe header
+    delivery = Delivery.objects.get(customer=customer)
+    assert (delivery.channel, delivery.purpose, delivery.status) == ("email", "transactional", "sent")
+    assert delivery.cause == f"consent_confirm:{row.pk}"
+    assert "List-Unsubscribe" not in mail.outbox[0].extra_headers
 
 
 def test_confirming_grants_and_fires_consent_confirmed_once(client, django_capture_on_commit_callbacks):

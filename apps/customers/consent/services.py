@@ -21,7 +21,6 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
@@ -434,16 +433,24 @@ def _confirmation_send(consent_id: int, url: str) -> None:
         return
     if allows(customer, channel=Channel.EMAIL, purpose=Purpose.TRANSACTIONAL) is not None:
         return
+    # Through messaging's pipeline as a transactional message: a Delivery row (visible on the customer page),
+    # once per link (the key carries the nonce), retried on transient provider errors, never capped.
+    from apps.customers.messaging.rendering import inline_content
+    from apps.customers.messaging.services import message_send
+
     hours = int(confirm_max_age().total_seconds() // 3600)
-    send_mail(
-        subject="Please confirm your subscription",
-        message=(
-            f"Hello {customer.first_name or ''}".rstrip()
-            + f",\n\nPlease confirm that you want to receive our news and offers:\n{url}\n\n"
-            f"The link works for {hours} hours. If you did not sign up, ignore this message.\n"
-        ),
-        from_email=None,
-        recipient_list=[customer.email],
+    body = (
+        f"Hello {customer.first_name or ''}".rstrip()
+        + f",\n\nPlease confirm that you want to receive our news and offers:\n{url}\n\n"
+        f"The link works for {hours} hours. If you did not sign up, ignore this message.\n"
+    )
+    message_send(
+        key=f"consent_confirm:{consent.pk}:{consent.confirm_nonce}",
+        channel=Channel.EMAIL,
+        purpose=Purpose.TRANSACTIONAL,
+        customer=customer,
+        content=inline_content(subject="Please confirm your subscription", body=body),
+        cause=f"consent_confirm:{consent.pk}",
     )
 
 
