@@ -3,8 +3,8 @@ The template gallery: ready-made, parameterised workflows (the 16 "add customer 
 plus reminders: planned visit, near a store, birthday; other apps add theirs from their `automation.py`).
 Reminders e-mail through messaging's `notify.email` as marketing (consent, suppressions, frequency caps and
 quiet hours apply; a blocked message is a suppressed Delivery row with its reason). Installing a template
-builds an ordinary draft workflow through `workflow_create` (activated at once on request); the workflow remembers the template key it came from (`Workflow.template`),
-so runs can be filtered by template.
+builds an ordinary draft workflow through `workflow_create` (activated at once on request); the workflow
+remembers the template key it came from (`Workflow.template`), so runs can be filtered by template.
 """
 
 from collections.abc import Callable
