@@ -32,17 +32,7 @@ class IncentiveForm(forms.ModelForm):
 
     class Meta:
         model = Incentive
-        fields = [
-            "kind",
-            "percent",
-            "amount",
-            "max_discount",
-            "buy_quantity",
-            "get_quantity",
-            "multiplier",
-            "lines_rule",
-            "is_active",
-        ]
+        fields = [name for name in services.INCENTIVE_FIELDS if name != "position"]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -167,7 +168,8 @@ INCENTIVE_NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
-INCENTIVE_FIELDS = {
+# One ordered list: the services accept these, the admin inline edits them (position is its ordering handle).
+INCENTIVE_FIELDS = (
     "kind",
     "percent",
     "amount",
@@ -178,7 +180,7 @@ INCENTIVE_FIELDS = {
     "lines_rule",
     "is_active",
     "position",
-}
+)
 
 
 def incentive_check(incentive: Incentive) -> None:
@@ -211,8 +213,8 @@ def incentive_check(incentive: Incentive) -> None:
         raise ValidationError(errors)
 
 
-def _unknown_fields(fields: dict[str, Any], allowed: set[str], what: str) -> None:
-    unknown = set(fields) - allowed
+def _unknown_fields(fields: dict[str, Any], allowed: Iterable[str], what: str) -> None:
+    unknown = set(fields) - set(allowed)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), f"Unknown {what} field."))
 
