@@ -45,12 +45,18 @@ def test_marketer_builds_and_publishes_a_landing_page(logged_in, live_server, sc
 
     page.get_by_label("Title", exact=True).first.fill("Spring into rewards")
     page.get_by_label("Add a block").select_option("faq")
-    page.get_by_role("button", name="Add block").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add block").click()
     page.get_by_label("Question 2").fill("Is it free?")
     page.get_by_label("Answer 2").fill("Yes, always.")
     faq = page.locator("[data-testid^=block-]").count() - 1
-    page.get_by_role("button", name=f"Move block {faq + 1} up").click()  # above the footer
-    page.get_by_role("button", name=f"Move block {faq} up").click()  # above the form
+    # Each move is a form post that reloads the editor: wait for the reload, or the next step
+    # races the navigation (the document can be briefly empty).
+    with page.expect_navigation():
+        page.get_by_role("button", name=f"Move block {faq + 1} up").click()  # above the footer
+    with page.expect_navigation():
+        page.get_by_role("button", name=f"Move block {faq} up").click()  # above the form
+    page.wait_for_load_state()
     for width in (1440, 390):
         page.set_viewport_size({"width": width, "height": 900})
         assert page.evaluate(NO_OVERFLOW), f"editor overflows at {width} px"
