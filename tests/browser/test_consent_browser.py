@@ -2,6 +2,7 @@
 
 import pytest
 from django.core import mail
+from playwright.sync_api import expect
 
 from apps.customers.consent import services as consent
 from apps.customers.consent.models import Consent
@@ -55,7 +56,7 @@ def test_unsubscribing_from_the_footer_link_in_a_browser(live_server, page, scre
     _fits(page, screenshot, "consent-unsubscribe-ask")
     page.get_by_test_id("unsubscribe-confirm").click()
 
-    assert page.get_by_test_id("unsubscribed").is_visible()
+    expect(page.get_by_test_id("unsubscribed")).to_be_visible()  # waits for the post's reply
     _fits(page, screenshot, "consent-unsubscribed")
     assert Consent.objects.get(customer=customer).status == "withdrawn"
     assert DomainEvent.objects.filter(customer=customer, name="customer.unsubscribed").count() == 1
@@ -70,6 +71,6 @@ def test_confirming_a_subscription_in_a_browser(live_server, page, screenshot):
     _fits(page, screenshot, "consent-confirm-ask")
     page.get_by_test_id("confirm-subscription").click()
 
-    assert page.get_by_test_id("confirmed").is_visible()
+    expect(page.get_by_test_id("confirmed")).to_be_visible()  # waits for the post's reply
     _fits(page, screenshot, "consent-confirmed")
     assert Consent.objects.get(customer=customer).status == "granted"

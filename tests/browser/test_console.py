@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
+from playwright.sync_api import expect
 
 from apps.tagging.services import tags_add
 from tests.factories import CustomerFactory, UserFactory, make_order
@@ -104,7 +105,7 @@ def test_a_bulk_run_page_refreshes_while_it_runs_and_lists_who_it_tagged(live_se
     assert rows.count() == 3
     page.get_by_label("Search").fill("sleeper1")
     page.get_by_role("button", name="Search").click()
-    assert page.locator("#touched-customers tbody tr").count() == 1
+    expect(page.locator("#touched-customers tbody tr")).to_have_count(1)  # waits for the search reply
     with page.expect_download() as download:
         page.get_by_role("link", name="Export CSV").click()
     lines = Path(download.value.path()).read_text().splitlines()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.core import mail
+from playwright.sync_api import expect
 
 from apps.customers.messaging.templating import render_for
 from apps.customers.messaging.templating.models import MessageTemplate
@@ -65,7 +66,8 @@ def test_brand_template_live_preview_publish_and_test_send(live_server, page, sc
     page.get_by_test_id("template-create").click()
     assert 'unknown variable "customer.nickname"' in page.locator(".errorlist").first.inner_text()
     page.get_by_label("Body").fill("Hello **{{ customer.first_name }}**, you have {{ loyalty.balance }} points.")
-    page.get_by_test_id("template-create").click()
+    with page.expect_navigation():  # the post, then the redirect to the new template's page
+        page.get_by_test_id("template-create").click()
     template = MessageTemplate.objects.get(key="welcome")
     page.wait_for_url(f"**/admin/messaging/templates/{template.pk}/")
 
@@ -89,7 +91,7 @@ def test_brand_template_live_preview_publish_and_test_send(live_server, page, sc
     page.wait_for_url("**?locale=pt-br")
     assert page.get_by_test_id("locale-tabs").locator("a").all_inner_texts() == ["en (default)", "pt-br"]
     page.get_by_test_id("publish").click()
-    assert page.get_by_test_id("published-version").inner_text() == "v1"
+    expect(page.get_by_test_id("published-version")).to_have_text("v1")  # waits for the publish reply
     assert page.get_by_test_id("version-history").locator("tbody tr").count() == 1
 
     # The published message, as sent, is what the preview frames (Ana reads Portuguese).

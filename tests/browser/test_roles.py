@@ -88,7 +88,8 @@ def test_each_role_finds_the_csv_import_and_only_importers_get_the_upload_form(
     _log_in(page, live_server, user.username)
 
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Customers", exact=True).click()
-    page.get_by_role("link", name="Import CSV").click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Import CSV").click()
 
     assert page.get_by_label("CSV file").count() == (1 if may_upload else 0)
     assert page.get_by_test_id("import-not-allowed").count() == (0 if may_upload else 1)

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from apps.loyalty import services
 from apps.loyalty.cockpit import cockpit_path
@@ -44,6 +45,7 @@ def test_customer_sees_balance_pending_expiry_tier_and_redeems_with_a_qr_code(li
     page.get_by_text("Redeem for 120 pts").click()
     assert Redemption.objects.count() == 0  # opening the confirmation spends nothing
     page.get_by_role("button", name="Yes, spend 120 points").click()
+    expect(page.get_by_test_id("balance")).to_have_text("180")  # the reply has arrived: read the database after it
 
     redemption = Redemption.objects.get()
     assert redemption.code in page.get_by_test_id("message").inner_text()
@@ -78,7 +80,7 @@ def test_staff_types_a_qr_code_and_confirms_the_in_store_redemption(live_server,
     screenshot("loyalty-staff-scan")
     page.get_by_test_id("confirm").click()
 
-    assert "Confirmed: Free espresso" in page.locator(".messagelist").inner_text()
+    expect(page.locator(".messagelist")).to_contain_text("Confirmed: Free espresso")  # waits for the reply
     redemption.refresh_from_db()
     assert (redemption.status, redemption.used_channel, redemption.used_by_id) == ("used", "store", staff.pk)
     assert errors == []
