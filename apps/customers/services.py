@@ -567,17 +567,7 @@ def order_create(
         checkout_session=checkout_session[:120],
         discount_codes=[str(code)[:64] for code in discount_codes][:20],
     )
-    order_lines = OrderLine.objects.bulk_create(
-        OrderLine(
-            order=order,
-            product=line.product,
-            title=line.title,
-            quantity=line.quantity,
-            unit_price=_money(line.unit_price),
-            total=_money(line.unit_price) * line.quantity,
-        )
-        for line in lines
-    )
+    order_lines = _order_lines_create(order, lines)
     Customer.objects.filter(pk=customer.pk).update(
         orders_count=F("orders_count") + 1,
         total_spent=F("total_spent") + order_total_shop,
@@ -649,6 +639,21 @@ def order_cancel(*, order: Order, at: datetime | None = None, cause: str = "") -
         order=order,
     )
     return order
+
+
+def _order_lines_create(order: Order, lines: Iterable[LineInput]) -> list[OrderLine]:
+    """The order's lines, in one INSERT (amounts in the order's currency, rounded like the totals)."""
+    return OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            product=line.product,
+            title=line.title,
+            quantity=line.quantity,
+            unit_price=_money(line.unit_price),
+            total=_money(line.unit_price) * line.quantity,
+        )
+        for line in lines
+    )
 
 
 def _lines_signature(lines: Iterable[LineInput]) -> list[tuple[int | None, str, int, Decimal]]:
@@ -725,17 +730,7 @@ def order_amend(
     order.save()
     if _lines_signature(lines) != _order_lines_signature(current_lines):
         order.lines.all().delete()
-        OrderLine.objects.bulk_create(
-            OrderLine(
-                order=order,
-                product=line.product,
-                title=line.title,
-                quantity=line.quantity,
-                unit_price=_money(line.unit_price),
-                total=_money(line.unit_price) * line.quantity,
-            )
-            for line in lines
-        )
+        _order_lines_create(order, lines)
     delta = (order.net_total_shop or Decimal("0")) - old_net
     if delta:
         Customer.objects.filter(pk=order.customer_id).update(
