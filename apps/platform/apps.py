@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig, apps
-from django.db.models.signals import m2m_changed, post_migrate
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
 
 def _roles_refresh(sender: AppConfig, **kwargs: Any) -> None:
@@ -42,3 +42,19 @@ class PlatformConfig(AppConfig):
         user_model = get_user_model()
         for through in (user_model.groups.through, user_model.user_permissions.through, Group.permissions.through):
             m2m_changed.connect(membership_changed, sender=through, dispatch_uid=f"platform-audit-{through.__name__}")
+
+        # Cached API tokens and permissions (authentication.py) are read again after any change to them.
+        from django.contrib.auth.models import Permission
+
+        from .authentication import auth_cache_invalidate
+        from .models import ApiToken
+
+        for model in (ApiToken, user_model, Group, Permission):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    auth_cache_invalidate, sender=model, dispatch_uid=f"platform-auth-cache-{model.__name__}"
+                )
+        for through in (user_model.groups.through, user_model.user_permissions.through, Group.permissions.through):
+            m2m_changed.connect(
+                auth_cache_invalidate, sender=through, dispatch_uid=f"platform-auth-cache-{through.__name__}"
+            )

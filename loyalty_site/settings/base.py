@@ -206,6 +206,11 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+# API tokens, their users and permissions are cached per web process this long (seconds; 0: read every
+# request). A change is seen at once in the process that made it and, with a shared CACHE_URL, everywhere;
+# otherwise within this many seconds (apps/platform/authentication.py).
+API_AUTH_CACHE_SECONDS = env.float("API_AUTH_CACHE_SECONDS", default=5.0)
+
 API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty Site API",
