@@ -141,7 +141,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--broker", choices=["orm", "redis"], default="orm")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
-    parser.add_argument("--workers", type=int, default=2, help="qcluster worker processes")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="qcluster worker processes (0: none; the HTTP phases measure ingestion)"
+    )
     parser.add_argument("--drain", type=int, default=2000, help="events committed at once per drain")
     parser.add_argument("--repeats", type=int, default=3, help="drain repetitions (min/median/max)")
     parser.add_argument("--burst", type=int, default=3000, help="single-event POSTs as fast as possible")
@@ -152,6 +154,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=100, help="events per batch request")
     parser.add_argument("--event-batch", type=int, default=None, help="AUTOMATIONS_EVENT_BATCH for the workers")
     parser.add_argument("--skip", nargs="*", default=[], choices=["drain", "orders", "posts", "paced", "batch"])
+    parser.add_argument("--auth-cache", type=float, default=None, help="API_AUTH_CACHE_SECONDS for gunicorn")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
@@ -190,7 +193,7 @@ def main() -> int:
         from apps.automations import services
         from apps.automations.models import Workflow, WorkflowRun
         from apps.customers import services as customer_services
-        from apps.customers.models import Customer, DomainEvent
+        from apps.customers.models import Customer, CustomerEvent, DomainEvent
         from apps.platform.services import api_token_create
         from apps.tagging.models import CustomerTag
         from tests.factories import UserFactory, make_order
@@ -245,16 +248,20 @@ def main() -> int:
         }
         if args.event_batch is not None:
             env["AUTOMATIONS_EVENT_BATCH"] = str(args.event_batch)
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+        ingest_only = args.workers == 0  # no qcluster: the HTTP phases measure ingestion alone
+        if ingest_only:
+            args.skip = [*args.skip, "drain", "orders", "paced"]
+        else:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             )
-        )
-        time.sleep(5)  # let the cluster's workers start
+            time.sleep(5)  # let the cluster's workers start
 
         def tags(name: str) -> int:
             return CustomerTag.objects.filter(tag__name=name).count()
@@ -326,6 +333,8 @@ def main() -> int:
                 "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
                 "WEB_THREADS": os.environ.get("WEB_THREADS", "4"),
             }
+            if args.auth_cache is not None:
+                web_env["API_AUTH_CACHE_SECONDS"] = str(args.auth_cache)
             processes.append(
                 subprocess.Popen(
                     [
@@ -391,13 +400,18 @@ def main() -> int:
                 before = tags("Bench")
                 started = time.perf_counter()
                 result = run_client([single(i) for i in ids], "posts")
-                finished = wait_until(lambda: tags("Bench"), before + len(ids) - len(result["failures"]))
+                effects = "no worker running (--workers 0): ingestion alone"
+                if not ingest_only:
+                    finished = wait_until(lambda: tags("Bench"), before + len(ids) - len(result["failures"]))
+                    effects = (
+                        f"all effects {finished - started:.1f}s after the first POST "
+                        f"({len(ids) / (finished - started):.0f} effects/s)"
+                    )
                 print(
                     f"POSTs /api/v1/events/ via gunicorn ({web_env['WEB_CONCURRENCY']} x {web_env['WEB_THREADS']}), "
                     f"{args.threads} client threads in another process: {len(ids) / result['elapsed']:.0f} POST/s "
                     f"(floor {TARGETS['posts']:.0f}; {len(ids) / result['elapsed'] / TARGETS['posts']:.2f}x); "
-                    f"all effects {finished - started:.1f}s after the first POST "
-                    f"({len(ids) / (finished - started):.0f} effects/s) [{load()}]"
+                    f"{effects} [{load()}]"
                 )
             if "paced" in http_phases:
                 count = int(args.rate * args.seconds)
@@ -435,13 +449,19 @@ def main() -> int:
                 before = tags("Bench")
                 started = time.perf_counter()
                 result = run_client(jobs, "batch")
-                finished = wait_until(lambda: tags("Bench"), before + len(result["sent"]))
                 rate = len(ids) / result["elapsed"]
+                effects = "no worker running (--workers 0): ingestion alone"
+                if not ingest_only:
+                    finished = wait_until(lambda: tags("Bench"), before + len(result["sent"]))
+                    effects = (
+                        f"all effects {finished - started:.1f}s after the first POST "
+                        f"({len(ids) / (finished - started):.0f} effects/s)"
+                    )
+                stored = CustomerEvent.objects.filter(name="bench", customer__external_id__in=[f"b{i}" for i in ids])
                 print(
-                    f"batch endpoint via gunicorn: {len(ids)} events in {len(chunks)} requests: {rate:.0f} events/s "
-                    f"ingested (floor {TARGETS['batch']:.0f}; {rate / TARGETS['batch']:.2f}x); all effects "
-                    f"{finished - started:.1f}s after the first POST ({len(ids) / (finished - started):.0f} effects/s)"
-                    f" [{load()}]"
+                    f"batch endpoint via gunicorn: {len(ids)} events in {len(chunks)} requests of {args.batch_size}, "
+                    f"{args.threads} client threads: {rate:.0f} events/s ingested (floor {TARGETS['batch']:.0f}; "
+                    f"{rate / TARGETS['batch']:.2f}x), {stored.count()} stored; {effects} [{load()}]"
                 )
 
         pending = DomainEvent.objects.filter(status="pending").count()
