@@ -21,6 +21,7 @@ urlpatterns = [
     path("promotions/campaigns/<int:campaign_id>/codes/", views.campaign_codes, name="campaigns-campaign-codes"),
     path("landing/", landing_views.page_list, name="landing-list"),
     path("landing/new/", landing_views.page_new, name="landing-new"),
+    path("landing/referral/", landing_views.referral_page_install, name="landing-referral-install"),
     path("landing/<int:pk>/", landing_views.page_edit, name="landing-edit"),
     path("landing/<int:pk>/unpublish/", landing_views.page_unpublish, name="landing-unpublish"),
     path("landing/<int:pk>/preview/", landing_views.page_preview, name="landing-preview"),

@@ -41,7 +41,8 @@ def test_marketer_builds_and_publishes_a_landing_page(logged_in, live_server, sc
     page.get_by_label("Title").fill("Spring club")
     page.get_by_label("Slug").fill("spring")
     page.get_by_label("Template").select_option("loyalty")
-    page.get_by_role("button", name="Create page").click()
+    with page.expect_navigation():  # the new page's form posts and lands on the editor (also titled "Title")
+        page.get_by_role("button", name="Create page").click()
 
     page.get_by_label("Title", exact=True).first.fill("Spring into rewards")
     page.get_by_label("Add a block").select_option("faq")
@@ -61,7 +62,8 @@ def test_marketer_builds_and_publishes_a_landing_page(logged_in, live_server, sc
         page.set_viewport_size({"width": width, "height": 900})
         assert page.evaluate(NO_OVERFLOW), f"editor overflows at {width} px"
         screenshot(f"landing_editor_{width}")
-    page.get_by_test_id("landing-publish").click()
+    with page.expect_navigation():
+        page.get_by_test_id("landing-publish").click()
     page.wait_for_selector("text=Published version 1")
 
     stored = LandingPage.objects.get(slug="spring")
@@ -98,14 +100,16 @@ def test_a_visitor_signs_up_on_a_phone_and_confirms_by_the_e_mail_link(browser, 
         phone.get_by_label("First name").fill("Ada")
         phone.get_by_label("E-mail: Send me offers.").check()
         phone.wait_for_timeout(1100)  # a person takes longer than the minimum fill time
-        phone.get_by_role("button", name="Sign up").click()
+        with phone.expect_navigation():
+            phone.get_by_role("button", name="Sign up").click()
         phone.get_by_test_id("form-sent").wait_for()
         assert phone.evaluate(NO_OVERFLOW)
         screenshot("landing_signup_sent_390", phone)
 
         link = re.search(r"https?://[^/\s]+(/c/[^\s]+/)", mail.outbox[-1].body).group(1)
         phone.goto(live_server.url + link)
-        phone.get_by_role("button").first.click()
+        with phone.expect_navigation():
+            phone.get_by_role("button").first.click()
         phone.wait_for_load_state()
         screenshot("landing_confirmed_390", phone)
     finally:

@@ -19,8 +19,9 @@ from django.views.decorators.cache import never_cache
 from apps.loyalty.models import Membership
 
 from . import selectors, services
-from .blocks import form_block
+from .blocks import form_block, template_blocks
 from .brand import page_brand
+from .choices import PageTemplate
 from .forms import MAX_FORM_AGE_SECONDS, SignupForm, started_age, started_token
 from .models import LandingPage
 
@@ -160,15 +161,19 @@ def landing_page(request: HttpRequest, slug: str) -> HttpResponse:
 @never_cache
 @IMAGES_FROM_HTTPS
 def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
-    """/me/r/<code>/: who invited you (their first name only if they chose so), what you get, a sign-up form."""
+    """
+    /me/r/<code>/: who invited you (their first name only if they chose so), what you get, a sign-up form. A GET
+    never writes: without a published referral page it draws the referral template's blocks in memory; only a
+    sign-up (POST) falls back on publishing the default page, since a submission belongs to a page version.
+    """
     referrer = selectors.referrer_by_code(code)
     if referrer is None:
         raise Http404("Unknown referral code.")
-    page = selectors.referral_page() or services.landing_referral_page_ensure()
+    page = selectors.referral_page()
     if request.method == "POST":
-        return _form_post(request, page, referrer=referrer)
-    version = page.published_version
-    assert version is not None
-    return page_render(
-        request, title=version.title, blocks=version.blocks, referrer=referrer, sent=request.GET.get("sent") == "1"
-    )
+        return _form_post(request, page or services.landing_referral_page_ensure(), referrer=referrer)
+    if page is None or page.published_version is None:
+        title, blocks = services.REFERRAL_PAGE_TITLE, template_blocks(PageTemplate.REFERRAL)
+    else:
+        title, blocks = page.published_version.title, page.published_version.blocks
+    return page_render(request, title=title, blocks=blocks, referrer=referrer, sent=request.GET.get("sent") == "1")

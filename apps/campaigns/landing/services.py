@@ -28,6 +28,7 @@ from .blocks import ATTRIBUTE_PREFIX, blocks_errors, form_block, template_blocks
 from .choices import PageStatus, PageTemplate, SubmissionStatus
 from .models import FormSubmission, LandingPage, LandingPageVersion
 from .optin import optin_confirmed, optin_request
+from .selectors import referral_page
 from .signals import form_submitted
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?$")
@@ -305,26 +306,34 @@ def form_submissions_confirm_for(*, customer_id: int, at: datetime | None = None
 
 
 REFERRAL_PAGE_SLUG = "invite"
+REFERRAL_PAGE_TITLE = "{inviter} invited you to {program}"
 
 
-def landing_referral_page_ensure() -> LandingPage:
+@transaction.atomic
+def landing_referral_page_ensure(*, user: Any = None) -> LandingPage:
     """
-    The page /me/r/<code>/ shows when no referral page was published: the referral template's blocks, created
-    and published once (a concurrent first visit finds the one the other created).
+    Make sure /me/r/<code>/ has a published referral page: the latest published page of the referral template,
+    else the `invite` page (created from the referral template if missing) published now. Migration 0011 installs
+    that page; this is the console's explicit staff action, and what a referral sign-up (a POST) falls back on
+    when a marketer took every referral page offline. A GET never calls it: it draws the default in memory.
     """
+    published = referral_page()
+    if published is not None:
+        return published
     page = LandingPage.objects.filter(slug=REFERRAL_PAGE_SLUG).select_related("published_version").first()
     if page is None:
         try:
             with transaction.atomic():
                 page = landing_page_save(
                     slug=REFERRAL_PAGE_SLUG,
-                    title="{inviter} invited you to {program}",
+                    title=REFERRAL_PAGE_TITLE,
                     template=PageTemplate.REFERRAL,
                     blocks=template_blocks(PageTemplate.REFERRAL),
+                    user=user,
                 )
-        except (IntegrityError, ValidationError):
+        except (IntegrityError, ValidationError):  # a concurrent first sign-up created it
             page = LandingPage.objects.get(slug=REFERRAL_PAGE_SLUG)
     if page.published_version is None or page.status != PageStatus.PUBLISHED:
-        landing_page_publish(page=page)
+        landing_page_publish(page=page, user=user)
         page.refresh_from_db()
     return page

@@ -47,6 +47,8 @@ def page_list(request: HttpRequest) -> HttpResponse:
         **_console(request, "Landing pages"),
         "pages": selectors.pages_list(),
         "may_add": request.user.has_perm(ADD),
+        "referral_page": selectors.referral_page(),
+        "may_publish": request.user.has_perm(PUBLISH),
     }
     return render(request, "landing/console_list.html", context)
 
@@ -127,6 +129,17 @@ def page_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "submissions": page.submissions.count(),
     }
     return render(request, "landing/console_edit.html", context, status=status)
+
+
+@staff_member_required
+@permission_required(ADD, raise_exception=True)
+@permission_required(PUBLISH, raise_exception=True)
+@require_POST
+def referral_page_install(request: HttpRequest) -> HttpResponse:
+    """The explicit staff action that (re)installs the default referral page when none is published."""
+    page = services.landing_referral_page_ensure(user=request.user)
+    messages.success(request, f"The referral page /me/r/<code>/ shows “{page.title}” (/p/{page.slug}/).")
+    return redirect("landing-edit", pk=page.pk)
 
 
 @staff_member_required
