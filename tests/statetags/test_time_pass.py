@@ -9,10 +9,13 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
+from apps.automations.models import Workflow
 from apps.automations.services import workflow_activate, workflow_create
-from apps.automations.state_tags import time_pass
+from apps.automations.state_tags import state_units, state_workflows_active, time_pass
+from apps.automations.state_tags.timepass import _unit_pass, candidate_ids
 from apps.customers.models import Customer, Order
 from apps.customers.services import order_cancel, refund_create
 from apps.tagging.models import CustomerTag
@@ -116,6 +119,63 @@ def test_a_pass_with_nothing_to_do_costs_a_fixed_number_of_queries(clock, settin
     generate(seed=6, customers=30)  # twice the customers and orders
     quiet_again = queries(NOW + timedelta(minutes=30))
 
-    # the active state tags, the unit lock, the candidates, the checked time, and the savepoint around the
-    # unit (opened and released) — whatever the data size
-    assert quiet == quiet_again == 6
+    # the active state tags, the candidates (the two windowed figures share one range: one query) and the
+    # checked time — no lock, no savepoint, whatever the data size
+    assert quiet == quiet_again == 3
+    assert Workflow.objects.get(name="Hot").state_checked_at == NOW + timedelta(minutes=30)
+
+
+def test_a_pass_over_state_tags_that_do_not_move_with_time_is_one_query(
+    clock, settings, django_capture_on_commit_callbacks
+):
+    settings.TASKS_SYNC = True
+    generate(seed=5, customers=20)
+    with django_capture_on_commit_callbacks(execute=True):
+        state_tag("Big spender", {"field": "customer.total_spent", "op": "gte", "value": 300}, "Big spender")
+        state_tag("Repeat", {"field": "customer.orders_count", "op": "gte", "value": 2}, "Repeat")
+    checked = dict(Workflow.objects.values_list("name", "state_checked_at"))
+
+    with CaptureQueriesContext(connection) as captured:
+        results = time_pass(now=NOW + timedelta(days=40))
+
+    assert results == []
+    assert len(captured) == 1  # the active state tags; nothing in them moves with the clock
+    assert dict(Workflow.objects.values_list("name", "state_checked_at")) == checked
+
+
+def test_an_idle_pass_does_not_move_a_checked_time_another_pass_moved(
+    clock, settings, django_capture_on_commit_callbacks
+):
+    settings.TASKS_SYNC = True
+    generate(seed=5, customers=10)
+    with django_capture_on_commit_callbacks(execute=True):
+        hot = state_tag("Hot", WINDOWED, "Hot")
+    time_pass(now=NOW + timedelta(minutes=10))
+    units = state_units(state_workflows_active())  # read by a pass that is about to find nothing
+    Workflow.objects.filter(pk=hot.pk).update(state_checked_at=NOW + timedelta(minutes=30))  # another pass
+
+    result = _unit_pass(units[0], now=NOW + timedelta(minutes=20))
+
+    assert (result.candidates, result.added, result.removed) == (0, 0, 0)
+    assert Workflow.objects.get(pk=hot.pk).state_checked_at == NOW + timedelta(minutes=30)
+
+
+def test_candidates_are_read_one_alternative_at_a_time_and_equal_the_union(clock, settings):
+    settings.TASKS_SYNC = True
+    people = generate(seed=7, customers=40)
+    since, now = NOW - timedelta(days=3), NOW
+    window = Q(
+        pk__in=Order.objects.filter(
+            placed_at__gte=since - timedelta(days=30), placed_at__lt=now - timedelta(days=30)
+        ).values("customer_id")
+    )
+    recent = Q(last_order_at__gte=since - timedelta(days=20), last_order_at__lte=now - timedelta(days=20))
+    union = set(Customer.objects.filter(window | recent).values_list("pk", flat=True))
+
+    with CaptureQueriesContext(connection) as captured:
+        found = candidate_ids(Q(pk__in=[]) | window | recent | window)
+
+    assert set(found) == union and found == sorted(found)
+    assert 0 < len(union) < len(people)
+    assert len(captured) == 2  # `pk__in=[]` asks nothing; the repeated window runs once
+    assert all(" OR " not in query["sql"] for query in captured)
