@@ -130,10 +130,6 @@ class EarningRuleForm(forms.ModelForm):
             "tiers",
             "starts_at",
             "ends_at",
-            "cap_per_day",
-            "cap_per_week",
-            "cap_per_month",
-            "cap_total",
         ]
 
     def clean(self) -> dict[str, Any]:
@@ -191,12 +187,10 @@ class EarningRuleAdmin(AuditedModelAdmin, admin.ModelAdmin):
         "multiplier",
         "starts_at",
         "ends_at",
-        "awarded_total",
     ]
     list_filter = ["program", "kind", "is_active"]
     search_fields = ["name", "event_name", "product_tag"]
     filter_horizontal = ["tiers"]
-    readonly_fields = ["awarded_total"]
     inlines = [EarningRuleLimitInline]
 
     def save_model(self, request: HttpRequest, obj: EarningRule, form: forms.ModelForm, change: bool) -> None:

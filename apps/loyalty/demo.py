@@ -9,7 +9,7 @@ from django.db import transaction
 from loyalty_site.lib.money import shop_currency
 
 from .models import EarningRule, Program, Reward, Tier
-from .services import earning_rule_create
+from .services import earning_rule_create, earning_rule_limit_create
 
 TIERS = [
     ("Bronze", 1, "0", "1", None),
@@ -23,11 +23,29 @@ RULES: list[dict[str, Any]] = [
         "kind": "fixed_event",
         "event_name": "newsletter_signup",
         "points": "50",
-        "cap_per_month": 50,
+        "limits": [{"points": 50, "period": "month", "scope": "customer"}],
     },
-    {"name": "Review posted", "kind": "fixed_event", "event_name": "review_posted", "points": "20", "cap_per_week": 60},
-    {"name": "Social like", "kind": "fixed_event", "event_name": "social_like", "points": "2", "cap_per_day": 10},
-    {"name": "Birthday", "kind": "fixed_event", "event_name": "birthday", "points": "100", "cap_per_month": 100},
+    {
+        "name": "Review posted",
+        "kind": "fixed_event",
+        "event_name": "review_posted",
+        "points": "20",
+        "limits": [{"points": 60, "period": "week", "scope": "customer"}],
+    },
+    {
+        "name": "Social like",
+        "kind": "fixed_event",
+        "event_name": "social_like",
+        "points": "2",
+        "limits": [{"points": 10, "period": "day", "scope": "customer"}],
+    },
+    {
+        "name": "Birthday",
+        "kind": "fixed_event",
+        "event_name": "birthday",
+        "points": "100",
+        "limits": [{"points": 100, "period": "month", "scope": "customer"}],
+    },
     {"name": "Kids & Baby x2", "kind": "product_tag_multiplier", "product_tag": "Kids & Baby", "multiplier": "2"},
     {
         "name": "Double points on Mondays for Germany",
@@ -46,7 +64,7 @@ RULES: list[dict[str, Any]] = [
         "multiplier": "3",
         "starts_at": datetime(2026, 12, 20, tzinfo=UTC),
         "ends_at": datetime(2026, 12, 27, tzinfo=UTC),
-        "cap_total": 500_000,
+        "limits": [{"points": 500_000, "period": "total", "scope": "rule"}],
     },
 ]
 
@@ -95,9 +113,11 @@ def load(*, stdout: TextIO) -> None:
         )
     for spec in RULES:
         spec = dict(spec)
-        name = spec.pop("name")
+        name, limits = spec.pop("name"), spec.pop("limits", [])
         if not EarningRule.objects.filter(program=program, name=name).exists():
-            earning_rule_create(program=program, name=name, **spec)  # conditions validated like any rule
+            rule = earning_rule_create(program=program, name=name, **spec)  # conditions validated like any rule
+            for limit in limits:  # points limits ("at most 10 points a day per customer from likes")
+                earning_rule_limit_create(rule=rule, **limit)
     for spec in REWARDS:
         spec = dict(spec)
         tier_names = spec.pop("tiers", [])

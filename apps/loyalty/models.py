@@ -244,19 +244,11 @@ class EarningRule(models.Model):
     tiers = models.ManyToManyField(Tier, blank=True, related_name="rules", help_text="Empty = every tier")
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
-    cap_per_day = models.PositiveIntegerField(null=True, blank=True, help_text="Per customer")
-    cap_per_week = models.PositiveIntegerField(null=True, blank=True, help_text="Per customer")
-    cap_per_month = models.PositiveIntegerField(null=True, blank=True, help_text="Per customer")
-    cap_total = models.PositiveIntegerField(null=True, blank=True, help_text="For the rule, all customers")
-    awarded_total = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["program", "pk"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(cap_total__isnull=True) | Q(awarded_total__lte=F("cap_total")), name="rule_cap_total"
-            ),
             models.CheckConstraint(condition=Q(multiplier__gte=0), name="rule_multiplier_gte_0"),
             models.CheckConstraint(
                 condition=~Q(kind=RuleKind.FIXED_EVENT) | ~Q(event_name=""), name="rule_event_needs_name"
@@ -308,6 +300,27 @@ class EarningRuleCounter(CounterBase):
 
     def __str__(self) -> str:
         return f"{self.limit_id} {self.bucket} {self.subject}: {self.used}/{self.limit_value}"
+
+
+class EarningRuleTake(models.Model):
+    """
+    What one lot took from one points-limit counter of its rule, so a reversal (refund, cancellation, rejected
+    hold) gives exactly that back to the counter it came from — even after the limit's other counters moved on.
+    """
+
+    lot = models.ForeignKey("PointLot", on_delete=models.CASCADE, related_name="limit_takes")
+    counter = models.ForeignKey(EarningRuleCounter, on_delete=models.CASCADE, related_name="takes")
+    amount = models.PositiveIntegerField()
+    returned = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lot", "counter"], name="rule_take_uniq"),
+            models.CheckConstraint(condition=Q(returned__lte=F("amount")), name="rule_take_returned_lte_amount"),
+        ]
+
+    def __str__(self) -> str:
+        return f"lot {self.lot_id}: {self.amount} from counter {self.counter_id}"
 
 
 class PointLot(models.Model):

@@ -16,6 +16,11 @@ whole limit, `customer:<id>`, `code:<id>` …). Each app keeps its own counter t
    `used <= limit_value`): under the lock it cannot fail, and if it ever did the caller's transaction rolls back;
 4. `counter_give_back` returns an amount (a rollback, a released reservation, a reversed earning).
 Never a unit over the limit, under any concurrency.
+
+`counters_take_up_to` is steps 1-3 for a caller that reduces an amount to what every limit leaves (points of an
+earning rule, points a campaign awards). The rules every owner of a limit follows live here too, once:
+`counters_follow` (a changed limit value reaches its counters; a lower one never takes back what was used) and
+`limit_reshape_refuse` (what a limit counts cannot change once it has counted something).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
+
+from loyalty_site.lib.errors import ConflictError
 
 TOTAL_BUCKET = date(1970, 1, 1)
 
@@ -107,3 +114,44 @@ def counter_give_back(model: type[Counter], counter_id: int, amount: Decimal) ->
     """Return `amount` to a counter (never below zero)."""
     if amount > 0:
         model._default_manager.filter(pk=counter_id).update(used=Greatest(F("used") - amount, Decimal("0")))
+
+
+def counters_take_up_to(
+    model: type[Counter], limits: Mapping[CounterKey, Decimal], amount: Decimal
+) -> tuple[Decimal, list[Counter]]:
+    """
+    Take as much of `amount` as every counter of `limits` (key → limit value) leaves, from each of them: counters
+    created if missing, locked in ascending primary key, then taken. Returns (what was taken, the counters it was
+    taken from — empty when nothing was). The caller's transaction holds the locks until it commits.
+    """
+    if not limits or amount <= 0:
+        return (amount if amount > 0 else Decimal("0")), []
+    counters_ensure(model, limits)
+    locked = counters_lock(model, limits)
+    for key in limits:
+        amount = min(amount, max(locked[key].limit_value - locked[key].used, Decimal("0")))
+    if amount <= 0:
+        return Decimal("0"), []
+    counters = sorted((locked[key] for key in limits), key=lambda row: row.pk)
+    for counter in counters:
+        if not counter_take(model, counter.pk, amount):  # cannot happen under the lock
+            raise ConflictError("The limit was used up meanwhile.", path="limits", code="limit_reached")
+    return amount, counters
+
+
+def counters_follow(model: type[Counter], limit_id: int, value: Decimal, *, exclude: Q | None = None) -> None:
+    """
+    A limit's new value reaches its counters (those matching `exclude` keep theirs). A lower value never takes
+    back what was used: a counter past it is closed at what it used (nothing more fits).
+    """
+    counters = model._default_manager.filter(limit_id=limit_id)
+    if exclude is not None:
+        counters = counters.exclude(exclude)
+    counters.filter(used__lte=value).update(limit_value=value)
+    counters.filter(used__gt=value).update(limit_value=F("used"))
+
+
+def limit_reshape_refuse(model: type[Counter], limit_id: int, *, message: str, path: str) -> None:
+    """409 `limit_in_use` when the limit has counted something (its period, scope or measure would lie about it)."""
+    if model._default_manager.filter(limit_id=limit_id, used__gt=0).exists():
+        raise ConflictError(message, path=path, code="limit_in_use")

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db.models import Sum
 
 from apps.customers import services as customer_services
 from apps.loyalty import services
@@ -67,11 +68,11 @@ def test_product_tag_multiplier_earns_extra_on_tagged_lines_only():
     assert [lot.amount for lot in lots] == [40, 40]  # base 40, extra (3 - 1) x 20 on the eco line
 
 
-def test_per_customer_daily_cap_and_rule_total_cap():
+def test_per_customer_daily_limit_and_rule_total_limit():
     program = program_make()
-    rule = EarningRule.objects.create(
-        program=program, name="Bonus per dollar", kind="per_amount", points=Decimal("1"), cap_per_day=70, cap_total=100
-    )
+    rule = EarningRule.objects.create(program=program, name="Bonus per dollar", kind="per_amount", points=Decimal("1"))
+    services.earning_rule_limit_create(rule=rule, points=70, period="day", scope="customer")
+    services.earning_rule_limit_create(rule=rule, points=100, period="total", scope="rule")
     first, second = CustomerFactory(), CustomerFactory()
 
     with time_machine.travel(MONDAY, tick=False):
@@ -84,8 +85,7 @@ def test_per_customer_daily_cap_and_rule_total_cap():
 
     bonus = [[lot.amount for lot in lots if lot.rule_id] for lots in (a, b, c, d, e)]
     assert bonus == [[50], [20], [], [30], []]
-    rule.refresh_from_db()
-    assert rule.awarded_total == 100
+    assert PointLot.objects.filter(rule=rule).aggregate(total=Sum("amount"))["total"] == 100
 
 
 def test_fixed_points_for_a_named_custom_event_once_per_event():

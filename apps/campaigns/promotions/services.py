@@ -36,7 +36,14 @@ from django.utils import timezone
 from apps.customers.outbox import domain_event_emit
 from apps.platform.audit import audit_record, audit_snapshot
 from apps.platform.kill_switch import global_kill_switch_set
-from apps.platform.limits import counter_give_back, counter_take, counters_ensure, counters_lock
+from apps.platform.limits import (
+    counter_give_back,
+    counter_take,
+    counters_ensure,
+    counters_follow,
+    counters_lock,
+    limit_reshape_refuse,
+)
 from apps.platform.models import GlobalKillSwitch
 from loyalty_site.lib.conditions import condition_validate
 from loyalty_site.lib.errors import ConflictError, DomainError
@@ -324,19 +331,18 @@ def limit_update(*, limit: Limit, user: Any = None, value: Decimal | None = None
         getattr(row, "incentive_id" if key == "incentive" else key) != (getattr(fields[key], "pk", fields[key]))
         for key in shape & set(fields)
     )
-    if changes_shape and LimitCounter.objects.filter(limit=row, used__gt=0).exists():
-        raise ConflictError(
-            "This limit has counted usage: what it measures cannot change; add a new limit instead.",
+    if changes_shape:
+        limit_reshape_refuse(
+            LimitCounter,
+            row.pk,
+            message="This limit has counted usage: what it measures cannot change; add a new limit instead.",
             path="measure",
-            code="limit_in_use",
         )
     for key, item in fields.items():
         setattr(row, key, item)
     limit_check(row)
     row.save()
-    counters = LimitCounter.objects.filter(limit=row).exclude(subject__contains=MARKER)  # markers stay at 1
-    counters.filter(used__lte=row.limit).update(limit_value=row.limit)
-    counters.filter(used__gt=row.limit).update(limit_value=F("used"))
+    counters_follow(LimitCounter, row.pk, row.limit, exclude=Q(subject__contains=MARKER))  # markers stay at 1
     audit_record(action="updated", obj=row, before=before, user=user)
     return row
 

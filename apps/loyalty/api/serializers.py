@@ -47,7 +47,7 @@ class EarningRuleSerializer(BoundedInputMixin, serializers.ModelSerializer):
     class Meta:
         model = EarningRule
         fields = "__all__"
-        read_only_fields = ["awarded_total", "created_at"]
+        read_only_fields = ["created_at"]
 
 
 class EarningRuleLimitSerializer(serializers.ModelSerializer):

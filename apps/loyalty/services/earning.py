@@ -14,25 +14,23 @@ so replaying the same event is a no-op.
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import TypedDict
 
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.customers.choices import OrderStatus
 from apps.customers.models import CustomerEvent, Order
 from apps.platform.kill_switch import kill_switch_is_on
-from apps.platform.limits import CounterKey, counter_take, counters_ensure, counters_lock, period_bucket
 from apps.tagging.models import ProductTag
 from loyalty_site.lib.conditions import ConditionInvalid, EvaluationContext, condition_evaluate
-from loyalty_site.lib.errors import ConflictError
 from loyalty_site.lib.money import to_shop
 
-from ..choices import LotStatus, RuleKind, RuleLimitScope, SourceType
+from ..choices import LotStatus, RuleKind, SourceType
 from ..models import EarningRule, EarningRuleCounter, Membership, PointLot, Program
 from .ledger import (
     MemberLedger,
@@ -46,6 +44,7 @@ from .ledger import (
     points_round,
     program_default,
 )
+from .limits import lot_limits_record, rule_limits_take
 
 logger = logging.getLogger(__name__)
 
@@ -90,64 +89,6 @@ def order_amount_points(order: Order, program: Program, amount: Decimal) -> Deci
     if per_currency is not None:
         return amount * per_currency
     return order_amount_shop(order, amount) * program.points_per_unit
-
-
-def _period_starts(at: datetime) -> dict[str, datetime]:
-    local = timezone.localtime(at)
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return {
-        "cap_per_day": day,
-        "cap_per_week": day - timedelta(days=day.weekday()),
-        "cap_per_month": day.replace(day=1),
-    }
-
-
-def rule_cap_clip(rule: EarningRule, membership: Membership, points: int, at: datetime) -> int:
-    """Clip `points` to the rule's caps (the caller holds the member's Balance lock; the rule row is locked here)."""
-    for cap_field, start in _period_starts(at).items():
-        cap = getattr(rule, cap_field)
-        if cap is None:
-            continue
-        earned = (
-            PointLot.objects.filter(rule=rule, membership=membership, created_at__gte=start).aggregate(
-                total=Sum(F("amount") - F("reversed_amount"))
-            )["total"]
-            or 0
-        )
-        points = min(points, max(cap - earned, 0))
-    if rule.cap_total is not None and points > 0:
-        locked = EarningRule.objects.select_for_update().get(pk=rule.pk)
-        if locked.cap_total is not None:  # re-read under the lock
-            points = min(points, max(locked.cap_total - locked.awarded_total, 0))
-    points = rule_limits_take(rule, membership, points, at)
-    if points > 0:
-        EarningRule.objects.filter(pk=rule.pk).update(awarded_total=F("awarded_total") + points)
-    return points
-
-
-def rule_limits_take(rule: EarningRule, membership: Membership, points: int, at: datetime) -> int:
-    """
-    Reduce `points` to what the rule's points limits leave and take that from their counters (the platform's
-    limit machinery: counters created if missing, locked in ascending primary key after the member's Balance
-    and the rule row, then taken with a conditional UPDATE). Exact under concurrency: never a point over a limit.
-    """
-    limits = list(rule.limits.all())
-    if not limits or points <= 0:
-        return points
-    keys: dict[CounterKey, Decimal] = {}
-    for limit in limits:
-        subject = "" if limit.scope == RuleLimitScope.RULE else f"customer:{membership.customer_id}"
-        keys[(limit.pk, period_bucket(limit.period, at), subject)] = Decimal(limit.points)
-    counters_ensure(EarningRuleCounter, keys)
-    locked = counters_lock(EarningRuleCounter, keys)
-    for key in keys:
-        points = min(points, max(int(locked[key].limit_value - locked[key].used), 0))
-    if points <= 0:
-        return 0
-    for counter in sorted((locked[key] for key in keys), key=lambda row: row.pk):
-        if not counter_take(EarningRuleCounter, counter.pk, Decimal(points)):  # cannot happen under the lock
-            raise ConflictError("The rule's points limit was used up meanwhile.", path="rule", code="limit_reached")
-    return points
 
 
 def _live_rules(
@@ -252,23 +193,24 @@ def order_points_earn(*, order: Order, at: datetime | None = None, cause: str = 
     for source_key, rule, points in order_points_plan(order, membership, at):
         if source_key in done or points <= 0:
             continue
+        counters: list[EarningRuleCounter] = []
         if rule is not None:
-            points = rule_cap_clip(rule, membership, points, at)
+            points, counters = rule_limits_take(rule, membership, points, at)
             if points <= 0:
                 continue
         reason = f"Order {order}" if rule is None else f"Order {order}: {rule.name}"
-        lots.append(
-            lot_create(
-                ledger,
-                membership=membership,
-                amount=points,
-                source_type=SourceType.ORDER if rule is None else SourceType.RULE,
-                source_key=source_key,
-                reason=reason,
-                rule=rule,
-                order=order,
-            )
+        lot = lot_create(
+            ledger,
+            membership=membership,
+            amount=points,
+            source_type=SourceType.ORDER if rule is None else SourceType.RULE,
+            source_key=source_key,
+            reason=reason,
+            rule=rule,
+            order=order,
         )
+        lot_limits_record(lot, counters)
+        lots.append(lot)
     Membership.objects.filter(pk=membership.pk).update(last_activity_at=at)
     ledger.flush()
     return lots
@@ -317,7 +259,7 @@ def order_points_adjust(*, order: Order, at: datetime | None = None, cause: str 
     Bring an edited order's points to what it earns now (`order.updated`, and refunds of an edited order): for
     each source of the order (base, each rule) the points it should hold — the plan of the edited order, less the
     refunded share (`points x refunded / total`, rounded down) — against what its lots hold (amount - taken back).
-    More → a new lot (`<source>:edit:<n>`; rule caps and limits apply; nothing while the kill switch is on); less →
+    More → a new lot (`<source>:edit:<n>`; rule points limits apply; nothing while the kill switch is on); less →
     taken back from that source's lots, newest first, per the return policy (the refund path). Cancelled: every
     point taken back. Idempotent: a second run finds nothing to move. Returns the points moved (signed).
     """
@@ -349,12 +291,12 @@ def order_points_adjust(*, order: Order, at: datetime | None = None, cause: str 
             )
         held = sum(lot.amount - lot.reversed_amount for lot in by_source.get(source, []))
         if points > held and not kill_switch_is_on():
-            extra = points - held
+            extra, counters = points - held, list[EarningRuleCounter]()
             if rule is not None:
-                extra = rule_cap_clip(rule, membership, extra, at)
+                extra, counters = rule_limits_take(rule, membership, extra, at)
             if extra > 0:
                 count = sum(1 for lot in by_source.get(source, []) if EDIT_MARK in lot.source_key)
-                lot_create(
+                lot = lot_create(
                     ledger,
                     membership=membership,
                     amount=extra,
@@ -364,6 +306,7 @@ def order_points_adjust(*, order: Order, at: datetime | None = None, cause: str 
                     rule=rule,
                     order=order,
                 )
+                lot_limits_record(lot, counters)
                 moved += extra
         elif points < held:
             excess = held - points
@@ -385,7 +328,7 @@ def order_points_adjust(*, order: Order, at: datetime | None = None, cause: str 
 
 @transaction.atomic
 def event_points_earn(*, custom_event: CustomerEvent, at: datetime | None = None, cause: str = "") -> list[PointLot]:
-    """Fixed points for a named custom event (newsletter signup, review...), per matching rule, capped."""
+    """Fixed points for a named custom event (newsletter signup, review...), per matching rule, within its limits."""
     at = at or timezone.now()
     program = program_default()
     if program is None:
@@ -417,20 +360,20 @@ def event_points_earn(*, custom_event: CustomerEvent, at: datetime | None = None
         source_key = f"event:{custom_event.pk}:rule:{rule.pk}"
         if source_key in done or not rule_matches(rule, context):
             continue
-        points = rule_cap_clip(rule, membership, points_round(rule.points, program.rounding), at)
+        points, counters = rule_limits_take(rule, membership, points_round(rule.points, program.rounding), at)
         if points <= 0:
             continue
-        lots.append(
-            lot_create(
-                ledger,
-                membership=membership,
-                amount=points,
-                source_type=SourceType.EVENT,
-                source_key=source_key,
-                reason=f"{custom_event.name}: {rule.name}",
-                rule=rule,
-            )
+        lot = lot_create(
+            ledger,
+            membership=membership,
+            amount=points,
+            source_type=SourceType.EVENT,
+            source_key=source_key,
+            reason=f"{custom_event.name}: {rule.name}",
+            rule=rule,
         )
+        lot_limits_record(lot, counters)
+        lots.append(lot)
     Membership.objects.filter(pk=membership.pk).update(last_activity_at=at)
     ledger.flush()
     return lots

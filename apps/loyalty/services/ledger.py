@@ -39,6 +39,7 @@ from ..models import (
     Program,
     Tier,
 )
+from .limits import lot_limits_give_back
 
 # The outbox event of every ledger movement (earn, spend, expire, adjust, activation, hold, release, reversal):
 # what re-evaluates state tags on loyalty fields (balance, pending, lifetime points) for the member's customer.
@@ -609,6 +610,7 @@ def lot_take_back(ledger: MemberLedger, lot: PointLot, points: int, *, policy: s
     lot.reversed_amount += points
     ledger.move(lifetime_earned=-points)
     lot.save(update_fields=["remaining", "status", "reversed_amount"])
+    lot_limits_give_back(lot, points)  # (the points taken back free their room under the rule's limits)
     return points
 
 
@@ -710,6 +712,7 @@ def points_hold_reject(*, hold: PointHold, user: Any = None, at: datetime | None
             ledger.entry(EntryKind.REVERSE, pending=-lot.remaining, lot=lot, reason="Rejected after review")
             ledger.move(lifetime_earned=-lot.remaining)
             lot.reversed_amount += lot.remaining
+            lot_limits_give_back(lot, lot.remaining)
             lot.remaining = 0
         lot.status = LotStatus.CANCELLED
     PointLot.objects.bulk_update(lots, ["status", "held", "remaining", "reversed_amount"])

@@ -5,16 +5,15 @@ operator…`), so a typo is refused at save instead of silently never matching.
 """
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 
 from apps.platform.audit import audit_record, audit_snapshot
-from apps.platform.limits import LimitPeriod
+from apps.platform.limits import LimitPeriod, counters_follow, limit_reshape_refuse
 from loyalty_site.lib.conditions import condition_validate
-from loyalty_site.lib.errors import ConflictError
 from loyalty_site.lib.json_limits import json_value_error
 
 from ..choices import RuleKind, RuleLimitScope
@@ -32,10 +31,6 @@ RULE_FIELDS = frozenset(
         "conditions",
         "starts_at",
         "ends_at",
-        "cap_per_day",
-        "cap_per_week",
-        "cap_per_month",
-        "cap_total",
     }
 )
 
@@ -105,7 +100,7 @@ def earning_rule_update(*, rule: EarningRule, tiers: Iterable[Tier] | None = Non
     return rule
 
 
-# --- Points limits of a rule (the platform's limit machinery counts them: services/earning.rule_limits_take) ---
+# --- Points limits of a rule (the platform's limit machinery counts them: services/limits.rule_limits_take) ---
 
 LIMIT_FIELDS = frozenset({"points", "period", "scope"})
 MAX_LIMITS_PER_RULE = 10
@@ -147,20 +142,18 @@ def earning_rule_limit_update(*, limit: EarningRuleLimit, user: Any = None, **fi
     _unknown(fields, LIMIT_FIELDS)
     row = EarningRuleLimit.objects.select_for_update().get(pk=limit.pk)
     before = audit_snapshot(row)
-    reshapes = any(getattr(row, key) != fields[key] for key in ("period", "scope") if key in fields)
-    if reshapes and EarningRuleCounter.objects.filter(limit=row, used__gt=0).exists():
-        raise ConflictError(
-            "This limit has counted points: its period and scope cannot change; add a new limit instead.",
+    if any(getattr(row, key) != fields[key] for key in ("period", "scope") if key in fields):
+        limit_reshape_refuse(
+            EarningRuleCounter,
+            row.pk,
+            message="This limit has counted points: its period and scope cannot change; add a new limit instead.",
             path="period",
-            code="limit_in_use",
         )
     for key, value in fields.items():
         setattr(row, key, value)
     earning_rule_limit_check(row)
     row.save()
-    counters = EarningRuleCounter.objects.filter(limit=row)
-    counters.filter(used__lte=row.points).update(limit_value=row.points)
-    counters.filter(used__gt=row.points).update(limit_value=F("used"))
+    counters_follow(EarningRuleCounter, row.pk, Decimal(row.points))
     audit_record(action="updated", obj=row, before=before, user=user)
     return row
 
