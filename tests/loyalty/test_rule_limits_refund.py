@@ -1,4 +1,4 @@
-"""A refund (or cancellation, or rejected hold) that takes points back frees exactly that room under the rule's limits."""
+"""A refund (or cancellation, or rejected hold) that takes points back frees that room under the rule's limits."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
