@@ -20,7 +20,13 @@ def trigger_listened(trigger: str) -> bool:
     True when an active workflow's current version starts on `trigger`, or an active state tag must see such
     events (they can change its answer, or they start its "entered"/"left" steps).
     """
-    if Workflow.objects.filter(status=WorkflowStatus.ACTIVE, current_version__trigger=trigger).exists():
+    from .engine.scope import batch_scope
+
+    scope = batch_scope()
+    if scope is not None:  # inside a batch of events: its snapshot of the active workflows, no query
+        if scope.listening(trigger):
+            return True
+    elif Workflow.objects.filter(status=WorkflowStatus.ACTIVE, current_version__trigger=trigger).exists():
         return True
     from .state_tags import triggers_listened
 

@@ -16,12 +16,44 @@ from apps.customers.models import Cart, Customer, CustomerEvent, DraftOrder, Ord
 from loyalty_site.lib.conditions import EvaluationContext, condition_evaluate, template_render
 
 from .. import registry
+from .scope import batch_scope
 
 
 def _fetch(model: type[Model], pk: Any) -> Any:
     if pk in (None, ""):
         return None
+    scope = batch_scope()
+    if scope is not None:  # a batch of events loaded its contexts' objects once per model
+        loaded = scope.objects.get(model._meta.label)
+        if loaded is not None and pk in loaded:
+            return loaded[pk]
     return model._default_manager.filter(pk=pk).first()
+
+
+# The payload keys naming the objects a context reads, with their models (`context_build`).
+CONTEXT_OBJECTS: tuple[tuple[str, type[Model]], ...] = (
+    ("order_id", Order),
+    ("line_id", OrderLine),
+    ("product_id", Product),
+    ("cart_id", Cart),
+    ("draft_order_id", DraftOrder),
+    ("custom_event_id", CustomerEvent),
+    ("store_id", Store),
+)
+
+
+def context_objects_load(payloads: list[dict[str, Any]]) -> dict[str, dict[Any, Any]]:
+    """
+    The objects these payloads' contexts read, one query per model (a batch of events). Only integer ids are
+    loaded: anything else is left to `_fetch`'s own query, so it fails (or not) for its event alone.
+    """
+    loaded: dict[str, dict[Any, Any]] = {}
+    for key, model in CONTEXT_OBJECTS:
+        ids = {value for payload in payloads if type(value := payload.get(key)) is int}
+        if ids:
+            rows = {row.pk: row for row in model._default_manager.filter(pk__in=ids)}
+            loaded[model._meta.label] = {pk: rows.get(pk) for pk in ids}  # a missing row reads as None
+    return loaded
 
 
 def context_build(

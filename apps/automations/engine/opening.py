@@ -8,6 +8,7 @@ guard, chain depth), executes the admitted runs and records the engine's receipt
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,8 +30,9 @@ from ..definitions import steps_walk as definition_steps_walk
 from ..models import Workflow, WorkflowRun
 from ..signals import CONSUMER
 from .claims import ERROR_MAX
-from .context import context_build, evaluate, jsonable
+from .context import context_build, context_objects_load, evaluate, jsonable
 from .execution import run_execute, run_steps, step_record
+from .scope import batch_scope, batch_scoped, workflows_active
 
 logger = logging.getLogger(__name__)
 
@@ -39,24 +41,30 @@ CAUSE_PREFIX = "workflow_run:"
 
 def domain_event_process(*, event_id: int) -> list[int]:
     """Open and execute the runs of every active workflow for this event; returns the opened run ids."""
-    event = (
-        DomainEvent.objects.select_related("customer")
-        .annotate(consumed=Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER)))
-        .filter(pk=event_id)
-        .first()
-    )
-    if event is None or event.status == DomainEventStatus.PROCESSED or event.consumed:
+    scope = batch_scope()
+    event = scope.events.get(event_id) if scope is not None else None
+    if event is None:
+        event = (
+            DomainEvent.objects.select_related("customer")
+            .annotate(consumed=Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER)))
+            .filter(pk=event_id)
+            .first()
+        )
+    if event is None or event.status == DomainEventStatus.PROCESSED or getattr(event, "consumed", False):
         return []
     now = timezone.now()
     # The higher message priority first: when two workflows message the customer for the same event, the
     # first one's message wins and the lower one's is recorded as suppressed (lower_priority).
-    workflows = (
-        Workflow.objects.filter(
-            status=WorkflowStatus.ACTIVE, current_version__isnull=False, current_version__trigger=event.name
+    if scope is not None:
+        workflows: Iterable[Workflow] = scope.listening(event.name)
+    else:
+        workflows = (
+            Workflow.objects.filter(
+                status=WorkflowStatus.ACTIVE, current_version__isnull=False, current_version__trigger=event.name
+            )
+            .select_related("current_version")
+            .order_by("-message_priority", "name", "pk")
         )
-        .select_related("current_version")
-        .order_by("-message_priority", "name", "pk")
-    )
     parent = _parent_run(event.cause or "")
     opened: list[WorkflowRun] = []
     redelivered = False
@@ -84,7 +92,10 @@ def domain_event_process(*, event_id: int) -> list[int]:
         if run.status == RunStatus.RUNNING:
             run_steps(run, now=now, context=run.opened_context)
     _state_tags_follow(event, now=now)
-    outbox.domain_event_consumed(event_id=event.pk, consumer=CONSUMER)
+    if scope is not None:
+        scope.consumed.append(event.pk)  # the batch writes its receipts together, in its transaction
+    else:
+        outbox.domain_event_consumed(event_id=event.pk, consumer=CONSUMER)
     return [run.pk for run in opened]
 
 
@@ -273,7 +284,7 @@ def domain_events_process_batch(*, event_id: int, limit: int | None = None) -> i
         limit <= 1
         or connection.vendor != "postgresql"
         or not DomainEvent.objects.filter(pk=event_id, created_at__gte=fresh_since).exists()
-        or not _batchable()
+        or not _batchable(workflows := workflows_active())
     ):
         # An event older than the outbox grace (re-driven by the sweep: its batch may have died with its
         # worker) goes alone, so a poison event cannot take batches down with it; its runs count attempts.
@@ -283,29 +294,44 @@ def domain_events_process_batch(*, event_id: int, limit: int | None = None) -> i
         claimed = list(
             DomainEvent.objects.filter(status=DomainEventStatus.PENDING, created_at__gte=fresh_since)
             .exclude(Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER)))
+            .select_related("customer")
             .order_by("pk")
-            .select_for_update(skip_locked=True, no_key=True)
-            .values_list("pk", "customer_id")[:limit]
+            .select_for_update(skip_locked=True, no_key=True, of=("self",))[:limit]
         )
-        for pk, _ in sorted(claimed, key=lambda row: (row[1] or 0, row[0])):
-            try:
-                with transaction.atomic():
-                    domain_event_process(event_id=pk)
-            except Exception as error:
-                if db_error_is_transient(error):
-                    raise  # the whole batch rolls back and is retried
-                # A bug for this one event must not hold back the others: it stays pending (no receipt)
-                # and the outbox sweep re-drives it on its own.
-                logger.exception("automations: event %s not processed in its batch: %s", pk, error)
+        seen: set[int] = set()
+        for event in claimed:  # claimed without the engine's receipt: not consumed
+            if event.customer_id is not None and event.customer_id in seen:
+                # A customer's later event reads the customer afresh, after the earlier one's effects.
+                event._state.fields_cache.pop("customer", None)
+            seen.add(event.customer_id or 0)
+        with batch_scoped(workflows) as scope:
+            scope.events = {event.pk: event for event in claimed}
+            scope.objects = context_objects_load([event.payload or {} for event in claimed])
+            for event in sorted(claimed, key=lambda row: (row.customer_id or 0, row.pk)):
+                try:
+                    with transaction.atomic():
+                        domain_event_process(event_id=event.pk)
+                except Exception as error:
+                    if db_error_is_transient(error):
+                        raise  # the whole batch rolls back and is retried
+                    # A bug for this one event must not hold back the others: it stays pending (no receipt)
+                    # and the outbox sweep re-drives it on its own.
+                    logger.exception("automations: event %s not processed in its batch: %s", event.pk, error)
+            if scope.consumed:
+                # The engine's receipts commit with the effects they vouch for: one insert, one settle.
+                DomainEventReceipt.objects.bulk_create(
+                    [DomainEventReceipt(event_id=pk, consumer=CONSUMER) for pk in scope.consumed],
+                    ignore_conflicts=True,
+                )
+                outbox.domain_events_settle(event_ids=scope.consumed)
     return len(claimed)
 
 
-def _batchable() -> bool:
+def _batchable(workflows: list[Workflow]) -> bool:
     """True when every active workflow's actions (state tags' included) are transactional."""
-    definitions = Workflow.objects.filter(status=WorkflowStatus.ACTIVE, current_version__isnull=False).values_list(
-        "current_version__definition", flat=True
-    )
-    for definition in definitions:
+    for workflow in workflows:
+        assert workflow.current_version is not None  # workflows_active() selects those with one
+        definition = workflow.current_version.definition
         for steps in (definition or {}).values():
             if not isinstance(steps, list):
                 continue

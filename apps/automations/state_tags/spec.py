@@ -129,7 +129,12 @@ class StateSpec:
 
 
 def state_workflows_active() -> list[StateSpec]:
-    """Every active state tag, by group then rank (highest first), then id."""
+    """Every active state tag, by group then rank (highest first), then id (a batch of events: its snapshot)."""
+    from ..engine.scope import batch_scope
+
+    scope = batch_scope()
+    if scope is not None:
+        return scope.state_specs()
     workflows = Workflow.objects.filter(
         status=WorkflowStatus.ACTIVE, current_version__isnull=False, current_version__trigger=STATE_TRIGGER
     ).select_related("current_version")

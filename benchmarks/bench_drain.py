@@ -1,0 +1,170 @@
+"""
+Benchmark: the engine's drain in process — the worker's own CPU and SQL statements per event, with no
+qcluster, broker or HTTP around it (not a test; issue 12). `bench_events.py` measures the whole path with
+real workers; this one isolates the engine's task so each change to it can be measured on its own.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/perfdrain .venv/bin/python benchmarks/bench_drain.py \
+        [--events 500] [--repeats 3] [--batch 50] [--skip tag orders] [--profile FILE]
+
+It creates a throw-away database (<name>_drainbench), customers, an active loyalty program and the two
+workflows of `bench_events.py` — "event.custom named bench → add tag Bench" and "order.created → add tag
+Buyer + award 10 points" — commits `--events` events at once (their tasks are not queued), then calls the
+engine's outbox task (`apps.automations.tasks.process_domain_event`) until none is pending, as a worker
+would: process CPU (user + system, this process only: PostgreSQL's CPU is not included), wall time, and the
+statements per event (counted, not logged). `--profile FILE` writes a cProfile of the drains to FILE and
+prints the top functions by cumulative time. Run it `nice`; it prints the load average beside each figure.
+"""
+
+import argparse
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.test")
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--events", type=int, default=500, help="events committed at once per drain")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=50, help="AUTOMATIONS_EVENT_BATCH")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["tag", "orders"])
+    parser.add_argument("--profile", help="write a cProfile of the drains here and print its top")
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        print("This benchmark needs PostgreSQL: set DATABASE_URL.", file=sys.stderr)
+        return 2
+    settings.AUTOMATIONS_EVENT_BATCH = args.batch
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    database = connection.settings_dict
+    database["TEST"] = {**database.get("TEST", {}), "NAME": f"{database['NAME']}_drainbench"}
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    print(f"start: {load()}, batches of {args.batch}, {args.events} events x {args.repeats}")
+    try:
+        from apps.automations import services
+        from apps.automations import tasks as engine_tasks
+        from apps.automations.models import Workflow, WorkflowRun
+        from apps.customers import services as customer_services
+        from apps.customers.models import Customer, DomainEvent
+        from apps.tagging.models import CustomerTag
+        from loyalty_site.lib import tasks
+        from tests.factories import make_order
+        from tests.loyalty.conftest import program_make
+
+        tasks.enqueue_on_commit = lambda *args, **kwargs: None  # the drain loop below is the worker
+        program_make()
+        total = args.events * args.repeats * 2
+        Customer.objects.bulk_create(
+            [Customer(external_id=f"b{i}", email=f"b{i}@example.com") for i in range(total)], batch_size=5000
+        )
+        for name, definition in (
+            (
+                "Bench",
+                {
+                    "schema": 1,
+                    "trigger": {
+                        "event": "event.custom",
+                        "where": {"field": "event.name", "op": "eq", "value": "bench"},
+                    },
+                    "steps": [{"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Bench"]}}],
+                },
+            ),
+            (
+                "Buyer",
+                {
+                    "schema": 1,
+                    "trigger": {"event": "order.created"},
+                    "steps": [
+                        {"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Buyer"]}},
+                        {"id": "points", "action": "loyalty.award_points", "params": {"points": 10, "reason": "Bench"}},
+                    ],
+                },
+            ),
+        ):
+            services.workflow_activate(workflow=services.workflow_create(name=name, definition=definition))
+        buyer = Workflow.objects.get(name="Buyer")
+        customers = iter(Customer.objects.order_by("pk"))
+        statements = [0]
+
+        def count(execute, sql, params, many, context):
+            statements[0] += 1
+            return execute(sql, params, many, context)
+
+        profiler = cProfile.Profile() if args.profile else None
+
+        def drain(kind: str) -> tuple[float, float, float]:
+            rows = [next(customers) for _ in range(args.events)]
+            with transaction.atomic():
+                for customer in rows:
+                    if kind == "tag":
+                        customer_services.custom_event_record(customer=customer, name="bench")
+                    else:
+                        make_order(customer, total="25.00")
+            name = "event.custom" if kind == "tag" else "order.created"
+            statements[0] = 0
+            cpu, wall = time.process_time(), time.perf_counter()
+            with connection.execute_wrapper(count):
+                if profiler:
+                    profiler.enable()
+                while True:
+                    pending = (
+                        DomainEvent.objects.filter(name=name, status="pending")
+                        .order_by("pk")
+                        .values_list("pk", flat=True)
+                    )
+                    first = pending.first()
+                    if first is None:
+                        break
+                    engine_tasks.process_domain_event(first)
+                if profiler:
+                    profiler.disable()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            if kind == "tag":
+                assert CustomerTag.objects.filter(tag__name="Bench", customer__in=rows).count() == len(rows)
+            else:
+                done = WorkflowRun.objects.filter(workflow=buyer, status="succeeded", customer__in=rows).count()
+                assert done == len(rows), done
+            return cpu / len(rows), wall / len(rows), statements[0] / len(rows)
+
+        for kind, label in (("tag", "custom event → add tag"), ("orders", "order → tag + points")):
+            if kind in args.skip:
+                continue
+            results = [drain("tag" if kind == "tag" else "order") for _ in range(args.repeats)]
+            cpus = [cpu * 1000 for cpu, _, _ in results]
+            walls = [wall * 1000 for _, wall, _ in results]
+            print(
+                f"{label}: worker CPU per event {min(cpus):.2f} / {statistics.median(cpus):.2f} / {max(cpus):.2f} ms "
+                f"(min / median / max; {1000 / statistics.median(cpus):.0f} events per worker CPU-second), "
+                f"wall {statistics.median(walls):.2f} ms, {results[0][2]:.1f} statements per event "
+                f"(incl. the harness's one look-up per task) [{load()}]"
+            )
+        if profiler:
+            profiler.dump_stats(args.profile)
+            pstats.Stats(args.profile).sort_stats("cumulative").print_stats(40)
+    finally:
+        connection.close()
+        connection.creation.destroy_test_db(database["NAME"], verbosity=0)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
