@@ -157,6 +157,16 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "staticfiles")
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
+# The SMTP backend's server, read from the environment like the backend itself: without these a worker
+# started with EMAIL_BACKEND=…smtp.EmailBackend talked to localhost:25 whatever the deployment said.
+# The timeout (seconds) keeps a stalled server from holding a worker past the django-q2 task timeout.
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30.0)
 # Messaging (apps/customers/messaging). E-mail providers through django-anymail: set EMAIL_BACKEND to e.g.
 # anymail.backends.mailgun.EmailBackend (or amazon_ses, postmark, sendgrid, brevo, ...) and ANYMAIL to its
 # settings as JSON, e.g. ANYMAIL='{"MAILGUN_API_KEY": "...", "MAILGUN_SENDER_DOMAIN": "mg.example.com"}'.
