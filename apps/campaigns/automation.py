@@ -70,6 +70,9 @@ def run_issue_voucher(context: Any, params: dict[str, Any], effect_key: str) -> 
     try:
         code = code_publish(campaign=campaign, customer=customer, ref=f"workflow:{effect_key}"[:120])
     except DomainError as error:
+        if error.code == "held_out":
+            # The campaign keeps this customer out to measure its lift: nothing issued, the step says why.
+            return {"held_out": True, "campaign": campaign.name, "reason": error.message}
         raise registry.ActionRefused(error.message) from error
     return {"code": code.code, "campaign": campaign.name, "code_id": code.pk}
 

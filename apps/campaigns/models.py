@@ -52,6 +52,7 @@ from .fraud.models import FraudCase, FraudRule  # noqa: E402, F401
 from .landing.models import FormSubmission, LandingPage, LandingPageVersion  # noqa: E402, F401
 from .promotions.models import (  # noqa: E402, F401
     Campaign,
+    CampaignHoldout,
     Code,
     CodeBatch,
     GiftCard,

@@ -302,8 +302,14 @@ def campaign_codes(request: HttpRequest, campaign_id: int) -> HttpResponseBase:
                         request,
                         f"Published {published.published} codes to “{segment}”"
                         + (
-                            f"; {published.without_code} members got none (no free code left)."
+                            f"; {published.without_code} members got none (no free code left)"
                             if published.without_code
+                            else ""
+                        )
+                        + (
+                            f"; {published.held_out} members are in the campaign's holdout and got none (recorded as"
+                            " held out)."
+                            if published.held_out
                             else "."
                         ),
                     )

@@ -29,7 +29,8 @@ from loyalty_site.lib.tasks import enqueue_on_commit
 from ..models import Segment, SegmentMember
 from . import signals
 from .eligibility import code_normalize
-from .models import Campaign, Code
+from .holdout import holdout_partition, holdouts_record
+from .models import Campaign, CampaignHoldout, Code
 
 IMPORT_MAX_ROWS = 100_000
 IMPORT_MAX_ERRORS = 50
@@ -184,6 +185,7 @@ def codes_csv_rows(*, campaign: Campaign) -> Any:
 class SegmentPublication:
     published: int
     without_code: int
+    held_out: int = 0
 
 
 def codes_publish_segment(
@@ -191,13 +193,16 @@ def codes_publish_segment(
 ) -> SegmentPublication:
     """
     Publish one free code to each member of the segment who holds no code of this campaign yet. Set-based:
-    per chunk of 2,000 members one UPDATE of the codes (paired member ↔ free code in primary-key order, free
-    codes taken with SKIP LOCKED) and one INSERT of the `voucher.published` outbox rows; each chunk commits on
-    its own, so a retry continues where it stopped (members already holding a code are skipped).
-    `without_code`: members left without a code because the pool ran out.
+    per chunk of 2,000 members (in customer order) one UPDATE of the codes (paired member ↔ free code in
+    primary-key order, free codes taken with SKIP LOCKED), one INSERT of the `voucher.published` outbox rows and
+    one INSERT of the members the campaign's holdout keeps out (`CampaignHoldout`: they get no code, recorded
+    once as held out); each chunk commits on its own, so a retry continues where it stopped (members already
+    holding a code are skipped, held-out ones recorded again are a no-op).
+    `without_code`: members left without a code because the pool ran out (neither published nor held out);
+    `held_out`: members this publication kept out.
     """
     now = now or timezone.now()
-    published = 0
+    published = kept_out_total = 0
     announce = domain_event_listened("voucher.published")
     holders = Code.objects.filter(campaign=campaign, customer__isnull=False).values("customer_id")
     waiting = (
@@ -206,15 +211,30 @@ def codes_publish_segment(
         .order_by("customer_id")
         .values_list("customer_id", flat=True)
     )
+    after = 0  # keyset: held-out members stay without a code, so the next chunk starts after the last one seen
     while True:
         with transaction.atomic():
-            customer_ids = list(waiting[:PUBLISH_CHUNK])
+            customer_ids = list(waiting.filter(customer_id__gt=after)[:PUBLISH_CHUNK])
             if not customer_ids:
                 break
-            codes = list(free_codes(campaign).select_for_update(skip_locked=True).order_by("pk")[: len(customer_ids)])
+            after = customer_ids[-1]
+            receive, kept_out = holdout_partition(campaign=campaign, customer_ids=customer_ids)
+            codes = (
+                list(free_codes(campaign).select_for_update(skip_locked=True).order_by("pk")[: len(receive)])
+                if receive
+                else []
+            )
+            if receive and len(codes) < len(receive):
+                # The pool ran out within this chunk: members after the last one served were not reached.
+                reached = receive[len(codes) - 1] if codes else 0
+                kept_out = [customer_id for customer_id in kept_out if customer_id < reached]
+            holdouts_record(campaign=campaign, customer_ids=kept_out, ref=ref, now=now)
+            kept_out_total += len(kept_out)
             if not codes:
-                break
-            pairs = list(zip(customer_ids, codes, strict=False))
+                if receive:
+                    break
+                continue
+            pairs = list(zip(receive, codes, strict=False))
             for customer_id, code in pairs:
                 code.customer_id = customer_id
                 code.published_at = now
@@ -235,9 +255,12 @@ def codes_publish_segment(
                 transaction.on_commit(partial(domain_events_dispatch_ids, [event.pk for event in events]), robust=True)
             published += len(pairs)
             pool_check(campaign=campaign)
-            if len(codes) < len(customer_ids):
+            if len(codes) < len(receive):
                 break
-    return SegmentPublication(published=published, without_code=waiting.count())
+    left = waiting
+    if campaign.holdout_percent:
+        left = left.exclude(customer_id__in=CampaignHoldout.objects.filter(campaign=campaign).values("customer_id"))
+    return SegmentPublication(published=published, without_code=left.count(), held_out=kept_out_total)
 
 
 # --- The low-pool alert -------------------------------------------------------------------------------------

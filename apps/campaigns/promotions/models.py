@@ -370,3 +370,25 @@ class GiftCardEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount:+}"
+
+
+class CampaignHoldout(models.Model):
+    """
+    A customer the campaign held out: they were due to receive something from it (a code published to a segment,
+    a voucher from a workflow, a form or the API) and got nothing, because they fall in the campaign's stable
+    holdout share. One row per campaign and customer (the first time); the reports compare these customers'
+    orders with those of the customers who received a code (the campaign's lift).
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="holdouts")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="campaign_holdouts")
+    held_out_at = models.DateTimeField(default=timezone.now, help_text="When the campaign first kept them out")
+    ref = models.CharField(max_length=120, blank=True, help_text="What was withheld (segment publication, run step…)")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "customer"], name="promo_holdout_uniq")]
+        # The reports' refresh reads the rows recorded since its previous run.
+        indexes = [models.Index(fields=["held_out_at"], name="promo_holdout_at_idx")]
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id} held out of campaign {self.campaign_id}"

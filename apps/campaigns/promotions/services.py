@@ -52,6 +52,7 @@ from loyalty_site.lib.money import decimals_error, shop_currency
 from . import signals
 from .choices import CampaignStatus, CampaignType, EffectKind, LimitAction, LimitMeasure, LimitScope, RedemptionStatus
 from .codes import owner_notify, pool_check
+from .holdout import holdout_partition, holdouts_record
 from .eligibility import (
     MARKER,
     REWARD_REF,
@@ -467,13 +468,28 @@ def codes_generate(
     return batch
 
 
-@transaction.atomic
 def code_publish(*, campaign: Campaign, customer: Any, ref: str = "", now: datetime | None = None) -> Code:
     """
     Assign a free code of the campaign to a customer (recording when and by whom). The same `ref`
     (e.g. `run:12:s3`) returns the code it published before: a retried publication is a no-op.
+    A customer in the campaign's holdout gets no code: they are recorded as held out (`CampaignHoldout`, kept by
+    a caller that handles the refusal) and `ConflictError` `held_out` is raised.
     """
     now = now or timezone.now()
+    if campaign.holdout_percent and getattr(customer, "pk", None):
+        _receive, kept_out = holdout_partition(campaign=campaign, customer_ids=[customer.pk])
+        if kept_out and not (ref and Code.objects.filter(campaign=campaign, publication_ref=ref).exists()):
+            holdouts_record(campaign=campaign, customer_ids=kept_out, ref=ref or "publish", now=now)
+            raise ConflictError(
+                f"This customer is in the holdout of “{campaign.name}” (kept out to measure it): no code published.",
+                path="customer",
+                code="held_out",
+            )
+    return _code_publish(campaign=campaign, customer=customer, ref=ref, now=now)
+
+
+@transaction.atomic
+def _code_publish(*, campaign: Campaign, customer: Any, ref: str, now: datetime) -> Code:
     if ref:
         earlier = Code.objects.filter(campaign=campaign, publication_ref=ref).first()
         if earlier is not None:

@@ -293,12 +293,17 @@ class CampaignViewSet(IdempotentMixin, viewsets.ModelViewSet):
         responses={200: dict},
         examples=[
             OpenApiExample("A segment", value={"segment": 3}, request_only=True),
-            OpenApiExample("Published", value={"published": 1200, "without_code": 0}, response_only=True),
+            OpenApiExample(
+                "Published", value={"published": 1080, "without_code": 0, "held_out": 120}, response_only=True
+            ),
         ],
     )
     @action(detail=True, methods=["post"], url_path="publish-segment")
     def publish_segment(self, request: Request, pk: str | None = None) -> Response:
-        """Publish one free code to each member of a segment who has none of this campaign yet (set-based)."""
+        """
+        Publish one free code to each member of a segment who has none of this campaign yet (set-based); members in
+        the campaign's holdout get none and are recorded as held out (`held_out`: how many this call kept out).
+        """
         campaign = self.get_object()
         serializer = s.SegmentPublishSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -309,7 +314,9 @@ class CampaignViewSet(IdempotentMixin, viewsets.ModelViewSet):
         result = codes.codes_publish_segment(
             campaign=campaign, segment=segment, ref=f"segment:{segment.pk}:{request.user.pk}:{key}"[:120]
         )
-        return Response({"published": result.published, "without_code": result.without_code})
+        return Response(
+            {"published": result.published, "without_code": result.without_code, "held_out": result.held_out}
+        )
 
     @extend_schema(request=s.KillSwitchSerializer, responses=s.CampaignSerializer)
     @action(detail=True, methods=["post"])
