@@ -187,3 +187,25 @@ def test_a_workflow_issue_voucher_step_skips_a_held_out_customer_and_says_so(set
     assert step.outcome["held_out"] is True and step.outcome["campaign"] == "Welcome"
     assert not Code.objects.filter(customer=kept_out).exists()
     assert CampaignHoldout.objects.filter(campaign=campaign, customer=kept_out).count() == 1
+
+
+def test_a_landing_form_confirmation_gives_a_held_out_customer_no_voucher_and_says_why():
+    from apps.campaigns.landing.models import FormSubmission
+    from apps.campaigns.landing.services import form_submission_confirm
+    from tests.campaigns.landing_helpers import form_block, published_page
+
+    campaign = _campaign("Signup")
+    people = [CustomerFactory() for _ in range(30)]
+    kept_out = next(person for person in people if person.pk in _expected_held(campaign, people))
+    page = published_page(blocks=[form_block(voucher_campaign=campaign.pk, join_program=False)])
+    submission = FormSubmission.objects.create(
+        page=page, version=page.published_version.number, customer=kept_out, consents=["email"]
+    )
+
+    confirmed = form_submission_confirm(submission=submission)
+
+    assert (confirmed.status, confirmed.outcome) == ("confirmed", {"voucher_refused": "held_out"})
+    assert not Code.objects.filter(customer=kept_out).exists()
+    assert list(CampaignHoldout.objects.values_list("customer_id", "ref")) == [
+        (kept_out.pk, f"form_submission:{submission.pk}")
+    ]
