@@ -28,7 +28,10 @@ pytestmark = pytest.mark.django_db
 
 def _campaign(name="Held", holdout=30, codes=100):
     campaign = campaign_with(
-        name, holdout_percent=holdout, low_pool_threshold=0, incentives=[{"kind": "fixed_order", "amount": Decimal("5")}]
+        name,
+        holdout_percent=holdout,
+        low_pool_threshold=0,
+        incentives=[{"kind": "fixed_order", "amount": Decimal("5")}],
     )
     if codes:
         services.codes_generate(campaign=campaign, pattern=f"{name[:3].upper()}-#####", count=codes)
@@ -136,9 +139,7 @@ def test_the_api_answers_409_held_out_with_the_path_and_publish_segment_counts_t
     held = _expected_held(campaign, people)
     kept_out = min(held)
 
-    response = api.post(
-        f"/api/v1/promotion-campaigns/{campaign.pk}/publish/", {"customer_id": kept_out}, format="json"
-    )
+    response = api.post(f"/api/v1/promotion-campaigns/{campaign.pk}/publish/", {"customer_id": kept_out}, format="json")
 
     assert response.status_code == 409
     assert [(error["code"], error["path"]) for error in response.json()["errors"]] == [("held_out", "customer")]
@@ -167,7 +168,9 @@ def test_publishing_to_a_segment_without_permission_is_403_and_records_nothing()
     assert Code.objects.filter(customer__isnull=False).count() == 0
 
 
-def test_a_workflow_issue_voucher_step_skips_a_held_out_customer_and_says_so(settings, django_capture_on_commit_callbacks):
+def test_a_workflow_issue_voucher_step_skips_a_held_out_customer_and_says_so(
+    settings, django_capture_on_commit_callbacks
+):
     settings.TASKS_SYNC = True
     campaign = _campaign("Welcome")
     people = [CustomerFactory() for _ in range(30)]

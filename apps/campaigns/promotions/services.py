@@ -52,7 +52,6 @@ from loyalty_site.lib.money import decimals_error, shop_currency
 from . import signals
 from .choices import CampaignStatus, CampaignType, EffectKind, LimitAction, LimitMeasure, LimitScope, RedemptionStatus
 from .codes import owner_notify, pool_check
-from .holdout import holdout_partition, holdouts_record
 from .eligibility import (
     MARKER,
     REWARD_REF,
@@ -67,6 +66,7 @@ from .eligibility import (
     reward_codes,
 )
 from .gift_cards import gift_cards_give_back, gift_cards_lock, gift_cards_spend
+from .holdout import holdout_partition, holdouts_record
 from .models import (
     CAMPAIGN_FIELDS,
     Campaign,
