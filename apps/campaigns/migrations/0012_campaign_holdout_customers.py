@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0010_campaign_holdout'),
+        ('campaigns', '0011_default_referral_page'),
         ('customers', '0015_messaging_sending_policy'),
     ]
 
