@@ -235,18 +235,77 @@ def deliveries_queue_many(
     return sorted(due)
 
 
-def _claim(ids: Iterable[int], now: datetime) -> list[Delivery]:
-    """Claim the due, unclaimed queued rows among `ids` for this sender (one UPDATE) and return them."""
+def _waited(now: datetime) -> Q:
+    """
+    Rows decided a while ago that are decided again at send time: delayed (quiet hours), retried after a
+    transient provider error, or due but orphaned (their sending task was lost).
+    """
+    return Q(send_after__isnull=False) | Q(attempts__gt=0) | Q(created_at__lt=now - ORPHANED_AFTER)
+
+
+def _claim(ids: Iterable[int], now: datetime) -> tuple[list[Delivery], list[Delivery]]:
+    """
+    Claim the due, unclaimed queued rows among `ids` for this sender (one UPDATE): (the rows to send, the rows
+    decided again instead). Rows that waited are decided again first (`_recheck`), under the row locks of
+    their customers, so two senders re-checking one customer's rows take turns; the rows it refuses or
+    delays again are not sent.
+    """
     token = uuid.uuid4().hex
-    claimed = (
+    due = (
         Delivery.objects.filter(pk__in=list(ids), status=DeliveryStatus.QUEUED)
         .filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
         .filter(Q(claim_token="") | Q(claimed_at__lt=now - CLAIM_TTL))
-        .update(claim_token=token, claimed_at=now, attempts=F("attempts") + 1)
     )
-    if not claimed:
-        return []
-    return list(Delivery.objects.filter(claim_token=token).select_related("customer").order_by("pk"))
+    waiting = set(due.filter(_waited(now), customer__isnull=False).values_list("customer_id", flat=True))
+    if not waiting:
+        if not due.update(claim_token=token, claimed_at=now, attempts=F("attempts") + 1):
+            return [], []
+        return list(Delivery.objects.filter(claim_token=token).select_related("customer").order_by("pk")), []
+    with transaction.atomic():
+        # Ordered row locks (the customers), taken before the claim: see governance_recheck_many.
+        list(Customer.objects.filter(pk__in=sorted(waiting)).order_by("pk").select_for_update().values_list("pk"))
+        due.update(claim_token=token, claimed_at=now, attempts=F("attempts") + 1)
+        batch = list(Delivery.objects.filter(claim_token=token).select_related("customer").order_by("pk"))
+        decided = _recheck([row for row in batch if row.customer_id in waiting], token=token, now=now)
+    return [row for row in batch if row.pk not in decided], [row for row in batch if row.pk in decided]
+
+
+def _recheck(rows: list[Delivery], *, token: str, now: datetime) -> set[int]:
+    """
+    Decide claimed rows that waited again, at send time: consent and the suppression list (every purpose:
+    a transactional retry to a bounced address is pointless), then for marketing the frequency caps and the
+    quiet hours (`governance.governance_recheck_many`). A refused row becomes `suppressed` with the reason, a
+    row back in quiet hours is queued again with its new `send_after`; neither counts as an attempt.
+    Returns the ids of those rows (saved here).
+    """
+    rows = [row for row in rows if row.customer is not None]
+    changed: list[Delivery] = []
+    for channel in sorted({row.channel for row in rows}):
+        for purpose in sorted({row.purpose for row in rows if row.channel == channel}):
+            group = [row for row in rows if row.channel == channel and row.purpose == purpose]
+            customers = list({row.customer_id: row.customer for row in group if row.customer is not None}.values())
+            refusals = consent.consent_refusals_many(customers, channel=channel, purpose=purpose)
+            for row in group:
+                if row.customer_id in refusals:
+                    row.status, row.reason, row.send_after = DeliveryStatus.SUPPRESSED, refusals[row.customer_id], None
+                    changed.append(row)
+    refused = {row.pk for row in changed}
+    decisions = governance.governance_recheck_many(
+        [row for row in rows if row.pk not in refused], token=token, claim_ttl=CLAIM_TTL, now=now
+    )
+    for row in rows:
+        decision = decisions.get(row.pk)
+        if decision is None:
+            continue
+        if decision.reason:
+            row.status, row.reason, row.send_after = DeliveryStatus.SUPPRESSED, decision.reason, None
+        else:
+            row.reason, row.send_after = DeliveryReason.QUIET_HOURS, decision.send_after
+        changed.append(row)
+    for row in changed:
+        row.claim_token, row.claimed_at, row.attempts = "", None, max(0, row.attempts - 1)
+    Delivery.objects.bulk_update(changed, ["status", "reason", "send_after", "claim_token", "claimed_at", "attempts"])
+    return {row.pk for row in changed}
 
 
 def backoff(attempts: int) -> timedelta:
@@ -269,12 +328,6 @@ def _outcome(delivery: Delivery, *, now: datetime, connection: Any) -> Delivery:
     """Send one claimed row and set its new state on the instance (saved by the caller)."""
     delivery.claim_token = ""
     delivery.claimed_at = None
-    if delivery.send_after is not None and delivery.purpose == Purpose.MARKETING:
-        # Delayed (quiet hours, retries): consent may have been withdrawn meanwhile.
-        refusal = consent.consent_refusal(delivery.customer, channel=delivery.channel, purpose=delivery.purpose)
-        if refusal:
-            delivery.status, delivery.reason = DeliveryStatus.SUPPRESSED, refusal
-            return delivery
     try:
         delivery.provider_message_id = _send_one(delivery, connection=connection)
     except ProviderError as error:
@@ -332,7 +385,9 @@ def deliveries_send(*, ids: Iterable[int], now: datetime | None = None) -> dict[
     ids = list(ids)
     counts: dict[str, int] = {}
     for start in range(0, len(ids), BATCH_SIZE):
-        batch = _claim(ids[start : start + BATCH_SIZE], now)
+        batch, decided = _claim(ids[start : start + BATCH_SIZE], now)
+        for row in decided:
+            counts[row.status] = counts.get(row.status, 0) + 1
         if not batch:
             continue
         connection = email_connection() if any(row.channel == Channel.EMAIL for row in batch) else None
