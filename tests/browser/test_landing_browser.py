@@ -7,18 +7,24 @@ from another origin on 127.0.0.1 shows the widget and redeems a reward. Screensh
 import functools
 import re
 import threading
+from datetime import timedelta
+from decimal import Decimal
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core import mail
 from django.core.cache import cache
+from django.utils import timezone
+from playwright.sync_api import expect
 
 from apps.campaigns.landing.models import FormSubmission, LandingPage
 from apps.customers.models import Customer
 from apps.loyalty import services as loyalty_services
 from apps.loyalty.models import Membership, Redemption, Reward, Tier
 from apps.loyalty.widget.tokens import widget_token
+from loyalty_site.settings.security import PRODUCTION_CONTENT_SECURITY_POLICY
 from tests.campaigns.landing_helpers import form_block, published_page
+from tests.campaigns.promo_helpers import campaign_with
 from tests.factories import CustomerFactory
 from tests.loyalty.conftest import program_make
 
@@ -118,6 +124,75 @@ def test_a_visitor_signs_up_on_a_phone_and_confirms_by_the_e_mail_link(browser, 
     customer = Customer.objects.get(email="ada@example.com")
     assert FormSubmission.objects.get(customer=customer).status == "confirmed"
     assert Membership.objects.filter(customer=customer).count() == 1
+
+
+COLLECT_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+});
+"""
+
+
+def test_the_countdown_ticks_live_under_the_csp_and_shows_the_ended_state_at_zero(
+    browser, live_server, settings, screenshot
+):
+    settings.CONTENT_SECURITY_POLICY = PRODUCTION_CONTENT_SECURITY_POLICY
+    campaign = campaign_with(
+        "Flash sale",
+        incentives=[{"kind": "percent_order", "percent": Decimal("10")}],
+        ends_at=timezone.now() + timedelta(days=1),
+    )
+    published_page(
+        blocks=[
+            {"type": "hero", "title": "Flash sale"},
+            {"type": "countdown", "title": "Ends in", "campaign": campaign.pk, "ended_text": "The flash sale is over."},
+        ]
+    )
+
+    # Without JavaScript: the server's text, the ended state hidden.
+    still = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    try:
+        plain = still.new_page()
+        plain.goto(live_server.url + "/p/newsletter/")
+        assert re.fullmatch(
+            r"(1 day 0 h 0 min 0 s|0 days 23 h 59 min \d+ s) left", plain.get_by_test_id("countdown-count").inner_text()
+        )
+        assert not plain.get_by_test_id("countdown-ended").is_visible()
+        screenshot("landing_countdown_nojs_390", plain)
+    finally:
+        still.close()
+
+    # A near deadline: it ticks every second, stops at zero and shows the ended text.
+    campaign.ends_at = timezone.now() + timedelta(seconds=6)
+    campaign.save(update_fields=["ends_at"])
+    for width in (1440, 390):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        try:
+            page = context.new_page()
+            page.add_init_script(COLLECT_VIOLATIONS)
+            response = page.goto(live_server.url + "/p/newsletter/")
+            assert "script-src 'self' 'nonce-" in response.headers["content-security-policy"]
+            count = page.get_by_test_id("countdown-count")
+            block = page.get_by_test_id("countdown")
+            if width == 1440:
+                expect(block).to_have_attribute("data-state", "ticking")
+                first = count.inner_text()
+                assert re.fullmatch(r"0 days 0 h 0 min [1-6] s left", first), first
+                expect(count).not_to_have_text(first, timeout=5000)  # the next second
+                assert page.evaluate(NO_OVERFLOW)
+                screenshot("landing_countdown_ticking_1440", page)
+            expect(page.get_by_test_id("countdown-ended")).to_have_text("The flash sale is over.", timeout=15000)
+            expect(page.get_by_test_id("countdown-ended")).to_be_visible()
+            expect(block).to_have_attribute("data-state", "ended")
+            assert not count.is_visible()
+            assert page.evaluate(NO_OVERFLOW), f"the countdown page overflows at {width} px"
+            assert page.evaluate("window.__cspViolations") == []
+            screenshot(f"landing_countdown_ended_{width}", page)
+        finally:
+            context.close()
+        campaign.ends_at = timezone.now() + timedelta(seconds=3)
+        campaign.save(update_fields=["ends_at"])
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ def test_every_block_type_has_a_schema_and_a_page_with_all_of_them_round_trips(c
         "Is it free?",
         "Coffee Club Ltd",
         "50 points</strong> for each friend",
-        "2</span> days",
+        '2</span> <span data-label="days" data-one="day" data-many="days">days</span>',
         'for="id_email"',
         'name="website"',
     ):

@@ -68,6 +68,7 @@ def page_render(
     program_name = data.program.name if data.program else ""
     inviter = (referrer.customer.first_name if referrer and referrer.referral_shows_name else "") or "A friend"
     rendered: list[dict[str, Any]] = []
+    live_countdown = False
     for index, block in enumerate(blocks):
         kind = block["type"]
         shown = dict(block)
@@ -84,10 +85,14 @@ def page_render(
             shown["ends_at"] = ends_at
             shown["ended"] = ends_at is None or ends_at <= data.now
             if ends_at is not None and not shown["ended"]:
-                remaining = int((ends_at - data.now).total_seconds())
+                # The server's figures are the text without JavaScript; countdown.js ticks from `remaining`
+                # (seconds, measured here, so a wrong clock on the visitor's device does not matter).
+                remaining = max(1, int((ends_at - data.now).total_seconds()))
+                shown["remaining"] = remaining
                 shown["days"], rest = divmod(remaining, 86400)
                 shown["hours"], rest = divmod(rest, 3600)
-                shown["minutes"] = rest // 60
+                shown["minutes"], shown["seconds"] = divmod(rest, 60)
+                live_countdown = True
         rendered.append({"index": index, "type": kind, "block": shown, "template": f"landing/blocks/{kind}.html"})
     context = {
         "title": _fill(title, inviter=inviter, program=program_name),
@@ -100,6 +105,7 @@ def page_render(
         "referrer": referrer,
         "inviter": inviter,
         "referral_path": f"/me/r/{referrer.referral_code}/" if referrer else "",
+        "live_countdown": live_countdown,
     }
     return render(request, "landing/page.html", context, status=status)
 
