@@ -18,6 +18,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from apps.campaigns.landing.models import FormSubmission, LandingPage
+from apps.customers.messaging.templating.services import brand_update
 from apps.customers.models import Customer
 from apps.loyalty import services as loyalty_services
 from apps.loyalty.models import Membership, Redemption, Reward, Tier
@@ -202,9 +203,9 @@ def shop_page(tmp_path, live_server):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
 
-    def write(snippet: str) -> str:
+    def write(snippet: str, lang: str = "en") -> str:
         (tmp_path / "index.html").write_text(
-            "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<!doctype html><html lang='{lang}'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'><title>Shop</title></head>"
             "<body><header><h1>The Coffee Shop</h1></header><main><p>Beans, mugs and grinders.</p></main>"
             f"{snippet}</body></html>"
@@ -254,8 +255,55 @@ def test_the_widget_on_a_shop_page_shows_the_member_and_redeems_with_confirmatio
     assert page.get_by_test_id("widget-balance").inner_text() == "180 points"
     screenshot("widget_redeemed_390")
 
-    # From a shop origin that is not configured, the browser refuses the widget's calls (CORS).
+    # From a shop origin that is not configured, the browser refuses the widget's calls (CORS): no launcher.
     settings.LOYALTY_WIDGET_ALLOWED_ORIGINS = ["https://another-shop.example"]
-    page.goto(url)
-    page.wait_for_timeout(500)
-    assert page.get_by_test_id("widget-launcher").inner_text() == "★ Rewards"
+    with page.expect_event("console", predicate=lambda message: "Loyalty widget" in message.text):
+        page.goto(url)
+    assert page.locator("[data-loyalty-widget]").count() == 1
+    expect(page.get_by_test_id("widget-launcher")).to_be_hidden()
+
+
+def test_a_french_shop_page_shows_the_widget_in_french_in_the_brand(page, live_server, settings, shop_page, screenshot):
+    write, origin = shop_page
+    settings.LOYALTY_WIDGET_ALLOWED_ORIGINS = [origin]
+    brand_update(fields={"name": "Café Club", "primary_colour": "#ffd43b", "text_colour": "#222222"})
+    program = program_make(name="Club Café")
+    Tier.objects.create(program=program, name="Argent", rank=1, threshold=0)
+    Tier.objects.create(program=program, name="Or", rank=2, threshold=2000)
+    membership, _ = loyalty_services.member_join(
+        customer=CustomerFactory(first_name="Léa", language=""), program=program
+    )
+    loyalty_services.points_award(membership=membership, points=1200, reason="welcome")
+    Reward.objects.create(program=program, name="Expresso", kind="free_product", points_cost=1)
+    Reward.objects.create(program=program, name="Moulin", kind="free_product", points_cost=5000)
+    token, _ = widget_token(membership)
+    url = write(
+        f'<script src="{live_server.url}/static/widget/loyalty-widget.js" data-token="{token}" async></script>', "fr"
+    )
+
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 844})
+        page.goto(url)
+        launcher = page.get_by_test_id("widget-launcher")
+        expect(launcher).to_have_text("★ 1\u202f200 points")  # French digit grouping (Intl.NumberFormat)
+        assert launcher.evaluate("node => getComputedStyle(node).backgroundColor") == "rgb(255, 212, 59)"
+        assert launcher.evaluate("node => getComputedStyle(node).color") == "rgb(0, 0, 0)"  # readable on yellow
+        launcher.click()
+        rewards = page.get_by_test_id("widget-rewards")
+        expect(rewards.get_by_role("button", name="Échanger")).to_have_count(2)
+        assert rewards.locator("li").first.inner_text().startswith("Expresso · 1 point")  # French singular
+        expect(page.get_by_text("Récompenses", exact=True)).to_be_visible()
+        expect(page.get_by_test_id("widget-remaining")).to_have_text("Encore 800 points pour Or")
+        assert page.get_by_role("progressbar").get_attribute("aria-label") == "Progression vers Or"
+        assert page.get_by_role("dialog").get_attribute("aria-label") == "Vos récompenses"
+        assert page.get_by_test_id("widget-referral").get_attribute("aria-label") == "Votre lien de parrainage"
+        assert page.evaluate(NO_OVERFLOW), f"the French shop page overflows at {width} px"
+        screenshot(f"widget_fr_{width}")
+
+    rewards.get_by_role("button", name="Échanger").first.click()
+    expect(page.get_by_text("Échanger Expresso contre 1 point\u00a0?")).to_be_visible()
+    page.get_by_test_id("widget-confirm").click()
+    code = page.get_by_test_id("widget-message")
+    expect(code).to_contain_text("Votre code pour Expresso\u00a0: ")
+    assert code.inner_text().endswith(Redemption.objects.get().code)
+    screenshot("widget_fr_redeemed_390")

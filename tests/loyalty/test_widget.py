@@ -67,7 +67,7 @@ def test_the_shop_backend_gets_a_short_lived_token_and_the_widget_shows_the_memb
     state = _widget(client, "state/", issued.json()["token"])
 
     assert state.status_code == 200
-    assert state["Access-Control-Allow-Origin"] == SHOP and state["Vary"] == "Origin"
+    assert state["Access-Control-Allow-Origin"] == SHOP and state["Vary"] == "Origin, Accept-Language"
     body = state.json()
     assert (body["program"], body["balance"], body["tier"], body["next_tier"]) == (
         "Coffee Club",
@@ -75,7 +75,12 @@ def test_the_shop_backend_gets_a_short_lived_token_and_the_widget_shows_the_memb
         "Silver",
         "Gold",
     )
-    assert body["tier_progress"] == {"percent": 60, "remaining": "200.00", "remaining_label": "200 points"}
+    assert body["tier_progress"] == {
+        "percent": 60,
+        "remaining": "200.00",
+        "basis": "points_earned",
+        "remaining_label": "200 points",
+    }
     assert body["rewards"] == [
         {"id": espresso.pk, "name": "Espresso", "description": "", "points": 120, "affordable": True}
     ]
@@ -168,6 +173,7 @@ def test_the_state_takes_a_fixed_number_of_queries(client, member, django_assert
         Reward.objects.create(program=member.program, name=f"R{index}", kind="free_product", points_cost=10 + index)
     token, _ = widget_token(member)
 
-    with django_assert_num_queries(7):
+    # 7 for the member, balance, tiers and rewards whatever their number, plus 1 for the Brand it is painted with
+    with django_assert_num_queries(8):
         answer = _widget(client, "state/", token)
     assert len(answer.json()["rewards"]) == 15

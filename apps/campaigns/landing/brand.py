@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from apps.customers.messaging.templating.brand import brand_logo_url
 from apps.customers.messaging.templating.selectors import get_brand
+from loyalty_site.lib.colour import readable_on
 
 
 @dataclass(frozen=True)
@@ -23,22 +24,7 @@ class PageBrand:
     @property
     def on_primary(self) -> str:
         """Black or white, whichever reads better on the primary colour (WCAG contrast)."""
-        return "#000000" if contrast(self.primary, "#000000") >= contrast(self.primary, "#ffffff") else "#ffffff"
-
-
-def _luminance(colour: str) -> float:
-    value = colour.lstrip("#")
-    if len(value) == 3:
-        value = "".join(ch * 2 for ch in value)
-    channels = [int(value[i : i + 2], 16) / 255 for i in (0, 2, 4)]
-    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-
-def contrast(first: str, second: str) -> float:
-    """The WCAG 2 contrast ratio of two hex colours (1 … 21)."""
-    lighter, darker = sorted((_luminance(first), _luminance(second)), reverse=True)
-    return (lighter + 0.05) / (darker + 0.05)
+        return readable_on(self.primary)
 
 
 DEFAULT_BRAND = PageBrand(

@@ -23,6 +23,8 @@ from loyalty_site.lib.errors import DomainError
 from .. import selectors, services
 from ..choices import TierBasis
 from ..models import Membership, Reward
+from .brand import widget_brand
+from .i18n import widget_catalog, widget_language
 from .tokens import widget_membership
 
 TOKEN_HEADER = "HTTP_X_LOYALTY_WIDGET_TOKEN"
@@ -34,7 +36,8 @@ def origin_allowed(origin: str) -> bool:
 
 
 def _cors(response: HttpResponse, origin: str) -> HttpResponse:
-    response["Vary"] = "Origin"
+    if "Vary" not in response:
+        response["Vary"] = "Origin"
     if origin_allowed(origin):
         response["Access-Control-Allow-Origin"] = origin
         response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
@@ -46,6 +49,22 @@ def _cors(response: HttpResponse, origin: str) -> HttpResponse:
 def _error(status: int, code: str, message: str, path: str = "") -> JsonResponse:
     errors = [{"path": path, "message": message}] if path else []
     return JsonResponse({"error": code, "message": message, "errors": errors}, status=status)
+
+
+def _language(request: HttpRequest, membership: Membership | None = None) -> str:
+    """The snippet's data-lang, the customer's language, the shop page's lang, Accept-Language, else English."""
+    return widget_language(
+        chosen=request.GET.get("lang", ""),
+        customer=membership.customer.language if membership is not None else "",
+        page=request.GET.get("page_lang", ""),
+        accept_language=request.headers.get("Accept-Language", ""),
+    )
+
+
+def _translated(response: HttpResponse, language: str) -> HttpResponse:
+    response["Content-Language"] = language
+    response["Vary"] = "Origin, Accept-Language"
+    return response
 
 
 View = Callable[[HttpRequest, Membership], HttpResponse]
@@ -69,7 +88,11 @@ def widget_endpoint(methods: tuple[str, ...]) -> Callable[[View], Callable[[Http
                 return _cors(_error(403, "origin_not_allowed", "This shop origin may not use the widget."), origin)
             membership = widget_membership(request.META.get(TOKEN_HEADER, ""))
             if membership is None:
-                return _cors(_error(401, "invalid_token", "The widget token is invalid or has expired."), origin)
+                # With the texts, so the launcher can say so in the visitor's language.
+                language = _language(request)
+                refused = _error(401, "invalid_token", "The widget token is invalid or has expired.")
+                body = {**json.loads(refused.content), "lang": language, "strings": widget_catalog(language)}
+                return _cors(_translated(JsonResponse(body, status=401), language), origin)
             return _cors(view(request, membership), origin)
 
         return wrapped
@@ -77,11 +100,14 @@ def widget_endpoint(methods: tuple[str, ...]) -> Callable[[View], Callable[[Http
     return decorate
 
 
-def _state(request: HttpRequest, membership: Membership) -> dict[str, Any]:
+def _state(request: HttpRequest, membership: Membership, language: str) -> dict[str, Any]:
     balance = selectors.balance_of(membership)
     progress = selectors.tier_progress(membership=membership)
     rewards = selectors.rewards_priced(membership=membership)
     return {
+        "lang": language,
+        "strings": widget_catalog(language),
+        "brand": widget_brand(),
         "customer": {"first_name": membership.customer.first_name},
         "program": membership.program.name,
         "balance": {"active": balance.active, "pending": balance.pending},
@@ -90,6 +116,7 @@ def _state(request: HttpRequest, membership: Membership) -> dict[str, Any]:
         "tier_progress": {
             "percent": progress.percent,
             "remaining": str(progress.remaining),
+            "basis": membership.program.tier_basis,
             "remaining_label": (
                 progress.remaining_money
                 if membership.program.tier_basis == TierBasis.AMOUNT_SPENT
@@ -113,8 +140,12 @@ def _state(request: HttpRequest, membership: Membership) -> dict[str, Any]:
 
 @widget_endpoint(("GET",))
 def widget_state(request: HttpRequest, membership: Membership) -> HttpResponse:
-    """The launcher's content: balance, tier progress, rewards (with the member's price), referral link."""
-    return JsonResponse(_state(request, membership))
+    """
+    The launcher's content: balance, tier progress, rewards (with the member's price), referral link, with the
+    Brand to paint it and the texts of the visitor's language.
+    """
+    language = _language(request, membership)
+    return _translated(JsonResponse(_state(request, membership, language)), language)
 
 
 @widget_endpoint(("POST",))
