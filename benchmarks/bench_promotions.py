@@ -10,7 +10,10 @@ each with a validation rule over the cart, mixed stacking categories and a budge
    and 16 concurrent clients: p50 / p95 / p99 in ms;
 2. redemptions/s with `--redeemers` concurrent clients on ONE budget of `--budget` redemptions, served by
    `--pool` threads each holding one connection; checks 0 over the limit;
-3. code generation: `--codes` unique codes from a pattern, codes/s.
+3. bonus-points awards/s with `--redeemers` concurrent members on ONE campaign points limit of `--points-limit`
+   (30 points each, action reduce); checks the points awarded equal the counter and never exceed the limit;
+4. code generation: `--codes` unique codes from a pattern, codes/s.
+Every figure is printed with the load average of the machine when it was taken (1, 5, 15 min).
 """
 
 import argparse
@@ -29,6 +32,11 @@ def percentiles(samples: list[float]) -> str:
     ordered = sorted(samples)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
     return f"p50 {pick(0.50):.1f} ms, p95 {pick(0.95):.1f} ms, p99 {pick(0.99):.1f} ms (n={len(ordered)})"
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"[load average {one:.2f}, {five:.2f}, {fifteen:.2f}]"
 
 
 def close_thread_connections(pool: ThreadPoolExecutor, workers: int) -> None:
@@ -54,6 +62,7 @@ def main() -> int:
     parser.add_argument("--budget", type=int, default=500)
     parser.add_argument("--codes", type=int, default=100_000)
     parser.add_argument("--pool", type=int, default=32)
+    parser.add_argument("--points-limit", type=int, default=3000, help="campaign points limit of the awards phase")
     args = parser.parse_args()
 
     import django
@@ -129,7 +138,7 @@ def main() -> int:
                 close_thread_connections(pool, clients)
             print(
                 f"validate, 20 lines, 5 codes, 50 promotions, {clients:>2} clients: "
-                f"{percentiles(samples)}, {len(samples) / elapsed:.0f}/s"
+                f"{percentiles(samples)}, {len(samples) / elapsed:.0f}/s {load()}"
             )
 
         budget = services.campaign_create(
@@ -160,7 +169,47 @@ def main() -> int:
         print(
             f"redeem, {args.redeemers} clients on one budget of {args.budget}: {total} attempts in {elapsed:.1f} s "
             f"= {total / elapsed:.0f} answers/s, {granted} granted (counter {used}, rows {rows}, "
-            f"over the limit: {max(0, rows - args.budget)}), latency {percentiles([s for _, s in results])}"
+            f"over the limit: {max(0, rows - args.budget)}), latency {percentiles([s for _, s in results])} {load()}"
+        )
+
+        from apps.customers.models import Customer
+        from apps.loyalty.models import PointLot, Program
+
+        Program.objects.create(name="Club", slug="club", currency="USD", points_per_unit=Decimal("1"), pending_days=0)
+        services.campaign_switch(campaign=budget, on=False, reason="bench: next phase")
+        bonus = services.campaign_create(
+            name="Bonus", type="automatic", status="active", priority=100, stacking="exclusive"
+        )
+        services.incentive_create(campaign=bonus, kind="bonus_points", points=30)
+        points_limit = services.limit_create(
+            campaign=bonus, measure="points", limit=Decimal(args.points_limit), action="reduce"
+        )
+        members = Customer.objects.bulk_create(
+            [Customer(email=f"bench{index}@example.com") for index in range(args.redeemers)]
+        )
+
+        def award_once(index: int) -> tuple[str, float]:
+            started = time.perf_counter()
+            try:
+                customer = members[index % len(members)]
+                outcome = services.redemption_redeem(cart=small, customer=customer, codes=[]).status
+            except DomainError as error:
+                outcome = error.code
+            return outcome, time.perf_counter() - started
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(award_once, range(total)))
+            elapsed = time.perf_counter() - started
+            close_thread_connections(pool, workers)
+        awarded = sum(PointLot.objects.filter(source_type="promotion").values_list("amount", flat=True))
+        used = LimitCounter.objects.get(limit=points_limit).used
+        print(
+            f"bonus points, {args.redeemers} members on one points limit of {args.points_limit}: {total} attempts in "
+            f"{elapsed:.1f} s = {total / elapsed:.0f} answers/s, "
+            f"{sum(1 for outcome, _ in results if outcome == 'redeemed')} awarded, {awarded} points (counter {used}, "
+            f"over the limit: {max(0, awarded - args.points_limit)}), latency {percentiles([s for _, s in results])} "
+            f"{load()}"
         )
 
         target = services.campaign_create(name="Codes", status="active")
@@ -168,7 +217,9 @@ def main() -> int:
         started = time.perf_counter()
         batch = services.codes_generate(campaign=target, pattern="BN-**********", count=args.codes)
         elapsed = time.perf_counter() - started
-        print(f"generate {batch.generated:,} codes: {elapsed:.1f} s = {batch.generated / elapsed:,.0f} codes/s")
+        print(
+            f"generate {batch.generated:,} codes: {elapsed:.1f} s = {batch.generated / elapsed:,.0f} codes/s {load()}"
+        )
     finally:
         connections.close_all()
         connection.creation.destroy_test_db(old_name, verbosity=0)

@@ -54,6 +54,7 @@ class SourceType(models.TextChoices):
     WORKFLOW = "workflow", "Workflow run"
     ADMIN = "admin", "Admin"
     API = "api", "API"
+    PROMOTION = "promotion", "Promotion (bonus points of a redemption)"
 
 
 class EntryKind(models.TextChoices):

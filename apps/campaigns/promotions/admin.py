@@ -84,6 +84,7 @@ class IncentiveInline(admin.TabularInline):
         "buy_quantity",
         "get_quantity",
         "multiplier",
+        "points",
         "lines_rule",
         "is_active",
     ]

@@ -35,6 +35,7 @@ class EffectKind(models.TextChoices):
     FIXED_PRICE_ITEM = "fixed_price_item", "Matching items at a fixed price (0 = free)"
     BUY_X_GET_Y = "buy_x_get_y", "Buy X get Y"
     POINTS_MULTIPLIER = "points_multiplier", "Loyalty points multiplier"
+    BONUS_POINTS = "bonus_points", "Bonus loyalty points (awarded to the member when redeemed)"
     GIFT_CARD_CREDIT = "gift_card_credit", "Gift-card credit (the card's balance pays the order)"
 
 
@@ -53,6 +54,7 @@ class LimitMeasure(models.TextChoices):
     DISCOUNT_AMOUNT = "discount_amount", "Discount amount"
     ORDER_VALUE = "order_value", "Order value"
     DISTINCT_CUSTOMERS = "distinct_customers", "Distinct customers"
+    POINTS = "points", "Loyalty points awarded"
 
 
 class LimitScope(models.TextChoices):
@@ -64,7 +66,7 @@ class LimitScope(models.TextChoices):
 
 class LimitAction(models.TextChoices):
     REFUSE = "refuse", "Refuse the redemption"
-    REDUCE = "reduce", "Reduce the discount to what is left (money measures)"
+    REDUCE = "reduce", "Reduce the discount (or the points) to what is left"
     PAUSE = "pause", "Refuse and pause the campaign"
 
 

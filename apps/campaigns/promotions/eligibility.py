@@ -579,6 +579,10 @@ def _candidate_refusal(
         evaluation = condition_evaluate(campaign.validation_rule, context, path="validation_rule")
         if not evaluation.result:
             refusal = rule_explain(campaign.validation_rule, context, path="validation_rule", currency=currency)
+    if refusal is None and any(
+        incentive.is_active and incentive.kind == EffectKind.BONUS_POINTS for incentive in campaign._promo_incentives
+    ):
+        refusal = points_receiver_refusal(customer)
     if refusal is None:
         for limit in campaign._promo_limits:
             per_customer = limit.scope == LimitScope.CUSTOMER or limit.measure == LimitMeasure.DISTINCT_CUSTOMERS
@@ -587,6 +591,18 @@ def _candidate_refusal(
                     "customer_required", "this incentive is limited per customer: send the customer", "customer"
                 )
     return refusal
+
+
+def points_receiver_refusal(customer: Any) -> Refusal | None:
+    """Bonus points go to a member of the loyalty program (or a customer it enrols on earning)."""
+    if customer is None or not customer.pk:
+        return Refusal("customer_required", "bonus points go to a customer: send the customer", "customer")
+    from apps.loyalty.services import membership_for, program_default
+
+    program = program_default()
+    if program is None or (membership_for(customer, program) is None and not program.auto_enroll):
+        return Refusal("not_a_member", "bonus points go to loyalty members: this customer is not one", "customer")
+    return None
 
 
 def _gift_card_refusal(candidate: Candidate, currency: str) -> Refusal | None:
@@ -653,6 +669,7 @@ def incentive_terms(incentive: Incentive, currency: str) -> IncentiveTerms:
         buy_quantity=incentive.buy_quantity,
         get_quantity=incentive.get_quantity,
         multiplier=incentive.multiplier,
+        points=incentive.points,
     )
 
 
@@ -708,7 +725,7 @@ def _candidate_apply(
             line.remaining = remaining
         outcome.shipping_left = snapshot[1]
 
-    if not any(item.effect.total or item.effect.multiplier for item in items):
+    if not any(item.effect.total or item.effect.multiplier or item.effect.points for item in items):
         undo()
         return None, Refusal("nothing_to_discount", "nothing in the cart matches this incentive", "incentives")
     uses, refusal = _budget_uses(candidate, items, outcome=outcome, used=used)
@@ -750,17 +767,24 @@ def _budget_uses(
             amount = Decimal(1)
         elif limit.measure == LimitMeasure.ORDER_VALUE:
             amount = outcome.cart.subtotal
+        elif limit.measure == LimitMeasure.POINTS:
+            amount = Decimal(sum(item.effect.points for item in mine))
+            if not amount:
+                continue  # (a discount of this campaign awards no points: nothing to count)
         else:
             amount = from_minor(sum(item.effect.total for item in mine), currency)
         if amount > left:
             if limit.measure == LimitMeasure.DISCOUNT_AMOUNT and limit.action == LimitAction.REDUCE and left > 0:
                 amount = _reduce(mine, to_minor(left, currency), outcome=outcome, currency=currency)
+            elif limit.measure == LimitMeasure.POINTS and limit.action == LimitAction.REDUCE and left >= 1:
+                amount = Decimal(_points_reduce(mine, int(left)))
             else:
                 what_by_measure: dict[str, str] = {
                     LimitMeasure.REDEMPTIONS: f"{limit.limit.normalize():f} redemptions",
                     LimitMeasure.DISTINCT_CUSTOMERS: f"{limit.limit.normalize():f} customers",
                     LimitMeasure.ORDER_VALUE: f"{money_format(limit.limit, currency)} of order value",
                     LimitMeasure.DISCOUNT_AMOUNT: f"{money_format(limit.limit, currency)} of discount",
+                    LimitMeasure.POINTS: f"{limit.limit.normalize():f} loyalty points",
                 }
                 what = what_by_measure[limit.measure]
                 period = "" if limit.period == LimitPeriod.TOTAL else f" per {limit.period}"
@@ -773,6 +797,16 @@ def _budget_uses(
         if marker is not None:
             uses.append(BudgetUse(limit=limit, bucket=marker[1], subject=marker[2], amount=Decimal(1), marker=True))
     return uses, None
+
+
+def _points_reduce(items: list[AppliedIncentive], allowed: int) -> int:
+    """Shrink the incentives' bonus points to `allowed` in total (in their order); returns what they give now."""
+    for item in items:
+        keep = min(item.effect.points, allowed)
+        allowed -= keep
+        if keep != item.effect.points:
+            item.effect = replace(item.effect, points=keep)
+    return sum(item.effect.points for item in items)
 
 
 def _reduce(items: list[AppliedIncentive], allowed: int, *, outcome: Outcome, currency: str) -> Decimal:

@@ -128,6 +128,9 @@ class Incentive(models.Model):
     buy_quantity = models.PositiveIntegerField(null=True, blank=True)
     get_quantity = models.PositiveIntegerField(null=True, blank=True)
     multiplier = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    points = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Bonus points: awarded to the member when the redemption is redeemed"
+    )
     lines_rule = models.JSONField(null=True, blank=True, help_text="Condition over one line: which lines match")
     is_active = models.BooleanField(default=True, help_text="Off: refused with campaign_paused")
     position = models.PositiveSmallIntegerField(default=0)
@@ -203,7 +206,9 @@ class Limit(models.Model):
         constraints = [models.CheckConstraint(condition=Q(limit__gt=0), name="promo_limit_positive")]
 
     def __str__(self) -> str:
-        return f"{self.get_measure_display()} ≤ {self.limit} {self.get_period_display().lower()} / {self.scope}"
+        money = self.measure in (LimitMeasure.DISCOUNT_AMOUNT, LimitMeasure.ORDER_VALUE)
+        value = self.limit if money or self.limit is None else f"{self.limit.normalize():f}"  # points: a whole number
+        return f"{self.get_measure_display()} ≤ {value} {self.get_period_display().lower()} / {self.scope}"
 
 
 class LimitCounter(CounterBase):
@@ -307,6 +312,7 @@ class RedemptionItem(models.Model):
     incentive = models.ForeignKey(Incentive, on_delete=models.PROTECT, related_name="redemption_items")
     code = models.ForeignKey(Code, null=True, blank=True, on_delete=models.PROTECT, related_name="redemption_items")
     discount = MoneyField()
+    points = models.PositiveIntegerField(default=0, help_text="Loyalty points it awarded (bonus points)")
 
     def __str__(self) -> str:
         return f"{self.campaign} -{self.discount}"

@@ -36,6 +36,7 @@ class Effect:
     lines: dict[int, int] = field(default_factory=dict)
     shipping: int = 0
     multiplier: Decimal | None = None
+    points: int = 0  # bonus loyalty points (not money: never in `total`)
 
     @property
     def total(self) -> int:
@@ -74,7 +75,7 @@ def effect_cap(effect: Effect, cap: int | None) -> Effect:
         weights.append((-1, effect.shipping))
     spread = allocate(cap, weights)
     shipping = spread.pop(-1, 0)
-    return Effect(lines=spread, shipping=shipping, multiplier=effect.multiplier)
+    return Effect(lines=spread, shipping=shipping, multiplier=effect.multiplier, points=effect.points)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class IncentiveTerms:
     buy_quantity: int | None = None
     get_quantity: int | None = None
     multiplier: Decimal | None = None
+    points: int | None = None
 
 
 def effect_compute(
@@ -141,6 +143,8 @@ def effect_compute(
         effect.shipping = shipping_remaining
     elif kind == EffectKind.POINTS_MULTIPLIER:
         effect.multiplier = terms.multiplier
+    elif kind == EffectKind.BONUS_POINTS:
+        effect.points = terms.points or 0
     elif kind == EffectKind.GIFT_CARD_CREDIT:
         # The card's balance (`amount`) pays what is left of the lines and the shipping, spread by the largest
         # remainder over them (shipping as index -1): never more than the balance or than what is left to pay.

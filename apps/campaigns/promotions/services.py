@@ -25,7 +25,7 @@ import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -172,6 +172,7 @@ INCENTIVE_NEEDS: dict[str, tuple[str, ...]] = {
     EffectKind.FIXED_PRICE_ITEM: ("amount",),
     EffectKind.BUY_X_GET_Y: ("buy_quantity", "get_quantity"),
     EffectKind.POINTS_MULTIPLIER: ("multiplier",),
+    EffectKind.BONUS_POINTS: ("points",),
     EffectKind.GIFT_CARD_CREDIT: (),  # the card's balance is the amount
 }
 
@@ -185,10 +186,12 @@ INCENTIVE_FIELDS = (
     "buy_quantity",
     "get_quantity",
     "multiplier",
+    "points",
     "lines_rule",
     "is_active",
     "position",
 )
+MAX_BONUS_POINTS = 1_000_000
 
 
 def incentive_check(incentive: Incentive) -> None:
@@ -208,6 +211,8 @@ def incentive_check(incentive: Incentive) -> None:
             if gift_campaign
             else "Gift-card credit belongs to a campaign of the type “gift cards”."
         )
+    if incentive.points is not None and not 0 < incentive.points <= MAX_BONUS_POINTS:
+        errors["points"] = f"Bonus points are a whole number from 1 to {MAX_BONUS_POINTS:,}."
     if incentive.percent is not None and not Decimal(0) < incentive.percent <= Decimal(100):
         errors["percent"] = "A percentage is more than 0 and at most 100."
     for name in ("amount", "max_discount"):
@@ -286,8 +291,8 @@ def limit_check(limit: Limit) -> None:
         errors["limit"] = problem
     elif limit.measure not in MONEY_MEASURES and limit.limit != limit.limit.to_integral_value():
         errors["limit"] = f"A number of {limit.measure.replace('_', ' ')} is a whole number."
-    if limit.action == LimitAction.REDUCE and limit.measure != LimitMeasure.DISCOUNT_AMOUNT:
-        errors["action"] = "Only a discount amount can be reduced to what is left."
+    if limit.action == LimitAction.REDUCE and limit.measure not in (LimitMeasure.DISCOUNT_AMOUNT, LimitMeasure.POINTS):
+        errors["action"] = "Only a discount amount or points can be reduced to what is left."
     if limit.measure == LimitMeasure.DISTINCT_CUSTOMERS and limit.scope in (LimitScope.CUSTOMER,):
         errors["scope"] = "Distinct customers are counted over the campaign, an incentive or a code."
     if limit.scope == LimitScope.INCENTIVE and limit.incentive_id is None:
@@ -631,9 +636,15 @@ def _expired_release(*, counter_ids: list[int], now: datetime) -> int:
     return len(expired)
 
 
-def _give_back(redemption: Redemption, *, status: str) -> None:
-    """Return everything the redemption still holds (budget counters, code uses) and set its status."""
-    for take in redemption.takes.order_by("counter_id"):
+def _give_back(redemption: Redemption, *, status: str, points_done: bool = False) -> None:
+    """
+    Return everything the redemption still holds (budget counters, code uses) and set its status. `points_done`:
+    the points limits were settled by `_bonus_points_take_back` (they free only the points actually taken back).
+    """
+    takes = redemption.takes.order_by("counter_id")
+    if points_done:
+        takes = takes.exclude(counter__limit__measure=LimitMeasure.POINTS)
+    for take in takes:
         back = take.amount - take.returned
         if back:
             counter_give_back(LimitCounter, take.counter_id, back)
@@ -819,6 +830,7 @@ def _checkout(
                 incentive=item.incentive,
                 code=applied.candidate.code,
                 discount=from_minor(item.effect.total, currency),
+                points=item.effect.points,
             )
             for applied in outcome.applied
             for item in applied.incentives
@@ -826,6 +838,7 @@ def _checkout(
     )
     if status == RedemptionStatus.REDEEMED:
         _reward_codes_use(outcome)
+        _bonus_points_award(outcome, redemption, customer=customer, now=now)
     if status == RedemptionStatus.REDEEMED and customer is not None:
         domain_event_emit(
             signal=signals.voucher_redeemed,
@@ -845,6 +858,86 @@ def _checkout(
         )
     redemption._outcome = outcome  # (the API answers with the computation)
     return redemption
+
+
+def _bonus_key(redemption_id: int, incentive_id: int) -> str:
+    """The loyalty lot of a redemption's bonus points (`promotion:<this>`): one per incentive, a retry is a no-op."""
+    return f"redemption:{redemption_id}:incentive:{incentive_id}"
+
+
+def _bonus_points_award(outcome: Outcome, redemption: Redemption, *, customer: Any, now: datetime) -> None:
+    """
+    The bonus points of the applied incentives go to the member (enrolled if the program says so), in the
+    redemption's transaction: the points limits were taken just before, so an award never outruns its limit.
+    """
+    awards = [
+        (applied.candidate.campaign, item)
+        for applied in outcome.applied
+        for item in applied.incentives
+        if item.effect.points > 0
+    ]
+    if not awards:
+        return
+    from apps.loyalty.choices import SourceType
+    from apps.loyalty.services import member_join, membership_for, points_award, program_default
+
+    program = program_default()
+    membership = membership_for(customer, program) if program is not None and customer is not None else None
+    if membership is None:
+        if program is None or customer is None or not program.auto_enroll:
+            raise DomainError("Bonus points go to loyalty members.", path="customer", code="not_a_member")
+        membership, _ = member_join(customer=customer, program=program, at=now, cause=f"redemption:{redemption.pk}")
+    for campaign, item in awards:
+        assert campaign is not None
+        points_award(
+            membership=membership,
+            points=item.effect.points,
+            reason=f"{campaign.name}: bonus points",
+            source_type=SourceType.PROMOTION,
+            key=_bonus_key(redemption.pk, item.incentive.pk),
+            cause=f"redemption:{redemption.pk}",
+            at=now,
+        )
+
+
+def _bonus_points_take_back(redemption: Redemption, *, share: Decimal | None, reason: str) -> None:
+    """
+    Take back the redemption's bonus points — all of them (`share` None) or that share of the order value rolled
+    back so far (cumulative, rounded down) — and give each points limit's counter exactly what the member gave
+    back of the incentives it counts, in this transaction: the room is free again for the next award. The
+    counters are locked before the member's balance (the redeem path's order: counters, then balance).
+    """
+    from apps.loyalty.choices import SourceType
+    from apps.loyalty.services import points_award_reverse
+
+    items = list(redemption.items.filter(points__gt=0).order_by("pk"))
+    if not items:
+        return
+    takes = list(
+        redemption.takes.select_related("counter__limit")
+        .filter(counter__limit__measure=LimitMeasure.POINTS)
+        .order_by("counter_id")
+    )
+    counters_lock(LimitCounter, [], extra_ids=[take.counter_id for take in takes])
+    back: dict[int, int] = {}
+    for item in items:
+        target = item.points if share is None else int((item.points * share).to_integral_value(rounding=ROUND_DOWN))
+        back[item.pk] = points_award_reverse(
+            source_key=f"{SourceType.PROMOTION}:{_bonus_key(redemption.pk, item.incentive_id)}",
+            reversed_target=target,
+            reason=reason,
+        )
+    for take in takes:
+        limit = take.counter.limit
+        covered = sum(
+            back[item.pk]
+            for item in items
+            if item.campaign_id == limit.campaign_id and limit.incentive_id in (None, item.incentive_id)
+        )
+        amount = min(Decimal(covered), take.amount - take.returned)
+        if amount > 0:
+            counter_give_back(LimitCounter, take.counter_id, amount)
+            LimitTake.objects.filter(pk=take.pk).update(returned=F("returned") + amount)
 
 
 def _reward_codes_use(outcome: Outcome) -> None:
@@ -939,13 +1032,23 @@ def redemption_rollback(*, redemption: Redemption, amount: Decimal | None = None
     if amount is None or amount >= left:
         redemption.rolled_back_total = redemption.order_total
         redemption.save(update_fields=["rolled_back_total"])
-        _give_back(redemption, status=RedemptionStatus.ROLLED_BACK)
+        _bonus_points_take_back(redemption, share=None, reason=f"Redemption {redemption.pk} rolled back")
+        _give_back(redemption, status=RedemptionStatus.ROLLED_BACK, points_done=True)
         return redemption
     if amount <= 0:
         raise ValidationError({"amount": "A partial rollback gives back a positive amount."})
     share = amount / redemption.order_total
+    _bonus_points_take_back(
+        redemption,
+        share=(redemption.rolled_back_total + amount) / redemption.order_total,
+        reason=f"Redemption {redemption.pk} partly rolled back",
+    )
     for take in redemption.takes.select_related("counter__limit").order_by("counter_id"):
-        if take.counter.limit.measure in (LimitMeasure.REDEMPTIONS, LimitMeasure.DISTINCT_CUSTOMERS):
+        if take.counter.limit.measure in (
+            LimitMeasure.REDEMPTIONS,
+            LimitMeasure.DISTINCT_CUSTOMERS,
+            LimitMeasure.POINTS,  # (settled above: what the member gave back)
+        ):
             continue  # counts, not money: a partial refund gives none back
         back = min(
             (take.amount * share).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN), take.amount - take.returned

@@ -465,6 +465,32 @@ def points_award(
     )
 
 
+@transaction.atomic
+def points_award_reverse(*, source_key: str, reversed_target: int, reason: str, at: datetime | None = None) -> int:
+    """
+    Take back an award's points (a promotion's bonus points when its redemption is rolled back) until `reversed_target`
+    of them are taken back in all — cumulative, so a repeated or partial call takes only the difference — per the
+    program's return policy. Returns the points taken back now (0 when the policy keeps them, or no such lot).
+    """
+    membership_id = PointLot.objects.filter(source_key=source_key).values_list("membership_id", flat=True).first()
+    if membership_id is None:
+        return 0
+    balance = balance_lock(membership_id)
+    membership = Membership.objects.select_related("program").get(pk=membership_id)
+    ledger = MemberLedger(balance=balance, at=at or timezone.now(), cause=source_key[:64])
+    member_expire_due(ledger)
+    lot = lots_lock(Q(source_key=source_key))[0]
+    taken = lot_take_back(
+        ledger,
+        lot,
+        min(reversed_target, lot.amount) - lot.reversed_amount,
+        policy=membership.program.return_policy,
+        reason=reason,
+    )
+    ledger.flush()
+    return taken
+
+
 def member_expire_due(ledger: MemberLedger) -> None:
     """Expire this member's lots that are past due before spending, so expired points are never spent."""
     lots = lots_lock(Q(membership_id=ledger.balance.membership_id, status=LotStatus.ACTIVE, expires_at__lte=ledger.at))

@@ -120,6 +120,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
                         "discount": minor_to_text(part.effect.total, currency),
                         "shipping_discount": minor_to_text(part.effect.shipping, currency),
                         "points_multiplier": str(part.effect.multiplier) if part.effect.multiplier else None,
+                        "points": part.effect.points,
                         "lines": [
                             {"index": index, "discount": minor_to_text(amount, currency)}
                             for index, amount in sorted(part.effect.lines.items())
@@ -234,6 +235,7 @@ class IncentiveSerializer(serializers.ModelSerializer):
             "buy_quantity",
             "get_quantity",
             "multiplier",
+            "points",
             "lines_rule",
             "is_active",
         ]
