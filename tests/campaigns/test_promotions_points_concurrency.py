@@ -64,7 +64,8 @@ def test_120_members_redeeming_at_once_never_overrun_a_1000_point_limit():
     assert _awarded() == 1000  # 33 awards of 30 and one reduced to 10: exactly the limit
     assert LimitCounter.objects.get().used == Decimal("1000")
     assert results.count("redeemed") == 34
-    assert set(results) - {"redeemed"} == {"budget_exhausted"}
+    # refused by the lock-free probe (budget_exhausted) or on the locked re-evaluation (nothing_to_redeem)
+    assert set(results) - {"redeemed"} <= {"budget_exhausted", "nothing_to_redeem"}
     assert Balance.objects.aggregate(total=Sum("active"))["total"] == 1000
 
 
