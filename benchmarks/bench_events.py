@@ -30,6 +30,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -363,9 +364,21 @@ def main() -> int:
                         raise SystemExit("gunicorn did not start") from None
                     time.sleep(0.5)
 
+            def database_cpu() -> float:
+                """CPU seconds used so far by the other sessions on the benchmark database (gunicorn's)."""
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pid FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                    return sum(tree_cpu(pid) for (pid,) in cursor.fetchall())
+
             def run_client(jobs: list[dict], name: str) -> dict:
                 jobs_file, out_file = scratch / f"{name}.jobs.json", scratch / f"{name}.out.json"
                 jobs_file.write_text(json.dumps(jobs))
+                web_before, database_before = tree_cpu(processes[-1].pid), database_cpu()
+                children = resource.getrusage(resource.RUSAGE_CHILDREN)
+                client_before = children.ru_utime + children.ru_stime
                 subprocess.run(
                     [
                         sys.executable,
@@ -386,9 +399,24 @@ def main() -> int:
                     cwd=ROOT,
                 )
                 result = json.loads(out_file.read_text())
+                children = resource.getrusage(resource.RUSAGE_CHILDREN)
+                result["cpu"] = {
+                    "web": tree_cpu(processes[-1].pid) - web_before,
+                    "database": database_cpu() - database_before,
+                    "client": children.ru_utime + children.ru_stime - client_before,
+                }
                 if result["failures"]:
                     print(f"{name}: {len(result['failures'])} failed POSTs, first: {result['failures'][0]}")
                 return result
+
+            def cpu_line(result: dict, units: int, unit: str) -> str:
+                """CPU per unit (load-independent) and the rate two idle cores would allow at that cost."""
+                web, database, client = (result["cpu"][key] * 1000 / units for key in ("web", "database", "client"))
+                return (
+                    f"  CPU per {unit}: web {web:.2f} ms, database {database:.2f} ms, client {client:.2f} ms -> "
+                    f"two idle cores: {2000 / (web + database):.0f} {unit}s/s for web + database, "
+                    f"{2000 / (web + database + client):.0f}/s with the client on the same cores"
+                )
 
             def single(index: int, due: float | None = None) -> dict:
                 key = f"b{index}"
@@ -413,6 +441,7 @@ def main() -> int:
                     f"(floor {TARGETS['posts']:.0f}; {len(ids) / result['elapsed'] / TARGETS['posts']:.2f}x); "
                     f"{effects} [{load()}]"
                 )
+                print(cpu_line(result, len(ids), "POST"))
             if "paced" in http_phases:
                 count = int(args.rate * args.seconds)
                 ids = [next(next_customer) for _ in range(count)]
@@ -463,6 +492,7 @@ def main() -> int:
                     f"{args.threads} client threads: {rate:.0f} events/s ingested (floor {TARGETS['batch']:.0f}; "
                     f"{rate / TARGETS['batch']:.2f}x), {stored.count()} stored; {effects} [{load()}]"
                 )
+                print(cpu_line(result, len(ids), "event"))
 
         pending = DomainEvent.objects.filter(status="pending").count()
         print(f"check: {pending} events still pending; end: {load()}")

@@ -22,7 +22,7 @@ their admin classes), with `outbox_consumer_register`. This module imports no ap
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,6 +52,8 @@ class OutboxConsumer:
     - `listens(name)`: cheap, per name — False when it has nothing to do for such events right now
       (also used before set-based inserts, to skip writing events nobody would consume).
     - `wants(event)`: optional, per event — False to record the receipt at once instead of a task.
+    - `wants_key(event)`: optional — events with the same key (not None) get the same `wants` answer, so a
+      set-based writer asks once per key instead of once per event.
     """
 
     name: str
@@ -59,6 +61,7 @@ class OutboxConsumer:
     events: frozenset[str] | None = None
     listens: Callable[[str], bool] | None = None
     wants: Callable[[DomainEvent], bool] | None = None
+    wants_key: Callable[[DomainEvent], Hashable | None] | None = None
 
     def consumes(self, name: str) -> bool:
         return self.events is None or name in self.events
@@ -117,6 +120,77 @@ def domain_event_emit(
         task_queue.enqueue_on_commit(consumer.task, event.pk)
     transaction.on_commit(lambda: signal.send(sender=sender, event=event, customer=customer, **objects), robust=True)
     return event
+
+
+def domain_events_emit_bulk(
+    *,
+    signal: Signal,
+    name: str,
+    entries: Sequence[tuple[Customer | None, dict[str, Any], dict[str, Any]]],
+    cause: str = "",
+    sender: type,
+) -> list[DomainEvent]:
+    """
+    `domain_event_emit` for many events of one name at once, inside the caller's transaction: the consumers'
+    "listens" asked once, their "wants" once per `wants_key`, then ONE insert for the outbox rows, one for the
+    idle consumers' receipts and one per consumer for the queue rows (ORM broker; with Redis the tasks are sent
+    after commit). `entries`: (customer, payload, objects for the signal) per event. After commit, the signal
+    is sent once per event, as `domain_event_emit` does.
+    """
+    if not entries:
+        return []
+    consumers = outbox_consumers(name)
+    listening = {consumer.name: consumer.listens is None or consumer.listens(name) for consumer in consumers}
+    answers: dict[tuple[str, Hashable], bool] = {}
+    now = timezone.now()
+    events: list[DomainEvent] = []
+    wanted_by: list[list[OutboxConsumer]] = []
+    idle_of: list[list[str]] = []
+    for customer, payload, _objects in entries:
+        event = DomainEvent(name=name, customer=customer, payload=payload, cause=cause[:64])
+        wanting: list[OutboxConsumer] = []
+        idle: list[str] = []
+        for consumer in consumers:
+            if listening[consumer.name] and _wants(consumer, event, answers):
+                wanting.append(consumer)
+            else:
+                idle.append(consumer.name)
+        if not wanting:
+            event.status = DomainEventStatus.PROCESSED
+            event.processed_at = now
+        events.append(event)
+        wanted_by.append(wanting)
+        idle_of.append(idle)
+    DomainEvent.objects.bulk_create(events)
+    receipts = [
+        DomainEventReceipt(event=event, consumer=consumer)
+        for event, wanting, idle in zip(events, wanted_by, idle_of, strict=True)
+        if wanting
+        for consumer in idle
+    ]
+    if receipts:
+        DomainEventReceipt.objects.bulk_create(receipts)
+    for consumer in consumers:
+        calls = [(event.pk,) for event, wanting in zip(events, wanted_by, strict=True) if consumer in wanting]
+        task_queue.enqueue_many_on_commit(consumer.task, calls)
+
+    def announce() -> None:
+        for event, (customer, _payload, objects) in zip(events, entries, strict=True):
+            signal.send(sender=sender, event=event, customer=customer, **objects)
+
+    transaction.on_commit(announce, robust=True)
+    return events
+
+
+def _wants(consumer: OutboxConsumer, event: DomainEvent, answers: dict[tuple[str, Hashable], bool]) -> bool:
+    if consumer.wants is None:
+        return True
+    key = consumer.wants_key(event) if consumer.wants_key is not None else None
+    if key is None:
+        return consumer.wants(event)
+    if (consumer.name, key) not in answers:
+        answers[(consumer.name, key)] = consumer.wants(event)
+    return answers[(consumer.name, key)]
 
 
 def _consumers_split(event: DomainEvent) -> tuple[list[OutboxConsumer], list[str]]:

@@ -1,7 +1,7 @@
 """Write services of the data plane. Every write goes through here, under `transaction.atomic`."""
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -36,7 +36,7 @@ from .models import (
     Refund,
     Store,
 )
-from .outbox import domain_event_emit, domain_event_listened
+from .outbox import domain_event_emit, domain_event_listened, domain_events_emit_bulk
 
 CUSTOMER_FIELDS = (
     "email",
@@ -963,6 +963,73 @@ def custom_event_record(
         custom_event=custom_event,
     )
     return custom_event, True
+
+
+@dataclass(frozen=True)
+class CustomEventInput:
+    """One custom event of a batch (`custom_events_record_bulk`); the customer is already resolved."""
+
+    customer: Customer
+    name: str
+    properties: dict[str, Any] | None = None
+    occurred_at: datetime | None = None
+    external_id: str | None = None
+
+
+def custom_events_record_bulk(
+    *, events: Sequence[CustomEventInput], cause: str = ""
+) -> list[tuple[CustomerEvent, bool]]:
+    """
+    `custom_event_record` for many events, set-based and in ONE transaction: the stored external ids read in
+    one query, then one insert for the events and one for their outbox rows (`domain_events_emit_bulk`).
+    Returns (event, created) per input, in order — exactly what calling `custom_event_record` for each would
+    return: an external id already stored, or given twice in the batch, answers the first row, not created.
+    A concurrent writer storing one of the new external ids first makes the insert fail; the whole write is
+    then done once more, answering that writer's row.
+    """
+    try:
+        return _custom_events_write(events, cause)
+    except IntegrityError:
+        return _custom_events_write(events, cause)
+
+
+@transaction.atomic
+def _custom_events_write(events: Sequence[CustomEventInput], cause: str) -> list[tuple[CustomerEvent, bool]]:
+    external_ids = {event.external_id for event in events if event.external_id}
+    known: dict[str, CustomerEvent] = (
+        {row.external_id: row for row in CustomerEvent.objects.filter(external_id__in=external_ids) if row.external_id}
+        if external_ids
+        else {}
+    )
+    now = timezone.now()
+    rows: list[CustomerEvent] = []
+    answers: list[tuple[str | None, CustomerEvent | None]] = []  # (an external id to look up, or the new row)
+    for event in events:
+        if event.external_id and event.external_id in known:
+            answers.append((event.external_id, None))
+            continue
+        row = CustomerEvent(
+            customer=event.customer,
+            name=event.name.strip(),
+            properties=event.properties or {},
+            occurred_at=event.occurred_at or now,
+            external_id=event.external_id or None,
+        )
+        if row.external_id:
+            known[row.external_id] = row
+        rows.append(row)
+        answers.append((None, row))
+    CustomerEvent.objects.bulk_create(rows)
+    domain_events_emit_bulk(
+        signal=signals.custom_event_received,
+        name="event.custom",
+        entries=[
+            (row.customer, {"custom_event_id": row.pk, "event_name": row.name}, {"custom_event": row}) for row in rows
+        ],
+        cause=cause,
+        sender=CustomerEvent,
+    )
+    return [(row, True) if row is not None else (known[str(external_id)], False) for external_id, row in answers]
 
 
 EARTH_RADIUS_M = 6_371_000.0

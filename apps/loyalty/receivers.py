@@ -40,6 +40,13 @@ def event_wanted(event: DomainEvent) -> bool:
     return _program_active() or (order_id is not None and PointLot.objects.filter(order_id=order_id).exists())
 
 
+def event_wanted_key(event: DomainEvent) -> tuple[str, str] | None:
+    """Custom events of one name get one answer (the earning rule lookup); the others are asked one by one."""
+    if event.name == CUSTOM_EVENT:
+        return (CUSTOM_EVENT, (event.payload or {}).get("event_name", ""))
+    return None
+
+
 def connect() -> None:
     outbox_consumer_register(
         OutboxConsumer(
@@ -47,5 +54,6 @@ def connect() -> None:
             task="apps.loyalty.tasks.domain_event_consume",
             events=frozenset({ORDER_CREATED, *ORDER_REVERSED, ORDER_UPDATED, CUSTOM_EVENT}),
             wants=event_wanted,
+            wants_key=event_wanted_key,
         )
     )

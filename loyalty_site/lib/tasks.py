@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -47,6 +47,55 @@ def enqueue_on_commit(func_path: str, *args: Any, **kwargs: Any) -> None:
         task_send(func_path, *args, **kwargs)
         return
     transaction.on_commit(lambda: task_send(func_path, *args, **kwargs), robust=True)
+
+
+def enqueue_many_on_commit(func_path: str, calls: Sequence[tuple[Any, ...]]) -> None:
+    """
+    `enqueue_on_commit(func_path, *args)` for each `args` in `calls`. With the ORM broker inside a transaction
+    the queue rows are ONE insert (the packages built exactly as django-q2's `async_task` builds them);
+    otherwise each task is sent after the commit, a failed send logged and the rest still sent.
+    """
+    if not calls:
+        return
+    if _queue_in_transaction():
+        from django_q.brokers import get_broker
+        from django_q.conf import Conf
+
+        broker = get_broker()
+        if Conf.SYNC or not hasattr(broker, "get_connection"):
+            for args in calls:
+                task_send(func_path, *args)
+            return
+        from django.utils import timezone
+        from django_q.humanhash import uuid
+        from django_q.models import OrmQ
+        from django_q.signals import pre_enqueue
+        from django_q.signing import SignedPackage
+
+        now = timezone.now()
+        rows = []
+        for args in calls:
+            name, task_id = uuid()
+            task: dict[str, Any] = {"id": task_id, "name": name, "func": func_path, "args": tuple(args)}
+            if Conf.CACHED:
+                task["cached"] = Conf.CACHED
+            if Conf.ACK_FAILURES:
+                task["ack_failure"] = Conf.ACK_FAILURES
+            task["kwargs"] = {}
+            task["started"] = now
+            pre_enqueue.send(sender="django_q", task=task)
+            rows.append(OrmQ(key=broker.list_key or Conf.CLUSTER_NAME, payload=SignedPackage.dumps(task), lock=now))
+        broker.get_connection().bulk_create(rows)
+        return
+
+    def send_all() -> None:
+        for args in calls:
+            try:
+                task_send(func_path, *args)
+            except Exception:  # best effort, as one enqueue_on_commit each: the sweeps re-drive what is lost
+                logger.exception("enqueue of %s%r failed", func_path, args)
+
+    transaction.on_commit(send_all, robust=True)
 
 
 def _queue_in_transaction(using: str = DEFAULT_DB_ALIAS) -> bool:

@@ -1,4 +1,4 @@
-"""Batches commit item by item: a connection lost mid-batch never hides which items were stored."""
+"""Order batches commit item by item, event batches once: a lost connection never hides what was stored."""
 
 import pytest
 from django.db import OperationalError
@@ -92,16 +92,30 @@ def test_a_connection_lost_at_item_k_reports_the_items_before_it_stored_and_a_re
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_event_batch_cut_at_its_first_item_stores_nothing_and_says_so(client, monkeypatch):
+def test_an_event_batch_cut_while_written_stores_nothing_and_says_so_for_every_item(client, monkeypatch):
+    """Event batches commit once (set-based): a cut connection loses the whole write, and every item says so."""
     Customer.objects.create(external_id="c-1")
-    _cut_once(monkeypatch, "custom_event_record", "e-0")
+    original = services.custom_events_record_bulk
+    state = {"cut": False}
+
+    def write(**kwargs):
+        if not state["cut"]:
+            state["cut"] = True
+            raise OperationalError("server closed the connection unexpectedly")
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, "custom_events_record_bulk", write)
     items = [{"external_id": f"e-{i}", "customer_external_id": "c-1", "name": "review_posted"} for i in range(2)]
 
     first = client.post("/api/v1/batch/events/", {"items": items}, format="json")
+    stored_after_the_cut = CustomerEvent.objects.count()
     retry = client.post("/api/v1/batch/events/", {"items": items}, format="json")
 
     assert first.status_code == 503
+    assert first.json()["errors"][0]["path"] == "items[0]"
     assert [r["status"] for r in first.json()["results"]] == ["error", "error"]
+    assert [r["errors"][0]["path"] for r in first.json()["results"]] == ["items[0]", "items[1]"]
+    assert stored_after_the_cut == 0
     assert retry.status_code == 200
     assert [r["status"] for r in retry.json()["results"]] == ["created", "created"]
     assert CustomerEvent.objects.count() == 2
