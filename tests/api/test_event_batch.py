@@ -276,3 +276,40 @@ def test_two_concurrent_batches_with_the_same_new_external_ids_store_each_once(i
             (f"e-{i}", stored[f"e-{i}"]) for i in range(50)
         ]
     assert sorted(r.json()["created"] for r in responses) == [0, 50]
+
+
+@pytest.mark.django_db
+def test_loyalty_is_asked_once_per_event_name_and_queued_only_for_the_events_an_earning_rule_wants(api):
+    from decimal import Decimal
+
+    from apps.loyalty.models import EarningRule
+    from tests.loyalty.conftest import program_make
+
+    EarningRule.objects.create(
+        program=program_make(), name="Reviews", kind="fixed_event", event_name="review_posted", points=Decimal("5")
+    )
+    CustomerFactory(external_id="c1")
+    items = [{"customer_external_id": "c1", "name": name} for name in ("review_posted", "like", "review_posted")]
+
+    with CaptureQueriesContext(connection) as captured:
+        api.post(URL, {"items": items}, format="json")
+
+    rule_lookups = [q["sql"] for q in captured.captured_queries if "loyalty_earningrule" in q["sql"]]
+    events = {e.payload["event_name"]: e for e in DomainEvent.objects.order_by("-pk")}
+    assert len(rule_lookups) == 2  # review_posted, like
+    queued = sorted(SignedPackage.loads(row.payload)["args"][0] for row in OrmQ.objects.all())
+    assert queued == sorted(
+        DomainEvent.objects.filter(payload__event_name="review_posted").values_list("pk", flat=True)
+    )
+    assert {SignedPackage.loads(row.payload)["func"] for row in OrmQ.objects.all()} == {
+        "apps.loyalty.tasks.domain_event_consume"
+    }
+    assert events["like"].status == "processed"
+    assert list(DomainEvent.objects.filter(status="pending").values_list("payload__event_name", flat=True)) == [
+        "review_posted",
+        "review_posted",
+    ]
+    # the workflow engine listens to no custom event: its receipt is recorded at once for the pending ones
+    assert sorted(DomainEventReceipt.objects.values_list("event_id", "consumer")) == sorted(
+        (pk, "automations") for pk in DomainEvent.objects.filter(status="pending").values_list("pk", flat=True)
+    )
