@@ -17,6 +17,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
 
 from apps.platform.idempotency import IdempotentMixin
 from apps.platform.models import ApiToken
@@ -605,12 +606,14 @@ def events_batch_run(items: Any, *, cause: str) -> BatchOutcome:
     outcome = BatchOutcome(results=[], counts={"created": 0, "existing": 0, "failed": 0})
     errors: dict[int, Any] = {}
     valid: dict[int, dict[str, Any]] = {}
+    # One serializer validates every item (as a ListSerializer's child does): its fields are built once,
+    # not once per item.
+    validator = CustomEventCreateSerializer(context={"customer_lookup": False})
     for index, item in enumerate(items):
-        serializer = CustomEventCreateSerializer(data=item, context={"customer_lookup": False})
-        if serializer.is_valid():
-            valid[index] = serializer.validated_data
-        else:
-            errors[index] = serializer.errors
+        try:
+            valid[index] = validator.run_validation(item)
+        except serializers.ValidationError as error:
+            errors[index] = as_serializer_error(error)
     stored: dict[int, tuple[Any, bool]] = {}
     try:
         by_id, by_external_id = _customers_by_reference(valid)
