@@ -6,9 +6,9 @@ same run rolled back in process (bench_bulk.py's `--full-run` figure). Not a tes
     .venv/bin/python manage.py generate_data --customers 1000000 --orders 10000000 --seed 1
     .venv/bin/python benchmarks/bench_bulk_committed.py
 
-It installs and activates the gallery's *inactive high-value* template twice (two tags, so the committed run
-starts from a clean state), times the rolled-back run in process, the same run committed in process (a third
-tag), then the committed run as a subprocess
+It creates and activates an *inactive high-value* bulk workflow (the audience of the gallery's state
+tag) twice (two tags, so the committed run starts from a clean state), times the rolled-back run in
+process, the same run committed in process (the second tag), then the committed run as a subprocess
 (`run_workflow --wait`: chunk transactions commit, deferred foreign-key checks included). The committed
 tags stay (a second run re-tags nothing); use a fresh `--tag` to measure again.
 """
@@ -28,10 +28,13 @@ import django  # noqa: E402
 
 django.setup()
 
+from decimal import Decimal  # noqa: E402
+
 from django.db import transaction  # noqa: E402
 
-from apps.automations import bulk, gallery  # noqa: E402
-from apps.automations.services import workflow_activate  # noqa: E402
+from apps.automations import bulk  # noqa: E402
+from apps.automations.gallery import inactive_high_value_audience  # noqa: E402
+from apps.automations.services import workflow_activate, workflow_create  # noqa: E402
 from apps.customers.models import Customer  # noqa: E402
 
 
@@ -39,14 +42,27 @@ def load() -> str:
     return os.popen("uptime").read().strip().split("load average:")[-1].strip()
 
 
+def inactive_high_value(tag: str):
+    """The *inactive high-value* audience as a bulk-activity workflow (the gallery's template is a state tag now)."""
+    return workflow_activate(
+        workflow=workflow_create(
+            name=f"Bench {tag}",
+            definition={
+                "schema": 1,
+                "trigger": {"event": "customer.bulk_activity"},
+                "steps": [{"id": "s1", "action": "customer.add_tags", "params": {"tags": [tag]}}],
+            },
+            audience=inactive_high_value_audience(30, Decimal("500")),
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tag", default=f"Committed {int(time.time())}")
     args = parser.parse_args()
     print(f"data: {Customer.objects.count():,} customers; load {load()}")
-    workflow = workflow_activate(
-        workflow=gallery.template_install(key="inactive_high_value", params={"tag": args.tag}, user=None)
-    )
+    workflow = inactive_high_value(args.tag)
     with transaction.atomic():
         started = time.perf_counter()
         run = bulk.bulk_run_start(workflow=workflow, enqueue=False)
@@ -58,9 +74,7 @@ def main() -> None:
         transaction.set_rollback(True)
     print(f"rolled back, in process: {rolled_back:.1f} s ({matched:,} matched); load {load()}")
     # The same run committed chunk by chunk, in this process (what the commits cost, without start-up).
-    other = workflow_activate(
-        workflow=gallery.template_install(key="inactive_high_value", params={"tag": f"{args.tag} b"}, user=None)
-    )
+    other = inactive_high_value(f"{args.tag} b")
     started = time.perf_counter()
     run = bulk.bulk_run_start(workflow=other, enqueue=False)
     for index in range(run.progress["chunks_total"]):
