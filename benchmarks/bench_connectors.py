@@ -1,35 +1,145 @@
 """
-Benchmark: Shopify webhooks accepted per second and time to processed, on PostgreSQL (not a test).
+Benchmark: real Shopify webhooks per second through gunicorn, end to end into orders and customers (not a test).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/connectors .venv/bin/python benchmarks/bench_connectors.py \
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/connbench .venv/bin/python benchmarks/bench_connectors.py \
         [--burst 1000] [--rate 20] [--seconds 15] [--threads 8] [--workers 2]
 
 It creates a throw-away database (test_<name>), a connected Shopify shop and one active workflow
-"order.created -> add tag Shopify buyer", then starts `manage.py qcluster` as a subprocess on that database
-(the ORM broker, as in production without Redis).
+"order.created -> add tag Shopify buyer", then starts, as `scripts/run production` does, gunicorn (production
+settings, `WEB_CONCURRENCY` x `WEB_THREADS`, default 2 x 4) on 127.0.0.1 and `manage.py qcluster` (`--workers`
+processes, the ORM broker). The shop is a separate process (this script with `--client`): `--threads` keep-alive
+HTTP connections POST signed `orders/create` deliveries (the documented sample, each with its own order id and
+customer id, signed with the connection's secret: `X-Shopify-Hmac-Sha256` over the raw body) to
+/hooks/shopify/<key>/, and time each answer.
 
-1. Burst: `--threads` clients POST `--burst` signed orders/create deliveries (the documented sample, each with its
-   own order and customer id) to /hooks/shopify/<key>/ as fast as they can, through the full Django stack in
-   process (HMAC check, insert, enqueue). Prints deliveries/s accepted (200), then waits until the worker has
-   processed them all and prints processed/s and the time from receipt to processed (p50/p95/max).
-2. Replays: the same `--burst` webhook ids again: every answer must be "duplicate" (and nothing more stored).
-3. Paced: `--rate` deliveries/s for `--seconds`: time from receipt to processed, p50/p95/p99/max.
+1. Burst: `--burst` deliveries as fast as the clients can → webhooks/s accepted (every answer 200
+   `accepted`), answer time p50/p95/p99; then the time until the worker has applied them all (orders, customers
+   and the workflow's tag exist) → webhooks/s end to end, receipt → processed p50/p95/max.
+2. Replays: the same webhook ids again → every answer `duplicate`, nothing more stored; webhooks/s.
+3. Paced: `--rate` deliveries/s for `--seconds` → answer time p50/p95/p99 and receipt → processed p50/p95/p99.
+
+Everything shares the machine (client, web, worker, database): it prints the load average beside each figure.
 """
 
 import argparse
+import base64
 import copy
 import hashlib
 import hmac
+import http.client
 import json
-import statistics
+import os
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
-from queue_harness import ROOT, bench_database, paced_wait, percentile, qcluster, tagging_workflow, threads_run
+from queue_harness import ROOT, bench_database, percentile, tagging_workflow
 
 SECRET = "shpss_bench_secret"
+DOMAIN = "bench.myshopify.com"
 SAMPLE = ROOT / "tests" / "connectors" / "fixtures" / "shopify" / "orders__create.json"
+# The test settings' key: gunicorn (production settings) must decrypt the signing secret this process stored.
+FIELD_ENCRYPTION_KEY = "Fh1q0pVbH3X0b1m8cZl9nI8cN0pJv1yQe2m6sTQ3c0k="
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def body_for(sample: dict, index: int) -> bytes:
+    order = copy.deepcopy(sample)
+    order["id"] = 10_000_000 + index
+    order["name"] = f"#B{index}"
+    order["customer"]["id"] = 20_000_000 + index
+    order["customer"]["email"] = f"buyer{index}@example.com"
+    return json.dumps(order).encode()
+
+
+# --- the shop: a separate client process ---------------------------------------------------------------
+
+
+def client_main(args: argparse.Namespace) -> int:
+    """`--client`: POST the deliveries of `--jobs` (JSON: [index, due seconds or null]) to `--url`; write timings."""
+    jobs = json.loads(Path(args.jobs).read_text())
+    host, port = args.url.split(":")
+    sample = json.loads(SAMPLE.read_text())
+    sample.update({"cancelled_at": None, "cancel_reason": None, "financial_status": "paid"})
+    answers: dict[str, int] = {}
+    durations: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    start = time.monotonic() + 0.3
+
+    def post_all(share: list[list]) -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=120)
+        for index, due in share:
+            body = body_for(sample, index)
+            headers = {
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": "orders/create",
+                "X-Shopify-Hmac-Sha256": base64.b64encode(
+                    hmac.new(SECRET.encode(), body, hashlib.sha256).digest()
+                ).decode(),
+                "X-Shopify-Shop-Domain": DOMAIN,
+                "X-Shopify-Webhook-Id": f"bench-{index}",
+                "X-Shopify-API-Version": "2025-01",
+            }
+            if due is not None:
+                delay = start + due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            began = time.perf_counter()
+            try:
+                connection.request("POST", args.path, body=body, headers=headers)
+                response = connection.getresponse()
+                content = response.read()
+            except (OSError, http.client.HTTPException) as error:
+                with lock:
+                    failures.append(repr(error))
+                connection.close()
+                connection = http.client.HTTPConnection(host, int(port), timeout=120)
+                continue
+            took = time.perf_counter() - began
+            key = str(response.status)
+            if response.status == 200:
+                key = json.loads(content).get("status", key)
+            else:
+                with lock:
+                    failures.append(f"{response.status}: {content[:200]!r}")
+            with lock:
+                answers[key] = answers.get(key, 0) + 1
+                durations.append(took)
+        connection.close()
+
+    shares = [jobs[i :: args.threads] for i in range(args.threads)]
+    threads = [threading.Thread(target=post_all, args=(share,)) for share in shares if share]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    result = {"answers": answers, "durations": durations, "failures": failures, "elapsed": elapsed}
+    Path(args.out).write_text(json.dumps(result))
+    return 0
+
+
+# --- the benchmark -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def ms(values: list[float], share: float) -> str:
+    return f"{percentile(values, share) * 1000:,.0f} ms"
 
 
 def main() -> int:
@@ -37,123 +147,196 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=1000, help="deliveries posted as fast as possible")
     parser.add_argument("--rate", type=float, default=20.0, help="paced deliveries per second")
     parser.add_argument("--seconds", type=float, default=15.0, help="duration of the paced phase")
-    parser.add_argument("--threads", type=int, default=8, help="concurrent senders")
+    parser.add_argument("--threads", type=int, default=8, help="client connections (in the client process)")
     parser.add_argument("--workers", type=int, default=2, help="qcluster worker processes")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the worker per phase")
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.client:
+        return client_main(args)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # figures appear as they come
+    # A SIGTERM (timeout, a supervisor) still stops gunicorn and the qcluster and drops the database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    os.environ.setdefault("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY)
+    print(f"start: {load()}")
 
+    processes: list[subprocess.Popen] = []
+    scratch = Path(tempfile.mkdtemp(prefix="bench_connectors_"))
     with bench_database(quiet=("apps.connectors",)) as database:
-        import base64
-
         from django.db.models import Count
-        from django.test import Client
 
         from apps.connectors.models import WebhookDelivery
         from apps.connectors.services.connections import connection_create
+        from apps.customers.models import Customer, Order
+        from apps.tagging.models import CustomerTag
 
         shop = connection_create(
-            name="Bench shop",
-            platform="shopify",
-            shop_domain="bench.myshopify.com",
-            signing_secret=SECRET,
-            shop_currency="USD",
+            name="Bench shop", platform="shopify", shop_domain=DOMAIN, signing_secret=SECRET, shop_currency="USD"
         )
         tagging_workflow(name="Bench", trigger={"event": "order.created"}, tag="Shopify buyer")
-        sample = json.loads(SAMPLE.read_text())
-        sample.update({"cancelled_at": None, "cancel_reason": None, "financial_status": "paid"})
-        url = f"/hooks/shopify/{shop.hook_key}/"
-        answers: dict[str, int] = {}
-        lock = threading.Lock()
-
-        def body_for(index: int) -> bytes:
-            order = copy.deepcopy(sample)
-            order["id"] = 10_000_000 + index
-            order["name"] = f"#B{index}"
-            order["customer"]["id"] = 20_000_000 + index
-            order["customer"]["email"] = f"buyer{index}@example.com"
-            return json.dumps(order).encode()
-
-        def post_all(jobs: list[tuple[float | None, int]]) -> None:
-            client = Client()
-            for due, index in jobs:
-                paced_wait(due)
-                body = body_for(index)
-                signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
-                response = client.post(
-                    url,
-                    data=body,
-                    content_type="application/json",
-                    HTTP_X_SHOPIFY_TOPIC="orders/create",
-                    HTTP_X_SHOPIFY_HMAC_SHA256=signature,
-                    HTTP_X_SHOPIFY_SHOP_DOMAIN="bench.myshopify.com",
-                    HTTP_X_SHOPIFY_WEBHOOK_ID=f"bench-{index}",
+        env = {
+            **os.environ,
+            "DATABASE_URL": (
+                f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or '127.0.0.1'}:"
+                f"{database['PORT'] or 5432}/{database['NAME']}?conn_max_age=600"
+            ),
+            "Q_WORKERS": str(args.workers),
+            "LOG_LEVEL": "WARNING",
+        }
+        port = free_port()
+        web_env = {
+            **env,
+            "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.production",
+            "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
+            "FIELD_ENCRYPTION_KEY": FIELD_ENCRYPTION_KEY,
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "SECURE_SSL_REDIRECT": "false",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+            "WEB_THREADS": os.environ.get("WEB_THREADS", "4"),
+        }
+        try:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+                    env={**env, "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.test"},
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
-                key = (
-                    response.json().get("status", str(response.status_code))
-                    if response.status_code == 200
-                    else str(response.status_code)
-                )
-                with lock:
-                    answers[key] = answers.get(key, 0) + 1
-
-        def run_clients(jobs: list[tuple[float | None, int]]) -> float:
-            return threads_run(jobs, threads=args.threads, send=post_all)
-
-        def wait_processed(expected: int, timeout: float = 1800) -> None:
-            started = time.perf_counter()
-            while WebhookDelivery.objects.exclude(status="received").count() < expected:
-                if time.perf_counter() - started > timeout:
-                    raise SystemExit("timeout waiting for the worker")
-                time.sleep(0.2)
-
-        def latencies(indexes: range) -> list[float]:
-            rows = WebhookDelivery.objects.filter(webhook_id__in=[f"bench-{i}" for i in indexes]).values_list(
-                "received_at", "processed_at"
             )
-            return [(processed - received).total_seconds() for received, processed in rows]
+            processes.append(
+                subprocess.Popen(
+                    [
+                        str(ROOT / ".venv/bin/gunicorn"),
+                        "-c",
+                        "loyalty_site/gunicorn.conf.py",
+                        "--access-logfile",
+                        "/dev/null",
+                        "loyalty_site.wsgi",
+                    ],
+                    env=web_env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            deadline = time.time() + 180
+            while True:
+                try:
+                    probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                    probe.request("GET", "/healthz")
+                    probe.getresponse().read()
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise SystemExit("gunicorn did not start") from None
+                    time.sleep(0.5)
 
-        with qcluster(database, workers=args.workers):
+            def run_client(jobs: list[list], name: str) -> dict:
+                jobs_file, out_file = scratch / f"{name}.jobs.json", scratch / f"{name}.out.json"
+                jobs_file.write_text(json.dumps(jobs))
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--client",
+                        "--url",
+                        f"127.0.0.1:{port}",
+                        "--path",
+                        f"/hooks/shopify/{shop.hook_key}/",
+                        "--jobs",
+                        str(jobs_file),
+                        "--out",
+                        str(out_file),
+                        "--threads",
+                        str(args.threads),
+                    ],
+                    check=True,
+                    cwd=ROOT,
+                )
+                result = json.loads(out_file.read_text())
+                if result["failures"]:
+                    print(f"{name}: {len(result['failures'])} failed POSTs, first: {result['failures'][0]}")
+                return result
+
+            def wait_processed(ids: list[str]) -> float:
+                started = reported = time.perf_counter()
+                pending = WebhookDelivery.objects.filter(webhook_id__in=ids).exclude(status="received")
+                while (done := pending.count()) < len(ids):
+                    now = time.perf_counter()
+                    if now - started > args.timeout:
+                        raise SystemExit(f"timeout waiting for the worker: {done} of {len(ids)} processed")
+                    if now - reported > 30:
+                        print(f"  ... {done} of {len(ids)} processed after {now - started:.0f}s [{load()}]")
+                        reported = now
+                    time.sleep(0.2)
+                return time.perf_counter()
+
+            def receipt_to_processed(ids: list[str]) -> list[float]:
+                rows = WebhookDelivery.objects.filter(webhook_id__in=ids).values_list("received_at", "processed_at")
+                return [(processed - received).total_seconds() for received, processed in rows if processed]
+
             # 1. Burst
-            elapsed = run_clients([(None, index) for index in range(args.burst)])
+            burst_ids = [f"bench-{index}" for index in range(args.burst)]
+            started = time.perf_counter()
+            result = run_client([[index, None] for index in range(args.burst)], "burst")
+            durations = result["durations"]
             print(
-                f"burst: {args.burst} deliveries in {elapsed:.2f}s -> {args.burst / elapsed:.0f} accepted/s ({answers})"
+                f"burst: {args.burst} signed orders/create POSTs from {args.threads} connections in another process: "
+                f"{args.burst / result['elapsed']:.1f} webhooks/s accepted; answer p50 {ms(durations, 0.5)}, "
+                f"p95 {ms(durations, 0.95)}, p99 {ms(durations, 0.99)}; answers {result['answers']} [{load()}]"
             )
-            started = time.perf_counter() - elapsed
-            wait_processed(args.burst)
-            drained = time.perf_counter() - started
-            burst = latencies(range(args.burst))
+            finished = wait_processed(burst_ids)
+            applied = receipt_to_processed(burst_ids)
+            statuses = dict(
+                WebhookDelivery.objects.filter(webhook_id__in=burst_ids).values_list("status").annotate(n=Count("pk"))
+            )
+            tagged = CustomerTag.objects.filter(tag__name="Shopify buyer").count()
             print(
-                f"burst: all processed {drained:.1f}s after the first POST -> {args.burst / drained:.1f} processed/s; "
-                f"receipt to processed p50 {percentile(burst, 0.5):.1f}s, p95 {percentile(burst, 0.95):.1f}s, "
-                f"max {max(burst):.1f}s (queueing behind the burst)"
+                f"burst end to end: all {args.burst} applied {finished - started:.1f}s after the first POST -> "
+                f"{args.burst / (finished - started):.1f} webhooks/s into orders and customers; receipt -> processed "
+                f"p50 {ms(applied, 0.5)}, p95 {ms(applied, 0.95)}, max {max(applied) * 1000:,.0f} ms "
+                f"(queueing behind the burst); {statuses}; {Order.objects.count()} orders, "
+                f"{Customer.objects.count()} customers, {tagged} tagged by the workflow [{load()}]"
             )
 
             # 2. Replays
-            answers.clear()
-            elapsed = run_clients([(None, index) for index in range(args.burst)])
-            print(f"replays: {args.burst} in {elapsed:.2f}s -> {args.burst / elapsed:.0f}/s, answers {answers}")
+            stored = WebhookDelivery.objects.count()
+            result = run_client([[index, None] for index in range(args.burst)], "replays")
+            print(
+                f"replays: the same {args.burst} webhook ids again: {args.burst / result['elapsed']:.1f} webhooks/s, "
+                f"answers {result['answers']}, {WebhookDelivery.objects.count() - stored} more stored; answer "
+                f"p95 {ms(result['durations'], 0.95)} [{load()}]"
+            )
 
             # 3. Paced
-            answers.clear()
-            paced = int(args.rate * args.seconds)
+            count = int(args.rate * args.seconds)
             first = args.burst
-            start = time.monotonic() + 0.5
-            elapsed = run_clients([(start + n / args.rate, first + n) for n in range(paced)])
-            wait_processed(args.burst + paced)
-            paced_latencies = latencies(range(first, first + paced))
-            print(f"paced: {paced} deliveries at {args.rate:g}/s ({paced / elapsed:.1f}/s achieved, {answers})")
+            paced_ids = [f"bench-{first + n}" for n in range(count)]
+            result = run_client([[first + n, n / args.rate] for n in range(count)], "paced")
+            wait_processed(paced_ids)
+            applied = receipt_to_processed(paced_ids)
+            durations = result["durations"]
             print(
-                "paced: receipt to processed "
-                f"p50 {percentile(paced_latencies, 0.5) * 1000:.0f} ms, "
-                f"p95 {percentile(paced_latencies, 0.95) * 1000:.0f} ms, "
-                f"p99 {percentile(paced_latencies, 0.99) * 1000:.0f} ms, max {max(paced_latencies) * 1000:.0f} ms, "
-                f"mean {statistics.mean(paced_latencies) * 1000:.0f} ms"
+                f"paced: {count} webhooks at {args.rate:g}/s ({count / result['elapsed']:.1f}/s achieved): answer "
+                f"p50 {ms(durations, 0.5)}, p95 {ms(durations, 0.95)}, p99 {ms(durations, 0.99)}; receipt -> "
+                f"processed p50 {ms(applied, 0.5)}, p95 {ms(applied, 0.95)}, p99 {ms(applied, 0.99)}, "
+                f"max {max(applied) * 1000:,.0f} ms; answers {result['answers']} [{load()}]"
             )
-        statuses = dict(WebhookDelivery.objects.values("status").annotate(n=Count("pk")).values_list("status", "n"))
-        print(
-            f"check: deliveries by status {statuses}; "
-            f"stored {WebhookDelivery.objects.count()} (expected {args.burst + paced})"
-        )
+        finally:
+            for process in reversed(processes):
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+    print(f"end: {load()}")
     return 0
 
 

@@ -17,7 +17,15 @@ from loyalty_site.lib.errors import DomainError
 
 from .choices import DeliveryStatus
 from .forms import ConnectionAddForm, ConnectionChangeForm
-from .models import TOPICS, Push, RemoteRecord, StoreConnection, WebhookDelivery
+from .models import (
+    DEFAULT_CONSENT_META_KEY,
+    DEFAULT_CONSENT_META_UNSUBSCRIBED,
+    TOPICS,
+    Push,
+    RemoteRecord,
+    StoreConnection,
+    WebhookDelivery,
+)
 from .services import connections, deliveries
 
 REPROCESS = "connectors.reprocess_delivery"
@@ -49,8 +57,11 @@ class StoreConnectionAdmin(admin.ModelAdmin):
                 "shop_currency",
                 "signing_secret",
                 "push_enabled",
+                "push_unsubscribes",
                 "api_token",
                 "api_base_url",
+                "consent_meta_key",
+                "consent_meta_unsubscribed",
             ]
         return [
             "name",
@@ -61,8 +72,11 @@ class StoreConnectionAdmin(admin.ModelAdmin):
             "topics",
             "signing_secret",
             "push_enabled",
+            "push_unsubscribes",
             "api_token",
             "api_base_url",
+            "consent_meta_key",
+            "consent_meta_unsubscribed",
             "last_delivery_at",
             "deliveries_count",
             "error_count",
@@ -93,6 +107,9 @@ class StoreConnectionAdmin(admin.ModelAdmin):
                 api_token=data.get("api_token", ""),
                 api_base_url=data.get("api_base_url", ""),
                 push_enabled=data.get("push_enabled", False),
+                push_unsubscribes=data.get("push_unsubscribes", False),
+                consent_meta_key=data.get("consent_meta_key") or DEFAULT_CONSENT_META_KEY,
+                consent_meta_unsubscribed=data.get("consent_meta_unsubscribed") or DEFAULT_CONSENT_META_UNSUBSCRIBED,
                 user=request.user,
             )
             obj.pk = created.pk
@@ -205,7 +222,17 @@ class RemoteRecordAdmin(admin.ModelAdmin):
 
 @admin.register(Push)
 class PushAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "connection", "customer", "kind", "tags", "status", "attempts", "last_error"]
+    list_display = [
+        "created_at",
+        "connection",
+        "customer",
+        "kind",
+        "tags",
+        "channel",
+        "status",
+        "attempts",
+        "last_error",
+    ]
     list_filter = ["status", "kind", "connection"]
     list_select_related = ["connection", "customer"]
     raw_id_fields = ["customer"]

@@ -5,3 +5,8 @@ class ConnectorsConfig(AppConfig):
     name = "apps.connectors"
     label = "connectors"
     verbose_name = "Store connectors"
+
+    def ready(self) -> None:
+        from .consumer import connect
+
+        connect()

@@ -31,9 +31,11 @@ class PushKind(models.TextChoices):
     TAGS_ADD = "tags_add", "Add tags"
     TAGS_REMOVE = "tags_remove", "Remove tags"
     LOYALTY_STATE = "loyalty_state", "Loyalty state (balance, tier)"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribe (marketing consent withdrawn here)"
 
 
 class PushStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SENT = "sent", "Sent"
     DEAD = "dead", "Failed (gave up)"
+    SKIPPED = "skipped", "Skipped (no longer true when due)"

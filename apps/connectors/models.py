@@ -30,6 +30,10 @@ WOOCOMMERCE_TOPICS = ("order.created", "order.updated", "customer.created", "cus
 TOPICS: dict[str, tuple[str, ...]] = {Platform.SHOPIFY: SHOPIFY_TOPICS, Platform.WOOCOMMERCE: WOOCOMMERCE_TOPICS}
 
 
+DEFAULT_CONSENT_META_KEY = "mailchimp_woocommerce_is_subscribed"
+DEFAULT_CONSENT_META_UNSUBSCRIBED = "unsubscribed"
+
+
 def hook_key_generate() -> str:
     return secrets.token_urlsafe(18)
 
@@ -55,6 +59,25 @@ class StoreConnection(models.Model):
     # Pushing back (optional): Shopify Admin API access token / WooCommerce "key:secret", encrypted.
     push_enabled = models.BooleanField(default=False, help_text="Push workflow tags and loyalty state to the shop")
     api_token = models.TextField("API token", blank=True, editable=False)
+    push_unsubscribes = models.BooleanField(
+        default=False,
+        help_text="When a customer of this shop unsubscribes here (link, API, console), unsubscribe them in the "
+        "shop too (needs the API token)",
+    )
+    # WooCommerce keeps no marketing consent of its own: the opt-in plugin's customer meta key we set.
+    consent_meta_key = models.CharField(
+        "consent meta key",
+        max_length=100,
+        default=DEFAULT_CONSENT_META_KEY,
+        help_text="WooCommerce: the customer meta key of your opt-in plugin (Mailchimp for WooCommerce: "
+        "mailchimp_woocommerce_is_subscribed)",
+    )
+    consent_meta_unsubscribed = models.CharField(
+        "unsubscribed meta value",
+        max_length=100,
+        default=DEFAULT_CONSENT_META_UNSUBSCRIBED,
+        help_text="WooCommerce: the value that meta key takes for an unsubscribed customer",
+    )
     api_base_url = models.CharField(
         "API base URL",
         max_length=255,
@@ -150,8 +173,9 @@ class Push(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=16, choices=PushKind.choices)
     tags = models.JSONField(default=list, blank=True)
-    # Unique per source (a tag audit row, or "loyalty" for the one pending state push), so collecting twice
-    # queues nothing twice.
+    channel = models.CharField(max_length=16, blank=True, help_text="Unsubscribes: the consent channel (email, sms)")
+    # Unique per source (a tag audit row, "loyalty:…" for a state push, "unsubscribe:<outbox event>:<channel>"),
+    # so collecting twice queues nothing twice.
     source_key = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=PushStatus.choices, default=PushStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

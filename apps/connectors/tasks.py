@@ -2,7 +2,7 @@
 
 from loyalty_site.lib.tasks import retry_transient
 
-from .services import deliveries
+from .services import deliveries, push
 
 
 def delivery_process_task(delivery_id: int) -> str | None:
@@ -17,10 +17,25 @@ def deliveries_retry_task() -> int:
     return deliveries.deliveries_retry_due()
 
 
+def push_send_task(push_id: int) -> str | None:
+    """Send one queued push now (an unsubscribe); nothing when it was sent, given up or is not due."""
+    return retry_transient(lambda: push.push_send_one(push_id=push_id), what=f"connectors: push {push_id}")
+
+
+def pushes_run_task() -> dict[str, int]:
+    """Periodic: queue the workflow tags and loyalty state to push, then send every due push (retries too)."""
+    return push.pushes_run()
+
+
 PERIODIC_JOBS: list[dict[str, str]] = [
     {
         "name": "connectors: retry deliveries",
         "func": "apps.connectors.tasks.deliveries_retry_task",
+        "cron": "* * * * *",
+    },
+    {
+        "name": "connectors: push to shops",
+        "func": "apps.connectors.tasks.pushes_run_task",
         "cron": "* * * * *",
     },
 ]

@@ -5,6 +5,7 @@ import json
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from apps.connectors.models import StoreConnection, WebhookDelivery
 from apps.customers.models import Order
@@ -55,6 +56,9 @@ def test_marketer_connects_a_shop_and_sees_deliveries(logged_in, live_server, sy
     url = page.inner_text("[data-testid=webhook-url]").strip()
     assert url == f"{live_server.url}/hooks/shopify/{connection.hook_key}/"
     assert SECRET not in page.content()
+    # Unsubscribes to the shop: off by default, and WooCommerce's opt-in meta key shown with its default.
+    expect(page.locator("#id_push_unsubscribes")).not_to_be_checked()
+    expect(page.locator("#id_consent_meta_key")).to_have_value("mailchimp_woocommerce_is_subscribed")
     _no_horizontal_overflow(page)
     screenshot(f"connectors_connected_{width}")
 

@@ -126,7 +126,8 @@ def _unit_pass(unit: list[StateSpec], *, now: datetime) -> PassResult | None:
     if since >= now:
         return None
     candidates = unit_candidates(unit, since=since, now=now)
-    if isinstance(candidates, Q) and not candidate_ids(candidates):
+    found = candidate_ids(candidates) if isinstance(candidates, Q) else None
+    if found is not None and not found:
         # Idle (the common case, every few minutes): nothing to lock or re-decide. The checked time moves
         # forward only if no other pass moved it meanwhile (then that pass covered this range, or will).
         Workflow.objects.filter(_checked_as_read(unit)).update(state_checked_at=now)
@@ -142,7 +143,7 @@ def _unit_pass(unit: list[StateSpec], *, now: datetime) -> PassResult | None:
         checked = dict(Workflow.objects.filter(pk__in=ids).values_list("pk", "state_checked_at"))
         for spec in unit:
             spec.workflow.state_checked_at = checked.get(spec.pk)
-        since = _since(unit, now)
+        read_since, since = since, _since(unit, now)
         if since >= now:
             return None
         candidates = unit_candidates(unit, since=since, now=now)
@@ -153,7 +154,8 @@ def _unit_pass(unit: list[StateSpec], *, now: datetime) -> PassResult | None:
             count = None
         else:
             assert isinstance(candidates, Q)
-            customer_ids = candidate_ids(candidates)
+            # The candidates read before the lock still hold when no other pass moved the checked time.
+            customer_ids = found if found is not None and since == read_since else candidate_ids(candidates)
             changes = unit_recompute(unit, now=now, customer_ids=customer_ids) if customer_ids else Changes()
             count = len(customer_ids)
         Workflow.objects.filter(pk__in=ids).update(state_checked_at=now)

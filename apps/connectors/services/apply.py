@@ -7,6 +7,7 @@ and a version older than the one applied is skipped.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,7 @@ from apps.customers import services as customers
 from apps.customers.choices import CustomerState, OrderStatus
 from apps.customers.consent import services as consent
 from apps.customers.consent.choices import Channel, ConsentStatus, Purpose
+from apps.customers.consent.models import Consent
 from apps.customers.models import Customer, Order, Product, Refund, Store
 from apps.tagging import services as tagging
 from apps.tagging.choices import TagSource
@@ -87,17 +89,39 @@ def consent_source(connection: StoreConnection) -> str:
     return f"connector:{connection.pk}"
 
 
-def _consent_apply(connection: StoreConnection, customer: Customer, states: dict[str, str]) -> None:
+def _withdrawn_since(customer: Customer, channel: str, moment: datetime) -> bool:
+    """True when the customer withdrew this channel's marketing consent here after `moment`."""
+    return Consent.objects.filter(
+        customer_id=customer.pk,
+        channel=channel,
+        purpose=Purpose.MARKETING,
+        status=ConsentStatus.WITHDRAWN,
+        withdrawn_at__gt=moment,
+    ).exists()
+
+
+def _consent_apply(connection: StoreConnection, customer: Customer, shape: CustomerShape) -> dict[str, str]:
     """
     The shop's marketing consent per channel (e-mail, SMS) onto the consent model, with the source
     `connector:<id>`: granted → granted; pending → pending (the shop runs its own confirmation, we send no
     link); withdrawn → withdrawn (`customer.unsubscribed` once); none → a consent given here before is
     withdrawn, a customer who never consented stays without one (no unsubscribe event).
+
+    A grant the shop recorded before the customer unsubscribed here (its `consent_updated_at`, else the
+    record's `updated_at`) is older news — typically a customers/update sent before our unsubscribe reached
+    the shop — and is not applied: an unsubscribe is never undone by a stale delivery. Returns the channels
+    so kept, with the reason.
     """
     source = consent_source(connection)
-    for channel, state in states.items():
+    kept: dict[str, str] = {}
+    for channel, state in shape.consent.items():
         if channel not in (Channel.EMAIL, Channel.SMS):
             continue
+        if state in (ConsentStatus.GRANTED, ConsentStatus.PENDING):
+            reported_at = shape.consent_at.get(channel) or shape.updated_at
+            if reported_at is not None and _withdrawn_since(customer, channel, reported_at):
+                kept[channel] = f"unsubscribed here after the shop's {state} consent ({reported_at.isoformat()})"
+                continue
         if state in (ConsentStatus.GRANTED, ConsentStatus.PENDING, ConsentStatus.WITHDRAWN):
             consent.consent_set(
                 customer=customer,
@@ -111,6 +135,7 @@ def _consent_apply(connection: StoreConnection, customer: Customer, states: dict
             consent.consent_flag_set(
                 customer=customer, channel=channel, wanted=False, source=source, cause=connection.cause
             )
+    return kept
 
 
 @transaction.atomic
@@ -144,7 +169,9 @@ def customer_apply(
         if shape.tags is not None:
             outcome.update(_tags_sync(connection, customer, record, shape.tags))
         if shape.consent:
-            _consent_apply(connection, customer, shape.consent)
+            kept = _consent_apply(connection, customer, shape)
+            if kept:
+                outcome["consent_kept"] = kept
             customer.refresh_from_db(fields=["accepts_marketing", "unsubscribed_at"])
         wanted = CustomerState.REGISTERED if activate else shape.account_state
         if wanted and customer.state != wanted and customer.state in (CustomerState.GUEST, CustomerState.INVITED):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -12,9 +13,22 @@ from loyalty_site.lib.crypto import secret_encrypt
 from loyalty_site.lib.money import CurrencyError, currency_code
 
 from ..choices import Platform
-from ..models import TOPICS, StoreConnection
+from ..models import DEFAULT_CONSENT_META_KEY, DEFAULT_CONSENT_META_UNSUBSCRIBED, TOPICS, StoreConnection
 
-AUDITED = ("name", "platform", "shop_domain", "shop_currency", "topics", "status", "push_enabled", "api_base_url")
+AUDITED = (
+    "name",
+    "platform",
+    "shop_domain",
+    "shop_currency",
+    "topics",
+    "status",
+    "push_enabled",
+    "push_unsubscribes",
+    "consent_meta_key",
+    "consent_meta_unsubscribed",
+    "api_base_url",
+)
+META_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
 def shop_domain_clean(value: str) -> str:
@@ -44,7 +58,26 @@ def _clean(fields: dict[str, Any], platform: str) -> dict[str, Any]:
         if unknown:
             raise ValidationError({"topics": f"Unknown topic(s): {', '.join(unknown)}."})
         clean["topics"] = [topic for topic in known if topic in clean["topics"]]
+    if "consent_meta_key" in clean:
+        clean["consent_meta_key"] = str(clean["consent_meta_key"] or "").strip()
+        if not META_KEY.fullmatch(clean["consent_meta_key"]):
+            raise ValidationError(
+                {"consent_meta_key": "A meta key: 1 to 100 letters, digits, _ . : or -, e.g. newsletter."}
+            )
+    if "consent_meta_unsubscribed" in clean:
+        clean["consent_meta_unsubscribed"] = str(clean["consent_meta_unsubscribed"] or "").strip()
+        if not clean["consent_meta_unsubscribed"] or len(clean["consent_meta_unsubscribed"]) > 100:
+            raise ValidationError(
+                {"consent_meta_unsubscribed": "The value the meta key takes when unsubscribed (1 to 100 characters)."}
+            )
     return clean
+
+
+def _unsubscribes_check(connection: StoreConnection) -> None:
+    if connection.push_unsubscribes and not connection.api_token:
+        raise ValidationError(
+            {"push_unsubscribes": "Give the shop's API token too: unsubscribes are sent through its Admin API."}
+        )
 
 
 def connection_fields_check(*, platform: str, shop_domain: str = "", shop_currency: str = "") -> dict[str, Any]:
@@ -69,6 +102,9 @@ def connection_create(
     api_token: str = "",
     api_base_url: str = "",
     push_enabled: bool = False,
+    push_unsubscribes: bool = False,
+    consent_meta_key: str = DEFAULT_CONSENT_META_KEY,
+    consent_meta_unsubscribed: str = DEFAULT_CONSENT_META_UNSUBSCRIBED,
     user: Any = None,
 ) -> StoreConnection:
     """Connect a shop. The secrets are stored encrypted and never shown again; every topic is on by default."""
@@ -83,6 +119,9 @@ def connection_create(
             "topics": list(TOPICS[Platform(platform)]) if topics is None else topics,
             "api_base_url": api_base_url.strip(),
             "push_enabled": push_enabled,
+            "push_unsubscribes": push_unsubscribes,
+            "consent_meta_key": consent_meta_key,
+            "consent_meta_unsubscribed": consent_meta_unsubscribed,
         },
         platform,
     )
@@ -94,6 +133,7 @@ def connection_create(
         **fields,
     )
     connection.full_clean(validate_unique=False, validate_constraints=False)
+    _unsubscribes_check(connection)
     connection.save()
     audit_record(
         action="created",
@@ -131,6 +171,7 @@ def connection_update(
         connection.api_token = secret_encrypt(api_token.strip())
         changes["api_token"] = {"old": "(secret)", "new": "(replaced)"}
     connection.full_clean(validate_unique=False, validate_constraints=False)
+    _unsubscribes_check(connection)
     connection.save()
     if changes:
         audit_record(action="updated", obj=connection, user=user, changes=changes)

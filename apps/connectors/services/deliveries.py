@@ -115,6 +115,14 @@ def _customer(reader: Callable[[dict[str, Any]], Any], *, activate: bool = False
     return lambda connection, body: apply.customer_apply(connection, reader(body), activate=activate)[1]
 
 
+def _woo_customer(connection: StoreConnection, body: dict[str, Any]) -> dict[str, Any]:
+    """WooCommerce customers: the connection says which meta key carries the marketing opt-in."""
+    shape = woocommerce.customer(
+        body, consent_key=connection.consent_meta_key, consent_unsubscribed=connection.consent_meta_unsubscribed
+    )
+    return apply.customer_apply(connection, shape)[1]
+
+
 HANDLERS: dict[str, dict[str, Handler]] = {
     Platform.SHOPIFY: {
         "orders/create": lambda c, b: apply.order_apply(c, shopify.order(b)),
@@ -135,8 +143,8 @@ HANDLERS: dict[str, dict[str, Handler]] = {
     Platform.WOOCOMMERCE: {
         "order.created": lambda c, b: apply.order_apply(c, woocommerce.order(b)),
         "order.updated": lambda c, b: apply.order_apply(c, woocommerce.order(b)),
-        "customer.created": _customer(woocommerce.customer),
-        "customer.updated": _customer(woocommerce.customer),
+        "customer.created": lambda c, b: _woo_customer(c, b),
+        "customer.updated": lambda c, b: _woo_customer(c, b),
     },
 }
 assert all(set(HANDLERS[platform]) == set(TOPICS[platform]) for platform in HANDLERS)

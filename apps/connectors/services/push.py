@@ -9,6 +9,13 @@ sends the due ones in order per customer, outside any transaction (a lease holds
 retries 429 / 5xx / network failures / Shopify's THROTTLED with back-off (Retry-After respected), up to
 MAX_ATTEMPTS; other refusals end the push `dead` with the shop's answer.
 
+Unsubscribes (`push_unsubscribes`): a withdrawal of marketing consent recorded here — unsubscribe link, API,
+console — reaches this app as the outbox event `customer.unsubscribed`; the connectors' outbox consumer
+(`apps/connectors/consumer.py`) queues one `Push` per shop that knows the customer (`unsubscribe_pushes_queue`,
+unique per event and channel) and a task sends each at once (`push_send_one`); failures follow the same
+back-off. A withdrawal that came from a shop is not pushed back to it, and the shop's echo
+(customers/update, now unsubscribed) changes nothing here: the consent is already withdrawn.
+
 Never looping: only tags written by workflows are pushed (not the tags the shop itself sent us), and when the
 shop echoes our change back as customers/update, the inbound side applies only differences from the shop's
 last known tags (`RemoteRecord.remote_tags`, updated here on success) — the echo changes nothing and
@@ -29,6 +36,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.customers.consent.choices import Channel, ConsentStatus, Purpose
+from apps.customers.consent.models import Consent
+from apps.customers.models import DomainEvent
 from apps.loyalty.models import Membership
 from apps.loyalty.services.ledger import program_default
 from apps.tagging.choices import TagAuditAction, TagSource
@@ -161,7 +171,7 @@ def _token(connection: StoreConnection) -> str:
         raise PushRefused("the connection has no readable API token") from None
 
 
-SHOPIFY_MUTATIONS = {
+SHOPIFY_MUTATIONS: dict[str, str] = {
     PushKind.TAGS_ADD: (
         "mutation tagsAdd($id: ID!, $tags: [String!]!) "
         "{ tagsAdd(id: $id, tags: $tags) { node { id } userErrors { field message } } }"
@@ -169,6 +179,17 @@ SHOPIFY_MUTATIONS = {
     PushKind.TAGS_REMOVE: (
         "mutation tagsRemove($id: ID!, $tags: [String!]!) "
         "{ tagsRemove(id: $id, tags: $tags) { node { id } userErrors { field message } } }"
+    ),
+    # Unsubscribes, by channel (the push's `channel`): only SUBSCRIBED / UNSUBSCRIBED / PENDING can be set.
+    f"{PushKind.UNSUBSCRIBE}:email": (
+        "mutation customerEmailMarketingConsentUpdate($input: CustomerEmailMarketingConsentUpdateInput!) "
+        "{ customerEmailMarketingConsentUpdate(input: $input) "
+        "{ customer { id emailMarketingConsent { marketingState consentUpdatedAt } } userErrors { field message } } }"
+    ),
+    f"{PushKind.UNSUBSCRIBE}:sms": (
+        "mutation customerSmsMarketingConsentUpdate($input: CustomerSmsMarketingConsentUpdateInput!) "
+        "{ customerSmsMarketingConsentUpdate(input: $input) "
+        "{ customer { id smsMarketingConsent { marketingState consentUpdatedAt } } userErrors { field message } } }"
     ),
     PushKind.LOYALTY_STATE: (
         "mutation metafieldsSet($metafields: [MetafieldsSetInput!]!) "
@@ -179,8 +200,19 @@ SHOPIFY_MUTATIONS = {
 
 def _shopify_call(connection: StoreConnection, push: Push, remote_id: str, state: dict[str, Any]) -> Call:
     owner = f"gid://shopify/Customer/{remote_id}"
-    if push.kind == PushKind.LOYALTY_STATE:
+    query = SHOPIFY_MUTATIONS.get(push.kind, "")
+    if push.kind == PushKind.UNSUBSCRIBE:
+        query = SHOPIFY_MUTATIONS[f"{push.kind}:{push.channel}"]
+        consent_key = "emailMarketingConsent" if push.channel == Channel.EMAIL else "smsMarketingConsent"
         variables: dict[str, Any] = {
+            "input": {
+                "customerId": owner,
+                # The moment it was withdrawn here: the shop's echo then carries it as consent_updated_at.
+                consent_key: {"marketingState": "UNSUBSCRIBED", "consentUpdatedAt": state["withdrawn_at"]},
+            }
+        }
+    elif push.kind == PushKind.LOYALTY_STATE:
+        variables = {
             "metafields": [
                 {
                     "ownerId": owner,
@@ -203,13 +235,15 @@ def _shopify_call(connection: StoreConnection, push: Push, remote_id: str, state
     return Call(
         method="POST",
         url=f"{base_url(connection)}/admin/api/{SHOPIFY_API_VERSION}/graphql.json",
-        body={"query": SHOPIFY_MUTATIONS[PushKind(push.kind)], "variables": variables},
+        body={"query": query, "variables": variables},
         headers={"X-Shopify-Access-Token": _token(connection)},
     )
 
 
 def _woocommerce_call(connection: StoreConnection, push: Push, remote_id: str, state: dict[str, Any]) -> Call:
-    if push.kind == PushKind.LOYALTY_STATE:
+    if push.kind == PushKind.UNSUBSCRIBE:  # the opt-in plugin's meta key (the connection's setting)
+        meta = [{"key": connection.consent_meta_key, "value": connection.consent_meta_unsubscribed}]
+    elif push.kind == PushKind.LOYALTY_STATE:
         meta = [
             {"key": "loyalty_points_balance", "value": str(state.get("balance", 0))},
             {"key": "loyalty_tier", "value": state.get("tier", "")},
@@ -280,15 +314,21 @@ def _shopify_errors(parsed: Any) -> None:
             raise PushRefused(f"userErrors: {json.dumps(user_errors)[:300]}")
 
 
-def _claim(*, now: datetime, limit: int) -> list[Push]:
+# A push goes out only while its connection still pushes that kind of change.
+PUSHING = (Q(connection__push_enabled=True) & ~Q(kind=PushKind.UNSUBSCRIBE)) | Q(
+    kind=PushKind.UNSUBSCRIBE, connection__push_unsubscribes=True
+)
+
+
+def _claim(*, now: datetime, limit: int, ids: list[int] | None = None) -> list[Push]:
     """Take the due pushes, oldest first, under a lease (a crashed sender's pushes are due again after it)."""
     with transaction.atomic():
-        due = list(
-            Push.objects.select_for_update(skip_locked=True)
-            .filter(status=PushStatus.PENDING, next_attempt_at__lte=now, connection__push_enabled=True)
-            .select_related("connection")
-            .order_by("pk")[:limit]
+        due_rows = Push.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            PUSHING, status=PushStatus.PENDING, next_attempt_at__lte=now
         )
+        if ids is not None:
+            due_rows = due_rows.filter(pk__in=ids)
+        due = list(due_rows.select_related("connection").order_by("pk")[:limit])
         Push.objects.filter(pk__in=[push.pk for push in due]).update(next_attempt_at=now + LEASE)
     return due
 
@@ -317,6 +357,13 @@ def push_send(*, push: Push, now: datetime | None = None) -> str:
         connection=connection, kind=RecordKind.CUSTOMER, local_id=push.customer_id
     ).first()
     state = loyalty_state(customer_id=push.customer_id) if push.kind == PushKind.LOYALTY_STATE else {}
+    if push.kind == PushKind.UNSUBSCRIBE:
+        withdrawn_at = _withdrawn_at(push)
+        if withdrawn_at is None:  # consent given again here before the push was due: the shop keeps its own
+            push.status, push.last_error = PushStatus.SKIPPED, "the customer's consent is no longer withdrawn here"
+            push.save(update_fields=["status", "last_error"])
+            return push.status
+        state = {"withdrawn_at": withdrawn_at.isoformat()}
     try:
         if record is None:
             raise PushRefused("the customer is not linked to a customer of this shop")
@@ -345,6 +392,8 @@ def push_send(*, push: Push, now: datetime | None = None) -> str:
         record = RemoteRecord.objects.select_for_update().get(pk=record.pk)
         if push.kind == PushKind.LOYALTY_STATE:
             record.pushed_state = state
+        elif push.kind == PushKind.UNSUBSCRIBE:
+            pass  # the shop's echo is recognised by the consent itself (already withdrawn here)
         else:
             # The shop has these tags now (or not): its echo as customers/update is then no change.
             lowered = {name.lower() for name in push.tags}
@@ -354,19 +403,114 @@ def push_send(*, push: Push, now: datetime | None = None) -> str:
     return push.status
 
 
+def _send_claimed(push: Push, now: datetime) -> str:
+    blocker = _waiting_before(push, now)
+    if blocker is not None:  # tagsAdd then tagsRemove of one tag must reach the shop in that order
+        Push.objects.filter(pk=push.pk).update(next_attempt_at=max(blocker, now) + timedelta(seconds=1))
+        return "waiting"
+    return push_send(push=push, now=now)
+
+
 def pushes_send_due(*, now: datetime | None = None, limit: int = BATCH) -> dict[str, int]:
     """Send the due pushes of every connection that pushes, in order per customer. Returns counts by outcome."""
     now = now or timezone.now()
     counts: dict[str, int] = {}
     for push in _claim(now=now, limit=limit):
-        blocker = _waiting_before(push, now)
-        if blocker is not None:  # tagsAdd then tagsRemove of one tag must reach the shop in that order
-            Push.objects.filter(pk=push.pk).update(next_attempt_at=max(blocker, now) + timedelta(seconds=1))
-            counts["waiting"] = counts.get("waiting", 0) + 1
-            continue
-        status = push_send(push=push, now=now)
+        status = _send_claimed(push, now)
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def push_send_one(*, push_id: int, now: datetime | None = None) -> str | None:
+    """
+    Send one push now if it is still pending and due (the task queued with it). None when there is nothing to
+    do: already sent, given up, not due yet, or being sent by another worker (the lease) — safe to run twice.
+    """
+    now = now or timezone.now()
+    claimed = _claim(now=now, limit=1, ids=[push_id])
+    return _send_claimed(claimed[0], now) if claimed else None
+
+
+# --- Unsubscribes --------------------------------------------------------------------------------------
+
+UNSUBSCRIBED = "customer.unsubscribed"
+
+
+def _withdrawn_at(push: Push) -> datetime | None:
+    """When the push's channel was withdrawn here, None when it is not withdrawn (any more)."""
+    return (
+        Consent.objects.filter(
+            customer_id=push.customer_id,
+            channel=push.channel,
+            purpose=Purpose.MARKETING,
+            status=ConsentStatus.WITHDRAWN,
+        )
+        .values_list("withdrawn_at", flat=True)
+        .first()
+    )
+
+
+def unsubscribe_targets(event: DomainEvent) -> list[RemoteRecord]:
+    """
+    The shop customers to unsubscribe for a `customer.unsubscribed` outbox event: the event's customer as known
+    by each connection that pushes unsubscribes (and has an API token) — except the shop the withdrawal came
+    from (its cause), which already has it. E-mail goes to both platforms, SMS to Shopify only (WooCommerce
+    keeps no SMS consent). One indexed query (`remote_record_local_idx`).
+    """
+    payload = event.payload or {}
+    channel = payload.get("channel", Channel.EMAIL)
+    if (
+        event.name != UNSUBSCRIBED
+        or event.customer_id is None
+        or payload.get("purpose", Purpose.MARKETING) != Purpose.MARKETING
+    ):
+        return []
+    if channel not in (Channel.EMAIL, Channel.SMS):
+        return []
+    records = (
+        RemoteRecord.objects.filter(
+            kind=RecordKind.CUSTOMER, local_id=event.customer_id, connection__push_unsubscribes=True
+        )
+        .exclude(connection__api_token="")
+        .select_related("connection")
+        .order_by("pk")
+    )
+    return [
+        record
+        for record in records
+        if record.connection.cause != event.cause
+        and (channel == Channel.EMAIL or record.connection.platform == Platform.SHOPIFY)
+    ]
+
+
+@transaction.atomic
+def unsubscribe_pushes_queue(*, event: DomainEvent, now: datetime | None = None) -> list[Push]:
+    """Queue the unsubscribe pushes of one outbox event (once: unique per connection, event and channel)."""
+    now = now or timezone.now()
+    targets = unsubscribe_targets(event)
+    if not targets or event.customer_id is None:
+        return []
+    channel = (event.payload or {}).get("channel", Channel.EMAIL)
+    source_key = f"unsubscribe:{event.pk}:{channel}"
+    Push.objects.bulk_create(
+        [
+            Push(
+                connection=record.connection,
+                customer_id=event.customer_id,
+                kind=PushKind.UNSUBSCRIBE,
+                channel=channel,
+                source_key=source_key,
+                next_attempt_at=now,
+            )
+            for record in targets
+        ],
+        ignore_conflicts=True,
+    )
+    return list(
+        Push.objects.filter(
+            source_key=source_key, connection_id__in=[record.connection_id for record in targets]
+        ).order_by("pk")
+    )
 
 
 def pushes_run(*, now: datetime | None = None) -> dict[str, int]:

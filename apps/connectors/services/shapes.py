@@ -31,6 +31,8 @@ class CustomerShape:
     country: str = ""
     tags: list[str] | None = None  # None: the payload says nothing about tags
     consent: dict[str, str] = field(default_factory=dict)  # channel ("email", "sms") -> consent state
+    # channel -> when the shop's consent state was set (Shopify `consent_updated_at`), when the payload says
+    consent_at: dict[str, datetime] = field(default_factory=dict)
     account_enabled: bool | None = None  # True: the shop says the customer has an active account
     # Our account state for it (guest / invited / registered), "" when the payload does not say.
     account_state: str = ""

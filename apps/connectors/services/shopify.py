@@ -63,6 +63,11 @@ def customer(body: dict[str, Any]) -> CustomerShape:
     sms_consent = r.obj(body.get("sms_marketing_consent"))
     if sms_consent.get("state") in CONSENT:
         consent["sms"] = CONSENT[sms_consent["state"]]
+    consent_at = {
+        channel: moment
+        for channel, block in (("email", email_consent), ("sms", sms_consent))
+        if channel in consent and (moment := r.moment(block.get("consent_updated_at"))) is not None
+    }
     state = body.get("state")
     return CustomerShape(
         remote_id=remote,
@@ -73,6 +78,7 @@ def customer(body: dict[str, Any]) -> CustomerShape:
         country=r.country(address.get("country_code")),
         tags=r.tag_list(body.get("tags")) if "tags" in body else None,
         consent=consent,
+        consent_at=consent_at,
         account_enabled=True if state == "enabled" else False if state in ("disabled", "invited", "declined") else None,
         account_state=ACCOUNT_STATES.get(state, "") if isinstance(state, str) else "",
         updated_at=r.moment(body.get("updated_at")),
