@@ -203,8 +203,10 @@ def main() -> int:
         try:
             processes.append(
                 subprocess.Popen(
+                    # The same settings as the web processes (as `scripts/run production`): django-q2 signs each
+                    # task with SECRET_KEY, so a worker with another key drops every task gunicorn queued.
                     [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-                    env={**env, "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.test"},
+                    env=web_env,
                     cwd=ROOT,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
