@@ -154,6 +154,15 @@ STATIC_URL = "static/"
 # from node_modules as static/vendor/chart.js/.
 STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist")]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "staticfiles")
+# Uploaded files (landing-page hero images) through Django's default storage: MEDIA_ROOT on this machine,
+# served at MEDIA_URL — landing images by the app itself (`/media/landing/…`, cached for a year, dev and
+# production), or by the reverse proxy from MEDIA_ROOT if it is configured to (README, landing pages).
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+MEDIA_URL = "/media/"
+# Hero image uploads: the largest file accepted (checked before it is read) and the largest side in pixels
+# (checked from the header, before decoding).
+LANDING_IMAGE_MAX_BYTES = env.int("LANDING_IMAGE_MAX_BYTES", default=5 * 1024 * 1024)
+LANDING_IMAGE_MAX_SIDE = env.int("LANDING_IMAGE_MAX_SIDE", default=4000)
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="loyalty@localhost")

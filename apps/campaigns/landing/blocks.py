@@ -181,6 +181,15 @@ def blocks_errors(blocks: Any) -> dict[str, str]:
             if error.validator == "required":
                 parts.append(error.message.split("'")[1])
             errors.setdefault(_path(prefix, parts), _message(error))
+        if (
+            kind == "hero"
+            and str(block.get("image_url") or "").strip()
+            and not str(block.get("image_alt") or "").strip()
+        ):
+            errors.setdefault(
+                f"{prefix}.image_alt",
+                "Describe the image for people who cannot see it (required with an image).",
+            )
         if kind == "form":
             forms += 1
             if forms > 1:

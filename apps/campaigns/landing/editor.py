@@ -15,13 +15,14 @@ from django.http import QueryDict
 
 from .blocks import CONSENT_CHANNELS, CUSTOMER_FORM_FIELDS, LABELS, MAX_BLOCKS
 
-# (key, kind, label); kinds: text, textarea, int, bool, channels, campaign, list:<name>
+# (key, kind, label); kinds: text, textarea, int, bool, channels, campaign, image (an address, plus a file input
+# `<name>-upload` whose upload replaces it), list:<name>
 FIELDS: dict[str, list[tuple[str, str, str]]] = {
     "hero": [
         ("title", "text", "Title"),
         ("text", "textarea", "Text"),
-        ("image_url", "text", "Image address (https://… or /static/…)"),
-        ("image_alt", "text", "Image description for screen readers"),
+        ("image_url", "image", "Image: upload one, or give its address (https://… or /…)"),
+        ("image_alt", "text", "Image description for screen readers (required with an image)"),
         ("button_label", "text", "Button label"),
         ("button_url", "text", "Button link (#signup, https://… or /…)"),
     ],
@@ -239,3 +240,13 @@ def editor_blocks(
         if not path.startswith("blocks[") and path not in ("slug", "title", "template")
     ]
     return drawn, rest
+
+
+def upload_fields(blocks: list[dict[str, Any]]) -> dict[int, str]:
+    """Block index → the name of its file input (blocks with an image field)."""
+    return {
+        index: f"b-{index}-{key}-upload"
+        for index, block in enumerate(blocks)
+        for key, kind, _label in FIELDS.get(str(block.get("type", "")), [])
+        if kind == "image"
+    }

@@ -93,3 +93,30 @@ class FormSubmission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.page_id}: {self.customer_id} ({self.status})"
+
+
+class LandingImage(models.Model):
+    """
+    An image uploaded in the landing editor, stored re-encoded (no metadata) under MEDIA_ROOT/landing/ by Django's
+    default storage, named after its content's SHA-256 (the same image uploaded twice is one file and one row).
+    """
+
+    file = models.FileField(upload_to="landing/", max_length=120, unique=True)
+    content_type = models.CharField(max_length=16)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField(help_text="Bytes, after re-encoding")
+    created_at = models.DateTimeField(default=timezone.now)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return str(self.file.name)
+
+    @property
+    def url(self) -> str:
+        return self.file.url

@@ -5,6 +5,7 @@ the referral page /me/r/<code>/ (the published page of the referral template, wi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -12,9 +13,11 @@ from csp.decorators import csp_update
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from apps.loyalty.models import Membership
 
@@ -183,3 +186,24 @@ def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
     else:
         title, blocks = page.published_version.title, page.published_version.blocks
     return page_render(request, title=title, blocks=blocks, referrer=referrer, sent=request.GET.get("sent") == "1")
+
+
+IMAGE_NAME = re.compile(r"^[0-9a-f]{64}\.(jpg|png|webp)$")
+IMAGE_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+@require_safe
+def landing_image(request: HttpRequest, name: str) -> HttpResponseBase:
+    """
+    An uploaded hero image, public like the pages that show it (no permission: anyone may see a published page's
+    image; names are content hashes, so they cannot be guessed and never change — cached for a year).
+    """
+    match = IMAGE_NAME.match(name)
+    path = f"landing/{name}"
+    if match is None or not default_storage.exists(path):
+        raise Http404("No such image.")
+    response = FileResponse(default_storage.open(path, "rb"), content_type=IMAGE_TYPES[match.group(1)])
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'"
+    return response

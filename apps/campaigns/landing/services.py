@@ -5,11 +5,16 @@ double opt-in, and what confirmation gives: membership, voucher, referral). Ever
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -26,7 +31,8 @@ from ..promotions.models import Campaign
 from ..promotions.services import code_publish
 from .blocks import ATTRIBUTE_PREFIX, blocks_errors, form_block, template_blocks
 from .choices import PageStatus, PageTemplate, SubmissionStatus
-from .models import FormSubmission, LandingPage, LandingPageVersion
+from .images import image_clean
+from .models import FormSubmission, LandingImage, LandingPage, LandingPageVersion
 from .optin import optin_confirmed, optin_request
 from .selectors import referral_page
 from .signals import form_submitted
@@ -142,6 +148,45 @@ def landing_page_unpublish(*, page: LandingPage, user: Any = None) -> LandingPag
     page.save(update_fields=["status", "updated_at"])
     audit_record(action="unpublished", obj=page, before=before, user=user)
     return page
+
+
+# --- Hero images ---------------------------------------------------------------------------------------------
+
+
+def landing_image_upload(*, upload: UploadedFile, user: Any = None) -> LandingImage:
+    """
+    Store an image uploaded in the editor: refused past LANDING_IMAGE_MAX_BYTES before it is read, then checked
+    and re-encoded by `image_clean` (type by content, dimensions, metadata dropped), saved with Django's default
+    storage as `landing/<sha256>.<ext>` and recorded (audited). The same image twice is the same row.
+    """
+    limit = settings.LANDING_IMAGE_MAX_BYTES
+    if upload.size is None or upload.size > limit:
+        raise ValidationError({"image": f"The image is too large: at most {limit // (1024 * 1024)} MB."})
+    try:
+        clean = image_clean(upload.read(limit + 1))
+    except ValidationError as error:
+        raise ValidationError({"image": error.messages}) from error
+    name = f"landing/{hashlib.sha256(clean.content).hexdigest()}.{clean.extension}"
+    known = LandingImage.objects.filter(file=name).first()
+    if known is not None:
+        return known
+    if not default_storage.exists(name):
+        name = default_storage.save(name, ContentFile(clean.content))
+    try:
+        with transaction.atomic():
+            image = LandingImage.objects.create(
+                file=name,
+                content_type=clean.content_type,
+                width=clean.width,
+                height=clean.height,
+                size=len(clean.content),
+                uploaded_by=user if getattr(user, "is_authenticated", False) else None,
+            )
+    except IntegrityError:  # the same image uploaded at the same moment by someone else
+        return LandingImage.objects.get(file=name)
+    changes = {key: {"old": None, "new": value} for key, value in (("file", name), ("size", image.size))}
+    audit_record(action="created", obj=image, changes=changes, user=user)
+    return image
 
 
 # --- Form submissions --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
@@ -20,7 +21,7 @@ from ..promotions.models import Campaign
 from . import selectors, services
 from .blocks import LABELS, template_blocks
 from .choices import PageTemplate
-from .editor import blocks_apply, blocks_from_post, editor_blocks
+from .editor import blocks_apply, blocks_from_post, editor_blocks, upload_fields
 from .models import LandingPage
 from .public_views import IMAGES_FROM_HTTPS, page_render
 
@@ -82,6 +83,7 @@ def _campaign_choices() -> list[tuple[int, str]]:
 
 @staff_member_required
 @permission_required(VIEW, raise_exception=True)
+@IMAGES_FROM_HTTPS
 def page_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """The block editor. Buttons that add, remove or move blocks redraw the posted draft without saving it."""
     page = get_object_or_404(LandingPage.objects.select_related("published_version"), pk=pk)
@@ -95,9 +97,20 @@ def page_edit(request: HttpRequest, pk: int) -> HttpResponse:
         blocks = blocks_from_post(request.POST)
         title = request.POST.get("title", "").strip()
         operation = request.POST.get("op", "save")
-        if operation in ("save", "publish"):
-            if operation == "publish" and not request.user.has_perm(PUBLISH):
-                raise PermissionDenied
+        if operation == "publish" and not request.user.has_perm(PUBLISH):
+            raise PermissionDenied  # before anything is stored
+        # An uploaded image replaces the block's address whatever the button (the draft on screen keeps it).
+        for index, name in upload_fields(blocks).items():
+            upload = request.FILES.get(name)
+            if upload is None:
+                continue
+            try:
+                blocks[index]["image_url"] = services.landing_image_upload(upload=upload, user=request.user).url
+            except ValidationError as error:
+                errors[f"blocks[{index}].image_url"] = " ".join(error.message_dict.get("image", error.messages))
+        if errors:
+            status = 400
+        elif operation in ("save", "publish"):
             try:
                 services.landing_page_save(
                     page=page, slug=page.slug, title=title, template=page.template, blocks=blocks, user=request.user
@@ -127,6 +140,10 @@ def page_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "may_publish": request.user.has_perm(PUBLISH),
         "versions": page.versions.order_by("-number")[:10],
         "submissions": page.submissions.count(),
+        "image_limits": {
+            "mb": settings.LANDING_IMAGE_MAX_BYTES // (1024 * 1024),
+            "side": settings.LANDING_IMAGE_MAX_SIDE,
+        },
     }
     return render(request, "landing/console_edit.html", context, status=status)
 
