@@ -15,6 +15,7 @@ import pytest
 from django.core import mail
 from django.core.cache import cache
 from django.utils import timezone
+from PIL import Image
 from playwright.sync_api import expect
 
 from apps.campaigns.landing.models import FormSubmission, LandingPage
@@ -125,6 +126,37 @@ def test_a_visitor_signs_up_on_a_phone_and_confirms_by_the_e_mail_link(browser, 
     customer = Customer.objects.get(email="ada@example.com")
     assert FormSubmission.objects.get(customer=customer).status == "confirmed"
     assert Membership.objects.filter(customer=customer).count() == 1
+
+
+def test_a_marketer_uploads_a_hero_image_and_visitors_see_it(logged_in, live_server, settings, tmp_path, screenshot):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.CONTENT_SECURITY_POLICY = PRODUCTION_CONTENT_SECURITY_POLICY
+    page_row = published_page(blocks=[{"type": "hero", "title": "Spring sale", "text": "Blossoms and coffee."}])
+    photo = tmp_path / "blossom.jpg"
+    Image.new("RGB", (1200, 600), (230, 120, 160)).save(photo, "JPEG")
+    page = logged_in
+    page.goto(f"{live_server.url}/admin/campaigns/landing/{page_row.pk}/")
+    page.get_by_label("Upload an image").set_input_files(str(photo))
+    page.get_by_label("Image description for screen readers").fill("Pink blossoms")
+    with page.expect_navigation():
+        page.get_by_test_id("landing-publish").click()
+    expect(page.get_by_text("Published version 2")).to_be_visible()
+    thumb = page.get_by_test_id("b-0-image_url-thumb")
+    expect(thumb).to_be_visible()
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate(NO_OVERFLOW), f"the editor overflows at {width} px"
+        screenshot(f"landing_upload_editor_{width}")
+
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(live_server.url + "/p/newsletter/")
+        hero = page.get_by_role("img", name="Pink blossoms")
+        expect(hero).to_be_visible()
+        assert hero.evaluate("node => node.complete && node.naturalWidth") == 1200  # served, decoded by the browser
+        assert hero.get_attribute("src").startswith("/media/landing/")
+        assert page.evaluate(NO_OVERFLOW), f"the page overflows at {width} px"
+        screenshot(f"landing_upload_page_{width}")
 
 
 COLLECT_VIOLATIONS = """
