@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0012_campaign_holdout_customers'),
+        ('campaigns', '0013_campaign_points_limits'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
