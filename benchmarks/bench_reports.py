@@ -35,7 +35,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.db import connection, transaction  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from apps.automations.models import Workflow  # noqa: E402
@@ -43,9 +43,14 @@ from apps.customers import services as customer_services  # noqa: E402
 from apps.customers.models import Customer, Order  # noqa: E402
 from apps.loyalty.models import LedgerEntry, Membership, Program  # noqa: E402
 from apps.reports import selectors, services  # noqa: E402
-from apps.reports.conversions import conversions_refresh  # noqa: E402
 from apps.reports.lift import workflows_report  # noqa: E402
-from apps.reports.models import RunConversionDay  # noqa: E402
+from apps.reports.models import DailyWorkflowLift, RunConversionDay  # noqa: E402
+
+
+def load() -> str:
+    """The load average beside every figure: the machine is shared (2 cores, several helpers)."""
+    one, five, fifteen = os.getloadavg()
+    return f"[load {one:.1f} {five:.1f} {fifteen:.1f}]"
 
 
 def best_of(repeats, func):
@@ -152,18 +157,17 @@ def prepare(runs: int) -> None:
     sql("ANALYZE")
     started = time.perf_counter()
     result = services.rollups_rebuild()
-    print(f"reports_rebuild (full): {len(result.days)} days in {time.perf_counter() - started:.1f} s", flush=True)
-    started = time.perf_counter()
-    with transaction.atomic():
-        recomputed = conversions_refresh(since=None)
     print(
-        f"lift rollup rebuilt alone (part of the above): {recomputed:,} runs in {time.perf_counter() - started:.1f} s,"
-        f" {RunConversionDay.objects.count():,} day rows",
+        f"reports_rebuild (full): {len(result.days)} days in {time.perf_counter() - started:.1f} s {load()}", flush=True
+    )
+    print(
+        f"lift rollups: {RunConversionDay.objects.count():,} day rows after the runs,"
+        f" {DailyWorkflowLift.objects.count():,} per-day lift rows {load()}",
         flush=True,
     )
 
 
-def measure(repeats: int) -> None:
+def measure(repeats: int, *, reports_only: bool = False) -> None:
     today = timezone.localdate()
     counts = {
         "customers": Customer.objects.count(),
@@ -184,8 +188,13 @@ def measure(repeats: int) -> None:
             reports["one workflow + lift"] = lambda p=period: workflows_report(p, workflow, 7).as_json()
         for name, build in reports.items():
             best, median, _ = best_of(repeats, build)
-            print(f"{days:>3} days  {name:<22} best {best * 1000:8.1f} ms  median {median * 1000:8.1f} ms", flush=True)
+            print(
+                f"{days:>3} days  {name:<22} best {best * 1000:8.1f} ms  median {median * 1000:8.1f} ms {load()}",
+                flush=True,
+            )
 
+    if reports_only:
+        return
     # The refresh re-reads the last 10 minutes before the previous one (transactions open then); the data was
     # just written, so measure without that overlap to see exactly which days a change touches.
     services.WATERMARK_OVERLAP = timedelta(0)
@@ -193,6 +202,7 @@ def measure(repeats: int) -> None:
     best, median, result = best_of(repeats, services.rollups_refresh)
     print(
         f"refresh, nothing changed: best {best * 1000:.0f} ms median {median * 1000:.0f} ms ({len(result.days)} days)"
+        f" {load()}"
     )
     old = (
         Order.objects.filter(placed_at__lt=timezone.now() - timedelta(days=300), refunded_total=0)
@@ -206,7 +216,7 @@ def measure(repeats: int) -> None:
         result = services.rollups_refresh()
         print(
             f"refresh after a late refund of an order of {old.placed_at:%Y-%m-%d}:"
-            f" {(time.perf_counter() - started) * 1000:.0f} ms, days recomputed {result.days}",
+            f" {(time.perf_counter() - started) * 1000:.0f} ms, days recomputed {result.days} {load()}",
             flush=True,
         )
     customers = list(Customer.objects.order_by("pk").values_list("pk", flat=True)[:1000])
@@ -228,7 +238,7 @@ def measure(repeats: int) -> None:
     result = services.rollups_refresh()
     print(
         f"refresh after 1,000 new orders today: {(time.perf_counter() - started) * 1000:.0f} ms"
-        f" (insert {inserted * 1000:.0f} ms), days recomputed {result.days}",
+        f" (insert {inserted * 1000:.0f} ms), days recomputed {result.days} {load()}",
         flush=True,
     )
 
@@ -238,12 +248,13 @@ def main() -> None:
     parser.add_argument("--prepare", action="store_true", help="add members, ledger, runs, then rebuild")
     parser.add_argument("--runs", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--reports-only", action="store_true", help="measure the reports, not the refreshes")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Run this on PostgreSQL (set DATABASE_URL).")
     if args.prepare:
         prepare(args.runs)
-    measure(args.repeat)
+    measure(args.repeat, reports_only=args.reports_only)
 
 
 if __name__ == "__main__":

@@ -1,41 +1,37 @@
 """
-The workflows report and its lift: runs per day (rollups), branch split, and — for one workflow — conversion
-rate and revenue per customer after the run, per A/B branch and for the holdout, compared with a 95 %
-interval and a plain sentence.
+The workflows report and the lift of a workflow or a campaign: runs per day (rollups), branch split, and — for
+one workflow or campaign — conversion rate and revenue per exposed customer after the exposure, per A/B branch,
+treated, and for the holdout, compared with a 95 % interval and a plain sentence.
 
-Who is in which group: each customer's first event run of the workflow in the period. A run skipped as
-"held out" puts the customer in the holdout; a run that took a split step puts them in that branch (the
-first split of the workflow); any other admitted run is "treated"; runs skipped for another reason (filter
-false, limits) are left out — those customers were never in the audience. A customer converts when they
-place an order (not cancelled) within `window` days after the run started; their revenue is the shop-currency
-net total of those orders. This reads the runs of one workflow and the (customer, placed_at) index of orders.
+Who is in which group (`conversions.py`): an exposure is a workflow event run in the lift audience that is the
+customer's first exposure to the workflow in 90 days (a run skipped as "held out" → the holdout; a run that took a
+split step → that branch, the workflow's first split; any other admitted run → "treated"; runs skipped for another
+reason are left out — those customers were never in the audience), or a customer's first code published by a
+campaign ("treated") or first holdout record of the campaign. An exposure converts when the customer places an
+order (not cancelled) within `window` days after it; its revenue is the shop-currency net total of those orders.
+Everything is read from the per-day lift rollups, never from runs or orders on a page view.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import (
-    Count,
-    DecimalField,
-    ExpressionWrapper,
-    F,
     Q,
+    QuerySet,
     Sum,
-    Value,
 )
-from django.db.models.functions import Coalesce
 
-from apps.automations.choices import StepKind
-from apps.automations.models import Workflow, WorkflowRunStep
+from apps.automations.models import Workflow
+from apps.campaigns.models import Campaign
 from loyalty_site.lib.money import shop_currency
 from loyalty_site.lib.stats import mean_difference, proportion_difference, too_small
 
-from .models import DailyWorkflow, RunConversion, RunConversionDay
-from .periods import day_start
+from . import selectors
+from .attribution import attribution_by_sender
+from .models import DailyBranch, DailyCampaignLift, DailyWorkflow, DailyWorkflowLift
 from .selectors import Chart, Column, Figure, Period, Report, Table, runs_table
 
 HOLDOUT = "Holdout"
@@ -84,59 +80,59 @@ class Lift:
     comparisons: list[Comparison] = field(default_factory=list)
 
 
-def _net_total() -> ExpressionWrapper:
-    return ExpressionWrapper(
-        F("total_shop") - Coalesce(F("refunded_total_shop"), Value(ZERO)),
-        output_field=DecimalField(max_digits=16, decimal_places=2),
+def lift_groups(rows: QuerySet[Any], period: Period, window_days: int, *, order: dict[str, int]) -> list[Group]:
+    """
+    The groups of a lift over the period, from its per-day rollup (`DailyWorkflowLift` / `DailyCampaignLift`):
+    exposures in the period, and for each, orders within `window_days` after it. One aggregate over at most 91
+    rows per day and group, whatever the number of customers.
+    """
+    within = Q(offset__gte=1, offset__lte=window_days)
+    sums = (
+        rows.filter(day__gte=period.start, day__lte=period.end)
+        .values("held_out", "branch")
+        .annotate(
+            exposures=Sum("exposures"),
+            converters=Sum("converters", filter=within),
+            revenue=Sum("revenue", filter=within),
+            squares=Sum("revenue_squares", filter=within),
+        )
+        .order_by()
     )
+    groups: list[Group] = []
+    for row in sums:
+        if not row["exposures"]:
+            continue
+        if row["held_out"]:
+            name, position = HOLDOUT, -1
+        elif row["branch"]:
+            name, position = str(row["branch"]), order.get(str(row["branch"]), len(order))
+        else:
+            name, position = TREATED, 0
+        groups.append(
+            Group(
+                name,
+                customers=row["exposures"],
+                converters=row["converters"] or 0,
+                revenue=float(row["revenue"] or 0),
+                revenue_squares=float(row["squares"] or 0),
+                order=position,
+            )
+        )
+    return sorted(groups, key=lambda group: (group.order, group.name))
 
 
 def workflow_groups(workflow: Workflow, period: Period, window_days: int) -> list[Group]:
     """
-    Customers of the workflow's runs in the period by group, with conversions and revenue after the run — read
-    from the lift's rollup (`conversions.py`: one row per run, one per day after it with orders), as of the last
-    rollup refresh.
+    The workflow's exposures in the period by group (holdout, each A/B branch, or treated), with conversions and
+    revenue within the window after each — read from the lift's per-day rollup as of the last refresh.
     """
-    within = Q(created_at__gte=day_start(period.start), created_at__lt=day_start(period.end + timedelta(days=1)))
-    runs = (
-        RunConversion.objects.filter(within, workflow=workflow)
-        .order_by("customer_id", "created_at", "run_id")
-        .values_list("run_id", "customer_id", "held_out", "branch")
-    )
-    days = (
-        RunConversionDay.objects.filter(
-            conversion__workflow=workflow,
-            conversion__created_at__gte=day_start(period.start),
-            conversion__created_at__lt=day_start(period.end + timedelta(days=1)),
-            offset__lte=window_days,
-        )
-        .values("conversion_id")
-        .annotate(revenue=Sum("revenue"))
-        .values_list("conversion_id", "revenue")
-        .order_by()
-    )
-    converted: dict[int, Decimal] = dict(days)
-    groups: dict[str, Group] = {}
     branch_order = {str(branch.get("name")): index for index, branch in enumerate(_split_branches(workflow.definition))}
-    seen: set[int] = set()
-    for run_id, customer_id, held, branch_name in runs.iterator(chunk_size=5000):
-        if customer_id in seen:
-            continue
-        seen.add(customer_id)
-        if held:
-            name, order = HOLDOUT, -1
-        elif branch_name:
-            name, order = str(branch_name), branch_order.get(str(branch_name), len(branch_order))
-        else:
-            name, order = TREATED, 0
-        group = groups.setdefault(name, Group(name, order=order))
-        group.customers += 1
-        money = float(converted.get(run_id) or 0)
-        if run_id in converted:
-            group.converters += 1
-        group.revenue += money
-        group.revenue_squares += money * money
-    return sorted(groups.values(), key=lambda group: (group.order, group.name))
+    return lift_groups(DailyWorkflowLift.objects.filter(workflow=workflow), period, window_days, order=branch_order)
+
+
+def campaign_groups(campaign: Campaign, period: Period, window_days: int) -> list[Group]:
+    """The campaign's exposures in the period: its holdout and the customers who got a code ("Treated")."""
+    return lift_groups(DailyCampaignLift.objects.filter(campaign=campaign), period, window_days, order={})
 
 
 def _split_branches(definition: Any) -> list[dict[str, Any]]:
@@ -152,10 +148,19 @@ def _points(value: float) -> str:
     return f"{abs(value) * 100:.1f}"
 
 
+def _label(name: str) -> tuple[str, str]:
+    """How a sentence names a group, and its verb."""
+    if name == HOLDOUT:
+        return "The holdout", "converts"
+    if name == TREATED:
+        return "Treated customers", "convert"
+    return f"Branch {name}", "converts"
+
+
 def compare(group: Group, control: Group, *, currency: str) -> Comparison:
     """One group against the control: conversion rate in points and revenue per customer, 95 % intervals."""
-    label = "The holdout" if group.name == HOLDOUT else f"Branch {group.name}"
-    against = "the holdout" if control.name == HOLDOUT else f"branch {control.name}"
+    label, verb = _label(group.name)
+    against = {HOLDOUT: "the holdout", TREATED: "treated customers"}.get(control.name, f"branch {control.name}")
     if too_small(group.converters, group.customers, control.converters, control.customers):
         return Comparison(
             group.name,
@@ -179,7 +184,7 @@ def compare(group: Group, control: Group, *, currency: str) -> Comparison:
     direction = "better" if rate.estimate >= 0 else "worse"
     verdict = "significant" if rate.significant else "not significant (could be chance)"
     sentence = (
-        f"{label} converts {_points(rate.estimate)} points {direction} than {against}, 95 % interval"
+        f"{label} {verb} {_points(rate.estimate)} points {direction} than {against}, 95 % interval"
         f" {rate.low * 100:.1f} to {rate.high * 100:.1f}: {verdict}. Revenue per customer differs by"
         f" {money.estimate:+.2f} {currency} (95 % interval {money.low:.2f} to {money.high:.2f})."
     )
@@ -199,10 +204,9 @@ def compare(group: Group, control: Group, *, currency: str) -> Comparison:
     )
 
 
-def lift_measure(workflow: Workflow, period: Period, window_days: int) -> Lift:
-    """Groups and their comparisons: every branch against the holdout when there is one, else against the
-    first branch."""
-    groups = workflow_groups(workflow, period, window_days)
+def lift_compare(groups: list[Group]) -> Lift:
+    """Every group against the holdout when there is one (else against the first branch), and branches with each
+    other."""
     lift = Lift(groups=groups)
     if len(groups) < 2:
         return lift
@@ -217,6 +221,90 @@ def lift_measure(workflow: Workflow, period: Period, window_days: int) -> Lift:
             compare(group, branches[0], currency=shop_currency()) for group in branches[1:] if len(branches) > 1
         ]
     return lift
+
+
+def lift_measure(workflow: Workflow, period: Period, window_days: int) -> Lift:
+    """A workflow's groups and their comparisons."""
+    return lift_compare(workflow_groups(workflow, period, window_days))
+
+
+def campaign_lift_measure(campaign: Campaign, period: Period, window_days: int) -> Lift:
+    """A campaign's treated customers against its holdout."""
+    return lift_compare(campaign_groups(campaign, period, window_days))
+
+
+def lift_tables(report: Report, lift: Lift, window_days: int, *, what: str) -> None:
+    """The conversions and lift tables, the chart, the figures and the sentences of a lift, added to a report."""
+    report.tables.append(
+        Table(
+            "conversions",
+            f"Conversions within {window_days} days after the {what}",
+            [
+                Column("group", "Group", "text"),
+                Column("customers", "Customers exposed"),
+                Column("converters", "Converted"),
+                Column("conversion_rate", "Conversion rate", "percent"),
+                Column("revenue_per_customer", "Revenue per customer", "money"),
+            ],
+            [
+                {
+                    "group": group.name,
+                    "customers": group.customers,
+                    "converters": group.converters,
+                    "conversion_rate": Decimal(str(round(group.rate * 100, 1))),
+                    "revenue_per_customer": Decimal(str(round(group.revenue_per_customer, 2))).quantize(
+                        Decimal("0.01")
+                    ),
+                }
+                for group in lift.groups
+            ],
+        )
+    )
+    if lift.groups:
+        report.charts.append(Chart("conversions", "Conversion rate by group", "bar", "group", ["conversion_rate"]))
+    report.tables.append(
+        Table(
+            "lift",
+            "Lift (95 % intervals)",
+            [
+                Column("group", "Group", "text"),
+                Column("control", "Against", "text"),
+                Column("rate_points", "Conversion difference (points)"),
+                Column("rate_low", "Low"),
+                Column("rate_high", "High"),
+                Column("revenue_diff", "Revenue per customer difference", "money"),
+                Column("revenue_low", "Low", "money"),
+                Column("revenue_high", "High", "money"),
+                Column("verdict", "Verdict", "text"),
+            ],
+            [
+                {
+                    "group": comparison.group,
+                    "control": comparison.control,
+                    "rate_points": comparison.rate_points,
+                    "rate_low": comparison.rate_low,
+                    "rate_high": comparison.rate_high,
+                    "revenue_diff": _decimal(comparison.revenue_diff),
+                    "revenue_low": _decimal(comparison.revenue_low),
+                    "revenue_high": _decimal(comparison.revenue_high),
+                    "verdict": "too small"
+                    if comparison.too_small
+                    else ("significant" if comparison.significant else "not significant"),
+                    "sentence": comparison.sentence,
+                }
+                for comparison in lift.comparisons
+            ],
+        )
+    )
+    held = next((group for group in lift.groups if group.name == HOLDOUT), None)
+    report.figures += [
+        Figure("customers", "Customers exposed in the period", sum(group.customers for group in lift.groups)),
+        Figure("held_out", "Held out", held.customers if held else 0),
+    ]
+
+
+def _decimal(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
 
 
 def workflows_report(period: Period, workflow: Workflow | None = None, window_days: int = 7) -> Report:
@@ -255,6 +343,9 @@ def workflows_report(period: Period, workflow: Workflow | None = None, window_da
         )
     )
     report.tables.append(runs_table(period, workflow))
+    report.tables.append(
+        messages_table(period, window_days, owner="workflow", only=None if workflow is None else [workflow.pk])
+    )
     report.charts.append(
         Chart("runs", "Runs per day", "bar", "day", ["succeeded", "skipped", "held_out", "failed"], True)
     )
@@ -263,14 +354,9 @@ def workflows_report(period: Period, workflow: Workflow | None = None, window_da
         return report
     report.title = f"Workflow: {workflow.name}"
     split = (
-        WorkflowRunStep.objects.filter(
-            run__workflow=workflow,
-            run__created_at__gte=_start(period),
-            run__created_at__lt=_end(period),
-            kind__in=(StepKind.CONDITION, StepKind.SPLIT),
-        )
+        DailyBranch.objects.filter(workflow=workflow, day__gte=period.start, day__lte=period.end)
         .values("path", "step_id", "branch")
-        .annotate(runs=Count("id"))
+        .annotate(runs=Sum("runs"))
         .order_by("path", "branch")
     )
     report.tables.append(
@@ -290,77 +376,60 @@ def workflows_report(period: Period, workflow: Workflow | None = None, window_da
         )
     )
     lift = lift_measure(workflow, period, window_days)
-    report.tables.append(
-        Table(
-            "conversions",
-            f"Conversions within {window_days} days after the run",
-            [
-                Column("group", "Group", "text"),
-                Column("customers", "Customers"),
-                Column("converters", "Converted"),
-                Column("conversion_rate", "Conversion rate", "percent"),
-                Column("revenue_per_customer", "Revenue per customer", "money"),
-            ],
-            [
-                {
-                    "group": group.name,
-                    "customers": group.customers,
-                    "converters": group.converters,
-                    "conversion_rate": Decimal(str(round(group.rate * 100, 1))),
-                    "revenue_per_customer": Decimal(str(round(group.revenue_per_customer, 2))).quantize(
-                        Decimal("0.01")
-                    ),
-                }
-                for group in lift.groups
-            ],
-        )
-    )
-    if lift.groups:
-        report.charts.append(Chart("conversions", "Conversion rate by group", "bar", "group", ["conversion_rate"]))
-    report.tables.append(
-        Table(
-            "lift",
-            "Lift (95 % intervals)",
-            [
-                Column("group", "Group", "text"),
-                Column("control", "Against", "text"),
-                Column("rate_points", "Conversion difference (points)"),
-                Column("rate_low", "Low"),
-                Column("rate_high", "High"),
-                Column("revenue_diff", "Revenue per customer difference", "money"),
-                Column("verdict", "Verdict", "text"),
-            ],
-            [
-                {
-                    "group": comparison.group,
-                    "control": comparison.control,
-                    "rate_points": comparison.rate_points,
-                    "rate_low": comparison.rate_low,
-                    "rate_high": comparison.rate_high,
-                    "revenue_diff": None if comparison.revenue_diff is None else Decimal(str(comparison.revenue_diff)),
-                    "verdict": "too small"
-                    if comparison.too_small
-                    else ("significant" if comparison.significant else "not significant"),
-                    "sentence": comparison.sentence,
-                }
-                for comparison in lift.comparisons
-            ],
-        )
-    )
-    held = next((group for group in lift.groups if group.name == HOLDOUT), None)
-    report.figures += [
-        Figure("customers", "Customers in the period", sum(group.customers for group in lift.groups)),
-        Figure("held_out", "Held out", held.customers if held else 0),
-    ]
+    lift_tables(report, lift, window_days, what="run")
     report.verdicts = [comparison.sentence for comparison in lift.comparisons] or [
         "No comparison yet: the workflow needs an A/B split or a holdout, and runs in the period."
     ]
     return report
 
 
-def _start(period: Period) -> Any:
-    return day_start(period.start)
+def messages_table(period: Period, window_days: int, *, owner: str, only: list[int] | None = None) -> Table:
+    """Per workflow or campaign: messages sent in the period and the orders they are credited with (last touch)."""
+    figures = attribution_by_sender(period.start, period.end, window_days, owner=owner, owner_ids=only)
+    model: Any = Workflow if owner == "workflow" else Campaign
+    names = dict(model.objects.filter(pk__in=list(figures)).values_list("pk", "name"))
+    ranked = sorted(figures.items(), key=lambda item: (-item[1]["revenue"], names.get(item[0], "")))[:MAX_WORKFLOWS]
+    return Table(
+        "messages",
+        f"Messages sent and orders within {window_days} days after them (last message before the order)",
+        [
+            Column(owner, owner.capitalize(), "text"),
+            Column("sent", "Messages sent"),
+            Column("orders", "Orders attributed"),
+            Column("revenue", "Revenue attributed", "money"),
+            Column("revenue_per_message", "Revenue per message", "money"),
+        ],
+        [
+            {
+                owner: names.get(owner_id, str(owner_id)),
+                f"{owner}_id": owner_id,
+                "sent": row["sent"],
+                "orders": row["orders"],
+                "revenue": row["revenue"],
+                "revenue_per_message": (row["revenue"] / row["sent"]).quantize(Decimal("0.01"))
+                if row["sent"]
+                else None,
+            }
+            for owner_id, row in ranked
+        ],
+    )
 
 
-def _end(period: Period) -> Any:
-    return day_start(period.end + timedelta(days=1))
+def campaigns_report(period: Period, campaign: Campaign | None = None, window_days: int = 7) -> Report:
+    """The campaigns report; with a campaign also its messages' attribution and its lift (treated vs holdout)."""
+    report = selectors.campaigns_report(period)
+    report.tables.append(
+        messages_table(period, window_days, owner="campaign", only=None if campaign is None else [campaign.pk])
+    )
+    if campaign is None:
+        report.notes.append("Choose a campaign to see its lift: customers who got a code against its holdout.")
+        return report
+    report.title = f"Campaign: {campaign.name}"
+    lift = campaign_lift_measure(campaign, period, window_days)
+    lift_tables(report, lift, window_days, what="code was published (or the customer held out)")
+    report.verdicts = [comparison.sentence for comparison in lift.comparisons] or [
+        "No comparison yet: the campaign needs a holdout (holdout_percent) and codes published in the period."
+        if not campaign.holdout_percent
+        else "No comparison yet: no code was published and nobody held out in the period."
+    ]
+    return report

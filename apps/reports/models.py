@@ -90,6 +90,23 @@ class DailyWorkflow(models.Model):
         return f"{self.day} workflow {self.workflow_id}"
 
 
+class DailyBranch(models.Model):
+    """Runs of one workflow started on one day that went through one branch of a condition or an A/B split."""
+
+    day = models.DateField()
+    workflow = models.ForeignKey("automations.Workflow", on_delete=models.CASCADE, related_name="+")
+    path = models.CharField(max_length=255)
+    step_id = models.CharField(max_length=64, blank=True)
+    branch = models.CharField(max_length=40, blank=True)
+    runs = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["workflow", "day"], name="reports_branch_wf_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} workflow {self.workflow_id} {self.path} → {self.branch}: {self.runs}"
+
+
 class DailyTierMove(models.Model):
     """Members who moved from one tier to another on one day (from loyalty.tier_changed events)."""
 
@@ -192,11 +209,20 @@ class RunConversion(models.Model):
     workflow = models.ForeignKey("automations.Workflow", on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField()
+    day = models.DateField(null=True, blank=True, help_text="Local day of created_at")
     held_out = models.BooleanField(default=False)
     branch = models.CharField(max_length=40, blank=True, help_text="The A/B branch taken (the workflow's first split)")
+    exposure = models.BooleanField(
+        default=False,
+        help_text="Counts in the lift: no exposure of this customer to the workflow in the 90 days before",
+    )
 
     class Meta:
-        indexes = [models.Index(fields=["workflow", "created_at"], name="reports_conv_workflow_idx")]
+        indexes = [
+            models.Index(fields=["workflow", "created_at"], name="reports_conv_workflow_idx"),
+            models.Index(fields=["workflow", "customer", "created_at"], name="reports_conv_wf_cust_idx"),
+            models.Index(fields=["workflow", "day"], name="reports_conv_wf_day_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"run {self.run_id}: {'held out' if self.held_out else self.branch or 'treated'}"
@@ -215,3 +241,127 @@ class RunConversionDay(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.conversion_id} day {self.offset}: {self.orders}"
+
+
+class LiftDay(models.Model):
+    """
+    The lift pre-aggregated per day of exposure and per group (held out, or the A/B branch / treated): on offset 0
+    the number of exposures; on offset N (1 to 90) what happened on the Nth day after them — exposures whose first
+    order fell on that day (`converters`), orders, net revenue, and Σ (R(N)² - R(N-1)²) over the exposures, R(N)
+    being an exposure's revenue up to day N. Summing offsets 1…W gives, for a window of W days, the converters,
+    the revenue and the sum of squared revenue per exposure (for the interval) — so a report over any period and
+    window reads at most 91 rows per day and group, whatever the number of customers.
+    """
+
+    day = models.DateField(help_text="Local day of the exposures")
+    held_out = models.BooleanField(default=False)
+    branch = models.CharField(max_length=40, blank=True)
+    offset = models.PositiveSmallIntegerField(help_text="0: the exposures; N: the Nth day after them")
+    exposures = models.PositiveIntegerField(default=0)
+    converters = models.PositiveIntegerField(default=0, help_text="Exposures whose first order is on this day")
+    orders = models.PositiveIntegerField(default=0)
+    revenue = MoneyField(help_text="Net of refunds, cancelled orders excluded, shop currency")
+    revenue_squares = models.FloatField(default=0, help_text="Σ R(N)² - R(N-1)² (for the revenue interval)")
+
+    class Meta:
+        abstract = True
+
+
+class DailyWorkflowLift(LiftDay):
+    """One workflow's lift per day of exposure, group and day after (see `LiftDay`)."""
+
+    workflow = models.ForeignKey("automations.Workflow", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["workflow", "day"], name="reports_wf_lift_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} workflow {self.workflow_id} {self.branch or self.held_out} +{self.offset}"
+
+
+class DailyCampaignLift(LiftDay):
+    """One campaign's lift per day of exposure (code published or held out), group and day after."""
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "day"], name="reports_cp_lift_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} campaign {self.campaign_id} {'held out' if self.held_out else 'treated'} +{self.offset}"
+
+
+class CampaignConversion(models.Model):
+    """
+    A customer's exposure to a campaign: the first code published to them, or the first time the campaign held
+    them out (whichever came first). The campaign's lift reads this and its day rows, like `RunConversion`.
+    """
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(help_text="When the customer was exposed (code published or held out)")
+    day = models.DateField()
+    held_out = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "customer"], name="reports_camp_conv_uniq")]
+        indexes = [
+            models.Index(fields=["campaign", "day"], name="reports_camp_conv_day_idx"),
+            models.Index(fields=["customer", "created_at"], name="reports_camp_conv_cust_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"campaign {self.campaign_id} customer {self.customer_id}: {'held out' if self.held_out else 'treated'}"
+
+
+class CampaignConversionDay(models.Model):
+    """The orders a campaign's exposed customer placed on the Nth day after the exposure (1 to 90)."""
+
+    conversion = models.ForeignKey(CampaignConversion, on_delete=models.CASCADE, related_name="days")
+    offset = models.PositiveSmallIntegerField()
+    orders = models.PositiveIntegerField(default=0)
+    revenue = MoneyField(help_text="Net of refunds, cancelled orders excluded, shop currency")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversion", "offset"], name="reports_camp_conv_day_uniq")]
+
+    def __str__(self) -> str:
+        return f"exposure {self.conversion_id} day {self.offset}: {self.orders}"
+
+
+class DailyMessages(models.Model):
+    """Messages sent per day (by `sent_at`) by a workflow or a campaign, per channel (from messaging's deliveries)."""
+
+    day = models.DateField()
+    workflow = models.ForeignKey("automations.Workflow", null=True, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey("campaigns.Campaign", null=True, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=16)
+    sent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="reports_msgs_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel}: {self.sent}"
+
+
+class DailyMessageOrders(models.Model):
+    """
+    Orders attributed to a message, per day the order was placed: each order (not cancelled) goes to the last
+    message sent to its customer before it (last touch, at most 90 days before) — to that message's workflow or
+    campaign — with the whole days between them rounded up (`offset`), so any window of 1 to 90 days reads the
+    rows with offset ≤ W.
+    """
+
+    day = models.DateField(help_text="Local day the order was placed")
+    workflow = models.ForeignKey("automations.Workflow", null=True, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey("campaigns.Campaign", null=True, on_delete=models.CASCADE, related_name="+")
+    offset = models.PositiveSmallIntegerField(help_text="Day after the message: 1 = within 24 hours")
+    orders = models.PositiveIntegerField(default=0)
+    revenue = MoneyField(help_text="Net of refunds, shop currency")
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="reports_msg_orders_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} +{self.offset}: {self.orders}"

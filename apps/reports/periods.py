@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from django.utils import timezone
 
 from apps.automations.models import Workflow
+from apps.campaigns.models import Campaign
 from loyalty_site.lib.errors import DomainError
 
 from .selectors import MAX_RANGE_DAYS, Period
@@ -66,3 +67,14 @@ def workflow_from(params: Mapping[str, str]) -> Workflow | None:
     if workflow is None:
         raise DomainError("workflow: no workflow with this id.", path="workflow", code="invalid")
     return workflow
+
+
+def campaign_from(params: Mapping[str, str]) -> Campaign | None:
+    """The campaign chosen by `?campaign=<id>` (None when not given); an unknown id names the field."""
+    text = (params.get("campaign") or "").strip()[:20]
+    if not text:
+        return None
+    campaign = Campaign.objects.filter(pk=int(text)).first() if text.isdigit() and len(text) < 19 else None
+    if campaign is None:
+        raise DomainError("campaign: no campaign with this id.", path="campaign", code="invalid")
+    return campaign

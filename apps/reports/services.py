@@ -30,8 +30,8 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 from django.utils import timezone
 
-from apps.automations.choices import HELD_OUT, RunKind, RunStatus
-from apps.automations.models import WorkflowRun
+from apps.automations.choices import HELD_OUT, RunKind, RunStatus, StepKind
+from apps.automations.models import WorkflowRun, WorkflowRunStep
 from apps.campaigns.models import RedemptionItem, Segment
 from apps.campaigns.promotions.choices import RedemptionStatus as PromoStatus
 from apps.campaigns.promotions.models import Redemption as PromoRedemption
@@ -42,11 +42,15 @@ from apps.loyalty.models import LedgerEntry, Membership, PointLot, Redemption
 from apps.tagging.choices import TagAuditAction
 from apps.tagging.models import TagAudit
 
+from . import attribution
 from .conversions import conversions_refresh
 from .models import (
     CohortMonth,
+    DailyBranch,
     DailyCampaign,
     DailyFigures,
+    DailyMessageOrders,
+    DailyMessages,
     DailySegment,
     DailyTier,
     DailyTierMove,
@@ -271,6 +275,31 @@ def _runs(ranges: list[tuple[datetime, datetime]] | None) -> list[DailyWorkflow]
     return list(per_workflow.values())
 
 
+def _branches(ranges: list[tuple[datetime, datetime]] | None) -> list[DailyBranch]:
+    """Runs through each branch of each condition and A/B split, per workflow and day the run started."""
+    rows = (
+        WorkflowRunStep.objects.filter(
+            _within("run__created_at", ranges), kind__in=(StepKind.CONDITION, StepKind.SPLIT)
+        )
+        .exclude(run__kind=RunKind.TEST)
+        .annotate(day=_day("run__created_at"))
+        .values("day", "run__workflow_id", "path", "step_id", "branch")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return [
+        DailyBranch(
+            day=row["day"],
+            workflow_id=row["run__workflow_id"],
+            path=row["path"],
+            step_id=row["step_id"],
+            branch=row["branch"],
+            runs=row["n"],
+        )
+        for row in rows
+    ]
+
+
 def _tags(ranges: list[tuple[datetime, datetime]] | None, figures: dict[date, dict[str, Any]]) -> None:
     for row in (
         TagAudit.objects.filter(_within("created_at", ranges), action=TagAuditAction.ADDED)
@@ -323,6 +352,7 @@ def changed_days(since: datetime) -> set[date]:
     days |= _days_of(WorkflowRun.objects.filter(updated_at__gte=since), "created_at")
     days |= _days_of(TagAudit.objects.filter(created_at__gte=since), "created_at")
     days |= _days_of(DomainEvent.objects.filter(name="loyalty.tier_changed", created_at__gte=since), "created_at")
+    days |= attribution.changed_days(since)
     return days
 
 
@@ -348,9 +378,20 @@ def _days_recompute(days: set[date] | None, *, now: datetime) -> list[date]:
     campaigns = _promotions(ranges, figures)
     _tags(ranges, figures)
     runs = _runs(ranges)
+    branches = _branches(ranges)
     moves = _tier_moves(ranges)
+    messages = attribution.messages_rows(ranges)
+    attributed = attribution.orders_rows(ranges)
     # Merged ranges may cover extra days: their figures are recomputed whole too, so writing them is exact.
-    written = sorted(set(figures) | {row.day for row in campaigns} | {row.day for row in runs} | {m.day for m in moves})
+    written = sorted(
+        set(figures)
+        | {row.day for row in campaigns}
+        | {row.day for row in runs}
+        | {row.day for row in branches}
+        | {m.day for m in moves}
+        | {m.day for m in messages}
+        | {row.day for row in attributed}
+    )
     rows = [DailyFigures(day=day, refreshed_at=now, **figures[day]) for day in written]
     with transaction.atomic():
         if days is None:
@@ -358,11 +399,17 @@ def _days_recompute(days: set[date] | None, *, now: datetime) -> list[date]:
             DailyFigures.objects.exclude(day__in=written).update(**_blank(), refreshed_at=now)
             DailyCampaign.objects.all().delete()
             DailyWorkflow.objects.all().delete()
+            DailyBranch.objects.all().delete()
             DailyTierMove.objects.all().delete()
+            DailyMessages.objects.all().delete()
+            DailyMessageOrders.objects.all().delete()
         else:
             DailyCampaign.objects.filter(day__in=written).delete()
             DailyWorkflow.objects.filter(day__in=written).delete()
+            DailyBranch.objects.filter(day__in=written).delete()
             DailyTierMove.objects.filter(day__in=written).delete()
+            DailyMessages.objects.filter(day__in=written).delete()
+            DailyMessageOrders.objects.filter(day__in=written).delete()
         DailyFigures.objects.bulk_create(
             rows,
             batch_size=1000,
@@ -372,7 +419,10 @@ def _days_recompute(days: set[date] | None, *, now: datetime) -> list[date]:
         )
         DailyCampaign.objects.bulk_create(campaigns, batch_size=1000)
         DailyWorkflow.objects.bulk_create(runs, batch_size=1000)
+        DailyBranch.objects.bulk_create(branches, batch_size=1000)
         DailyTierMove.objects.bulk_create(moves, batch_size=1000)
+        DailyMessages.objects.bulk_create(messages, batch_size=1000)
+        DailyMessageOrders.objects.bulk_create(attributed, batch_size=1000)
     return written
 
 

@@ -14,12 +14,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 
 from apps.automations.models import Workflow
+from apps.campaigns.models import Campaign
 from loyalty_site.lib.errors import DomainError
 
 from . import selectors
 from .exports import csv_filename, table_csv
-from .lift import workflows_report
-from .periods import period_from, window_from, workflow_from
+from .lift import campaigns_report, workflows_report
+from .periods import campaign_from, period_from, window_from, workflow_from
 
 VIEW_REPORTS = "reports.view_reports"
 SECTIONS = [
@@ -83,7 +84,31 @@ def loyalty(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 @permission_required(VIEW_REPORTS, raise_exception=True)
 def campaigns(request: HttpRequest) -> HttpResponse:
-    return report_page(request, "campaigns", selectors.campaigns_report)
+    """Per campaign; with `?campaign=<id>` its lift (treated vs holdout) within `?window=` days."""
+    problems = []
+    try:
+        campaign = campaign_from(request.GET)
+    except DomainError as refused:
+        problems.append(refused.message)
+        campaign = None
+    try:
+        window = window_from(request.GET)
+    except DomainError as refused:
+        problems.append(refused.message)
+        window = 7
+    if problems:
+        return HttpResponseBadRequest(" ".join(problems), content_type="text/plain")
+    return report_page(
+        request,
+        "campaigns",
+        lambda period: campaigns_report(period, campaign, window),
+        extra={
+            "extra_inputs": [("campaign", campaign.pk), ("window", window)] if campaign else [("window", window)],
+            "campaign": campaign,
+            "window": window,
+            "campaign_choices": Campaign.objects.order_by("name").values_list("pk", "name")[:500],
+        },
+    )
 
 
 @staff_member_required

@@ -216,3 +216,39 @@ def test_the_rollup_matches_the_raw_runs_and_orders_on_generated_data():
             for g in lift_measure(workflow, PERIOD, window).groups
         }
         assert measured == _raw_groups(workflow, window), window
+
+
+def _ab_run(workflow, person, day, branch="A"):
+    run = WorkflowRun.objects.create(
+        workflow=workflow, kind="event", customer=person, status="succeeded", created_at=at(day)
+    )
+    WorkflowRunStep.objects.create(
+        run=run, path="steps[0]", step_id="ab", kind="split", status="succeeded", branch=branch
+    )
+    return run
+
+
+def test_a_customer_is_exposed_once_per_90_days_and_a_late_earlier_run_moves_the_exposure():
+    workflow = ab_workflow()
+    person = customer()
+    for day in ("2026-01-05", "2026-01-20", "2026-04-20"):  # 15 days later: the same exposure; 105 days: a new one
+        _ab_run(workflow, person, day)
+    order(person, "40.00", "2026-01-21")  # a day after the second run, 16 days after the first
+    services.rollups_refresh()
+    spring = Period(date(2026, 1, 1), date(2026, 4, 30))
+
+    assert [(g.name, g.customers, g.converters, g.revenue) for g in lift_measure(workflow, spring, 30).groups] == [
+        ("A", 2, 1, 40.0)
+    ]
+    assert [(g.name, g.converters) for g in lift_measure(workflow, spring, 7).groups] == [("A", 0)]
+    # the run of 20 January is no exposure: a period around it alone has nobody
+    assert lift_measure(workflow, Period(date(2026, 1, 15), date(2026, 1, 31)), 30).groups == []
+
+    _ab_run(workflow, person, "2025-12-30")  # recorded late: now the first exposure; 5 January is inside its 90 days
+    services.rollups_refresh()
+
+    assert [(g.name, g.customers, g.converters) for g in lift_measure(workflow, spring, 30).groups] == [("A", 1, 0)]
+    assert [
+        (g.name, g.customers, g.converters)
+        for g in lift_measure(workflow, Period(date(2025, 12, 1), date(2025, 12, 31)), 30).groups
+    ] == [("A", 1, 1)]

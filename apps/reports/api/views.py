@@ -16,8 +16,8 @@ from rest_framework.views import APIView
 from apps.platform.permissions import API_PERMISSIONS
 
 from .. import selectors
-from ..lift import workflows_report
-from ..periods import period_from, window_from, workflow_from
+from ..lift import campaigns_report, workflows_report
+from ..periods import campaign_from, period_from, window_from, workflow_from
 
 VIEW_REPORTS = "reports.view_reports"
 PERIOD_PARAMETERS = [
@@ -49,7 +49,21 @@ class LoyaltyReportView(ReportView):
 
 
 class CampaignsReportView(ReportView):
-    build = staticmethod(selectors.campaigns_report)
+    """Per campaign; with `campaign` its messages' attribution and its lift (treated vs holdout)."""
+
+    @extend_schema(
+        parameters=[
+            *PERIOD_PARAMETERS,
+            OpenApiParameter("campaign", OpenApiTypes.INT, description="A campaign id: adds its lift"),
+            OpenApiParameter("window", OpenApiTypes.INT, description="Attribution window in days (1-90, default 7)"),
+        ],
+        responses=dict,
+    )
+    def get(self, request: Request) -> Response:
+        period = period_from(request.query_params)
+        campaign = campaign_from(request.query_params)
+        window = window_from(request.query_params)
+        return Response(campaigns_report(period, campaign, window).as_json())
 
 
 class CohortsReportView(ReportView):

@@ -1,0 +1,256 @@
+"""
+Message attribution: an order placed within N days after a sent message is credited (last touch) to the workflow
+or campaign that sent it — hand-computed, against SQL over the raw deliveries and orders, and refreshed by day.
+"""
+
+import random
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.contrib.auth.models import Permission
+from django.db import connection
+from rest_framework.test import APIClient
+
+from apps.automations import services as workflow_services
+from apps.automations.models import WorkflowRun
+from apps.customers import services as customer_services
+from apps.customers.messaging.models import Delivery
+from apps.reports import services
+from apps.reports.attribution import attribution_by_sender
+from apps.reports.lift import campaigns_report, workflows_report
+from apps.reports.models import DailyMessageOrders
+from apps.reports.selectors import Period
+from tests.campaigns.promo_helpers import campaign_with
+
+from ..factories import UserFactory
+from .helpers import at, customer, order
+
+pytestmark = pytest.mark.django_db
+
+MARCH = Period(date(2026, 3, 1), date(2026, 3, 31))
+
+
+def welcome():
+    return workflow_services.workflow_create(
+        name="Welcome",
+        definition={"schema": 1, "trigger": {"event": "event.custom"}, "steps": []},
+    )
+
+
+def spring():
+    return campaign_with("Spring", incentives=[{"kind": "fixed_order", "amount": Decimal("5.00")}])
+
+
+def run_of(workflow, person, *, kind="event", when="2026-03-01"):
+    return WorkflowRun.objects.create(
+        workflow=workflow,
+        kind=kind,
+        customer=person if kind == "event" else None,
+        status="succeeded",
+        created_at=at(when, 8),
+    )
+
+
+def message(person, cause, sent, *, status="sent", key=None):
+    return Delivery.objects.create(
+        key=key or f"{cause}:{person.pk}:{sent.isoformat()}",
+        channel="email",
+        customer=person,
+        to="x@example.com",
+        status=status,
+        sent_at=sent if status == "sent" else None,
+        cause=cause,
+        created_at=sent,
+    )
+
+
+def hand_data():
+    workflow, campaign = welcome(), spring()
+    ana, bob, cid, dan = customer(), customer(), customer(), customer()
+    # Ana: the workflow's message, an order a day later; then the campaign's message, orders 2 and 17 days later
+    message(ana, f"workflow_run:{run_of(workflow, ana).pk}", at("2026-03-05"))
+    order(ana, "30.00", "2026-03-06")
+    message(ana, f"campaign:{campaign.pk}", at("2026-03-08"))
+    order(ana, "40.00", "2026-03-10")
+    order(ana, "50.00", "2026-03-25")
+    # Bob: a queued (unsent) message and a sent one with no sender: his order is nobody's
+    message(bob, f"workflow_run:{run_of(workflow, bob).pk}", at("2026-03-05"), status="queued")
+    message(bob, "", at("2026-03-05", 13))
+    order(bob, "99.00", "2026-03-06")
+    # Cid: a bulk run's message, an order 30 hours later (day 2) and a cancelled one
+    bulk = run_of(workflow, None, kind="bulk")
+    message(cid, f"bulk_run:{bulk.pk}", at("2026-03-01", 6))
+    order(cid, "25.00", "2026-03-02")
+    customer_services.order_cancel(order=order(cid, "70.00", "2026-03-03"))
+    # Dan: a message 104 days before his order is too old to count
+    message(dan, f"workflow_run:{run_of(workflow, dan, when='2025-12-01').pk}", at("2025-12-01"))
+    order(dan, "60.00", "2026-03-15")
+    return workflow, campaign
+
+
+def test_orders_after_a_message_go_to_the_last_sender_within_the_window_hand_computed():
+    workflow, campaign = hand_data()
+
+    services.rollups_refresh()
+
+    week = {**attribution_by_sender(MARCH.start, MARCH.end, 7, owner="workflow")}
+    assert week == {workflow.pk: {"sent": 2, "orders": 2, "revenue": Decimal("55.00")}}
+    assert attribution_by_sender(MARCH.start, MARCH.end, 7, owner="campaign") == {
+        campaign.pk: {"sent": 1, "orders": 1, "revenue": Decimal("40.00")}
+    }
+    assert attribution_by_sender(MARCH.start, MARCH.end, 30, owner="campaign") == {
+        campaign.pk: {"sent": 1, "orders": 2, "revenue": Decimal("90.00")}
+    }
+    assert attribution_by_sender(MARCH.start, MARCH.end, 1, owner="workflow") == {
+        workflow.pk: {"sent": 2, "orders": 1, "revenue": Decimal("30.00")}
+    }
+    # the rollup rows: order day, sender, whole days after the message
+    assert sorted(
+        (row.day.isoformat(), row.workflow_id, row.campaign_id, row.offset, row.orders, str(row.revenue))
+        for row in DailyMessageOrders.objects.all()
+    ) == [
+        ("2026-03-02", workflow.pk, None, 2, 1, "25.00"),
+        ("2026-03-06", workflow.pk, None, 1, 1, "30.00"),
+        ("2026-03-10", None, campaign.pk, 2, 1, "40.00"),
+        ("2026-03-25", None, campaign.pk, 17, 1, "50.00"),
+    ]
+
+
+def test_the_workflows_and_campaigns_reports_api_and_csv_show_the_attribution():
+    workflow, campaign = hand_data()
+    services.rollups_refresh()
+    client = APIClient()
+    client.force_login(UserFactory(username="boss"))
+
+    body = client.get("/api/v1/reports/workflows/?start=2026-03-01&end=2026-03-31&window=7").json()
+    messages = next(table for table in body["tables"] if table["name"] == "messages")
+    assert [(row["workflow"], row["sent"], row["orders"], row["revenue"]) for row in messages["rows"]] == [
+        ("Welcome", 2, 2, "55.00")
+    ]
+    csv = client.get("/admin/reports/campaigns/?start=2026-03-01&end=2026-03-31&window=30&csv=messages")
+    assert csv.content.decode().splitlines() == [
+        "Campaign,Messages sent,Orders attributed,Revenue attributed,Revenue per message",
+        "Spring,1,2,90.00,90.00",
+    ]
+    one = workflows_report(MARCH, workflow, 7)
+    assert [row["orders"] for row in one.table("messages").rows] == [2]
+    assert campaigns_report(MARCH, campaign, 7).table("messages").rows[0]["revenue"] == Decimal("40.00")
+
+
+def test_a_message_sent_after_the_last_refresh_recomputes_only_its_day():
+    workflow = welcome()
+    eve = customer()
+    with time_machine.travel(at("2026-03-10", 7), tick=False):
+        order(eve, "15.00", "2026-03-04")
+        order(eve, "20.00", "2026-03-09")
+    with time_machine.travel(at("2026-03-10", 9), tick=False):
+        services.rollups_refresh()
+    with time_machine.travel(at("2026-03-10", 13), tick=False):
+        message(eve, f"workflow_run:{run_of(workflow, eve, when='2026-03-10').pk}", at("2026-03-10", 10))
+        order(eve, "35.00", "2026-03-10")  # at noon, two hours after the message
+        result = services.rollups_refresh()
+
+    assert result.days == [date(2026, 3, 10)]
+    assert attribution_by_sender(MARCH.start, MARCH.end, 7, owner="workflow") == {
+        workflow.pk: {"sent": 1, "orders": 1, "revenue": Decimal("35.00")}
+    }
+
+
+def test_without_the_reports_permission_the_attribution_is_403():
+    hand_data()
+    clerk = UserFactory(username="clerk", is_staff=True, is_superuser=False)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_workflow", content_type__app_label="automations"))
+    client = APIClient()
+    client.force_login(clerk)
+    assert client.get("/api/v1/reports/workflows/?window=7").status_code == 403
+    assert client.get("/admin/reports/campaigns/?window=7&csv=messages").status_code == 403
+    assert DailyMessageOrders.objects.count() == 0  # nothing was computed on the way
+
+
+RAW = {
+    "postgresql": (
+        "d.sent_at >= o.placed_at - make_interval(days => 90)",
+        "o.placed_at <= d.sent_at + make_interval(days => %s)",
+    ),
+    "sqlite": (
+        "d.sent_at >= datetime(o.placed_at, '-90 days')",
+        "o.placed_at <= datetime(d.sent_at, '+' || %s || ' days')",
+    ),
+}
+
+
+def raw_attribution(window):
+    """The reference in SQL: each March order's last sent message (90 days), within the window, per sender."""
+    horizon, within = RAW[connection.vendor]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT CASE WHEN d.cause LIKE 'campaign:%%' THEN 'c' ELSE 'w' END,
+                   CASE WHEN d.cause LIKE 'campaign:%%' THEN CAST(substr(d.cause, 10) AS INTEGER)
+                        ELSE (SELECT r.workflow_id FROM automations_workflowrun r
+                              WHERE r.id = CAST(substr(d.cause, CASE WHEN d.cause LIKE 'bulk%%' THEN 10 ELSE 14 END)
+                                                AS INTEGER)) END,
+                   COUNT(*), SUM(o.total_shop - COALESCE(o.refunded_total_shop, 0))
+            FROM customers_order o
+            JOIN customers_delivery d ON d.id = (
+                SELECT d2.id FROM customers_delivery d2
+                WHERE d2.customer_id = o.customer_id AND d2.status = 'sent' AND d2.sent_at < o.placed_at
+                  AND {horizon.replace("d.", "d2.")}
+                  AND (d2.cause LIKE 'workflow_run:%%' OR d2.cause LIKE 'bulk_run:%%' OR d2.cause LIKE 'campaign:%%')
+                ORDER BY d2.sent_at DESC, d2.id DESC LIMIT 1)
+            WHERE o.status <> 'cancelled' AND o.placed_at >= %s AND o.placed_at < %s AND {within}
+            GROUP BY 1, 2
+            """,
+            [at("2026-03-01", 0), at("2026-04-01", 0), window],
+        )
+        return {(kind, pk): (count, Decimal(str(money)).quantize(Decimal("0.01"))) for kind, pk, count, money in cursor}
+
+
+def test_the_attribution_matches_sql_over_the_raw_deliveries_and_orders_on_generated_data():
+    rng = random.Random(5)
+    workflows = [
+        welcome(),
+        workflow_services.workflow_create(
+            name="Win-back", definition={"schema": 1, "trigger": {"event": "event.custom"}, "steps": []}
+        ),
+    ]
+    campaign = spring()
+    bulk = run_of(workflows[1], None, kind="bulk")
+    for index in range(60):
+        person = customer()
+        for number in range(rng.randint(0, 4)):
+            sent = at("2026-02-10") + timedelta(days=rng.randint(0, 45), hours=rng.randint(0, 23))
+            cause = rng.choice(
+                [
+                    f"workflow_run:{run_of(rng.choice(workflows), person).pk}",
+                    f"bulk_run:{bulk.pk}",
+                    f"campaign:{campaign.pk}",
+                    "",
+                    "demo",
+                ]
+            )
+            message(
+                person, cause, sent, status=rng.choice(["sent", "sent", "sent", "queued"]), key=f"k{index}:{number}"
+            )
+        for _ in range(rng.randint(0, 4)):
+            placed = at("2026-02-20") + timedelta(days=rng.randint(0, 45))
+            created = order(person, f"{rng.randint(5, 90)}.00", placed.date().isoformat())
+            if rng.random() < 0.15:
+                customer_services.order_cancel(order=created)
+            elif rng.random() < 0.15:
+                customer_services.refund_create(order=created, amount=Decimal("2.00"))
+    services.rollups_refresh()
+
+    for window in (1, 7, 30):
+        measured = {
+            ("w", pk): (row["orders"], row["revenue"])
+            for pk, row in attribution_by_sender(MARCH.start, MARCH.end, window, owner="workflow").items()
+            if row["orders"]
+        } | {
+            ("c", pk): (row["orders"], row["revenue"])
+            for pk, row in attribution_by_sender(MARCH.start, MARCH.end, window, owner="campaign").items()
+            if row["orders"]
+        }
+        assert measured == raw_attribution(window), window
