@@ -40,6 +40,10 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=50, help="AUTOMATIONS_EVENT_BATCH")
     parser.add_argument("--skip", nargs="*", default=[], choices=["tag", "orders"])
     parser.add_argument("--profile", help="write a cProfile of the drains here and print its top")
+    parser.add_argument(
+        "--sets", choices=["on", "off"], default="on", help="off: the per-event path only (AUTOMATIONS_EVENT_SETS)"
+    )
+    parser.add_argument("--keepdb", action="store_true", help="keep (and reuse) the throw-away database")
     args = parser.parse_args()
 
     import django
@@ -52,13 +56,17 @@ def main() -> int:
         print("This benchmark needs PostgreSQL: set DATABASE_URL.", file=sys.stderr)
         return 2
     settings.AUTOMATIONS_EVENT_BATCH = args.batch
+    settings.AUTOMATIONS_EVENT_SETS = args.sets == "on"
     from django.test.utils import setup_test_environment
 
     setup_test_environment()
     database = connection.settings_dict
     database["TEST"] = {**database.get("TEST", {}), "NAME": f"{database['NAME']}_drainbench"}
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    print(f"start: {load()}, batches of {args.batch}, {args.events} events x {args.repeats}")
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=args.keepdb)
+    print(
+        f"start: {load()}, batches of {args.batch}, {args.events} events x {args.repeats}, set-based lane {args.sets}",
+        flush=True,
+    )
     try:
         from apps.automations import services
         from apps.automations import tasks as engine_tasks
@@ -71,10 +79,21 @@ def main() -> int:
         from tests.loyalty.conftest import program_make
 
         tasks.enqueue_on_commit = lambda *args, **kwargs: None  # the drain loop below is the worker
-        program_make()
+        from apps.automations.models import WorkflowVersion
+        from apps.loyalty.models import Program
+
+        # a kept database: start over from empty workflows, a fresh program and new customers
+        Workflow.objects.update(current_version=None)
+        WorkflowRun.objects.all().delete()
+        WorkflowVersion.objects.all().delete()
+        Workflow.objects.all().delete()
+        if not Program.objects.exists():
+            program_make()
         total = args.events * args.repeats * 2
+        stamp = f"{time.time():.0f}"
         Customer.objects.bulk_create(
-            [Customer(external_id=f"b{i}", email=f"b{i}@example.com") for i in range(total)], batch_size=5000
+            [Customer(external_id=f"b{stamp}-{i}", email=f"b{stamp}-{i}@example.com") for i in range(total)],
+            batch_size=5000,
         )
         for name, definition in (
             (
@@ -102,7 +121,7 @@ def main() -> int:
         ):
             services.workflow_activate(workflow=services.workflow_create(name=name, definition=definition))
         buyer = Workflow.objects.get(name="Buyer")
-        customers = iter(Customer.objects.order_by("pk"))
+        customers = iter(Customer.objects.filter(external_id__startswith=f"b{stamp}-").order_by("pk"))
         statements = [0]
 
         def count(execute, sql, params, many, context):
@@ -152,17 +171,20 @@ def main() -> int:
             cpus = [cpu * 1000 for cpu, _, _ in results]
             walls = [wall * 1000 for _, wall, _ in results]
             print(
-                f"{label}: worker CPU per event {min(cpus):.2f} / {statistics.median(cpus):.2f} / {max(cpus):.2f} ms "
+                f"{label} (lane {args.sets}): worker CPU per event "
+                f"{min(cpus):.2f} / {statistics.median(cpus):.2f} / {max(cpus):.2f} ms "
                 f"(min / median / max; {1000 / statistics.median(cpus):.0f} events per worker CPU-second), "
                 f"wall {statistics.median(walls):.2f} ms, {results[0][2]:.1f} statements per event "
-                f"(incl. the harness's one look-up per task) [{load()}]"
+                f"(incl. the harness's one look-up per task) [{load()}]",
+                flush=True,
             )
         if profiler:
             profiler.dump_stats(args.profile)
             pstats.Stats(args.profile).sort_stats("cumulative").print_stats(40)
     finally:
         connection.close()
-        connection.creation.destroy_test_db(database["NAME"], verbosity=0)
+        if not args.keepdb:
+            connection.creation.destroy_test_db(database["NAME"], verbosity=0)
     return 0
 
 

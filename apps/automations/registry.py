@@ -62,6 +62,10 @@ class ActionSpec:
     description: str = ""
     params: list[ParamSpec] = field(default_factory=list)
     run: Callable[[Any, dict[str, Any], str], dict[str, Any]] | None = None
+    # Optional set-based `run` for a batch of runs at the same step (issue 12): (contexts, params, effect keys)
+    # -> one outcome per run, the same as `run` would return for each. Called inside the batch's transaction;
+    # any error makes the engine redo those runs one by one with `run`, so it need not isolate failures.
+    run_many: Callable[[list[Any], list[dict[str, Any]], list[str]], list[dict[str, Any]]] | None = None
     # Describes the effect without doing it (test runs); defaults to echoing the rendered params.
     preview: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
     group: str = ""

@@ -98,6 +98,37 @@ def run_award_points(context: Any, params: dict[str, Any], effect_key: str) -> d
     return {"lot_id": lot.pk, "points": lot.amount, "created": created, "balance": balance.available}
 
 
+def run_award_points_many(contexts: list[Any], params_list: list[dict[str, Any]], keys: list[str]) -> list[dict]:
+    """`run_award_points` for a batch of runs: members joined and points awarded set-based, same outcomes."""
+    from apps.platform.kill_switch import REFUSAL_CODE, REFUSAL_MESSAGE, kill_switch_is_on
+    from loyalty_site.lib.errors import DomainError
+
+    from .services import AwardRequest, members_join_many, points_award_many
+
+    if kill_switch_is_on():
+        raise registry.ActionRefused(f"{REFUSAL_CODE}: {REFUSAL_MESSAGE}")
+    if any(getattr(context, "customer", None) is None for context in contexts):
+        raise DomainError("This action needs a customer.", path="customer")
+    members = members_join_many(joins=[(context.customer, _cause(context)) for context in contexts])
+    awarded = points_award_many(
+        awards=[
+            AwardRequest(
+                membership=members[context.customer.pk],
+                points=_points(params),
+                reason=str(params.get("reason") or "Workflow award"),
+                key=key,
+                cause=_cause(context),
+            )
+            for context, params, key in zip(contexts, params_list, keys, strict=True)
+        ],
+        source_type=SourceType.WORKFLOW,
+    )
+    return [
+        {"lot_id": lot.pk, "points": lot.amount, "created": created, "balance": balance.available}
+        for lot, created, balance in awarded
+    ]
+
+
 def run_deduct_points(context: Any, params: dict[str, Any], effect_key: str) -> dict[str, Any]:
     from .services import points_deduct
 
@@ -168,6 +199,7 @@ def _register_triggers_and_actions() -> None:
             description="Give the customer points (active at once), recorded with the workflow run as cause.",
             params=[points, reason],
             run=_refusing(run_award_points),
+            run_many=run_award_points_many,
             group="Loyalty",
         )
     )

@@ -52,6 +52,26 @@ def run_add_tags(context, params: dict, effect_key: str) -> dict:
     return {"tags": names, "added": sorted(row.tag.name for row in added)}
 
 
+def run_add_tags_many(contexts: list, params_list: list[dict], effect_keys: list[str]) -> list[dict]:
+    """`run_add_tags` for a batch of runs: one set-based `tags_add_many` (same rows, audit and events)."""
+    from .choices import TagSource
+    from .services import tags_add_many
+
+    names_of = [_tag_names(params) for params in params_list]
+    if any(context.customer is None for context in contexts):
+        raise ValueError("adding tags needs a customer")  # the engine redoes the runs one by one
+    added = tags_add_many(
+        additions=[
+            (context.customer, names, _run_ref(context)) for context, names in zip(contexts, names_of, strict=True)
+        ],
+        source=TagSource.WORKFLOW,
+    )
+    return [
+        {"tags": names, "added": sorted(row.tag.name for row in rows)}
+        for names, rows in zip(names_of, added, strict=True)
+    ]
+
+
 def run_remove_tags(context, params: dict, effect_key: str) -> dict:
     from .choices import TagSource
     from .services import tags_remove
@@ -89,6 +109,7 @@ def _register_actions() -> None:
             group="Tags",
             params=[tags],
             run=run_add_tags,
+            run_many=run_add_tags_many,
             preview=_preview("add"),
         )
     )

@@ -8,6 +8,7 @@ listens.
 """
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -122,6 +123,136 @@ def tags_add(
             customer_tag=row,
         )
     return added
+
+
+def tags_add_many(
+    *, additions: Sequence[tuple[Customer, Iterable[str], str]], source: str = TagSource.WORKFLOW
+) -> list[list[CustomerTag]]:
+    """
+    `tags_add` for many customers at once, each with its own names and `source_ref` (a batch of workflow runs
+    adding tags): one insert for the customer-tags, one for their audit rows, and the `customer.tag_added`
+    events as `tags_add` writes them (one insert when nobody listens; through `domain_event_emit`, row by row,
+    when someone does). Tags already there are left alone. Returns, per addition, the CustomerTag rows it
+    added (a pair named twice in one call is added once, for the first addition naming it).
+    Names are checked before anything is written (a bad one refuses the whole call); after that, no savepoint
+    of its own: inside a caller's transaction an error rolls back with the caller's.
+    """
+    names_of = [tag_names_clean(names) for _, names, _ in additions]
+    with transaction.atomic(savepoint=False):
+        return _tags_add_many(additions, names_of, str(source))
+
+
+def _tags_add_many(
+    additions: Sequence[tuple[Customer, Iterable[str], str]], names_of: list[list[str]], source: str
+) -> list[list[CustomerTag]]:
+    tags = {tag.name.lower(): tag for tag in tags_get_or_create(names=[name for names in names_of for name in names])}
+    wanted: dict[tuple[int, int], int] = {}  # (customer, tag) -> the index of the first addition naming it
+    for index, ((customer, _, _), names) in enumerate(zip(additions, names_of, strict=True)):
+        for name in names:
+            tag = tags.get(name.lower())
+            if tag is not None:
+                wanted.setdefault((customer.pk, tag.pk), index)
+    added: list[list[CustomerTag]] = [[] for _ in additions]
+    if not wanted:
+        return added
+    stamp = timezone.now()
+    refs = [additions[index][2][:64] for index in wanted.values()]
+    if connection.vendor == "postgresql":
+        ct = CustomerTag._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {ct} (customer_id, tag_id, source, source_ref, added_by_id, added_at) "
+                "SELECT customer_id, tag_id, %s, source_ref, NULL, %s "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS pair(customer_id, tag_id, source_ref) "
+                "ON CONFLICT (customer_id, tag_id) DO NOTHING RETURNING id, customer_id, tag_id",
+                [source, stamp, [pair[0] for pair in wanted], [pair[1] for pair in wanted], refs],
+            )
+            inserted = {(customer_id, tag_id): pk for pk, customer_id, tag_id in cursor.fetchall()}
+    else:
+        # SQLite serialises writers: the pairs not present now are the ones this insert adds.
+        present = set(
+            CustomerTag.objects.filter(
+                customer_id__in={pair[0] for pair in wanted}, tag_id__in={pair[1] for pair in wanted}
+            ).values_list("customer_id", "tag_id")
+        )
+        rows = [
+            CustomerTag(customer_id=pair[0], tag_id=pair[1], source=source, source_ref=ref, added_at=stamp)
+            for pair, ref in zip(wanted, refs, strict=True)
+            if pair not in present
+        ]
+        CustomerTag.objects.bulk_create(rows)
+        inserted = {(row.customer_id, row.tag_id): row.pk for row in rows}
+    by_id = {tag.pk: tag for tag in tags.values()}
+    for pair, index in wanted.items():
+        if pair in inserted:
+            customer, _, ref = additions[index]
+            row = CustomerTag(
+                pk=inserted[pair],
+                customer=customer,
+                tag=by_id[pair[1]],
+                source=source,
+                source_ref=ref[:64],
+                added_at=stamp,
+            )
+            added[index].append(row)
+    rows_added = [row for rows in added for row in rows]
+    if not rows_added:
+        return added
+    TagAudit.objects.bulk_create(
+        TagAudit(
+            customer_id=row.customer_id,
+            tag_name=row.tag.name,
+            action=TagAuditAction.ADDED,
+            source=source,
+            source_ref=row.source_ref,
+            created_at=stamp,
+        )
+        for row in rows_added
+    )
+    _tag_added_announce(rows_added, source=source, stamp=stamp)
+    return added
+
+
+def _tag_added_announce(rows: list[CustomerTag], *, source: str, stamp: datetime) -> None:
+    """The `customer.tag_added` events of rows added set-based, as `tags_add` writes them."""
+
+    def payload(row: CustomerTag) -> dict[str, Any]:
+        return {"customer_id": row.customer_id, "tag": row.tag.name, "source": source, "source_ref": row.source_ref}
+
+    if domain_event_listened(TAG_ADDED):
+        for row in rows:
+            domain_event_emit(
+                signal=signals.customer_tag_added,
+                name=TAG_ADDED,
+                customer=row.customer,
+                payload=payload(row),
+                cause=row.source_ref,
+                sender=CustomerTag,
+                tag=row.tag,
+                customer_tag=row,
+            )
+        return
+    # Nobody consumes them now: written processed at once (`domain_event_emit` with no consumer wanting it).
+    events = DomainEvent.objects.bulk_create(
+        DomainEvent(
+            name=TAG_ADDED,
+            customer=row.customer,
+            payload=payload(row),
+            cause=row.source_ref[:64],
+            status=DomainEventStatus.PROCESSED,
+            created_at=stamp,
+            processed_at=stamp,
+        )
+        for row in rows
+    )
+
+    def announce() -> None:
+        for event, row in zip(events, rows, strict=True):
+            signals.customer_tag_added.send(
+                sender=CustomerTag, event=event, customer=row.customer, tag=row.tag, customer_tag=row
+            )
+
+    transaction.on_commit(announce, robust=True)
 
 
 @transaction.atomic

@@ -19,7 +19,7 @@ from django.db import connection
 from django.utils.module_loading import import_string
 
 from apps.automations import registry
-from apps.automations.engine import opening, runs_retry_due
+from apps.automations.engine import opening, runs_retry_due, sets
 from apps.automations.models import ActionEffect, WorkflowRun
 from apps.customers import outbox
 from apps.customers import services as customer_services
@@ -95,11 +95,13 @@ def _once_per(customers: set[int], kill: Callable[[], None], customer_of: Callab
     """A hook that kills the connection the first time it is reached for each customer in `customers`."""
     pending = set(customers)
 
-    def hook(*args: Any, **kwargs: Any) -> None:
+    def hook(*args: Any, **kwargs: Any) -> bool:
         customer_id = customer_of(*args, **kwargs)
         if customer_id in pending:
             pending.discard(customer_id)
             kill()
+            return True
+        return False
 
     return hook
 
@@ -116,7 +118,18 @@ def _wrap_action(monkeypatch, name: str, *, before: Callable | None = None, afte
             after(context)
         return result
 
-    monkeypatch.setitem(registry._actions, name, dataclasses.replace(spec, run=run))
+    def run_many(contexts: list[Any], params: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+        # the batch's set-based lane: the same moments, for the runs at this step (one kill at a time: the
+        # connection is gone after the first)
+        if before:
+            any(before(context) for context in contexts)
+        results = spec.run_many(contexts, params, keys)
+        if after:
+            any(after(context) for context in contexts)
+        return results
+
+    replaced = {"run": run, **({"run_many": run_many} if spec.run_many else {})}
+    monkeypatch.setitem(registry._actions, name, dataclasses.replace(spec, **replaced))
 
 
 @pytest.mark.parametrize("batch", [1, 50])
@@ -156,6 +169,13 @@ def test_terminated_connections_mid_run_are_retried_and_every_effect_happens_onc
         return real_open(workflow=workflow, event=event, parent=parent, now=now)
 
     monkeypatch.setattr(opening, "_run_open", run_open)
+    real_lane_open = sets._SetLane._open
+
+    def lane_open(self, workflow, event):  # the batch's set-based lane opens runs here
+        open_hook(workflow, event)
+        return real_lane_open(self, workflow, event)
+
+    monkeypatch.setattr(sets._SetLane, "_open", lane_open)
     real_earn = loyalty_services.event_points_earn
     earn_hook = _once_per(
         {ids[4], ids[8]}, lambda: killer.kill("loyalty"), lambda custom_event: custom_event.customer_id

@@ -33,6 +33,7 @@ from .claims import ERROR_MAX
 from .context import context_build, context_objects_load, evaluate, jsonable
 from .execution import run_execute, run_steps, step_record
 from .scope import batch_scope, batch_scoped, workflows_active
+from .sets import events_process_set, lane_split
 
 logger = logging.getLogger(__name__)
 
@@ -307,7 +308,21 @@ def domain_events_process_batch(*, event_id: int, limit: int | None = None) -> i
         with batch_scoped(workflows) as scope:
             scope.events = {event.pk: event for event in claimed}
             scope.objects = context_objects_load([event.payload or {} for event in claimed])
-            for event in sorted(claimed, key=lambda row: (row.customer_id or 0, row.pk)):
+            # AUTOMATIONS_EVENT_SETS = False (not in base settings: a switch for comparing) turns the lane off.
+            sets = getattr(django_settings, "AUTOMATIONS_EVENT_SETS", True)
+            lane, alone = lane_split(claimed, scope) if sets else ([], claimed)
+            if lane:
+                try:
+                    with transaction.atomic():  # one savepoint for the whole lane
+                        scope.consumed.extend(events_process_set(lane, scope))
+                except Exception as error:
+                    if db_error_is_transient(error):
+                        raise  # the whole batch rolls back and is retried
+                    # Something in the lane failed (a poison event, a failing action): its writes rolled back,
+                    # and its events are processed one by one, each in its own savepoint, as before.
+                    logger.warning("automations: %s events redone one by one: %s", len(lane), error)
+                    alone = claimed
+            for event in sorted(alone, key=lambda row: (row.customer_id or 0, row.pk)):
                 try:
                     with transaction.atomic():
                         domain_event_process(event_id=event.pk)

@@ -10,10 +10,13 @@ from .earning import (
 )
 from .jobs import points_activate_due, points_expire_due, points_expiring_notify
 from .ledger import (
+    AwardRequest,
     customer_blocked_refuse,
     member_join,
+    members_join_many,
     membership_for,
     points_award,
+    points_award_many,
     points_award_reverse,
     points_deduct,
     points_earn,
@@ -54,6 +57,7 @@ from .tiers import (
 
 __all__ = [
     "RULE_FIELDS",
+    "AwardRequest",
     "cockpit_links_revoke",
     "cockpit_links_send",
     "customer_blocked_refuse",
@@ -66,6 +70,7 @@ __all__ = [
     "earning_rule_update",
     "event_points_earn",
     "member_join",
+    "members_join_many",
     "membership_for",
     "order_points_adjust",
     "order_points_earn",
@@ -73,6 +78,7 @@ __all__ = [
     "order_points_reverse",
     "points_activate_due",
     "points_award",
+    "points_award_many",
     "points_award_reverse",
     "points_deduct",
     "points_earn",

@@ -21,7 +21,7 @@ from django.db.models import F, Q, Sum
 from django.db.models.expressions import Combinable
 from django.utils import timezone
 
-from apps.customers.choices import CustomerStatus
+from apps.customers.choices import CustomerStatus, DomainEventStatus
 from apps.customers.models import Customer, DomainEvent, Order
 from apps.customers.outbox import domain_event_emit, domain_event_listened, domain_events_dispatch_ids
 from loyalty_site.lib.errors import DomainError
@@ -293,6 +293,88 @@ def member_join(
     return membership, created
 
 
+def members_join_many(
+    *, joins: Sequence[tuple[Customer, str]], program: Program | None = None, at: datetime | None = None
+) -> dict[int, Membership]:
+    """
+    `member_join` for many customers at once (a batch of workflow runs awarding points): the memberships of
+    those already members, and for the others one insert of memberships, one of balances and their
+    `member.joined` events as `member_join` writes them, each with its customer's cause (row by row through
+    the outbox when someone listens, else one insert written processed). Returns customer id -> membership
+    (with program and tier).
+    Call inside a transaction: no savepoint of its own.
+    """
+    program = program or program_default()
+    if program is None:
+        raise DomainError("No active loyalty program.", path="program", code="no_program")
+    at = at or timezone.now()
+    causes: dict[int, str] = {}
+    for customer, cause in joins:
+        causes.setdefault(customer.pk, cause)
+    ids = set(causes)
+
+    def members() -> dict[int, Membership]:
+        rows = Membership.objects.filter(program=program, customer_id__in=ids).select_related("program", "tier")
+        return {member.customer_id: member for member in rows}
+
+    found = members()
+    missing = [customer for customer in {c.pk: c for c, _ in joins}.values() if customer.pk not in found]
+    if not missing:
+        return found
+    entry_tier = program.tiers.filter(threshold__lte=0).order_by("-rank").first()
+    Membership.objects.bulk_create(
+        [
+            Membership(
+                program=program,
+                customer=customer,
+                joined_at=at,
+                tier=entry_tier,
+                tier_since=at if entry_tier else None,
+                last_activity_at=at,
+            )
+            for customer in missing
+        ],
+        ignore_conflicts=True,  # a concurrent join: theirs stands, and sent its own event
+    )
+    found = members()
+    joined = [found[customer.pk] for customer in missing if found[customer.pk].joined_at == at]
+    Balance.objects.bulk_create([Balance(membership=member, updated_at=at) for member in joined], ignore_conflicts=True)
+    by_id = {customer.pk: customer for customer in missing}
+    if domain_event_listened("member.joined"):
+        for member in joined:
+            domain_event_emit(
+                signal=signals.member_joined,
+                name="member.joined",
+                customer=by_id[member.customer_id],
+                payload={"membership_id": member.pk, "program_id": program.pk},
+                cause=causes[member.customer_id],
+                sender=Membership,
+                membership=member,
+            )
+    else:  # nobody consumes them now: written processed at once, as domain_event_emit does
+        events = DomainEvent.objects.bulk_create(
+            DomainEvent(
+                name="member.joined",
+                customer=by_id[member.customer_id],
+                payload={"membership_id": member.pk, "program_id": program.pk},
+                cause=causes[member.customer_id][:64],
+                status=DomainEventStatus.PROCESSED,
+                created_at=at,
+                processed_at=at,
+            )
+            for member in joined
+        )
+
+        def announce() -> None:
+            for event, member in zip(events, joined, strict=True):
+                signals.member_joined.send(
+                    sender=Membership, event=event, customer=by_id[member.customer_id], membership=member
+                )
+
+        transaction.on_commit(announce, robust=True)
+    return found
+
+
 def membership_for(customer: Customer, program: Program | None = None) -> Membership | None:
     program = program or program_default()
     if program is None:
@@ -489,6 +571,150 @@ def points_award_reverse(*, source_key: str, reversed_target: int, reason: str, 
     )
     ledger.flush()
     return taken
+
+
+@dataclass(frozen=True)
+class AwardRequest:
+    """One award of `points_award_many`: the member, the points, the reason and the idempotency key."""
+
+    membership: Membership
+    points: int
+    reason: str
+    key: str
+    cause: str = ""
+
+
+def points_award_many(
+    *, awards: Sequence[AwardRequest], source_type: str = SourceType.WORKFLOW, at: datetime | None = None
+) -> list[tuple[PointLot, bool, Balance]]:
+    """
+    `points_award` for many members at once (a batch of workflow runs), with the same lots, ledger entries,
+    balances and `loyalty.points_changed` events: the balances locked in pk order (one query), the keys
+    already awarded, the members' programs, statuses and open holds read once, then one insert for the lots,
+    one for the entries, one update for the balances and one for the members' activity. A member with an
+    open hold, or a flagged customer, is awarded through `points_award` (its lots may be held); a blocked
+    customer, a bad amount or a missing reason refuses the whole call before anything is written.
+    Returns, per award, (the lot, created?, the member's balance after the call). A member named twice gets
+    both awards (different keys), in order. Call inside a transaction: no savepoint of its own.
+    """
+    for award in awards:
+        if not award.reason.strip():
+            raise DomainError("A reason is required.", path="reason", code="reason_required")
+        if award.points <= 0:
+            raise DomainError("Points must be positive.", path="points", code="invalid_points")
+    at = at or timezone.now()
+    with transaction.atomic(savepoint=False):
+        return _points_award_many(awards, str(source_type), at)
+
+
+def _points_award_many(
+    awards: Sequence[AwardRequest], source_type: str, at: datetime
+) -> list[tuple[PointLot, bool, Balance]]:
+    keys = [f"{source_type}:{award.key}"[:128] for award in awards]
+    member_ids = sorted({award.membership.pk for award in awards})
+    balances = balances_lock(member_ids)
+    existing = {lot.source_key: lot for lot in PointLot.objects.filter(source_key__in=keys)}  # under the locks
+    members = {
+        member.pk: member
+        for member in Membership.objects.filter(pk__in=member_ids).select_related("program", "tier", "customer")
+    }
+    statuses = {member.pk: member.customer.status for member in members.values()}
+    if CustomerStatus.BLOCKED in statuses.values():
+        raise DomainError("This customer is blocked and earns no points.", path="customer", code="customer_blocked")
+    held = set(
+        PointHold.objects.filter(membership_id__in=member_ids, status=HoldStatus.OPEN).values_list(
+            "membership_id", flat=True
+        )
+    )
+    ledgers = {pk: MemberLedger(balance=balance, at=at) for pk, balance in balances.items()}
+    results: list[tuple[PointLot, bool] | None] = []
+    lots: list[PointLot] = []
+    one_by_one: list[int] = []
+    for index, (award, key) in enumerate(zip(awards, keys, strict=True)):
+        pk = award.membership.pk
+        if key in existing:
+            results.append((existing[key], False))
+            continue
+        if pk in held or statuses[pk] == CustomerStatus.FLAGGED:
+            results.append(None)
+            one_by_one.append(index)
+            continue
+        member = members[pk]
+        lot = PointLot(
+            membership=member,
+            amount=award.points,
+            remaining=award.points,
+            status=LotStatus.ACTIVE,
+            source_type=source_type,
+            source_key=key,
+            reason=award.reason[:255],
+            cause=(award.cause or source_type)[:64],
+            created_at=at,
+            activates_at=at,
+            expires_at=expiry_for(program=member.program, tier=member.tier, activates_at=at),
+        )
+        existing[key] = lot  # the same key twice in one call: awarded once
+        lots.append(lot)
+        results.append((lot, True))
+    PointLot.objects.bulk_create(lots)
+    for lot in lots:
+        ledger = ledgers[lot.membership_id]
+        ledger.cause = lot.cause
+        ledger.move(lifetime_earned=lot.amount)
+        ledger.entry(EntryKind.EARN, active=lot.amount, lot=lot, reason=lot.reason)
+        debt_settle(ledger, lot)
+    settled = [lot for lot in lots if lot.remaining != lot.amount]
+    if settled:
+        PointLot.objects.bulk_update(settled, ["remaining", "status"])
+    moved = [ledger for ledger in ledgers.values() if ledger.entries]
+    LedgerEntry.objects.bulk_create([entry for ledger in moved for entry in ledger.entries])
+    if moved:
+        _expiring_soon_many([ledger.balance for ledger in moved], at)
+        for ledger in moved:
+            ledger.balance.updated_at = at
+        Balance.objects.bulk_update(
+            [ledger.balance for ledger in moved],
+            ["active", "pending", "debt", "lifetime_earned", "expiring_soon", "updated_at"],
+        )
+        Membership.objects.filter(pk__in=[ledger.balance.membership_id for ledger in moved]).update(last_activity_at=at)
+        for ledger in moved:
+            points_moved_emit(ledger)
+    for index in one_by_one:
+        award = awards[index]
+        results[index] = points_award(
+            membership=award.membership,
+            points=award.points,
+            reason=award.reason,
+            source_type=source_type,
+            key=award.key,
+            cause=award.cause,
+            at=at,
+        )
+        balances[award.membership.pk].refresh_from_db()
+    return [(*result, balances[award.membership.pk]) for result, award in zip(results, awards, strict=True) if result]
+
+
+def _expiring_soon_many(balances: list[Balance], at: datetime) -> None:
+    """`_expiring_soon` for many members in one query (each member's program's notice)."""
+    rows = (
+        PointLot.objects.filter(
+            membership_id__in=[balance.membership_id for balance in balances],
+            status=LotStatus.ACTIVE,
+            remaining__gt=0,
+            expires_at__gt=at,
+        )
+        .values("membership_id", "expires_at", "membership__program__expiry_notice_days")
+        .annotate(total=Sum("remaining"))
+    )
+    totals: dict[int, int] = {}
+    for row in rows:  # one row per member and expiry date
+        expires_at = row["expires_at"]
+        if expires_at is not None and expires_at <= at + timedelta(
+            days=row["membership__program__expiry_notice_days"] or 0
+        ):
+            totals[row["membership_id"]] = totals.get(row["membership_id"], 0) + row["total"]
+    for balance in balances:
+        balance.expiring_soon = totals.get(balance.membership_id, 0)
 
 
 def member_expire_due(ledger: MemberLedger) -> None:
