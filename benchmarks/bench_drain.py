@@ -145,8 +145,10 @@ def main() -> int:
                 if profiler:
                     profiler.enable()
                 while True:
+                    # pending for the engine (an order's event also waits for loyalty's earning, not run here)
                     pending = (
                         DomainEvent.objects.filter(name=name, status="pending")
+                        .exclude(receipts__consumer="automations")
                         .order_by("pk")
                         .values_list("pk", flat=True)
                     )
