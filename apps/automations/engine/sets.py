@@ -10,9 +10,9 @@ back), skip reasons (active window, trigger filter, holdout), step rows with the
 effect ledger (each effect recorded done with its outcome, in the transaction of the effect: exactly once),
 waits parking the run, and the receipt committing with the effects.
 
-What it leaves to the per-event path (`lane_split`): an event caused by another run (chain depth, loop guard),
-a workflow with run limits (they lock the customer and count its runs), state tags that follow the event, a
-customer with several events in the batch (each must see the previous one's effects) — and, on any error, the
+What it leaves to the per-event path (`lane_split`): every event while a state tag is active, an event caused
+by another run (chain depth, loop guard), a workflow with run limits (they lock the customer and count its
+runs), a customer with several events in the batch (each must see the previous one's effects) — and, on any error, the
 whole lane: it runs inside one savepoint, rolled back and redone event by event with their own savepoints, so
 a poison event is isolated exactly as before, but only the batch that holds one pays for savepoints.
 """
@@ -50,6 +50,10 @@ def lane_split(events: list[DomainEvent], scope: BatchScope) -> tuple[list[Domai
     from ..state_tags.runs import BRANCHES
     from ..state_tags.spec import SOURCE_PREFIX
 
+    if scope.state_specs():
+        # Active state tags re-evaluate customers as events change their figures, in event order per
+        # customer: while any is active the whole batch goes event by event (not measured set-based yet).
+        return [], list(events)
     per_customer = Counter(event.customer_id for event in events if event.customer_id is not None)
     followed: dict[str, bool] = {}
     lane: list[DomainEvent] = []
