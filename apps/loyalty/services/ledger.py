@@ -677,8 +677,9 @@ def _points_award_many(
             ["active", "pending", "debt", "lifetime_earned", "expiring_soon", "updated_at"],
         )
         Membership.objects.filter(pk__in=[ledger.balance.membership_id for ledger in moved]).update(last_activity_at=at)
-        for ledger in moved:
-            points_moved_emit(ledger)
+        # One set-based insert of the members' `loyalty.points_changed` events when someone listens, handed to
+        # the consumers after commit (`points_moved_emit_bulk`, as the batch jobs announce theirs).
+        points_moved_emit_bulk(moved)
     for index in one_by_one:
         award = awards[index]
         results[index] = points_award(
