@@ -32,10 +32,15 @@ class TemplateParam:
     type: str  # tag | tags | money | int | days | string | strings | cron | currency
     default: ParamValue
     help: str = ""
+    # For int / days: the allowed range (inclusive), narrower than the type's own (days: 1..365).
+    bounds: tuple[int, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         default = str(self.default) if isinstance(self.default, Decimal) else self.default
-        return {"name": self.name, "label": self.label, "type": self.type, "default": default, "help": self.help}
+        described = {"name": self.name, "label": self.label, "type": self.type, "default": default, "help": self.help}
+        if self.bounds is not None:
+            described.update(min=self.bounds[0], max=self.bounds[1])
+        return described
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ def _coerce(param: TemplateParam, value: Any) -> ParamValue:
             number = int(value)
         except ValueError:
             raise ValueError("Enter a whole number.") from None
-        low, high = (1, 365) if kind == "days" else (1, 1_000_000)
+        low, high = param.bounds or ((1, 365) if kind == "days" else (1, 1_000_000))
         if not low <= number <= high:
             raise ValueError(f"Enter a number between {low} and {high}.")
         return number

@@ -20,7 +20,13 @@ TRIGGERS = [
         ("customer",),
     ),
     ("voucher.redeemed", "Voucher redeemed", "The customer redeemed promotion incentives at checkout.", ("customer",)),
-    ("voucher.expiring", "Voucher expiring", "A code published to the customer expires within 3 days.", ("customer",)),
+    (
+        "voucher.expiring",
+        "Voucher expiring",
+        "A code published to the customer expires within N days (1 to 90: set “Voucher expiring: days before "
+        "expiry” in the trigger's condition; 3 without it).",
+        ("customer",),
+    ),
     (
         "campaign.budget_threshold",
         "Campaign budget threshold",
@@ -102,8 +108,55 @@ def _issue_then_email(trigger: str, where: dict[str, Any] | None, p: dict[str, A
     return gallery.simple(gallery.definition(trigger, steps, where=where))
 
 
+def _voucher_expiring(p: dict[str, Any]) -> dict[str, Any]:
+    where = {"field": NOTICE_FIELD, "op": "eq", "value": str(p["days"])}
+    steps = [gallery.email("s1", p["subject"], p["body"])]
+    return gallery.simple(gallery.definition("voucher.expiring", steps, where=where))
+
+
+NOTICE_FIELD = "voucher.notice_days"
+
+
+def _notice_days_in(condition: Any, depth: int = 0) -> set[int]:
+    """The N values a trigger condition asks for with `voucher.notice_days` eq/in (not under a `not`)."""
+    if not isinstance(condition, dict) or depth > 20:
+        return set()
+    found: set[int] = set()
+    for group in ("all", "any"):
+        for item in condition.get(group) or []:
+            found |= _notice_days_in(item, depth + 1)
+    if condition.get("field") == NOTICE_FIELD and condition.get("op") in ("eq", "in"):
+        values = condition.get("value")
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, str) and value.isdigit():
+                found.add(int(value))
+    return found
+
+
+def voucher_notice_days() -> list[int]:
+    """
+    The notices (N days before expiry) the active workflows on `voucher.expiring` ask for, for the daily
+    notice: the N of each one's `voucher.notice_days` condition, and 3 for one without such a condition (as
+    before N existed). No active workflow: [3] (the event still reaches its other listeners).
+    """
+    from apps.automations.choices import WorkflowStatus
+    from apps.automations.models import Workflow
+
+    from .promotions.services import EXPIRING_NOTICE_DAYS, MAX_NOTICE_DAYS
+
+    days: set[int] = set()
+    definitions = Workflow.objects.filter(
+        status=WorkflowStatus.ACTIVE, current_version__trigger="voucher.expiring"
+    ).values_list("current_version__definition", flat=True)
+    for definition in definitions:
+        trigger = (definition or {}).get("trigger") if isinstance(definition, dict) else None
+        asked = _notice_days_in((trigger or {}).get("where") if isinstance(trigger, dict) else None)
+        days |= {n for n in asked if 1 <= n <= MAX_NOTICE_DAYS} or {EXPIRING_NOTICE_DAYS}
+    return sorted(days) or [EXPIRING_NOTICE_DAYS]
+
+
 def campaign_templates() -> dict[str, Any]:
-    from .promotions.services import EXPIRING_NOTICE_DAYS
+    from .promotions.services import EXPIRING_NOTICE_DAYS, MAX_NOTICE_DAYS
 
     param = gallery.TemplateParam
     specs = [
@@ -130,23 +183,30 @@ def campaign_templates() -> dict[str, Any]:
         ),
         gallery.TemplateSpec(
             "campaigns_voucher_expiring_reminder",
-            "Voucher-expiring reminder",
-            f"E-mail customers whose unused voucher code expires within {EXPIRING_NOTICE_DAYS} days (the daily "
-            "voucher notice sends the trigger once per code).",
+            "Voucher expiring in N days",
+            "E-mail customers whose unused voucher code expires within N days (the daily voucher notice sends the "
+            "trigger once per code and N).",
             "voucher.expiring",
             "Reminders",
             [
+                param(
+                    "days",
+                    "Days before expiry",
+                    "days",
+                    EXPIRING_NOTICE_DAYS,
+                    help=f"1 to {MAX_NOTICE_DAYS}.",
+                    bounds=(1, MAX_NOTICE_DAYS),
+                ),
                 param("subject", "E-mail subject", "string", "Your code expires soon"),
                 param(
                     "body",
                     "E-mail text",
                     "string",
-                    "Your code {{ voucher.code }} expires in a few days: use it before it is gone!",
+                    "Your code {{ voucher.code }} expires in {{ voucher.expires_in_days }} days: use it before it "
+                    "is gone!",
                 ),
             ],
-            lambda p: gallery.simple(
-                gallery.definition("voucher.expiring", [gallery.email("s1", p["subject"], p["body"])])
-            ),
+            _voucher_expiring,
         ),
         gallery.TemplateSpec(
             "campaigns_winback_code",

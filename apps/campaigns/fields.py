@@ -144,6 +144,49 @@ def _read_voucher_code(context, **kwargs):
     return payload.get("code") if isinstance(payload, dict) else None
 
 
+def _payload_number(context, name: str):
+    payload = (context.extra or {}).get("payload") or {}
+    value = payload.get(name) if isinstance(payload, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _read_notice_days(context, **kwargs):
+    """The N of a `voucher.expiring` notice ("1".."90", as the choice is stored); None for other events."""
+    days = _payload_number(context, "days")
+    return str(days) if days is not None else None
+
+
+# The N of "Voucher expiring in N days" (1..90): a choice, so the builder offers exactly the valid values and
+# saving refuses any other with its path.
+NOTICE_DAYS_CHOICES = tuple((str(days), f"{days} day{'s' if days > 1 else ''} before expiry") for days in range(1, 91))
+
+catalog.register_field(
+    catalog.FieldSpec(
+        name="voucher.notice_days",
+        type="choice",
+        label="Voucher expiring: days before expiry",
+        scope="customer",
+        description="Under the “Voucher expiring” trigger: which notice this is — N days before the code expires "
+        "(the daily notice sends one per N that an active workflow asks for with this condition).",
+        read=_read_notice_days,
+        operators=("eq", "in"),
+        choices=NOTICE_DAYS_CHOICES,
+        example="3",
+    )
+)
+catalog.register_field(
+    catalog.FieldSpec(
+        name="voucher.expires_in_days",
+        type="integer",
+        label="Voucher expiring: days left",
+        scope="customer",
+        description="Under the “Voucher expiring” trigger: whole days until the code expires (at least 1) — for "
+        "messages: “expires in {{ voucher.expires_in_days }} days”.",
+        read=lambda context, **kwargs: _payload_number(context, "days_left"),
+        example=3,
+    )
+)
+
 catalog.register_field(
     catalog.FieldSpec(
         name="voucher.code",

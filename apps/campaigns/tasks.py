@@ -14,9 +14,10 @@ def reservations_release_task() -> int:
 
 
 def vouchers_expiring_task() -> int:
+    from .automation import voucher_notice_days
     from .promotions.services import vouchers_expiring_announce
 
-    return vouchers_expiring_announce()
+    return vouchers_expiring_announce(notice_days=voucher_notice_days())
 
 
 def gift_cards_expire_task() -> int:

@@ -128,7 +128,18 @@ class CustomerAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["external_id", "email", "phone", "first_name", "last_name", "birthday"]}),
-        ("Locale", {"fields": ["country", "preferred_currency", "preferred_currency_set_by_integrator"]}),
+        (
+            "Locale",
+            {
+                "fields": [
+                    "country",
+                    "language",
+                    "time_zone",
+                    "preferred_currency",
+                    "preferred_currency_set_by_integrator",
+                ]
+            },
+        ),
         ("State and consent", {"fields": ["state", "accepts_marketing", "unsubscribed_at"]}),
         (
             "Fraud status (blocked: earns, redeems and receives nothing; flagged: new points held for review)",

@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from loyalty_site.lib.timezones import validate_time_zone
+
 from .choices import CustomerState, CustomerStatus, DomainEventStatus, OrderChannel, OrderStatus
 
 
@@ -78,6 +80,15 @@ class Customer(models.Model):
         default="",
         db_default="",  # (bulk loaders that COPY rows without the column keep working)
         help_text='BCP 47 language tag, e.g. "en" or "pt-br" (message templates)',
+    )
+    # Quiet hours of messages are in the customer's local time (apps/customers/messaging/governance.py).
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",  # (bulk loaders that COPY rows without the column keep working)
+        validators=[validate_time_zone],
+        help_text="IANA time zone, e.g. Europe/Paris (quiet hours of messages); blank: the sending policy's default",
     )
     preferred_currency = models.CharField(
         max_length=3,

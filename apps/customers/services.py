@@ -18,6 +18,8 @@ from apps.platform.audit import audit_record
 from loyalty_site.lib.errors import ConflictError, DomainError
 from loyalty_site.lib.identity import email_domain
 from loyalty_site.lib.money import no_rate_message
+from loyalty_site.lib.timezones import UNKNOWN as UNKNOWN_TIME_ZONE
+from loyalty_site.lib.timezones import time_zone_canonical
 
 from . import signals
 from .choices import CustomerState, CustomerStatus, OrderStatus
@@ -45,6 +47,7 @@ CUSTOMER_FIELDS = (
     "last_name",
     "country",
     "language",
+    "time_zone",
     "preferred_currency",
     "birthday",
     "accepts_marketing",
@@ -71,6 +74,12 @@ def _normalise_customer_fields(fields: dict[str, Any]) -> dict[str, Any]:
         clean["preferred_currency"] = clean["preferred_currency"].upper()
     if clean.get("language"):
         clean["language"] = clean["language"].strip().replace("_", "-").lower()
+    if clean.get("time_zone"):
+        # Stored as the tz database spells it ("europe/paris" is Europe/Paris); unknown names are refused.
+        name = time_zone_canonical(clean["time_zone"])
+        if name is None:
+            raise ValidationError({"time_zone": UNKNOWN_TIME_ZONE.format(value=str(clean["time_zone"])[:64])})
+        clean["time_zone"] = name
     if clean.get("email"):
         clean["email"] = clean["email"].strip().lower()
     if "email" in clean:

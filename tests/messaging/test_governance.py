@@ -14,7 +14,7 @@ from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
-NEW_YORK = {"time_zone": "America/New_York"}
+NEW_YORK = "America/New_York"
 # 2026-11-01 02:00 EDT -> 01:00 EST: that Sunday has 25 hours in New York. 2026-03-08 has 23.
 FALL_BACK_DAY_START = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)  # 00:00 EDT
 SPRING_FORWARD_DAY_START = datetime(2026, 3, 8, 5, 0, tzinfo=UTC)  # 00:00 EST
@@ -44,7 +44,7 @@ def send(customer, key, *, at, channel="email", purpose="marketing", cause="", p
 
 def test_a_daily_cap_counts_the_customers_calendar_day_of_25_hours_across_the_fall_dst_change():
     policy(email_per_day=1)
-    customer = CustomerFactory(attributes=NEW_YORK)
+    customer = CustomerFactory(time_zone=NEW_YORK)
 
     first = send(customer, "a", at=FALL_BACK_DAY_START + timedelta(minutes=30))  # 00:30 EDT
     # 24 h 30 min later it is still Sunday 23:30 EST in New York: the same calendar day
@@ -58,7 +58,7 @@ def test_a_daily_cap_counts_the_customers_calendar_day_of_25_hours_across_the_fa
 
 def test_a_daily_cap_on_the_23_hour_spring_day_resets_at_local_midnight():
     policy(email_per_day=1)
-    customer = CustomerFactory(attributes=NEW_YORK)
+    customer = CustomerFactory(time_zone=NEW_YORK)
 
     send(customer, "a", at=SPRING_FORWARD_DAY_START + timedelta(minutes=10))  # 00:10 EST
     # 23 h later it is already Monday 00:10 EDT: a new day although less than 24 h passed
@@ -69,7 +69,7 @@ def test_a_daily_cap_on_the_23_hour_spring_day_resets_at_local_midnight():
 
 def test_weekly_and_all_channel_caps_and_transactional_messages_are_exempt():
     policy(email_per_week=2, any_per_day=2)
-    customer = CustomerFactory(attributes=NEW_YORK)
+    customer = CustomerFactory(time_zone=NEW_YORK)
     monday = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
 
     statuses = [
@@ -87,7 +87,7 @@ def test_weekly_and_all_channel_caps_and_transactional_messages_are_exempt():
 
 def test_quiet_hours_delay_to_the_local_morning_after_the_dst_change_and_never_drop():
     policy(quiet_hours_start=time(21, 0), quiet_hours_end=time(8, 0), quiet_hours_sms=True)
-    customer = CustomerFactory(attributes=NEW_YORK, phone="+15551234567")
+    customer = CustomerFactory(time_zone=NEW_YORK, phone="+15551234567")
     consent.consent_grant(customer=customer, channel="sms", source="admin")  # SMS marketing needs an opt-in
     saturday_late = datetime(2026, 11, 1, 2, 30, tzinfo=UTC)  # Sat Oct 31 22:30 EDT
 
@@ -112,7 +112,7 @@ def test_quiet_hours_follow_each_customers_time_zone_and_spare_transactional():
         default_time_zone="Europe/Paris",
     )
     at = datetime(2026, 6, 1, 22, 0, tzinfo=UTC)  # 18:00 in New York, 00:00 in Paris
-    new_yorker = CustomerFactory(attributes=NEW_YORK)
+    new_yorker = CustomerFactory(time_zone=NEW_YORK)
     parisian = CustomerFactory()  # no time zone of their own: the policy's default
 
     assert send(new_yorker, "ny", at=at).status == "sent"

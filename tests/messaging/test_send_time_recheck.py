@@ -19,7 +19,7 @@ from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
-NEW_YORK = {"time_zone": "America/New_York"}
+NEW_YORK = "America/New_York"
 SATURDAY_2230 = datetime(2026, 6, 7, 2, 30, tzinfo=UTC)  # Sat Jun 6 22:30 EDT
 SUNDAY_0800 = datetime(2026, 6, 7, 12, 0, tzinfo=UTC)  # Sun Jun 7 08:00 EDT: the quiet hours end
 
@@ -56,7 +56,7 @@ def state(delivery) -> tuple:
 
 
 def sms_customer(**fields):
-    customer = CustomerFactory(attributes=NEW_YORK, phone="+15551234567", **fields)
+    customer = CustomerFactory(time_zone=NEW_YORK, phone="+15551234567", **fields)
     consent.consent_grant(customer=customer, channel="sms", source="admin")
     return customer
 
@@ -79,7 +79,7 @@ def test_a_delayed_sms_to_a_customer_who_unsubscribed_overnight_is_suppressed_un
 
 def test_a_delayed_email_to_an_address_suppressed_overnight_is_suppressed_with_that_reason():
     policy(quiet_hours_email=True)
-    customer = CustomerFactory(attributes=NEW_YORK, email="ana@example.com", accepts_marketing=True)
+    customer = CustomerFactory(time_zone=NEW_YORK, email="ana@example.com", accepts_marketing=True)
     delayed = send(customer, "promo", at=SATURDAY_2230)
     assert state(delayed)[:2] == ("queued", "quiet_hours")
 
@@ -146,7 +146,7 @@ def test_a_message_still_delayed_holds_the_place_of_the_day_it_is_due():
 
 def test_a_retry_that_falls_into_the_quiet_hours_is_delayed_again_and_not_counted_as_an_attempt(smtp_sink):
     policy(quiet_hours_email=True)
-    customer = CustomerFactory(attributes=NEW_YORK, accepts_marketing=True)
+    customer = CustomerFactory(time_zone=NEW_YORK, accepts_marketing=True)
     before_quiet = datetime(2026, 6, 7, 0, 59, 50, tzinfo=UTC)  # Sat 20:59:50 EDT
     smtp_sink.replies = ["421 Try again later"]
     delivery = send(customer, "promo", at=before_quiet)

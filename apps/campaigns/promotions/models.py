@@ -171,6 +171,9 @@ class Code(models.Model):
     publication_ref = models.CharField(max_length=120, blank=True, help_text="Who published it (api, admin, run:step)")
     is_active = models.BooleanField(default=True)
     expiry_notified_at = models.DateTimeField(null=True, blank=True, help_text="When voucher.expiring was sent")
+    expiry_notice_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The N of the last voucher.expiring notice (N days before expiry)"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -184,6 +187,12 @@ class Code(models.Model):
             models.Index(fields=["campaign", "customer"], name="promo_code_campaign_cust_idx"),
             # a customer's codes (qualify, `voucher.code` of a run's earlier step)
             models.Index(fields=["customer", "published_at"], name="promo_code_customer_pub_idx"),
+            # the daily voucher.expiring notice: published, unused codes by expiry
+            models.Index(
+                fields=["expires_at"],
+                name="promo_code_expiring_idx",
+                condition=Q(customer__isnull=False, uses=0, is_active=True),
+            ),
         ]
 
     def __str__(self) -> str:

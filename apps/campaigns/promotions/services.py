@@ -19,6 +19,7 @@ transaction rolls back — a budget is never exceeded by a cent or a redemption.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import string
@@ -1063,33 +1064,55 @@ def redemption_rollback(*, redemption: Redemption, amount: Decimal | None = None
 
 
 EXPIRING_NOTICE_DAYS = 3
+MAX_NOTICE_DAYS = 90
+ANNOUNCE_BATCH = 5000
 
 
-def vouchers_expiring_announce(*, now: datetime | None = None, days: int = EXPIRING_NOTICE_DAYS) -> int:
+def vouchers_expiring_announce(
+    *, now: datetime | None = None, notice_days: Iterable[int] = (EXPIRING_NOTICE_DAYS,)
+) -> int:
     """
-    Daily: `voucher.expiring` once per published, unused code whose expiry falls within `days`; the
-    `expiry_notified_at` mark makes a second run a no-op.
+    Daily: `voucher.expiring` for published, unused codes, once per notice a workflow asks for — N days before
+    expiry for each N in `notice_days` (1..90; the "Voucher expiring in N days" reminders' N, collected by
+    `campaigns.automation.voucher_notice_days`). A code gets the notice of the smallest N whose window it is
+    in, once: with notices at 7 and 3 days, a code 6 days from expiry gets the 7-day one now and the 3-day one
+    later; a code published 2 days before it expires gets only the 3-day one (never a "7 days" notice after
+    the 3-day one). The payload says which notice it is (`days`, read as `voucher.notice_days`) and the whole
+    days left (`days_left`, `voucher.expires_in_days`). `expiry_notice_days` on the code makes a second run a
+    no-op. Returns how many notices were sent.
     """
     now = now or timezone.now()
-    horizon = now + timedelta(days=days)
+    horizons = sorted({int(days) for days in notice_days if 1 <= int(days) <= MAX_NOTICE_DAYS})
+    if not horizons:
+        return 0
     rows = (
         Code.objects.filter(
             customer__isnull=False,
-            expiry_notified_at__isnull=True,
             is_active=True,
             uses=0,
             expires_at__gt=now,
-            expires_at__lte=horizon,
+            expires_at__lte=now + timedelta(days=horizons[-1]),
         )
+        .filter(Q(expiry_notice_days__isnull=True) | Q(expiry_notice_days__gt=horizons[0]))
         .select_related("customer", "campaign")
-        .order_by("pk")[:5000]
+        .order_by("expires_at", "pk")[:ANNOUNCE_BATCH]
     )
     count = 0
     for code in rows:
+        left = code.expires_at - now  # type: ignore[operator]  # (filtered: not null)
+        due = [days for days in horizons if left <= timedelta(days=days)]
+        due = [days for days in due if code.expiry_notice_days is None or days < code.expiry_notice_days]
+        if not due:
+            continue
+        days = due[0]
         with transaction.atomic():
-            marked = Code.objects.filter(pk=code.pk, expiry_notified_at__isnull=True).update(expiry_notified_at=now)
+            marked = (
+                Code.objects.filter(pk=code.pk)
+                .filter(Q(expiry_notice_days__isnull=True) | Q(expiry_notice_days__gt=days))
+                .update(expiry_notice_days=days, expiry_notified_at=now)
+            )
             if not marked:
-                continue
+                continue  # another run announced it meanwhile
             domain_event_emit(
                 signal=signals.voucher_expiring,
                 name="voucher.expiring",
@@ -1098,8 +1121,10 @@ def vouchers_expiring_announce(*, now: datetime | None = None, days: int = EXPIR
                     "code": code.code,
                     "campaign": code.campaign.name,
                     "expires_at": code.expires_at.isoformat() if code.expires_at else None,
+                    "days": days,
+                    "days_left": max(1, math.ceil(left / timedelta(days=1))),
                 },
-                cause=f"voucher_expiring:{code.pk}",
+                cause=f"voucher_expiring:{code.pk}:{days}",
                 sender=Code,
                 code=code,
             )

@@ -10,6 +10,8 @@ from rest_framework import serializers
 
 from loyalty_site.lib.api.ranges import BoundedInputMixin
 from loyalty_site.lib.money import decimals_error, shop_currency
+from loyalty_site.lib.timezones import UNKNOWN as UNKNOWN_TIME_ZONE
+from loyalty_site.lib.timezones import time_zone_canonical
 
 from ..choices import CustomerState, CustomerStatus, OrderChannel
 from ..consent.api.serializers import ConsentListField, ConsentSerializer
@@ -53,6 +55,7 @@ class CustomerSerializer(serializers.ModelSerializer):
             "last_name",
             "country",
             "language",
+            "time_zone",
             "preferred_currency",
             "preferred_currency_set_by_integrator",
             "birthday",
@@ -237,6 +240,13 @@ class CustomerInputSerializer(BoundedInputMixin, serializers.Serializer):
         allow_blank=True,
         help_text='BCP 47 language tag ("en", "pt-BR"): chooses the locale of message templates.',
     )
+    time_zone = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="IANA time zone (Europe/Paris, America/New_York; any letter case, stored as the tz database "
+        "spells it): quiet hours of messages are in the customer's local time. Empty: the sending policy's default.",
+    )
     preferred_currency = serializers.CharField(
         max_length=3,
         min_length=3,
@@ -262,6 +272,14 @@ class CustomerInputSerializer(BoundedInputMixin, serializers.Serializer):
         "opt-in link."
     )
     attributes = serializers.JSONField(required=False)
+
+    def validate_time_zone(self, value: str) -> str:
+        if not value:
+            return ""
+        name = time_zone_canonical(value)
+        if name is None:
+            raise serializers.ValidationError(UNKNOWN_TIME_ZONE.format(value=value))
+        return name
 
     def validate_attributes(self, value: Any) -> dict:
         if not isinstance(value, dict):

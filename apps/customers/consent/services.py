@@ -292,10 +292,13 @@ def consent_withdraw(
 
 
 def double_opt_in_required(*, channel: str, purpose: str, source: str) -> bool:
-    """A self-service grant of marketing e-mail waits for the confirmation link when CONSENT_DOUBLE_OPT_IN is on."""
+    """
+    A self-service grant of marketing e-mail or SMS waits for the confirmation link when CONSENT_DOUBLE_OPT_IN
+    is on (the link goes by e-mail, or by SMS to the phone that signed up).
+    """
     return (
         getattr(settings, "CONSENT_DOUBLE_OPT_IN", False)
-        and channel == Channel.EMAIL
+        and channel in (Channel.EMAIL, Channel.SMS)
         and purpose == Purpose.MARKETING
         and source.startswith(DOUBLE_OPT_IN_SOURCES)
     )
@@ -428,28 +431,37 @@ def _confirmation_send(consent_id: int, url: str) -> None:
     if consent is None or consent.status != ConsentStatus.PENDING:
         return
     customer = consent.customer
-    if consent.channel != Channel.EMAIL:
-        logger.info("double opt-in for %s on %s: no sender for that channel yet", customer.pk, consent.channel)
+    if consent.channel not in (Channel.EMAIL, Channel.SMS):
         return
-    if allows(customer, channel=Channel.EMAIL, purpose=Purpose.TRANSACTIONAL) is not None:
+    if allows(customer, channel=consent.channel, purpose=Purpose.TRANSACTIONAL) is not None:
         return
-    # Through messaging's pipeline as a transactional message: a Delivery row (visible on the customer page),
-    # once per link (the key carries the nonce), retried on transient provider errors, never capped.
+    # Through messaging's pipeline as a transactional message on the consent's own channel: a Delivery row
+    # (visible on the customer page), once per link (the key carries the nonce), retried on transient provider
+    # errors, never capped nor delayed by quiet hours.
     from apps.customers.messaging.rendering import inline_content
-    from apps.customers.messaging.services import message_send
+    from apps.customers.messaging.services import Content, message_send
 
     hours = int(confirm_max_age().total_seconds() // 3600)
-    body = (
-        f"Hello {customer.first_name or ''}".rstrip()
-        + f",\n\nPlease confirm that you want to receive our news and offers:\n{url}\n\n"
-        f"The link works for {hours} hours. If you did not sign up, ignore this message.\n"
-    )
+    if consent.channel == Channel.SMS:
+        from apps.customers.messaging.templating.selectors import get_brand
+
+        # Short (one or two SMS segments): who asks, the link, how long it works.
+        sender = get_brand().name or "We"
+        text = f"{sender}: please confirm you want our offers by SMS: {url} (valid {hours} h). Not you? Ignore this."
+        content = Content(text=text)
+    else:
+        body = (
+            f"Hello {customer.first_name or ''}".rstrip()
+            + f",\n\nPlease confirm that you want to receive our news and offers:\n{url}\n\n"
+            f"The link works for {hours} hours. If you did not sign up, ignore this message.\n"
+        )
+        content = inline_content(subject="Please confirm your subscription", body=body)
     message_send(
         key=f"consent_confirm:{consent.pk}:{consent.confirm_nonce}",
-        channel=Channel.EMAIL,
+        channel=consent.channel,
         purpose=Purpose.TRANSACTIONAL,
         customer=customer,
-        content=inline_content(subject="Please confirm your subscription", body=body),
+        content=content,
         cause=f"consent_confirm:{consent.pk}",
     )
 

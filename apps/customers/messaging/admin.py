@@ -60,7 +60,7 @@ class SendingPolicyAdmin(AuditedModelAdmin, admin.ModelAdmin):
             },
         ),
         (
-            "Quiet hours (in the customer's time zone: attributes.time_zone, else the default)",
+            "Quiet hours (in the customer's time zone — the customer's Time zone field — else the default)",
             {
                 "fields": [
                     ("quiet_hours_start", "quiet_hours_end"),

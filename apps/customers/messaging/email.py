@@ -8,6 +8,7 @@ connections and HTTP 5xx/429 are transient; SMTP 5xx, HTTP 4xx and refused recip
 from __future__ import annotations
 
 import smtplib
+from email.utils import formataddr
 from typing import Any
 
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused  # type: ignore[import-untyped]  # no py.typed
@@ -25,11 +26,23 @@ def email_connection() -> Any:
     return get_connection(fail_silently=False)
 
 
-def email_message(delivery: Delivery, *, headers: dict[str, str], connection: Any = None) -> EmailMultiAlternatives:
+def email_sender() -> str:
+    """From: the brand's sender ("Acme Club <club@acme.test>") when the brand names one, else DEFAULT_FROM_EMAIL."""
+    from .templating.selectors import get_brand
+
+    brand = get_brand()
+    if brand.sender_email:
+        return formataddr((brand.sender_name or brand.name, brand.sender_email))
+    return settings.DEFAULT_FROM_EMAIL
+
+
+def email_message(
+    delivery: Delivery, *, headers: dict[str, str], connection: Any = None, from_email: str = ""
+) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=delivery.subject,
         body=delivery.text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=from_email or settings.DEFAULT_FROM_EMAIL,
         to=[delivery.to],
         connection=connection,
         headers={"Message-ID": make_msgid(domain=settings.MESSAGING_MESSAGE_ID_DOMAIN), **headers},
@@ -39,9 +52,9 @@ def email_message(delivery: Delivery, *, headers: dict[str, str], connection: An
     return message
 
 
-def email_send(delivery: Delivery, *, headers: dict[str, str], connection: Any = None) -> str:
+def email_send(delivery: Delivery, *, headers: dict[str, str], connection: Any = None, from_email: str = "") -> str:
     """Send one delivery's e-mail; returns the provider's message id (the Message-ID for SMTP)."""
-    message = email_message(delivery, headers=headers, connection=connection)
+    message = email_message(delivery, headers=headers, connection=connection, from_email=from_email)
     try:
         message.send(fail_silently=False)
     except AnymailRecipientsRefused as error:

@@ -52,10 +52,11 @@ SEND_NOW = Decision()
 
 
 def customer_time_zone(customer: Customer | None, policy: SendingPolicy) -> ZoneInfo:
-    """The customer's IANA time zone (`attributes.time_zone`), else the policy's default."""
-    name = ""
-    if customer is not None and isinstance(customer.attributes, dict):
-        name = str(customer.attributes.get("time_zone") or "")
+    """
+    The customer's IANA time zone (`Customer.time_zone`), else the policy's default. `attributes.time_zone`
+    is no longer read: migration customers 0016 moved every known name from there to the column.
+    """
+    name = customer.time_zone if customer is not None else ""
     for candidate in (name, policy.default_time_zone, "UTC"):
         if candidate:
             try:

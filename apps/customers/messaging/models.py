@@ -44,6 +44,12 @@ class Delivery(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True, help_text="In-app: when the customer read it")
+    # What the e-mail provider reported afterwards (its tracking webhook, apps/customers/messaging/tracking.py).
+    provider_event = models.CharField(max_length=16, blank=True, help_text="The provider's latest event")
+    provider_event_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True, help_text="The provider delivered it")
+    opened_at = models.DateTimeField(null=True, blank=True, help_text="First opened (the provider's tracking)")
+    complained_at = models.DateTimeField(null=True, blank=True, help_text="Marked as spam by the recipient")
 
     class Meta:
         app_label = "customers"
@@ -58,6 +64,12 @@ class Delivery(models.Model):
             ),
             # A run's deliveries (run page, bulk progress).
             models.Index(fields=["cause", "status"], name="delivery_cause_status"),
+            # The provider's tracking events find their delivery by the provider's message id.
+            models.Index(
+                fields=["provider_message_id"],
+                name="delivery_provider_message_id",
+                condition=~models.Q(provider_message_id=""),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -95,7 +107,7 @@ class SendingPolicy(models.Model):
     quiet_hours_email = models.BooleanField(default=False, help_text="Quiet hours also delay e-mail")
     quiet_hours_sms = models.BooleanField(default=True, help_text="Quiet hours delay SMS")
     default_time_zone = models.CharField(
-        max_length=64, default="UTC", help_text="IANA zone for customers without attributes.time_zone"
+        max_length=64, default="UTC", help_text="IANA zone for customers without a time zone of their own"
     )
     priority_window_minutes = models.PositiveIntegerField(
         default=60, help_text="Messages of two workflows this close together: the higher priority wins"

@@ -28,7 +28,7 @@ from apps.customers.models import Customer
 
 from . import consent, governance
 from .choices import Channel, DeliveryReason, DeliveryStatus, Purpose
-from .email import email_connection, email_send
+from .email import email_connection, email_send, email_sender
 from .errors import ProviderError
 from .models import Delivery
 from .sms import phone_is_valid, sms_backend
@@ -313,10 +313,10 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
-def _send_one(delivery: Delivery, *, connection: Any) -> str:
+def _send_one(delivery: Delivery, *, connection: Any, from_email: str = "") -> str:
     if delivery.channel == Channel.EMAIL:
         headers = consent.unsubscribe_headers(delivery.customer, channel=delivery.channel, purpose=delivery.purpose)
-        return email_send(delivery, headers=headers, connection=connection)
+        return email_send(delivery, headers=headers, connection=connection, from_email=from_email)
     if delivery.channel == Channel.SMS:
         return sms_backend().send(to=delivery.to, text=delivery.text, key=delivery.key)
     if delivery.channel == Channel.IN_APP:
@@ -324,12 +324,12 @@ def _send_one(delivery: Delivery, *, connection: Any) -> str:
     raise ProviderError(f"channel {delivery.channel!r} is not sent from the queue", transient=False)
 
 
-def _outcome(delivery: Delivery, *, now: datetime, connection: Any) -> Delivery:
+def _outcome(delivery: Delivery, *, now: datetime, connection: Any, from_email: str = "") -> Delivery:
     """Send one claimed row and set its new state on the instance (saved by the caller)."""
     delivery.claim_token = ""
     delivery.claimed_at = None
     try:
-        delivery.provider_message_id = _send_one(delivery, connection=connection)
+        delivery.provider_message_id = _send_one(delivery, connection=connection, from_email=from_email)
     except ProviderError as error:
         return _failed(delivery, error, now=now)
     delivery.status = DeliveryStatus.SENT
@@ -390,14 +390,16 @@ def deliveries_send(*, ids: Iterable[int], now: datetime | None = None) -> dict[
             counts[row.status] = counts.get(row.status, 0) + 1
         if not batch:
             continue
-        connection = email_connection() if any(row.channel == Channel.EMAIL for row in batch) else None
+        emails = any(row.channel == Channel.EMAIL for row in batch)
+        connection = email_connection() if emails else None
+        from_email = email_sender() if emails else ""  # the brand's sender, read once per batch
         try:
             unreachable = _open(connection)
             for delivery in batch:
                 if unreachable is not None and delivery.channel == Channel.EMAIL:
                     _failed(delivery, unreachable, now=now)
                 else:
-                    _outcome(delivery, now=now, connection=connection)
+                    _outcome(delivery, now=now, connection=connection, from_email=from_email)
                 counts[delivery.status] = counts.get(delivery.status, 0) + 1
         finally:
             if connection is not None:

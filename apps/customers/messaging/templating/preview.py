@@ -5,19 +5,19 @@ the same code as `render_for` (so the preview is the message as it is sent).
 
 from __future__ import annotations
 
-from email.utils import formataddr
-from typing import Any
+import uuid
+from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives
 
 from .choices import TemplateChannel, VersionStatus
 from .locales import locale_choose, locale_normalise
 from .models import MessageTemplate, TemplateVariant, TemplateVersion
 from .rendering import Rendered, variant_render
-from .selectors import get_brand
 from .services import variant_errors
+
+if TYPE_CHECKING:
+    from ..models import Delivery
 
 MAX_TEST_SUBJECT_PREFIX = "[Test] "
 
@@ -78,25 +78,38 @@ def preview_render(
     )
 
 
-def send_test(*, template: MessageTemplate, customer: Any, user: Any, locale: str = "") -> str:
+def send_test(*, template: MessageTemplate, customer: Any, user: Any, locale: str = "") -> Delivery:
     """
     E-mail the draft (else the latest version) rendered for `customer` to the staff user's own address; an SMS
-    or in-app template arrives as the text it would send. Returns the address.
+    or in-app template arrives as the text it would send. It goes through the messaging pipeline like any
+    message: a transactional Delivery row (in the deliveries list, cause `template_test:<id>`, no customer —
+    the staff user is the recipient, so the customer's page, consent and caps are not involved) holding the
+    subject, text and HTML exactly as sent, from the brand's sender, retried on a transient provider error.
+    Returns the delivery (sent, queued for a retry, or failed with the reason).
     """
+    from ..choices import Channel, Purpose
+    from ..services import Content, message_send
+
     address = (getattr(user, "email", "") or "").strip()
     if not address:
         raise ValidationError({"user": ["your account has no e-mail address"]})
     rendered = preview_render(template=template, customer=customer, locale=locale)
-    brand = get_brand()
-    sender = (
-        formataddr((brand.sender_name or brand.name, brand.sender_email))
-        if brand.sender_email
-        else settings.DEFAULT_FROM_EMAIL
-    )
     label = {TemplateChannel.EMAIL: "", TemplateChannel.SMS: "SMS: ", TemplateChannel.IN_APP: "In-app: "}
     subject = f"{MAX_TEST_SUBJECT_PREFIX}{label[TemplateChannel(template.channel)]}{rendered.subject or template.name}"
-    message = EmailMultiAlternatives(subject=subject, body=rendered.text, from_email=sender, to=[address])
-    if rendered.html:
-        message.attach_alternative(rendered.html, "text/html")
-    message.send()
-    return address
+    return message_send(
+        # Every click is a new test message (never deduplicated against an earlier one).
+        key=f"template_test:{template.pk}:{uuid.uuid4().hex}",
+        channel=Channel.EMAIL,
+        purpose=Purpose.TRANSACTIONAL,
+        customer=None,
+        to=address,
+        content=Content(
+            subject=subject,
+            text=rendered.text,
+            html=rendered.html,
+            template_key=template.key,
+            template_version=rendered.version or None,
+            locale=rendered.locale,
+        ),
+        cause=f"template_test:{template.pk}",
+    )

@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.cache import cache_control
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
@@ -315,7 +316,7 @@ def template_send_test(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         if customer is None:
             raise ValidationError({"customer": ["choose a customer (id, e-mail or external id)"]})
-        sent_to = send_test(
+        delivery = send_test(
             template=template, customer=customer, user=request.user, locale=request.POST.get("locale", "")
         )
     except (ValidationError, DomainError) as error:
@@ -326,7 +327,33 @@ def template_send_test(request: HttpRequest, pk: int) -> HttpResponse:
         )
         messages.error(request, f"Test not sent: {text}")
     else:
-        messages.success(request, f"Test sent to {sent_to}.")
+        link = reverse("admin:customers_delivery_change", args=[delivery.pk])
+        if delivery.status == "sent":
+            messages.success(
+                request, format_html('Test sent to {} (<a href="{}">delivery #{}</a>).', delivery.to, link, delivery.pk)
+            )
+        elif delivery.status == "queued":
+            messages.warning(
+                request,
+                format_html(
+                    'Test to {} not sent yet: {} — retried automatically (<a href="{}">delivery #{}</a>).',
+                    delivery.to,
+                    delivery.error or "the provider is busy",
+                    link,
+                    delivery.pk,
+                ),
+            )
+        else:
+            messages.error(
+                request,
+                format_html(
+                    'Test to {} not sent: {} (<a href="{}">delivery #{}</a>).',
+                    delivery.to,
+                    delivery.error or delivery.get_reason_display(),
+                    link,
+                    delivery.pk,
+                ),
+            )
     url = reverse("messaging-template", kwargs={"pk": template.pk})
     return redirect(f"{url}?locale={request.POST.get('locale', '')}&customer={customer.pk if customer else ''}")
 
