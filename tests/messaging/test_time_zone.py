@@ -176,7 +176,7 @@ def _import(tmp_path, text: str) -> str:
 def test_the_csv_import_reads_a_time_zone_column_and_refuses_unknown_names_by_line(tmp_path):
     err = _import(
         tmp_path,
-        "external_id,email,timezone\nc-1,ana@example.com,asia/tokyo\nc-2,bo@example.com,Atlantis/Capital\n"
+        "external_id,email,time_zone\nc-1,ana@example.com,asia/tokyo\nc-2,bo@example.com,Atlantis/Capital\n"
         "c-3,cy@example.com,\n",
     )
 
@@ -185,6 +185,16 @@ def test_the_csv_import_reads_a_time_zone_column_and_refuses_unknown_names_by_li
         "America/New_York."
     ]
     assert dict(Customer.objects.values_list("external_id", "time_zone")) == {"c-1": "Asia/Tokyo", "c-3": ""}
+
+
+def test_the_console_import_maps_a_timezone_or_tz_header_to_the_column():
+    from apps.tagging.imports.rows import mapping_guess
+
+    assert mapping_guess("customers", ["External ID", "Timezone", "TZ"]) == {
+        "External ID": "external_id",
+        "Timezone": "time_zone",
+        "TZ": "",  # a second column for the same field is not imported
+    }
 
 
 # --- admin and console --------------------------------------------------------------------------------------
@@ -212,10 +222,10 @@ def _admin_form(client, customer, **changes) -> dict:
     return form
 
 
-def test_a_marketer_sets_the_time_zone_in_the_admin_audited_and_a_bad_name_is_refused(client):
+def test_support_sets_the_time_zone_in_the_admin_and_a_bad_name_is_refused(client):
     customer = CustomerFactory(time_zone="", accepts_marketing=True, attributes={})
     url = f"/admin/customers/customer/{customer.pk}/change/"
-    client.force_login(user_in("marketer", "mk"))
+    client.force_login(user_in("support", "sp"))  # support edits contact data (customers.change_customer)
 
     refused = client.post(url, _admin_form(client, customer, time_zone="Mars/Olympus"))
     assert refused.status_code == 200
