@@ -83,11 +83,12 @@ def test_the_click_grants_sms_marketing_and_fires_consent_confirmed_once(
     customer = sign_up(api, django_capture_on_commit_callbacks)
     url = reverse("consent-confirm", kwargs={"token": link_token(sms_api.requests[0]["form"]["Body"])})
 
-    assert client.get(url).status_code == 200
-    assert Consent.objects.get(customer=customer, channel="sms").status == "pending"  # a GET confirms nothing
-    with django_capture_on_commit_callbacks(execute=True):
-        first = client.post(url)
-        replay = client.post(url)
+    with time_machine.travel(SIGN_UP + timedelta(hours=1), tick=False):  # the link works for 72 hours
+        assert client.get(url).status_code == 200
+        assert Consent.objects.get(customer=customer, channel="sms").status == "pending"  # a GET confirms nothing
+        with django_capture_on_commit_callbacks(execute=True):
+            first = client.post(url)
+            replay = client.post(url)
 
     assert b'data-testid="confirmed"' in first.content
     assert b'data-testid="already-confirmed"' in replay.content
