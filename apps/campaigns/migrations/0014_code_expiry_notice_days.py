@@ -14,7 +14,7 @@ def mark_announced(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0012_campaign_holdout_customers"),
+        ("campaigns", "0013_campaign_points_limits"),
     ]
 
     operations = [
