@@ -14,7 +14,7 @@ def mark_announced(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0013_campaign_points_limits"),
+        ("campaigns", "0014_landing_images"),
     ]
 
     operations = [
