@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.automations.models import Workflow
 from apps.automations.services import workflow_activate, workflow_create
-from apps.automations.state_tags import state_units, state_workflows_active, time_pass
+from apps.automations.state_tags import state_units, state_workflows_active, time_pass, timepass
 from apps.automations.state_tags.timepass import _unit_pass, candidate_ids
 from apps.customers.models import Customer, Order
 from apps.customers.services import order_cancel, refund_create
@@ -179,3 +179,24 @@ def test_candidates_are_read_one_alternative_at_a_time_and_equal_the_union(clock
     assert 0 < len(union) < len(people)
     assert len(captured) == 2  # `pk__in=[]` asks nothing; the repeated window runs once
     assert all(" OR " not in query["sql"] for query in captured)
+
+
+def test_a_pass_with_more_candidates_than_a_chunk_recomputes_in_full_and_still_equals_it(
+    clock, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.TASKS_SYNC = True
+    monkeypatch.setattr(timepass, "FULL_RECOMPUTE_ABOVE", 2)
+    generate(seed=13, customers=40)
+    with django_capture_on_commit_callbacks(execute=True):
+        hot = state_tag("Hot", WINDOWED, "Hot")
+    since, counts = NOW, []
+    for step in range(1, 5):
+        now = NOW + timedelta(days=step * 4)
+        clock.move_to(now)
+        results = {result.workflows[0]: result for result in time_pass(now=now)}
+
+        assert carriers("Hot") == matchers(WINDOWED, now), step
+        assert results[hot.pk].candidates == len(left_window(since, now)), step
+        counts.append(results[hot.pk].candidates)
+        since = now
+    assert max(counts) > 2  # some passes went the full way
