@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from apps.automations import services as automations
 from apps.customers.models import CustomerEvent, DomainEvent, DomainEventReceipt
+from apps.platform import authentication
 from apps.platform.services import api_token_create
 from tests.factories import CustomerFactory, UserFactory
 
@@ -20,7 +21,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def bearer_client():
+def bearer_client(monkeypatch):
+    # The token is read once and then served from the per-process auth cache: a still clock keeps it fresh
+    # however slowly a loaded run reaches the counted request.
+    monkeypatch.setattr(authentication, "_clock", lambda: 0.0)
     user = UserFactory(username="integrator", is_staff=False, is_superuser=False)
     user.groups.add(Group.objects.get(name="integration"))
     _, raw = api_token_create(user=user, name="t", scopes=["ingest"])
