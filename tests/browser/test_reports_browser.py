@@ -173,3 +173,54 @@ def test_a_split_steps_report_and_its_card_in_the_builder(live_server, logged_in
     assert card.locator(".wf-split-branch").count() == 2
     assert card.get_by_label("Branch 2 name").input_value() == "Reminder"
     shoot_widths(page, screenshot, "builder-split", within=".wf-card-split, .wf-card-split *")
+
+
+def test_a_campaigns_lift_on_the_campaign_report(live_server, logged_in, screenshot):
+    from decimal import Decimal
+
+    from apps.campaigns.models import CampaignHoldout, Code
+    from tests.campaigns.promo_helpers import campaign_with
+
+    page = logged_in
+    campaign = campaign_with(
+        "Spring sale", holdout_percent=20, incentives=[{"kind": "fixed_order", "amount": Decimal("5.00")}]
+    )
+    exposed_at = timezone.now() - timedelta(days=6)
+    for held, size, converters in ((False, 80, 32), (True, 40, 6)):
+        for index in range(size):
+            person = CustomerFactory()
+            if held:
+                CampaignHoldout.objects.create(campaign=campaign, customer=person, held_out_at=exposed_at)
+            else:
+                Code.objects.create(
+                    campaign=campaign, code=f"SPRING-{person.pk}", customer=person, published_at=exposed_at
+                )
+            if index < converters:
+                customer_services.order_create(
+                    customer=person,
+                    currency="USD",
+                    lines=[LineInput(title="Item", quantity=1, unit_price=30)],
+                    placed_at=exposed_at + timedelta(days=2),
+                )
+    report_services.rollups_refresh()
+
+    page.goto(live_server.url + "/admin/reports/campaigns/")
+    page.get_by_test_id("campaign").select_option(str(campaign.pk))
+    page.get_by_test_id("window").fill("7")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show").click()
+    assert f"campaign={campaign.pk}" in page.url
+    lift = page.get_by_test_id("lift")
+    assert "Treated customers convert 25.0 points better than the holdout" in lift.inner_text()
+    assert ": significant." in lift.inner_text()
+    rows = page.locator("table[data-table=conversions] tbody tr")
+    assert [rows.nth(i).locator("td").first.text_content() for i in range(rows.count())] == ["Holdout", "Treated"]
+    assert page.locator("canvas[data-drawn=true]").count() >= 3
+    shoot_widths(page, screenshot, "reports-campaign-lift")
+
+    page.locator("#table-lift summary").click()
+    with page.expect_download() as download:
+        page.locator("#table-lift summary a").click()
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("Group,Against,Conversion difference (points)")
+    assert lines[1].startswith("Treated,Holdout,25.0,")
