@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from apps.customers.messaging.templating.brand import brand_look
 from apps.platform.capabilities import CONFIRM_REDEMPTION
 from loyalty_site.lib.errors import DomainError
 
@@ -60,6 +61,7 @@ def cockpit(request: HttpRequest, token: str) -> HttpResponse:
         "referral_link": request.build_absolute_uri(f"/me/r/{membership.referral_code}/"),
         "token": token,
         "link_days": settings.LOYALTY_COCKPIT_LINK_MAX_AGE_DAYS,
+        "brand": brand_look(),  # the Brand shared with e-mails and landing pages
     }
     return render(request, "loyalty/cockpit.html", context)
 

@@ -84,3 +84,25 @@ def test_staff_types_a_qr_code_and_confirms_the_in_store_redemption(live_server,
     redemption.refresh_from_db()
     assert (redemption.status, redemption.used_channel, redemption.used_by_id) == ("used", "store", staff.pk)
     assert errors == []
+
+
+def test_the_cockpit_is_painted_in_the_brand_at_both_widths(live_server, page, screenshot):
+    from apps.customers.messaging.templating.models import Brand
+
+    Brand.objects.create(name="Acme Coffee", primary_colour="#0b6e4f", font_family="Georgia, serif")
+    program = program_make(name="Coffee Club")
+    membership, _ = services.member_join(customer=CustomerFactory(first_name="Ada"), program=program)
+    services.points_award(membership=membership, points=300, reason="Welcome")
+    Reward.objects.create(program=program, name="Free espresso", kind="free_product", points_cost=120)
+
+    page.goto(live_server.url + cockpit_path(membership))
+
+    expect(page.get_by_test_id("brand")).to_contain_text("Acme Coffee · Coffee Club")
+    summary = page.get_by_text("Redeem for 120 pts")
+    assert summary.evaluate("(e) => getComputedStyle(e).backgroundColor") == "rgb(11, 110, 79)"
+    assert summary.evaluate("(e) => getComputedStyle(e).color") == "rgb(255, 255, 255)"
+    assert "Georgia" in page.evaluate("getComputedStyle(document.body).fontFamily")
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+        screenshot(f"loyalty-cockpit-brand-{width}")

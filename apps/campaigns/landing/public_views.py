@@ -19,11 +19,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from apps.customers.messaging.templating.brand import brand_look
 from apps.loyalty.models import Membership
 
 from . import selectors, services
 from .blocks import form_block, template_blocks
-from .brand import page_brand
 from .choices import PageTemplate
 from .forms import MAX_FORM_AGE_SECONDS, SignupForm, started_age, started_token
 from .models import LandingPage
@@ -100,7 +100,7 @@ def page_render(
     context = {
         "title": _fill(title, inviter=inviter, program=program_name),
         "blocks": rendered,
-        "brand": page_brand(),
+        "brand": brand_look(),
         "data": data,
         "form": form,
         "sent": sent,
