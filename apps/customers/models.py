@@ -447,6 +447,12 @@ class DomainEvent(models.Model):
     status = models.CharField(max_length=16, choices=DomainEventStatus.choices, default=DomainEventStatus.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # A consumer's batches (the workflow engine's): how many batches took this event — a backlog batch counts
+    # its claim in a commit of its own before it runs; a fresh batch counts only an event that failed inside it
+    # — and the lease of the backlog batch at work on it. An event counted once is processed alone afterwards,
+    # so a poison event (even one that kills its worker) cannot take batches down with it.
+    batch_claims = models.PositiveSmallIntegerField(default=0)
+    batch_claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-pk"]

@@ -5,12 +5,16 @@ exactly once; with a non-transactional action active it falls back to one event 
 """
 
 import threading
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from apps.automations import tasks as engine_tasks
+from apps.automations.engine.claims import stale_after
 from apps.automations.models import ActionEffect, WorkflowRun
 from apps.customers import services as customer_services
 from apps.customers.models import DomainEvent, DomainEventReceipt
@@ -159,26 +163,181 @@ def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(no_queue, sett
     statuses = dict(DomainEvent.objects.filter(pk__in=ids).values_list("pk", "status"))
     assert statuses == {ids[0]: "processed", ids[1]: "pending", ids[2]: "processed"}
     assert not WorkflowRun.objects.filter(trigger_event_id=ids[1]).exists()  # its savepoint rolled back
+    # counted as failed in a batch: the next fresh batch leaves it to the sweep, which re-drives it alone
+    assert DomainEvent.objects.get(pk=ids[1]).batch_claims == 1
+    _events(1, start=3)
+    _process(ids[0])
+    assert DomainEvent.objects.get(pk=ids[1]).status == "pending"
+    assert DomainEvent.objects.filter(status="pending").count() == 1
 
 
-def test_an_event_older_than_the_outbox_grace_is_processed_alone(no_queue, settings):
-    """A sweep's re-drive: its batch may have died with its worker, so it must not take others down with it."""
-    from datetime import timedelta
+def _age(ids: list[int], minutes: int = 5) -> None:
+    DomainEvent.objects.filter(pk__in=ids).update(created_at=timezone.now() - timedelta(minutes=minutes))
 
-    from django.utils import timezone
 
+def _consumed() -> set[int]:
+    return set(DomainEventReceipt.objects.filter(consumer="automations").values_list("event_id", flat=True))
+
+
+def test_a_backlog_of_old_events_drains_in_batches_each_claimed_in_its_own_commit(no_queue, settings):
+    """Events older than the outbox grace (arrivals outran the drain): their queued tasks drain them in batches."""
+    settings.AUTOMATIONS_EVENT_BATCH = 10
+    _tagging()
+    ids = _events(23)
+    _age(ids)
+
+    per_task = [_process(event_id) for event_id in ids]
+
+    # the first three tasks drain ceil(23 / 10) = 3 batches, oldest first: each a claim (batch_claims + 1, the
+    # lease) committed on its own, then one transaction for the batch's effects and receipts
+    batches = [set(ids[0:10]), set(ids[10:20]), set(ids[20:23])]
+    run_inserts = [
+        sum(1 for s in statements if s.startswith('INSERT INTO "automations_workflowrun"')) for statements in per_task
+    ]
+    assert [_commits(statements) for statements in per_task[:3]] == [2, 2, 2]
+    assert run_inserts[:3] == [1, 1, 1] and sum(run_inserts) == 3  # the lane: one insert of runs per batch
+    # the other 20 tasks find their events done and nothing left to claim: one empty claim each, nothing written
+    assert all(_commits(statements) == 1 for statements in per_task[3:])
+    assert not [s for statements in per_task[3:] for s in statements if s.startswith(("INSERT", "UPDATE"))]
+    assert _consumed() == set().union(*batches)
+    assert set(DomainEvent.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"processed"}
+    assert CustomerTag.objects.filter(tag__name="Bench").count() == 23
+    assert WorkflowRun.objects.filter(status="succeeded").count() == ActionEffect.objects.count() == 23
+    assert set(DomainEvent.objects.filter(pk__in=ids).values_list("batch_claims", flat=True)) == {1}
+
+
+def test_a_poison_event_in_a_backlog_batch_is_isolated_and_then_goes_alone(no_queue, settings, monkeypatch):
+    settings.AUTOMATIONS_EVENT_BATCH = 10
+    _tagging()
+    ids = _events(5)
+    _age(ids)
+    from apps.automations.engine import opening, sets
+
+    real = sets.events_process_set
+    real_one = opening.domain_event_process
+    poison = ids[2]
+
+    def lane(events, scope):
+        if any(event.pk == poison for event in events):
+            raise ValueError("a bug")
+        return real(events, scope)
+
+    def one(*, event_id: int) -> list[int]:
+        if event_id == poison:
+            raise ValueError("a bug")
+        return real_one(event_id=event_id)
+
+    monkeypatch.setattr(opening, "events_process_set", lane)
+    monkeypatch.setattr(opening, "domain_event_process", one)
+
+    _process(ids[0])
+
+    # the four others processed in the batch; the poison event rolled back alone, counted as failed in a batch
+    assert _consumed() == set(ids) - {poison}
+    assert CustomerTag.objects.filter(tag__name="Bench").count() == 4
+    assert not WorkflowRun.objects.filter(trigger_event_id=poison).exists()
+    row = DomainEvent.objects.get(pk=poison)
+    assert (row.status, row.batch_claims, row.batch_claimed_at) == ("pending", 1, None)
+
+    # its own task (or the sweep's re-drive) takes it alone, never in a batch again: it fails on its own
+    with pytest.raises(ValueError, match="a bug"):
+        _process(poison)
+    assert _consumed() == set(ids) - {poison}
+
+    # once the bug is gone it is processed alone, and every effect happened exactly once
+    monkeypatch.setattr(opening, "domain_event_process", real_one)
+    statements = _process(poison)
+    assert not [s for s in statements if "SKIP LOCKED" in s]
+    assert _consumed() == set(ids)
+    assert CustomerTag.objects.filter(tag__name="Bench").count() == 5
+    assert WorkflowRun.objects.count() == ActionEffect.objects.count() == 5
+
+
+class WorkerDied(BaseException):
+    """Stands for the worker process dying mid-batch (nothing after it runs; the open transaction rolls back)."""
+
+
+def test_events_of_a_backlog_batch_that_died_with_its_worker_go_alone_after_its_lease(no_queue, settings, monkeypatch):
+    settings.AUTOMATIONS_EVENT_BATCH = 3
+    _tagging()
+    ids = _events(5)
+    _age(ids)
+    from apps.automations.engine import opening
+
+    real = opening._claimed_process
+
+    def dies(claimed, workflows):
+        raise WorkerDied
+
+    monkeypatch.setattr(opening, "_claimed_process", dies)
+    with pytest.raises(WorkerDied):
+        _process(ids[0])
+    monkeypatch.setattr(opening, "_claimed_process", real)
+
+    # the claim had committed: the three events are counted and leased, nothing else was written
+    claims = dict(DomainEvent.objects.filter(pk__in=ids).values_list("pk", "batch_claims"))
+    assert claims == {ids[0]: 1, ids[1]: 1, ids[2]: 1, ids[3]: 0, ids[4]: 0}
+    assert _consumed() == set() and WorkflowRun.objects.count() == 0
+
+    # while the lease lasts their tasks leave them alone (the batch may still be at work)
+    for event_id in ids[:3]:
+        statements = _process(event_id)
+        assert not [s for s in statements if s.startswith(("INSERT", "UPDATE")) or "SKIP LOCKED" in s]
+    assert _consumed() == set()
+    # a task of an unclaimed old event still drains the rest as a batch
+    statements = _process(ids[3])
+    assert [s for s in statements if "SKIP LOCKED" in s]
+    assert _consumed() == {ids[3], ids[4]}
+
+    # after the lease (the task timeout), each goes alone: no batch claims it again
+    with time_machine.travel(timezone.now() + stale_after() + timedelta(seconds=1)):
+        for event_id in ids[:3]:
+            statements = _process(event_id)
+            assert not [s for s in statements if "SKIP LOCKED" in s]
+    assert _consumed() == set(ids)
+    assert CustomerTag.objects.filter(tag__name="Bench").count() == 5
+    assert WorkflowRun.objects.count() == ActionEffect.objects.count() == 5
+
+
+def test_concurrent_tasks_drain_a_backlog_in_disjoint_batches_every_effect_once(no_queue, settings):
+    settings.AUTOMATIONS_EVENT_BATCH = 5
+    _tagging()
+    ids = _events(40)
+    _age(ids)
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def worker(share: list[int]) -> None:
+        try:
+            start.wait()
+            for event_id in share:
+                engine_tasks.process_domain_event(event_id)
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(ids[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert CustomerTag.objects.filter(tag__name="Bench").count() == 40
+    assert WorkflowRun.objects.count() == ActionEffect.objects.count() == 40
+    assert _consumed() == set(ids)
+    # every event was taken by exactly one batch
+    assert set(DomainEvent.objects.filter(pk__in=ids).values_list("batch_claims", flat=True)) == {1}
+
+
+def test_a_fresh_batch_leaves_old_events_to_the_backlog_path(no_queue, settings):
     settings.AUTOMATIONS_EVENT_BATCH = 10
     _tagging()
     ids = _events(3)
-    DomainEvent.objects.filter(pk=ids[0]).update(created_at=timezone.now() - timedelta(minutes=5))
+    _age(ids[:1])
 
-    statements = _process(ids[0])
-
-    assert not [s for s in statements if "SKIP LOCKED" in s]
-    consumed = list(DomainEventReceipt.objects.filter(consumer="automations").values_list("event_id", flat=True))
-    assert consumed == [ids[0]]
-    # and a fresh event's batch leaves the old one out
-    DomainEvent.objects.filter(pk=ids[0]).update(status="pending")
-    DomainEventReceipt.objects.filter(event_id=ids[0]).delete()
     _process(ids[1])
-    assert set(DomainEvent.objects.filter(status="pending").values_list("pk", flat=True)) == {ids[0]}
+
+    assert _consumed() == {ids[1], ids[2]}
+    assert DomainEvent.objects.get(pk=ids[0]).batch_claims == 0

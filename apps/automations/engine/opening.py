@@ -14,7 +14,8 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -22,14 +23,14 @@ from apps.customers import outbox
 from apps.customers.choices import DomainEventStatus
 from apps.customers.models import DomainEvent, DomainEventReceipt
 from loyalty_site.lib.split import held_out, workflow_holdout_salt
-from loyalty_site.lib.tasks import db_error_is_transient
+from loyalty_site.lib.tasks import db_error_is_transient, retry_transient
 
 from .. import registry
 from ..choices import HELD_OUT, RunKind, RunStatus, StepKind, StepStatus, WorkflowStatus
 from ..definitions import steps_walk as definition_steps_walk
 from ..models import Workflow, WorkflowRun
 from ..signals import CONSUMER
-from .claims import ERROR_MAX
+from .claims import ERROR_MAX, stale_after
 from .context import context_build, context_objects_load, evaluate, jsonable
 from .execution import run_execute, run_steps, step_record
 from .scope import batch_scope, batch_scoped, workflows_active
@@ -274,72 +275,133 @@ def domain_events_process_batch(*, event_id: int, limit: int | None = None) -> i
     event: an event's receipt commits with its effects. Events are processed in customer order, so two
     batches lock customers in the same order.
 
-    Only events younger than the outbox grace are batched. Falls back to one event (`domain_event_process`)
-    for an older one (a sweep's re-drive), on SQLite, with a limit of 1, or while some active workflow has a
-    non-transactional action (e-mail, webhook: slow I/O must not run inside a transaction).
-    Returns how many events were processed.
+    A fresh event's task claims a batch of fresh events (younger than the outbox grace). An older event's task
+    — a backlog, or a sweep's re-drive — claims a batch of old events too (`_backlog_process`), but counts the
+    claim on the events in a commit of its own first: an event a batch already took without finishing it (the
+    batch died with its worker, or the event failed inside it: `batch_claims` > 0) goes alone, so a poison event
+    cannot take batches down with it twice. Falls back to one event (`domain_event_process`) for such an event,
+    on SQLite, with a limit of 1, or while some active workflow has a non-transactional action (e-mail,
+    webhook: slow I/O must not run inside a transaction). Returns how many events were processed.
     """
     limit = django_settings.AUTOMATIONS_EVENT_BATCH if limit is None else limit
-    fresh_since = timezone.now() - outbox.OUTBOX_GRACE
-    if (
-        limit <= 1
-        or connection.vendor != "postgresql"
-        or not DomainEvent.objects.filter(pk=event_id, created_at__gte=fresh_since).exists()
-        or not _batchable(workflows := workflows_active())
-    ):
-        # An event older than the outbox grace (re-driven by the sweep: its batch may have died with its
-        # worker) goes alone, so a poison event cannot take batches down with it; its runs count attempts.
+    now = timezone.now()
+    fresh_since = now - outbox.OUTBOX_GRACE
+    if limit <= 1 or connection.vendor != "postgresql":
         domain_event_process(event_id=event_id)
         return 1
+    own = DomainEvent.objects.filter(pk=event_id).values("status", "created_at", "batch_claims", "batch_claimed_at")
+    state = own.first()
+    if state is None:
+        return 0
+    if state["batch_claims"] and state["status"] == DomainEventStatus.PENDING:
+        if state["batch_claimed_at"] is not None and state["batch_claimed_at"] > now - stale_after():
+            return 0  # a backlog batch is at work on it; if that batch dies, the lease ends and the sweep re-drives it
+        # It already failed in a batch or its batch died: alone, where its runs count attempts.
+        domain_event_process(event_id=event_id)
+        return 1
+    if not _batchable(workflows := workflows_active()):
+        domain_event_process(event_id=event_id)
+        return 1
+    if state["created_at"] < fresh_since:
+        return _backlog_process(workflows=workflows, fresh_since=fresh_since, limit=limit, now=now)
     with transaction.atomic():
         claimed = list(
-            DomainEvent.objects.filter(status=DomainEventStatus.PENDING, created_at__gte=fresh_since)
+            DomainEvent.objects.filter(status=DomainEventStatus.PENDING, created_at__gte=fresh_since, batch_claims=0)
             .exclude(Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER)))
             .select_related("customer")
             .order_by("pk")
             .select_for_update(skip_locked=True, no_key=True, of=("self",))[:limit]
         )
-        seen: set[int] = set()
-        for event in claimed:  # claimed without the engine's receipt: not consumed
-            if event.customer_id is not None and event.customer_id in seen:
-                # A customer's later event reads the customer afresh, after the earlier one's effects.
-                event._state.fields_cache.pop("customer", None)
-            seen.add(event.customer_id or 0)
-        with batch_scoped(workflows) as scope:
-            scope.events = {event.pk: event for event in claimed}
-            scope.objects = context_objects_load([event.payload or {} for event in claimed])
-            # AUTOMATIONS_EVENT_SETS = False (not in base settings: a switch for comparing) turns the lane off.
-            sets = getattr(django_settings, "AUTOMATIONS_EVENT_SETS", True)
-            lane, alone = lane_split(claimed, scope) if sets else ([], claimed)
-            if lane:
-                try:
-                    with transaction.atomic():  # one savepoint for the whole lane
-                        scope.consumed.extend(events_process_set(lane, scope))
-                except Exception as error:
-                    if db_error_is_transient(error):
-                        raise  # the whole batch rolls back and is retried
-                    # Something in the lane failed (a poison event, a failing action): its writes rolled back,
-                    # and its events are processed one by one, each in its own savepoint, as before.
-                    logger.warning("automations: %s events redone one by one: %s", len(lane), error)
-                    alone = claimed
-            for event in sorted(alone, key=lambda row: (row.customer_id or 0, row.pk)):
-                try:
-                    with transaction.atomic():
-                        domain_event_process(event_id=event.pk)
-                except Exception as error:
-                    if db_error_is_transient(error):
-                        raise  # the whole batch rolls back and is retried
-                    # A bug for this one event must not hold back the others: it stays pending (no receipt)
-                    # and the outbox sweep re-drives it on its own.
-                    logger.exception("automations: event %s not processed in its batch: %s", event.pk, error)
-            if scope.consumed:
-                # The engine's receipts commit with the effects they vouch for: one insert, one settle.
-                DomainEventReceipt.objects.bulk_create(
-                    [DomainEventReceipt(event_id=pk, consumer=CONSUMER) for pk in scope.consumed],
-                    ignore_conflicts=True,
-                )
-                outbox.domain_events_settle(event_ids=scope.consumed)
+        _claimed_process(claimed, workflows)
     return len(claimed)
+
+
+def _backlog_process(*, workflows: list[Workflow], fresh_since: datetime, limit: int, now: datetime) -> int:
+    """
+    A batch of events older than the outbox grace that no batch has taken yet: the claim (`batch_claims` + 1 and
+    a lease) commits first, then the events are processed in one transaction as a fresh batch is. If the batch
+    dies with its worker, its events are counted and each goes alone afterwards; a transient error retries the
+    processing of the same events here. Returns how many events were processed.
+    """
+    unconsumed = Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER))
+    with transaction.atomic():
+        ids = list(
+            DomainEvent.objects.filter(status=DomainEventStatus.PENDING, created_at__lt=fresh_since, batch_claims=0)
+            .exclude(unconsumed)
+            .order_by("pk")
+            .select_for_update(skip_locked=True, no_key=True)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            DomainEvent.objects.filter(pk__in=ids).update(batch_claims=F("batch_claims") + 1, batch_claimed_at=now)
+    if not ids:
+        return 0
+
+    def process() -> int:
+        with transaction.atomic():
+            claimed = list(
+                DomainEvent.objects.filter(pk__in=ids, status=DomainEventStatus.PENDING)
+                .exclude(unconsumed)
+                .select_related("customer")
+                .order_by("pk")
+                .select_for_update(skip_locked=True, no_key=True, of=("self",))
+            )
+            # A processed event's lease no longer matters; a failed one's is ended there (its count kept).
+            _claimed_process(claimed, workflows)
+        return len(claimed)
+
+    return retry_transient(process, what=f"automations: backlog batch of {len(ids)} events")
+
+
+def _claimed_process(claimed: list[DomainEvent], workflows: list[Workflow]) -> None:
+    """Process claimed events inside the caller's transaction: the set-based lane, the rest one by one, the receipts."""
+    seen: set[int] = set()
+    for event in claimed:  # claimed without the engine's receipt: not consumed
+        if event.customer_id is not None and event.customer_id in seen:
+            # A customer's later event reads the customer afresh, after the earlier one's effects.
+            event._state.fields_cache.pop("customer", None)
+        seen.add(event.customer_id or 0)
+    with batch_scoped(workflows) as scope:
+        scope.events = {event.pk: event for event in claimed}
+        scope.objects = context_objects_load([event.payload or {} for event in claimed])
+        # AUTOMATIONS_EVENT_SETS = False (not in base settings: a switch for comparing) turns the lane off.
+        sets = getattr(django_settings, "AUTOMATIONS_EVENT_SETS", True)
+        lane, alone = lane_split(claimed, scope) if sets else ([], claimed)
+        if lane:
+            try:
+                with transaction.atomic():  # one savepoint for the whole lane
+                    scope.consumed.extend(events_process_set(lane, scope))
+            except Exception as error:
+                if db_error_is_transient(error):
+                    raise  # the whole batch rolls back and is retried
+                # Something in the lane failed (a poison event, a failing action): its writes rolled back,
+                # and its events are processed one by one, each in its own savepoint, as before.
+                logger.warning("automations: %s events redone one by one: %s", len(lane), error)
+                alone = claimed
+        failed: list[int] = []
+        for event in sorted(alone, key=lambda row: (row.customer_id or 0, row.pk)):
+            try:
+                with transaction.atomic():
+                    domain_event_process(event_id=event.pk)
+            except Exception as error:
+                if db_error_is_transient(error):
+                    raise  # the whole batch rolls back and is retried
+                # A bug for this one event must not hold back the others: it stays pending (no receipt), counted
+                # as failed in a batch, and the outbox sweep re-drives it on its own.
+                logger.exception("automations: event %s not processed in its batch: %s", event.pk, error)
+                failed.append(event.pk)
+        if failed:
+            # counted once per batch: a backlog batch counted its claim already, a fresh one did not
+            DomainEvent.objects.filter(pk__in=failed).update(
+                batch_claims=Greatest(F("batch_claims"), Value(1)), batch_claimed_at=None
+            )
+        if scope.consumed:
+            # The engine's receipts commit with the effects they vouch for: one insert, one settle.
+            DomainEventReceipt.objects.bulk_create(
+                [DomainEventReceipt(event_id=pk, consumer=CONSUMER) for pk in scope.consumed],
+                ignore_conflicts=True,
+            )
+            outbox.domain_events_settle(event_ids=scope.consumed)
 
 
 def _batchable(workflows: list[Workflow]) -> bool:
