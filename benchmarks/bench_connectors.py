@@ -30,25 +30,35 @@ import http.client
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from queue_harness import ROOT, bench_database, percentile, tagging_workflow
+from queue_harness import (
+    FIELD_ENCRYPTION_KEY,
+    ROOT,
+    bench_database,
+    client_arguments,
+    client_run,
+    free_port,
+    gunicorn_start,
+    load,
+    paced_wait,
+    percentile,
+    processes_running,
+    qcluster_start,
+    tagging_workflow,
+    threads_run,
+    web_env,
+    web_wait,
+    worker_env,
+)
 
 SECRET = "shpss_bench_secret"
 DOMAIN = "bench.myshopify.com"
 SAMPLE = ROOT / "tests" / "connectors" / "fixtures" / "shopify" / "orders__create.json"
-# The test settings' key: gunicorn (production settings) must decrypt the signing secret this process stored.
-FIELD_ENCRYPTION_KEY = "Fh1q0pVbH3X0b1m8cZl9nI8cN0pJv1yQe2m6sTQ3c0k="
-
-
-def load() -> str:
-    return "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def body_for(sample: dict, index: int) -> bytes:
@@ -89,10 +99,7 @@ def client_main(args: argparse.Namespace) -> int:
                 "X-Shopify-Webhook-Id": f"bench-{index}",
                 "X-Shopify-API-Version": "2025-01",
             }
-            if due is not None:
-                delay = start + due - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+            paced_wait(None if due is None else start + due)
             began = time.perf_counter()
             try:
                 connection.request("POST", args.path, body=body, headers=headers)
@@ -116,26 +123,13 @@ def client_main(args: argparse.Namespace) -> int:
                 durations.append(took)
         connection.close()
 
-    shares = [jobs[i :: args.threads] for i in range(args.threads)]
-    threads = [threading.Thread(target=post_all, args=(share,)) for share in shares if share]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
+    elapsed = threads_run(jobs, threads=args.threads, send=post_all)
     result = {"answers": answers, "durations": durations, "failures": failures, "elapsed": elapsed}
     Path(args.out).write_text(json.dumps(result))
     return 0
 
 
 # --- the benchmark -------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def ms(values: list[float], share: float) -> str:
@@ -150,11 +144,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8, help="client connections (in the client process)")
     parser.add_argument("--workers", type=int, default=2, help="qcluster worker processes")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the worker per phase")
-    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
+    client_arguments(parser)
     parser.add_argument("--path", help=argparse.SUPPRESS)
-    parser.add_argument("--jobs", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         return client_main(args)
@@ -164,9 +155,8 @@ def main() -> int:
     os.environ.setdefault("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY)
     print(f"start: {load()}")
 
-    processes: list[subprocess.Popen] = []
     scratch = Path(tempfile.mkdtemp(prefix="bench_connectors_"))
-    with bench_database(quiet=("apps.connectors",)) as database:
+    with bench_database(quiet=("apps.connectors",)) as database, processes_running() as processes:
         from django.db.models import Count
 
         from apps.connectors.models import WebhookDelivery
@@ -178,166 +168,89 @@ def main() -> int:
             name="Bench shop", platform="shopify", shop_domain=DOMAIN, signing_secret=SECRET, shop_currency="USD"
         )
         tagging_workflow(name="Bench", trigger={"event": "order.created"}, tag="Shopify buyer")
-        env = {
-            **os.environ,
-            "DATABASE_URL": (
-                f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or '127.0.0.1'}:"
-                f"{database['PORT'] or 5432}/{database['NAME']}?conn_max_age=600"
-            ),
-            "Q_WORKERS": str(args.workers),
-            "LOG_LEVEL": "WARNING",
-        }
         port = free_port()
-        web_env = {
-            **env,
-            "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.production",
-            "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
-            "FIELD_ENCRYPTION_KEY": FIELD_ENCRYPTION_KEY,
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "false",
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
-            "WEB_THREADS": os.environ.get("WEB_THREADS", "4"),
-        }
-        try:
-            processes.append(
-                subprocess.Popen(
-                    # The same settings as the web processes (as `scripts/run production`): django-q2 signs each
-                    # task with SECRET_KEY, so a worker with another key drops every task gunicorn queued.
-                    [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-                    env=web_env,
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            processes.append(
-                subprocess.Popen(
-                    [
-                        str(ROOT / ".venv/bin/gunicorn"),
-                        "-c",
-                        "loyalty_site/gunicorn.conf.py",
-                        "--access-logfile",
-                        "/dev/null",
-                        "loyalty_site.wsgi",
-                    ],
-                    env=web_env,
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            deadline = time.time() + 180
-            while True:
-                try:
-                    probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    probe.request("GET", "/healthz")
-                    probe.getresponse().read()
-                    break
-                except OSError:
-                    if time.time() > deadline:
-                        raise SystemExit("gunicorn did not start") from None
-                    time.sleep(0.5)
+        # The qcluster runs with the web's settings (as `scripts/run production`): django-q2 signs each task with
+        # SECRET_KEY, so a worker with another key drops every task gunicorn queued.
+        web = web_env(worker_env(database, workers=args.workers), port=port)
+        processes.append(qcluster_start(web))
+        processes.append(gunicorn_start(web))
+        web_wait(port, timeout=180)
 
-            def run_client(jobs: list[list], name: str) -> dict:
-                jobs_file, out_file = scratch / f"{name}.jobs.json", scratch / f"{name}.out.json"
-                jobs_file.write_text(json.dumps(jobs))
-                subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--client",
-                        "--url",
-                        f"127.0.0.1:{port}",
-                        "--path",
-                        f"/hooks/shopify/{shop.hook_key}/",
-                        "--jobs",
-                        str(jobs_file),
-                        "--out",
-                        str(out_file),
-                        "--threads",
-                        str(args.threads),
-                    ],
-                    check=True,
-                    cwd=ROOT,
-                )
-                result = json.loads(out_file.read_text())
-                if result["failures"]:
-                    print(f"{name}: {len(result['failures'])} failed POSTs, first: {result['failures'][0]}")
-                return result
-
-            def wait_processed(ids: list[str]) -> float:
-                started = reported = time.perf_counter()
-                pending = WebhookDelivery.objects.filter(webhook_id__in=ids).exclude(status="received")
-                while (done := pending.count()) < len(ids):
-                    now = time.perf_counter()
-                    if now - started > args.timeout:
-                        raise SystemExit(f"timeout waiting for the worker: {done} of {len(ids)} processed")
-                    if now - reported > 30:
-                        print(f"  ... {done} of {len(ids)} processed after {now - started:.0f}s [{load()}]")
-                        reported = now
-                    time.sleep(0.2)
-                return time.perf_counter()
-
-            def receipt_to_processed(ids: list[str]) -> list[float]:
-                rows = WebhookDelivery.objects.filter(webhook_id__in=ids).values_list("received_at", "processed_at")
-                return [(processed - received).total_seconds() for received, processed in rows if processed]
-
-            # 1. Burst
-            burst_ids = [f"bench-{index}" for index in range(args.burst)]
-            started = time.perf_counter()
-            result = run_client([[index, None] for index in range(args.burst)], "burst")
-            durations = result["durations"]
-            print(
-                f"burst: {args.burst} signed orders/create POSTs from {args.threads} connections in another process: "
-                f"{args.burst / result['elapsed']:.1f} webhooks/s accepted; answer p50 {ms(durations, 0.5)}, "
-                f"p95 {ms(durations, 0.95)}, p99 {ms(durations, 0.99)}; answers {result['answers']} [{load()}]"
-            )
-            finished = wait_processed(burst_ids)
-            applied = receipt_to_processed(burst_ids)
-            statuses = dict(
-                WebhookDelivery.objects.filter(webhook_id__in=burst_ids).values_list("status").annotate(n=Count("pk"))
-            )
-            tagged = CustomerTag.objects.filter(tag__name="Shopify buyer").count()
-            print(
-                f"burst end to end: all {args.burst} applied {finished - started:.1f}s after the first POST -> "
-                f"{args.burst / (finished - started):.1f} webhooks/s into orders and customers; receipt -> processed "
-                f"p50 {ms(applied, 0.5)}, p95 {ms(applied, 0.95)}, max {max(applied) * 1000:,.0f} ms "
-                f"(queueing behind the burst); {statuses}; {Order.objects.count()} orders, "
-                f"{Customer.objects.count()} customers, {tagged} tagged by the workflow [{load()}]"
+        def run_client(jobs: list[list], name: str) -> dict:
+            return client_run(
+                __file__,
+                jobs,
+                name=name,
+                scratch=scratch,
+                port=port,
+                threads=args.threads,
+                options=["--path", f"/hooks/shopify/{shop.hook_key}/"],
             )
 
-            # 2. Replays
-            stored = WebhookDelivery.objects.count()
-            result = run_client([[index, None] for index in range(args.burst)], "replays")
-            print(
-                f"replays: the same {args.burst} webhook ids again: {args.burst / result['elapsed']:.1f} webhooks/s, "
-                f"answers {result['answers']}, {WebhookDelivery.objects.count() - stored} more stored; answer "
-                f"p95 {ms(result['durations'], 0.95)} [{load()}]"
-            )
+        def wait_processed(ids: list[str]) -> float:
+            started = reported = time.perf_counter()
+            pending = WebhookDelivery.objects.filter(webhook_id__in=ids).exclude(status="received")
+            while (done := pending.count()) < len(ids):
+                now = time.perf_counter()
+                if now - started > args.timeout:
+                    raise SystemExit(f"timeout waiting for the worker: {done} of {len(ids)} processed")
+                if now - reported > 30:
+                    print(f"  ... {done} of {len(ids)} processed after {now - started:.0f}s [{load()}]")
+                    reported = now
+                time.sleep(0.2)
+            return time.perf_counter()
 
-            # 3. Paced
-            count = int(args.rate * args.seconds)
-            first = args.burst
-            paced_ids = [f"bench-{first + n}" for n in range(count)]
-            result = run_client([[first + n, n / args.rate] for n in range(count)], "paced")
-            wait_processed(paced_ids)
-            applied = receipt_to_processed(paced_ids)
-            durations = result["durations"]
-            print(
-                f"paced: {count} webhooks at {args.rate:g}/s ({count / result['elapsed']:.1f}/s achieved): answer "
-                f"p50 {ms(durations, 0.5)}, p95 {ms(durations, 0.95)}, p99 {ms(durations, 0.99)}; receipt -> "
-                f"processed p50 {ms(applied, 0.5)}, p95 {ms(applied, 0.95)}, p99 {ms(applied, 0.99)}, "
-                f"max {max(applied) * 1000:,.0f} ms; answers {result['answers']} [{load()}]"
-            )
-        finally:
-            for process in reversed(processes):
-                process.terminate()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        def receipt_to_processed(ids: list[str]) -> list[float]:
+            rows = WebhookDelivery.objects.filter(webhook_id__in=ids).values_list("received_at", "processed_at")
+            return [(processed - received).total_seconds() for received, processed in rows if processed]
+
+        # 1. Burst
+        burst_ids = [f"bench-{index}" for index in range(args.burst)]
+        started = time.perf_counter()
+        result = run_client([[index, None] for index in range(args.burst)], "burst")
+        durations = result["durations"]
+        print(
+            f"burst: {args.burst} signed orders/create POSTs from {args.threads} connections in another process: "
+            f"{args.burst / result['elapsed']:.1f} webhooks/s accepted; answer p50 {ms(durations, 0.5)}, "
+            f"p95 {ms(durations, 0.95)}, p99 {ms(durations, 0.99)}; answers {result['answers']} [{load()}]"
+        )
+        finished = wait_processed(burst_ids)
+        applied = receipt_to_processed(burst_ids)
+        statuses = dict(
+            WebhookDelivery.objects.filter(webhook_id__in=burst_ids).values_list("status").annotate(n=Count("pk"))
+        )
+        tagged = CustomerTag.objects.filter(tag__name="Shopify buyer").count()
+        print(
+            f"burst end to end: all {args.burst} applied {finished - started:.1f}s after the first POST -> "
+            f"{args.burst / (finished - started):.1f} webhooks/s into orders and customers; receipt -> processed "
+            f"p50 {ms(applied, 0.5)}, p95 {ms(applied, 0.95)}, max {max(applied) * 1000:,.0f} ms "
+            f"(queueing behind the burst); {statuses}; {Order.objects.count()} orders, "
+            f"{Customer.objects.count()} customers, {tagged} tagged by the workflow [{load()}]"
+        )
+
+        # 2. Replays
+        stored = WebhookDelivery.objects.count()
+        result = run_client([[index, None] for index in range(args.burst)], "replays")
+        print(
+            f"replays: the same {args.burst} webhook ids again: {args.burst / result['elapsed']:.1f} webhooks/s, "
+            f"answers {result['answers']}, {WebhookDelivery.objects.count() - stored} more stored; answer "
+            f"p95 {ms(result['durations'], 0.95)} [{load()}]"
+        )
+
+        # 3. Paced
+        count = int(args.rate * args.seconds)
+        first = args.burst
+        paced_ids = [f"bench-{first + n}" for n in range(count)]
+        result = run_client([[first + n, n / args.rate] for n in range(count)], "paced")
+        wait_processed(paced_ids)
+        applied = receipt_to_processed(paced_ids)
+        durations = result["durations"]
+        print(
+            f"paced: {count} webhooks at {args.rate:g}/s ({count / result['elapsed']:.1f}/s achieved): answer "
+            f"p50 {ms(durations, 0.5)}, p95 {ms(durations, 0.95)}, p99 {ms(durations, 0.99)}; receipt -> "
+            f"processed p50 {ms(applied, 0.5)}, p95 {ms(applied, 0.95)}, p99 {ms(applied, 0.99)}, "
+            f"max {max(applied) * 1000:,.0f} ms; answers {result['answers']} [{load()}]"
+        )
     print(f"end: {load()}")
     return 0
 

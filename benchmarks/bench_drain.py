@@ -17,20 +17,11 @@ prints the top functions by cumulative time. Run it `nice`; it prints the load a
 
 import argparse
 import cProfile
-import os
 import pstats
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.test")
-
-
-def load() -> str:
-    return "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
+from queue_harness import bench_database, bench_workflows, events_commit, load
 
 
 def main() -> int:
@@ -46,36 +37,22 @@ def main() -> int:
     parser.add_argument("--keepdb", action="store_true", help="keep (and reuse) the throw-away database")
     args = parser.parse_args()
 
-    import django
+    with bench_database(test_suffix="_drainbench", keepdb=args.keepdb):
+        from django.conf import settings
+        from django.db import connection
 
-    django.setup()
-    from django.conf import settings
-    from django.db import connection, transaction
-
-    if connection.vendor != "postgresql":
-        print("This benchmark needs PostgreSQL: set DATABASE_URL.", file=sys.stderr)
-        return 2
-    settings.AUTOMATIONS_EVENT_BATCH = args.batch
-    settings.AUTOMATIONS_EVENT_SETS = args.sets == "on"
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    database = connection.settings_dict
-    database["TEST"] = {**database.get("TEST", {}), "NAME": f"{database['NAME']}_drainbench"}
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=args.keepdb)
-    print(
-        f"start: {load()}, batches of {args.batch}, {args.events} events x {args.repeats}, set-based lane {args.sets}",
-        flush=True,
-    )
-    try:
-        from apps.automations import services
+        settings.AUTOMATIONS_EVENT_BATCH = args.batch
+        settings.AUTOMATIONS_EVENT_SETS = args.sets == "on"
+        print(
+            f"start: {load()}, batches of {args.batch}, {args.events} events x {args.repeats}, "
+            f"set-based lane {args.sets}",
+            flush=True,
+        )
         from apps.automations import tasks as engine_tasks
         from apps.automations.models import Workflow, WorkflowRun
-        from apps.customers import services as customer_services
         from apps.customers.models import Customer, DomainEvent
         from apps.tagging.models import CustomerTag
         from loyalty_site.lib import tasks
-        from tests.factories import make_order
         from tests.loyalty.conftest import program_make
 
         tasks.enqueue_on_commit = lambda *args, **kwargs: None  # the drain loop below is the worker
@@ -95,32 +72,7 @@ def main() -> int:
             [Customer(external_id=f"b{stamp}-{i}", email=f"b{stamp}-{i}@example.com") for i in range(total)],
             batch_size=5000,
         )
-        for name, definition in (
-            (
-                "Bench",
-                {
-                    "schema": 1,
-                    "trigger": {
-                        "event": "event.custom",
-                        "where": {"field": "event.name", "op": "eq", "value": "bench"},
-                    },
-                    "steps": [{"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Bench"]}}],
-                },
-            ),
-            (
-                "Buyer",
-                {
-                    "schema": 1,
-                    "trigger": {"event": "order.created"},
-                    "steps": [
-                        {"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Buyer"]}},
-                        {"id": "points", "action": "loyalty.award_points", "params": {"points": 10, "reason": "Bench"}},
-                    ],
-                },
-            ),
-        ):
-            services.workflow_activate(workflow=services.workflow_create(name=name, definition=definition))
-        buyer = Workflow.objects.get(name="Buyer")
+        buyer = bench_workflows()
         customers = iter(Customer.objects.filter(external_id__startswith=f"b{stamp}-").order_by("pk"))
         statements = [0]
 
@@ -132,12 +84,7 @@ def main() -> int:
 
         def drain(kind: str) -> tuple[float, float, float]:
             rows = [next(customers) for _ in range(args.events)]
-            with transaction.atomic():
-                for customer in rows:
-                    if kind == "tag":
-                        customer_services.custom_event_record(customer=customer, name="bench")
-                    else:
-                        make_order(customer, total="25.00")
+            events_commit(rows, kind=kind)
             name = "event.custom" if kind == "tag" else "order.created"
             statements[0] = 0
             cpu, wall = time.process_time(), time.perf_counter()
@@ -183,10 +130,6 @@ def main() -> int:
         if profiler:
             profiler.dump_stats(args.profile)
             pstats.Stats(args.profile).sort_stats("cumulative").print_stats(40)
-    finally:
-        connection.close()
-        if not args.keepdb:
-            connection.creation.destroy_test_db(database["NAME"], verbosity=0)
     return 0
 
 

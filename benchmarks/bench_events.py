@@ -31,55 +31,36 @@ import http.client
 import json
 import os
 import resource
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.test")
+from queue_harness import (
+    bench_database,
+    bench_workflows,
+    client_arguments,
+    client_run,
+    events_commit,
+    free_port,
+    gunicorn_start,
+    load,
+    paced_wait,
+    percentile,
+    processes_running,
+    qcluster_start,
+    threads_run,
+    tree_cpu,
+    web_env,
+    web_wait,
+    worker_env,
+)
 
 TARGETS = {"drain_tag": 200.0, "drain_order": 100.0, "posts": 150.0, "p95": 1.0, "batch": 1000.0}
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 def spread(values: list[float]) -> str:
     return f"min {min(values):.0f} / median {statistics.median(values):.0f} / max {max(values):.0f}"
-
-
-def load() -> str:
-    return "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
-
-
-def tree_cpu(root: int) -> float:
-    """CPU seconds (user + system) used so far by process `root` and its live descendants (Linux /proc)."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry)] = int(fields[1])
-        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
-    total, stack = 0.0, [root]
-    while stack:
-        pid = stack.pop()
-        total += times.get(pid, 0.0)
-        stack.extend(child for child, parent in parents.items() if parent == pid)
-    return total
 
 
 # --- the HTTP client process ---------------------------------------------------------------------------
@@ -92,15 +73,12 @@ def client_main(args: argparse.Namespace) -> int:
     headers = {"Authorization": f"Bearer {args.token}", "Content-Type": "application/json"}
     sent: dict[str, float] = {}
     failures: list[str] = []
-    start = time.time() + 0.3
+    start = time.monotonic() + 0.3
 
     def post_all(share: list[dict]) -> None:
         connection = http.client.HTTPConnection(host, int(port), timeout=60)
         for job in share:
-            if job.get("due") is not None:
-                delay = start + job["due"] - time.time()
-                if delay > 0:
-                    time.sleep(delay)
+            paced_wait(None if job.get("due") is None else start + job["due"])
             sent_at = time.time()
             try:
                 connection.request("POST", job["path"], body=json.dumps(job["body"]), headers=headers)
@@ -117,25 +95,12 @@ def client_main(args: argparse.Namespace) -> int:
                 sent[key] = sent_at
         connection.close()
 
-    shares = [jobs[i :: args.threads] for i in range(args.threads)]
-    threads = [threading.Thread(target=post_all, args=(share,)) for share in shares if share]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
+    elapsed = threads_run(jobs, threads=args.threads, send=post_all)
     Path(args.out).write_text(json.dumps({"sent": sent, "failures": failures, "elapsed": elapsed}))
     return 0
 
 
 # --- the benchmark -------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main() -> int:
@@ -156,48 +121,26 @@ def main() -> int:
     parser.add_argument("--event-batch", type=int, default=None, help="AUTOMATIONS_EVENT_BATCH for the workers")
     parser.add_argument("--skip", nargs="*", default=[], choices=["drain", "orders", "posts", "paced", "batch"])
     parser.add_argument("--auth-cache", type=float, default=None, help="API_AUTH_CACHE_SECONDS for gunicorn")
-    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
+    client_arguments(parser)
     parser.add_argument("--token", help=argparse.SUPPRESS)
-    parser.add_argument("--jobs", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         return client_main(args)
     if args.broker == "redis":
         os.environ["REDIS_URL"] = args.redis_url
 
-    import logging
-
-    import django
-
-    django.setup()
-    logging.getLogger("django-q").setLevel(logging.WARNING)
-    from django.db import connection, connections, transaction
-
-    if connection.vendor != "postgresql":
-        print("This benchmark needs PostgreSQL: set DATABASE_URL.", file=sys.stderr)
-        return 2
-
-    from django.test.utils import setup_test_environment
-
     print(f"start: {load()}, broker {args.broker}, {args.workers} workers")
-    setup_test_environment()
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    database = connection.settings_dict
-    processes: list[subprocess.Popen] = []
     scratch = Path(tempfile.mkdtemp(prefix="bench_events_"))
-    try:
+    with bench_database() as database, processes_running() as processes:
         from django.contrib.auth.models import Group
+        from django.db import connection
         from django_q.brokers import get_broker
 
-        from apps.automations import services
-        from apps.automations.models import Workflow, WorkflowRun
-        from apps.customers import services as customer_services
+        from apps.automations.models import WorkflowRun
         from apps.customers.models import Customer, CustomerEvent, DomainEvent
         from apps.platform.services import api_token_create
         from apps.tagging.models import CustomerTag
-        from tests.factories import UserFactory, make_order
+        from tests.factories import UserFactory
         from tests.loyalty.conftest import program_make
 
         if args.broker == "redis":
@@ -210,58 +153,17 @@ def main() -> int:
         Customer.objects.bulk_create(
             [Customer(external_id=f"b{i}", email=f"b{i}@example.com") for i in range(customers)], batch_size=5000
         )
-        for name, definition in (
-            (
-                "Bench",
-                {
-                    "schema": 1,
-                    "trigger": {
-                        "event": "event.custom",
-                        "where": {"field": "event.name", "op": "eq", "value": "bench"},
-                    },
-                    "steps": [{"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Bench"]}}],
-                },
-            ),
-            (
-                "Buyer",
-                {
-                    "schema": 1,
-                    "trigger": {"event": "order.created"},
-                    "steps": [
-                        {"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Buyer"]}},
-                        {"id": "points", "action": "loyalty.award_points", "params": {"points": 10, "reason": "Bench"}},
-                    ],
-                },
-            ),
-        ):
-            services.workflow_activate(workflow=services.workflow_create(name=name, definition=definition))
-        buyer = Workflow.objects.get(name="Buyer")
+        buyer = bench_workflows()
         next_customer = iter(range(customers))
 
-        env = {
-            **os.environ,
-            "DATABASE_URL": (
-                f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or '127.0.0.1'}:"
-                f"{database['PORT'] or 5432}/{database['NAME']}?conn_max_age=600"
-            ),
-            "Q_WORKERS": str(args.workers),
-            "LOG_LEVEL": "WARNING",
-        }
+        env = worker_env(database, workers=args.workers)
         if args.event_batch is not None:
             env["AUTOMATIONS_EVENT_BATCH"] = str(args.event_batch)
         ingest_only = args.workers == 0  # no qcluster: the HTTP phases measure ingestion alone
         if ingest_only:
             args.skip = [*args.skip, "drain", "orders", "paced"]
         else:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
+            processes.append(qcluster_start(env))
             time.sleep(5)  # let the cluster's workers start
 
         def tags(name: str) -> int:
@@ -280,12 +182,7 @@ def main() -> int:
             ids = [next(next_customer) for _ in range(args.drain)]
             rows = list(Customer.objects.filter(external_id__in=[f"b{i}" for i in ids]))
             before = tags("Bench") if kind == "tag" else WorkflowRun.objects.filter(workflow=buyer).count()
-            with transaction.atomic():  # committed at once: the worker finds them all queued
-                for customer in rows:
-                    if kind == "tag":
-                        customer_services.custom_event_record(customer=customer, name="bench")
-                    else:
-                        make_order(customer, total="25.00")
+            events_commit(rows, kind=kind)
             committed = time.perf_counter()
             cpu_before = tree_cpu(processes[0].pid)
             if kind == "tag":
@@ -320,49 +217,11 @@ def main() -> int:
         http_phases = {"posts", "paced", "batch"} - set(args.skip)
         if http_phases:
             port = free_port()
-            web_env = {
-                **env,
-                "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.production",
-                "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
-                "FIELD_ENCRYPTION_KEY": "Fh1q0pVbH3X0b1m8cZl9nI8cN0pJv1yQe2m6sTQ3c0k=",
-                "ALLOWED_HOSTS": "127.0.0.1",
-                "SECURE_SSL_REDIRECT": "false",
-                "API_THROTTLE_TOKEN": "1000000/min",
-                "API_THROTTLE_IP": "1000000/min",
-                "HOST": "127.0.0.1",
-                "PORT": str(port),
-                "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
-                "WEB_THREADS": os.environ.get("WEB_THREADS", "4"),
-            }
+            web = {**web_env(env, port=port), "API_THROTTLE_TOKEN": "1000000/min", "API_THROTTLE_IP": "1000000/min"}
             if args.auth_cache is not None:
-                web_env["API_AUTH_CACHE_SECONDS"] = str(args.auth_cache)
-            processes.append(
-                subprocess.Popen(
-                    [
-                        str(ROOT / ".venv/bin/gunicorn"),
-                        "-c",
-                        "loyalty_site/gunicorn.conf.py",
-                        "--access-logfile",
-                        "/dev/null",
-                        "loyalty_site.wsgi",
-                    ],
-                    env=web_env,
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            deadline = time.time() + 120
-            while True:
-                try:
-                    probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    probe.request("GET", "/healthz")
-                    probe.getresponse().read()
-                    break
-                except OSError:
-                    if time.time() > deadline:
-                        raise SystemExit("gunicorn did not start") from None
-                    time.sleep(0.5)
+                web["API_AUTH_CACHE_SECONDS"] = str(args.auth_cache)
+            processes.append(gunicorn_start(web))
+            web_wait(port, timeout=120)
 
             def database_cpu() -> float:
                 """CPU seconds used so far by the other sessions on the benchmark database (gunicorn's)."""
@@ -374,39 +233,24 @@ def main() -> int:
                     return sum(tree_cpu(pid) for (pid,) in cursor.fetchall())
 
             def run_client(jobs: list[dict], name: str) -> dict:
-                jobs_file, out_file = scratch / f"{name}.jobs.json", scratch / f"{name}.out.json"
-                jobs_file.write_text(json.dumps(jobs))
                 web_before, database_before = tree_cpu(processes[-1].pid), database_cpu()
                 children = resource.getrusage(resource.RUSAGE_CHILDREN)
                 client_before = children.ru_utime + children.ru_stime
-                subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--client",
-                        "--url",
-                        f"127.0.0.1:{port}",
-                        "--token",
-                        raw_token,
-                        "--jobs",
-                        str(jobs_file),
-                        "--out",
-                        str(out_file),
-                        "--threads",
-                        str(args.threads),
-                    ],
-                    check=True,
-                    cwd=ROOT,
+                result = client_run(
+                    __file__,
+                    jobs,
+                    name=name,
+                    scratch=scratch,
+                    port=port,
+                    threads=args.threads,
+                    options=["--token", raw_token],
                 )
-                result = json.loads(out_file.read_text())
                 children = resource.getrusage(resource.RUSAGE_CHILDREN)
                 result["cpu"] = {
                     "web": tree_cpu(processes[-1].pid) - web_before,
                     "database": database_cpu() - database_before,
                     "client": children.ru_utime + children.ru_stime - client_before,
                 }
-                if result["failures"]:
-                    print(f"{name}: {len(result['failures'])} failed POSTs, first: {result['failures'][0]}")
                 return result
 
             def cpu_line(result: dict, units: int, unit: str) -> str:
@@ -436,7 +280,7 @@ def main() -> int:
                         f"({len(ids) / (finished - started):.0f} effects/s)"
                     )
                 print(
-                    f"POSTs /api/v1/events/ via gunicorn ({web_env['WEB_CONCURRENCY']} x {web_env['WEB_THREADS']}), "
+                    f"POSTs /api/v1/events/ via gunicorn ({web['WEB_CONCURRENCY']} x {web['WEB_THREADS']}), "
                     f"{args.threads} client threads in another process: {len(ids) / result['elapsed']:.0f} POST/s "
                     f"(floor {TARGETS['posts']:.0f}; {len(ids) / result['elapsed'] / TARGETS['posts']:.2f}x); "
                     f"{effects} [{load()}]"
@@ -496,15 +340,6 @@ def main() -> int:
 
         pending = DomainEvent.objects.filter(status="pending").count()
         print(f"check: {pending} events still pending; end: {load()}")
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        connections.close_all()
-        connection.creation.destroy_test_db(database["NAME"], verbosity=0)
     return 0
 
 

@@ -1,17 +1,23 @@
 """
-What the end-to-end benchmarks that run a real worker share (`bench_events.py`, `bench_connectors.py`): a
-throw-away PostgreSQL database (test_<name>), a `manage.py qcluster` subprocess on it (the ORM broker, as in
-production without Redis), a one-step "trigger -> add tag" workflow, client threads and percentiles. Not a test.
+What the end-to-end benchmarks of the event path share (`bench_events.py`, `bench_drain.py`,
+`bench_connectors.py`): a throw-away PostgreSQL database, the two bench workflows and their events, a
+`manage.py qcluster` subprocess on it (the ORM broker, as in production without Redis), gunicorn as
+`scripts/run production` starts it, an HTTP client in a separate process (the calling script with `--client`),
+client threads, CPU read from /proc, percentiles and the load average. Not a test.
 """
 
 from __future__ import annotations
 
+import argparse
+import http.client
+import json
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +26,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.test")
 
+# The test settings' key: gunicorn (production settings) must decrypt what the benchmark's process stored.
+FIELD_ENCRYPTION_KEY = "Fh1q0pVbH3X0b1m8cZl9nI8cN0pJv1yQe2m6sTQ3c0k="
+
 Job = TypeVar("Job")
+
+
+# --- figures ---------------------------------------------------------------------------------------------
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -28,9 +44,39 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by process `root` and its live descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += times.get(pid, 0.0)
+        stack.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
+# --- the database and what the benchmarks put in it ------------------------------------------------------
+
+
 @contextmanager
-def bench_database(*, quiet: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
-    """Django set up on a fresh test database (PostgreSQL only); yields its settings, destroys it at the end."""
+def bench_database(
+    *, quiet: Sequence[str] = (), test_suffix: str | None = None, keepdb: bool = False
+) -> Iterator[dict[str, Any]]:
+    """
+    Django set up on a fresh test database (PostgreSQL only; `test_<name>`, or `<name><test_suffix>`); yields
+    its settings and drops it at the end unless `keepdb` (then a kept one is reused).
+    """
     import logging
 
     import django
@@ -46,43 +92,16 @@ def bench_database(*, quiet: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
     from django.test.utils import setup_test_environment
 
     setup_test_environment()
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     database = connection.settings_dict
+    if test_suffix is not None:
+        database["TEST"] = {**database.get("TEST", {}), "NAME": f"{database['NAME']}{test_suffix}"}
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=keepdb)
     try:
         yield database
     finally:
         connections.close_all()
-        connection.creation.destroy_test_db(database["NAME"], verbosity=0)
-
-
-@contextmanager
-def qcluster(database: dict[str, Any], *, workers: int) -> Iterator[subprocess.Popen[bytes]]:
-    """`manage.py qcluster` with `workers` processes on the benchmark's database; stopped at the end."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or '127.0.0.1'}:"
-            f"{database['PORT'] or 5432}/{database['NAME']}?conn_max_age=600"
-        ),
-        "Q_WORKERS": str(workers),
-        "LOG_LEVEL": "WARNING",
-    }
-    cluster = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(4)  # let the cluster's workers start
-        yield cluster
-    finally:
-        cluster.terminate()
-        try:
-            cluster.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            cluster.kill()
+        if not keepdb:
+            connection.creation.destroy_test_db(database["NAME"], verbosity=0)
 
 
 def tagging_workflow(*, name: str, trigger: dict[str, Any], tag: str) -> Any:
@@ -101,17 +120,193 @@ def tagging_workflow(*, name: str, trigger: dict[str, Any], tag: str) -> Any:
     return workflow
 
 
-def threads_run(jobs: list[Job], *, threads: int, send: Callable[[list[Job]], None]) -> float:
-    """Split `jobs` over `threads` senders (`send(share)` each, closing its connections); seconds it took."""
-    from django.db import connections
+def bench_workflows() -> Any:
+    """
+    The two active workflows of the engine benchmarks: "event.custom named bench -> add tag Bench" and
+    "order.created -> add tag Buyer + award 10 points"; returns the second.
+    """
+    from apps.automations import services
 
-    def run(share: list[Job]) -> None:
+    tagging_workflow(
+        name="Bench",
+        trigger={"event": "event.custom", "where": {"field": "event.name", "op": "eq", "value": "bench"}},
+        tag="Bench",
+    )
+    buyer = services.workflow_create(
+        name="Buyer",
+        definition={
+            "schema": 1,
+            "trigger": {"event": "order.created"},
+            "steps": [
+                {"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Buyer"]}},
+                {"id": "points", "action": "loyalty.award_points", "params": {"points": 10, "reason": "Bench"}},
+            ],
+        },
+    )
+    services.workflow_activate(workflow=buyer)
+    return buyer
+
+
+def events_commit(customers: Iterable[Any], *, kind: str) -> None:
+    """One event a customer, committed at once (a worker finds them all queued): `tag` a custom event
+    "bench", `order` an order of 25.00 (its order.created)."""
+    from django.db import transaction
+
+    from apps.customers import services as customer_services
+    from tests.factories import make_order
+
+    with transaction.atomic():
+        for customer in customers:
+            if kind == "tag":
+                customer_services.custom_event_record(customer=customer, name="bench")
+            else:
+                make_order(customer, total="25.00")
+
+
+# --- the processes: worker, web, client --------------------------------------------------------------------
+
+
+def worker_env(database: dict[str, Any], *, workers: int) -> dict[str, str]:
+    """This process's environment pointed at the benchmark's database, with `workers` qcluster workers."""
+    return {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or '127.0.0.1'}:"
+            f"{database['PORT'] or 5432}/{database['NAME']}?conn_max_age=600"
+        ),
+        "Q_WORKERS": str(workers),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def web_env(env: dict[str, str], *, port: int) -> dict[str, str]:
+    """`env` with the production settings gunicorn runs under on 127.0.0.1:`port` (`WEB_CONCURRENCY` x
+    `WEB_THREADS`, default 2 x 4). A qcluster started with it shares the web's SECRET_KEY, which django-q2
+    signs each task with: a worker with another key drops every task the web queued."""
+    return {
+        **env,
+        "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.production",
+        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
+        "FIELD_ENCRYPTION_KEY": FIELD_ENCRYPTION_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+        "WEB_THREADS": os.environ.get("WEB_THREADS", "4"),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def qcluster_start(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`manage.py qcluster` under `env` (see `worker_env`, `web_env`); stop it through `processes_running`."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def gunicorn_start(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """gunicorn as `scripts/run production` starts it, under `env` (see `web_env`); wait with `web_wait`."""
+    return subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "-c",
+            "loyalty_site/gunicorn.conf.py",
+            "--access-logfile",
+            "/dev/null",
+            "loyalty_site.wsgi",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def web_wait(port: int, *, timeout: float) -> None:
+    """Until GET /healthz on 127.0.0.1:`port` answers (SystemExit after `timeout` seconds)."""
+    deadline = time.time() + timeout
+    while True:
         try:
-            send(share)
-        finally:
-            connections.close_all()
+            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            probe.request("GET", "/healthz")
+            probe.getresponse().read()
+            return
+        except OSError:
+            if time.time() > deadline:
+                raise SystemExit("gunicorn did not start") from None
+            time.sleep(0.5)
 
-    workers = [threading.Thread(target=run, args=(jobs[i::threads],)) for i in range(min(threads, len(jobs)))]
+
+@contextmanager
+def processes_running() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """A list to append started processes to; at the end they are terminated, last first (killed after 30 s)."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        yield processes
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def client_arguments(parser: argparse.ArgumentParser) -> None:
+    """The hidden options of the client process (`--client`, see `client_run`)."""
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+
+
+def client_run(
+    script: str, jobs: list[Any], *, name: str, scratch: Path, port: int, threads: int, options: Sequence[str] = ()
+) -> dict[str, Any]:
+    """
+    Run `script --client` (a separate process) on `jobs` against 127.0.0.1:`port` with `threads` threads and
+    `options`; its result (JSON, with at least `failures` and `elapsed`), the failures counted on stdout.
+    """
+    jobs_file, out_file = scratch / f"{name}.jobs.json", scratch / f"{name}.out.json"
+    jobs_file.write_text(json.dumps(jobs))
+    subprocess.run(
+        [
+            sys.executable,
+            script,
+            "--client",
+            "--url",
+            f"127.0.0.1:{port}",
+            *options,
+            "--jobs",
+            str(jobs_file),
+            "--out",
+            str(out_file),
+            "--threads",
+            str(threads),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
+    result: dict[str, Any] = json.loads(out_file.read_text())
+    if result["failures"]:
+        print(f"{name}: {len(result['failures'])} failed POSTs, first: {result['failures'][0]}")
+    return result
+
+
+def threads_run(jobs: list[Job], *, threads: int, send: Callable[[list[Job]], None]) -> float:
+    """Split `jobs` over `threads` threads (`send(share)` each, shares dealt round-robin); seconds it took."""
+    shares = [jobs[i::threads] for i in range(threads)]
+    workers = [threading.Thread(target=send, args=(share,)) for share in shares if share]
     started = time.perf_counter()
     for worker in workers:
         worker.start()
