@@ -25,7 +25,7 @@ from apps.platform.limits import period_bucket
 from loyalty_site.lib.conditions import EvaluationContext, condition_evaluate, field_get
 from loyalty_site.lib.conditions.evaluation import read_field
 from loyalty_site.lib.conditions.operators import OPERATORS
-from loyalty_site.lib.money import minor_units, money_format, quantum
+from loyalty_site.lib.money import minor_units, money_format, quantum, shop_currency
 from loyalty_site.lib.split import campaign_holdout_salt, held_out
 
 from .choices import (
@@ -573,6 +573,8 @@ def _candidate_refusal(
         refusal = _code_refusal(candidate.code, customer, now)
     if refusal is None and candidate.is_gift_card:
         refusal = _gift_card_refusal(candidate, currency)
+    if refusal is None:
+        refusal = _currency_refusal(campaign, currency, gift_card=candidate.is_gift_card)
     if refusal is None and not any(incentive.is_active for incentive in campaign._promo_incentives):
         refusal = Refusal("campaign_paused", f"every incentive of “{campaign.name}” is switched off", "incentives")
     if refusal is None and campaign.validation_rule:
@@ -580,7 +582,7 @@ def _candidate_refusal(
         if not evaluation.result:
             refusal = rule_explain(campaign.validation_rule, context, path="validation_rule", currency=currency)
     if refusal is None and any(
-        incentive.is_active and incentive.kind == EffectKind.BONUS_POINTS for incentive in campaign._promo_incentives
+        incentive.is_active and incentive.kind in POINTS_KINDS for incentive in campaign._promo_incentives
     ):
         refusal = points_receiver_refusal(customer)
     if refusal is None:
@@ -591,6 +593,29 @@ def _candidate_refusal(
                     "customer_required", "this incentive is limited per customer: send the customer", "customer"
                 )
     return refusal
+
+
+# Incentives that give loyalty points: they go to a member (or a customer the program enrols).
+POINTS_KINDS = (EffectKind.BONUS_POINTS, EffectKind.POINTS_MULTIPLIER)
+MONEY_MEASURES = (LimitMeasure.DISCOUNT_AMOUNT, LimitMeasure.ORDER_VALUE)
+
+
+def _currency_refusal(campaign: Campaign, currency: str, *, gift_card: bool) -> Refusal | None:
+    """
+    Incentive amounts and money budgets are in the shop currency: a cart in another currency is refused rather than
+    discounted by shop-currency amounts or counted into a shop-currency budget (a sum never mixes currencies). A gift
+    card keeps its own currency (checked against the cart's); it is refused only when a money limit would count it.
+    """
+    shop = shop_currency()
+    if currency == shop:
+        return None
+    if gift_card and not any(limit.measure in MONEY_MEASURES for limit in campaign._promo_limits):
+        return None
+    return Refusal(
+        "currency_mismatch",
+        f"“{campaign.name}” is computed in the shop currency {shop}; the cart is in {currency}",
+        "cart.currency",
+    )
 
 
 def points_receiver_refusal(customer: Any) -> Refusal | None:
@@ -769,11 +794,14 @@ def _budget_uses(
             amount = outcome.cart.subtotal
         elif limit.measure == LimitMeasure.POINTS:
             amount = Decimal(sum(item.effect.points for item in mine))
-            if not amount:
+            # A multiplier's points are counted when the order earns (`services.order_multipliers_award`): here a
+            # full points limit refuses it at once rather than promise points it cannot give.
+            multiplier = any(item.effect.multiplier for item in mine)
+            if not amount and not (multiplier and left < 1):
                 continue  # (a discount of this campaign awards no points: nothing to count)
         else:
             amount = from_minor(sum(item.effect.total for item in mine), currency)
-        if amount > left:
+        if amount > left or (limit.measure == LimitMeasure.POINTS and not amount):
             if limit.measure == LimitMeasure.DISCOUNT_AMOUNT and limit.action == LimitAction.REDUCE and left > 0:
                 amount = _reduce(mine, to_minor(left, currency), outcome=outcome, currency=currency)
             elif limit.measure == LimitMeasure.POINTS and limit.action == LimitAction.REDUCE and left >= 1:
