@@ -58,6 +58,7 @@ from .eligibility import (
     REWARD_REF,
     Cart,
     Outcome,
+    budget_key,
     budget_keys,
     candidates_load,
     code_normalize,
@@ -193,6 +194,7 @@ INCENTIVE_FIELDS = (
     "position",
 )
 MAX_BONUS_POINTS = 1_000_000
+MAX_MULTIPLIER = Decimal(100)
 
 
 def incentive_check(incentive: Incentive) -> None:
@@ -214,6 +216,10 @@ def incentive_check(incentive: Incentive) -> None:
         )
     if incentive.points is not None and not 0 < incentive.points <= MAX_BONUS_POINTS:
         errors["points"] = f"Bonus points are a whole number from 1 to {MAX_BONUS_POINTS:,}."
+    if incentive.multiplier is not None and not Decimal(1) < incentive.multiplier <= MAX_MULTIPLIER:
+        errors["multiplier"] = (
+            f"A points multiplier is more than 1 and at most {MAX_MULTIPLIER} (2 doubles the points)."
+        )
     if incentive.percent is not None and not Decimal(0) < incentive.percent <= Decimal(100):
         errors["percent"] = "A percentage is more than 0 and at most 100."
     for name in ("amount", "max_discount"):
@@ -901,44 +907,62 @@ def _bonus_points_award(outcome: Outcome, redemption: Redemption, *, customer: A
         )
 
 
+def _points_source_key(item: RedemptionItem, redemption: Redemption) -> str:
+    """The loyalty lot of an item's points: bonus points per redemption, a multiplier's extra points per order."""
+    from apps.loyalty.choices import SourceType
+    from apps.loyalty.services import order_boost_key
+
+    if item.incentive.kind == EffectKind.POINTS_MULTIPLIER:
+        assert redemption.order_id is not None  # (a multiplier awards only on the order its redemption is linked to)
+        return order_boost_key(redemption.order_id, _multiplier_ref(item.incentive_id))
+    return f"{SourceType.PROMOTION}:{_bonus_key(redemption.pk, item.incentive_id)}"
+
+
 def _bonus_points_take_back(redemption: Redemption, *, share: Decimal | None, reason: str) -> None:
     """
-    Take back the redemption's bonus points — all of them (`share` None) or that share of the order value rolled
-    back so far (cumulative, rounded down) — and give each points limit's counter exactly what the member gave
-    back of the incentives it counts, in this transaction: the room is free again for the next award. The
-    counters are locked before the member's balance (the redeem path's order: counters, then balance).
+    Take back the points the redemption gave — bonus points and a multiplier's extra points on the linked order —
+    all of them (`share` None) or that share of the order value rolled back so far (cumulative, rounded down), and
+    give each points limit's counter what the member gave back in all of the incentives it counts (an order refund
+    may have taken some back already through loyalty), in this transaction: the room is free again for the next
+    award. The counters are locked before the member's balance (the redeem path's order: counters, then balance).
     """
-    from apps.loyalty.choices import SourceType
+    from apps.loyalty.models import PointLot
     from apps.loyalty.services import points_award_reverse
 
-    items = list(redemption.items.filter(points__gt=0).order_by("pk"))
+    items = list(redemption.items.select_related("incentive").filter(points__gt=0).order_by("pk"))
     if not items:
         return
     takes = list(
         redemption.takes.select_related("counter__limit")
         .filter(counter__limit__measure=LimitMeasure.POINTS)
-        .order_by("counter_id")
+        .order_by("counter_id", "pk")
     )
     counters_lock(LimitCounter, [], extra_ids=[take.counter_id for take in takes])
-    back: dict[int, int] = {}
+    keys = {item.pk: _points_source_key(item, redemption) for item in items}
     for item in items:
         target = item.points if share is None else int((item.points * share).to_integral_value(rounding=ROUND_DOWN))
-        back[item.pk] = points_award_reverse(
-            source_key=f"{SourceType.PROMOTION}:{_bonus_key(redemption.pk, item.incentive_id)}",
-            reversed_target=target,
-            reason=reason,
-        )
+        points_award_reverse(source_key=keys[item.pk], reversed_target=target, reason=reason)
+    reversed_by_key = dict(
+        PointLot.objects.filter(source_key__in=keys.values()).values_list("source_key", "reversed_amount")
+    )
+    by_counter: dict[int, list[LimitTake]] = {}
     for take in takes:
-        limit = take.counter.limit
+        by_counter.setdefault(take.counter_id, []).append(take)
+    for counter_id, counter_takes in by_counter.items():
+        limit = counter_takes[0].counter.limit
         covered = sum(
-            back[item.pk]
+            min(reversed_by_key.get(keys[item.pk], 0), item.points)
             for item in items
             if item.campaign_id == limit.campaign_id and limit.incentive_id in (None, item.incentive_id)
         )
-        amount = min(Decimal(covered), take.amount - take.returned)
-        if amount > 0:
-            counter_give_back(LimitCounter, take.counter_id, amount)
-            LimitTake.objects.filter(pk=take.pk).update(returned=F("returned") + amount)
+        taken = sum((take.amount for take in counter_takes), Decimal(0))
+        want = min(Decimal(covered), taken) - sum((take.returned for take in counter_takes), Decimal(0))
+        for take in counter_takes:
+            amount = min(want, take.amount - take.returned)
+            if amount > 0:
+                counter_give_back(LimitCounter, counter_id, amount)
+                LimitTake.objects.filter(pk=take.pk).update(returned=F("returned") + amount)
+                want -= amount
 
 
 def _reward_codes_use(outcome: Outcome) -> None:
@@ -1173,4 +1197,134 @@ def redemption_link_order(
     if not ids:
         return []
     Redemption.objects.filter(pk__in=ids, order__isnull=True).update(order=order)
+    order_multipliers_award(order=order)
     return list(Redemption.objects.filter(pk__in=ids, order=order).order_by("pk"))
+
+
+# --- Points multipliers ---------------------------------------------------------------------------------------
+
+
+def _multiplier_ref(incentive_id: int) -> str:
+    """What tells a multiplier's lot apart among an order's promotion lots: one per incentive and order."""
+    return f"incentive:{incentive_id}"
+
+
+def _multiplier_limit_room(
+    item: RedemptionItem, redemption: Redemption, *, points: int, now: datetime
+) -> tuple[int, list[tuple[Limit, LimitCounter]], Limit | None]:
+    """
+    The campaign's points limits that count this multiplier (campaign-wide, its incentive, its code, its customer),
+    their counters created if missing and locked (ascending primary key; expired reservations on them released):
+    (the points that fit — reduced by `reduce` limits, 0 when a `refuse`/`pause` limit has no room —, the locked
+    (limit, counter) pairs, the limit that refused or None).
+    """
+    limits = [
+        limit
+        for limit in Limit.objects.filter(campaign_id=item.campaign_id, measure=LimitMeasure.POINTS).order_by("pk")
+        if limit.incentive_id in (None, item.incentive_id)
+    ]
+    keys: dict[tuple, Limit] = {}
+    for limit in limits:
+        key = budget_key(limit, code=item.code, customer=redemption.customer, now=now)
+        if key is not None:
+            keys[key] = limit
+    if not keys:
+        return points, [], None
+    counters_ensure(LimitCounter, {key: limit.limit for key, limit in keys.items()})
+    locked = counters_lock(LimitCounter, keys)
+    _expired_release(counter_ids=[row.pk for row in locked.values()], now=now)
+    fresh = {row.pk: row for row in LimitCounter.objects.filter(pk__in=[row.pk for row in locked.values()])}
+    pairs = [(keys[key], fresh[locked[key].pk]) for key in sorted(keys, key=lambda key: locked[key].pk)]
+    for limit, counter in pairs:
+        left = int(max(counter.limit_value - counter.used, Decimal(0)))
+        if points > left:
+            if limit.action != LimitAction.REDUCE or left < 1:
+                return 0, pairs, limit
+            points = left
+    return points, pairs, None
+
+
+@transaction.atomic
+def order_multipliers_award(*, order: Any, now: datetime | None = None) -> int:
+    """
+    The points multipliers of the redemptions linked to `order` (`redemption_link_order`) make its loyalty earning
+    multiply: an incentive "points multiplier" of m gives the order's base points x (m - 1) more, as one loyalty lot
+    `order:<id>:promotion:incentive:<id>` whose reason names the campaign — once per order and incentive, however
+    many redemptions carry it or however often this runs. The lot is tied to the order, so a refund or a
+    cancellation takes it back in proportion like the order's own points; a rollback of the redemption takes it back
+    too (`_bonus_points_take_back`) and frees the points limits it took. Nothing is given while the global kill
+    switch is on, the campaign is paused or the incentive switched off (no backlog later), nor past a points limit
+    (`refuse`/`pause`; `reduce` gives what is left). Lock order: the order row, the redemptions (ascending), the
+    points counters (ascending), the member's balance. Returns the points given.
+    """
+    from apps.customers.models import Order
+    from apps.loyalty.models import PointLot
+    from apps.loyalty.services import order_boost_key, order_multiplier_points, order_points_boost, program_default
+    from apps.platform.kill_switch import kill_switch_is_on
+
+    now = now or timezone.now()
+    match = RedemptionItem.objects.filter(
+        redemption__order_id=order.pk,
+        redemption__status=RedemptionStatus.REDEEMED,
+        incentive__kind=EffectKind.POINTS_MULTIPLIER,
+    )
+    if not match.exists():
+        return 0
+    list(Order.objects.select_for_update().filter(pk=order.pk).values_list("pk", flat=True))
+    redemption_ids = sorted(set(match.values_list("redemption_id", flat=True)))
+    redemptions = {
+        row.pk: row
+        for row in Redemption.objects.select_for_update()
+        .select_related("customer")
+        .filter(pk__in=redemption_ids, status=RedemptionStatus.REDEEMED)
+        .order_by("pk")
+    }
+    items = list(
+        match.filter(redemption_id__in=redemptions)
+        .select_related("incentive", "campaign", "code")
+        .order_by("redemption_id", "pk")
+    )
+    program = program_default()
+    if program is None or kill_switch_is_on():
+        return 0
+    given = 0
+    for item in items:
+        redemption, incentive, campaign = redemptions[item.redemption_id], item.incentive, item.campaign
+        ref = _multiplier_ref(incentive.pk)
+        if PointLot.objects.filter(source_key=order_boost_key(order.pk, ref)).exists():
+            continue  # given already (an earlier redemption of the same incentive, or a retry)
+        if campaign.status == CampaignStatus.PAUSED or not incentive.is_active or not incentive.multiplier:
+            continue
+        extra = order_multiplier_points(order, incentive.multiplier)
+        if extra <= 0:
+            continue
+        points, pairs, refused = _multiplier_limit_room(item, redemption, points=extra, now=now)
+        if refused is not None:
+            if refused.action == LimitAction.PAUSE:
+                Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.PAUSED)
+            continue
+        lot, created = order_points_boost(
+            order=order,
+            points=points,
+            ref=ref,
+            reason=f"{campaign.name}: points x{incentive.multiplier.normalize():f} on order {order}",
+            at=now,
+            cause=f"redemption:{redemption.pk}",
+        )
+        if lot is None or not created:
+            continue
+        takes = []
+        for limit, counter in pairs:
+            if not counter_take(LimitCounter, counter.pk, Decimal(points)):  # cannot happen under the lock
+                raise ConflictError(
+                    "The budget was used up meanwhile.", path=f"limits[{limit.pk}]", code="budget_exhausted"
+                )
+            takes.append(LimitTake(redemption=redemption, counter=counter, amount=Decimal(points)))
+            after = counter.used + points
+            _thresholds_announce(limit, before=counter.used, after=after, subject=counter.subject)
+            if limit.action == LimitAction.PAUSE and after >= counter.limit_value:
+                Campaign.objects.filter(pk=limit.campaign_id).update(status=CampaignStatus.PAUSED)
+        LimitTake.objects.bulk_create(takes)
+        RedemptionItem.objects.filter(pk=item.pk).update(points=points)
+        given += points
+    return given

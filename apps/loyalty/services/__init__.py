@@ -3,7 +3,11 @@
 from .cockpit_links import cockpit_links_revoke, cockpit_links_send, referral_name_set
 from .earning import (
     event_points_earn,
+    order_base_points,
+    order_boost_key,
+    order_multiplier_points,
     order_points_adjust,
+    order_points_boost,
     order_points_earn,
     order_points_plan,
     order_points_reverse,
@@ -72,7 +76,11 @@ __all__ = [
     "member_join",
     "members_join_many",
     "membership_for",
+    "order_base_points",
+    "order_boost_key",
+    "order_multiplier_points",
     "order_points_adjust",
+    "order_points_boost",
     "order_points_earn",
     "order_points_plan",
     "order_points_reverse",

@@ -31,7 +31,7 @@ from loyalty_site.lib.conditions import ConditionInvalid, EvaluationContext, con
 from loyalty_site.lib.money import to_shop
 
 from ..choices import LotStatus, RuleKind, SourceType
-from ..models import EarningRule, EarningRuleCounter, Membership, PointLot, Program
+from ..models import EarningRule, EarningRuleCounter, Membership, PointLot, Program, Tier
 from .ledger import (
     MemberLedger,
     balance_lock,
@@ -132,16 +132,25 @@ def rule_matches(rule: EarningRule, context: EvaluationContext) -> bool:
         return False
 
 
-def order_points_plan(order: Order, membership: Membership, at: datetime) -> list[tuple[str, EarningRule | None, int]]:
-    """What an order earns, before caps: [(source key, rule, points)]."""
-    program = membership.program
+def _base_points(order: Order, program: Program, tier: Tier | None) -> tuple[Decimal, Decimal, int] | None:
+    """(the amount earned on, the tier multiplier, the base points) of an order; None when it earns nothing."""
     # Thresholds are in the shop currency; an order whose shop amounts are unknown (a legacy row
     # without a rate) earns nothing rather than being read as if it were in the shop currency.
     if order.total_shop is None or order.total_shop < program.min_order_total:
-        return []
+        return None
     base_amount = order_earn_base(order, program)
-    tier_multiplier = membership.tier.multiplier if membership.tier else Decimal("1")
+    tier_multiplier = tier.multiplier if tier else Decimal("1")
     base_points = points_round(order_amount_points(order, program, base_amount) * tier_multiplier, program.rounding)
+    return base_amount, tier_multiplier, base_points
+
+
+def order_points_plan(order: Order, membership: Membership, at: datetime) -> list[tuple[str, EarningRule | None, int]]:
+    """What an order earns, before caps: [(source key, rule, points)]."""
+    program = membership.program
+    base = _base_points(order, program, membership.tier)
+    if base is None:
+        return []
+    base_amount, tier_multiplier, base_points = base
     plan: list[tuple[str, EarningRule | None, int]] = [(f"order:{order.pk}:base", None, base_points)]
     context = _context(membership, at, order=order)
     kinds = [RuleKind.PER_AMOUNT, RuleKind.PRODUCT_TAG_MULTIPLIER, RuleKind.TIME_BONUS]
@@ -216,6 +225,90 @@ def order_points_earn(*, order: Order, at: datetime | None = None, cause: str = 
     return lots
 
 
+def order_base_points(order: Order) -> int:
+    """
+    The base points of an order (the program's rate x the tier multiplier, before earning rules): what a
+    promotion's points multiplier multiplies. The order's own base lot when it has earned already, else what its
+    plan gives now (the same computation `order_points_earn` will make); 0 when the order earns nothing (no program,
+    cancelled, blocked customer, not a member of a program that does not enrol, under the minimum total).
+    """
+    lot = PointLot.objects.filter(source_key=f"order:{order.pk}:base").values_list("amount", flat=True).first()
+    if lot is not None:
+        return lot
+    program = program_default()
+    order = Order.objects.select_related("customer").get(pk=order.pk)
+    if program is None or order.status == OrderStatus.CANCELLED or order.customer.is_blocked:
+        return 0
+    membership = membership_for(order.customer, program)
+    if membership is None and not program.auto_enroll:
+        return 0
+    base = _base_points(order, program, membership.tier if membership is not None else None)
+    return 0 if base is None else base[2]
+
+
+def order_multiplier_points(order: Order, multiplier: Decimal) -> int:
+    """The extra points a points multiplier gives an order: its base points x (multiplier - 1), program rounding."""
+    program = program_default()
+    base = order_base_points(order)
+    if program is None or base <= 0 or multiplier <= 1:
+        return 0
+    return points_round(Decimal(base) * (multiplier - 1), program.rounding)
+
+
+def order_boost_key(order_id: int, ref: str) -> str:
+    """The lot of a promotion's extra points on an order: `order:<id>:promotion:<ref>` (held with the order's)."""
+    return f"order:{order_id}:promotion:{ref}"[:128]
+
+
+@transaction.atomic
+def order_points_boost(
+    *, order: Order, points: int, ref: str, reason: str, at: datetime | None = None, cause: str = ""
+) -> tuple[PointLot | None, bool]:
+    """
+    Extra points a promotion gives on an order (a campaign's points multiplier): one lot `order_boost_key(order, ref)`
+    tied to the order, earned like the order's own points (pending days, expiry, holds by the `order:<id>:` prefix),
+    so a refund or a cancellation of the order takes it back in proportion like the rest of the order's earning.
+    Nothing while the global kill switch is on, for a cancelled order or a blocked customer; the customer is
+    enrolled if the program auto-enrols. A second call with the same ref returns (the lot, False): once per order.
+    Returns (None, False) when nothing was earned.
+    """
+    at = at or timezone.now()
+    source_key = order_boost_key(order.pk, ref)
+    existing = PointLot.objects.filter(source_key=source_key).first()
+    if existing is not None:
+        return existing, False
+    program = program_default()
+    order = Order.objects.select_related("customer").get(pk=order.pk)
+    if points <= 0 or program is None or order.status == OrderStatus.CANCELLED or order.customer.is_blocked:
+        return None, False
+    if kill_switch_is_on():
+        logger.info("loyalty: order %s gets no promotion points: global kill switch on", order.pk)
+        return None, False
+    membership = membership_for(order.customer, program)
+    if membership is None:
+        if not program.auto_enroll:
+            return None, False
+        membership, _ = member_join(customer=order.customer, program=program, at=at, cause=cause)
+    balance = balance_lock(membership.pk)
+    existing = PointLot.objects.filter(source_key=source_key).first()  # re-read under the member's lock
+    if existing is not None:
+        return existing, False
+    membership = Membership.objects.select_related("program", "tier", "customer").get(pk=membership.pk)
+    ledger = MemberLedger(balance=balance, at=at, cause=cause or f"order:{order.pk}")
+    lot = lot_create(
+        ledger,
+        membership=membership,
+        amount=points,
+        source_type=SourceType.PROMOTION,
+        source_key=source_key,
+        reason=reason,
+        order=order,
+    )
+    Membership.objects.filter(pk=membership.pk).update(last_activity_at=at)
+    ledger.flush()
+    return lot, True
+
+
 @transaction.atomic
 def order_points_reverse(*, order: Order, at: datetime | None = None, cause: str = "") -> int:
     """
@@ -283,14 +376,21 @@ def order_points_adjust(*, order: Order, at: datetime | None = None, cause: str 
     ledger = MemberLedger(balance=balance, at=at, cause=cause or f"order:{order.pk}")
     policy = membership.program.return_policy
     moved = 0
+    if order.status != OrderStatus.CANCELLED:
+        # A promotion's extra points (a campaign's multiplier) are not in the plan: each keeps what it was given,
+        # less the refunded share below — an edit neither takes them back nor tops them up.
+        for source, source_lots in by_source.items():
+            if source_lots[0].source_type == SourceType.PROMOTION:
+                plan[source] = (None, sum(lot.amount for lot in source_lots))
     for source in sorted(set(plan) | set(by_source)):
         rule, points = plan.get(source, (None, 0))
+        promotion = source in by_source and by_source[source][0].source_type == SourceType.PROMOTION
         if points and order.total > 0 and order.refunded_total:
             points -= int(
                 (Decimal(points) * order.refunded_total / order.total).to_integral_value(rounding="ROUND_DOWN")
             )
         held = sum(lot.amount - lot.reversed_amount for lot in by_source.get(source, []))
-        if points > held and not kill_switch_is_on():
+        if points > held and not promotion and not kill_switch_is_on():
             extra, counters = points - held, list[EarningRuleCounter]()
             if rule is not None:
                 extra, counters = rule_limits_take(rule, membership, extra, at)
