@@ -1274,7 +1274,7 @@ def order_multipliers_award(*, order: Any, now: datetime | None = None) -> int:
     redemption_ids = sorted(set(match.values_list("redemption_id", flat=True)))
     redemptions = {
         row.pk: row
-        for row in Redemption.objects.select_for_update()
+        for row in Redemption.objects.select_for_update(of=("self",))
         .select_related("customer")
         .filter(pk__in=redemption_ids, status=RedemptionStatus.REDEEMED)
         .order_by("pk")
