@@ -19,6 +19,7 @@ from .choices import DeliveryStatus
 from .forms import ConnectionAddForm, ConnectionChangeForm
 from .models import (
     DEFAULT_CONSENT_META_KEY,
+    DEFAULT_CONSENT_META_SUBSCRIBED,
     DEFAULT_CONSENT_META_UNSUBSCRIBED,
     TOPICS,
     Push,
@@ -62,6 +63,7 @@ class StoreConnectionAdmin(admin.ModelAdmin):
                 "api_base_url",
                 "consent_meta_key",
                 "consent_meta_unsubscribed",
+                "consent_meta_subscribed",
             ]
         return [
             "name",
@@ -77,6 +79,7 @@ class StoreConnectionAdmin(admin.ModelAdmin):
             "api_base_url",
             "consent_meta_key",
             "consent_meta_unsubscribed",
+            "consent_meta_subscribed",
             "last_delivery_at",
             "deliveries_count",
             "error_count",
@@ -110,6 +113,7 @@ class StoreConnectionAdmin(admin.ModelAdmin):
                 push_unsubscribes=data.get("push_unsubscribes", False),
                 consent_meta_key=data.get("consent_meta_key") or DEFAULT_CONSENT_META_KEY,
                 consent_meta_unsubscribed=data.get("consent_meta_unsubscribed") or DEFAULT_CONSENT_META_UNSUBSCRIBED,
+                consent_meta_subscribed=data.get("consent_meta_subscribed") or DEFAULT_CONSENT_META_SUBSCRIBED,
                 user=request.user,
             )
             obj.pk = created.pk

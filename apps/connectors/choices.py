@@ -32,6 +32,7 @@ class PushKind(models.TextChoices):
     TAGS_REMOVE = "tags_remove", "Remove tags"
     LOYALTY_STATE = "loyalty_state", "Loyalty state (balance, tier)"
     UNSUBSCRIBE = "unsubscribe", "Unsubscribe (marketing consent withdrawn here)"
+    SUBSCRIBE = "subscribe", "Subscribe (marketing consent given or confirmed here)"
 
 
 class PushStatus(models.TextChoices):

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from .choices import Platform
 from .models import (
     DEFAULT_CONSENT_META_KEY,
+    DEFAULT_CONSENT_META_SUBSCRIBED,
     DEFAULT_CONSENT_META_UNSUBSCRIBED,
     SHOPIFY_TOPICS,
     TOPICS,
@@ -19,15 +20,15 @@ from .services.connections import META_KEY, connection_fields_check
 SECRET_HELP = "Write-only: stored encrypted and never shown again. Leave empty to keep the stored one."
 
 
-UNSUBSCRIBES_NEED_TOKEN = "Give the shop's API token too: unsubscribes are sent through its Admin API."
+UNSUBSCRIBES_NEED_TOKEN = "Give the shop's API token too: consent changes are sent through its Admin API."
 
 
 class ConsentFields(forms.ModelForm):
-    """The unsubscribe settings: empty meta fields take their defaults; pushing unsubscribes needs a token."""
+    """The consent settings: empty meta fields take their defaults; pushing consent changes needs a token."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in ("consent_meta_key", "consent_meta_unsubscribed"):
+        for name in ("consent_meta_key", "consent_meta_unsubscribed", "consent_meta_subscribed"):
             self.fields[name].required = False
 
     def clean_consent_meta_key(self) -> str:
@@ -38,6 +39,13 @@ class ConsentFields(forms.ModelForm):
 
     def clean_consent_meta_unsubscribed(self) -> str:
         return (self.cleaned_data.get("consent_meta_unsubscribed") or "").strip() or DEFAULT_CONSENT_META_UNSUBSCRIBED
+
+    def clean_consent_meta_subscribed(self) -> str:
+        value = (self.cleaned_data.get("consent_meta_subscribed") or "").strip() or DEFAULT_CONSENT_META_SUBSCRIBED
+        unsubscribed = (self.data.get(self.add_prefix("consent_meta_unsubscribed")) or "").strip()
+        if value.lower() == (unsubscribed or DEFAULT_CONSENT_META_UNSUBSCRIBED).lower():
+            raise ValidationError("Must differ from the unsubscribed value.")
+        return value
 
     def unsubscribes_check(self, cleaned: dict[str, Any]) -> None:
         has_token = bool((cleaned.get("api_token") or "").strip() or self.instance.api_token)
@@ -60,7 +68,7 @@ class ConnectionAddForm(ConsentFields):
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         max_length=500,
-        help_text="Optional, to push tags, loyalty state and unsubscribes back: Shopify Admin API access token "
+        help_text="Optional, to push tags, loyalty state and marketing consent back: Shopify Admin API access token "
         "(shpat_…), or WooCommerce consumer key and secret as key:secret. Stored encrypted, never shown again.",
     )
 
@@ -75,6 +83,7 @@ class ConnectionAddForm(ConsentFields):
             "push_unsubscribes",
             "consent_meta_key",
             "consent_meta_unsubscribed",
+            "consent_meta_subscribed",
             "api_base_url",
         ]
 
@@ -126,6 +135,7 @@ class ConnectionChangeForm(ConsentFields):
             "push_unsubscribes",
             "consent_meta_key",
             "consent_meta_unsubscribed",
+            "consent_meta_subscribed",
             "api_base_url",
         ]
 

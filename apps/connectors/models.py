@@ -32,6 +32,7 @@ TOPICS: dict[str, tuple[str, ...]] = {Platform.SHOPIFY: SHOPIFY_TOPICS, Platform
 
 DEFAULT_CONSENT_META_KEY = "mailchimp_woocommerce_is_subscribed"
 DEFAULT_CONSENT_META_UNSUBSCRIBED = "unsubscribed"
+DEFAULT_CONSENT_META_SUBSCRIBED = "1"
 
 
 def hook_key_generate() -> str:
@@ -59,10 +60,13 @@ class StoreConnection(models.Model):
     # Pushing back (optional): Shopify Admin API access token / WooCommerce "key:secret", encrypted.
     push_enabled = models.BooleanField(default=False, help_text="Push workflow tags and loyalty state to the shop")
     api_token = models.TextField("API token", blank=True, editable=False)
+    # Named for what it first pushed; it pushes every marketing-consent change made here (granted, confirmed,
+    # withdrawn) since consents given here are pushed too.
     push_unsubscribes = models.BooleanField(
+        "push marketing consent",
         default=False,
-        help_text="When a customer of this shop unsubscribes here (link, API, console), unsubscribe them in the "
-        "shop too (needs the API token)",
+        help_text="When a customer of this shop subscribes (double opt-in confirmed, API, form, console) or "
+        "unsubscribes here, do the same in the shop (needs the API token)",
     )
     # WooCommerce keeps no marketing consent of its own: the opt-in plugin's customer meta key we set.
     consent_meta_key = models.CharField(
@@ -77,6 +81,12 @@ class StoreConnection(models.Model):
         max_length=100,
         default=DEFAULT_CONSENT_META_UNSUBSCRIBED,
         help_text="WooCommerce: the value that meta key takes for an unsubscribed customer",
+    )
+    consent_meta_subscribed = models.CharField(
+        "subscribed meta value",
+        max_length=100,
+        default=DEFAULT_CONSENT_META_SUBSCRIBED,
+        help_text="WooCommerce: the value that meta key takes for a subscribed customer",
     )
     api_base_url = models.CharField(
         "API base URL",
@@ -196,11 +206,15 @@ class Push(models.Model):
 
 
 class PushCursor(models.Model):
-    """How far the collector has read the tag audit and the balances (one row per connection)."""
+    """How far the collector has read the tag audit, the balances and the consent history (one row per connection)."""
 
     connection = models.OneToOneField(StoreConnection, on_delete=models.CASCADE, primary_key=True, related_name="+")
     tags_since = models.DateTimeField(default=timezone.now)
     loyalty_since = models.DateTimeField(default=timezone.now)
+    consents_since = models.DateTimeField(default=timezone.now)
+    # Consent history rows up to this id are older than the overlap window: the next read starts after it
+    # (a range scan of the primary key instead of a scan of the whole history by time).
+    consents_after_id = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"cursor of {self.connection_id}"

@@ -286,7 +286,7 @@ def test_a_stale_subscribed_delivery_does_not_undo_an_unsubscribe_but_a_newer_on
 
     row = Consent.objects.get(customer=customer, channel="email")
     assert (row.status, row.source) == ("granted", f"connector:{unsubscribing.pk}")
-    assert Push.objects.count() == 1 and len(fake_shop.requests) == 1  # a grant is never pushed
+    assert Push.objects.count() == 1 and len(fake_shop.requests) == 1  # a grant from the shop is not pushed back
 
 
 def test_sms_unsubscribes_use_the_sms_consent_mutation(unsubscribing, fake_shop, deliver, fire):
@@ -347,7 +347,7 @@ def test_the_setting_needs_the_api_token_and_the_console_never_shows_it(shop, ad
     with pytest.raises(Exception) as refused:
         connection_update(connection=shop, push_unsubscribes=True)
     assert refused.value.message_dict == {  # type: ignore[attr-defined]
-        "push_unsubscribes": ["Give the shop's API token too: unsubscribes are sent through its Admin API."]
+        "push_unsubscribes": ["Give the shop's API token too: consent changes are sent through its Admin API."]
     }
 
     connection_update(connection=shop, push_unsubscribes=True, api_token=TOKEN)
@@ -435,7 +435,7 @@ def test_the_console_refuses_unsubscribes_without_a_token_and_a_bad_meta_key_on_
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {
-        "push_unsubscribes": ["Give the shop's API token too: unsubscribes are sent through its Admin API."],
+        "push_unsubscribes": ["Give the shop's API token too: consent changes are sent through its Admin API."],
         "consent_meta_key": ["A meta key: 1 to 100 letters, digits, _ . : or -, e.g. newsletter."],
     }
     assert StoreConnection.objects.values().get() == before

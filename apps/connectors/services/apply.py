@@ -100,6 +100,21 @@ def _withdrawn_since(customer: Customer, channel: str, moment: datetime) -> bool
     ).exists()
 
 
+def _granted_here_since(connection: StoreConnection, customer: Customer, channel: str, moment: datetime) -> bool:
+    """True when the customer gave this channel's marketing consent here — not through this shop — after `moment`."""
+    return (
+        Consent.objects.filter(
+            customer_id=customer.pk,
+            channel=channel,
+            purpose=Purpose.MARKETING,
+            status=ConsentStatus.GRANTED,
+            granted_at__gt=moment,
+        )
+        .exclude(source=consent_source(connection))
+        .exists()
+    )
+
+
 def _consent_apply(connection: StoreConnection, customer: Customer, shape: CustomerShape) -> dict[str, str]:
     """
     The shop's marketing consent per channel (e-mail, SMS) onto the consent model, with the source
@@ -109,8 +124,10 @@ def _consent_apply(connection: StoreConnection, customer: Customer, shape: Custo
 
     A grant the shop recorded before the customer unsubscribed here (its `consent_updated_at`, else the
     record's `updated_at`) is older news — typically a customers/update sent before our unsubscribe reached
-    the shop — and is not applied: an unsubscribe is never undone by a stale delivery. Returns the channels
-    so kept, with the reason.
+    the shop — and is not applied: an unsubscribe is never undone by a stale delivery. Likewise a withdrawal
+    (or no consent) the shop recorded before the customer subscribed here (not through this shop) — typically
+    the echo of our earlier unsubscribe arriving after a re-subscription here — does not undo that
+    subscription: the customer's latest decision wins. Returns the channels so kept, with the reason.
     """
     source = consent_source(connection)
     kept: dict[str, str] = {}
@@ -121,6 +138,11 @@ def _consent_apply(connection: StoreConnection, customer: Customer, shape: Custo
             reported_at = shape.consent_at.get(channel) or shape.updated_at
             if reported_at is not None and _withdrawn_since(customer, channel, reported_at):
                 kept[channel] = f"unsubscribed here after the shop's {state} consent ({reported_at.isoformat()})"
+                continue
+        if state in (ConsentStatus.WITHDRAWN, "none"):
+            reported_at = shape.consent_at.get(channel) or shape.updated_at
+            if reported_at is not None and _granted_here_since(connection, customer, channel, reported_at):
+                kept[channel] = f"subscribed here after the shop's {state} consent ({reported_at.isoformat()})"
                 continue
         if state in (ConsentStatus.GRANTED, ConsentStatus.PENDING, ConsentStatus.WITHDRAWN):
             consent.consent_set(

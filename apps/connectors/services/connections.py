@@ -13,7 +13,14 @@ from loyalty_site.lib.crypto import secret_encrypt
 from loyalty_site.lib.money import CurrencyError, currency_code
 
 from ..choices import Platform
-from ..models import DEFAULT_CONSENT_META_KEY, DEFAULT_CONSENT_META_UNSUBSCRIBED, TOPICS, StoreConnection
+from ..models import (
+    DEFAULT_CONSENT_META_KEY,
+    DEFAULT_CONSENT_META_SUBSCRIBED,
+    DEFAULT_CONSENT_META_UNSUBSCRIBED,
+    TOPICS,
+    StoreConnection,
+)
+from .push import push_cursor_start
 
 AUDITED = (
     "name",
@@ -26,6 +33,7 @@ AUDITED = (
     "push_unsubscribes",
     "consent_meta_key",
     "consent_meta_unsubscribed",
+    "consent_meta_subscribed",
     "api_base_url",
 )
 META_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
@@ -70,13 +78,21 @@ def _clean(fields: dict[str, Any], platform: str) -> dict[str, Any]:
             raise ValidationError(
                 {"consent_meta_unsubscribed": "The value the meta key takes when unsubscribed (1 to 100 characters)."}
             )
+    if "consent_meta_subscribed" in clean:
+        clean["consent_meta_subscribed"] = str(clean["consent_meta_subscribed"] or "").strip()
+        if not clean["consent_meta_subscribed"] or len(clean["consent_meta_subscribed"]) > 100:
+            raise ValidationError(
+                {"consent_meta_subscribed": "The value the meta key takes when subscribed (1 to 100 characters)."}
+            )
+        if clean["consent_meta_subscribed"].lower() == str(clean.get("consent_meta_unsubscribed", "")).lower():
+            raise ValidationError({"consent_meta_subscribed": "Must differ from the unsubscribed value."})
     return clean
 
 
 def _unsubscribes_check(connection: StoreConnection) -> None:
     if connection.push_unsubscribes and not connection.api_token:
         raise ValidationError(
-            {"push_unsubscribes": "Give the shop's API token too: unsubscribes are sent through its Admin API."}
+            {"push_unsubscribes": "Give the shop's API token too: consent changes are sent through its Admin API."}
         )
 
 
@@ -105,6 +121,7 @@ def connection_create(
     push_unsubscribes: bool = False,
     consent_meta_key: str = DEFAULT_CONSENT_META_KEY,
     consent_meta_unsubscribed: str = DEFAULT_CONSENT_META_UNSUBSCRIBED,
+    consent_meta_subscribed: str = DEFAULT_CONSENT_META_SUBSCRIBED,
     user: Any = None,
 ) -> StoreConnection:
     """Connect a shop. The secrets are stored encrypted and never shown again; every topic is on by default."""
@@ -122,6 +139,7 @@ def connection_create(
             "push_unsubscribes": push_unsubscribes,
             "consent_meta_key": consent_meta_key,
             "consent_meta_unsubscribed": consent_meta_unsubscribed,
+            "consent_meta_subscribed": consent_meta_subscribed,
         },
         platform,
     )
@@ -135,6 +153,7 @@ def connection_create(
     connection.full_clean(validate_unique=False, validate_constraints=False)
     _unsubscribes_check(connection)
     connection.save()
+    push_cursor_start(connection=connection, consents=True, changes=True)
     audit_record(
         action="created",
         obj=connection,
@@ -173,6 +192,12 @@ def connection_update(
     connection.full_clean(validate_unique=False, validate_constraints=False)
     _unsubscribes_check(connection)
     connection.save()
+    # Switched on: push what changes from now on, not what changed while it was off.
+    push_cursor_start(
+        connection=connection,
+        consents=changes.get("push_unsubscribes", {}).get("new") is True,
+        changes=changes.get("push_enabled", {}).get("new") is True,
+    )
     if changes:
         audit_record(action="updated", obj=connection, user=user, changes=changes)
     return connection

@@ -118,7 +118,10 @@ def _customer(reader: Callable[[dict[str, Any]], Any], *, activate: bool = False
 def _woo_customer(connection: StoreConnection, body: dict[str, Any]) -> dict[str, Any]:
     """WooCommerce customers: the connection says which meta key carries the marketing opt-in."""
     shape = woocommerce.customer(
-        body, consent_key=connection.consent_meta_key, consent_unsubscribed=connection.consent_meta_unsubscribed
+        body,
+        consent_key=connection.consent_meta_key,
+        consent_unsubscribed=connection.consent_meta_unsubscribed,
+        consent_subscribed=connection.consent_meta_subscribed,
     )
     return apply.customer_apply(connection, shape)[1]
 

@@ -16,6 +16,14 @@ unique per event and channel) and a task sends each at once (`push_send_one`); f
 back-off. A withdrawal that came from a shop is not pushed back to it, and the shop's echo
 (customers/update, now unsubscribed) changes nothing here: the consent is already withdrawn.
 
+Consents given here (the same setting): a grant of marketing consent recorded here — double opt-in confirmed,
+API, landing form, console — is read by `pushes_collect` from the consent history (`ConsentEvent` rows with
+new status granted, by id range) and queued as a `subscribe` push (once per history row and shop); Shopify gets
+`marketingState: SUBSCRIBED` with `marketingOptInLevel` CONFIRMED_OPT_IN (double opt-in confirmed) or
+SINGLE_OPT_IN, WooCommerce the connection's subscribed meta value. When it is due it is sent only if the consent
+is still granted here (else skipped); a grant that came from the shop (its cause) is not pushed back to it,
+and the shop's echo (customers/update, subscribed) finds the consent granted already and changes nothing.
+
 Never looping: only tags written by workflows are pushed (not the tags the shop itself sent us), and when the
 shop echoes our change back as customers/update, the inbound side applies only differences from the shop's
 last known tags (`RemoteRecord.remote_tags`, updated here on success) — the echo changes nothing and
@@ -33,11 +41,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from apps.customers.consent.choices import Channel, ConsentStatus, Purpose
-from apps.customers.consent.models import Consent
+from apps.customers.consent.models import Consent, ConsentEvent
 from apps.customers.models import DomainEvent
 from apps.loyalty.models import Membership
 from apps.loyalty.services.ledger import program_default
@@ -79,13 +87,104 @@ def loyalty_state(*, customer_id: int) -> dict[str, Any]:
     return {"balance": balance.available if balance else 0, "tier": membership.tier.name if membership.tier else ""}
 
 
+def push_cursor_start(
+    *, connection: StoreConnection, consents: bool, changes: bool, now: datetime | None = None
+) -> None:
+    """
+    Start the connection's collector cursor now for consents and/or for tags and loyalty state (a connection
+    created, or a kind of push switched on): what changed before is not pushed.
+    """
+    if not (consents or changes):
+        return
+    now = now or timezone.now()
+    fields: dict[str, Any] = {}
+    if consents:
+        fields["consents_since"] = now
+        fields["consents_after_id"] = ConsentEvent.objects.aggregate(last=Max("pk"))["last"] or 0
+    if changes:
+        fields["tags_since"] = fields["loyalty_since"] = now
+    PushCursor.objects.update_or_create(connection=connection, defaults=fields)
+
+
+def _consent_pushes(connection: StoreConnection, cursor: PushCursor, linked: Any, now: datetime) -> list[Push]:
+    """
+    The grants of marketing consent recorded here since the cursor for this shop's customers — not those the
+    shop itself reported (its cause) — as `subscribe` pushes, one per consent history row (its id in the key).
+    SMS only for Shopify (WooCommerce keeps no SMS consent). The cursor's id floor moves past the rows older
+    than the overlap window, so each call reads a short primary-key range.
+    """
+    channels = [Channel.EMAIL, Channel.SMS] if connection.platform == Platform.SHOPIFY else [Channel.EMAIL]
+    window = ConsentEvent.objects.filter(pk__gt=cursor.consents_after_id)
+    grants = (
+        window.filter(
+            created_at__gte=cursor.consents_since - OVERLAP,
+            created_at__lte=now,
+            purpose=Purpose.MARKETING,
+            new_status=ConsentStatus.GRANTED,
+            channel__in=channels,
+            customer_id__in=linked.values("local_id"),
+        )
+        .exclude(cause=connection.cause)
+        .order_by("pk")
+        .values_list("pk", "customer_id", "channel")
+    )
+    pushes = [
+        Push(
+            connection=connection,
+            customer_id=customer_id,
+            kind=PushKind.SUBSCRIBE,
+            channel=channel,
+            source_key=f"consent_event:{event_id}",
+            next_attempt_at=now,
+        )
+        for event_id, customer_id, channel in grants
+    ]
+    settled = window.filter(created_at__lt=now - OVERLAP).aggregate(last=Max("pk"))["last"]
+    if settled is not None:
+        cursor.consents_after_id = settled
+    cursor.consents_since = now
+    return pushes
+
+
 @transaction.atomic
 def pushes_collect(*, connection: StoreConnection, now: datetime | None = None) -> int:
-    """Queue the pushes of what changed for this shop's customers since the last call. Returns how many."""
+    """
+    Queue the pushes of what changed for this shop's customers since the last call: workflow tags and the
+    loyalty state when the connection pushes them (`push_enabled`), consents given here when it pushes
+    marketing consent (`push_unsubscribes`). Returns how many.
+    """
     now = now or timezone.now()
-    PushCursor.objects.get_or_create(connection=connection, defaults={"tags_since": now, "loyalty_since": now})
+    PushCursor.objects.get_or_create(
+        connection=connection,
+        defaults={
+            "tags_since": now,
+            "loyalty_since": now,
+            "consents_since": now,
+            # A new cursor starts at the end of the history: consents given before are not pushed.
+            "consents_after_id": ConsentEvent.objects.aggregate(last=Max("pk"))["last"] or 0,
+        },
+    )
     cursor = PushCursor.objects.select_for_update().get(connection=connection)
     linked = RemoteRecord.objects.filter(connection=connection, kind=RecordKind.CUSTOMER, local_id__isnull=False)
+    # A kind of change the connection does not push moves its cursor on: switching it on later pushes
+    # nothing of what happened while it was off.
+    if connection.push_unsubscribes:
+        pushes = _consent_pushes(connection, cursor, linked, now)
+    else:
+        pushes = []
+        cursor.consents_since = now
+        cursor.consents_after_id = ConsentEvent.objects.aggregate(last=Max("pk"))["last"] or 0
+    if connection.push_enabled:
+        pushes += _changes_pushes(connection, cursor, linked, now)
+    else:
+        cursor.tags_since = cursor.loyalty_since = now
+    created = Push.objects.bulk_create(pushes, ignore_conflicts=True)
+    cursor.save(update_fields=["tags_since", "loyalty_since", "consents_since", "consents_after_id"])
+    return len(created)
+
+
+def _changes_pushes(connection: StoreConnection, cursor: PushCursor, linked: Any, now: datetime) -> list[Push]:
+    """Workflow tag changes (from the tag audit) and changed loyalty states since the cursor, as pushes."""
     audits = (
         TagAudit.objects.filter(
             source=TagSource.WORKFLOW,
@@ -131,13 +230,13 @@ def pushes_collect(*, connection: StoreConnection, now: datetime | None = None) 
                     next_attempt_at=now,
                 )
             )
-    created = Push.objects.bulk_create(pushes, ignore_conflicts=True)
     cursor.tags_since = cursor.loyalty_since = now
-    cursor.save(update_fields=["tags_since", "loyalty_since"])
-    return len(created)
+    return pushes
 
 
 # --- Sending -------------------------------------------------------------------------------------------
+
+CONSENT_KINDS = (PushKind.UNSUBSCRIBE, PushKind.SUBSCRIBE)
 
 
 class PushRetry(Exception):
@@ -180,13 +279,14 @@ SHOPIFY_MUTATIONS: dict[str, str] = {
         "mutation tagsRemove($id: ID!, $tags: [String!]!) "
         "{ tagsRemove(id: $id, tags: $tags) { node { id } userErrors { field message } } }"
     ),
-    # Unsubscribes, by channel (the push's `channel`): only SUBSCRIBED / UNSUBSCRIBED / PENDING can be set.
-    f"{PushKind.UNSUBSCRIBE}:email": (
+    # Consent (subscribe and unsubscribe), by channel (the push's `channel`): only SUBSCRIBED / UNSUBSCRIBED /
+    # PENDING can be set.
+    "consent:email": (
         "mutation customerEmailMarketingConsentUpdate($input: CustomerEmailMarketingConsentUpdateInput!) "
         "{ customerEmailMarketingConsentUpdate(input: $input) "
         "{ customer { id emailMarketingConsent { marketingState consentUpdatedAt } } userErrors { field message } } }"
     ),
-    f"{PushKind.UNSUBSCRIBE}:sms": (
+    "consent:sms": (
         "mutation customerSmsMarketingConsentUpdate($input: CustomerSmsMarketingConsentUpdateInput!) "
         "{ customerSmsMarketingConsentUpdate(input: $input) "
         "{ customer { id smsMarketingConsent { marketingState consentUpdatedAt } } userErrors { field message } } }"
@@ -201,16 +301,19 @@ SHOPIFY_MUTATIONS: dict[str, str] = {
 def _shopify_call(connection: StoreConnection, push: Push, remote_id: str, state: dict[str, Any]) -> Call:
     owner = f"gid://shopify/Customer/{remote_id}"
     query = SHOPIFY_MUTATIONS.get(push.kind, "")
-    if push.kind == PushKind.UNSUBSCRIBE:
-        query = SHOPIFY_MUTATIONS[f"{push.kind}:{push.channel}"]
+    if push.kind in CONSENT_KINDS:
+        query = SHOPIFY_MUTATIONS[f"consent:{push.channel}"]
         consent_key = "emailMarketingConsent" if push.channel == Channel.EMAIL else "smsMarketingConsent"
-        variables: dict[str, Any] = {
-            "input": {
-                "customerId": owner,
-                # The moment it was withdrawn here: the shop's echo then carries it as consent_updated_at.
-                consent_key: {"marketingState": "UNSUBSCRIBED", "consentUpdatedAt": state["withdrawn_at"]},
+        if push.kind == PushKind.UNSUBSCRIBE:
+            # The moment it was withdrawn here: the shop's echo then carries it as consent_updated_at.
+            marketing = {"marketingState": "UNSUBSCRIBED", "consentUpdatedAt": state["withdrawn_at"]}
+        else:  # confirmed by the double opt-in link, or given at once (API, form without double opt-in, console)
+            marketing = {
+                "marketingState": "SUBSCRIBED",
+                "marketingOptInLevel": "CONFIRMED_OPT_IN" if state["confirmed"] else "SINGLE_OPT_IN",
+                "consentUpdatedAt": state["granted_at"],
             }
-        }
+        variables: dict[str, Any] = {"input": {"customerId": owner, consent_key: marketing}}
     elif push.kind == PushKind.LOYALTY_STATE:
         variables = {
             "metafields": [
@@ -243,6 +346,8 @@ def _shopify_call(connection: StoreConnection, push: Push, remote_id: str, state
 def _woocommerce_call(connection: StoreConnection, push: Push, remote_id: str, state: dict[str, Any]) -> Call:
     if push.kind == PushKind.UNSUBSCRIBE:  # the opt-in plugin's meta key (the connection's setting)
         meta = [{"key": connection.consent_meta_key, "value": connection.consent_meta_unsubscribed}]
+    elif push.kind == PushKind.SUBSCRIBE:
+        meta = [{"key": connection.consent_meta_key, "value": connection.consent_meta_subscribed}]
     elif push.kind == PushKind.LOYALTY_STATE:
         meta = [
             {"key": "loyalty_points_balance", "value": str(state.get("balance", 0))},
@@ -315,8 +420,8 @@ def _shopify_errors(parsed: Any) -> None:
 
 
 # A push goes out only while its connection still pushes that kind of change.
-PUSHING = (Q(connection__push_enabled=True) & ~Q(kind=PushKind.UNSUBSCRIBE)) | Q(
-    kind=PushKind.UNSUBSCRIBE, connection__push_unsubscribes=True
+PUSHING = (Q(connection__push_enabled=True) & ~Q(kind__in=CONSENT_KINDS)) | Q(
+    kind__in=CONSENT_KINDS, connection__push_unsubscribes=True
 )
 
 
@@ -364,6 +469,13 @@ def push_send(*, push: Push, now: datetime | None = None) -> str:
             push.save(update_fields=["status", "last_error"])
             return push.status
         state = {"withdrawn_at": withdrawn_at.isoformat()}
+    elif push.kind == PushKind.SUBSCRIBE:
+        granted = _granted(push)
+        if granted is None:  # withdrawn (or pending again) here before the push was due
+            push.status, push.last_error = PushStatus.SKIPPED, "the customer's consent is no longer granted here"
+            push.save(update_fields=["status", "last_error"])
+            return push.status
+        state = granted
     try:
         if record is None:
             raise PushRefused("the customer is not linked to a customer of this shop")
@@ -392,8 +504,8 @@ def push_send(*, push: Push, now: datetime | None = None) -> str:
         record = RemoteRecord.objects.select_for_update().get(pk=record.pk)
         if push.kind == PushKind.LOYALTY_STATE:
             record.pushed_state = state
-        elif push.kind == PushKind.UNSUBSCRIBE:
-            pass  # the shop's echo is recognised by the consent itself (already withdrawn here)
+        elif push.kind in CONSENT_KINDS:
+            pass  # the shop's echo is recognised by the consent itself (already withdrawn / granted here)
         else:
             # The shop has these tags now (or not): its echo as customers/update is then no change.
             lowered = {name.lower() for name in push.tags}
@@ -434,6 +546,25 @@ def push_send_one(*, push_id: int, now: datetime | None = None) -> str | None:
 # --- Unsubscribes --------------------------------------------------------------------------------------
 
 UNSUBSCRIBED = "customer.unsubscribed"
+
+
+def _granted(push: Push) -> dict[str, Any] | None:
+    """
+    The push channel's marketing consent as the shop should record it — when it was granted here and whether
+    the double opt-in link confirmed that grant — or None when it is not granted (any more).
+    """
+    row = (
+        Consent.objects.filter(
+            customer_id=push.customer_id, channel=push.channel, purpose=Purpose.MARKETING, status=ConsentStatus.GRANTED
+        )
+        .values("granted_at", "confirmed_at")
+        .first()
+    )
+    if row is None or row["granted_at"] is None:
+        return None
+    # confirmed_at is set just after the grant it confirms; an older confirmation belongs to an earlier grant.
+    confirmed = row["confirmed_at"] is not None and row["confirmed_at"] >= row["granted_at"]
+    return {"granted_at": row["granted_at"].isoformat(), "confirmed": confirmed}
 
 
 def _withdrawn_at(push: Push) -> datetime | None:
@@ -516,6 +647,7 @@ def unsubscribe_pushes_queue(*, event: DomainEvent, now: datetime | None = None)
 def pushes_run(*, now: datetime | None = None) -> dict[str, int]:
     """Periodic: collect for every connection that pushes, then send what is due."""
     now = now or timezone.now()
-    for connection in StoreConnection.objects.filter(push_enabled=True).exclude(api_token=""):
+    pushing = StoreConnection.objects.filter(Q(push_enabled=True) | Q(push_unsubscribes=True))
+    for connection in pushing.exclude(api_token="").order_by("pk"):
         pushes_collect(connection=connection, now=now)
     return pushes_send_due(now=now)

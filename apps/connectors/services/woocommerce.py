@@ -35,11 +35,13 @@ OPT_IN_VALUES = {
 }
 
 
-def _marketing_opt_in(body: dict[str, Any], *, key: str = "", unsubscribed: str = "") -> dict[str, str]:
+def _marketing_opt_in(
+    body: dict[str, Any], *, key: str = "", unsubscribed: str = "", subscribed: str = ""
+) -> dict[str, str]:
     """
     {"email": state} from the customer's meta_data, or {} when no opt-in plugin reported anything. The
-    connection's own meta key (`key`, with its `unsubscribed` value: what we write when a customer unsubscribes
-    here) is read first.
+    connection's own meta key (`key`, with its `unsubscribed` and `subscribed` values: what we write when a
+    customer unsubscribes or subscribes here) is read first.
     """
     keys = (key, *(known for known in OPT_IN_KEYS if known != key)) if key else OPT_IN_KEYS
     by_key = {}
@@ -47,14 +49,20 @@ def _marketing_opt_in(body: dict[str, Any], *, key: str = "", unsubscribed: str 
         name, value = item.get("key"), item.get("value")
         if isinstance(name, str) and name in keys and isinstance(value, (str, int, bool)):
             by_key[name] = str(value).strip().lower() if not isinstance(value, bool) else str(value).lower()
-    values = {**OPT_IN_VALUES, **({unsubscribed.strip().lower(): "withdrawn"} if unsubscribed.strip() else {})}
+    values = {
+        **OPT_IN_VALUES,
+        **({subscribed.strip().lower(): "granted"} if subscribed.strip() else {}),
+        **({unsubscribed.strip().lower(): "withdrawn"} if unsubscribed.strip() else {}),
+    }
     for name in keys:
         if name in by_key and by_key[name] in values:
             return {"email": values[by_key[name]]}
     return {}
 
 
-def customer(body: dict[str, Any], *, consent_key: str = "", consent_unsubscribed: str = "") -> CustomerShape:
+def customer(
+    body: dict[str, Any], *, consent_key: str = "", consent_unsubscribed: str = "", consent_subscribed: str = ""
+) -> CustomerShape:
     remote = r.remote_id(body.get("id"))
     if not remote or remote == "0":
         raise Unusable("the customer has no id")
@@ -66,7 +74,9 @@ def customer(body: dict[str, Any], *, consent_key: str = "", consent_unsubscribe
         first_name=r.text(body.get("first_name") or billing.get("first_name"), limit=100),
         last_name=r.text(body.get("last_name") or billing.get("last_name"), limit=100),
         country=r.country(billing.get("country")) or r.country(shipping.get("country")),
-        consent=_marketing_opt_in(body, key=consent_key, unsubscribed=consent_unsubscribed),
+        consent=_marketing_opt_in(
+            body, key=consent_key, unsubscribed=consent_unsubscribed, subscribed=consent_subscribed
+        ),
         account_enabled=True,  # a WooCommerce customer is a registered account
         account_state="registered",
         updated_at=_gmt(body, "date_modified"),

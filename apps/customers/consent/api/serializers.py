@@ -57,7 +57,8 @@ class ConsentInputSerializer(BoundedInputMixin, serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
         if attrs["status"] == ConsentStatus.PENDING and (
-            attrs["channel"] == Channel.IN_APP or attrs["purpose"] != Purpose.MARKETING
+            # a PATCH (partial) leaves out the nested default: no purpose means marketing
+            attrs["channel"] == Channel.IN_APP or attrs.get("purpose", Purpose.MARKETING) != Purpose.MARKETING
         ):
             raise serializers.ValidationError({"status": "Double opt-in (pending) is for e-mail or SMS marketing."})
         return attrs
@@ -77,7 +78,7 @@ class ConsentListField(serializers.ListField):
         items = super().to_internal_value(data)
         seen: set[tuple[str, str]] = set()
         for index, item in enumerate(items):
-            key = (item["channel"], item["purpose"])
+            key = (item["channel"], item.get("purpose", Purpose.MARKETING))
             if key in seen:
                 # a list of per-item errors: the handler names the path `consents[<index>].channel`
                 errors: list[dict[str, str]] = [{} for _ in items]
