@@ -1,0 +1,77 @@
+"""
+The statements of receiving one webhook (the shop waits on each round trip): pinned with the request's own
+transaction as the outermost one (a transactional test), on SQLite and PostgreSQL alike.
+"""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from apps.connectors.models import StoreConnection, WebhookDelivery
+from tests.connectors.support import fixture, post_shopify
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def tables(queries: CaptureQueriesContext) -> list[str]:
+    """
+    Each statement as its verb and table (SELECT connectors_storeconnection, INSERT django_q_ormq, ...), without
+    the transaction's own BEGIN / COMMIT / ROLLBACK (SQLite's are captured, PostgreSQL's are not).
+    """
+    named = []
+    for query in queries.captured_queries:
+        sql = query["sql"]
+        verb = sql.split()[0].upper()
+        if verb in ("BEGIN", "COMMIT", "ROLLBACK"):
+            continue
+        table = sql.split('"')[1] if '"' in sql else ""
+        named.append(f"{verb} {table}")
+    return named
+
+
+def test_an_accepted_webhook_costs_three_statements_and_one_commit(shop, client, settings):
+    settings.TASKS_SYNC = False  # the ORM broker: the task's queue row is written in the request's commit
+    start = timezone.now().replace(microsecond=0)
+    with time_machine.travel(start, tick=False), CaptureQueriesContext(db) as first:
+        assert post_shopify(client, shop, "orders/create", fixture("shopify", "orders/create")).json() == {
+            "status": "accepted"
+        }
+    with time_machine.travel(start + timedelta(milliseconds=300), tick=False), CaptureQueriesContext(db) as burst:
+        assert post_shopify(client, shop, "orders/create", fixture("shopify", "orders/create")).json() == {
+            "status": "accepted"
+        }
+
+    # the first of a second also stamps the connection's last delivery
+    assert tables(first) == [
+        "SELECT connectors_storeconnection",
+        "INSERT connectors_webhookdelivery",
+        "UPDATE connectors_storeconnection",
+        "INSERT django_q_ormq",
+    ]
+    # the rest of a burst: the connection, the delivery, its task — no savepoint, no write to the connection row
+    assert tables(burst) == [
+        "SELECT connectors_storeconnection",
+        "INSERT connectors_webhookdelivery",
+        "INSERT django_q_ormq",
+    ]
+    assert WebhookDelivery.objects.count() == 2 and OrmQ.objects.count() == 2
+    assert StoreConnection.objects.get().last_delivery_at == start
+
+
+def test_a_replayed_webhook_id_costs_two_statements_and_stores_nothing(shop, client, settings):
+    settings.TASKS_SYNC = False
+    body = fixture("shopify", "orders/create")
+    post_shopify(client, shop, "orders/create", body, webhook_id="replayed")
+    deliveries, queued = WebhookDelivery.objects.count(), OrmQ.objects.count()
+
+    with CaptureQueriesContext(db) as replay:
+        response = post_shopify(client, shop, "orders/create", body, webhook_id="replayed")
+
+    assert (response.status_code, response.json()) == (200, {"status": "duplicate"})
+    assert tables(replay) == ["SELECT connectors_storeconnection", "INSERT connectors_webhookdelivery"]
+    assert (WebhookDelivery.objects.count(), OrmQ.objects.count()) == (deliveries, queued)
