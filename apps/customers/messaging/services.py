@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,11 +21,12 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.customers.models import Customer
+from loyalty_site.lib import tasks as task_queue
 
 from . import consent, governance
 from .choices import Channel, DeliveryReason, DeliveryStatus, Purpose
@@ -35,10 +37,15 @@ from .sms import phone_is_valid, sms_backend
 
 logger = logging.getLogger(__name__)
 
-# A claim older than this is abandoned (its sender died): the row may be claimed again.
+# A claim older than this is abandoned (its sender died): the row may be claimed again. Far longer than a
+# sending task may live (the django-q2 `timeout`, 120 s by default; see `claim_ttl`), so a live sender's rows
+# are never claimed by a second one.
 CLAIM_TTL = timedelta(minutes=10)
 # Rows claimed and sent together on one e-mail connection (a bulk run's sending task holds this many).
 BATCH_SIZE = 500
+# Outcomes are saved (one UPDATE, committed) after every this many sends: a sender killed mid-batch loses the
+# record of at most this many sends, not of the whole batch.
+SAVE_EVERY = 20
 # A due row still queued this long after it was written lost its sending task: the sweep sends it.
 ORPHANED_AFTER = timedelta(minutes=5)
 
@@ -235,6 +242,25 @@ def deliveries_queue_many(
     return sorted(due)
 
 
+def task_timeout() -> float:
+    """Seconds a django-q2 task may run before the cluster kills its worker (Q_CLUSTER `timeout`)."""
+    return float(settings.Q_CLUSTER.get("timeout") or 120)
+
+
+def claim_ttl() -> timedelta:
+    """How long a claim holds: CLAIM_TTL, and always at least twice the task timeout."""
+    return max(CLAIM_TTL, timedelta(seconds=2 * task_timeout()))
+
+
+def send_budget() -> float:
+    """
+    Seconds a sender takes new rows for: half the task timeout. The other half is the margin for the send in
+    flight (each SMTP step is bounded by EMAIL_TIMEOUT, 30 s) and saving, so the cluster's timeout never kills
+    a sender between a send and its record — the one way a claimed row could be sent twice.
+    """
+    return task_timeout() / 2
+
+
 def _waited(now: datetime) -> Q:
     """
     Rows decided a while ago that are decided again at send time: delayed (quiet hours), retried after a
@@ -254,7 +280,7 @@ def _claim(ids: Iterable[int], now: datetime) -> tuple[list[Delivery], list[Deli
     due = (
         Delivery.objects.filter(pk__in=list(ids), status=DeliveryStatus.QUEUED)
         .filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
-        .filter(Q(claim_token="") | Q(claimed_at__lt=now - CLAIM_TTL))
+        .filter(Q(claim_token="") | Q(claimed_at__lt=now - claim_ttl()))
     )
     waiting = set(due.filter(_waited(now), customer__isnull=False).values_list("customer_id", flat=True))
     if not waiting:
@@ -291,7 +317,7 @@ def _recheck(rows: list[Delivery], *, token: str, now: datetime) -> set[int]:
                     changed.append(row)
     refused = {row.pk for row in changed}
     decisions = governance.governance_recheck_many(
-        [row for row in rows if row.pk not in refused], token=token, claim_ttl=CLAIM_TTL, now=now
+        [row for row in rows if row.pk not in refused], token=token, claim_ttl=claim_ttl(), now=now
     )
     for row in rows:
         decision = decisions.get(row.pk)
@@ -375,39 +401,120 @@ SAVED_FIELDS = [
 ]
 
 
-def deliveries_send(*, ids: Iterable[int], now: datetime | None = None) -> dict[str, int]:
+def _save(rows: list[Delivery]) -> None:
+    """
+    The sent (or failed, or retried) rows' new states in ONE statement, whatever their number:
+    `WITH v(id, …) AS (VALUES (…), …) UPDATE delivery … FROM v WHERE id = v.id` (PostgreSQL and SQLite ≥ 3.33).
+    Django's `bulk_update` writes a CASE per field per row instead — 4,000 WHEN clauses for 500 rows that take
+    longer to build than the sends take.
+    """
+    if not rows:
+        return
+    fields = [Delivery._meta.get_field(name) for name in SAVED_FIELDS]
+    quote = connection.ops.quote_name
+    table = quote(Delivery._meta.db_table)
+    names = ["id", *(field.column for field in fields)]
+    postgres = connection.vendor == "postgresql"
+    # PostgreSQL types a VALUES column from its literals (text when all NULL): cast to the column's type.
+    assigned = [
+        f"{quote(field.column)} = CAST(v.{quote(field.column)} AS {field.db_type(connection)})"
+        if postgres
+        else f"{quote(field.column)} = v.{quote(field.column)}"
+        for field in fields
+    ]
+    placeholders = "(" + ", ".join(["%s"] * len(names)) + ")"
+    params: list[Any] = []
+    for row in rows:
+        params.append(row.pk)
+        params += [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
+    updated_at = Delivery._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
+    # Table and column names come from the model's meta; every value is a parameter.
+    values = f"WITH v ({', '.join(quote(name) for name in names)}) AS (VALUES {', '.join([placeholders] * len(rows))})"
+    sets = f"{', '.join(assigned)}, {quote('updated_at')} = %s"
+    sql = f"{values} UPDATE {table} SET {sets} FROM v WHERE {table}.{quote('id')} = v.{quote('id')}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, updated_at])
+
+
+def _release(ids: list[int], token: str) -> None:
+    """Hand claimed rows that were not sent back to the queue, as if never claimed (no attempt counted)."""
+    if ids:
+        Delivery.objects.filter(pk__in=ids, claim_token=token).update(
+            claim_token="", claimed_at=None, attempts=F("attempts") - 1
+        )
+
+
+def deliveries_send(*, ids: Iterable[int], now: datetime | None = None, budget: float | None = None) -> dict[str, int]:
     """
     Send the due queued deliveries among `ids` (claimed first, so a row another sender holds or already
     sent is skipped): e-mails share one connection per batch of BATCH_SIZE. Returns counts by new status.
     Safe to run twice: a second run finds nothing to claim.
+
+    Outcomes are saved every SAVE_EVERY sends (one UPDATE each). A sender takes new rows for `budget` seconds
+    (`send_budget()`: half the task timeout); then it saves what it sent, releases the rest of its claim and
+    enqueues a new task for the ids it did not reach — it is never killed by the timeout between a send and
+    its record, and its claim (`claim_ttl()`) outlives the task, so no row is claimed twice while it lives.
     """
+    started = time.monotonic()
+    stop_at = started + (send_budget() if budget is None else budget)
     now = now or timezone.now()
     ids = list(ids)
     counts: dict[str, int] = {}
     for start in range(0, len(ids), BATCH_SIZE):
+        if time.monotonic() >= stop_at:
+            _continue_later(ids[start:])
+            break
         batch, decided = _claim(ids[start : start + BATCH_SIZE], now)
         for row in decided:
             counts[row.status] = counts.get(row.status, 0) + 1
         if not batch:
             continue
-        emails = any(row.channel == Channel.EMAIL for row in batch)
-        connection = email_connection() if emails else None
-        from_email = email_sender() if emails else ""  # the brand's sender, read once per batch
-        try:
-            unreachable = _open(connection)
-            for delivery in batch:
-                if unreachable is not None and delivery.channel == Channel.EMAIL:
-                    _failed(delivery, unreachable, now=now)
-                else:
-                    _outcome(delivery, now=now, connection=connection, from_email=from_email)
-                counts[delivery.status] = counts.get(delivery.status, 0) + 1
-        finally:
-            if connection is not None:
-                connection.close()
-            # Saved even when the loop was cut short: rows left claimed are retried after CLAIM_TTL.
-            done = [row for row in batch if not row.claim_token]
-            Delivery.objects.bulk_update(done, SAVED_FIELDS, batch_size=BATCH_SIZE)
+        done = _send_batch(batch, now=now, stop_at=stop_at, counts=counts)
+        if done < len(batch):
+            _release([row.pk for row in batch[done:]], batch[done].claim_token)
+            _continue_later([row.pk for row in batch[done:]] + ids[start + BATCH_SIZE :])
+            break
     return counts
+
+
+def _continue_later(ids: list[int]) -> None:
+    """The ids a sender out of time did not reach: a new sending task (they stay queued meanwhile)."""
+    if ids:
+        logger.info("messaging: sender out of time, %d deliveries handed to a new task", len(ids))
+        task_queue.enqueue_on_commit("apps.customers.messaging.tasks.deliveries_send_task", ids)
+
+
+def _send_batch(batch: list[Delivery], *, now: datetime, stop_at: float, counts: dict[str, int]) -> int:
+    """
+    Send a claimed batch on one connection, saving outcomes every SAVE_EVERY sends; stops taking rows at
+    `stop_at` (monotonic). Returns how many rows of the batch it handled (the rest are still claimed).
+    """
+    emails = any(row.channel == Channel.EMAIL for row in batch)
+    connection_ = email_connection() if emails else None
+    from_email = email_sender() if emails else ""  # the brand's sender, read once per batch
+    handled = 0
+    unsaved: list[Delivery] = []
+    try:
+        unreachable = _open(connection_)
+        for delivery in batch:
+            if time.monotonic() >= stop_at:
+                break
+            if unreachable is not None and delivery.channel == Channel.EMAIL:
+                _failed(delivery, unreachable, now=now)
+            else:
+                _outcome(delivery, now=now, connection=connection_, from_email=from_email)
+            counts[delivery.status] = counts.get(delivery.status, 0) + 1
+            handled += 1
+            unsaved.append(delivery)
+            if len(unsaved) >= SAVE_EVERY:
+                _save(unsaved)
+                unsaved = []
+    finally:
+        if connection_ is not None:
+            connection_.close()
+        # Saved even when the loop was cut short by an error: rows left claimed are retried after the claim.
+        _save(unsaved)
+    return handled
 
 
 def delivery_send(*, delivery: Delivery, now: datetime | None = None) -> Delivery:
