@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Field, Q
 from django.utils import timezone
 
 from apps.customers.models import Customer
@@ -410,24 +410,24 @@ def _save(rows: list[Delivery]) -> None:
     """
     if not rows:
         return
-    fields = [Delivery._meta.get_field(name) for name in SAVED_FIELDS]
+    fields: list[Field[Any, Any]] = [Delivery._meta.get_field(name) for name in SAVED_FIELDS]  # type: ignore[misc]
     quote = connection.ops.quote_name
     table = quote(Delivery._meta.db_table)
-    names = ["id", *(field.column for field in fields)]
+    names = ["id", *(str(field.column) for field in fields)]
     postgres = connection.vendor == "postgresql"
     # PostgreSQL types a VALUES column from its literals (text when all NULL): cast to the column's type.
     assigned = [
-        f"{quote(field.column)} = CAST(v.{quote(field.column)} AS {field.db_type(connection)})"
+        f"{quote(name)} = CAST(v.{quote(name)} AS {field.db_type(connection)})"
         if postgres
-        else f"{quote(field.column)} = v.{quote(field.column)}"
-        for field in fields
+        else f"{quote(name)} = v.{quote(name)}"
+        for name, field in zip(names[1:], fields, strict=True)
     ]
     placeholders = "(" + ", ".join(["%s"] * len(names)) + ")"
     params: list[Any] = []
     for row in rows:
         params.append(row.pk)
         params += [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
-    updated_at = Delivery._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
+    updated_at = connection.ops.adapt_datetimefield_value(timezone.now())
     # Table and column names come from the model's meta; every value is a parameter.
     values = f"WITH v ({', '.join(quote(name) for name in names)}) AS (VALUES {', '.join([placeholders] * len(rows))})"
     sets = f"{', '.join(assigned)}, {quote('updated_at')} = %s"
