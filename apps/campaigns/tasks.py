@@ -62,6 +62,20 @@ def domain_event_consume(event_id: int) -> int:
     return retry_transient(consume, what=f"promotions: outbox event {event_id}")
 
 
+def order_multipliers_task(order_id: int) -> int:
+    """The points multipliers of the redemptions linked to an order (a redeem naming an order that had arrived)."""
+    from apps.customers.models import Order
+    from loyalty_site.lib.tasks import retry_transient
+
+    from .promotions.services import order_multipliers_award
+
+    def award() -> int:
+        order = Order.objects.filter(pk=order_id).first()
+        return order_multipliers_award(order=order) if order is not None else 0
+
+    return retry_transient(award, what=f"promotions: multipliers of order {order_id}")
+
+
 PERIODIC_JOBS: list[dict[str, str]] = [
     {
         "name": "campaigns: release expired promotion reservations",

@@ -241,3 +241,43 @@ def test_a_multiplier_needs_a_member_and_a_multiplier_above_one():
             services.incentive_create(campaign=campaign, kind="points_multiplier", multiplier=Decimal(bad))
         assert list(invalid.value.message_dict) == ["multiplier"]
     assert campaign.incentives.count() == 1
+
+
+def test_a_redeem_naming_an_order_that_arrived_first_links_it_and_multiplies_after_commit(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.TASKS_SYNC = True
+    program_make()
+    campaign = _double()
+    customer = CustomerFactory()
+    order, _ = customer_services.order_create(
+        customer=customer,
+        currency="USD",
+        external_id="pos-9",
+        lines=[customer_services.LineInput(title="Shoes", quantity=1, unit_price=Decimal("40.00"))],
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        redemption = services.redemption_redeem(
+            cart=cart(("Shoes", 1, "40.00")), customer=customer, codes=[], order_ref="pos-9"
+        )
+
+    assert Redemption.objects.get(pk=redemption.pk).order_id == order.pk
+    assert [(kind, amount) for kind, amount, *_ in _lots(order)] == [("promotion", 40)]
+    assert PointLot.objects.get(order=order).reason == f"{campaign.name}: points x2 on order {order}"
+
+
+def test_a_redemption_of_another_customer_linked_to_the_order_gives_that_order_nothing():
+    program_make()
+    _double()
+    alice, bob = CustomerFactory(), CustomerFactory()
+    services.redemption_redeem(cart=cart(("Shoes", 1, "40.00")), customer=alice, codes=[], session="shared")
+    order, _ = customer_services.order_create(
+        customer=bob,
+        currency="USD",
+        lines=[customer_services.LineInput(title="Shoes", quantity=1, unit_price=Decimal("40.00"))],
+        checkout_session="shared",
+    )
+
+    assert len(services.redemption_link_order(order=order)) == 1  # linked (ROI reads it) …
+    assert PointLot.objects.filter(source_type="promotion").count() == 0  # … but bob gets no points of alice's

@@ -49,6 +49,7 @@ from apps.platform.models import GlobalKillSwitch
 from loyalty_site.lib.conditions import condition_validate
 from loyalty_site.lib.errors import ConflictError, DomainError
 from loyalty_site.lib.money import decimals_error, shop_currency
+from loyalty_site.lib.tasks import enqueue_on_commit
 
 from . import signals
 from .choices import CampaignStatus, CampaignType, EffectKind, LimitAction, LimitMeasure, LimitScope, RedemptionStatus
@@ -846,6 +847,8 @@ def _checkout(
     if status == RedemptionStatus.REDEEMED:
         _reward_codes_use(outcome)
         _bonus_points_award(outcome, redemption, customer=customer, now=now)
+        if order_ref:
+            _order_link_now(redemption, order_ref=order_ref, outcome=outcome)
     if status == RedemptionStatus.REDEEMED and customer is not None:
         domain_event_emit(
             signal=signals.voucher_redeemed,
@@ -865,6 +868,23 @@ def _checkout(
         )
     redemption._outcome = outcome  # (the API answers with the computation)
     return redemption
+
+
+def _order_link_now(redemption: Redemption, *, order_ref: str, outcome: Outcome) -> None:
+    """
+    A redeem whose `order_ref` is the external id of an order that has arrived already is linked to it at once (the
+    order's arrival found nothing to link then); a points multiplier it carries is awarded after the commit
+    (`tasks.order_multipliers_task`: the award locks the order row first, which this transaction must not take
+    after its budget counters).
+    """
+    from apps.customers.models import Order
+
+    order = Order.objects.filter(external_id=order_ref).only("pk").first()
+    if order is None or not Redemption.objects.filter(pk=redemption.pk, order__isnull=True).update(order=order):
+        return
+    redemption.order = order
+    if any(item.effect.multiplier for applied in outcome.applied for item in applied.incentives):
+        enqueue_on_commit("apps.campaigns.tasks.order_multipliers_task", order.pk)
 
 
 def _bonus_key(redemption_id: int, incentive_id: int) -> str:
@@ -1290,6 +1310,8 @@ def order_multipliers_award(*, order: Any, now: datetime | None = None) -> int:
     given = 0
     for item in items:
         redemption, incentive, campaign = redemptions[item.redemption_id], item.incentive, item.campaign
+        if redemption.customer_id != order.customer_id:
+            continue  # the points go to the member who redeemed them: never to another customer's order
         ref = _multiplier_ref(incentive.pk)
         if PointLot.objects.filter(source_key=order_boost_key(order.pk, ref)).exists():
             continue  # given already (an earlier redemption of the same incentive, or a retry)
