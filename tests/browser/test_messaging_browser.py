@@ -1,12 +1,15 @@
-"""Messaging in Chromium: a workflow e-mails and messages a customer in-app; the delivery shows on the customer
-page, the cockpit shows the in-app message with its unread count and marks it read (1440 and 390 px)."""
+"""Messaging in Chromium: a workflow e-mails a customer with a template in the brand and messages them in-app;
+the marketer watches the deliveries appear on the customer page, the cockpit shows the in-app message with its
+unread count and marks it read (1440 and 390 px). Every wait is for an element or a navigation, never a sleep."""
 
 import pytest
 from django.core import mail
+from playwright.sync_api import expect
 
 from apps.automations.services import workflow_activate, workflow_create
 from apps.customers import services as customer_services
 from apps.customers.messaging.models import Delivery
+from apps.customers.messaging.templating import services as templates
 from apps.loyalty import services as loyalty_services
 from apps.loyalty.cockpit import cockpit_path
 from tests.factories import CustomerFactory, UserFactory
@@ -21,6 +24,19 @@ def test_a_workflows_email_and_in_app_message_on_the_customer_page_and_in_the_co
     live_server, page, screenshot, settings
 ):
     settings.TASKS_SYNC = True
+    templates.brand_update(
+        fields={"name": "Acme Coffee", "footer_text": "Acme Coffee, 1 Bean Street", "sender_email": "club@acme.test"}
+    )
+    templates.template_publish(
+        template=templates.template_create(
+            key="welcome",
+            name="Welcome",
+            channel="email",
+            purpose="marketing",
+            subject="Welcome, {{ customer.first_name }}",
+            body="Glad you joined, **{{ customer.first_name }}**.",
+        )
+    )
     workflow = workflow_create(
         name="Welcome messages",
         definition={
@@ -30,7 +46,7 @@ def test_a_workflows_email_and_in_app_message_on_the_customer_page_and_in_the_co
                 {
                     "id": "mail",
                     "action": "notify.email",
-                    "params": {"subject": "Welcome, {{ customer.first_name }}", "body": "Glad you joined."},
+                    "params": {"template": "welcome"},
                 },
                 {
                     "id": "inbox",
@@ -43,21 +59,32 @@ def test_a_workflows_email_and_in_app_message_on_the_customer_page_and_in_the_co
     workflow_activate(workflow=workflow)
     customer = CustomerFactory(first_name="Grace", last_name="Hopper", email="grace@example.com")
     membership, _ = loyalty_services.member_join(customer=customer, program=program_make(name="Coffee Club"))
-    customer_services.customer_activate(customer=customer)
-    assert [message.subject for message in mail.outbox] == ["Welcome, Grace"]
-    assert Delivery.objects.filter(customer=customer, status="sent").count() == 2
 
-    # the marketer sees both deliveries on the customer page
+    # the marketer opens the customer page: no message yet
     page.goto(live_server.url + "/admin/login/")
     page.get_by_label("Username").fill(UserFactory(username="root").username)
     page.get_by_label("Password").fill("pass12345")
-    page.keyboard.press("Enter")
-    page.wait_for_url(live_server.url + "/admin/")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     page.goto(f"{live_server.url}/admin/console/customers/{customer.pk}/")
+    expect(page.get_by_text("No messages recorded for this customer.")).to_be_visible()
+
+    # the customer is activated: the workflow sends the templated e-mail (in the brand) and the in-app message
+    customer_services.customer_activate(customer=customer)
+    assert [(message.subject, message.from_email) for message in mail.outbox] == [
+        ("Welcome, Grace", "Acme Coffee <club@acme.test>")
+    ]
+    html, _kind = mail.outbox[0].alternatives[0]
+    assert "<strong>Grace</strong>" in html and "Acme Coffee, 1 Bean Street" in html
+    assert Delivery.objects.filter(customer=customer, status="sent").count() == 2
+    assert Delivery.objects.get(customer=customer, channel="email").template_key == "welcome"
+
+    # ... and both deliveries appear on the customer page
+    page.reload()
     deliveries = page.get_by_test_id("deliveries")
-    assert deliveries.locator("tbody tr").count() == 2
-    assert "Welcome, Grace" in deliveries.inner_text()
-    assert deliveries.locator("tr[data-status='sent']").count() == 2
+    expect(deliveries.locator("tbody tr")).to_have_count(2)
+    expect(deliveries).to_contain_text("Welcome, Grace")
+    expect(deliveries.locator("tr[data-status='sent']")).to_have_count(2)
     for width in (1440, 390):
         page.set_viewport_size({"width": width, "height": 900})
         assert page.evaluate(NO_HORIZONTAL_OVERFLOW), width
@@ -66,15 +93,16 @@ def test_a_workflows_email_and_in_app_message_on_the_customer_page_and_in_the_co
     # the customer opens their cockpit: one unread message; marking it read clears the count
     page.set_viewport_size({"width": 1440, "height": 900})
     page.goto(live_server.url + cockpit_path(membership))
-    assert page.get_by_test_id("inbox-unread").inner_text() == "1"
-    message = page.get_by_test_id("inbox-message")
-    assert "Your welcome gift" in message.inner_text()
+    expect(page.get_by_test_id("inbox-unread")).to_have_text("1")
+    expect(page.get_by_test_id("inbox-message")).to_contain_text("Your welcome gift")
     for width in (1440, 390):
         page.set_viewport_size({"width": width, "height": 900})
         assert page.evaluate(NO_HORIZONTAL_OVERFLOW), width
         screenshot(f"messaging-cockpit-{width}")
-    page.get_by_role("button", name="Mark as read").click()
-    page.wait_for_load_state()
-    assert page.get_by_test_id("inbox-unread").inner_text() == "0"
-    assert page.get_by_role("button", name="Mark as read").count() == 0
+    page.set_viewport_size({"width": 1440, "height": 900})
+    # the form posts and the cockpit comes back: wait for that navigation, not for a load state it already has
+    with page.expect_navigation():
+        page.get_by_role("button", name="Mark as read").click()
+    expect(page.get_by_test_id("inbox-unread")).to_have_text("0")
+    expect(page.get_by_role("button", name="Mark as read")).to_have_count(0)
     assert Delivery.objects.get(customer=customer, channel="in_app").read_at is not None
