@@ -124,8 +124,9 @@ def _merge_counts(progress: dict[str, Any], counts: dict[str, Any]) -> None:
     progress["processed"] += counts["processed"]
     progress["errors"] += counts["errors"]
     progress["error_messages"] = (progress["error_messages"] + counts["error_messages"])[:20]
-    if counts.get("held_out"):
-        progress["held_out"] = progress.get("held_out", 0) + counts["held_out"]
+    for key in ("held_out", "held_out_of_campaign"):
+        if counts.get(key):
+            progress[key] = progress.get(key, 0) + counts[key]
     for step_id, branch in counts["branches"].items():
         # then/else of a condition, or the branch names of an A/B split
         target = progress["branches"].setdefault(step_id, {})
@@ -407,8 +408,14 @@ class _BulkVisitor:
         self.counts = counts
         self.as_of = as_of
         self.scope = scope
+        # Customers an action reported held out (a campaign's holdout): no later step of this run reaches them.
+        self.stopped: set[int] = set()
+
+    def _live(self, ids: list[int]) -> list[int]:
+        return [pk for pk in ids if pk not in self.stopped] if self.stopped else ids
 
     def condition(self, step: dict[str, Any], path: str, ids: list[int]) -> Iterator[tuple[str, list[int]]]:
+        ids = self._live(ids)
         matched = set(
             Customer.objects.filter(pk__in=ids)
             .filter(_compile(step["if"], now=self.as_of, scope=self.scope))
@@ -424,6 +431,7 @@ class _BulkVisitor:
                 yield name, subset
 
     def split(self, step: dict[str, Any], path: str, ids: list[int]) -> Iterator[tuple[str, list[int]]]:
+        ids = self._live(ids)
         parts = split_partition(step, path, workflow_id=self.run.workflow_id, ids=ids)
         counts = self.counts["branches"].setdefault(step.get("id") or path, {})
         for index, (branch, subset) in enumerate(zip(step["split"], parts, strict=True)):
@@ -438,11 +446,19 @@ class _BulkVisitor:
         return None
 
     def action(self, step: dict[str, Any], path: str, ids: list[int]) -> None:
-        affected = _apply_action(step, ids, self.run, self.as_of)
+        ids = self._live(ids)
+        if not ids:
+            return
+        before = len(self.stopped)
+        affected = _apply_action(step, ids, self.run, self.as_of, self.stopped)
         self.counts["actions"][step["id"]] = self.counts["actions"].get(step["id"], 0) + affected
+        if len(self.stopped) > before:
+            self.counts["held_out_of_campaign"] = (
+                self.counts.get("held_out_of_campaign", 0) + len(self.stopped) - before
+            )
 
 
-def _apply_action(step: dict[str, Any], ids: list[int], run: WorkflowRun, as_of: datetime) -> int:
+def _apply_action(step: dict[str, Any], ids: list[int], run: WorkflowRun, as_of: datetime, stopped: set[int]) -> int:
     name = step["action"]
     params = step.get("params", {})
     source_ref = f"bulk_run:{run.pk}"
@@ -451,7 +467,7 @@ def _apply_action(step: dict[str, Any], ids: list[int], run: WorkflowRun, as_of:
         if name == "customer.add_tags":
             return tag_services.tags_add_bulk(customer_ids=ids, names=tag_names, source_ref=source_ref)
         return tag_services.tags_remove_bulk(customer_ids=ids, names=tag_names, source_ref=source_ref)
-    return _apply_per_customer(step, ids, run, as_of)
+    return _apply_per_customer(step, ids, run, as_of, stopped)
 
 
 def _is_dynamic(names: Any) -> bool:
@@ -459,12 +475,15 @@ def _is_dynamic(names: Any) -> bool:
     return any(isinstance(item, str) and "{{" in item for item in items)
 
 
-def _apply_per_customer(step: dict[str, Any], ids: list[int], run: WorkflowRun, as_of: datetime) -> int:
+def _apply_per_customer(
+    step: dict[str, Any], ids: list[int], run: WorkflowRun, as_of: datetime, stopped: set[int]
+) -> int:
     """
     Actions without a set-based form (e-mail, points, webhooks...) and tags with dynamic parameters.
     The customers are read in one query; dynamic tags are rendered per customer in memory and then
     written set-based, one statement per distinct tag set; other actions run once per customer with
-    an effect key unique per (run, step, customer), inside the chunk's transaction.
+    an effect key unique per (run, step, customer), inside the chunk's transaction; a customer whose outcome
+    says held out (a campaign's holdout) joins `stopped` and gets no later step.
     """
     spec = registry.action_get(step["action"])
     if spec is None or spec.run is None:
@@ -494,7 +513,9 @@ def _apply_per_customer(step: dict[str, Any], ids: list[int], run: WorkflowRun, 
     for customer in customers:
         context = context_build(customer=customer, now=as_of, extra=extra)
         rendered = params_render(spec, step.get("params", {}), context)
-        spec.run(context, rendered, f"br{run.pk}:{step['id']}:{customer.pk}"[:100])
+        outcome = spec.run(context, rendered, f"br{run.pk}:{step['id']}:{customer.pk}"[:100])
+        if registry.held_out_reason(outcome):
+            stopped.add(customer.pk)
     return len(customers)
 
 

@@ -7,6 +7,10 @@ An action's `run(context, params, effect_key) -> dict` receives the condition-la
 rendered, and a key unique per (run, step) that it may use to make its effect idempotent. It returns the
 outcome recorded on the step row. A transient failure (a 5xx, a timeout) raises `TransientActionError`:
 the run is retried with backoff; any other exception fails the run.
+
+An outcome with `"held_out": true` (see `held_out_reason`) says the customer is in the holdout of what the
+step gives (a campaign measuring its lift): nothing was given, and the run stops there — the steps after it
+(the e-mail announcing the code, ...) are not run, and the run is recorded skipped with that reason.
 """
 
 from __future__ import annotations
@@ -25,6 +29,14 @@ class TransientActionError(Exception):
 
 class ActionRefused(Exception):
     """A permanent failure with a reason the marketer can act on (bad URL, unknown tier...)."""
+
+
+def held_out_reason(outcome: Any) -> str:
+    """The skip reason when an action's outcome says the customer is held out (else "")."""
+    if not isinstance(outcome, dict) or outcome.get("held_out") is not True:
+        return ""
+    campaign = outcome.get("campaign")
+    return f"held out of campaign “{campaign}”"[:255] if campaign else "held out by an action"
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def run_claim(run_id: int, now: datetime) -> WorkflowRun | None:
     with transaction.atomic():
         run = (
             WorkflowRun.objects.select_for_update(of=("self",))
-            .select_related("version", "customer", "workflow")
+            .select_related("version", "customer", "workflow__current_version")
             .filter(pk=run_id)
             .first()
         )

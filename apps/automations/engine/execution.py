@@ -2,7 +2,10 @@
 Executing a claimed event run: walk its version's steps (from `resume_step`) with the one step walker,
 write one step row per step, park the run on a `wait`, and run actions through the ActionEffect ledger (an
 effect recorded done is never repeated; a database action commits with its ledger and step rows in one
-transaction, so it happens exactly once). Transient failures — an action's or the database's — schedule a
+transaction, so it happens exactly once). A customer in the workflow's holdout gets nothing: a resumed, retried
+or replayed run whose customer the workflow now holds out stops before its next step, recorded skipped "held
+out"; an action that reports the customer held out (a campaign's holdout) stops the run after that step.
+Transient failures — an action's or the database's — schedule a
 retry at the failed step (`claims`); any other error fails the run, keeping where it stopped for a replay.
 """
 
@@ -18,11 +21,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty_site.lib.conditions import EvaluationContext
+from loyalty_site.lib.split import held_out, workflow_holdout_salt
 from loyalty_site.lib.tasks import db_connections_recover, db_error_is_transient, retry_transient
 
 from .. import registry
-from ..choices import EffectStatus, RunStatus, StepKind, StepStatus
-from ..models import ActionEffect, WorkflowRun, WorkflowRunStep
+from ..choices import HELD_OUT, EffectStatus, RunStatus, StepKind, StepStatus
+from ..models import ActionEffect, Workflow, WorkflowRun, WorkflowRunStep
 from ..secret_params import params_redact
 from .claims import ERROR_MAX, run_claim, run_retry_or_dead
 from .context import context_build, evaluate, jsonable, params_render
@@ -46,6 +50,36 @@ def step_record(run: WorkflowRun, path: str, **fields: Any) -> WorkflowRunStep:
     return step
 
 
+class RunHeldOut(Exception):
+    """An action reported the customer held out (a campaign's holdout): the run stops after that step."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def holdout_percent(workflow: Workflow, settings: dict[str, Any] | None) -> int:
+    """
+    The share a run of `workflow` pinned to a version with `settings` holds out: the larger of its version's and
+    the workflow's current version's, so customers the workflow holds out now get nothing more from older runs
+    (the same salt, so a larger share holds out everyone a smaller one did).
+    """
+    current = workflow.current_version
+    percents = [
+        (settings or {}).get("holdout_percent"),
+        (current.settings or {}).get("holdout_percent") if current else 0,
+    ]
+    return max(int(percent or 0) for percent in percents)
+
+
+def run_is_held_out(run: WorkflowRun) -> bool:
+    """Whether the run's customer is in its workflow's holdout (see `holdout_percent`)."""
+    if run.customer_id is None:
+        return False
+    percent = holdout_percent(run.workflow, run.version.settings if run.version else None)
+    return held_out(workflow_holdout_salt(run.workflow_id), run.customer_id, percent)
+
+
 def run_execute(*, run_id: int) -> str | None:
     """Execute (or resume, or retry) one event run; returns its status after this attempt."""
     now = timezone.now()
@@ -57,6 +91,8 @@ def run_execute(*, run_id: int) -> str | None:
 
 def run_steps(run: WorkflowRun, *, now: datetime, context: EvaluationContext | None = None) -> str:
     """Walk a claimed run's steps from its resume point and record how the attempt ended."""
+    if run_is_held_out(run):
+        return _skip(run, HELD_OUT)
     try:
         if getattr(run, "step_paths", None) is None:
             run.step_paths = set(run.steps.values_list("path", flat=True))
@@ -68,6 +104,8 @@ def run_steps(run: WorkflowRun, *, now: datetime, context: EvaluationContext | N
         branch = "left" if (run.context or {}).get("state") == "left" else "steps"
         steps = run.version.definition.get(branch) or []
         outcome = steps_walk(steps, _RunVisitor(run), context, resume=run.resume_step, prefix=branch)
+    except RunHeldOut as stop:
+        return _skip(run, stop.reason)
     except registry.TransientActionError as error:
         return run_retry_or_dead(run, error)
     except Exception as error:
@@ -90,6 +128,25 @@ def _park(run: WorkflowRun, wait: Wait) -> str:
         status=RunStatus.WAITING, resume_at=wait.resume_at, resume_step=wait.path, updated_at=timezone.now()
     )
     return RunStatus.WAITING
+
+
+def _skip(run: WorkflowRun, reason: str) -> str:
+    """End the run skipped with `reason` (held out): nothing after this point runs; a wait it sat on is closed."""
+
+    def record() -> str:
+        now = timezone.now()
+        with transaction.atomic():
+            WorkflowRun.objects.filter(pk=run.pk).update(
+                status=RunStatus.SKIPPED, skip_reason=reason[:255], error="", resume_at=None, finished_at=now,
+                updated_at=now,
+            )  # fmt: skip
+            if run.resume_step:
+                WorkflowRunStep.objects.filter(run=run, path=run.resume_step, status=StepStatus.WAITING).update(
+                    status=StepStatus.SKIPPED, outcome={"skip_reason": reason}, finished_at=now
+                )
+        return RunStatus.SKIPPED
+
+    return retry_transient(record, what=f"run {run.pk}: skip")
 
 
 def _finish(run: WorkflowRun, status: str, *, error: str = "") -> str:
@@ -168,7 +225,9 @@ class _RunVisitor:
         step_record(self.run, path, step_id=step.get("id", ""), kind=StepKind.WAIT, status=StepStatus.SUCCEEDED)
 
     def action(self, step: dict, path: str, context: EvaluationContext) -> None:
-        action_execute(self.run, step, path, context)
+        reason = registry.held_out_reason(action_execute(self.run, step, path, context))
+        if reason:
+            raise RunHeldOut(reason)
 
 
 def effect_key(run: WorkflowRun, path: str) -> str:
@@ -178,7 +237,8 @@ def effect_key(run: WorkflowRun, path: str) -> str:
     return f"wr{run.pk}:{hashlib.sha256(path.encode()).hexdigest()[:40]}"
 
 
-def action_execute(run: WorkflowRun, step: dict, path: str, context: EvaluationContext) -> None:
+def action_execute(run: WorkflowRun, step: dict, path: str, context: EvaluationContext) -> dict[str, Any]:
+    """Run one action step through the effect ledger; returns its recorded outcome."""
     started = timezone.now()
     spec = registry.action_get(step["action"])
     if spec is None or spec.run is None:
@@ -194,9 +254,8 @@ def action_execute(run: WorkflowRun, step: dict, path: str, context: EvaluationC
         if spec.transactional:
             # The effect, its ledger row and its step row commit together: exactly once.
             with transaction.atomic():
-                _action_apply(run, spec, path, key, params, context, started, common)
-        else:
-            _action_apply(run, spec, path, key, params, context, started, common)
+                return _action_apply(run, spec, path, key, params, context, started, common)
+        return _action_apply(run, spec, path, key, params, context, started, common)
     except Exception as error:
         if db_error_is_transient(error):
             raise  # the connection may be gone: the run's retry records this step
@@ -217,7 +276,7 @@ def _action_apply(
     context: EvaluationContext,
     started: datetime,
     common: dict[str, Any],
-) -> None:
+) -> dict[str, Any]:
     if getattr(run, "fresh", False):  # a run's first execution has no effects yet
         effect = ActionEffect.objects.create(run=run, path=path, key=key, action=spec.name)
     else:
@@ -233,3 +292,4 @@ def _action_apply(
             status=EffectStatus.DONE, outcome=outcome, finished_at=timezone.now()
         )
     step_record(run, path, status=StepStatus.SUCCEEDED, outcome=outcome, error="", started_at=started, **common)
+    return outcome

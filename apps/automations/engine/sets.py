@@ -6,7 +6,8 @@ run at that step) — instead of a dozen statements and five savepoints per even
 
 What it keeps from the per-event path (`opening.domain_event_process`), which it must agree with row for row:
 one run per workflow x event x customer (the unique constraint: a run already there makes the whole lane fall
-back), skip reasons (active window, trigger filter, holdout), step rows with their inputs and outcomes, the
+back), skip reasons (active window, trigger filter, holdout; a run an action reports held out of a campaign
+stops there, skipped), step rows with their inputs and outcomes, the
 effect ledger (each effect recorded done with its outcome, in the transaction of the effect: exactly once),
 waits parking the run, and the receipt committing with the effects.
 
@@ -95,6 +96,8 @@ class _Item:
     run: WorkflowRun
     context: EvaluationContext
     parked: bool = False
+    # Why the run stopped early (an action reported the customer held out of a campaign): skipped from here on.
+    stopped: str = ""
 
 
 class _SetLane:
@@ -199,12 +202,20 @@ class _SetLane:
             ActionEffect.objects.bulk_create(self.effects)
         WorkflowRunStep.objects.bulk_create(self.steps)
         finished = timezone.now()
-        done = [item.run.pk for item in items if not item.parked]
+        done = [item.run.pk for item in items if not item.parked and not item.stopped]
         if done:
             WorkflowRun.objects.filter(pk__in=done).update(
                 status=RunStatus.SUCCEEDED, error="", resume_step="", resume_at=None, finished_at=finished,
                 updated_at=finished,
             )  # fmt: skip
+        stopped: dict[str, list[int]] = {}
+        for item in items:
+            if item.stopped:
+                stopped.setdefault(item.stopped, []).append(item.run.pk)
+        for reason, ids in stopped.items():
+            WorkflowRun.objects.filter(pk__in=ids).update(
+                status=RunStatus.SKIPPED, skip_reason=reason, error="", finished_at=finished, updated_at=finished
+            )
         parked: dict[tuple[str, datetime], list[int]] = {}
         for item, path, resume_at in self.waits:
             parked.setdefault((path, resume_at), []).append(item.run.pk)
@@ -222,7 +233,7 @@ class _SetVisitor:
 
     @staticmethod
     def _alive(items: list[_Item]) -> list[_Item]:
-        return [item for item in items if not item.parked]
+        return [item for item in items if not item.parked and not item.stopped]
 
     def _step(self, item: _Item, step: dict[str, Any], path: str, **fields: Any) -> None:
         fields.setdefault("finished_at", timezone.now())
@@ -323,6 +334,8 @@ class _SetVisitor:
             if inputs is None:
                 inputs = inputs_of[id(params)] = {"action": spec.name, "params": jsonable(params_redact(spec, params))}
             recorded = jsonable(outcome or {})
+            # The customer is held out of what this step gives (a campaign's holdout): nothing more for them.
+            item.stopped = registry.held_out_reason(recorded)
             self.lane.effects.append(
                 ActionEffect(
                     run=item.run,

@@ -3,6 +3,8 @@ The "entered" and "left" steps of a state tag. When the state tag adds its tag, 
 outbox event (reference `state_tag:<id>`) opens a run of the workflow on its `steps`; when it removes it,
 `customer.tag_removed` opens one on its `left` steps. They are ordinary event runs (unique per workflow x
 event x customer, step rows, retries, waits), so a marketer sees them in the run history like any other.
+A customer in the workflow's holdout keeps the tag (it describes them) but gets none of these steps: the run
+is recorded skipped "held out", as an event run is.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.customers.models import DomainEvent
+from loyalty_site.lib.split import held_out, workflow_holdout_salt
 
-from ..choices import RunKind, RunStatus, StepKind, StepStatus, WorkflowStatus
+from ..choices import HELD_OUT, RunKind, RunStatus, StepKind, StepStatus, WorkflowStatus
 from ..engine.context import jsonable
-from ..engine.execution import run_steps, step_record
+from ..engine.execution import holdout_percent, run_steps, step_record
 from ..models import Workflow, WorkflowRun
 from .spec import SOURCE_PREFIX, TAG_ADDED, TAG_REMOVED, StateSpec
 
@@ -50,6 +53,9 @@ def transition_run_open(event: DomainEvent, *, now: datetime | None = None) -> W
         return None
     now = now or timezone.now()
     context: dict[str, Any] = {"event_id": event.pk, "event": event.name, "payload": event.payload, "state": branch}
+    assert workflow.current_version is not None  # selected with current_version__isnull=False
+    percent = holdout_percent(workflow, workflow.current_version.settings)
+    reason = HELD_OUT if held_out(workflow_holdout_salt(workflow.pk), event.customer_id, percent) else ""
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -59,9 +65,11 @@ def transition_run_open(event: DomainEvent, *, now: datetime | None = None) -> W
                     kind=RunKind.EVENT,
                     trigger_event=event,
                     customer_id=event.customer_id,
-                    status=RunStatus.RUNNING,
-                    attempts=1,
-                    started_at=now,
+                    status=RunStatus.SKIPPED if reason else RunStatus.RUNNING,
+                    attempts=0 if reason else 1,
+                    started_at=None if reason else now,
+                    skip_reason=reason,
+                    finished_at=now if reason else None,
                     context=context,
                 )
         except IntegrityError:
@@ -74,10 +82,15 @@ def transition_run_open(event: DomainEvent, *, now: datetime | None = None) -> W
             "trigger",
             step_id="trigger",
             kind=StepKind.TRIGGER,
-            status=StepStatus.SUCCEEDED,
+            status=StepStatus.SKIPPED if reason else StepStatus.SUCCEEDED,
             inputs={"event": event.name, "event_id": event.pk, "payload": jsonable(event.payload)},
-            outcome={"state": branch, "tag": (event.payload or {}).get("tag")},
+            outcome={
+                "state": branch,
+                "tag": (event.payload or {}).get("tag"),
+                **({"skip_reason": reason} if reason else {}),
+            },
             started_at=now,
         )
-    run_steps(run, now=now)
+    if not reason:
+        run_steps(run, now=now)
     return run
