@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -58,23 +60,49 @@ def day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, datetime.min.time()))
 
 
-def workflow_from(params: Mapping[str, str]) -> Workflow | None:
-    """The workflow chosen by `?workflow=<id>` (None when not given); an unknown id names the field."""
-    text = (params.get("workflow") or "").strip()[:20]
+def _chosen(params: Mapping[str, str], name: str, model: type[Workflow] | type[Campaign]) -> Any:
+    """The row chosen by `?<name>=<id>` (None when not given); an unknown or malformed id names the field."""
+    text = (params.get(name) or "").strip()[:20]
     if not text:
         return None
-    workflow = Workflow.objects.filter(pk=int(text)).first() if text.isdigit() and len(text) < 19 else None
-    if workflow is None:
-        raise DomainError("workflow: no workflow with this id.", path="workflow", code="invalid")
-    return workflow
+    row = model.objects.filter(pk=int(text)).first() if text.isdigit() and len(text) < 19 else None
+    if row is None:
+        raise DomainError(f"{name}: no {name} with this id.", path=name, code="invalid")
+    return row
 
 
-def campaign_from(params: Mapping[str, str]) -> Campaign | None:
-    """The campaign chosen by `?campaign=<id>` (None when not given); an unknown id names the field."""
-    text = (params.get("campaign") or "").strip()[:20]
-    if not text:
-        return None
-    campaign = Campaign.objects.filter(pk=int(text)).first() if text.isdigit() and len(text) < 19 else None
-    if campaign is None:
-        raise DomainError("campaign: no campaign with this id.", path="campaign", code="invalid")
-    return campaign
+@dataclass
+class LiftQuery:
+    """
+    What the workflows and campaigns reports read from a query string beside the date range: the workflow or
+    campaign chosen (`?workflow=` / `?campaign=`, None for all) and the attribution window (`?window=`, days).
+    """
+
+    subject: Any
+    window: int
+    problems: list[DomainError] = field(default_factory=list)
+
+    def raise_first(self) -> None:
+        """The API's way: the first problem as a DomainError (a JSON 400 naming its field)."""
+        if self.problems:
+            raise self.problems[0]
+
+
+def lift_query_from(params: Mapping[str, str], *, subject: str) -> LiftQuery:
+    """
+    The one parser of the workflows and campaigns reports' parameters (pages and API): `subject` is "workflow"
+    or "campaign". Every problem is collected (a page shows them all), none raised.
+    """
+    model: type[Workflow] | type[Campaign] = Workflow if subject == "workflow" else Campaign
+    problems: list[DomainError] = []
+    try:
+        chosen = _chosen(params, subject, model)
+    except DomainError as refused:
+        problems.append(refused)
+        chosen = None
+    try:
+        window = window_from(params)
+    except DomainError as refused:
+        problems.append(refused)
+        window = 7
+    return LiftQuery(chosen, window, problems)

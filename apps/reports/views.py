@@ -20,7 +20,7 @@ from loyalty_site.lib.errors import DomainError
 from . import selectors
 from .exports import csv_filename, table_csv
 from .lift import campaigns_report, workflows_report
-from .periods import campaign_from, period_from, window_from, workflow_from
+from .periods import lift_query_from, period_from
 
 VIEW_REPORTS = "reports.view_reports"
 SECTIONS = [
@@ -81,34 +81,40 @@ def loyalty(request: HttpRequest) -> HttpResponse:
     return report_page(request, "loyalty", selectors.loyalty_report)
 
 
+def lift_page(
+    request: HttpRequest,
+    key: str,
+    *,
+    subject: str,
+    build: Callable[[selectors.Period, Any, int], selectors.Report],
+    choices: Any,
+) -> HttpResponse:
+    """
+    The workflows and campaigns reports: `?<subject>=<id>` and `?window=` read by the one shared parser (every
+    problem → one plain-text 400), then the report page with the chosen subject and window kept in its links.
+    """
+    query = lift_query_from(request.GET, subject=subject)
+    if query.problems:
+        return HttpResponseBadRequest(" ".join(p.message for p in query.problems), content_type="text/plain")
+    chosen, window = query.subject, query.window
+    return report_page(
+        request,
+        key,
+        lambda period: build(period, chosen, window),
+        extra={
+            "extra_inputs": [*([(subject, chosen.pk)] if chosen else []), ("window", window)],
+            subject: chosen,
+            "window": window,
+            f"{subject}_choices": choices.order_by("name").values_list("pk", "name")[:500],
+        },
+    )
+
+
 @staff_member_required
 @permission_required(VIEW_REPORTS, raise_exception=True)
 def campaigns(request: HttpRequest) -> HttpResponse:
     """Per campaign; with `?campaign=<id>` its lift (treated vs holdout) within `?window=` days."""
-    problems = []
-    try:
-        campaign = campaign_from(request.GET)
-    except DomainError as refused:
-        problems.append(refused.message)
-        campaign = None
-    try:
-        window = window_from(request.GET)
-    except DomainError as refused:
-        problems.append(refused.message)
-        window = 7
-    if problems:
-        return HttpResponseBadRequest(" ".join(problems), content_type="text/plain")
-    return report_page(
-        request,
-        "campaigns",
-        lambda period: campaigns_report(period, campaign, window),
-        extra={
-            "extra_inputs": [("campaign", campaign.pk), ("window", window)] if campaign else [("window", window)],
-            "campaign": campaign,
-            "window": window,
-            "campaign_choices": Campaign.objects.order_by("name").values_list("pk", "name")[:500],
-        },
-    )
+    return lift_page(request, "campaigns", subject="campaign", build=campaigns_report, choices=Campaign.objects)
 
 
 @staff_member_required
@@ -121,28 +127,4 @@ def cohorts(request: HttpRequest) -> HttpResponse:
 @permission_required(VIEW_REPORTS, raise_exception=True)
 def workflows(request: HttpRequest) -> HttpResponse:
     """Runs per workflow; with `?workflow=<id>` its branch split, conversions within `?window=` days and lift."""
-    problems = []
-    try:
-        workflow = workflow_from(request.GET)
-    except DomainError as refused:
-        problems.append(refused.message)
-        workflow = None
-    try:
-        window = window_from(request.GET)
-    except DomainError as refused:
-        problems.append(refused.message)
-        window = 7
-    if problems:
-        return HttpResponseBadRequest(" ".join(problems), content_type="text/plain")
-    extra_inputs = [("workflow", workflow.pk), ("window", window)] if workflow else []
-    return report_page(
-        request,
-        "workflows",
-        lambda period: workflows_report(period, workflow, window),
-        extra={
-            "extra_inputs": extra_inputs,
-            "workflow": workflow,
-            "window": window,
-            "workflow_choices": Workflow.objects.order_by("name").values_list("pk", "name")[:500],
-        },
-    )
+    return lift_page(request, "workflows", subject="workflow", build=workflows_report, choices=Workflow.objects)

@@ -17,7 +17,7 @@ from apps.platform.permissions import API_PERMISSIONS
 
 from .. import selectors
 from ..lift import campaigns_report, workflows_report
-from ..periods import campaign_from, period_from, window_from, workflow_from
+from ..periods import lift_query_from, period_from
 
 VIEW_REPORTS = "reports.view_reports"
 PERIOD_PARAMETERS = [
@@ -61,9 +61,9 @@ class CampaignsReportView(ReportView):
     )
     def get(self, request: Request) -> Response:
         period = period_from(request.query_params)
-        campaign = campaign_from(request.query_params)
-        window = window_from(request.query_params)
-        return Response(campaigns_report(period, campaign, window).as_json())
+        query = lift_query_from(request.query_params, subject="campaign")
+        query.raise_first()
+        return Response(campaigns_report(period, query.subject, query.window).as_json())
 
 
 class CohortsReportView(ReportView):
@@ -85,6 +85,6 @@ class WorkflowsReportView(ReportView):
     )
     def get(self, request: Request) -> Response:
         period = period_from(request.query_params)
-        workflow = workflow_from(request.query_params)
-        window = window_from(request.query_params)
-        return Response(workflows_report(period, workflow, window).as_json())
+        query = lift_query_from(request.query_params, subject="workflow")
+        query.raise_first()
+        return Response(workflows_report(period, query.subject, query.window).as_json())
