@@ -3,45 +3,17 @@
 import re
 
 import pytest
-from django.contrib.auth.models import Group
 
 from apps.campaigns.landing.models import LandingPage
 from apps.platform.models import AuditEntry
-from tests.factories import UserFactory
+from tests.campaigns.landing_helpers import editor_inputs, staff_user
 
 pytestmark = pytest.mark.django_db
 
 
-def _inputs(html: str) -> dict[str, str]:
-    """Every input's name → value (hidden, text, number), and checked checkboxes as "on" / their value."""
-    found: dict[str, str] = {}
-    for tag in re.findall(r"<input[^>]*>", html):
-        name = re.search(r'name="([^"]+)"', tag)
-        if not name or name.group(1) == "csrfmiddlewaretoken":
-            continue
-        value = re.search(r'value="([^"]*)"', tag)
-        if 'type="checkbox"' in tag:
-            if " checked" in tag:
-                found[name.group(1)] = value.group(1) if value else "on"
-            continue
-        found[name.group(1)] = value.group(1) if value else ""
-    for name, body in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
-        found[name] = body
-    for name, body in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
-        chosen = re.search(r'<option value="([^"]*)" selected', body)
-        found[name] = chosen.group(1) if chosen else ""
-    return found
-
-
-def _user(role: str):
-    user = UserFactory(username=f"u-{role}", is_staff=True, is_superuser=False)
-    user.groups.add(Group.objects.get(name=role))
-    return user
-
-
 @pytest.fixture
 def marketer_client(client):
-    client.force_login(_user("marketer"))
+    client.force_login(staff_user("marketer"))
     return client
 
 
@@ -58,17 +30,17 @@ def test_a_marketer_creates_a_page_from_a_template_edits_blocks_and_publishes(ma
     assert types == ["hero", "form", "faq", "footer"]
 
     # Move the FAQ above the form, add a FAQ question in the empty row, add a tiers block: nothing saved yet.
-    fields = _inputs(html)
+    fields = editor_inputs(html)
     fields.update({"op": "up:2", "b-2-items-1-question": "Can I unsubscribe?", "b-2-items-1-answer": "Any time."})
     moved = marketer_client.post(edit, fields).content.decode()
     page.refresh_from_db()
     assert [block["type"] for block in page.blocks] == types
-    fields = {**_inputs(moved), "op": "add", "new_type": "tiers"}
+    fields = {**editor_inputs(moved), "op": "add", "new_type": "tiers"}
     added = marketer_client.post(edit, fields).content.decode()
-    fields = {**_inputs(added), "op": "remove:3"}  # the footer
+    fields = {**editor_inputs(added), "op": "remove:3"}  # the footer
     removed = marketer_client.post(edit, fields).content.decode()
 
-    saved = marketer_client.post(edit, {**_inputs(removed), "op": "publish"})
+    saved = marketer_client.post(edit, {**editor_inputs(removed), "op": "publish"})
     page.refresh_from_db()
     assert saved.status_code == 302
     assert [block["type"] for block in page.blocks] == ["hero", "faq", "form", "tiers"]
@@ -84,7 +56,7 @@ def test_an_invalid_draft_is_shown_again_with_each_error_on_its_input_and_nothin
     marketer_client.post("/admin/campaigns/landing/new/", {"title": "W", "slug": "spring", "template": "signup"})
     page = LandingPage.objects.get(slug="spring")
     edit = f"/admin/campaigns/landing/{page.pk}/"
-    fields = _inputs(marketer_client.get(edit).content.decode())
+    fields = editor_inputs(marketer_client.get(edit).content.decode())
     before = page.blocks
     fields.update(
         {"op": "save", "b-0-title": "", "b-0-button_url": "javascript:alert(1)", "b-1-fields-1-name": "password"}
@@ -105,11 +77,11 @@ def test_an_invalid_draft_is_shown_again_with_each_error_on_its_input_and_nothin
 
 
 def test_analysts_see_pages_but_cannot_change_or_publish_them(client):
-    marketer = _user("marketer")
+    marketer = staff_user("marketer")
     client.force_login(marketer)
     client.post("/admin/campaigns/landing/new/", {"title": "W", "slug": "spring", "template": "signup"})
     page = LandingPage.objects.get(slug="spring")
-    client.force_login(_user("analyst"))
+    client.force_login(staff_user("analyst"))
     audit_before = AuditEntry.objects.count()
 
     assert client.get("/admin/campaigns/landing/").status_code == 200

@@ -9,7 +9,7 @@ import io
 import re
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, PngImagePlugin
@@ -17,7 +17,7 @@ from PIL import Image, PngImagePlugin
 from apps.campaigns.landing import services
 from apps.campaigns.landing.models import LandingImage, LandingPage
 from apps.platform.models import AuditEntry
-from tests.factories import UserFactory
+from tests.campaigns.landing_helpers import editor_inputs, staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -172,32 +172,6 @@ def test_only_content_named_images_are_served(client):
 # --- The editor ---------------------------------------------------------------------------------------------
 
 
-def _inputs(html: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for tag in re.findall(r"<input[^>]*>", html):
-        name = re.search(r'name="([^"]+)"', tag)
-        if not name or name.group(1) == "csrfmiddlewaretoken" or 'type="file"' in tag:
-            continue
-        value = re.search(r'value="([^"]*)"', tag)
-        if 'type="checkbox"' in tag:
-            if " checked" in tag:
-                found[name.group(1)] = value.group(1) if value else "on"
-            continue
-        found[name.group(1)] = value.group(1) if value else ""
-    for name, body in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
-        found[name] = body
-    for name, body in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
-        chosen = re.search(r'<option value="([^"]*)" selected', body)
-        found[name] = chosen.group(1) if chosen else ""
-    return found
-
-
-def _staff(role: str):
-    user = UserFactory(username=f"u-{role}", is_staff=True, is_superuser=False)
-    user.groups.add(Group.objects.get(name=role))
-    return user
-
-
 @pytest.fixture
 def hero_page():
     return services.landing_page_save(
@@ -206,12 +180,12 @@ def hero_page():
 
 
 def test_a_marketer_uploads_a_hero_image_with_its_description_and_publishes(client, hero_page):
-    client.force_login(_staff("marketer"))
+    client.force_login(staff_user("marketer"))
     edit = f"/admin/campaigns/landing/{hero_page.pk}/"
     html = client.get(edit).content.decode()
     assert 'enctype="multipart/form-data"' in html and 'name="b-0-image_url-upload"' in html
 
-    fields = {**_inputs(html), "op": "publish", "b-0-image_alt": "Blossoms in the park"}
+    fields = {**editor_inputs(html), "op": "publish", "b-0-image_alt": "Blossoms in the park"}
     answer = client.post(edit, {**fields, "b-0-image_url-upload": _upload(_jpeg_with_camera_and_gps())})
 
     assert answer.status_code == 302
@@ -225,9 +199,9 @@ def test_a_marketer_uploads_a_hero_image_with_its_description_and_publishes(clie
 
 
 def test_an_upload_without_a_description_keeps_the_image_on_screen_and_saves_nothing(client, hero_page):
-    client.force_login(_staff("marketer"))
+    client.force_login(staff_user("marketer"))
     edit = f"/admin/campaigns/landing/{hero_page.pk}/"
-    fields = {**_inputs(client.get(edit).content.decode()), "op": "save"}
+    fields = {**editor_inputs(client.get(edit).content.decode()), "op": "save"}
 
     answer = client.post(edit, {**fields, "b-0-image_url-upload": _upload(_image("PNG"), "a.png")})
 
@@ -241,9 +215,9 @@ def test_an_upload_without_a_description_keeps_the_image_on_screen_and_saves_not
 
 
 def test_a_refused_upload_is_shown_on_its_input_and_changes_nothing(client, hero_page, media):
-    client.force_login(_staff("marketer"))
+    client.force_login(staff_user("marketer"))
     edit = f"/admin/campaigns/landing/{hero_page.pk}/"
-    fields = {**_inputs(client.get(edit).content.decode()), "op": "save", "b-0-title": "Changed"}
+    fields = {**editor_inputs(client.get(edit).content.decode()), "op": "save", "b-0-title": "Changed"}
     audit = AuditEntry.objects.count()
 
     answer = client.post(edit, {**fields, "b-0-image_url-upload": _upload(b"GIF89a-not-really", "x.gif")})
@@ -260,11 +234,11 @@ def test_a_refused_upload_is_shown_on_its_input_and_changes_nothing(client, hero
 
 def test_who_may_not_change_or_publish_pages_uploads_nothing(client, hero_page, media):
     edit = f"/admin/campaigns/landing/{hero_page.pk}/"
-    client.force_login(_staff("analyst"))
-    fields = {**_inputs(client.get(edit).content.decode()), "op": "save", "b-0-image_alt": "x"}
+    client.force_login(staff_user("analyst"))
+    fields = {**editor_inputs(client.get(edit).content.decode()), "op": "save", "b-0-image_alt": "x"}
     assert client.post(edit, {**fields, "b-0-image_url-upload": _upload(_image("PNG"), "a.png")}).status_code == 403
 
-    editor = _staff("marketer")
+    editor = staff_user("marketer")
     editor.groups.clear()
     editor.user_permissions.add(*Permission.objects.filter(codename__in=["view_landingpage", "change_landingpage"]))
     client.force_login(editor)

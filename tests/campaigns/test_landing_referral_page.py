@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.apps import apps as global_apps
-from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -21,7 +20,8 @@ from apps.campaigns.landing import services
 from apps.campaigns.landing.models import FormSubmission, LandingPage, LandingPageVersion
 from apps.loyalty import services as loyalty_services
 from apps.platform.models import AuditEntry
-from tests.factories import CustomerFactory, UserFactory
+from tests.campaigns.landing_helpers import staff_user
+from tests.factories import CustomerFactory
 from tests.loyalty.conftest import program_make
 
 pytestmark = pytest.mark.django_db
@@ -156,15 +156,9 @@ def test_a_sign_up_with_no_published_referral_page_publishes_the_default_then_re
     assert (submission.page_id, submission.referral_code) == (page.pk, referrer.referral_code)
 
 
-def _staff(role: str):
-    user = UserFactory(username=f"u-{role}", is_staff=True, is_superuser=False)
-    user.groups.add(Group.objects.get(name=role))
-    return user
-
-
 def test_the_console_offers_the_default_referral_page_to_who_may_publish_and_refuses_others(client):
     LandingPage.objects.all().delete()
-    client.force_login(_staff("analyst"))
+    client.force_login(staff_user("analyst"))
     before = _rows()
     listing = client.get("/admin/campaigns/landing/").content.decode()
     assert "No referral page is published" in listing and "landing-referral-install" not in listing
@@ -172,7 +166,7 @@ def test_the_console_offers_the_default_referral_page_to_who_may_publish_and_ref
     assert client.post("/admin/campaigns/landing/referral/").status_code == 403
     assert _rows() == before
 
-    client.force_login(_staff("marketer"))
+    client.force_login(staff_user("marketer"))
     audit_before = AuditEntry.objects.count()
     assert 'data-testid="landing-referral-install"' in client.get("/admin/campaigns/landing/").content.decode()
     answer = client.post("/admin/campaigns/landing/referral/")
