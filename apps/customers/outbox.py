@@ -36,6 +36,7 @@ from loyalty_site.lib import tasks as task_queue
 
 from .choices import DomainEventStatus
 from .models import Customer, DomainEvent, DomainEventReceipt
+from .signals import TRIGGER_NAMES, customer_updated
 
 # An event still pending this long after its commit was not (fully) processed: the sweep re-drives it.
 OUTBOX_GRACE = timedelta(minutes=1)
@@ -120,6 +121,39 @@ def domain_event_emit(
         task_queue.enqueue_on_commit(consumer.task, event.pk)
     transaction.on_commit(lambda: signal.send(sender=sender, event=event, customer=customer, **objects), robust=True)
     return event
+
+
+def customer_event_emit(
+    *, signal: Signal, customer: Customer, cause: str = "", payload: dict[str, Any] | None = None, **objects: Any
+) -> DomainEvent:
+    """
+    A customer's own event (registered, activated, updated, unsubscribed, consent confirmed) through
+    `domain_event_emit`: named after `signal` (`signals.TRIGGER_NAMES`), its payload the customer's id and
+    `payload`, sent by `Customer` with `objects`.
+    """
+    return domain_event_emit(
+        signal=signal,
+        name=TRIGGER_NAMES[signal],
+        customer=customer,
+        payload={"customer_id": customer.pk, **(payload or {})},
+        cause=cause,
+        sender=Customer,
+        **objects,
+    )
+
+
+def customer_updated_emit(*, customer: Customer, fields: Iterable[str], cause: str = "") -> DomainEvent | None:
+    """
+    `customer.updated` with the changed fields' names (sorted, in the payload and the signal), only when someone
+    listens (a workflow on it, a state tag reading these fields): the profile services and consent's mirror of
+    `accepts_marketing` both announce through here.
+    """
+    if not domain_event_listened("customer.updated"):
+        return None
+    names = sorted(fields)
+    return customer_event_emit(
+        signal=customer_updated, customer=customer, cause=cause, payload={"fields": names}, fields=list(names)
+    )
 
 
 def domain_events_emit_bulk(

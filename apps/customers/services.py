@@ -38,7 +38,12 @@ from .models import (
     Refund,
     Store,
 )
-from .outbox import domain_event_emit, domain_event_listened, domain_events_emit_bulk
+from .outbox import (
+    customer_event_emit,
+    customer_updated_emit,
+    domain_event_emit,
+    domain_events_emit_bulk,
+)
 
 CUSTOMER_FIELDS = (
     "email",
@@ -101,28 +106,6 @@ def _preferred_currency_claim(customer: Customer, fields: dict[str, Any]) -> Non
         customer.preferred_currency_set_by_integrator = bool(fields["preferred_currency"])
 
 
-def _emit_registered(customer: Customer, cause: str) -> None:
-    domain_event_emit(
-        signal=signals.customer_registered,
-        name="customer.registered",
-        customer=customer,
-        payload={"customer_id": customer.pk},
-        cause=cause,
-        sender=Customer,
-    )
-
-
-def _emit_activated(customer: Customer, cause: str, previous: str) -> None:
-    domain_event_emit(
-        signal=signals.customer_activated,
-        name="customer.activated",
-        customer=customer,
-        payload={"customer_id": customer.pk, "previous_state": previous},
-        cause=cause,
-        sender=Customer,
-    )
-
-
 @transaction.atomic
 def customer_create(
     *,
@@ -164,9 +147,9 @@ def customer_create(
             cause=cause,
         )
     if customer.state == CustomerState.REGISTERED:
-        _emit_registered(customer, cause)
+        customer_event_emit(signal=signals.customer_registered, customer=customer, cause=cause)
     else:  # a guest, invited or disabled customer: no registration, but state tags may read the new row
-        _emit_updated(customer, cause, ["state", *clean])
+        customer_updated_emit(customer=customer, cause=cause, fields=["state", *clean])
     return customer
 
 
@@ -190,7 +173,7 @@ def customer_update(
     # The consent mirror columns are only written by the consent service: a stale instance never resets them.
     customer.save(update_fields=_PROFILE_COLUMNS)
     if changed:
-        _emit_updated(customer, cause, changed)
+        customer_updated_emit(customer=customer, cause=cause, fields=changed)
     if wants_marketing is not None:
         _marketing_flag_set(customer, bool(wants_marketing), cause, consent_source)
     if state not in (None, ""):
@@ -207,20 +190,6 @@ def _marketing_flag_set(customer: Customer, wanted: bool, cause: str, source: st
         source=source or consent.source_from_cause(cause),
         cause=cause,
     )
-
-
-def _emit_updated(customer: Customer, cause: str, fields: list[str]) -> None:
-    """`customer.updated`, only when someone listens (a workflow on it, a state tag reading these fields)."""
-    if domain_event_listened("customer.updated"):
-        domain_event_emit(
-            signal=signals.customer_updated,
-            name="customer.updated",
-            customer=customer,
-            payload={"customer_id": customer.pk, "fields": sorted(fields)},
-            cause=cause,
-            sender=Customer,
-            fields=sorted(fields),
-        )
 
 
 @transaction.atomic
@@ -242,11 +211,13 @@ def customer_state_set(*, customer: Customer, state: str, cause: str = "") -> Cu
     locked.state = new
     locked.save(update_fields=["state", "updated_at"])
     customer.state = new
-    _emit_updated(customer, cause, ["state"])
+    customer_updated_emit(customer=customer, cause=cause, fields=["state"])
     if new == CustomerState.REGISTERED and old == CustomerState.GUEST:
-        _emit_registered(customer, cause)
+        customer_event_emit(signal=signals.customer_registered, customer=customer, cause=cause)
     if new == CustomerState.REGISTERED and old in (CustomerState.GUEST, CustomerState.INVITED):
-        _emit_activated(customer, cause, old)
+        customer_event_emit(
+            signal=signals.customer_activated, customer=customer, cause=cause, payload={"previous_state": old}
+        )
     return customer
 
 

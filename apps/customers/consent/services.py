@@ -23,6 +23,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
@@ -31,7 +32,7 @@ from apps.platform.audit import audit_record, audit_snapshot
 from .. import signals
 from ..choices import CustomerStatus
 from ..models import Customer
-from ..outbox import domain_event_emit, domain_event_listened
+from ..outbox import customer_event_emit, customer_updated_emit
 from .addresses import address_normalise, customer_address
 from .choices import Channel, ConsentStatus, DenyReason, Purpose, SuppressionReason
 from .models import Consent, ConsentEvent, Suppression
@@ -161,37 +162,17 @@ def _mirror(customer: Customer, consent: Consent, cause: str) -> None:
     Customer.objects.filter(pk=customer.pk).update(
         accepts_marketing=accepts, unsubscribed_at=unsubscribed_at, updated_at=timezone.now()
     )
-    if changed_accepts and domain_event_listened("customer.updated"):
-        domain_event_emit(
-            signal=signals.customer_updated,
-            name="customer.updated",
-            customer=customer,
-            payload={"customer_id": customer.pk, "fields": ["accepts_marketing"]},
-            cause=cause,
-            sender=Customer,
-            fields=["accepts_marketing"],
-        )
+    if changed_accepts:
+        customer_updated_emit(customer=customer, cause=cause, fields=["accepts_marketing"])
 
 
-def _emit_unsubscribed(customer: Customer, consent: Consent, cause: str) -> None:
-    domain_event_emit(
-        signal=signals.customer_unsubscribed,
-        name="customer.unsubscribed",
+def _consent_event_emit(signal: Signal, customer: Customer, consent: Consent, cause: str) -> None:
+    """`customer.unsubscribed` / `customer.consent_confirmed`: which channel and purpose, in the payload."""
+    customer_event_emit(
+        signal=signal,
         customer=customer,
-        payload={"customer_id": customer.pk, "channel": consent.channel, "purpose": consent.purpose},
         cause=cause,
-        sender=Customer,
-    )
-
-
-def _emit_confirmed(customer: Customer, consent: Consent, cause: str) -> None:
-    domain_event_emit(
-        signal=signals.customer_consent_confirmed,
-        name="customer.consent_confirmed",
-        customer=customer,
-        payload={"customer_id": customer.pk, "channel": consent.channel, "purpose": consent.purpose},
-        cause=cause,
-        sender=Customer,
+        payload={"channel": consent.channel, "purpose": consent.purpose},
     )
 
 
@@ -259,7 +240,7 @@ def consent_set(
     )
     _mirror(locked, row, cause)
     if status == ConsentStatus.WITHDRAWN and purpose == Purpose.MARKETING and old != ConsentStatus.WITHDRAWN:
-        _emit_unsubscribed(locked, row, cause)
+        _consent_event_emit(signals.customer_unsubscribed, locked, row, cause)
     _sync_caller(customer, locked)
     return ConsentOutcome(consent=row, old_status=old, changed=old != status)
 
@@ -509,7 +490,7 @@ def consent_confirm(*, token: str) -> tuple[str, Consent | None]:
     row = change.consent
     row.confirmed_at = timezone.now()
     row.save(update_fields=["confirmed_at", "updated_at"])
-    _emit_confirmed(locked, row, "double_opt_in")
+    _consent_event_emit(signals.customer_consent_confirmed, locked, row, "double_opt_in")
     return "confirmed", row
 
 
