@@ -19,6 +19,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_pg)
 
 
+@pytest.fixture
+def cache_cleared():
+    """The default cache (rate-limit counters, the API auth cache) empty before and after the test; a module
+    asks for it with `pytest.mark.usefixtures("cache_cleared")`."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 ARTIFACTS_DIR = os.path.join(os.path.dirname(__file__), "test-artifacts")
 
 

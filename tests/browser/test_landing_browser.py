@@ -13,7 +13,6 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 from django.utils import timezone
 from PIL import Image
 from playwright.sync_api import expect
@@ -30,15 +29,8 @@ from tests.campaigns.promo_helpers import campaign_with
 from tests.factories import CustomerFactory
 from tests.loyalty.conftest import program_make
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("cache_cleared")]
 NO_OVERFLOW = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def test_marketer_builds_and_publishes_a_landing_page(logged_in, live_server, screenshot):

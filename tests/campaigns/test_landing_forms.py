@@ -10,7 +10,6 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core import mail
-from django.core.cache import cache
 from django.utils import timezone
 
 from apps.campaigns.fraud import services as fraud_services
@@ -27,14 +26,7 @@ from tests.campaigns.promo_helpers import campaign_with
 from tests.factories import CustomerFactory
 from tests.loyalty.conftest import program_make
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cache_cleared")]
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.apps import apps as global_apps
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -24,16 +23,9 @@ from tests.campaigns.landing_helpers import staff_user
 from tests.factories import CustomerFactory
 from tests.loyalty.conftest import program_make
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cache_cleared")]
 WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.I)
 migration = importlib.import_module("apps.campaigns.migrations.0011_default_referral_page")
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

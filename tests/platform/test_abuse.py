@@ -3,7 +3,6 @@
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.cache import cache
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -11,7 +10,7 @@ from apps.customers.models import Customer
 from apps.platform.services import api_token_create
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cache_cleared")]
 
 
 def rates(**rates):
@@ -21,13 +20,6 @@ def rates(**rates):
             "DEFAULT_THROTTLE_RATES": {"token": None, "ip": None, "auth_failure": None, **rates},
         }
     )
-
-
-@pytest.fixture(autouse=True)
-def clean_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
