@@ -15,26 +15,19 @@ from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 from rest_framework.test import APIClient
 
-from apps.automations import services as automations
 from apps.customers import signals
 from apps.customers.models import Customer, CustomerEvent, DomainEvent, DomainEventReceipt
 from apps.platform.services import api_token_create
+from tests.automations.test_engine_support import active_workflow, add_tags
 from tests.factories import CustomerFactory, UserFactory
 
 URL = "/api/v1/batch/events/"
 
 
 def _workflow_listening() -> None:
-    automations.workflow_activate(
-        workflow=automations.workflow_create(
-            name="Bench",
-            definition={
-                "schema": 1,
-                "trigger": {"event": "event.custom", "where": {"field": "event.name", "op": "eq", "value": "bench"}},
-                "steps": [{"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Bench"]}}],
-            },
-        )
-    )
+    """Active: custom event named bench → add tag Bench."""
+    where = {"field": "event.name", "op": "eq", "value": "bench"}
+    active_workflow("Bench", "event.custom", [add_tags("Bench", step_id="tag")], where=where)
 
 
 def _items(count: int, *, prefix: str = "e", customer: str = "c1") -> list[dict]:

@@ -11,10 +11,10 @@ from django.test.utils import CaptureQueriesContext
 from django_q.models import OrmQ
 from rest_framework.test import APIClient
 
-from apps.automations import services as automations
 from apps.customers.models import CustomerEvent, DomainEvent, DomainEventReceipt
 from apps.platform import authentication
 from apps.platform.services import api_token_create
+from tests.automations.test_engine_support import active_workflow, add_tags
 from tests.factories import CustomerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,15 +34,9 @@ def bearer_client(monkeypatch):
 
 
 def _tagging_workflow() -> None:
-    workflow = automations.workflow_create(
-        name="Bench",
-        definition={
-            "schema": 1,
-            "trigger": {"event": "event.custom", "where": {"field": "event.name", "op": "eq", "value": "bench"}},
-            "steps": [{"id": "tag", "action": "customer.add_tags", "params": {"tags": ["Bench"]}}],
-        },
-    )
-    automations.workflow_activate(workflow=workflow)
+    """Active: custom event named bench → add tag Bench."""
+    where = {"field": "event.name", "op": "eq", "value": "bench"}
+    active_workflow("Bench", "event.custom", [add_tags("Bench", step_id="tag")], where=where)
 
 
 def _post(client, external_id: str) -> tuple[int, list[str]]:
