@@ -180,13 +180,18 @@ def worker_env(database: dict[str, Any], *, workers: int) -> dict[str, str]:
 
 
 def web_env(env: dict[str, str], *, port: int) -> dict[str, str]:
-    """`env` with the production settings gunicorn runs under on 127.0.0.1:`port` (`WEB_CONCURRENCY` x
-    `WEB_THREADS`, default 2 x 4). A qcluster started with it shares the web's SECRET_KEY, which django-q2
-    signs each task with: a worker with another key drops every task the web queued."""
+    """
+    `env` with the production settings gunicorn runs under on 127.0.0.1:`port` (`WEB_CONCURRENCY` x
+    `WEB_THREADS`, default 2 x 4). django-q2 signs each task with SECRET_KEY and a worker with another key
+    drops it: the web gets this process's key (the test settings'), so the tasks it queues, the ones this
+    process queues, and a qcluster under either settings all agree.
+    """
+    from django.conf import settings
+
     return {
         **env,
         "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.production",
-        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
+        "SECRET_KEY": settings.SECRET_KEY,
         "FIELD_ENCRYPTION_KEY": FIELD_ENCRYPTION_KEY,
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",
