@@ -451,7 +451,7 @@ class DomainEvent(models.Model):
     # its claim in a commit of its own before it runs; a fresh batch counts only an event that failed inside it
     # — and the lease of the backlog batch at work on it. An event counted once is processed alone afterwards,
     # so a poison event (even one that kills its worker) cannot take batches down with it.
-    batch_claims = models.PositiveSmallIntegerField(default=0)
+    batch_claims = models.PositiveSmallIntegerField(default=0, db_default=0)  # raw set-based INSERTs omit it
     batch_claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
