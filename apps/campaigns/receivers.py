@@ -1,8 +1,9 @@
 """
 Promotions as an outbox consumer (`apps.customers.outbox`): when an order arrives (orders API, import, connectors)
 with the checkout session or the codes its promotions were redeemed under, the redemption is linked to the order
-(`tasks.domain_event_consume` → `promotions.services.redemption_link_order`). An order that names no session, no
-code and no redemption's order reference gets its receipt at once, without a queue round trip.
+(`tasks.domain_event_consume` → `promotions.services.redemption_link_order`), and the active automatic campaigns that
+only multiply points apply to it (`order_automatic_multipliers`). An order that names no session, no code and no
+redemption's order reference, while no such campaign is active, gets its receipt at once, without a queue round trip.
 """
 
 from apps.customers.models import DomainEvent, Order
@@ -24,6 +25,10 @@ def event_wanted(event: DomainEvent) -> bool:
         return False
     if order["checkout_session"] or order["discount_codes"]:
         return True
+    from .promotions.services import automatic_multiplier_campaign_ids
+
+    if automatic_multiplier_campaign_ids():
+        return True  # an automatic "double points" campaign may apply to the order (order_automatic_multipliers)
     return (
         bool(order["external_id"])
         and Redemption.objects.filter(order_ref=order["external_id"], order__isnull=True).exists()

@@ -41,12 +41,15 @@ def campaign_owner_email_task(campaign_id: int, subject: str, body: str) -> int:
 
 
 def domain_event_consume(event_id: int) -> int:
-    """Link the redemptions an arriving order paid for (promotions' outbox consumer); returns how many."""
+    """
+    Link the redemptions an arriving order paid for, then give it the automatic points-multiplier campaigns it did
+    not redeem (promotions' outbox consumer); returns how many redemptions it linked or created.
+    """
     from apps.customers import outbox
     from apps.customers.models import DomainEvent, Order
     from loyalty_site.lib.tasks import retry_transient
 
-    from .promotions.services import redemption_link_order
+    from .promotions.services import order_automatic_multipliers, redemption_link_order
     from .receivers import CONSUMER
 
     def consume() -> int:
@@ -56,6 +59,8 @@ def domain_event_consume(event_id: int) -> int:
         order_id = (event.payload or {}).get("order_id")
         order = Order.objects.filter(pk=order_id).first() if isinstance(order_id, int) else None
         linked = len(redemption_link_order(order=order)) if order is not None else 0
+        if order is not None and order_automatic_multipliers(order=order) is not None:
+            linked += 1
         outbox.domain_event_consumed(event_id=event.pk, consumer=CONSUMER)
         return linked
 

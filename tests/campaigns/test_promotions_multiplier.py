@@ -281,3 +281,104 @@ def test_a_redemption_of_another_customer_linked_to_the_order_gives_that_order_n
 
     assert len(services.redemption_link_order(order=order)) == 1  # linked (ROI reads it) …
     assert PointLot.objects.filter(source_type="promotion").count() == 0  # … but bob gets no points of alice's
+
+
+# --- Automatic multiplier campaigns on orders that never went through redeem ---------------------------------
+
+
+def _pos_order(customer, total="40.00", **fields):
+    order, _ = customer_services.order_create(
+        customer=customer,
+        currency="USD",
+        channel="pos",
+        lines=[customer_services.LineInput(title="Shoes", quantity=1, unit_price=Decimal(total))],
+        **fields,
+    )
+    return order
+
+
+def test_an_automatic_double_points_campaign_applies_to_an_order_that_never_redeemed_once():
+    program_make()
+    campaign = _double(
+        limits=[{"measure": "redemptions", "limit": Decimal("10")}],
+        validation_rule={"field": "cart.total", "op": "gte", "value": 30},
+    )
+    customer = CustomerFactory()
+    order, small = _pos_order(customer), _pos_order(customer, total="20.00")
+
+    redemption = services.order_automatic_multipliers(order=order)
+    again = services.order_automatic_multipliers(order=order)
+    refused = services.order_automatic_multipliers(order=small)
+
+    assert (again, refused) == (None, None)  # once per order; the rule (total >= 30) refuses 20.00
+    assert (redemption.order_id, redemption.status, redemption.customer_id) == (order.pk, "redeemed", customer.pk)
+    assert [(kind, amount, reason) for kind, amount, _, reason in _lots(order)] == [
+        ("promotion", 40, f"{campaign.name}: points x2 on order {order}")
+    ]
+    assert LimitCounter.objects.get(limit__campaign=campaign).used == Decimal("1")
+    assert RedemptionItem.objects.get().points == 40
+
+
+def test_an_order_that_redeemed_the_campaign_or_a_discounting_campaign_gets_no_second_redemption():
+    program_make()
+    _double()
+    campaign_with(
+        "Ten off and double points",
+        automatic=True,
+        incentives=[
+            {"kind": "percent_order", "percent": Decimal("10")},
+            {"kind": "points_multiplier", "multiplier": 2},
+        ],
+    )
+    customer = CustomerFactory()
+    _, order = _checkout_and_order(customer)  # redeemed both at checkout
+    services.redemption_link_order(order=order)
+
+    assert services.order_automatic_multipliers(order=order) is None
+    assert Redemption.objects.count() == 1
+    assert [amount for _, amount, *_ in _lots(order)] == [40, 40]  # one lot per multiplier incentive
+    # an order without checkout: only the campaign that merely multiplies applies after the fact
+    pos = _pos_order(customer)
+    services.order_automatic_multipliers(order=pos)
+    assert list(RedemptionItem.objects.filter(redemption__order=pos).values_list("campaign__name", flat=True)) == [
+        "Double points"
+    ]
+
+
+def test_no_automatic_multiplier_under_the_kill_switch_for_imported_history_or_a_cancelled_order():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    program_make()
+    _double()
+    customer = CustomerFactory()
+    old = _pos_order(customer, placed_at=timezone.now() - timedelta(days=3))
+    cancelled = customer_services.order_cancel(order=_pos_order(customer))
+    services.kill_switch_set(on=True, reason="incident")
+    live = _pos_order(customer)
+
+    results = [services.order_automatic_multipliers(order=row) for row in (old, cancelled, live)]
+
+    assert results == [None, None, None]
+    assert PointLot.objects.filter(source_type="promotion").count() == 0
+    assert Redemption.objects.count() == 0
+
+
+def test_the_promotions_consumer_wants_a_plain_order_only_while_such_a_campaign_is_active_and_applies_it():
+    from apps.campaigns import receivers, tasks
+    from apps.customers.models import DomainEvent
+
+    program_make()
+    customer = CustomerFactory()
+    before = _pos_order(customer)
+    event_before = DomainEvent.objects.get(name="order.created", payload__order_id=before.pk)
+    assert receivers.event_wanted(event_before) is False  # no session, no code, no multiplier campaign
+
+    _double()
+    order = _pos_order(customer)
+    event = DomainEvent.objects.get(name="order.created", payload__order_id=order.pk)
+
+    assert receivers.event_wanted(event) is True
+    assert tasks.domain_event_consume(event.pk) == 1
+    assert [(kind, amount) for kind, amount, *_ in _lots(order)] == [("promotion", 40)]

@@ -48,7 +48,7 @@ from apps.platform.limits import (
 from apps.platform.models import GlobalKillSwitch
 from loyalty_site.lib.conditions import condition_validate
 from loyalty_site.lib.errors import ConflictError, DomainError
-from loyalty_site.lib.money import decimals_error, shop_currency
+from loyalty_site.lib.money import decimals_error, shop_currency, to_shop
 from loyalty_site.lib.tasks import enqueue_on_commit
 
 from . import signals
@@ -1350,3 +1350,117 @@ def order_multipliers_award(*, order: Any, now: datetime | None = None) -> int:
         RedemptionItem.objects.filter(pk=item.pk).update(points=points)
         given += points
     return given
+
+
+AUTOMATIC_MULTIPLIER_WINDOW = timedelta(days=2)
+MAX_ORDER_LINES = 500
+
+
+def _order_cart(order: Any) -> Cart | None:
+    """The order as a cart in the shop currency (None when its amounts cannot be converted)."""
+    from apps.customers.models import OrderLine
+
+    from .eligibility import CartLine
+
+    shop = shop_currency()
+    rate = None if order.currency == shop else order.exchange_rate
+    if order.currency != shop and rate is None:
+        return None
+    lines = []
+    rows = OrderLine.objects.filter(order_id=order.pk).order_by("pk")[:MAX_ORDER_LINES]
+    for index, line in enumerate(rows):
+        price = line.unit_price if rate is None else to_shop(line.unit_price, rate=rate)
+        lines.append(
+            CartLine(
+                index=index, quantity=line.quantity, unit_price=price, title=line.title, product_id=line.product_id
+            )
+        )
+    shipping = order.shipping_total if rate is None else to_shop(order.shipping_total, rate=rate)
+    return Cart(currency=shop, lines=lines, shipping=shipping, channel=order.channel)
+
+
+def automatic_multiplier_campaign_ids(*, exclude_order: Any = None) -> set[int]:
+    """
+    Active automatic campaigns whose every active incentive is a points multiplier: they can apply to an order after
+    it was placed (a discount cannot), so an order that never went through redeem gets them when it arrives.
+    """
+    rows = Incentive.objects.filter(
+        campaign__type=CampaignType.AUTOMATIC, campaign__status=CampaignStatus.ACTIVE, is_active=True
+    ).values_list("campaign_id", "kind")
+    kinds: dict[int, set[str]] = {}
+    for campaign_id, kind in rows:
+        kinds.setdefault(campaign_id, set()).add(kind)
+    ids = {campaign_id for campaign_id, found in kinds.items() if found == {EffectKind.POINTS_MULTIPLIER}}
+    if ids and exclude_order is not None:
+        ids -= set(
+            RedemptionItem.objects.filter(redemption__order_id=exclude_order.pk, campaign_id__in=ids).values_list(
+                "campaign_id", flat=True
+            )
+        )
+    return ids
+
+
+@transaction.atomic
+def order_automatic_multipliers(*, order: Any, now: datetime | None = None) -> Redemption | None:
+    """
+    An order that arrives without having redeemed them (a POS or store-connector order) gets the active automatic
+    campaigns that only multiply points ("double points this weekend"): evaluated on the order as a cart at the time
+    it was placed — kill switch, schedule, holdout, validation rule, membership, budgets, stacking as at a checkout —
+    recorded as a redemption linked to the order (counted by the campaign's limits, shown in the redemptions log,
+    rolled back like any), then awarded by `order_multipliers_award`. Campaigns a redemption linked to the order
+    already carries are left out (once per order: the order row is locked first). Orders placed more than two days
+    before they arrive (imported history) get nothing. Returns the redemption, or None.
+    """
+    from apps.customers.models import Order
+    from apps.platform.kill_switch import kill_switch_is_on
+
+    now = now or timezone.now()
+    if kill_switch_is_on() or order.placed_at < now - AUTOMATIC_MULTIPLIER_WINDOW or order.customer_id is None:
+        return None
+    order = Order.objects.select_for_update().select_related("customer").get(pk=order.pk)
+    if order.status == "cancelled":
+        return None
+    ids = automatic_multiplier_campaign_ids(exclude_order=order)
+    cart = _order_cart(order) if ids else None
+    if cart is None or not cart.lines:
+        return None
+    customer, at = order.customer, min(order.placed_at, now)
+    candidates = [
+        candidate
+        for candidate in candidates_load(codes=[], include_automatic=True, customer=customer)
+        if candidate.campaign is not None and candidate.campaign.pk in ids
+    ]
+    locked = _counters_lock(candidates, customer=customer, now=at, extra_ids=set())
+    used = {key: counter.used for key, counter in locked.counters.items()}
+    outcome = promotions_evaluate(cart=cart, customer=customer, codes=[], now=at, candidates=candidates, used=used)
+    if not outcome.applied:
+        return None
+    currency = cart.currency
+    redemption = Redemption.objects.create(
+        customer=customer,
+        status=RedemptionStatus.REDEEMED,
+        currency=currency,
+        order_total=cart.subtotal + cart.shipping,
+        discount_total=Decimal(0),
+        gift_card_total=Decimal(0),
+        order_ref=order.external_id or "",
+        order=order,
+        request={"order_id": order.pk, "automatic_multipliers": True},
+        created_at=now,
+        redeemed_at=now,
+    )
+    _take(outcome, locked, redemption)
+    RedemptionItem.objects.bulk_create(
+        [
+            RedemptionItem(
+                redemption=redemption,
+                campaign=applied.candidate.campaign,
+                incentive=item.incentive,
+                discount=from_minor(item.effect.total, currency),
+            )
+            for applied in outcome.applied
+            for item in applied.incentives
+        ]
+    )
+    order_multipliers_award(order=order, now=now)
+    return redemption
