@@ -84,3 +84,21 @@ def test_one_order_awarded_from_eight_workers_at_once_gets_its_extra_points_once
     assert list(PointLot.objects.filter(source_type="promotion").values_list("amount", flat=True)) == [60]
     assert LimitCounter.objects.get().used == Decimal("60")
     assert sorted(RedemptionItem.objects.values_list("points", flat=True)) == [0, 0, 60]
+
+
+def test_an_automatic_multiplier_applied_to_one_order_by_six_workers_at_once_is_one_redemption_and_one_lot():
+    program_make()
+    campaign_with(
+        "Double points weekend",
+        automatic=True,
+        incentives=[{"kind": "points_multiplier", "multiplier": Decimal("2")}],
+        limits=[{"measure": "redemptions", "limit": Decimal("100")}],
+    )
+    order = _order(Customer.objects.create(email="pos@example.com"), "")
+
+    results = _all_at_once([lambda: services.order_automatic_multipliers(order=order)] * 6, workers=6)
+
+    assert sum(1 for result in results if result is not None) == 1
+    assert Redemption.objects.filter(order=order).count() == 1
+    assert list(PointLot.objects.filter(source_type="promotion").values_list("amount", flat=True)) == [30]
+    assert LimitCounter.objects.get().used == Decimal("1")
