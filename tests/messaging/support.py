@@ -27,10 +27,15 @@ def free_port() -> int:
 
 
 class SmtpSink:
-    """An SMTP server (aiosmtpd) keeping every accepted message; `replies` answer DATA in turn first."""
+    """
+    An SMTP server (aiosmtpd) keeping every accepted message; `replies` answer DATA in turn first. The server
+    thread only stores the raw bytes and the envelope's recipients; `messages` parses them when a test reads
+    them (parsing 10,000 messages inside the server thread slowed the senders it shares the GIL with).
+    """
 
     def __init__(self) -> None:
-        self.messages: list[Message] = []
+        self.raw: list[bytes] = []
+        self.envelope_recipients: list[str] = []
         self.replies: list[str] = []
         self.sessions = 0
         self.lock = threading.Lock()
@@ -49,7 +54,8 @@ class SmtpSink:
                 with sink.lock:
                     if sink.replies:
                         return sink.replies.pop(0)
-                    sink.messages.append(message_from_bytes(envelope.content))
+                    sink.raw.append(envelope.content)
+                    sink.envelope_recipients += envelope.rcpt_tos
                 return "250 OK"
 
         self.port = free_port()
@@ -62,8 +68,16 @@ class SmtpSink:
     def __exit__(self, *exc: Any) -> None:
         self.controller.stop()
 
+    @property
+    def messages(self) -> list[Message]:
+        with self.lock:
+            raw = list(self.raw)
+        return [message_from_bytes(content) for content in raw]
+
     def recipients(self) -> list[str]:
-        return [str(message["To"]) for message in self.messages]
+        """Every address a message was delivered to (the envelopes' RCPT TO), once per delivery."""
+        with self.lock:
+            return list(self.envelope_recipients)
 
 
 @pytest.fixture
