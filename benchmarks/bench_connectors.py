@@ -14,9 +14,11 @@ customer id, signed with the connection's secret: `X-Shopify-Hmac-Sha256` over t
 
 1. Burst: `--burst` deliveries as fast as the clients can → webhooks/s accepted (every answer 200
    `accepted`), answer time p50/p95/p99; then the time until the worker has applied them all (orders, customers
-   and the workflow's tag exist) → webhooks/s end to end, receipt → processed p50/p95/max.
+   and the workflow's tag exist) → webhooks/s end to end, receipt → processed p50/p95/max, and receipt → the
+   workflow's tag written (the whole path: delivery processed, order.created consumed, the run done).
 2. Replays: the same webhook ids again → every answer `duplicate`, nothing more stored; webhooks/s.
-3. Paced: `--rate` deliveries/s for `--seconds` → answer time p50/p95/p99 and receipt → processed p50/p95/p99.
+3. Paced: `--rate` deliveries/s for `--seconds` → answer time p50/p95/p99, receipt → processed and receipt →
+   workflow tag written p50/p95/p99.
 
 Everything shares the machine (client, web, worker, database): it prints the load average beside each figure.
 """
@@ -204,6 +206,33 @@ def main() -> int:
             rows = WebhookDelivery.objects.filter(webhook_id__in=ids).values_list("received_at", "processed_at")
             return [(processed - received).total_seconds() for received, processed in rows if processed]
 
+        def receipt_to_tagged(indexes: list[int]) -> list[float]:
+            """
+            Receipt -> the workflow's tag on the order's customer: the whole path (delivery stored, processed into
+            the customer and order, the order.created event consumed by the engine, the run's add-tag written).
+            Waits until every customer has it.
+            """
+            external = {f"shopify:{DOMAIN}:{20_000_000 + index}": f"bench-{index}" for index in indexes}
+            tags = CustomerTag.objects.filter(tag__name="Shopify buyer", customer__external_id__in=list(external))
+            started = reported = time.perf_counter()
+            while (done := tags.count()) < len(indexes):
+                now = time.perf_counter()
+                if now - started > args.timeout:
+                    raise SystemExit(f"timeout waiting for the workflow: {done} of {len(indexes)} tagged")
+                if now - reported > 30:
+                    print(f"  ... {done} of {len(indexes)} tagged by the workflow [{load()}]")
+                    reported = now
+                time.sleep(0.2)
+            received = dict(
+                WebhookDelivery.objects.filter(webhook_id__in=list(external.values())).values_list(
+                    "webhook_id", "received_at"
+                )
+            )
+            return [
+                (added - received[external[customer]]).total_seconds()
+                for customer, added in tags.values_list("customer__external_id", "added_at")
+            ]
+
         # 1. Burst
         burst_ids = [f"bench-{index}" for index in range(args.burst)]
         started = time.perf_counter()
@@ -216,6 +245,8 @@ def main() -> int:
         )
         finished = wait_processed(burst_ids)
         applied = receipt_to_processed(burst_ids)
+        tagged_after = receipt_to_tagged(list(range(args.burst)))
+        all_tagged = time.perf_counter()
         statuses = dict(
             WebhookDelivery.objects.filter(webhook_id__in=burst_ids).values_list("status").annotate(n=Count("pk"))
         )
@@ -226,6 +257,12 @@ def main() -> int:
             f"p50 {ms(applied, 0.5)}, p95 {ms(applied, 0.95)}, max {max(applied) * 1000:,.0f} ms "
             f"(queueing behind the burst); {statuses}; {Order.objects.count()} orders, "
             f"{Customer.objects.count()} customers, {tagged} tagged by the workflow [{load()}]"
+        )
+        print(
+            f"burst with workflows: all {args.burst} tagged by the workflow {all_tagged - started:.1f}s after the "
+            f"first POST -> {args.burst / (all_tagged - started):.1f} webhooks/s end to end; receipt -> workflow "
+            f"tag written p50 {ms(tagged_after, 0.5)}, p95 {ms(tagged_after, 0.95)}, "
+            f"max {max(tagged_after) * 1000:,.0f} ms [{load()}]"
         )
 
         # 2. Replays
@@ -244,12 +281,14 @@ def main() -> int:
         result = run_client([[first + n, n / args.rate] for n in range(count)], "paced")
         wait_processed(paced_ids)
         applied = receipt_to_processed(paced_ids)
+        tagged_after = receipt_to_tagged([first + n for n in range(count)])
         durations = result["durations"]
         print(
             f"paced: {count} webhooks at {args.rate:g}/s ({count / result['elapsed']:.1f}/s achieved): answer "
             f"p50 {ms(durations, 0.5)}, p95 {ms(durations, 0.95)}, p99 {ms(durations, 0.99)}; receipt -> "
             f"processed p50 {ms(applied, 0.5)}, p95 {ms(applied, 0.95)}, p99 {ms(applied, 0.99)}, "
-            f"max {max(applied) * 1000:,.0f} ms; answers {result['answers']} [{load()}]"
+            f"max {max(applied) * 1000:,.0f} ms; receipt -> workflow tag written p50 {ms(tagged_after, 0.5)}, "
+            f"p95 {ms(tagged_after, 0.95)}, p99 {ms(tagged_after, 0.99)}; answers {result['answers']} [{load()}]"
         )
     print(f"end: {load()}")
     return 0

@@ -75,3 +75,49 @@ def test_a_replayed_webhook_id_costs_two_statements_and_stores_nothing(shop, cli
     assert (response.status_code, response.json()) == (200, {"status": "duplicate"})
     assert tables(replay) == ["SELECT connectors_storeconnection", "INSERT connectors_webhookdelivery"]
     assert (WebhookDelivery.objects.count(), OrmQ.objects.count()) == (deliveries, queued)
+
+
+@pytest.mark.postgres
+def test_a_delivery_is_processed_while_another_worker_holds_its_connection_row(shop, client, settings):
+    """A worker's transaction on the same shop (its deliveries_count) must not make another worker skip."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from apps.connectors.services.deliveries import delivery_process
+
+    settings.TASKS_SYNC = False
+    post_shopify(client, shop, "orders/create", fixture("shopify", "orders/create"))
+    delivery = WebhookDelivery.objects.get()
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                StoreConnection.objects.select_for_update().get(pk=shop.pk)
+                locked.set()
+                # Held until the processing worker, past its delivery lock, waits on this row (its counter
+                # update at the end), or until the test is over.
+                with connections["default"].cursor() as cursor:
+                    while not release.wait(timeout=0.05):
+                        cursor.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                            "AND datname = current_database()"
+                        )
+                        if cursor.fetchone()[0]:
+                            break
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=other_worker)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        status = delivery_process(delivery_id=delivery.pk)
+    finally:
+        release.set()
+        holder.join()
+
+    assert status == "processed"  # None: skipped because of the connection row's lock (the bug)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("processed", 1)

@@ -193,8 +193,10 @@ def delivery_process(*, delivery_id: int, now: datetime | None = None) -> str | 
     """
     now = now or timezone.now()
     with transaction.atomic():
+        # Only the delivery's row is locked (`of`): locking the joined connection row too made a worker skip
+        # every delivery of a shop while another worker's transaction held that row (they stayed `received`).
         delivery = (
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("connection")
             .filter(pk=delivery_id, status__in=[DeliveryStatus.RECEIVED, DeliveryStatus.FAILED])
             .first()
