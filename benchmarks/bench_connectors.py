@@ -104,8 +104,17 @@ def client_main(args: argparse.Namespace) -> int:
             paced_wait(None if due is None else start + due)
             began = time.perf_counter()
             try:
-                connection.request("POST", args.path, body=body, headers=headers)
-                response = connection.getresponse()
+                try:
+                    connection.request("POST", args.path, body=body, headers=headers)
+                    response = connection.getresponse()
+                except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                    # The server closed the idle keep-alive connection (gunicorn's keepalive is seconds; paced
+                    # clients wait longer between deliveries): once more on a new one, as HTTP clients do.
+                    connection.close()
+                    connection = http.client.HTTPConnection(host, int(port), timeout=120)
+                    began = time.perf_counter()
+                    connection.request("POST", args.path, body=body, headers=headers)
+                    response = connection.getresponse()
                 content = response.read()
             except (OSError, http.client.HTTPException) as error:
                 with lock:
