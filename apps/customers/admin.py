@@ -59,6 +59,19 @@ def _shop_money(amount: Any) -> str:
     return "— (no rate)" if amount is None else money_format(amount, shop_currency())
 
 
+class TotalsAdminMixin:
+    """The `total_display` / `total_shop_display` columns of rows with a total in their currency and in the shop's
+    (orders, draft orders, carts)."""
+
+    @admin.display(description="Total", ordering="total")
+    def total_display(self, row: Order | DraftOrder | Cart) -> str:
+        return money_format(row.total, row.currency)
+
+    @admin.display(description="Total (shop currency)", ordering="total_shop")
+    def total_shop_display(self, row: Order | DraftOrder | Cart) -> str:
+        return _shop_money(row.total_shop)
+
+
 def _report(modeladmin: admin.ModelAdmin, request: HttpRequest, done: int, failed: list[str], verb: str) -> None:
     modeladmin.message_user(request, f"{done} {verb}.", messages.SUCCESS)
     if failed:
@@ -337,7 +350,7 @@ class OrderCounts(TypedDict):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdminMixin, TotalsAdminMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "customer",
@@ -360,14 +373,6 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
         return super().get_queryset(request).annotate(line_total_count=Count("lines"))
-
-    @admin.display(description="Total", ordering="total")
-    def total_display(self, order: Order) -> str:
-        return money_format(order.total, order.currency)
-
-    @admin.display(description="Total (shop currency)", ordering="total_shop")
-    def total_shop_display(self, order: Order) -> str:
-        return _shop_money(order.total_shop)
 
     @admin.display(description="Refunded", ordering="refunded_total")
     def refunded_display(self, order: Order) -> str:
@@ -409,24 +414,16 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(DraftOrder)
-class DraftOrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DraftOrderAdmin(ReadOnlyAdminMixin, TotalsAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "customer", "total_display", "total_shop_display", "created_at"]
     list_filter = ["currency"]
     search_fields = ["external_id", "customer__email", "customer__external_id"]
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
 
-    @admin.display(description="Total", ordering="total")
-    def total_display(self, row: Any) -> str:
-        return money_format(row.total, row.currency)
-
-    @admin.display(description="Total (shop currency)", ordering="total_shop")
-    def total_shop_display(self, row: Any) -> str:
-        return _shop_money(row.total_shop)
-
 
 @admin.register(Cart)
-class CartAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CartAdmin(ReadOnlyAdminMixin, TotalsAdminMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "customer",
@@ -440,14 +437,6 @@ class CartAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["external_id", "customer__email", "customer__external_id"]
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
-
-    @admin.display(description="Total", ordering="total")
-    def total_display(self, row: Any) -> str:
-        return money_format(row.total, row.currency)
-
-    @admin.display(description="Total (shop currency)", ordering="total_shop")
-    def total_shop_display(self, row: Any) -> str:
-        return _shop_money(row.total_shop)
 
 
 @admin.register(CustomerEvent)

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from apps.automations.builder.boot import catalog_payload
 from apps.automations.builder.describe import step_story
+from apps.customers import services as customer_services
 from apps.customers.currency import exchange_rate_set
 from apps.loyalty.models import Reward
 from tests.factories import CustomerFactory, make_order
@@ -64,6 +65,20 @@ def test_admin_order_list_shows_both_moneys_with_currencies(admin_client):
     page = admin_client.get(reverse("admin:customers_order_changelist")).content.decode()
 
     assert "¥20,640" in page and "$138.29" in page
+
+
+def test_admin_draft_order_and_cart_lists_show_both_moneys_with_currencies(admin_client):
+    exchange_rate_set(currency="JPY", day=date(2026, 1, 1), rate="0.0067")
+    customer = CustomerFactory()
+    lines = [{"title": "Teapot", "quantity": 2, "unit_price": "5160"}]
+    customer_services.draft_order_create(customer=customer, currency="JPY", lines=lines)
+    customer_services.cart_upsert(customer=customer, currency="JPY", lines=lines, external_id="chk-1")
+
+    drafts = admin_client.get(reverse("admin:customers_draftorder_changelist")).content.decode()
+    carts = admin_client.get(reverse("admin:customers_cart_changelist")).content.decode()
+
+    for page in (drafts, carts):
+        assert "Total (shop currency)" in page and "¥10,320" in page and "$69.14" in page
 
 
 def test_cockpit_reward_value_is_in_the_shop_currency():
