@@ -41,7 +41,7 @@ def queued_emails(count: int) -> list[int]:
 
 
 class Clock:
-    """A monotonic clock the test moves: `services.time.monotonic` reads it."""
+    """A monotonic clock the test moves: the sender's `monotonic` reads it (the time module itself is untouched)."""
 
     def __init__(self) -> None:
         self.now = 1_000.0
@@ -67,7 +67,7 @@ class SlowBackend(EmailBackend):
 @pytest.fixture
 def clock(monkeypatch, settings) -> Clock:
     clock = Clock()
-    monkeypatch.setattr(services.time, "monotonic", clock)
+    monkeypatch.setattr(services, "monotonic", clock)
     # set here, restored after the test: the tests change `seconds` and `die_after` directly
     monkeypatch.setattr(SlowBackend, "clock", clock, raising=False)
     monkeypatch.setattr(SlowBackend, "seconds", 0.0)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from time import monotonic
 from typing import Any
 
 from django.conf import settings
@@ -455,13 +455,13 @@ def deliveries_send(*, ids: Iterable[int], now: datetime | None = None, budget: 
     enqueues a new task for the ids it did not reach — it is never killed by the timeout between a send and
     its record, and its claim (`claim_ttl()`) outlives the task, so no row is claimed twice while it lives.
     """
-    started = time.monotonic()
+    started = monotonic()
     stop_at = started + (send_budget() if budget is None else budget)
     now = now or timezone.now()
     ids = list(ids)
     counts: dict[str, int] = {}
     for start in range(0, len(ids), BATCH_SIZE):
-        if time.monotonic() >= stop_at:
+        if monotonic() >= stop_at:
             _continue_later(ids[start:])
             break
         batch, decided = _claim(ids[start : start + BATCH_SIZE], now)
@@ -497,7 +497,7 @@ def _send_batch(batch: list[Delivery], *, now: datetime, stop_at: float, counts:
     try:
         unreachable = _open(connection_)
         for delivery in batch:
-            if time.monotonic() >= stop_at:
+            if monotonic() >= stop_at:
                 break
             if unreachable is not None and delivery.channel == Channel.EMAIL:
                 _failed(delivery, unreachable, now=now)
