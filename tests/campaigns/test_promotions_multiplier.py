@@ -382,3 +382,19 @@ def test_the_promotions_consumer_wants_a_plain_order_only_while_such_a_campaign_
     assert receivers.event_wanted(event) is True
     assert tasks.domain_event_consume(event.pk) == 1
     assert [(kind, amount) for kind, amount, *_ in _lots(order)] == [("promotion", 40)]
+
+
+def test_a_rollback_after_the_order_was_deleted_still_takes_the_multiplier_back_and_frees_its_room():
+    from apps.customers.models import Order
+
+    program_make()
+    campaign = _double(limits=[{"measure": "points", "limit": Decimal("100")}])
+    redemption, order = _checkout_and_order(CustomerFactory())
+    services.redemption_link_order(order=order)
+    PointLot.objects.filter(order=order).update(order=None)  # (the lot's link is SET_NULL too)
+    Order.objects.filter(pk=order.pk).delete()
+
+    services.redemption_rollback(redemption=redemption)
+
+    assert PointLot.objects.get(source_type="promotion").reversed_amount == 40
+    assert LimitCounter.objects.get(limit__campaign=campaign).used == Decimal("0")

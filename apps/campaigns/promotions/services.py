@@ -933,8 +933,18 @@ def _points_source_key(item: RedemptionItem, redemption: Redemption) -> str:
     from apps.loyalty.services import order_boost_key
 
     if item.incentive.kind == EffectKind.POINTS_MULTIPLIER:
-        assert redemption.order_id is not None  # (a multiplier awards only on the order its redemption is linked to)
-        return order_boost_key(redemption.order_id, _multiplier_ref(item.incentive_id))
+        ref = _multiplier_ref(item.incentive_id)
+        if redemption.order_id is not None:
+            return order_boost_key(redemption.order_id, ref)
+        # The order was deleted since (the link is SET_NULL): the lot still names the redemption that awarded it.
+        from apps.loyalty.models import PointLot
+
+        found = (
+            PointLot.objects.filter(cause=f"redemption:{redemption.pk}", source_key__endswith=f":promotion:{ref}")
+            .values_list("source_key", flat=True)
+            .first()
+        )
+        return found or ""
     return f"{SourceType.PROMOTION}:{_bonus_key(redemption.pk, item.incentive_id)}"
 
 
