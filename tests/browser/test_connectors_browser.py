@@ -56,9 +56,13 @@ def test_marketer_connects_a_shop_and_sees_deliveries(logged_in, live_server, sy
     url = page.inner_text("[data-testid=webhook-url]").strip()
     assert url == f"{live_server.url}/hooks/shopify/{connection.hook_key}/"
     assert SECRET not in page.content()
-    # Unsubscribes to the shop: off by default, and WooCommerce's opt-in meta key shown with its default.
+    # Marketing consent to the shop: off by default, and WooCommerce's opt-in meta key and its values shown with
+    # their defaults.
     expect(page.locator("#id_push_unsubscribes")).not_to_be_checked()
+    expect(page.locator("label[for=id_push_unsubscribes]")).to_have_text("Push marketing consent")
     expect(page.locator("#id_consent_meta_key")).to_have_value("mailchimp_woocommerce_is_subscribed")
+    expect(page.locator("#id_consent_meta_unsubscribed")).to_have_value("unsubscribed")
+    expect(page.locator("#id_consent_meta_subscribed")).to_have_value("1")
     _no_horizontal_overflow(page)
     screenshot(f"connectors_connected_{width}")
 
