@@ -12,9 +12,12 @@ from __future__ import annotations
 import logging
 import re
 
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+from loyalty_site.lib.tasks import db_error_is_transient, retry_transient
 
 from .choices import Platform
 from .models import StoreConnection
@@ -44,12 +47,31 @@ def _read_body(request: HttpRequest) -> bytes | None:
 
 
 def _receive(request: HttpRequest, *, platform: str, key: str) -> JsonResponse:
-    connection = StoreConnection.objects.filter(hook_key=key, platform=platform).first()
-    if connection is None:
-        return _refuse(404, "not_found", "No connection answers at this address.")
+    """
+    A lost database connection is transient: the lookup and the store are tried once more on a fresh one (the
+    store is idempotent: one row per webhook id), then answered 503 with Retry-After — never a 500 — so the
+    shop sends it again later. The body is read first (bounded; a stream is read once).
+    """
     body = _read_body(request)
     if body is None:
         return _refuse(413, "too_large", f"The body is larger than {max_body_bytes()} bytes.")
+    try:
+        return retry_transient(
+            lambda: _receive_once(request, body, platform=platform, key=key), attempts=2, base_delay=0.1, what="webhook"
+        )
+    except DatabaseError as error:
+        if not db_error_is_transient(error):
+            raise
+        logger.warning("connectors: webhook answered 503 after a transient database error: %s", error)
+        response = _refuse(503, "unavailable", "The database is unavailable for a moment; send it again later.")
+        response["Retry-After"] = "5"
+        return response
+
+
+def _receive_once(request: HttpRequest, body: bytes, *, platform: str, key: str) -> JsonResponse:
+    connection = StoreConnection.objects.filter(hook_key=key, platform=platform).first()
+    if connection is None:
+        return _refuse(404, "not_found", "No connection answers at this address.")
     if platform == Platform.SHOPIFY:
         topic = request.headers.get("X-Shopify-Topic", "")
         webhook_id = request.headers.get("X-Shopify-Webhook-Id", "")

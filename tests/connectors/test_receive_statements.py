@@ -121,3 +121,34 @@ def test_a_delivery_is_processed_while_another_worker_holds_its_connection_row(s
     assert status == "processed"  # None: skipped because of the connection row's lock (the bug)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("processed", 1)
+
+
+def test_a_lost_database_connection_is_retried_once_then_answered_503_never_500(shop, client, settings, monkeypatch):
+    from django.db import OperationalError
+
+    settings.TASKS_SYNC = False
+    manager = WebhookDelivery.objects
+    create = manager.create
+    failures = {"left": 1}
+
+    def flaky_create(**fields):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("server closed the connection unexpectedly")
+        return create(**fields)
+
+    monkeypatch.setattr(manager, "create", flaky_create)
+
+    once = post_shopify(client, shop, "orders/create", fixture("shopify", "orders/create"), webhook_id="lost-once")
+    assert (once.status_code, once.json()) == (200, {"status": "accepted"})  # tried again on a fresh connection
+    assert list(WebhookDelivery.objects.values_list("webhook_id", flat=True)) == ["lost-once"]
+    assert OrmQ.objects.count() == 1
+
+    failures["left"] = 2  # lost twice: the shop is asked to send it again later
+    twice = post_shopify(client, shop, "orders/create", fixture("shopify", "orders/create"), webhook_id="lost-twice")
+    assert twice.status_code == 503 and twice["Retry-After"] == "5"
+    assert twice.json() == {
+        "error": "unavailable",
+        "message": "The database is unavailable for a moment; send it again later.",
+    }
+    assert WebhookDelivery.objects.count() == 1 and OrmQ.objects.count() == 1
