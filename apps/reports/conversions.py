@@ -32,6 +32,7 @@ from typing import Any
 
 from django.db import connection, models, transaction
 from django.db.models import Count, Min, OuterRef, Q, Subquery
+from django.utils import timezone
 
 from apps.automations.choices import HELD_OUT, RunKind, RunStatus, StepKind
 from apps.automations.models import WorkflowRun, WorkflowRunStep
@@ -191,7 +192,7 @@ SELECT r.{pk}, CEIL(EXTRACT(EPOCH FROM (o.placed_at - r.created_at)) / 86400)::i
 FROM {source} r
 JOIN customers_order o ON o.customer_id = r.customer_id AND o.placed_at > r.created_at
      AND o.placed_at <= r.created_at + make_interval(days => %s)
-WHERE r.{pk} = ANY(%s) AND o.status <> %s
+WHERE {where}o.status <> %s
 GROUP BY r.{pk}, day_after
 """
 
@@ -202,7 +203,10 @@ def _days_write(source: type[models.Model], days: type[models.Model], ids: list[
     exposures: Any = source.objects  # type: ignore[attr-defined]
     if connection.vendor == "postgresql":
         day_rows.filter(conversion_id__in=ids).delete()
-        statement = DAYS_SQL.format(days=days._meta.db_table, source=source._meta.db_table, pk=source._meta.pk.column)
+        pk = source._meta.pk.column
+        statement = DAYS_SQL.format(
+            days=days._meta.db_table, source=source._meta.db_table, pk=pk, where=f"r.{pk} = ANY(%s) AND "
+        )
         with connection.cursor() as cursor:
             cursor.execute(statement, [HORIZON_DAYS, list(ids), OrderStatus.CANCELLED])
             return cursor.rowcount
@@ -383,8 +387,114 @@ def conversions_refresh(*, since: datetime | None) -> int:
     return _workflows_refresh(since, touched) + _campaigns_refresh(since, touched)
 
 
+# The full rebuild on PostgreSQL, set-based (`_workflows_rebuild`): one pass over the audience's runs in (workflow,
+# customer, time) order finding the exposures (a chain: a run is an exposure when the previous *exposure* is more
+# than 90 days before it, which no window function expresses), then one INSERT … SELECT of every run with its first
+# split step's branch (a look-up on the step index) and its exposure flag (a hash join with the exposures' ids),
+# and one INSERT … SELECT … GROUP BY of every run's days after. The incremental refresh writes the same rows chunk
+# by chunk (tested equal, row for row).
+RUNS_REBUILD_SQL = """
+INSERT INTO {conversions} (run_id, workflow_id, customer_id, created_at, day, held_out, branch, exposure)
+SELECT r.id, r.workflow_id, r.customer_id, r.created_at, (r.created_at AT TIME ZONE %s)::date, r.status = %s,
+       COALESCE(LEFT((SELECT s.branch FROM {steps} s WHERE s.run_id = r.id AND s.kind = %s
+                      ORDER BY s.path LIMIT 1), 40), ''),
+       e.id IS NOT NULL
+FROM {runs} r LEFT JOIN unnest(%s::bigint[]) AS e(id) ON e.id = r.id
+WHERE {audience}
+"""
+
+
+def _workflows_rebuild() -> int:
+    """Every workflow's exposures and their days after, from the raw runs and orders (PostgreSQL; see above)."""
+    audience = WorkflowRun.objects.filter(_audience())
+    exposures: list[int] = []
+    current: tuple[int, int] | None = None
+    last: datetime | None = None
+    for run_id, workflow_id, customer_id, created_at in (
+        audience.order_by("workflow_id", "customer_id", "created_at", "pk")
+        .values_list("pk", "workflow_id", "customer_id", "created_at")
+        .iterator(chunk_size=20_000)
+    ):
+        if (workflow_id, customer_id) != current:
+            current, last = (workflow_id, customer_id), None
+        if last is None or created_at - last > HORIZON:
+            last = created_at
+            exposures.append(run_id)
+    conversions, days = RunConversion._meta.db_table, RunConversionDay._meta.db_table
+    runs = WorkflowRun._meta.db_table
+    # The audience's WHERE clause as the ORM writes it (one definition of the audience), on the runs aliased r.
+    where, where_params = audience.values("pk").query.get_compiler(connection=connection).compile(audience.query.where)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {days}")  # noqa: S608 - table names from model meta
+        cursor.execute(f"DELETE FROM {conversions}")  # noqa: S608
+        cursor.execute(
+            RUNS_REBUILD_SQL.format(
+                conversions=conversions,
+                steps=WorkflowRunStep._meta.db_table,
+                runs=runs,
+                audience=where.replace(f'"{runs}".', "r."),
+            ),
+            [
+                timezone.get_current_timezone_name(),
+                RunStatus.SKIPPED.value,
+                StepKind.SPLIT.value,
+                exposures,
+                *where_params,
+            ],
+        )
+        written = cursor.rowcount
+        statement = DAYS_SQL.format(days=days, source=conversions, pk="run_id", where="")
+        cursor.execute(statement, [HORIZON_DAYS, OrderStatus.CANCELLED.value])
+    return written
+
+
+# Every LiftDay row of a table at once (the full rebuild on PostgreSQL): offset 0 the exposures per day and group,
+# offset N the day rows, with each exposure's first day with an order (`converters`) and the increments of its
+# squared revenue R(N)² - R(N-1)² from a running sum per exposure — what `_cells_rows` computes in Python.
+CELLS_REBUILD_SQL = """
+INSERT INTO {target} ({owner}, day, held_out, branch, "offset", exposures, converters, orders, revenue, revenue_squares)
+SELECT c.{owner}, c.day, c.held_out, {branch}, 0, COUNT(*), 0, 0, 0, 0
+FROM {source} c WHERE c.day IS NOT NULL{exposure}
+GROUP BY 1, 2, 3, 4
+UNION ALL
+SELECT x.owner, x.day, x.held_out, x.branch, x."offset", 0, SUM(x.first), SUM(x.orders), SUM(x.revenue),
+       SUM(x.squares)::double precision
+FROM (SELECT c.{owner} AS owner, c.day, c.held_out, {branch} AS branch, d."offset", d.orders, d.revenue,
+             CASE WHEN ROW_NUMBER() OVER w = 1 THEN 1 ELSE 0 END AS first,
+             (SUM(d.revenue) OVER w) ^ 2 - (SUM(d.revenue) OVER w - d.revenue) ^ 2 AS squares
+      FROM {source} c JOIN {days} d ON d.conversion_id = c.{pk}
+      WHERE c.day IS NOT NULL{exposure}
+      WINDOW w AS (PARTITION BY d.conversion_id ORDER BY d."offset")) AS x
+GROUP BY 1, 2, 3, 4, 5
+"""
+
+
+def _cells_rebuild(*, campaign: bool) -> int:
+    """Replace every LiftDay row of the workflows (or campaigns) in one statement (PostgreSQL; see above)."""
+    source: Any = CampaignConversion if campaign else RunConversion
+    days: Any = CampaignConversionDay if campaign else RunConversionDay
+    target: Any = DailyCampaignLift if campaign else DailyWorkflowLift
+    statement = CELLS_REBUILD_SQL.format(
+        target=target._meta.db_table,
+        owner="campaign_id" if campaign else "workflow_id",
+        branch="''" if campaign else "c.branch",
+        source=source._meta.db_table,
+        days=days._meta.db_table,
+        pk=source._meta.pk.column,
+        exposure="" if campaign else " AND c.exposure",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {target._meta.db_table}")  # noqa: S608 - table name from model meta
+        cursor.execute(statement)
+        return cursor.rowcount
+
+
 def _workflows_refresh(since: datetime | None, touched: dict[int, tuple[datetime, datetime]] | None) -> int:
     cells: set[Cell] = set()
+    if since is None and connection.vendor == "postgresql":
+        recomputed = _workflows_rebuild()
+        _cells_rebuild(campaign=False)
+        return recomputed
     if since is None:
         RunConversion.objects.all().delete()
         changed = WorkflowRun.objects.filter(_audience())
@@ -423,7 +533,10 @@ def _campaigns_refresh(since: datetime | None, touched: dict[int, tuple[datetime
             _days_write(CampaignConversion, CampaignConversionDay, ids)
     recomputed = len(pairs)
     if touched is None:
-        _cells_write(None, campaign=True)
+        if connection.vendor == "postgresql":
+            _cells_rebuild(campaign=True)
+        else:
+            _cells_write(None, campaign=True)
         return recomputed
     recomputed += _orders_follow(touched, CampaignConversion, CampaignConversionDay, "campaign_id", cells)
     _cells_write(cells, campaign=True)
