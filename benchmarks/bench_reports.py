@@ -6,6 +6,8 @@ Reports benchmark (PostgreSQL). Not a test: prints each report's time and the ro
     .venv/bin/python manage.py generate_data --customers 1000000 --orders 10000000 --seed 1
     .venv/bin/python benchmarks/bench_reports.py --prepare      # members, ledger entries, runs, then a rebuild
     .venv/bin/python benchmarks/bench_reports.py                # measure again on the same data
+    .venv/bin/python benchmarks/bench_reports.py --generate 200000 2000000 --prepare   # data by SQL, minutes not hours
+    .venv/bin/python benchmarks/bench_reports.py --rebuild      # time reports_rebuild only
 
 `--prepare` adds what generate_data does not make, set-based: memberships for 40 % of the customers (joined
 before their first order), one earning ledger entry per member order (pending → points), an expiring lot per
