@@ -8,11 +8,17 @@ activated later does not see earlier events either way). The domain signals them
 from __future__ import annotations
 
 from apps.customers.outbox import OutboxConsumer, outbox_consumer_register
+from loyalty_site.lib.hot_queries import ExistsCompiled
 
 from .choices import WorkflowStatus
 from .models import Workflow
 
 CONSUMER = "automations"
+
+# Asked on every trigger-worthy write (each single-event POST): compiled once, run with the trigger's name.
+_workflow_listens = ExistsCompiled(
+    lambda trigger: Workflow.objects.filter(status=WorkflowStatus.ACTIVE, current_version__trigger=trigger), arity=1
+)
 
 
 def trigger_listened(trigger: str) -> bool:
@@ -26,7 +32,7 @@ def trigger_listened(trigger: str) -> bool:
     if scope is not None:  # inside a batch of events: its snapshot of the active workflows, no query
         if scope.listening(trigger):
             return True
-    elif Workflow.objects.filter(status=WorkflowStatus.ACTIVE, current_version__trigger=trigger).exists():
+    elif _workflow_listens(trigger):
         return True
     from .state_tags import triggers_listened
 

@@ -44,7 +44,11 @@ def enqueue_on_commit(func_path: str, *args: Any, **kwargs: Any) -> None:
     queued. With Redis (or `TASKS_SYNC`), the task is sent after the commit.
     """
     if _queue_in_transaction():
-        task_send(func_path, *args, **kwargs)
+        if kwargs:  # task options (hook, group, timeout, ...) or keyword arguments: django-q2's own path
+            task_send(func_path, *args, **kwargs)
+        else:
+            # the queue row built directly, as for many (a single-event POST's hot path: no async_task call)
+            enqueue_many_on_commit(func_path, [args])
         return
     transaction.on_commit(lambda: task_send(func_path, *args, **kwargs), robust=True)
 

@@ -8,7 +8,9 @@ from typing import Any, Final, TypedDict
 
 from rest_framework import serializers
 
+from loyalty_site.lib.api.output import FieldsBuiltOnceMixin
 from loyalty_site.lib.api.ranges import BoundedInputMixin
+from loyalty_site.lib.hot_queries import FirstCompiled
 from loyalty_site.lib.money import decimals_error, shop_currency
 from loyalty_site.lib.timezones import UNKNOWN as UNKNOWN_TIME_ZONE
 from loyalty_site.lib.timezones import time_zone_canonical
@@ -201,7 +203,7 @@ class CartSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CustomerEventSerializer(serializers.ModelSerializer):
+class CustomerEventSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     customer_external_id = serializers.CharField(source="customer.external_id", allow_null=True, read_only=True)
 
     class Meta:
@@ -299,6 +301,10 @@ class EmbeddedCustomerSerializer(CustomerInputSerializer):
     consents = None  # type: ignore[assignment]  # consents go to the customers endpoint, not embedded copies
 
 
+# The look-up of every single-event POST (the key is unique): compiled once, run with the id given.
+_customer_by_external_id = FirstCompiled(lambda external_id: Customer.objects.filter(external_id=external_id), arity=1)
+
+
 class CustomerReferenceSerializer(BoundedInputMixin, serializers.Serializer):
     """Exactly one of: an embedded `customer` (upserted by external_id), `customer_external_id`, `customer_id`."""
 
@@ -322,7 +328,7 @@ class CustomerReferenceSerializer(BoundedInputMixin, serializers.Serializer):
             if self.known_customer is None:
                 raise serializers.ValidationError({"customer_id": f"No customer with id {attrs['customer_id']}."})
         if "customer_external_id" in attrs:
-            self.known_customer = Customer.objects.filter(external_id=attrs["customer_external_id"]).first()
+            self.known_customer = _customer_by_external_id(attrs["customer_external_id"])
             if self.known_customer is None:
                 raise serializers.ValidationError(
                     {"customer_external_id": f"No customer with external id {attrs['customer_external_id']!r}."}
