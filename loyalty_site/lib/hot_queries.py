@@ -72,10 +72,27 @@ class ExistsCompiled(_Compiled):
 class FirstCompiled(_Compiled):
     """`next(iter(build(*values)[:1]), None)` — the row of a look-up by a unique key — the SQL compiled once."""
 
+    _row: tuple[list[str], Any, dict[int, Any]] | None = None
+
     def _query(self, queryset: QuerySet[Any]) -> Query:
-        return queryset[:1].query
+        query = queryset[:1].query
+        # The compiler's select list and converters, kept with the SQL: the row becomes a model instance
+        # as the ORM's own iterator makes it (`Model.from_db` with each column's converted value).
+        compiler = query.get_compiler(router.db_for_read(queryset.model))
+        compiler.setup_query()
+        columns = [column for column, _, _ in compiler.select]
+        self._row = ([column.target.attname for column in columns], compiler, compiler.get_converters(columns))
+        return query
 
     def __call__(self, *values: Any) -> Any:
         model, using, sql, params = self._prepared(values)
-        # A raw queryset maps the columns to the model's fields and applies their converters, as the ORM does.
-        return next(iter(model._default_manager.db_manager(using).raw(sql, params)), None)
+        assert self._row is not None  # set when compiled
+        attnames, compiler, converters = self._row
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if converters:
+            row = next(iter(compiler.apply_converters([row], converters)))
+        return model.from_db(using, attnames, row)
