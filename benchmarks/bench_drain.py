@@ -4,7 +4,7 @@ qcluster, broker or HTTP around it (not a test; issue 12). `bench_events.py` mea
 real workers; this one isolates the engine's task so each change to it can be measured on its own.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/perfdrain .venv/bin/python benchmarks/bench_drain.py \
-        [--events 500] [--repeats 3] [--batch 50] [--skip tag orders] [--profile FILE]
+        [--events 500] [--repeats 3] [--batch 50] [--skip tag orders] [--aged] [--profile FILE]
 
 It creates a throw-away database (<name>_drainbench), customers, an active loyalty program and the two
 workflows of `bench_events.py` — "event.custom named bench → add tag Bench" and "order.created → add tag
@@ -35,6 +35,9 @@ def main() -> int:
         "--sets", choices=["on", "off"], default="on", help="off: the per-event path only (AUTOMATIONS_EVENT_SETS)"
     )
     parser.add_argument("--keepdb", action="store_true", help="keep (and reuse) the throw-away database")
+    parser.add_argument(
+        "--aged", action="store_true", help="a backlog: the events aged past the outbox grace minute before the drain"
+    )
     args = parser.parse_args()
 
     with bench_database(test_suffix="_drainbench", keepdb=args.keepdb):
@@ -48,6 +51,10 @@ def main() -> int:
             f"set-based lane {args.sets}",
             flush=True,
         )
+        from datetime import timedelta
+
+        from django.utils import timezone
+
         from apps.automations import tasks as engine_tasks
         from apps.automations.models import Workflow, WorkflowRun
         from apps.customers.models import Customer, DomainEvent
@@ -86,6 +93,10 @@ def main() -> int:
             rows = [next(customers) for _ in range(args.events)]
             events_commit(rows, kind=kind)
             name = "event.custom" if kind == "tag" else "order.created"
+            if args.aged:  # arrivals outran the drain: every event is older than the outbox grace
+                DomainEvent.objects.filter(name=name, status="pending").update(
+                    created_at=timezone.now() - timedelta(minutes=5)
+                )
             statements[0] = 0
             cpu, wall = time.process_time(), time.perf_counter()
             with connection.execute_wrapper(count):
@@ -120,7 +131,7 @@ def main() -> int:
             cpus = [cpu * 1000 for cpu, _, _ in results]
             walls = [wall * 1000 for _, wall, _ in results]
             print(
-                f"{label} (lane {args.sets}): worker CPU per event "
+                f"{label} (lane {args.sets}{', a backlog' if args.aged else ''}): worker CPU per event "
                 f"{min(cpus):.2f} / {statistics.median(cpus):.2f} / {max(cpus):.2f} ms "
                 f"(min / median / max; {1000 / statistics.median(cpus):.0f} events per worker CPU-second), "
                 f"wall {statistics.median(walls):.2f} ms, {results[0][2]:.1f} statements per event "
