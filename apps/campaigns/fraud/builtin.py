@@ -54,10 +54,17 @@ BUILTIN_RULES: list[dict[str, Any]] = [
     },
     {
         "builtin_key": "abnormal_redemptions",
-        "name": "Abnormal redemptions (5 codes in an hour)",
-        "description": "A customer redeems 5 promotion codes or more within an hour: the customer is flagged.",
+        "name": "Abnormal redemptions (5 codes in an hour from one customer or IP)",
+        "description": (
+            "A customer, or one IP address, redeems 5 promotion codes or more within an hour: the customer is flagged."
+        ),
         "trigger": "voucher.redeemed",
-        "condition": {"field": "fraud.codes_redeemed", "window": {"hours": 1}, "op": "gte", "value": 5},
+        "condition": {
+            "any": [
+                {"field": "fraud.codes_redeemed", "window": {"hours": 1}, "op": "gte", "value": 5},
+                {"field": "fraud.codes_redeemed_same_ip", "window": {"hours": 1}, "op": "gte", "value": 5},
+            ]
+        },
         "action": "flag",
     },
     {

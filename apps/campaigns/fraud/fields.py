@@ -79,6 +79,21 @@ def _codes_redeemed(customer: Customer, since: Any, context: Any) -> int:
     ).count()
 
 
+def _redemption(context: Any) -> PromotionRedemption | None:
+    extra = getattr(context, "extra", None)
+    return extra.get("redemption") if isinstance(extra, dict) else None
+
+
+def _codes_redeemed_same_ip(customer: Customer, since: Any, context: Any) -> int:
+    redemption = _redemption(context)
+    ip = (redemption.ip if redemption is not None else None) or customer.signup_ip
+    if not ip:
+        return 0
+    return PromotionRedemption.objects.filter(
+        ip=ip, status=RedemptionStatus.REDEEMED, redeemed_at__gte=since
+    ).count()  # promo_redemption_ip_idx (ip, redeemed_at)
+
+
 def _referrals(customer: Customer, since: Any, context: Any) -> int:
     return Referral.objects.filter(referrer__customer_id=customer.pk, created_at__gte=since).count()
 
@@ -151,6 +166,12 @@ _VELOCITY = [
         _rewards_redeemed,
     ),
     ("fraud.codes_redeemed", "Codes redeemed (window)", "Promotion codes redeemed in the window.", _codes_redeemed),
+    (
+        "fraud.codes_redeemed_same_ip",
+        "Codes redeemed from the same IP (window)",
+        "Promotion redemptions from this redemption's IP (or the customer's sign-up IP) in the window, any customer.",
+        _codes_redeemed_same_ip,
+    ),
     ("fraud.referrals", "Referrals made (window)", "Friends the customer referred in the window.", _referrals),
     (
         "fraud.signups_same_ip",

@@ -25,6 +25,7 @@ from loyalty_site.lib.errors import ConflictError
 from loyalty_site.lib.json_limits import json_value_error
 
 from ..promotions import services as promotions
+from ..promotions.models import Redemption as PromotionRedemption
 from .choices import FraudAction, FraudCaseStatus, FraudTrigger
 from .models import FraudCase, FraudRule
 
@@ -98,7 +99,12 @@ def _context_for(event: DomainEvent, customer: Customer) -> tuple[EvaluationCont
         referral = Referral.objects.filter(pk=payload["referral_id"]).first()
     if event.name == FraudTrigger.ORDER_CREATED and payload.get("order_id"):
         order = Order.objects.filter(pk=payload["order_id"]).first()
-    context = EvaluationContext(customer=customer, now=event.created_at, order=order, extra={"referral": referral})
+    redemption = None
+    if event.name == FraudTrigger.VOUCHER_REDEEMED and payload.get("redemption_id"):
+        redemption = PromotionRedemption.objects.filter(pk=payload["redemption_id"]).first()
+    context = EvaluationContext(
+        customer=customer, now=event.created_at, order=order, extra={"referral": referral, "redemption": redemption}
+    )
     return context, referral
 
 

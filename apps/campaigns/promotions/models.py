@@ -299,6 +299,10 @@ class Redemption(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     redeemed_at = models.DateTimeField(null=True, blank=True)
+    ip = models.GenericIPAddressField(
+        null=True, blank=True, help_text="The shopper's IP address, as sent (fraud checks)"
+    )
+    device = models.CharField(max_length=64, blank=True, help_text="The shopper's device id, as sent (fraud checks)")
     # Not a column: the computation a reserve/redeem made, for the API's answer.
     _outcome: "Outcome"
 
@@ -307,6 +311,7 @@ class Redemption(models.Model):
         indexes = [
             models.Index(fields=["status", "expires_at"], name="promo_redemption_expiry_idx"),
             models.Index(fields=["order_ref"], name="promo_redemption_order_ref_idx"),
+            models.Index(fields=["ip", "redeemed_at"], name="promo_redemption_ip_idx"),
         ]
 
     def __str__(self) -> str:

@@ -34,6 +34,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.customers.choices import CustomerStatus
 from apps.customers.outbox import domain_event_emit
 from apps.platform.audit import audit_record, audit_snapshot
 from apps.platform.kill_switch import global_kill_switch_set
@@ -776,8 +777,12 @@ def _checkout(
     request: dict[str, Any] | list[Any],
     order_ref: str = "",
     now: datetime | None = None,
+    ip: str | None = None,
+    device: str = "",
 ) -> Redemption:
     now = now or timezone.now()
+    if customer is not None and customer.status == CustomerStatus.BLOCKED:  # (a fraud rule's block, too)
+        raise DomainError("This customer is blocked and cannot redeem.", path="customer", code="customer_blocked")
     reward_codes([code_normalize(text) for text in codes], save=True)  # loyalty reward codes become promotion codes
     if reservation is None:
         # Probe without locks: a request that would be refused anyway (budget used up, bad code) is answered
@@ -819,6 +824,9 @@ def _checkout(
         if status == RedemptionStatus.RESERVED
         else None,
         "redeemed_at": now if status == RedemptionStatus.REDEEMED else None,
+        # The shopper's IP / device as the shop sent them (a redeem without them keeps the reservation's).
+        "ip": ip or (reservation.ip if reservation is not None else None),
+        "device": device or (reservation.device if reservation is not None else ""),
     }
     if reservation is not None:
         for key, value in fields.items():
@@ -1013,6 +1021,8 @@ def redemption_reserve(
     codes: list[str],
     session: str,
     request: dict[str, Any] | list[Any] | None = None,
+    ip: str | None = None,
+    device: str = "",
     now: datetime | None = None,
 ) -> Redemption:
     """Hold the incentives (codes and budgets) for a checkout session until redeemed or the TTL passes."""
@@ -1032,6 +1042,8 @@ def redemption_reserve(
         status=RedemptionStatus.RESERVED,
         reservation=existing,
         request=request or {},
+        ip=ip,
+        device=device,
         now=now,
     )
 
@@ -1045,6 +1057,8 @@ def redemption_redeem(
     session: str = "",
     order_ref: str = "",
     request: dict[str, Any] | list[Any] | None = None,
+    ip: str | None = None,
+    device: str = "",
     now: datetime | None = None,
 ) -> Redemption:
     """Re-validate and take the budgets atomically; a reservation of the same session turns into the redemption."""
@@ -1065,6 +1079,8 @@ def redemption_redeem(
         reservation=reservation,
         request=request or {},
         order_ref=order_ref,
+        ip=ip,
+        device=device,
         now=now,
     )
 

@@ -41,6 +41,12 @@ class CheckoutSerializer(serializers.Serializer):
     )
     session = serializers.CharField(required=False, allow_blank=True, max_length=120)
     order_ref = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    ip = serializers.IPAddressField(
+        required=False, allow_null=True, help_text="The shopper's IP address as the shop saw it (fraud checks)"
+    )
+    device = serializers.CharField(
+        required=False, allow_blank=True, max_length=64, help_text="The shopper's device id (fraud checks)"
+    )
 
     def validate_currency(self, value: str) -> str:
         code = value.upper()

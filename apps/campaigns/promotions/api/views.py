@@ -91,6 +91,8 @@ class PromotionsViewSet(IdempotentMixin, viewsets.ViewSet):
             codes=data["codes"],
             session=data.get("session", ""),
             request=request.data,
+            ip=data.get("ip"),
+            device=data.get("device", ""),
         )
         body = {**s.PromotionRedemptionSerializer(redemption).data, "validation": s.outcome_json(redemption._outcome)}
         return Response(body, status=status.HTTP_201_CREATED)
@@ -106,6 +108,8 @@ class PromotionsViewSet(IdempotentMixin, viewsets.ViewSet):
             session=data.get("session", ""),
             order_ref=data.get("order_ref", ""),
             request=request.data,
+            ip=data.get("ip"),
+            device=data.get("device", ""),
         )
         body = {**s.PromotionRedemptionSerializer(redemption).data, "validation": s.outcome_json(redemption._outcome)}
         return Response(body, status=status.HTTP_201_CREATED)
