@@ -130,3 +130,25 @@ def test_a_redeem_without_ip_keeps_the_reservations_ip(api, sync, codes):
     redeemed = sync(lambda: api.post("/api/v1/promotions/redeem/", body, format="json"))
     assert redeemed.status_code == 201
     assert Redemption.objects.values_list("status", "ip", "device").get() == ("redeemed", IP_B, "phone")
+
+
+def test_the_migration_updates_the_untouched_builtin_and_leaves_a_tuned_one():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("apps.campaigns.migrations.0016_redemption_ip_device")
+    services.fraud_builtin_install()
+    rule = FraudRule.objects.get(builtin_key="abnormal_redemptions")
+    FraudRule.objects.filter(pk=rule.pk).update(condition=migration.OLD_CONDITION, name="Abnormal redemptions (old)")
+    migration.abnormal_redemptions_cover_ip(apps, None)
+    rule.refresh_from_db()
+    fields = [node["field"] for node in rule.condition["any"]]
+    assert fields == ["fraud.codes_redeemed", "fraud.codes_redeemed_same_ip"]
+    assert rule.name == "Abnormal redemptions (5 codes in an hour from one customer or IP)"
+
+    tuned = {**migration.OLD_CONDITION, "value": 9}
+    FraudRule.objects.filter(pk=rule.pk).update(condition=tuned)
+    migration.abnormal_redemptions_cover_ip(apps, None)
+    rule.refresh_from_db()
+    assert rule.condition == tuned
