@@ -1,8 +1,9 @@
 """
 Consents given here pushed to the shop (`push_unsubscribes`, "push marketing consent"), against the fake Admin
-API on 127.0.0.1: a grant recorded here — double opt-in confirmed, API, console — is collected from the consent
-history and sent as SUBSCRIBED (CONFIRMED_OPT_IN when the double opt-in link confirmed it); 429 is retried with
-back-off; the shop's echo changes nothing; a grant that came from the shop is not pushed back to it.
+API on 127.0.0.1: a grant recorded here — double opt-in confirmed (at once, through the outbox), API, console
+(the periodic collector) — is collected from the consent history and sent as SUBSCRIBED (CONFIRMED_OPT_IN when
+the double opt-in link confirmed it); 429 is retried with back-off; the shop's echo changes nothing; a grant that
+came from the shop is not pushed back to it.
 """
 
 from datetime import timedelta
@@ -19,7 +20,7 @@ from apps.connectors.services.connections import connection_update
 from apps.connectors.services.push import pushes_collect, pushes_run, pushes_send_due
 from apps.customers.consent import services as consent
 from apps.customers.consent.models import Consent, ConsentEvent
-from apps.customers.models import Customer, DomainEvent
+from apps.customers.models import Customer, DomainEvent, DomainEventReceipt
 from tests.api.conftest import api, integrator
 from tests.connectors.support import fixture
 
@@ -80,9 +81,9 @@ def test_a_double_opt_in_confirmed_here_reaches_shopify_as_subscribed_confirmed_
     assert fake_shop.requests == []
 
     link = urlparse(consent.confirm_url(granted_row(customer))).path
-    assert fire(client.post, link).status_code == 200
+    assert fire(client.post, link).status_code == 200  # customer.consent_confirmed: pushed at once
     assert granted_row(customer).status == "granted"
-    assert pushes_run() == {"sent": 1}
+    assert pushes_run() == {}  # the periodic collector finds it queued and sent already
 
     assert len(fake_shop.requests) == 1
     sent = fake_shop.requests[0]
@@ -101,6 +102,9 @@ def test_a_double_opt_in_confirmed_here_reaches_shopify_as_subscribed_confirmed_
     )
     assert pushes_run(now=timezone.now() + timedelta(minutes=1)) == {}  # collected twice: queued once
     assert Push.objects.count() == 1 and len(fake_shop.requests) == 1
+    event = DomainEvent.objects.get(name="customer.consent_confirmed", customer=customer)
+    assert event.status == "processed"
+    assert DomainEventReceipt.objects.filter(event=event, consumer="connectors").count() == 1
 
 
 def test_a_grant_through_the_api_without_double_opt_in_is_single_opt_in(pushing, fake_shop, deliver, fire, api):

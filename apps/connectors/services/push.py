@@ -546,6 +546,41 @@ def push_send_one(*, push_id: int, now: datetime | None = None) -> str | None:
 # --- Unsubscribes --------------------------------------------------------------------------------------
 
 UNSUBSCRIBED = "customer.unsubscribed"
+CONFIRMED = "customer.consent_confirmed"
+
+
+def confirmed_targets(event: DomainEvent) -> list[RemoteRecord]:
+    """The connections to push a confirmed double opt-in to at once: they push consent and know the customer."""
+    payload = event.payload or {}
+    if event.name != CONFIRMED or event.customer_id is None or payload.get("purpose") != Purpose.MARKETING:
+        return []
+    records = (
+        RemoteRecord.objects.filter(
+            kind=RecordKind.CUSTOMER, local_id=event.customer_id, connection__push_unsubscribes=True
+        )
+        .exclude(connection__api_token="")
+        .select_related("connection")
+        .order_by("pk")
+    )
+    return list(records)
+
+
+def confirmed_pushes_queue(*, event: DomainEvent, now: datetime | None = None) -> list[Push]:
+    """
+    Collect now for the connections of `confirmed_targets` (the periodic collector's code, so the grant's push is
+    queued once whichever runs first) and return the customer's pending subscribe pushes to send.
+    """
+    targets = confirmed_targets(event)
+    for record in targets:
+        pushes_collect(connection=record.connection, now=now)
+    return list(
+        Push.objects.filter(
+            connection_id__in=[record.connection_id for record in targets],
+            customer_id=event.customer_id,
+            kind=PushKind.SUBSCRIBE,
+            status=PushStatus.PENDING,
+        ).order_by("pk")
+    )
 
 
 def _granted(push: Push) -> dict[str, Any] | None:
