@@ -571,6 +571,8 @@ def confirmed_pushes_queue(*, event: DomainEvent, now: datetime | None = None) -
     queued once whichever runs first) and return the customer's pending subscribe pushes to send.
     """
     targets = confirmed_targets(event)
+    if not targets or event.customer_id is None:
+        return []
     for record in targets:
         pushes_collect(connection=record.connection, now=now)
     return list(
