@@ -4,8 +4,9 @@ The rollup refresh: recompute the daily figures of the days whose source rows ch
 How a changed day is found (the watermark is when the previous refresh *started*, less an overlap that
 covers transactions still open then): orders by `updated_at` (a refund or cancellation saves its order)
 → the day the order was placed; ledger entries, tag audits, tier changes, customers and memberships by
-their creation; loyalty redemptions by issue or rollback; promotion redemptions by creation or
-redemption; workflow runs by `updated_at` → the day the run started. Each source is then aggregated with
+their creation; loyalty redemptions by issue or rollback; promotion redemptions by creation,
+redemption or rollback (`rolled_back_at`: a partial rollback lowers the order value and the discount by
+the share the rollback recorded); workflow runs by `updated_at` → the day the run started. Each source is then aggregated with
 one GROUP BY per source restricted to those days, and the days' rows are replaced (upsert for
 `DailyFigures`, delete + insert for the per-campaign/workflow/tier tables). So a late refund of an order
 placed on 3 March recomputes 3 March and nothing else. `rollups_rebuild` recomputes every day.
@@ -210,7 +211,7 @@ def _promotions(
         .values("day")
         .annotate(
             n=Count("id"),
-            discount=_money_sum("discount_total"),
+            discount=_money_sum(F("discount_total") - F("discount_rolled_back")),
             value=_money_sum(F("order_total") - F("rolled_back_total")),
         )
         .order_by()
@@ -230,14 +231,17 @@ def _promotions(
             "campaign_id",
             "redemption_id",
             "discount",
+            "discount_returned",
             "redemption__order_total",
             "redemption__rolled_back_total",
         )
         .order_by()
     )
-    for day, campaign_id, redemption_id, discount, order_total, rolled_back in items.iterator(chunk_size=5000):
+    for day, campaign_id, redemption_id, discount, returned, order_total, rolled_back in items.iterator(
+        chunk_size=5000
+    ):
         row = per_campaign.setdefault((day, campaign_id), DailyCampaign(day=day, campaign_id=campaign_id))
-        row.discount += discount
+        row.discount += discount - returned
         if (redemption_id, campaign_id) not in seen:
             seen.add((redemption_id, campaign_id))
             row.redemptions += 1
@@ -346,7 +350,10 @@ def changed_days(since: datetime) -> set[date]:
     days |= _days_of(LedgerEntry.objects.filter(created_at__gte=since), "created_at")
     days |= _days_of(Redemption.objects.filter(Q(issued_at__gte=since) | Q(rolled_back_at__gte=since)), "issued_at")
     days |= _days_of(
-        PromoRedemption.objects.filter(Q(created_at__gte=since) | Q(redeemed_at__gte=since), redeemed_at__isnull=False),
+        PromoRedemption.objects.filter(
+            Q(created_at__gte=since) | Q(redeemed_at__gte=since) | Q(rolled_back_at__gte=since),
+            redeemed_at__isnull=False,
+        ),
         "redeemed_at",
     )
     days |= _days_of(WorkflowRun.objects.filter(updated_at__gte=since), "created_at")

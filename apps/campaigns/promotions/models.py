@@ -285,6 +285,12 @@ class Redemption(models.Model):
     order_total = MoneyField()
     discount_total = MoneyField()
     rolled_back_total = MoneyField(help_text="Order value given back by rollbacks")
+    discount_rolled_back = MoneyField(
+        help_text="Discount given back by rollbacks: the sum of the items' discount_returned (reports subtract it)"
+    )
+    rolled_back_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last rollback (whole or partial) happened (the reports' refresh)"
+    )
     gift_card_total = MoneyField(help_text="Paid by gift cards (not a discount: not in discount_total)")
     order_ref = models.CharField(max_length=120, blank=True, help_text="The order's external id, as sent at redeem")
     order = models.ForeignKey(
@@ -326,6 +332,9 @@ class RedemptionItem(models.Model):
     incentive = models.ForeignKey(Incentive, on_delete=models.PROTECT, related_name="redemption_items")
     code = models.ForeignKey(Code, null=True, blank=True, on_delete=models.PROTECT, related_name="redemption_items")
     discount = MoneyField()
+    discount_returned = MoneyField(
+        help_text="Share of the discount given back by rollbacks: discount × refunded share, to the cent (half even)"
+    )
     points = models.PositiveIntegerField(default=0, help_text="Loyalty points it awarded (bonus points)")
 
     def __str__(self) -> str:

@@ -1100,9 +1100,11 @@ def redemption_rollback(*, redemption: Redemption, amount: Decimal | None = None
             code="not_redeemed",
         )
     left = redemption.order_total - redemption.rolled_back_total
+    redemption.rolled_back_at = timezone.now()
     if amount is None or amount >= left:
         redemption.rolled_back_total = redemption.order_total
-        redemption.save(update_fields=["rolled_back_total"])
+        _discount_give_back(redemption)
+        redemption.save(update_fields=["rolled_back_total", "discount_rolled_back", "rolled_back_at"])
         _bonus_points_take_back(redemption, share=None, reason=f"Redemption {redemption.pk} rolled back")
         _give_back(redemption, status=RedemptionStatus.ROLLED_BACK, points_done=True)
         return redemption
@@ -1129,8 +1131,31 @@ def redemption_rollback(*, redemption: Redemption, amount: Decimal | None = None
             LimitTake.objects.filter(pk=take.pk).update(returned=F("returned") + back)
     gift_cards_give_back(redemption, share=share, reason="partial rollback")
     redemption.rolled_back_total += amount
-    redemption.save(update_fields=["rolled_back_total"])
+    _discount_give_back(redemption)
+    redemption.save(update_fields=["rolled_back_total", "discount_rolled_back", "rolled_back_at"])
     return redemption
+
+
+def _discount_give_back(redemption: Redemption) -> None:
+    """
+    Record the discount the rollbacks gave back: on each item its discount × (rolled back / order total), to the cent
+    (half even) — from the cumulative share, so two partial rollbacks round once, not twice — and their sum on the
+    redemption. The reports subtract these (discount given, per campaign and in total).
+    """
+    items = list(redemption.items.order_by("pk"))
+    whole = redemption.rolled_back_total >= redemption.order_total or not redemption.order_total
+    for item in items:
+        returned = (
+            item.discount
+            if whole
+            else (item.discount * redemption.rolled_back_total / redemption.order_total).quantize(
+                Decimal("0.01"), rounding=ROUND_HALF_EVEN
+            )
+        )
+        if returned != item.discount_returned:
+            RedemptionItem.objects.filter(pk=item.pk).update(discount_returned=returned)
+            item.discount_returned = returned
+    redemption.discount_rolled_back = sum((item.discount_returned for item in items), Decimal("0.00"))
 
 
 EXPIRING_NOTICE_DAYS = 3
