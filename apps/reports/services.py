@@ -6,8 +6,8 @@ covers transactions still open then): orders by `updated_at` (a refund or cancel
 → the day the order was placed; ledger entries, tag audits, tier changes, customers and memberships by
 their creation; loyalty redemptions by issue or rollback; promotion redemptions by creation,
 redemption or rollback (`rolled_back_at`: a partial rollback lowers the order value and the discount by
-the share the rollback recorded); workflow runs by `updated_at` → the day the run started. Each source is then aggregated with
-one GROUP BY per source restricted to those days, and the days' rows are replaced (upsert for
+the share the rollback recorded); workflow runs by `updated_at` → the day the run started. Each source
+is then aggregated with one GROUP BY per source restricted to those days, and the days' rows are replaced (upsert for
 `DailyFigures`, delete + insert for the per-campaign/workflow/tier tables). So a late refund of an order
 placed on 3 March recomputes 3 March and nothing else. `rollups_rebuild` recomputes every day.
 

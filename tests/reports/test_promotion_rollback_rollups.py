@@ -1,6 +1,6 @@
 """
 A promotion rollback lowers the campaign figures of the day the redemption was redeemed: the order value by what was
-given back and the discount by the share the rollback recorded on the redemption's items (discount × rolled back /
+given back and the discount by the share the rollback recorded on the redemption's items (discount x rolled back /
 order total, to the cent, from the cumulative share) — and the next refresh recomputes exactly that day.
 """
 
@@ -60,7 +60,7 @@ def test_partial_rollbacks_lower_the_discount_by_the_recorded_share_and_refresh_
     )
     assert DailyCampaign.objects.get().campaign_id == spring.pk
 
-    # 5.00 of 90.00 refunded: 10.00 × 5/90 = 0.5555… → 0.56 of the discount given back
+    # 5.00 of 90.00 refunded: 10.00 x 5/90 = 0.5555… → 0.56 of the discount given back
     with time_machine.travel(at("2026-03-10", 9), tick=False):
         promo_services.redemption_rollback(redemption=first, amount=Decimal("5.00"))
     with time_machine.travel(at("2026-03-10", 10), tick=False):

@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='redemptionitem',
             name='discount_returned',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), help_text='Share of the discount given back by rollbacks: discount × refunded share, to the cent (half even)', max_digits=14),
+            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), help_text='Share of the discount given back by rollbacks: discount x refunded share, to the cent (half even)', max_digits=14),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
     ]

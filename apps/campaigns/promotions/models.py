@@ -333,7 +333,7 @@ class RedemptionItem(models.Model):
     code = models.ForeignKey(Code, null=True, blank=True, on_delete=models.PROTECT, related_name="redemption_items")
     discount = MoneyField()
     discount_returned = MoneyField(
-        help_text="Share of the discount given back by rollbacks: discount × refunded share, to the cent (half even)"
+        help_text="Share of the discount given back by rollbacks: discount x refunded share, to the cent (half even)"
     )
     points = models.PositiveIntegerField(default=0, help_text="Loyalty points it awarded (bonus points)")
 

@@ -1138,7 +1138,7 @@ def redemption_rollback(*, redemption: Redemption, amount: Decimal | None = None
 
 def _discount_give_back(redemption: Redemption) -> None:
     """
-    Record the discount the rollbacks gave back: on each item its discount × (rolled back / order total), to the cent
+    Record the discount the rollbacks gave back: on each item its discount x (rolled back / order total), to the cent
     (half even) — from the cumulative share, so two partial rollbacks round once, not twice — and their sum on the
     redemption. The reports subtract these (discount given, per campaign and in total).
     """
