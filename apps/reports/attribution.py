@@ -1,16 +1,19 @@
 """
-Message attribution: orders placed within N days after a message (a messaging `Delivery` with status sent), credited
-to the workflow or the campaign that sent it.
+Message and tag attribution: orders placed within N days after a message (a messaging `Delivery` with status sent),
+credited to the workflow or the campaign that sent it, or after a workflow tagged the customer (a `TagAudit` "added"
+row whose source_ref is `workflow_run:<id>` or `bulk_run:<id>`), credited to that workflow.
 
-- **Which message.** Last touch: each order (not cancelled) goes to the last message sent to its customer before it
-  was placed, at most 90 days before — so an order is counted once, never once per message. Only messages whose
-  cause names a sender count: `workflow_run:<id>` and `bulk_run:<id>` (→ that run's workflow) and `campaign:<id>`.
-- **Window.** `DailyMessageOrders` keeps, per day the order was placed, the whole days between message and order
-  (rounded up, 1 to 90), so any window W of 1 to 90 days sums the rows with offset ≤ W; `DailyMessages` counts the
-  messages sent per day, sender and channel.
+- **Which touch.** Last touch: each order (not cancelled) goes to the last touch of its customer before it was
+  placed — a message sent or a tag added by a workflow, whichever came last — at most 90 days before; so an order is
+  counted once, never once per message or tag (a workflow that sent a message and added a tag counts the order
+  once, under the later of the two). Only touches whose cause names a sender count: `workflow_run:<id>` and
+  `bulk_run:<id>` (→ that run's workflow) and, for messages, `campaign:<id>`. On the same instant the message wins.
+- **Window.** `DailyMessageOrders` keeps, per day the order was placed and kind of touch (message or tag), the whole
+  days between touch and order (rounded up, 1 to 90), so any window W of 1 to 90 days sums the rows with
+  offset ≤ W; `DailyMessages` counts the messages sent per day, sender and channel.
 - **Refresh.** Part of the daily rollups (`services._days_recompute`): the days recomputed are the changed order
-  days plus, for each message sent since the previous refresh, the days of its customer's orders in the 90 days
-  after it (in practice today); one query per source per range of days, set-based.
+  days plus, for each message sent or workflow tag added since the previous refresh, the days of its customer's
+  orders in the 90 days after it (in practice today); one query per source per range of days, set-based.
 """
 
 from __future__ import annotations
@@ -46,8 +49,10 @@ from apps.customers.choices import OrderStatus
 from apps.customers.messaging.choices import DeliveryStatus
 from apps.customers.messaging.models import Delivery
 from apps.customers.models import Order
+from apps.tagging.choices import TagAuditAction
+from apps.tagging.models import TagAudit
 
-from .models import DailyMessageOrders, DailyMessages
+from .models import DailyMessageOrders, DailyMessages, Touch
 
 HORIZON = timedelta(days=90)
 ZERO = Decimal("0.00")
@@ -75,14 +80,30 @@ def attributable() -> Q:
     )
 
 
-def _with_sender(deliveries: QuerySet[Delivery]) -> QuerySet[Delivery]:
-    """Annotate `sender_workflow` (the run's workflow) and `sender_campaign` from the cause, in SQL."""
-    run_id = Case(
-        When(cause__startswith="workflow_run:", then=Cast(Substr("cause", 14), IntegerField())),
-        When(cause__startswith="bulk_run:", then=Cast(Substr("cause", 10), IntegerField())),
+def tagged() -> Q:
+    """Tags added whose source names a workflow run or a bulk run."""
+    return Q(action=TagAuditAction.ADDED, source_ref__regex=RUN_CAUSE)
+
+
+def _run_id(field: str) -> Case:
+    return Case(
+        When(**{f"{field}__startswith": "workflow_run:"}, then=Cast(Substr(field, 14), IntegerField())),
+        When(**{f"{field}__startswith": "bulk_run:"}, then=Cast(Substr(field, 10), IntegerField())),
         default=Value(None),
         output_field=IntegerField(),
     )
+
+
+def _tags_with_workflow(audits: QuerySet[TagAudit]) -> QuerySet[TagAudit]:
+    """Annotate `sender_workflow`: the workflow of the run named by the tag's source_ref, in SQL."""
+    return audits.annotate(sender_run=_run_id("source_ref")).annotate(
+        sender_workflow=Subquery(WorkflowRun.objects.filter(pk=OuterRef("sender_run")).values("workflow_id")[:1]),
+    )
+
+
+def _with_sender(deliveries: QuerySet[Delivery]) -> QuerySet[Delivery]:
+    """Annotate `sender_workflow` (the run's workflow) and `sender_campaign` from the cause, in SQL."""
+    run_id = _run_id("cause")
     campaign_id = Case(
         When(cause__regex=CAMPAIGN_CAUSE, then=Cast(Substr("cause", 10), IntegerField())),
         default=Value(None),
@@ -136,8 +157,21 @@ def _last_touch() -> Subquery:
     )
 
 
+def _last_tag() -> Subquery:
+    return Subquery(
+        TagAudit.objects.filter(
+            tagged(),
+            customer_id=OuterRef("customer_id"),
+            created_at__lt=OuterRef("placed_at"),
+            created_at__gte=OuterRef("placed_at") - HORIZON,
+        )
+        .order_by("-created_at", "-pk")
+        .values("pk")[:1]
+    )
+
+
 def orders_rows(ranges: Ranges) -> list[DailyMessageOrders]:
-    """Orders attributed to a message per order day, sender and days after the message (for `ranges`)."""
+    """Orders attributed to a message or a tag per order day, sender, touch and days after it (for `ranges`)."""
     net = ExpressionWrapper(
         Coalesce(F("total_shop"), Value(ZERO)) - Coalesce(F("refunded_total_shop"), Value(ZERO)),
         output_field=DecimalField(max_digits=16, decimal_places=2),
@@ -145,27 +179,39 @@ def orders_rows(ranges: Ranges) -> list[DailyMessageOrders]:
     touched = (
         Order.objects.filter(_within("placed_at", ranges), customer__isnull=False)
         .exclude(status=OrderStatus.CANCELLED)
-        .annotate(delivery_id=_last_touch())
-        .filter(delivery_id__isnull=False)
+        .annotate(delivery_id=_last_touch(), tag_id=_last_tag())
+        .filter(Q(delivery_id__isnull=False) | Q(tag_id__isnull=False))
         .annotate(net=net)
-        .values_list("placed_at", "delivery_id", "net")
+        .values_list("placed_at", "delivery_id", "tag_id", "net")
         .order_by()
     )
-    cells: dict[tuple[date, int | None, int | None, int], list[Any]] = defaultdict(lambda: [0, ZERO])
-    pending: list[tuple[datetime, int, Decimal]] = []
+    cells: dict[tuple[date, int | None, int | None, str, int], list[Any]] = defaultdict(lambda: [0, ZERO])
+    pending: list[tuple[datetime, int | None, int | None, Decimal]] = []
 
     def flush() -> None:
-        deliveries: Any = _with_sender(Delivery.objects.filter(pk__in={pk for _, pk, _ in pending}))
+        deliveries: Any = _with_sender(Delivery.objects.filter(pk__in={pk for _, pk, _, _ in pending if pk}))
         senders = {
             row["pk"]: (row["sent_at"], row["sender_workflow"], row["sender_campaign"])
             for row in deliveries.values("pk", "sent_at", "sender_workflow", "sender_campaign")
         }
-        for placed_at, delivery_id, money in pending:
-            sent_at, workflow_id, campaign_id = senders[delivery_id]
+        audits: Any = _tags_with_workflow(TagAudit.objects.filter(pk__in={pk for _, _, pk, _ in pending if pk}))
+        taggers = {
+            row["pk"]: (row["created_at"], row["sender_workflow"], None)
+            for row in audits.values("pk", "created_at", "sender_workflow")
+        }
+        for placed_at, delivery_id, tag_id, money in pending:
+            message = senders[delivery_id] if delivery_id else None
+            tag = taggers[tag_id] if tag_id else None
+            # Last touch: the later of the last message and the last workflow tag (the message on a tie).
+            if tag is not None and (message is None or tag[0] > message[0]):
+                touch, (touched_at, workflow_id, campaign_id) = Touch.TAG, tag
+            else:
+                assert message is not None
+                touch, (touched_at, workflow_id, campaign_id) = Touch.MESSAGE, message
             if workflow_id is None and campaign_id is None:
                 continue
-            offset = math.ceil((placed_at - sent_at).total_seconds() / DAY_SECONDS)
-            cell = cells[(timezone.localtime(placed_at).date(), workflow_id, campaign_id, offset)]
+            offset = math.ceil((placed_at - touched_at).total_seconds() / DAY_SECONDS)
+            cell = cells[(timezone.localtime(placed_at).date(), workflow_id, campaign_id, touch, offset)]
             cell[0] += 1
             cell[1] += money
         pending.clear()
@@ -182,19 +228,20 @@ def orders_rows(ranges: Ranges) -> list[DailyMessageOrders]:
             day=day,
             workflow_id=workflow_id,
             campaign_id=campaign_id if campaign_id in campaigns else None,
+            touch=touch,
             offset=offset,
             orders=count,
             revenue=money,
         )
-        for (day, workflow_id, campaign_id, offset), (count, money) in cells.items()
+        for (day, workflow_id, campaign_id, touch, offset), (count, money) in cells.items()
         if workflow_id is not None or campaign_id in campaigns
     ]
 
 
 def changed_days(since: datetime) -> set[date]:
     """
-    Order days whose attribution a message sent since `since` may change: the days of its customer's orders in
-    the 90 days after it; and the days the messages were sent (their counts).
+    Order days whose attribution a message sent or a workflow tag added since `since` may change: the days of its
+    customer's orders in the 90 days after it; and the days the messages were sent (their counts).
     """
     days: set[date] = set()
     sent: dict[int, datetime] = {}
@@ -206,6 +253,10 @@ def changed_days(since: datetime) -> set[date]:
         days.add(timezone.localtime(sent_at).date())
         if customer_id is not None:
             sent[customer_id] = min(sent_at, sent.get(customer_id, sent_at))
+    for customer_id, added_at in TagAudit.objects.filter(tagged(), created_at__gte=since).values_list(
+        "customer_id", "created_at"
+    ):
+        sent[customer_id] = min(added_at, sent.get(customer_id, added_at))
     customers = sorted(sent)
     for start in range(0, len(customers), CHUNK):
         chunk = customers[start : start + CHUNK]
@@ -224,7 +275,10 @@ def changed_days(since: datetime) -> set[date]:
 def attribution_by_sender(
     start: date, end: date, window_days: int, *, owner: str, owner_ids: Iterable[int] | None = None
 ) -> dict[int, dict[str, Any]]:
-    """Per workflow (owner "workflow") or campaign: messages sent, orders attributed within the window, revenue."""
+    """
+    Per workflow (owner "workflow") or campaign: messages sent, orders attributed within the window (after a message
+    or a tag, last touch) and their revenue, and of those the orders and revenue after a workflow's tag.
+    """
     field = f"{owner}_id"
     messages = DailyMessages.objects.filter(day__gte=start, day__lte=end, **{f"{field}__isnull": False})
     orders = DailyMessageOrders.objects.filter(
@@ -233,12 +287,25 @@ def attribution_by_sender(
     if owner_ids is not None:
         messages = messages.filter(**{f"{field}__in": list(owner_ids)})
         orders = orders.filter(**{f"{field}__in": list(owner_ids)})
-    out: dict[int, dict[str, Any]] = defaultdict(lambda: {"sent": 0, "orders": 0, "revenue": ZERO})
+    out: dict[int, dict[str, Any]] = defaultdict(
+        lambda: {"sent": 0, "orders": 0, "revenue": ZERO, "tag_orders": 0, "tag_revenue": ZERO}
+    )
     for owner_id, sent in messages.values(field).annotate(n=Sum("sent")).values_list(field, "n").order_by():
         out[owner_id]["sent"] = sent or 0
-    for owner_id, count, money in (
-        orders.values(field).annotate(n=Sum("orders"), r=Sum("revenue")).values_list(field, "n", "r").order_by()
+    after_tag = Q(touch=Touch.TAG)
+    for owner_id, count, money, tag_count, tag_money in (
+        orders.values(field)
+        .annotate(
+            n=Sum("orders"),
+            r=Sum("revenue"),
+            tn=Sum("orders", filter=after_tag),
+            tr=Sum("revenue", filter=after_tag),
+        )
+        .values_list(field, "n", "r", "tn", "tr")
+        .order_by()
     ):
         out[owner_id]["orders"] = count or 0
         out[owner_id]["revenue"] = Decimal(money or 0).quantize(Decimal("0.01"))
+        out[owner_id]["tag_orders"] = tag_count or 0
+        out[owner_id]["tag_revenue"] = Decimal(tag_money or 0).quantize(Decimal("0.01"))
     return dict(out)

@@ -384,35 +384,44 @@ def workflows_report(period: Period, workflow: Workflow | None = None, window_da
 
 
 def messages_table(period: Period, window_days: int, *, owner: str, only: list[int] | None = None) -> Table:
-    """Per workflow or campaign: messages sent in the period and the orders they are credited with (last touch)."""
+    """
+    Per workflow or campaign: messages sent in the period and the orders credited to it (last touch); for workflows
+    also the part of those orders whose last touch was a tag the workflow added. Revenue in the shop currency.
+    """
     figures = attribution_by_sender(period.start, period.end, window_days, owner=owner, owner_ids=only)
     model: Any = Workflow if owner == "workflow" else Campaign
     names = dict(model.objects.filter(pk__in=list(figures)).values_list("pk", "name"))
     ranked = sorted(figures.items(), key=lambda item: (-item[1]["revenue"], names.get(item[0], "")))[:MAX_WORKFLOWS]
-    return Table(
-        "messages",
-        f"Messages sent and orders within {window_days} days after them (last message before the order)",
-        [
-            Column(owner, owner.capitalize(), "text"),
-            Column("sent", "Messages sent"),
-            Column("orders", "Orders attributed"),
-            Column("revenue", "Revenue attributed", "money"),
-            Column("revenue_per_message", "Revenue per message", "money"),
-        ],
-        [
-            {
-                owner: names.get(owner_id, str(owner_id)),
-                f"{owner}_id": owner_id,
-                "sent": row["sent"],
-                "orders": row["orders"],
-                "revenue": row["revenue"],
-                "revenue_per_message": (row["revenue"] / row["sent"]).quantize(Decimal("0.01"))
-                if row["sent"]
-                else None,
-            }
-            for owner_id, row in ranked
-        ],
+    tags = owner == "workflow"  # only workflows add tags
+    columns = [
+        Column(owner, owner.capitalize(), "text"),
+        Column("sent", "Messages sent"),
+        Column("orders", "Orders attributed"),
+        Column("revenue", "Revenue attributed", "money"),
+    ]
+    if tags:
+        columns += [Column("tag_orders", "Of which after a tag"), Column("tag_revenue", "Revenue after a tag", "money")]
+    columns.append(Column("revenue_per_message", "Revenue per message", "money"))
+    rows = []
+    for owner_id, row in ranked:
+        after_messages = row["revenue"] - row["tag_revenue"]
+        line = {
+            owner: names.get(owner_id, str(owner_id)),
+            f"{owner}_id": owner_id,
+            "sent": row["sent"],
+            "orders": row["orders"],
+            "revenue": row["revenue"],
+        }
+        if tags:
+            line |= {"tag_orders": row["tag_orders"], "tag_revenue": row["tag_revenue"]}
+        line["revenue_per_message"] = (after_messages / row["sent"]).quantize(Decimal("0.01")) if row["sent"] else None
+        rows.append(line)
+    title = (
+        f"Messages sent, tags added and orders within {window_days} days after them (last touch before the order)"
+        if tags
+        else f"Messages sent and orders within {window_days} days after them (last message before the order)"
     )
+    return Table("messages", title, columns, rows)
 
 
 def campaigns_report(period: Period, campaign: Campaign | None = None, window_days: int = 7) -> Report:

@@ -345,18 +345,26 @@ class DailyMessages(models.Model):
         return f"{self.day} {self.channel}: {self.sent}"
 
 
+class Touch(models.TextChoices):
+    """What an order is attributed to: a message sent, or a tag added by a workflow."""
+
+    MESSAGE = "message", "Message"
+    TAG = "tag", "Tag"
+
+
 class DailyMessageOrders(models.Model):
     """
-    Orders attributed to a message, per day the order was placed: each order (not cancelled) goes to the last
-    message sent to its customer before it (last touch, at most 90 days before) — to that message's workflow or
-    campaign — with the whole days between them rounded up (`offset`), so any window of 1 to 90 days reads the
-    rows with offset ≤ W.
+    Orders attributed to a message or a workflow's tag, per day the order was placed: each order (not cancelled)
+    goes to the last touch of its customer before it (a message sent or a tag added by a workflow run, at most 90
+    days before) — to that touch's workflow or campaign, once — with the whole days between them rounded up
+    (`offset`), so any window of 1 to 90 days reads the rows with offset ≤ W.
     """
 
     day = models.DateField(help_text="Local day the order was placed")
     workflow = models.ForeignKey("automations.Workflow", null=True, on_delete=models.CASCADE, related_name="+")
     campaign = models.ForeignKey("campaigns.Campaign", null=True, on_delete=models.CASCADE, related_name="+")
-    offset = models.PositiveSmallIntegerField(help_text="Day after the message: 1 = within 24 hours")
+    touch = models.CharField(max_length=8, choices=Touch.choices, default=Touch.MESSAGE)
+    offset = models.PositiveSmallIntegerField(help_text="Day after the touch: 1 = within 24 hours")
     orders = models.PositiveIntegerField(default=0)
     revenue = MoneyField(help_text="Net of refunds, shop currency")
 

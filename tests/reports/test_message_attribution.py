@@ -96,15 +96,41 @@ def test_orders_after_a_message_go_to_the_last_sender_within_the_window_hand_com
     services.rollups_refresh()
 
     week = {**attribution_by_sender(MARCH.start, MARCH.end, 7, owner="workflow")}
-    assert week == {workflow.pk: {"sent": 2, "orders": 2, "revenue": Decimal("55.00")}}
+    assert week == {
+        workflow.pk: {
+            "sent": 2,
+            "orders": 2,
+            "revenue": Decimal("55.00"),
+            "tag_orders": 0,
+            "tag_revenue": Decimal("0.00"),
+        }
+    }
     assert attribution_by_sender(MARCH.start, MARCH.end, 7, owner="campaign") == {
-        campaign.pk: {"sent": 1, "orders": 1, "revenue": Decimal("40.00")}
+        campaign.pk: {
+            "sent": 1,
+            "orders": 1,
+            "revenue": Decimal("40.00"),
+            "tag_orders": 0,
+            "tag_revenue": Decimal("0.00"),
+        }
     }
     assert attribution_by_sender(MARCH.start, MARCH.end, 30, owner="campaign") == {
-        campaign.pk: {"sent": 1, "orders": 2, "revenue": Decimal("90.00")}
+        campaign.pk: {
+            "sent": 1,
+            "orders": 2,
+            "revenue": Decimal("90.00"),
+            "tag_orders": 0,
+            "tag_revenue": Decimal("0.00"),
+        }
     }
     assert attribution_by_sender(MARCH.start, MARCH.end, 1, owner="workflow") == {
-        workflow.pk: {"sent": 2, "orders": 1, "revenue": Decimal("30.00")}
+        workflow.pk: {
+            "sent": 2,
+            "orders": 1,
+            "revenue": Decimal("30.00"),
+            "tag_orders": 0,
+            "tag_revenue": Decimal("0.00"),
+        }
     }
     # the rollup rows: order day, sender, whole days after the message
     assert sorted(
@@ -154,7 +180,13 @@ def test_a_message_sent_after_the_last_refresh_recomputes_only_its_day():
 
     assert result.days == [date(2026, 3, 10)]
     assert attribution_by_sender(MARCH.start, MARCH.end, 7, owner="workflow") == {
-        workflow.pk: {"sent": 1, "orders": 1, "revenue": Decimal("35.00")}
+        workflow.pk: {
+            "sent": 1,
+            "orders": 1,
+            "revenue": Decimal("35.00"),
+            "tag_orders": 0,
+            "tag_revenue": Decimal("0.00"),
+        }
     }
 
 

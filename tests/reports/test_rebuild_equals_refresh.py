@@ -1,13 +1,14 @@
 """
 The full rebuild (`reports_rebuild`, set-based on PostgreSQL) writes exactly the rows the incremental refresh writes,
 on generated data: runs with A/B branches, holdouts and repeated runs (the 90-day exposure chains), orders with
-refunds and cancellations, codes published and campaign holdouts. Every rollup table is compared row for row (ids
-apart; the float `revenue_squares` to 1e-6). A second rebuild changes nothing (idempotent).
+refunds and cancellations, codes published and campaign holdouts, tags added by workflow runs (tag attribution). Every
+rollup table is compared row for row (ids apart; the float `revenue_squares` to 1e-6). A second rebuild changes
+nothing (idempotent).
 """
 
 import contextlib
 import random
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -36,6 +37,7 @@ from apps.reports.models import (
     RunConversion,
     RunConversionDay,
 )
+from apps.tagging import services as tagging_services
 from loyalty_site.lib.errors import DomainError
 from tests.automations.test_engine_support import definition
 from tests.campaigns.promo_helpers import campaign_with
@@ -102,6 +104,7 @@ def generate(rng: random.Random) -> list:
     promo_services.codes_generate(campaign=campaign, pattern="SPR-#####", count=60)
     people = [customer("2025-10-01") for _ in range(30)]
     orders = []
+    tag_rng = random.Random(7)  # its own sequence: the runs, orders and codes stay those of the seed
     for person in people:
         for _ in range(rng.randint(1, 4)):  # repeated runs: some within 90 days of the previous exposure
             day = at("2025-11-01") + timedelta(days=rng.randint(0, 140), hours=rng.randint(0, 23))
@@ -118,6 +121,14 @@ def generate(rng: random.Random) -> list:
                 skip_reason=reason,
                 created_at=day,
             )
+            if status == "succeeded" and tag_rng.random() < 0.6:
+                with time_machine.travel(day + timedelta(minutes=5), tick=False):
+                    tagging_services.tags_add(
+                        customer=person,
+                        names=[tag_rng.choice(["a", "b", "c"])],
+                        source="workflow",
+                        source_ref=f"workflow_run:{run.pk}",
+                    )
             if status == "succeeded" and run.workflow_id == workflow.pk:
                 WorkflowRunStep.objects.create(
                     run=run, path="steps[0]", step_id="ab", kind="split", status="succeeded", branch=rng.choice("AB")
@@ -165,6 +176,7 @@ def test_the_rebuild_writes_exactly_what_the_incremental_refresh_writes():
     assert DailyWorkflowLift.objects.filter(offset__gt=0, converters__gt=0).exists()
     assert {False, True} <= set(CampaignConversion.objects.values_list("held_out", flat=True))
     assert DailyCampaignLift.objects.filter(offset__gt=0).exists()
+    assert DailyMessageOrders.objects.filter(touch="tag").count() > 5
 
     # late changes (a refund of an old order, a new run, a new order), then a refresh: still equal to a rebuild
     with time_machine.travel(at("2026-03-27"), tick=False):
@@ -175,9 +187,20 @@ def test_the_rebuild_writes_exactly_what_the_incremental_refresh_writes():
         WorkflowRun.objects.create(
             workflow=run.workflow, kind="event", customer=run.customer, status="succeeded", created_at=at("2026-03-26")
         )
-        order(run.customer, "42.00", "2026-03-27")
+        late_run = WorkflowRun.objects.create(
+            workflow=run.workflow,
+            kind="event",
+            customer=run.customer,
+            status="succeeded",
+            created_at=at("2026-03-27", 0),
+        )
+        tagging_services.tags_add(
+            customer=run.customer, names=["late"], source="workflow", source_ref=f"workflow_run:{late_run.pk}"
+        )
+        order(run.customer, "42.00", "2026-03-27")  # at noon, 12 hours after the tag
     with time_machine.travel(at("2026-03-27", 13), tick=False):
         services.rollups_refresh()
         after_refresh = snapshot()
+        assert DailyMessageOrders.objects.filter(day=date(2026, 3, 27), touch="tag", workflow=run.workflow).exists()
         services.rollups_rebuild()
         assert snapshot() == after_refresh
