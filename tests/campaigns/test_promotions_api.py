@@ -187,8 +187,13 @@ def test_redeem_then_partial_and_whole_rollback_give_budgets_back(api, rule_camp
     partial = api.post(f"/api/v1/promotions/redemptions/{body['id']}/rollback", {"amount": "30.00"}, format="json")
     assert partial.status_code == 200, partial.json()
     assert used() == [("discount_amount", Decimal("9.00")), ("redemptions", Decimal("1.00"))]
+    # the discount given back is recorded too: 12.00 x 30/120 = 3.00
+    given_back = partial.json()
+    assert (given_back["rolled_back_total"], given_back["discount_rolled_back"]) == ("30.00", "3.00")
+    assert [item["discount_returned"] for item in given_back["items"]] == ["3.00"]
     whole = api.post(f"/api/v1/promotions/redemptions/{body['id']}/rollback", {}, format="json")
     assert whole.json()["status"] == "rolled_back"
+    assert (whole.json()["discount_rolled_back"], whole.json()["items"][0]["discount_returned"]) == ("12.00", "12.00")
     assert used() == [("discount_amount", Decimal("0.00")), ("redemptions", Decimal("0.00"))]
     again = api.post(f"/api/v1/promotions/redemptions/{body['id']}/rollback", {}, format="json")
     assert again.status_code == 409

@@ -175,6 +175,8 @@ class PromotionRedemptionSerializer(serializers.ModelSerializer):
             "discount_total",
             "gift_card_total",
             "rolled_back_total",
+            "discount_rolled_back",
+            "rolled_back_at",
             "order_ref",
             "expires_at",
             "created_at",
@@ -189,6 +191,7 @@ class PromotionRedemptionSerializer(serializers.ModelSerializer):
                 "incentive": item.incentive_id,
                 "code": item.code.code if item.code else None,
                 "discount": str(item.discount),
+                "discount_returned": str(item.discount_returned),
             }
             for item in redemption.items.select_related("code").order_by("pk")
         ]
