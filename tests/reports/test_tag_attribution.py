@@ -5,7 +5,8 @@ order counts once even when the same workflow sent a message and added a tag. Ha
 the report, the API and the CSV, and refreshed by day.
 """
 
-from datetime import date
+import random
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,11 +14,16 @@ import time_machine
 from rest_framework.test import APIClient
 
 from apps.automations import services as workflow_services
+from apps.automations.models import WorkflowRun
+from apps.customers import services as customer_services
+from apps.customers.messaging.models import Delivery
+from apps.customers.models import Order
 from apps.reports import services
 from apps.reports.attribution import attribution_by_sender
 from apps.reports.models import DailyMessageOrders
 from apps.tagging import services as tagging_services
 from apps.tagging.choices import TagSource
+from apps.tagging.models import TagAudit
 
 from ..factories import UserFactory
 from .helpers import at, customer, order
@@ -156,3 +162,104 @@ def test_a_tag_added_after_the_last_refresh_recomputes_only_the_days_of_the_orde
     assert attribution_by_sender(MARCH.start, MARCH.end, 7, owner="workflow") == {
         flow.pk: {"sent": 0, "orders": 1, "revenue": Decimal("35.00"), "tag_orders": 1, "tag_revenue": Decimal("35.00")}
     }
+
+
+def reference(window: int) -> dict[tuple[str, int], tuple[int, Decimal, int, Decimal]]:
+    """
+    The attribution recomputed in Python from the raw rows (no rollup): each March order (not cancelled) goes to the
+    later of its customer's last sent message and last workflow tag before it (90 days; the message on a tie).
+    """
+    workflow_of = dict(WorkflowRun.objects.values_list("pk", "workflow_id"))
+
+    def sender(cause: str) -> tuple[str, int] | None:
+        kind, _, number = cause.partition(":")
+        if not number.isdigit():
+            return None
+        if kind in ("workflow_run", "bulk_run"):
+            return ("w", workflow_of[int(number)]) if int(number) in workflow_of else None
+        return ("c", int(number)) if kind == "campaign" else None
+
+    touches: dict[int, list[tuple[object, int, tuple[str, int], str]]] = {}
+    for person, sent_at, cause, status in Delivery.objects.values_list("customer_id", "sent_at", "cause", "status"):
+        if status == "sent" and sent_at is not None and (who := sender(cause)):
+            touches.setdefault(person, []).append((sent_at, 1, who, "message"))
+    for person, created_at, source_ref, action in TagAudit.objects.values_list(
+        "customer_id", "created_at", "source_ref", "action"
+    ):
+        if action == "added" and not source_ref.startswith("campaign") and (who := sender(source_ref)):
+            touches.setdefault(person, []).append((created_at, 0, who, "tag"))
+    out: dict[tuple[str, int], list] = {}
+    for person, placed_at, total, refunded, status in Order.objects.values_list(
+        "customer_id", "placed_at", "total_shop", "refunded_total_shop", "status"
+    ):
+        if status == "cancelled" or not at("2026-03-01", 0) <= placed_at < at("2026-04-01", 0):
+            continue
+        before = [t for t in touches.get(person, []) if placed_at - timedelta(days=90) <= t[0] < placed_at]
+        if not before:
+            continue
+        touched_at, _, who, touch = max(before, key=lambda t: (t[0], t[1]))  # the message wins a tie
+        if placed_at - touched_at > timedelta(days=window):
+            continue
+        net = total - (refunded or Decimal("0"))
+        cell = out.setdefault(who, [0, Decimal("0.00"), 0, Decimal("0.00")])
+        cell[0] += 1
+        cell[1] += net
+        if touch == "tag":
+            cell[2] += 1
+            cell[3] += net
+    return {who: tuple(cell) for who, cell in out.items()}
+
+
+def test_the_attribution_matches_a_recomputation_from_the_raw_rows_on_generated_data():
+    rng = random.Random(16)
+    flows = [welcome(), vip()]
+    campaign = spring()
+    bulk = run_of(flows[1], None, kind="bulk")
+    for index in range(50):
+        person = customer()
+        runs = [run_of(rng.choice(flows), person) for _ in range(2)]
+        causes = [f"workflow_run:{runs[0].pk}", f"workflow_run:{runs[1].pk}", f"bulk_run:{bulk.pk}"]
+        instants = []
+        for number in range(rng.randint(0, 3)):
+            sent = at("2026-02-10") + timedelta(days=rng.randint(0, 45), hours=rng.randint(0, 23))
+            instants.append(sent)
+            message(
+                person,
+                rng.choice([*causes, f"campaign:{campaign.pk}", ""]),
+                sent,
+                status=rng.choice(["sent", "sent", "queued"]),
+                key=f"k{index}:{number}",
+            )
+        for _ in range(rng.randint(0, 3)):
+            added = (
+                rng.choice(instants)  # on the same instant as a message: the message wins
+                if instants and rng.random() < 0.25
+                else at("2026-02-10") + timedelta(days=rng.randint(0, 45), hours=rng.randint(0, 23))
+            )
+            TagAudit.objects.create(
+                customer=person,
+                tag_name=rng.choice(["a", "b"]),
+                action=rng.choice(["added", "added", "removed"]),
+                source=rng.choice(["workflow", "workflow", "manual"]),
+                source_ref=rng.choice([*causes, ""]),
+                created_at=added,
+            )
+        for _ in range(rng.randint(0, 4)):
+            placed = at("2026-02-20") + timedelta(days=rng.randint(0, 45))
+            created = order(person, f"{rng.randint(5, 90)}.00", placed.date().isoformat())
+            if rng.random() < 0.15:
+                customer_services.order_cancel(order=created)
+            elif rng.random() < 0.15:
+                customer_services.refund_create(order=created, amount=Decimal("2.00"))
+    services.rollups_refresh()
+
+    assert DailyMessageOrders.objects.filter(touch="tag").count() >= 5
+    assert DailyMessageOrders.objects.filter(touch="message").count() >= 5
+    for window in (1, 7, 30):
+        measured = {
+            (kind, pk): (row["orders"], row["revenue"], row["tag_orders"], row["tag_revenue"])
+            for kind, owner in (("w", "workflow"), ("c", "campaign"))
+            for pk, row in attribution_by_sender(MARCH.start, MARCH.end, window, owner=owner).items()
+            if row["orders"]
+        }
+        assert measured == reference(window), window
