@@ -381,3 +381,22 @@ def test_an_order_with_a_code_the_customer_redeemed_here_links_the_redemption_on
     assert Redemption.objects.get(pk=redemption.pk).order_id == order.pk
     first = WebhookDelivery.objects.order_by("pk").first()
     assert first is not None and first.outcome["redemptions_linked"] == [redemption.pk]
+
+
+def test_orders_cancelled_sample_cancels_the_open_order_and_fires_order_cancelled_once(shop, deliver):
+    cancelled = active_workflow("Cancelled", "order.cancelled", [add_tags("Cancelled order")])
+    deliver(shop, "orders/create", open_order())
+    order = Order.objects.get(external_id=ext(820982911946154508))
+    assert order.status != "cancelled" and order.cancelled_at is None
+
+    # The documented orders/cancelled sample: the same order id, cancel_reason "customer", updated later.
+    deliver(shop, "orders/cancelled", fixture("shopify", "orders/cancelled"))
+    deliver(shop, "orders/cancelled", fixture("shopify", "orders/cancelled"))  # another delivery of it
+
+    order.refresh_from_db()
+    assert (order.status, order.cancelled_at) == ("cancelled", datetime(2022, 1, 1, 0, 0, tzinfo=UTC))
+    assert Order.objects.count() == 1
+    assert runs(cancelled) == ["succeeded"]
+    assert tags_of(order.customer) == ["Cancelled order"]
+    assert DomainEvent.objects.get(name="order.cancelled").cause == CAUSE
+    assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["processed"] * 3
