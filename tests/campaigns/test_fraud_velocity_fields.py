@@ -183,3 +183,28 @@ def test_referrals_same_ip_refuses_the_referral_that_reaches_the_threshold(sync)
     assert [statuses[r.pk] for r in (old, first, other_ip, no_ip, second)] == [ReferralStatus.REWARDED] * 5
     assert assert_ledger_consistent(referrers[3]).active == 0  # the refused referral's bonus taken back
     assert assert_ledger_consistent(referrers[1]).active == 20
+
+
+def test_landing_form_sign_ups_are_counted_by_email_domain_case_insensitively(sync):
+    from apps.campaigns.landing.services import form_submit
+    from tests.campaigns.landing_helpers import published_page
+
+    page = published_page()
+    window = {"hours": 1}
+    rule = _rule("fraud.signups_same_email_domain", "customer.registered", "flag", 2, window)
+
+    def submit(email: str) -> Customer:
+        submission, _ = sync(lambda: form_submit(page=page, values={"email": email}, consents=[], ip=IP_A))
+        return submission.customer
+
+    with time_machine.travel(NOW, tick=False):
+        first = submit("Ann@Corp.TEST")
+        other = submit("bob@elsewhere.test")
+        assert not FraudCase.objects.exists()
+        second = submit("cy@corp.test")
+
+    case = FraudCase.objects.get()
+    assert (case.rule_id, case.customer_id) == (rule.pk, second.pk)
+    assert case.evidence == _evidence("fraud.signups_same_email_domain", 2, window)
+    assert [_status(c) for c in (first, other, second)] == ["active", "active", "flagged"]
+    assert Customer.objects.get(pk=second.pk).signup_ip == IP_A  # the form records the sign-up IP
