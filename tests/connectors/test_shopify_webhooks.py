@@ -198,7 +198,7 @@ def test_customers_create_and_enable_map_profile_consent_tags_and_account_state(
     assert customer.accepts_marketing is True  # email_marketing_consent.state "subscribed"
     assert runs(registered) == [] and runs(activated) == []
 
-    enabled = fixture("shopify", "customers/create")
+    enabled = fixture("shopify", "customers/enable")  # the documented sample (its "state" reads "disabled")
     enabled["state"] = "enabled"
     deliver(shop, "customers/enable", enabled)
     customer.refresh_from_db()
@@ -288,7 +288,7 @@ def test_checkouts_become_abandoned_carts(shop, deliver):
     assert cart.checkout_url.startswith("https://checkout.local/548380009/checkouts/123123123/recover")
     assert runs(abandoned) == ["succeeded"]
 
-    completed = fixture("shopify", "checkouts/create")
+    completed = fixture("shopify", "checkouts/update")  # the documented sample: the same token, not completed
     completed.update({"completed_at": "2022-01-01T10:00:00-05:00", "updated_at": "2022-01-01T10:00:00-05:00"})
     deliver(shop, "checkouts/update", completed)
     cart.refresh_from_db()
@@ -400,3 +400,23 @@ def test_orders_cancelled_sample_cancels_the_open_order_and_fires_order_cancelle
     assert tags_of(order.customer) == ["Cancelled order"]
     assert DomainEvent.objects.get(name="order.cancelled").cause == CAUSE
     assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["processed"] * 3
+
+
+def test_customers_update_sample_updates_the_profile_and_keeps_tags_and_consent(shop, deliver):
+    body = fixture("shopify", "customers/create")
+    body["tags"] = "VIP"
+    deliver(shop, "customers/create", body)
+    # The documented customers/update sample (API 2025-01 and later: no tags, no marketing consent — those have
+    # their own topics), later than the stored version.
+    deliver(shop, "customers/update", fixture("shopify", "customers/update"))
+
+    customer = Customer.objects.get(external_id=ext(706405506930370084))
+    assert (customer.email, customer.first_name, customer.last_name, customer.country) == (
+        "bob@biller.com",
+        "Bob",
+        "Biller",
+        "CA",
+    )
+    assert tags_of(customer) == ["VIP"]
+    assert customer.accepts_marketing is True
+    assert WebhookDelivery.objects.order_by("pk").last().status == "processed"
