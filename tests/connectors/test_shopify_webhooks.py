@@ -420,3 +420,28 @@ def test_customers_update_sample_updates_the_profile_and_keeps_tags_and_consent(
     assert tags_of(customer) == ["VIP"]
     assert customer.accepts_marketing is True
     assert WebhookDelivery.objects.order_by("pk").last().status == "processed"
+
+
+def test_orders_paid_sample_for_the_open_order_records_it_once(shop, deliver):
+    bought = active_workflow("Buyer", "order.created", [add_tags("Buyer")])
+    deliver(shop, "orders/create", open_order())
+    # The documented orders/paid sample is the same voided, cancelled test order; as a live payment it is not
+    # cancelled and is paid.
+    paid = fixture("shopify", "orders/paid")
+    paid.update({"cancelled_at": None, "cancel_reason": None, "financial_status": "paid"})
+    deliver(shop, "orders/paid", paid)
+    deliver(shop, "orders/paid", paid)  # another delivery of the same version
+
+    order = Order.objects.get(external_id=ext(820982911946154508))
+    assert Order.objects.count() == 1 and order.status != "cancelled"
+    assert runs(bought) == ["succeeded"]
+    assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["processed"] * 3
+    # The later version (updated_at 2021-12-31) brings the sample's five lines and total.
+    assert (order.status, order.total) == ("paid", Decimal("404.95"))
+    assert list(order.lines.values_list("title", flat=True)) == [
+        "Aviator sunglasses",
+        "Lens Protection Plan (2 Year)",
+        "Premium Leather Case",
+        "Mid-century lounger",
+        "Coffee table",
+    ]
