@@ -315,7 +315,7 @@ def test_products_create_and_update_keep_title_price_and_tags(shop, deliver):
         "mens",
         "t-shirt",
     ]
-    updated = fixture("shopify", "products/create")
+    updated = fixture("shopify", "products/update")  # the documented sample (2026-07: its variants have no sku)
     updated.update({"tags": "mens, sale", "updated_at": "2022-01-05T10:00:00-05:00"})
     deliver(shop, "products/update", updated)
     assert sorted(ProductTag.objects.filter(product=product).values_list("tag__name", flat=True)) == ["mens", "sale"]
