@@ -99,7 +99,7 @@ def test_woocommerce_unsubscribed_withdraws_and_fires_once(woo_shop, deliver):
     body["meta_data"] = [{"id": 1, "key": "mailchimp_woocommerce_is_subscribed", "value": "1"}]
     deliver(woo_shop, "customer.created", body)
     for modified in ("2017-03-21T20:00:00", "2017-03-21T21:00:00"):
-        body = fixture("woocommerce", "customer.created")
+        body = fixture("woocommerce", "customer.updated")
         body["date_modified_gmt"] = modified
         body["meta_data"] = [{"id": 1, "key": "mailchimp_woocommerce_is_subscribed", "value": "unsubscribed"}]
         deliver(woo_shop, "customer.updated", body)

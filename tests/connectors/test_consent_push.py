@@ -275,7 +275,7 @@ def test_woocommerce_gets_the_subscribed_meta_value_and_no_sms(woo_shop, fake_sh
     assert sent["json"] == {"meta_data": [{"key": "newsletter_optin", "value": "yes-please"}]}
 
     events = (DomainEvent.objects.count(), ConsentEvent.objects.count())
-    echo = fixture("woocommerce", "customer.created")
+    echo = fixture("woocommerce", "customer.updated")
     echo["date_modified_gmt"] = timezone.now().strftime("%Y-%m-%dT%H:%M:%S")
     echo["meta_data"] = [{"id": 1, "key": "newsletter_optin", "value": "yes-please"}]
     deliver(woo, "customer.updated", echo, delivery_id="woo-subscribe-echo")

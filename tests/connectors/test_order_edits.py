@@ -129,7 +129,7 @@ def test_woocommerce_order_updated_with_new_lines_and_total_amends_the_order_onc
     deliver(woo_shop, "order.created", fixture("woocommerce", "order.created"))
     order = Order.objects.get()
     before = (order.total, order.lines.count())
-    body = fixture("woocommerce", "order.created")
+    body = fixture("woocommerce", "order.updated")
     line = body["line_items"][0]
     line["quantity"] = line["quantity"] + 1
     line["subtotal"] = line["total"] = str(Decimal(line["subtotal"]) / (line["quantity"] - 1) * line["quantity"])

@@ -445,3 +445,19 @@ def test_orders_paid_sample_for_the_open_order_records_it_once(shop, deliver):
         "Mid-century lounger",
         "Coffee table",
     ]
+
+
+def test_orders_updated_sample_applies_the_later_version_once(shop, deliver):
+    deliver(shop, "orders/create", open_order())
+    # The documented orders/updated sample (the same voided, cancelled test order as the other order topics),
+    # as a live order: not cancelled, paid.
+    updated = fixture("shopify", "orders/updated")
+    updated.update({"cancelled_at": None, "cancel_reason": None, "financial_status": "paid"})
+    deliver(shop, "orders/updated", updated)
+    deliver(shop, "orders/updated", updated)  # the same version again
+
+    order = Order.objects.get(external_id=ext(820982911946154508))
+    assert Order.objects.count() == 1
+    assert (order.status, order.total, order.lines.count()) == ("paid", Decimal("404.95"), 5)
+    assert DomainEvent.objects.filter(name="order.updated").count() == 1
+    assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["processed"] * 3

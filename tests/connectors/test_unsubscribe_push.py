@@ -333,7 +333,7 @@ def test_woocommerce_gets_the_configured_meta_field_and_its_echo_changes_nothing
     assert list(Push.objects.values_list("status", "channel")) == [("sent", "email")]
 
     events = DomainEvent.objects.count()
-    echo = fixture("woocommerce", "customer.created")
+    echo = fixture("woocommerce", "customer.updated")
     echo["date_modified_gmt"] = timezone.now().strftime("%Y-%m-%dT%H:%M:%S")
     echo["meta_data"] = [{"id": 1, "key": "newsletter_optin", "value": "no"}]
     deliver(woo, "customer.updated", echo, delivery_id="woo-echo")

@@ -84,7 +84,7 @@ def test_the_same_delivery_id_twice_has_one_effect(woo_shop, deliver):
 
 def test_order_updated_cancels_refunds_and_ignores_older_versions(woo_shop, deliver):
     deliver(woo_shop, "order.created", fixture("woocommerce", "order.created"))
-    refunded = fixture("woocommerce", "order.created")
+    refunded = fixture("woocommerce", "order.updated")
     refunded.update(
         {
             "date_modified_gmt": "2017-03-23T10:00:00",
@@ -95,12 +95,12 @@ def test_order_updated_cancels_refunds_and_ignores_older_versions(woo_shop, deli
     refund = Refund.objects.get()
     assert (refund.amount, refund.reason, refund.external_id) == (Decimal("10.00"), "Broken", ext("refund-726"))
 
-    stale = fixture("woocommerce", "order.created")
+    stale = fixture("woocommerce", "order.updated")
     stale.update({"status": "cancelled", "date_modified_gmt": "2017-03-22T20:00:00"})
     deliver(woo_shop, "order.updated", stale)
     assert Order.objects.get().status == "partially_refunded"
 
-    cancelled = fixture("woocommerce", "order.created")
+    cancelled = fixture("woocommerce", "order.updated")
     cancelled.update({"status": "cancelled", "date_modified_gmt": "2017-03-24T10:00:00"})
     deliver(woo_shop, "order.updated", cancelled)
     assert Order.objects.get().status == "cancelled"
@@ -112,7 +112,7 @@ def test_a_pending_payment_order_is_recorded_once_it_is_paid(woo_shop, deliver):
     deliver(woo_shop, "order.created", pending)
     assert Order.objects.count() == 0
     assert WebhookDelivery.objects.get().outcome == {"skipped": "not an order yet (awaiting payment)"}
-    paid = fixture("woocommerce", "order.created")
+    paid = fixture("woocommerce", "order.updated")
     paid["date_modified_gmt"] = "2017-03-22T19:30:00"
     deliver(woo_shop, "order.updated", paid)
     assert Order.objects.count() == 1
