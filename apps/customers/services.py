@@ -227,10 +227,16 @@ def _customer_locked(*, external_id: str) -> Customer | None:
 
 @transaction.atomic
 def customer_upsert(
-    *, external_id: str, cause: str = "", consent_source: str = "", **fields: Any
+    *,
+    external_id: str,
+    cause: str = "",
+    consent_source: str = "",
+    signup: dict[str, Any] | None = None,
+    **fields: Any,
 ) -> tuple[Customer, bool]:
     """
     Find the customer by integrator id and update it, or register it. Returns (customer, created).
+    `signup` (`signup_ip`, `signup_device`) is recorded only when the customer is registered here.
 
     Race-free: when concurrent requests register the same new external id, the unique constraint lets
     one insert commit; the others' inserts fail inside a savepoint and they update the row it stored.
@@ -240,7 +246,9 @@ def customer_upsert(
         try:
             with transaction.atomic():
                 return (
-                    customer_create(external_id=external_id, cause=cause, consent_source=consent_source, **fields),
+                    customer_create(
+                        external_id=external_id, cause=cause, consent_source=consent_source, **(signup or {}), **fields
+                    ),
                     True,
                 )
         except IntegrityError:

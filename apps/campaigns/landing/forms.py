@@ -15,6 +15,8 @@ from django.core import signing
 
 HONEYPOT = "website"
 STARTED = "started"
+DEVICE = "device"
+DEVICE_MAX_LENGTH = 64  # Customer.signup_device
 SALT = "landing.form.started"
 MAX_FORM_AGE_SECONDS = 24 * 3600
 CONSENT_LABELS = {"email": "E-mail", "sms": "SMS"}
@@ -88,6 +90,9 @@ class SignupForm(forms.Form):
             widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
         )
         self.fields[STARTED] = forms.CharField(widget=forms.HiddenInput, required=False)
+        # A device identifier the page may post (a first-party id it keeps, e.g. in localStorage), for the fraud
+        # velocity checks; optional, never shown, cut to the model's length rather than refused.
+        self.fields[DEVICE] = forms.CharField(widget=forms.HiddenInput, required=False, strip=True)
 
     @property
     def visible_fields_without_traps(self) -> list[forms.BoundField]:
@@ -106,6 +111,13 @@ class SignupForm(forms.Form):
         if age > MAX_FORM_AGE_SECONDS:
             raise forms.ValidationError("This form has expired; please send it again.")
         return token
+
+    def clean_device(self) -> str:
+        return str(self.cleaned_data.get(DEVICE) or "")[:DEVICE_MAX_LENGTH]
+
+    def device(self) -> str:
+        """The posted device identifier ("" when the page sent none)."""
+        return str(self.cleaned_data.get(DEVICE) or "")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

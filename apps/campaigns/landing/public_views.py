@@ -138,6 +138,7 @@ def _form_post(request: HttpRequest, page: LandingPage, *, referrer: Membership 
                 values=form.customer_fields(),
                 consents=form.consents(),
                 ip=_client_ip(request) or None,
+                device=form.device(),
                 referral_code=code,
             )
         except ValidationError as error:

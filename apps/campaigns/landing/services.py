@@ -194,7 +194,9 @@ def landing_image_upload(*, upload: UploadedFile, user: Any = None) -> LandingIm
 FORM_SUBMITTED = "form.submitted"
 
 
-def _customer_for_email(*, email: str, values: dict[str, Any], ip: str | None, cause: str) -> Customer:
+def _customer_for_email(
+    *, email: str, values: dict[str, Any], ip: str | None, cause: str, device: str = ""
+) -> Customer:
     """
     The customer with this e-mail (the oldest), given the form's values only where theirs are empty (a form
     never overwrites what a known customer told us), or a new registered customer signed up from `ip`.
@@ -212,7 +214,7 @@ def _customer_for_email(*, email: str, values: dict[str, Any], ip: str | None, c
         fields: dict[str, Any] = {**profile, "email": email, "accepts_marketing": False}
         if attributes:
             fields["attributes"] = attributes
-        return customer_create(signup_ip=ip, cause=cause, **fields)
+        return customer_create(signup_ip=ip, signup_device=device, cause=cause, **fields)
     missing = {name: value for name, value in profile.items() if not getattr(customer, name, None)}
     new_attributes = {key: value for key, value in attributes.items() if key not in (customer.attributes or {})}
     if new_attributes:
@@ -229,6 +231,7 @@ def form_submit(
     values: dict[str, Any],
     consents: list[str],
     ip: str | None = None,
+    device: str = "",
     referral_code: str = "",
 ) -> tuple[FormSubmission, bool]:
     """
@@ -246,7 +249,7 @@ def form_submit(
     if not email:
         raise ValidationError({"email": "This field is required."})
     source = f"form:{page.slug}"
-    customer = _customer_for_email(email=email, values=values, ip=ip, cause=source)
+    customer = _customer_for_email(email=email, values=values, ip=ip, cause=source, device=device)
     earlier = FormSubmission.objects.filter(page=page, customer=customer).first()
     if earlier is not None:
         return earlier, False

@@ -289,6 +289,24 @@ class CustomerInputSerializer(BoundedInputMixin, serializers.Serializer):
         return value
 
 
+class CustomerCreateInputSerializer(CustomerInputSerializer):
+    """
+    POST /customers/: the profile plus where the sign-up came from (fraud velocity checks). Sent by the shop's
+    server, so the IP is the visitor's, taken from the body (never the caller's address). Recorded on a new
+    customer only: an upsert of an existing customer leaves its sign-up facts alone.
+    """
+
+    signup_ip = serializers.IPAddressField(
+        required=False, allow_null=True, help_text="The visitor's IP address at sign-up (fraud checks)"
+    )
+    signup_device = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="The visitor's device identifier at sign-up, at most 64 characters (fraud checks)",
+    )
+
+
 class CustomerStatusInputSerializer(BoundedInputMixin, serializers.Serializer):
     """A fraud status change: the new status and why."""
 

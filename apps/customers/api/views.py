@@ -39,6 +39,7 @@ from . import ingest
 from .serializers import (
     CartSerializer,
     CartUpsertSerializer,
+    CustomerCreateInputSerializer,
     CustomerEventSerializer,
     CustomerInputSerializer,
     CustomerReferenceSerializer,
@@ -98,7 +99,7 @@ def _reference(serializer: CustomerReferenceSerializer) -> dict[str, Any]:
 
 @extend_schema_view(
     create=extend_schema(
-        request=CustomerInputSerializer,
+        request=CustomerCreateInputSerializer,
         responses={201: CustomerSerializer, 200: CustomerSerializer},
         description="Register a customer. With an `external_id` that already exists, the customer is updated (200).",
         examples=[
@@ -133,17 +134,20 @@ class CustomerViewSet(IdempotentMixin, viewsets.ModelViewSet):
         return Response(CustomerSerializer(self.get_queryset().get(pk=customer.pk)).data, status=code)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = CustomerInputSerializer(data=request.data)
+        serializer = CustomerCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         external_id = fields.pop("external_id", None)
         consents = fields.pop("consents", None)
+        signup = {"signup_ip": fields.pop("signup_ip", None), "signup_device": fields.pop("signup_device", "")}
         cause = api_cause(request)
         with transaction.atomic():
             if external_id:
-                customer, created = services.customer_upsert(external_id=external_id, cause=cause, **fields)
+                customer, created = services.customer_upsert(
+                    external_id=external_id, cause=cause, signup=signup, **fields
+                )
             else:
-                customer, created = services.customer_create(cause=cause, **fields), True
+                customer, created = services.customer_create(cause=cause, **signup, **fields), True
             if consents:
                 consent.consents_apply(customer=customer, items=consents, cause=cause)
         return self._read(customer, _created_or_existing(created))
