@@ -30,6 +30,18 @@ def cache_cleared():
     cache.clear()
 
 
+@pytest.fixture
+def sync(settings, django_capture_on_commit_callbacks):
+    """Outbox consumers (and mail) run right after each commit: the worker, inline. `sync(lambda: write())`."""
+    settings.TASKS_SYNC = True
+
+    def run(write):
+        with django_capture_on_commit_callbacks(execute=True):
+            return write()
+
+    return run
+
+
 ARTIFACTS_DIR = os.path.join(os.path.dirname(__file__), "test-artifacts")
 
 

@@ -21,18 +21,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cache_cleared")]
 IP_A, IP_B = "203.0.113.7", "2001:db8::9"
 
 
-@pytest.fixture
-def sync(settings, django_capture_on_commit_callbacks):
-    """Outbox consumers run right after each commit (the worker, inline)."""
-    settings.TASKS_SYNC = True
-
-    def run(write):
-        with django_capture_on_commit_callbacks(execute=True):
-            return write()
-
-    return run
-
-
 def _rule(field: str, value: int) -> FraudRule:
     return services.fraud_rule_save(
         name=f"{field} burst",

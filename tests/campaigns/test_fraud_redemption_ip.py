@@ -23,18 +23,6 @@ IP_A, IP_B = "203.0.113.7", "198.51.100.9"
 
 
 @pytest.fixture
-def sync(settings, django_capture_on_commit_callbacks):
-    """Outbox consumers run right after each commit (the worker, inline)."""
-    settings.TASKS_SYNC = True
-
-    def run(write):
-        with django_capture_on_commit_callbacks(execute=True):
-            return write()
-
-    return run
-
-
-@pytest.fixture
 def api():
     user = UserFactory(username="shop", is_staff=False, is_superuser=False)
     user.user_permissions.set(

@@ -26,18 +26,6 @@ pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def sync(settings, django_capture_on_commit_callbacks):
-    """Outbox consumers run right after each commit (the worker, inline)."""
-    settings.TASKS_SYNC = True
-
-    def run(write):
-        with django_capture_on_commit_callbacks(execute=True):
-            return write()
-
-    return run
-
-
 def _enable(key: str, **changes) -> FraudRule:
     services.fraud_builtin_install()  # (a transactional test elsewhere may have flushed the migration's rows)
     rule = FraudRule.objects.get(builtin_key=key)

@@ -26,18 +26,6 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 IP_A, IP_B = "203.0.113.7", "198.51.100.9"
 
 
-@pytest.fixture
-def sync(settings, django_capture_on_commit_callbacks):
-    """Outbox consumers run right after each commit (the worker, inline)."""
-    settings.TASKS_SYNC = True
-
-    def run(write):
-        with django_capture_on_commit_callbacks(execute=True):
-            return write()
-
-    return run
-
-
 def _rule(field: str, trigger: str, action: str, value: int, window: dict) -> FraudRule:
     return services.fraud_rule_save(
         name=f"{field} burst",

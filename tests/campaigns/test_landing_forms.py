@@ -30,18 +30,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cache_cleared")]
 
 
 @pytest.fixture
-def sync(settings, django_capture_on_commit_callbacks):
-    """Outbox consumers and mail run right after each commit (the worker, inline)."""
-    settings.TASKS_SYNC = True
-
-    def run(write):
-        with django_capture_on_commit_callbacks(execute=True):
-            return write()
-
-    return run
-
-
-@pytest.fixture
 def newsletter():
     """'5 % for newsletter sign-up, valid one month': a pool of codes expiring 30 days after publication."""
     program_make(name="Coffee Club", referrer_bonus=50, referee_bonus=20)
