@@ -19,13 +19,15 @@ Never a unit over the limit, under any concurrency.
 
 `counters_take_up_to` is steps 1-3 for a caller that reduces an amount to what every limit leaves (points of an
 earning rule, points a campaign awards). The rules every owner of a limit follows live here too, once:
-`counters_follow` (a changed limit value reaches its counters; a lower one never takes back what was used) and
-`limit_reshape_refuse` (what a limit counts cannot change once it has counted something).
+`counters_follow` (a changed limit value reaches its counters; a lower one never takes back what was used),
+`limit_reshape_refuse` (what a limit counts cannot change once it has counted something), and `limit_row_update`,
+the one update sequence both owners' `…_limit_update` services run (lock, refuse a reshape, set, check, save,
+counters follow, audit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -36,6 +38,8 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from loyalty_site.lib.errors import ConflictError
+
+from .audit import audit_record, audit_snapshot
 
 TOTAL_BUCKET = date(1970, 1, 1)
 
@@ -77,6 +81,7 @@ class CounterBase(models.Model):
 
 
 Counter = TypeVar("Counter", bound=CounterBase)
+LimitRow = TypeVar("LimitRow", bound=models.Model)
 CounterKey = tuple[int, date, str]  # (limit id, bucket, subject)
 
 
@@ -155,3 +160,35 @@ def limit_reshape_refuse(model: type[Counter], limit_id: int, *, message: str, p
     """409 `limit_in_use` when the limit has counted something (its period, scope or measure would lie about it)."""
     if model._default_manager.filter(limit_id=limit_id, used__gt=0).exists():
         raise ConflictError(message, path=path, code="limit_in_use")
+
+
+def limit_row_update(
+    limit: LimitRow,
+    fields: Mapping[str, Any],
+    *,
+    counter_model: type[Counter],
+    shape: Iterable[str],
+    check: Callable[[LimitRow], None],
+    value: Callable[[LimitRow], Decimal],
+    message: str,
+    path: str,
+    user: Any = None,
+    exclude: Q | None = None,
+) -> LimitRow:
+    """
+    Change a limit row, in the caller's transaction: the row is locked, a change of what it counts (`shape`:
+    field names; a foreign key compares by id) is refused once it has counted something, the new values are set
+    and checked (`check` raises ValidationError), the row is saved, its counters follow `value(row)` (those
+    matching `exclude` keep theirs) and the change is audited with the old and new values.
+    """
+    row = type(limit)._default_manager.select_for_update().get(pk=limit.pk)
+    before = audit_snapshot(row)
+    if any(row.serializable_value(key) != getattr(fields[key], "pk", fields[key]) for key in shape if key in fields):
+        limit_reshape_refuse(counter_model, row.pk, message=message, path=path)
+    for key, item in fields.items():
+        setattr(row, key, item)
+    check(row)
+    row.save()
+    counters_follow(counter_model, row.pk, value(row), exclude=exclude)
+    audit_record(action="updated", obj=row, before=before, user=user)
+    return row

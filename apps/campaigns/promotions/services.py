@@ -43,9 +43,8 @@ from apps.platform.limits import (
     counter_give_back,
     counter_take,
     counters_ensure,
-    counters_follow,
     counters_lock,
-    limit_reshape_refuse,
+    limit_row_update,
 )
 from apps.platform.models import GlobalKillSwitch
 from loyalty_site.lib.conditions import condition_validate
@@ -341,27 +340,18 @@ def limit_update(*, limit: Limit, user: Any = None, value: Decimal | None = None
     _unknown_fields(fields, LIMIT_FIELDS, "limit")
     if value is not None:
         fields["limit"] = value
-    row = Limit.objects.select_for_update().get(pk=limit.pk)
-    before = audit_snapshot(row)
-    shape = {"measure", "period", "scope", "incentive"}
-    changes_shape = any(
-        getattr(row, "incentive_id" if key == "incentive" else key) != (getattr(fields[key], "pk", fields[key]))
-        for key in shape & set(fields)
+    return limit_row_update(
+        limit,
+        fields,
+        counter_model=LimitCounter,
+        shape=("measure", "period", "scope", "incentive"),
+        check=limit_check,
+        value=lambda row: row.limit,
+        message="This limit has counted usage: what it measures cannot change; add a new limit instead.",
+        path="measure",
+        user=user,
+        exclude=Q(subject__contains=MARKER),  # markers stay at 1
     )
-    if changes_shape:
-        limit_reshape_refuse(
-            LimitCounter,
-            row.pk,
-            message="This limit has counted usage: what it measures cannot change; add a new limit instead.",
-            path="measure",
-        )
-    for key, item in fields.items():
-        setattr(row, key, item)
-    limit_check(row)
-    row.save()
-    counters_follow(LimitCounter, row.pk, row.limit, exclude=Q(subject__contains=MARKER))  # markers stay at 1
-    audit_record(action="updated", obj=row, before=before, user=user)
-    return row
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.platform.audit import audit_record, audit_snapshot
-from apps.platform.limits import LimitPeriod, counters_follow, limit_reshape_refuse
+from apps.platform.limits import LimitPeriod, limit_row_update
 from loyalty_site.lib.conditions import condition_validate
 from loyalty_site.lib.json_limits import json_value_error
 
@@ -140,22 +140,17 @@ def earning_rule_limit_update(*, limit: EarningRuleLimit, user: Any = None, **fi
     what it counts (period, scope) cannot change once it has counted something (409: add a new limit).
     """
     _unknown(fields, LIMIT_FIELDS)
-    row = EarningRuleLimit.objects.select_for_update().get(pk=limit.pk)
-    before = audit_snapshot(row)
-    if any(getattr(row, key) != fields[key] for key in ("period", "scope") if key in fields):
-        limit_reshape_refuse(
-            EarningRuleCounter,
-            row.pk,
-            message="This limit has counted points: its period and scope cannot change; add a new limit instead.",
-            path="period",
-        )
-    for key, value in fields.items():
-        setattr(row, key, value)
-    earning_rule_limit_check(row)
-    row.save()
-    counters_follow(EarningRuleCounter, row.pk, Decimal(row.points))
-    audit_record(action="updated", obj=row, before=before, user=user)
-    return row
+    return limit_row_update(
+        limit,
+        fields,
+        counter_model=EarningRuleCounter,
+        shape=("period", "scope"),
+        check=earning_rule_limit_check,
+        value=lambda row: Decimal(row.points),
+        message="This limit has counted points: its period and scope cannot change; add a new limit instead.",
+        path="period",
+        user=user,
+    )
 
 
 @transaction.atomic
