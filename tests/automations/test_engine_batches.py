@@ -57,6 +57,32 @@ def _commits(statements: list[str]) -> int:
     return sum(1 for statement in statements if statement.startswith("COMMIT"))
 
 
+def _process_in_threads(ids: list[int], *, workers: int) -> list[BaseException]:
+    """
+    `workers` threads released together, each running the task for every `workers`-th event of `ids` on its own
+    connection; returns what they raised (nothing, when all went well).
+    """
+    start = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def worker(share: list[int]) -> None:
+        try:
+            start.wait()
+            for event_id in share:
+                engine_tasks.process_domain_event(event_id)
+        except BaseException as error:  # returned to the test
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(ids[i::workers],)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
 def test_one_task_processes_a_batch_of_pending_events_in_one_commit(no_queue, settings):
     settings.AUTOMATIONS_EVENT_BATCH = 10
     _tagging()
@@ -94,27 +120,8 @@ def test_concurrent_tasks_take_disjoint_batches_and_every_effect_happens_once(no
     settings.AUTOMATIONS_EVENT_BATCH = 5
     _tagging()
     ids = _events(40)
-    start = threading.Barrier(4)
-    errors: list[BaseException] = []
-    processed: list[int] = []
 
-    def worker(share: list[int]) -> None:
-        try:
-            start.wait()
-            for event_id in share:
-                processed.append(engine_tasks.process_domain_event(event_id) or 0)
-        except BaseException as error:  # reported below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(ids[i::4],)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert _process_in_threads(ids, workers=4) == []
     assert CustomerTag.objects.filter(tag__name="Bench").count() == 40
     assert WorkflowRun.objects.count() == ActionEffect.objects.count() == 40
     assert DomainEventReceipt.objects.filter(consumer="automations").count() == 40
@@ -304,26 +311,8 @@ def test_concurrent_tasks_drain_a_backlog_in_disjoint_batches_every_effect_once(
     _tagging()
     ids = _events(40)
     _age(ids)
-    start = threading.Barrier(4)
-    errors: list[BaseException] = []
 
-    def worker(share: list[int]) -> None:
-        try:
-            start.wait()
-            for event_id in share:
-                engine_tasks.process_domain_event(event_id)
-        except BaseException as error:  # reported below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(ids[i::4],)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert _process_in_threads(ids, workers=4) == []
     assert CustomerTag.objects.filter(tag__name="Bench").count() == 40
     assert WorkflowRun.objects.count() == ActionEffect.objects.count() == 40
     assert _consumed() == set(ids)
