@@ -4,7 +4,7 @@ or campaign that sent it — hand-computed, against SQL over the raw deliveries 
 """
 
 import random
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -13,57 +13,28 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from rest_framework.test import APIClient
 
-from apps.automations import services as workflow_services
-from apps.automations.models import WorkflowRun
 from apps.customers import services as customer_services
-from apps.customers.messaging.models import Delivery
 from apps.reports import services
 from apps.reports.attribution import attribution_by_sender
 from apps.reports.lift import campaigns_report, workflows_report
 from apps.reports.models import DailyMessageOrders
-from apps.reports.selectors import Period
-from tests.campaigns.promo_helpers import campaign_with
 
 from ..factories import UserFactory
+from .attribution_helpers import (
+    MARCH,
+    measured,
+    message,
+    plain_workflow,
+    random_instant,
+    random_orders,
+    refreshed_customer,
+    run_of,
+    spring,
+    welcome,
+)
 from .helpers import at, customer, order
 
 pytestmark = pytest.mark.django_db
-
-MARCH = Period(date(2026, 3, 1), date(2026, 3, 31))
-
-
-def welcome():
-    return workflow_services.workflow_create(
-        name="Welcome",
-        definition={"schema": 1, "trigger": {"event": "event.custom"}, "steps": []},
-    )
-
-
-def spring():
-    return campaign_with("Spring", incentives=[{"kind": "fixed_order", "amount": Decimal("5.00")}])
-
-
-def run_of(workflow, person, *, kind="event", when="2026-03-01"):
-    return WorkflowRun.objects.create(
-        workflow=workflow,
-        kind=kind,
-        customer=person if kind == "event" else None,
-        status="succeeded",
-        created_at=at(when, 8),
-    )
-
-
-def message(person, cause, sent, *, status="sent", key=None):
-    return Delivery.objects.create(
-        key=key or f"{cause}:{person.pk}:{sent.isoformat()}",
-        channel="email",
-        customer=person,
-        to="x@example.com",
-        status=status,
-        sent_at=sent if status == "sent" else None,
-        cause=cause,
-        created_at=sent,
-    )
 
 
 def hand_data():
@@ -167,12 +138,7 @@ def test_the_workflows_and_campaigns_reports_api_and_csv_show_the_attribution():
 
 def test_a_message_sent_after_the_last_refresh_recomputes_only_its_day():
     workflow = welcome()
-    eve = customer()
-    with time_machine.travel(at("2026-03-10", 7), tick=False):
-        order(eve, "15.00", "2026-03-04")
-        order(eve, "20.00", "2026-03-09")
-    with time_machine.travel(at("2026-03-10", 9), tick=False):
-        services.rollups_refresh()
+    eve = refreshed_customer()
     with time_machine.travel(at("2026-03-10", 13), tick=False):
         message(eve, f"workflow_run:{run_of(workflow, eve, when='2026-03-10').pk}", at("2026-03-10", 10))
         order(eve, "35.00", "2026-03-10")  # at noon, two hours after the message
@@ -242,18 +208,13 @@ def raw_attribution(window):
 
 def test_the_attribution_matches_sql_over_the_raw_deliveries_and_orders_on_generated_data():
     rng = random.Random(5)
-    workflows = [
-        welcome(),
-        workflow_services.workflow_create(
-            name="Win-back", definition={"schema": 1, "trigger": {"event": "event.custom"}, "steps": []}
-        ),
-    ]
+    workflows = [welcome(), plain_workflow("Win-back")]
     campaign = spring()
     bulk = run_of(workflows[1], None, kind="bulk")
     for index in range(60):
         person = customer()
         for number in range(rng.randint(0, 4)):
-            sent = at("2026-02-10") + timedelta(days=rng.randint(0, 45), hours=rng.randint(0, 23))
+            sent = random_instant(rng)
             cause = rng.choice(
                 [
                     f"workflow_run:{run_of(rng.choice(workflows), person).pk}",
@@ -266,23 +227,8 @@ def test_the_attribution_matches_sql_over_the_raw_deliveries_and_orders_on_gener
             message(
                 person, cause, sent, status=rng.choice(["sent", "sent", "sent", "queued"]), key=f"k{index}:{number}"
             )
-        for _ in range(rng.randint(0, 4)):
-            placed = at("2026-02-20") + timedelta(days=rng.randint(0, 45))
-            created = order(person, f"{rng.randint(5, 90)}.00", placed.date().isoformat())
-            if rng.random() < 0.15:
-                customer_services.order_cancel(order=created)
-            elif rng.random() < 0.15:
-                customer_services.refund_create(order=created, amount=Decimal("2.00"))
+        random_orders(rng, person)
     services.rollups_refresh()
 
     for window in (1, 7, 30):
-        measured = {
-            ("w", pk): (row["orders"], row["revenue"])
-            for pk, row in attribution_by_sender(MARCH.start, MARCH.end, window, owner="workflow").items()
-            if row["orders"]
-        } | {
-            ("c", pk): (row["orders"], row["revenue"])
-            for pk, row in attribution_by_sender(MARCH.start, MARCH.end, window, owner="campaign").items()
-            if row["orders"]
-        }
-        assert measured == raw_attribution(window), window
+        assert measured(window, "orders", "revenue") == raw_attribution(window), window

@@ -13,9 +13,7 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
-from apps.automations import services as workflow_services
 from apps.automations.models import WorkflowRun
-from apps.customers import services as customer_services
 from apps.customers.messaging.models import Delivery
 from apps.customers.models import Order
 from apps.reports import services
@@ -26,8 +24,19 @@ from apps.tagging.choices import TagSource
 from apps.tagging.models import TagAudit
 
 from ..factories import UserFactory
+from .attribution_helpers import (
+    MARCH,
+    measured,
+    message,
+    plain_workflow,
+    random_instant,
+    random_orders,
+    refreshed_customer,
+    run_of,
+    spring,
+    welcome,
+)
 from .helpers import at, customer, order
-from .test_message_attribution import MARCH, message, run_of, spring, welcome
 
 pytestmark = pytest.mark.django_db
 
@@ -39,9 +48,7 @@ def tag(person, names, source_ref, when, *, remove=False, source=TagSource.WORKF
 
 
 def vip():
-    return workflow_services.workflow_create(
-        name="VIP", definition={"schema": 1, "trigger": {"event": "event.custom"}, "steps": []}
-    )
+    return plain_workflow("VIP")
 
 
 def hand_data():
@@ -145,12 +152,7 @@ def test_the_workflows_report_api_and_csv_show_the_orders_after_a_tag():
 
 def test_a_tag_added_after_the_last_refresh_recomputes_only_the_days_of_the_orders_it_touches():
     flow = vip()
-    eve = customer()
-    with time_machine.travel(at("2026-03-10", 7), tick=False):
-        order(eve, "15.00", "2026-03-04")
-        order(eve, "20.00", "2026-03-09")
-    with time_machine.travel(at("2026-03-10", 9), tick=False):
-        services.rollups_refresh()
+    eve = refreshed_customer()
     with time_machine.travel(at("2026-03-10", 13), tick=False):
         run = run_of(flow, eve, when="2026-03-10")
     tag(eve, ["vip"], f"workflow_run:{run.pk}", at("2026-03-10", 10))
@@ -221,7 +223,7 @@ def test_the_attribution_matches_a_recomputation_from_the_raw_rows_on_generated_
         causes = [f"workflow_run:{runs[0].pk}", f"workflow_run:{runs[1].pk}", f"bulk_run:{bulk.pk}"]
         instants = []
         for number in range(rng.randint(0, 3)):
-            sent = at("2026-02-10") + timedelta(days=rng.randint(0, 45), hours=rng.randint(0, 23))
+            sent = random_instant(rng)
             instants.append(sent)
             message(
                 person,
@@ -234,7 +236,7 @@ def test_the_attribution_matches_a_recomputation_from_the_raw_rows_on_generated_
             added = (
                 rng.choice(instants)  # on the same instant as a message: the message wins
                 if instants and rng.random() < 0.25
-                else at("2026-02-10") + timedelta(days=rng.randint(0, 45), hours=rng.randint(0, 23))
+                else random_instant(rng)
             )
             TagAudit.objects.create(
                 customer=person,
@@ -244,22 +246,10 @@ def test_the_attribution_matches_a_recomputation_from_the_raw_rows_on_generated_
                 source_ref=rng.choice([*causes, ""]),
                 created_at=added,
             )
-        for _ in range(rng.randint(0, 4)):
-            placed = at("2026-02-20") + timedelta(days=rng.randint(0, 45))
-            created = order(person, f"{rng.randint(5, 90)}.00", placed.date().isoformat())
-            if rng.random() < 0.15:
-                customer_services.order_cancel(order=created)
-            elif rng.random() < 0.15:
-                customer_services.refund_create(order=created, amount=Decimal("2.00"))
+        random_orders(rng, person)
     services.rollups_refresh()
 
     assert DailyMessageOrders.objects.filter(touch="tag").count() >= 5
     assert DailyMessageOrders.objects.filter(touch="message").count() >= 5
     for window in (1, 7, 30):
-        measured = {
-            (kind, pk): (row["orders"], row["revenue"], row["tag_orders"], row["tag_revenue"])
-            for kind, owner in (("w", "workflow"), ("c", "campaign"))
-            for pk, row in attribution_by_sender(MARCH.start, MARCH.end, window, owner=owner).items()
-            if row["orders"]
-        }
-        assert measured == reference(window), window
+        assert measured(window, "orders", "revenue", "tag_orders", "tag_revenue") == reference(window), window
