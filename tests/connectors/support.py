@@ -1,4 +1,7 @@
-"""Helpers of the connectors' tests (no tests here): a connected shop and signed deliveries of the fixtures."""
+"""
+Helpers of the connectors' tests (no tests here): a connected shop and signed deliveries of the fixtures; for the
+push tests, the shop with pushes back switched on against the fake Admin API, and its sample customer, linked.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +11,26 @@ import hashlib
 import hmac
 import itertools
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
 
-from apps.connectors.services.connections import connection_create
+from apps.connectors.models import Push
+from apps.connectors.services.connections import connection_create, connection_update
+from apps.connectors.services.push import pushes_send_due
+from apps.customers.models import Customer
 from tests.automations.test_engine_support import RecordingQueue
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRET = "shpss_0123456789abcdef0123456789abcdef"
 WOO_SECRET = "woo-signing-secret-for-tests"
+PUSH_TOKEN = "shpat_push_0123456789"
+SHOPIFY_ID = "706405506930370084"  # the customer of the customers/create sample
+GRAPHQL = "/admin/api/2025-01/graphql.json"
+WOO_API_KEY = "ck_key:cs_secret"
 _ids = itertools.count(1)
 
 
@@ -107,3 +118,49 @@ def deliver(client, queue: RecordingQueue, django_capture_on_commit_callbacks):
         return response
 
     return run
+
+
+@pytest.fixture
+def pushing(shop, fake_shop):
+    """The Shopify shop with consents pushed back to it (`push_unsubscribes`), its Admin API the fake shop's."""
+    return connection_update(connection=shop, push_unsubscribes=True, api_token=PUSH_TOKEN, api_base_url=fake_shop.url)
+
+
+def shop_customer(deliver: Any, connection: Any, *, email_state: str | None = None) -> Customer:
+    """
+    The customers/create sample delivered and linked: its e-mail consent as documented (subscribed, single opt-in),
+    or `email_state` with no opt-in level.
+    """
+    body = fixture("shopify", "customers/create")
+    if email_state is not None:
+        body["email_marketing_consent"] = {"state": email_state, "opt_in_level": None, "consent_updated_at": None}
+    deliver(connection, "customers/create", body)
+    return Customer.objects.get(external_id=f"shopify:{connection.shop_domain}:{SHOPIFY_ID}")
+
+
+def woo_pushing(woo_shop: Any, fake_shop: Any, **consent_meta: str) -> Any:
+    """The WooCommerce shop with consents pushed to the fake shop's REST API, in the meta field `newsletter_optin`."""
+    return connection_update(
+        connection=woo_shop,
+        push_unsubscribes=True,
+        api_token=WOO_API_KEY,
+        api_base_url=fake_shop.url,
+        consent_meta_key="newsletter_optin",
+        **consent_meta,
+    )
+
+
+def woo_customer(deliver: Any, connection: Any) -> Customer:
+    """The customer.created sample (customer 25) delivered and linked."""
+    deliver(connection, "customer.created", fixture("woocommerce", "customer.created"))
+    return Customer.objects.get(external_id=f"woocommerce:{connection.shop_domain}:25")
+
+
+def assert_sent_on_retry(fake_shop: Any, due: datetime) -> None:
+    """The one push failed once and is retried at `due` (not a second earlier): sent, the same request again."""
+    assert pushes_send_due(now=due - timedelta(seconds=1)) == {}
+    assert pushes_send_due(now=due) == {"sent": 1}
+    push = Push.objects.get()
+    assert (push.status, push.attempts, push.last_error) == ("sent", 2, "")
+    assert len(fake_shop.requests) == 2
+    assert fake_shop.requests[0]["json"] == fake_shop.requests[1]["json"]

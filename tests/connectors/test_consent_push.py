@@ -22,28 +22,20 @@ from apps.customers.consent import services as consent
 from apps.customers.consent.models import Consent, ConsentEvent
 from apps.customers.models import Customer, DomainEvent, DomainEventReceipt
 from tests.api.conftest import api, integrator
-from tests.connectors.support import fixture
+from tests.connectors.support import (
+    GRAPHQL,
+    SHOPIFY_ID,
+    assert_sent_on_retry,
+    fixture,
+    shop_customer,
+    woo_customer,
+    woo_pushing,
+)
+from tests.connectors.support import PUSH_TOKEN as TOKEN
 
 pytestmark = pytest.mark.django_db
 
 __all__ = ["api", "integrator"]
-
-TOKEN = "shpat_consent_0123456789"
-SHOPIFY_ID = "706405506930370084"
-GRAPHQL = "/admin/api/2025-01/graphql.json"
-
-
-@pytest.fixture
-def pushing(shop, fake_shop):
-    return connection_update(connection=shop, push_unsubscribes=True, api_token=TOKEN, api_base_url=fake_shop.url)
-
-
-def shop_customer(deliver, connection, *, email_state="not_subscribed") -> Customer:
-    """The shop's customer, linked, with the shop's e-mail consent state (by default: never subscribed)."""
-    body = fixture("shopify", "customers/create")
-    body["email_marketing_consent"] = {"state": email_state, "opt_in_level": None, "consent_updated_at": None}
-    deliver(connection, "customers/create", body)
-    return Customer.objects.get(external_id=f"shopify:{connection.shop_domain}:{SHOPIFY_ID}")
 
 
 def granted_row(customer, channel="email") -> Consent:
@@ -68,7 +60,7 @@ def test_a_double_opt_in_confirmed_here_reaches_shopify_as_subscribed_confirmed_
     pushing, fake_shop, deliver, fire, api, client, settings
 ):
     settings.CONSENT_DOUBLE_OPT_IN = True
-    customer = shop_customer(deliver, pushing)
+    customer = shop_customer(deliver, pushing, email_state="not_subscribed")
     response = fire(
         api.patch,
         f"/api/v1/customers/{customer.pk}/",
@@ -108,7 +100,7 @@ def test_a_double_opt_in_confirmed_here_reaches_shopify_as_subscribed_confirmed_
 
 
 def test_a_grant_through_the_api_without_double_opt_in_is_single_opt_in(pushing, fake_shop, deliver, fire, api):
-    customer = shop_customer(deliver, pushing)
+    customer = shop_customer(deliver, pushing, email_state="not_subscribed")
 
     response = fire(
         api.patch, f"/api/v1/customers/{customer.pk}/", {"consents": [{"channel": "email", "status": "granted"}]}
@@ -122,7 +114,7 @@ def test_a_grant_through_the_api_without_double_opt_in_is_single_opt_in(pushing,
 
 
 def test_an_sms_grant_in_the_console_uses_the_sms_consent_mutation(pushing, fake_shop, deliver, fire):
-    customer = shop_customer(deliver, pushing)
+    customer = shop_customer(deliver, pushing, email_state="not_subscribed")
     Customer.objects.filter(pk=customer.pk).update(phone="+16135551111")
 
     fire(consent.consent_grant, customer=customer, channel="sms", source="admin", cause="admin")
@@ -135,7 +127,7 @@ def test_an_sms_grant_in_the_console_uses_the_sms_consent_mutation(pushing, fake
 
 
 def test_a_429_is_retried_after_its_retry_after_then_sent(pushing, fake_shop, deliver, fire):
-    customer = shop_customer(deliver, pushing)
+    customer = shop_customer(deliver, pushing, email_state="not_subscribed")
     fake_shop.answers = [(429, {"errors": "Exceeded 2 calls per second for api client."}, {"Retry-After": "45"})]
     fire(consent.consent_grant, customer=customer, channel="email", source="admin", cause="admin")
     now = timezone.now().replace(microsecond=0) + timedelta(seconds=5)
@@ -145,19 +137,14 @@ def test_a_429_is_retried_after_its_retry_after_then_sent(pushing, fake_shop, de
     push = Push.objects.get()
     assert (push.status, push.attempts, push.last_error) == ("pending", 1, "the shop answered 429")
     assert push.next_attempt_at == now + timedelta(seconds=45)  # Retry-After is longer than the 30 s back-off
-    assert pushes_send_due(now=now + timedelta(seconds=44)) == {}
-    assert pushes_send_due(now=now + timedelta(seconds=45)) == {"sent": 1}
-    push.refresh_from_db()
-    assert (push.status, push.attempts, push.last_error) == ("sent", 2, "")
-    assert len(fake_shop.requests) == 2
-    assert fake_shop.requests[0]["json"] == fake_shop.requests[1]["json"]
+    assert_sent_on_retry(fake_shop, now + timedelta(seconds=45))
     assert fake_shop.requests[1]["json"]["variables"] == subscribe_variables(customer, level="SINGLE_OPT_IN")
 
 
 def test_the_shops_echo_of_our_subscribe_changes_nothing_fires_nothing_and_pushes_nothing(
     pushing, fake_shop, deliver, fire
 ):
-    customer = shop_customer(deliver, pushing)
+    customer = shop_customer(deliver, pushing, email_state="not_subscribed")
     fire(consent.consent_grant, customer=customer, channel="email", source="admin", cause="admin")
     pushes_run()
     assert len(fake_shop.requests) == 1
@@ -181,7 +168,7 @@ def test_the_shops_echo_of_our_subscribe_changes_nothing_fires_nothing_and_pushe
 
 
 def test_a_grant_that_came_from_the_shop_is_not_pushed_back_to_it(pushing, fake_shop, deliver):
-    customer = shop_customer(deliver, pushing)
+    customer = shop_customer(deliver, pushing, email_state="not_subscribed")
     update = fixture("shopify", "customers/create")
     update["updated_at"] = timezone.now().isoformat()
     update["email_marketing_consent"] = {"state": "subscribed", "consent_updated_at": update["updated_at"]}
@@ -195,7 +182,7 @@ def test_a_grant_that_came_from_the_shop_is_not_pushed_back_to_it(pushing, fake_
 
 
 def test_a_consent_withdrawn_before_the_push_is_due_skips_it(pushing, fake_shop, deliver, fire):
-    customer = shop_customer(deliver, pushing)
+    customer = shop_customer(deliver, pushing, email_state="not_subscribed")
     fake_shop.answers = [(503, {}, {})]
     fire(consent.consent_grant, customer=customer, channel="email", source="admin", cause="admin")
     assert pushes_run() == {"pending": 1}
@@ -238,7 +225,7 @@ def test_the_late_echo_of_our_unsubscribe_does_not_undo_a_subscription_given_her
 
 
 def test_a_later_unsubscribe_in_the_shop_still_withdraws_a_grant_made_here(pushing, fake_shop, deliver, fire):
-    customer = shop_customer(deliver, pushing)
+    customer = shop_customer(deliver, pushing, email_state="not_subscribed")
     fire(consent.consent_grant, customer=customer, channel="email", source="admin", cause="admin")
     later = timezone.now() + timedelta(minutes=5)
 
@@ -252,17 +239,8 @@ def test_a_later_unsubscribe_in_the_shop_still_withdraws_a_grant_made_here(pushi
 
 
 def test_woocommerce_gets_the_subscribed_meta_value_and_no_sms(woo_shop, fake_shop, deliver, fire):
-    woo = connection_update(
-        connection=woo_shop,
-        push_unsubscribes=True,
-        api_token="ck_key:cs_secret",
-        api_base_url=fake_shop.url,
-        consent_meta_key="newsletter_optin",
-        consent_meta_unsubscribed="no",
-        consent_meta_subscribed="yes-please",
-    )
-    deliver(woo, "customer.created", fixture("woocommerce", "customer.created"))
-    customer = Customer.objects.get(external_id="woocommerce:example.com:25")
+    woo = woo_pushing(woo_shop, fake_shop, consent_meta_unsubscribed="no", consent_meta_subscribed="yes-please")
+    customer = woo_customer(deliver, woo)
     Customer.objects.filter(pk=customer.pk).update(phone="+16135551111")
 
     fire(consent.consent_grant, customer=customer, channel="email", source="api", cause="api:token:1")
@@ -286,7 +264,7 @@ def test_woocommerce_gets_the_subscribed_meta_value_and_no_sms(woo_shop, fake_sh
 
 def test_only_connections_with_the_setting_and_only_grants_after_it_was_switched_on(shop, fake_shop, deliver, fire):
     tags_only = connection_update(connection=shop, push_enabled=True, api_token=TOKEN, api_base_url=fake_shop.url)
-    customer = shop_customer(deliver, tags_only)
+    customer = shop_customer(deliver, tags_only, email_state="not_subscribed")
     fire(consent.consent_grant, customer=customer, channel="email", source="admin", cause="admin")
     pushes_run()
     assert Push.objects.count() == 0 and fake_shop.requests == []

@@ -24,26 +24,22 @@ from apps.customers.consent.models import Consent, ConsentEvent
 from apps.customers.models import Customer, DomainEvent, DomainEventReceipt
 from apps.platform.models import AuditEntry
 from tests.api.conftest import api, integrator
-from tests.connectors.support import fixture
+from tests.connectors.support import (
+    GRAPHQL,
+    SHOPIFY_ID,
+    WOO_API_KEY,
+    assert_sent_on_retry,
+    fixture,
+    shop_customer,
+    woo_customer,
+    woo_pushing,
+)
+from tests.connectors.support import PUSH_TOKEN as TOKEN
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 __all__ = ["api", "integrator"]
-
-TOKEN = "shpat_unsubscribe_0123456789"
-SHOPIFY_ID = "706405506930370084"
-GRAPHQL = "/admin/api/2025-01/graphql.json"
-
-
-@pytest.fixture
-def unsubscribing(shop, fake_shop):
-    return connection_update(connection=shop, push_unsubscribes=True, api_token=TOKEN, api_base_url=fake_shop.url)
-
-
-def shop_customer(deliver, connection) -> Customer:
-    deliver(connection, "customers/create", fixture("shopify", "customers/create"))
-    return Customer.objects.get(external_id=f"shopify:{connection.shop_domain}:{SHOPIFY_ID}")
 
 
 def withdrawn_at(customer, channel="email"):
@@ -70,9 +66,9 @@ def unsubscribe_by_api(fire, api, customer):
 
 @pytest.mark.parametrize("entry", ["api", "link", "console"])
 def test_an_unsubscribe_here_reaches_shopify_as_an_email_consent_update(
-    entry, unsubscribing, fake_shop, deliver, fire, api, admin_client, client
+    entry, pushing, fake_shop, deliver, fire, api, admin_client, client
 ):
-    customer = shop_customer(deliver, unsubscribing)
+    customer = shop_customer(deliver, pushing)
     assert fake_shop.requests == []
 
     if entry == "api":
@@ -102,16 +98,14 @@ def test_an_unsubscribe_here_reaches_shopify_as_an_email_consent_update(
         1,
         "",
     )
-    assert push.customer_id == customer.pk and push.connection_id == unsubscribing.pk
+    assert push.customer_id == customer.pk and push.connection_id == pushing.pk
     event = DomainEvent.objects.get(name="customer.unsubscribed", customer=customer)
     assert push.source_key == f"unsubscribe:{event.pk}:email"
     assert DomainEventReceipt.objects.filter(event=event, consumer="connectors").count() == 1
 
 
-def test_the_shops_echo_of_our_unsubscribe_changes_nothing_and_sends_nothing(
-    unsubscribing, fake_shop, deliver, fire, api
-):
-    customer = shop_customer(deliver, unsubscribing)
+def test_the_shops_echo_of_our_unsubscribe_changes_nothing_and_sends_nothing(pushing, fake_shop, deliver, fire, api):
+    customer = shop_customer(deliver, pushing)
     unsubscribe_by_api(fire, api, customer)
     assert len(fake_shop.requests) == 1
     events, consent_events, pushes = DomainEvent.objects.count(), ConsentEvent.objects.count(), Push.objects.count()
@@ -123,7 +117,7 @@ def test_the_shops_echo_of_our_unsubscribe_changes_nothing_and_sends_nothing(
         "opt_in_level": "single_opt_in",
         "consent_updated_at": withdrawn_at(customer).isoformat(),
     }
-    deliver(unsubscribing, "customers/update", echo, webhook_id="echo-1")
+    deliver(pushing, "customers/update", echo, webhook_id="echo-1")
 
     assert WebhookDelivery.objects.get(webhook_id="echo-1").status == "processed"
     assert DomainEvent.objects.count() == events  # no second customer.unsubscribed, no workflow trigger
@@ -132,17 +126,17 @@ def test_the_shops_echo_of_our_unsubscribe_changes_nothing_and_sends_nothing(
     assert len(fake_shop.requests) == 1
 
 
-def test_an_unsubscribe_that_came_from_the_shop_is_not_pushed_back_to_it(unsubscribing, fake_shop, deliver):
-    customer = shop_customer(deliver, unsubscribing)
+def test_an_unsubscribe_that_came_from_the_shop_is_not_pushed_back_to_it(pushing, fake_shop, deliver):
+    customer = shop_customer(deliver, pushing)
     update = fixture("shopify", "customers/create")
     update["updated_at"] = "2012-08-24T14:05:00-04:00"
     update["email_marketing_consent"] = {"state": "unsubscribed", "consent_updated_at": "2012-08-24T14:05:00-04:00"}
 
-    deliver(unsubscribing, "customers/update", update)
+    deliver(pushing, "customers/update", update)
 
     assert Consent.objects.get(customer=customer, channel="email").status == "withdrawn"
     event = DomainEvent.objects.get(name="customer.unsubscribed", customer=customer)
-    assert event.cause == unsubscribing.cause
+    assert event.cause == pushing.cause
     assert Push.objects.count() == 0 and fake_shop.requests == []
     # nothing to do for the connectors: no task, the event is settled without one
     assert DomainEvent.objects.get(pk=event.pk).status == "processed"
@@ -159,8 +153,8 @@ def test_only_connections_with_the_setting_push_unsubscribes(shop, fake_shop, de
     assert event.status == "processed"
 
 
-def test_a_5xx_is_retried_with_back_off_then_sent(unsubscribing, fake_shop, deliver, fire, api):
-    customer = shop_customer(deliver, unsubscribing)
+def test_a_5xx_is_retried_with_back_off_then_sent(pushing, fake_shop, deliver, fire, api):
+    customer = shop_customer(deliver, pushing)
     fake_shop.answers = [(503, {"errors": "Service Unavailable"}, {})]
     now = timezone.now().replace(microsecond=0) + timedelta(minutes=1)
 
@@ -170,17 +164,12 @@ def test_a_5xx_is_retried_with_back_off_then_sent(unsubscribing, fake_shop, deli
     push = Push.objects.get()
     assert (push.status, push.attempts, push.last_error) == ("pending", 1, "the shop answered 503")
     assert push.next_attempt_at == now + timedelta(seconds=30)
-    assert pushes_send_due(now=now + timedelta(seconds=29)) == {}
-    assert pushes_send_due(now=now + timedelta(seconds=30)) == {"sent": 1}
-    push.refresh_from_db()
-    assert (push.status, push.attempts, push.last_error) == ("sent", 2, "")
-    assert len(fake_shop.requests) == 2
-    assert fake_shop.requests[0]["json"] == fake_shop.requests[1]["json"]
+    assert_sent_on_retry(fake_shop, now + timedelta(seconds=30))
     assert fake_shop.requests[1]["json"]["variables"] == unsubscribe_variables(customer)
 
 
-def test_retries_are_bounded_a_push_that_keeps_failing_ends_dead(unsubscribing, fake_shop, deliver, fire, api):
-    customer = shop_customer(deliver, unsubscribing)
+def test_retries_are_bounded_a_push_that_keeps_failing_ends_dead(pushing, fake_shop, deliver, fire, api):
+    customer = shop_customer(deliver, pushing)
     fake_shop.answers = [(502, {"errors": "Bad Gateway"}, {})] * (MAX_ATTEMPTS + 2)
     unsubscribe_by_api(fire, api, customer)
     clock = timezone.now()
@@ -220,9 +209,9 @@ def test_retries_are_bounded_a_push_that_keeps_failing_ends_dead(unsubscribing, 
     ],
 )
 def test_a_refusal_is_recorded_failed_with_the_shops_reason_and_not_retried(
-    answer, reason, unsubscribing, fake_shop, deliver, fire, api
+    answer, reason, pushing, fake_shop, deliver, fire, api
 ):
-    customer = shop_customer(deliver, unsubscribing)
+    customer = shop_customer(deliver, pushing)
     fake_shop.answers = [answer]
 
     unsubscribe_by_api(fire, api, customer)
@@ -234,8 +223,8 @@ def test_a_refusal_is_recorded_failed_with_the_shops_reason_and_not_retried(
     assert len(fake_shop.requests) == 1
 
 
-def test_consuming_and_sending_twice_pushes_once(unsubscribing, fake_shop, deliver, fire, api):
-    customer = shop_customer(deliver, unsubscribing)
+def test_consuming_and_sending_twice_pushes_once(pushing, fake_shop, deliver, fire, api):
+    customer = shop_customer(deliver, pushing)
     unsubscribe_by_api(fire, api, customer)
     event = DomainEvent.objects.get(name="customer.unsubscribed", customer=customer)
     push = Push.objects.get()
@@ -248,8 +237,8 @@ def test_consuming_and_sending_twice_pushes_once(unsubscribing, fake_shop, deliv
     assert len(fake_shop.requests) == 1
 
 
-def test_a_consent_given_again_before_the_retry_skips_the_push(unsubscribing, fake_shop, deliver, fire, api):
-    customer = shop_customer(deliver, unsubscribing)
+def test_a_consent_given_again_before_the_retry_skips_the_push(pushing, fake_shop, deliver, fire, api):
+    customer = shop_customer(deliver, pushing)
     fake_shop.answers = [(500, {}, {})]
     unsubscribe_by_api(fire, api, customer)
     fire(consent.consent_grant, customer=customer, channel="email", source="admin")
@@ -262,16 +251,16 @@ def test_a_consent_given_again_before_the_retry_skips_the_push(unsubscribing, fa
 
 
 def test_a_stale_subscribed_delivery_does_not_undo_an_unsubscribe_but_a_newer_one_does(
-    unsubscribing, fake_shop, deliver, fire, api
+    pushing, fake_shop, deliver, fire, api
 ):
-    customer = shop_customer(deliver, unsubscribing)
+    customer = shop_customer(deliver, pushing)
     unsubscribe_by_api(fire, api, customer)
     at = withdrawn_at(customer)
 
     stale = fixture("shopify", "customers/create")  # sent by the shop before our unsubscribe reached it
     stale["updated_at"] = (at - timedelta(seconds=5)).isoformat()
     stale["email_marketing_consent"] = {"state": "subscribed", "consent_updated_at": "2012-08-24T14:01:46-04:00"}
-    deliver(unsubscribing, "customers/update", stale, webhook_id="stale")
+    deliver(pushing, "customers/update", stale, webhook_id="stale")
 
     assert Consent.objects.get(customer=customer, channel="email").status == "withdrawn"
     outcome = WebhookDelivery.objects.get(webhook_id="stale").outcome
@@ -282,15 +271,15 @@ def test_a_stale_subscribed_delivery_does_not_undo_an_unsubscribe_but_a_newer_on
     again = fixture("shopify", "customers/create")  # the customer subscribed again in the shop, later
     again["updated_at"] = (at + timedelta(minutes=5)).isoformat()
     again["email_marketing_consent"] = {"state": "subscribed", "consent_updated_at": again["updated_at"]}
-    deliver(unsubscribing, "customers/update", again, webhook_id="again")
+    deliver(pushing, "customers/update", again, webhook_id="again")
 
     row = Consent.objects.get(customer=customer, channel="email")
-    assert (row.status, row.source) == ("granted", f"connector:{unsubscribing.pk}")
+    assert (row.status, row.source) == ("granted", f"connector:{pushing.pk}")
     assert Push.objects.count() == 1 and len(fake_shop.requests) == 1  # a grant from the shop is not pushed back
 
 
-def test_sms_unsubscribes_use_the_sms_consent_mutation(unsubscribing, fake_shop, deliver, fire):
-    customer = shop_customer(deliver, unsubscribing)
+def test_sms_unsubscribes_use_the_sms_consent_mutation(pushing, fake_shop, deliver, fire):
+    customer = shop_customer(deliver, pushing)
 
     fire(consent.consent_withdraw, customer=customer, channel="sms", source="admin", cause="admin")
 
@@ -311,16 +300,8 @@ def test_sms_unsubscribes_use_the_sms_consent_mutation(unsubscribing, fake_shop,
 def test_woocommerce_gets_the_configured_meta_field_and_its_echo_changes_nothing(
     woo_shop, fake_shop, deliver, fire, api
 ):
-    woo = connection_update(
-        connection=woo_shop,
-        push_unsubscribes=True,
-        api_token="ck_key:cs_secret",
-        api_base_url=fake_shop.url,
-        consent_meta_key="newsletter_optin",
-        consent_meta_unsubscribed="no",
-    )
-    deliver(woo, "customer.created", fixture("woocommerce", "customer.created"))
-    customer = Customer.objects.get(external_id="woocommerce:example.com:25")
+    woo = woo_pushing(woo_shop, fake_shop, consent_meta_unsubscribed="no")
+    customer = woo_customer(deliver, woo)
 
     unsubscribe_by_api(fire, api, customer)
     fire(consent.consent_withdraw, customer=customer, channel="sms", source="admin")  # WooCommerce keeps no SMS
@@ -328,7 +309,7 @@ def test_woocommerce_gets_the_configured_meta_field_and_its_echo_changes_nothing
     assert len(fake_shop.requests) == 1
     sent = fake_shop.requests[0]
     assert (sent["method"], sent["path"]) == ("PUT", "/wp-json/wc/v3/customers/25")
-    assert sent["headers"]["authorization"] == "Basic " + base64.b64encode(b"ck_key:cs_secret").decode()
+    assert sent["headers"]["authorization"] == "Basic " + base64.b64encode(WOO_API_KEY.encode()).decode()
     assert sent["json"] == {"meta_data": [{"key": "newsletter_optin", "value": "no"}]}
     assert list(Push.objects.values_list("status", "channel")) == [("sent", "email")]
 
