@@ -63,6 +63,7 @@ from .promotions.models import (  # noqa: E402, F401
     LimitCounter,
     LimitTake,
     PromotionSettings,
+    PromotionsVersion,
     Redemption,
     RedemptionItem,
 )

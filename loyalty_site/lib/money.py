@@ -14,6 +14,7 @@ the shop currency, EUR 1.08 means 1 EUR = 1.08 USD, JPY 0.0067 means 1 JPY = 0.0
 
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from babel.numbers import format_currency, get_currency_precision, is_currency
@@ -51,11 +52,15 @@ def currency_code(value: Any, *, path: str = "currency") -> str:
     return code
 
 
+# CLDR does not change while the process runs, and the hot paths (validation, pricing) ask per line and per
+# incentive: each answer is kept (an unknown code raises and is not kept).
+@lru_cache(maxsize=1024)
 def minor_units(currency: str) -> int:
     """How many decimals the currency uses (JPY 0, EUR 2, KWD 3), from CLDR."""
     return int(get_currency_precision(currency_code(currency)))
 
 
+@lru_cache(maxsize=1024)
 def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-minor_units(currency))
 

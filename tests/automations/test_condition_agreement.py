@@ -23,6 +23,7 @@ from loyalty_site.lib.conditions import (
     Scope,
     audience_queryset,
     condition_evaluate,
+    condition_predicate,
     condition_validate,
     figures_prefetch,
 )
@@ -296,6 +297,11 @@ def test_in_memory_and_sql_evaluators_select_the_same_customers(settings, custom
                 )
             )
             assert in_memory == in_sql, condition
+            # The same condition turned into a predicate once (what the promotion set keeps) agrees.
+            predicate = condition_predicate(condition)
+            assert {customer.pk for customer in rows if predicate(EvaluationContext(customer=customer, now=NOW))} == (
+                in_memory
+            ), condition
             # A bulk chunk: figures aggregate only the scope's rows (an id range), or a list of candidates.
             chunk = Scope(low=min(ids), high=max(ids) + 1)
             in_chunk = set(

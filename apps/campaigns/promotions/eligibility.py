@@ -20,7 +20,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from apps.platform.kill_switch import REFUSAL_CODE, REFUSAL_MESSAGE, kill_switch_is_on
+from apps.platform.kill_switch import REFUSAL_CODE, REFUSAL_MESSAGE
 from apps.platform.limits import period_bucket
 from loyalty_site.lib.conditions import EvaluationContext, condition_evaluate, field_get
 from loyalty_site.lib.conditions.evaluation import read_field
@@ -42,6 +42,7 @@ from .choices import (
 )
 from .models import Campaign, Code, GiftCard, Incentive, Limit, LimitCounter, PromotionSettings
 from .pricing import Effect, IncentiveTerms, LineState, effect_apply, effect_cap, effect_compute
+from .promotion_set import PromotionSet, campaigns_prepare, promotion_set
 
 # --- Input -------------------------------------------------------------------------------------------
 
@@ -323,21 +324,36 @@ def _code_refusal(code: Code, customer: Any, now: datetime) -> Refusal | None:
     return None
 
 
-def candidates_load(*, codes: list[str], include_automatic: bool, customer: Any) -> list[Candidate]:
-    """The candidates of a request: each code sent (in order, duplicates once) and the automatic campaigns."""
+def candidates_load(
+    *, codes: list[str], include_automatic: bool, customer: Any, promotions: PromotionSet | None = None
+) -> list[Candidate]:
+    """
+    The candidates of a request: each code sent (in order, duplicates once) and the automatic campaigns. With
+    `promotions` (the process's current set, see `promotion_set`) the campaigns come from it and only the codes
+    are read; without it everything is read now (reserve and redeem, inside their transaction).
+    """
     texts: list[str] = []
     for text in codes:
         normal = code_normalize(text)
         if normal not in texts:
             texts.append(normal)
-    found = {code.code: code for code in Code.objects.select_related("campaign", "gift_card").filter(code__in=texts)}
+    rows = (
+        Code.objects.select_related("gift_card")
+        if promotions is not None
+        else Code.objects.select_related("campaign", "gift_card")
+    )
+    found = {code.code: code for code in rows.filter(code__in=texts)} if texts else {}
     missing = [text for text in texts if text not in found]
     if missing:
         found.update({code.code: code for code in reward_codes(missing, save=False)})
+    if promotions is not None:
+        shared = promotions.campaigns_get(code.campaign_id for code in found.values())
+        for code in found.values():
+            code.campaign = shared[code.campaign_id]
     candidates: list[Candidate] = []
     for index, text in enumerate(texts):
-        code = found.get(text)
-        if code is None:
+        sent = found.get(text)
+        if sent is None:
             candidates.append(
                 Candidate(
                     None,
@@ -347,21 +363,26 @@ def candidates_load(*, codes: list[str], include_automatic: bool, customer: Any)
                 )
             )
         else:
-            candidates.append(Candidate(code.campaign, code=code, code_text=text, index=index))
+            candidates.append(Candidate(sent.campaign, code=sent, code_text=text, index=index))
     if include_automatic:
-        automatic = Campaign.objects.filter(type=CampaignType.AUTOMATIC, status=CampaignStatus.ACTIVE).order_by("pk")
+        automatic = (
+            promotions.automatic
+            if promotions is not None
+            else Campaign.objects.filter(type=CampaignType.AUTOMATIC, status=CampaignStatus.ACTIVE).order_by("pk")
+        )
         candidates.extend(Candidate(campaign, index=len(texts) + offset) for offset, campaign in enumerate(automatic))
-    campaign_ids = {candidate.campaign.pk for candidate in candidates if candidate.campaign is not None}
-    incentives: dict[int, list[Incentive]] = {}
-    for incentive in Incentive.objects.filter(campaign_id__in=campaign_ids).order_by("position", "pk"):
-        incentives.setdefault(incentive.campaign_id, []).append(incentive)
-    limits: dict[int, list[Limit]] = {}
-    for limit in Limit.objects.filter(campaign_id__in=campaign_ids).order_by("pk"):
-        limits.setdefault(limit.campaign_id, []).append(limit)
-    for candidate in candidates:
-        if candidate.campaign is not None:
-            candidate.campaign._promo_incentives = incentives.get(candidate.campaign.pk, [])
-            candidate.campaign._promo_limits = limits.get(candidate.campaign.pk, [])
+    if promotions is None:
+        by_pk: dict[int, Campaign] = {}
+        for candidate in candidates:
+            if candidate.campaign is not None:
+                by_pk.setdefault(candidate.campaign.pk, candidate.campaign)
+        campaigns_prepare(by_pk.values())
+        for candidate in candidates:  # (a campaign reached twice, by two codes, shares what was attached)
+            if candidate.campaign is not None and candidate.campaign is not by_pk[candidate.campaign.pk]:
+                prepared = by_pk[candidate.campaign.pk]
+                candidate.campaign._promo_incentives = prepared._promo_incentives
+                candidate.campaign._promo_limits = prepared._promo_limits
+                candidate.campaign._promo_rule = prepared._promo_rule
     return candidates
 
 
@@ -433,36 +454,42 @@ def budget_keys(limit: Limit, *, code: Code | None, customer: Any, now: datetime
 
 
 def counters_read(candidates: list[Candidate], *, customer: Any, now: datetime) -> dict[tuple, Decimal]:
-    """Used amount per (limit, bucket, subject) for every limit a candidate may take (one query)."""
+    """
+    Used amount per (limit, bucket, subject) for every limit a candidate may take (one statement): what each
+    counter holds, less what reservations past their TTL still hold in it — they no longer hold their budget,
+    even before the sweep releases them.
+    """
     keys = set()
     for candidate in candidates:
         for limit in getattr(candidate.campaign, "_promo_limits", []):
             keys.update(budget_keys(limit, code=candidate.code, customer=customer, now=now))
     if not keys:
         return {}
-    rows = LimitCounter.objects.filter(
-        limit_id__in={key[0] for key in keys}, bucket__in={key[1] for key in keys}, subject__in={key[2] for key in keys}
-    ).values_list("pk", "limit_id", "bucket", "subject", "used")
-    used = {(limit_id, bucket, subject): value for _, limit_id, bucket, subject, value in rows}
-    # Reservations past their TTL no longer hold their budget, even before the sweep releases them.
-    by_pk = {pk: (limit_id, bucket, subject) for pk, limit_id, bucket, subject, _ in rows}
-    if by_pk:
-        from django.db.models import F, Sum
+    from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
+    from django.db.models.functions import Coalesce
 
-        from .choices import RedemptionStatus
-        from .models import LimitTake
+    from .choices import RedemptionStatus
+    from .models import LimitTake
 
-        held = (
-            LimitTake.objects.filter(
-                counter_id__in=by_pk, redemption__status=RedemptionStatus.RESERVED, redemption__expires_at__lte=now
-            )
-            .values("counter_id")
-            .annotate(held=Sum(F("amount") - F("returned")))
+    money = DecimalField(max_digits=14, decimal_places=2)
+    expired = (
+        LimitTake.objects.filter(
+            counter_id=OuterRef("pk"), redemption__status=RedemptionStatus.RESERVED, redemption__expires_at__lte=now
         )
-        for row in held:
-            key = by_pk[row["counter_id"]]
-            used[key] = used[key] - row["held"]
-    return used
+        .values("counter_id")
+        .annotate(held=Sum(F("amount") - F("returned"), output_field=money))
+        .values("held")
+    )
+    rows = (
+        LimitCounter.objects.filter(
+            limit_id__in={key[0] for key in keys},
+            bucket__in={key[1] for key in keys},
+            subject__in={key[2] for key in keys},
+        )
+        .annotate(expired=Coalesce(Subquery(expired, output_field=money), Value(Decimal("0")), output_field=money))
+        .values_list("limit_id", "bucket", "subject", "used", "expired")
+    )
+    return {(limit_id, bucket, subject): used - expired for limit_id, bucket, subject, used, expired in rows}
 
 
 def promotions_evaluate(
@@ -480,8 +507,8 @@ def promotions_evaluate(
     `candidates` and `used` let redeem hand in what it loaded and locked; otherwise they are read here.
     """
     now = now or timezone.now()
-    settings = promotion_settings()
-    switched_off = kill_switch_is_on()
+    promotions, switched_off = promotion_set()
+    settings = promotions.settings
     currency = cart.currency
     outcome = Outcome(cart=cart, customer=customer, now=now)
     outcome.lines = [
@@ -496,11 +523,19 @@ def promotions_evaluate(
     ]
     outcome.shipping = outcome.shipping_left = to_minor(cart.shipping, currency)
     if candidates is None:
-        candidates = candidates_load(codes=codes, include_automatic=include_automatic, customer=customer)
+        candidates = candidates_load(
+            codes=codes, include_automatic=include_automatic, customer=customer, promotions=promotions
+        )
     if used is None:
         used = counters_read(candidates, customer=customer, now=now)
     used = dict(used)
     context = EvaluationContext(customer=customer, now=now, cart=cart.condition_view())
+    assert context.cart is not None  # (just set)
+    # One context per line, shared by every lines rule of this evaluation.
+    line_contexts = [
+        EvaluationContext(customer=customer, now=now, cart=context.cart, line=as_dict, cache=context.cache)
+        for as_dict in context.cart.lines
+    ]
 
     passing: list[Candidate] = []
     for candidate in candidates:
@@ -521,7 +556,7 @@ def promotions_evaluate(
         applied = None
         if refusal is None:
             applied, refusal = _candidate_apply(
-                candidate, outcome=outcome, settings=settings, context=context, used=used
+                candidate, outcome=outcome, settings=settings, context=context, line_contexts=line_contexts, used=used
             )
         if refusal is not None:
             candidate.refusal = refusal
@@ -578,8 +613,13 @@ def _candidate_refusal(
     if refusal is None and not any(incentive.is_active for incentive in campaign._promo_incentives):
         refusal = Refusal("campaign_paused", f"every incentive of “{campaign.name}” is switched off", "incentives")
     if refusal is None and campaign.validation_rule:
-        evaluation = condition_evaluate(campaign.validation_rule, context, path="validation_rule")
-        if not evaluation.result:
+        rule = getattr(campaign, "_promo_rule", None)
+        holds = (
+            rule(context)
+            if rule is not None
+            else condition_evaluate(campaign.validation_rule, context, path="validation_rule").result
+        )
+        if not holds:
             refusal = rule_explain(campaign.validation_rule, context, path="validation_rule", currency=currency)
     if refusal is None and any(
         incentive.is_active and incentive.kind in POINTS_KINDS for incentive in campaign._promo_incentives
@@ -698,16 +738,18 @@ def incentive_terms(incentive: Incentive, currency: str) -> IncentiveTerms:
     )
 
 
-def _matching_lines(incentive: Incentive, context: EvaluationContext, cart: Cart) -> set[int]:
+def _matching_lines(incentive: Incentive, line_contexts: list[EvaluationContext], cart: Cart) -> set[int]:
     if not incentive.lines_rule:
         return {line.index for line in cart.lines}
+    rule = getattr(incentive, "_promo_lines", None)
     matching = set()
-    assert context.cart is not None  # (the evaluation context of a cart)
-    for line, as_dict in zip(cart.lines, context.cart.lines, strict=True):
-        line_context = EvaluationContext(
-            customer=context.customer, now=context.now, cart=context.cart, line=as_dict, cache=context.cache
+    for line, line_context in zip(cart.lines, line_contexts, strict=True):
+        holds = (
+            rule(line_context)
+            if rule is not None
+            else condition_evaluate(incentive.lines_rule, line_context, path="lines_rule").result
         )
-        if condition_evaluate(incentive.lines_rule, line_context, path="lines_rule").result:
+        if holds:
             matching.add(line.index)
     return matching
 
@@ -718,6 +760,7 @@ def _candidate_apply(
     outcome: Outcome,
     settings: PromotionSettings,
     context: EvaluationContext,
+    line_contexts: list[EvaluationContext],
     used: dict[tuple, Decimal],
 ) -> tuple[Applied | None, Refusal | None]:
     """Compute the candidate's incentives on the cart as it stands and check its budgets; apply if it fits."""
@@ -737,7 +780,7 @@ def _candidate_apply(
         effect = effect_compute(
             terms,
             lines=outcome.lines,
-            matching=_matching_lines(incentive, context, cart),
+            matching=_matching_lines(incentive, line_contexts, cart),
             shipping_remaining=outcome.shipping_left,
             percent_on_initial=on_initial,
         )

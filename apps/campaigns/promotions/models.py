@@ -18,6 +18,8 @@ from apps.customers.models import Customer, MoneyField, Order
 from apps.platform.limits import CounterBase
 
 if TYPE_CHECKING:
+    from loyalty_site.lib.conditions import Predicate
+
     from .eligibility import Outcome
 
 from .choices import (
@@ -108,6 +110,7 @@ class Campaign(models.Model):
     # Not columns: the campaign's incentives and limits, loaded in bulk for a cart's candidates (eligibility).
     _promo_incentives: "list[Incentive]"
     _promo_limits: "list[Limit]"
+    _promo_rule: "Predicate | None"  # the validation rule as a predicate (promotion_set.campaigns_prepare)
 
     class Meta:
         ordering = ["-priority", "name"]
@@ -134,6 +137,8 @@ class Incentive(models.Model):
     lines_rule = models.JSONField(null=True, blank=True, help_text="Condition over one line: which lines match")
     is_active = models.BooleanField(default=True, help_text="Off: refused with campaign_paused")
     position = models.PositiveSmallIntegerField(default=0)
+    # Not a column: the lines rule as a predicate (promotion_set.campaigns_prepare).
+    _promo_lines: "Predicate | None"
 
     class Meta:
         ordering = ["campaign_id", "position", "pk"]
@@ -253,6 +258,21 @@ class PromotionSettings(models.Model):
 
     def __str__(self) -> str:
         return "Promotion settings"
+
+
+class PromotionsVersion(models.Model):
+    """
+    The one-row stamp of the promotion set: a fresh random `stamp` whenever a campaign, incentive, limit or the
+    promotion settings change, written by database triggers (migration 0018) in the writing statement's own
+    transaction, whatever wrote it (services, the admin, `QuerySet.update`, cascades, raw SQL). Every web process
+    keeps the active promotion set in memory under the stamp it was read with (`promotion_set`) and compares it
+    with this row on each validation, so a change is seen by the very next validation in every process.
+    """
+
+    stamp = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"Promotions version {self.stamp}"
 
 
 class KillSwitchEvent(models.Model):

@@ -12,7 +12,7 @@ Each app registers the fields it offers in its own `apps/<app>/fields.py`; nothi
 from .catalog import FieldSpec, catalog_describe, field_get, fields_all, register_field
 from .compilation import ConditionNotCompilable, audience_queryset, condition_compile
 from .context import ConditionError, ConditionInvalid, Evaluation, EvaluationContext
-from .evaluation import condition_evaluate, figures_prefetch, read_field
+from .evaluation import Predicate, condition_evaluate, condition_predicate, figures_prefetch, read_field
 from .figures import Figure, Scope, figure_of, figures_of
 from .templating import template_render, template_render_text, template_validate
 from .validation import MAX_DEPTH, MAX_NODES, condition_validate
@@ -27,11 +27,13 @@ __all__ = [
     "EvaluationContext",
     "FieldSpec",
     "Figure",
+    "Predicate",
     "Scope",
     "audience_queryset",
     "catalog_describe",
     "condition_compile",
     "condition_evaluate",
+    "condition_predicate",
     "condition_validate",
     "field_get",
     "fields_all",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -160,3 +161,54 @@ def condition_evaluate(condition: dict | None, context: EvaluationContext, *, pa
     evaluator = _Evaluator()
     result = evaluator.node(condition, context, path)
     return Evaluation(result=result, values=evaluator.values)
+
+
+Predicate = Callable[[EvaluationContext], bool]
+
+
+def condition_predicate(condition: dict | None) -> Predicate:
+    """
+    A condition checked once and turned into a function of the context: the same answer as
+    `condition_evaluate(condition, context).result` (the same reads and operators), without re-validating
+    the JSON or tracing the values read on every call — for a condition kept and evaluated many times
+    (a promotion's validation rule in the web process's promotion set). Raises ConditionInvalid like
+    `condition_evaluate`.
+    """
+    if condition is None:
+        return _always
+    condition_check(condition, path="")
+    return _predicate(condition)
+
+
+def _always(context: EvaluationContext) -> bool:
+    return True
+
+
+def _predicate(node: dict) -> Predicate:
+    if "all" in node:
+        every = tuple(_predicate(child) for child in node["all"])
+        return lambda context: all(part(context) for part in every)
+    if "any" in node:
+        some = tuple(_predicate(child) for child in node["any"])
+        return lambda context: any(part(context) for part in some)
+    if "not" in node:
+        inner = _predicate(node["not"])
+        return lambda context: not inner(context)
+    spec = field_get(node["field"])
+    operator = OPERATORS[node["op"]]
+    window, target = node.get("window"), node.get("value")
+    if spec.type in LIST_TYPES and operator.takes == WHERE:
+        where = _predicate(node["where"])
+
+        def quantified(context: EvaluationContext) -> bool:
+            items = list(read_field(spec, context, window) or ())
+            return operator.holds(
+                spec.type, items, lambda item: where(_item_context(spec, context, item)), now=context.now
+            )
+
+        return quantified
+    if spec.type in LIST_TYPES:
+        return lambda context: operator.holds(
+            spec.type, list(read_field(spec, context, window) or ()), target, now=context.now
+        )
+    return lambda context: operator.holds(spec.type, read_field(spec, context, window), target, now=context.now)

@@ -1,0 +1,179 @@
+"""
+The promotion set validation keeps per process (`promotion_set`): any change to a campaign, incentive, limit or the
+settings — through a service, a `QuerySet.update`, a bulk insert or raw SQL, i.e. made anywhere — renews the stamp
+in the database, so a validator holding the set sees it on its very next validation; a warm validation reads only
+the stamp with the kill switch, the codes and the counters.
+"""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from apps.campaigns.models import Campaign, Incentive, Limit, PromotionSettings, PromotionsVersion
+from apps.campaigns.promotions import promotion_set as promotion_set_module
+from apps.campaigns.promotions import services
+from apps.campaigns.promotions.eligibility import promotions_evaluate
+from apps.campaigns.promotions.promotion_set import promotion_set, stamp_read
+from tests.campaigns.promo_helpers import campaign_with, cart
+
+pytestmark = pytest.mark.django_db
+
+RULE = {"field": "cart.total", "op": "gte", "value": 50}
+GOODS = (("shirt", 2, "30.00"), ("socks", 1, "5.00"))  # 65.00
+
+
+@pytest.fixture(autouse=True)
+def _stamp_row():
+    """The stamp row the migration writes (a flushed database has none: then nothing is kept), no set held yet."""
+    PromotionsVersion.objects.get_or_create(pk=1, defaults={"stamp": "initial"})
+    promotion_set_module.promotion_set_forget()
+
+
+def automatic(name: str = "Ten off", **fields):
+    return campaign_with(
+        name,
+        automatic=True,
+        validation_rule=RULE,
+        incentives=[{"kind": "fixed_order", "amount": Decimal("10.00")}],
+        limits=[{"measure": "discount_amount", "limit": Decimal("100.00")}],
+        **fields,
+    )
+
+
+def answer(codes=()) -> tuple[str, list[str], list[str]]:
+    outcome = promotions_evaluate(cart=cart(*GOODS), customer=None, codes=list(codes))
+    applied = [item.candidate.campaign.name for item in outcome.applied]
+    reasons = [candidate.refusal.reason for candidate in outcome.skipped if candidate.refusal]
+    return f"{outcome.discount_total / 100:.2f}", applied, reasons
+
+
+def warm(codes=()) -> promotion_set_module.PromotionSet:
+    """Validate once and return the set this process now holds (the next validation must reuse or renew it)."""
+    answer(codes)
+    held = promotion_set_module._current
+    assert held is not None
+    return held
+
+
+def test_a_warm_validation_reuses_the_set_and_reads_three_statements():
+    for index in range(10):
+        automatic(f"Auto {index}")
+    campaign_with("Coded", code="SAVE5", incentives=[{"kind": "fixed_order", "amount": Decimal("5.00")}])
+    held = warm(["SAVE5"])  # the code's campaign joins the set on first use
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = promotions_evaluate(cart=cart(*GOODS), customer=None, codes=["save5"])
+
+    assert promotion_set_module._current is held
+    assert [item.candidate.campaign.name for item in outcome.applied][:2] == ["Auto 0", "Auto 1"]
+    assert len(outcome.applied) == 5  # max_per_order 5 of 11 candidates
+    sql = [query["sql"] for query in queries.captured_queries]
+    assert len(sql) == 3, sql  # stamp + kill switch, the codes, the budget counters
+    assert "campaigns_promotionsversion" in sql[0] and "platform_globalkillswitch" in sql[0]
+    assert "campaigns_code" in sql[1] and "campaigns_limitcounter" in sql[2]
+
+
+def test_a_pause_by_queryset_update_is_seen_by_the_next_validation():
+    campaign = automatic()
+    held = warm()
+    assert answer() == ("10.00", ["Ten off"], [])
+
+    Campaign.objects.filter(pk=campaign.pk).update(status="paused")
+
+    assert answer() == ("0.00", [], [])  # (a paused automatic campaign is no candidate)
+    assert promotion_set_module._current is not held
+
+
+def test_a_rule_edited_by_raw_sql_is_seen_by_the_next_validation():
+    campaign = automatic()
+    warm()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE campaigns_campaign SET validation_rule = %s WHERE id = %s",
+            ['{"field": "cart.total", "op": "gte", "value": 100}', campaign.pk],
+        )
+
+    assert answer() == ("0.00", [], ["rule_failed"])
+
+
+def test_an_incentive_switched_off_or_changed_is_seen_by_the_next_validation():
+    campaign = automatic()
+    warm()
+    Incentive.objects.filter(campaign=campaign).update(amount=Decimal("12.50"))
+    assert answer() == ("12.50", ["Ten off"], [])
+
+    Incentive.objects.filter(campaign=campaign).update(is_active=False)
+    assert answer() == ("0.00", [], ["campaign_paused"])
+
+
+def test_a_budget_cut_and_a_settings_change_are_seen_by_the_next_validation():
+    first, second = automatic("First", priority=2), automatic("Second", priority=1)
+    assert answer() == ("20.00", ["First", "Second"], [])
+
+    Limit.objects.filter(campaign=first).update(limit=Decimal("5.00"))
+    assert answer() == ("10.00", ["Second"], ["budget_exhausted"])
+
+    services.settings_update(max_per_order=5)
+    Limit.objects.filter(campaign=first).update(limit=Decimal("100.00"))
+    PromotionSettings.objects.update(max_per_order=1)
+    assert answer() == ("10.00", ["First"], ["max_per_order"])
+    assert Campaign.objects.filter(pk__in=[first.pk, second.pk], status="active").count() == 2
+
+
+def test_a_campaign_inserted_in_bulk_is_seen_by_the_next_validation():
+    automatic("First")
+    warm()
+    [bulk] = Campaign.objects.bulk_create(
+        [Campaign(name="Bulk", type="automatic", status="active", validation_rule=RULE)]
+    )
+    Incentive.objects.bulk_create([Incentive(campaign=bulk, kind="fixed_order", amount=Decimal("1.00"))])
+
+    assert answer() == ("11.00", ["First", "Bulk"], [])
+
+
+def test_the_kill_switch_read_with_the_stamp_refuses_the_very_next_validation():
+    automatic()
+    held = warm()
+    services.kill_switch_set(on=True, reason="stop")
+
+    assert answer() == ("0.00", [], ["kill_switch"])
+    assert promotion_set_module._current is held  # (the switch is read on every validation, not kept)
+
+    services.kill_switch_set(on=False)
+    assert answer() == ("10.00", ["Ten off"], [])
+
+
+def test_without_the_stamp_row_nothing_is_kept():
+    automatic()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM campaigns_promotionsversion")
+    assert stamp_read() == (None, False)
+
+    assert answer() == ("10.00", ["Ten off"], [])
+    assert promotion_set_module._current is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_committed_by_another_connection_is_seen_by_a_cached_validator():
+    """Another connection (as another web process would) pauses the campaign; this one's set is warm."""
+    campaign = automatic()
+    held = warm()
+    stamp_before = held.stamp
+
+    def elsewhere() -> None:
+        try:
+            Campaign.objects.filter(pk=campaign.pk).update(status="paused")
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=elsewhere)
+    worker.start()
+    worker.join()
+
+    assert stamp_read()[0] != stamp_before
+    assert answer() == ("0.00", [], [])
+    current, switched_on = promotion_set()
+    assert (current.stamp, switched_on, current.automatic) == (stamp_read()[0], False, ())
