@@ -12,6 +12,7 @@ from apps.customers.messaging.models import Delivery
 from apps.customers.messaging.templating import services as templates
 from apps.loyalty import services as loyalty_services
 from apps.loyalty.cockpit import cockpit_path
+from tests.customers.messaging.support import template_published
 from tests.factories import CustomerFactory, UserFactory
 from tests.loyalty.conftest import program_make
 
@@ -27,15 +28,8 @@ def test_a_workflows_email_and_in_app_message_on_the_customer_page_and_in_the_co
     templates.brand_update(
         fields={"name": "Acme Coffee", "footer_text": "Acme Coffee, 1 Bean Street", "sender_email": "club@acme.test"}
     )
-    templates.template_publish(
-        template=templates.template_create(
-            key="welcome",
-            name="Welcome",
-            channel="email",
-            purpose="marketing",
-            subject="Welcome, {{ customer.first_name }}",
-            body="Glad you joined, **{{ customer.first_name }}**.",
-        )
+    template_published(
+        "welcome", subject="Welcome, {{ customer.first_name }}", body="Glad you joined, **{{ customer.first_name }}**."
     )
     workflow = workflow_create(
         name="Welcome messages",

@@ -36,6 +36,10 @@ def welcome() -> Workflow:
     return plain_workflow("Welcome")
 
 
+def vip() -> Workflow:
+    return plain_workflow("VIP")
+
+
 def spring() -> Campaign:
     return campaign_with("Spring", incentives=[{"kind": "fixed_order", "amount": Decimal("5.00")}])
 

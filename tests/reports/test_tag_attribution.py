@@ -28,12 +28,12 @@ from .attribution_helpers import (
     MARCH,
     measured,
     message,
-    plain_workflow,
     random_instant,
     random_orders,
     refreshed_customer,
     run_of,
     spring,
+    vip,
     welcome,
 )
 from .helpers import at, customer, order
@@ -45,10 +45,6 @@ def tag(person, names, source_ref, when, *, remove=False, source=TagSource.WORKF
     with time_machine.travel(when, tick=False):
         call = tagging_services.tags_remove if remove else tagging_services.tags_add
         call(customer=person, names=names, source=source, source_ref=source_ref)
-
-
-def vip():
-    return plain_workflow("VIP")
 
 
 def hand_data():

@@ -15,6 +15,8 @@ from loyalty_site.lib.errors import DomainError
 from tests.factories import CustomerFactory
 from tests.loyalty.conftest import program_make
 
+from .support import template_published
+
 pytestmark = pytest.mark.django_db
 
 
@@ -152,25 +154,14 @@ def test_render_for_refuses_a_template_never_published():
 
 def test_sms_renders_plain_text_and_in_app_renders_title_and_html():
     customer = CustomerFactory(first_name="Ana")
-    templates.template_publish(
-        template=templates.template_create(
-            key="sms-hi",
-            name="SMS",
-            channel="sms",
-            purpose="transactional",
-            subject="",
-            body="Hi {{ customer.first_name }} *",
-        )
+    template_published(
+        "sms-hi", channel="sms", purpose="transactional", subject="", body="Hi {{ customer.first_name }} *"
     )
-    templates.template_publish(
-        template=templates.template_create(
-            key="inbox-hi",
-            name="Inbox",
-            channel="in_app",
-            purpose="marketing",
-            subject="For {{ customer.first_name }}",
-            body="Hi [shop](https://shop.example.com)",
-        )
+    template_published(
+        "inbox-hi",
+        channel="in_app",
+        subject="For {{ customer.first_name }}",
+        body="Hi [shop](https://shop.example.com)",
     )
 
     sms = render_for("sms-hi", customer, channel="sms", context={})
