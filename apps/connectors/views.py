@@ -17,6 +17,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from loyalty_site.lib.request_body import body_read_capped
 from loyalty_site.lib.tasks import db_error_is_transient, retry_transient
 
 from .choices import Platform
@@ -33,26 +34,13 @@ def _refuse(status: int, error: str, message: str) -> JsonResponse:
     return JsonResponse({"error": error, "message": message}, status=status)
 
 
-def _read_body(request: HttpRequest) -> bytes | None:
-    """The raw body, or None when it is larger than CONNECTORS_MAX_BODY_BYTES (checked before reading it all)."""
-    limit = max_body_bytes()
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        return None
-    body = request.read(limit + 1)
-    return None if len(body) > limit else body
-
-
 def _receive(request: HttpRequest, *, platform: str, key: str) -> JsonResponse:
     """
     A lost database connection is transient: the lookup and the store are tried once more on a fresh one (the
     store is idempotent: one row per webhook id), then answered 503 with Retry-After — never a 500 — so the
     shop sends it again later. The body is read first (bounded; a stream is read once).
     """
-    body = _read_body(request)
+    body = body_read_capped(request, max_body_bytes())
     if body is None:
         return _refuse(413, "too_large", f"The body is larger than {max_body_bytes()} bytes.")
     try:

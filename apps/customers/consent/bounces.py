@@ -25,6 +25,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from loyalty_site.lib.request_body import body_read_capped
+
 from . import services
 from .choices import Channel, SuppressionReason
 
@@ -74,14 +76,8 @@ def bounce_webhook(request: HttpRequest) -> JsonResponse:
     secret = getattr(settings, "CONSENT_BOUNCE_WEBHOOK_SECRET", "")
     if not secret:
         return _refuse(404, "not_found", "The bounce endpoint is not configured.")
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_BODY_BYTES:
-        return _refuse(413, "too_large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
-    body = request.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
+    body = body_read_capped(request, MAX_BODY_BYTES)
+    if body is None:
         return _refuse(413, "too_large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
     if not hmac.compare_digest(request.headers.get("X-Loyalty-Signature", ""), signature_for(body, secret)):
         return _refuse(401, "invalid_signature", "The signature does not match.")

@@ -26,6 +26,8 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from loyalty_site.lib.request_body import body_read_capped
+
 from .tracking import TrackingEvent, delivery_tracking_record
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # providers batch events (SendGrid, Mailgun): generous, but bounded
@@ -83,14 +85,8 @@ def anymail_tracking(request: HttpRequest, esp: str) -> HttpResponse:
         return response
     if request.method == "HEAD":  # some providers check the address when the webhook is configured
         return HttpResponse()
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_BODY_BYTES:
-        return _refuse(413, "too_large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
-    body = request.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
+    body = body_read_capped(request, MAX_BODY_BYTES)
+    if body is None:
         return _refuse(413, "too_large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
     request._body = body  # (read once, capped; anymail's view reads request.body)
     try:
