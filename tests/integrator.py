@@ -1,11 +1,13 @@
 """
 The integrator's side of end-to-end tests, shared by the gallery-template and state-tag suites: an API client
 with a scoped token whose every call runs the worker for what it enqueued (django-q2 in sync mode, on commit),
-as in production, plus readers of the resulting tags.
+as in production — or, without `capture`, only enqueues it for a real `qcluster` process (`tests/qcluster.py`)
+— plus readers of the resulting tags.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,21 +23,27 @@ SCOPES = ("ingest", "workflows", "loyalty:write")
 
 
 class Feed:
-    """The integrator's API client; each call runs the worker for what it enqueued, as django-q2 would."""
+    """
+    The integrator's API client; each call runs the worker for what it enqueued, as django-q2 would (with
+    `capture`, django_capture_on_commit_callbacks), or leaves it to a separate worker process (without).
+    """
 
-    def __init__(self, client: APIClient, capture: Any) -> None:
+    def __init__(self, client: APIClient, capture: Any = None) -> None:
         self.client = client
         self.capture = capture
 
+    def worker_inline(self) -> AbstractContextManager:
+        return self.capture(execute=True) if self.capture is not None else nullcontext()
+
     def post(self, url: str, data: dict | None = None, expect: int | tuple = (200, 201)) -> Any:
-        with self.capture(execute=True):
+        with self.worker_inline():
             response = self.client.post(url, data or {}, format="json")
         expected = expect if isinstance(expect, tuple) else (expect,)
         assert response.status_code in expected, response.content
         return response.json()
 
     def patch(self, url: str, data: dict, expect: int = 200) -> Any:
-        with self.capture(execute=True):
+        with self.worker_inline():
             response = self.client.patch(url, data, format="json")
         assert response.status_code == expect, response.content
         return response.json()
@@ -75,8 +83,11 @@ class Feed:
         return self.post(f"/api/v1/orders/{order['id']}/refunds/", {"amount": amount})
 
 
-def feed_for(user: Any, capture: Any, scopes: tuple[str, ...] = SCOPES) -> Feed:
-    """A Feed acting with a new API token of `user` (call with settings.TASKS_SYNC = True)."""
+def feed_for(user: Any, capture: Any = None, scopes: tuple[str, ...] = SCOPES) -> Feed:
+    """
+    A Feed acting with a new API token of `user`: with `capture` (and settings.TASKS_SYNC = True) the worker
+    runs inline after each call; without, a real qcluster drains what the calls enqueue.
+    """
     raw = token_generate()
     ApiToken.objects.create(user=user, name="shop", prefix=raw[:8], digest=token_digest(raw), scopes=list(scopes))
     client = APIClient()
