@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from apps.platform.kill_switch import REFUSAL_CODE, REFUSAL_MESSAGE
@@ -288,6 +289,8 @@ def _schedule_refusal(campaign: Campaign, now: datetime) -> Refusal | None:
         return Refusal("campaign_ended", f"the campaign “{campaign.name}” has ended", "campaign.ends_at")
     if campaign.starts_at and campaign.starts_at > now:
         return Refusal("campaign_not_started", f"the campaign “{campaign.name}” starts later", "campaign.starts_at")
+    if not campaign.weekdays and not (campaign.hours_from and campaign.hours_until):
+        return None
     local = timezone.localtime(now)
     if campaign.weekdays and local.isoweekday() not in campaign.weekdays:
         return Refusal("outside_schedule", f"the campaign is not valid on {local:%A}s", "campaign.weekdays")
@@ -465,31 +468,32 @@ def counters_read(candidates: list[Candidate], *, customer: Any, now: datetime) 
             keys.update(budget_keys(limit, code=candidate.code, customer=customer, now=now))
     if not keys:
         return {}
-    from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
-    from django.db.models.functions import Coalesce
-
     from .choices import RedemptionStatus
-    from .models import LimitTake
+    from .models import LimitTake, Redemption
 
-    money = DecimalField(max_digits=14, decimal_places=2)
-    expired = (
-        LimitTake.objects.filter(
-            counter_id=OuterRef("pk"), redemption__status=RedemptionStatus.RESERVED, redemption__expires_at__lte=now
-        )
-        .values("counter_id")
-        .annotate(held=Sum(F("amount") - F("returned"), output_field=money))
-        .values("held")
+    # Raw SQL through `objects.raw` (the fields' converters still apply): the ORM spent more building this
+    # statement than PostgreSQL spent running it, on every validation.
+    quote = connection.ops.quote_name
+    counter, take, redemption = (quote(model._meta.db_table) for model in (LimitCounter, LimitTake, Redemption))
+    limit_ids = sorted({key[0] for key in keys})
+    buckets = sorted({key[1] for key in keys})
+    subjects = sorted({key[2] for key in keys})
+    marks = lambda values: ", ".join(["%s"] * len(values))  # noqa: E731
+    rows = LimitCounter.objects.raw(
+        f"SELECT c.id, c.limit_id, c.bucket, c.subject, c.used - COALESCE(("  # noqa: S608 - table names, no input
+        f"SELECT SUM(t.amount - t.returned) FROM {take} t INNER JOIN {redemption} r ON r.id = t.redemption_id "
+        "WHERE t.counter_id = c.id AND r.status = %s AND r.expires_at <= %s), 0) AS used "
+        f"FROM {counter} c WHERE c.limit_id IN ({marks(limit_ids)}) AND c.bucket IN ({marks(buckets)}) "
+        f"AND c.subject IN ({marks(subjects)})",
+        [
+            RedemptionStatus.RESERVED.value,
+            connection.ops.adapt_datetimefield_value(now),
+            *limit_ids,
+            *(connection.ops.adapt_datefield_value(bucket) for bucket in buckets),
+            *subjects,
+        ],
     )
-    rows = (
-        LimitCounter.objects.filter(
-            limit_id__in={key[0] for key in keys},
-            bucket__in={key[1] for key in keys},
-            subject__in={key[2] for key in keys},
-        )
-        .annotate(expired=Coalesce(Subquery(expired, output_field=money), Value(Decimal("0")), output_field=money))
-        .values_list("limit_id", "bucket", "subject", "used", "expired")
-    )
-    return {(limit_id, bucket, subject): used - expired for limit_id, bucket, subject, used, expired in rows}
+    return {(row.limit_id, row.bucket, row.subject): row.used for row in rows}
 
 
 def promotions_evaluate(

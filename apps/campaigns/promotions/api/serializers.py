@@ -1,5 +1,6 @@
 """Input and output shapes of the promotions API (amounts as strings in the shop currency)."""
 
+import re
 from decimal import Decimal
 from typing import Any, Final
 
@@ -8,7 +9,7 @@ from rest_framework import serializers
 from apps.customers.api.serializers import MoneyDigits, money_decimals_errors
 from apps.customers.models import Customer
 from apps.platform.models import GlobalKillSwitch, KillSwitchChange
-from loyalty_site.lib.money import shop_currency
+from loyalty_site.lib.money import minor_units, shop_currency
 
 from ..choices import EffectKind, LimitAction, LimitMeasure, LimitPeriod, LimitScope
 from ..eligibility import Candidate, Cart, CartLine, Outcome, minor_to_text
@@ -58,33 +59,140 @@ class CheckoutSerializer(serializers.Serializer):
         errors = money_decimals_errors(attrs, currency=attrs.get("currency"), fields=self.fields)
         if errors:
             raise serializers.ValidationError(errors)
-        customer = None
-        if attrs.get("customer_id"):
-            customer = Customer.objects.filter(pk=attrs["customer_id"]).first()
-            if customer is None:
-                raise serializers.ValidationError({"customer_id": "No customer with this id."})
-        elif attrs.get("customer_external_id"):
-            customer = Customer.objects.filter(external_id=attrs["customer_external_id"]).first()
-            if customer is None:
-                raise serializers.ValidationError({"customer_external_id": "No customer with this external id."})
-        attrs["customer"] = customer
-        attrs["cart"] = Cart(
-            currency=attrs["currency"],
-            shipping=attrs.get("shipping") or Decimal("0"),
-            channel=attrs.get("channel", ""),
-            lines=[
-                CartLine(
-                    index=index,
-                    quantity=line["quantity"],
-                    unit_price=line["unit_price"],
-                    title=line.get("title", ""),
-                    product_id=line.get("product_id"),
-                    sku=line.get("sku", ""),
-                )
-                for index, line in enumerate(attrs["lines"])
-            ],
-        )
-        return attrs
+        return checkout_complete(attrs)
+
+
+def checkout_complete(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The checked input with its `customer` (looked up) and `cart` (built): what validate/reserve/redeem take."""
+    customer = None
+    if attrs.get("customer_id"):
+        customer = Customer.objects.filter(pk=attrs["customer_id"]).first()
+        if customer is None:
+            raise serializers.ValidationError({"customer_id": "No customer with this id."})
+    elif attrs.get("customer_external_id"):
+        customer = Customer.objects.filter(external_id=attrs["customer_external_id"]).first()
+        if customer is None:
+            raise serializers.ValidationError({"customer_external_id": "No customer with this external id."})
+    attrs["customer"] = customer
+    attrs["cart"] = Cart(
+        currency=attrs["currency"],
+        shipping=attrs.get("shipping") or Decimal("0"),
+        channel=attrs.get("channel", ""),
+        lines=[
+            CartLine(
+                index=index,
+                quantity=line["quantity"],
+                unit_price=line["unit_price"],
+                title=line.get("title", ""),
+                product_id=line.get("product_id"),
+                sku=line.get("sku", ""),
+            )
+            for index, line in enumerate(attrs["lines"])
+        ],
+    )
+    return attrs
+
+
+# --- The checkout without DRF, for the common well-formed body -------------------------------------------
+
+CENT = Decimal("0.01")
+# What MONEY's DecimalField (≥ 0, 14 digits, 2 decimals) surely accepts, as a string.
+_AMOUNT = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,2})?")
+_LINE_KEYS = frozenset({"product_id", "sku", "title", "quantity", "unit_price"})
+_FAST_KEYS = frozenset({"currency", "lines", "codes", "shipping", "channel", "customer_id", "customer_external_id"})
+
+
+class _NotPlain(Exception):
+    """The body is not of the plain shape `checkout_parse` reads: the serializer reads it (and says what is wrong)."""
+
+
+def _text(value: Any, *, max_length: int, blank: bool) -> str:
+    """A CharField's value (stripped), or _NotPlain for anything the CharField would refuse or convert."""
+    if not isinstance(value, str) or "\x00" in value:
+        raise _NotPlain
+    text = value.strip()
+    if (not text and not blank) or len(text) > max_length:
+        raise _NotPlain
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # (a lone surrogate, which the CharField refuses)
+        raise _NotPlain from None
+    return text
+
+
+def _amount(value: Any, minor: int) -> Decimal:
+    if type(value) is int and 0 <= value < 10**12:
+        return Decimal(value).quantize(CENT)
+    if isinstance(value, str) and _AMOUNT.fullmatch(value):
+        amount = Decimal(value)
+        if amount != amount.quantize(Decimal(1).scaleb(-minor)):
+            raise _NotPlain  # more decimals than the shop currency has: the serializer names it
+        return amount.quantize(CENT)
+    raise _NotPlain
+
+
+def _whole(value: Any, *, low: int, high: int | None = None) -> int:
+    if type(value) is not int or value < low or (high is not None and value > high):
+        raise _NotPlain
+    return value
+
+
+def checkout_parse(data: Any) -> dict[str, Any]:
+    """
+    The checkout as `CheckoutSerializer` gives it — the same values, customer and cart — read without DRF's field
+    machinery when the body is plainly valid (the fields validate/qualify take, strings and integers of the
+    expected types within the same bounds); any other body goes through the serializer, which reads it or says
+    what is wrong, with the same paths as always. Validation is the hot path: DRF spent as long reading a 20-line
+    cart as the evaluation took to price it.
+    """
+    try:
+        attrs = _checkout_plain(data)
+    except _NotPlain:
+        serializer = CheckoutSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+    try:
+        return checkout_complete(attrs)
+    except serializers.ValidationError as error:  # (shaped as the serializer's `validate` would raise it)
+        raise serializers.ValidationError(detail=serializers.as_serializer_error(error)) from None
+
+
+def _checkout_plain(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict) or not data.keys() <= _FAST_KEYS:
+        raise _NotPlain
+    shop = shop_currency()
+    currency = _text(data.get("currency"), max_length=3, blank=False).upper()
+    if currency != shop:
+        raise _NotPlain
+    minor = minor_units(shop)
+    lines, codes = data.get("lines"), data.get("codes", [])
+    if not isinstance(lines, list) or len(lines) > MAX_LINES or not isinstance(codes, list) or len(codes) > MAX_CODES:
+        raise _NotPlain
+    attrs: dict[str, Any] = {"currency": currency}
+    if "customer_id" in data:
+        attrs["customer_id"] = None if data["customer_id"] is None else _whole(data["customer_id"], low=1)
+    if "customer_external_id" in data:
+        attrs["customer_external_id"] = _text(data["customer_external_id"], max_length=255, blank=True)
+    attrs["shipping"] = _amount(data["shipping"], minor) if "shipping" in data else Decimal("0")
+    if "channel" in data:
+        attrs["channel"] = _text(data["channel"], max_length=30, blank=True)
+    parsed = []
+    for line in lines:
+        if not isinstance(line, dict) or not line.keys() <= _LINE_KEYS:
+            raise _NotPlain
+        item: dict[str, Any] = {}
+        if "product_id" in line:
+            item["product_id"] = None if line["product_id"] is None else _whole(line["product_id"], low=1)
+        if "sku" in line:
+            item["sku"] = _text(line["sku"], max_length=64, blank=True)
+        if "title" in line:
+            item["title"] = _text(line["title"], max_length=255, blank=True)
+        item["quantity"] = _whole(line.get("quantity"), low=1, high=10_000)
+        item["unit_price"] = _amount(line.get("unit_price"), minor)
+        parsed.append(item)
+    attrs["lines"] = parsed
+    attrs["codes"] = [_text(code, max_length=64, blank=False) for code in codes]
+    return attrs
 
 
 def _candidate_json(candidate: Candidate) -> dict[str, Any]:
