@@ -166,7 +166,8 @@ def test_the_preferred_currency_tag_follows_the_majority_one_at_a_time(worker, f
     )
     settle(worker)
 
-    assert all(len(carried) <= 1 for carried in seen), seen
+    first = next(index for index, carried in enumerate(seen) if carried)
+    assert all(len(carried) == 1 for carried in seen[first:]), seen  # one currency tag at a time
     assert Customer.objects.get(pk=eve.pk).preferred_currency == "USD"
     assert audit(eve) == [
         ("Pays in EUR", "added", "workflow"),
@@ -190,11 +191,13 @@ def test_guests_are_never_tagged_registered_and_activation_fires_customer_activa
         },
     )
     wait_until(
-        lambda: tagged_with("Member"), lambda members: members == {"c-member"}, what="the member", workers=[worker]
+        lambda: tagged_with("Member"), lambda members: "c-member" in members, what="the member", workers=[worker]
     )
     settle(worker)  # everything the guests' writes led to has run too
 
     assert tagged_with("Member") == {"c-member"}
+    members = TagAudit.objects.filter(tag_name="Member")
+    assert list(members.values_list("customer__external_id", "action")) == [("c-member", "added")]  # not even briefly
     assert events("customer.registered") == [member.pk]
     assert Customer.objects.get(pk=embedded["customer_id"]).state == "guest"
 
