@@ -147,20 +147,30 @@ def bench_workflows() -> Any:
     return buyer
 
 
-def events_commit(customers: Iterable[Any], *, kind: str) -> None:
-    """One event a customer, committed at once (a worker finds them all queued): `tag` a custom event
-    "bench", `order` an order of 25.00 (its order.created)."""
+def events_commit(customers: Iterable[Any], *, kind: str) -> float:
+    """
+    One event a customer, committed at once (a worker finds them all queued): `tag` a custom event "bench",
+    `order` an order of 25.00 (its order.created). Returns the `time.perf_counter()` of the commit.
+
+    The commit is stamped by the transaction's first on-commit callback, before the ones that queue the
+    tasks: with Redis the tasks are sent after the commit, one by one by this process, and workers process
+    them while the rest are still being sent — the drain starts at the commit, not when the sending ends
+    (timed from the end, a drain of 200 events "took" 11 ms and the workers' CPU probe saw none of it).
+    """
     from django.db import transaction
 
     from apps.customers import services as customer_services
     from tests.factories import make_order
 
+    committed: list[float] = []
     with transaction.atomic():
+        transaction.on_commit(lambda: committed.append(time.perf_counter()))
         for customer in customers:
             if kind == "tag":
                 customer_services.custom_event_record(customer=customer, name="bench")
             else:
                 make_order(customer, total="25.00")
+    return committed[0]
 
 
 # --- the processes: worker, web, client --------------------------------------------------------------------

@@ -114,3 +114,96 @@ def test_retry_transient_does_not_retry_other_errors(monkeypatch):
     with pytest.raises(IntegrityError):
         tasks.retry_transient(duplicate)
     assert calls == [1]
+
+
+class _RecordingRedis:
+    """Stands for a redis-py client: records each command (name, key, values)."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, str, tuple]] = []
+
+    def rpush(self, key: str, *values: str) -> int:
+        self.commands.append(("rpush", key, values))
+        return len(values)
+
+
+@pytest.fixture
+def redis_broker(monkeypatch, settings):
+    """This process's broker replaced by a django-q2 Redis broker on a recording client (no server)."""
+    from django_q.brokers.redis_broker import Redis
+
+    settings.Q_CLUSTER = {**{k: v for k, v in settings.Q_CLUSTER.items() if k != "orm"}, "redis": "redis://x"}
+    broker = Redis.__new__(Redis)  # no connection is made
+    broker.list_key, broker.connection = "django_q:loyalty:q", _RecordingRedis()
+    monkeypatch.setattr(tasks, "_process_broker", (tasks.os.getpid(), broker))
+    return broker
+
+
+@pytest.mark.django_db
+def test_with_redis_many_tasks_of_one_commit_are_one_rpush_of_the_packages_async_task_builds(
+    redis_broker, django_capture_on_commit_callbacks
+):
+    from django_q.signing import SignedPackage
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        tasks.enqueue_many_on_commit("tests.test_lib_tasks.record", [(1,), (2,), (3,)])
+        assert redis_broker.connection.commands == []  # nothing before the commit
+
+    [(command, key, packages)] = redis_broker.connection.commands
+    unpacked = [SignedPackage.loads(package) for package in packages]
+    assert (command, key) == ("rpush", "django_q:loyalty:q")
+    assert [(task["func"], task["args"], task["kwargs"]) for task in unpacked] == [
+        ("tests.test_lib_tasks.record", (1,), {}),
+        ("tests.test_lib_tasks.record", (2,), {}),
+        ("tests.test_lib_tasks.record", (3,), {}),
+    ]
+    assert len({task["id"] for task in unpacked}) == 3
+    assert CALLS == []  # queued, not run
+
+
+@pytest.mark.django_db
+def test_with_redis_a_failed_push_is_logged_and_the_write_stands(
+    redis_broker, django_capture_on_commit_callbacks, caplog
+):
+    def refused(key: str, *values: str) -> int:
+        raise ConnectionError("redis down")
+
+    redis_broker.connection.rpush = refused
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        tasks.enqueue_many_on_commit("tests.test_lib_tasks.record", [(1,), (2,)])
+
+    assert "enqueue of 2 tasks tests.test_lib_tasks.record failed" in caplog.text
+
+
+@pytest.mark.django_db
+def test_with_tasks_sync_many_tasks_run_inline_even_with_redis(
+    redis_broker, settings, django_capture_on_commit_callbacks
+):
+    settings.TASKS_SYNC = True
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        tasks.enqueue_many_on_commit("tests.test_lib_tasks.record", [(1,), (2,)])
+
+    assert CALLS == [((1,), {}), ((2,), {})]
+    assert redis_broker.connection.commands == []
+
+
+def test_task_send_reuses_one_broker_per_process_and_makes_a_new_one_after_a_fork(monkeypatch):
+    made: list[object] = []
+    sent: list[object] = []
+
+    def get_broker(list_key=None):
+        made.append(object())
+        return made[-1]
+
+    monkeypatch.setattr("django_q.brokers.get_broker", get_broker)
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, broker, **kwargs: sent.append(broker))
+    monkeypatch.setattr(tasks, "_process_broker", None)
+
+    tasks.task_send("tests.test_lib_tasks.record", 1)
+    tasks.task_send("tests.test_lib_tasks.record", 2)
+    monkeypatch.setattr(tasks.os, "getpid", lambda: -1)  # as in a forked child
+    tasks.task_send("tests.test_lib_tasks.record", 3)
+
+    assert len(made) == 2
+    assert sent == [made[0], made[0], made[1]]

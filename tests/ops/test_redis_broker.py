@@ -61,3 +61,26 @@ def test_two_qclusters_on_redis_drain_the_outbox_with_each_effect_once(client):
     assert health["checks"]["broker"] == {"status": "ok", "kind": "redis", "queued": 0}
     assert health["checks"]["outbox"] == {"status": "ok", "lag_seconds": 0}
     assert health["checks"]["worker"]["status"] == "ok"
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (a Redis server)")
+def test_many_tasks_of_one_commit_reach_redis_in_one_push_as_a_worker_reads_them():
+    from django.db import transaction
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    from loyalty_site.lib import tasks as task_queue
+
+    broker = get_broker()
+    broker.purge_queue()
+    with transaction.atomic():
+        task_queue.enqueue_many_on_commit("apps.automations.tasks.process_domain_event", [(11,), (12,), (13,)])
+        assert broker.queue_size() == 0  # not before the commit
+
+    assert broker.queue_size() == 3
+    pulled = [SignedPackage.loads(broker.dequeue()[0][1]) for _ in range(3)]  # as the cluster's pusher reads them
+    assert [(task["func"], task["args"]) for task in pulled] == [
+        ("apps.automations.tasks.process_domain_event", (11,)),
+        ("apps.automations.tasks.process_domain_event", (12,)),
+        ("apps.automations.tasks.process_domain_event", (13,)),
+    ]
