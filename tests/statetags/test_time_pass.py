@@ -5,6 +5,7 @@ recomputation of the conditions at that moment.
 """
 
 import random
+import re
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.automations.models import Workflow
 from apps.automations.services import workflow_activate, workflow_create
-from apps.automations.state_tags import state_units, state_workflows_active, time_pass, timepass
+from apps.automations.state_tags import apply, state_units, state_workflows_active, time_pass
 from apps.automations.state_tags.timepass import _unit_pass, candidate_ids
 from apps.customers.models import Customer, Order
 from apps.customers.services import order_cancel, refund_create
@@ -181,22 +182,60 @@ def test_candidates_are_read_one_alternative_at_a_time_and_equal_the_union(clock
     assert all(" OR " not in query["sql"] for query in captured)
 
 
-def test_a_pass_with_more_candidates_than_a_chunk_recomputes_in_full_and_still_equals_it(
+# A column restricted to a list of ids: `IN (1, 2)`, or one array parameter on PostgreSQL (`= ANY('{1,2}'::…)`).
+IDS = r" (?:IN \(|= ANY\('\{)([0-9, ]+)"
+IDS_IN = re.compile(r'"customers_customer"\."id"' + IDS)
+ORDERS_OF = re.compile(r'U0\."customer_id"' + IDS)
+TAGGED = re.compile(r'"tagging_customertag"\."customer_id"' + IDS)
+
+
+def id_list(pattern: re.Pattern, sql: str) -> set[int]:
+    found = pattern.findall(sql)
+    assert len(found) == 1, sql
+    return {int(part) for part in found[0].split(",")}
+
+
+def test_a_pass_with_more_candidates_than_a_chunk_re_decides_only_them_chunk_by_chunk(
     clock, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
     settings.TASKS_SYNC = True
-    monkeypatch.setattr(timepass, "FULL_RECOMPUTE_ABOVE", 2)
+    monkeypatch.setattr(apply, "CHUNK", 2)
     generate(seed=13, customers=40)
     with django_capture_on_commit_callbacks(execute=True):
         hot = state_tag("Hot", WINDOWED, "Hot")
-    since, counts = NOW, []
-    for step in range(1, 5):
+    since, chunked, removed_any = NOW, 0, 0
+    for step in range(1, 6):
         now = NOW + timedelta(days=step * 4)
         clock.move_to(now)
-        results = {result.workflows[0]: result for result in time_pass(now=now)}
+        candidates = sorted(left_window(since, now))
+        chunks = [set(candidates[start : start + 2]) for start in range(0, len(candidates), 2)]
+        before = carriers("Hot")
+        with CaptureQueriesContext(connection) as captured:
+            results = {result.workflows[0]: result for result in time_pass(now=now)}
+        after = carriers("Hot")
 
-        assert carriers("Hot") == matchers(WINDOWED, now), step
-        assert results[hot.pk].candidates == len(left_window(since, now)), step
-        counts.append(results[hot.pk].candidates)
+        assert after == matchers(WINDOWED, now), step  # the same answer as a full recomputation
+        assert results[hot.pk].candidates == len(candidates), step
+        assert before - after <= set(candidates) and after - before <= set(candidates), step
+        # One compiled query per chunk, restricted to the chunk's customers and aggregating only their orders;
+        # one carriers query per chunk, restricted the same way.
+        sqls = [query["sql"] for query in captured]
+        decided = [id_list(IDS_IN, sql) for sql in sqls if "GROUP BY" in sql]
+        assert decided == chunks, step
+        assert [id_list(ORDERS_OF, sql) for sql in sqls if "GROUP BY" in sql] == chunks, step
+        assert [id_list(TAGGED, sql) for sql in sqls if sql.startswith('SELECT "tagging_customertag"')] == chunks
+        # Every other read of orders is the candidates' range; none reads every customer or every order.
+        orders = [sql for sql in sqls if '"customers_order"' in sql and "GROUP BY" not in sql]
+        assert len(orders) == 1 and '"placed_at" <' in orders[0], step
+        # Pinned: 8 fixed (state tags, candidates, savepoint, lock, checked times, tag, checked time, release),
+        # 4 a chunk (savepoint, matchers, carriers, release), and a chunk that removes the tag from someone adds
+        # its removal (savepoint, tag, listeners, workflows, the audited delete — one statement on PostgreSQL,
+        # audit then delete elsewhere —, release).
+        removals = sum(1 for chunk in chunks if chunk & (before - after))
+        removal = 6 if connection.vendor == "postgresql" else 7
+        assert after - before == set()
+        assert len(captured) == 8 + 4 * len(chunks) + removal * removals, step
+        chunked += len(chunks) > 1
+        removed_any += removals
         since = now
-    assert max(counts) > 2  # some passes went the full way
+    assert chunked >= 3 and removed_any >= 2  # several passes went chunk by chunk, some removed tags

@@ -28,7 +28,7 @@ from apps.tagging.services import (
     tags_remove,
     tags_remove_bulk,
 )
-from loyalty_site.lib.conditions import Scope, audience_queryset, template_render
+from loyalty_site.lib.conditions import IdIn, Scope, audience_queryset, template_render
 from loyalty_site.lib.tasks import db_error_is_transient
 
 from ..engine import context_build
@@ -164,9 +164,9 @@ def _apply(
         matchers = audience_queryset(spec.condition, now=now, base=Customer.objects.order_by(), scope=scope)
         for customer_id in matchers.values_list("pk", flat=True):
             desired.setdefault(customer_id, tag_id)
-    carriers = CustomerTag.objects.filter(tag_id__in=[tag.pk for tag in tags.values()])
+    carriers = CustomerTag.objects.filter(tag_id__in=[tag.pk for tag in tags.values()]).order_by()
     if customer_ids is not None:
-        carriers = carriers.filter(customer_id__in=customer_ids)
+        carriers = carriers.filter(IdIn("customer_id", customer_ids))
     carried: dict[int, set[int]] = defaultdict(set)
     for customer_id, tag_id in carriers.values_list("customer_id", "tag_id"):
         carried[customer_id].add(tag_id)

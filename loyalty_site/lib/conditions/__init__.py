@@ -13,7 +13,7 @@ from .catalog import FieldSpec, catalog_describe, field_get, fields_all, registe
 from .compilation import ConditionNotCompilable, audience_queryset, condition_compile
 from .context import ConditionError, ConditionInvalid, Evaluation, EvaluationContext
 from .evaluation import Predicate, condition_evaluate, condition_predicate, figures_prefetch, read_field
-from .figures import Figure, Scope, figure_of, figures_of
+from .figures import Figure, IdIn, Scope, figure_of, figures_of
 from .templating import template_render, template_render_text, template_validate
 from .validation import MAX_DEPTH, MAX_NODES, condition_validate
 
@@ -27,6 +27,7 @@ __all__ = [
     "EvaluationContext",
     "FieldSpec",
     "Figure",
+    "IdIn",
     "Predicate",
     "Scope",
     "audience_queryset",

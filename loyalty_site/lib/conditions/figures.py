@@ -20,12 +20,13 @@ Apps declare a field's figure with `FieldSpec(figure=fn(now=..., window=..., key
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.core.exceptions import EmptyResultSet
+from django.db.models import BooleanField, Exists, Expression, F, OuterRef, Q, QuerySet
 
 from .operators import MATCH_ALL, MATCH_NONE, NOTHING, OPERATORS
 
@@ -63,8 +64,37 @@ class Scope:
         if self.high is not None:
             rows = rows.filter(**{f"{column}__lt": self.high})
         if self.ids is not None:
-            rows = rows.filter(**{f"{column}__in": list(self.ids)})
+            rows = rows.filter(IdIn(column, self.ids))
         return rows
+
+
+class IdIn(Expression):
+    """
+    `column IN ids` for a long list of ids: on PostgreSQL ONE array parameter (`column = ANY(%s)`), so 5,000
+    ids are one value to adapt, send and plan instead of 5,000 placeholders (Django's `__in` builds and
+    psycopg splits those: about 0.1 s a query at 5,000 ids); elsewhere a plain `IN (…)`. No ids: nothing.
+    """
+
+    conditional = True
+
+    def __init__(self, column: str, ids: Collection[int]) -> None:
+        super().__init__(output_field=BooleanField())
+        self.column: Any = F(column)
+        self.ids = [int(pk) for pk in ids]
+
+    def get_source_expressions(self) -> list:
+        return [self.column]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        (self.column,) = exprs
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        if not self.ids:
+            raise EmptyResultSet
+        column, params = compiler.compile(self.column)
+        if connection.vendor == "postgresql":
+            return f"{column} = ANY(%s)", (*params, self.ids)
+        return f"{column} IN ({', '.join(['%s'] * len(self.ids))})", (*params, *self.ids)
 
 
 def figure_of(figure: Figure, customer_id: int) -> Any:
