@@ -8,6 +8,8 @@ from loyalty_site.health import healthz
 api_v1: list[URLPattern | URLResolver] = [
     # Before the routers' own (403) root views: the index of what this caller may reach.
     path("", ApiIndexView.as_view(), name="api-index"),
+    # The promotions checkout (validate on every cart view) before every router: see its module.
+    path("", include("apps.campaigns.promotions.api.checkout_urls")),
     path("", include("apps.customers.api.urls")),
     path("", include("apps.customers.messaging.api.urls")),
     path("", include("apps.tagging.api.urls")),
