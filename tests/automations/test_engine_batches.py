@@ -4,12 +4,12 @@ transaction and one commit per batch, disjoint batches for concurrent workers (S
 exactly once; with a non-transactional action active it falls back to one event a task.
 """
 
-import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -22,6 +22,7 @@ from apps.tagging.models import CustomerTag
 from loyalty_site.lib import tasks
 from tests.automations.test_engine_support import active_workflow, add_tags
 from tests.factories import CustomerFactory
+from tests.threads import raised, run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -58,29 +59,16 @@ def _commits(statements: list[str]) -> int:
 
 
 def _process_in_threads(ids: list[int], *, workers: int) -> list[BaseException]:
-    """
-    `workers` threads released together, each running the task for every `workers`-th event of `ids` on its own
-    connection; returns what they raised (nothing, when all went well).
-    """
-    start = threading.Barrier(workers)
-    errors: list[BaseException] = []
+    """`workers` tasks started at once, each processing every `workers`-th event of `ids`; what they raised."""
 
-    def worker(share: list[int]) -> None:
-        try:
-            start.wait()
-            for event_id in share:
+    def share(index: int) -> Callable[[], None]:
+        def work() -> None:
+            for event_id in ids[index::workers]:
                 engine_tasks.process_domain_event(event_id)
-        except BaseException as error:  # returned to the test
-            errors.append(error)
-        finally:
-            connections.close_all()
 
-    threads = [threading.Thread(target=worker, args=(ids[i::workers],)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
+        return work
+
+    return raised(run_together(*(share(index) for index in range(workers))))
 
 
 def test_one_task_processes_a_batch_of_pending_events_in_one_commit(no_queue, settings):

@@ -1,7 +1,4 @@
-import threading
-
 import pytest
-from django.db import connections
 
 from apps.automations import engine
 from apps.automations.models import ActionEffect, WorkflowRun
@@ -10,6 +7,7 @@ from apps.customers.models import DomainEvent
 from apps.tagging.models import CustomerTag, TagAudit
 from tests.automations.test_engine_support import active_workflow, add_tags
 from tests.factories import CustomerFactory
+from tests.threads import raised, run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -22,25 +20,9 @@ def test_two_workers_processing_the_same_event_at_once_make_one_run_and_one_tag(
     customer = CustomerFactory()
     customer_services.customer_activate(customer=customer)
     event = DomainEvent.objects.get(name="customer.activated")
-    start = threading.Barrier(4)
-    errors: list[BaseException] = []
+    outcomes = run_together(*[lambda: engine.domain_event_process(event_id=event.pk)] * 4)
 
-    def worker() -> None:
-        try:
-            start.wait()
-            engine.domain_event_process(event_id=event.pk)
-        except BaseException as error:  # reported below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert raised(outcomes) == []
     assert list(WorkflowRun.objects.values_list("status", "attempts")) == [("succeeded", 1)]
     assert sorted(CustomerTag.objects.filter(customer=customer).values_list("tag__name", flat=True)) == [
         "Once",

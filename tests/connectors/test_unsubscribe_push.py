@@ -36,6 +36,7 @@ from tests.connectors.support import (
 )
 from tests.connectors.support import PUSH_TOKEN as TOKEN
 from tests.factories import UserFactory
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -359,10 +360,6 @@ def test_a_user_who_may_only_view_connections_cannot_switch_unsubscribes_on(shop
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_sending_the_same_push_at_once_call_the_shop_once(shop, fake_shop, monkeypatch):
-    import threading
-
-    from django.db import connections
-
     from apps.connectors.models import RemoteRecord
     from apps.connectors.services.push import unsubscribe_pushes_queue
     from loyalty_site.lib import tasks
@@ -374,23 +371,7 @@ def test_two_workers_sending_the_same_push_at_once_call_the_shop_once(shop, fake
     consent.consent_withdraw(customer=customer, source="admin", cause="admin")
     event = DomainEvent.objects.get(name="customer.unsubscribed")
     (push,) = unsubscribe_pushes_queue(event=event)
-    start = threading.Barrier(4)
-    outcomes: list[object] = []
-
-    def worker() -> None:
-        try:
-            start.wait()
-            outcomes.append(push_send_one(push_id=push.pk))
-        except BaseException as error:  # reported below
-            outcomes.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_together(*[lambda: push_send_one(push_id=push.pk)] * 4)
 
     assert sorted(outcomes, key=str) == [None, None, None, "sent"]
     assert len(fake_shop.requests) == 1
