@@ -4,8 +4,6 @@ their outbox rows and their queue rows inserted once each, one commit — with t
 the single-event endpoint.
 """
 
-import threading
-
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection, connections
@@ -20,6 +18,7 @@ from apps.customers.models import Customer, CustomerEvent, DomainEvent, DomainEv
 from apps.platform.services import api_token_create
 from tests.automations.test_engine_support import active_workflow, add_tags
 from tests.factories import CustomerFactory, UserFactory
+from tests.threads import run_together
 
 URL = "/api/v1/batch/events/"
 
@@ -241,23 +240,13 @@ def test_two_concurrent_batches_with_the_same_new_external_ids_store_each_once(i
     _workflow_listening()
     Customer.objects.create(external_id="c1")
     items = _items(50)
-    barrier = threading.Barrier(2)
-    responses: list = []
 
-    def post() -> None:
+    def post():
         client = APIClient()
         client.force_authenticate(integrator)
-        barrier.wait()
-        try:
-            responses.append(client.post(URL, {"items": items}, format="json"))
-        finally:
-            connections.close_all()
+        return client.post(URL, {"items": items}, format="json")
 
-    threads = [threading.Thread(target=post) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    responses = run_together(post, post)
 
     stored = dict(CustomerEvent.objects.values_list("external_id", "pk"))
     assert len(stored) == 50 and CustomerEvent.objects.count() == 50

@@ -1,27 +1,18 @@
 """Two clusters ticking at the same moment on PostgreSQL: one run per slot, never two."""
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from django.db import connection
 
 from apps.automations import bulk
 from apps.automations.models import WorkflowRun
 from apps.automations.services import workflow_activate
 from tests.automations.bulk_workflows import bulk_workflow_create
 from tests.factories import CustomerFactory
+from tests.threads import raised, run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _in_thread(results: list, barrier: threading.Barrier, func) -> None:
-    try:
-        barrier.wait()
-        results.append(func())
-    finally:
-        connection.close()
 
 
 def test_two_clusters_ticking_together_create_one_run_for_the_slot():
@@ -33,17 +24,10 @@ def test_two_clusters_ticking_together_create_one_run_for_the_slot():
             )
             for n in range(3)
         ]
-    results: list = []
-    barrier = threading.Barrier(4)
     with time_machine.travel(datetime(2026, 6, 16, 3, 0, 5, tzinfo=UTC), tick=False):
-        threads = [
-            threading.Thread(target=_in_thread, args=(results, barrier, bulk.bulk_schedules_tick)) for _ in range(4)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results = run_together(*[bulk.bulk_schedules_tick] * 4)
 
+    assert raised(results) == []
     created = sorted(run_id for ticked in results for run_id in ticked)
     assert len(results) == 4
     assert len(created) == 3
@@ -56,9 +40,7 @@ def test_two_clusters_ticking_together_create_one_run_for_the_slot():
 def test_run_now_twice_at_once_starts_one_run():
     CustomerFactory.create_batch(2)
     workflow = workflow_activate(workflow=bulk_workflow_create("inactive_high_value", {}))
-    results: list = []
     errors: list = []
-    barrier = threading.Barrier(2)
 
     def start():
         try:
@@ -67,11 +49,7 @@ def test_run_now_twice_at_once_starts_one_run():
             errors.append(type(error).__name__)
             return None
 
-    threads = [threading.Thread(target=_in_thread, args=(results, barrier, start)) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(start, start)
 
     assert WorkflowRun.objects.filter(workflow=workflow).count() == 1
     assert errors == ["ConflictError"]

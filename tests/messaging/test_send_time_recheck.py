@@ -3,19 +3,18 @@ A delivery that waited (delayed by quiet hours, retried, orphaned) is decided ag
 the suppression list, the frequency caps and the quiet hours as they stand at send time (frozen clock).
 """
 
-import threading
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connections
 
 from apps.customers.consent import services as consent
 from apps.customers.messaging import services
 from apps.customers.messaging.models import Delivery, SendingPolicy
 from apps.customers.messaging.services import Content
 from tests.factories import CustomerFactory
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -219,23 +218,10 @@ def test_two_senders_recheck_one_customers_delayed_rows_in_turn_under_a_cap_of_o
     rows = [send(customer, f"sms-{index}", at=SATURDAY_2230, channel="sms") for index in range(2)]
     # Saturday's cap saw the first row due on Sunday only, so both were queued
     assert [row.status for row in rows] == ["queued", "queued"]
-    barrier = threading.Barrier(2)
-    results: list = [None, None]
-
-    def sender(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = services.deliveries_send(ids=[rows[index].pk], now=SUNDAY_0800)
-        except Exception as error:  # asserted below
-            results[index] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=sender, args=(index,)) for index in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together(
+        lambda: services.deliveries_send(ids=[rows[0].pk], now=SUNDAY_0800),
+        lambda: services.deliveries_send(ids=[rows[1].pk], now=SUNDAY_0800),
+    )
 
     assert sorted(results, key=lambda counts: sorted(counts)) == [{"sent": 1}, {"suppressed": 1}]
     outcomes = sorted((row.status, row.reason) for row in Delivery.objects.filter(customer=customer))
