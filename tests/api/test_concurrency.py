@@ -1,13 +1,13 @@
 import threading
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.customers.api import views
 from apps.customers.models import Customer, Order
 from apps.platform.models import IdempotencyRecord
 from tests.factories import CustomerFactory, UserFactory
+from tests.threads import run_together
 
 
 @pytest.mark.postgres
@@ -28,23 +28,13 @@ def test_two_concurrent_first_requests_with_one_key_produce_one_effect(monkeypat
         return original(**kwargs)
 
     monkeypatch.setattr(views.ingest, "order_ingest", order_ingest_when_both_are_inside)
-    statuses: list[int] = []
 
-    def post() -> None:
+    def post() -> int:
         client = APIClient()
         client.force_authenticate(user)
-        try:
-            statuses.append(
-                client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="same").status_code
-            )
-        finally:
-            connection.close()
+        return client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="same").status_code
 
-    threads = [threading.Thread(target=post) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    statuses = run_together(post, post)
 
     assert sorted(statuses) == [201, 409]
     assert Order.objects.count() == 1
@@ -73,22 +63,14 @@ def test_two_concurrent_orders_with_one_new_external_id_store_one_and_answer_it_
         return original(**kwargs)
 
     monkeypatch.setattr(ingest.services, "order_create", order_create_after_both_checked)
-    answers: list[tuple[int, int]] = []
 
-    def post() -> None:
+    def post() -> tuple[int, int]:
         client = APIClient()
         client.force_authenticate(user)
-        try:
-            response = client.post("/api/v1/orders/", body, format="json")
-            answers.append((response.status_code, response.json()["id"]))
-        finally:
-            connection.close()
+        response = client.post("/api/v1/orders/", body, format="json")
+        return response.status_code, response.json()["id"]
 
-    threads = [threading.Thread(target=post) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    answers = run_together(post, post)
 
     order = Order.objects.get()
     assert sorted(answers) == [(200, order.pk), (201, order.pk)]

@@ -1,13 +1,14 @@
 """Registering the same new customer from concurrent requests makes one customer and no error."""
 
 import threading
+from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.customers import services
 from apps.customers.models import Customer, DomainEvent, Order
+from tests.threads import run_together
 
 
 def test_an_upsert_that_loses_the_insert_race_updates_the_winners_row(db, monkeypatch):
@@ -44,27 +45,23 @@ def test_thirty_concurrent_orders_for_one_new_customer_make_one_customer_and_no_
         return original(**kwargs)
 
     monkeypatch.setattr(services, "customer_create", create_once_everyone_found_no_customer)
-    statuses: list[int] = []
 
-    def post(index: int) -> None:
-        client = APIClient(raise_request_exception=False)
-        client.force_authenticate(integrator)
+    def post(index: int) -> Callable[[], int]:
         body = {
             "external_id": f"o-{index}",
             "customer": {"external_id": "c-new", "email": "new@example.com"},
             "currency": "USD",
             "lines": [{"title": "Tea", "quantity": 1, "unit_price": "3.00"}],
         }
-        try:
-            statuses.append(client.post("/api/v1/orders/", body, format="json").status_code)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=post, args=(index,)) for index in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+        def send() -> int:
+            client = APIClient(raise_request_exception=False)
+            client.force_authenticate(integrator)
+            return client.post("/api/v1/orders/", body, format="json").status_code
+
+        return send
+
+    statuses = run_together(*(post(index) for index in range(threads_count)))
 
     assert statuses == [201] * threads_count
     customer = Customer.objects.get(external_id="c-new")
