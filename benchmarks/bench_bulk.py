@@ -235,13 +235,28 @@ def main() -> None:
 
 
 def full_run() -> None:
-    """A whole bulk run of the gallery template over every customer, chunk by chunk in this process."""
-    from apps.automations import gallery
-    from apps.automations.services import workflow_activate
+    """
+    A whole bulk run over every customer, chunk by chunk in this process: the gallery's *inactive high-value*
+    audience as a bulk-activity workflow (the gallery's template is a state tag now; the same workflow as
+    bench_bulk_committed.py builds).
+    """
+    from decimal import Decimal
+
+    from apps.automations.gallery import inactive_high_value_audience
+    from apps.automations.services import workflow_activate, workflow_create
 
     with transaction.atomic():
-        workflow = gallery.template_install(key="inactive_high_value", params={"tag": "Bench full run"}, user=None)
-        workflow = workflow_activate(workflow=workflow)
+        workflow = workflow_activate(
+            workflow=workflow_create(
+                name="Bench full run",
+                definition={
+                    "schema": 1,
+                    "trigger": {"event": "customer.bulk_activity"},
+                    "steps": [{"id": "s1", "action": "customer.add_tags", "params": {"tags": ["Bench full run"]}}],
+                },
+                audience=inactive_high_value_audience(30, Decimal("500")),
+            )
+        )
         started = time.perf_counter()
         run = bulk.bulk_run_start(workflow=workflow, enqueue=False)
         for index in range(run.progress["chunks_total"]):
