@@ -45,7 +45,11 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 
 def tree_cpu(root: int) -> float:
-    """CPU seconds (user + system) used so far by process `root` and its live descendants (Linux /proc)."""
+    """
+    CPU seconds (user + system) used so far by process `root` and its descendants (Linux /proc): each live
+    process's own time plus that of its children that exited and were waited for (a qcluster recycles its
+    workers every 500 tasks: their CPU would otherwise vanish from the sum with them).
+    """
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -57,7 +61,7 @@ def tree_cpu(root: int) -> float:
         except OSError:
             continue
         parents[int(entry)] = int(fields[1])
-        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+        times[int(entry)] = sum(int(value) for value in fields[11:15]) / tick  # utime stime cutime cstime
     total, stack = 0.0, [root]
     while stack:
         pid = stack.pop()
