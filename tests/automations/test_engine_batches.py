@@ -4,12 +4,14 @@ transaction and one commit per batch, disjoint batches for concurrent workers (S
 exactly once; with a non-transactional action active it falls back to one event a task.
 """
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -306,6 +308,59 @@ def test_concurrent_tasks_drain_a_backlog_in_disjoint_batches_every_effect_once(
     assert _consumed() == set(ids)
     # every event was taken by exactly one batch
     assert set(DomainEvent.objects.filter(pk__in=ids).values_list("batch_claims", flat=True)) == {1}
+
+
+def _until_someone_waits_for_my_locks(seconds: float) -> None:
+    """Return once another backend is blocked on a lock this connection holds (or after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+
+
+def test_a_backlog_batch_waits_for_a_lock_a_concurrent_claim_still_holds_on_its_events(no_queue, settings, monkeypatch):
+    """
+    Between a backlog batch's claim and its processing, a concurrent claim whose snapshot predates the claim's
+    commit can hold the lock of the batch's events (PostgreSQL keeps the lock of a row that failed a locking
+    SELECT's recheck until that transaction ends). The batch waits for it: skipped, its events would be left
+    pending, leased, until the lease ends (the flake of the concurrent backlog test above: 35 of 40 tagged).
+    """
+    settings.AUTOMATIONS_EVENT_BATCH = 5
+    _tagging()
+    ids = _events(5)
+    _age(ids)
+    from apps.automations.engine import opening
+
+    real = opening.retry_transient
+    locked = threading.Event()
+
+    def contended(process: Callable[[], int], *, what: str) -> int:
+        """The batch's processing while another transaction holds its events' locks (until the batch waits)."""
+
+        def hold() -> None:
+            with transaction.atomic():
+                list(DomainEvent.objects.filter(pk__in=ids).select_for_update(no_key=True))
+                locked.set()
+                _until_someone_waits_for_my_locks(seconds=10)
+
+        def batch() -> int:
+            locked.wait(10)
+            return real(process, what=what)
+
+        outcomes = run_together(hold, batch)
+        assert raised(outcomes) == []
+        return outcomes[1]
+
+    monkeypatch.setattr(opening, "retry_transient", contended)
+
+    _process(ids[0])
+
+    assert _consumed() == set(ids)
+    assert CustomerTag.objects.filter(tag__name="Bench").count() == 5
+    assert set(DomainEvent.objects.filter(pk__in=ids).values_list("status", "batch_claims")) == {("processed", 1)}
 
 
 def test_a_fresh_batch_leaves_old_events_to_the_backlog_path(no_queue, settings):

@@ -339,12 +339,15 @@ def _backlog_process(*, workflows: list[Workflow], fresh_since: datetime, limit:
 
     def process() -> int:
         with transaction.atomic():
+            # The claim made these events ours: wait for a lock on them rather than skip it. A concurrent claim
+            # whose snapshot predates ours may hold one briefly (PostgreSQL keeps the lock of a row that failed a
+            # locking SELECT's recheck until that transaction ends); skipped, they would wait out their lease.
             claimed = list(
                 DomainEvent.objects.filter(pk__in=ids, status=DomainEventStatus.PENDING)
                 .exclude(unconsumed)
                 .select_related("customer")
                 .order_by("pk")
-                .select_for_update(skip_locked=True, no_key=True, of=("self",))
+                .select_for_update(no_key=True, of=("self",))
             )
             # A processed event's lease no longer matters; a failed one's is ended there (its count kept).
             _claimed_process(claimed, workflows)
