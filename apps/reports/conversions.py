@@ -250,8 +250,11 @@ def _days_write(source: type[models.Model], days: type[models.Model], ids: list[
 def _touched_customers(since: datetime) -> dict[int, tuple[datetime, datetime]]:
     """Customers with an order changed since `since` (new, refunded, cancelled): earliest and latest placed_at."""
     touched: dict[int, tuple[datetime, datetime]] = {}
-    changed_orders = Order.objects.filter(Q(updated_at__gte=since) | Q(refunds__created_at__gte=since))
-    for customer_id, placed_at in changed_orders.values_list("customer_id", "placed_at").distinct().order_by():
+    # A UNION of two indexed reads (orders.updated_at, refunds.created_at): one OR across the refunds join could
+    # use neither index and read every order with its refunds (1.5 s at 10M orders, at every refresh).
+    updated = Order.objects.filter(updated_at__gte=since).values_list("customer_id", "placed_at").order_by()
+    refunded = Order.objects.filter(refunds__created_at__gte=since).values_list("customer_id", "placed_at").order_by()
+    for customer_id, placed_at in updated.union(refunded):
         if customer_id is None:
             continue
         low, high = touched.get(customer_id, (placed_at, placed_at))
@@ -339,6 +342,8 @@ def _cells_rows(exposures: Any, day_rows: Any, *, branch: bool, make: Any) -> li
 
 def _cells_write(cells: Iterable[Cell] | None, *, campaign: bool) -> int:
     """Replace the LiftDay rows of these (owner, day) cells (None: every cell). Returns the rows written."""
+    if cells is not None and connection.vendor == "postgresql":
+        return _cells_rebuild(campaign=campaign, cells=cells)  # the same rows, set-based
     source: Any = CampaignConversion if campaign else RunConversion
     days: Any = CampaignConversionDay if campaign else RunConversionDay
     target: Any = DailyCampaignLift if campaign else DailyWorkflowLift
@@ -454,7 +459,7 @@ def _workflows_rebuild() -> int:
 CELLS_REBUILD_SQL = """
 INSERT INTO {target} ({owner}, day, held_out, branch, "offset", exposures, converters, orders, revenue, revenue_squares)
 SELECT c.{owner}, c.day, c.held_out, {branch}, 0, COUNT(*), 0, 0, 0, 0
-FROM {source} c WHERE c.day IS NOT NULL{exposure}
+FROM {source} c WHERE c.day IS NOT NULL{exposure}{cells}
 GROUP BY 1, 2, 3, 4
 UNION ALL
 SELECT x.owner, x.day, x.held_out, x.branch, x."offset", 0, SUM(x.first), SUM(x.orders), SUM(x.revenue),
@@ -463,29 +468,50 @@ FROM (SELECT c.{owner} AS owner, c.day, c.held_out, {branch} AS branch, d."offse
              CASE WHEN ROW_NUMBER() OVER w = 1 THEN 1 ELSE 0 END AS first,
              (SUM(d.revenue) OVER w) ^ 2 - (SUM(d.revenue) OVER w - d.revenue) ^ 2 AS squares
       FROM {source} c JOIN {days} d ON d.conversion_id = c.{pk}
-      WHERE c.day IS NOT NULL{exposure}
+      WHERE c.day IS NOT NULL{exposure}{cells}
       WINDOW w AS (PARTITION BY d.conversion_id ORDER BY d."offset")) AS x
 GROUP BY 1, 2, 3, 4, 5
 """
 
 
-def _cells_rebuild(*, campaign: bool) -> int:
-    """Replace every LiftDay row of the workflows (or campaigns) in one statement (PostgreSQL; see above)."""
+def _cells_rebuild(*, campaign: bool, cells: Iterable[Cell] | None = None) -> int:
+    """
+    Replace the LiftDay rows of the workflows (or campaigns) in one statement (PostgreSQL; see above): every row,
+    or only those of these (owner, day) cells — what the incremental refresh recomputes, the cells given as two
+    array parameters (at 1M customers the refresh after 1,000 new orders spent 2.2 s on them in Python).
+    """
     source: Any = CampaignConversion if campaign else RunConversion
     days: Any = CampaignConversionDay if campaign else RunConversionDay
     target: Any = DailyCampaignLift if campaign else DailyWorkflowLift
+    owner = "campaign_id" if campaign else "workflow_id"
+    restrict = ""
+    params: list[Any] = []
+    if cells is not None:
+        pairs = sorted({(owner_id, day) for owner_id, day in cells if day is not None})
+        if not pairs:
+            return 0
+        restrict = f" AND (c.{owner}, c.day) IN (SELECT * FROM unnest(%s::bigint[], %s::date[]))"  # noqa: S608
+        params = [[owner_id for owner_id, _ in pairs], [day for _, day in pairs]]
     statement = CELLS_REBUILD_SQL.format(
         target=target._meta.db_table,
-        owner="campaign_id" if campaign else "workflow_id",
+        owner=owner,
         branch="''" if campaign else "c.branch",
         source=source._meta.db_table,
         days=days._meta.db_table,
         pk=source._meta.pk.column,
         exposure="" if campaign else " AND c.exposure",
+        cells=restrict,
     )
+    table = target._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {target._meta.db_table}")  # noqa: S608 - table name from model meta
-        cursor.execute(statement)
+        if cells is None:
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - table name from model meta
+        else:
+            cursor.execute(
+                f"DELETE FROM {table} AS c WHERE TRUE{restrict}",  # noqa: S608 - table name from model meta
+                params,
+            )
+        cursor.execute(statement, params * 2)
         return cursor.rowcount
 
 
