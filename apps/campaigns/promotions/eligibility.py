@@ -43,7 +43,7 @@ from .choices import (
 )
 from .models import Campaign, Code, GiftCard, Incentive, Limit, LimitCounter, PromotionSettings
 from .pricing import Effect, IncentiveTerms, LineState, effect_apply, effect_cap, effect_compute
-from .promotion_set import PromotionSet, campaigns_prepare, promotion_set
+from .promotion_set import PromotionSet, campaigns_prepare, promotion_set, promotion_set_and_codes
 
 # --- Input -------------------------------------------------------------------------------------------
 
@@ -327,21 +327,33 @@ def _code_refusal(code: Code, customer: Any, now: datetime) -> Refusal | None:
     return None
 
 
-def candidates_load(
-    *, codes: list[str], include_automatic: bool, customer: Any, promotions: PromotionSet | None = None
-) -> list[Candidate]:
-    """
-    The candidates of a request: each code sent (in order, duplicates once) and the automatic campaigns. With
-    `promotions` (the process's current set, see `promotion_set`) the campaigns come from it and only the codes
-    are read; without it everything is read now (reserve and redeem, inside their transaction).
-    """
+def code_texts(codes: list[str]) -> list[str]:
+    """The codes sent, normalised, in order, each once."""
     texts: list[str] = []
     for text in codes:
         normal = code_normalize(text)
         if normal not in texts:
             texts.append(normal)
+    return texts
+
+
+def candidates_load(
+    *,
+    codes: list[str],
+    include_automatic: bool,
+    customer: Any,
+    promotions: PromotionSet | None = None,
+    code_rows: list[Code] | None = None,
+) -> list[Candidate]:
+    """
+    The candidates of a request: each code sent (in order, duplicates once) and the automatic campaigns. With
+    `promotions` (the process's current set, see `promotion_set`) the campaigns come from it and only the codes
+    are read (or taken from `code_rows`, read with the set's stamp); without it everything is read now (reserve
+    and redeem, inside their transaction).
+    """
+    texts = code_texts(codes)
     if promotions is not None:
-        found = {code.code: code for code in _codes_read(texts, promotions)}
+        found = {code.code: code for code in _codes_read(texts, promotions, rows=code_rows)}
     else:
         rows = Code.objects.select_related("campaign", "gift_card").filter(code__in=texts) if texts else []
         found = {code.code: code for code in rows}
@@ -389,17 +401,18 @@ def candidates_load(
     return candidates
 
 
-def _codes_read(texts: list[str], promotions: PromotionSet) -> list[Code]:
+def _codes_read(texts: list[str], promotions: PromotionSet, *, rows: list[Code] | None = None) -> list[Code]:
     """
-    The codes among `texts` with their campaign from the promotion set and, for a gift-cards campaign's code,
-    its gift card (read only then). Raw SQL through `objects.raw` (the fields' converters still apply): building
-    the ORM statement cost more than running it, on every validation.
+    The codes among `texts` (or `rows`, already read) with their campaign from the promotion set and, for a
+    gift-cards campaign's code, its gift card (read only then). Raw SQL through `objects.raw` (the fields'
+    converters still apply): building the ORM statement cost more than running it, on every validation.
     """
     if not texts:
         return []
-    table = connection.ops.quote_name(Code._meta.db_table)
-    marks = ", ".join(["%s"] * len(texts))
-    rows = list(Code.objects.raw(f"SELECT * FROM {table} WHERE code IN ({marks})", texts))  # noqa: S608
+    if rows is None:
+        table = connection.ops.quote_name(Code._meta.db_table)
+        marks = ", ".join(["%s"] * len(texts))
+        rows = list(Code.objects.raw(f"SELECT * FROM {table} WHERE code IN ({marks})", texts))  # noqa: S608
     shared = promotions.campaigns_get(code.campaign_id for code in rows)
     for code in rows:
         code.campaign = shared[code.campaign_id]
@@ -533,7 +546,11 @@ def promotions_evaluate(
     `candidates` and `used` let redeem hand in what it loaded and locked; otherwise they are read here.
     """
     now = now or timezone.now()
-    promotions, switched_off = promotion_set()
+    code_rows: list[Code] | None = None
+    if candidates is None:  # (the stamp, the kill switch and the codes in one statement)
+        promotions, switched_off, code_rows = promotion_set_and_codes(code_texts(codes))
+    else:
+        promotions, switched_off = promotion_set()
     settings = promotions.settings
     currency = cart.currency
     outcome = Outcome(cart=cart, customer=customer, now=now)
@@ -550,7 +567,11 @@ def promotions_evaluate(
     outcome.shipping = outcome.shipping_left = to_minor(cart.shipping, currency)
     if candidates is None:
         candidates = candidates_load(
-            codes=codes, include_automatic=include_automatic, customer=customer, promotions=promotions
+            codes=codes,
+            include_automatic=include_automatic,
+            customer=customer,
+            promotions=promotions,
+            code_rows=code_rows,
         )
     if used is None:
         used = counters_read(candidates, customer=customer, now=now)

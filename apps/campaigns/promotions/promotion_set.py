@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
 
@@ -29,7 +30,7 @@ from apps.platform.models import GlobalKillSwitch
 from loyalty_site.lib.conditions import ConditionInvalid, Predicate, condition_predicate
 
 from .choices import CampaignStatus, CampaignType
-from .models import Campaign, Incentive, Limit, PromotionSettings, PromotionsVersion
+from .models import Campaign, Code, Incentive, Limit, PromotionSettings, PromotionsVersion
 
 
 @dataclass
@@ -73,13 +74,43 @@ def stamp_read() -> tuple[str | None, bool]:
 
 def promotion_set() -> tuple[PromotionSet, bool]:
     """The current promotion set (reloaded when its stamp moved) and whether the global kill switch is on."""
-    global _current
     stamp, switched_on = stamp_read()
+    return _set_for(stamp), switched_on
+
+
+def promotion_set_and_codes(texts: list[str]) -> tuple[PromotionSet, bool, list[Code]]:
+    """
+    `promotion_set()` and the codes among `texts` (normalised; their campaign not attached) read in the same
+    statement: a validation with codes makes one round trip for both. Raw SQL through `objects.raw`, so the code
+    fields' converters apply.
+    """
+    if not texts:
+        current, switched_on = promotion_set()
+        return current, switched_on, []
+    quote = connection.ops.quote_name
+    version, switch, code = (quote(model._meta.db_table) for model in (PromotionsVersion, GlobalKillSwitch, Code))
+    marks = ", ".join(["%s"] * len(texts))
+    rows = list(
+        Code.objects.raw(
+            "SELECT c.*, s.promo_stamp, s.promo_switched_on FROM ("  # noqa: S608 - table names, no input
+            f"SELECT (SELECT stamp FROM {version} WHERE id = 1) AS promo_stamp, "
+            f"EXISTS (SELECT 1 FROM {switch} WHERE is_on = %s) AS promo_switched_on) s "
+            f"LEFT JOIN {code} c ON c.code IN ({marks})",
+            [True, *texts],
+        )
+    )
+    first: Any = rows[0]  # (the two extra columns, on every row)
+    stamp, switched_on = first.promo_stamp, bool(first.promo_switched_on)
+    return _set_for(stamp), switched_on, [row for row in rows if row.pk is not None]
+
+
+def _set_for(stamp: str | None) -> PromotionSet:
+    global _current
     current = _current
     if current is None or stamp is None or current.stamp != stamp:
         current = _load(stamp)
         _current = current if stamp is not None else None
-    return current, switched_on
+    return current
 
 
 def promotion_set_forget() -> None:
