@@ -250,14 +250,22 @@ def main() -> int:
             processes.append(gunicorn_start(web))
             web_wait(port, timeout=120)
 
-            def database_cpu() -> float:
-                """CPU seconds used so far by the other sessions on the benchmark database (gunicorn's)."""
+            def database_cpu() -> dict[int, float]:
+                """CPU seconds used so far by each other session on the benchmark database (web and workers)."""
                 with connection.cursor() as cursor:
                     cursor.execute(
                         "SELECT pid FROM pg_stat_activity "
                         "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                     )
-                    return sum(tree_cpu(pid) for (pid,) in cursor.fetchall())
+                    return {pid: tree_cpu(pid) for (pid,) in cursor.fetchall()}
+
+            def database_cpu_since(before: dict[int, float]) -> float:
+                """
+                The sessions' CPU since `before`: a session that began since counts whole; one that ended (a
+                recycled worker's) is lost, so this can only undercount — it once went negative as a plain
+                difference of sums.
+                """
+                return sum(cpu - before.get(pid, 0.0) for pid, cpu in database_cpu().items())
 
             def run_client(jobs: list[dict], name: str) -> dict:
                 web_before, database_before = tree_cpu(processes[-1].pid), database_cpu()
@@ -275,7 +283,7 @@ def main() -> int:
                 children = resource.getrusage(resource.RUSAGE_CHILDREN)
                 result["cpu"] = {
                     "web": tree_cpu(processes[-1].pid) - web_before,
-                    "database": database_cpu() - database_before,
+                    "database": database_cpu_since(database_before),
                     "client": children.ru_utime + children.ru_stime - client_before,
                 }
                 return result
