@@ -30,7 +30,6 @@ import argparse
 import http.client
 import json
 import os
-import resource
 import statistics
 import tempfile
 import time
@@ -40,7 +39,7 @@ from queue_harness import (
     bench_database,
     bench_workflows,
     client_arguments,
-    client_run,
+    client_run_measured,
     events_commit,
     free_port,
     gunicorn_start,
@@ -133,7 +132,6 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bench_events_"))
     with bench_database() as database, processes_running() as processes:
         from django.contrib.auth.models import Group
-        from django.db import connection
         from django_q.brokers import get_broker
 
         from apps.automations.models import WorkflowRun
@@ -250,43 +248,17 @@ def main() -> int:
             processes.append(gunicorn_start(web))
             web_wait(port, timeout=120)
 
-            def database_cpu() -> dict[int, float]:
-                """CPU seconds used so far by each other session on the benchmark database (web and workers)."""
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "SELECT pid FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                    return {pid: tree_cpu(pid) for (pid,) in cursor.fetchall()}
-
-            def database_cpu_since(before: dict[int, float]) -> float:
-                """
-                The sessions' CPU since `before`: a session that began since counts whole; one that ended (a
-                recycled worker's) is lost, so this can only undercount — it once went negative as a plain
-                difference of sums.
-                """
-                return sum(cpu - before.get(pid, 0.0) for pid, cpu in database_cpu().items())
-
             def run_client(jobs: list[dict], name: str) -> dict:
-                web_before, database_before = tree_cpu(processes[-1].pid), database_cpu()
-                children = resource.getrusage(resource.RUSAGE_CHILDREN)
-                client_before = children.ru_utime + children.ru_stime
-                result = client_run(
+                return client_run_measured(
                     __file__,
                     jobs,
                     name=name,
                     scratch=scratch,
                     port=port,
                     threads=args.threads,
-                    options=["--token", raw_token],
+                    token=raw_token,
+                    web_pid=processes[-1].pid,
                 )
-                children = resource.getrusage(resource.RUSAGE_CHILDREN)
-                result["cpu"] = {
-                    "web": tree_cpu(processes[-1].pid) - web_before,
-                    "database": database_cpu_since(database_before),
-                    "client": children.ru_utime + children.ru_stime - client_before,
-                }
-                return result
 
             def cpu_line(result: dict, units: int, unit: str) -> str:
                 """CPU per unit (load-independent) and the rate two idle cores would allow at that cost."""

@@ -42,7 +42,7 @@ from typing import Any
 from queue_harness import (
     bench_database,
     client_arguments,
-    client_run,
+    client_run_measured,
     free_port,
     gunicorn_start,
     load,
@@ -327,35 +327,17 @@ def main() -> int:
             web_wait(port, timeout=120)
             shape = f"gunicorn {web['WEB_CONCURRENCY']} x {web['WEB_THREADS']}"
 
-            def database_cpu_now() -> float:
-                """CPU seconds used so far by the other sessions on the benchmark database (gunicorn's)."""
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "SELECT pid FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                    return sum(tree_cpu(pid) for (pid,) in cursor.fetchall())
-
             def run_client(jobs: list[dict], name: str, threads: int) -> dict:
-                web_before, database_before = tree_cpu(processes[-1].pid), database_cpu_now()
-                children = resource.getrusage(resource.RUSAGE_CHILDREN)
-                client_before = children.ru_utime + children.ru_stime
-                result = client_run(
+                return client_run_measured(
                     __file__,
                     jobs,
                     name=name,
                     scratch=scratch,
                     port=port,
                     threads=threads,
-                    options=["--token", raw_token],
+                    token=raw_token,
+                    web_pid=processes[-1].pid,
                 )
-                children = resource.getrusage(resource.RUSAGE_CHILDREN)
-                result["cpu"] = {
-                    "web": tree_cpu(processes[-1].pid) - web_before,
-                    "database": database_cpu_now() - database_before,
-                    "client": children.ru_utime + children.ru_stime - client_before,
-                }
-                return result
 
             def cpu_line(result: dict, units: int) -> str:
                 web_cpu, database_cpu, client = (

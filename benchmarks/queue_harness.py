@@ -12,6 +12,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -319,6 +320,41 @@ def client_run(
     result: dict[str, Any] = json.loads(out_file.read_text())
     if result["failures"]:
         print(f"{name}: {len(result['failures'])} failed POSTs, first: {result['failures'][0]}")
+    return result
+
+
+def database_sessions_cpu() -> dict[int, float]:
+    """CPU seconds used so far by each other session on the benchmark database (web and workers), by backend pid."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {pid: tree_cpu(pid) for (pid,) in cursor.fetchall()}
+
+
+def client_run_measured(
+    script: str, jobs: list[Any], *, name: str, scratch: Path, port: int, threads: int, token: str, web_pid: int
+) -> dict[str, Any]:
+    """
+    `client_run` with what it cost, in CPU seconds under `cpu`: the web server's process tree (`web_pid`), the
+    database sessions (each session's own delta: one that began since counts whole, one that ended — a recycled
+    worker's — is lost, so this can only undercount; a plain difference of sums once went negative) and the
+    client process.
+    """
+    web_before, database_before = tree_cpu(web_pid), database_sessions_cpu()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_before = children.ru_utime + children.ru_stime
+    result = client_run(
+        script, jobs, name=name, scratch=scratch, port=port, threads=threads, options=["--token", token]
+    )
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["cpu"] = {
+        "web": tree_cpu(web_pid) - web_before,
+        "database": sum(cpu - database_before.get(pid, 0.0) for pid, cpu in database_sessions_cpu().items()),
+        "client": children.ru_utime + children.ru_stime - client_before,
+    }
     return result
 
 
