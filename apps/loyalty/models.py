@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from apps.customers.models import Customer, Order, Product
+from apps.customers.models import Customer, DomainEvent, Order, Product
 from apps.platform.limits import CounterBase, LimitPeriod
 from loyalty_site.lib.money import CurrencyError, currency_code, money_format, shop_currency
 
@@ -588,3 +588,22 @@ class Referral(models.Model):
 
     def __str__(self) -> str:
         return f"{self.referrer} → {self.referee}"
+
+
+class EarningBatchClaim(models.Model):
+    """
+    Loyalty's earning batches on one outbox event (the engine counts its own on the event row): how many batches
+    took it without earning it — a backlog batch counts its claim in a commit of its own before it earns, a fresh
+    batch counts an event that failed inside it — and the lease of the backlog batch at work on it. An event
+    counted once is earned alone from then on, so a poison event cannot take batches down with it. The row goes
+    when the event is earned.
+    """
+
+    event = models.OneToOneField(
+        DomainEvent, primary_key=True, on_delete=models.CASCADE, related_name="loyalty_batch_claim"
+    )
+    claims = models.PositiveSmallIntegerField(default=1)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"loyalty batch claim {self.claims} on event {self.event_id}"

@@ -301,6 +301,8 @@ TASKS_SYNC = env.bool("TASKS_SYNC", default=False)
 AUTOMATIONS_MAX_CHAIN_DEPTH = env.int("AUTOMATIONS_MAX_CHAIN_DEPTH", default=5)
 # Outbox events one engine task claims and processes in one transaction on PostgreSQL (1: one event a task).
 AUTOMATIONS_EVENT_BATCH = env.int("AUTOMATIONS_EVENT_BATCH", default=50)
+# Outbox events loyalty's earning task claims and earns in one transaction on PostgreSQL (1: one event a task).
+LOYALTY_EVENT_BATCH = env.int("LOYALTY_EVENT_BATCH", default=50)
 AUTOMATIONS_RUN_RETENTION_DAYS = env.int("AUTOMATIONS_RUN_RETENTION_DAYS", default=90)
 AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE = env.bool("AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE", default=False)
 AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS = env.bool("AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)

@@ -26,6 +26,7 @@ from apps.customers import services as customer_services
 from apps.customers.models import Customer, DomainEvent
 from apps.loyalty import services as loyalty_services
 from apps.loyalty.models import Balance, EarningRule, LedgerEntry, PointLot
+from apps.loyalty.services import consumer as loyalty_consumer
 from apps.tagging.models import CustomerTag, TagAudit
 from loyalty_site.lib import tasks as task_queue
 from tests.automations.test_engine_support import active_workflow
@@ -189,7 +190,7 @@ def test_terminated_connections_mid_run_are_retried_and_every_effect_happens_onc
         earn_hook(custom_event)
         return real_earn(custom_event=custom_event, **kwargs)
 
-    monkeypatch.setattr(loyalty_services, "event_points_earn", event_points_earn)
+    monkeypatch.setattr(loyalty_consumer, "event_points_earn", event_points_earn)
     worker = Worker(monkeypatch)
 
     # when each customer visits and the worker runs, then the periodic sweeps run as time passes
@@ -231,8 +232,10 @@ def test_terminated_connections_mid_run_are_retried_and_every_effect_happens_onc
 
 def test_a_lost_connection_in_the_loyalty_earning_task_is_retried_and_earns_once(monkeypatch, killer, settings):
     # given a member's order, and the connection terminated inside the earning (before its commit) and
-    # again after the earning committed, before loyalty's receipt
+    # again after the earning committed, before loyalty's receipt (one event a task: the batch's own losses are
+    # tests/loyalty/test_earning_batch.py's)
     settings.TASKS_SYNC = True
+    settings.LOYALTY_EVENT_BATCH = 1
     program_make()
     customer = CustomerFactory()
     real_earn = loyalty_services.order_points_earn
@@ -253,7 +256,7 @@ def test_a_lost_connection_in_the_loyalty_earning_task_is_retried_and_earns_once
                 killer.kill("before the receipt")
         return real_consumed(event_id=event_id, consumer=consumer)
 
-    monkeypatch.setattr(loyalty_services, "order_points_earn", order_points_earn)
+    monkeypatch.setattr(loyalty_consumer, "order_points_earn", order_points_earn)
     monkeypatch.setattr(outbox, "domain_event_consumed", domain_event_consumed)
 
     # when the order is placed (the task runs right after the commit)

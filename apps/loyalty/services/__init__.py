@@ -1,6 +1,15 @@
 """Write services of the loyalty app (see each module); import from here."""
 
 from .cockpit_links import cockpit_links_revoke, cockpit_links_send, referral_name_set
+from .consumer import (
+    custom_event_earn,
+    domain_event_consume_one,
+    domain_event_earn,
+    domain_events_earn_batch,
+    order_earn,
+    order_take_back,
+    orders_points_earn_many,
+)
 from .earning import (
     event_points_earn,
     order_base_points,
@@ -64,7 +73,11 @@ __all__ = [
     "AwardRequest",
     "cockpit_links_revoke",
     "cockpit_links_send",
+    "custom_event_earn",
     "customer_blocked_refuse",
+    "domain_event_consume_one",
+    "domain_event_earn",
+    "domain_events_earn_batch",
     "earning_rule_conditions_errors",
     "earning_rule_create",
     "earning_rule_limit_check",
@@ -78,12 +91,15 @@ __all__ = [
     "membership_for",
     "order_base_points",
     "order_boost_key",
+    "order_earn",
     "order_multiplier_points",
     "order_points_adjust",
     "order_points_boost",
     "order_points_earn",
     "order_points_plan",
     "order_points_reverse",
+    "order_take_back",
+    "orders_points_earn_many",
     "points_activate_due",
     "points_award",
     "points_award_many",

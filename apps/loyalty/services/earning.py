@@ -91,15 +91,29 @@ def order_amount_points(order: Order, program: Program, amount: Decimal) -> Deci
     return order_amount_shop(order, amount) * program.points_per_unit
 
 
-def _live_rules(
-    program: Program, kinds: Sequence[str], at: datetime, membership: Membership | None = None
-) -> list[EarningRule]:
-    """Active rules of these kinds inside their time box and, if they target tiers, open to the member's tier."""
-    rules = EarningRule.objects.filter(program=program, kind__in=kinds, is_active=True).prefetch_related(
-        "tiers", "limits"
+def rules_active(program: Program, kinds: Sequence[str]) -> list[EarningRule]:
+    """The program's active rules of these kinds, with their tiers and limits, in pk order (3 queries)."""
+    return list(
+        EarningRule.objects.filter(program=program, kind__in=kinds, is_active=True)
+        .prefetch_related("tiers", "limits")
+        .order_by("pk")
     )
+
+
+def _live_rules(
+    program: Program,
+    kinds: Sequence[str],
+    at: datetime,
+    membership: Membership | None = None,
+    rules: Sequence[EarningRule] | None = None,
+) -> list[EarningRule]:
+    """
+    Active rules of these kinds inside their time box and, if they target tiers, open to the member's tier;
+    from `rules` (`rules_active`, read once for a batch) when given.
+    """
+    candidates = rules_active(program, kinds) if rules is None else [rule for rule in rules if rule.kind in kinds]
     live = []
-    for rule in rules.order_by("pk"):
+    for rule in candidates:
         tier_ids = {tier.pk for tier in rule.tiers.all()}
         if rule.is_live(at) and (not tier_ids or (membership is not None and membership.tier_id in tier_ids)):
             live.append(rule)
@@ -144,8 +158,13 @@ def _base_points(order: Order, program: Program, tier: Tier | None) -> tuple[Dec
     return base_amount, tier_multiplier, base_points
 
 
-def order_points_plan(order: Order, membership: Membership, at: datetime) -> list[tuple[str, EarningRule | None, int]]:
-    """What an order earns, before caps: [(source key, rule, points)]."""
+ORDER_RULE_KINDS = (RuleKind.PER_AMOUNT, RuleKind.PRODUCT_TAG_MULTIPLIER, RuleKind.TIME_BONUS)
+
+
+def order_points_plan(
+    order: Order, membership: Membership, at: datetime, rules: Sequence[EarningRule] | None = None
+) -> list[tuple[str, EarningRule | None, int]]:
+    """What an order earns, before caps: [(source key, rule, points)]; `rules`: `rules_active` read once."""
     program = membership.program
     base = _base_points(order, program, membership.tier)
     if base is None:
@@ -153,8 +172,7 @@ def order_points_plan(order: Order, membership: Membership, at: datetime) -> lis
     base_amount, tier_multiplier, base_points = base
     plan: list[tuple[str, EarningRule | None, int]] = [(f"order:{order.pk}:base", None, base_points)]
     context = _context(membership, at, order=order)
-    kinds = [RuleKind.PER_AMOUNT, RuleKind.PRODUCT_TAG_MULTIPLIER, RuleKind.TIME_BONUS]
-    for rule in _live_rules(program, kinds, at, membership):
+    for rule in _live_rules(program, ORDER_RULE_KINDS, at, membership, rules):
         if not rule_matches(rule, context):
             continue
         if rule.kind == RuleKind.PER_AMOUNT:

@@ -656,30 +656,7 @@ def _points_award_many(
         existing[key] = lot  # the same key twice in one call: awarded once
         lots.append(lot)
         results.append((lot, True))
-    PointLot.objects.bulk_create(lots)
-    for lot in lots:
-        ledger = ledgers[lot.membership_id]
-        ledger.cause = lot.cause
-        ledger.move(lifetime_earned=lot.amount)
-        ledger.entry(EntryKind.EARN, active=lot.amount, lot=lot, reason=lot.reason)
-        debt_settle(ledger, lot)
-    settled = [lot for lot in lots if lot.remaining != lot.amount]
-    if settled:
-        PointLot.objects.bulk_update(settled, ["remaining", "status"])
-    moved = [ledger for ledger in ledgers.values() if ledger.entries]
-    LedgerEntry.objects.bulk_create([entry for ledger in moved for entry in ledger.entries])
-    if moved:
-        _expiring_soon_many([ledger.balance for ledger in moved], at)
-        for ledger in moved:
-            ledger.balance.updated_at = at
-        Balance.objects.bulk_update(
-            [ledger.balance for ledger in moved],
-            ["active", "pending", "debt", "lifetime_earned", "expiring_soon", "updated_at"],
-        )
-        Membership.objects.filter(pk__in=[ledger.balance.membership_id for ledger in moved]).update(last_activity_at=at)
-        # One set-based insert of the members' `loyalty.points_changed` events when someone listens, handed to
-        # the consumers after commit (`points_moved_emit_bulk`, as the batch jobs announce theirs).
-        points_moved_emit_bulk(moved)
+    lots_write_many(lots, ledgers, at=at)
     for index in one_by_one:
         award = awards[index]
         results[index] = points_award(
@@ -693,6 +670,77 @@ def _points_award_many(
         )
         balances[award.membership.pk].refresh_from_db()
     return [(*result, balances[award.membership.pk]) for result, award in zip(results, awards, strict=True) if result]
+
+
+def lot_build(ledger: MemberLedger, *, membership: Membership, amount: int, **fields: Any) -> PointLot:
+    """
+    A lot as `lot_create` writes it, built in memory for `lots_write_many` (no hold: the caller sends a member with
+    an open hold, or a flagged customer, through `lot_create`): pending for the program's pending days, else active.
+    """
+    days = membership.program.pending_days
+    activates_at = ledger.at + timedelta(days=days)
+    reason = str(fields.pop("reason", ""))[:255]
+    return PointLot(
+        membership=membership,
+        amount=amount,
+        remaining=amount,
+        status=LotStatus.PENDING if days > 0 else LotStatus.ACTIVE,
+        reason=reason,
+        actor=ledger.actor,
+        cause=ledger.cause[:64],
+        created_at=ledger.at,
+        activates_at=activates_at,
+        expires_at=expiry_for(program=membership.program, tier=membership.tier, activates_at=activates_at),
+        **fields,
+    )
+
+
+def lots_write_many(
+    lots: Sequence[PointLot], ledgers: dict[int, MemberLedger], *, at: datetime, every_member: bool = False
+) -> list[MemberLedger]:
+    """
+    Write lots built in memory (their members' Balance rows locked, one `MemberLedger` each in `ledgers`) with what
+    `lot_create` + `MemberLedger.flush` write one by one: one insert for the lots, their earn entries (pending or
+    active; active points pay a debt first, one update of the lots that paid), one insert for the entries, one update
+    of the balances (expiring soon recomputed), one of the members' activity, and their `loyalty.points_changed`
+    events set-based. `every_member`: every ledger's balance and activity are written, moved or not (as the
+    per-order path touches them); else only the members that moved. Returns the ledgers that moved.
+    Call inside a transaction: no savepoint of its own.
+    """
+    PointLot.objects.bulk_create(lots)
+    for lot in lots:
+        ledger = ledgers[lot.membership_id]
+        ledger.cause = lot.cause
+        ledger.move(lifetime_earned=lot.amount)
+        if lot.status == LotStatus.PENDING:
+            ledger.entry(EntryKind.EARN, pending=lot.amount, lot=lot, reason=lot.reason)
+        else:
+            ledger.entry(EntryKind.EARN, active=lot.amount, lot=lot, reason=lot.reason)
+            debt_settle(ledger, lot)
+    settled = [lot for lot in lots if lot.remaining != lot.amount]
+    if settled:
+        PointLot.objects.bulk_update(settled, ["remaining", "status"])
+    moved = [ledger for ledger in ledgers.values() if ledger.entries]
+    LedgerEntry.objects.bulk_create([entry for ledger in moved for entry in ledger.entries])
+    written = list(ledgers.values()) if every_member else moved
+    if written:
+        _expiring_soon_many([ledger.balance for ledger in written], at)
+        for ledger in written:
+            ledger.balance.updated_at = at
+        Balance.objects.bulk_update(
+            [ledger.balance for ledger in written],
+            ["active", "pending", "debt", "lifetime_earned", "expiring_soon", "updated_at"],
+        )
+        Membership.objects.filter(pk__in=[ledger.balance.membership_id for ledger in written]).update(
+            last_activity_at=at
+        )
+        # One set-based insert of the members' `loyalty.points_changed` events when someone listens, handed to
+        # the consumers after commit (`points_moved_emit_bulk`, as the batch jobs announce theirs).
+        points_moved_emit_bulk(moved)
+    for ledger in moved:
+        ledger.entries, ledger.allocations = [], []
+        ledger.deltas = dict.fromkeys(ledger.deltas, 0)
+    return moved
 
 
 def _expiring_soon_many(balances: list[Balance], at: datetime) -> None:

@@ -10,6 +10,7 @@ previous year's figure counts too); for a rolling window the tier is kept for on
 after it was reached; for lifetime windows the figure only falls through refunds, which apply at once.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -118,6 +119,51 @@ def tier_recalculate(
     if membership.tier_floor is not None and _rank(membership.tier_floor) > _rank(target):
         target, hold_until = membership.tier_floor, None
     return _tier_apply(membership, target, hold_until, at=at, cause=cause)
+
+
+def tiers_recalculate_many(
+    *, memberships: Sequence[Membership], program: Program, at: datetime, causes: dict[int, str]
+) -> None:
+    """
+    `tier_recalculate` for many members of `program` whose Balance rows the caller holds locked (loyalty's earning
+    batch): their figures in one query (`_metric_annotation`, the periodic recalculation's), the downgrade policy
+    and the floor per member in memory, one update per hold value of the members whose tier stays, `_tier_apply`
+    (with its `loyalty.tier_changed`) for each member whose tier changes. `memberships` come with program, tier,
+    tier_floor and customer; `causes`: membership id -> cause. Call inside a transaction.
+    """
+    if not memberships:
+        return
+    tiers = list(Tier.objects.filter(program=program).order_by("rank"))
+    end = at + timedelta(microseconds=1)
+    start: datetime | None = None
+    if program.tier_window == TierWindow.ROLLING_DAYS:
+        start = at - timedelta(days=program.tier_window_days)
+    elif program.tier_window == TierWindow.CALENDAR_YEAR:
+        start = _year_start(at)
+    rows = Membership.objects.filter(pk__in=[member.pk for member in memberships]).annotate(
+        metric=_metric_annotation(program, start, end)
+    )
+    if program.tier_window == TierWindow.CALENDAR_YEAR and program.tier_downgrade == TierDowngrade.PERIOD_END:
+        rows = rows.annotate(previous=_metric_annotation(program, _year_start(at, 1), _year_start(at)))
+    figures = {row["pk"]: row for row in rows.values("pk", *_extra(rows))}
+    stays: dict[datetime | None, list[int]] = {}
+    for membership in memberships:
+        figure = figures[membership.pk]
+        qualifying = tier_for(tiers, Decimal(figure["metric"] or 0))
+        if "previous" in figure:
+            previous = tier_for(tiers, Decimal(figure["previous"] or 0))
+            if _rank(previous) > _rank(qualifying):
+                qualifying = previous
+        target, hold_until = _decide(membership, qualifying, at)
+        if membership.tier_floor is not None and _rank(membership.tier_floor) > _rank(target):
+            target, hold_until = membership.tier_floor, None
+        if _rank(membership.tier) != _rank(target):
+            _tier_apply(membership, target, hold_until, at=at, cause=causes[membership.pk])
+        else:
+            stays.setdefault(hold_until, []).append(membership.pk)
+            membership.tier_hold_until = hold_until
+    for hold_until, ids in stays.items():
+        Membership.objects.filter(pk__in=ids).update(tier_hold_until=hold_until)
 
 
 def _tier_apply(
