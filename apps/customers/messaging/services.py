@@ -21,12 +21,13 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Field, Q
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.customers.models import Customer
 from loyalty_site.lib import tasks as task_queue
+from loyalty_site.lib.rows_update import rows_update
 
 from . import consent, governance
 from .choices import Channel, DeliveryReason, DeliveryStatus, Purpose
@@ -402,38 +403,8 @@ SAVED_FIELDS = [
 
 
 def _save(rows: list[Delivery]) -> None:
-    """
-    The sent (or failed, or retried) rows' new states in ONE statement, whatever their number:
-    `WITH v(id, …) AS (VALUES (…), …) UPDATE delivery … FROM v WHERE id = v.id` (PostgreSQL and SQLite ≥ 3.33).
-    Django's `bulk_update` writes a CASE per field per row instead — 4,000 WHEN clauses for 500 rows that take
-    longer to build than the sends take.
-    """
-    if not rows:
-        return
-    fields: list[Field[Any, Any]] = [Delivery._meta.get_field(name) for name in SAVED_FIELDS]  # type: ignore[misc]
-    quote = connection.ops.quote_name
-    table = quote(Delivery._meta.db_table)
-    names = ["id", *(str(field.column) for field in fields)]
-    postgres = connection.vendor == "postgresql"
-    # PostgreSQL types a VALUES column from its literals (text when all NULL): cast to the column's type.
-    assigned = [
-        f"{quote(name)} = CAST(v.{quote(name)} AS {field.db_type(connection)})"
-        if postgres
-        else f"{quote(name)} = v.{quote(name)}"
-        for name, field in zip(names[1:], fields, strict=True)
-    ]
-    placeholders = "(" + ", ".join(["%s"] * len(names)) + ")"
-    params: list[Any] = []
-    for row in rows:
-        params.append(row.pk)
-        params += [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
-    updated_at = connection.ops.adapt_datetimefield_value(timezone.now())
-    # Table and column names come from the model's meta; every value is a parameter.
-    values = f"WITH v ({', '.join(quote(name) for name in names)}) AS (VALUES {', '.join([placeholders] * len(rows))})"
-    sets = f"{', '.join(assigned)}, {quote('updated_at')} = %s"
-    sql = f"{values} UPDATE {table} SET {sets} FROM v WHERE {table}.{quote('id')} = v.{quote('id')}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, updated_at])
+    """The sent (or failed, or retried) rows' new states in ONE statement, whatever their number (`rows_update`)."""
+    rows_update(Delivery, rows, SAVED_FIELDS, also={"updated_at": timezone.now()})
 
 
 def _release(ids: list[int], token: str) -> None:

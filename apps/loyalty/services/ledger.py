@@ -25,6 +25,7 @@ from apps.customers.choices import CustomerStatus, DomainEventStatus
 from apps.customers.models import Customer, DomainEvent, Order
 from apps.customers.outbox import domain_event_emit, domain_event_listened, domain_events_dispatch_ids
 from loyalty_site.lib.errors import DomainError
+from loyalty_site.lib.rows_update import rows_update
 
 from .. import signals
 from ..choices import EntryKind, ExpiryPolicy, HoldStatus, LotStatus, ReturnPolicy, Rounding, SourceType
@@ -717,9 +718,7 @@ def lots_write_many(
         else:
             ledger.entry(EntryKind.EARN, active=lot.amount, lot=lot, reason=lot.reason)
             debt_settle(ledger, lot)
-    settled = [lot for lot in lots if lot.remaining != lot.amount]
-    if settled:
-        PointLot.objects.bulk_update(settled, ["remaining", "status"])
+    rows_update(PointLot, [lot for lot in lots if lot.remaining != lot.amount], ["remaining", "status"])
     moved = [ledger for ledger in ledgers.values() if ledger.entries]
     LedgerEntry.objects.bulk_create([entry for ledger in moved for entry in ledger.entries])
     written = list(ledgers.values()) if every_member else moved
@@ -727,7 +726,8 @@ def lots_write_many(
         _expiring_soon_many([ledger.balance for ledger in written], at)
         for ledger in written:
             ledger.balance.updated_at = at
-        Balance.objects.bulk_update(
+        rows_update(
+            Balance,
             [ledger.balance for ledger in written],
             ["active", "pending", "debt", "lifetime_earned", "expiring_soon", "updated_at"],
         )
