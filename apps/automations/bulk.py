@@ -20,7 +20,9 @@ How a bulk run works:
    e-mails or points, run once per matched customer).
 4. The chunk's counts are merged into the run's progress under a row lock in the same transaction as its
    effects, together with the chunk's number: a chunk re-delivered after a worker crash is a no-op, and
-   concurrent chunks never lose each other's counts (the JSON is merged, not overwritten).
+   concurrent chunks never lose each other's counts (the JSON is merged, not overwritten). On PostgreSQL
+   that commit does not wait for its WAL flush (`_commit_without_flush_wait`: a crash loses a chunk whole,
+   effects and progress together, and it is processed again).
 """
 
 from __future__ import annotations
@@ -325,12 +327,16 @@ def bulk_chunk_process(*, run_id: int, index: int) -> dict[str, Any] | None:
     low, high = run.progress["chunks"][index]
     as_of = datetime.fromisoformat(run.progress["as_of"])
     definition = _version_definition(run.version, run.workflow)
+    # Inside a caller's transaction (a rolled-back benchmark run, a test) the commit is the caller's, not ours.
+    own_transaction = not connection.in_atomic_block
     try:
         with transaction.atomic():
             counts = _process(run, definition, low, high, as_of)
             if not _progress_commit(run_id, index, counts):
                 transaction.set_rollback(True)  # another worker committed this chunk first
                 return None
+            if own_transaction:
+                _commit_without_flush_wait()
     except Exception as error:  # a bad chunk is counted, the others still run
         logger.exception("bulk run %s chunk %s failed", run_id, index)
         counts = _zero_counts()
@@ -339,6 +345,26 @@ def bulk_chunk_process(*, run_id: int, index: int) -> dict[str, Any] | None:
         with transaction.atomic():
             _progress_commit(run_id, index, counts)
     return counts
+
+
+def _commit_without_flush_wait() -> None:
+    """
+    Let the chunk's COMMIT return without waiting for its WAL flush (PostgreSQL's asynchronous commit, for this one
+    transaction: `SET LOCAL`; its COMMIT went from 3.2 to 1.3 ms at 1M customers, README *Generating data and
+    committed bulk runs*). Safe for exactly-once: the chunk's effects and its number in the run's progress commit in
+    one transaction, so a server crash in the flush window (up to three `wal_writer_delay`s, 0.6 s by default) loses
+    both together, never one without the other; the run then lacks that chunk and the tick's stalled-run resume
+    processes it again. Nothing is ever half-applied or inconsistent (the WAL stays ordered: any later synchronous
+    commit, on any connection, makes this one durable first). Not when the chunk registered after-commit work (a
+    task sent to Redis, a message to deliver): something outside the database could act on a commit that a crash
+    then takes back, so such a chunk waits for its flush as usual. (With the ORM broker the queue rows are part of
+    the chunk's own commit, and a worker claims one with a synchronous commit of its own, which flushes this one
+    first.)
+    """
+    if connection.vendor != "postgresql" or connection.run_on_commit:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _zero_counts() -> dict[str, Any]:
