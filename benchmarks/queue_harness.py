@@ -323,6 +323,52 @@ def client_run(
     return result
 
 
+def requests_client_main(args: argparse.Namespace) -> int:
+    """
+    A `--client` process for `client_run`: each job of `--jobs` is `{method, path, bodies, expect}` plus `seconds`
+    (send until that many seconds have passed) or `count` (that many requests, default 1), and optionally `offset`
+    (the first of `bodies` to send; they are cycled, `[]` for none). The jobs are dealt over `--threads` threads,
+    each sending over one keep-alive connection with the Bearer `--token`. Writes the latency of each answered
+    request (`samples`), `statuses`, `failures` (an unexpected status or a socket error) and `elapsed`.
+    """
+    jobs = json.loads(Path(args.jobs).read_text())
+    host, port = args.url.split(":")
+    headers = {"Authorization": f"Bearer {args.token}", "Content-Type": "application/json"}
+    samples: list[float] = []
+    statuses: dict[str, int] = {}
+    failures: list[str] = []
+
+    def send(share: list[dict[str, Any]]) -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        for job in share:
+            bodies = [json.dumps(body) for body in job["bodies"]] or [None]
+            deadline = time.perf_counter() + job["seconds"] if "seconds" in job else None
+            sent = first = job.get("offset", 0)
+            while time.perf_counter() < deadline if deadline is not None else sent - first < job.get("count", 1):
+                body, sent = bodies[sent % len(bodies)], sent + 1
+                started = time.perf_counter()
+                try:
+                    connection.request(job["method"], job["path"], body=body, headers=headers)
+                    response = connection.getresponse()
+                    content = response.read()
+                except (OSError, http.client.HTTPException) as error:
+                    failures.append(repr(error))
+                    connection.close()
+                    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+                    continue
+                samples.append(time.perf_counter() - started)
+                statuses[str(response.status)] = statuses.get(str(response.status), 0) + 1
+                if response.status not in job["expect"]:
+                    failures.append(f"{response.status}: {content[:300]!r}")
+        connection.close()
+
+    elapsed = threads_run(jobs, threads=args.threads, send=send)
+    Path(args.out).write_text(
+        json.dumps({"samples": samples, "statuses": statuses, "failures": failures, "elapsed": elapsed})
+    )
+    return 0
+
+
 def database_sessions_cpu() -> dict[int, float]:
     """CPU seconds used so far by each other session on the benchmark database (web and workers), by backend pid."""
     from django.db import connection
