@@ -6,7 +6,7 @@ scale-out / Measured").
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/prodmeasure_bench?conn_max_age=600 \
     REDIS_URL=redis://127.0.0.1:6379/13 .venv/bin/python benchmarks/bench_production.py \
         [--customers 100000] [--orders 500000] [--seconds 20] [--connections 16] [--qclusters 2] \
-        [--setups persistent pool4 pool2] [--endpoints customers healthz events] [--keepdb]
+        [--setups persistent pool4 pool2] [--endpoints customers healthz events] [--max-requests N] [--keepdb]
 
 It creates a throw-away database (test_<name>; `--keepdb` keeps and reuses it), fills it with `generate_data`
 (`--customers`, `--orders`, seed 1) and `load_demo` (stores, products, demo customers with tags and consents,
@@ -32,7 +32,10 @@ with `--client`), one endpoint at a time:
 Printed per endpoint: requests/s, p50 / p95 / p99 / max latency, errors (an unexpected status or a socket
 error), the PostgreSQL connections' peak (pg_stat_activity every 0.2 s, by application_name: web, workers),
 CPU per request (the gunicorn tree, every database session, the qcluster trees, the client), and the load
-average (1, 5, 15 min); per set-up the connections' peak over all its phases; at the end a Markdown table.
+average (1, 5, 15 min) with how much of the 2 cores niced processes (other work) took meanwhile; how many web
+processes gunicorn replaced meanwhile (`WEB_MAX_REQUESTS`, 2000 by default, `--max-requests` to change it: a
+replaced process's database sessions end, and their CPU is then not counted); per set-up the connections' peak
+over all its phases; at the end a Markdown table.
 Before the runs, one request of each GET in process: its statements (N+1 shows here).
 """
 
@@ -85,6 +88,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--qclusters", type=int, default=2, help="qcluster processes (Q_WORKERS each)")
     parser.add_argument("--setups", nargs="+", default=list(SETUPS), choices=list(SETUPS))
     parser.add_argument("--endpoints", nargs="+", default=list(ENDPOINTS), choices=list(ENDPOINTS))
+    parser.add_argument(
+        "--max-requests", type=int, default=None, help="WEB_MAX_REQUESTS for gunicorn (default: its own, 2000; 0: off)"
+    )
     parser.add_argument("--keepdb", action="store_true", help="keep the database (and reuse a kept one)")
     client_arguments(parser)
     parser.add_argument("--token", help=argparse.SUPPRESS)
@@ -163,6 +169,18 @@ def children(pid: int) -> set[int]:
         return set()
 
 
+def machine_cpu() -> tuple[float, float]:
+    """
+    CPU seconds the machine has been busy so far (all cores, /proc/stat) and the part of them spent in niced
+    processes: what other work at nice 19 (test suites, reniced database sessions) took beside the benchmark.
+    """
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (
+        int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq + steal) / tick, nice / tick
+
+
 def peak_text(peaks: dict[str, int]) -> str:
     return f"web {peaks.get('web', 0)}, workers {peaks.get('worker', 0)}"
 
@@ -178,14 +196,14 @@ def database_url(database: dict[str, Any], *, application: str) -> str:
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| set-up | endpoint | requests/s | p50 / p95 / p99 / max ms | errors | PostgreSQL peak (web, workers) "
-        "| CPU ms per request (web, database, workers) |",
-        "|---|---|---|---|---|---|---|",
+        "| CPU ms per request (web, database, workers) | cores in niced processes |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['setup']} | {row['endpoint']} | {row['rate']:.1f} | {row['p50']:.0f} / {row['p95']:.0f} / "
             f"{row['p99']:.0f} / {row['max']:.0f} | {row['errors']} | {row['peak_web']}, {row['peak_worker']} | "
-            f"{row['cpu_web']:.1f}, {row['cpu_database']:.1f}, {row['cpu_worker']:.1f} |"
+            f"{row['cpu_web']:.1f}, {row['cpu_database']:.1f}, {row['cpu_worker']:.1f} | {row['niced']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -306,6 +324,8 @@ def setup_run(
     web["DATABASE_URL"] = env["DATABASE_URL"].replace("application_name=worker", "application_name=web")
     if SETUPS[setup]:
         web["DATABASE_POOL_MAX_SIZE"] = str(SETUPS[setup])
+    if args.max_requests is not None:
+        web["WEB_MAX_REQUESTS"] = str(args.max_requests)
     shape = f"gunicorn {web['WEB_CONCURRENCY']} x {web['WEB_THREADS']}"
     rows: list[dict[str, Any]] = []
     setup_peaks: dict[str, int] = {}
@@ -333,11 +353,12 @@ def setup_run(
             run("customers", WARM_SECONDS)
             for name in args.endpoints:
                 workers_before = sum(tree_cpu(pid) for pid in worker_pids)
-                web_before = children(gunicorn.pid)
+                web_before, machine_before = children(gunicorn.pid), machine_cpu()
                 with connections_peak(setup_peaks) as peaks:
                     result = run(name, args.seconds)
                 workers_cpu = sum(tree_cpu(pid) for pid in worker_pids) - workers_before
                 replaced = len(web_before - children(gunicorn.pid))
+                busy, niced = (after - before for after, before in zip(machine_cpu(), machine_before, strict=True))
                 figures = summary(result)
                 per = 1000 / max(1, figures["requests"])
                 cpu = {key: value * per for key, value in result["cpu"].items()}
@@ -355,7 +376,8 @@ def setup_run(
                 print(
                     f"  CPU per request: web {cpu['web']:.2f} ms, database {cpu['database']:.2f} ms (every "
                     f"session), workers {cpu['worker']:.2f} ms (until the client stopped), client "
-                    f"{cpu['client']:.2f} ms",
+                    f"{cpu['client']:.2f} ms; the machine: {busy / result['elapsed']:.2f} of {os.cpu_count()} cores "
+                    f"busy, {niced / result['elapsed']:.2f} in niced processes (other work)",
                     flush=True,
                 )
                 if result["failures"]:
@@ -369,6 +391,7 @@ def setup_run(
                         **figures,
                         "peak_web": peaks.get("web", 0),
                         "peak_worker": peaks.get("worker", 0),
+                        "niced": niced / result["elapsed"],
                         **{f"cpu_{key}": value for key, value in cpu.items()},
                     }
                 )
