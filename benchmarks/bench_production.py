@@ -32,11 +32,12 @@ with `--client`), one endpoint at a time:
 Printed per endpoint: requests/s, p50 / p95 / p99 / max latency, errors (an unexpected status or a socket
 error), the PostgreSQL connections' peak (pg_stat_activity every 0.2 s, by application_name: web, workers),
 CPU per request (the gunicorn tree, every database session, the qcluster trees, the client), and the load
-average (1, 5, 15 min) with how much of the 2 cores niced processes (other work) took meanwhile; how many web
+average (1, 5, 15 min) with how much of the cores other work took meanwhile (busy time in /proc/stat not
+spent by the web, its database sessions, the workers or the client; and the part of it at nice); how many web
 processes gunicorn replaced meanwhile (`WEB_MAX_REQUESTS`, 2000 by default, `--max-requests` to change it: a
 replaced process's database sessions end, and their CPU is then not counted); per set-up the connections' peak
 over all its phases; at the end a Markdown table.
-Before the runs, one request of each GET in process: its statements (N+1 shows here).
+Once the workers run, one request of each GET in this process: its statements (N+1 shows here).
 """
 
 import argparse
@@ -196,14 +197,14 @@ def database_url(database: dict[str, Any], *, application: str) -> str:
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| set-up | endpoint | requests/s | p50 / p95 / p99 / max ms | errors | PostgreSQL peak (web, workers) "
-        "| CPU ms per request (web, database, workers) | cores in niced processes |",
+        "| CPU ms per request (web, database, workers) | cores used by other work |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['setup']} | {row['endpoint']} | {row['rate']:.1f} | {row['p50']:.0f} / {row['p95']:.0f} / "
             f"{row['p99']:.0f} / {row['max']:.0f} | {row['errors']} | {row['peak_web']}, {row['peak_worker']} | "
-            f"{row['cpu_web']:.1f}, {row['cpu_database']:.1f}, {row['cpu_worker']:.1f} | {row['niced']:.2f} |"
+            f"{row['cpu_web']:.1f}, {row['cpu_database']:.1f}, {row['cpu_worker']:.1f} | {row['other']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -359,6 +360,9 @@ def setup_run(
                 workers_cpu = sum(tree_cpu(pid) for pid in worker_pids) - workers_before
                 replaced = len(web_before - children(gunicorn.pid))
                 busy, niced = (after - before for after, before in zip(machine_cpu(), machine_before, strict=True))
+                # What the machine did beside the benchmark: busy time not spent by the web, its database sessions,
+                # the workers or the client (other sessions' work, at any priority).
+                other = max(0.0, busy - sum(result["cpu"].values()) - workers_cpu)
                 figures = summary(result)
                 per = 1000 / max(1, figures["requests"])
                 cpu = {key: value * per for key, value in result["cpu"].items()}
@@ -377,7 +381,8 @@ def setup_run(
                     f"  CPU per request: web {cpu['web']:.2f} ms, database {cpu['database']:.2f} ms (every "
                     f"session), workers {cpu['worker']:.2f} ms (until the client stopped), client "
                     f"{cpu['client']:.2f} ms; the machine: {busy / result['elapsed']:.2f} of {os.cpu_count()} cores "
-                    f"busy, {niced / result['elapsed']:.2f} in niced processes (other work)",
+                    f"busy, {other / result['elapsed']:.2f} of them by other work ({niced / result['elapsed']:.2f} "
+                    "in niced processes)",
                     flush=True,
                 )
                 if result["failures"]:
@@ -391,7 +396,7 @@ def setup_run(
                         **figures,
                         "peak_web": peaks.get("web", 0),
                         "peak_worker": peaks.get("worker", 0),
-                        "niced": niced / result["elapsed"],
+                        "other": other / result["elapsed"],
                         **{f"cpu_{key}": value for key, value in cpu.items()},
                     }
                 )
@@ -427,7 +432,6 @@ def main() -> int:
         user = UserFactory(is_staff=False, is_superuser=False)
         user.groups.add(Group.objects.get(name="integration"))
         _, token = api_token_create(user=user, name="bench production", scopes=["ingest"])
-        statements_profile(token)
         generated = Customer.objects.filter(external_id__startswith="gen1-c").order_by("pk")
         bodies: dict[str, list[Any]] = {
             "customers": [],
@@ -443,6 +447,7 @@ def main() -> int:
             "DATABASE_URL": database_url(database, application="worker"),
         }
         workers_start(args, env, processes)
+        statements_profile(token)
         worker_pids = [process.pid for process in processes]
         for setup in args.setups:
             rows += setup_run(
