@@ -319,7 +319,12 @@ def members_join_many(
         return {member.customer_id: member for member in rows}
 
     found = members()
-    missing = [customer for customer in {c.pk: c for c, _ in joins}.values() if customer.pk not in found]
+    # Inserted in customer order: two batches enrolling overlapping customers (the engine's award, loyalty's
+    # earning) wait on each other's rows in the same order instead of deadlocking.
+    missing = sorted(
+        (customer for customer in {c.pk: c for c, _ in joins}.values() if customer.pk not in found),
+        key=lambda customer: customer.pk,
+    )
     if not missing:
         return found
     entry_tier = program.tiers.filter(threshold__lte=0).order_by("-rank").first()
