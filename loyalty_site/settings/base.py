@@ -230,6 +230,11 @@ REST_FRAMEWORK = {
 # otherwise within this many seconds (apps/platform/authentication.py).
 API_AUTH_CACHE_SECONDS = env.float("API_AUTH_CACHE_SECONDS", default=5.0)
 
+# The statements every promotions validation runs are prepared once per PostgreSQL connection (their planning was
+# most of the database's work per validation). Off behind a pooler in transaction mode that cannot keep prepared
+# statements (PgBouncer before 1.21): apps/campaigns/promotions/promotion_set.py, `hot_cursor`.
+PROMOTIONS_PREPARED_STATEMENTS = env.bool("PROMOTIONS_PREPARED_STATEMENTS", default=True)
+
 API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty Site API",

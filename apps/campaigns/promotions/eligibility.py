@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection
@@ -43,7 +44,7 @@ from .choices import (
 )
 from .models import Campaign, Code, GiftCard, Incentive, Limit, LimitCounter, PromotionSettings
 from .pricing import Effect, IncentiveTerms, LineState, effect_apply, effect_cap, effect_compute
-from .promotion_set import PromotionSet, campaigns_prepare, promotion_set, promotion_set_and_codes
+from .promotion_set import PromotionSet, campaigns_prepare, hot_cursor, promotion_set, promotion_set_and_codes
 
 # --- Input -------------------------------------------------------------------------------------------
 
@@ -236,10 +237,20 @@ def _display(value: Any, spec_type: str, currency: str) -> str:
     if value is None:
         return "not set"
     if spec_type == "money":
-        return money_format(Decimal(str(value)), currency)
+        return _money_text(str(value), currency)
     if isinstance(value, list):
         return ", ".join(str(item) for item in value) or "empty"
     return str(value)
+
+
+@lru_cache(maxsize=4096)
+def _money_text(amount: str, currency: str) -> str:
+    """
+    `money_format` of an amount given as text, kept: a refused rule's sentence names the cart's figure and the
+    rule's threshold (`order total $42.00 … at least $50.00`), the same few amounts for every campaign whose rule
+    a cart misses, and babel's formatting cost more than the whole rest of the refusal.
+    """
+    return money_format(Decimal(amount), currency)
 
 
 def rule_explain(condition: dict, context: EvaluationContext, *, path: str, currency: str) -> Refusal:
@@ -431,6 +442,8 @@ def reward_codes(texts: list[str], *, save: bool) -> list[Code]:
     answers (validate, qualify) get unsaved codes; reserve and redeem (`save=True`) store them — a reward code
     becomes a promotion code the first time a checkout takes it, and `redeem` marks the loyalty code used.
     """
+    if not texts:
+        return []  # (no code sent: not even the queryset to build)
     from apps.loyalty.choices import RedemptionStatus as RewardStatus
     from apps.loyalty.models import Redemption as RewardRedemption
 
@@ -506,23 +519,36 @@ def counters_read(candidates: list[Candidate], *, customer: Any, now: datetime) 
     from .choices import RedemptionStatus
     from .models import LimitTake, Redemption
 
-    # Raw SQL through `objects.raw` (the fields' converters still apply): the ORM spent more building this
-    # statement than PostgreSQL spent running it, on every validation.
+    # Raw SQL: the ORM spent more building this statement than PostgreSQL spent running it, on every validation.
+    # On PostgreSQL the ids, buckets and subjects go as three array parameters and the rows are read with a plain
+    # cursor (psycopg gives ints, dates and Decimals; Django applies no converter there): the statement's text is
+    # the same for every cart, so psycopg keeps it parsed, and ~50 limits are 3 values to adapt, not 100. Elsewhere
+    # `objects.raw`, whose converters apply.
     quote = connection.ops.quote_name
     counter, take, redemption = (quote(model._meta.db_table) for model in (LimitCounter, LimitTake, Redemption))
     limit_ids = sorted({key[0] for key in keys})
     buckets = sorted({key[1] for key in keys})
     subjects = sorted({key[2] for key in keys})
-    marks = lambda values: ", ".join(["%s"] * len(values))  # noqa: E731
-    rows = LimitCounter.objects.raw(
+    select = (
         f"SELECT c.id, c.limit_id, c.bucket, c.subject, c.used - COALESCE(("  # noqa: S608 - table names, no input
         f"SELECT SUM(t.amount - t.returned) FROM {take} t INNER JOIN {redemption} r ON r.id = t.redemption_id "
-        "WHERE t.counter_id = c.id AND r.status = %s AND r.expires_at <= %s), 0) AS used "
-        f"FROM {counter} c WHERE c.limit_id IN ({marks(limit_ids)}) AND c.bucket IN ({marks(buckets)}) "
+        f"WHERE t.counter_id = c.id AND r.status = %s AND r.expires_at <= %s), 0) AS used FROM {counter} c "
+    )
+    reserved, moment = RedemptionStatus.RESERVED.value, connection.ops.adapt_datetimefield_value(now)
+    if connection.vendor == "postgresql":
+        with hot_cursor() as cursor:
+            cursor.execute(
+                f"{select}WHERE c.limit_id = ANY(%s) AND c.bucket = ANY(%s) AND c.subject = ANY(%s)",
+                [reserved, moment, limit_ids, buckets, subjects],
+            )
+            return {(limit_id, bucket, subject): used for _, limit_id, bucket, subject, used in cursor.fetchall()}
+    marks = lambda values: ", ".join(["%s"] * len(values))  # noqa: E731
+    rows = LimitCounter.objects.raw(
+        f"{select}WHERE c.limit_id IN ({marks(limit_ids)}) AND c.bucket IN ({marks(buckets)}) "
         f"AND c.subject IN ({marks(subjects)})",
         [
-            RedemptionStatus.RESERVED.value,
-            connection.ops.adapt_datetimefield_value(now),
+            reserved,
+            moment,
             *limit_ids,
             *(connection.ops.adapt_datefield_value(bucket) for bucket in buckets),
             *subjects,
@@ -584,13 +610,16 @@ def promotions_evaluate(
         for as_dict in context.cart.lines
     ]
 
+    shop = shop_currency()
     passing: list[Candidate] = []
     for candidate in candidates:
         if candidate.refusal is None:
             candidate.refusal = (
                 Refusal(REFUSAL_CODE, REFUSAL_MESSAGE, "")
                 if switched_off
-                else _candidate_refusal(candidate, customer=customer, now=now, context=context, currency=currency)
+                else _candidate_refusal(
+                    candidate, customer=customer, now=now, context=context, currency=currency, shop=shop
+                )
             )
         (outcome.skipped if candidate.refusal else passing).append(candidate)
 
@@ -637,7 +666,14 @@ def _candidate_refusal(
     now: datetime,
     context: EvaluationContext,
     currency: str,
+    shop: str,
+    explain: bool = True,
 ) -> Refusal | None:
+    """
+    The first check the candidate fails (kill switch aside), or None. `shop`: the shop currency (read once per
+    evaluation). `explain=False`: a refused rule is not put into words (`RULE_REFUSED`), for a caller that only
+    asks whether the candidate passes.
+    """
     campaign = candidate.campaign
     assert campaign is not None
     refusal = _schedule_refusal(campaign, now)
@@ -655,7 +691,7 @@ def _candidate_refusal(
         refusal = _code_refusal(candidate.code, customer, now)
     if refusal is None and candidate.is_gift_card:
         refusal = _gift_card_refusal(candidate, currency)
-    if refusal is None:
+    if refusal is None and currency != shop:
         refusal = _currency_refusal(campaign, currency, gift_card=candidate.is_gift_card)
     if refusal is None and not any(incentive.is_active for incentive in campaign._promo_incentives):
         refusal = Refusal("campaign_paused", f"every incentive of “{campaign.name}” is switched off", "incentives")
@@ -667,7 +703,11 @@ def _candidate_refusal(
             else condition_evaluate(campaign.validation_rule, context, path="validation_rule").result
         )
         if not holds:
-            refusal = rule_explain(campaign.validation_rule, context, path="validation_rule", currency=currency)
+            refusal = (
+                rule_explain(campaign.validation_rule, context, path="validation_rule", currency=currency)
+                if explain
+                else RULE_REFUSED
+            )
     if refusal is None and any(
         incentive.is_active and incentive.kind in POINTS_KINDS for incentive in campaign._promo_incentives
     ):
@@ -680,6 +720,29 @@ def _candidate_refusal(
                     "customer_required", "this incentive is limited per customer: send the customer", "customer"
                 )
     return refusal
+
+
+RULE_REFUSED = Refusal("rule_failed", "the cart does not meet the validation rule", "validation_rule")
+
+
+def candidates_may_apply(candidates: list[Candidate], *, cart: Cart, customer: Any, now: datetime) -> list[Candidate]:
+    """
+    The candidates that pass every check but the budgets and stacking (and the global kill switch): the ones whose
+    budget counters a redemption locks before it evaluates the cart again under those locks. A refused rule is not
+    put into words here. Read-only; the candidates are not changed.
+    """
+    context = EvaluationContext(customer=customer, now=now, cart=cart.condition_view())
+    shop = shop_currency()
+    return [
+        candidate
+        for candidate in candidates
+        if candidate.refusal is None
+        and candidate.campaign is not None
+        and _candidate_refusal(
+            candidate, customer=customer, now=now, context=context, currency=cart.currency, shop=shop, explain=False
+        )
+        is None
+    ]
 
 
 # Incentives that give loyalty points: they go to a member (or a customer the program enrols).
@@ -945,4 +1008,12 @@ def _reduce(items: list[AppliedIncentive], allowed: int, *, outcome: Outcome, cu
 
 
 def minor_to_text(amount: int, currency: str) -> str:
-    return f"{from_minor(amount, currency):.{minor_units(currency)}f}"
+    """
+    `amount` minor units as the API writes money (`-12.05`, `1200` for JPY): what `from_minor(...)` formatted with
+    the currency's decimals gives, in integer arithmetic (a validation answer writes ~160 amounts).
+    """
+    units = minor_units(currency)
+    if not units:
+        return str(amount)
+    whole, part = divmod(-amount if amount < 0 else amount, 10**units)
+    return f"{'-' if amount < 0 else ''}{whole}.{part:0{units}d}"

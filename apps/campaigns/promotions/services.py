@@ -63,6 +63,7 @@ from .eligibility import (
     budget_key,
     budget_keys,
     candidates_load,
+    candidates_may_apply,
     code_normalize,
     from_minor,
     promotion_settings,
@@ -835,18 +836,22 @@ def _checkout(
         # Probe without locks: a request that would be refused anyway (budget used up, bad code) is answered
         # at once instead of queueing on the budget counters behind the redemptions that do succeed.
         _refusal_raise(promotions_evaluate(cart=cart, customer=customer, codes=codes, now=now))
-    candidates = candidates_load(codes=codes, include_automatic=True, customer=customer)
-    extra_ids = set(reservation.takes.values_list("counter_id", flat=True)) if reservation is not None else set()
-    locked = _counters_lock(candidates, customer=customer, now=now, extra_ids=extra_ids)
-    gift_cards_lock(candidates)  # the balances the evaluation below reads are the locked ones
-    if reservation is not None:
-        _give_back(reservation, status=RedemptionStatus.RELEASED)
-        for counter in LimitCounter.objects.filter(pk__in=[row.pk for row in locked.counters.values()]):
-            locked.counters[(counter.limit_id, counter.bucket, counter.subject)] = counter
-        gift_cards_lock(candidates)  # (re-read: the reservation's holds are back on the cards)
-    used = {key: counter.used for key, counter in locked.counters.items()}
-    # A code's `uses` was read before the lock: a stale read is caught by the conditional UPDATE in _take.
-    outcome = promotions_evaluate(cart=cart, customer=customer, codes=codes, now=now, candidates=candidates, used=used)
+    # Lock the budget counters of the candidates that pass every other check (most automatic promotions miss a
+    # cart's rules: locking, and creating, every campaign's counters cost a redeem a third of its CPU), then evaluate
+    # under those locks. Should the evaluation under the locks take from a counter that is not locked (a campaign
+    # or the customer changed in between), everything since the savepoint is undone — the locks taken after it
+    # are released — and the evaluation runs again with every candidate's counters locked, as it always did.
+    point = transaction.savepoint()
+    locked, outcome = _checkout_evaluate(
+        cart=cart, customer=customer, codes=codes, now=now, reservation=reservation, lock_all=False
+    )
+    if all((use.limit.pk, use.bucket, use.subject) in locked.counters for use in outcome.budget_uses):
+        transaction.savepoint_commit(point)
+    else:
+        transaction.savepoint_rollback(point)
+        locked, outcome = _checkout_evaluate(
+            cart=cart, customer=customer, codes=codes, now=now, reservation=reservation, lock_all=True
+        )
     failed = [candidate for candidate in outcome.skipped if candidate.code_text]
     if failed:
         first = failed[0]
@@ -923,6 +928,30 @@ def _checkout(
         )
     redemption._outcome = outcome  # (the API answers with the computation)
     return redemption
+
+
+def _checkout_evaluate(
+    *, cart: Cart, customer: Any, codes: list[str], now: datetime, reservation: Redemption | None, lock_all: bool
+) -> tuple[_Locked, Outcome]:
+    """
+    The candidates read now, the budget counters locked (of every candidate with `lock_all`, else of those that
+    pass every check but budgets and stacking), gift cards locked, a reservation given back, and the cart evaluated
+    on the locked counters.
+    """
+    candidates = candidates_load(codes=codes, include_automatic=True, customer=customer)
+    hopeful = candidates if lock_all else candidates_may_apply(candidates, cart=cart, customer=customer, now=now)
+    extra_ids = set(reservation.takes.values_list("counter_id", flat=True)) if reservation is not None else set()
+    locked = _counters_lock(hopeful, customer=customer, now=now, extra_ids=extra_ids)
+    gift_cards_lock(candidates)  # the balances the evaluation below reads are the locked ones
+    if reservation is not None:
+        _give_back(reservation, status=RedemptionStatus.RELEASED)
+        for counter in LimitCounter.objects.filter(pk__in=[row.pk for row in locked.counters.values()]):
+            locked.counters[(counter.limit_id, counter.bucket, counter.subject)] = counter
+        gift_cards_lock(candidates)  # (re-read: the reservation's holds are back on the cards)
+    used = {key: counter.used for key, counter in locked.counters.items()}
+    # A code's `uses` was read before the lock: a stale read is caught by the conditional UPDATE in _take.
+    outcome = promotions_evaluate(cart=cart, customer=customer, codes=codes, now=now, candidates=candidates, used=used)
+    return locked, outcome
 
 
 def _order_link_now(redemption: Redemption, *, order_ref: str, outcome: Outcome) -> None:

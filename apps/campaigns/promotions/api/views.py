@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -21,6 +22,7 @@ from apps.platform.idempotency import IdempotentMixin
 from apps.platform.kill_switch import kill_switch_state
 from apps.platform.models import KillSwitchChange
 from apps.platform.permissions import API_PERMISSIONS
+from loyalty_site.lib.api.renderers import FastJSONRenderer, PlainAcceptNegotiation
 from loyalty_site.lib.csv_stream import csv_response
 
 from ...models import Segment
@@ -37,6 +39,10 @@ class PromotionsViewSet(IdempotentMixin, viewsets.ViewSet):
     """Validate, qualify, reserve, redeem and roll back incentives for a cart; the global kill switch."""
 
     permission_classes = API_PERMISSIONS
+    # Validate is asked on every cart view: its ~12 KB answer is written by orjson and a plain JSON client's
+    # Accept header is not parsed (same bytes, same renderer as DRF would pick; see loyalty_site/lib/api/renderers).
+    renderer_classes = [FastJSONRenderer, BrowsableAPIRenderer]  # (DRF's default pair, JSON written faster)
+    content_negotiation_class = PlainAcceptNegotiation
     scope_family = "campaigns"
     read_actions = ("validate", "qualify")
     action_permissions = {
