@@ -18,12 +18,16 @@ type. Any other request is negotiated by DRF.
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
-_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+try:
+    import orjson
+except ModuleNotFoundError:  # pragma: no cover - an install that skipped it (requirements.txt pins it)
+    orjson = None  # type: ignore[assignment]  # DRF's renderer then writes every answer, as it did before
+
+_OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS) if orjson is not None else 0
 _LINE_SEPARATORS = ((b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
 
 
@@ -35,7 +39,12 @@ class FastJSONRenderer(JSONRenderer):
     ) -> bytes:
         if data is None:
             return b""
-        if not self.compact or self.ensure_ascii or self.get_indent(accepted_media_type or "", renderer_context or {}):
+        if (
+            orjson is None
+            or not self.compact
+            or self.ensure_ascii
+            or self.get_indent(accepted_media_type or "", renderer_context or {})
+        ):
             return super().render(data, accepted_media_type, renderer_context)
         encoder = self.encoder_class()
 

@@ -1,6 +1,7 @@
 """Input and output shapes of the promotions API (amounts as strings in the shop currency)."""
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Final
 
@@ -209,7 +210,7 @@ def _candidate_json(candidate: Candidate) -> dict[str, Any]:
 
 def outcome_json(outcome: Outcome) -> dict[str, Any]:
     """The validation answer: applied incentives in order with per-line discounts, skipped ones with why."""
-    currency = outcome.cart.currency
+    money = _money_writer(outcome.cart.currency)
     line_discount: dict[int, int] = {}
     applied = []
     for position, item in enumerate(outcome.applied, start=1):
@@ -226,17 +227,17 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
                 "code": item.candidate.code_text or None,
                 "gift_card": item.candidate.is_gift_card,
                 "category": campaign.category,
-                "discount": minor_to_text(item.discount, currency),
+                "discount": money(item.discount),
                 "incentives": [
                     {
                         "incentive": part.incentive.pk,
                         "kind": part.incentive.kind,
-                        "discount": minor_to_text(part.effect.total, currency),
-                        "shipping_discount": minor_to_text(part.effect.shipping, currency),
+                        "discount": money(part.effect.total),
+                        "shipping_discount": money(part.effect.shipping),
                         "points_multiplier": str(part.effect.multiplier) if part.effect.multiplier else None,
                         "points": part.effect.points,
                         "lines": [
-                            {"index": index, "discount": minor_to_text(amount, currency)}
+                            {"index": index, "discount": money(amount)}
                             for index, amount in sorted(part.effect.lines.items())
                         ],
                     }
@@ -248,24 +249,37 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
     discount = outcome.discount_total
     credit = outcome.credit_total
     return {
-        "currency": currency,
-        "subtotal": minor_to_text(subtotal, currency),
-        "shipping": minor_to_text(outcome.shipping, currency),
-        "discount_total": minor_to_text(discount, currency),
-        "gift_card_total": minor_to_text(credit, currency),
-        "total": minor_to_text(subtotal + outcome.shipping - discount - credit, currency),
+        "currency": outcome.cart.currency,
+        "subtotal": money(subtotal),
+        "shipping": money(outcome.shipping),
+        "discount_total": money(discount),
+        "gift_card_total": money(credit),
+        "total": money(subtotal + outcome.shipping - discount - credit),
         "applied": applied,
         "skipped": [_candidate_json(candidate) for candidate in outcome.skipped],
         "lines": [
             {
                 "index": line.index,
-                "subtotal": minor_to_text(line.initial, currency),
-                "discount": minor_to_text(line_discount.get(line.index, 0), currency),
-                "total": minor_to_text(line.initial - line_discount.get(line.index, 0), currency),
+                "subtotal": money(line.initial),
+                "discount": money(line_discount.get(line.index, 0)),
+                "total": money(line.initial - line_discount.get(line.index, 0)),
             }
             for line in outcome.lines
         ],
     }
+
+
+def _money_writer(currency: str) -> Callable[[int], str]:
+    """`minor_to_text` for one currency, each amount written once per answer (an answer writes ~160, few distinct)."""
+    written: dict[int, str] = {}
+
+    def money(amount: int) -> str:
+        text = written.get(amount)
+        if text is None:
+            text = written[amount] = minor_to_text(amount, currency)
+        return text
+
+    return money
 
 
 class PromotionRedemptionSerializer(serializers.ModelSerializer):
