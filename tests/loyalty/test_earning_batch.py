@@ -317,7 +317,7 @@ def test_a_batch_of_first_orders_costs_the_same_statements_whatever_its_size(no_
     # customers, their lots, open holds, waiting referrals), a savepoint, the enrolment (members, entry tier,
     # memberships, balances, member.joined: 9), the balances locked, the members, the lots, the entries, expiring
     # soon, the balances, the activity, points_changed listeners (2), the tiers (3), the receipts, the settle (2),
-    # COMMIT. Was 48 statements and 3 commits per first order.
+    # COMMIT. Was 51 statements and 3 commits per first order.
     assert len(twenty_five) == 39, "\n".join(sql[:70] for sql in twenty_five)
     assert PointLot.objects.count() == Balance.objects.filter(active=40).count() == 30
     assert DomainEventReceipt.objects.filter(consumer="loyalty").count() == 30
