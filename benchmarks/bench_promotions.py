@@ -27,7 +27,6 @@ Every figure is printed with the load average (1, 5, 15 min) of the machine when
 """
 
 import argparse
-import http.client
 import json
 import resource
 import subprocess
@@ -48,7 +47,7 @@ from queue_harness import (
     load,
     percentile,
     processes_running,
-    threads_run,
+    requests_client_main,
     tree_cpu,
     web_env,
     web_wait,
@@ -173,42 +172,6 @@ def service_worker_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def client_main(args: argparse.Namespace) -> int:
-    """`--client`: POST the jobs of `--jobs` to `--url` from `--threads` threads; latency and status of each."""
-    jobs = json.loads(Path(args.jobs).read_text())
-    host, port = args.url.split(":")
-    headers = {"Authorization": f"Bearer {args.token}", "Content-Type": "application/json"}
-    samples: list[float] = []
-    statuses: dict[str, int] = {}
-    failures: list[str] = []
-
-    def post_all(share: list[dict]) -> None:
-        connection = http.client.HTTPConnection(host, int(port), timeout=60)
-        for job in share:
-            body = json.dumps(job["body"])
-            started = time.perf_counter()
-            try:
-                connection.request("POST", job["path"], body=body, headers=headers)
-                response = connection.getresponse()
-                content = response.read()
-            except (OSError, http.client.HTTPException) as error:
-                failures.append(repr(error))
-                connection.close()
-                connection = http.client.HTTPConnection(host, int(port), timeout=60)
-                continue
-            samples.append(time.perf_counter() - started)
-            statuses[str(response.status)] = statuses.get(str(response.status), 0) + 1
-            if response.status not in job["expect"]:
-                failures.append(f"{response.status}: {content[:300]!r}")
-        connection.close()
-
-    elapsed = threads_run(jobs, threads=args.threads, send=post_all)
-    Path(args.out).write_text(
-        json.dumps({"samples": samples, "statuses": statuses, "failures": failures, "elapsed": elapsed})
-    )
-    return 0
-
-
 # --- the benchmark -------------------------------------------------------------------------------------
 
 
@@ -235,7 +198,7 @@ def main() -> int:
     parser.add_argument("--go", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        return client_main(args)
+        return requests_client_main(args)
     if args.service_worker:
         return service_worker_main(args)
     if args.only_codes:
@@ -349,7 +312,12 @@ def main() -> int:
                 )
 
             if "http" in http_phases:
-                validate = {"path": "/api/v1/promotions/validate", "body": validate_body(), "expect": [200]}
+                validate = {
+                    "method": "POST",
+                    "path": "/api/v1/promotions/validate",
+                    "bodies": [validate_body()],
+                    "expect": [200],
+                }
                 run_client([validate] * 64, "warm", 8)  # every gunicorn thread: its connection, the promotion set
                 for clients in args.http_clients:
                     result = run_client([validate] * args.validations, f"validate{clients}", clients)
@@ -370,7 +338,12 @@ def main() -> int:
                 services.incentive_create(campaign=budget, kind="fixed_order", amount=Decimal("1.00"))
                 limit = services.limit_create(campaign=budget, measure="redemptions", limit=Decimal(args.budget))
                 small = {"currency": "USD", "lines": [{"title": "x", "quantity": 1, "unit_price": "20.00"}]}
-                redeem = {"path": "/api/v1/promotions/redeem", "body": small, "expect": [201, 400]}
+                redeem = {
+                    "method": "POST",
+                    "path": "/api/v1/promotions/redeem",
+                    "bodies": [small],
+                    "expect": [201, 400],
+                }
                 total = args.redeemers * args.attempts
                 result = run_client([redeem] * total, "redeem", args.redeemers)
                 used = LimitCounter.objects.get(limit=limit).used
