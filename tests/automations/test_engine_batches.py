@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.automations import engine
 from apps.automations import tasks as engine_tasks
 from apps.automations.engine.claims import stale_after
 from apps.automations.models import ActionEffect, WorkflowRun
@@ -94,7 +95,8 @@ def test_one_task_processes_a_batch_of_pending_events_in_one_commit(no_queue, se
     assert set(DomainEvent.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"processed"}
     assert WorkflowRun.objects.filter(status="succeeded").count() == ActionEffect.objects.count() == 12
     # pinned: a batch sharing a workflow costs the same statements whatever its size — the event's freshness,
-    # the active workflows (one snapshot), BEGIN, the claim (events with their customers), their custom events,
+    # the active workflows (one snapshot), BEGIN, the claim (events with their customers), the receipts read
+    # again under the claim's locks, their custom events,
     # the set-based lane in one savepoint (the runs, the tag's look-up, the tags, the audit, the tag-added
     # events, the effect ledger, the step rows, the runs closed), the receipts, the settle (2), COMMIT; the first
     # batch also creates the tag (2 more). Was 5 + 31 per event (10 of them savepoints), then 9 + 22 per event.
@@ -103,7 +105,7 @@ def test_one_task_processes_a_batch_of_pending_events_in_one_commit(no_queue, se
     assert len(_process(ids[0])) == 5
 
 
-PER_BATCH = 19
+PER_BATCH = 20
 
 
 def test_concurrent_tasks_take_disjoint_batches_and_every_effect_happens_once(no_queue, settings):
@@ -373,3 +375,54 @@ def test_a_fresh_batch_leaves_old_events_to_the_backlog_path(no_queue, settings)
 
     assert _consumed() == {ids[1], ids[2]}
     assert DomainEvent.objects.get(pk=ids[0]).batch_claims == 0
+
+
+def test_a_batch_leaves_alone_an_event_another_batch_processed_while_its_claim_waited_for_the_lock(
+    no_queue, settings, monkeypatch, caplog
+):
+    # given orders (pending for loyalty too, so processing one does not touch its outbox row) and the
+    # benchmark's "order -> tag + points" workflow
+    from apps.automations.engine import opening
+    from tests.factories import make_order
+    from tests.loyalty.conftest import program_make
+
+    settings.AUTOMATIONS_EVENT_BATCH = 10
+    program_make()
+    active_workflow(
+        "buyer",
+        "order.created",
+        [add_tags("Buyer"), {"id": "p", "action": "loyalty.award_points", "params": {"points": 10, "reason": "Bench"}}],
+    )
+    for customer in CustomerFactory.create_batch(4):
+        make_order(customer, total="25.00")
+    ids = list(DomainEvent.objects.filter(name="order.created").order_by("pk").values_list("pk", flat=True))
+    recheck = opening._unconsumed_after_lock
+
+    def another_batch_commits_first(claimed: list[DomainEvent]) -> list[DomainEvent]:
+        # The interleaving: our claim's statement saw ids[1] without the engine's receipt, and another batch,
+        # on another connection, committed its runs and receipt before our lock on it was granted.
+        assert [event.pk for event in claimed] == ids
+        assert raised(run_together(lambda: _processed_alone(ids[1]))) == []
+        assert DomainEventReceipt.objects.filter(event_id=ids[1], consumer="automations").exists()
+        return recheck(claimed)
+
+    monkeypatch.setattr(opening, "_unconsumed_after_lock", another_batch_commits_first)
+
+    # when a batch claims all four (its claim's snapshot predating the other batch's commit)
+    with caplog.at_level("WARNING", logger="apps.automations.engine.opening"):
+        processed = _process(ids[0])
+
+    # then it processes the other three in its set-based lane (no unique-key failure, nothing redone one by
+    # one) and every effect happened once
+    assert "redone one by one" not in caplog.text
+    assert sum(sql.startswith("SAVEPOINT") for sql in processed) == 1
+    assert WorkflowRun.objects.filter(status="succeeded").count() == 4
+    assert ActionEffect.objects.count() == 8
+    assert CustomerTag.objects.filter(tag__name="Buyer").count() == 4
+    assert DomainEventReceipt.objects.filter(consumer="automations").count() == 4
+
+
+def _processed_alone(event_id: int) -> None:
+    """The event's runs, effects and receipt committed by the per-event path (it takes no lock on the outbox row)."""
+    with transaction.atomic():
+        engine.domain_event_process(event_id=event_id)

@@ -180,7 +180,7 @@ def test_the_lane_writes_exactly_what_the_per_event_path_writes(no_queue, settin
     assert len(lane) < len(alone) / 4, (len(lane), len(alone))
 
 
-PER_BATCH = 19
+PER_BATCH = 20
 
 
 def test_a_batch_costs_the_same_statements_whatever_its_size(no_queue, settings):
@@ -196,7 +196,8 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(no_queue, settings)
     two = _process(_record(CustomerFactory.create_batch(2))[0])
     twenty = _process(_record(CustomerFactory.create_batch(20))[-1])
 
-    # then: freshness, workflows, BEGIN, claim (events + customers), custom events, SAVEPOINT, runs insert,
+    # then: freshness, workflows, BEGIN, claim (events + customers), the receipts read again under the claim's
+    # locks, custom events, SAVEPOINT, runs insert,
     # the tag's look-up, the tags insert, the audit insert, the tag-added events insert, the effects insert,
     # the steps insert, the runs update, RELEASE, receipts, settle (2), COMMIT — whatever the batch size
     assert len(two) == len(twenty) == PER_BATCH, "\n".join(twenty)

@@ -312,8 +312,33 @@ def domain_events_process_batch(*, event_id: int, limit: int | None = None) -> i
             .order_by("pk")
             .select_for_update(skip_locked=True, no_key=True, of=("self",))[:limit]
         )
+        claimed = _unconsumed_after_lock(claimed)
         _claimed_process(claimed, workflows)
     return len(claimed)
+
+
+def _unconsumed_after_lock(claimed: list[DomainEvent]) -> list[DomainEvent]:
+    """
+    The claimed events still without the engine's receipt, read again now that their row locks are ours.
+
+    The claim's `NOT EXISTS` is evaluated on the snapshot its statement started with. Another batch may have
+    held an event's row lock then and committed its receipt before our lock was granted: the batch's writes do
+    not touch the outbox row while the event stays pending for another consumer (loyalty), so PostgreSQL has
+    no new row version to recheck and hands us the lock on an event already processed — its run would then
+    hit `workflow_run_event_uniq` and the whole set-based lane be redone event by event. This read is a new
+    statement, so it sees every receipt committed before our locks were granted; a batch committing one later
+    would have needed the lock we now hold.
+    """
+    if not claimed:
+        return claimed
+    consumed = set(
+        DomainEventReceipt.objects.filter(event_id__in=[event.pk for event in claimed], consumer=CONSUMER)
+        .values_list("event_id", flat=True)
+        .order_by()
+    )
+    if not consumed:
+        return claimed
+    return [event for event in claimed if event.pk not in consumed]
 
 
 def _backlog_process(*, workflows: list[Workflow], fresh_since: datetime, limit: int, now: datetime) -> int:
@@ -349,6 +374,7 @@ def _backlog_process(*, workflows: list[Workflow], fresh_since: datetime, limit:
                 .order_by("pk")
                 .select_for_update(no_key=True, of=("self",))
             )
+            claimed = _unconsumed_after_lock(claimed)
             # A processed event's lease no longer matters; a failed one's is ended there (its count kept).
             _claimed_process(claimed, workflows)
         return len(claimed)
