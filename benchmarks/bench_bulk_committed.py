@@ -77,17 +77,17 @@ def foreign_keys(*models) -> list[tuple[str, str]]:
 
 def profiled_run(tag: str) -> None:
     """
-    One more committed run, each chunk split in three: its statements (up to its progress merge), its deferred
-    foreign-key checks (fired one constraint at a time by `SET CONSTRAINTS <name> IMMEDIATE` just before the
-    commit; `EXPLAIN` never shows them) and its COMMIT (the WAL flush, unless the chunk commits asynchronously).
+    One more committed run, each chunk split in three: its statements, its deferred foreign-key checks (which the
+    chunk fires itself before its progress update, `bulk._deferred_checks_now`; here one constraint at a time by
+    `SET CONSTRAINTS <name> IMMEDIATE`; `EXPLAIN` never shows them) and its progress update with the COMMIT (the WAL
+    flush, unless the chunk commits asynchronously).
     """
     constraints = foreign_keys(CustomerTag, TagAudit, DomainEvent, WorkflowRun)
     per_constraint = dict.fromkeys(constraints, 0.0)
     marks: list[float] = []
-    progress_commit = bulk._progress_commit
+    checks_now = bulk._deferred_checks_now
 
-    def timed_progress_commit(run_id: int, index: int, counts: dict) -> bool:
-        done = progress_commit(run_id, index, counts)
+    def timed_checks() -> None:
         marks.append(time.perf_counter())
         with connection.cursor() as cursor:
             for table, name in constraints:
@@ -96,9 +96,8 @@ def profiled_run(tag: str) -> None:
                 per_constraint[table, name] += time.perf_counter() - started
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # any other table's
         marks.append(time.perf_counter())
-        return done
 
-    bulk._progress_commit = timed_progress_commit
+    bulk._deferred_checks_now = timed_checks
     try:
         run = bulk.bulk_run_start(workflow=inactive_high_value(tag), enqueue=False)
         statements = checks = commits = 0.0
@@ -111,11 +110,11 @@ def profiled_run(tag: str) -> None:
             checks += marks[1] - marks[0]
             commits += ended - marks[1]
     finally:
-        bulk._progress_commit = progress_commit
+        bulk._deferred_checks_now = checks_now
     chunks = run.progress["chunks_total"]
     print(
         f"profile, committed in process ({chunks} chunks): statements {statements:.2f} s, deferred foreign-key "
-        f"checks {checks:.2f} s ({checks / chunks * 1000:.1f} ms a chunk), COMMIT {commits:.2f} s "
+        f"checks {checks:.2f} s ({checks / chunks * 1000:.1f} ms a chunk), progress update and COMMIT {commits:.2f} s "
         f"({commits / chunks * 1000:.1f} ms a chunk); load {load()}"
     )
     for (table, name), seconds in sorted(per_constraint.items(), key=lambda item: -item[1]):
@@ -134,11 +133,11 @@ def whole_run(workflow) -> tuple[float, dict]:
     return elapsed, run.progress
 
 
-def command_run(workflow) -> tuple[float, float]:
-    """`manage.py run_workflow <id> --wait` in a subprocess: (seconds end to end, seconds of its chunks)."""
+def command_run(workflow, jobs: int = 1) -> tuple[float, float]:
+    """`manage.py run_workflow <id> --wait [--jobs N]` in a subprocess: (seconds end to end, of its chunks)."""
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "run_workflow", str(workflow.pk), "--wait"],
+        [sys.executable, str(ROOT / "manage.py"), "run_workflow", str(workflow.pk), "--wait", "--jobs", str(jobs)],
         check=True,
         capture_output=True,
         text=True,
@@ -165,6 +164,12 @@ def main() -> None:
         help="Customers a chunk for the in-process runs (the command keeps the default and is then skipped).",
     )
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="Also time `run_workflow --wait --jobs N` each round (chunks N at a time; a fresh tag); 0: not.",
+    )
+    parser.add_argument(
         "--rerun", action="store_true", help="Then run a committed workflow again: it tags only newcomers."
     )
     parser.add_argument(
@@ -176,6 +181,9 @@ def main() -> None:
     print(f"data: {Customer.objects.count():,} customers; {bulk.CHUNK_SIZE:,} a chunk; load {load()}")
     ratios: dict[str, list[float]] = {"in process": [], "command chunks": [], "end to end": []}
     seconds: dict[str, list[float]] = {"rolled back": [], "in process": [], "command chunks": [], "end to end": []}
+    if args.jobs:
+        for name in (f"--jobs {args.jobs} chunks", f"--jobs {args.jobs} end to end"):
+            ratios[name], seconds[name] = [], []
     other = None
     for pair in range(1, args.pairs + 1):
         # Fresh tags each round, so every committed run starts with nobody tagged.
@@ -206,6 +214,17 @@ def main() -> None:
         seconds["end to end"].append(end_to_end)
         ratios["command chunks"].append(chunks / rolled_back)
         ratios["end to end"].append(end_to_end / rolled_back)
+        if args.jobs:
+            # Another fresh tag: the same committed run with its chunks processed N at a time.
+            end_to_end, chunks = command_run(inactive_high_value(f"{args.tag} {pair}d"), jobs=args.jobs)
+            print(
+                f"[{pair}] committed, run_workflow --wait --jobs {args.jobs}: {end_to_end:.1f} s, of which chunks "
+                f"{chunks:.1f} s ({chunks / rolled_back:.2f}x) and start-up {end_to_end - chunks:.1f} s "
+                f"({end_to_end / rolled_back:.2f}x end to end); load {load()}"
+            )
+            for name, value in ((f"--jobs {args.jobs} chunks", chunks), (f"--jobs {args.jobs} end to end", end_to_end)):
+                seconds[name].append(value)
+                ratios[name].append(value / rolled_back)
     print("min / median / max:")
     for name, values in seconds.items():
         if values:
@@ -224,7 +243,7 @@ def main() -> None:
         profiled_run(f"{args.tag} c")
     print(
         "reproduce: DATABASE_URL=... .venv/bin/python benchmarks/bench_bulk_committed.py "
-        "[--pairs 3] [--rerun] [--profile] [--chunk-size N]"
+        "[--pairs 3] [--jobs 2] [--rerun] [--profile] [--chunk-size N]"
     )
 
 

@@ -154,3 +154,77 @@ def test_a_chunk_with_after_commit_work_waits_for_its_flush(frozen, settings, co
     assert commits[0] == "on"  # the chunk's own commit; the sending task's commits follow it
     assert [message.to for message in mailoutbox] == [[customer.email]]
     assert WorkflowRun.objects.get(pk=run.pk).status == "succeeded"
+
+
+def test_a_committed_chunk_fires_its_deferred_checks_before_it_takes_the_runs_row(frozen, monkeypatch):
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(bulk, "CHUNK_SIZE", 3)
+    lapsed_customers(2)
+    workflow = workflow_activate(workflow=bulk_workflow_create("inactive_high_value", {"tag": "Lapsed"}))
+    run = bulk.bulk_run_start(workflow=workflow, enqueue=False)
+
+    with CaptureQueriesContext(connection) as queries:
+        bulk.bulk_chunk_process(run_id=run.pk, index=0)
+
+    statements = [query["sql"] for query in queries.captured_queries]
+    checks = statements.index("SET CONSTRAINTS ALL IMMEDIATE")
+    run_lock = next(n for n, sql in enumerate(statements) if "automations_workflowrun" in sql and "FOR UPDATE" in sql)
+    tag_insert = next(n for n, sql in enumerate(statements) if "INSERT INTO" in sql and "tagging_customertag" in sql)
+    assert tag_insert < checks < run_lock  # after the chunk's rows, before the lock held until the COMMIT
+    assert len(tag_rows("Lapsed")) == 2
+
+
+def test_inside_a_callers_transaction_the_chunk_leaves_the_constraints_to_the_caller(frozen, monkeypatch):
+    from django.test.utils import CaptureQueriesContext
+
+    lapsed_customers(2)
+    workflow = workflow_activate(workflow=bulk_workflow_create("inactive_high_value", {"tag": "Lapsed"}))
+    run = bulk.bulk_run_start(workflow=workflow, enqueue=False)
+
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        bulk.bulk_chunk_process(run_id=run.pk, index=0)
+        transaction.set_rollback(True)
+
+    assert not any("SET CONSTRAINTS" in query["sql"] for query in queries.captured_queries)
+
+
+def test_run_workflow_with_jobs_commits_every_chunk_once_with_the_rows_of_a_serial_run(frozen, monkeypatch):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    monkeypatch.setattr(bulk, "CHUNK_SIZE", 2)
+    lapsed_customers(11)
+    workflow = workflow_activate(workflow=bulk_workflow_create("inactive_high_value", {"tag": "Lapsed"}))
+    with transaction.atomic():  # the serial run, rolled back
+        serial_run = bulk.bulk_run_start(workflow=workflow, enqueue=False)
+        for index in range(serial_run.progress["chunks_total"]):
+            bulk.bulk_chunk_process(run_id=serial_run.pk, index=index)
+        serial = (tag_rows("Lapsed"), audit_rows("Lapsed"))
+        serial_run.refresh_from_db()
+        serial_progress = serial_run.progress
+        transaction.set_rollback(True)
+    out = StringIO()
+
+    call_command("run_workflow", str(workflow.pk), "--wait", "--jobs", "3", stdout=out)
+
+    run = WorkflowRun.objects.exclude(pk=serial_run.pk).get(workflow=workflow, kind="bulk")
+    assert serial_progress["chunks_total"] >= 6
+    assert len(serial[0]) == 11
+    assert (tag_rows("Lapsed"), audit_rows("Lapsed")) == serial
+    assert sorted(run.progress.pop("done_chunks")) == sorted(serial_progress.pop("done_chunks"))
+    assert run.progress == serial_progress
+    assert run.status == "succeeded"
+    assert "succeeded: matched 11, processed 11, errors 0" in out.getvalue()
+
+
+def test_run_workflow_refuses_jobs_below_one(frozen):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    lapsed_customers(1)
+    workflow = workflow_activate(workflow=bulk_workflow_create("inactive_high_value", {"tag": "Lapsed"}))
+
+    with pytest.raises(CommandError, match="--jobs"):
+        call_command("run_workflow", str(workflow.pk), "--wait", "--jobs", "0")

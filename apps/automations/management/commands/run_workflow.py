@@ -1,8 +1,10 @@
 """Start a bulk run of a bulk-activity workflow now; with --wait, process its chunks in this process."""
 
+import threading
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, connections
 
 from apps.automations import bulk
 from loyalty_site.lib.errors import DomainError
@@ -21,8 +23,17 @@ class Command(BaseCommand):
             action="store_true",
             help="Process the chunks here (no worker needed) and print the final progress.",
         )
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            help=(
+                "With --wait: chunks processed at once, each thread with its own database connection (PostgreSQL; "
+                "a chunk's work is set-based SQL, so the database does it in parallel). 1 on SQLite."
+            ),
+        )
 
-    def handle(self, *args, workflow_id: int, wait: bool, **options):
+    def handle(self, *args, workflow_id: int, wait: bool, jobs: int = 1, **options):
         from apps.automations.models import Workflow
 
         workflow = Workflow.objects.filter(pk=workflow_id).first()
@@ -36,9 +47,12 @@ class Command(BaseCommand):
         if not wait:
             self.stdout.write("The worker (manage.py qcluster) processes it; follow it in the admin or the API.")
             return
+        if jobs < 1:
+            raise CommandError("--jobs must be at least 1.")
+        if connection.vendor != "postgresql":
+            jobs = 1
         started = time.perf_counter()
-        for index in range(run.progress["chunks_total"]):
-            bulk.bulk_chunk_process(run_id=run.pk, index=index)
+        _chunks_process(run.pk, run.progress["chunks_total"], jobs)
         elapsed = time.perf_counter() - started
         run.refresh_from_db()
         payload = bulk.bulk_run_payload(run)
@@ -51,3 +65,35 @@ class Command(BaseCommand):
             self.stdout.write(f"  {step_id}: then {branch['then']}, else {branch['else']}")
         for step_id, count in progress["actions"].items():
             self.stdout.write(f"  {step_id}: {count} affected")
+
+
+def _chunks_process(run_id: int, chunks_total: int, jobs: int) -> None:
+    """Every chunk of the run, in order, by `jobs` threads taking the next chunk as each finishes one."""
+    if jobs == 1:
+        for index in range(chunks_total):
+            bulk.bulk_chunk_process(run_id=run_id, index=index)
+        return
+    indexes = iter(range(chunks_total))
+    taking = threading.Lock()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while True:
+                with taking:
+                    index = next(indexes, None)
+                if index is None:
+                    return
+                bulk.bulk_chunk_process(run_id=run_id, index=index)
+        except BaseException as error:  # a failed chunk is counted by bulk_chunk_process; this is anything else
+            failures.append(error)
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    threads = [threading.Thread(target=work, name=f"run_workflow-{n}") for n in range(min(jobs, chunks_total))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
