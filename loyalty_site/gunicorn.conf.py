@@ -9,7 +9,8 @@ import os
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
-worker_class = "gthread"
+# gunicorn's "gthread", with the keep-alive connections spread evenly over the processes (see the module).
+worker_class = "loyalty_site.gunicorn_worker.BalancedThreadWorker"
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 # Restart a process now and then so a slow leak cannot grow without bound. The jitter spreads the restarts: with
 # 10 % the processes of an evenly loaded server reached their limits together (benchmarks/bench_production.py).
