@@ -93,15 +93,16 @@ class BalancedThreadWorker(ThreadWorker):
         self._worker_connections = value
 
     def accept(self, listener: Any) -> None:
-        now = time.monotonic()
-        just_paused = 0 < self._yield_until <= now < self._yield_until + ACCEPT_YIELD_SECONDS
-        if not just_paused and self._slot is not None and self.cfg.workers > 1:
+        # After a pause the next connection is taken whatever the counts say: a sibling that is stuck, full or slow
+        # to wake (a busy machine) delays a connection by one pause, never more.
+        paused = self._yield_until > 0
+        if not paused and self._slot is not None and self.cfg.workers > 1:
             fewest = self._fewest_elsewhere()
             if fewest is not None and fewest < self.nr_conns:
-                self._yield_until = now + ACCEPT_YIELD_SECONDS
+                self._yield_until = time.monotonic() + ACCEPT_YIELD_SECONDS
                 self.set_accept_enabled(False)
                 return
-        self._yield_until = 0.0  # (right after a pause: accepted whatever the counts say)
+        self._yield_until = 0.0
         super().accept(listener)
         self._publish()
 
