@@ -207,3 +207,98 @@ def test_task_send_reuses_one_broker_per_process_and_makes_a_new_one_after_a_for
 
     assert len(made) == 2
     assert sent == [made[0], made[0], made[1]]
+
+
+class _Mark:
+    """A coalesced task's "drain queued" mark, in memory: what `queued` and `request` were asked."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self.asked: list[str] = []
+
+    def queued(self) -> bool:
+        self.asked.append("queued")
+        return self.set
+
+    def request(self) -> bool:
+        self.asked.append("request")
+        taken, self.set = not self.set, True
+        return taken
+
+
+@pytest.fixture
+def coalesced(monkeypatch, settings):
+    """`tests.test_lib_tasks.record` coalesced into the drain `tests.test_lib_tasks.drain`, sends recorded."""
+    settings.Q_CLUSTER = {**{k: v for k, v in settings.Q_CLUSTER.items() if k != "orm"}, "redis": "redis://x"}
+    mark = _Mark()
+    sent: list[tuple] = []
+    monkeypatch.setattr(tasks, "task_send", lambda func, *args, **kwargs: sent.append((func, args)))
+    monkeypatch.setattr(tasks, "_coalesced", {})
+    tasks.task_coalesce(
+        "tests.test_lib_tasks.record",
+        tasks.Coalescing(
+            drain="tests.test_lib_tasks.drain", active=lambda: True, queued=mark.queued, request=mark.request
+        ),
+    )
+    return mark, sent
+
+
+@pytest.mark.django_db
+def test_the_calls_of_one_commit_send_one_drain_after_it_and_none_while_it_is_queued(
+    coalesced, django_capture_on_commit_callbacks
+):
+    mark, sent = coalesced
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        for event_id in range(30):
+            tasks.enqueue_on_commit("tests.test_lib_tasks.record", event_id)
+        tasks.enqueue_many_on_commit("tests.test_lib_tasks.record", [(30,), (31,)])
+        assert sent == mark.asked == []  # nothing before the commit
+
+    # one question and one drain for the whole transaction (was 32 tasks)
+    assert sent == [("tests.test_lib_tasks.drain", ())]
+    assert mark.asked == ["queued", "request"]
+
+    # later commits find the drain queued: one read each, nothing sent
+    for event_id in (32, 33):
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            tasks.enqueue_on_commit("tests.test_lib_tasks.record", event_id)
+    assert sent == [("tests.test_lib_tasks.drain", ())]
+    assert mark.asked == ["queued", "request", "queued", "queued"]
+
+    # once the drain started (its mark cleared), the next commit sends another
+    mark.set = False
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        tasks.enqueue_on_commit("tests.test_lib_tasks.record", 34)
+    assert sent == [("tests.test_lib_tasks.drain", ())] * 2
+
+
+@pytest.mark.django_db
+def test_a_rolled_back_write_asks_for_no_drain_and_the_next_transaction_asks_again(
+    coalesced, django_capture_on_commit_callbacks
+):
+    mark, sent = coalesced
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            tasks.enqueue_on_commit("tests.test_lib_tasks.record", 1)
+            raise RuntimeError("rolled back")
+        with transaction.atomic():
+            with pytest.raises(RuntimeError), transaction.atomic():  # a savepoint rolled back drops its callback
+                tasks.enqueue_on_commit("tests.test_lib_tasks.record", 2)
+                raise RuntimeError("rolled back")
+            tasks.enqueue_on_commit("tests.test_lib_tasks.record", 3)
+
+    assert sent == [("tests.test_lib_tasks.drain", ())]
+    assert mark.asked == ["queued", "request"]
+
+
+@pytest.mark.django_db
+def test_without_coalescing_calls_are_one_task_each(coalesced, settings, django_capture_on_commit_callbacks):
+    mark, sent = coalesced
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        tasks.enqueue_on_commit("tests.test_lib_tasks.record", 1, coalesce=False)  # the sweep's re-drive
+    settings.TASKS_SYNC = True
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        tasks.enqueue_on_commit("tests.test_lib_tasks.record", 2)  # TASKS_SYNC: inline, one by one
+
+    assert sent == [("tests.test_lib_tasks.record", (1,)), ("tests.test_lib_tasks.record", (2,))]
+    assert mark.asked == []

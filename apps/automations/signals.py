@@ -2,10 +2,15 @@
 The workflow engine as an outbox consumer (`apps.customers.outbox`). It consumes every event: after commit
 the outbox enqueues `tasks.process_domain_event(event_id)` — or, when no active workflow listens to that
 trigger, records the engine's receipt at once (one indexed query instead of a queue round trip; a workflow
-activated later does not see earlier events either way). The domain signals themselves only announce.
+activated later does not see earlier events either way). On PostgreSQL with batches the per-event task is
+coalesced into the drain `tasks.events_drain` (one queued at a time; see the outbox module). The domain signals
+themselves only announce.
 """
 
 from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
 
 from apps.customers.outbox import OutboxConsumer, outbox_consumer_register
 from loyalty_site.lib.hot_queries import ExistsCompiled
@@ -47,5 +52,12 @@ def receivers_connect() -> None:
             task="apps.automations.tasks.process_domain_event",
             events=None,
             listens=trigger_listened,
+            # On PostgreSQL with batches the events go to one drain task at a time, not one task each.
+            drain="apps.automations.tasks.events_drain",
+            drains=_drains,
         )
     )
+
+
+def _drains() -> bool:
+    return connection.vendor == "postgresql" and settings.AUTOMATIONS_EVENT_BATCH > 1

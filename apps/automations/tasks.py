@@ -24,6 +24,14 @@ def process_domain_event(event_id: int) -> None:
     )
 
 
+def events_drain() -> int:
+    """
+    The engine's drain (the outbox's coalescing on PostgreSQL): claim and process batches of pending events until
+    none is left (`engine.domain_events_drain`, bounded in time; each batch retries a transient error itself).
+    """
+    return engine.domain_events_drain()
+
+
 def run_execute(run_id: int) -> None:
     retry_transient(lambda: engine.run_execute(run_id=run_id), what=f"automations: run {run_id}")
 

@@ -497,6 +497,24 @@ class DomainEventReceipt(models.Model):
         return f"{self.consumer} processed {self.event_id}"
 
 
+class OutboxDrain(models.Model):
+    """
+    A consumer's drain task is queued and has not started yet (the outbox's coalescing, issue 12): while this
+    row exists, the consumer's further events need no task of their own — the queued drain will claim them,
+    since it deletes this row before its first claim. Written after a write's commit, deleted by the drain as
+    it starts; a row older than `outbox.DRAIN_STALE` is presumed lost and taken over by the next writer.
+    """
+
+    consumer = models.CharField(primary_key=True, max_length=32, help_text="The consumer's name.")
+    queued_at = models.DateTimeField(help_text="When the drain task was sent.")
+
+    class Meta:
+        verbose_name = "queued outbox drain"
+
+    def __str__(self) -> str:
+        return f"{self.consumer} drain queued at {self.queued_at:%Y-%m-%d %H:%M:%S}"
+
+
 # The consent sub-package's models (consents, their history, the suppression list) belong to this app too.
 from .consent.models import Consent, ConsentEvent, Suppression  # noqa: E402, F401
 from .messaging.models import Delivery, SendingPolicy  # noqa: E402, F401  (messaging's tables live in this app)

@@ -15,6 +15,27 @@ The outbox: the one path from a trigger-worthy write to everything that reacts t
    without a receipt: a process dying between commit and enqueue, a lost or failed task, a worker
    killed mid-way — nothing is lost, and consumers being idempotent, nothing happens twice.
 
+**Drains instead of one task per event** (issue 12). A consumer that claims its pending events in batches (the
+engine, loyalty: PostgreSQL, batch > 1) declares a `drain` task: a task with no argument that claims and
+processes batches of its pending events until none is left (bounded in time, asking for another drain when a
+batch came back full). Its per-event task is then coalesced (`loyalty_site.lib.tasks.task_coalesce`): after a
+write's commit the outbox sends the consumer's drain only when no drain of it is queued and not yet started,
+which an `OutboxDrain` row marks (one read when it is; an insert and the send when it is not; with the ORM
+broker the marker and the drain's queue row commit together). The ordering argument:
+
+- a drain deletes its consumer's marker (committed) before its first claim;
+- a writer checks the marker only after its own commit. If it finds the marker, the drain it stands for has not
+  deleted it yet, so that drain's claims all begin after the writer's commit and see its event; if it finds
+  none, it sends a new drain, which claims after the commit too. An event committed while a drain is at work is
+  thus picked up by that drain's next claim or by the new drain — never left to the sweep;
+- a marker older than `DRAIN_STALE` (its drain lost with a broker, a worker killed before the drain started) is
+  taken over by the next writer, who sends a new drain; a drain too many only finds nothing to claim.
+
+Exactly once is the consumers' business as before (a receipt commits with its effects, claims are disjoint);
+the sweep re-drives the events a drain cannot take (a batch failed on them: they go alone) with the per-event
+task, not coalesced. SQLite, `AUTOMATIONS_EVENT_BATCH=1` / `LOYALTY_EVENT_BATCH=1` and `TASKS_SYNC` keep one
+task per event.
+
 Consumers are declared by the apps that own them, in their `AppConfig.ready()` (the way apps register
 their admin classes), with `outbox_consumer_register`. This module imports no app above `customers`.
 """
@@ -27,7 +48,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count
 from django.dispatch import Signal
 from django.utils import timezone
@@ -35,12 +56,14 @@ from django.utils import timezone
 from loyalty_site.lib import tasks as task_queue
 
 from .choices import DomainEventStatus
-from .models import Customer, DomainEvent, DomainEventReceipt
+from .models import Customer, DomainEvent, DomainEventReceipt, OutboxDrain
 from .signals import TRIGGER_NAMES, customer_updated
 
 # An event still pending this long after its commit was not (fully) processed: the sweep re-drives it.
 OUTBOX_GRACE = timedelta(minutes=1)
 SWEEP_BATCH = 5000
+# A drain marked queued this long ago without having started is presumed lost: the next writer sends another.
+DRAIN_STALE = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -55,6 +78,9 @@ class OutboxConsumer:
     - `wants(event)`: optional, per event — False to record the receipt at once instead of a task.
     - `wants_key(event)`: optional — events with the same key (not None) get the same `wants` answer, so a
       set-based writer asks once per key instead of once per event.
+    - `drain`: optional, dotted path of a task with no argument that processes every pending event of the
+      consumer in batches, calling `outbox_drain_started` before its first claim; with `drains()` true (now),
+      the consumer's events are handed to that drain instead of one `task` each (see the module).
     """
 
     name: str
@@ -63,6 +89,8 @@ class OutboxConsumer:
     listens: Callable[[str], bool] | None = None
     wants: Callable[[DomainEvent], bool] | None = None
     wants_key: Callable[[DomainEvent], Hashable | None] | None = None
+    drain: str | None = None
+    drains: Callable[[], bool] | None = None
 
     def consumes(self, name: str) -> bool:
         return self.events is None or name in self.events
@@ -74,6 +102,59 @@ _consumers: dict[str, OutboxConsumer] = {}
 def outbox_consumer_register(consumer: OutboxConsumer) -> None:
     """Declare a consumer (from its app's `ready()`); registering the same name again replaces it."""
     _consumers[consumer.name] = consumer
+    coalescing = None
+    if consumer.drain is not None:
+        coalescing = task_queue.Coalescing(
+            drain=consumer.drain,
+            active=consumer.drains or (lambda: True),
+            queued=lambda: outbox_drain_queued(consumer.name),
+            request=lambda: outbox_drain_request(consumer.name),
+        )
+    task_queue.task_coalesce(consumer.task, coalescing)
+
+
+# --- Drains --------------------------------------------------------------------------------------------
+
+_DRAIN_REQUEST_SQL = """
+    INSERT INTO {table} (consumer, queued_at) VALUES (%s, %s)
+    ON CONFLICT (consumer) DO UPDATE SET queued_at = EXCLUDED.queued_at WHERE {table}.queued_at < %s
+    RETURNING 1
+"""
+
+
+def outbox_drain_queued(consumer: str, *, now: datetime | None = None) -> bool:
+    """
+    After a write's commit: True when a drain of `consumer` is marked queued and not started (and not stale), so
+    that drain will see the write. Under load nearly always: one plain read, no write, no lock.
+    """
+    now = now or timezone.now()
+    table = connection.ops.quote_name(OutboxDrain._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT queued_at FROM {table} WHERE consumer = %s", [consumer])  # noqa: S608
+        row = cursor.fetchone()
+    return row is not None and row[0] > now - DRAIN_STALE
+
+
+def outbox_drain_request(consumer: str, *, now: datetime | None = None) -> bool:
+    """
+    After a write's commit (outside its transaction, or in the one that queues the drain with the ORM broker):
+    mark a drain of `consumer` queued unless one is (a stale mark is taken over). True when this call set the
+    mark — the caller sends the drain; False when another writer just did.
+    """
+    now = now or timezone.now()
+    table = connection.ops.quote_name(OutboxDrain._meta.db_table)
+    with connection.cursor() as cursor:
+        # Of two writers at once, one gets the row back and sends the drain.
+        cursor.execute(_DRAIN_REQUEST_SQL.format(table=table), [consumer, now, now - DRAIN_STALE])
+        return cursor.fetchone() is not None
+
+
+def outbox_drain_started(consumer: str) -> None:
+    """
+    The first thing a drain task does, before any claim, in a commit of its own: clear its consumer's mark, so
+    that every write committing from now on sends a new drain (this one may already have claimed past it).
+    """
+    OutboxDrain.objects.filter(consumer=consumer).delete()
 
 
 def outbox_consumers(name: str | None = None) -> list[OutboxConsumer]:
@@ -345,7 +426,8 @@ def outbox_sweep(*, now: datetime | None = None) -> int:
             complete.append(event.pk)
             continue
         for consumer in missing:
-            task_queue.enqueue_on_commit(consumer.task, event.pk)
+            # this event's own task, not a drain: a drain leaves alone the events a batch already failed on
+            task_queue.enqueue_on_commit(consumer.task, event.pk, coalesce=False)
         redriven += 1
     domain_events_settle(event_ids=complete, now=now)
     return redriven

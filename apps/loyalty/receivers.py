@@ -5,6 +5,9 @@ take back, named custom events earn fixed points. After commit the outbox enqueu
 nothing to earn (no active program, no earning rule for that custom event), saving a queue round trip.
 """
 
+from django.conf import settings
+from django.db import connection
+
 from apps.customers.models import DomainEvent
 from apps.customers.outbox import OutboxConsumer, outbox_consumer_register
 from loyalty_site.lib.hot_queries import ExistsCompiled
@@ -60,5 +63,12 @@ def connect() -> None:
             events=frozenset({ORDER_CREATED, *ORDER_REVERSED, ORDER_UPDATED, CUSTOM_EVENT}),
             wants=event_wanted,
             wants_key=event_wanted_key,
+            # On PostgreSQL with batches the events go to one drain task at a time, not one task each.
+            drain="apps.loyalty.tasks.domain_events_drain",
+            drains=_drains,
         )
     )
+
+
+def _drains() -> bool:
+    return connection.vendor == "postgresql" and settings.LOYALTY_EVENT_BATCH > 1

@@ -20,6 +20,14 @@ def domain_event_consume(event_id: int) -> int:
     return services.domain_events_earn_batch(event_id=event_id)
 
 
+def domain_events_drain() -> int:
+    """
+    Loyalty's drain (the outbox's coalescing on PostgreSQL): earn batches of pending events until none is left
+    (`services.domain_events_earn_drain`, bounded in time). Returns the points moved.
+    """
+    return services.domain_events_earn_drain()
+
+
 def order_earn_task(order_id: int | None) -> int:
     return services.order_earn(order_id)
 

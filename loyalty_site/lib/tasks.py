@@ -10,6 +10,15 @@ The enqueue is deliberately best-effort (`robust`: an unreachable broker is logg
 every queued task is also recoverable from the database — outbox events by the outbox sweep, runs by
 `runs_retry_due`, bulk chunks by the bulk tick — so a lost enqueue delays work, it never loses it.
 
+**Coalescing** (issue 12): a task registered with `task_coalesce` — an outbox consumer's per-event task whose
+consumer also has a *drain* task (no arguments: it claims and processes every pending event of the consumer, in
+batches) — is not queued once per call. After the writer's commit, `drain_request` asks the registered
+`request` (the outbox's marker: "a drain of this consumer is queued and has not started") and sends ONE drain
+task only when none is; calls of one transaction ask once. A drain clears the marker before its first claim, so
+a write that found the marker set committed before that claim began and is seen by it; a write committing
+after the clear finds no marker and sends a new drain. `enqueue_on_commit(..., coalesce=False)` (the outbox
+sweep's re-drive of one event) and `TASKS_SYNC` queue the per-event task as before.
+
 This module imports no app.
 """
 
@@ -19,6 +28,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -35,15 +45,103 @@ Result = TypeVar("Result")
 TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
 
-def enqueue_on_commit(func_path: str, *args: Any, **kwargs: Any) -> None:
+@dataclass(frozen=True)
+class Coalescing:
     """
-    Queue `func_path(*args, **kwargs)` on django-q2 for when the current transaction commits.
+    How the calls of a coalesced task become drain tasks: `drain` (dotted path, no arguments) processes every
+    pending unit of work the calls stood for; `active()` says whether to coalesce now (else one task per call);
+    after the writer's commit, `queued()` (one read) says whether a drain is queued and not started, and if not,
+    `request()` takes that mark and returns True when the caller must send the drain (no one else took it).
+    """
+
+    drain: str
+    active: Callable[[], bool]
+    queued: Callable[[], bool]
+    request: Callable[[], bool]
+
+
+_coalesced: dict[str, Coalescing] = {}
+
+
+def task_coalesce(func_path: str, coalescing: Coalescing | None) -> None:
+    """Coalesce `func_path`'s calls into `coalescing.drain` tasks from now on (None: queue them one by one again)."""
+    if coalescing is None:
+        _coalesced.pop(func_path, None)
+    else:
+        _coalesced[func_path] = coalescing
+
+
+def _coalescing(func_path: str) -> Coalescing | None:
+    coalescing = _coalesced.get(func_path)
+    if coalescing is None or getattr(settings, "TASKS_SYNC", False) or not coalescing.active():
+        return None
+    return coalescing
+
+
+def drain_request(func_path: str) -> None:
+    """
+    Send `func_path`'s drain task now unless one is queued and not yet started (a drain that found more work
+    than one batch asks this, so another worker can take a share). Best effort: the outbox sweep is the net.
+    """
+    coalescing = _coalesced.get(func_path)
+    if coalescing is not None:
+        _drain_send(coalescing)
+
+
+def _drain_send(coalescing: Coalescing) -> None:
+    try:
+        if coalescing.queued():  # the common case under load: one read, nothing written
+            return
+        if _queue_in_transaction(in_block=False):
+            # ORM broker: the marker and the drain's queue row commit together (no marker without its task)
+            with transaction.atomic():
+                if coalescing.request():
+                    enqueue_many_on_commit(coalescing.drain, [()])
+            return
+        if coalescing.request():
+            task_send(coalescing.drain)
+    except Exception:  # best effort, as every enqueue: the outbox sweep re-drives what is lost
+        logger.exception("drain request of %s failed", coalescing.drain)
+
+
+def _drain_on_commit(coalescing: Coalescing) -> None:
+    """`_drain_send` after the current transaction commits, once per transaction and drain task."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if not connection.in_atomic_block:
+        _drain_send(coalescing)
+        return
+    # The transaction's list of on-commit callbacks identifies it: Django replaces the list at each commit and
+    # rollback (and at a savepoint's rollback, which may have dropped our callback: then it is registered again).
+    # A callback that ran already (callbacks run by hand, as tests do) no longer counts either.
+    pending: tuple[list[Any], dict[str, list[bool]]] | None = getattr(connection, "_drains_on_commit", None)
+    if pending is None or pending[0] is not connection.run_on_commit:
+        pending = (connection.run_on_commit, {})
+        connection._drains_on_commit = pending  # type: ignore[attr-defined]
+    ran = pending[1].get(coalescing.drain)
+    if ran is not None and not ran[0]:
+        return
+    ran = pending[1][coalescing.drain] = [False]
+
+    def send() -> None:
+        ran[0] = True
+        _drain_send(coalescing)
+
+    transaction.on_commit(send, robust=True)
+
+
+def enqueue_on_commit(func_path: str, *args: Any, coalesce: bool = True, **kwargs: Any) -> None:
+    """
+    Queue `func_path(*args, **kwargs)` on django-q2 for when the current transaction commits — or, for a
+    coalesced task (`task_coalesce`; not with `coalesce=False`), its drain task unless one is queued.
 
     With the ORM broker on this database the queue row is written inside the transaction: it becomes
     visible to workers exactly when the write commits (and vanishes with a rollback), in the same commit —
     one commit per request instead of two, and no window where the write is committed but its task not
     queued. With Redis (or `TASKS_SYNC`), the task is sent after the commit.
     """
+    if coalesce and not kwargs and (coalescing := _coalescing(func_path)) is not None:
+        _drain_on_commit(coalescing)
+        return
     if _queue_in_transaction():
         if kwargs:  # task options (hook, group, timeout, ...) or keyword arguments: django-q2's own path
             task_send(func_path, *args, **kwargs)
@@ -62,6 +160,9 @@ def enqueue_many_on_commit(func_path: str, calls: Sequence[tuple[Any, ...]]) -> 
     commit, a failed send logged and the rest still sent.
     """
     if not calls:
+        return
+    if (coalescing := _coalescing(func_path)) is not None:
+        _drain_on_commit(coalescing)
         return
     if _queue_in_transaction():
         from django_q.conf import Conf
@@ -150,11 +251,12 @@ def _broker() -> Any:
     return _process_broker[1]
 
 
-def _queue_in_transaction(using: str = DEFAULT_DB_ALIAS) -> bool:
+def _queue_in_transaction(using: str = DEFAULT_DB_ALIAS, *, in_block: bool = True) -> bool:
+    """The ORM broker on this database (and, with `in_block`, inside a transaction): queue rows are ours to write."""
     if getattr(settings, "TASKS_SYNC", False):
         return False
     broker_alias = getattr(settings, "Q_CLUSTER", {}).get("orm")
-    return broker_alias == using and connections[using].in_atomic_block
+    return broker_alias == using and (connections[using].in_atomic_block or not in_block)
 
 
 def task_send(func_path: str, *args: Any, **kwargs: Any) -> None:

@@ -17,7 +17,7 @@ The names below are the engine's interface to the rest of the app (tasks, servic
 from .claims import backoff
 from .context import context_build, params_render
 from .execution import run_execute
-from .opening import domain_event_process, domain_events_process_batch
+from .opening import domain_event_process, domain_events_drain, domain_events_process_batch
 from .sweeps import runs_resume_due, runs_retry_due
 from .trace import trace_run
 from .waits import wait_until
@@ -29,6 +29,7 @@ __all__ = [
     "backoff",
     "context_build",
     "domain_event_process",
+    "domain_events_drain",
     "domain_events_process_batch",
     "params_render",
     "run_execute",

@@ -8,6 +8,7 @@ guard, chain depth), executes the admitted runs and records the engine's receipt
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 from apps.customers import outbox
 from apps.customers.choices import DomainEventStatus
 from apps.customers.models import DomainEvent, DomainEventReceipt
+from loyalty_site.lib import tasks as task_queue
 from loyalty_site.lib.split import held_out, workflow_holdout_salt
 from loyalty_site.lib.tasks import db_error_is_transient, retry_transient
 
@@ -39,6 +41,9 @@ from .sets import events_process_set, lane_split
 logger = logging.getLogger(__name__)
 
 CAUSE_PREFIX = "workflow_run:"
+# The engine's per-event outbox task (coalesced into `DRAIN_TASK` on PostgreSQL with batches; see `signals.py`).
+TASK = "apps.automations.tasks.process_domain_event"
+DRAIN_TASK = "apps.automations.tasks.events_drain"
 
 
 def domain_event_process(*, event_id: int) -> list[int]:
@@ -304,6 +309,11 @@ def domain_events_process_batch(*, event_id: int, limit: int | None = None) -> i
         return 1
     if state["created_at"] < fresh_since:
         return _backlog_process(workflows=workflows, fresh_since=fresh_since, limit=limit, now=now)
+    return _fresh_process(workflows=workflows, fresh_since=fresh_since, limit=limit)
+
+
+def _fresh_process(*, workflows: list[Workflow], fresh_since: datetime, limit: int) -> int:
+    """Claim up to `limit` fresh pending events (SKIP LOCKED), process them in one transaction; how many it took."""
     with transaction.atomic():
         claimed = list(
             DomainEvent.objects.filter(status=DomainEventStatus.PENDING, created_at__gte=fresh_since, batch_claims=0)
@@ -312,9 +322,81 @@ def domain_events_process_batch(*, event_id: int, limit: int | None = None) -> i
             .order_by("pk")
             .select_for_update(skip_locked=True, no_key=True, of=("self",))[:limit]
         )
+        taken = len(claimed)
         claimed = _unconsumed_after_lock(claimed)
         _claimed_process(claimed, workflows)
-    return len(claimed)
+    return taken
+
+
+# How long one drain task keeps claiming batches before handing over to a fresh task (well under the
+# django-q2 timeout; other tasks get a worker in between).
+DRAIN_SECONDS = 10.0
+
+
+def domain_events_drain(*, limit: int | None = None, seconds: float = DRAIN_SECONDS) -> int:
+    """
+    The engine's drain task (the outbox's coalescing, see `apps.customers.outbox`): clear the "drain queued"
+    mark first, then claim and process batches of pending events — fresh ones, then a backlog's — until a claim
+    comes back short of `limit` (nothing else is pending but what other batches hold: they process it).
+
+    After a full batch it asks for another drain (sent unless one is queued), so a free worker takes a share of
+    a backlog while this one goes on (`SKIP LOCKED` keeps their batches disjoint); after `seconds` it stops and
+    leaves the rest to that drain. An event committed after this drain's last claim found the mark cleared and
+    sent a drain of its own. While an active workflow has a non-transactional action, each claimed event is
+    processed alone, outside a batch's transaction (`_claimed_alone`). Returns how many events were taken.
+    """
+    outbox.outbox_drain_started(CONSUMER)
+    limit = django_settings.AUTOMATIONS_EVENT_BATCH if limit is None else limit
+    deadline = time.monotonic() + seconds
+    taken = 0
+    while True:
+        count = retry_transient(lambda: _drain_once(limit), what="automations: drain")
+        taken += count
+        if count < limit:
+            return taken
+        task_queue.drain_request(TASK)  # more may be pending: a free worker can take a share
+        if time.monotonic() >= deadline:
+            return taken
+
+
+def _drain_once(limit: int) -> int:
+    """One claim of a drain: a batch of fresh events, else of a backlog's. How many events it took."""
+    now = timezone.now()
+    fresh_since = now - outbox.OUTBOX_GRACE
+    workflows = workflows_active()
+    if limit <= 1 or connection.vendor != "postgresql" or not _batchable(workflows):
+        return _claimed_alone(limit=max(limit, 1), now=now)
+    taken = _fresh_process(workflows=workflows, fresh_since=fresh_since, limit=limit)
+    if taken < limit:
+        taken += _backlog_process(workflows=workflows, fresh_since=fresh_since, limit=limit - taken, now=now)
+    return taken
+
+
+def _claimed_alone(*, limit: int, now: datetime) -> int:
+    """
+    A drain while batches are off (a non-transactional action is active): claim up to `limit` pending events no
+    batch took — counted with a lease in a commit of their own, as a backlog batch claims — then process each
+    alone (`domain_event_process`: its runs commit on their own, slow I/O after commit). If the worker dies, the
+    lease ends and the sweep drives each event alone; an event that fails is left to the sweep at once.
+    """
+    unconsumed = Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER))
+    with transaction.atomic():
+        ids = list(
+            DomainEvent.objects.filter(status=DomainEventStatus.PENDING, batch_claims=0)
+            .exclude(unconsumed)
+            .order_by("pk")
+            .select_for_update(skip_locked=True, no_key=True)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            DomainEvent.objects.filter(pk__in=ids).update(batch_claims=F("batch_claims") + 1, batch_claimed_at=now)
+    for event_id in ids:
+        try:
+            retry_transient(lambda: domain_event_process(event_id=event_id), what=f"automations: event {event_id}")  # noqa: B023
+        except Exception as error:
+            logger.exception("automations: event %s not processed by its drain: %s", event_id, error)
+            DomainEvent.objects.filter(pk=event_id).update(batch_claimed_at=None)  # the sweep drives it alone
+    return len(ids)
 
 
 def _unconsumed_after_lock(claimed: list[DomainEvent]) -> list[DomainEvent]:

@@ -16,6 +16,10 @@ engine's consumer (`apps.automations.engine.opening.domain_events_process_batch`
   product tags) earn set-based in one savepoint (`orders_points_earn_many`): the statements do not grow with
   the batch. The others go one by one, each in its own savepoint, through the per-event services.
 
+Drains (the outbox's coalescing, see `apps.customers.outbox`): on PostgreSQL with batches a write sends no task
+per event but loyalty's drain (`domain_events_earn_drain`, the task `apps.loyalty.tasks.domain_events_drain`)
+when none is queued; it clears the mark, then earns batches until a claim comes back short.
+
 How batches are claimed: the engine locks the outbox rows its batches take (`FOR NO KEY UPDATE SKIP LOCKED`). A
 second consumer locking the same rows would make each skip the other's events and leave them to the sweep, so
 loyalty's batches lock the event ids under a key of their own instead: transaction-level advisory locks, taken
@@ -27,6 +31,7 @@ visible). Every earning of an event happens under that event's lock, after that 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -41,6 +46,7 @@ from apps.customers import outbox
 from apps.customers.choices import CustomerStatus, DomainEventStatus, OrderStatus
 from apps.customers.models import CustomerEvent, DomainEvent, DomainEventReceipt, Order
 from apps.platform.kill_switch import kill_switch_is_on
+from loyalty_site.lib import tasks as task_queue
 from loyalty_site.lib.tasks import db_error_is_transient, retry_transient
 
 from ..choices import HoldStatus, ReferralStatus, RuleKind, SourceType
@@ -333,21 +339,22 @@ def _state(event_id: int) -> tuple[datetime, bool, int | None, datetime | None] 
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 
-def _claim(*, event_id: int, limit: int, fresh_since: datetime, backlog: bool) -> list[int]:
+def _claim(*, event_id: int | None, limit: int, fresh_since: datetime, backlog: bool) -> list[int]:
     """
-    Lock up to `limit` event ids with loyalty's claim lock, skipping those another batch holds: `event_id` first,
-    then the oldest pending events loyalty consumes, has not consumed, and no batch counted — fresh ones (created
-    since `fresh_since`), or with `backlog` the older ones. Returns the ids locked (the caller re-reads them).
+    Lock up to `limit` event ids with loyalty's claim lock, skipping those another batch holds: `event_id` first
+    (when given: a task's own event), then the oldest pending events loyalty consumes, has not consumed, and no
+    batch counted — fresh ones (created since `fresh_since`), or with `backlog` the older ones. Returns the ids
+    locked (the caller re-reads them).
     """
     event_table = DomainEvent._meta.db_table
     receipt_table = DomainEventReceipt._meta.db_table
     claim_table = EarningBatchClaim._meta.db_table
     age = "<" if backlog else ">="
+    own = "(SELECT %s::bigint AS id) UNION ALL" if event_id is not None else ""
     # Only table names from model meta are interpolated; the values are parameters.
     sql = f"""
         SELECT candidate.id FROM (
-            (SELECT %s::bigint AS id)
-            UNION ALL
+            {own}
             (SELECT e.id FROM {event_table} e
               WHERE e.status = %s AND e.name = ANY(%s) AND e.created_at {age} %s AND e.id <> %s
                 AND NOT EXISTS (SELECT 1 FROM {receipt_table} r WHERE r.event_id = e.id AND r.consumer = %s)
@@ -358,11 +365,11 @@ def _claim(*, event_id: int, limit: int, fresh_since: datetime, backlog: bool) -
         LIMIT %s
     """  # noqa: S608
     params: list[Any] = [
-        event_id,
+        *([event_id] if event_id is not None else []),
         DomainEventStatus.PENDING,
         list(CONSUMED),
         fresh_since,
-        event_id,
+        event_id if event_id is not None else 0,
         CONSUMER,
         # Candidates beyond the batch: the locks other batches hold are skipped, the next ones taken instead.
         4 * limit,
@@ -458,25 +465,71 @@ def domain_events_earn_batch(*, event_id: int, limit: int | None = None) -> int:
         return domain_event_consume_one(event_id=event_id)
     fresh_since = now - outbox.OUTBOX_GRACE
     if state[0] < fresh_since:
-        return _backlog_earn(event_id=event_id, limit=limit, fresh_since=fresh_since, now=now)
+        return _backlog_earn(event_id=event_id, limit=limit, fresh_since=fresh_since, now=now)[1]
 
-    def batch() -> int:
-        with transaction.atomic():
-            ids = _claim(event_id=event_id, limit=limit, fresh_since=fresh_since, backlog=False)
-            events = list(_unconsumed(ids)) if ids else []
-            earned, failed, moved = _claimed_earn(events)
-            _claimed_record(earned, failed, backlog=False)
-        return moved
-
-    return retry_transient(batch, what=f"loyalty: batch of event {event_id}")
+    return retry_transient(
+        lambda: _fresh_earn(event_id=event_id, limit=limit, fresh_since=fresh_since)[1],
+        what=f"loyalty: batch of event {event_id}",
+    )
 
 
-def _backlog_earn(*, event_id: int, limit: int, fresh_since: datetime, now: datetime) -> int:
+def _fresh_earn(*, event_id: int | None, limit: int, fresh_since: datetime) -> tuple[int, int]:
+    """Fresh events (`event_id` first, when given) earned in one transaction: (events locked, points moved)."""
+    with transaction.atomic():
+        ids = _claim(event_id=event_id, limit=limit, fresh_since=fresh_since, backlog=False)
+        events = list(_unconsumed(ids)) if ids else []
+        earned, failed, moved = _claimed_earn(events)
+        _claimed_record(earned, failed, backlog=False)
+    return len(ids), moved
+
+
+# How long one drain task keeps claiming batches before handing over to a fresh task (well under the
+# django-q2 timeout; other tasks get a worker in between).
+DRAIN_SECONDS = 10.0
+TASK = "apps.loyalty.tasks.domain_event_consume"
+
+
+def domain_events_earn_drain(*, limit: int | None = None, seconds: float = DRAIN_SECONDS) -> int:
+    """
+    Loyalty's drain task (the outbox's coalescing, see `apps.customers.outbox`; the engine's
+    `domain_events_drain` has the same shape): clear the "drain queued" mark first, then earn batches of pending
+    events — fresh ones, then a backlog's — until a claim comes back short of `limit` (nothing else pending but
+    what other batches hold). After a full batch it asks for another drain (sent unless one is queued) so a free
+    worker takes a share; after `seconds` it stops and leaves the rest to that drain. Returns the points moved.
+    """
+    outbox.outbox_drain_started(CONSUMER)
+    limit = settings.LOYALTY_EVENT_BATCH if limit is None else limit
+    if limit <= 1 or connection.vendor != "postgresql":  # no batches here (the outbox sends no drain then)
+        pending = DomainEvent.objects.filter(status=DomainEventStatus.PENDING, name__in=CONSUMED)
+        ids = list(_unconsumed(list(pending.values_list("pk", flat=True)[:50])).values_list("pk", flat=True))
+        return sum(domain_event_consume_one(event_id=pk) for pk in ids)
+    deadline = time.monotonic() + seconds
+    moved = 0
+    while True:
+        now = timezone.now()
+        fresh_since = now - outbox.OUTBOX_GRACE
+        taken, points = retry_transient(
+            lambda: _fresh_earn(event_id=None, limit=limit, fresh_since=fresh_since),  # noqa: B023
+            what="loyalty: drain",
+        )
+        moved += points
+        if taken < limit:
+            more, points = _backlog_earn(event_id=None, limit=limit - taken, fresh_since=fresh_since, now=now)
+            taken += more
+            moved += points
+        if taken < limit:
+            return moved
+        task_queue.drain_request(TASK)  # more may be pending: a free worker can take a share
+        if time.monotonic() >= deadline:
+            return moved
+
+
+def _backlog_earn(*, event_id: int | None, limit: int, fresh_since: datetime, now: datetime) -> tuple[int, int]:
     """
     A batch of events older than the outbox grace: the claim (a count and a lease per event) commits first, then
     the events are earned in one transaction as a fresh batch is, under their claim locks taken again (waiting
     for them: they are ours). A transient error runs the earning again; if the worker dies, the count stays and
-    each of its events is earned alone after the lease. Returns the points moved.
+    each of its events is earned alone after the lease. Returns (events claimed, points moved).
     """
     with transaction.atomic():
         ids = _claim(event_id=event_id, limit=limit, fresh_since=fresh_since, backlog=True)
@@ -485,7 +538,7 @@ def _backlog_earn(*, event_id: int, limit: int, fresh_since: datetime, now: date
             [EarningBatchClaim(event_id=pk, claims=1, claimed_at=now) for pk in ids], ignore_conflicts=True
         )
     if not ids:
-        return 0
+        return 0, 0
 
     def batch() -> int:
         with transaction.atomic():
@@ -495,7 +548,7 @@ def _backlog_earn(*, event_id: int, limit: int, fresh_since: datetime, now: date
             _claimed_record(earned, failed, backlog=True)
         return moved
 
-    return retry_transient(batch, what=f"loyalty: backlog batch of {len(ids)} events")
+    return len(ids), retry_transient(batch, what=f"loyalty: backlog batch of {len(ids)} events")
 
 
 def _lease() -> timedelta:
