@@ -60,7 +60,10 @@ def test_200_concurrent_spends_never_overdraw_and_the_ledger_adds_up():
     spent = sum((amount for kind, amount in results if kind == "spent"), Decimal("0"))
     assert card.balance >= 0
     assert spent == Decimal("1100.00") - card.balance
-    assert card.balance < Decimal("5.00")  # it was drained: every checkout asked at least 5.00
+    # It was drained: every checkout asked at least 5.00 and a card pays what it holds, so less than 5.00 is left
+    # — plus, at most, one top-up of 10.00 that the scheduler ran after the last spends (the jobs are submitted in
+    # order, but on a loaded machine a top-up's transaction can commit after all of them: seen once, 10.00 left).
+    assert card.balance < Decimal("15.00")
     assert {kind for kind, _ in results} <= {"spent", "topped", "gift_card_empty", "nothing_to_redeem"}
     assert sum(GiftCardEntry.objects.filter(card=card).values_list("amount", flat=True)) == card.balance
     entries = GiftCardEntry.objects.filter(card=card, kind="spend")
