@@ -206,7 +206,7 @@ def main() -> None:
             continue
         end_to_end, chunks = command_run(workflow)
         print(
-            f"[{pair}] committed, run_workflow --wait: {end_to_end:.1f} s, of which chunks {chunks:.1f} s "
+            f"[{pair}] committed, run_workflow --wait --jobs 1: {end_to_end:.1f} s, of which chunks {chunks:.1f} s "
             f"({chunks / rolled_back:.2f}x) and start-up {end_to_end - chunks:.1f} s ({end_to_end / rolled_back:.2f}x "
             f"end to end); load {load()}"
         )

@@ -228,3 +228,61 @@ def test_run_workflow_refuses_jobs_below_one(frozen):
 
     with pytest.raises(CommandError, match="--jobs"):
         call_command("run_workflow", str(workflow.pk), "--wait", "--jobs", "0")
+
+    assert not WorkflowRun.objects.filter(workflow=workflow, kind="bulk").exists()  # refused before it started
+
+
+@pytest.mark.parametrize(("asked", "workers"), [(None, 2), (None, 3), (1, 3), (4, 2)])
+def test_run_workflow_processes_as_many_chunks_at_once_as_the_workers_would_unless_told(
+    frozen, monkeypatch, settings, asked, workers
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from apps.automations.management.commands import run_workflow
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": workers}
+    seen: list[int] = []
+    processed = run_workflow._chunks_process
+    monkeypatch.setattr(
+        run_workflow, "_chunks_process", lambda run_id, total, jobs: (seen.append(jobs), processed(run_id, total, jobs))
+    )
+    monkeypatch.setattr(bulk, "CHUNK_SIZE", 2)
+    lapsed_customers(5)
+    workflow = workflow_activate(workflow=bulk_workflow_create("inactive_high_value", {"tag": "Lapsed"}))
+    arguments = [str(workflow.pk), "--wait"] + ([] if asked is None else ["--jobs", str(asked)])
+    out = StringIO()
+
+    call_command("run_workflow", *arguments, stdout=out)
+
+    # PostgreSQL: what was asked, else the workers' count (Q_WORKERS); SQLite has one writer: always 1.
+    expected = (workers if asked is None else asked) if connection.vendor == "postgresql" else 1
+    assert seen == [expected]
+    assert len(tag_rows("Lapsed")) == 5
+    assert "succeeded: matched 5, processed 5, errors 0" in out.getvalue()
+
+
+def test_run_workflow_inside_a_transaction_processes_one_chunk_at_a_time(frozen, monkeypatch):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from apps.automations.management.commands import run_workflow
+
+    seen: list[int] = []
+    processed = run_workflow._chunks_process
+    monkeypatch.setattr(
+        run_workflow, "_chunks_process", lambda run_id, total, jobs: (seen.append(jobs), processed(run_id, total, jobs))
+    )
+    monkeypatch.setattr(bulk, "CHUNK_SIZE", 2)
+    out = StringIO()
+    with transaction.atomic():  # other connections could not see these customers
+        lapsed_customers(5)
+        workflow = workflow_activate(workflow=bulk_workflow_create("inactive_high_value", {"tag": "Lapsed"}))
+
+        call_command("run_workflow", str(workflow.pk), "--wait", "--jobs", "3", stdout=out)
+
+        assert seen == [1]
+        assert len(tag_rows("Lapsed")) == 5
+    assert "succeeded: matched 5, processed 5, errors 0" in out.getvalue()

@@ -3,6 +3,7 @@
 import threading
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 
@@ -26,19 +27,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--jobs",
             type=int,
-            default=1,
+            default=None,
             help=(
                 "With --wait: chunks processed at once, each thread with its own database connection (PostgreSQL; "
-                "a chunk's work is set-based SQL, so the database does it in parallel). 1 on SQLite."
+                "a chunk's work is set-based SQL, so the database does it in parallel). Default: as many as the "
+                "workers would run (Q_WORKERS, 2 by default); always 1 on SQLite."
             ),
         )
 
-    def handle(self, *args, workflow_id: int, wait: bool, jobs: int = 1, **options):
+    def handle(self, *args, workflow_id: int, wait: bool, jobs: int | None = None, **options):
         from apps.automations.models import Workflow
 
         workflow = Workflow.objects.filter(pk=workflow_id).first()
         if workflow is None:
             raise CommandError(f"No workflow #{workflow_id}.")
+        jobs = jobs_for(jobs)  # refused before anything starts
         try:
             run = bulk.bulk_run_start(workflow=workflow, user=None, enqueue=not wait)
         except DomainError as error:
@@ -47,10 +50,6 @@ class Command(BaseCommand):
         if not wait:
             self.stdout.write("The worker (manage.py qcluster) processes it; follow it in the admin or the API.")
             return
-        if jobs < 1:
-            raise CommandError("--jobs must be at least 1.")
-        if connection.vendor != "postgresql":
-            jobs = 1
         started = time.perf_counter()
         _chunks_process(run.pk, run.progress["chunks_total"], jobs)
         elapsed = time.perf_counter() - started
@@ -65,6 +64,17 @@ class Command(BaseCommand):
             self.stdout.write(f"  {step_id}: then {branch['then']}, else {branch['else']}")
         for step_id, count in progress["actions"].items():
             self.stdout.write(f"  {step_id}: {count} affected")
+
+
+def jobs_for(asked: int | None) -> int:
+    """Chunks processed at once: what was asked, else what the workers would run at once; 1 on SQLite."""
+    if asked is not None and asked < 1:
+        raise CommandError("--jobs must be at least 1.")
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1  # SQLite: one writer; inside a caller's transaction: other connections could not see its rows
+    if asked is None:  # the same parallelism as the queued run: Q_WORKERS processes, each a chunk at a time
+        return max(1, int(settings.Q_CLUSTER.get("workers", 1)))
+    return asked
 
 
 def _chunks_process(run_id: int, chunks_total: int, jobs: int) -> None:
