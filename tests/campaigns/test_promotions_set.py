@@ -22,6 +22,7 @@ from tests.campaigns.promo_helpers import campaign_with, cart
 pytestmark = pytest.mark.django_db
 
 RULE = {"field": "cart.total", "op": "gte", "value": 50}
+RULE_100 = {"field": "cart.total", "op": "gte", "value": 100}
 GOODS = (("shirt", 2, "30.00"), ("socks", 1, "5.00"))  # 65.00
 
 
@@ -183,3 +184,45 @@ def test_an_edit_committed_by_another_connection_is_seen_by_a_cached_validator()
     assert answer() == ("0.00", [], [])
     current, switched_on = promotion_set()
     assert (current.stamp, switched_on, current.automatic) == (stamp_read()[0], False, ())
+
+
+def test_campaigns_sharing_a_rule_each_get_the_verdict_the_rule_alone_gives():
+    # given: three campaigns with the same failing rule (keys written in another order for one), one with a rule
+    # that holds, one with a rule that fails on another leaf; evaluated once per cart, each names its own refusal
+    failing = {"all": [{"field": "cart.quantity", "op": "gte", "value": 2}, RULE_100]}
+    reordered = {"all": [{"value": 2, "op": "gte", "field": "cart.quantity"}, RULE_100]}
+    for index, rule in enumerate([failing, failing, reordered]):
+        campaign_with(
+            f"Big {index}",
+            automatic=True,
+            validation_rule=rule,
+            incentives=[{"kind": "fixed_order", "amount": Decimal("1.00")}],
+        )
+    automatic("Holds")
+    campaign_with(
+        "Few items",
+        automatic=True,
+        validation_rule={"field": "cart.quantity", "op": "gte", "value": 10},
+        incentives=[{"kind": "fixed_order", "amount": Decimal("1.00")}],
+    )
+
+    # when
+    outcome = promotions_evaluate(cart=cart(*GOODS), customer=None, codes=[])
+
+    # then
+    assert [item.candidate.campaign.name for item in outcome.applied] == ["Holds"]
+    refusals = {candidate.campaign.name: candidate.refusal for candidate in outcome.skipped}
+    big = (
+        "rule_failed",
+        "validation_rule.all[1]",
+        "Cart total is $65.00; the rule needs it to be at least $100.00",
+    )
+    assert {name: (r.reason, r.path, r.message) for name, r in refusals.items() if name.startswith("Big")} == {
+        "Big 0": big,
+        "Big 1": big,
+        "Big 2": big,
+    }
+    assert (refusals["Few items"].path, refusals["Few items"].message) == (
+        "validation_rule",
+        "Cart quantity is 3; the rule needs it to be at least 10",
+    )

@@ -44,7 +44,13 @@ from .choices import (
 )
 from .models import Campaign, Code, GiftCard, Incentive, Limit, LimitCounter, PromotionSettings
 from .pricing import Effect, IncentiveTerms, LineState, effect_apply, effect_cap, effect_compute
-from .promotion_set import PromotionSet, campaigns_prepare, hot_cursor, promotion_set, promotion_set_and_codes
+from .promotion_set import (
+    PromotionSet,
+    campaigns_prepare,
+    hot_cursor,
+    promotion_set,
+    promotion_set_and_codes,
+)
 
 # --- Input -------------------------------------------------------------------------------------------
 
@@ -120,6 +126,10 @@ class Refusal:
     reason: str
     message: str
     path: str = ""
+
+
+# The verdicts of the validation rules in one evaluation, by (`CampaignChecks.rule_key`, explained).
+Verdicts = dict[tuple[str | None, bool], Refusal | None]
 
 
 @dataclass
@@ -409,6 +419,7 @@ def candidates_load(
                 candidate.campaign._promo_incentives = prepared._promo_incentives
                 candidate.campaign._promo_limits = prepared._promo_limits
                 candidate.campaign._promo_rule = prepared._promo_rule
+                candidate.campaign._promo_checks = prepared._promo_checks
     return candidates
 
 
@@ -510,10 +521,22 @@ def counters_read(candidates: list[Candidate], *, customer: Any, now: datetime) 
     counter holds, less what reservations past their TTL still hold in it — they no longer hold their budget,
     even before the sweep releases them.
     """
-    keys = set()
+    keys: set[tuple[int, date, str]] = set()
+    bucket_of: dict[str, date] = {}  # (each period's bucket worked out once: ~50 limits, one or two periods)
     for candidate in candidates:
         for limit in getattr(candidate.campaign, "_promo_limits", []):
-            keys.update(budget_keys(limit, code=candidate.code, customer=customer, now=now))
+            subject = limit_subject(limit, code=candidate.code, customer=customer)
+            if subject is None:
+                continue
+            bucket = bucket_of.get(limit.period)
+            if bucket is None:
+                bucket = bucket_of[limit.period] = period_bucket(limit.period, now)
+            key = (limit.pk, bucket, subject)
+            keys.add(key)
+            if limit.measure == LimitMeasure.DISTINCT_CUSTOMERS:  # (as `budget_keys`: the customer's marker too)
+                marker = marker_key(key, customer)
+                if marker is not None:
+                    keys.add(marker)
     if not keys:
         return {}
     from .choices import RedemptionStatus
@@ -580,16 +603,18 @@ def promotions_evaluate(
     settings = promotions.settings
     currency = cart.currency
     outcome = Outcome(cart=cart, customer=customer, now=now)
-    outcome.lines = [
-        LineState(
-            index=line.index,
-            quantity=line.quantity,
-            unit=to_minor(line.unit_price, currency),
-            initial=to_minor(line.unit_price * line.quantity, currency),
-            remaining=to_minor(line.unit_price * line.quantity, currency),
+    outcome.lines = []
+    for cart_line in cart.lines:
+        initial = to_minor(cart_line.unit_price * cart_line.quantity, currency)
+        outcome.lines.append(
+            LineState(
+                index=cart_line.index,
+                quantity=cart_line.quantity,
+                unit=to_minor(cart_line.unit_price, currency),
+                initial=initial,
+                remaining=initial,
+            )
         )
-        for line in cart.lines
-    ]
     outcome.shipping = outcome.shipping_left = to_minor(cart.shipping, currency)
     if candidates is None:
         candidates = candidates_load(
@@ -611,6 +636,7 @@ def promotions_evaluate(
     ]
 
     shop = shop_currency()
+    verdicts: Verdicts = {}
     passing: list[Candidate] = []
     for candidate in candidates:
         if candidate.refusal is None:
@@ -618,7 +644,13 @@ def promotions_evaluate(
                 Refusal(REFUSAL_CODE, REFUSAL_MESSAGE, "")
                 if switched_off
                 else _candidate_refusal(
-                    candidate, customer=customer, now=now, context=context, currency=currency, shop=shop
+                    candidate,
+                    customer=customer,
+                    now=now,
+                    context=context,
+                    currency=currency,
+                    shop=shop,
+                    verdicts=verdicts,
                 )
             )
         (outcome.skipped if candidate.refusal else passing).append(candidate)
@@ -668,14 +700,16 @@ def _candidate_refusal(
     currency: str,
     shop: str,
     explain: bool = True,
+    verdicts: Verdicts | None = None,
 ) -> Refusal | None:
     """
     The first check the candidate fails (kill switch aside), or None. `shop`: the shop currency (read once per
     evaluation). `explain=False`: a refused rule is not put into words (`RULE_REFUSED`), for a caller that only
-    asks whether the candidate passes.
+    asks whether the candidate passes. `verdicts`: the rules' verdicts of this evaluation (see `_rule_refusal`).
     """
     campaign = candidate.campaign
     assert campaign is not None
+    checks = campaign._promo_checks
     refusal = _schedule_refusal(campaign, now)
     # The campaign's holdout: a stable share of customers gets nothing from it, to measure its lift.
     if (
@@ -693,32 +727,48 @@ def _candidate_refusal(
         refusal = _gift_card_refusal(candidate, currency)
     if refusal is None and currency != shop:
         refusal = _currency_refusal(campaign, currency, gift_card=candidate.is_gift_card)
-    if refusal is None and not any(incentive.is_active for incentive in campaign._promo_incentives):
+    if refusal is None and not checks.active:
         refusal = Refusal("campaign_paused", f"every incentive of “{campaign.name}” is switched off", "incentives")
-    if refusal is None and campaign.validation_rule:
-        rule = getattr(campaign, "_promo_rule", None)
-        holds = (
-            rule(context)
-            if rule is not None
-            else condition_evaluate(campaign.validation_rule, context, path="validation_rule").result
+    condition = campaign.validation_rule
+    if refusal is None and condition:
+        refusal = _rule_refusal(
+            campaign, condition, context=context, currency=currency, explain=explain, verdicts=verdicts
         )
-        if not holds:
-            refusal = (
-                rule_explain(campaign.validation_rule, context, path="validation_rule", currency=currency)
-                if explain
-                else RULE_REFUSED
-            )
-    if refusal is None and any(
-        incentive.is_active and incentive.kind in POINTS_KINDS for incentive in campaign._promo_incentives
-    ):
+    if refusal is None and checks.gives_points:
         refusal = points_receiver_refusal(customer)
-    if refusal is None:
-        for limit in campaign._promo_limits:
-            per_customer = limit.scope == LimitScope.CUSTOMER or limit.measure == LimitMeasure.DISTINCT_CUSTOMERS
-            if per_customer and (customer is None or not customer.pk):
-                return Refusal(
-                    "customer_required", "this incentive is limited per customer: send the customer", "customer"
-                )
+    if refusal is None and checks.per_customer and (customer is None or not customer.pk):
+        return Refusal("customer_required", "this incentive is limited per customer: send the customer", "customer")
+    return refusal
+
+
+def _rule_refusal(
+    campaign: Campaign,
+    condition: dict,
+    *,
+    context: EvaluationContext,
+    currency: str,
+    explain: bool,
+    verdicts: Verdicts | None,
+) -> Refusal | None:
+    """
+    The campaign's validation rule (`condition`) on the cart: None when it holds, else why not. Campaigns often
+    share a rule ("at least 50.00 and 2 items"): with `verdicts` (one dict per evaluation, the same context for
+    every candidate) a rule equal to one already evaluated (`CampaignChecks.rule_key`) gets that verdict, sentence
+    included, without being evaluated again. A rule without a predicate (one the catalog no longer accepts) is
+    evaluated every time, and raises as it always did.
+    """
+    rule = getattr(campaign, "_promo_rule", None)
+    key = (campaign._promo_checks.rule_key, explain)
+    if verdicts is not None and rule is not None and key in verdicts:
+        return verdicts[key]
+    holds = rule(context) if rule is not None else condition_evaluate(condition, context, path="validation_rule").result
+    refusal = None
+    if not holds:
+        refusal = (
+            rule_explain(condition, context, path="validation_rule", currency=currency) if explain else RULE_REFUSED
+        )
+    if verdicts is not None and rule is not None:
+        verdicts[key] = refusal
     return refusal
 
 
@@ -733,20 +783,26 @@ def candidates_may_apply(candidates: list[Candidate], *, cart: Cart, customer: A
     """
     context = EvaluationContext(customer=customer, now=now, cart=cart.condition_view())
     shop = shop_currency()
+    verdicts: Verdicts = {}
     return [
         candidate
         for candidate in candidates
         if candidate.refusal is None
         and candidate.campaign is not None
         and _candidate_refusal(
-            candidate, customer=customer, now=now, context=context, currency=cart.currency, shop=shop, explain=False
+            candidate,
+            customer=customer,
+            now=now,
+            context=context,
+            currency=cart.currency,
+            shop=shop,
+            explain=False,
+            verdicts=verdicts,
         )
         is None
     ]
 
 
-# Incentives that give loyalty points: they go to a member (or a customer the program enrols).
-POINTS_KINDS = (EffectKind.BONUS_POINTS, EffectKind.POINTS_MULTIPLIER)
 MONEY_MEASURES = (LimitMeasure.DISCOUNT_AMOUNT, LimitMeasure.ORDER_VALUE)
 
 
@@ -796,12 +852,12 @@ def _gift_card_refusal(candidate: Candidate, currency: str) -> Refusal | None:
 
 
 def _stacking_refusal(campaign: Campaign, applied: list[Campaign], settings: PromotionSettings) -> Refusal | None:
-    if any(other.id == campaign.id for other in applied):  # (`.id`: the hot loop of a validation)
-        return Refusal("campaign_already_applied", f"“{campaign.name}” already applies to this order", "stacking")
+    campaign_id = campaign.id  # (`.id` and a plain loop: the hot loop of a validation)
+    for other in applied:
+        if other.id == campaign_id:
+            return Refusal("campaign_already_applied", f"“{campaign.name}” already applies to this order", "stacking")
     if len(applied) >= settings.max_per_order:
-        return Refusal(
-            "max_per_order", f"at most {settings.max_per_order} incentives per order", "stacking.max_per_order"
-        )
+        return _max_per_order_refusal(settings.max_per_order)
     if settings.max_per_category and campaign.category:
         same = sum(1 for other in applied if other.category == campaign.category)
         if same >= settings.max_per_category:
@@ -830,6 +886,12 @@ def _stacking_refusal(campaign: Campaign, applied: list[Campaign], settings: Pro
                 "stacking",
             )
     return None
+
+
+@lru_cache(maxsize=64)
+def _max_per_order_refusal(count: int) -> Refusal:
+    """The same refusal for every candidate past the maximum (most of them, with many automatic promotions)."""
+    return Refusal("max_per_order", f"at most {count} incentives per order", "stacking.max_per_order")
 
 
 def incentive_terms(incentive: Incentive, currency: str) -> IncentiveTerms:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from loyalty_site.lib.conditions import Predicate
 
     from .eligibility import Outcome
+    from .promotion_set import CampaignChecks
 
 from .choices import (
     CampaignStatus,
@@ -111,6 +112,7 @@ class Campaign(models.Model):
     _promo_incentives: "list[Incentive]"
     _promo_limits: "list[Limit]"
     _promo_rule: "Predicate | None"  # the validation rule as a predicate (promotion_set.campaigns_prepare)
+    _promo_checks: "CampaignChecks"  # what the candidate checks read of it (promotion_set.campaign_checks)
 
     class Meta:
         ordering = ["-priority", "name"]

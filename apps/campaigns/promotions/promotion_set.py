@@ -19,6 +19,7 @@ written (reserve and redeem load their own inside their transaction, see `candid
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from apps.platform.models import GlobalKillSwitch
 from loyalty_site.lib.conditions import ConditionInvalid, Predicate, condition_predicate
 
-from .choices import CampaignStatus, CampaignType
+from .choices import CampaignStatus, CampaignType, EffectKind, LimitMeasure, LimitScope
 from .models import Campaign, Code, Incentive, Limit, PromotionSettings, PromotionsVersion
 
 
@@ -241,7 +242,42 @@ def campaigns_prepare(campaigns: Iterable[Campaign]) -> list[Campaign]:
         campaign._promo_rule = _predicate_kept(
             campaign.validation_rule, (same.validation_rule, same._promo_rule) if same is not None else None
         )
+        campaign._promo_checks = campaign_checks(campaign)
     return campaigns
+
+
+@dataclass(frozen=True)
+class CampaignChecks:
+    """
+    What the checks of a candidate read of its campaign that no cart changes, worked out when the campaign is
+    prepared rather than for every candidate of every validation (50 campaigns a cart: their checks were a third
+    of a validation's CPU).
+    """
+
+    rule_key: str | None  # the validation rule as canonical JSON: campaigns with equal rules share one verdict
+    active: bool  # at least one incentive is on
+    gives_points: bool  # an active incentive gives loyalty points
+    per_customer: bool  # a limit counts per customer (it needs the customer)
+
+
+# Incentives that give loyalty points: they go to a member (or a customer the program enrols).
+POINTS_KINDS = (EffectKind.BONUS_POINTS, EffectKind.POINTS_MULTIPLIER)
+
+
+def campaign_checks(campaign: Campaign) -> CampaignChecks:
+    """The campaign's `CampaignChecks`, from its rule, `_promo_incentives` and `_promo_limits`."""
+    rule = campaign.validation_rule
+    return CampaignChecks(
+        rule_key=json.dumps(rule, sort_keys=True, separators=(",", ":"), default=str) if rule else None,
+        active=any(incentive.is_active for incentive in campaign._promo_incentives),
+        gives_points=any(
+            incentive.is_active and incentive.kind in POINTS_KINDS for incentive in campaign._promo_incentives
+        ),
+        per_customer=any(
+            limit.scope == LimitScope.CUSTOMER or limit.measure == LimitMeasure.DISTINCT_CUSTOMERS
+            for limit in campaign._promo_limits
+        ),
+    )
 
 
 def _kept_lines(kept: PromotionSet | None, incentive: Incentive) -> tuple[Any, Predicate | None] | None:
