@@ -302,3 +302,136 @@ def test_without_coalescing_calls_are_one_task_each(coalesced, settings, django_
 
     assert sent == [("tests.test_lib_tasks.record", (1,)), ("tests.test_lib_tasks.record", (2,))]
     assert mark.asked == []
+
+
+class _Drained:
+    """
+    A drain's world in memory: a queue of pending units (fresh and old), the mark, and the order of what the
+    drain did — `started` (mark cleared), `fresh n`/`backlog n` (claims and what they took), `linger`, `sleep`.
+    """
+
+    def __init__(self, fresh: list[int], old: int = 0) -> None:
+        self.arrivals = list(fresh)  # units arriving before each fresh claim (the first: before the drain)
+        self.pending = 0
+        self.old = old
+        self.held = ""
+        self.log: list[str] = []
+        self.requests = 0
+
+    def coalescing(self) -> tasks.Coalescing:
+        def hold(holder: str) -> bool:
+            taken, self.held = not self.held, self.held or holder
+            return taken
+
+        def request() -> bool:
+            self.requests += 1
+            return hold("queued")
+
+        def linger() -> bool:
+            self.log.append("linger")
+            return hold("lingering")
+
+        def started() -> None:
+            self.log.append("started")
+            self.held = ""
+
+        return tasks.Coalescing(
+            drain="tests.test_lib_tasks.drain",
+            active=lambda: True,
+            queued=lambda: bool(self.held),
+            request=request,
+            started=started,
+            linger=linger,
+        )
+
+    def fresh(self, size: int) -> int:
+        self.pending += self.arrivals.pop(0) if self.arrivals else 0
+        took = min(size, self.pending)
+        self.pending -= took
+        self.log.append(f"fresh {took}")
+        return took
+
+    def backlog(self, size: int) -> int:
+        took = min(size, self.old)
+        self.old -= took
+        self.log.append(f"backlog {took}")
+        return took
+
+
+@pytest.fixture
+def drained(monkeypatch, settings):
+    settings.Q_CLUSTER = {**{k: v for k, v in settings.Q_CLUSTER.items() if k != "orm"}, "redis": "redis://x"}
+    monkeypatch.setattr(tasks, "_coalesced", {})
+    monkeypatch.setattr(tasks, "task_send", lambda func, *args, **kwargs: None)
+
+    def make(fresh: list[int], old: int = 0) -> _Drained:
+        world = _Drained(fresh, old)
+        tasks.task_coalesce("tests.test_lib_tasks.record", world.coalescing())
+        monkeypatch.setattr(tasks.time, "sleep", lambda seconds: world.log.append(f"sleep {seconds}"))
+        return world
+
+    return make
+
+
+def _drain(world: _Drained, limit: int = 5, linger: float | None = None) -> int:
+    return tasks.drain_run(
+        "tests.test_lib_tasks.record", fresh=world.fresh, backlog=world.backlog, limit=limit, seconds=60, linger=linger
+    )
+
+
+def test_a_drain_lingers_after_a_short_claim_and_claims_the_backlog_once(drained):
+    # given 2 units when the drain starts, 3 arriving while it lingers, then none
+    world = drained([2, 3, 0])
+
+    # when it runs
+    taken = _drain(world)
+
+    # then: clear, claim 2 (and the backlog once: empty), linger holding the mark, clear, claim 3 (no backlog
+    # claim again), linger, clear, claim nothing and stop — the mark cleared, every unit taken
+    assert taken == 5
+    assert world.log == [
+        "started",
+        "fresh 2",
+        "backlog 0",
+        "linger",
+        f"sleep {tasks.DRAIN_LINGER}",
+        "started",
+        "fresh 3",
+        "linger",
+        f"sleep {tasks.DRAIN_LINGER}",
+        "started",
+        "fresh 0",
+    ]
+    assert world.held == "" and world.pending == 0
+
+
+def test_a_drain_that_finds_nothing_stops_at_once_and_one_that_finds_a_queued_drain_does_not_linger(drained):
+    world = drained([0])
+    assert _drain(world) == 0
+    assert world.log == ["started", "fresh 0", "backlog 0"]
+
+    # a queued drain holds the mark when this one would linger: that one claims next, this one stops
+    world = drained([2])
+    original = world.fresh
+
+    def fresh_then_a_write(size: int) -> int:
+        took = original(size)
+        world.held = "queued"  # a write found no mark and queued a drain
+        return took
+
+    world.fresh = fresh_then_a_write  # type: ignore[method-assign]
+    assert _drain(world) == 2
+    assert world.log == ["started", "fresh 2", "backlog 0", "linger"]
+    assert world.held == "queued"
+
+
+def test_a_drain_takes_a_backlog_batch_after_batch_and_asks_for_a_helper_after_a_full_claim(drained):
+    # given 12 old units and none fresh, batches of 5
+    world = drained([0], old=12)
+
+    taken = _drain(world, linger=0)
+
+    # then the backlog is claimed while its claims come back full, a helper asked after each full one
+    assert taken == 12
+    assert world.log == ["started", "fresh 0", "backlog 5", "fresh 0", "backlog 5", "fresh 0", "backlog 2"]
+    assert world.requests == 1 and world.held == "queued"  # the second full claim found the helper queued

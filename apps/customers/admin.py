@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
@@ -32,10 +33,12 @@ from .models import (
     ExchangeRate,
     Order,
     OrderLine,
+    OutboxDrain,
     Product,
     Refund,
     Store,
 )
+from .outbox import outbox_drain_live
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -479,6 +482,32 @@ class DomainEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     autocomplete_fields = ["customer"]
     show_full_result_count = False
     inlines = [DomainEventReceiptInline]
+
+
+@admin.register(OutboxDrain)
+class OutboxDrainAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """
+    The outbox's drain marks (issue 12), one per consumer at most: who will claim that consumer's next events — a
+    queued drain or a drain lingering — since when, and whether the mark still holds (a stale one is taken over by
+    the next write). Written and cleared by the outbox alone: seen here, never edited.
+    """
+
+    list_display = ["consumer", "queued_at", "holder", "held"]
+    list_filter = ["holder"]
+    fields = ["consumer", "queued_at", "holder"]
+    readonly_fields = ["consumer", "queued_at", "holder"]
+    ordering = ["consumer"]
+
+    @admin.display(description="Still held", boolean=True)
+    def held(self, mark: OutboxDrain) -> bool:
+        return outbox_drain_live(mark.queued_at, mark.holder, timezone.now())
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # the view permission itself: the change permission (which Django also accepts) edits nothing here
+        return request.user.has_perm("customers.view_outboxdrain")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 # --- Exchange rates ------------------------------------------------------------------------------

@@ -30,6 +30,13 @@ class DomainEventStatus(models.TextChoices):
     PROCESSED = "processed", "Processed"
 
 
+class OutboxDrainHolder(models.TextChoices):
+    """Who holds a consumer's "drain queued" mark (`OutboxDrain`)."""
+
+    QUEUED = "queued", "a queued drain (sent by a writer)"
+    LINGERING = "lingering", "a drain lingering before its next claim"
+
+
 class CustomerStatus(models.TextChoices):
     """Fraud standing (not the account state): blocked earns, redeems and receives nothing; flagged is held."""
 

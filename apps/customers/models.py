@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from loyalty_site.lib.timezones import validate_time_zone
 
-from .choices import CustomerState, CustomerStatus, DomainEventStatus, OrderChannel, OrderStatus
+from .choices import CustomerState, CustomerStatus, DomainEventStatus, OrderChannel, OrderStatus, OutboxDrainHolder
 
 
 class MoneyField(models.DecimalField):
@@ -499,20 +499,28 @@ class DomainEventReceipt(models.Model):
 
 class OutboxDrain(models.Model):
     """
-    A consumer's drain task is queued and has not started yet (the outbox's coalescing, issue 12): while this
-    row exists, the consumer's further events need no task of their own — the queued drain will claim them,
-    since it deletes this row before its first claim. Written after a write's commit, deleted by the drain as
-    it starts; a row older than `outbox.DRAIN_STALE` is presumed lost and taken over by the next writer.
+    A consumer's drain will claim again (the outbox's coalescing, issue 12): its drain task is queued and has not
+    started yet, or a drain that just finished lingers before one more claim. While this row exists, the
+    consumer's further events need no task of their own — the holder claims them, since it deletes this row
+    before that claim. Written after a write's commit (or by the lingering drain), deleted by the drain; a row
+    older than `outbox.DRAIN_STALE` (a lingering drain's: `outbox.LINGER_STALE`) is presumed lost and taken over
+    by the next writer.
     """
 
     consumer = models.CharField(primary_key=True, max_length=32, help_text="The consumer's name.")
-    queued_at = models.DateTimeField(help_text="When the drain task was sent.")
+    queued_at = models.DateTimeField(help_text="When the drain task was sent, or the drain began to linger.")
+    holder = models.CharField(
+        max_length=16,
+        choices=OutboxDrainHolder.choices,
+        default=OutboxDrainHolder.QUEUED,
+        help_text="Who will clear the mark and claim: a queued drain, or a drain lingering.",
+    )
 
     class Meta:
-        verbose_name = "queued outbox drain"
+        verbose_name = "outbox drain mark"
 
     def __str__(self) -> str:
-        return f"{self.consumer} drain queued at {self.queued_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.consumer} drain {self.holder} at {self.queued_at:%Y-%m-%d %H:%M:%S}"
 
 
 # The consent sub-package's models (consents, their history, the suppression list) belong to this app too.

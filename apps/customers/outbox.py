@@ -28,8 +28,13 @@ broker the marker and the drain's queue row commit together). The ordering argum
   deleted it yet, so that drain's claims all begin after the writer's commit and see its event; if it finds
   none, it sends a new drain, which claims after the commit too. An event committed while a drain is at work is
   thus picked up by that drain's next claim or by the new drain — never left to the sweep;
-- a marker older than `DRAIN_STALE` (its drain lost with a broker, a worker killed before the drain started) is
-  taken over by the next writer, who sends a new drain; a drain too many only finds nothing to claim.
+- a drain whose claim came back short but not empty lingers (`loyalty_site.lib.tasks.drain_run`): it sets the
+  marker itself (`outbox_drain_linger`, held by "lingering"), sleeps `tasks.DRAIN_LINGER`, deletes it and claims
+  again. The writes of that moment find the marker (one read each: no insert, no send) and that claim takes them
+  all. The rule that keeps every event claimed: whoever deletes the marker claims after deleting it;
+- a marker older than `DRAIN_STALE` (its drain lost with a broker, a worker killed before the drain started;
+  `LINGER_STALE` for a lingering drain's) is taken over by the next writer, who sends a new drain; a drain too
+  many only finds nothing to claim.
 
 Exactly once is the consumers' business as before (a receipt commits with its effects, claims are disjoint);
 the sweep re-drives the events a drain cannot take (a batch failed on them: they go alone) with the per-event
@@ -55,7 +60,7 @@ from django.utils import timezone
 
 from loyalty_site.lib import tasks as task_queue
 
-from .choices import DomainEventStatus
+from .choices import DomainEventStatus, OutboxDrainHolder
 from .models import Customer, DomainEvent, DomainEventReceipt, OutboxDrain
 from .signals import TRIGGER_NAMES, customer_updated
 
@@ -64,6 +69,8 @@ OUTBOX_GRACE = timedelta(minutes=1)
 SWEEP_BATCH = 5000
 # A drain marked queued this long ago without having started is presumed lost: the next writer sends another.
 DRAIN_STALE = timedelta(seconds=10)
+# A lingering drain's mark this old (it sleeps `tasks.DRAIN_LINGER`, 0.2 s) is presumed lost with its worker.
+LINGER_STALE = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -109,50 +116,77 @@ def outbox_consumer_register(consumer: OutboxConsumer) -> None:
             active=consumer.drains or (lambda: True),
             queued=lambda: outbox_drain_queued(consumer.name),
             request=lambda: outbox_drain_request(consumer.name),
+            started=lambda: outbox_drain_started(consumer.name),
+            linger=lambda: outbox_drain_linger(consumer.name),
         )
     task_queue.task_coalesce(consumer.task, coalescing)
 
 
 # --- Drains --------------------------------------------------------------------------------------------
 
-_DRAIN_REQUEST_SQL = """
-    INSERT INTO {table} (consumer, queued_at) VALUES (%s, %s)
-    ON CONFLICT (consumer) DO UPDATE SET queued_at = EXCLUDED.queued_at WHERE {table}.queued_at < %s
+_DRAIN_MARK_SQL = """
+    INSERT INTO {table} (consumer, queued_at, holder) VALUES (%s, %s, %s)
+    ON CONFLICT (consumer) DO UPDATE SET queued_at = EXCLUDED.queued_at, holder = EXCLUDED.holder
+    WHERE {table}.queued_at < (CASE WHEN {table}.holder = %s THEN %s ELSE %s END)
     RETURNING 1
 """
 
 
+def outbox_drain_live(queued_at: datetime, holder: str, now: datetime) -> bool:
+    """True while a mark set at `queued_at` by `holder` is held; False once stale (the next writer takes it over)."""
+    stale = LINGER_STALE if holder == OutboxDrainHolder.LINGERING else DRAIN_STALE
+    return queued_at > now - stale
+
+
 def outbox_drain_queued(consumer: str, *, now: datetime | None = None) -> bool:
     """
-    After a write's commit: True when a drain of `consumer` is marked queued and not started (and not stale), so
-    that drain will see the write. Under load nearly always: one plain read, no write, no lock.
+    After a write's commit: True when `consumer`'s mark is held (not stale) — by a drain queued and not started, or
+    by a drain lingering — so its holder's next claim will see the write. Under load nearly always: one plain read,
+    no write, no lock.
     """
     now = now or timezone.now()
     table = connection.ops.quote_name(OutboxDrain._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT queued_at FROM {table} WHERE consumer = %s", [consumer])  # noqa: S608
+        cursor.execute(f"SELECT queued_at, holder FROM {table} WHERE consumer = %s", [consumer])  # noqa: S608
         row = cursor.fetchone()
-    return row is not None and row[0] > now - DRAIN_STALE
+    return row is not None and outbox_drain_live(row[0], row[1], now)
+
+
+def _drain_mark(consumer: str, holder: str, now: datetime | None) -> bool:
+    now = now or timezone.now()
+    table = connection.ops.quote_name(OutboxDrain._meta.db_table)
+    with connection.cursor() as cursor:
+        # Of two at once, one gets the row back (and holds the mark); a stale mark is taken over.
+        cursor.execute(
+            _DRAIN_MARK_SQL.format(table=table),
+            [consumer, now, holder, OutboxDrainHolder.LINGERING, now - LINGER_STALE, now - DRAIN_STALE],
+        )
+        return cursor.fetchone() is not None
 
 
 def outbox_drain_request(consumer: str, *, now: datetime | None = None) -> bool:
     """
     After a write's commit (outside its transaction, or in the one that queues the drain with the ORM broker):
-    mark a drain of `consumer` queued unless one is (a stale mark is taken over). True when this call set the
-    mark — the caller sends the drain; False when another writer just did.
+    mark a drain of `consumer` queued unless the mark is held (a stale mark is taken over). True when this call
+    set the mark — the caller sends the drain; False when someone else holds it.
     """
-    now = now or timezone.now()
-    table = connection.ops.quote_name(OutboxDrain._meta.db_table)
-    with connection.cursor() as cursor:
-        # Of two writers at once, one gets the row back and sends the drain.
-        cursor.execute(_DRAIN_REQUEST_SQL.format(table=table), [consumer, now, now - DRAIN_STALE])
-        return cursor.fetchone() is not None
+    return _drain_mark(consumer, OutboxDrainHolder.QUEUED, now)
+
+
+def outbox_drain_linger(consumer: str, *, now: datetime | None = None) -> bool:
+    """
+    A drain whose claim came back short takes its consumer's mark for a moment (`tasks.drain_run`): writes that
+    find it send no drain, since this drain clears it and claims once more. True when it holds the mark; False
+    when a queued (or another lingering) drain holds it — that one claims next.
+    """
+    return _drain_mark(consumer, OutboxDrainHolder.LINGERING, now)
 
 
 def outbox_drain_started(consumer: str) -> None:
     """
-    The first thing a drain task does, before any claim, in a commit of its own: clear its consumer's mark, so
-    that every write committing from now on sends a new drain (this one may already have claimed past it).
+    Before a drain's claim (its first, and the one after lingering), in a commit of its own: clear its consumer's
+    mark, whoever holds it, so that every write committing from now on sends a new drain (or finds a new mark);
+    the claim that follows sees every write that found the mark.
     """
     OutboxDrain.objects.filter(consumer=consumer).delete()
 

@@ -17,7 +17,9 @@ batches) — is not queued once per call. After the writer's commit, `drain_requ
 task only when none is; calls of one transaction ask once. A drain clears the marker before its first claim, so
 a write that found the marker set committed before that claim began and is seen by it; a write committing
 after the clear finds no marker and sends a new drain. `enqueue_on_commit(..., coalesce=False)` (the outbox
-sweep's re-drive of one event) and `TASKS_SYNC` queue the per-event task as before.
+sweep's re-drive of one event) and `TASKS_SYNC` queue the per-event task as before. `drain_run` is the drains'
+loop (the engine's and loyalty's): batches until a short claim, then a short linger holding the marker so that
+the writes of the next moment send nothing and one claim takes them all.
 
 This module imports no app.
 """
@@ -52,12 +54,17 @@ class Coalescing:
     pending unit of work the calls stood for; `active()` says whether to coalesce now (else one task per call);
     after the writer's commit, `queued()` (one read) says whether a drain is queued and not started, and if not,
     `request()` takes that mark and returns True when the caller must send the drain (no one else took it).
+    A drain calls `started()` (clear the mark, committed) before each claim that must see every write committed
+    before it; `linger()` sets the mark on behalf of a drain that will claim again shortly and returns True when it
+    holds it (False: a queued drain holds it already). See `drain_run`.
     """
 
     drain: str
     active: Callable[[], bool]
     queued: Callable[[], bool]
     request: Callable[[], bool]
+    started: Callable[[], None] = lambda: None
+    linger: Callable[[], bool] = lambda: False
 
 
 _coalesced: dict[str, Coalescing] = {}
@@ -86,6 +93,67 @@ def drain_request(func_path: str) -> None:
     coalescing = _coalesced.get(func_path)
     if coalescing is not None:
         _drain_send(coalescing)
+
+
+# How long a drain whose claim came back short (but not empty) waits, holding its consumer's mark, before it
+# claims again: the writes of that window find the mark and send nothing (one read each), and one claim takes
+# them all. It adds at most this much to an event's latency, and keeps a worker while writes keep coming.
+DRAIN_LINGER = 0.2
+
+
+def drain_run(
+    func_path: str,
+    *,
+    fresh: Callable[[int], int],
+    backlog: Callable[[int], int],
+    limit: int,
+    seconds: float,
+    linger: float | None = None,
+    what: str = "drain",
+) -> int:
+    """
+    The loop of a coalesced task's drain (`func_path` the coalesced per-event task): clear the mark, then claim
+    and process batches — `fresh(n)` and `backlog(n)` each claim and process up to `n` units and return how many
+    they took (each retried on a transient database error) — until a claim comes back short. Returns the units
+    taken.
+
+    - The backlog is claimed after a short fresh claim until a backlog claim comes back short: once per drain
+      when there is no backlog, not on every claim (events that age past the grace while this drain lingers are
+      the next drain's, or the sweep's).
+    - After a full batch it asks for another drain (`drain_request`: sent unless one is queued), so a free worker
+      takes a share of a backlog; after `seconds` it stops, leaving the rest to that drain or the next write's.
+    - After a short claim that took something, it lingers: it takes the mark (`linger()`; when a queued drain
+      holds it already, that drain claims next and this one stops), sleeps `linger` seconds (`DRAIN_LINGER`),
+      clears the mark and claims again. Every clearing of the mark is followed by a claim of the one who cleared
+      it, so a write that found the mark (after its commit) is seen by a claim that begins after it. After an
+      empty claim it stops with the mark cleared: the next write sends a drain.
+    """
+    linger = DRAIN_LINGER if linger is None else linger
+    coalescing = _coalesced.get(func_path)
+    started = coalescing.started if coalescing is not None else (lambda: None)
+    started()
+    deadline = time.monotonic() + seconds
+    taken = 0
+    backlog_left = True  # until a backlog claim comes back short
+    while True:
+        count = retry_transient(lambda: fresh(limit), what=what)
+        if count < limit and backlog_left:
+            rest = limit - count
+            old = retry_transient(lambda: backlog(rest), what=what)  # noqa: B023 (called at once)
+            backlog_left = old >= rest
+            count += old
+        taken += count
+        if count >= limit:
+            drain_request(func_path)  # more may be pending: a free worker can take a share
+            if time.monotonic() >= deadline:
+                return taken
+            continue
+        if count == 0 or linger <= 0 or coalescing is None or time.monotonic() + linger >= deadline:
+            return taken
+        if not coalescing.linger():
+            return taken  # a drain is queued: it clears the mark and claims after every write that found it
+        time.sleep(linger)
+        retry_transient(started, what=what)
 
 
 def _drain_send(coalescing: Coalescing) -> None:

@@ -225,3 +225,182 @@ def test_a_drain_request_sends_nothing_while_a_drain_is_queued(settings):
     # a drain's own request for a helper goes through the same mark
     task_queue.drain_request(ENGINE_TASK)
     assert _queued() == []
+
+
+def _writer(count: int) -> None:
+    """Commit `count` orders on another connection (another request), as a concurrent writer."""
+    from django.db import connection
+
+    def write() -> None:
+        try:
+            _orders(count)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    thread.join()
+
+
+def _engine_drain_alone() -> int:
+    """Run the engine's queued drain as a worker would, ahead of the rest of the queue (loyalty's drain stays)."""
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+
+    rows = [row for row in OrmQ.objects.order_by("pk") if SignedPackage.loads(row.payload)["func"] == ENGINE_DRAIN]
+    assert len(rows) == 1
+    rows[0].delete()
+    return import_string(ENGINE_DRAIN)()
+
+
+def test_writes_while_a_drain_lingers_send_no_drain_and_its_next_claim_takes_them(settings, monkeypatch):
+    # given 2 orders, and the engine's drain about to run
+    _buyer()
+    _orders(2)
+    seen: list[tuple] = []
+
+    def linger(seconds):
+        # while the drain lingers: its mark is held, and 3 orders commit on another connection
+        seen.append(tuple(OutboxDrain.objects.filter(consumer="automations").values_list("holder", flat=True)))
+        if len(seen) == 1:
+            _writer(3)
+            seen.append(tuple(func for func, _ in _queued()))
+
+    monkeypatch.setattr(task_queue.time, "sleep", linger)
+
+    # when the drain runs
+    taken = _engine_drain_alone()
+
+    # then the writes found the lingering drain's mark and sent no engine drain (loyalty's is still queued); the
+    # drain's next claim took the 3 orders, and it stopped after an empty claim with the mark cleared
+    assert seen == [("lingering",), (LOYALTY_DRAIN,), ("lingering",)]
+    assert taken == 5
+    assert WorkflowRun.objects.filter(status="succeeded").count() == 5
+    assert not OutboxDrain.objects.filter(consumer="automations").exists()
+    assert _queued() == [(LOYALTY_DRAIN, ())]
+    _work()
+    _all_done(5)
+
+
+def test_a_write_committed_before_the_drain_lingers_but_checking_after_is_taken_by_the_next_claim(
+    settings, monkeypatch
+):
+    # the race at the mark on two connections: an order commits while the drain's claim comes back short; its
+    # check of the mark (after its commit) comes only after the lingering drain took the mark
+    _buyer()
+    _orders(1)
+    committed, lingering = threading.Event(), threading.Event()
+    real_queued, real_linger = outbox.outbox_drain_queued, outbox.outbox_drain_linger
+    writer_found: list[bool] = []
+
+    def queued(consumer, **kwargs):
+        if consumer == "automations" and threading.current_thread() is not threading.main_thread():
+            committed.set()
+            assert lingering.wait(30)
+            writer_found.append(real_queued(consumer, **kwargs))
+            return writer_found[-1]
+        return real_queued(consumer, **kwargs)
+
+    def linger(consumer, **kwargs):
+        if consumer == "automations" and not writer_found:
+            writer = threading.Thread(target=_writer, args=(1,))
+            writer.start()
+            assert committed.wait(30)  # the order is committed, its mark check waits
+            held = real_linger(consumer, **kwargs)
+            lingering.set()
+            writer.join()
+            return held
+        return real_linger(consumer, **kwargs)
+
+    monkeypatch.setattr(outbox, "outbox_drain_queued", queued)
+    monkeypatch.setattr(outbox, "outbox_drain_linger", linger)
+    monkeypatch.setattr(task_queue.time, "sleep", lambda seconds: None)
+
+    taken = _engine_drain_alone()
+
+    # then the writer found the mark (sent no engine drain) and the drain's claim after lingering took its order
+    assert writer_found == [True]
+    assert taken == 2
+    assert ENGINE_DRAIN not in [func for func, _ in _queued()]
+    _work()
+    _all_done(2)
+
+
+def test_a_write_after_the_drains_last_empty_claim_sends_a_drain(settings, monkeypatch):
+    # given 1 order and the engine's drain; an order commits right after the drain's last (empty) claim
+    from apps.automations.engine import opening
+
+    _buyer()
+    _orders(1)
+    monkeypatch.setattr(task_queue.time, "sleep", lambda seconds: None)
+    fresh = opening._fresh_process
+    claims: list[int] = []
+
+    def claim_then_write(**kwargs):
+        taken = fresh(**kwargs)
+        claims.append(taken)
+        if taken == 0:
+            _writer(1)
+        return taken
+
+    monkeypatch.setattr(opening, "_fresh_process", claim_then_write)
+
+    # when the drain runs
+    assert _engine_drain_alone() == 1
+
+    # then the late order found the mark cleared (the drain had cleared it before that claim) and queued a drain,
+    # which processes it
+    assert claims == [1, 0]
+    assert OutboxDrain.objects.get(consumer="automations").holder == "queued"
+    assert ENGINE_DRAIN in [func for func, _ in _queued()]
+    monkeypatch.setattr(opening, "_fresh_process", fresh)
+    _work()
+    _all_done(2)
+
+
+def test_a_drain_claims_the_backlog_once_when_there_is_none_and_batch_after_batch_when_there_is(settings, monkeypatch):
+    from apps.automations.engine import opening
+
+    settings.AUTOMATIONS_EVENT_BATCH = 5
+    _buyer()
+    monkeypatch.setattr(task_queue.time, "sleep", lambda seconds: None)
+    backlog = opening._backlog_process
+    claims: list[int] = []
+
+    def counted(**kwargs):
+        claims.append(backlog(**kwargs))
+        return claims[-1]
+
+    monkeypatch.setattr(opening, "_backlog_process", counted)
+
+    # 2 fresh orders: one backlog claim (empty) for the drain's claims of 2, then 0
+    _orders(2)
+    assert _engine_drain_alone() == 2
+    assert claims == [0]
+
+    # 7 orders older than the grace (their drain lost, say): the backlog in batches of 5 and 2
+    claims.clear()
+    with transaction.atomic():
+        _orders(7)
+    DomainEvent.objects.filter(status="pending").update(created_at=timezone.now() - 2 * outbox.OUTBOX_GRACE)
+    assert _engine_drain_alone() == 7
+    assert claims == [5, 2]
+    _work()
+    _all_done(9)
+
+
+def test_a_lingering_mark_goes_stale_sooner_than_a_queued_one(settings):
+    now = timezone.now()
+    # a lingering drain's mark 1 s old is held; 3 s old, its drain is presumed lost and the next writer takes it
+    OutboxDrain.objects.create(consumer="automations", queued_at=now - timedelta(seconds=1), holder="lingering")
+    assert outbox.outbox_drain_queued("automations", now=now) is True
+    assert outbox.outbox_drain_request("automations", now=now) is False
+    later = now + timedelta(seconds=2)
+    assert outbox.outbox_drain_queued("automations", now=later) is False
+    assert outbox.outbox_drain_request("automations", now=later) is True
+    assert OutboxDrain.objects.get(consumer="automations").holder == "queued"
+    # a queued drain's mark 3 s old still holds (DRAIN_STALE): a drain may wait that long for a worker
+    assert outbox.outbox_drain_queued("automations", now=later + timedelta(seconds=3)) is True
+    assert outbox.outbox_drain_linger("automations", now=later + timedelta(seconds=3)) is False
+    assert outbox.outbox_drain_linger("automations", now=later + outbox.DRAIN_STALE + timedelta(seconds=1)) is True
+    assert OutboxDrain.objects.get(consumer="automations").holder == "lingering"

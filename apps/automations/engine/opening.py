@@ -8,14 +8,13 @@ guard, chain depth), executes the admitted runs and records the engine's receipt
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings as django_settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Value
+from django.db.models import Exists, F, OuterRef, QuerySet, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -315,13 +314,7 @@ def domain_events_process_batch(*, event_id: int, limit: int | None = None) -> i
 def _fresh_process(*, workflows: list[Workflow], fresh_since: datetime, limit: int) -> int:
     """Claim up to `limit` fresh pending events (SKIP LOCKED), process them in one transaction; how many it took."""
     with transaction.atomic():
-        claimed = list(
-            DomainEvent.objects.filter(status=DomainEventStatus.PENDING, created_at__gte=fresh_since, batch_claims=0)
-            .exclude(Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER)))
-            .select_related("customer")
-            .order_by("pk")
-            .select_for_update(skip_locked=True, no_key=True, of=("self",))[:limit]
-        )
+        claimed = list(_claimable(created_at__gte=fresh_since).select_related("customer")[:limit])
         taken = len(claimed)
         claimed = _unconsumed_after_lock(claimed)
         _claimed_process(claimed, workflows)
@@ -335,41 +328,54 @@ DRAIN_SECONDS = 10.0
 
 def domain_events_drain(*, limit: int | None = None, seconds: float = DRAIN_SECONDS) -> int:
     """
-    The engine's drain task (the outbox's coalescing, see `apps.customers.outbox`): clear the "drain queued"
-    mark first, then claim and process batches of pending events — fresh ones, then a backlog's — until a claim
-    comes back short of `limit` (nothing else is pending but what other batches hold: they process it).
-
-    After a full batch it asks for another drain (sent unless one is queued), so a free worker takes a share of
-    a backlog while this one goes on (`SKIP LOCKED` keeps their batches disjoint); after `seconds` it stops and
-    leaves the rest to that drain. An event committed after this drain's last claim found the mark cleared and
-    sent a drain of its own. While an active workflow has a non-transactional action, each claimed event is
-    processed alone, outside a batch's transaction (`_claimed_alone`). Returns how many events were taken.
+    The engine's drain task (the outbox's coalescing, see `apps.customers.outbox`), the loop of
+    `loyalty_site.lib.tasks.drain_run`: clear the "drain queued" mark, then claim and process batches of pending
+    events — fresh ones; a backlog's after a short claim, once per drain or when the fresh claim was empty — until
+    a claim comes back short (after one that took something it lingers a moment, holding the mark, and claims
+    again). After a full batch it asks for a helper drain; after `seconds` it stops. While an active workflow has
+    a non-transactional action, each claimed event is processed alone, outside a batch's transaction
+    (`_claimed_alone`). Returns how many events were taken.
     """
-    outbox.outbox_drain_started(CONSUMER)
     limit = django_settings.AUTOMATIONS_EVENT_BATCH if limit is None else limit
-    deadline = time.monotonic() + seconds
-    taken = 0
-    while True:
-        count = retry_transient(lambda: _drain_once(limit), what="automations: drain")
-        taken += count
-        if count < limit:
-            return taken
-        task_queue.drain_request(TASK)  # more may be pending: a free worker can take a share
-        if time.monotonic() >= deadline:
-            return taken
+    return task_queue.drain_run(
+        TASK,
+        fresh=_drain_fresh,
+        backlog=_drain_backlog,
+        limit=max(limit, 1),
+        seconds=seconds,
+        what="automations: drain",
+    )
 
 
-def _drain_once(limit: int) -> int:
-    """One claim of a drain: a batch of fresh events, else of a backlog's. How many events it took."""
+def _drain_fresh(limit: int) -> int:
+    """A drain's claim of fresh events (of any pending one while batches are off). How many it took."""
     now = timezone.now()
-    fresh_since = now - outbox.OUTBOX_GRACE
     workflows = workflows_active()
     if limit <= 1 or connection.vendor != "postgresql" or not _batchable(workflows):
-        return _claimed_alone(limit=max(limit, 1), now=now)
-    taken = _fresh_process(workflows=workflows, fresh_since=fresh_since, limit=limit)
-    if taken < limit:
-        taken += _backlog_process(workflows=workflows, fresh_since=fresh_since, limit=limit - taken, now=now)
-    return taken
+        return _claimed_alone(limit=limit, now=now)
+    return _fresh_process(workflows=workflows, fresh_since=now - outbox.OUTBOX_GRACE, limit=limit)
+
+
+def _drain_backlog(limit: int) -> int:
+    """A drain's claim of a backlog's events (none while batches are off: `_claimed_alone` took any). How many."""
+    now = timezone.now()
+    workflows = workflows_active()
+    if connection.vendor != "postgresql" or not _batchable(workflows):
+        return 0
+    return _backlog_process(workflows=workflows, fresh_since=now - outbox.OUTBOX_GRACE, limit=limit, now=now)
+
+
+def _claimable(**age: datetime) -> QuerySet[DomainEvent]:
+    """
+    The pending events no batch took yet and the engine has not consumed, of the age given (`created_at__gte` /
+    `created_at__lt`, or any), in id order, locked as they are read — those another claim holds are skipped.
+    """
+    return (
+        DomainEvent.objects.filter(status=DomainEventStatus.PENDING, batch_claims=0, **age)
+        .exclude(Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER)))
+        .order_by("pk")
+        .select_for_update(skip_locked=True, no_key=True, of=("self",))
+    )
 
 
 def _claimed_alone(*, limit: int, now: datetime) -> int:
@@ -379,15 +385,8 @@ def _claimed_alone(*, limit: int, now: datetime) -> int:
     alone (`domain_event_process`: its runs commit on their own, slow I/O after commit). If the worker dies, the
     lease ends and the sweep drives each event alone; an event that fails is left to the sweep at once.
     """
-    unconsumed = Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER))
     with transaction.atomic():
-        ids = list(
-            DomainEvent.objects.filter(status=DomainEventStatus.PENDING, batch_claims=0)
-            .exclude(unconsumed)
-            .order_by("pk")
-            .select_for_update(skip_locked=True, no_key=True)
-            .values_list("pk", flat=True)[:limit]
-        )
+        ids = list(_claimable().values_list("pk", flat=True)[:limit])
         if ids:
             DomainEvent.objects.filter(pk__in=ids).update(batch_claims=F("batch_claims") + 1, batch_claimed_at=now)
     for event_id in ids:
@@ -432,13 +431,7 @@ def _backlog_process(*, workflows: list[Workflow], fresh_since: datetime, limit:
     """
     unconsumed = Exists(DomainEventReceipt.objects.filter(event=OuterRef("pk"), consumer=CONSUMER))
     with transaction.atomic():
-        ids = list(
-            DomainEvent.objects.filter(status=DomainEventStatus.PENDING, created_at__lt=fresh_since, batch_claims=0)
-            .exclude(unconsumed)
-            .order_by("pk")
-            .select_for_update(skip_locked=True, no_key=True)
-            .values_list("pk", flat=True)[:limit]
-        )
+        ids = list(_claimable(created_at__lt=fresh_since).values_list("pk", flat=True)[:limit])
         if ids:
             DomainEvent.objects.filter(pk__in=ids).update(batch_claims=F("batch_claims") + 1, batch_claimed_at=now)
     if not ids:

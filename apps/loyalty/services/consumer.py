@@ -31,7 +31,6 @@ visible). Every earning of an event happens under that event's lock, after that 
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -491,37 +490,34 @@ TASK = "apps.loyalty.tasks.domain_event_consume"
 
 def domain_events_earn_drain(*, limit: int | None = None, seconds: float = DRAIN_SECONDS) -> int:
     """
-    Loyalty's drain task (the outbox's coalescing, see `apps.customers.outbox`; the engine's
-    `domain_events_drain` has the same shape): clear the "drain queued" mark first, then earn batches of pending
-    events — fresh ones, then a backlog's — until a claim comes back short of `limit` (nothing else pending but
-    what other batches hold). After a full batch it asks for another drain (sent unless one is queued) so a free
-    worker takes a share; after `seconds` it stops and leaves the rest to that drain. Returns the points moved.
+    Loyalty's drain task (the outbox's coalescing, see `apps.customers.outbox`), the loop of
+    `loyalty_site.lib.tasks.drain_run` as the engine's `domain_events_drain`: clear the "drain queued" mark, then
+    earn batches of pending events — fresh ones; a backlog's after a short claim, once per drain or when the fresh
+    claim was empty — until a claim comes back short (after one that took something it lingers a moment, holding
+    the mark, and claims again). After a full batch it asks for a helper drain; after `seconds` it stops. Returns
+    the points moved.
     """
-    outbox.outbox_drain_started(CONSUMER)
     limit = settings.LOYALTY_EVENT_BATCH if limit is None else limit
     if limit <= 1 or connection.vendor != "postgresql":  # no batches here (the outbox sends no drain then)
+        outbox.outbox_drain_started(CONSUMER)
         pending = DomainEvent.objects.filter(status=DomainEventStatus.PENDING, name__in=CONSUMED)
         ids = list(_unconsumed(list(pending.values_list("pk", flat=True)[:50])).values_list("pk", flat=True))
         return sum(domain_event_consume_one(event_id=pk) for pk in ids)
-    deadline = time.monotonic() + seconds
-    moved = 0
-    while True:
+    moved = [0]
+
+    def fresh(size: int) -> int:
+        taken, points = _fresh_earn(event_id=None, limit=size, fresh_since=timezone.now() - outbox.OUTBOX_GRACE)
+        moved[0] += points
+        return taken
+
+    def backlog(size: int) -> int:
         now = timezone.now()
-        fresh_since = now - outbox.OUTBOX_GRACE
-        taken, points = retry_transient(
-            lambda: _fresh_earn(event_id=None, limit=limit, fresh_since=fresh_since),  # noqa: B023
-            what="loyalty: drain",
-        )
-        moved += points
-        if taken < limit:
-            more, points = _backlog_earn(event_id=None, limit=limit - taken, fresh_since=fresh_since, now=now)
-            taken += more
-            moved += points
-        if taken < limit:
-            return moved
-        task_queue.drain_request(TASK)  # more may be pending: a free worker can take a share
-        if time.monotonic() >= deadline:
-            return moved
+        taken, points = _backlog_earn(event_id=None, limit=size, fresh_since=now - outbox.OUTBOX_GRACE, now=now)
+        moved[0] += points
+        return taken
+
+    task_queue.drain_run(TASK, fresh=fresh, backlog=backlog, limit=limit, seconds=seconds, what="loyalty: drain")
+    return moved[0]
 
 
 def _backlog_earn(*, event_id: int | None, limit: int, fresh_since: datetime, now: datetime) -> tuple[int, int]:
