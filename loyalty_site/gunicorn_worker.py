@@ -15,12 +15,15 @@ whatever the counts say, so a sibling that is stuck or gone delays a connection 
 process never pauses. Nothing else changes: the same threads, keep-alive, timeouts and requests.
 """
 
+import logging
 import multiprocessing
 import os
 import time
+import traceback
 from typing import Any
 
-from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]  # (no types shipped)
+from gunicorn import glogging  # type: ignore[import-untyped]  # (no types shipped)
+from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
 
 # Long enough for a sibling to wake and accept (well under a millisecond when it has a thread free), short enough
 # that a connection waits little when the sibling cannot take it.
@@ -112,3 +115,62 @@ class BalancedThreadWorker(ThreadWorker):
         if not self._accepting and pause_left > 0:
             timeout = min(timeout, pause_left)
         super().wait_for_and_dispatch_events(timeout)
+
+
+# --- The access log -----------------------------------------------------------------------------------------------
+
+# gunicorn's default `access_log_format` (Apache's "combined" format).
+COMBINED_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
+
+class AccessLogger(glogging.Logger):
+    """
+    gunicorn's logger (`logger_class` in loyalty_site/gunicorn.conf.py) writing the same access line for less.
+
+    For every request gunicorn's `Logger.access` builds a dict of ~20 atoms plus one entry per request header,
+    response header and WSGI environ variable (~60 in all), wraps it in a case-insensitive dict and %-formats the
+    line from it: ~60 µs of each request's ~5 ms, most of it for atoms the default format never reads. With the
+    default format this writes the identical line from the nine atoms it uses, and the timestamp is formatted
+    once a second; any other `access_log_format` goes through gunicorn's own code.
+    """
+
+    _stamp: tuple[int, str] = (0, "")
+
+    def _now(self) -> str:
+        second = int(time.time())
+        stamp = self._stamp
+        if stamp[0] != second:
+            stamp = (second, self.now())
+            self._stamp = stamp  # (a race between threads writes the same value)
+        return stamp[1]
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if self.cfg.access_log_format != COMBINED_FORMAT:
+            super().access(resp, req, environ, request_time)
+            return
+        if not self.access_log_enabled or not self.access_log.isEnabledFor(logging.INFO):
+            return
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        sent = getattr(resp, "sent", None)
+        try:
+            # As gunicorn's SafeAtoms: a double quote inside an atom is escaped (a client cannot forge fields).
+            atoms = (
+                environ.get("REMOTE_ADDR", "-"),
+                "-",
+                self._get_user(environ) or "-",
+                self._now(),
+                f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}",
+                status,
+                "-" if sent is None else str(sent),
+                environ.get("HTTP_REFERER", "-"),
+                environ.get("HTTP_USER_AGENT", "-"),
+            )
+            host, ident, user, stamp, request, status, sent_, referer, agent = (
+                atom.replace('"', '\\"') if isinstance(atom, str) else atom for atom in atoms
+            )
+            line = f'{host} {ident} {user} {stamp} "{request}" {status} {sent_} "{referer}" "{agent}"'
+            self.access_log.info(line)  # (no arguments: the line is not %-formatted again)
+        except Exception:
+            self.error(traceback.format_exc())

@@ -67,7 +67,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Headers only when their settings are set (production.py): Content-Security-Policy (a per-request
     # nonce, `{{ request.csp_nonce }}`, for the scripts of our pages) and Permissions-Policy.
-    "csp.middleware.CSPMiddleware",
+    "loyalty_site.lib.csp.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout response.
     "axes.middleware.AxesMiddleware",
