@@ -66,11 +66,12 @@ class _LiveRateThrottle(SimpleRateThrottle):
     def _count(self) -> None:
         """One more request in the current window (kept two periods: the next window still weighs it)."""
         assert self.duration is not None
-        if not self.cache.add(self._window_key, 1, timeout=2 * self.duration):
-            try:
-                self.cache.incr(self._window_key)
-            except ValueError:  # expired between add and incr
-                self.cache.add(self._window_key, 1, timeout=2 * self.duration)
+        # incr first: one cache operation for every request of a window but its first.
+        try:
+            self.cache.incr(self._window_key)
+        except ValueError:  # the window's first request (or its key was evicted)
+            if not self.cache.add(self._window_key, 1, timeout=2 * self.duration):
+                self.cache.incr(self._window_key)  # another thread or process added it meanwhile
 
     def _room(self, key: str) -> bool:
         estimate, self._previous, self._current, self._elapsed = self._estimate(key)

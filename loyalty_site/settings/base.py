@@ -63,7 +63,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.platform.audit.AuditRequestMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    # Django's, the storage made on first use (API requests never use it).
+    "loyalty_site.lib.messages.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Headers only when their settings are set (production.py): Content-Security-Policy (a per-request
     # nonce, `{{ request.csp_nonce }}`, for the scripts of our pages) and Permissions-Policy.
