@@ -37,6 +37,7 @@ from apps.campaigns.promotions.eligibility import (
     promotions_evaluate,
 )
 from apps.campaigns.promotions.models import Limit
+from apps.campaigns.promotions.promotion_set import array_literal
 from apps.platform.services import api_token_create
 from loyalty_site.lib.api.renderers import FastJSONRenderer, PlainAcceptNegotiation
 from loyalty_site.lib.money import minor_units
@@ -310,7 +311,21 @@ def test_on_postgresql_the_validation_statements_are_prepared_once_per_connectio
     assert any("campaigns_promotionsversion" in text and "campaigns_code" in text for text in prepared), prepared
     assert any("campaigns_limitcounter" in text for text in prepared), prepared
     hot = [query["sql"] for query in queries.captured_queries if "campaigns_promotionsversion" in query["sql"]]
-    assert len(hot) == 1 and "{SAVE5}" in hot[0]  # logged with its parameters written in
+    assert len(hot) == 1 and '{"SAVE5"}' in hot[0]  # logged with its parameters written in
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="array literals: PostgreSQL")
+def test_array_literal_gives_postgresql_each_value_as_it_is():
+    texts = ['A"B', "C\\D", "", "x,y}", "NULL", " two  spaces ", "{}", "ÉTÉ-✓"]
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT %s::text[], %s::bigint[], %s::date[]",
+            [array_literal(texts), array_literal([1, 2**40]), array_literal([date(1970, 1, 1), date(2026, 12, 1)])],
+        )
+        row = cursor.fetchone()
+
+    assert row == (texts, [1, 2**40], [date(1970, 1, 1), date(2026, 12, 1)])
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")

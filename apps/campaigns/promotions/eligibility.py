@@ -46,6 +46,7 @@ from .models import Campaign, Code, GiftCard, Incentive, Limit, LimitCounter, Pr
 from .pricing import Effect, IncentiveTerms, LineState, effect_apply, effect_cap, effect_compute
 from .promotion_set import (
     PromotionSet,
+    array_literal,
     campaigns_prepare,
     hot_cursor,
     promotion_set,
@@ -107,9 +108,10 @@ class _CartView:
     def __init__(self, cart: Cart) -> None:
         self.cart = cart
         self.lines = [line.as_condition_line() for line in cart.lines]
-        self.total = cart.subtotal
-        self.total_shop = cart.subtotal  # carts are validated in the shop currency
-        self.subtotal = cart.subtotal
+        subtotal = cart.subtotal  # (summed once)
+        self.total = subtotal
+        self.total_shop = subtotal  # carts are validated in the shop currency
+        self.subtotal = subtotal
         self.shipping = cart.shipping
         self.currency = cart.currency
         self.channel = cart.channel
@@ -531,7 +533,7 @@ def counters_read(candidates: list[Candidate], *, customer: Any, now: datetime) 
             bucket = bucket_of.get(limit.period)
             if bucket is None:
                 bucket = bucket_of[limit.period] = period_bucket(limit.period, now)
-            key = (limit.pk, bucket, subject)
+            key = (limit.id, bucket, subject)  # (`.id`, not the `pk` property: ~50 limits a validation)
             keys.add(key)
             if limit.measure == LimitMeasure.DISTINCT_CUSTOMERS:  # (as `budget_keys`: the customer's marker too)
                 marker = marker_key(key, customer)
@@ -543,10 +545,10 @@ def counters_read(candidates: list[Candidate], *, customer: Any, now: datetime) 
     from .models import LimitTake, Redemption
 
     # Raw SQL: the ORM spent more building this statement than PostgreSQL spent running it, on every validation.
-    # On PostgreSQL the ids, buckets and subjects go as three array parameters and the rows are read with a plain
-    # cursor (psycopg gives ints, dates and Decimals; Django applies no converter there): the statement's text is
-    # the same for every cart, so psycopg keeps it parsed, and ~50 limits are 3 values to adapt, not 100. Elsewhere
-    # `objects.raw`, whose converters apply.
+    # On PostgreSQL the ids, buckets and subjects go as three array literals (`array_literal`) and the rows are read
+    # with a plain cursor (psycopg gives ints, dates and Decimals; Django applies no converter there): the statement's
+    # text is the same for every cart, so psycopg keeps it parsed, and ~50 limits are 3 strings to adapt, not 100
+    # values. Elsewhere `objects.raw`, whose converters apply.
     quote = connection.ops.quote_name
     counter, take, redemption = (quote(model._meta.db_table) for model in (LimitCounter, LimitTake, Redemption))
     limit_ids = sorted({key[0] for key in keys})
@@ -561,8 +563,15 @@ def counters_read(candidates: list[Candidate], *, customer: Any, now: datetime) 
     if connection.vendor == "postgresql":
         with hot_cursor() as cursor:
             cursor.execute(
-                f"{select}WHERE c.limit_id = ANY(%s) AND c.bucket = ANY(%s) AND c.subject = ANY(%s)",
-                [reserved, moment, limit_ids, buckets, subjects],
+                f"{select}WHERE c.limit_id = ANY(%s::bigint[]) AND c.bucket = ANY(%s::date[]) "
+                "AND c.subject = ANY(%s::text[])",
+                [
+                    reserved,
+                    moment,
+                    "{" + ",".join(map(str, limit_ids)) + "}",
+                    array_literal(buckets),
+                    array_literal(subjects),
+                ],
             )
             return {(limit_id, bucket, subject): used for _, limit_id, bucket, subject, used in cursor.fetchall()}
     marks = lambda values: ", ".join(["%s"] * len(values))  # noqa: E731
@@ -659,8 +668,9 @@ def promotions_evaluate(
     for candidate in sorted(passing, key=lambda item: item.order_key):
         campaign = candidate.campaign
         assert campaign is not None
+        gift_card = candidate.is_gift_card
         # A gift card is a means of payment, not a discount: stacking rules do not apply to it.
-        refusal = None if candidate.is_gift_card else _stacking_refusal(campaign, applied_campaigns, settings)
+        refusal = None if gift_card else _stacking_refusal(campaign, applied_campaigns, settings)
         applied = None
         if refusal is None:
             applied, refusal = _candidate_apply(
@@ -672,7 +682,7 @@ def promotions_evaluate(
             continue
         assert applied is not None
         outcome.applied.append(applied)
-        if not candidate.is_gift_card:
+        if not gift_card:
             applied_campaigns.append(campaign)
 
     if settings.failure_mode == FailureMode.REJECT_ALL and outcome.code_failed and outcome.applied:

@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 from apps.platform.models import GlobalKillSwitch
@@ -106,8 +106,8 @@ def promotion_set_and_codes(texts: list[str]) -> tuple[PromotionSet, bool, list[
         with hot_cursor() as cursor:
             cursor.execute(
                 f"SELECT s.promo_stamp, s.promo_switched_on, {columns} FROM ({head}) s "  # noqa: S608 - names only
-                f"LEFT JOIN {code} c ON c.code = ANY(%s)",
-                [True, texts],
+                f"LEFT JOIN {code} c ON c.code = ANY(%s::text[])",
+                [True, array_literal(texts)],
             )
             fetched = cursor.fetchall()
         stamp, switched_on = fetched[0][0], bool(fetched[0][1])
@@ -125,6 +125,15 @@ def promotion_set_and_codes(texts: list[str]) -> tuple[PromotionSet, bool, list[
     first: Any = rows[0]  # (the two extra columns, on every row)
     stamp, switched_on = first.promo_stamp, bool(first.promo_switched_on)
     return _set_for(stamp), switched_on, [row for row in rows if row.pk is not None]
+
+
+def array_literal(values: Iterable[object]) -> str:
+    """
+    `values` as one PostgreSQL array literal for a parameter cast to its array type (`%s::text[]`), each element
+    quoted (a backslash before `\\` and `"`, which is all a quoted element needs). psycopg adapts a list parameter
+    element by element in Python (the ~50 limit ids of a validation, its codes): one string costs a fraction of it.
+    """
+    return "{" + ",".join('"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values) + "}"
 
 
 # A code's columns in the order `Code.from_db` takes them (its primary key first: NULL when no code matched).
@@ -148,18 +157,19 @@ def hot_cursor() -> Iterator[Any]:
         with connection.cursor() as cursor:
             yield cursor
         return
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw = connection.connection
+    # (the thread's connection looked up once: each attribute read through the `connection` proxy looks it up again)
+    db = connections[DEFAULT_DB_ALIAS]
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    raw = db.connection
     if raw.prepare_threshold is None:
         # (psycopg prepares nothing while it is None; this large value keeps its automatic preparation off:
         # only the statements executed with prepare=True below are prepared)
         raw.prepare_threshold = _EXPLICIT_ONLY
-    with connection.wrap_database_errors:
+    with db.wrap_database_errors:
         server = _PreparingCursor(raw)
-    wrapper = connections[connection.alias]
-    cursor = _LoggedCursor(server, wrapper) if wrapper.queries_logged else CursorWrapper(server, wrapper)
+    cursor = _LoggedCursor(server, db) if db.queries_logged else CursorWrapper(server, db)
     with cursor:
         yield cursor
 
