@@ -54,15 +54,21 @@ def allocate(total: int, weights: Iterable[tuple[int, int]]) -> dict[int, int]:
     index. Never gives an index more than its weight when total <= sum of weights.
     """
     weights = [(index, weight) for index, weight in weights if weight > 0]
-    whole = sum(weight for _, weight in weights)
+    whole = sum([weight for _, weight in weights])
     if total <= 0 or whole <= 0:
         return {}
     total = min(total, whole)
-    shares = {index: total * weight // whole for index, weight in weights}
+    shares: dict[int, int] = {}
+    by_remainder: list[tuple[int, int]] = []  # (-remainder, index): largest remainder first, ties to the lower index
+    for index, weight in weights:
+        share, remainder = divmod(total * weight, whole)
+        shares[index] = share
+        by_remainder.append((-remainder, index))
     left = total - sum(shares.values())
-    by_remainder = sorted(weights, key=lambda item: (-((total * item[1]) % whole), item[0]))
-    for index, _ in by_remainder[:left]:
-        shares[index] += 1
+    if left:
+        by_remainder.sort()
+        for _, index in by_remainder[:left]:
+            shares[index] += 1
     return {index: share for index, share in shares.items() if share}
 
 
