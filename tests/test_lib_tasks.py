@@ -435,3 +435,11 @@ def test_a_drain_takes_a_backlog_batch_after_batch_and_asks_for_a_helper_after_a
     assert taken == 12
     assert world.log == ["started", "fresh 0", "backlog 5", "fresh 0", "backlog 5", "fresh 0", "backlog 2"]
     assert world.requests == 1 and world.held == "queued"  # the second full claim found the helper queued
+
+
+def test_drain_linger_seconds_zero_turns_lingering_off(drained, settings):
+    settings.DRAIN_LINGER_SECONDS = 0
+    world = drained([2, 3])
+
+    assert _drain(world) == 2
+    assert world.log == ["started", "fresh 2", "backlog 0"]
