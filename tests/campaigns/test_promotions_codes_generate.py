@@ -81,6 +81,29 @@ def test_codes_colliding_with_existing_ones_are_drawn_again_until_the_count_is_r
 
 
 @pytest.mark.django_db
+def test_draws_after_collisions_are_oversampled_so_a_crowded_pattern_still_fills_in_a_few_draws():
+    # given 20 patterns of 100 codes, each with 40 taken (without oversampling, drawing only the shortfall needed
+    # more than 50 draws for about 1 pattern in 40 when few free codes were left)
+    campaign = codes_campaign()
+    for letter in "ABCDEFGHJKMNPQRSTUVW":
+        for number in range(40):
+            services.code_create(campaign=campaign, code=f"O{letter}-{number:02d}")
+    for letter in "ABCDEFGHJKMNPQRSTUVW":
+        calls: list[int] = []
+        # when 50 more are asked for from each
+        batch = services.codes_generate(
+            campaign=campaign,
+            pattern=f"O{letter}-##",
+            count=50,
+            progress=lambda done, total, calls=calls: calls.append(done),
+        )
+        # then each fills exactly, in far fewer draws than the limit of 50
+        assert batch.generated == Code.objects.filter(batch=batch).count() == 50
+        assert len(calls) <= 20, (letter, calls)
+    assert distinct_upper_count(campaign) == (20 * 90, 20 * 90)
+
+
+@pytest.mark.django_db
 def test_a_nearly_full_pattern_stops_with_an_error_instead_of_drawing_forever():
     # given a pattern of 100 codes with 90 taken
     campaign = codes_campaign()

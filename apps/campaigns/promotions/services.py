@@ -435,8 +435,16 @@ def _pattern_codes(pattern: str, count: int) -> set[str]:
     return set(map("".join, zip(*parts, strict=False)))
 
 
-def _codes_insert_rows(*, batch: CodeBatch, texts: set[str], **values: Any) -> int:
-    """SQLite: one parameterised multi-row INSERT … ON CONFLICT (code) DO NOTHING; the number inserted."""
+def _codes_insert_rows(*, batch: CodeBatch, texts: set[str], limit: int, **values: Any) -> int:
+    """
+    SQLite: one parameterised multi-row INSERT … ON CONFLICT (code) DO NOTHING; the number inserted. A draw larger
+    than `limit` (oversampled after collisions) first drops the codes that exist, then keeps `limit` of the rest.
+    """
+    if len(texts) > limit:
+        taken = set(Code.objects.filter(code__in=texts).values_list("code", flat=True))
+        texts = set(itertools.islice(texts - taken, limit))
+    if not texts:
+        return 0
     columns = ["campaign_id", "batch_id", "code", *values]
     rows = [(batch.campaign_id, batch.pk, text, *values.values()) for text in texts]
     placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
@@ -449,12 +457,20 @@ def _codes_insert_rows(*, batch: CodeBatch, texts: set[str], **values: Any) -> i
         return max(cursor.rowcount, 0)
 
 
-def _codes_copy_rows(*, batch: CodeBatch, texts: set[str], **values: Any) -> int:
+def _codes_copy_rows(*, batch: CodeBatch, texts: set[str], limit: int, **values: Any) -> int:
     """
     PostgreSQL: COPY the chunk's codes into a temporary table (psycopg 3's COPY protocol, no per-row parameters),
     then one INSERT … SELECT … ON CONFLICT (code) DO NOTHING; the number inserted. The conflict target is the unique
-    index of `code`; with the upper-case check constraint it makes codes unique case-insensitively.
+    index of `code`; with the upper-case check constraint it makes codes unique case-insensitively. A draw larger
+    than `limit` (oversampled after collisions) inserts at most `limit` of its codes that do not exist yet.
     """
+    oversampled = len(texts) > limit
+    keep = (
+        f"WHERE NOT EXISTS (SELECT 1 FROM {Code._meta.db_table} taken WHERE taken.code = promo_code_draw.code) "  # noqa: S608 - names from the model
+        "LIMIT %s "
+        if oversampled
+        else ""
+    )
     columns = ["campaign_id", "batch_id", "code", *values]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -465,9 +481,9 @@ def _codes_copy_rows(*, batch: CodeBatch, texts: set[str], **values: Any) -> int
             copy.write("\n".join(texts) + "\n")
         cursor.execute(
             f"INSERT INTO {Code._meta.db_table} ({', '.join(columns)}) "  # noqa: S608 - names from the model
-            f"SELECT %s, %s, code, {', '.join(['%s'] * len(values))} FROM promo_code_draw "
+            f"SELECT %s, %s, code, {', '.join(['%s'] * len(values))} FROM promo_code_draw {keep}"
             "ON CONFLICT (code) DO NOTHING",
-            [batch.campaign_id, batch.pk, *values.values()],
+            [batch.campaign_id, batch.pk, *values.values(), *([limit] if oversampled else [])],
         )
         return max(cursor.rowcount, 0)
 
@@ -513,14 +529,20 @@ def codes_generate(
     }
     generated = 0
     attempts = 0
+    free_share = 1.0  # the share of the last short draw that was free: the next draw is oversampled by its inverse
     while generated < count:
         attempts += 1
         if attempts > count // chunk + 50:
             raise DomainError("Too many collisions: the pattern is nearly full.", path="pattern")
-        texts = _pattern_codes(pattern, min(chunk, count - generated))
+        wanted = count - generated
+        draw = wanted if free_share >= 1 else math.ceil(wanted / free_share * 1.25)
+        texts = _pattern_codes(pattern, min(chunk, draw))
         with transaction.atomic():
-            generated += insert(batch=batch, texts=texts, **values)
+            inserted = insert(batch=batch, texts=texts, limit=wanted, **values)
+            generated += inserted
             CodeBatch.objects.filter(pk=batch.pk).update(generated=generated)
+        if inserted < wanted:
+            free_share = max(inserted / len(texts), 1 / 64)
         if progress is not None:
             progress(generated, count)
     CodeBatch.objects.filter(pk=batch.pk).update(finished_at=timezone.now())
