@@ -128,7 +128,7 @@ def drain_run(
       it, so a write that found the mark (after its commit) is seen by a claim that begins after it. After an
       empty claim it stops with the mark cleared: the next write sends a drain.
     """
-    if linger is None:  # DRAIN_LINGER_SECONDS (not in base settings): a switch for comparing, 0 turns lingering off
+    if linger is None:  # the DRAIN_LINGER_SECONDS setting; 0 turns lingering off
         linger = float(getattr(settings, "DRAIN_LINGER_SECONDS", DRAIN_LINGER))
     coalescing = _coalesced.get(func_path)
     started = coalescing.started if coalescing is not None else (lambda: None)

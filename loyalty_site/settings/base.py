@@ -309,6 +309,9 @@ AUTOMATIONS_MAX_CHAIN_DEPTH = env.int("AUTOMATIONS_MAX_CHAIN_DEPTH", default=5)
 AUTOMATIONS_EVENT_BATCH = env.int("AUTOMATIONS_EVENT_BATCH", default=50)
 # Outbox events loyalty's earning task claims and earns in one transaction on PostgreSQL (1: one event a task).
 LOYALTY_EVENT_BATCH = env.int("LOYALTY_EVENT_BATCH", default=50)
+# Seconds an outbox drain (engine, loyalty) lingers after a short claim, holding its mark so writes meanwhile
+# send no task of their own (`loyalty_site.lib.tasks.drain_run`); 0 turns lingering off.
+DRAIN_LINGER_SECONDS = env.float("DRAIN_LINGER_SECONDS", default=0.2)
 AUTOMATIONS_RUN_RETENTION_DAYS = env.int("AUTOMATIONS_RUN_RETENTION_DAYS", default=90)
 AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE = env.bool("AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE", default=False)
 AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS = env.bool("AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
