@@ -69,7 +69,7 @@ OUTBOX_GRACE = timedelta(minutes=1)
 SWEEP_BATCH = 5000
 # A drain marked queued this long ago without having started is presumed lost: the next writer sends another.
 DRAIN_STALE = timedelta(seconds=10)
-# A lingering drain's mark this old (it sleeps `tasks.DRAIN_LINGER`, 0.2 s) is presumed lost with its worker.
+# A lingering drain's mark this old (it sleeps `tasks.DRAIN_LINGER`, 0.05 s) is presumed lost with its worker.
 LINGER_STALE = timedelta(seconds=2)
 
 

@@ -98,7 +98,7 @@ def drain_request(func_path: str) -> None:
 # How long a drain whose claim came back short (but not empty) waits, holding its consumer's mark, before it
 # claims again: the writes of that window find the mark and send nothing (one read each), and one claim takes
 # them all. It adds at most this much to an event's latency, and keeps a worker while writes keep coming.
-DRAIN_LINGER = 0.2
+DRAIN_LINGER = 0.05
 
 
 def drain_run(

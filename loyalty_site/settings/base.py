@@ -311,7 +311,7 @@ AUTOMATIONS_EVENT_BATCH = env.int("AUTOMATIONS_EVENT_BATCH", default=50)
 LOYALTY_EVENT_BATCH = env.int("LOYALTY_EVENT_BATCH", default=50)
 # Seconds an outbox drain (engine, loyalty) lingers after a short claim, holding its mark so writes meanwhile
 # send no task of their own (`loyalty_site.lib.tasks.drain_run`); 0 turns lingering off.
-DRAIN_LINGER_SECONDS = env.float("DRAIN_LINGER_SECONDS", default=0.2)
+DRAIN_LINGER_SECONDS = env.float("DRAIN_LINGER_SECONDS", default=0.05)
 AUTOMATIONS_RUN_RETENTION_DAYS = env.int("AUTOMATIONS_RUN_RETENTION_DAYS", default=90)
 AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE = env.bool("AUTOMATIONS_WEBHOOK_ALLOW_PRIVATE", default=False)
 AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS = env.bool("AUTOMATIONS_WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
