@@ -17,7 +17,10 @@ validation rule over the cart, mixed stacking categories and a budget) and a 20-
 3. HTTP, 1 and 16 clients: `POST /api/v1/promotions/validate` to gunicorn as `scripts/run production` starts it
    (production settings, `WEB_CONCURRENCY` x `WEB_THREADS`, default 2 x 4) from client threads in a separate
    process (this script with `--client`): p50 / p95 / p99 seen by the client (target p95 ≤ 50 ms at 16 clients),
-   requests/s, CPU per request of web, database and client;
+   requests/s, CPU per request of web, database and client; `--client-processes 1 16` (the default) runs each
+   client count twice: all clients as threads of one process (they share its GIL: a thread whose answer arrived
+   may wait for another's turn) and the clients spread over that many processes (independent checkouts), which
+   is what 16 shops' servers calling us look like;
 4. redeem: `--redeemers` client threads POST /api/v1/promotions/redeem through the same gunicorn, `--attempts`
    each, on ONE budget of `--budget` redemptions: answers/s, granted, the counter and the rows, 0 over the limit;
    `--bonus` adds the older in-process phase of bonus points on one campaign points limit;
@@ -180,6 +183,13 @@ def main() -> int:
     parser.add_argument("--validations", type=int, default=400, help="validations per measurement")
     parser.add_argument("--processes", type=int, default=16, help="separate processes calling the service")
     parser.add_argument("--http-clients", type=int, nargs="*", default=[1, 16], help="client threads of the HTTP runs")
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        nargs="*",
+        default=[1, 16],
+        help="how many processes the HTTP validate clients are spread over (each value one run per client count)",
+    )
     parser.add_argument("--redeemers", type=int, default=100)
     parser.add_argument("--attempts", type=int, default=6, help="redemptions per redeemer")
     parser.add_argument("--budget", type=int, default=500)
@@ -290,7 +300,7 @@ def main() -> int:
             web_wait(port, timeout=120)
             shape = f"gunicorn {web['WEB_CONCURRENCY']} x {web['WEB_THREADS']}"
 
-            def run_client(jobs: list[dict], name: str, threads: int) -> dict:
+            def run_client(jobs: list[dict], name: str, threads: int, client_processes: int = 1) -> dict:
                 return client_run_measured(
                     __file__,
                     jobs,
@@ -300,6 +310,7 @@ def main() -> int:
                     threads=threads,
                     token=raw_token,
                     web_pid=processes[-1].pid,
+                    processes=client_processes,
                 )
 
             def cpu_line(result: dict, units: int) -> str:
@@ -319,11 +330,26 @@ def main() -> int:
                     "expect": [200],
                 }
                 run_client([validate] * 64, "warm", 8)  # every gunicorn thread: its connection, the promotion set
-                for clients in args.http_clients:
-                    result = run_client([validate] * args.validations, f"validate{clients}", clients)
+                runs = sorted(
+                    {(clients, min(count, clients)) for clients in args.http_clients for count in args.client_processes}
+                )
+                for clients, client_processes in runs:
+                    result = run_client(
+                        [validate] * args.validations,
+                        f"validate{clients}-{client_processes}",
+                        clients,
+                        client_processes,
+                    )
                     samples = result["samples"]
+                    where = (
+                        "threads of a separate process"
+                        if client_processes == 1
+                        else f"{client_processes} separate client processes"
+                        if client_processes == clients
+                        else f"threads of {client_processes} separate client processes"
+                    )
                     print(
-                        f"HTTP end to end, {clients:>2} clients (threads of a separate process, {shape}): "
+                        f"HTTP end to end, {clients:>2} clients ({where}, {shape}): "
                         f"POST /api/v1/promotions/validate {LINES} lines, 5 codes, 50 promotions: {figures(samples)}, "
                         f"{len(samples) / result['elapsed']:.0f}/s, statuses {result['statuses']}"
                         + (f"; {verdict(samples)}" if clients >= 16 else "")

@@ -293,33 +293,50 @@ def client_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def client_run(
-    script: str, jobs: list[Any], *, name: str, scratch: Path, port: int, threads: int, options: Sequence[str] = ()
+    script: str,
+    jobs: list[Any],
+    *,
+    name: str,
+    scratch: Path,
+    port: int,
+    threads: int,
+    options: Sequence[str] = (),
+    processes: int = 1,
 ) -> dict[str, Any]:
     """
-    Run `script --client` (a separate process) on `jobs` against 127.0.0.1:`port` with `threads` threads and
-    `options`; its result (JSON, with at least `failures` and `elapsed`), the failures counted on stdout.
+    Run `script --client` (a separate process; `processes` of them at once, the jobs and threads dealt over them,
+    so no client thread waits on another's GIL) on `jobs` against 127.0.0.1:`port` with `threads` threads in all and
+    `options`; its result (JSON, with at least `failures` and `elapsed`; several processes' merged: samples,
+    statuses and failures together, the longest `elapsed`), the failures counted on stdout.
     """
-    jobs_file, out_file = scratch / f"{name}.jobs.json", scratch / f"{name}.out.json"
-    jobs_file.write_text(json.dumps(jobs))
-    subprocess.run(
-        [
-            sys.executable,
-            script,
-            "--client",
-            "--url",
-            f"127.0.0.1:{port}",
-            *options,
-            "--jobs",
-            str(jobs_file),
-            "--out",
-            str(out_file),
-            "--threads",
-            str(threads),
-        ],
-        check=True,
-        cwd=ROOT,
-    )
-    result: dict[str, Any] = json.loads(out_file.read_text())
+    processes = max(1, min(processes, threads))
+    # Every process begins sending at the same moment, once all have started (`requests_client_main`).
+    environment = {**os.environ, "BENCH_CLIENT_START_AT": str(time.time() + 0.5 + 0.15 * processes)}
+    started = []
+    for index in range(processes):
+        jobs_file, out_file = scratch / f"{name}.{index}.jobs.json", scratch / f"{name}.{index}.out.json"
+        jobs_file.write_text(json.dumps(jobs[index::processes]))
+        share = threads // processes + (1 if index < threads % processes else 0)
+        command = [sys.executable, script, "--client", "--url", f"127.0.0.1:{port}", *options]
+        command += ["--jobs", str(jobs_file), "--out", str(out_file), "--threads", str(share)]
+        started.append((subprocess.Popen(command, cwd=ROOT, env=environment), out_file))
+    results = []
+    for process, out_file in started:
+        if process.wait() != 0:
+            raise subprocess.CalledProcessError(process.returncode, process.args)
+        results.append(json.loads(out_file.read_text()))
+    result: dict[str, Any] = results[0]
+    for other in results[1:]:
+        for key, value in other.items():
+            if key == "elapsed":
+                result[key] = max(result[key], value)
+            elif isinstance(value, list):
+                result[key] = result.get(key, []) + value
+            elif isinstance(value, dict):
+                merged = dict(result.get(key, {}))
+                for inner, count in value.items():
+                    merged[inner] = merged.get(inner, 0) + count
+                result[key] = merged
     if result["failures"]:
         print(f"{name}: {len(result['failures'])} failed POSTs, first: {result['failures'][0]}")
     return result
@@ -364,6 +381,8 @@ def requests_client_main(args: argparse.Namespace) -> int:
                     failures.append(f"{response.status}: {content[:300]!r}")
         connection.close()
 
+    start_at = float(os.environ.get("BENCH_CLIENT_START_AT", "0"))
+    time.sleep(max(0.0, start_at - time.time()))  # (several client processes: all begin together)
     elapsed = threads_run(jobs, threads=args.threads, send=send)
     Path(args.out).write_text(
         json.dumps({"samples": samples, "statuses": statuses, "failures": failures, "elapsed": elapsed})
@@ -383,7 +402,16 @@ def database_sessions_cpu() -> dict[int, float]:
 
 
 def client_run_measured(
-    script: str, jobs: list[Any], *, name: str, scratch: Path, port: int, threads: int, token: str, web_pid: int
+    script: str,
+    jobs: list[Any],
+    *,
+    name: str,
+    scratch: Path,
+    port: int,
+    threads: int,
+    token: str,
+    web_pid: int,
+    processes: int = 1,
 ) -> dict[str, Any]:
     """
     `client_run` with what it cost, in CPU seconds under `cpu`: the web server's process tree (`web_pid`), the
@@ -395,7 +423,14 @@ def client_run_measured(
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     client_before = children.ru_utime + children.ru_stime
     result = client_run(
-        script, jobs, name=name, scratch=scratch, port=port, threads=threads, options=["--token", token]
+        script,
+        jobs,
+        name=name,
+        scratch=scratch,
+        port=port,
+        threads=threads,
+        options=["--token", token],
+        processes=processes,
     )
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     result["cpu"] = {
