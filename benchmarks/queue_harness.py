@@ -401,37 +401,17 @@ def database_sessions_cpu() -> dict[int, float]:
         return {pid: tree_cpu(pid) for (pid,) in cursor.fetchall()}
 
 
-def client_run_measured(
-    script: str,
-    jobs: list[Any],
-    *,
-    name: str,
-    scratch: Path,
-    port: int,
-    threads: int,
-    token: str,
-    web_pid: int,
-    processes: int = 1,
-) -> dict[str, Any]:
+def client_run_measured(script: str, jobs: list[Any], *, token: str, web_pid: int, **run: Any) -> dict[str, Any]:
     """
-    `client_run` with what it cost, in CPU seconds under `cpu`: the web server's process tree (`web_pid`), the
-    database sessions (each session's own delta: one that began since counts whole, one that ended — a recycled
-    worker's — is lost, so this can only undercount; a plain difference of sums once went negative) and the
-    client process.
+    `client_run` (`run`: its keyword arguments but `options`; the Bearer `token` is passed on) with what it cost,
+    in CPU seconds under `cpu`: the web server's process tree (`web_pid`), the database sessions (each session's
+    own delta: one that began since counts whole, one that ended — a recycled worker's — is lost, so this can only
+    undercount; a plain difference of sums once went negative) and the client process.
     """
     web_before, database_before = tree_cpu(web_pid), database_sessions_cpu()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     client_before = children.ru_utime + children.ru_stime
-    result = client_run(
-        script,
-        jobs,
-        name=name,
-        scratch=scratch,
-        port=port,
-        threads=threads,
-        options=["--token", token],
-        processes=processes,
-    )
+    result = client_run(script, jobs, options=["--token", token], **run)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     result["cpu"] = {
         "web": tree_cpu(web_pid) - web_before,
